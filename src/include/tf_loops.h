@@ -1,0 +1,190 @@
+/* Memory-bound inner loops shared by the thinc_fast Cython modules.
+ *
+ * Every function works on raw float32 pointers marked `restrict`, so the
+ * compiler may vectorise without run-time alias checks. Build flags matter:
+ * these loops are compiled with -O3 -fno-math-errno -fopenmp-simd, which lets
+ * gcc/clang turn sqrtf into a vector instruction and honour the simd pragmas,
+ * without assuming anything beyond the baseline instruction set of the target.
+ */
+#ifndef TF_LOOPS_H
+#define TF_LOOPS_H
+
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+#if defined(_MSC_VER)
+#define TF_RESTRICT __restrict
+#define TF_SIMD
+#define TF_SIMD_SUM(v)
+#else
+#define TF_RESTRICT __restrict__
+#define TF_PRAGMA(x) _Pragma(#x)
+#define TF_SIMD TF_PRAGMA(omp simd)
+#define TF_SIMD_SUM(v) TF_PRAGMA(omp simd reduction(+:v))
+#endif
+
+typedef ptrdiff_t tf_idx;
+
+/* Y[i, j] = max(Y[i, j] + b[j], 0) for an (nr, nc) block with row stride ldy. */
+static inline void tf_bias_relu(float *TF_RESTRICT Y, const float *TF_RESTRICT b,
+                                tf_idx nr, tf_idx nc, tf_idx ldy)
+{
+    for (tf_idx i = 0; i < nr; ++i) {
+        float *TF_RESTRICT row = Y + i * ldy;
+        TF_SIMD
+        for (tf_idx j = 0; j < nc; ++j) {
+            float v = row[j] + b[j];
+            row[j] = v > 0.0f ? v : 0.0f;
+        }
+    }
+}
+
+/* Y[i, j] += b[j]. */
+static inline void tf_bias_add(float *TF_RESTRICT Y, const float *TF_RESTRICT b,
+                               tf_idx nr, tf_idx nc, tf_idx ldy)
+{
+    for (tf_idx i = 0; i < nr; ++i) {
+        float *TF_RESTRICT row = Y + i * ldy;
+        TF_SIMD
+        for (tf_idx j = 0; j < nc; ++j)
+            row[j] += b[j];
+    }
+}
+
+/* dX[i] = Y[i] > 0 ? dY[i] : 0, over n contiguous values. */
+static inline void tf_relu_backward(float *TF_RESTRICT dX, const float *TF_RESTRICT dY,
+                                    const float *TF_RESTRICT Y, tf_idx n)
+{
+    TF_SIMD
+    for (tf_idx i = 0; i < n; ++i)
+        dX[i] = Y[i] > 0.0f ? dY[i] : 0.0f;
+}
+
+/* out[j] += sum_i X[i, j]. */
+static inline void tf_colsum_inc(float *TF_RESTRICT out, const float *TF_RESTRICT X,
+                                 tf_idx nr, tf_idx nc, tf_idx ldx)
+{
+    for (tf_idx i = 0; i < nr; ++i) {
+        const float *TF_RESTRICT row = X + i * ldx;
+        TF_SIMD
+        for (tf_idx j = 0; j < nc; ++j)
+            out[j] += row[j];
+    }
+}
+
+/* Row-wise softmax: Y[i, :] = exp(X[i, :] - max) / sum(exp(X[i, :] - max)).
+ * Y may equal X (in place); rows are contiguous with strides ldx and ldy. */
+static inline void tf_softmax_rows(float *Y, const float *X, tf_idx nr, tf_idx nc,
+                                   tf_idx ldx, tf_idx ldy)
+{
+    for (tf_idx i = 0; i < nr; ++i) {
+        const float *x = X + i * ldx;
+        float *y = Y + i * ldy;
+        float mx = x[0];
+        for (tf_idx j = 1; j < nc; ++j)
+            mx = x[j] > mx ? x[j] : mx;
+        float total = 0.0f;
+        for (tf_idx j = 0; j < nc; ++j) {
+            y[j] = expf(x[j] - mx);
+            total += y[j];
+        }
+        float inv = 1.0f / total;
+        for (tf_idx j = 0; j < nc; ++j)
+            y[j] *= inv;
+    }
+}
+
+/* sum_i (g[i] + l2 * w[i])^2, accumulated in float blocks and summed in double.
+ * w may be NULL when l2 == 0. A NaN or inf anywhere makes the result non-finite. */
+static inline double tf_sumsq(const float *TF_RESTRICT g, const float *TF_RESTRICT w,
+                              float l2, tf_idx n)
+{
+    const tf_idx block = 4096;
+    double total = 0.0;
+    for (tf_idx start = 0; start < n; start += block) {
+        tf_idx stop = start + block < n ? start + block : n;
+        float acc = 0.0f;
+        if (w != NULL && l2 != 0.0f) {
+            TF_SIMD_SUM(acc)
+            for (tf_idx i = start; i < stop; ++i) {
+                float v = g[i] + l2 * w[i];
+                acc += v * v;
+            }
+        } else {
+            TF_SIMD_SUM(acc)
+            for (tf_idx i = start; i < stop; ++i)
+                acc += g[i] * g[i];
+        }
+        total += (double)acc;
+    }
+    return total;
+}
+
+/* Hyperparameters of one fused optimizer step, already folded into scalars. */
+typedef struct {
+    float grad_scale;   /* gradient clipping factor, min(1, clip / norm) */
+    float l2_coupled;   /* classic L2: g += l2 * w before clipping */
+    float lr_hat;       /* Adam: lr * sqrt(1 - b2^t) / (1 - b1^t); SGD: lr */
+    float beta1, beta2, eps;
+    float decay;        /* decoupled weight decay: w -= decay * w after the step */
+    float avg_rate;     /* parameter averages: ema -= avg_rate * (ema - w) */
+} tf_step;
+
+/* One fused Adam step over n values, in the order Thinc applies it:
+ *   g = (g + l2 w) * scale
+ *   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
+ *   w = w - lr_hat m / (sqrt(v) + eps);  w = w - decay w
+ *   ema = ema - avg_rate (ema - w);  g = 0
+ * `avg` may be NULL (no averages). */
+static inline void tf_adam(float *TF_RESTRICT w, float *TF_RESTRICT g,
+                           float *TF_RESTRICT m, float *TF_RESTRICT v,
+                           float *TF_RESTRICT avg, tf_idx n, const tf_step *s)
+{
+    const float scale = s->grad_scale, l2 = s->l2_coupled, lr = s->lr_hat;
+    const float b1 = s->beta1, b2 = s->beta2, eps = s->eps, decay = s->decay;
+    const float c1 = 1.0f - b1, c2 = 1.0f - b2, ar = s->avg_rate;
+    if (avg != NULL) {
+        TF_SIMD
+        for (tf_idx i = 0; i < n; ++i) {
+            float gi = (g[i] + l2 * w[i]) * scale;
+            float mi = b1 * m[i] + c1 * gi;
+            float vi = b2 * v[i] + c2 * gi * gi;
+            float wi = w[i] - lr * mi / (sqrtf(vi) + eps);
+            wi -= decay * wi;
+            m[i] = mi; v[i] = vi; w[i] = wi; g[i] = 0.0f;
+            avg[i] -= ar * (avg[i] - wi);
+        }
+    } else {
+        TF_SIMD
+        for (tf_idx i = 0; i < n; ++i) {
+            float gi = (g[i] + l2 * w[i]) * scale;
+            float mi = b1 * m[i] + c1 * gi;
+            float vi = b2 * v[i] + c2 * gi * gi;
+            float wi = w[i] - lr * mi / (sqrtf(vi) + eps);
+            wi -= decay * wi;
+            m[i] = mi; v[i] = vi; w[i] = wi; g[i] = 0.0f;
+        }
+    }
+}
+
+/* One fused SGD step: g = (g + l2 w) * scale; w -= lr g; w -= decay w; ema; g = 0. */
+static inline void tf_sgd(float *TF_RESTRICT w, float *TF_RESTRICT g,
+                          float *TF_RESTRICT avg, tf_idx n, const tf_step *s)
+{
+    const float scale = s->grad_scale, l2 = s->l2_coupled, lr = s->lr_hat;
+    const float decay = s->decay, ar = s->avg_rate;
+    TF_SIMD
+    for (tf_idx i = 0; i < n; ++i) {
+        float wi = w[i] - lr * ((g[i] + l2 * w[i]) * scale);
+        wi -= decay * wi;
+        w[i] = wi; g[i] = 0.0f;
+    }
+    if (avg != NULL) {
+        TF_SIMD
+        for (tf_idx i = 0; i < n; ++i)
+            avg[i] -= ar * (avg[i] - w[i]);
+    }
+}
+
+#endif /* TF_LOOPS_H */

@@ -1,0 +1,103 @@
+"""Shared test helpers: float64 references and central finite differences."""
+from __future__ import annotations
+
+from typing import Callable, Dict, Tuple
+
+import numpy
+import pytest
+
+from thinc_fast.api import Model, fix_random_seed
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    fix_random_seed(0)
+
+
+def model_params64(model: Model) -> Dict[Tuple[int, str], numpy.ndarray]:
+    """Every allocated parameter as float64, keyed by (position in walk(), name)."""
+    out = {}
+    for i, node in enumerate(model.walk()):
+        for name in node.param_names:
+            if node.has_param(name):
+                out[(i, name)] = node.get_param(name).astype("float64")
+    return out
+
+
+def model_grads(model: Model) -> Dict[Tuple[int, str], numpy.ndarray]:
+    out = {}
+    for i, node in enumerate(model.walk()):
+        for name in node.param_names:
+            if node.has_param(name):
+                out[(i, name)] = node.get_grad(name).copy()
+    return out
+
+
+def finite_diff(loss: Callable[[], float], array: numpy.ndarray, eps: float = 1e-6) -> numpy.ndarray:
+    """Central differences of `loss()` with respect to every entry of `array` (float64)."""
+    grad = numpy.zeros_like(array)
+    flat, gflat = array.reshape(-1), grad.reshape(-1)
+    for i in range(flat.size):
+        orig = flat[i]
+        flat[i] = orig + eps
+        up = loss()
+        flat[i] = orig - eps
+        down = loss()
+        flat[i] = orig
+        gflat[i] = (up - down) / (2 * eps)
+    return grad
+
+
+def check_layer_gradients(model: Model, X: numpy.ndarray, reference: Callable,
+                          *, loss: str = "linear", targets=None, atol=2e-4, rtol=2e-3) -> None:
+    """Compare the model's forward with `reference(params64, X64)` and its
+    backprop with finite differences of the float64 reference.
+
+    loss="linear": L = sum(Y * R) for a random R, so dY = R.
+    loss="xent": L = -sum(T log Y) for one-hot targets T, so dlogits = Y - T
+    (what Softmax's backprop takes).
+    """
+    params = model_params64(model)
+    X64 = X.astype("float64")
+    Y, backprop = model.begin_update(X.astype("float32"))
+    Y_ref = reference(params, X64)
+    numpy.testing.assert_allclose(Y, Y_ref, atol=1e-5, rtol=1e-4)
+    if loss == "linear":
+        R = numpy.random.default_rng(1).standard_normal(Y.shape)
+        dY = R.astype("float32")
+
+        def L() -> float:
+            return float((reference(params, X64) * R).sum())
+    else:
+        T = targets.astype("float64")
+        dY = (Y - targets).astype("float32")
+
+        def L() -> float:
+            return float(-(T * numpy.log(reference(params, X64))).sum())
+
+    dX = backprop(dY)
+    grads = model_grads(model)
+    numpy.testing.assert_allclose(dX, finite_diff(L, X64), atol=atol, rtol=rtol)
+    for key, value in params.items():
+        numpy.testing.assert_allclose(grads[key], finite_diff(L, value), atol=atol, rtol=rtol,
+                                      err_msg=f"gradient of {key}")
+
+
+def relu64(x):
+    return numpy.maximum(x, 0.0)
+
+
+def softmax64(x):
+    e = numpy.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@pytest.fixture
+def helpers():
+    """The helper functions, for tests to call (tests import no local modules)."""
+    class H:
+        pass
+
+    for fn in (model_params64, model_grads, finite_diff, check_layer_gradients, relu64, softmax64):
+        setattr(H, fn.__name__, staticmethod(fn))
+    return H

@@ -1,0 +1,59 @@
+"""The Ops layer: pick, set and use the array backend.
+
+``get_ops("numpy")`` builds a backend by name; ``use_ops`` switches the current
+one for a block; models take the current ops when they are created.
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from typing import Any, Dict, Iterator, Type, Union
+
+from .ops import Ops
+from .numpy_ops import NumpyOps
+
+_OPS_BY_NAME: Dict[str, Type[Ops]] = {"numpy": NumpyOps, "cpu": NumpyOps, "base": Ops}
+_current_ops: contextvars.ContextVar[Ops] = contextvars.ContextVar("thinc_fast_ops")
+_default_ops = NumpyOps()
+
+
+def get_ops(name: str, **kwargs: Any) -> Ops:
+    """A new backend by name: ``"numpy"`` (alias ``"cpu"``) or ``"base"`` (reference)."""
+    if name in ("cupy", "gpu"):
+        raise ValueError(
+            "The 'cupy' backend is not available in this build of thinc_fast: "
+            "only the CPU backends 'numpy' and 'base' are."
+        )
+    try:
+        cls = _OPS_BY_NAME[name]
+    except KeyError:
+        raise ValueError(
+            f"Unknown ops name {name!r}; available: {', '.join(sorted(_OPS_BY_NAME))}"
+        ) from None
+    return cls(**kwargs)
+
+
+def get_current_ops() -> Ops:
+    """The backend new models use (``NumpyOps`` unless changed)."""
+    return _current_ops.get(_default_ops)
+
+
+def set_current_ops(ops: Ops) -> None:
+    """Make `ops` the current backend."""
+    if not isinstance(ops, Ops):
+        raise TypeError(f"set_current_ops expects an Ops instance, got {type(ops).__name__}")
+    _current_ops.set(ops)
+
+
+@contextlib.contextmanager
+def use_ops(name: Union[str, Ops], **kwargs: Any) -> Iterator[Ops]:
+    """Within the block, models are created with the backend `name`."""
+    ops = name if isinstance(name, Ops) else get_ops(name, **kwargs)
+    token = _current_ops.set(ops)
+    try:
+        yield ops
+    finally:
+        _current_ops.reset(token)
+
+
+__all__ = ["Ops", "NumpyOps", "get_ops", "get_current_ops", "set_current_ops", "use_ops"]

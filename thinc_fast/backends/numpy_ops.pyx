@@ -1,0 +1,280 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+# cython: cdivision=True, initializedcheck=False, embedsignature=True
+"""NumpyOps: the CPU backend, with its kernels in Cython.
+
+gemm goes through blis's Cython interface (any strides, transposes folded into
+the strides, ``alpha``/``beta`` so gradients accumulate in place). The
+memory-bound kernels (bias+ReLU, ReLU backward, softmax, column sums, the
+gradient norm and the fused optimizer steps) take typed memoryviews, check
+shapes once at the Python boundary, and run C loops from ``tf_loops.h`` with
+the GIL released. Inputs the kernels do not cover (float64, odd layouts) fall
+back to the reference implementations of :class:`Ops`.
+"""
+import numpy
+
+from blis.cy cimport gemm as blis_gemm, NO_TRANSPOSE
+
+from .ops import Ops, _check_bias, _check_gemm_shapes, _check_step_arrays
+
+_F32 = numpy.dtype("float32")
+
+
+cdef void sgemm(dim_t m, dim_t n, dim_t k, float alpha,
+                const float* A, inc_t rsa, inc_t csa,
+                const float* B, inc_t rsb, inc_t csb,
+                float beta, float* C, inc_t rsc, inc_t csc) noexcept nogil:
+    """C := alpha * A @ B + beta * C for strided float32 matrices (m x k, k x n)."""
+    blis_gemm(NO_TRANSPOSE, NO_TRANSPOSE, m, n, k, alpha,
+              <float*>A, rsa, csa, <float*>B, rsb, csb, beta, C, rsc, csc)
+
+
+cdef inline bint _is_f32(arr):
+    return getattr(arr, "dtype", None) == _F32 and isinstance(arr, numpy.ndarray)
+
+
+def _blis_layout(arr):
+    """Strides (in elements) blis accepts for the stored 2d array `arr`, or None.
+
+    Row-major (column stride 1, row stride >= ncols) and column-major layouts
+    pass as they are, size-1 dimensions get a canonical stride, anything else
+    (negative, zero, unaligned or general strides) returns None: copy first.
+    """
+    cdef Py_ssize_t m = arr.shape[0], n = arr.shape[1]
+    cdef Py_ssize_t sr = arr.strides[0], sc = arr.strides[1]
+    if sr % 4 or sc % 4:
+        return None
+    cdef Py_ssize_t rs = sr // 4, cs = sc // 4
+    if m == 1 and n == 1:
+        return 1, 1
+    if m == 1:
+        if cs < 1:
+            return None
+        if cs == 1:
+            return n, 1
+        return 1, cs
+    if n == 1:
+        if rs < 1:
+            return None
+        if rs == 1:
+            return 1, m
+        return rs, 1
+    if cs == 1 and rs >= n:
+        return rs, cs
+    if rs == 1 and cs >= m:
+        return rs, cs
+    return None
+
+
+class NumpyOps(Ops):
+    """CPU backend: blis gemm and fused Cython kernels over float32 arrays."""
+
+    name = "numpy"
+    xp = numpy
+
+    def gemm(self, x, y, out=None, trans1=False, trans2=False, *, alpha=1.0, beta=0.0):
+        """``out := alpha * op(x) @ op(y) + beta * out`` through blis (float32).
+
+        ``op(a)`` is ``a.T`` when the matching flag is set; any positive row or
+        column strides are used as they are, without a copy. Other dtypes use
+        the reference implementation.
+        """
+        if not (_is_f32(x) and _is_f32(y) and (out is None or _is_f32(out))):
+            return Ops.gemm(self, x, y, out=out, trans1=trans1, trans2=trans2,
+                            alpha=alpha, beta=beta)
+        a_t = x.T if trans1 else x
+        b_t = y.T if trans2 else y
+        m, k = _check_gemm_shapes(a_t, b_t, trans1, trans2)
+        n = b_t.shape[1]
+        if out is None:
+            if beta != 0.0:
+                raise ValueError("gemm: beta != 0 needs an `out` array to accumulate into")
+            out = numpy.empty((m, n), dtype=_F32)
+        elif out.shape != (m, n):
+            raise ValueError(f"gemm: `out` has shape {out.shape}, expected {(m, n)}")
+        elif not out.flags.writeable:
+            raise ValueError("gemm: `out` is read-only")
+        if m == 0 or n == 0:
+            return out
+        if k == 0:
+            if beta == 0.0:
+                out.fill(0)
+            else:
+                out *= beta
+            return out
+        la = _blis_layout(x)
+        if la is None:
+            x = numpy.ascontiguousarray(x)
+            la = _blis_layout(x)
+        lb = _blis_layout(y)
+        if lb is None:
+            y = numpy.ascontiguousarray(y)
+            lb = _blis_layout(y)
+        target = out
+        lc = _blis_layout(out)
+        if lc is None:
+            target = numpy.ascontiguousarray(out)
+            lc = _blis_layout(target)
+        rsa, csa = (la[1], la[0]) if trans1 else la
+        rsb, csb = (lb[1], lb[0]) if trans2 else lb
+        _gemm_call(m, n, k, alpha, x, rsa, csa, y, rsb, csb, beta, target, lc[0], lc[1])
+        if target is not out:
+            out[...] = target
+        return out
+
+    def bias_add(self, X, b, *, inplace=False):
+        """``X + b`` with `b` broadcast over rows (fused, in one pass)."""
+        if not (_is_f32(X) and _is_f32(b)) or X.ndim != 2 or not X.flags.c_contiguous:
+            return Ops.bias_add(self, X, b, inplace=inplace)
+        _check_bias(X, b)
+        Y = X if inplace else X.copy()
+        cdef float[:, ::1] y = Y
+        cdef float[::1] bv = numpy.ascontiguousarray(b)
+        if Y.size:
+            with nogil:
+                tf_bias_add(&y[0, 0], &bv[0], y.shape[0], y.shape[1], y.shape[1])
+        return Y
+
+    def bias_relu(self, X, b, *, inplace=False):
+        """Fused ``max(X + b, 0)`` in one pass over memory."""
+        if not (_is_f32(X) and _is_f32(b)) or X.ndim != 2 or not X.flags.c_contiguous:
+            return Ops.bias_relu(self, X, b, inplace=inplace)
+        _check_bias(X, b)
+        Y = X if inplace else X.copy()
+        cdef float[:, ::1] y = Y
+        cdef float[::1] bv = numpy.ascontiguousarray(b)
+        if Y.size:
+            with nogil:
+                tf_bias_relu(&y[0, 0], &bv[0], y.shape[0], y.shape[1], y.shape[1])
+        return Y
+
+    def backprop_relu(self, dY, Y, inplace=False):
+        """``dX = dY * (Y > 0)`` in one pass."""
+        if not (_is_f32(dY) and _is_f32(Y)):
+            return Ops.backprop_relu(self, dY, Y, inplace=inplace)
+        if dY.shape != Y.shape:
+            raise ValueError(f"backprop_relu: dY has shape {dY.shape} but Y has {Y.shape}")
+        dY_c = numpy.ascontiguousarray(dY)
+        Y_c = numpy.ascontiguousarray(Y)
+        dX = dY_c if (inplace and dY_c is dY) else numpy.empty_like(dY_c)
+        cdef float[::1] dx = dX.reshape(-1)
+        cdef const float[::1] dy = dY_c.reshape(-1)
+        cdef const float[::1] yv = Y_c.reshape(-1)
+        if dX.size:
+            with nogil:
+                tf_relu_backward(&dx[0], &dy[0], &yv[0], dx.shape[0])
+        return dX
+
+    def softmax(self, X, inplace=False, axis=-1):
+        """Row-wise numerically stable softmax of a 2d float32 array."""
+        if not _is_f32(X) or X.ndim != 2 or axis not in (-1, 1) or not X.flags.c_contiguous:
+            return Ops.softmax(self, X, inplace=inplace, axis=axis)
+        Y = X if inplace else numpy.empty_like(X)
+        cdef const float[:, ::1] x = X
+        cdef float[:, ::1] y = Y
+        if X.size:
+            with nogil:
+                tf_softmax_rows(&y[0, 0], &x[0, 0], x.shape[0], x.shape[1],
+                                x.shape[1], y.shape[1])
+        return Y
+
+    def inc_col_sums(self, X, out):
+        """``out += X.sum(axis=0)`` in one pass over `X`."""
+        if (not (_is_f32(X) and _is_f32(out)) or X.ndim != 2
+                or X.strides[1] != 4 or not out.flags.c_contiguous):
+            return Ops.inc_col_sums(self, X, out)
+        if out.shape != (X.shape[1],):
+            raise ValueError(f"inc_col_sums: cannot add column sums of {X.shape} into {out.shape}")
+        cdef const float[:, :] x = X
+        cdef float[::1] o = out
+        if X.size:
+            with nogil:
+                tf_colsum_inc(&o[0], &x[0, 0], x.shape[0], x.shape[1], x.strides[0] // 4)
+        return out
+
+    def sum_of_squares(self, gradient, weights=None, l2=0.0):
+        """``sum((gradient + l2 * weights) ** 2)``, one read-only pass, float64 total."""
+        if not _is_f32(gradient) or not gradient.flags.c_contiguous or (
+                weights is not None and l2 != 0.0 and
+                (not _is_f32(weights) or not weights.flags.c_contiguous
+                 or weights.shape != gradient.shape)):
+            return Ops.sum_of_squares(self, gradient, weights, l2)
+        cdef const float[::1] g = gradient.reshape(-1)
+        cdef const float[::1] w
+        cdef const float* wp = NULL
+        cdef float l2f = l2
+        cdef double total = 0.0
+        if weights is not None and l2 != 0.0:
+            w = weights.reshape(-1)
+            if w.shape[0]:
+                wp = &w[0]
+        if g.shape[0]:
+            with nogil:
+                total = tf_sumsq(&g[0], wp, l2f, g.shape[0])
+        return total
+
+    def adam_step(self, weights, gradient, mom1, mom2, averages=None, *, lr_hat, beta1,
+                  beta2, eps, grad_scale=1.0, l2_coupled=0.0, decay=0.0, avg_rate=0.0):
+        """One fused Adam step over 1d float32 arrays, in place, in one pass.
+
+        See :meth:`Ops.adam_step` for the formula; `gradient` is zeroed.
+        """
+        _check_step_arrays(weights, gradient, mom1, mom2, averages)
+        arrays = (weights, gradient, mom1, mom2) + ((averages,) if averages is not None else ())
+        if not all(_is_f32(a) and a.ndim == 1 and a.flags.c_contiguous for a in arrays):
+            return Ops.adam_step(self, weights, gradient, mom1, mom2, averages, lr_hat=lr_hat,
+                                 beta1=beta1, beta2=beta2, eps=eps, grad_scale=grad_scale,
+                                 l2_coupled=l2_coupled, decay=decay, avg_rate=avg_rate)
+        cdef float[::1] w = weights, g = gradient, m = mom1, v = mom2, avg
+        cdef float* avg_p = NULL
+        cdef tf_step s
+        s.grad_scale = grad_scale
+        s.l2_coupled = l2_coupled
+        s.lr_hat = lr_hat
+        s.beta1 = beta1
+        s.beta2 = beta2
+        s.eps = eps
+        s.decay = decay
+        s.avg_rate = avg_rate
+        if w.shape[0] == 0:
+            return
+        if averages is not None:
+            avg = averages
+            avg_p = &avg[0]
+        with nogil:
+            tf_adam(&w[0], &g[0], &m[0], &v[0], avg_p, w.shape[0], &s)
+
+    def sgd_step(self, weights, gradient, averages=None, *, learn_rate, grad_scale=1.0,
+                 l2_coupled=0.0, decay=0.0, avg_rate=0.0):
+        """One fused SGD step over 1d float32 arrays; see :meth:`Ops.sgd_step`."""
+        _check_step_arrays(weights, gradient, None, None, averages)
+        arrays = (weights, gradient) + ((averages,) if averages is not None else ())
+        if not all(_is_f32(a) and a.ndim == 1 and a.flags.c_contiguous for a in arrays):
+            return Ops.sgd_step(self, weights, gradient, averages, learn_rate=learn_rate,
+                                grad_scale=grad_scale, l2_coupled=l2_coupled, decay=decay,
+                                avg_rate=avg_rate)
+        cdef float[::1] w = weights, g = gradient, avg
+        cdef float* avg_p = NULL
+        cdef tf_step s
+        s.grad_scale = grad_scale
+        s.l2_coupled = l2_coupled
+        s.lr_hat = learn_rate
+        s.decay = decay
+        s.avg_rate = avg_rate
+        if w.shape[0] == 0:
+            return
+        if averages is not None:
+            avg = averages
+            avg_p = &avg[0]
+        with nogil:
+            tf_sgd(&w[0], &g[0], avg_p, w.shape[0], &s)
+
+
+def _gemm_call(dim_t m, dim_t n, dim_t k, float alpha,
+               const float[:, :] a, inc_t rsa, inc_t csa,
+               const float[:, :] b, inc_t rsb, inc_t csb,
+               float beta, float[:, :] c, inc_t rsc, inc_t csc):
+    cdef const float* pa = &a[0, 0]
+    cdef const float* pb = &b[0, 0]
+    cdef float* pc = &c[0, 0]
+    with nogil:
+        sgemm(m, n, k, alpha, pa, rsa, csa, pb, rsb, csb, beta, pc, rsc, csc)

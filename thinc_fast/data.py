@@ -1,0 +1,117 @@
+"""Data helpers: minibatch, to_categorical, fix_random_seed."""
+from __future__ import annotations
+
+import itertools
+import random
+from typing import Any, Iterable, Iterator, Optional, Sequence, Union
+
+import numpy
+
+SizeT = Union[int, Iterable[int]]
+
+
+class Batches:
+    """The batches of `items`, re-iterable when `size` is an int (then ``len`` works)."""
+
+    def __init__(self, items: Sequence, size: SizeT, shuffle: bool) -> None:
+        if not hasattr(items, "__len__") or not hasattr(items, "__getitem__"):
+            raise TypeError(f"minibatch expects a sequence (list, range, tuple or array), "
+                            f"got {type(items).__name__}")
+        if isinstance(size, bool):
+            raise TypeError("minibatch: size must be an int or an iterable of ints, got a bool")
+        if isinstance(size, (int, numpy.integer)):
+            _check_size(size)
+        elif not hasattr(size, "__iter__") and not hasattr(size, "__next__"):
+            raise TypeError(f"minibatch: size must be an int or an iterable of ints, "
+                            f"got {type(size).__name__}")
+        self.items = items
+        self.size = size
+        self.shuffle = shuffle
+
+    def __len__(self) -> int:
+        if not isinstance(self.size, (int, numpy.integer)):
+            raise TypeError("len() of minibatches is only known for an int batch size")
+        return -(-len(self.items) // int(self.size))
+
+    def __iter__(self) -> Iterator[Any]:
+        items = self.items
+        n = len(items)
+        order: Optional[numpy.ndarray] = None
+        if self.shuffle:
+            order = numpy.arange(n)
+            numpy.random.shuffle(order)
+        sizes = itertools.repeat(int(self.size)) if isinstance(self.size, (int, numpy.integer)) \
+            else iter(self.size)
+        start = 0
+        while start < n:
+            try:
+                size = _check_size(next(sizes))
+            except StopIteration:
+                raise ValueError("minibatch: the iterable of batch sizes ran out before the data") from None
+            stop = min(start + size, n)
+            yield _take(items, start, stop, order)
+            start = stop
+
+
+def minibatch(items: Sequence, size: SizeT = 128, *, shuffle: bool = False) -> Batches:
+    """Split `items` into batches of `size` (an int, or an iterable such as a
+    schedule giving each batch's size). Arrays give array batches (views when
+    not shuffled), lists give lists, ranges give ranges; ``shuffle=True``
+    draws a new order (from NumPy's global RNG) each time it is iterated."""
+    return Batches(items, size, shuffle)
+
+
+def _check_size(size: Any) -> int:
+    if isinstance(size, float) and size.is_integer():
+        size = int(size)
+    if isinstance(size, bool) or not isinstance(size, (int, numpy.integer)) or size < 1:
+        raise ValueError(f"minibatch: batch size must be a positive int, got {size!r}")
+    return int(size)
+
+
+def _take(items: Sequence, start: int, stop: int, order: Optional[numpy.ndarray]) -> Any:
+    if order is None:
+        return items[start:stop]
+    idx = order[start:stop]
+    if hasattr(items, "ndim") and hasattr(items, "dtype"):
+        return items[idx]
+    if isinstance(items, tuple):
+        return tuple(items[i] for i in idx)
+    return [items[i] for i in idx]
+
+
+def to_categorical(Y: Any, n_classes: Optional[int] = None, *,
+                   label_smoothing: float = 0.0) -> numpy.ndarray:
+    """One-hot float32 rows for integer labels `Y`; with ``label_smoothing=s`` the
+    true class gets ``1 - s`` and the others ``s / (n_classes - 1)``."""
+    labels = numpy.asarray(Y)
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise ValueError(f"to_categorical expects a 1d array of integer labels, "
+                         f"got dtype {labels.dtype} and shape {labels.shape}")
+    if labels.size and labels.min() < 0:
+        raise ValueError(f"to_categorical: labels must be >= 0, found {labels.min()}")
+    top = int(labels.max()) + 1 if labels.size else 0
+    if n_classes is None:
+        n_classes = top
+    elif top > n_classes:
+        raise ValueError(f"to_categorical: label {top - 1} does not fit n_classes={n_classes}")
+    if not 0.0 <= label_smoothing < 1.0 or (n_classes > 1 and
+                                            label_smoothing >= (n_classes - 1) / n_classes):
+        raise ValueError(f"to_categorical: label_smoothing={label_smoothing} must be >= 0 and "
+                         f"below (n_classes - 1) / n_classes")
+    off = label_smoothing / (n_classes - 1) if n_classes > 1 else 0.0
+    out = numpy.full((labels.size, n_classes), off, dtype="float32")
+    out[numpy.arange(labels.size), labels] = 1.0 - label_smoothing
+    return out
+
+
+def fix_random_seed(seed: int = 0) -> None:
+    """Seed Python's, NumPy's and (when installed) CuPy's global RNGs."""
+    random.seed(seed)
+    numpy.random.seed(seed)
+    try:  # pragma: no cover - only with CuPy and a GPU
+        import cupy
+
+        cupy.random.seed(seed)
+    except Exception:
+        pass

@@ -1,0 +1,27 @@
+"""clone: a chain of `n` independent copies of a layer."""
+from __future__ import annotations
+
+from typing import Any, Callable, Tuple
+
+from ..model import Model
+from .chain import chain
+
+
+def clone(orig: Model, n: int) -> Model:
+    """``chain(orig, orig.copy(), ...)`` with `n` layers in all (``n == 0``: identity)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"clone: n must be a non-negative int, got {n!r}")
+    if n == 0:
+        return noop()
+    if n == 1:
+        return orig
+    return chain(orig, *(orig.copy() for _ in range(n - 1)))
+
+
+def noop() -> Model:
+    """The identity layer."""
+    return Model("noop", _identity)
+
+
+def _identity(model: Model, X: Any, is_train: bool) -> Tuple[Any, Callable]:
+    return X, lambda dY: dY

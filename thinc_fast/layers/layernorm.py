@@ -1,0 +1,47 @@
+"""LayerNorm: normalise each row to zero mean and unit variance, then scale and shift."""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Tuple
+
+from ..model import Model
+from ..util import check_grad, check_input2f
+from .linear import get_width
+
+EPS = 1e-8
+
+
+def LayerNorm(nI: Optional[int] = None) -> Model:
+    """``Y = G * (X - mean) / sqrt(var + 1e-8) + b`` per row, with G and b of shape (nI,)."""
+    return Model("layernorm", forward, init=init, dims={"nI": nI, "nO": nI},
+                 params={"G": None, "b": None})
+
+
+def init(model: Model, X: Any = None, Y: Any = None) -> None:
+    if X is not None:
+        model.set_dim("nI", get_width(model, X, "nI"))
+    nI = model.get_dim("nI")
+    model.set_dim("nO", nI)
+    model.set_param("G", model.ops.xp.ones((nI,), dtype="float32"))
+    model.set_param("b", model.ops.alloc((nI,)))
+
+
+def forward(model: Model, X: Any, is_train: bool) -> Tuple[Any, Callable]:
+    G = model.get_param("G")
+    b = model.get_param("b")
+    X = check_input2f(model, X)
+    Xc = X - X.mean(axis=1, keepdims=True)
+    inv_std = 1.0 / model.ops.xp.sqrt((Xc * Xc).mean(axis=1, keepdims=True) + EPS)
+    Xhat = Xc * inv_std
+    Y = Xhat * G + b
+
+    def backprop(dY: Any) -> Any:
+        dY = check_grad(model, dY, Y.shape)
+        model.get_grad_buffer("G")[...] += (dY * Xhat).sum(axis=0)
+        model.ops.inc_col_sums(dY, model.get_grad_buffer("b"))
+        dXhat = dY * G
+        dX = dXhat - dXhat.mean(axis=1, keepdims=True)
+        dX -= Xhat * (dXhat * Xhat).mean(axis=1, keepdims=True)
+        dX *= inv_std
+        return dX
+
+    return Y, backprop

@@ -1,0 +1,59 @@
+"""Maxout: ``nP`` affine pieces per output unit, the output is their maximum."""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Tuple
+
+from ..initializers import glorot_uniform_init, zero_init
+from ..model import Model
+from ..util import check_grad, check_input2f
+from .chain import chain
+from .dropout import Dropout
+from .layernorm import LayerNorm
+from .linear import InitFn, get_width
+
+
+def Maxout(nO: Optional[int] = None, nI: Optional[int] = None, nP: int = 3, *,
+           init_W: InitFn = glorot_uniform_init, init_b: InitFn = zero_init,
+           dropout: Optional[float] = None, normalize: bool = False) -> Model:
+    """``Y[:, o] = max_p (X @ W[o, p].T + b[o, p])`` with W (nO, nP, nI), b (nO, nP)."""
+    model = Model("maxout", forward, init=_make_init(init_W, init_b),
+                  dims={"nO": nO, "nI": nI, "nP": nP}, params={"W": None, "b": None})
+    if normalize:
+        model = chain(model, LayerNorm(nI=nO))
+    if dropout is not None:
+        model = chain(model, Dropout(dropout))
+    return model
+
+
+def _make_init(init_W: InitFn, init_b: InitFn) -> Callable[..., None]:
+    def init(model: Model, X: Any = None, Y: Any = None) -> None:
+        if X is not None:
+            model.set_dim("nI", get_width(model, X, "nI"))
+        if Y is not None:
+            model.set_dim("nO", get_width(model, Y, "nO"))
+        nO, nP, nI = model.get_dim("nO"), model.get_dim("nP"), model.get_dim("nI")
+        model.set_param("W", init_W(model.ops, (nO, nP, nI)))
+        model.set_param("b", init_b(model.ops, (nO, nP)))
+
+    return init
+
+
+def forward(model: Model, X: Any, is_train: bool) -> Tuple[Any, Callable]:
+    W = model.get_param("W")
+    b = model.get_param("b")
+    X = check_input2f(model, X)
+    nO, nP, nI = W.shape
+    ops = model.ops
+    W2 = W.reshape(nO * nP, nI)
+    Z = ops.gemm(X, W2, trans2=True)
+    ops.bias_add(Z, b.reshape(nO * nP), inplace=True)
+    Y, which = ops.maxout(Z.reshape(X.shape[0], nO, nP))
+
+    def backprop(dY: Any) -> Any:
+        dY = check_grad(model, dY, Y.shape)
+        dZ = ops.backprop_maxout(dY, which, nP).reshape(X.shape[0], nO * nP)
+        ops.gemm(dZ, X, out=model.get_grad_buffer("W").reshape(nO * nP, nI), trans1=True, beta=1.0)
+        ops.inc_col_sums(dZ, model.get_grad_buffer("b").reshape(nO * nP))
+        return ops.gemm(dZ, W2)
+
+    return Y, backprop

@@ -1,0 +1,41 @@
+"""Relu: ``Y = max(X @ W.T + b, 0)``, bias and activation fused in one pass."""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Tuple
+
+from ..initializers import glorot_uniform_init, zero_init
+from ..model import Model
+from ..util import check_grad, check_input2f
+from .chain import chain
+from .dropout import Dropout
+from .layernorm import LayerNorm
+from .linear import InitFn, affine_backprop, make_affine_init
+
+
+def Relu(nO: Optional[int] = None, nI: Optional[int] = None, *,
+         init_W: InitFn = glorot_uniform_init, init_b: InitFn = zero_init,
+         dropout: Optional[float] = None, normalize: bool = False) -> Model:
+    """A dense layer with ReLU activation; ``normalize`` appends a LayerNorm and
+    ``dropout`` a Dropout, as in Thinc."""
+    model = Model("relu", forward, init=make_affine_init(init_W, init_b),
+                  dims={"nO": nO, "nI": nI}, params={"W": None, "b": None})
+    if normalize:
+        model = chain(model, LayerNorm(nI=nO))
+    if dropout is not None:
+        model = chain(model, Dropout(dropout))
+    return model
+
+
+def forward(model: Model, X: Any, is_train: bool) -> Tuple[Any, Callable]:
+    W = model.get_param("W")
+    b = model.get_param("b")
+    X = check_input2f(model, X)
+    ops = model.ops
+    Y = ops.gemm(X, W, trans2=True)
+    ops.bias_relu(Y, b, inplace=True)
+
+    def backprop(dY: Any) -> Any:
+        dZ = ops.backprop_relu(check_grad(model, dY, Y.shape), Y)
+        return affine_backprop(model, X, W, dZ)
+
+    return Y, backprop
