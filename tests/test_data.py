@@ -1,0 +1,85 @@
+"""minibatch, to_categorical, fix_random_seed."""
+import random
+
+import numpy
+import pytest
+
+from thinc_fast.api import fix_random_seed, minibatch, to_categorical
+
+
+def test_minibatch_over_list_range_and_array():
+    batches = minibatch(list(range(10)), size=4)
+    assert len(batches) == 3
+    assert list(batches) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert list(batches) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]], "re-iterable"
+    assert list(minibatch(range(5), size=2)) == [range(0, 2), range(2, 4), range(4, 5)]
+    arr = numpy.arange(20, dtype="i").reshape(10, 2)
+    out = list(minibatch(arr, size=4))
+    assert all(isinstance(b, numpy.ndarray) for b in out)
+    assert [b.shape for b in out] == [(4, 2), (4, 2), (2, 2)]
+    numpy.testing.assert_array_equal(numpy.concatenate(out), arr)
+    assert numpy.shares_memory(out[0], arr), "unshuffled array batches are views"
+
+
+def test_minibatch_default_size_is_128():
+    assert [len(b) for b in minibatch(numpy.arange(300))] == [128, 128, 44]
+
+
+def test_minibatch_sizes_from_an_iterable():
+    def sizes():
+        size = 1
+        while True:
+            yield size
+            size *= 2
+
+    assert [len(b) for b in minibatch(list(range(20)), size=sizes())] == [1, 2, 4, 8, 5]
+    assert [len(b) for b in minibatch(list(range(6)), size=[2, 4])] == [2, 4]
+    with pytest.raises(ValueError, match="ran out"):
+        list(minibatch(list(range(10)), size=[2, 3]))
+    with pytest.raises(TypeError, match="only known for an int"):
+        len(minibatch(list(range(10)), size=iter([5, 5])))
+
+
+def test_minibatch_shuffle_is_a_permutation():
+    fix_random_seed(1)
+    items = numpy.arange(50)
+    out = numpy.concatenate(list(minibatch(items, size=7, shuffle=True)))
+    assert sorted(out.tolist()) == list(range(50)) and out.tolist() != list(range(50))
+    lst = list(minibatch(list("abcdefgh"), size=3, shuffle=True))
+    assert sorted(sum(lst, [])) == list("abcdefgh")
+
+
+@pytest.mark.parametrize("size", [0, -3, 2.5, "8", True])
+def test_minibatch_rejects_bad_sizes(size):
+    with pytest.raises((ValueError, TypeError), match="size"):
+        list(minibatch(list(range(10)), size=size))
+
+
+def test_minibatch_rejects_non_sequences():
+    with pytest.raises(TypeError, match="sequence"):
+        minibatch((i for i in range(3)))
+
+
+def test_to_categorical():
+    Y = to_categorical(numpy.array([0, 2, 1]))
+    assert Y.dtype == numpy.float32
+    numpy.testing.assert_array_equal(Y, numpy.eye(3)[[0, 2, 1]])
+    assert to_categorical(numpy.array([1]), n_classes=4).shape == (1, 4)
+    smooth = to_categorical(numpy.array([0, 1]), n_classes=3, label_smoothing=0.3)
+    numpy.testing.assert_allclose(smooth, [[0.7, 0.15, 0.15], [0.15, 0.7, 0.15]], rtol=1e-6)
+    numpy.testing.assert_allclose(smooth.sum(axis=1), 1.0, rtol=1e-6)
+    with pytest.raises(ValueError, match="n_classes=2"):
+        to_categorical(numpy.array([0, 5]), n_classes=2)
+    with pytest.raises(ValueError, match="integer labels"):
+        to_categorical(numpy.array([0.5, 1.0]))
+    with pytest.raises(ValueError, match="label_smoothing"):
+        to_categorical(numpy.array([0, 1]), label_smoothing=0.9)
+
+
+def test_fix_random_seed_repeats_numpy_and_python():
+    fix_random_seed(5)
+    a = (numpy.random.rand(3), random.random())
+    fix_random_seed(5)
+    b = (numpy.random.rand(3), random.random())
+    numpy.testing.assert_array_equal(a[0], b[0])
+    assert a[1] == b[1]

@@ -1,0 +1,189 @@
+"""Optimizer numerics against a float64 reference of Thinc's formulas."""
+import math
+
+import numpy
+import pytest
+
+from thinc_fast.api import SGD, Adam, Linear, Optimizer, Relu, Softmax, chain
+
+rng = numpy.random.default_rng(11)
+
+
+class ReferenceOptimizer:
+    """Thinc's update, written out in float64 for a list of parameters.
+
+    Order: classic L2, clipping (here by the global norm over all parameters),
+    Adam or SGD, decoupled weight decay, averages.
+    """
+
+    def __init__(self, lr, *, L2=0.0, beta1=0.9, beta2=0.999, eps=1e-8, grad_clip=1.0,
+                 L2_is_weight_decay=True, use_averages=True):
+        self.__dict__.update(lr=lr, L2=L2, b1=beta1, b2=beta2, eps=eps, clip=grad_clip,
+                             decay=L2_is_weight_decay, use_avg=use_averages)
+        self.t = 0
+        self.m = self.v = self.avg = None
+
+    def step(self, weights, grads):
+        w = [x.astype("f8") for x in weights]
+        g = [x.astype("f8") for x in grads]
+        if self.m is None:
+            self.m = [numpy.zeros_like(x) for x in w]
+            self.v = [numpy.zeros_like(x) for x in w]
+            self.avg = [numpy.zeros_like(x) for x in w]
+        self.t += 1
+        t = self.t
+        if self.L2 and not self.decay:
+            g = [gi + self.L2 * wi for gi, wi in zip(g, w)]
+        norm = math.sqrt(sum(float((gi ** 2).sum()) for gi in g))
+        if self.clip and norm >= self.clip:
+            g = [gi * (self.clip / norm) for gi in g]
+        out = []
+        for i, (wi, gi) in enumerate(zip(w, g)):
+            if self.b1 > 0:
+                self.m[i] = self.b1 * self.m[i] + (1 - self.b1) * gi
+                self.v[i] = self.b2 * self.v[i] + (1 - self.b2) * gi ** 2
+                lr_hat = self.lr * math.sqrt(1 - self.b2 ** t) / (1 - self.b1 ** t)
+                wi = wi - lr_hat * self.m[i] / (numpy.sqrt(self.v[i]) + self.eps)
+            else:
+                wi = wi - self.lr * gi
+            if self.L2 and self.decay:
+                wi = wi - self.lr * self.L2 * wi
+            d = min((1.0 + t) / (10.0 + t), 0.9999)
+            self.avg[i] = self.avg[i] - (1 - d) * (self.avg[i] - wi)
+            out.append(wi)
+        return out
+
+
+def make_model():
+    X = rng.standard_normal((6, 5)).astype("f")
+    Y = numpy.eye(3, dtype="f")[rng.integers(0, 3, 6)]
+    model = chain(Relu(4), Softmax(init_W=lambda ops, s: ops.asarray(rng.standard_normal(s) * 0.1,
+                                                                    dtype="f")))
+    return model.initialize(X=X, Y=Y), X, Y
+
+
+def params_and_grads(model):
+    nodes = [(n, name) for n in model.walk() for name in n.param_names if n.has_param(name)]
+    return nodes
+
+
+SETTINGS = [
+    dict(),
+    dict(grad_clip=0.0),
+    dict(grad_clip=0.05),
+    dict(L2=0.01, L2_is_weight_decay=False),
+    dict(L2=0.01, L2_is_weight_decay=True),
+    dict(L2=0.1, L2_is_weight_decay=False, grad_clip=0.1),
+    dict(beta1=0.0, beta2=0.0),
+]
+
+
+@pytest.mark.parametrize("settings", SETTINGS, ids=[str(s) for s in SETTINGS])
+@pytest.mark.parametrize("n_steps", [1, 5])
+def test_arena_update_matches_float64_reference(settings, n_steps):
+    model, X, Y = make_model()
+    opt = Optimizer(0.05, **settings)
+    ref = ReferenceOptimizer(0.05, **settings)
+    entries = params_and_grads(model)
+    w_ref = [n.get_param(name).astype("f8") for n, name in entries]
+    for step in range(n_steps):
+        for n, name in entries:  # keep the float32 model on the reference's parameters
+            n.set_param(name, w_ref[entries.index((n, name))])
+        Yh, backprop = model.begin_update(X)
+        backprop(Yh - Y)
+        grads = [n.get_grad(name).copy() for n, name in entries]
+        w_ref = ref.step([n.get_param(name) for n, name in entries], grads)
+        model.finish_update(opt)
+        for (n, name), expected in zip(entries, w_ref):
+            numpy.testing.assert_allclose(n.get_param(name), expected, rtol=2e-5, atol=2e-6,
+                                          err_msg=f"step {step}: {n.name}.{name}")
+            assert not n.get_grad(name).any()
+    state = opt._arena_states[model.id]
+    if opt.use_averages:
+        flat_avg = [state.averages[off:off + math.prod(shape)].reshape(shape)
+                    for _, off, shape in model.arena.layout]
+        for got, expected in zip(flat_avg, ref.avg):
+            numpy.testing.assert_allclose(got, expected, rtol=2e-5, atol=2e-6)
+
+
+def test_thinc_style_per_parameter_call_matches_reference():
+    opt = Adam(0.1, grad_clip=0.0)
+    ref = ReferenceOptimizer(0.1, grad_clip=0.0)
+    w = rng.standard_normal((4, 3)).astype("f")
+    expected = w.astype("f8")
+    for _ in range(3):
+        g = rng.standard_normal((4, 3)).astype("f")
+        (expected,) = ref.step([expected.astype("f")], [g])
+        w2, g2 = opt((1, "W"), w, g)
+        assert w2 is w and not g.any()
+        numpy.testing.assert_allclose(w, expected, rtol=1e-5, atol=5e-6)
+    assert opt.nr_update[(1, "W")] == 3
+
+
+def test_thinc_defaults():
+    opt = Adam()
+    assert (opt.learn_rate, opt.beta1, opt.beta2, opt.eps) == (0.001, 0.9, 0.999, 1e-8)
+    assert (opt.L2, opt.grad_clip, opt.use_averages, opt.L2_is_weight_decay) == (0.0, 1.0, True, True)
+    sgd = SGD(0.1)
+    assert not sgd.uses_moments and sgd.grad_clip == 1.0
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(learn_rate=-1.0), "learn_rate"),
+    (dict(learn_rate=float("nan")), "learn_rate"),
+    (dict(learn_rate=0.1, beta1=1.0), "beta1"),
+    (dict(learn_rate=0.1, beta1=0.9, beta2=0.0), "beta2"),
+    (dict(learn_rate=0.1, grad_clip=-1), "grad_clip"),
+    (dict(learn_rate="fast"), "learn_rate"),
+])
+def test_bad_hyperparameters_name_the_argument(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        Optimizer(**kwargs)
+
+
+@pytest.mark.parametrize("bad", [numpy.nan, numpy.inf])
+def test_nonfinite_gradient_names_the_parameter_and_changes_nothing(bad):
+    model, X, Y = make_model()
+    opt = Adam(0.01)
+    Yh, backprop = model.begin_update(X)
+    backprop(Yh - Y)
+    model.layers[1].get_grad("W")[0, 0] = bad
+    before = model.arena.params.copy()
+    with pytest.raises(FloatingPointError, match=r"gradient of parameter 'W' of model 'softmax'"):
+        model.finish_update(opt)
+    numpy.testing.assert_array_equal(model.arena.params, before)
+    model.zero_grads()
+    model.finish_update(opt)  # recovers once the bad gradient is gone
+    assert numpy.isfinite(model.arena.params).all()
+
+
+def test_per_parameter_call_rejects_nan():
+    w, g = numpy.ones(3, "f"), numpy.array([1, numpy.nan, 0], "f")
+    with pytest.raises(FloatingPointError, match="NaN"):
+        Adam(0.1)((1, "b"), w, g)
+    numpy.testing.assert_array_equal(w, 1.0)
+
+
+def test_one_optimizer_for_two_models_keeps_separate_state():
+    m1, X, Y = make_model()
+    m2 = m1.copy()
+    opt = Adam(0.01)
+    for model in (m1, m2, m1):
+        Yh, backprop = model.begin_update(X)
+        backprop(Yh - Y)
+        model.finish_update(opt)
+    assert opt.nr_update[m1.id] == 2 and opt.nr_update[m2.id] == 1
+
+
+def test_linear_regression_converges():
+    X = rng.standard_normal((64, 3)).astype("f")
+    true_W = numpy.array([[1.5, -2.0, 0.5]], "f")
+    Y = X @ true_W.T + 0.25
+    model = Linear(1).initialize(X=X, Y=Y)
+    opt = Adam(0.05, grad_clip=0.0, use_averages=False)
+    for _ in range(400):
+        Yh, backprop = model.begin_update(X)
+        backprop((Yh - Y) / len(X))
+        model.finish_update(opt)
+    numpy.testing.assert_allclose(model.get_param("W"), true_W, atol=0.02)
+    numpy.testing.assert_allclose(model.get_param("b"), [0.25], atol=0.02)
