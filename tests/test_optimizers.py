@@ -4,7 +4,7 @@ import math
 import numpy
 import pytest
 
-from thinc_fast.api import SGD, Adam, Linear, Optimizer, Relu, Softmax, chain
+from thinc_fast.api import SGD, Adam, Linear, Optimizer, RAdam, Relu, Softmax, chain
 
 rng = numpy.random.default_rng(11)
 
@@ -17,9 +17,9 @@ class ReferenceOptimizer:
     """
 
     def __init__(self, lr, *, L2=0.0, beta1=0.9, beta2=0.999, eps=1e-8, grad_clip=1.0,
-                 L2_is_weight_decay=True, use_averages=True):
+                 L2_is_weight_decay=True, use_averages=True, use_radam=False):
         self.__dict__.update(lr=lr, L2=L2, b1=beta1, b2=beta2, eps=eps, clip=grad_clip,
-                             decay=L2_is_weight_decay, use_avg=use_averages)
+                             decay=L2_is_weight_decay, use_avg=use_averages, radam=use_radam)
         self.t = 0
         self.m = self.v = self.avg = None
 
@@ -39,7 +39,20 @@ class ReferenceOptimizer:
             g = [gi * (self.clip / norm) for gi in g]
         out = []
         for i, (wi, gi) in enumerate(zip(w, g)):
-            if self.b1 > 0:
+            if self.radam:
+                self.m[i] = self.b1 * self.m[i] + (1 - self.b1) * gi
+                self.v[i] = self.b2 * self.v[i] + (1 - self.b2) * gi ** 2
+                step = t + 1  # Thinc's RAdam counts one step ahead of its updates
+                b2t = self.b2 ** step
+                n_max = 2 / (1 - self.b2) - 1
+                n_sma = n_max - 2 * step * b2t / (1 - b2t)
+                if n_sma >= 5:
+                    size = math.sqrt((1 - b2t) * (n_sma - 4) / (n_max - 4) * (n_sma - 2) / n_sma
+                                     * n_max / (n_max - 2)) / (1 - self.b1 ** step)
+                    wi = wi - size * self.lr * self.m[i] / (numpy.sqrt(self.v[i]) + self.eps)
+                else:
+                    wi = wi - self.lr / (1 - self.b1 ** step) * self.m[i]
+            elif self.b1 > 0:
                 self.m[i] = self.b1 * self.m[i] + (1 - self.b1) * gi
                 self.v[i] = self.b2 * self.v[i] + (1 - self.b2) * gi ** 2
                 lr_hat = self.lr * math.sqrt(1 - self.b2 ** t) / (1 - self.b1 ** t)
@@ -75,11 +88,16 @@ SETTINGS = [
     dict(L2=0.01, L2_is_weight_decay=True),
     dict(L2=0.1, L2_is_weight_decay=False, grad_clip=0.1),
     dict(beta1=0.0, beta2=0.0),
+    dict(beta1=0.0, beta2=0.0, L2=0.01, L2_is_weight_decay=False, grad_clip=0.1),
+    dict(use_radam=True),
+    dict(use_radam=True, L2=0.01, L2_is_weight_decay=True, grad_clip=0.1),
+    dict(use_radam=True, beta2=0.9),
+    dict(use_averages=False),
 ]
 
 
 @pytest.mark.parametrize("settings", SETTINGS, ids=[str(s) for s in SETTINGS])
-@pytest.mark.parametrize("n_steps", [1, 5])
+@pytest.mark.parametrize("n_steps", [1, 8])
 def test_arena_update_matches_float64_reference(settings, n_steps):
     model, X, Y = make_model()
     opt = Optimizer(0.05, **settings)
@@ -187,3 +205,28 @@ def test_linear_regression_converges():
         model.finish_update(opt)
     numpy.testing.assert_allclose(model.get_param("W"), true_W, atol=0.02)
     numpy.testing.assert_allclose(model.get_param("b"), [0.25], atol=0.02)
+
+
+def test_radam_and_sgd_factories():
+    assert RAdam().use_radam and RAdam().learn_rate == 0.001
+    with pytest.raises(ValueError, match="RAdam"):
+        Optimizer(0.1, beta1=0.0, beta2=0.0, use_radam=True)
+
+
+def test_use_params_with_averages():
+    model, X, Y = make_model()
+    opt = Adam(0.05)
+    for _ in range(3):
+        Yh, backprop = model.begin_update(X)
+        backprop(Yh - Y)
+        model.finish_update(opt)
+    averages = opt.averages
+    W = model.layers[0].get_param("W")
+    current = W.copy()
+    key = (model.layers[0].id, "W")
+    assert key in averages and not numpy.allclose(averages[key], current)
+    with model.use_params(averages):
+        numpy.testing.assert_array_equal(model.layers[0].get_param("W"), averages[key])
+        assert model.layers[0].get_param("W") is W, "swapped in place: the arena view stays"
+    numpy.testing.assert_array_equal(model.layers[0].get_param("W"), current)
+    assert Adam(0.1, use_averages=False).averages is None

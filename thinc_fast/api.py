@@ -1,17 +1,27 @@
 """The public facade: everything a user imports comes from here."""
 from .backends import NumpyOps, Ops, get_current_ops, get_ops, set_current_ops, use_ops
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import Config, ConfigValidationError, registry
 from .data import fix_random_seed, minibatch, to_categorical
 from .initializers import glorot_uniform_init, he_normal_init, zero_init
 from .layers import (Dropout, LayerNorm, Linear, Maxout, Relu, Softmax, chain, clone,
                      concatenate, noop, residual)
 from .model import Model
-from .optimizers import SGD, Adam, Optimizer
+from .optimizers import SGD, Adam, Optimizer, RAdam
+from .schedules import (Schedule, compounding, constant, constant_then, cosine_decay,
+                        cyclic_triangular, decaying, exponential_decay, join, piecewise,
+                        piecewise_constant, slanted_triangular, warmup_cosine, warmup_linear)
 
 __all__ = [
     "Model", "Ops", "NumpyOps", "get_ops", "use_ops", "get_current_ops", "set_current_ops",
     "Linear", "Relu", "Softmax", "Dropout", "LayerNorm", "Maxout",
     "chain", "residual", "concatenate", "clone", "noop",
-    "Adam", "SGD", "Optimizer",
+    "Adam", "SGD", "RAdam", "Optimizer",
+    "Schedule", "constant", "constant_then", "decaying", "compounding", "warmup_linear",
+    "slanted_triangular", "cyclic_triangular", "cosine_decay", "warmup_cosine",
+    "exponential_decay", "piecewise", "piecewise_constant", "join",
+    "Config", "ConfigValidationError", "registry",
+    "save_checkpoint", "load_checkpoint",
     "minibatch", "to_categorical", "fix_random_seed",
     "glorot_uniform_init", "he_normal_init", "zero_init",
 ]

@@ -1,5 +1,4 @@
 """Parameter initializers: ``init(ops, shape) -> array``."""
-from __future__ import annotations
 
 import math
 from typing import Tuple

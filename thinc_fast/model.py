@@ -9,8 +9,10 @@ arena (see ``thinc_fast._arena``).
 """
 from __future__ import annotations
 
+import contextlib
 import copy as _copy
 import itertools
+import json
 import threading
 from typing import (Any, Callable, Dict, Generic, Iterable, List, Optional, Sequence, Tuple,
                     TypeVar)
@@ -18,6 +20,7 @@ from typing import (Any, Callable, Dict, Generic, Iterable, List, Optional, Sequ
 import numpy
 
 from ._arena import ParamArena, arena_of
+from ._io import FormatError, PathT, atomic_write, pack, read_file, unpack
 from .backends import Ops, get_current_ops
 
 InT = TypeVar("InT")
@@ -25,6 +28,7 @@ OutT = TypeVar("OutT")
 ForwardT = Callable[["Model", Any, bool], Tuple[Any, Callable[[Any], Any]]]
 InitT = Callable[..., Any]
 
+MODEL_FORMAT_VERSION = 1
 _model_ids = itertools.count(1)
 _init_state = threading.local()
 
@@ -346,6 +350,95 @@ class Model(Generic[InT, OutT]):
         """This model's parameter arena (built if needed)."""
         return arena_of(self)
 
+    @contextlib.contextmanager
+    def use_params(self, params: Optional[Dict[Tuple[int, str], Any]]):
+        """Within the block, use `params` (keyed ``(node.id, name)``, e.g.
+        ``optimizer.averages``) instead of the current values; restore after."""
+        backup = []
+        if params:
+            for node in self.walk():
+                for name in node.param_names:
+                    value = params.get((node.id, name))
+                    if value is not None and node.has_param(name):
+                        backup.append((node, name, node.get_param(name).copy()))
+                        node.set_param(name, value)
+        try:
+            yield
+        finally:
+            for node, name, value in backup:
+                node.set_param(name, value)
+
+    # --------------------------------------------------------- serialization
+    def to_bytes(self) -> bytes:
+        """Dims, JSON-able attrs and parameters of every node (npz + JSON, no pickle)."""
+        nodes = self.walk()
+        header_nodes = []
+        arrays = {}
+        for i, node in enumerate(nodes):
+            params = [name for name, value in node._params.items() if value is not None]
+            for name in params:
+                arrays[f"{i}:{name}"] = node._params[name]
+            header_nodes.append({"name": node.name, "dims": node._dims, "params": params,
+                                 "attrs": _jsonable(node._attrs)})
+        header = {"format": "thinc_fast.model", "version": MODEL_FORMAT_VERSION,
+                  "nodes": header_nodes}
+        return pack(header, arrays)
+
+    def from_bytes(self, data: bytes) -> "Model":
+        """Load what ``to_bytes`` wrote into this model (same architecture).
+
+        Everything is checked before anything is changed: on a shape, name or
+        format mismatch the model is left as it was and a ValueError names it.
+        """
+        header, arrays = unpack(data, kind="model", max_version=MODEL_FORMAT_VERSION)
+        nodes = self.walk()
+        saved = header.get("nodes")
+        if not isinstance(saved, list) or len(saved) != len(nodes):
+            count = len(saved) if isinstance(saved, list) else "no"
+            raise ValueError(f"cannot load into model {self.name!r}: the data describes "
+                             f"{count} nodes, this model has {len(nodes)}")
+        plan = []
+        for i, (node, info) in enumerate(zip(nodes, saved)):
+            where = f"node {i} ({node.name!r})"
+            if info.get("name") != node.name:
+                raise ValueError(f"cannot load into model {self.name!r}: {where} is called "
+                                 f"{info.get('name')!r} in the data")
+            for dim, value in info.get("dims", {}).items():
+                if dim not in node._dims:
+                    raise ValueError(f"cannot load: {where} has no dimension {dim!r}")
+                current = node._dims[dim]
+                if current is not None and value is not None and current != value:
+                    raise ValueError(f"cannot load: dimension {dim!r} of {where} is {current} in "
+                                     f"the model but {value} in the data")
+            for name in info.get("params", []):
+                array = arrays.get(f"{i}:{name}")
+                if name not in node._params or array is None:
+                    raise FormatError(f"cannot load: parameter {name!r} of {where} is missing "
+                                      "from the data or from the model")
+                current = node._params[name]
+                if array.dtype != numpy.float32 or (current is not None and current.shape != array.shape):
+                    raise ValueError(f"cannot load: parameter {name!r} of {where} has shape "
+                                     f"{None if current is None else current.shape} in the model "
+                                     f"but {array.shape} ({array.dtype}) in the data")
+                plan.append((node, name, array))
+        for node, info in zip(nodes, saved):
+            for dim, value in info.get("dims", {}).items():
+                if node._dims[dim] is None and value is not None:
+                    node._dims[dim] = int(value)
+            node._attrs.update(info.get("attrs", {}))
+        for node, name, array in plan:
+            node.set_param(name, self.ops.asarray(array))
+        ParamArena(self)
+        return self
+
+    def to_disk(self, path: PathT) -> None:
+        """Write ``to_bytes()`` to `path` atomically (write, then rename)."""
+        atomic_write(path, self.to_bytes())
+
+    def from_disk(self, path: PathT) -> "Model":
+        """Load a file written by ``to_disk``; see ``from_bytes``."""
+        return self.from_bytes(read_file(path))
+
     # ------------------------------------------------------------------ copy
     def copy(self) -> "Model":
         """An independent deep copy (new ids, own parameters and arena).
@@ -378,6 +471,17 @@ class Model(Generic[InT, OutT]):
 
     def __deepcopy__(self, memo: Dict[int, Any]) -> "Model":
         return self.copy()
+
+
+def _jsonable(attrs: Dict[str, Any]) -> Dict[str, Any]:
+    out = {}
+    for key, value in attrs.items():
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            continue
+        out[key] = value
+    return out
 
 
 def _check_dim_value(model: Model, name: str, value: Any) -> int:

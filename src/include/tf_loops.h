@@ -129,13 +129,26 @@ typedef struct {
     float beta1, beta2, eps;
     float decay;        /* decoupled weight decay: w -= decay * w after the step */
     float avg_rate;     /* parameter averages: ema -= avg_rate * (ema - w) */
+    int no_denominator; /* RAdam's early steps: w -= lr_hat * m (no sqrt(v) term) */
 } tf_step;
+
+#define TF_ADAM_LOOP(UPDATE, AVERAGE)                                   \
+    TF_SIMD                                                             \
+    for (tf_idx i = 0; i < n; ++i) {                                    \
+        float gi = (g[i] + l2 * w[i]) * scale;                          \
+        float mi = b1 * m[i] + c1 * gi;                                 \
+        float vi = b2 * v[i] + c2 * gi * gi;                            \
+        float wi = w[i] - lr * (UPDATE);                                \
+        wi -= decay * wi;                                               \
+        m[i] = mi; v[i] = vi; w[i] = wi; g[i] = 0.0f;                   \
+        AVERAGE                                                         \
+    }
 
 /* One fused Adam step over n values, in the order Thinc applies it:
  *   g = (g + l2 w) * scale
  *   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
- *   w = w - lr_hat m / (sqrt(v) + eps);  w = w - decay w
- *   ema = ema - avg_rate (ema - w);  g = 0
+ *   w = w - lr_hat m / (sqrt(v) + eps)   (or w - lr_hat m, no_denominator)
+ *   w = w - decay w;  ema = ema - avg_rate (ema - w);  g = 0
  * `avg` may be NULL (no averages). */
 static inline void tf_adam(float *TF_RESTRICT w, float *TF_RESTRICT g,
                            float *TF_RESTRICT m, float *TF_RESTRICT v,
@@ -144,26 +157,17 @@ static inline void tf_adam(float *TF_RESTRICT w, float *TF_RESTRICT g,
     const float scale = s->grad_scale, l2 = s->l2_coupled, lr = s->lr_hat;
     const float b1 = s->beta1, b2 = s->beta2, eps = s->eps, decay = s->decay;
     const float c1 = 1.0f - b1, c2 = 1.0f - b2, ar = s->avg_rate;
-    if (avg != NULL) {
-        TF_SIMD
-        for (tf_idx i = 0; i < n; ++i) {
-            float gi = (g[i] + l2 * w[i]) * scale;
-            float mi = b1 * m[i] + c1 * gi;
-            float vi = b2 * v[i] + c2 * gi * gi;
-            float wi = w[i] - lr * mi / (sqrtf(vi) + eps);
-            wi -= decay * wi;
-            m[i] = mi; v[i] = vi; w[i] = wi; g[i] = 0.0f;
-            avg[i] -= ar * (avg[i] - wi);
+    if (s->no_denominator) {
+        if (avg != NULL) {
+            TF_ADAM_LOOP(mi, avg[i] -= ar * (avg[i] - wi);)
+        } else {
+            TF_ADAM_LOOP(mi, )
         }
     } else {
-        TF_SIMD
-        for (tf_idx i = 0; i < n; ++i) {
-            float gi = (g[i] + l2 * w[i]) * scale;
-            float mi = b1 * m[i] + c1 * gi;
-            float vi = b2 * v[i] + c2 * gi * gi;
-            float wi = w[i] - lr * mi / (sqrtf(vi) + eps);
-            wi -= decay * wi;
-            m[i] = mi; v[i] = vi; w[i] = wi; g[i] = 0.0f;
+        if (avg != NULL) {
+            TF_ADAM_LOOP(mi / (sqrtf(vi) + eps), avg[i] -= ar * (avg[i] - wi);)
+        } else {
+            TF_ADAM_LOOP(mi / (sqrtf(vi) + eps), )
         }
     }
 }

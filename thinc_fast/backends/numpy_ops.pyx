@@ -213,7 +213,8 @@ class NumpyOps(Ops):
         return total
 
     def adam_step(self, weights, gradient, mom1, mom2, averages=None, *, lr_hat, beta1,
-                  beta2, eps, grad_scale=1.0, l2_coupled=0.0, decay=0.0, avg_rate=0.0):
+                  beta2, eps, grad_scale=1.0, l2_coupled=0.0, decay=0.0, avg_rate=0.0,
+                  use_denominator=True):
         """One fused Adam step over 1d float32 arrays, in place, in one pass.
 
         See :meth:`Ops.adam_step` for the formula; `gradient` is zeroed.
@@ -223,7 +224,8 @@ class NumpyOps(Ops):
         if not all(_is_f32(a) and a.ndim == 1 and a.flags.c_contiguous for a in arrays):
             return Ops.adam_step(self, weights, gradient, mom1, mom2, averages, lr_hat=lr_hat,
                                  beta1=beta1, beta2=beta2, eps=eps, grad_scale=grad_scale,
-                                 l2_coupled=l2_coupled, decay=decay, avg_rate=avg_rate)
+                                 l2_coupled=l2_coupled, decay=decay, avg_rate=avg_rate,
+                                 use_denominator=use_denominator)
         cdef float[::1] w = weights, g = gradient, m = mom1, v = mom2, avg
         cdef float* avg_p = NULL
         cdef tf_step s
@@ -235,6 +237,7 @@ class NumpyOps(Ops):
         s.eps = eps
         s.decay = decay
         s.avg_rate = avg_rate
+        s.no_denominator = not use_denominator
         if w.shape[0] == 0:
             return
         if averages is not None:
@@ -258,6 +261,8 @@ class NumpyOps(Ops):
         s.grad_scale = grad_scale
         s.l2_coupled = l2_coupled
         s.lr_hat = learn_rate
+        s.beta1 = s.beta2 = s.eps = 0.0
+        s.no_denominator = 0
         s.decay = decay
         s.avg_rate = avg_rate
         if w.shape[0] == 0:

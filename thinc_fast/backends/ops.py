@@ -187,12 +187,14 @@ class Ops:
 
     def adam_step(self, weights, gradient, mom1, mom2, averages=None, *, lr_hat: float,
                   beta1: float, beta2: float, eps: float, grad_scale: float = 1.0,
-                  l2_coupled: float = 0.0, decay: float = 0.0, avg_rate: float = 0.0) -> None:
+                  l2_coupled: float = 0.0, decay: float = 0.0, avg_rate: float = 0.0,
+                  use_denominator: bool = True) -> None:
         """One fused Adam step over 1d float32 arrays, in place; zeroes `gradient`.
 
         ``g = (gradient + l2_coupled * w) * grad_scale``,
         ``m = beta1 m + (1 - beta1) g``, ``v = beta2 v + (1 - beta2) g^2``,
-        ``w -= lr_hat * m / (sqrt(v) + eps)``, then ``w -= decay * w`` and
+        ``w -= lr_hat * m / (sqrt(v) + eps)`` (``w -= lr_hat * m`` without the
+        denominator: RAdam's first steps), then ``w -= decay * w`` and
         ``averages -= avg_rate * (averages - w)``.
         """
         _check_step_arrays(weights, gradient, mom1, mom2, averages)
@@ -201,7 +203,10 @@ class Ops:
         mom1 += (1.0 - beta1) * g
         mom2 *= beta2
         mom2 += (1.0 - beta2) * g * g
-        weights -= lr_hat * mom1 / (self.xp.sqrt(mom2) + eps)
+        if use_denominator:
+            weights -= lr_hat * mom1 / (self.xp.sqrt(mom2) + eps)
+        else:
+            weights -= lr_hat * mom1
         weights -= decay * weights
         gradient.fill(0)
         if averages is not None:

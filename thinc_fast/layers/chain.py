@@ -1,5 +1,4 @@
 """chain: compose layers so that each one's output is the next one's input."""
-from __future__ import annotations
 
 from typing import Any, Callable, List, Tuple
 

@@ -1,5 +1,4 @@
 """clone: a chain of `n` independent copies of a layer."""
-from __future__ import annotations
 
 from typing import Any, Callable, Tuple
 

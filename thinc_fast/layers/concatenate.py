@@ -1,5 +1,4 @@
 """concatenate: run layers on the same input and join their outputs column-wise."""
-from __future__ import annotations
 
 from typing import Any, Callable, List, Tuple
 

@@ -1,5 +1,4 @@
 """Dropout: zero a random fraction of the inputs while training."""
-from __future__ import annotations
 
 from typing import Any, Callable, Tuple
 

@@ -1,5 +1,4 @@
 """LayerNorm: normalise each row to zero mean and unit variance, then scale and shift."""
-from __future__ import annotations
 
 from typing import Any, Callable, Optional, Tuple
 

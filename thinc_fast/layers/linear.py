@@ -1,5 +1,4 @@
 """Linear: ``Y = X @ W.T + b``, the affine layer the others build on."""
-from __future__ import annotations
 
 from typing import Any, Callable, Optional, Tuple
 

@@ -1,5 +1,4 @@
 """Maxout: ``nP`` affine pieces per output unit, the output is their maximum."""
-from __future__ import annotations
 
 from typing import Any, Callable, Optional, Tuple
 

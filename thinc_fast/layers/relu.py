@@ -1,5 +1,4 @@
 """Relu: ``Y = max(X @ W.T + b, 0)``, bias and activation fused in one pass."""
-from __future__ import annotations
 
 from typing import Any, Callable, Optional, Tuple
 

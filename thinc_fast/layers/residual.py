@@ -1,5 +1,4 @@
 """residual: ``Y = X + layer(X)``."""
-from __future__ import annotations
 
 from typing import Any, Callable, Tuple
 

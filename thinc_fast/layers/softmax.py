@@ -4,7 +4,6 @@ As in Thinc, ``backprop`` takes the gradient of the loss with respect to the
 *logits*: for categorical cross-entropy that is ``Yh - Y_true``, which is what
 the training loop passes. The softmax Jacobian is therefore not applied.
 """
-from __future__ import annotations
 
 from typing import Any, Callable, Optional, Tuple
 

@@ -1,0 +1,73 @@
+"""Training checkpoints: model, optimizer and RNG state in one file, for exact resume.
+
+``save_checkpoint(path, model, optimizer)`` writes the parameters, the
+optimizer's moments, averages, step count and schedule positions, and the
+global NumPy and Python RNG states, atomically. ``load_checkpoint`` restores
+all of it into a model and optimizer built the same way (for instance from
+the same config), so that training continues bit for bit as if it had never
+stopped.
+"""
+import random
+from typing import Any, Dict, Optional
+
+import numpy
+
+from ._io import PathT, atomic_write, pack, read_file, unpack
+from .model import Model
+from .optimizers import Optimizer
+
+CHECKPOINT_FORMAT_VERSION = 1
+
+
+def get_rng_state() -> Dict[str, Any]:
+    """The global NumPy and Python RNG states, as JSON-able data."""
+    name, keys, pos, has_gauss, cached = numpy.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    return {"numpy": {"name": name, "keys": keys.tolist(), "pos": int(pos),
+                      "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+            "python": {"version": version, "internal": list(internal), "gauss_next": gauss_next}}
+
+
+def set_rng_state(state: Dict[str, Any]) -> None:
+    """Restore what ``get_rng_state`` returned."""
+    np_state = state["numpy"]
+    numpy.random.set_state((np_state["name"], numpy.asarray(np_state["keys"], dtype=numpy.uint32),
+                            np_state["pos"], np_state["has_gauss"], np_state["cached_gaussian"]))
+    py_state = state["python"]
+    random.setstate((py_state["version"], tuple(py_state["internal"]), py_state["gauss_next"]))
+
+
+def save_checkpoint(path: PathT, model: Model, optimizer: Optional[Optimizer] = None, *,
+                    extra: Optional[Dict[str, Any]] = None) -> None:
+    """Write model, optimizer state, RNG state and JSON-able `extra` to `path` atomically."""
+    arrays = {"model": numpy.frombuffer(model.to_bytes(), dtype=numpy.uint8)}
+    if optimizer is not None:
+        arrays["optimizer"] = numpy.frombuffer(optimizer.to_bytes(model), dtype=numpy.uint8)
+    header = {"format": "thinc_fast.checkpoint", "version": CHECKPOINT_FORMAT_VERSION,
+              "rng": get_rng_state(), "extra": extra or {}}
+    atomic_write(path, pack(header, arrays))
+
+
+def load_checkpoint(path: PathT, model: Model, optimizer: Optional[Optimizer] = None, *,
+                    restore_rng: bool = True) -> Dict[str, Any]:
+    """Restore a checkpoint into `model` (and `optimizer`); returns its `extra`.
+
+    All or nothing: if any part does not fit, the model is restored to what it
+    was and the error says what did not match.
+    """
+    header, arrays = unpack(read_file(path), kind="checkpoint", max_version=CHECKPOINT_FORMAT_VERSION)
+    if "model" not in arrays:
+        raise ValueError(f"{path}: the checkpoint holds no model")
+    if optimizer is not None and "optimizer" not in arrays:
+        raise ValueError(f"{path}: the checkpoint holds no optimizer state")
+    before = model.to_bytes()
+    model.from_bytes(arrays["model"].tobytes())
+    if optimizer is not None:
+        try:
+            optimizer.from_bytes(arrays["optimizer"].tobytes(), model)
+        except Exception:
+            model.from_bytes(before)
+            raise
+    if restore_rng:
+        set_rng_state(header["rng"])
+    return header.get("extra", {})
