@@ -1,0 +1,125 @@
+"""Config files: a model, optimizer and schedule described in .cfg text."""
+import numpy
+import pytest
+
+from thinc_fast.api import Config, ConfigValidationError, Model, Optimizer, Schedule, registry
+
+CONFIG = """
+[model]
+@layers = "chain.v1"
+
+[model.*.hidden]
+@layers = "Relu.v1"
+nO = 32
+dropout = 0.1
+
+[model.*.hidden2]
+@layers = "Maxout.v1"
+nO = 16
+nP = 2
+normalize = true
+
+[model.*.output]
+@layers = "Softmax.v1"
+
+[optimizer]
+@optimizers = "Adam.v1"
+L2 = 0.0001
+grad_clip = 5.0
+
+[optimizer.learn_rate]
+@schedules = "warmup_linear.v1"
+initial_rate = 0.01
+warmup_steps = 5
+total_steps = 200
+"""
+
+
+def resolve(text):
+    return registry.resolve(Config().from_str(text))
+
+
+def test_config_resolves_and_trains():
+    resolved = resolve(CONFIG)
+    model, optimizer = resolved["model"], resolved["optimizer"]
+    assert isinstance(model, Model) and isinstance(optimizer, Optimizer)
+    assert [layer.name for layer in model.walk()][1:4] == ["relu>>dropout", "maxout>>layernorm",
+                                                          "softmax"]
+    assert isinstance(optimizer.schedules["learn_rate"], Schedule)
+    assert optimizer.learn_rate == 0.0 and optimizer.L2 == 0.0001
+    rng = numpy.random.default_rng(0)
+    X = rng.standard_normal((64, 10)).astype("f")
+    labels = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0).astype(int)
+    Y = numpy.eye(3, dtype="f")[labels]
+    model.initialize(X=X[:5], Y=Y[:5])
+
+    def loss():
+        P = model.predict(X)
+        return float(-(Y * numpy.log(P + 1e-9)).sum() / len(X))
+
+    before = loss()
+    for _ in range(60):
+        Yh, backprop = model.begin_update(X)
+        backprop(Yh - Y)
+        model.finish_update(optimizer)
+        optimizer.step_schedules()
+    assert loss() < 0.5 * before
+    assert optimizer.learn_rate == pytest.approx(0.01 * (200 - 60) / 195)
+
+
+def test_every_builtin_name_is_registered():
+    for name in ["Linear.v1", "Relu.v1", "Softmax.v1", "Dropout.v1", "LayerNorm.v1", "Maxout.v1",
+                 "chain.v1", "residual.v1", "concatenate.v1", "clone.v1"]:
+        assert name in registry.layers.get_all()
+    assert set(registry.optimizers.get_all()) >= {"Adam.v1", "SGD.v1", "RAdam.v1"}
+    assert set(registry.schedules.get_all()) >= {
+        "constant.v1", "constant_then.v1", "decaying.v1", "compounding.v1", "warmup_linear.v1",
+        "slanted_triangular.v1", "cyclic_triangular.v1", "cosine_decay.v1", "warmup_cosine.v1",
+        "exponential_decay.v1", "piecewise_constant.v1", "join.v1"}
+
+
+def test_schedule_nested_in_a_schedule_and_initializer_by_name():
+    resolved = resolve("""
+[optimizer]
+@optimizers = "SGD.v1"
+
+[optimizer.learn_rate]
+@schedules = "constant_then.v1"
+rate = 0.5
+steps = 2
+
+[optimizer.learn_rate.schedule]
+@schedules = "decaying.v1"
+base_rate = 0.1
+decay = 0.5
+
+[model]
+@layers = "Linear.v1"
+nO = 2
+nI = 3
+
+[model.init_W]
+@initializers = "zero_init.v1"
+""")
+    opt = resolved["optimizer"]
+    values = [opt.learn_rate]
+    for _ in range(3):
+        opt.step_schedules()
+        values.append(opt.learn_rate)
+    assert values == [0.5, 0.5, 0.1, 0.1 / 1.5]
+    model = resolved["model"].initialize()
+    assert not model.get_param("W").any()
+
+
+@pytest.mark.parametrize("change,section,key,message", [
+    (('"Adam.v1"', '"Adamm.v1"'), "optimizer", "@optimizers", "unknown function 'Adamm.v1'"),
+    (('@layers = "Relu.v1"', '@layer = "Relu.v1"'), "model.*.hidden", "@layer", "unknown registry"),
+    (("nO = 32", 'nO = "many"'), "model.*.hidden", "nO", "integer"),
+    (("initial_rate = 0.01\n", ""), "optimizer.learn_rate", "initial_rate", "field required"),
+    (("grad_clip = 5.0", "grad_clip = 5.0\nmomentum = 3"), "optimizer", "momentum", "extra fields"),
+])
+def test_bad_config_names_section_and_key(change, section, key, message):
+    with pytest.raises(ConfigValidationError) as info:
+        resolve(CONFIG.replace(*change))
+    text = str(info.value)
+    assert section in text and key in text and message in text, text
