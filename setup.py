@@ -5,15 +5,40 @@ target architecture (no -march=native): -O3 with -fno-math-errno lets the
 compiler vectorise sqrtf in the fused Adam loop, and -fopenmp-simd honours the
 `omp simd` pragmas of src/include/tf_loops.h without linking an OpenMP runtime.
 """
+import os
+import subprocess
 import sys
+import sysconfig
+import tempfile
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
+
+def openmp_flags():
+    """(compile, link) flags for OpenMP when the compiler has it, else none:
+    without OpenMP the prange loops run on one thread. THINC_FAST_OPENMP=0
+    turns it off."""
+    if os.environ.get("THINC_FAST_OPENMP", "1") == "0" or sys.platform == "win32":
+        return [], []
+    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "omp.c")
+        with open(src, "w") as f:
+            f.write("#include <omp.h>\nint main(void) { return omp_get_max_threads() < 1; }\n")
+        cmd = cc.split() + ["-fopenmp", src, "-o", os.path.join(tmp, "omp")]
+        try:
+            ok = subprocess.run(cmd, capture_output=True).returncode == 0
+        except OSError:
+            ok = False
+    return (["-fopenmp"], ["-fopenmp"]) if ok else ([], [])
+
+
+OMP_COMPILE, OMP_LINK = openmp_flags()
 if sys.platform == "win32":
     COMPILE_ARGS = ["/O2", "/fp:precise"]
 else:
-    COMPILE_ARGS = ["-O3", "-fno-math-errno", "-fopenmp-simd", "-Wno-unused-function"]
+    COMPILE_ARGS = ["-O3", "-fno-math-errno", "-fopenmp-simd", "-Wno-unused-function"] + OMP_COMPILE
 
 EXTENSIONS = [
     Extension(
@@ -21,6 +46,7 @@ EXTENSIONS = [
         ["thinc_fast/backends/numpy_ops.pyx"],
         include_dirs=["src/include"],
         extra_compile_args=COMPILE_ARGS,
+        extra_link_args=OMP_LINK,
     ),
 ]
 

@@ -264,3 +264,55 @@ def test_get_ops_and_use_ops():
         assert type(get_current_ops()) is Ops
     finally:
         set_current_ops(previous)
+
+
+@pytest.fixture
+def two_threads():
+    import thinc_fast
+
+    before = thinc_fast.get_num_threads()
+    thinc_fast.set_num_threads(2)
+    yield
+    thinc_fast.set_num_threads(before)
+
+
+@pytest.mark.parametrize("trans1", [False, True])
+@pytest.mark.parametrize("trans2", [False, True])
+@pytest.mark.parametrize("m,k,n", [(100, 300, 257), (257, 300, 100), (129, 784, 33)])
+def test_threaded_gemm_blocks_match_float64(two_threads, trans1, trans2, m, k, n):
+    A = randn(k, m) if trans1 else randn(m, k)
+    B = randn(n, k) if trans2 else randn(k, n)
+    C = randn(m, n)
+    ref = (A.T if trans1 else A).astype("f8") @ (B.T if trans2 else B).astype("f8") + C
+    NumpyOps().gemm(A, B, out=C, trans1=trans1, trans2=trans2, beta=1.0)
+    numpy.testing.assert_allclose(C, ref, rtol=1e-4, atol=1e-3)
+
+
+def test_threaded_streams_match_reference(two_threads):
+    n = 200_003  # not a multiple of the block size
+    w, g = randn(n), randn(n)
+    m, v, avg = randn(n) * 0.1, numpy.abs(randn(n)) * 0.1, randn(n)
+    hp = dict(lr_hat=0.01, beta1=0.9, beta2=0.999, eps=1e-8, grad_scale=0.5, l2_coupled=0.01,
+              decay=1e-3, avg_rate=0.3)
+    ref = adam_reference(w, g, m, v, avg.astype("f8"), **hp)
+    assert math.isclose(NumpyOps().sum_of_squares(g, w, 0.01),
+                        float(((g.astype("f8") + 0.01 * w) ** 2).sum()), rel_tol=1e-5)
+    NumpyOps().adam_step(w, g, m, v, avg, **hp)
+    numpy.testing.assert_allclose(w, ref[0], rtol=1e-5, atol=1e-6)
+    numpy.testing.assert_allclose(avg, ref[3], rtol=1e-5, atol=1e-6)
+    assert not g.any()
+    w2, g2, a2 = randn(n), randn(n), randn(n)
+    w_ref = w2.astype("f8") - 0.1 * g2
+    NumpyOps().sgd_step(w2, g2, a2, learn_rate=0.1)
+    numpy.testing.assert_allclose(w2, w_ref, rtol=1e-6, atol=1e-6)
+
+
+def test_set_num_threads_validates():
+    import thinc_fast
+
+    with pytest.raises(ValueError, match="positive int"):
+        thinc_fast.set_num_threads(0)
+    before = thinc_fast.get_num_threads()
+    thinc_fast.set_num_threads(None)
+    assert thinc_fast.get_num_threads() >= 1
+    thinc_fast.set_num_threads(before)

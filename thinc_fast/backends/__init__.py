@@ -9,8 +9,12 @@ import contextlib
 import contextvars
 from typing import Any, Dict, Iterator, Type, Union
 
-from .ops import Ops
-from .numpy_ops import NumpyOps
+from . import _blis_arch
+
+_blis_arch.configure()  # must run before blis is first imported (by numpy_ops)
+
+from .numpy_ops import NumpyOps, get_num_threads, set_num_threads  # noqa: E402
+from .ops import Ops  # noqa: E402
 
 _OPS_BY_NAME: Dict[str, Type[Ops]] = {"numpy": NumpyOps, "cpu": NumpyOps, "base": Ops}
 _current_ops: contextvars.ContextVar[Ops] = contextvars.ContextVar("thinc_fast_ops")
@@ -56,4 +60,12 @@ def use_ops(name: Union[str, Ops], **kwargs: Any) -> Iterator[Ops]:
         _current_ops.reset(token)
 
 
-__all__ = ["Ops", "NumpyOps", "get_ops", "get_current_ops", "set_current_ops", "use_ops"]
+def blis_info() -> Dict[str, Any]:
+    """blis's kernel configuration and how it was chosen, for bug reports."""
+    info: Dict[str, Any] = dict(_blis_arch.configure())
+    info["active"] = _blis_arch.active_arch()
+    return info
+
+
+__all__ = ["Ops", "NumpyOps", "get_ops", "get_current_ops", "set_current_ops", "use_ops",
+           "set_num_threads", "get_num_threads", "blis_info"]

@@ -10,13 +10,129 @@ shapes once at the Python boundary, and run C loops from ``tf_loops.h`` with
 the GIL released. Inputs the kernels do not cover (float64, odd layouts) fall
 back to the reference implementations of :class:`Ops`.
 """
+import os
+
 import numpy
 
+from cython.parallel cimport prange
 from blis.cy cimport gemm as blis_gemm, NO_TRANSPOSE
 
 from .ops import Ops, _check_bias, _check_gemm_shapes, _check_step_arrays
 
 _F32 = numpy.dtype("float32")
+
+# Work below these sizes runs on one thread: forking costs more than it saves.
+cdef long GEMM_PARALLEL_MIN_FLOPS = 1 << 20
+cdef Py_ssize_t STREAM_PARALLEL_MIN = 1 << 13
+cdef Py_ssize_t BLOCK_ALIGN = 16
+cdef int _num_threads = 1
+
+
+def default_num_threads():
+    """The CPUs this process may run on (its affinity mask), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def set_num_threads(n):
+    """Use `n` threads for the CPU kernels (gemm splits, fused optimizer steps).
+
+    ``None`` restores the default: the number of CPUs in this process's
+    affinity mask (``os.sched_getaffinity``)."""
+    global _num_threads
+    if n is None:
+        n = default_num_threads()
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"set_num_threads: n must be a positive int or None, got {n!r}")
+    _num_threads = n
+
+
+def get_num_threads():
+    """The number of threads the CPU kernels use."""
+    return _num_threads
+
+
+cdef inline Py_ssize_t _chunk(Py_ssize_t total, int parts) noexcept nogil:
+    cdef Py_ssize_t size = (total + parts - 1) // parts
+    return ((size + BLOCK_ALIGN - 1) // BLOCK_ALIGN) * BLOCK_ALIGN
+
+
+cdef void sgemm_parallel(dim_t m, dim_t n, dim_t k, float alpha,
+                         const float* A, inc_t rsa, inc_t csa,
+                         const float* B, inc_t rsb, inc_t csb,
+                         float beta, float* C, inc_t rsc, inc_t csc, int nthreads) noexcept nogil:
+    """sgemm split over `nthreads` threads by blocks of C's larger dimension,
+    each block one single-threaded blis call on its own slice."""
+    cdef Py_ssize_t size, nblocks, i, start, length
+    if nthreads <= 1 or m * n * k < GEMM_PARALLEL_MIN_FLOPS:
+        sgemm(m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc)
+        return
+    if n >= m:
+        size = _chunk(n, nthreads)
+        nblocks = (n + size - 1) // size
+        for i in prange(nblocks, num_threads=nthreads, schedule="static"):
+            start = i * size
+            length = min(size, n - start)
+            sgemm(m, length, k, alpha, A, rsa, csa, B + start * csb, rsb, csb,
+                  beta, C + start * csc, rsc, csc)
+    else:
+        size = _chunk(m, nthreads)
+        nblocks = (m + size - 1) // size
+        for i in prange(nblocks, num_threads=nthreads, schedule="static"):
+            start = i * size
+            length = min(size, m - start)
+            sgemm(length, n, k, alpha, A + start * rsa, rsa, csa, B, rsb, csb,
+                  beta, C + start * rsc, rsc, csc)
+
+
+cdef void adam_parallel(float* w, float* g, float* m, float* v, float* avg, Py_ssize_t n,
+                        const tf_step* s, int nthreads) noexcept nogil:
+    cdef Py_ssize_t size, nblocks, i, start
+    if nthreads <= 1 or n < STREAM_PARALLEL_MIN:
+        tf_adam(w, g, m, v, avg, n, s)
+        return
+    size = _chunk(n, nthreads)
+    nblocks = (n + size - 1) // size
+    for i in prange(nblocks, num_threads=nthreads, schedule="static"):
+        start = i * size
+        tf_adam(w + start, g + start, m + start, v + start,
+                avg + start if avg != NULL else NULL, min(size, n - start), s)
+
+
+cdef void sgd_parallel(float* w, float* g, float* avg, Py_ssize_t n, const tf_step* s,
+                       int nthreads) noexcept nogil:
+    cdef Py_ssize_t size, nblocks, i, start
+    if nthreads <= 1 or n < STREAM_PARALLEL_MIN:
+        tf_sgd(w, g, avg, n, s)
+        return
+    size = _chunk(n, nthreads)
+    nblocks = (n + size - 1) // size
+    for i in prange(nblocks, num_threads=nthreads, schedule="static"):
+        start = i * size
+        tf_sgd(w + start, g + start, avg + start if avg != NULL else NULL, min(size, n - start), s)
+
+
+cdef double sumsq_parallel(const float* g, const float* w, float l2, Py_ssize_t n,
+                           int nthreads) noexcept nogil:
+    """Sum of squares in fixed blocks, added in block order: the same total
+    for the same thread count, run after run."""
+    cdef double[64] partial
+    cdef Py_ssize_t size, nblocks, i, start
+    cdef double total = 0.0
+    if nthreads <= 1 or n < STREAM_PARALLEL_MIN:
+        return tf_sumsq(g, w, l2, n)
+    if nthreads > 64:
+        nthreads = 64
+    size = _chunk(n, nthreads)
+    nblocks = (n + size - 1) // size
+    for i in prange(nblocks, num_threads=nthreads, schedule="static"):
+        start = i * size
+        partial[i] = tf_sumsq(g + start, w + start if w != NULL else NULL, l2, min(size, n - start))
+    for i in range(nblocks):
+        total += partial[i]
+    return total
 
 
 cdef void sgemm(dim_t m, dim_t n, dim_t k, float alpha,
@@ -116,7 +232,8 @@ class NumpyOps(Ops):
             lc = _blis_layout(target)
         rsa, csa = (la[1], la[0]) if trans1 else la
         rsb, csb = (lb[1], lb[0]) if trans2 else lb
-        _gemm_call(m, n, k, alpha, x, rsa, csa, y, rsb, csb, beta, target, lc[0], lc[1])
+        _gemm_call(m, n, k, alpha, x, rsa, csa, y, rsb, csb, beta, target, lc[0], lc[1],
+                   _num_threads)
         if target is not out:
             out[...] = target
         return out
@@ -203,13 +320,14 @@ class NumpyOps(Ops):
         cdef const float* wp = NULL
         cdef float l2f = l2
         cdef double total = 0.0
+        cdef int nthreads = _num_threads
         if weights is not None and l2 != 0.0:
             w = weights.reshape(-1)
             if w.shape[0]:
                 wp = &w[0]
         if g.shape[0]:
             with nogil:
-                total = tf_sumsq(&g[0], wp, l2f, g.shape[0])
+                total = sumsq_parallel(&g[0], wp, l2f, g.shape[0], nthreads)
         return total
 
     def adam_step(self, weights, gradient, mom1, mom2, averages=None, *, lr_hat, beta1,
@@ -228,6 +346,7 @@ class NumpyOps(Ops):
                                  use_denominator=use_denominator)
         cdef float[::1] w = weights, g = gradient, m = mom1, v = mom2, avg
         cdef float* avg_p = NULL
+        cdef int nthreads = _num_threads
         cdef tf_step s
         s.grad_scale = grad_scale
         s.l2_coupled = l2_coupled
@@ -244,7 +363,7 @@ class NumpyOps(Ops):
             avg = averages
             avg_p = &avg[0]
         with nogil:
-            tf_adam(&w[0], &g[0], &m[0], &v[0], avg_p, w.shape[0], &s)
+            adam_parallel(&w[0], &g[0], &m[0], &v[0], avg_p, w.shape[0], &s, nthreads)
 
     def sgd_step(self, weights, gradient, averages=None, *, learn_rate, grad_scale=1.0,
                  l2_coupled=0.0, decay=0.0, avg_rate=0.0):
@@ -257,6 +376,7 @@ class NumpyOps(Ops):
                                 avg_rate=avg_rate)
         cdef float[::1] w = weights, g = gradient, avg
         cdef float* avg_p = NULL
+        cdef int nthreads = _num_threads
         cdef tf_step s
         s.grad_scale = grad_scale
         s.l2_coupled = l2_coupled
@@ -271,15 +391,38 @@ class NumpyOps(Ops):
             avg = averages
             avg_p = &avg[0]
         with nogil:
-            tf_sgd(&w[0], &g[0], avg_p, w.shape[0], &s)
+            sgd_parallel(&w[0], &g[0], avg_p, w.shape[0], &s, nthreads)
+
+
+def stream_triad(a, b, c, scalar):
+    """``a[:] = b + scalar * c`` over 1d float32 arrays, threaded like the
+    optimizer kernels: the memory-bandwidth probe the benchmarks compare with."""
+    cdef float[::1] av = a
+    cdef const float[::1] bv = b, cv = c
+    cdef float sv = scalar
+    cdef Py_ssize_t n = av.shape[0], size, nblocks, i, start
+    cdef int nthreads = _num_threads
+    if bv.shape[0] != n or cv.shape[0] != n:
+        raise ValueError("stream_triad: arrays differ in length")
+    if n == 0:
+        return
+    size = _chunk(n, nthreads)
+    nblocks = (n + size - 1) // size
+    with nogil:
+        for i in prange(nblocks, num_threads=nthreads, schedule="static"):
+            start = i * size
+            tf_triad(&av[start], &bv[start], &cv[start], sv, min(size, n - start))
 
 
 def _gemm_call(dim_t m, dim_t n, dim_t k, float alpha,
                const float[:, :] a, inc_t rsa, inc_t csa,
                const float[:, :] b, inc_t rsb, inc_t csb,
-               float beta, float[:, :] c, inc_t rsc, inc_t csc):
+               float beta, float[:, :] c, inc_t rsc, inc_t csc, int nthreads):
     cdef const float* pa = &a[0, 0]
     cdef const float* pb = &b[0, 0]
     cdef float* pc = &c[0, 0]
     with nogil:
-        sgemm(m, n, k, alpha, pa, rsa, csa, pb, rsb, csb, beta, pc, rsc, csc)
+        sgemm_parallel(m, n, k, alpha, pa, rsa, csa, pb, rsb, csb, beta, pc, rsc, csc, nthreads)
+
+
+set_num_threads(None)

@@ -1,0 +1,243 @@
+"""thinc_fast side by side with NumPy, Thinc and PyTorch (each when installed).
+
+    python benchmarks/compare.py                # every row, 5 interleaved rounds
+    python benchmarks/compare.py --rounds 3 --only gemm,adam
+
+Contestants run interleaved, round after round, in one process, so that the
+noise of a shared machine hits them alike. Each row prints the median, the
+min-max and the ratio of the other contestants' median to thinc_fast's
+(> 1 means thinc_fast is faster). Threads: 2 (or the CPUs this process may
+use) for every library.
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+from typing import Callable, Dict, List
+
+import numpy
+
+N_THREADS = min(2, len(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else 2
+
+import thinc_fast  # noqa: E402
+from thinc_fast.api import Adam, Model, NumpyOps, Relu, Softmax, chain, minibatch  # noqa: E402
+from thinc_fast.backends import blis_info  # noqa: E402
+from thinc_fast.backends.numpy_ops import stream_triad  # noqa: E402
+
+thinc_fast.set_num_threads(N_THREADS)
+
+try:
+    import thinc.api as thinc_api
+except ImportError:
+    thinc_api = None
+try:
+    import torch
+
+    torch.set_num_threads(N_THREADS)
+except ImportError:
+    torch = None
+
+
+def timed(fn: Callable[[], None], inner: int) -> float:
+    start = time.perf_counter()
+    for _ in range(inner):
+        fn()
+    return (time.perf_counter() - start) / inner
+
+
+def run_interleaved(contestants: Dict[str, Callable[[], None]], rounds: int,
+                    inner: int = 1) -> Dict[str, List[float]]:
+    for fn in contestants.values():  # warm-up
+        fn()
+    times: Dict[str, List[float]] = {name: [] for name in contestants}
+    for _ in range(rounds):
+        for name, fn in contestants.items():
+            times[name].append(timed(fn, inner))
+    return times
+
+
+def report(title: str, times: Dict[str, List[float]], unit: str = "ms",
+           extra: Callable[[str, float], str] = lambda name, t: "") -> None:
+    scale = {"ms": 1e3, "us": 1e6, "s": 1.0}[unit]
+    base = statistics.median(times["thinc_fast"])
+    print(f"\n{title}")
+    print(f"  {'contestant':<26} {'median':>10} {'min-max':>21} {'vs thinc_fast':>14}")
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        ratio = med / base
+        print(f"  {name:<26} {med * scale:>8.3f}{unit:<2} {min(ts) * scale:>9.3f}-{max(ts) * scale:<9.3f}"
+              f"   {ratio:>8.2f}x  {extra(name, med)}")
+
+
+# --------------------------------------------------------------------- gemm
+def bench_gemm(rounds: int) -> None:
+    m, k, n = 128, 784, 512
+    rng = numpy.random.default_rng(0)
+    A = rng.standard_normal((m, k)).astype("f")
+    B = rng.standard_normal((k, n)).astype("f")
+    C = numpy.empty((m, n), dtype="f")
+    ops = NumpyOps()
+    contestants = {"thinc_fast": lambda: ops.gemm(A, B, out=C),
+                   "numpy matmul": lambda: numpy.matmul(A, B, out=C)}
+    if thinc_api is not None:
+        t_ops = thinc_api.NumpyOps()
+        contestants["thinc NumpyOps.gemm"] = lambda: t_ops.gemm(A, B, out=C)
+    if torch is not None:
+        tA, tB, tC = torch.from_numpy(A), torch.from_numpy(B), torch.from_numpy(C)
+        contestants["torch mm"] = lambda: torch.mm(tA, tB, out=tC)
+    flops = 2.0 * m * k * n
+    times = run_interleaved(contestants, rounds, inner=50)
+    report(f"sgemm {m}x{k}x{n} float32 ({N_THREADS} threads)", times, "us",
+           lambda name, t: f"{flops / t / 1e9:6.0f} GFLOP/s")
+
+
+# --------------------------------------------------------------------- adam
+def bench_adam(rounds: int) -> None:
+    n_tensors, size = 200, 50_000
+    total = n_tensors * size
+    rng = numpy.random.default_rng(0)
+    init = [rng.standard_normal(size).astype("f") for _ in range(n_tensors)]
+
+    def make_model(use_averages: bool):
+        params = {f"p{i}": init[i] for i in range(n_tensors)}
+        model = Model("bench", lambda model, X, is_train: (X, lambda dY: dY), params=params)
+        model.initialize()
+        for i in range(n_tensors):
+            model.inc_grad(f"p{i}", init[i] * 0.01)
+        return model, Adam(0.001, use_averages=use_averages)
+
+    with_avg, opt_avg = make_model(True)
+    no_avg, opt_plain = make_model(False)
+    contestants = {"thinc_fast": lambda: with_avg.finish_update(opt_avg),
+                   "thinc_fast (no averages)": lambda: no_avg.finish_update(opt_plain)}
+    if thinc_api is not None:
+        thinc_opt = thinc_api.Adam(0.001)
+        t_w = [a.copy() for a in init]
+        t_g = [a * 0.01 for a in init]
+
+        def thinc_step():
+            for i in range(n_tensors):
+                thinc_opt((i, "W"), t_w[i], t_g[i])
+
+        contestants["thinc Adam"] = thinc_step
+    if torch is not None:
+        params = [torch.nn.Parameter(torch.from_numpy(a.copy())) for a in init]
+        for p in params:
+            p.grad = p.detach() * 0.01
+        for label, kwargs in (("torch Adam fused", {"fused": True}), ("torch Adam foreach", {"foreach": True})):
+            try:
+                torch_opt = torch.optim.Adam(params, lr=0.001, **kwargs)
+                torch_opt.step()
+                contestants[label] = torch_opt.step
+            except (RuntimeError, TypeError) as err:
+                print(f"  ({label} unavailable: {err})")
+    a, b, c = (numpy.ones(total, dtype="f") for _ in range(3))
+    contestants["triad (same bytes as 1 stream)"] = lambda: stream_triad(a, b, c, 0.5)
+    times = run_interleaved(contestants, rounds, inner=5)
+    triad_time = statistics.median(times["triad (same bytes as 1 stream)"])
+    triad_bw = 3 * 4 * total / triad_time
+    # fused Adam streams: read w, g, m, v (+ema), write w, g, m, v (+ema), plus the norm pass over g
+    streams = {"thinc_fast": 11, "thinc_fast (no averages)": 9}
+
+    def extra(name: str, t: float) -> str:
+        if name not in streams:
+            return ""
+        moved = streams[name] * 4 * total
+        return (f"{moved / t / 1e9:5.1f} GB/s = {100 * moved / t / triad_bw:3.0f}% of triad; "
+                f"{t / (moved / triad_bw):.2f}x a triad pass over its bytes")
+
+    report(f"Adam step, {total / 1e6:.0f}M params in {n_tensors} tensors "
+           f"(triad: {triad_bw / 1e9:.1f} GB/s)", times, "ms", extra)
+
+
+# ---------------------------------------------------------------------- mlp
+def mnist_like(n: int = 60_000):
+    rng = numpy.random.default_rng(0)
+    X = rng.random((n, 784), dtype="float32")
+    labels = rng.integers(0, 10, n)
+    Y = numpy.eye(10, dtype="float32")[labels]
+    return X, Y, labels
+
+
+def bench_mlp(hidden: List[int], batch: int, rounds: int, data) -> None:
+    X, Y, labels = data
+    n = len(X)
+    order = numpy.arange(n)
+    contestants = {}
+
+    model = chain(*[Relu(h) for h in hidden], Softmax())
+    model.initialize(X=X[:5], Y=Y[:5])
+    opt = Adam(0.001)
+
+    def tf_epoch():
+        for idx in minibatch(order, size=batch):
+            Yh, backprop = model.begin_update(X[idx])
+            backprop(Yh - Y[idx])
+            model.finish_update(opt)
+
+    contestants["thinc_fast"] = tf_epoch
+    if thinc_api is not None:
+        t_model = thinc_api.chain(*[thinc_api.Relu(h) for h in hidden], thinc_api.Softmax())
+        t_model.initialize(X=X[:5], Y=Y[:5])
+        thinc_opt = thinc_api.Adam(0.001)
+
+        def thinc_epoch():
+            for idx in t_model.ops.minibatch(batch, order):
+                Yh, backprop = t_model.begin_update(X[idx])
+                backprop(Yh - Y[idx])
+                t_model.finish_update(thinc_opt)
+
+        contestants["thinc (default ops)"] = thinc_epoch
+    if torch is not None:
+        layers, width = [], 784
+        for h in hidden:
+            layers += [torch.nn.Linear(width, h), torch.nn.ReLU()]
+            width = h
+        layers.append(torch.nn.Linear(width, 10))
+        net = torch.nn.Sequential(*layers)
+        tX, tlabels = torch.from_numpy(X), torch.from_numpy(labels)
+        for label, kwargs in (("torch fused Adam", {"fused": True}), ("torch Adam", {})):
+            try:
+                t_opt = torch.optim.Adam(net.parameters(), lr=0.001, **kwargs)
+            except (RuntimeError, TypeError):
+                continue
+
+            def torch_epoch(t_opt=t_opt):
+                for start in range(0, n, batch):
+                    xb, yb = tX[start:start + batch], tlabels[start:start + batch]
+                    t_opt.zero_grad(set_to_none=False)
+                    loss = torch.nn.functional.cross_entropy(net(xb), yb, reduction="sum")
+                    loss.backward()
+                    t_opt.step()
+
+            contestants[label] = torch_epoch
+    times = run_interleaved(contestants, rounds)
+    shape = "-".join(map(str, [784] + hidden + [10]))
+    report(f"one epoch, MLP {shape}, batch {batch}, {n} examples, Adam(0.001)", times, "s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per row")
+    parser.add_argument("--only", default="gemm,adam,mlp_big,mlp_small",
+                        help="comma-separated rows: gemm, adam, mlp_big, mlp_small")
+    args = parser.parse_args()
+    rows = set(args.only.split(","))
+    print(f"thinc_fast {thinc_fast.__version__}; threads {N_THREADS}; blis {blis_info()}")
+    print(f"thinc: {getattr(thinc_api, '__name__', None) and __import__('thinc').__version__}; "
+          f"torch: {torch.__version__ if torch else None}; numpy {numpy.__version__}")
+    if "gemm" in rows:
+        bench_gemm(args.rounds)
+    if "adam" in rows:
+        bench_adam(args.rounds)
+    if rows & {"mlp_big", "mlp_small"}:
+        data = mnist_like()
+        if "mlp_big" in rows:
+            bench_mlp([512, 512], 128, max(2, args.rounds // 2 + 1), data)
+        if "mlp_small" in rows:
+            bench_mlp([64], 32, args.rounds, data)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
