@@ -23,7 +23,7 @@ _F32 = numpy.dtype("float32")
 
 # Work below these sizes runs on one thread: forking costs more than it saves.
 cdef long GEMM_PARALLEL_MIN_FLOPS = 1 << 20
-cdef Py_ssize_t STREAM_PARALLEL_MIN = 1 << 13
+cdef Py_ssize_t STREAM_PARALLEL_MIN = 1 << 15
 cdef Py_ssize_t BLOCK_ALIGN = 16
 cdef int _num_threads = 1
 
