@@ -24,7 +24,7 @@ import catalogue
 import confection
 from confection import Config, ConfigValidationError
 
-from . import initializers, layers, optimizers, schedules
+from . import datasets, initializers, layers, optimizers, schedules
 
 
 class registry(confection.registry):
@@ -92,6 +92,8 @@ def _register_builtins() -> None:
         registry.optimizers.register(name, func=func)
     for name, func in schedules.BUILTIN_SCHEDULES.items():
         registry.schedules.register(name, func=func)
+    registry.datasets.register("digits.v1", func=datasets.digits)
+    registry.datasets.register("npz.v1", func=datasets.npz)
     for name, func in _INITIALIZERS.items():
         # configs name an initializer; the layer calls it with (ops, shape)
         registry.initializers.register(name, func=_initializer_factory(func))

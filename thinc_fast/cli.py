@@ -1,0 +1,174 @@
+"""The ``thinc-fast`` command line: train, evaluate, init-config, info."""
+import functools
+import platform
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Optional, Tuple
+
+import click
+
+from .about import __version__
+
+
+def _friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Show user errors as one paragraph and exit 1; a traceback only with --verbose."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        verbose = kwargs.get("verbose", False)
+        try:
+            return func(*args, **kwargs)
+        except click.exceptions.Exit:
+            raise
+        except click.ClickException:
+            raise
+        except Exception as err:  # noqa: BLE001 - the CLI's last line of defence
+            from .datasets import DataError
+            from .training import UserError
+
+            if verbose:
+                traceback.print_exc()
+            known = isinstance(err, (UserError, DataError, FileNotFoundError))
+            text = str(err) if known else f"{type(err).__name__}: {err}"
+            click.echo(f"Error: {text}", err=True)
+            if not verbose:
+                click.echo("(run with --verbose for the full traceback)", err=True)
+            code = 130 if known and str(err).startswith("Interrupted") else 1
+            sys.exit(code)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="thinc-fast")
+def main() -> None:
+    """thinc_fast: Thinc-style training on fused Cython kernels."""
+
+
+@main.command()
+@click.argument("config", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--output", "-o", type=click.Path(path_type=Path, file_okay=False),
+              help="Folder for model-last/, model-best/, metrics.jsonl and config.cfg.")
+@click.option("--resume", is_flag=True, help="Continue the run in --output from its model-last.")
+@click.option("--overwrite", is_flag=True, help="Start over in an --output that holds an earlier run.")
+@click.option("--seed", type=int, help="Random seed (overrides [system] seed).")
+@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
+              help="Override a config value, e.g. --set training.max_epochs=2 (repeatable).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars; metrics rows only.")
+@click.option("--verbose", "-v", is_flag=True, help="Show tracebacks on errors.")
+@_friendly_errors
+def train(config: Optional[Path], output: Optional[Path], resume: bool, overwrite: bool,
+          seed: Optional[int], overrides: Tuple[str, ...], quiet: bool, verbose: bool) -> None:
+    """Train a model from CONFIG (default: an MLP on the 8x8 digits data set)."""
+    from .training import parse_overrides, train as run_training
+
+    what = str(config) if config else "the default config (MLP on the 8x8 digits)"
+    click.echo(f"thinc-fast {__version__}: training {what}"
+               + (f", writing to {output}" if output else " (no --output: nothing is saved)"))
+    summary = run_training(config, output, overrides=parse_overrides(list(overrides)),
+                           resume=resume, overwrite=overwrite, seed=seed, show_progress=not quiet,
+                           log=click.echo)
+    best = summary["best_dev_acc"]
+    click.echo(f"Done: {summary['epochs']} epochs, {summary['steps']} steps"
+               + (", stopped early (patience)" if summary["stopped_early"] else "")
+               + (f"; best dev accuracy {best:.4f} at step {summary['best_step']}" if best is not None else "")
+               + (f"; saved in {summary['output']}" if summary["output"] else ""))
+
+
+@main.command()
+@click.argument("model_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.argument("data", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--verbose", "-v", is_flag=True, help="Show tracebacks on errors.")
+@_friendly_errors
+def evaluate(model_dir: Path, data: Optional[Path], verbose: bool) -> None:
+    """Print accuracy and loss of a trained model (MODEL_DIR: a run folder or a
+    model-* folder) on DATA (an .npz file) or on its config's dev set."""
+    from .datasets import npz
+    from .training import evaluate as score, find_model_dir, load_config, resolve_config
+
+    folder = find_model_dir(model_dir)
+    config = load_config(folder / "config.cfg", {})
+    if data is not None:
+        config["data"] = {"@datasets": "npz.v1", "path": str(data)}
+    resolved = resolve_config(config, str(folder / "config.cfg"))
+    model = resolved["model"]
+    model.from_disk(folder / "model.bin")
+    if data is not None:
+        train_X, train_Y, dev_X, dev_Y = npz(str(data), dev_fraction=0.5)
+        import numpy
+
+        X, Y = numpy.concatenate([train_X, dev_X]), numpy.concatenate([train_Y, dev_Y])
+        which = f"{data} ({len(X)} examples)"
+    else:
+        _, _, X, Y = resolved["data"]
+        which = f"the config's dev set ({len(X)} examples)"
+    accuracy, loss = score(model, X, Y)
+    click.echo(f"{folder}: accuracy {accuracy:.4f}, loss {loss:.4f} on {which}")
+
+
+@main.command("init-config")
+@click.argument("path", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--force", is_flag=True, help="Replace an existing file.")
+def init_config(path: Optional[Path], force: bool) -> None:
+    """Write the default training config to PATH (or print it)."""
+    from .training import DEFAULT_CONFIG
+
+    if path is None:
+        click.echo(DEFAULT_CONFIG, nl=False)
+        return
+    if path.exists() and not force:
+        raise click.ClickException(f"{path} exists; use --force to replace it")
+    path.write_text(DEFAULT_CONFIG, encoding="utf8")
+    click.echo(f"Wrote {path}")
+
+
+@main.command()
+def info() -> None:
+    """Version, backend, blis kernels, threads and GPU: paste this into bug reports."""
+    import numpy
+
+    from .backends import blis_info, get_current_ops, get_num_threads
+
+    try:
+        import blis
+
+        blis_version = getattr(blis, "__version__", None) or _dist_version("blis")
+    except ImportError:  # pragma: no cover
+        blis_version = None
+    lines = {
+        "thinc_fast": __version__,
+        "python": f"{platform.python_version()} ({platform.platform()})",
+        "numpy": numpy.__version__,
+        "blis": f"{blis_version}; kernels {blis_info()}",
+        "ops": type(get_current_ops()).__name__,
+        "threads": get_num_threads(),
+        "gpu": _gpu_status(),
+    }
+    for key, value in lines.items():
+        click.echo(f"{key:>11}: {value}")
+
+
+def _dist_version(name: str) -> Optional[str]:
+    try:
+        from importlib.metadata import version
+
+        return version(name)
+    except Exception:  # pragma: no cover
+        return None
+
+
+def _gpu_status() -> str:
+    try:
+        import cupy
+    except ImportError:
+        return "CuPy not installed (CPU only)"
+    try:  # pragma: no cover - needs a GPU
+        count = cupy.cuda.runtime.getDeviceCount()
+        return f"CuPy {cupy.__version__}, {count} device(s)"
+    except Exception as err:  # pragma: no cover
+        return f"CuPy {cupy.__version__}, no usable device ({err})"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
