@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy
@@ -11,8 +12,10 @@ import pytest
 
 
 def cli(*args, cwd=None, check=True, timeout=300):
-    result = subprocess.run([sys.executable, "-m", "thinc_fast", *map(str, args)], cwd=cwd,
-                            capture_output=True, text=True, timeout=timeout)
+    # Run outside the checkout, so that `python -m` imports the installed package.
+    result = subprocess.run([sys.executable, "-m", "thinc_fast", *map(str, args)],
+                            cwd=cwd or tempfile.gettempdir(), capture_output=True, text=True,
+                            timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(f"exit {result.returncode}\n{result.stdout}\n{result.stderr}")
     return result
@@ -165,7 +168,7 @@ def test_ctrl_c_leaves_a_usable_model_last(tmp_path):
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "thinc_fast", "train", "-q", "-o", str(out),
                              "--set", "training.max_epochs=100000", "--set", "training.patience=0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     deadline = time.time() + 120
     while not (out / "model-last" / "model.bin").exists() and time.time() < deadline:
         time.sleep(0.1)
