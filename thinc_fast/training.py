@@ -342,7 +342,7 @@ def train(config_path: Optional[Path] = None, output: Optional[Path] = None, *,
             order = numpy.asarray(progress["order"])
             if show_progress and tqdm is not None:
                 bar = tqdm(total=n_train, initial=progress["pos"], desc=f"epoch {progress['epoch'] + 1}",
-                           unit="ex", leave=False, dynamic_ncols=True)
+                           unit="ex", leave=False, dynamic_ncols=True, disable=None)
             while progress["pos"] < n_train:
                 size = next(batch_size) if isinstance(batch_size, Schedule) else batch_size
                 size = max(1, int(size))
