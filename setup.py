@@ -38,7 +38,7 @@ OMP_COMPILE, OMP_LINK = openmp_flags()
 if sys.platform == "win32":
     COMPILE_ARGS = ["/O2", "/fp:precise"]
 else:
-    COMPILE_ARGS = ["-O3", "-fno-math-errno", "-fopenmp-simd", "-Wno-unused-function"] + OMP_COMPILE
+    COMPILE_ARGS = ["-O3", "-g0", "-fno-math-errno", "-fopenmp-simd", "-Wno-unused-function"] + OMP_COMPILE
 
 EXTENSIONS = [
     Extension(
