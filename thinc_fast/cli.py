@@ -55,11 +55,17 @@ def main() -> None:
 @click.option("--seed", type=int, help="Random seed (overrides [system] seed).")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override a config value, e.g. --set training.max_epochs=2 (repeatable).")
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Train data-parallel on N Ray workers (0: in this process).")
+@click.option("--address", help="Join the Ray cluster at this address (default: start a local one).")
+@click.option("--on-failure", type=click.Choice(["restart", "shrink"]), default="restart",
+              show_default=True, help="When a Ray worker dies: replace it, or go on without it.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars; metrics rows only.")
 @click.option("--verbose", "-v", is_flag=True, help="Show tracebacks on errors.")
 @_friendly_errors
 def train(config: Optional[Path], output: Optional[Path], resume: bool, overwrite: bool,
-          seed: Optional[int], overrides: Tuple[str, ...], quiet: bool, verbose: bool) -> None:
+          seed: Optional[int], overrides: Tuple[str, ...], workers: int, address: Optional[str],
+          on_failure: str, quiet: bool, verbose: bool) -> None:
     """Train a model from CONFIG (default: an MLP on the 8x8 digits data set)."""
     from .training import parse_overrides, train as run_training
 
@@ -67,7 +73,8 @@ def train(config: Optional[Path], output: Optional[Path], resume: bool, overwrit
     click.echo(f"thinc-fast {__version__}: training {what}"
                + (f", writing to {output}" if output else " (no --output: nothing is saved)"))
     summary = run_training(config, output, overrides=parse_overrides(list(overrides)),
-                           resume=resume, overwrite=overwrite, seed=seed, show_progress=not quiet,
+                           resume=resume, overwrite=overwrite, seed=seed, workers=workers,
+                           address=address, on_failure=on_failure, show_progress=not quiet,
                            log=click.echo)
     best = summary["best_dev_acc"]
     click.echo(f"Done: {summary['epochs']} epochs, {summary['steps']} steps"

@@ -159,7 +159,8 @@ def resolve_config(config: Config, where: str) -> Dict[str, Any]:
 
 # ----------------------------------------------------------------- output
 def prepare_output(output: Optional[Path], resume: bool, overwrite: bool) -> Optional[Path]:
-    """Check the output folder: new, empty, or a run of ours (resume/overwrite)."""
+    """Check the output folder (new, empty, or a run of ours to resume or
+    overwrite) without writing anything."""
     if output is None:
         if resume:
             raise UserError("--resume needs --output, the folder of the run to continue")
@@ -180,9 +181,12 @@ def prepare_output(output: Optional[Path], resume: bool, overwrite: bool) -> Opt
     if ours and not overwrite:
         raise UserError(f"--output {output} already holds a thinc-fast run. Use --resume to continue "
                         "it, or --overwrite to start over in it.")
+    return output
+
+
+def create_output(output: Path) -> None:
     output.mkdir(parents=True, exist_ok=True)
     (output / RUN_MARKER).write_text("thinc-fast training run\n")
-    return output
 
 
 def write_model_dir(target: Path, config: Config, model: Model, optimizer: Optimizer,
@@ -235,9 +239,21 @@ def evaluate(model: Model, X: numpy.ndarray, Y: numpy.ndarray, batch_size: int =
 # ------------------------------------------------------------------- loop
 def train(config_path: Optional[Path] = None, output: Optional[Path] = None, *,
           overrides: Optional[Dict[str, Any]] = None, resume: bool = False,
-          overwrite: bool = False, seed: Optional[int] = None,
+          overwrite: bool = False, seed: Optional[int] = None, workers: int = 0,
+          address: Optional[str] = None, on_failure: str = "restart",
           show_progress: bool = True, log: Callable[[str], None] = print) -> Dict[str, Any]:
-    """Train from a config; returns a summary. See the module docstring for outputs."""
+    """Train from a config; returns a summary. See the module docstring for outputs.
+
+    workers > 0 trains data-parallel on Ray (a local cluster, or the one at
+    `address`): each global batch of ``batch_size * workers`` examples is split
+    between the workers."""
+    if workers:
+        from .distributed.ray import _import_ray
+
+        try:
+            _import_ray()
+        except RuntimeError as err:
+            raise UserError(str(err)) from None
     overrides = dict(overrides or {})
     if seed is not None:
         overrides["system.seed"] = seed
@@ -269,15 +285,21 @@ def train(config_path: Optional[Path] = None, output: Optional[Path] = None, *,
     progress = {"epoch": 0, "step": 0, "pos": 0, "order": None, "best_score": None,
                 "best_step": None, "bad_evals": 0, "loss_sum": 0.0, "loss_n": 0, "examples": 0,
                 "batch_size_state": None}
-    if out is not None and not resume:
-        (out / "config.cfg").write_text(config.to_str(), encoding="utf8")
-        (out / "metrics.jsonl").write_text("")
     if resume:
         assert out is not None
         extra = load_checkpoint(out / "model-last" / "checkpoint.bin", model, optimizer)
         progress.update(extra["progress"])
         if isinstance(batch_size, Schedule) and progress["batch_size_state"]:
             batch_size.set_state(progress["batch_size_state"])
+    # Ray workers start as copies of this (possibly restored) model and optimizer
+    do_step, trainer = _make_stepper(model, optimizer, train_X, train_Y, config, workers, address,
+                                     on_failure, log)
+    if out is not None and not resume:
+        create_output(out)
+        (out / "config.cfg").write_text(config.to_str(), encoding="utf8")
+        (out / "metrics.jsonl").write_text("")
+    if resume:
+        assert out is not None
         _truncate_metrics(out / "metrics.jsonl", progress["step"])
         if overrides:
             atomic_write(out / "config.cfg", config.to_str().encode("utf8"))
@@ -345,14 +367,9 @@ def train(config_path: Optional[Path] = None, output: Optional[Path] = None, *,
                            unit="ex", leave=False, dynamic_ncols=True, disable=None)
             while progress["pos"] < n_train:
                 size = next(batch_size) if isinstance(batch_size, Schedule) else batch_size
-                size = max(1, int(size))
+                size = max(1, int(size)) * max(1, workers)
                 idx = order[progress["pos"]:progress["pos"] + size]
-                Xb, Yb = train_X[idx], train_Y[idx]
-                Yh, backprop = model.begin_update(Xb)
-                backprop(Yh - Yb)
-                model.finish_update(optimizer)
-                optimizer.step_schedules()
-                progress["loss_sum"] += float(-(Yb * numpy.log(numpy.clip(Yh, 1e-9, 1.0))).sum())
+                progress["loss_sum"] += do_step(idx)
                 progress["loss_n"] += len(idx)
                 progress["examples"] += len(idx)
                 progress["pos"] += len(idx)
@@ -378,10 +395,41 @@ def train(config_path: Optional[Path] = None, output: Optional[Path] = None, *,
         save(["model-last"], {"epoch": progress["epoch"], "step": progress["step"], "interrupted": True})
         where_saved = f" model-last saved in {out}." if out is not None else ""
         raise UserError(f"Interrupted at step {progress['step']}.{where_saved}") from None
+    finally:
+        if trainer is not None:
+            trainer.shutdown()
     summary = {"best_dev_acc": progress["best_score"], "best_step": progress["best_step"],
                "steps": progress["step"], "epochs": progress["epoch"], "stopped_early": stopped_early,
-               "output": str(out) if out is not None else None}
+               "output": str(out) if out is not None else None,
+               "worker_events": list(trainer.events) if trainer is not None else []}
     return summary
+
+
+def _make_stepper(model: Model, optimizer: Optimizer, train_X: numpy.ndarray,
+                  train_Y: numpy.ndarray, config: Config, workers: int, address: Optional[str],
+                  on_failure: str, log: Callable[[str], None]):
+    """A function running one training step on a batch of indices (returning
+    the batch's summed cross-entropy), and the Ray trainer behind it, if any."""
+    if workers:
+        from .distributed import RayTrainer, RayUnavailableError
+
+        try:
+            trainer = RayTrainer(config.to_str(), model, optimizer, train_X, train_Y, workers,
+                                 address=address, on_failure=on_failure, log=log)
+        except RayUnavailableError as err:
+            raise UserError(str(err)) from None
+        log(f"Training on {workers} Ray workers ({trainer.threads} thread(s) each).")
+        return trainer.step, trainer
+
+    def step(idx: numpy.ndarray) -> float:
+        Xb, Yb = train_X[idx], train_Y[idx]
+        Yh, backprop = model.begin_update(Xb)
+        backprop(Yh - Yb)
+        model.finish_update(optimizer)
+        optimizer.step_schedules()
+        return float(-(Yb * numpy.log(numpy.clip(Yh, 1e-9, 1.0))).sum())
+
+    return step, None
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
