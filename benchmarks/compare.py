@@ -217,11 +217,87 @@ def bench_mlp(hidden: List[int], batch: int, rounds: int, data) -> None:
     report(f"one epoch, MLP {shape}, batch {batch}, {n} examples, Adam(0.001)", times, "s")
 
 
+# ---------------------------------------------------------------------- ray
+RAY_CONFIG = """
+[model]
+@layers = "chain.v1"
+
+[model.*.h1]
+@layers = "Relu.v1"
+nO = 512
+
+[model.*.h2]
+@layers = "Relu.v1"
+nO = 512
+
+[model.*.out]
+@layers = "Softmax.v1"
+
+[optimizer]
+@optimizers = "Adam.v1"
+learn_rate = 0.001
+"""
+
+
+def bench_ray(rounds: int, data) -> None:
+    """Throughput of 1 vs 2 Ray workers (per-worker batch 128) on the
+    784-512-512-10 MLP, and the time of one gradient exchange."""
+    try:
+        import ray
+    except ImportError:
+        print("\n(ray not installed: no data-parallel rows)")
+        return
+    from thinc_fast.api import Config, registry
+    from thinc_fast.distributed import RayTrainer
+
+    X, Y, _ = data
+    X, Y = X[:20_000], Y[:20_000]
+    ray.init(num_cpus=N_THREADS, include_dashboard=False, log_to_driver=False)
+    try:
+        print(f"\ndata-parallel on Ray, MLP 784-512-512-10, batch 128 per worker, {N_THREADS} CPUs")
+        n_params = None
+        for workers in (1, 2):
+            if workers > N_THREADS:
+                continue
+            resolved = registry.resolve(Config().from_str(RAY_CONFIG))
+            model, opt = resolved["model"], resolved["optimizer"]
+            model.initialize(X=X[:5], Y=Y[:5])
+            n_params = len(model.arena)
+            trainer = RayTrainer(RAY_CONFIG, model, opt, X, Y, workers, checksum_every=0)
+            rng = numpy.random.default_rng(0)
+            batches = [rng.integers(0, len(X), 128 * workers) for _ in range(20)]
+            trainer.step(batches[0])
+            rates = []
+            for _ in range(rounds):
+                start = time.perf_counter()
+                for idx in batches[1:]:
+                    trainer.step(idx)
+                rates.append(len(batches[1:]) * 128 * workers / (time.perf_counter() - start))
+            # one exchange: a worker's flat gradient arena to the driver, plus the
+            # summed gradient back through the object store (a 1-example shard
+            # keeps the compute negligible)
+            worker = trainer.workers[0]
+            exchange = []
+            for _ in range(10):
+                start = time.perf_counter()
+                grads, _ = ray.get(worker.compute.remote(numpy.arange(1)))
+                ref = ray.put(grads)
+                ray.get(worker.param_checksum.remote())
+                del ref
+                exchange.append(time.perf_counter() - start)
+            trainer.shutdown()
+            print(f"  {workers} worker(s): {statistics.median(rates):9.0f} examples/s "
+                  f"(min-max {min(rates):.0f}-{max(rates):.0f}); gradient exchange of "
+                  f"{n_params * 4 / 1e6:.1f} MB: {statistics.median(exchange) * 1e3:.2f} ms median")
+    finally:
+        ray.shutdown()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per row")
-    parser.add_argument("--only", default="gemm,adam,mlp_big,mlp_small",
-                        help="comma-separated rows: gemm, adam, mlp_big, mlp_small")
+    parser.add_argument("--only", default="gemm,adam,mlp_big,mlp_small,ray",
+                        help="comma-separated rows: gemm, adam, mlp_big, mlp_small, ray")
     args = parser.parse_args()
     rows = set(args.only.split(","))
     print(f"thinc_fast {thinc_fast.__version__}; threads {N_THREADS}; blis {blis_info()}")
@@ -231,12 +307,14 @@ def main() -> None:
         bench_gemm(args.rounds)
     if "adam" in rows:
         bench_adam(args.rounds)
-    if rows & {"mlp_big", "mlp_small"}:
+    if rows & {"mlp_big", "mlp_small", "ray"}:
         data = mnist_like()
         if "mlp_big" in rows:
             bench_mlp([512, 512], 128, max(2, args.rounds // 2 + 1), data)
         if "mlp_small" in rows:
             bench_mlp([64], 32, args.rounds, data)
+        if "ray" in rows:
+            bench_ray(args.rounds, data)
 
 
 if __name__ == "__main__":
