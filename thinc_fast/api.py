@@ -1,5 +1,6 @@
 """The public facade: everything a user imports comes from here."""
-from .backends import NumpyOps, Ops, get_current_ops, get_ops, set_current_ops, use_ops
+from .backends import (NumpyOps, Ops, get_current_ops, get_ops, prefer_gpu, require_gpu,
+                       set_current_ops, use_ops)
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import Config, ConfigValidationError, registry
 from .data import fix_random_seed, minibatch, to_categorical
@@ -14,6 +15,7 @@ from .schedules import (Schedule, compounding, constant, constant_then, cosine_d
 
 __all__ = [
     "Model", "Ops", "NumpyOps", "get_ops", "use_ops", "get_current_ops", "set_current_ops",
+    "prefer_gpu", "require_gpu",
     "Linear", "Relu", "Softmax", "Dropout", "LayerNorm", "Maxout",
     "chain", "residual", "concatenate", "clone", "noop",
     "Adam", "SGD", "RAdam", "Optimizer",

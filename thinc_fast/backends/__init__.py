@@ -22,12 +22,12 @@ _default_ops = NumpyOps()
 
 
 def get_ops(name: str, **kwargs: Any) -> Ops:
-    """A new backend by name: ``"numpy"`` (alias ``"cpu"``) or ``"base"`` (reference)."""
+    """A new backend by name: ``"numpy"`` (alias ``"cpu"``), ``"cupy"`` (alias
+    ``"gpu"``; raises GPUUnavailableError without CuPy or a device) or ``"base"``."""
     if name in ("cupy", "gpu"):
-        raise ValueError(
-            "The 'cupy' backend is not available in this build of thinc_fast: "
-            "only the CPU backends 'numpy' and 'base' are."
-        )
+        from .cupy_ops import CupyOps
+
+        return CupyOps(**kwargs)
     try:
         cls = _OPS_BY_NAME[name]
     except KeyError:
@@ -35,6 +35,30 @@ def get_ops(name: str, **kwargs: Any) -> Ops:
             f"Unknown ops name {name!r}; available: {', '.join(sorted(_OPS_BY_NAME))}"
         ) from None
     return cls(**kwargs)
+
+
+def prefer_gpu(gpu_id: int = 0) -> bool:
+    """Use the GPU backend when CuPy and a device are there; returns whether it does."""
+    from .cupy_ops import gpu_status
+
+    if gpu_status() is not None:
+        return False
+    require_gpu(gpu_id)
+    return True
+
+
+def require_gpu(gpu_id: int = 0) -> bool:
+    """Use the GPU backend, or raise GPUUnavailableError saying why not."""
+    from .cupy_ops import CupyOps, GPUUnavailableError, gpu_status
+
+    problem = gpu_status()
+    if problem is not None:
+        raise GPUUnavailableError(problem)
+    import cupy  # pragma: no cover - needs a GPU
+
+    cupy.cuda.Device(gpu_id).use()  # pragma: no cover
+    set_current_ops(CupyOps(device_id=gpu_id))  # pragma: no cover
+    return True  # pragma: no cover
 
 
 def get_current_ops() -> Ops:
@@ -68,4 +92,4 @@ def blis_info() -> Dict[str, Any]:
 
 
 __all__ = ["Ops", "NumpyOps", "get_ops", "get_current_ops", "set_current_ops", "use_ops",
-           "set_num_threads", "get_num_threads", "blis_info"]
+           "set_num_threads", "get_num_threads", "blis_info", "prefer_gpu", "require_gpu"]

@@ -1,0 +1,45 @@
+"""Loads the CUDA kernels of ``src/cuda/*.cu`` once per device (cupy.RawModule)."""
+import threading
+from pathlib import Path
+from typing import Any, Dict, Tuple
+
+KERNEL_NAMES = ("tf_bias_relu", "tf_bias_add", "tf_relu_backward", "tf_colsum_inc",
+                "tf_softmax_rows", "tf_sumsq", "tf_adam", "tf_sgd")
+_modules: Dict[int, Any] = {}
+_lock = threading.Lock()
+
+
+def cuda_source_path() -> Path:
+    """Where kernels.cu is: package data of an installed thinc_fast
+    (thinc_fast/_cuda/), or src/cuda/ of a source checkout."""
+    package = Path(__file__).resolve().parent.parent
+    for candidate in (package / "_cuda" / "kernels.cu", package.parent / "src" / "cuda" / "kernels.cu"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError("thinc_fast's CUDA sources (kernels.cu) are missing from this install")
+
+
+def cuda_source() -> str:
+    """The kernels' CUDA source."""
+    return cuda_source_path().read_text(encoding="utf8")
+
+
+def get_kernel(name: str) -> Any:
+    """The compiled kernel `name` for the current device (compiled on first use)."""
+    import cupy
+
+    device = cupy.cuda.Device().id
+    module = _modules.get(device)
+    if module is None:
+        with _lock:
+            module = _modules.get(device)
+            if module is None:
+                module = cupy.RawModule(code=cuda_source(), options=("--std=c++11",),
+                                        name_expressions=None)
+                _modules[device] = module
+    return module.get_function(name)
+
+
+def launch_shape(n: int, threads: int = 256, max_blocks: int = 4096) -> Tuple[Tuple[int], Tuple[int]]:
+    blocks = max(1, min(max_blocks, (n + threads - 1) // threads))
+    return (blocks,), (threads,)

@@ -1,0 +1,180 @@
+"""CupyOps: the GPU backend. gemm through CuPy (cuBLAS); everything else in the
+RawKernels of ``src/cuda/kernels.cu``, with the same interface as NumpyOps.
+
+The fused optimizer step is one kernel launch over the whole device-side
+parameter arena, after one reduction for the gradient norm.
+"""
+from typing import Any, Optional
+
+import numpy
+
+from ._cuda import get_kernel, launch_shape
+from .ops import Ops, _check_bias, _check_gemm_shapes, _check_step_arrays
+
+try:  # pragma: no cover - exercised on GPU machines only
+    import cupy
+except ImportError:  # pragma: no cover
+    cupy = None
+
+
+class GPUUnavailableError(RuntimeError):
+    """CuPy is not installed, or it finds no CUDA device."""
+
+
+def gpu_status() -> Optional[str]:
+    """None when a GPU is usable, else why not."""
+    if cupy is None:
+        return ("CuPy is not installed: pip install 'thinc_fast[cuda12x]' (or [cuda13x]) "
+                "on a machine with an NVIDIA GPU")
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as err:  # CUDARuntimeError and friends
+        return f"CuPy found no usable CUDA device ({err})"
+    if count < 1:
+        return "CuPy found no CUDA device"
+    return None
+
+
+def _f32(arr: Any) -> bool:
+    return cupy is not None and isinstance(arr, cupy.ndarray) and arr.dtype == numpy.float32
+
+
+class CupyOps(Ops):  # pragma: no cover - needs a GPU
+    """GPU backend: cuBLAS gemm and fused RawKernels over float32 device arrays."""
+
+    name = "cupy"
+
+    def __init__(self, device_id: Optional[int] = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        problem = gpu_status()
+        if problem is not None:
+            raise GPUUnavailableError(problem)
+        self.xp = cupy
+        self.device_id = cupy.cuda.Device().id if device_id is None else device_id
+
+    def to_numpy(self, X: Any):
+        return cupy.asnumpy(X) if isinstance(X, cupy.ndarray) else numpy.asarray(X)
+
+    def asarray(self, data: Any, *, dtype: Any = None):
+        return cupy.asarray(data, dtype=dtype)
+
+    def gemm(self, x, y, out=None, trans1=False, trans2=False, *, alpha=1.0, beta=0.0):
+        """``out := alpha * op(x) @ op(y) + beta * out`` through cuBLAS."""
+        a = x.T if trans1 else x
+        b = y.T if trans2 else y
+        m, k = _check_gemm_shapes(a, b, trans1, trans2)
+        n = b.shape[1]
+        if out is None:
+            if beta != 0.0:
+                raise ValueError("gemm: beta != 0 needs an `out` array to accumulate into")
+            out = cupy.empty((m, n), dtype=numpy.result_type(a.dtype, b.dtype))
+        elif out.shape != (m, n):
+            raise ValueError(f"gemm: `out` has shape {out.shape}, expected {(m, n)}")
+        if alpha == 1.0 and beta == 0.0:
+            cupy.matmul(a, b, out=out)
+            return out
+        if hasattr(cupy, "cublas") and out.flags.c_contiguous and out.dtype == numpy.float32:
+            cupy.cublas.gemm("T" if trans1 else "N", "T" if trans2 else "N", x, y, out=out,
+                             alpha=alpha, beta=beta)
+            return out
+        prod = cupy.matmul(a, b)
+        out *= beta
+        out += alpha * prod
+        return out
+
+    def _elementwise_ok(self, *arrays: Any) -> bool:
+        return all(_f32(a) and a.flags.c_contiguous for a in arrays)
+
+    def bias_add(self, X, b, *, inplace=False):
+        if not self._elementwise_ok(X, b) or X.ndim != 2:
+            return Ops.bias_add(self, X, b, inplace=inplace)
+        _check_bias(X, b)
+        Y = X if inplace else X.copy()
+        grid, block = launch_shape(Y.size)
+        get_kernel("tf_bias_add")(grid, block, (Y, b, numpy.int64(Y.shape[0]), numpy.int64(Y.shape[1])))
+        return Y
+
+    def bias_relu(self, X, b, *, inplace=False):
+        if not self._elementwise_ok(X, b) or X.ndim != 2:
+            return Ops.bias_relu(self, X, b, inplace=inplace)
+        _check_bias(X, b)
+        Y = X if inplace else X.copy()
+        grid, block = launch_shape(Y.size)
+        get_kernel("tf_bias_relu")(grid, block, (Y, b, numpy.int64(Y.shape[0]), numpy.int64(Y.shape[1])))
+        return Y
+
+    def backprop_relu(self, dY, Y, inplace=False):
+        if dY.shape != Y.shape:
+            raise ValueError(f"backprop_relu: dY has shape {dY.shape} but Y has {Y.shape}")
+        if not self._elementwise_ok(dY, Y):
+            return Ops.backprop_relu(self, dY, Y, inplace=inplace)
+        dX = dY if inplace else cupy.empty_like(dY)
+        grid, block = launch_shape(dY.size)
+        get_kernel("tf_relu_backward")(grid, block, (dX, dY, Y, numpy.int64(dY.size)))
+        return dX
+
+    def softmax(self, X, inplace=False, axis=-1):
+        if not self._elementwise_ok(X) or X.ndim != 2 or axis not in (-1, 1):
+            return Ops.softmax(self, X, inplace=inplace, axis=axis)
+        Y = X if inplace else cupy.empty_like(X)
+        threads = 1
+        while threads < min(X.shape[1], 256):
+            threads *= 2
+        blocks = max(1, min(X.shape[0], 65535))
+        get_kernel("tf_softmax_rows")((blocks,), (threads,),
+                                      (Y, X, numpy.int64(X.shape[0]), numpy.int64(X.shape[1])),
+                                      shared_mem=threads * 4)
+        return Y
+
+    def inc_col_sums(self, X, out):
+        if not self._elementwise_ok(X, out) or X.ndim != 2:
+            return Ops.inc_col_sums(self, X, out)
+        if out.shape != (X.shape[1],):
+            raise ValueError(f"inc_col_sums: cannot add column sums of {X.shape} into {out.shape}")
+        grid, block = launch_shape(X.shape[1])
+        get_kernel("tf_colsum_inc")(grid, block, (out, X, numpy.int64(X.shape[0]), numpy.int64(X.shape[1])))
+        return out
+
+    def sum_of_squares(self, gradient, weights=None, l2=0.0):
+        use_w = weights is not None and l2 != 0.0
+        if not self._elementwise_ok(gradient, *( [weights] if use_w else [])):
+            return Ops.sum_of_squares(self, gradient, weights, l2)
+        n = gradient.size
+        grid, block = launch_shape(n, threads=256, max_blocks=1024)
+        partial = cupy.zeros(grid[0], dtype=numpy.float64)
+        w = weights if use_w else gradient
+        get_kernel("tf_sumsq")(grid, block, (gradient, w, numpy.float32(l2 if use_w else 0.0),
+                                             numpy.int64(n), partial))
+        return float(partial.sum())
+
+    def adam_step(self, weights, gradient, mom1, mom2, averages=None, *, lr_hat, beta1, beta2,
+                  eps, grad_scale=1.0, l2_coupled=0.0, decay=0.0, avg_rate=0.0,
+                  use_denominator=True):
+        _check_step_arrays(weights, gradient, mom1, mom2, averages)
+        arrays = [weights, gradient, mom1, mom2] + ([averages] if averages is not None else [])
+        if not self._elementwise_ok(*arrays):
+            return Ops.adam_step(self, weights, gradient, mom1, mom2, averages, lr_hat=lr_hat,
+                                 beta1=beta1, beta2=beta2, eps=eps, grad_scale=grad_scale,
+                                 l2_coupled=l2_coupled, decay=decay, avg_rate=avg_rate,
+                                 use_denominator=use_denominator)
+        grid, block = launch_shape(weights.size)
+        f = numpy.float32
+        get_kernel("tf_adam")(grid, block, (
+            weights, gradient, mom1, mom2, averages if averages is not None else weights,
+            numpy.int32(averages is not None), numpy.int64(weights.size), f(grad_scale), f(l2_coupled), f(lr_hat), f(beta1), f(beta2),
+            f(eps), f(decay), f(avg_rate), numpy.int32(0 if use_denominator else 1)))
+
+    def sgd_step(self, weights, gradient, averages=None, *, learn_rate, grad_scale=1.0,
+                 l2_coupled=0.0, decay=0.0, avg_rate=0.0):
+        _check_step_arrays(weights, gradient, None, None, averages)
+        arrays = [weights, gradient] + ([averages] if averages is not None else [])
+        if not self._elementwise_ok(*arrays):
+            return Ops.sgd_step(self, weights, gradient, averages, learn_rate=learn_rate,
+                                grad_scale=grad_scale, l2_coupled=l2_coupled, decay=decay,
+                                avg_rate=avg_rate)
+        grid, block = launch_shape(weights.size)
+        f = numpy.float32
+        get_kernel("tf_sgd")(grid, block, (
+            weights, gradient, averages if averages is not None else weights,
+            numpy.int32(averages is not None), numpy.int64(weights.size),
+            f(grad_scale), f(l2_coupled), f(learn_rate), f(decay), f(avg_rate)))
