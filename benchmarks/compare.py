@@ -293,11 +293,83 @@ def bench_ray(rounds: int, data) -> None:
         ray.shutdown()
 
 
+# ---------------------------------------------------------------------- gpu
+def bench_gpu(rounds: int) -> None:
+    """With a GPU: fused Adam over 100M parameters as % of the device's copy
+    bandwidth, and one epoch of the 784-512-512-10 MLP vs PyTorch eager."""
+    from thinc_fast.backends.cupy_ops import gpu_status
+
+    problem = gpu_status()
+    if problem is not None:
+        print(f"\n(no GPU rows: {problem})")
+        return
+    import cupy
+
+    from thinc_fast.api import get_ops, use_ops
+
+    ops = get_ops("cupy")
+    n = 100_000_000
+    w, g, m, v = (cupy.ones(n, dtype="float32") for _ in range(4))
+    src, dst = cupy.ones(n, dtype="float32"), cupy.empty(n, dtype="float32")
+
+    def cuda_time(fn, inner=10):
+        start, stop = cupy.cuda.Event(), cupy.cuda.Event()
+        fn()
+        start.record()
+        for _ in range(inner):
+            fn()
+        stop.record()
+        stop.synchronize()
+        return cupy.cuda.get_elapsed_time(start, stop) / 1e3 / inner
+
+    copies = [cuda_time(lambda: cupy.copyto(dst, src)) for _ in range(rounds)]
+    adams = [cuda_time(lambda: ops.adam_step(w, g, m, v, lr_hat=1e-3, beta1=0.9, beta2=0.999,
+                                             eps=1e-8)) for _ in range(rounds)]
+    copy_bw = 2 * 4 * n / statistics.median(copies)
+    adam_bw = 8 * 4 * n / statistics.median(adams)
+    print(f"\nGPU fused Adam, 100M params: {statistics.median(adams) * 1e3:.2f} ms, "
+          f"{adam_bw / 1e9:.0f} GB/s = {100 * adam_bw / copy_bw:.0f}% of copy bandwidth "
+          f"({copy_bw / 1e9:.0f} GB/s)")
+    X, Y, labels = mnist_like()
+    contestants = {}
+    with use_ops("cupy"):
+        gX, gY = cupy.asarray(X), cupy.asarray(Y)
+        model = chain(Relu(512), Relu(512), Softmax())
+        model.initialize(X=gX[:5], Y=gY[:5])
+        opt = Adam(0.001)
+
+        def tf_epoch():
+            for start in range(0, len(X), 128):
+                Yh, backprop = model.begin_update(gX[start:start + 128])
+                backprop(Yh - gY[start:start + 128])
+                model.finish_update(opt)
+            cupy.cuda.Device().synchronize()
+
+        contestants["thinc_fast"] = tf_epoch
+    if torch is not None and torch.cuda.is_available():
+        net = torch.nn.Sequential(torch.nn.Linear(784, 512), torch.nn.ReLU(), torch.nn.Linear(512, 512),
+                                  torch.nn.ReLU(), torch.nn.Linear(512, 10)).cuda()
+        tX, tl = torch.from_numpy(X).cuda(), torch.from_numpy(labels).cuda()
+        t_opt = torch.optim.Adam(net.parameters(), lr=0.001)
+
+        def torch_epoch():
+            for start in range(0, len(X), 128):
+                t_opt.zero_grad(set_to_none=False)
+                loss = torch.nn.functional.cross_entropy(net(tX[start:start + 128]),
+                                                         tl[start:start + 128], reduction="sum")
+                loss.backward()
+                t_opt.step()
+            torch.cuda.synchronize()
+
+        contestants["torch eager (GPU)"] = torch_epoch
+    report("one epoch on the GPU, MLP 784-512-512-10, batch 128", run_interleaved(contestants, rounds), "s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per row")
-    parser.add_argument("--only", default="gemm,adam,mlp_big,mlp_small,ray",
-                        help="comma-separated rows: gemm, adam, mlp_big, mlp_small, ray")
+    parser.add_argument("--only", default="gemm,adam,mlp_big,mlp_small,ray,gpu",
+                        help="comma-separated rows: gemm, adam, mlp_big, mlp_small, ray, gpu")
     args = parser.parse_args()
     rows = set(args.only.split(","))
     print(f"thinc_fast {thinc_fast.__version__}; threads {N_THREADS}; blis {blis_info()}")
@@ -315,6 +387,8 @@ def main() -> None:
             bench_mlp([64], 32, args.rounds, data)
         if "ray" in rows:
             bench_ray(args.rounds, data)
+    if "gpu" in rows:
+        bench_gpu(args.rounds)
 
 
 if __name__ == "__main__":
