@@ -9,7 +9,7 @@ from typing import Any, Optional
 import numpy
 
 from ._cuda import get_kernel, launch_shape
-from .ops import Ops, _check_bias, _check_gemm_shapes, _check_step_arrays
+from .ops import Ops, _check_bias, _check_step_arrays
 
 try:  # pragma: no cover - exercised on GPU machines only
     import cupy
@@ -60,16 +60,7 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
 
     def gemm(self, x, y, out=None, trans1=False, trans2=False, *, alpha=1.0, beta=0.0):
         """``out := alpha * op(x) @ op(y) + beta * out`` through cuBLAS."""
-        a = x.T if trans1 else x
-        b = y.T if trans2 else y
-        m, k = _check_gemm_shapes(a, b, trans1, trans2)
-        n = b.shape[1]
-        if out is None:
-            if beta != 0.0:
-                raise ValueError("gemm: beta != 0 needs an `out` array to accumulate into")
-            out = cupy.empty((m, n), dtype=numpy.result_type(a.dtype, b.dtype))
-        elif out.shape != (m, n):
-            raise ValueError(f"gemm: `out` has shape {out.shape}, expected {(m, n)}")
+        a, b, out = self._gemm_operands(x, y, out, trans1, trans2, beta)
         if alpha == 1.0 and beta == 0.0:
             cupy.matmul(a, b, out=out)
             return out
@@ -85,23 +76,22 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
     def _elementwise_ok(self, *arrays: Any) -> bool:
         return all(_f32(a) and a.flags.c_contiguous for a in arrays)
 
-    def bias_add(self, X, b, *, inplace=False):
+    def _bias_kernel(self, kernel: str, fallback: Any, X, b, inplace: bool):
         if not self._elementwise_ok(X, b) or X.ndim != 2:
-            return Ops.bias_add(self, X, b, inplace=inplace)
+            return fallback(self, X, b, inplace=inplace)
         _check_bias(X, b)
         Y = X if inplace else X.copy()
         grid, block = launch_shape(Y.size)
-        get_kernel("tf_bias_add")(grid, block, (Y, b, numpy.int64(Y.shape[0]), numpy.int64(Y.shape[1])))
+        get_kernel(kernel)(grid, block, (Y, b, numpy.int64(Y.shape[0]), numpy.int64(Y.shape[1])))
         return Y
 
+    def bias_add(self, X, b, *, inplace=False):
+        """``X + b`` over rows, one kernel launch."""
+        return self._bias_kernel("tf_bias_add", Ops.bias_add, X, b, inplace)
+
     def bias_relu(self, X, b, *, inplace=False):
-        if not self._elementwise_ok(X, b) or X.ndim != 2:
-            return Ops.bias_relu(self, X, b, inplace=inplace)
-        _check_bias(X, b)
-        Y = X if inplace else X.copy()
-        grid, block = launch_shape(Y.size)
-        get_kernel("tf_bias_relu")(grid, block, (Y, b, numpy.int64(Y.shape[0]), numpy.int64(Y.shape[1])))
-        return Y
+        """Fused ``max(X + b, 0)``, one kernel launch."""
+        return self._bias_kernel("tf_bias_relu", Ops.bias_relu, X, b, inplace)
 
     def backprop_relu(self, dY, Y, inplace=False):
         if dY.shape != Y.shape:

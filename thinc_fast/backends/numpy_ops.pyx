@@ -17,7 +17,7 @@ import numpy
 from cython.parallel cimport prange
 from blis.cy cimport gemm as blis_gemm, NO_TRANSPOSE
 
-from .ops import Ops, _check_bias, _check_gemm_shapes, _check_step_arrays
+from .ops import Ops, _check_bias, _check_step_arrays
 
 _F32 = numpy.dtype("float32")
 
@@ -197,17 +197,10 @@ class NumpyOps(Ops):
         if not (_is_f32(x) and _is_f32(y) and (out is None or _is_f32(out))):
             return Ops.gemm(self, x, y, out=out, trans1=trans1, trans2=trans2,
                             alpha=alpha, beta=beta)
-        a_t = x.T if trans1 else x
-        b_t = y.T if trans2 else y
-        m, k = _check_gemm_shapes(a_t, b_t, trans1, trans2)
+        a_t, b_t, out = self._gemm_operands(x, y, out, trans1, trans2, beta)
+        m, k = a_t.shape
         n = b_t.shape[1]
-        if out is None:
-            if beta != 0.0:
-                raise ValueError("gemm: beta != 0 needs an `out` array to accumulate into")
-            out = numpy.empty((m, n), dtype=_F32)
-        elif out.shape != (m, n):
-            raise ValueError(f"gemm: `out` has shape {out.shape}, expected {(m, n)}")
-        elif not out.flags.writeable:
+        if not out.flags.writeable:
             raise ValueError("gemm: `out` is read-only")
         if m == 0 or n == 0:
             return out

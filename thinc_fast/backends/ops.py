@@ -75,16 +75,7 @@ class Ops:
         ``op(a)`` is ``a.T`` when the matching ``trans`` flag is set. With
         ``beta=1`` the product accumulates into `out` (gradient accumulation).
         """
-        a = x.T if trans1 else x
-        b = y.T if trans2 else y
-        m, k = _check_gemm_shapes(a, b, trans1, trans2)
-        n = b.shape[1]
-        if out is None:
-            if beta != 0.0:
-                raise ValueError("gemm: beta != 0 needs an `out` array to accumulate into")
-            out = self.alloc((m, n), dtype=numpy.result_type(a.dtype, b.dtype))
-        elif out.shape != (m, n):
-            raise ValueError(f"gemm: `out` has shape {out.shape}, expected {(m, n)}")
+        a, b, out = self._gemm_operands(x, y, out, trans1, trans2, beta)
         prod = self.xp.matmul(a, b)
         if alpha != 1.0:
             prod = prod * alpha
@@ -94,6 +85,20 @@ class Ops:
             out *= beta
             out += prod
         return out
+
+    def _gemm_operands(self, x, y, out, trans1: bool, trans2: bool, beta: float):
+        """``(op(x), op(y), out)`` after checking shapes; allocates `out` when None."""
+        a = x.T if trans1 else x
+        b = y.T if trans2 else y
+        m, _ = _check_gemm_shapes(a, b, trans1, trans2)
+        n = b.shape[1]
+        if out is None:
+            if beta != 0.0:
+                raise ValueError("gemm: beta != 0 needs an `out` array to accumulate into")
+            out = self.xp.empty((m, n), dtype=numpy.result_type(a.dtype, b.dtype))
+        elif out.shape != (m, n):
+            raise ValueError(f"gemm: `out` has shape {out.shape}, expected {(m, n)}")
+        return a, b, out
 
     def affine(self, X, W, b):
         """``Y = X @ W.T + b``."""
