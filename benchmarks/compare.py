@@ -252,7 +252,10 @@ def bench_ray(rounds: int, data) -> None:
 
     X, Y, _ = data
     X, Y = X[:20_000], Y[:20_000]
-    ray.init(num_cpus=N_THREADS, include_dashboard=False, log_to_driver=False)
+    from thinc_fast.distributed.ray import neutral_cwd
+
+    with neutral_cwd():
+        ray.init(num_cpus=N_THREADS, include_dashboard=False, log_to_driver=False)
     try:
         print(f"\ndata-parallel on Ray, MLP 784-512-512-10, batch 128 per worker, {N_THREADS} CPUs")
         n_params = None

@@ -70,7 +70,10 @@ def test_cli_trains_with_two_workers(tmp_path):
 
 @pytest.fixture(scope="module")
 def cluster():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    from thinc_fast.distributed.ray import neutral_cwd
+
+    with neutral_cwd():  # keep the checkout (uncompiled sources) off the workers' path
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
 

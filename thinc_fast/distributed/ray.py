@@ -23,9 +23,11 @@ lost shard is recomputed, so no step is lost or applied twice, and the result
 is bit-identical to an undisturbed run. A worker lost while applying the update
 is re-synced from the driver, which has already applied it.
 """
+import contextlib
 import logging
 import os
 import socket
+import tempfile
 import zlib
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -49,6 +51,24 @@ def _import_ray():
         raise RayUnavailableError(
             "Distributed training needs Ray: pip install 'thinc_fast[ray]'") from None
     return ray
+
+
+@contextlib.contextmanager
+def neutral_cwd():
+    """Connect to Ray from an empty folder. Ray puts the driver's working
+    directory on its workers' import path; from a source checkout that would
+    shadow the installed (compiled) thinc_fast with the uncompiled sources."""
+    previous = os.getcwd()
+    folder = tempfile.mkdtemp(prefix="thinc-fast-ray-")
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass
 
 
 def _check_reachable(address: str, timeout: float = 5.0) -> None:
@@ -162,11 +182,12 @@ class RayTrainer:
             if address:
                 _check_reachable(address)
             try:
-                if address:
-                    ray.init(address=address, log_to_driver=False)
-                else:
-                    ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False,
-                             log_to_driver=False)
+                with neutral_cwd():
+                    if address:
+                        ray.init(address=address, log_to_driver=False)
+                    else:
+                        ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False,
+                                 log_to_driver=False)
             except Exception as err:  # ConnectionError, RuntimeError, ValueError...
                 where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
                 raise RayUnavailableError(f"Could not connect to {where}: {err}") from None
