@@ -46,13 +46,21 @@ def timed(fn: Callable[[], None], inner: int) -> float:
     return (time.perf_counter() - start) / inner
 
 
+GAP_SECONDS = 2.0
+
+
 def run_interleaved(contestants: Dict[str, Callable[[], None]], rounds: int,
                     inner: int = 1) -> Dict[str, List[float]]:
+    """Round after round, each contestant once. A short idle gap separates
+    them: OpenMP runtimes (PyTorch's, ours) keep their worker threads spinning
+    for a while after a parallel region, and measured here the next library
+    ran up to 2x slower for about two seconds after PyTorch's last call."""
     for fn in contestants.values():  # warm-up
         fn()
     times: Dict[str, List[float]] = {name: [] for name in contestants}
     for _ in range(rounds):
         for name, fn in contestants.items():
+            time.sleep(GAP_SECONDS)
             times[name].append(timed(fn, inner))
     return times
 
@@ -371,10 +379,14 @@ def bench_gpu(rounds: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per row")
+    parser.add_argument("--gap", type=float, default=GAP_SECONDS,
+                        help="idle seconds before each timed run (lets other runtimes' threads settle)")
     parser.add_argument("--only", default="gemm,adam,mlp_big,mlp_small,ray,gpu",
                         help="comma-separated rows: gemm, adam, mlp_big, mlp_small, ray, gpu")
     args = parser.parse_args()
     rows = set(args.only.split(","))
+    global GAP_SECONDS
+    GAP_SECONDS = args.gap
     print(f"thinc_fast {thinc_fast.__version__}; threads {N_THREADS}; blis {blis_info()}")
     print(f"thinc: {getattr(thinc_api, '__name__', None) and __import__('thinc').__version__}; "
           f"torch: {torch.__version__ if torch else None}; numpy {numpy.__version__}")
