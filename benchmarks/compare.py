@@ -377,6 +377,7 @@ def bench_gpu(rounds: int) -> None:
 
 
 def main() -> None:
+    global GAP_SECONDS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per row")
     parser.add_argument("--gap", type=float, default=GAP_SECONDS,
@@ -385,7 +386,6 @@ def main() -> None:
                         help="comma-separated rows: gemm, adam, mlp_big, mlp_small, ray, gpu")
     args = parser.parse_args()
     rows = set(args.only.split(","))
-    global GAP_SECONDS
     GAP_SECONDS = args.gap
     print(f"thinc_fast {thinc_fast.__version__}; threads {N_THREADS}; blis {blis_info()}")
     print(f"thinc: {getattr(thinc_api, '__name__', None) and __import__('thinc').__version__}; "
