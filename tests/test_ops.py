@@ -314,3 +314,12 @@ def test_set_num_threads_validates():
     thinc_fast.set_num_threads(None)
     assert thinc_fast.get_num_threads() >= 1
     thinc_fast.set_num_threads(before)
+
+
+def test_thread_count_follows_environment(monkeypatch):
+    from thinc_fast.backends.numpy_ops import default_num_threads
+
+    monkeypatch.setenv("THINC_FAST_NUM_THREADS", "1")
+    assert default_num_threads() == 1
+    monkeypatch.setenv("THINC_FAST_NUM_THREADS", "999")
+    assert 1 <= default_num_threads() <= len(__import__("os").sched_getaffinity(0))

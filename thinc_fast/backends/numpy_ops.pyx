@@ -29,11 +29,17 @@ cdef int _num_threads = 1
 
 
 def default_num_threads():
-    """The CPUs this process may run on (its affinity mask), at least 1."""
+    """The CPUs this process may run on (its affinity mask), at least 1, and at
+    most ``THINC_FAST_NUM_THREADS`` (or ``OMP_NUM_THREADS``) when set."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cpus = max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
+        cpus = max(1, os.cpu_count() or 1)
+    for name in ("THINC_FAST_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(name, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return min(cpus, int(value))
+    return cpus
 
 
 def set_num_threads(n):
