@@ -2,7 +2,7 @@
 import numpy
 import pytest
 
-from thinc_fast.api import SGD, Adam, Linear, Model, Relu, Softmax, chain, residual
+from thinc_fast.api import SGD, Adam, Linear, Relu, Softmax, chain, residual
 
 rng = numpy.random.default_rng(3)
 

@@ -2,7 +2,6 @@
 and the optimizer's two ways of scheduling a hyperparameter."""
 import math
 
-import numpy
 import pytest
 
 from thinc_fast.api import (SGD, Adam, Schedule, compounding, constant, constant_then,

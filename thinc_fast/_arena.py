@@ -13,7 +13,7 @@ values (and gradients accumulated so far) across.
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING, List, Optional, Tuple
+from typing import TYPE_CHECKING, Optional, Tuple
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import Model

@@ -18,7 +18,7 @@ and built with ``registry.resolve(Config().from_str(text))``.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, Tuple
 
 import catalogue
 import confection

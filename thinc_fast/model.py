@@ -14,7 +14,7 @@ import copy as _copy
 import itertools
 import json
 import threading
-from typing import (Any, Callable, Dict, Generic, Iterable, List, Optional, Sequence, Tuple,
+from typing import (Any, Callable, Dict, Generic, List, Optional, Sequence, Tuple,
                     TypeVar)
 
 import numpy

@@ -23,7 +23,7 @@ given stays until ``step_schedules()`` is called).
 """
 
 import math
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, Optional, Tuple, Union
 
 from ._arena import LayoutT, ParamArena, arena_of
 from ._io import FormatError, pack, unpack

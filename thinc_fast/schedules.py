@@ -12,7 +12,7 @@ drive a hyperparameter; only built-in schedules can be saved.
 """
 
 import math
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Optional, Sequence, Union
 
 NumberT = Union[int, float]
 

@@ -14,7 +14,6 @@ Outputs in the run's folder:
 had never stopped.
 """
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -28,7 +27,6 @@ from ._io import atomic_write
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import Config, ConfigValidationError, registry
 from .data import fix_random_seed
-from .datasets import DataError
 from .model import Model
 from .optimizers import Optimizer
 from .schedules import Schedule

@@ -8,7 +8,7 @@ tested against. They favour clarity over speed.
 from __future__ import annotations
 
 import math
-from typing import Any, Optional, Sequence, Tuple, Union
+from typing import Any, Tuple, Union
 
 import numpy
 
