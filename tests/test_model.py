@@ -261,3 +261,19 @@ def test_sublayer_finish_update_and_structure_change_are_safe():
     model.finish_update(opt)       # the root rebuilds its arena and updates the rest
     assert not model.layers[2].get_grad("W").any()
     assert numpy.shares_memory(first.get_param("W"), model.arena.params)
+
+
+def test_define_operators_like_thinc():
+    from thinc_fast.api import Model, clone
+
+    with Model.define_operators({">>": chain, "**": clone}):
+        model = Relu(8) >> Relu(8) ** 2 >> Softmax()
+    assert model.name.startswith("relu>>") and model.name.endswith("softmax")
+    X, Y = data()
+    model.initialize(X=X, Y=Y)
+    assert model.predict(X).shape == (8, 4)
+    with pytest.raises(TypeError, match="define_operators"):
+        Relu(3) >> Relu(3)
+    with pytest.raises(ValueError, match="unsupported"):
+        with Model.define_operators({"<>": chain}):
+            pass

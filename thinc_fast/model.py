@@ -31,6 +31,12 @@ InitT = Callable[..., Any]
 MODEL_FORMAT_VERSION = 1
 _model_ids = itertools.count(1)
 _init_state = threading.local()
+_operators = threading.local()
+_OPERATOR_METHODS = {
+    ">>": "__rshift__", "<<": "__lshift__", "|": "__or__", "&": "__and__", "+": "__add__",
+    "-": "__sub__", "*": "__mul__", "@": "__matmul__", "/": "__truediv__", "//": "__floordiv__",
+    "%": "__mod__", "**": "__pow__", "^": "__xor__",
+}
 
 
 class Model(Generic[InT, OutT]):
@@ -74,6 +80,29 @@ class Model(Generic[InT, OutT]):
 
     def __repr__(self) -> str:
         return f"<Model {self.name!r} id={self.id} dims={self._dims}>"
+
+    @classmethod
+    @contextlib.contextmanager
+    def define_operators(cls, operators: Dict[str, Callable[..., "Model"]]):
+        """Within the block, bind Python operators to combinators, as in Thinc:
+        ``with Model.define_operators({">>": chain}): model = Relu(64) >> Softmax()``."""
+        unknown = set(operators) - set(_OPERATOR_METHODS)
+        if unknown:
+            raise ValueError(f"define_operators: unsupported operators {sorted(unknown)}; "
+                             f"supported: {' '.join(_OPERATOR_METHODS)}")
+        previous = getattr(_operators, "table", {})
+        _operators.table = {**previous, **operators}
+        try:
+            yield
+        finally:
+            _operators.table = previous
+
+    def _apply_operator(self, symbol: str, other: Any) -> "Model":
+        func = getattr(_operators, "table", {}).get(symbol)
+        if func is None:
+            raise TypeError(f"operator {symbol!r} is not defined for models here; bind it with "
+                            f"Model.define_operators({{{symbol!r}: ...}})")
+        return func(self, other)
 
     # ------------------------------------------------------------- structure
     @property
@@ -489,3 +518,15 @@ def _check_dim_value(model: Model, name: str, value: Any) -> int:
         raise ValueError(f"Dimension {name!r} of model {model.name!r} must be a non-negative int, "
                          f"got {value!r}")
     return int(value)
+
+
+def _make_operator(symbol: str) -> Callable[[Model, Any], Model]:
+    def operator(self: Model, other: Any) -> Model:
+        return self._apply_operator(symbol, other)
+
+    operator.__name__ = _OPERATOR_METHODS[symbol]
+    return operator
+
+
+for _symbol, _method in _OPERATOR_METHODS.items():
+    setattr(Model, _method, _make_operator(_symbol))
