@@ -26,6 +26,16 @@
 
 typedef ptrdiff_t tf_idx;
 
+/* Runtime dispatch: the loops below are compiled three times, for baseline
+ * x86-64, x86-64-v3 (AVX2, FMA) and x86-64-v4 (AVX-512), and the loader picks
+ * the best one the CPU runs. Wheels stay portable (no -march=native). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 12 && \
+    !defined(TF_NO_DISPATCH)
+#define TF_DISPATCH __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define TF_DISPATCH
+#endif
+
 /* Flush denormals to zero inside the optimizer loops. Moments of parameters
  * whose gradient stays zero decay geometrically into the denormal range,
  * where x86 arithmetic is ~100x slower; flushing them to zero changes values
@@ -40,7 +50,7 @@ typedef ptrdiff_t tf_idx;
 #endif
 
 /* Y[i, j] = max(Y[i, j] + b[j], 0) for an (nr, nc) block with row stride ldy. */
-static inline void tf_bias_relu(float *TF_RESTRICT Y, const float *TF_RESTRICT b,
+TF_DISPATCH static void tf_bias_relu(float *TF_RESTRICT Y, const float *TF_RESTRICT b,
                                 tf_idx nr, tf_idx nc, tf_idx ldy)
 {
     for (tf_idx i = 0; i < nr; ++i) {
@@ -54,7 +64,7 @@ static inline void tf_bias_relu(float *TF_RESTRICT Y, const float *TF_RESTRICT b
 }
 
 /* Y[i, j] += b[j]. */
-static inline void tf_bias_add(float *TF_RESTRICT Y, const float *TF_RESTRICT b,
+TF_DISPATCH static void tf_bias_add(float *TF_RESTRICT Y, const float *TF_RESTRICT b,
                                tf_idx nr, tf_idx nc, tf_idx ldy)
 {
     for (tf_idx i = 0; i < nr; ++i) {
@@ -66,7 +76,7 @@ static inline void tf_bias_add(float *TF_RESTRICT Y, const float *TF_RESTRICT b,
 }
 
 /* dX[i] = Y[i] > 0 ? dY[i] : 0, over n contiguous values. */
-static inline void tf_relu_backward(float *TF_RESTRICT dX, const float *TF_RESTRICT dY,
+TF_DISPATCH static void tf_relu_backward(float *TF_RESTRICT dX, const float *TF_RESTRICT dY,
                                     const float *TF_RESTRICT Y, tf_idx n)
 {
     /* Load dY unconditionally: a conditional load would keep the loop scalar
@@ -79,7 +89,7 @@ static inline void tf_relu_backward(float *TF_RESTRICT dX, const float *TF_RESTR
 }
 
 /* out[j] += sum_i X[i, j]. */
-static inline void tf_colsum_inc(float *TF_RESTRICT out, const float *TF_RESTRICT X,
+TF_DISPATCH static void tf_colsum_inc(float *TF_RESTRICT out, const float *TF_RESTRICT X,
                                  tf_idx nr, tf_idx nc, tf_idx ldx)
 {
     for (tf_idx i = 0; i < nr; ++i) {
@@ -114,7 +124,7 @@ static inline void tf_softmax_rows(float *Y, const float *X, tf_idx nr, tf_idx n
 
 /* sum_i (g[i] + l2 * w[i])^2, accumulated in float blocks and summed in double.
  * w may be NULL when l2 == 0. A NaN or inf anywhere makes the result non-finite. */
-static inline double tf_sumsq(const float *TF_RESTRICT g, const float *TF_RESTRICT w,
+TF_DISPATCH static double tf_sumsq(const float *TF_RESTRICT g, const float *TF_RESTRICT w,
                               float l2, tf_idx n)
 {
     const tf_idx block = 4096;
@@ -167,7 +177,7 @@ typedef struct {
  *   w = w - lr_hat m / (sqrt(v) + eps)   (or w - lr_hat m, no_denominator)
  *   w = w - decay w;  ema = ema - avg_rate (ema - w);  g = 0
  * `avg` may be NULL (no averages). */
-static inline void tf_adam(float *TF_RESTRICT w, float *TF_RESTRICT g,
+TF_DISPATCH static void tf_adam(float *TF_RESTRICT w, float *TF_RESTRICT g,
                            float *TF_RESTRICT m, float *TF_RESTRICT v,
                            float *TF_RESTRICT avg, tf_idx n, const tf_step *s)
 {
@@ -192,7 +202,7 @@ static inline void tf_adam(float *TF_RESTRICT w, float *TF_RESTRICT g,
 }
 
 /* One fused SGD step: g = (g + l2 w) * scale; w -= lr g; w -= decay w; ema; g = 0. */
-static inline void tf_sgd(float *TF_RESTRICT w, float *TF_RESTRICT g,
+TF_DISPATCH static void tf_sgd(float *TF_RESTRICT w, float *TF_RESTRICT g,
                           float *TF_RESTRICT avg, tf_idx n, const tf_step *s)
 {
     const float scale = s->grad_scale, l2 = s->l2_coupled, lr = s->lr_hat;
@@ -213,7 +223,7 @@ static inline void tf_sgd(float *TF_RESTRICT w, float *TF_RESTRICT g,
 }
 
 /* a[i] = b[i] + s * c[i]: the STREAM triad, a probe of memory bandwidth. */
-static inline void tf_triad(float *TF_RESTRICT a, const float *TF_RESTRICT b,
+TF_DISPATCH static void tf_triad(float *TF_RESTRICT a, const float *TF_RESTRICT b,
                             const float *TF_RESTRICT c, float s, tf_idx n)
 {
     TF_SIMD
