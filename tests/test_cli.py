@@ -180,3 +180,28 @@ def test_ctrl_c_leaves_a_usable_model_last(tmp_path):
     assert "accuracy" in cli("evaluate", out / "model-last").stdout
     resumed = cli("train", "-q", "-o", out, "--resume", "--set", "training.max_epochs=1")
     assert resumed.returncode == 0
+
+
+def test_batch_size_schedule_and_mid_epoch_evaluation_resume_exactly(tmp_path):
+    cfg = tmp_path / "sched.cfg"
+    from thinc_fast.training import DEFAULT_CONFIG
+
+    cfg.write_text(DEFAULT_CONFIG.replace("batch_size = 32\n", "") .replace(
+        "eval_frequency = 0", "eval_frequency = 7") + """
+[training.batch_size]
+@schedules = "compounding.v1"
+start = 8
+stop = 64
+compound = 1.1
+""")
+    full, split = tmp_path / "full", tmp_path / "split"
+    cli("train", cfg, "-q", "-o", full, "--set", "training.max_epochs=3", "--set", "training.patience=0")
+    cli("train", cfg, "-q", "-o", split, "--set", "training.max_epochs=2", "--set", "training.patience=0")
+    rows = [json.loads(x) for x in (split / "metrics.jsonl").read_text().splitlines()]
+    steps = [r["step"] for r in rows]
+    assert steps[:3] == [7, 14, 21] and steps[-1] % 7 != 0, "a final evaluation saves the last steps"
+    cli("train", "-q", "-o", split, "--resume", "--set", "training.max_epochs=3")
+    a = load_params(full / "model-last" / "model.bin")
+    b = load_params(split / "model-last" / "model.bin")
+    for key in a:
+        assert a[key].tobytes() == b[key].tobytes(), key

@@ -386,6 +386,8 @@ def train(config_path: Optional[Path] = None, output: Optional[Path] = None, *,
                 bar = None
             if not eval_frequency and not stopped_early:
                 stopped_early = run_eval()
+        if progress["loss_n"] and not stopped_early:
+            run_eval()  # steps since the last evaluation: evaluate and save them too
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()
