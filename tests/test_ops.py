@@ -323,3 +323,21 @@ def test_thread_count_follows_environment(monkeypatch):
     assert default_num_threads() == 1
     monkeypatch.setenv("THINC_FAST_NUM_THREADS", "999")
     assert 1 <= default_num_threads() <= len(__import__("os").sched_getaffinity(0))
+
+
+def test_sum_of_squares_is_the_same_for_any_thread_count_and_does_not_overflow():
+    import thinc_fast
+
+    g = randn(1_000_003)
+    before = thinc_fast.get_num_threads()
+    try:
+        totals = set()
+        for threads in (1, 2, 3, 7):
+            thinc_fast.set_num_threads(threads)
+            totals.add(NumpyOps().sum_of_squares(g, g, 0.5))
+        assert len(totals) == 1
+    finally:
+        thinc_fast.set_num_threads(before)
+    big = numpy.zeros(10, "f")
+    big[3] = 2e19  # its square overflows float32, not the float64 sum
+    assert NumpyOps().sum_of_squares(big) == pytest.approx(4e38, rel=1e-6)

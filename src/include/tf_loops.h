@@ -122,30 +122,27 @@ static inline void tf_softmax_rows(float *Y, const float *X, tf_idx nr, tf_idx n
     }
 }
 
-/* sum_i (g[i] + l2 * w[i])^2, accumulated in float blocks and summed in double.
- * w may be NULL when l2 == 0. A NaN or inf anywhere makes the result non-finite. */
+/* sum_i (g[i] + l2 * w[i])^2 in double (no overflow for any finite float
+ * input). w may be NULL when l2 == 0. A NaN or inf anywhere makes the result
+ * non-finite. */
 TF_DISPATCH static double tf_sumsq(const float *TF_RESTRICT g, const float *TF_RESTRICT w,
-                              float l2, tf_idx n)
+                                   float l2, tf_idx n)
 {
-    const tf_idx block = 4096;
-    double total = 0.0;
-    for (tf_idx start = 0; start < n; start += block) {
-        tf_idx stop = start + block < n ? start + block : n;
-        float acc = 0.0f;
-        if (w != NULL && l2 != 0.0f) {
-            TF_SIMD_SUM(acc)
-            for (tf_idx i = start; i < stop; ++i) {
-                float v = g[i] + l2 * w[i];
-                acc += v * v;
-            }
-        } else {
-            TF_SIMD_SUM(acc)
-            for (tf_idx i = start; i < stop; ++i)
-                acc += g[i] * g[i];
+    double acc = 0.0;
+    if (w != NULL && l2 != 0.0f) {
+        TF_SIMD_SUM(acc)
+        for (tf_idx i = 0; i < n; ++i) {
+            double v = (double)(g[i] + l2 * w[i]);
+            acc += v * v;
         }
-        total += (double)acc;
+    } else {
+        TF_SIMD_SUM(acc)
+        for (tf_idx i = 0; i < n; ++i) {
+            double v = (double)g[i];
+            acc += v * v;
+        }
     }
-    return total;
+    return acc;
 }
 
 /* Hyperparameters of one fused optimizer step, already folded into scalars. */

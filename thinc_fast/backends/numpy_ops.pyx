@@ -15,6 +15,7 @@ import os
 import numpy
 
 from cython.parallel cimport prange
+from libc.stdlib cimport free, malloc
 from blis.cy cimport gemm as blis_gemm, NO_TRANSPOSE
 
 from .ops import Ops, _check_bias, _check_step_arrays
@@ -25,6 +26,7 @@ _F32 = numpy.dtype("float32")
 cdef long GEMM_PARALLEL_MIN_FLOPS = 1 << 20
 cdef Py_ssize_t STREAM_PARALLEL_MIN = 1 << 15
 cdef Py_ssize_t BLOCK_ALIGN = 16
+cdef Py_ssize_t SUMSQ_BLOCK = 1 << 14
 cdef int _num_threads = 1
 
 
@@ -122,22 +124,30 @@ cdef void sgd_parallel(float* w, float* g, float* avg, Py_ssize_t n, const tf_st
 
 cdef double sumsq_parallel(const float* g, const float* w, float l2, Py_ssize_t n,
                            int nthreads) noexcept nogil:
-    """Sum of squares in fixed blocks, added in block order: the same total
-    for the same thread count, run after run."""
-    cdef double[64] partial
-    cdef Py_ssize_t size, nblocks, i, start
+    """Sum of squares over fixed blocks of SUMSQ_BLOCK values, the block sums
+    added in block order: the same total whatever the thread count (the Ray
+    driver and its workers must agree on the clipping factor bit for bit)."""
+    cdef Py_ssize_t nblocks = (n + SUMSQ_BLOCK - 1) // SUMSQ_BLOCK, i, start
     cdef double total = 0.0
-    if nthreads <= 1 or n < STREAM_PARALLEL_MIN:
+    cdef double* partial
+    if nblocks <= 1:
         return tf_sumsq(g, w, l2, n)
-    if nthreads > 64:
-        nthreads = 64
-    size = _chunk(n, nthreads)
-    nblocks = (n + size - 1) // size
+    partial = <double*>malloc(nblocks * sizeof(double))
+    if partial == NULL:  # out of memory: one thread, same block order
+        for i in range(nblocks):
+            start = i * SUMSQ_BLOCK
+            total += tf_sumsq(g + start, w + start if w != NULL else NULL, l2,
+                              min(SUMSQ_BLOCK, n - start))
+        return total
+    if nthreads <= 1 or n < STREAM_PARALLEL_MIN:
+        nthreads = 1
     for i in prange(nblocks, num_threads=nthreads, schedule="static"):
-        start = i * size
-        partial[i] = tf_sumsq(g + start, w + start if w != NULL else NULL, l2, min(size, n - start))
+        start = i * SUMSQ_BLOCK
+        partial[i] = tf_sumsq(g + start, w + start if w != NULL else NULL, l2,
+                              min(SUMSQ_BLOCK, n - start))
     for i in range(nblocks):
         total += partial[i]
+    free(partial)
     return total
 
 
