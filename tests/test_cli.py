@@ -178,8 +178,17 @@ def test_ctrl_c_leaves_a_usable_model_last(tmp_path):
     assert proc.returncode == 130, stderr
     assert "Interrupted at step" in stderr
     assert "accuracy" in cli("evaluate", out / "model-last").stdout
-    resumed = cli("train", "-q", "-o", out, "--resume", "--set", "training.max_epochs=1")
-    assert resumed.returncode == 0
+    # Ctrl-C stops at a step boundary: resuming gives exactly the uninterrupted run
+    epoch = json.loads((out / "model-last" / "meta.json").read_text())["epoch"]
+    target = epoch + 2
+    cli("train", "-q", "-o", out, "--resume", "--set", f"training.max_epochs={target}")
+    straight = tmp_path / "straight"
+    cli("train", "-q", "-o", straight, "--set", f"training.max_epochs={target}",
+        "--set", "training.patience=0")
+    a = load_params(out / "model-last" / "model.bin")
+    b = load_params(straight / "model-last" / "model.bin")
+    for key in a:
+        assert a[key].tobytes() == b[key].tobytes(), key
 
 
 def test_batch_size_schedule_and_mid_epoch_evaluation_resume_exactly(tmp_path):
@@ -205,3 +214,31 @@ compound = 1.1
     b = load_params(split / "model-last" / "model.bin")
     for key in a:
         assert a[key].tobytes() == b[key].tobytes(), key
+
+
+def test_a_failed_model_folder_swap_keeps_the_previous_folder(tmp_path, monkeypatch):
+    from thinc_fast.api import Adam, Config, Relu, Softmax, chain
+    from thinc_fast.training import write_model_dir
+
+    model = chain(Relu(4), Softmax()).initialize(X=numpy.zeros((2, 3), "f"),
+                                                 Y=numpy.eye(2, dtype="f"))
+    optimizer = Adam(0.1)
+    target = tmp_path / "model-last"
+    write_model_dir(target, Config(), model, optimizer, {}, {"n": 1})
+    real_replace = os.replace
+    calls = []
+
+    def flaky_replace(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:  # moving the new folder in fails
+            raise OSError("disk trouble")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", flaky_replace)
+    with pytest.raises(OSError, match="disk trouble"):
+        write_model_dir(target, Config(), model, optimizer, {}, {"n": 2})
+    monkeypatch.undo()
+    assert json.loads((target / "meta.json").read_text()) == {"n": 1}
+    assert os.listdir(tmp_path) == ["model-last"], "no temporary folder is left behind"
+    write_model_dir(target, Config(), model, optimizer, {}, {"n": 3})
+    assert json.loads((target / "meta.json").read_text()) == {"n": 3}

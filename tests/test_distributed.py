@@ -24,6 +24,7 @@ CONFIG = """
 [model.*.hidden]
 @layers = "Relu.v1"
 nO = 32
+dropout = DROPOUT
 
 [model.*.output]
 @layers = "Softmax.v1"
@@ -47,9 +48,13 @@ def data():
     return train_X, train_Y, batches
 
 
-def build(train_X, train_Y):
+NO_DROPOUT = CONFIG.replace("dropout = DROPOUT\n", "")
+WITH_DROPOUT = CONFIG.replace("DROPOUT", "0.2")
+
+
+def build(train_X, train_Y, config=NO_DROPOUT):
     fix_random_seed(0)
-    resolved = registry.resolve(Config().from_str(CONFIG))
+    resolved = registry.resolve(Config().from_str(config))
     model, optimizer = resolved["model"], resolved["optimizer"]
     model.initialize(X=train_X[:5], Y=train_Y[:5])
     return model, optimizer
@@ -78,11 +83,12 @@ def cluster():
     ray.shutdown()
 
 
-def run(data, *, kill=None, on_failure="restart", steps=12):
-    """Train `steps` global batches on 2 workers; `kill(step, trainer)` may kill one."""
+def run(data, *, kill=None, on_failure="restart", steps=12, config=WITH_DROPOUT):
+    """Train `steps` global batches on 2 workers (with dropout unless told
+    otherwise); `kill(step, trainer)` may kill one."""
     train_X, train_Y, batches = data
-    model, optimizer = build(train_X, train_Y)
-    trainer = RayTrainer(CONFIG, model, optimizer, train_X, train_Y, 2, on_failure=on_failure,
+    model, optimizer = build(train_X, train_Y, config)
+    trainer = RayTrainer(config, model, optimizer, train_X, train_Y, 2, on_failure=on_failure,
                          checksum_every=2, log=lambda message: None)
     try:
         for step, idx in enumerate(batches[:steps]):
@@ -102,7 +108,7 @@ def test_two_workers_equal_one_process_with_the_global_batch(cluster, data):
         backprop(Yh - train_Y[idx])
         single.finish_update(optimizer)
         optimizer.step_schedules()
-    model, dist_optimizer, checksums, events = run(data)
+    model, dist_optimizer, checksums, events = run(data, config=NO_DROPOUT)
     numpy.testing.assert_allclose(model.arena.params, single.arena.params, rtol=1e-5, atol=1e-6)
     assert dist_optimizer.learn_rate == optimizer.learn_rate
     assert len(set(checksums)) == 1, "driver and both replicas must be identical"
@@ -144,9 +150,9 @@ def test_bad_settings_fail_before_any_work(cluster, data, monkeypatch):
     train_X, train_Y, _ = data
     model, optimizer = build(train_X, train_Y)
     with pytest.raises(RayUnavailableError, match="more than the 2 CPUs"):
-        RayTrainer(CONFIG, model, optimizer, train_X, train_Y, 3)
+        RayTrainer(NO_DROPOUT, model, optimizer, train_X, train_Y, 3)
     with pytest.raises(ValueError, match="on_failure"):
-        RayTrainer(CONFIG, model, optimizer, train_X, train_Y, 2, on_failure="pray")
+        RayTrainer(NO_DROPOUT, model, optimizer, train_X, train_Y, 2, on_failure="pray")
     from thinc_fast.distributed import ray as ray_backend
 
     with pytest.raises(RayUnavailableError, match="No Ray cluster answers at 127.0.0.1:9"):

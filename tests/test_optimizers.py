@@ -230,3 +230,43 @@ def test_use_params_with_averages():
         assert model.layers[0].get_param("W") is W, "swapped in place: the arena view stays"
     numpy.testing.assert_array_equal(model.layers[0].get_param("W"), current)
     assert Adam(0.1, use_averages=False).averages is None
+
+
+def test_use_params_with_thinc_style_averages_and_bad_shapes():
+    model = Linear(3, 4).initialize()
+    opt = Adam(0.1)
+    for _ in range(2):
+        opt((model.id, "W"), model.get_param("W"), numpy.ones((3, 4), "f"))
+    averages = opt.averages
+    assert averages[(model.id, "W")].shape == (3, 4)
+    before = model.get_param("W").copy()
+    with model.use_params(averages):
+        numpy.testing.assert_array_equal(model.get_param("W"), averages[(model.id, "W")])
+    numpy.testing.assert_array_equal(model.get_param("W"), before)
+    with pytest.raises(ValueError, match="shape"):
+        with model.use_params({(model.id, "b"): numpy.zeros(3, "f"), (model.id, "W"): numpy.zeros(12, "f")}):
+            pass
+    numpy.testing.assert_array_equal(model.get_param("W"), before)
+    assert model.arena.valid and model.get_param("b").shape == (3,)
+
+
+def test_from_bytes_keeps_fixed_hyperparameters_and_is_all_or_nothing():
+    from thinc_fast.api import warmup_linear
+    from thinc_fast._io import pack, unpack
+
+    saved = Adam(0.002, L2=0.1)
+    restored = Adam(0.0001, L2=0.1).from_bytes(saved.to_bytes())
+    assert restored.learn_rate == 0.0001, "fixed hyperparameters come from the optimizer as built"
+    scheduled = Adam(warmup_linear(1.0, 2, 10))
+    for _ in range(3):
+        scheduled.step_schedules()
+    data = scheduled.to_bytes()
+    fresh = Adam(warmup_linear(1.0, 2, 10))
+    fresh.from_bytes(data)
+    assert fresh.learn_rate == scheduled.learn_rate and fresh.schedules["learn_rate"].step == 4
+    header, arrays = unpack(data, kind="optimizer", max_version=1)
+    header["hyperparameters"]["learn_rate"] = -5.0
+    target = Adam(warmup_linear(1.0, 2, 10))
+    with pytest.raises(ValueError, match="learn_rate"):
+        target.from_bytes(pack(header, arrays))
+    assert target.schedules["learn_rate"].step == 1 and target.learn_rate == 0.0

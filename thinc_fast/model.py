@@ -383,18 +383,27 @@ class Model(Generic[InT, OutT]):
     def use_params(self, params: Optional[Dict[Tuple[int, str], Any]]):
         """Within the block, use `params` (keyed ``(node.id, name)``, e.g.
         ``optimizer.averages``) instead of the current values; restore after."""
-        backup = []
+        swaps = []
         if params:
             for node in self.walk():
                 for name in node.param_names:
                     value = params.get((node.id, name))
-                    if value is not None and node.has_param(name):
-                        backup.append((node, name, node.get_param(name).copy()))
-                        node.set_param(name, value)
+                    if value is None or not node.has_param(name):
+                        continue
+                    current = node.get_param(name)
+                    if getattr(value, "shape", None) != current.shape:
+                        raise ValueError(f"use_params: value for {name!r} of model {node.name!r} has "
+                                         f"shape {getattr(value, 'shape', None)}, the parameter has "
+                                         f"{current.shape}")
+                    swaps.append((node, name, value))
+        backup = []
         try:
+            for node, name, value in swaps:
+                backup.append((node, name, node.get_param(name).copy()))
+                node.set_param(name, value)
             yield
         finally:
-            for node, name, value in backup:
+            for node, name, value in reversed(backup):
                 node.set_param(name, value)
 
     # --------------------------------------------------------- serialization
@@ -429,12 +438,19 @@ class Model(Generic[InT, OutT]):
         plan = []
         for i, (node, info) in enumerate(zip(nodes, saved)):
             where = f"node {i} ({node.name!r})"
+            if not isinstance(info, dict) or not isinstance(info.get("attrs", {}), dict) or \
+                    not isinstance(info.get("dims", {}), dict) or \
+                    not isinstance(info.get("params", []), list):
+                raise FormatError(f"cannot load: the description of {where} is malformed")
             if info.get("name") != node.name:
                 raise ValueError(f"cannot load into model {self.name!r}: {where} is called "
                                  f"{info.get('name')!r} in the data")
             for dim, value in info.get("dims", {}).items():
                 if dim not in node._dims:
                     raise ValueError(f"cannot load: {where} has no dimension {dim!r}")
+                if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                          or value < 0):
+                    raise FormatError(f"cannot load: dimension {dim!r} of {where} is {value!r}")
                 current = node._dims[dim]
                 if current is not None and value is not None and current != value:
                     raise ValueError(f"cannot load: dimension {dim!r} of {where} is {current} in "

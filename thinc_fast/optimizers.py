@@ -174,24 +174,10 @@ class Optimizer:
         self._set_value(name, first, source=f"the schedule for {name!r}")
 
     def _set_value(self, name: str, value: Any, source: str = "") -> None:
-        attr, low, high = _HYPERPARAMETERS[name]
-        what = source or f"Optimizer argument {name!r}"
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"{what} must give numbers, got {type(value).__name__}")
-        value = float(value)
-        if not math.isfinite(value) or value < low or (high is not None and value >= high):
-            bounds = f"in [{low}, {high})" if high is not None else f">= {low}"
-            raise ValueError(f"{what}: {name} must be finite and {bounds}, got {value}")
-        setattr(self, attr, value)
+        setattr(self, _HYPERPARAMETERS[name][0], _checked_value(name, value, source))
 
     def _check_betas(self) -> None:
-        if (self.b1 > 0.0) != (self.b2 > 0.0):
-            raise ValueError(f"beta1={self.b1} and beta2={self.b2}: use both > 0 for Adam, "
-                             "or both 0 for SGD")
-        if self.use_radam and not self.uses_moments:
-            raise ValueError("RAdam needs beta1 > 0 and beta2 > 0")
-        if self.uses_moments and self.eps <= 0.0:
-            raise ValueError(f"eps must be > 0 for Adam, got {self.eps}")
+        _check_consistent(self.b1, self.b2, self.eps, self.use_radam)
 
     def step_schedules(self) -> None:
         """Advance every schedule one step; an exhausted one keeps its last value."""
@@ -253,7 +239,7 @@ class Optimizer:
         if state is None:
             state = {"mom1": ops.alloc1f(w.size), "mom2": ops.alloc1f(w.size),
                      "averages": ops.alloc1f(w.size) if self.use_averages else None,
-                     "nr_update": 0}
+                     "nr_update": 0, "shape": tuple(weights.shape)}
             self._key_states[key] = state
         l2_coupled = self._l2_coupled()
         sumsq = ops.sum_of_squares(g, w, l2_coupled)
@@ -283,7 +269,7 @@ class Optimizer:
             for key, off, shape in state.layout:
                 out[key] = state.averages[off:off + math.prod(shape)].reshape(shape)
         for key, state in self._key_states.items():
-            out[key] = state["averages"]
+            out[key] = state["averages"].reshape(state["shape"])
         return out
 
     # -------------------------------------------------------------- internals
@@ -356,7 +342,9 @@ class Optimizer:
     def from_bytes(self, data: bytes, model: Any = None) -> "Optimizer":
         """Restore what ``to_bytes`` saved. The optimizer must be built the same
         way (same kind, same schedules); with `model`, its moments are restored
-        for that model. Everything is checked before anything changes."""
+        for that model. Scheduled hyperparameters take their saved values and
+        positions; fixed ones keep the values this optimizer was built with.
+        Everything is checked before anything changes."""
         header, arrays = unpack(data, kind="optimizer", max_version=OPTIMIZER_FORMAT_VERSION)
         kind = {"use_averages": self.use_averages, "use_radam": self.use_radam,
                 "L2_is_weight_decay": self.L2_is_weight_decay}
@@ -375,14 +363,23 @@ class Optimizer:
         hyper = header.get("hyperparameters", {})
         if set(hyper) != set(_HYPERPARAMETERS):
             raise FormatError("optimizer state has an incomplete set of hyperparameters")
+        # Scheduled hyperparameters resume at their saved values; fixed ones keep
+        # the values this optimizer was built with (e.g. from an edited config).
+        values = {name: getattr(self, attr) for name, (attr, _, _) in _HYPERPARAMETERS.items()}
+        for name in saved_schedules:
+            values[name] = _checked_value(name, hyper[name], "the saved optimizer state")
+        _check_consistent(values["beta1"], values["beta2"], values["eps"], self.use_radam)
+        for name, state in saved_schedules.items():
+            if not isinstance(state.get("step"), int) or state["step"] < 0:
+                raise FormatError(f"optimizer state: bad schedule position for {name!r}")
         plan = None
         model_state = header.get("model_state")
         if model is not None and model_state is not None:
             plan = self._plan_model_state(model, model_state, arrays)
         for name, state in saved_schedules.items():
             self.schedules[name].set_state(state)  # type: ignore[union-attr]
-        for name, value in hyper.items():
-            self._set_value(name, value)
+        for name, value in values.items():
+            setattr(self, _HYPERPARAMETERS[name][0], value)
         if plan is not None:
             self._arena_states[model.id] = plan
         return self
@@ -416,6 +413,29 @@ class Optimizer:
                     raise FormatError("optimizer state arrays are truncated")
                 getattr(new, array_name)[target[0]:target[0] + size] = src[off:off + size]
         return new
+
+
+def _checked_value(name: str, value: Any, source: str = "") -> float:
+    """`value` as a float within the bounds of hyperparameter `name`."""
+    _, low, high = _HYPERPARAMETERS[name]
+    what = source or f"Optimizer argument {name!r}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{what} must give numbers for {name}, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value) or value < low or (high is not None and value >= high):
+        bounds = f"in [{low}, {high})" if high is not None else f">= {low}"
+        raise ValueError(f"{what}: {name} must be finite and {bounds}, got {value}")
+    return value
+
+
+def _check_consistent(beta1: float, beta2: float, eps: float, use_radam: bool) -> None:
+    if (beta1 > 0.0) != (beta2 > 0.0):
+        raise ValueError(f"beta1={beta1} and beta2={beta2}: use both > 0 for Adam, "
+                         "or both 0 for SGD")
+    if use_radam and not beta1 > 0.0:
+        raise ValueError("RAdam needs beta1 > 0 and beta2 > 0")
+    if beta1 > 0.0 and eps <= 0.0:
+        raise ValueError(f"eps must be > 0 for Adam, got {eps}")
 
 
 def _radam_step_size(beta1: float, beta2: float, t: int) -> Tuple[float, bool]:

@@ -16,7 +16,9 @@ had never stopped.
 import json
 import os
 import shutil
+import signal
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -189,25 +191,30 @@ def create_output(output: Path) -> None:
 
 def write_model_dir(target: Path, config: Config, model: Model, optimizer: Optimizer,
                     extra: Dict[str, Any], meta: Dict[str, Any]) -> None:
-    """Build the folder beside `target`, then swap it in with renames."""
+    """Build the folder beside `target`, then swap it in with renames; on any
+    failure the previous folder is put back."""
     parent = target.parent
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=parent))
+    old: Optional[Path] = None
     try:
         (tmp / "config.cfg").write_text(config.to_str(), encoding="utf8")
         save_checkpoint(tmp / "checkpoint.bin", model, optimizer, extra=extra)
         with model.use_params(optimizer.averages):
             model.to_disk(tmp / "model.bin")
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf8")
-        old = None
         if target.exists():
-            old = parent / f".{target.name}.old-{os.getpid()}"
-            os.replace(target, old)
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=parent))
+            os.replace(target, old / target.name)
         os.replace(tmp, target)
+    except BaseException:
+        if old is not None and not target.exists() and (old / target.name).exists():
+            os.replace(old / target.name, target)
+        shutil.rmtree(tmp, ignore_errors=True)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def find_model_dir(path: Path) -> Path:
@@ -291,7 +298,7 @@ def train(config_path: Optional[Path] = None, output: Optional[Path] = None, *,
             batch_size.set_state(progress["batch_size_state"])
     # Ray workers start as copies of this (possibly restored) model and optimizer
     do_step, trainer = _make_stepper(model, optimizer, train_X, train_Y, config, workers, address,
-                                     on_failure, log)
+                                     on_failure, log, seed=run_seed)
     if out is not None and not resume:
         create_output(out)
         (out / "config.cfg").write_text(config.to_str(), encoding="utf8")
@@ -353,6 +360,18 @@ def train(config_path: Optional[Path] = None, output: Optional[Path] = None, *,
         from tqdm import tqdm
     except ImportError:  # pragma: no cover
         tqdm = None
+    # Ctrl-C stops training at the next step boundary, so that model-last is a
+    # consistent state (a second Ctrl-C interrupts at once).
+    stop_requested = []
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if stop_requested:
+            raise KeyboardInterrupt
+        stop_requested.append(True)
+
+    previous_handler = None
+    if threading.current_thread() is threading.main_thread():
+        previous_handler = signal.signal(signal.SIGINT, on_sigint)
     try:
         while progress["epoch"] < max_epochs and not stopped_early:
             if progress["order"] is None:
@@ -377,6 +396,8 @@ def train(config_path: Optional[Path] = None, output: Optional[Path] = None, *,
                 if progress["pos"] >= n_train:
                     progress["epoch"] += 1
                     progress["order"] = None
+                if stop_requested:
+                    raise KeyboardInterrupt
                 if eval_frequency and progress["step"] % eval_frequency == 0:
                     stopped_early = run_eval()
                     if stopped_early:
@@ -396,6 +417,8 @@ def train(config_path: Optional[Path] = None, output: Optional[Path] = None, *,
         where_saved = f" model-last saved in {out}." if out is not None else ""
         raise UserError(f"Interrupted at step {progress['step']}.{where_saved}") from None
     finally:
+        if previous_handler is not None:
+            signal.signal(signal.SIGINT, previous_handler)
         if trainer is not None:
             trainer.shutdown()
     summary = {"best_dev_acc": progress["best_score"], "best_step": progress["best_step"],
@@ -407,7 +430,7 @@ def train(config_path: Optional[Path] = None, output: Optional[Path] = None, *,
 
 def _make_stepper(model: Model, optimizer: Optimizer, train_X: numpy.ndarray,
                   train_Y: numpy.ndarray, config: Config, workers: int, address: Optional[str],
-                  on_failure: str, log: Callable[[str], None]):
+                  on_failure: str, log: Callable[[str], None], seed: int = 0):
     """A function running one training step on a batch of indices (returning
     the batch's summed cross-entropy), and the Ray trainer behind it, if any."""
     if workers:
@@ -415,7 +438,7 @@ def _make_stepper(model: Model, optimizer: Optimizer, train_X: numpy.ndarray,
 
         try:
             trainer = RayTrainer(config.to_str(), model, optimizer, train_X, train_Y, workers,
-                                 address=address, on_failure=on_failure, log=log)
+                                 address=address, on_failure=on_failure, seed=seed, log=log)
         except RayUnavailableError as err:
             raise UserError(str(err)) from None
         log(f"Training on {workers} Ray workers ({trainer.threads} thread(s) each).")

@@ -113,8 +113,12 @@ class _Replica:
         self.optimizer.from_bytes(optimizer_bytes, self.model)
         return checksum(self.model.arena.params)
 
-    def compute(self, shard: numpy.ndarray) -> Tuple[numpy.ndarray, float]:
-        """Gradients of the loss on `shard` (summed), and the shard's summed loss."""
+    def compute(self, shard: numpy.ndarray, seed: Tuple[int, int, int]) -> Tuple[numpy.ndarray, float]:
+        """Gradients of the loss on `shard` (summed), and the shard's summed loss.
+
+        The RNG (dropout) is seeded from (run seed, step, shard index), so a
+        shard gives the same gradient whichever worker computes it."""
+        numpy.random.seed(list(seed))
         model = self.model
         model.zero_grads()
         X, Y = self.X[shard], self.Y[shard]
@@ -147,7 +151,7 @@ class RayTrainer:
     def __init__(self, config_text: str, model: Any, optimizer: Any, train_X: numpy.ndarray,
                  train_Y: numpy.ndarray, n_workers: int, *, address: Optional[str] = None,
                  on_failure: str = "restart", checksum_every: int = 10, max_failures: int = 8,
-                 log: Callable[[str], None] = logger.info) -> None:
+                 seed: int = 0, log: Callable[[str], None] = logger.info) -> None:
         if on_failure not in ("restart", "shrink"):
             raise ValueError(f"on_failure must be 'restart' or 'shrink', got {on_failure!r}")
         if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
@@ -163,17 +167,23 @@ class RayTrainer:
         self.failures = 0
         self.steps = 0
         self.log = log
+        self.seed = int(seed)
         self.events: List[str] = []
+        self.workers: List[Any] = []
         self._owns_ray = False
         self._connect(address, n_workers)
-        cpus = int(self.ray.cluster_resources().get("CPU", 1))
-        self.threads = max(1, cpus // n_workers)
-        self._data = (self.ray.put(numpy.ascontiguousarray(train_X, dtype="float32")),
-                      self.ray.put(numpy.ascontiguousarray(train_Y, dtype="float32")))
-        self._actor_cls = self.ray.remote(num_cpus=1, max_restarts=0)(_Replica)
-        state = self._driver_state()
-        self.workers = [self._new_worker(state) for _ in range(n_workers)]
-        self.ray.get([w.pid.remote() for w in self.workers])
+        try:
+            cpus = int(self.ray.cluster_resources().get("CPU", 1))
+            self.threads = max(1, cpus // n_workers)
+            self._data = (self.ray.put(numpy.ascontiguousarray(train_X, dtype="float32")),
+                          self.ray.put(numpy.ascontiguousarray(train_Y, dtype="float32")))
+            self._actor_cls = self.ray.remote(num_cpus=1, max_restarts=0)(_Replica)
+            state = self._driver_state()
+            self.workers = [self._new_worker(state) for _ in range(n_workers)]
+            self.ray.get([w.pid.remote() for w in self.workers])
+        except BaseException:
+            self.shutdown()  # no actors or cluster left behind
+            raise
 
     # ------------------------------------------------------------ cluster
     def _connect(self, address: Optional[str], n_workers: int) -> None:
@@ -243,7 +253,8 @@ class RayTrainer:
         pending = list(range(self.n_shards))
         while pending:
             live = len(self.workers)
-            refs = {i: self.workers[i % live].compute.remote(shards[i]) for i in pending}
+            refs = {i: self.workers[i % live].compute.remote(shards[i], (self.seed, self.steps, i))
+                    for i in pending}
             dead = set()
             for i, ref in refs.items():
                 try:
@@ -274,17 +285,19 @@ class RayTrainer:
             except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as err:
                 dead.append(index)
                 self._lost(index, err, "applying the update")
-        if dead:  # the driver has applied this step: replacements start from there
-            self._replace(dead, self._driver_state())
+        drifted = []
         if want:
             expected = checksum(arena.params)
-            drifted = [i for i, value in sums.items() if i not in dead and value != expected]
+            # handles, not indices: replacing dead workers may shift the list
+            drifted = [self.workers[i] for i, value in sums.items() if value != expected]
             if drifted:
-                self._record(f"step {self.steps}: replica checksum mismatch on workers "
-                             f"{drifted}; re-syncing them from the driver")
-                state = self._driver_state()
-                live = [i for i in drifted if i < len(self.workers)]
-                self.ray.get([self.workers[i].load_state.remote(*state) for i in live])
+                self._record(f"step {self.steps}: replica checksum mismatch on "
+                             f"{len(drifted)} worker(s); re-syncing them from the driver")
+        if dead:  # the driver has applied this step: replacements start from there
+            self._replace(dead, self._driver_state())
+        if drifted:
+            state = self._driver_state()
+            self.ray.get([worker.load_state.remote(*state) for worker in drifted])
         return loss
 
     def checksums(self) -> List[int]:
