@@ -341,3 +341,10 @@ def test_sum_of_squares_is_the_same_for_any_thread_count_and_does_not_overflow()
     big = numpy.zeros(10, "f")
     big[3] = 2e19  # its square overflows float32, not the float64 sum
     assert NumpyOps().sum_of_squares(big) == pytest.approx(4e38, rel=1e-6)
+
+
+def test_get_array_ops_follows_the_array_not_the_context():
+    from thinc_fast.backends import get_array_ops
+
+    with use_ops("base"):
+        assert isinstance(get_array_ops(numpy.zeros(3, "f")), NumpyOps)

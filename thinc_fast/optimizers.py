@@ -230,9 +230,9 @@ class Optimizer:
             return weights, gradient
         if not (weights.flags.c_contiguous and gradient.flags.c_contiguous):
             raise ValueError(f"optimizer {key}: weights and gradient must be contiguous arrays")
-        from .backends import get_current_ops  # local: avoid a cycle at import time
+        from .backends import get_array_ops  # local: avoid a cycle at import time
 
-        ops = get_current_ops()
+        ops = get_array_ops(weights)
         w = weights.reshape(-1)
         g = gradient.reshape(-1)
         state = self._key_states.get(key)

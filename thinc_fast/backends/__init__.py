@@ -61,6 +61,15 @@ def require_gpu(gpu_id: int = 0) -> bool:
     return True  # pragma: no cover
 
 
+def get_array_ops(array: Any) -> Ops:
+    """The backend that owns `array`: CupyOps for CuPy arrays, else NumpyOps."""
+    if type(array).__module__.startswith("cupy"):
+        from .cupy_ops import CupyOps
+
+        return CupyOps()
+    return _default_ops
+
+
 def get_current_ops() -> Ops:
     """The backend new models use (``NumpyOps`` unless changed)."""
     return _current_ops.get(_default_ops)
@@ -92,4 +101,5 @@ def blis_info() -> Dict[str, Any]:
 
 
 __all__ = ["Ops", "NumpyOps", "get_ops", "get_current_ops", "set_current_ops", "use_ops",
-           "set_num_threads", "get_num_threads", "blis_info", "prefer_gpu", "require_gpu"]
+           "set_num_threads", "get_num_threads", "blis_info", "prefer_gpu", "require_gpu",
+           "get_array_ops"]
