@@ -32,6 +32,7 @@ from .data import fix_random_seed
 from .model import Model
 from .optimizers import Optimizer
 from .schedules import Schedule
+from .util import crossentropy_sum
 
 RUN_MARKER = ".thinc-fast-run"
 
@@ -236,7 +237,7 @@ def evaluate(model: Model, X: numpy.ndarray, Y: numpy.ndarray, batch_size: int =
         P = model.predict(X[start:start + batch_size])
         T = Y[start:start + batch_size]
         correct += int((P.argmax(axis=1) == T.argmax(axis=1)).sum())
-        loss += float(-(T * numpy.log(numpy.clip(P, 1e-9, 1.0))).sum())
+        loss += crossentropy_sum(P, T)
     n = max(len(X), 1)
     return correct / n, loss / n
 
@@ -450,7 +451,7 @@ def _make_stepper(model: Model, optimizer: Optimizer, train_X: numpy.ndarray,
         backprop(Yh - Yb)
         model.finish_update(optimizer)
         optimizer.step_schedules()
-        return float(-(Yb * numpy.log(numpy.clip(Yh, 1e-9, 1.0))).sum())
+        return crossentropy_sum(Yh, Yb)
 
     return step, None
 

@@ -48,3 +48,10 @@ def check_grad(model: Model, dY: Any, shape: Tuple[int, ...]):
                             f"got dtype {dY.dtype}")
         dY = dY.astype(numpy.float32)
     return dY
+
+
+def crossentropy_sum(probs: Any, targets: Any) -> float:
+    """``-sum(targets * log(probs))`` over a batch, probabilities clipped at 1e-9:
+    the loss whose gradient with respect to the logits is ``probs - targets``.
+    (NumPy's functions dispatch to CuPy for device arrays.)"""
+    return float(-(targets * numpy.log(numpy.clip(probs, 1e-9, 1.0))).sum())

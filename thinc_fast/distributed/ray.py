@@ -33,6 +33,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy
 
+from ..util import crossentropy_sum
+
 logger = logging.getLogger("thinc_fast.distributed")
 
 
@@ -124,7 +126,7 @@ class _Replica:
         X, Y = self.X[shard], self.Y[shard]
         Yh, backprop = model.begin_update(X)
         backprop(Yh - Y)
-        loss = float(-(Y * numpy.log(numpy.clip(Yh, 1e-9, 1.0))).sum())
+        loss = crossentropy_sum(Yh, Y)
         return model.arena.grads.copy(), loss
 
     def param_checksum(self) -> int:
