@@ -129,7 +129,10 @@ def test_killed_worker_is_replaced_and_the_run_is_unchanged(cluster, data, how):
     model, _, checksums, events = run(data, kill=kill)
     assert model.arena.params.tobytes() == undisturbed.arena.params.tobytes()
     assert len(set(checksums)) == 1 and len(checksums) == 3
-    assert any("lost while computing at step 6" in e for e in events), events
+    # ray.kill is asynchronous: the death shows while computing step 6 or, if the
+    # actor finished that shard first, while applying it; both must recover exactly
+    assert any(("lost while computing at step 6" in e or "lost while applying the update" in e)
+               for e in events), events
     assert any("restarted and synced" in e for e in events), events
 
 
