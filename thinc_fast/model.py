@@ -13,6 +13,7 @@ import contextlib
 import copy as _copy
 import itertools
 import json
+import numbers
 import threading
 from typing import (Any, Callable, Dict, Generic, List, Optional, Sequence, Tuple,
                     TypeVar)
@@ -21,6 +22,7 @@ import numpy
 
 from ._arena import ParamArena, arena_of
 from ._io import FormatError, PathT, atomic_write, pack, read_file, unpack
+from . import _thinc_format
 from .backends import Ops, get_current_ops
 
 InT = TypeVar("InT")
@@ -407,8 +409,18 @@ class Model(Generic[InT, OutT]):
                 node.set_param(name, value)
 
     # --------------------------------------------------------- serialization
-    def to_bytes(self) -> bytes:
-        """Dims, JSON-able attrs and parameters of every node (npz + JSON, no pickle)."""
+    def to_bytes(self, *, format: str = "thinc_fast") -> bytes:
+        """Dims, attrs and parameters of every node, without pickle.
+
+        ``format="thinc_fast"`` (the default): an npz archive with a JSON header.
+        ``format="thinc"``: the msgpack bytes Thinc 9.1's ``Model.to_bytes`` writes,
+        which Thinc's ``Model.from_bytes`` loads into the same architecture.
+        ``from_bytes`` reads both.
+        """
+        if format == "thinc":
+            return _thinc_format.encode(self._thinc_nodes())
+        if format != "thinc_fast":
+            raise ValueError(f"to_bytes: unknown format {format!r} (use 'thinc_fast' or 'thinc')")
         nodes = self.walk()
         header_nodes = []
         arrays = {}
@@ -422,30 +434,89 @@ class Model(Generic[InT, OutT]):
                   "nodes": header_nodes}
         return pack(header, arrays)
 
+    def _thinc_nodes(self) -> List[Dict[str, Any]]:
+        """Each node as ``_thinc_format.encode`` takes it (refs as indices into walk())."""
+        nodes = self.walk()
+        index = {node.id: i for i, node in enumerate(nodes)}
+        out = []
+        for i, node in enumerate(nodes):
+            refs: Dict[str, Optional[int]] = {}
+            for name, ref in node._refs.items():
+                if ref is not None and ref.id not in index:
+                    raise ValueError(f"cannot write model {self.name!r} in Thinc's format: "
+                                     f"reference {name!r} of node {i} ({node.name!r}) points "
+                                     "to a model outside the tree")
+                refs[name] = None if ref is None else index[ref.id]
+            out.append({"name": node.name, "dims": dict(node._dims), "refs": refs,
+                        "attrs": dict(node._attrs), "params": dict(node._params)})
+        return out
+
     def from_bytes(self, data: bytes) -> "Model":
-        """Load what ``to_bytes`` wrote into this model (same architecture).
+        """Load what ``to_bytes`` wrote into this model (same architecture): our
+        format, or Thinc's (a msgpack map, as Thinc 9.1's ``Model.to_bytes`` writes).
 
         Everything is checked before anything is changed: on a shape, name or
-        format mismatch the model is left as it was and a ValueError names it.
+        format mismatch the model is left as it was and a ValueError names it
+        (a FormatError, also a ValueError, for corrupt or truncated data).
+        Nothing is unpickled: npz + JSON, or plain msgpack with arrays decoded
+        from an allow-list of numeric dtypes.
         """
-        header, arrays = unpack(data, kind="model", max_version=MODEL_FORMAT_VERSION)
         nodes = self.walk()
+        if _thinc_format.is_thinc_bytes(data):
+            saved = _thinc_format.decode(data)
+            strict = True
+        else:
+            saved = self._read_own_format(data, nodes)
+            strict = False
+        self._load_saved(nodes, saved, strict=strict)
+        return self
+
+    def _read_own_format(self, data: bytes, nodes: List["Model"]) -> List[Dict[str, Any]]:
+        """The per-node descriptions (as ``_thinc_format.decode`` gives them) of our npz format."""
+        header, arrays = unpack(data, kind="model", max_version=MODEL_FORMAT_VERSION)
         saved = header.get("nodes")
         if not isinstance(saved, list) or len(saved) != len(nodes):
             count = len(saved) if isinstance(saved, list) else "no"
             raise ValueError(f"cannot load into model {self.name!r}: the data describes "
                              f"{count} nodes, this model has {len(nodes)}")
-        plan = []
+        out = []
         for i, (node, info) in enumerate(zip(nodes, saved)):
             where = f"node {i} ({node.name!r})"
             if not isinstance(info, dict) or not isinstance(info.get("attrs", {}), dict) or \
                     not isinstance(info.get("dims", {}), dict) or \
                     not isinstance(info.get("params", []), list):
                 raise FormatError(f"cannot load: the description of {where} is malformed")
-            if info.get("name") != node.name:
+            params = {}
+            for name in info.get("params", []):
+                array = arrays.get(f"{i}:{name}") if isinstance(name, str) else None
+                if name not in node._params or array is None:
+                    raise FormatError(f"cannot load: parameter {name!r} of {where} is missing "
+                                      "from the data or from the model")
+                if array.dtype != numpy.float32:
+                    raise ValueError(f"cannot load: parameter {name!r} of {where} is "
+                                     f"{array.dtype} in the data, not float32")
+                params[name] = array
+            out.append({"name": info.get("name"), "dims": info.get("dims", {}), "refs": None,
+                        "attrs": info.get("attrs", {}), "params": params})
+        return out
+
+    def _load_saved(self, nodes: List["Model"], saved: List[Dict[str, Any]], *,
+                    strict: bool) -> None:
+        """Check `saved` (one description per node of `nodes`) against the model, then
+        load it. `strict` (Thinc's files): refs must agree and every attr must be one
+        this node has, of the same kind; otherwise attrs are taken as they are."""
+        if len(saved) != len(nodes):
+            raise ValueError(f"cannot load into model {self.name!r}: the data describes "
+                             f"{len(saved)} nodes, this model has {len(nodes)}")
+        index = {node.id: i for i, node in enumerate(nodes)}
+        plan = []
+        for i, (node, info) in enumerate(zip(nodes, saved)):
+            where = f"node {i} ({node.name!r})"
+            if info["name"] != node.name:
                 raise ValueError(f"cannot load into model {self.name!r}: {where} is called "
-                                 f"{info.get('name')!r} in the data")
-            for dim, value in info.get("dims", {}).items():
+                                 f"{info['name']!r} in the data")
+            dims = dict(node._dims)
+            for dim, value in info["dims"].items():
                 if dim not in node._dims:
                     raise ValueError(f"cannot load: {where} has no dimension {dim!r}")
                 if value is not None and (isinstance(value, bool) or not isinstance(value, int)
@@ -455,33 +526,63 @@ class Model(Generic[InT, OutT]):
                 if current is not None and value is not None and current != value:
                     raise ValueError(f"cannot load: dimension {dim!r} of {where} is {current} in "
                                      f"the model but {value} in the data")
-            for name in info.get("params", []):
-                array = arrays.get(f"{i}:{name}")
-                if name not in node._params or array is None:
-                    raise FormatError(f"cannot load: parameter {name!r} of {where} is missing "
-                                      "from the data or from the model")
+                if current is None:
+                    dims[dim] = value
+            if info["refs"] is not None:
+                ours = {name: None if ref is None else index.get(ref.id, -1)
+                        for name, ref in node._refs.items()}
+                if set(info["refs"]) != set(ours):
+                    raise ValueError(f"cannot load: {where} has references {sorted(ours)} in the "
+                                     f"model but {sorted(info['refs'])} in the data")
+                for ref, value in info["refs"].items():
+                    if ours[ref] != value:
+                        raise ValueError(f"cannot load: reference {ref!r} of {where} points to "
+                                         f"node {ours[ref]} in the model but {value} in the data")
+            if strict:
+                for attr, value in info["attrs"].items():
+                    if attr not in node._attrs:
+                        raise ValueError(f"cannot load: {where} has no attr {attr!r} (known: "
+                                         f"{sorted(node._attrs)})")
+                    if not _same_kind(node._attrs[attr], value):
+                        raise ValueError(f"cannot load: attr {attr!r} of {where} is "
+                                         f"{node._attrs[attr]!r} in the model but {value!r} "
+                                         "in the data")
+            for name, array in info["params"].items():
+                if array is None:
+                    continue
+                if name not in node._params:
+                    raise ValueError(f"cannot load: {where} has no parameter {name!r} (known: "
+                                     f"{list(node._params)})")
                 current = node._params[name]
-                if array.dtype != numpy.float32 or (current is not None and current.shape != array.shape):
+                expected = (tuple(current.shape) if current is not None else
+                            _thinc_format.expected_shape(node.name, name, dims))
+                if expected is not None and None in expected:
+                    unset = [d for d, n in zip(_thinc_format.PARAM_SHAPES[node.name][name],
+                                               expected) if n is None]
+                    raise ValueError(f"cannot load: parameter {name!r} of {where} is in the "
+                                     f"data but dimension {unset[0]!r} is unset in both the "
+                                     "data and the model")
+                if array.dtype.kind != "f" or (expected is not None and
+                                               tuple(array.shape) != expected):
                     raise ValueError(f"cannot load: parameter {name!r} of {where} has shape "
-                                     f"{None if current is None else current.shape} in the model "
-                                     f"but {array.shape} ({array.dtype}) in the data")
+                                     f"{expected} in the model but {tuple(array.shape)} "
+                                     f"({array.dtype}) in the data")
                 plan.append((node, name, array))
         for node, info in zip(nodes, saved):
-            for dim, value in info.get("dims", {}).items():
+            for dim, value in info["dims"].items():
                 if node._dims[dim] is None and value is not None:
                     node._dims[dim] = int(value)
-            node._attrs.update(info.get("attrs", {}))
+            node._attrs.update(info["attrs"])
         for node, name, array in plan:
             node.set_param(name, self.ops.asarray(array))
         ParamArena(self)
-        return self
 
-    def to_disk(self, path: PathT) -> None:
-        """Write ``to_bytes()`` to `path` atomically (write, then rename)."""
-        atomic_write(path, self.to_bytes())
+    def to_disk(self, path: PathT, *, format: str = "thinc_fast") -> None:
+        """Write ``to_bytes(format=format)`` to `path` atomically (write, then rename)."""
+        atomic_write(path, self.to_bytes(format=format))
 
     def from_disk(self, path: PathT) -> "Model":
-        """Load a file written by ``to_disk``; see ``from_bytes``."""
+        """Load a file written by ``to_disk`` or by Thinc's; see ``from_bytes``."""
         return self.from_bytes(read_file(path))
 
     # ------------------------------------------------------------------ copy
@@ -527,6 +628,20 @@ def _jsonable(attrs: Dict[str, Any]) -> Dict[str, Any]:
             continue
         out[key] = value
     return out
+
+
+def _same_kind(current: Any, value: Any) -> bool:
+    """Whether a loaded attr `value` may replace `current`: numbers by numbers, bools
+    by bools, lists by lists, and so on; anything may replace None."""
+    if current is None:
+        return True
+    if isinstance(current, (bool, numpy.bool_)) or isinstance(value, bool):
+        return isinstance(current, (bool, numpy.bool_)) and isinstance(value, bool)
+    if isinstance(current, numbers.Real):
+        return isinstance(value, (int, float))
+    if isinstance(current, (list, tuple)):
+        return isinstance(value, list)
+    return type(value) is type(current)
 
 
 def _check_dim_value(model: Model, name: str, value: Any) -> int:

@@ -1,0 +1,262 @@
+"""Thinc's model file format (what Thinc 9.1's ``Model.to_bytes`` writes), both ways.
+
+Thinc serialises ``Model.to_dict()`` with ``srsly.msgpack_dumps`` (msgpack,
+``use_bin_type=True``): one map with four lists aligned on ``model.walk()``
+(breadth-first, each node once), the same order as ``thinc_fast.Model.walk()``::
+
+    {"nodes":  [{"index": i, "name": str, "dims": {dim: int | None},
+                 "refs": {ref: node index | None}}, ...],
+     "attrs":  [{attr: bytes}, ...],     # each value is msgpack bytes of its own
+     "params": [{param: array | None}, ...],
+     "shims":  [[bytes, ...], ...]}      # wrapped PyTorch/TF models; always empty here
+
+An array is the map srsly's ``msgpack_numpy`` writes (little-endian, C order)::
+
+    {b"nd": True, b"type": "<f4", b"kind": b"", b"shape": [nO, nI], b"data": bytes}
+
+Reading never unpickles or runs code: plain msgpack (``raw=False``,
+``strict_map_key=True``, no ext types), and arrays are decoded here from an
+allow-list of numeric dtypes, with the declared shape checked against the
+number of bytes. The layer names of Thinc and thinc_fast are the same
+(``linear``, ``relu``, ``softmax``, ``maxout``, ``layernorm``, ``dropout``,
+``noop`` and the combinators' ``a>>b``, ``a|b``, ``residual(a)``); Softmax's
+attributes differ and are translated (see ``_ATTRS_FROM_THINC``).
+
+This module is a codec only: ``decode`` checks the bytes are well formed and
+self-consistent and returns plain per-node descriptions; ``Model.from_bytes``
+compares them with the model and loads them (all or nothing).
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+import msgpack
+import numpy
+
+from ._io import FormatError, _to_host
+
+KIND = "Thinc model"
+_TOP_KEYS = ("nodes", "attrs", "params", "shims")
+_NODE_KEYS = {"index", "name", "dims", "refs"}
+_ARRAY_KEYS = {b"nd", b"type", b"kind", b"shape", b"data"}
+_SCALAR_KEYS = {b"nd", b"type", b"data"}
+# dtypes an array in the file may have: plain little-endian numbers, never objects
+# or structured records ("|O", "|V..." are refused, so no pickle can be reached).
+_DTYPES = frozenset({"<f2", "<f4", "<f8", "|i1", "<i2", "<i4", "<i8",
+                     "|u1", "<u2", "<u4", "<u8", "|b1"})
+_MAX_NDIM = 32
+_MAX_ATTR_DEPTH = 32
+
+# Shapes of the parameters of Thinc's layers, in terms of the node's dims: a file
+# whose arrays disagree with its own dims is refused (even for an uninitialised model).
+PARAM_SHAPES: Dict[str, Dict[str, tuple]] = {
+    "linear": {"W": ("nO", "nI"), "b": ("nO",)},
+    "relu": {"W": ("nO", "nI"), "b": ("nO",)},
+    "softmax": {"W": ("nO", "nI"), "b": ("nO",)},
+    "maxout": {"W": ("nO", "nP", "nI"), "b": ("nO", "nP")},
+    "layernorm": {"G": ("nI",), "b": ("nI",)},
+}
+# Thinc attr name -> thinc_fast attr name; and Thinc attrs thinc_fast has no
+# counterpart for, with the one value it can honour (anything else is refused).
+_ATTRS_FROM_THINC = {"softmax_normalize": "normalize_outputs"}
+_ATTRS_TO_THINC = {v: k for k, v in _ATTRS_FROM_THINC.items()}
+_FIXED_THINC_ATTRS = {"softmax_temperature": 1.0}
+_FIXED_FOR = {"normalize_outputs": {"softmax_temperature": 1.0}}
+
+
+def is_thinc_bytes(data: Any) -> bool:
+    """True if `data` starts like a msgpack map (Thinc's files do; ours are zip archives)."""
+    if not isinstance(data, (bytes, bytearray, memoryview)) or len(data) == 0:
+        return False
+    first = bytes(data[:1])[0]
+    return 0x80 <= first <= 0x8F or first in (0xDE, 0xDF)
+
+
+# ------------------------------------------------------------------- reading
+def decode(data: bytes) -> List[Dict[str, Any]]:
+    """Per node, in ``walk()`` order: ``{"name", "dims", "refs", "attrs", "params"}``
+    with attrs under thinc_fast's names and params as numpy arrays (or None).
+
+    Raises FormatError for bytes that are not a well-formed Thinc model and
+    ValueError for content thinc_fast cannot represent (shims, a softmax
+    temperature other than 1)."""
+    msg = _unpack(bytes(data), "")
+    if not isinstance(msg, dict):
+        raise FormatError(f"not a {KIND}: the data is a {type(msg).__name__}, not a map")
+    missing = [key for key in _TOP_KEYS[:3] if key not in msg]
+    extra = sorted(set(msg) - set(_TOP_KEYS))
+    if missing or extra:
+        raise FormatError(f"not a {KIND}: " + (f"missing {missing}" if missing else
+                                                 f"unexpected keys {extra}"))
+    nodes, attrs, params = msg["nodes"], msg["attrs"], msg["params"]
+    shims = msg.get("shims", [[] for _ in nodes] if isinstance(nodes, list) else None)
+    for key, value in (("nodes", nodes), ("attrs", attrs), ("params", params), ("shims", shims)):
+        if not isinstance(value, list) or len(value) != len(nodes):
+            raise FormatError(f"not a valid {KIND}: {key!r} is not a list of one entry per node")
+    out = []
+    for i, (node, node_attrs, node_params, node_shims) in enumerate(zip(nodes, attrs, params, shims)):
+        out.append(_decode_node(i, len(nodes), node, node_attrs, node_params, node_shims))
+    return out
+
+
+def _decode_node(i: int, count: int, node: Any, attrs: Any, params: Any, shims: Any) -> Dict[str, Any]:
+    if not isinstance(node, dict) or set(node) != _NODE_KEYS:
+        raise FormatError(f"not a valid {KIND}: node {i} is not a map of {sorted(_NODE_KEYS)}")
+    name = node["name"]
+    if not isinstance(name, str):
+        raise FormatError(f"not a valid {KIND}: the name of node {i} is {name!r}")
+    where = f"node {i} ({name!r})"
+    if node["index"] != i or isinstance(node["index"], bool):
+        raise FormatError(f"not a valid {KIND}: {where} has index {node['index']!r}")
+    dims = _str_map(node["dims"], f"the dims of {where}")
+    for dim, value in dims.items():
+        if value is not None and not _is_count(value):
+            raise FormatError(f"not a valid {KIND}: dimension {dim!r} of {where} is {value!r}")
+    refs = _str_map(node["refs"], f"the refs of {where}")
+    for ref, value in refs.items():
+        if value is not None and not (_is_count(value) and value < count):
+            raise FormatError(f"not a valid {KIND}: reference {ref!r} of {where} is {value!r} "
+                              f"(the model has {count} nodes)")
+    if not isinstance(shims, list):
+        raise FormatError(f"not a valid {KIND}: the shims of {where} are not a list")
+    if shims:
+        raise ValueError(f"cannot load {where}: it wraps {len(shims)} shim(s) (a PyTorch, "
+                         "TensorFlow or MXNet model), which thinc_fast does not support")
+    out_attrs = {}
+    for attr, raw in _str_map(attrs, f"the attrs of {where}").items():
+        if not isinstance(raw, bytes):
+            raise FormatError(f"not a valid {KIND}: attr {attr!r} of {where} is not msgpack bytes")
+        value = _plain(_unpack(raw, f" (attr {attr!r} of {where})"), f"attr {attr!r} of {where}", 0)
+        if attr in _FIXED_THINC_ATTRS:
+            if value != _FIXED_THINC_ATTRS[attr] or isinstance(value, bool):
+                raise ValueError(f"cannot load {where}: attr {attr!r} is {value!r}; thinc_fast "
+                                 f"supports only {_FIXED_THINC_ATTRS[attr]!r}")
+            continue
+        out_attrs[_ATTRS_FROM_THINC.get(attr, attr)] = value
+    out_params: Dict[str, Optional[numpy.ndarray]] = {}
+    for pname, value in _str_map(params, f"the params of {where}").items():
+        array = None if value is None else decode_array(value, f"parameter {pname!r} of {where}")
+        if array is not None:
+            expected = expected_shape(name, pname, dims)
+            if expected is not None and None not in expected and \
+                    tuple(array.shape) != expected:
+                raise FormatError(f"not a valid {KIND}: parameter {pname!r} of {where} has shape "
+                                  f"{tuple(array.shape)} but the node's dims "
+                                  f"{ {d: dims.get(d) for d in PARAM_SHAPES[name][pname]} } "
+                                  f"give {expected}")
+        out_params[pname] = array
+    return {"name": name, "dims": dims, "refs": refs, "attrs": out_attrs, "params": out_params}
+
+
+def decode_array(obj: Any, what: str) -> numpy.ndarray:
+    """An array from srsly's msgpack_numpy map, checked: allowed dtype, shape matches bytes."""
+    if not isinstance(obj, dict) or set(obj) != _ARRAY_KEYS or obj[b"nd"] is not True:
+        raise FormatError(f"not a valid {KIND}: {what} is not an encoded array")
+    dtype, kind, shape, data = obj[b"type"], obj[b"kind"], obj[b"shape"], obj[b"data"]
+    if kind != b"" or not isinstance(dtype, str) or dtype not in _DTYPES:
+        raise FormatError(f"not a valid {KIND}: {what} has dtype {dtype!r} (kind {kind!r}); "
+                          f"allowed: {sorted(_DTYPES)}")
+    if not isinstance(shape, list) or len(shape) > _MAX_NDIM or \
+            not all(_is_count(n) for n in shape):
+        raise FormatError(f"not a valid {KIND}: {what} has shape {shape!r}")
+    if not isinstance(data, bytes):
+        raise FormatError(f"not a valid {KIND}: the data of {what} is not bytes")
+    dt = numpy.dtype(dtype)
+    size = 1
+    for n in shape:
+        size *= n
+    if size * dt.itemsize != len(data):
+        raise FormatError(f"not a valid {KIND}: {what} declares shape {tuple(shape)} of {dtype} "
+                          f"({size * dt.itemsize} bytes) but holds {len(data)} bytes")
+    return numpy.frombuffer(data, dtype=dt).reshape(shape)
+
+
+def _unpack(data: bytes, where: str) -> Any:
+    try:
+        return msgpack.unpackb(data, raw=False, strict_map_key=True, use_list=True,
+                               ext_hook=_refuse_ext, timestamp=0)
+    except FormatError:
+        raise
+    except (ValueError, TypeError, msgpack.UnpackException) as err:
+        detail = str(err) or type(err).__name__  # msgpack's StackError has no message
+        raise FormatError(f"not a valid {KIND}{where} (corrupt or truncated data: {detail})") from None
+
+
+def _refuse_ext(code: int, data: bytes) -> Any:
+    raise FormatError(f"not a valid {KIND}: msgpack extension type {code} is not allowed")
+
+
+def _str_map(value: Any, what: str) -> Dict[str, Any]:
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise FormatError(f"not a valid {KIND}: {what} are not a map with string keys")
+    return value
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _plain(value: Any, what: str, depth: int) -> Any:
+    """`value` if it is plain data (None, bool, int, float, str, lists and str-keyed maps
+    of those); a numpy scalar map becomes a Python number; anything else is refused."""
+    if depth > _MAX_ATTR_DEPTH:
+        raise FormatError(f"not a valid {KIND}: {what} is nested too deeply")
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, list):
+        return [_plain(v, what, depth + 1) for v in value]
+    if isinstance(value, dict):
+        if set(value) == _SCALAR_KEYS and value[b"nd"] is False:
+            fake = {b"nd": True, b"type": value[b"type"], b"kind": b"", b"shape": [],
+                    b"data": value[b"data"]}
+            return decode_array(fake, what).item()
+        if all(isinstance(k, str) for k in value):
+            return {k: _plain(v, what, depth + 1) for k, v in value.items()}
+    raise FormatError(f"not a valid {KIND}: {what} has an unsupported value of type "
+                      f"{type(value).__name__}")
+
+
+def expected_shape(layer: str, param: str, dims: Dict[str, Any]) -> Optional[tuple]:
+    """The shape `dims` give parameter `param` of Thinc's layer `layer` (None for an
+    unset dim), or None where the layer or parameter is not in ``PARAM_SHAPES``."""
+    names = PARAM_SHAPES.get(layer, {}).get(param)
+    return None if names is None else tuple(dims.get(d) for d in names)
+
+
+# ------------------------------------------------------------------- writing
+def encode(nodes: List[Dict[str, Any]]) -> bytes:
+    """Thinc's bytes for per-node descriptions ``{"name", "dims", "refs", "attrs",
+    "params"}`` in ``walk()`` order (refs as node indices, params arrays or None),
+    laid out exactly as Thinc 9.1's ``Model.to_bytes`` lays them out."""
+    msg: Dict[str, List[Any]] = {"nodes": [], "attrs": [], "params": [], "shims": []}
+    for i, node in enumerate(nodes):
+        msg["nodes"].append({"index": i, "name": node["name"], "dims": dict(node["dims"]),
+                             "refs": dict(node["refs"])})
+        attrs = {}
+        for name, value in node["attrs"].items():
+            try:
+                packed = msgpack.packb(value, use_bin_type=True, default=_numpy_scalar)
+            except (TypeError, ValueError, OverflowError):
+                continue  # as Thinc does: attrs msgpack cannot hold are left out
+            attrs[_ATTRS_TO_THINC.get(name, name)] = packed
+            for fixed, fixed_value in _FIXED_FOR.get(name, {}).items():
+                attrs[fixed] = msgpack.packb(fixed_value, use_bin_type=True)
+        msg["attrs"].append(attrs)
+        msg["params"].append({name: None if value is None else encode_array(value)
+                              for name, value in node["params"].items()})
+        msg["shims"].append([])
+    return msgpack.packb(msg, use_bin_type=True)
+
+
+def encode_array(array: Any) -> Dict[bytes, Any]:
+    """srsly's msgpack_numpy map for `array` (a host copy, little-endian, C order)."""
+    host = numpy.asarray(_to_host(array))
+    host = numpy.ascontiguousarray(host, dtype=host.dtype.newbyteorder("<"))
+    return {b"nd": True, b"type": host.dtype.str, b"kind": b"", b"shape": list(host.shape),
+            b"data": host.tobytes()}
+
+
+def _numpy_scalar(value: Any) -> Any:
+    if isinstance(value, numpy.generic) and value.dtype.kind in "biuf":
+        return value.item()
+    raise TypeError(f"cannot serialize {type(value).__name__}")
