@@ -7,6 +7,8 @@ from .data import fix_random_seed, minibatch, to_categorical
 from .initializers import glorot_uniform_init, he_normal_init, zero_init
 from .layers import (Dropout, LayerNorm, Linear, Maxout, Relu, Softmax, chain, clone,
                      concatenate, noop, residual)
+from .loss import (CategoricalCrossentropy, CosineDistance, L2Distance, Loss,
+                   SequenceCategoricalCrossentropy)
 from .model import Model
 from .optimizers import SGD, Adam, Optimizer, RAdam
 from .schedules import (Schedule, compounding, constant, constant_then, cosine_decay,
@@ -19,6 +21,8 @@ __all__ = [
     "Linear", "Relu", "Softmax", "Dropout", "LayerNorm", "Maxout",
     "chain", "residual", "concatenate", "clone", "noop",
     "Adam", "SGD", "RAdam", "Optimizer",
+    "Loss", "CategoricalCrossentropy", "SequenceCategoricalCrossentropy", "L2Distance",
+    "CosineDistance",
     "Schedule", "constant", "constant_then", "decaying", "compounding", "warmup_linear",
     "slanted_triangular", "cyclic_triangular", "cosine_decay", "warmup_cosine",
     "exponential_decay", "piecewise", "piecewise_constant", "join",

@@ -24,7 +24,7 @@ import catalogue
 import confection
 from confection import Config, ConfigValidationError
 
-from . import datasets, initializers, layers, optimizers, schedules
+from . import datasets, initializers, layers, loss, optimizers, schedules
 
 
 class registry(confection.registry):
@@ -36,6 +36,7 @@ class registry(confection.registry):
     initializers = catalogue.create("thinc_fast", "initializers", entry_points=True)
     datasets = catalogue.create("thinc_fast", "datasets", entry_points=True)
     loaders = catalogue.create("thinc_fast", "loaders", entry_points=True)
+    losses = catalogue.create("thinc_fast", "losses", entry_points=True)
 
     @classmethod
     def resolve(cls, config: Any, **kwargs: Any) -> Dict[str, Any]:
@@ -92,6 +93,8 @@ def _register_builtins() -> None:
         registry.optimizers.register(name, func=func)
     for name, func in schedules.BUILTIN_SCHEDULES.items():
         registry.schedules.register(name, func=func)
+    for name, func in loss.BUILTIN_LOSSES.items():
+        registry.losses.register(name, func=func)
     registry.datasets.register("digits.v1", func=datasets.digits)
     registry.datasets.register("npz.v1", func=datasets.npz)
     for name, func in _INITIALIZERS.items():
