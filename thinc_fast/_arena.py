@@ -13,7 +13,7 @@ values (and gradients accumulated so far) across.
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING, Optional, Tuple
+from typing import TYPE_CHECKING, Optional, Protocol, Tuple, runtime_checkable
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import Model
@@ -23,6 +23,16 @@ ALIGN = 16
 _arena_ids = itertools.count(1)
 
 LayoutT = Tuple[Tuple[Tuple[int, str], int, Tuple[int, ...]], ...]
+
+
+@runtime_checkable
+class ArenaOptimizer(Protocol):
+    """What ``Model.finish_update`` needs of an optimizer to update a whole
+    arena in one call (thinc_fast's :class:`~thinc_fast.optimizers.Optimizer`).
+    Other optimizers are called Thinc's way, once per parameter."""
+
+    def update_arena(self, arena: "ParamArena") -> None:
+        ...
 
 
 class ParamArena:

@@ -20,7 +20,7 @@ from typing import (Any, Callable, Dict, Generic, List, Optional, Sequence, Tupl
 
 import numpy
 
-from ._arena import ParamArena, arena_of
+from ._arena import ArenaOptimizer, ParamArena, arena_of
 from ._io import FormatError, PathT, atomic_write, pack, read_file, unpack
 from . import _thinc_format
 from .backends import Ops, get_current_ops
@@ -366,9 +366,8 @@ class Model(Generic[InT, OutT]):
         parameter arena. Other optimizers are called Thinc's way, once per
         parameter: ``optimizer((node.id, name), param, grad)``.
         """
-        step_arena = getattr(optimizer, "step_arena", None)
-        if step_arena is not None:
-            step_arena(arena_of(self))
+        if isinstance(optimizer, ArenaOptimizer):
+            optimizer.update_arena(arena_of(self))
             return
         for node in self.walk():
             for name in node.param_names:

@@ -109,22 +109,39 @@ __global__ void tf_sumsq(const float* g, const float* w, float l2, long long n, 
         partial[blockIdx.x] = scratch[0];
 }
 
+// The gradient scale of position i: scales[k] for the segment k with
+// offs[k] <= i < offs[k + 1] (per-tensor clipping); nseg >= 1.
+__device__ __forceinline__ float segment_scale(const float* scales, const long long* offs,
+                                               int nseg, long long i)
+{
+    int lo = 0, hi = nseg - 1;
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (offs[mid] <= i)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return scales[lo];
+}
+
 // One fused Adam step over the whole arena, in Thinc's order:
 //   g = (g + l2 w) * scale; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2
-//   w -= lr_hat * m / (sqrt(v) + eps)   (w -= lr_hat * m when no_denominator)
+//   w -= lr_hat * m / (sqrt(v) + eps)   (w -= lr_hat * m without use_denominator)
 //   w -= decay * w; ema -= avg_rate * (ema - w); g = 0
-// avg is read and written only when has_avg.
+// scale is per segment (see segment_scale); avg is used only when has_avg.
 __global__ void tf_adam(float* w, float* g, float* m, float* v, float* avg, int has_avg, long long n,
-                        float scale, float l2, float lr_hat, float b1, float b2, float eps,
-                        float decay, float avg_rate, int no_denominator)
+                        const float* scales, const long long* offs, int nseg,
+                        float l2, float lr_hat, float b1, float b2, float eps,
+                        float decay, float avg_rate, int use_denominator)
 {
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
          i += (long long)blockDim.x * gridDim.x) {
         float wi = w[i];
-        float gi = (g[i] + l2 * wi) * scale;
+        float gi = (g[i] + l2 * wi) * segment_scale(scales, offs, nseg, i);
         float mi = b1 * m[i] + (1.0f - b1) * gi;
         float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
-        float step = no_denominator ? mi : mi / (sqrtf(vi) + eps);
+        float step = use_denominator ? mi / (sqrtf(vi) + eps) : mi;
         wi -= lr_hat * step;
         wi -= decay * wi;
         m[i] = mi;
@@ -137,13 +154,14 @@ __global__ void tf_adam(float* w, float* g, float* m, float* v, float* avg, int 
 }
 
 // One fused SGD step: w -= lr (g + l2 w) scale; w -= decay w; averages; g = 0.
-__global__ void tf_sgd(float* w, float* g, float* avg, int has_avg, long long n, float scale, float l2,
+__global__ void tf_sgd(float* w, float* g, float* avg, int has_avg, long long n,
+                       const float* scales, const long long* offs, int nseg, float l2,
                        float lr, float decay, float avg_rate)
 {
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
          i += (long long)blockDim.x * gridDim.x) {
         float wi = w[i];
-        wi -= lr * ((g[i] + l2 * wi) * scale);
+        wi -= lr * ((g[i] + l2 * wi) * segment_scale(scales, offs, nseg, i));
         wi -= decay * wi;
         w[i] = wi;
         g[i] = 0.0f;

@@ -153,7 +153,7 @@ typedef struct {
     float beta1, beta2, eps;
     float decay;        /* decoupled weight decay: w -= decay * w after the step */
     float avg_rate;     /* parameter averages: ema -= avg_rate * (ema - w) */
-    int no_denominator; /* RAdam's early steps: w -= lr_hat * m (no sqrt(v) term) */
+    int use_denominator; /* 0 in RAdam's early steps: w -= lr_hat * m (no sqrt(v) term) */
 } tf_step;
 
 #define TF_ADAM_LOOP(UPDATE, AVERAGE)                                   \
@@ -171,7 +171,7 @@ typedef struct {
 /* One fused Adam step over n values, in the order Thinc applies it:
  *   g = (g + l2 w) * scale
  *   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
- *   w = w - lr_hat m / (sqrt(v) + eps)   (or w - lr_hat m, no_denominator)
+ *   w = w - lr_hat m / (sqrt(v) + eps)   (or w - lr_hat m without use_denominator)
  *   w = w - decay w;  ema = ema - avg_rate (ema - w);  g = 0
  * `avg` may be NULL (no averages). */
 TF_DISPATCH static void tf_adam(float *TF_RESTRICT w, float *TF_RESTRICT g,
@@ -182,17 +182,17 @@ TF_DISPATCH static void tf_adam(float *TF_RESTRICT w, float *TF_RESTRICT g,
     const float b1 = s->beta1, b2 = s->beta2, eps = s->eps, decay = s->decay;
     const float c1 = 1.0f - b1, c2 = 1.0f - b2, ar = s->avg_rate;
     TF_FTZ_BEGIN
-    if (s->no_denominator) {
-        if (avg != NULL) {
-            TF_ADAM_LOOP(mi, avg[i] -= ar * (avg[i] - wi);)
-        } else {
-            TF_ADAM_LOOP(mi, )
-        }
-    } else {
+    if (s->use_denominator) {
         if (avg != NULL) {
             TF_ADAM_LOOP(mi / (sqrtf(vi) + eps), avg[i] -= ar * (avg[i] - wi);)
         } else {
             TF_ADAM_LOOP(mi / (sqrtf(vi) + eps), )
+        }
+    } else {
+        if (avg != NULL) {
+            TF_ADAM_LOOP(mi, avg[i] -= ar * (avg[i] - wi);)
+        } else {
+            TF_ADAM_LOOP(mi, )
         }
     }
     TF_FTZ_END

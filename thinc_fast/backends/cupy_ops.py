@@ -137,34 +137,60 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
                                              numpy.int64(n), partial))
         return float(partial.sum())
 
+    def segment_sum_of_squares(self, gradient, weights=None, l2=0.0, segments=None):
+        use_w = weights is not None and l2 != 0.0
+        if not self._elementwise_ok(gradient, *([weights] if use_w else [])):
+            return Ops.segment_sum_of_squares(self, gradient, weights, l2, segments)
+        g = gradient.astype(cupy.float64)
+        if use_w:
+            g += l2 * weights.astype(cupy.float64)
+        totals = cupy.concatenate([cupy.zeros(1, dtype=cupy.float64), cupy.cumsum(g * g)])
+        offsets = cupy.asarray(segments, dtype=cupy.int64)
+        return totals[offsets[1:]] - totals[offsets[:-1]]
+
+    def _segments(self, grad_scale, segments, n):
+        """(scales, offsets, nseg) device arrays for the kernels' per-segment scale."""
+        if segments is None:
+            return (cupy.asarray([grad_scale], dtype=cupy.float32),
+                    cupy.asarray([0, n], dtype=cupy.int64), numpy.int32(1))
+        offsets = cupy.asarray(segments, dtype=cupy.int64)
+        scales = cupy.asarray(grad_scale, dtype=cupy.float32)
+        if scales.shape != (offsets.shape[0] - 1,):
+            raise ValueError(f"grad_scale: expected one scale per segment "
+                             f"({offsets.shape[0] - 1}), got shape {scales.shape}")
+        return scales, offsets, numpy.int32(scales.shape[0])
+
     def adam_step(self, weights, gradient, mom1, mom2, averages=None, *, lr_hat, beta1, beta2,
                   eps, grad_scale=1.0, l2_coupled=0.0, decay=0.0, avg_rate=0.0,
-                  use_denominator=True):
+                  use_denominator=True, segments=None):
         _check_step_arrays(weights, gradient, mom1, mom2, averages)
         arrays = [weights, gradient, mom1, mom2] + ([averages] if averages is not None else [])
         if not self._elementwise_ok(*arrays):
             return Ops.adam_step(self, weights, gradient, mom1, mom2, averages, lr_hat=lr_hat,
                                  beta1=beta1, beta2=beta2, eps=eps, grad_scale=grad_scale,
                                  l2_coupled=l2_coupled, decay=decay, avg_rate=avg_rate,
-                                 use_denominator=use_denominator)
+                                 use_denominator=use_denominator, segments=segments)
+        scales, offsets, nseg = self._segments(grad_scale, segments, weights.size)
         grid, block = launch_shape(weights.size)
         f = numpy.float32
         get_kernel("tf_adam")(grid, block, (
             weights, gradient, mom1, mom2, averages if averages is not None else weights,
-            numpy.int32(averages is not None), numpy.int64(weights.size), f(grad_scale), f(l2_coupled), f(lr_hat), f(beta1), f(beta2),
-            f(eps), f(decay), f(avg_rate), numpy.int32(0 if use_denominator else 1)))
+            numpy.int32(averages is not None), numpy.int64(weights.size), scales, offsets, nseg,
+            f(l2_coupled), f(lr_hat), f(beta1), f(beta2), f(eps), f(decay), f(avg_rate),
+            numpy.int32(1 if use_denominator else 0)))
 
     def sgd_step(self, weights, gradient, averages=None, *, learn_rate, grad_scale=1.0,
-                 l2_coupled=0.0, decay=0.0, avg_rate=0.0):
+                 l2_coupled=0.0, decay=0.0, avg_rate=0.0, segments=None):
         _check_step_arrays(weights, gradient, None, None, averages)
         arrays = [weights, gradient] + ([averages] if averages is not None else [])
         if not self._elementwise_ok(*arrays):
             return Ops.sgd_step(self, weights, gradient, averages, learn_rate=learn_rate,
                                 grad_scale=grad_scale, l2_coupled=l2_coupled, decay=decay,
-                                avg_rate=avg_rate)
+                                avg_rate=avg_rate, segments=segments)
+        scales, offsets, nseg = self._segments(grad_scale, segments, weights.size)
         grid, block = launch_shape(weights.size)
         f = numpy.float32
         get_kernel("tf_sgd")(grid, block, (
             weights, gradient, averages if averages is not None else weights,
-            numpy.int32(averages is not None), numpy.int64(weights.size),
-            f(grad_scale), f(l2_coupled), f(learn_rate), f(decay), f(avg_rate)))
+            numpy.int32(averages is not None), numpy.int64(weights.size), scales, offsets, nseg,
+            f(l2_coupled), f(learn_rate), f(decay), f(avg_rate)))

@@ -11,7 +11,7 @@ cdef extern from "tf_loops.h" nogil:
         float eps
         float decay
         float avg_rate
-        int no_denominator
+        int use_denominator
     void tf_bias_relu(float* Y, const float* b, tf_idx nr, tf_idx nc, tf_idx ldy)
     void tf_bias_add(float* Y, const float* b, tf_idx nr, tf_idx nc, tf_idx ldy)
     void tf_relu_backward(float* dX, const float* dY, const float* Y, tf_idx n)

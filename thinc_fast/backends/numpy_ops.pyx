@@ -95,31 +95,131 @@ cdef void sgemm_parallel(dim_t m, dim_t n, dim_t k, float alpha,
                   beta, C + start * rsc, rsc, csc)
 
 
+cdef inline Py_ssize_t _segment_at(const Py_ssize_t* offs, Py_ssize_t nseg,
+                                   Py_ssize_t pos) noexcept nogil:
+    """The segment k holding position `pos`: offs[k] <= pos < offs[k + 1]."""
+    cdef Py_ssize_t lo = 0, hi = nseg - 1, mid
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if offs[mid] <= pos:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+cdef void adam_range(float* w, float* g, float* m, float* v, float* avg, Py_ssize_t start,
+                     Py_ssize_t end, const tf_step* s, const Py_ssize_t* offs,
+                     const float* scales, Py_ssize_t nseg) noexcept nogil:
+    """tf_adam over [start, end); with segments, each piece takes its segment's
+    gradient scale (per-tensor clipping)."""
+    cdef tf_step local = s[0]
+    cdef Py_ssize_t k, stop
+    if offs == NULL:
+        tf_adam(w + start, g + start, m + start, v + start,
+                avg + start if avg != NULL else NULL, end - start, s)
+        return
+    k = _segment_at(offs, nseg, start)
+    while start < end:
+        stop = min(offs[k + 1], end)
+        if stop > start:
+            local.grad_scale = scales[k]
+            tf_adam(w + start, g + start, m + start, v + start,
+                    avg + start if avg != NULL else NULL, stop - start, &local)
+        start = stop if stop > start else start
+        k += 1
+
+
+cdef void sgd_range(float* w, float* g, float* avg, Py_ssize_t start, Py_ssize_t end,
+                    const tf_step* s, const Py_ssize_t* offs, const float* scales,
+                    Py_ssize_t nseg) noexcept nogil:
+    cdef tf_step local = s[0]
+    cdef Py_ssize_t k, stop
+    if offs == NULL:
+        tf_sgd(w + start, g + start, avg + start if avg != NULL else NULL, end - start, s)
+        return
+    k = _segment_at(offs, nseg, start)
+    while start < end:
+        stop = min(offs[k + 1], end)
+        if stop > start:
+            local.grad_scale = scales[k]
+            tf_sgd(w + start, g + start, avg + start if avg != NULL else NULL, stop - start,
+                   &local)
+        start = stop if stop > start else start
+        k += 1
+
+
 cdef void adam_parallel(float* w, float* g, float* m, float* v, float* avg, Py_ssize_t n,
-                        const tf_step* s, int nthreads) noexcept nogil:
+                        const tf_step* s, const Py_ssize_t* offs, const float* scales,
+                        Py_ssize_t nseg, int nthreads) noexcept nogil:
     cdef Py_ssize_t size, nblocks, i, start
     if nthreads <= 1 or n < STREAM_PARALLEL_MIN:
-        tf_adam(w, g, m, v, avg, n, s)
+        adam_range(w, g, m, v, avg, 0, n, s, offs, scales, nseg)
         return
     size = _chunk(n, nthreads)
     nblocks = (n + size - 1) // size
     for i in prange(nblocks, num_threads=nthreads, schedule="static"):
         start = i * size
-        tf_adam(w + start, g + start, m + start, v + start,
-                avg + start if avg != NULL else NULL, min(size, n - start), s)
+        adam_range(w, g, m, v, avg, start, min(start + size, n), s, offs, scales, nseg)
 
 
 cdef void sgd_parallel(float* w, float* g, float* avg, Py_ssize_t n, const tf_step* s,
+                       const Py_ssize_t* offs, const float* scales, Py_ssize_t nseg,
                        int nthreads) noexcept nogil:
     cdef Py_ssize_t size, nblocks, i, start
     if nthreads <= 1 or n < STREAM_PARALLEL_MIN:
-        tf_sgd(w, g, avg, n, s)
+        sgd_range(w, g, avg, 0, n, s, offs, scales, nseg)
         return
     size = _chunk(n, nthreads)
     nblocks = (n + size - 1) // size
     for i in prange(nblocks, num_threads=nthreads, schedule="static"):
         start = i * size
-        tf_sgd(w + start, g + start, avg + start if avg != NULL else NULL, min(size, n - start), s)
+        sgd_range(w, g, avg, start, min(start + size, n), s, offs, scales, nseg)
+
+
+cdef int segment_sumsq_parallel(const float* g, const float* w, float l2,
+                                const Py_ssize_t* offs, Py_ssize_t nseg, double* out,
+                                int nthreads) noexcept nogil:
+    """out[k] = sum of squares of segment k, each summed over fixed blocks of
+    SUMSQ_BLOCK values added in block order: the same totals for any thread
+    count. The blocks of all segments run in one parallel loop. Returns -1
+    when out of memory (nothing written), else 0."""
+    cdef Py_ssize_t npieces = 0, k, j, p, start, length, total_n = offs[nseg]
+    cdef Py_ssize_t* pstart
+    cdef Py_ssize_t* plen
+    cdef double* partial
+    for k in range(nseg):
+        npieces += (offs[k + 1] - offs[k] + SUMSQ_BLOCK - 1) // SUMSQ_BLOCK
+    pstart = <Py_ssize_t*>malloc((npieces + 1) * sizeof(Py_ssize_t))
+    plen = <Py_ssize_t*>malloc((npieces + 1) * sizeof(Py_ssize_t))
+    partial = <double*>malloc((npieces + 1) * sizeof(double))
+    if pstart == NULL or plen == NULL or partial == NULL:
+        free(pstart)
+        free(plen)
+        free(partial)
+        return -1
+    p = 0
+    for k in range(nseg):
+        start = offs[k]
+        while start < offs[k + 1]:
+            pstart[p] = start
+            plen[p] = min(SUMSQ_BLOCK, offs[k + 1] - start)
+            start += SUMSQ_BLOCK
+            p += 1
+    if nthreads <= 1 or total_n < STREAM_PARALLEL_MIN:
+        nthreads = 1
+    for j in prange(npieces, num_threads=nthreads, schedule="static"):
+        partial[j] = tf_sumsq(g + pstart[j], w + pstart[j] if w != NULL else NULL, l2, plen[j])
+    p = 0
+    for k in range(nseg):
+        out[k] = 0.0
+        while p < npieces and pstart[p] < offs[k + 1]:
+            out[k] += partial[p]
+            p += 1
+    free(pstart)
+    free(plen)
+    free(partial)
+    return 0
 
 
 cdef double sumsq_parallel(const float* g, const float* w, float l2, Py_ssize_t n,
@@ -339,25 +439,65 @@ class NumpyOps(Ops):
                 total = sumsq_parallel(&g[0], wp, l2f, g.shape[0], nthreads)
         return total
 
+    def segment_sum_of_squares(self, gradient, weights=None, l2=0.0, segments=None):
+        """Per-segment ``sum((gradient + l2 * weights) ** 2)`` over the 1d arrays,
+        segment k being ``[segments[k], segments[k + 1])``: float64 totals, one
+        read-only pass, the same for any thread count."""
+        offsets = _check_segments(segments, gradient.shape[0] if gradient.ndim == 1 else -1)
+        if not _is_f32(gradient) or gradient.ndim != 1 or not gradient.flags.c_contiguous or (
+                weights is not None and l2 != 0.0 and
+                (not _is_f32(weights) or not weights.flags.c_contiguous
+                 or weights.shape != gradient.shape)):
+            return Ops.segment_sum_of_squares(self, gradient, weights, l2, offsets)
+        cdef Py_ssize_t nseg = offsets.shape[0] - 1
+        out = numpy.zeros(nseg, dtype="float64")
+        cdef const float[::1] g = gradient
+        cdef const float[::1] w
+        cdef const float* wp = NULL
+        cdef const float* gp = NULL
+        cdef const Py_ssize_t[::1] offs = offsets
+        cdef double[::1] o = out
+        cdef float l2f = l2
+        cdef int nthreads = _num_threads, rc = 0
+        if weights is not None and l2 != 0.0:
+            w = weights
+            if w.shape[0]:
+                wp = &w[0]
+        if g.shape[0] == 0 or nseg == 0:
+            return out
+        gp = &g[0]
+        with nogil:
+            rc = segment_sumsq_parallel(gp, wp, l2f, &offs[0], nseg, &o[0], nthreads)
+        if rc != 0:
+            raise MemoryError("segment_sum_of_squares: out of memory")
+        return out
+
     def adam_step(self, weights, gradient, mom1, mom2, averages=None, *, lr_hat, beta1,
                   beta2, eps, grad_scale=1.0, l2_coupled=0.0, decay=0.0, avg_rate=0.0,
-                  use_denominator=True):
+                  use_denominator=True, segments=None):
         """One fused Adam step over 1d float32 arrays, in place, in one pass.
 
-        See :meth:`Ops.adam_step` for the formula; `gradient` is zeroed.
+        See :meth:`Ops.adam_step` for the formula and for `segments` (a
+        per-segment `grad_scale`); `gradient` is zeroed.
         """
         _check_step_arrays(weights, gradient, mom1, mom2, averages)
+        offsets, scales = _check_scales(segments, grad_scale, weights.shape[0])
         arrays = (weights, gradient, mom1, mom2) + ((averages,) if averages is not None else ())
         if not all(_is_f32(a) and a.ndim == 1 and a.flags.c_contiguous for a in arrays):
             return Ops.adam_step(self, weights, gradient, mom1, mom2, averages, lr_hat=lr_hat,
                                  beta1=beta1, beta2=beta2, eps=eps, grad_scale=grad_scale,
                                  l2_coupled=l2_coupled, decay=decay, avg_rate=avg_rate,
-                                 use_denominator=use_denominator)
+                                 use_denominator=use_denominator, segments=segments)
         cdef float[::1] w = weights, g = gradient, m = mom1, v = mom2, avg
         cdef float* avg_p = NULL
+        cdef const Py_ssize_t[::1] offs
+        cdef const float[::1] sc
+        cdef const Py_ssize_t* offs_p = NULL
+        cdef const float* sc_p = NULL
+        cdef Py_ssize_t nseg = 0
         cdef int nthreads = _num_threads
         cdef tf_step s
-        s.grad_scale = grad_scale
+        s.grad_scale = grad_scale if offsets is None else 1.0
         s.l2_coupled = l2_coupled
         s.lr_hat = lr_hat
         s.beta1 = beta1
@@ -365,42 +505,88 @@ class NumpyOps(Ops):
         s.eps = eps
         s.decay = decay
         s.avg_rate = avg_rate
-        s.no_denominator = not use_denominator
+        s.use_denominator = bool(use_denominator)
         if w.shape[0] == 0:
             return
+        if offsets is not None:
+            offs = offsets
+            sc = scales
+            offs_p = &offs[0]
+            sc_p = &sc[0]
+            nseg = sc.shape[0]
         if averages is not None:
             avg = averages
             avg_p = &avg[0]
         with nogil:
-            adam_parallel(&w[0], &g[0], &m[0], &v[0], avg_p, w.shape[0], &s, nthreads)
+            adam_parallel(&w[0], &g[0], &m[0], &v[0], avg_p, w.shape[0], &s, offs_p, sc_p,
+                          nseg, nthreads)
 
     def sgd_step(self, weights, gradient, averages=None, *, learn_rate, grad_scale=1.0,
-                 l2_coupled=0.0, decay=0.0, avg_rate=0.0):
+                 l2_coupled=0.0, decay=0.0, avg_rate=0.0, segments=None):
         """One fused SGD step over 1d float32 arrays; see :meth:`Ops.sgd_step`."""
         _check_step_arrays(weights, gradient, None, None, averages)
+        offsets, scales = _check_scales(segments, grad_scale, weights.shape[0])
         arrays = (weights, gradient) + ((averages,) if averages is not None else ())
         if not all(_is_f32(a) and a.ndim == 1 and a.flags.c_contiguous for a in arrays):
             return Ops.sgd_step(self, weights, gradient, averages, learn_rate=learn_rate,
                                 grad_scale=grad_scale, l2_coupled=l2_coupled, decay=decay,
-                                avg_rate=avg_rate)
+                                avg_rate=avg_rate, segments=segments)
         cdef float[::1] w = weights, g = gradient, avg
         cdef float* avg_p = NULL
+        cdef const Py_ssize_t[::1] offs
+        cdef const float[::1] sc
+        cdef const Py_ssize_t* offs_p = NULL
+        cdef const float* sc_p = NULL
+        cdef Py_ssize_t nseg = 0
         cdef int nthreads = _num_threads
         cdef tf_step s
-        s.grad_scale = grad_scale
+        s.grad_scale = grad_scale if offsets is None else 1.0
         s.l2_coupled = l2_coupled
         s.lr_hat = learn_rate
         s.beta1 = s.beta2 = s.eps = 0.0
-        s.no_denominator = 0
+        s.use_denominator = 1
         s.decay = decay
         s.avg_rate = avg_rate
         if w.shape[0] == 0:
             return
+        if offsets is not None:
+            offs = offsets
+            sc = scales
+            offs_p = &offs[0]
+            sc_p = &sc[0]
+            nseg = sc.shape[0]
         if averages is not None:
             avg = averages
             avg_p = &avg[0]
         with nogil:
-            sgd_parallel(&w[0], &g[0], avg_p, w.shape[0], &s, nthreads)
+            sgd_parallel(&w[0], &g[0], avg_p, w.shape[0], &s, offs_p, sc_p, nseg, nthreads)
+
+
+def _check_segments(segments, n):
+    """`segments` as a C-contiguous intp array of boundaries 0 = s[0] <= ... <= s[-1] = n."""
+    offsets = numpy.ascontiguousarray(segments, dtype=numpy.intp)
+    if offsets.ndim != 1 or offsets.shape[0] < 1:
+        raise ValueError(f"segments must be a 1d array of boundaries, got shape {offsets.shape}")
+    last = int(offsets[offsets.shape[0] - 1])
+    if offsets[0] != 0 or last != n or (offsets.shape[0] > 1 and
+                                                 (numpy.diff(offsets) < 0).any()):
+        raise ValueError(f"segments must rise from 0 to the array length {n}, got "
+                         f"{offsets[0]}..{last}")
+    return offsets
+
+
+def _check_scales(segments, grad_scale, n):
+    """(offsets, per-segment float32 scales), or (None, None) for one scalar scale."""
+    if segments is None:
+        if not numpy.isscalar(grad_scale):
+            raise ValueError("grad_scale: an array of scales needs `segments`")
+        return None, None
+    offsets = _check_segments(segments, n)
+    scales = numpy.ascontiguousarray(grad_scale, dtype=numpy.float32)
+    if scales.shape != (offsets.shape[0] - 1,):
+        raise ValueError(f"grad_scale: expected one scale per segment "
+                         f"({offsets.shape[0] - 1}), got shape {scales.shape}")
+    return offsets, scales
 
 
 def stream_triad(a, b, c, scalar):

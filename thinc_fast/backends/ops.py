@@ -190,19 +190,46 @@ class Ops:
             g = g + l2 * weights.astype("float64")
         return float((g * g).sum())
 
+    def segment_sum_of_squares(self, gradient, weights=None, l2: float = 0.0, segments=None):
+        """Per-segment ``sum((gradient + l2 * weights) ** 2)`` of 1d arrays, segment
+        k being ``gradient[segments[k]:segments[k + 1]]``: a float64 array with
+        one total per segment (the per-tensor norms of a parameter arena)."""
+        offsets = [int(o) for o in segments]
+        g = gradient.astype("float64")
+        if weights is not None and l2 != 0.0:
+            g = g + l2 * weights.astype("float64")
+        sq = g * g
+        return self.xp.asarray([float(sq[a:b].sum()) for a, b in zip(offsets, offsets[1:])],
+                               dtype="float64")
+
+    def _segment_scale(self, grad_scale, segments, n: int):
+        """`grad_scale` as one factor or, with `segments`, one factor per value."""
+        if segments is None:
+            return grad_scale
+        offsets = self.xp.asarray(segments, dtype="int64")
+        sizes = offsets[1:] - offsets[:-1]
+        scales = self.xp.asarray(grad_scale, dtype="float32")
+        if scales.shape != (sizes.shape[0],) or int(offsets[-1]) != n:
+            raise ValueError(f"grad_scale: expected one scale per segment ({sizes.shape[0]}) of "
+                             f"an array of {n} values, got shape {scales.shape}")
+        return self.xp.repeat(scales, sizes)
+
     def adam_step(self, weights, gradient, mom1, mom2, averages=None, *, lr_hat: float,
-                  beta1: float, beta2: float, eps: float, grad_scale: float = 1.0,
+                  beta1: float, beta2: float, eps: float, grad_scale: Any = 1.0,
                   l2_coupled: float = 0.0, decay: float = 0.0, avg_rate: float = 0.0,
-                  use_denominator: bool = True) -> None:
+                  use_denominator: bool = True, segments: Any = None) -> None:
         """One fused Adam step over 1d float32 arrays, in place; zeroes `gradient`.
 
         ``g = (gradient + l2_coupled * w) * grad_scale``,
         ``m = beta1 m + (1 - beta1) g``, ``v = beta2 v + (1 - beta2) g^2``,
         ``w -= lr_hat * m / (sqrt(v) + eps)`` (``w -= lr_hat * m`` without the
         denominator: RAdam's first steps), then ``w -= decay * w`` and
-        ``averages -= avg_rate * (averages - w)``.
+        ``averages -= avg_rate * (averages - w)``. With `segments` (boundaries
+        ``0 = s[0] <= ... <= s[-1] = len(w)``), `grad_scale` holds one factor
+        per segment: per-tensor clipping over a whole parameter arena.
         """
         _check_step_arrays(weights, gradient, mom1, mom2, averages)
+        grad_scale = self._segment_scale(grad_scale, segments, weights.shape[0])
         g = (gradient + l2_coupled * weights) * grad_scale
         mom1 *= beta1
         mom1 += (1.0 - beta1) * g
@@ -218,11 +245,13 @@ class Ops:
             averages -= avg_rate * (averages - weights)
 
     def sgd_step(self, weights, gradient, averages=None, *, learn_rate: float,
-                 grad_scale: float = 1.0, l2_coupled: float = 0.0, decay: float = 0.0,
-                 avg_rate: float = 0.0) -> None:
+                 grad_scale: Any = 1.0, l2_coupled: float = 0.0, decay: float = 0.0,
+                 avg_rate: float = 0.0, segments: Any = None) -> None:
         """One fused SGD step: ``w -= learn_rate * (gradient + l2_coupled w) * grad_scale``,
-        then ``w -= decay * w``; updates `averages`; zeroes `gradient`."""
+        then ``w -= decay * w``; updates `averages`; zeroes `gradient`. `segments`
+        as in :meth:`adam_step`."""
         _check_step_arrays(weights, gradient, None, None, averages)
+        grad_scale = self._segment_scale(grad_scale, segments, weights.shape[0])
         weights -= learn_rate * ((gradient + l2_coupled * weights) * grad_scale)
         weights -= decay * weights
         gradient.fill(0)

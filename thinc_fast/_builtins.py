@@ -1,0 +1,38 @@
+"""Registry names that sit on the functions they name.
+
+``@builtin("layers", "Relu.v1")`` above a layer, optimizer, schedule, loss or
+initializer records the name; ``thinc_fast.config`` registers every recorded
+name in the matching catalogue of ``registry`` when it is imported. This module
+imports nothing of thinc_fast, so any module can use the decorator without an
+import cycle, and adding a function to the registry is one line beside it.
+
+    >>> @builtin("schedules", "my_constant.v1")
+    ... def my_constant(rate: float) -> float:
+    ...     return rate
+    >>> ("schedules", "my_constant.v1", my_constant) in builtins()
+    True
+"""
+from typing import Callable, List, Optional, Tuple, TypeVar
+
+FuncT = TypeVar("FuncT", bound=Callable)
+
+KINDS = ("layers", "optimizers", "schedules", "initializers", "losses", "datasets", "loaders")
+_RECORDED: List[Tuple[str, str, Callable]] = []
+
+
+def builtin(kind: str, name: str) -> Callable[[FuncT], FuncT]:
+    """Record `func` under registry `kind` as `name`; returns `func` unchanged.
+    Stack it to give one function several names (e.g. ``.v1`` and ``.v2``)."""
+    if kind not in KINDS:
+        raise ValueError(f"builtin: unknown registry kind {kind!r}; known: {', '.join(KINDS)}")
+
+    def record(func: FuncT) -> FuncT:
+        _RECORDED.append((kind, name, func))
+        return func
+
+    return record
+
+
+def builtins(kind: Optional[str] = None) -> List[Tuple[str, str, Callable]]:
+    """Every ``(kind, name, func)`` recorded so far, in definition order."""
+    return [entry for entry in _RECORDED if kind is None or entry[0] == kind]

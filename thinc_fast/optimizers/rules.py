@@ -1,0 +1,168 @@
+"""One rule per algorithm: the state it keeps and the fused kernel it calls.
+
+Every step of every rule runs in Thinc's order, over a flat array of
+parameters (a model's whole arena, or one parameter for Thinc's per-key call):
+
+1. classic L2 (``L2_is_weight_decay=False``): ``g += L2 * w``
+2. clipping: ``g *= grad_clip / ||g||`` when ``||g|| >= grad_clip``, by each
+   parameter's own norm (Thinc's default) or by one global norm
+3. the rule's update (below)
+4. decoupled weight decay (``L2_is_weight_decay=True``): ``w -= lr * L2 * w``
+5. averages: ``ema -= (1 - d) (ema - w)``, ``d = min((1 + t) / (10 + t), 0.9999)``;
+   the gradient is zeroed.
+
+Steps 1, 2, 4 and 5 are common; :class:`KernelScalars` is the one record of
+what a kernel needs beyond the arrays. To add an algorithm, write a rule with
+its ``state`` names, its ``scalars`` and its ``run``, and pick it in
+:func:`select_rule`.
+"""
+import math
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Protocol, Tuple
+
+MAX_AVERAGE_DECAY = 0.9999
+
+
+@dataclass(frozen=True)
+class Hyper:
+    """The hyperparameter values of one step."""
+
+    learn_rate: float
+    L2: float
+    beta1: float
+    beta2: float
+    eps: float
+    grad_clip: float
+
+
+@dataclass(frozen=True)
+class KernelScalars:
+    """Everything a fused step needs besides the arrays, folded into scalars.
+
+    lr_hat: the step size (Adam: bias-corrected). l2_coupled: classic L2
+    added to the gradient. decay: decoupled weight decay ``lr * L2``.
+    avg_rate: ``1 - d`` of the parameter averages. use_denominator: False in
+    RAdam's first steps (``w -= lr_hat * m``).
+    """
+
+    lr_hat: float
+    beta1: float = 0.0
+    beta2: float = 0.0
+    eps: float = 0.0
+    l2_coupled: float = 0.0
+    decay: float = 0.0
+    avg_rate: float = 0.0
+    use_denominator: bool = True
+
+
+def common_scalars(h: Hyper, t: int, L2_is_weight_decay: bool, lr_scale: float) -> Dict[str, float]:
+    """Steps 1, 4 and 5 of every rule, for update number `t` (from 1)."""
+    lr = h.learn_rate * lr_scale
+    coupled = h.L2 != 0.0 and not L2_is_weight_decay
+    return {
+        "l2_coupled": h.L2 if coupled else 0.0,
+        "decay": lr * h.L2 if (h.L2 != 0.0 and L2_is_weight_decay) else 0.0,
+        "avg_rate": 1.0 - min((1.0 + t) / (10.0 + t), MAX_AVERAGE_DECAY),
+    }
+
+
+class Rule(Protocol):
+    """An update rule: the arrays it keeps (each the size of the parameters),
+    the scalars of step `t`, and the kernel call."""
+
+    name: str
+    state: Tuple[str, ...]
+
+    def scalars(self, h: Hyper, t: int, common: Dict[str, float], lr_scale: float) -> KernelScalars:
+        ...
+
+    def run(self, ops: Any, weights: Any, grads: Any, state: Dict[str, Any], averages: Any,
+            k: KernelScalars, grad_scale: Any, segments: Any) -> None:
+        ...
+
+
+class AdamRule:
+    """Adam (Kingma & Ba): ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g^2``,
+    ``w -= lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)``."""
+
+    name = "adam"
+    state = ("mom1", "mom2")
+
+    def scalars(self, h: Hyper, t: int, common: Dict[str, float], lr_scale: float) -> KernelScalars:
+        lr_hat = h.learn_rate * lr_scale * math.sqrt(1.0 - h.beta2 ** t) / (1.0 - h.beta1 ** t)
+        return KernelScalars(lr_hat=lr_hat, beta1=h.beta1, beta2=h.beta2, eps=h.eps, **common)
+
+    def run(self, ops: Any, weights: Any, grads: Any, state: Dict[str, Any], averages: Any,
+            k: KernelScalars, grad_scale: Any, segments: Any) -> None:
+        ops.adam_step(weights, grads, state["mom1"], state["mom2"], averages, lr_hat=k.lr_hat,
+                      beta1=k.beta1, beta2=k.beta2, eps=k.eps, grad_scale=grad_scale,
+                      l2_coupled=k.l2_coupled, decay=k.decay, avg_rate=k.avg_rate,
+                      use_denominator=k.use_denominator, segments=segments)
+
+
+class RAdamRule(AdamRule):
+    """Rectified Adam (Liu et al., 2019), as Thinc computes it. With
+    ``s = t + 1`` (Thinc counts one step ahead of its updates),
+    ``N = 2 / (1 - b2) - 1``, ``n = N - 2 s b2^s / (1 - b2^s)``: when ``n >= 5``,
+    ``w -= lr r / (1 - b1^s) * m / (sqrt(v) + eps)`` with
+    ``r = sqrt((1 - b2^s) (n - 4)(n - 2) N / ((N - 4) n (N - 2)))``;
+    otherwise ``w -= lr / (1 - b1^s) * m``."""
+
+    name = "radam"
+
+    def scalars(self, h: Hyper, t: int, common: Dict[str, float], lr_scale: float) -> KernelScalars:
+        step = t + 1
+        beta2_t = h.beta2 ** step
+        n_sma_max = 2.0 / (1.0 - h.beta2) - 1.0
+        n_sma = n_sma_max - 2.0 * step * beta2_t / (1.0 - beta2_t)
+        bias1 = 1.0 - h.beta1 ** step
+        rectified = n_sma >= 5
+        if rectified:
+            rect = ((1.0 - beta2_t) * (n_sma - 4) / (n_sma_max - 4) * (n_sma - 2) / n_sma
+                    * n_sma_max / (n_sma_max - 2))
+            size = math.sqrt(rect) / bias1
+        else:
+            size = 1.0 / bias1
+        return KernelScalars(lr_hat=h.learn_rate * lr_scale * size, beta1=h.beta1, beta2=h.beta2,
+                             eps=h.eps, use_denominator=rectified, **common)
+
+
+class SGDRule:
+    """Plain SGD: ``w -= lr * g``. Keeps no state."""
+
+    name = "sgd"
+    state: Tuple[str, ...] = ()
+
+    def scalars(self, h: Hyper, t: int, common: Dict[str, float], lr_scale: float) -> KernelScalars:
+        return KernelScalars(lr_hat=h.learn_rate * lr_scale, **common)
+
+    def run(self, ops: Any, weights: Any, grads: Any, state: Dict[str, Any], averages: Any,
+            k: KernelScalars, grad_scale: Any, segments: Any) -> None:
+        ops.sgd_step(weights, grads, averages, learn_rate=k.lr_hat, grad_scale=grad_scale,
+                     l2_coupled=k.l2_coupled, decay=k.decay, avg_rate=k.avg_rate,
+                     segments=segments)
+
+
+ADAM, RADAM, SGD = AdamRule(), RAdamRule(), SGDRule()
+
+
+def select_rule(use_radam: bool, h: Hyper) -> Rule:
+    """Thinc's choice at each step: RAdam when asked, Adam when both betas are
+    positive, SGD when both are zero."""
+    if use_radam:
+        return RADAM
+    return ADAM if (h.beta1 > 0.0 and h.beta2 > 0.0) else SGD
+
+
+def clip_scales(sumsq: Any, grad_clip: float) -> Optional[Any]:
+    """Per-norm clipping factors ``min(1, grad_clip / sqrt(sumsq))`` (numpy,
+    float32), or None when no clipping is asked for."""
+    import numpy
+
+    if grad_clip <= 0.0:
+        return None
+    norms = numpy.sqrt(numpy.asarray(sumsq, dtype="float64"))
+    scale = numpy.ones_like(norms)
+    clip = (norms >= grad_clip) & (norms > 0.0)
+    scale[clip] = grad_clip / norms[clip]
+    return scale.astype("float32")
