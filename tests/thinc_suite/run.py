@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -153,13 +154,13 @@ class RunnerError(Exception):
 
 
 def probe(python: str, env: dict, cwd: str, modules: list[str]) -> dict:
-    """Import `modules` in `python`; return {module: (version, file) or None}."""
+    """Import `modules` in `python`: {module: [version, file] or [None, error]}."""
     code = (
         "import importlib, json, sys\nout = {}\n"
         f"for name in {modules!r}:\n"
         "    try:\n        m = importlib.import_module(name)\n"
         "        out[name] = [getattr(m, '__version__', '?'), getattr(m, '__file__', None)]\n"
-        "    except Exception as e:\n        out[name] = None\n"
+        "    except Exception as e:\n        out[name] = [None, f'{type(e).__name__}: {e}']\n"
         "print(json.dumps(out))\n"
     )
     try:
@@ -173,8 +174,10 @@ def probe(python: str, env: dict, cwd: str, modules: list[str]) -> dict:
 
 
 def clean_env(extra_path: list[str]) -> dict:
+    """The environment of a run: our folders first on the path, then the caller's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHON"))}
-    env["PYTHONPATH"] = os.pathsep.join(extra_path)
+    env["PYTHONPATH"] = os.pathsep.join(extra_path + [p for p in os.environ.get(
+        "PYTHONPATH", "").split(os.pathsep) if p])
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["PYTHONHASHSEED"] = "0"
     return env
@@ -210,7 +213,7 @@ def parse_report(path: Path) -> dict:
             elif rec["outcome"] == "passed" and outcome == "not run":
                 outcome, reason = "passed", ""
         tests[nodeid] = (outcome, reason)
-    return {"tests": tests, "collect": collect, "end": end, "items": items}
+    return {"tests": tests, "collect": collect, "end": end}
 
 
 def file_of(nodeid: str) -> str:
@@ -220,8 +223,8 @@ def file_of(nodeid: str) -> str:
 def read_list(path: Path) -> list[str]:
     if not path.exists():
         return []
-    lines = (line.split("#")[0].strip() for line in path.read_text().splitlines())
-    return [line for line in lines if line]
+    lines = (line.strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -272,14 +275,15 @@ def run(args, tmp: Path) -> int:
     control_env = clean_env(control_path)
     found = probe(args.thinc_python, control_env, str(tmp),
                   ["thinc", "pytest", "hypothesis", "mock"])
-    if found["thinc"] is None:
-        raise RunnerError(f"{args.thinc_python} cannot import thinc: {INSTALL_HINT}")
+    if found["thinc"][0] is None:
+        raise RunnerError(f"{args.thinc_python} cannot import thinc ({found['thinc'][1]}): "
+                          f"{INSTALL_HINT}")
     version, thinc_file = found["thinc"]
     if version != THINC_VERSION:
         raise RunnerError(f"found thinc {version} at {thinc_file}, need {THINC_VERSION}: "
                           f"{INSTALL_HINT}")
     for dep in ("pytest", "hypothesis", "mock"):
-        if found[dep] is None:
+        if found[dep][0] is None:
             raise RunnerError(f"{args.thinc_python} lacks {dep}: {INSTALL_HINT}")
     thinc_tests = Path(thinc_file).parent / "tests"
     if not (thinc_tests / "conftest.py").exists():
@@ -294,11 +298,13 @@ def run(args, tmp: Path) -> int:
     found = probe(sys.executable, fast_env, str(tmp),
                   ["thinc_fast", "thinc", "pytest", "hypothesis", "mock"])
     for dep in ("thinc_fast", "pytest", "hypothesis", "mock"):
-        if found[dep] is None:
-            raise RunnerError(f"{sys.executable} lacks {dep} (pip install -e . pytest "
-                              "hypothesis mock)")
-    if found["thinc"] is None or not found["thinc"][1].startswith(str(standin)):
+        if found[dep][0] is None:
+            raise RunnerError(f"{sys.executable} cannot import {dep} ({found[dep][1]}): "
+                              "pip install -e . pytest hypothesis mock")
+    if found["thinc"][0] is None or not found["thinc"][1].startswith(str(standin)):
         raise RunnerError(f"the stand-in thinc does not import: {found['thinc']}")
+    print(f"Thinc {THINC_VERSION}: {thinc_tests.parent}\n"
+          f"thinc_fast {found['thinc_fast'][0]}: {Path(found['thinc_fast'][1]).parent}")
 
     # 3. Both pytest runs, side by side.
     files = args.files or read_list(HERE / "scope.txt")
@@ -358,14 +364,17 @@ def run(args, tmp: Path) -> int:
     lost = lost_tests(control, fast)  # {nodeid: (outcome, reason)}
     if args.show_failures:
         print_failures(lost, control)
+    if problems:  # no list to write or check against an incomplete control
+        sys.stdout.flush()
+        for problem in problems:
+            print(f"thinc_suite: {problem}", file=sys.stderr)
+        return 2
     if args.write_known_failures:
         write_known(Path(args.known_failures), lost)
-    status = 0
     if args.check:
-        status = check(Path(args.known_failures), lost, control, fast, files)
-    for problem in problems:
-        print(f"thinc_suite: {problem}", file=sys.stderr)
-    return 2 if problems else status
+        return check(Path(args.known_failures), lost, control, fast, files,
+                     args.keyword is None and not args.pytest_args)
+    return 0
 
 
 def lost_tests(control: dict, fast: dict) -> dict:
@@ -430,17 +439,17 @@ def print_failures(lost: dict, control: dict) -> None:
             print(f"  {nodeid}  {reason[:200]}")
 
 
-def short_reason(outcome: str, reason: str) -> str:
-    reason = " ".join(reason.split())
+def short_reason(nodeid: str, outcome: str, reason: str) -> str:
+    reason = re.sub(r" \(/[^)]*\)", "", " ".join(reason.split()))  # no file paths
     if outcome == "not collected":
-        return "file not collected: " + reason
-    return f"{outcome}: {reason[:100]}"
+        return f"{file_of(nodeid)} not collected: {reason}"
+    return f"{outcome}: {reason[:100].strip()}"
 
 
 def write_known(path: Path, lost: dict) -> None:
     groups = defaultdict(list)
     for nodeid, (outcome, reason) in lost.items():
-        groups[short_reason(outcome, reason)].append(nodeid)
+        groups[short_reason(nodeid, outcome, reason)].append(nodeid)
     lines = ["# Tests that pass under Thinc 9.1.1 but may fail under thinc_fast today.",
              "# One node id a line (relative to thinc/tests/), grouped by reason. The gate",
              "# (tests/thinc_suite/run.py --check) fails on any other such test; remove",
@@ -452,18 +461,19 @@ def write_known(path: Path, lost: dict) -> None:
     print(f"wrote {len(lost)} node ids in {len(groups)} groups to {path}")
 
 
-def check(path: Path, lost: dict, control: dict, fast: dict, files: list) -> int:
+def check(path: Path, lost: dict, control: dict, fast: dict, files: list,
+          everything_ran: bool) -> int:
     known = set(read_list(path))
     new = {n: v for n, v in lost.items() if n not in known}
     selected = [n for n in known if any(file_of(n) == file_of(f) for f in files)]
     fixed = sorted(n for n in selected if fast["tests"].get(n, ("",))[0] == "passed")
-    stale = sorted(n for n in selected
-                   if n in control["tests"] and control["tests"][n][0] != "passed")
+    stale = sorted(n for n in selected if control["tests"].get(n, ("",))[0] != "passed"
+                   and (n in control["tests"] or everything_ran))
     if fixed:
         print(f"{len(fixed)} tests in {path.name} pass now; remove them from the list:")
         print("".join(f"  {n}\n" for n in fixed))
     if stale:
-        print(f"{len(stale)} tests in {path.name} do not pass under Thinc itself here:")
+        print(f"{len(stale)} tests in {path.name} do not pass (or exist) under Thinc here:")
         print("".join(f"  {n}\n" for n in stale))
     if new:
         print(f"FAIL: {len(new)} tests pass under Thinc but not under thinc_fast and are "
