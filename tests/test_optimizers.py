@@ -280,3 +280,150 @@ def test_from_bytes_keeps_fixed_hyperparameters_and_is_all_or_nothing():
     with pytest.raises(ValueError, match="step count"):
         target.from_bytes(pack(header, arrays))
     assert target.step == 0 and target.learn_rate == 0.0
+
+
+# ------------------------------------------------ per-tensor clipping kernels
+def _segments_case(n_values=70_000):
+    bounds = sorted(set([0, 5, 5, 17, 40_000, 40_003, n_values]))
+    g = rng.standard_normal(n_values).astype("f")
+    w = rng.standard_normal(n_values).astype("f")
+    return numpy.asarray(bounds), g, w
+
+
+@pytest.mark.parametrize("l2", [0.0, 0.3])
+def test_segment_sum_of_squares_matches_float64_and_any_thread_count(l2):
+    from thinc_fast.backends import NumpyOps, Ops
+    from thinc_fast.backends.numpy_ops import get_num_threads, set_num_threads
+
+    bounds, g, w = _segments_case()
+    bounds = numpy.asarray([0, 5, 5, 17, 40_000, 40_003, g.size])  # one empty segment
+    full = (g + numpy.float32(l2) * w).astype("f8")  # the kernel adds L2 in float32
+    expected = [float((full[a:b] ** 2).sum()) for a, b in zip(bounds, bounds[1:])]
+    before = get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2):
+            set_num_threads(threads)
+            results.append(NumpyOps().segment_sum_of_squares(g, w, l2, bounds))
+    finally:
+        set_num_threads(before)
+    numpy.testing.assert_allclose(results[0], expected, rtol=1e-7)  # FMA rounding of g + l2 w
+    assert results[0].tobytes() == results[1].tobytes(), "same totals for any thread count"
+    numpy.testing.assert_allclose(Ops(numpy).segment_sum_of_squares(g, w, l2, bounds), expected,
+                                  rtol=1e-7)
+
+
+@pytest.mark.parametrize("kind", ["adam", "sgd"])
+def test_per_segment_scale_matches_reference_and_bad_segments_are_refused(kind):
+    from thinc_fast.backends import NumpyOps, Ops
+
+    bounds = numpy.asarray([0, 5, 5, 17, 40_000, 40_003, 70_000])
+    scales = numpy.asarray([0.5, 9.0, 1.0, 0.25, 2.0, 0.125], dtype="f")
+    results = []
+    for ops in (NumpyOps(), Ops(numpy)):
+        local = numpy.random.default_rng(3)
+        w, g, m, v, avg = (local.standard_normal(70_000).astype("f") for _ in range(5))
+        v = numpy.abs(v)
+        if kind == "adam":
+            ops.adam_step(w, g, m, v, avg, lr_hat=0.01, beta1=0.9, beta2=0.999, eps=1e-8,
+                          grad_scale=scales, l2_coupled=0.01, decay=0.001, avg_rate=0.1,
+                          segments=bounds)
+        else:
+            ops.sgd_step(w, g, avg, learn_rate=0.1, grad_scale=scales, l2_coupled=0.01,
+                         decay=0.001, avg_rate=0.1, segments=bounds)
+        assert not g.any()
+        results.append((w, avg))
+    for got, expected in zip(results[0], results[1]):
+        numpy.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    ops = NumpyOps()
+    w = numpy.zeros(10, dtype="f")
+    with pytest.raises(ValueError, match="segments must rise from 0"):
+        ops.sgd_step(w, w.copy(), learn_rate=0.1, grad_scale=numpy.ones(2, "f"),
+                     segments=[0, 4, 9])
+    with pytest.raises(ValueError, match="one scale per segment"):
+        ops.sgd_step(w, w.copy(), learn_rate=0.1, grad_scale=numpy.ones(3, "f"),
+                     segments=[0, 4, 10])
+
+
+def test_clipping_is_per_parameter_by_default_and_global_on_request():
+    model, X, Y = make_model()
+    twin = model.copy()
+    Yh, backprop = model.begin_update(X)
+    backprop((Yh - Y) * 100.0)
+    Yh, backprop = twin.begin_update(X)
+    backprop((Yh - Y) * 100.0)
+    grads = {(i, name): node.get_grad(name).astype("f8").copy()
+             for i, node in enumerate(model.walk()) for name in node.param_names}
+    before = {(i, name): node.get_param(name).copy()
+              for i, node in enumerate(model.walk()) for name in node.param_names}
+    model.finish_update(SGD(1.0, grad_clip=1.0, use_averages=False))
+    twin.finish_update(SGD(1.0, grad_clip=1.0, use_averages=False, grad_clip_mode="global"))
+    total = math.sqrt(sum(float((g ** 2).sum()) for g in grads.values()))
+    for i, (node, tnode) in enumerate(zip(model.walk(), twin.walk())):
+        for name in node.param_names:
+            g = grads[(i, name)]
+            own = math.sqrt(float((g ** 2).sum()))
+            expected = before[(i, name)] - g * min(1.0, 1.0 / own)
+            numpy.testing.assert_allclose(node.get_param(name), expected, rtol=1e-5, atol=1e-6)
+            expected_global = before[(i, name)] - g / total
+            numpy.testing.assert_allclose(tnode.get_param(name), expected_global, rtol=1e-5,
+                                          atol=1e-6)
+    with pytest.raises(ValueError, match="grad_clip_mode"):
+        Adam(0.1, grad_clip_mode="layer")
+
+
+# ------------------------------------------------ Thinc 9's interface and the seed's
+def test_thinc9_hyperparameters_are_callable_and_the_seed_floats_still_hold():
+    def gen():
+        yield 0.001
+        yield 0.0005
+
+    opt = Adam(1.0, schedules={"learn_rate": gen()})
+    assert opt.learn_rate == 1.0 and opt.learn_rate(step=opt._step, key=(0, "W")) == 1.0
+    opt.step_schedules()
+    assert opt.learn_rate == 0.001 and opt._step == 1
+    opt.step_schedules()
+    opt.step_schedules()
+    assert opt.learn_rate == 0.0005, "an exhausted generator keeps its last value"
+    lists = Optimizer([0.9, 0.8, 0.7])
+    assert [lists.learn_rate(step=s) for s in range(4)] == [0.9, 0.8, 0.7, 0.7]
+    lists.learn_rate = lambda *, step, key: 0.5 * step
+    lists.step_schedules()
+    assert lists.learn_rate(step=lists._step, key=(0, "")) == lists.learn_rate == 0.5
+    opt2 = Optimizer(iter([0.1, 0.2, 0.3]))
+    assert opt2.learn_rate(step=2) == 0.3 and opt2.learn_rate == 0.1, "the current step's value"
+    with pytest.raises(ValueError, match="must not decrease"):
+        opt2.learn_rate(step=1)
+
+
+def test_last_score_and_step_are_thinc9s():
+    opt = SGD(0.1)
+    assert opt.last_score is None
+    opt.last_score = 0.5
+    opt.step_schedules()
+    assert opt.last_score == (0, 0.5) and opt.step == 1
+    opt.last_score = 0.7
+    assert opt.last_score == (1, 0.7)
+
+
+def test_sgd_keeps_no_moments_and_averages_can_be_switched_off():
+    model, X, Y = make_model()
+    opt = SGD(0.1)
+    Yh, backprop = model.begin_update(X)
+    backprop(Yh - Y)
+    model.finish_update(opt)
+    assert set(opt._arena_states[model.id].arrays) == {"averages"}
+    opt.averages = None
+    assert opt.averages is None and not opt.use_averages
+    Yh, backprop = model.begin_update(X)
+    backprop(Yh - Y)
+    model.finish_update(opt)
+    assert opt._arena_states[model.id].arrays == {}
+
+
+def test_bad_hyperparameters_are_value_errors_naming_the_argument():
+    for bad in ("hello", iter([]), []):
+        with pytest.raises(ValueError, match="learn_rate"):
+            Optimizer(learn_rate=bad)
+    weights, empty = numpy.zeros((1, 2), dtype="f"), numpy.zeros(0, dtype="f")
+    assert Adam(0.1)((0, "x"), weights, empty)[1] is empty, "an empty gradient returns at once"

@@ -15,7 +15,7 @@ import numpy
 from .._arena import ParamArena
 from .._builtins import builtin
 from .._io import FormatError, pack, unpack
-from .hyper import (FromIterator, Hyperparameter, HyperparameterError, KeyT, Source,
+from .hyper import (FromIterator, FromSchedule, Hyperparameter, HyperparameterError, KeyT, Source,
                     checked_value, lagged_source, make_source)
 from .rules import Hyper, KernelScalars, Rule, clip_scales, common_scalars, select_rule
 from .state import ArenaState
@@ -83,6 +83,7 @@ class Optimizer:
             raise ValueError(f"grad_clip_mode must be 'parameter' or 'global', got {grad_clip_mode!r}")
         self._step = 0
         self._last_score: Optional[Tuple[int, float]] = None
+        self._cache: Optional[Tuple[Any, Hyper]] = None
         self._sources: Dict[str, Source] = {}
         given = {"learn_rate": learn_rate, "L2": L2, "beta1": beta1, "beta2": beta2,
                  "eps": eps, "grad_clip": grad_clip}
@@ -111,7 +112,14 @@ class Optimizer:
 
     # --------------------------------------------------------- hyperparameters
     def hyper(self, key: Optional[KeyT] = None) -> Hyper:
-        """Every hyperparameter's value at the current step (checked)."""
+        """Every hyperparameter's value at the current step (checked). Values
+        are computed once per step (and last score) and kept, so a schedule
+        asked about a later step still gives this step's value here."""
+        stamp = (self._step, self._last_score, key)
+        if self._cache is not None and self._cache[0] == stamp:
+            return self._cache[1]
+        if key is not None and not any(isinstance(s, FromSchedule) for s in self._sources.values()):
+            return self.hyper()  # nothing depends on the key
         values = {}
         for name, (_, low, high) in HYPERPARAMETERS.items():
             value = self._sources[name](self._step, key=key, last_score=self._last_score)
@@ -119,14 +127,12 @@ class Optimizer:
             values[name] = checked_value(name, value, low, high, source)
         h = Hyper(**values)
         _check_consistent(h.beta1, h.beta2, h.eps, self.use_radam)
+        self._cache = (stamp, h)
         return h
 
     def _get(self, name: str) -> Hyperparameter:
-        source = self._sources[name]
-        _, low, high = HYPERPARAMETERS[name]
-        value = checked_value(name, source(self._step, last_score=self._last_score), low, high,
-                              "" if _is_constant(source) else f"the schedule for {name!r}")
-        return Hyperparameter(value, source, self._step, self._last_score)
+        value = getattr(self.hyper(), name)
+        return Hyperparameter(value, self._sources[name], self._step, self._last_score)
 
     def _set(self, name: str, value: Any) -> None:
         source = make_source(name, value)
@@ -135,7 +141,14 @@ class Optimizer:
             source.last_step = self._step
         checked_value(name, source(self._step, last_score=self._last_score), low, high,
                       f"the value given for {name!r}")
-        self._sources[name] = source
+        previous, self._sources[name] = self._sources[name], source
+        self._cache = None
+        try:
+            self.hyper()
+        except ValueError:
+            self._sources[name] = previous
+            self._cache = None
+            raise
 
     learn_rate = property(lambda self: self._get("learn_rate"),
                           lambda self, v: self._set("learn_rate", v),
@@ -391,24 +404,24 @@ class Optimizer:
         last_score = header.get("last_score")
         if last_score is not None and (not isinstance(last_score, list) or len(last_score) != 2):
             raise FormatError("optimizer state: bad last_score")
-        mode = header.get("grad_clip_mode", "global")
         plan = None
         if model is not None and model_state is not None:
             plan = self._plan_model_state(model, model_state, arrays)
         backup = {name: s.get_state() for name, s in scheduled.items()}
+        old_step = self._step
         try:
             for name, state in saved.items():
                 scheduled[name].set_state(state)
-            old_step, self._step = self._step, step
+            self._step = step
+            self._cache = None
             self.hyper()
         except (KeyError, TypeError, ValueError) as err:
             self._step = old_step
+            self._cache = None
             for name, state in backup.items():
                 scheduled[name].set_state(state)  # type: ignore[arg-type]
             raise FormatError(f"optimizer state: the saved schedule positions are invalid: {err}")
         self._last_score = tuple(last_score) if last_score else None  # type: ignore[assignment]
-        if mode in ("parameter", "global"):
-            self.grad_clip_mode = mode
         if plan is not None:
             self._arena_states[model.id] = plan
         return self
