@@ -133,11 +133,11 @@ class Hyperparameter(float):
     ``h(step=None, *, key=None, last_score=None)`` for its value at any step."""
 
     def __new__(cls, value: float, source: Source, step: int, last_score: ScoreT) -> "Hyperparameter":
-        obj = super().__new__(cls, value)
-        obj.source = source
-        obj._step = step
-        obj._last_score = last_score
-        return obj
+        self = super().__new__(cls, value)
+        self.source = source
+        self._step = step
+        self._last_score = last_score
+        return self
 
     def __call__(self, step: Optional[int] = None, *, key: Optional[KeyT] = None,
                  last_score: ScoreT = None) -> float:
