@@ -83,3 +83,30 @@ def test_fix_random_seed_repeats_numpy_and_python():
     b = (numpy.random.rand(3), random.random())
     numpy.testing.assert_array_equal(a[0], b[0])
     assert a[1] == b[1]
+
+
+@pytest.mark.parametrize("shape", [(1,), (3,), (4, 3), (5, 4, 3), (3, 2, 1)])
+def test_to_categorical_of_nd_labels(shape):
+    labels = numpy.random.default_rng(0).integers(0, 5, shape)
+    one_hot = to_categorical(labels, 5)
+    assert one_hot.shape == shape + (5,) and one_hot.dtype == numpy.float32
+    numpy.testing.assert_array_equal(one_hot.argmax(axis=-1), labels)
+    smooth = to_categorical(labels, 5, label_smoothing=0.2)
+    numpy.testing.assert_allclose(smooth.sum(axis=-1), 1.0, rtol=1e-6)
+    assert smooth.max() == pytest.approx(0.8) and smooth.min() == pytest.approx(0.05)
+
+
+def test_to_categorical_class_counts_as_thinc():
+    numpy.testing.assert_array_equal(to_categorical(numpy.array([0, 0, 0])), [[1.0]] * 3)
+    numpy.testing.assert_allclose(to_categorical(numpy.array([0, 1, 0]), label_smoothing=0.01),
+                                  [[0.99, 0.01], [0.01, 0.99], [0.99, 0.01]], rtol=1e-6)
+    with pytest.raises(ValueError, match="n_classes should be at least 1"):
+        to_categorical(numpy.array([0, 0]), 0)
+    with pytest.raises(ValueError, match=r"n_classes should be greater than 1.*label smoothing.*but 1"):
+        to_categorical(numpy.array([0, 1]), 1, label_smoothing=0.01)
+    with pytest.raises(ValueError, match=r"label_smoothing parameter.*less than.*0\.8"):
+        to_categorical(numpy.arange(5), label_smoothing=0.8)
+    with pytest.raises(ValueError, match=r"label_smoothing parameter has to be >= 0"):
+        to_categorical(numpy.arange(5), label_smoothing=-0.1)
+    with pytest.raises(ValueError, match="labels must be >= 0"):
+        to_categorical(numpy.array([-1, 2]))

@@ -81,28 +81,45 @@ def _take(items: Sequence, start: int, stop: int, order: Optional[numpy.ndarray]
 
 
 def to_categorical(Y: Any, n_classes: Optional[int] = None, *,
-                   label_smoothing: float = 0.0) -> numpy.ndarray:
-    """One-hot float32 rows for integer labels `Y`; with ``label_smoothing=s`` the
-    true class gets ``1 - s`` and the others ``s / (n_classes - 1)``."""
-    labels = numpy.asarray(Y)
-    if labels.ndim != 1 or labels.dtype.kind not in "iu":
-        raise ValueError(f"to_categorical expects a 1d array of integer labels, "
-                         f"got dtype {labels.dtype} and shape {labels.shape}")
-    if labels.size and labels.min() < 0:
-        raise ValueError(f"to_categorical: labels must be >= 0, found {labels.min()}")
+                   label_smoothing: float = 0.0) -> Any:
+    """One-hot float32 vectors for integer labels `Y` of any shape: the result
+    has shape ``Y.shape + (n_classes,)`` (NumPy or CuPy, as `Y`). With
+    ``label_smoothing=s`` the true class gets ``1 - s`` and the others
+    ``s / (n_classes - 1)``. `n_classes` defaults to ``max(Y) + 1``."""
+    xp = numpy
+    if type(Y).__module__.startswith("cupy"):  # pragma: no cover - needs CuPy
+        import cupy as xp
+    labels = xp.asarray(Y)
+    if labels.dtype.kind not in "iu":
+        raise ValueError(f"to_categorical expects integer labels, got dtype {labels.dtype} "
+                         f"and shape {labels.shape}")
     top = int(labels.max()) + 1 if labels.size else 0
+    if labels.size and int(labels.min()) < 0:
+        raise ValueError(f"to_categorical: labels must be >= 0, found {int(labels.min())}")
     if n_classes is None:
         n_classes = top
-    elif top > n_classes:
+    if label_smoothing < 0.0:
+        raise ValueError(f"to_categorical: the label_smoothing parameter has to be >= 0, "
+                         f"but found {label_smoothing}")
+    if label_smoothing == 0.0:
+        if n_classes < 1:
+            raise ValueError(f"to_categorical: n_classes should be at least 1, "
+                             f"but {n_classes} was provided")
+        off = 0.0
+    else:
+        if n_classes <= 1:
+            raise ValueError("to_categorical: n_classes should be greater than 1 when label "
+                             f"smoothing is enabled, but {n_classes} was provided")
+        off = label_smoothing / (n_classes - 1)
+    if n_classes > 1 and label_smoothing >= (n_classes - 1) / n_classes:
+        raise ValueError(f"to_categorical: for {n_classes} classes the label_smoothing parameter "
+                         f"has to be less than (n_classes - 1) / n_classes = "
+                         f"{(n_classes - 1) / n_classes}, but found {label_smoothing}")
+    if top > n_classes:
         raise ValueError(f"to_categorical: label {top - 1} does not fit n_classes={n_classes}")
-    if not 0.0 <= label_smoothing < 1.0 or (n_classes > 1 and
-                                            label_smoothing >= (n_classes - 1) / n_classes):
-        raise ValueError(f"to_categorical: label_smoothing={label_smoothing} must be >= 0 and "
-                         f"below (n_classes - 1) / n_classes")
-    off = label_smoothing / (n_classes - 1) if n_classes > 1 else 0.0
-    out = numpy.full((labels.size, n_classes), off, dtype="float32")
-    out[numpy.arange(labels.size), labels] = 1.0 - label_smoothing
-    return out
+    table = xp.full((n_classes, n_classes), off, dtype="float32")
+    xp.fill_diagonal(table, 1.0 - label_smoothing)
+    return table[labels]
 
 
 def fix_random_seed(seed: int = 0) -> None:
