@@ -168,3 +168,150 @@ def test_deep_model_gradients(helpers):
 
     assert [n.name for n in walk[1:]] == ["relu", "layernorm", "maxout", "linear"]
     helpers.check_layer_gradients(model, X, ref, atol=5e-4)
+
+
+# ------------------------------------------- Thinc 9.1.1's shape inference
+def test_chain_gives_Y_to_every_layer_with_unset_nO():
+    X, Y = sample(4, 5), sample(4, 3)
+    model = chain(Relu(), Relu(7), Softmax())
+    model.initialize(X=X, Y=Y)
+    assert [layer.get_dim("nO") for layer in model.layers] == [3, 7, 3]
+    assert [layer.get_dim("nI") for layer in model.layers] == [5, 3, 7]
+    assert model.predict(X).shape == (4, 3)
+
+
+def test_layers_with_nO_set_ignore_Y():
+    X = sample(4, 5)
+    model = Linear(2).initialize(X=X, Y=sample(4, 9))
+    assert model.get_param("W").shape == (2, 5)
+    with pytest.raises(ValueError, match="change dimension 'nI'.*from 4 to 5"):
+        Linear(2, 4).initialize(X=X)
+
+
+def test_integer_labels_give_nO_max_plus_one():
+    X = sample(4, 5)
+    model = Linear().initialize(X=X, Y=numpy.array([0, 3, 1, 1], dtype="i"))
+    assert model.get_dim("nO") == 4
+    with pytest.raises(ValueError, match="Cannot infer nO of model 'linear'.*dict"):
+        Linear().initialize(X=X, Y={"labels": 1})
+    with pytest.raises(ValueError, match=r"Cannot infer nI of model 'linear'.*\(4,\)"):
+        Linear(2).initialize(X=numpy.zeros(4, "f"))
+
+
+@pytest.mark.parametrize("make,n_layers", [
+    (lambda: Relu(dropout=0.2), 2),
+    (lambda: Relu(normalize=True, dropout=0.2), 2),
+    (lambda: Maxout(normalize=True, dropout=0.2, nP=2), 2),
+    (lambda: Maxout(normalize=True), 2),
+])
+def test_wrapped_dense_layers_infer_both_widths(make, n_layers):
+    X, Y = sample(3, 4), sample(3, 6)
+    model = make()
+    assert model.has_dim("nI") is None and model.has_dim("nO") is None
+    assert len(model.layers) == n_layers
+    model.initialize(X=X, Y=Y)
+    assert model.get_dim("nI") == 4 and model.get_dim("nO") == 6
+    Yh, backprop = model.begin_update(X)
+    assert Yh.shape == (3, 6) and backprop(Yh).shape == (3, 4)
+
+
+def test_concatenate_passes_X_and_Y_on():
+    X, Y = sample(2, 3), sample(2, 4)
+    model = concatenate(Linear(), Linear())
+    model.initialize(X, Y)
+    assert [layer.get_dim("nO") for layer in model.layers] == [4, 4]
+    assert model.get_dim("nO") == 8 and model.get_dim("nI") == 3
+    Yh, backprop = model.begin_update(X)
+    assert Yh.shape == (2, 8) and backprop(Yh).shape == (2, 3)
+
+
+# ---------------------------------------------------------- combinators
+def test_chain_needs_two_layers_and_nests_like_thinc():
+    from thinc_fast.api import Model
+
+    with pytest.raises(TypeError):
+        chain()
+    with pytest.raises(TypeError):
+        chain(Linear())
+    a, b, c = Linear(2), Linear(2), Linear(2)
+    with Model.define_operators({">>": chain, "|": concatenate}):
+        nested = a >> b >> c
+        flat = a | b | c
+    assert len(nested.layers) == 2 and nested.layers[0].layers == [a, b]
+    assert nested.name == "linear>>linear>>linear"
+    assert flat.layers == [a, b, c] and flat.get_dim("nO") == 6
+    assert "nI" not in chain(Dropout(), Linear(2)).dims
+
+
+def test_concatenate_of_none_one_and_noop_with_layers():
+    assert concatenate().name == "noop" and concatenate().layers == []
+    single = Linear(2)
+    assert concatenate(single) is single
+    X = numpy.asarray([1.0, 2.0, 3.0], dtype="f")
+    model = noop(Linear(), Linear())
+    assert len(model.layers) == 2
+    model.initialize(X, X)
+    Y, backprop = model(X, is_train=True)
+    assert Y is X and backprop(X) is X
+
+
+def test_dropout_of_one_zeroes_values_and_gradients_and_takes_lists():
+    X = sample(4, 3) + 2.0
+    Y, backprop = Dropout(1.0).begin_update(X)
+    assert not Y.any() and not backprop(sample(4, 3)).any()
+    with pytest.raises(ValueError, match=r"Dropout rate must be a number in \[0, 1\]"):
+        Dropout(-0.1)
+    Ys, backprop_list = Dropout(0.5).begin_update([X, X[:2]])
+    assert isinstance(Ys, list) and [y.shape for y in Ys] == [(4, 3), (2, 3)]
+    dXs = backprop_list([numpy.ones_like(y) for y in Ys])
+    numpy.testing.assert_array_equal(dXs[0], (Ys[0] != 0) * 2.0)
+
+
+@pytest.mark.parametrize("temperature", [0.5, 2.0])
+def test_softmax_v2_temperature(helpers, temperature):
+    from thinc_fast.api import Softmax_v2
+
+    X = sample(5, 4)
+    T = to_categorical(numpy.array([0, 2, 1, 2, 0]), n_classes=3)
+    model = Softmax_v2(temperature=temperature,
+                       init_W=lambda ops, shape: ops.asarray(rng.standard_normal(shape), dtype="f"))
+    model.initialize(X=X, Y=T)
+    assert model.attrs["softmax_temperature"] == temperature
+    helpers.check_layer_gradients(
+        model, X, lambda p, X: helpers.softmax64(affine(p, 0, X) / temperature),
+        loss="xent", targets=T)
+
+
+def test_softmax_v2_logits_and_bad_temperature():
+    from thinc_fast.api import Softmax_v2
+
+    X = sample(3, 4)
+    model = Softmax_v2(normalize_outputs=False).initialize(X=X, Y=sample(3, 2))
+    Y, backprop = model(X, is_train=False)
+    with pytest.raises(ValueError, match="backprop is not supported for an unnormalized Softmax"):
+        backprop(numpy.zeros_like(Y))
+    Y, backprop = model(X, is_train=True)
+    assert not backprop(numpy.zeros_like(Y)).any()
+    with pytest.raises(ValueError, match="softmax temperature must not be zero or negative"):
+        Softmax_v2(temperature=0.0)
+    model.attrs["softmax_temperature"] = -1.0
+    with pytest.raises(ValueError, match="softmax temperature"):
+        model.predict(X)
+
+
+@pytest.mark.parametrize("name", ["Linear.v1", "Relu.v1", "Maxout.v1", "Softmax.v1",
+                                  "Softmax.v2", "LayerNorm.v1", "Dropout.v1"])
+def test_registry_fill_gives_json_and_the_layer_trains(name):
+    import json
+
+    from thinc_fast.api import registry
+
+    filled = registry.fill({"config": {"@layers": name}})
+    json.dumps(filled)
+    if "init_W" in filled["config"]:
+        assert filled["config"]["init_W"] is None
+    model = registry.resolve({"config": {"@layers": name}})["config"]
+    X = sample(3, 4)
+    model.initialize(X, X)
+    Y, backprop = model(X, is_train=True)
+    assert Y.shape == (3, 4) and backprop(Y).shape == (3, 4)

@@ -10,6 +10,14 @@ from .layers import (Dropout, LayerNorm, Linear, Maxout, Relu, Softmax, chain, c
 from .loss import (CategoricalCrossentropy, CosineDistance, L2Distance, Loss,
                    SequenceCategoricalCrossentropy)
 from .model import Model
+from .model import (Shim, change_attr_values, deserialize_attr, serialize_attr,
+                    set_dropout_rate, wrap_model_recursive)
+from .layers import Softmax_v2, with_debug
+from .initializers import (configure_normal_init, configure_uniform_init, glorot_normal_init,
+                           he_uniform_init, lecun_normal_init, lecun_uniform_init, normal_init,
+                           uniform_init)
+from .util import (data_validation, get_array_module, get_width, has_cupy, is_cupy_array,
+                   to_numpy, torch2xp, xp2torch)
 from .optimizers import SGD, Adam, Optimizer, RAdam
 from .schedules import (Schedule, compounding, constant, constant_then, cosine_decay,
                         cyclic_triangular, decaying, exponential_decay, join, piecewise,
@@ -30,4 +38,9 @@ __all__ = [
     "save_checkpoint", "load_checkpoint",
     "minibatch", "to_categorical", "fix_random_seed",
     "glorot_uniform_init", "he_normal_init", "zero_init",
+    "Shim", "change_attr_values", "set_dropout_rate", "wrap_model_recursive", "serialize_attr",
+    "deserialize_attr", "Softmax_v2", "with_debug", "glorot_normal_init", "he_uniform_init",
+    "lecun_normal_init", "lecun_uniform_init", "normal_init", "uniform_init",
+    "configure_normal_init", "configure_uniform_init", "data_validation", "get_array_module",
+    "get_width", "has_cupy", "is_cupy_array", "to_numpy", "torch2xp", "xp2torch",
 ]

@@ -74,16 +74,13 @@ class registry(confection.registry):
 
 _LAYERS = {
     "Linear.v1": layers.Linear, "Relu.v1": layers.Relu, "Softmax.v1": layers.Softmax,
+    "Softmax.v2": layers.Softmax_v2,
     "Dropout.v1": layers.Dropout, "LayerNorm.v1": layers.LayerNorm, "Maxout.v1": layers.Maxout,
-    "chain.v1": layers.chain, "residual.v1": layers.residual,
+    "chain.v1": layers.chain_any, "residual.v1": layers.residual,
     "concatenate.v1": layers.concatenate, "clone.v1": layers.clone, "noop.v1": layers.noop,
+    "with_debug.v1": layers.with_debug,
 }
 _OPTIMIZERS = {"Adam.v1": optimizers.Adam, "SGD.v1": optimizers.SGD, "RAdam.v1": optimizers.RAdam}
-_INITIALIZERS = {
-    "glorot_uniform_init.v1": initializers.glorot_uniform_init,
-    "he_normal_init.v1": initializers.he_normal_init,
-    "zero_init.v1": initializers.zero_init,
-}
 
 
 def _register_builtins() -> None:
@@ -97,18 +94,9 @@ def _register_builtins() -> None:
         registry.losses.register(name, func=func)
     registry.datasets.register("digits.v1", func=datasets.digits)
     registry.datasets.register("npz.v1", func=datasets.npz)
-    for name, func in _INITIALIZERS.items():
-        # configs name an initializer; the layer calls it with (ops, shape)
-        registry.initializers.register(name, func=_initializer_factory(func))
-
-
-def _initializer_factory(func: Any) -> Any:
-    def make() -> Any:
-        return func
-
-    make.__name__ = func.__name__
-    make.__doc__ = f"Returns the initializer {func.__name__}."
-    return make
+    for name, func in initializers.BUILTIN_INITIALIZERS.items():
+        # configs name an initializer (and its settings); the layer calls it with (ops, shape)
+        registry.initializers.register(name, func=func)
 
 
 _register_builtins()

@@ -10,7 +10,9 @@ arena (see ``thinc_fast._arena``).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import copy as _copy
+import functools
 import itertools
 import json
 import numbers
@@ -18,6 +20,7 @@ import threading
 from typing import (Any, Callable, Dict, Generic, List, Optional, Sequence, Tuple,
                     TypeVar)
 
+import msgpack
 import numpy
 
 from ._arena import ArenaOptimizer, ParamArena, arena_of
@@ -33,7 +36,7 @@ InitT = Callable[..., Any]
 MODEL_FORMAT_VERSION = 1
 _model_ids = itertools.count(1)
 _init_state = threading.local()
-_operators = threading.local()
+_shim_ids = itertools.count(1)
 _OPERATOR_METHODS = {
     ">>": "__rshift__", "<<": "__lshift__", "|": "__or__", "&": "__and__", "+": "__add__",
     "-": "__sub__", "*": "__mul__", "@": "__matmul__", "/": "__truediv__", "//": "__floordiv__",
@@ -41,8 +44,69 @@ _OPERATOR_METHODS = {
 }
 
 
+class UnsetError(KeyError, ValueError):
+    """A parameter or reference that is declared but has no value yet.
+
+    Both a KeyError (what Thinc raises for an unallocated parameter) and a
+    ValueError (what Thinc raises for an unset reference, and what thinc_fast
+    raised for both), so code written for either catches it.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class Shim:
+    """The base class of Thinc's wrappers around another framework's model
+    (``PyTorchShim`` and friends). thinc_fast ships none; a ``Model`` keeps the
+    shims it is given (``model.shims``), copies them with the model, passes
+    ``finish_update`` and ``use_params`` on, and ``to_dict`` stores their bytes.
+    """
+
+    name = "shim"
+
+    def __init__(self, model: Any, config: Optional[Dict[str, Any]] = None,
+                 optimizer: Any = None) -> None:
+        self.id = next(_shim_ids)
+        self.cfg = dict(config) if config is not None else {}
+        self._model = model
+        self._optimizer = optimizer
+
+    def __call__(self, inputs: Any, is_train: bool) -> Tuple[Any, Callable[[Any], Any]]:
+        raise NotImplementedError
+
+    def predict(self, fwd_args: Any) -> Any:
+        return self(fwd_args, is_train=False)[0]
+
+    def begin_update(self, fwd_args: Any) -> Tuple[Any, Callable[[Any], Any]]:
+        return self(fwd_args, is_train=True)
+
+    def finish_update(self, optimizer: Any) -> None:
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def use_params(self, params: Dict[Tuple[int, str], Any]):
+        yield
+
+    def copy(self) -> "Shim":
+        return _copy.deepcopy(self)
+
+    def to_device(self, device_type: str, device_id: int) -> None:
+        raise NotImplementedError
+
+    def to_bytes(self) -> bytes:
+        raise NotImplementedError
+
+    def from_bytes(self, data: bytes) -> "Shim":
+        raise NotImplementedError
+
+
 class Model(Generic[InT, OutT]):
     """A node of a model tree: forward function, dims, params, grads, children."""
+
+    # the operators bound by define_operators in this context (thread, task)
+    _context_operators: contextvars.ContextVar[Dict[str, Callable[..., Any]]] = \
+        contextvars.ContextVar("thinc_fast_operators", default={})
 
     def __init__(
         self,
@@ -55,6 +119,7 @@ class Model(Generic[InT, OutT]):
         layers: Optional[Sequence["Model"]] = None,
         refs: Optional[Dict[str, Optional["Model"]]] = None,
         attrs: Optional[Dict[str, Any]] = None,
+        shims: Optional[Sequence[Shim]] = None,
         ops: Optional[Ops] = None,
     ) -> None:
         if not callable(forward):
@@ -79,6 +144,7 @@ class Model(Generic[InT, OutT]):
                 raise TypeError(f"Model {name!r}: layers must be Model instances, got {type(layer).__name__}")
         self._refs: Dict[str, Optional[Model]] = dict(refs or {})
         self._attrs: Dict[str, Any] = dict(attrs or {})
+        self._shims: List[Shim] = list(shims or [])
 
     def __repr__(self) -> str:
         return f"<Model {self.name!r} id={self.id} dims={self._dims}>"
@@ -87,20 +153,23 @@ class Model(Generic[InT, OutT]):
     @contextlib.contextmanager
     def define_operators(cls, operators: Dict[str, Callable[..., "Model"]]):
         """Within the block, bind Python operators to combinators, as in Thinc:
-        ``with Model.define_operators({">>": chain}): model = Relu(64) >> Softmax()``."""
+        ``with Model.define_operators({">>": chain}): model = Relu(64) >> Softmax()``.
+
+        As in Thinc, a nested block *replaces* the bindings (operators bound
+        only outside it are undefined inside), and the bindings belong to the
+        current thread (a context variable)."""
         unknown = set(operators) - set(_OPERATOR_METHODS)
         if unknown:
             raise ValueError(f"define_operators: unsupported operators {sorted(unknown)}; "
                              f"supported: {' '.join(_OPERATOR_METHODS)}")
-        previous = getattr(_operators, "table", {})
-        _operators.table = {**previous, **operators}
+        token = cls._context_operators.set(dict(operators))
         try:
             yield
         finally:
-            _operators.table = previous
+            cls._context_operators.reset(token)
 
     def _apply_operator(self, symbol: str, other: Any) -> "Model":
-        func = getattr(_operators, "table", {}).get(symbol)
+        func = Model._context_operators.get().get(symbol)
         if func is None:
             raise TypeError(f"operator {symbol!r} is not defined for models here; bind it with "
                             f"Model.define_operators({{{symbol!r}: ...}})")
@@ -117,6 +186,11 @@ class Model(Generic[InT, OutT]):
         """Free-form settings of this node (e.g. a dropout rate)."""
         return self._attrs
 
+    @property
+    def shims(self) -> List[Shim]:
+        """Wrapped models of other frameworks (see :class:`Shim`)."""
+        return self._shims
+
     def walk(self, *, order: str = "bfs") -> List["Model"]:
         """This node and every descendant, each once: ``bfs``, ``dfs_pre`` or ``dfs_post``."""
         if order == "bfs":
@@ -132,7 +206,7 @@ class Model(Generic[InT, OutT]):
                         queue.append(child)
             return out
         if order not in ("dfs_pre", "dfs_post"):
-            raise ValueError(f"walk: unknown order {order!r}; use 'bfs', 'dfs_pre' or 'dfs_post'")
+            raise ValueError(f"Invalid order {order!r}, must be one of: bfs, dfs_pre, dfs_post")
         out, seen = [], set()
 
         def visit(node: Model) -> None:
@@ -148,6 +222,43 @@ class Model(Generic[InT, OutT]):
 
         visit(self)
         return out
+
+    def remove_node(self, node: "Model") -> None:
+        """Remove `node` from the layers of every node of this tree; references
+        that then point outside the tree are set to None."""
+        for parent in self.walk():
+            parent._layers[:] = [layer for layer in parent._layers if layer is not node]
+        tree = self.walk()
+        inside = {n.id for n in tree}
+        for parent in tree:
+            for name, ref in parent._refs.items():
+                if ref is not None and ref.id not in inside:
+                    parent._refs[name] = None
+
+    def replace_node(self, old: "Model", new: "Model") -> bool:
+        """Put `new` wherever `old` is a layer or a reference inside this tree
+        (children first, so references to deeper nodes stay valid). Returns
+        whether `old` was found."""
+        if not isinstance(new, Model):
+            raise TypeError(f"replace_node: expected a Model, got {type(new).__name__}")
+        seen = False
+        for node in self.walk(order="dfs_post"):
+            if node is old:
+                seen = True
+                continue
+            node._layers[:] = [new if layer is old else layer for layer in node._layers]
+            for name, ref in node._refs.items():
+                if ref is old:
+                    node.set_ref(name, new)
+        return seen
+
+    def replace_callbacks(self, forward: ForwardT, *, init: Optional[InitT] = None) -> None:
+        """Swap this node's forward and init functions (``with_debug`` does)."""
+        if not callable(forward):
+            raise TypeError(f"Model {self.name!r}: forward must be callable, got "
+                            f"{type(forward).__name__}")
+        self._func = forward
+        self.init = init
 
     # ------------------------------------------------------------------ dims
     @property
@@ -180,16 +291,25 @@ class Model(Generic[InT, OutT]):
         return self._dims.get(name)
 
     def set_dim(self, name: str, value: Optional[int], *, force: bool = False) -> None:
-        """Set dimension `name`; changing a set value needs ``force=True``."""
+        """Set dimension `name`. Changing a set value needs ``force=True``, and
+        (as in Thinc) is refused while any parameter of this node is allocated:
+        set the parameters to None first."""
         if name not in self._dims:
             raise KeyError(f"Cannot set dimension {name!r} for model {self.name!r}: "
                            f"unknown dimension (known: {list(self._dims)})")
         old = self._dims[name]
         if value is not None:
             value = _check_dim_value(self, name, value)
-        if old is not None and value != old and not force:
-            raise ValueError(f"Attempt to change dimension {name!r} for model {self.name!r} "
-                             f"from {old} to {value}")
+        if old is not None and value != old:
+            if not force:
+                raise ValueError(f"Attempt to change dimension {name!r} for model {self.name!r} "
+                                 f"from {old} to {value}")
+            allocated = [p for p, array in self._params.items() if array is not None]
+            if allocated:
+                raise ValueError(f"Attempt to change dimension {name!r} for model {self.name!r} "
+                                 f"from {old} to {value} while its parameters "
+                                 f"{', '.join(repr(p) for p in allocated)} are allocated "
+                                 "(force=True needs them set to None first)")
         self._dims[name] = value
 
     # ---------------------------------------------------------------- params
@@ -208,24 +328,28 @@ class Model(Generic[InT, OutT]):
         return True if self._params[name] is not None else None
 
     def get_param(self, name: str):
-        """The array of parameter `name` (a view into the arena once initialised)."""
+        """The array of parameter `name` (a view into the arena once initialised).
+        KeyError if unknown; :class:`UnsetError` (a KeyError and a ValueError)
+        if declared but not allocated."""
         value = self._params.get(name)
         if value is None:
             raise self._param_error(name, "get")
         return value
 
+    def maybe_get_param(self, name: str):
+        """The array of parameter `name`, or None if unknown or unallocated."""
+        return self._params.get(name)
+
     def set_param(self, name: str, value: Any) -> None:
-        """Set parameter `name`. Same shape: copied into the existing array, so
+        """Set parameter `name` (a new name declares it, as in Thinc; None
+        declares it unallocated). Same shape: copied into the existing array, so
         views (the arena) stay valid. New shape: stored anew, the arena is rebuilt
         at the next ``finish_update`` and the accumulated gradient is dropped."""
-        if name not in self._params:
-            raise KeyError(f"Cannot set parameter {name!r} for model {self.name!r}: "
-                           f"unknown parameter (known: {list(self._params)})")
         if value is None:
             self._drop_param(name)
             return
         array = self._as_param(name, value)
-        current = self._params[name]
+        current = self._params.get(name)
         if current is not None and current.shape == array.shape:
             current[...] = array
             return
@@ -253,7 +377,7 @@ class Model(Generic[InT, OutT]):
         unset = [dim for dim, value in self._dims.items() if value is None]
         why = (f"dimension{'s' if len(unset) > 1 else ''} {', '.join(repr(d) for d in unset)} "
                f"{'are' if len(unset) > 1 else 'is'} unset" if unset else "it was never initialized")
-        return ValueError(f"Cannot {verb} parameter {name!r} for model {self.name!r}: "
+        return UnsetError(f"Cannot {verb} parameter {name!r} for model {self.name!r}: "
                           f"the model is not initialized ({why}). "
                           "Call model.initialize(X=..., Y=...) with sample data first.")
 
@@ -283,6 +407,16 @@ class Model(Generic[InT, OutT]):
         if grad is None:
             grad = self.get_grad_buffer(name)
         return grad
+
+    def maybe_get_grad(self, name: str):
+        """The gradient of `name` if it has one (see ``has_grad``), else None."""
+        return self.get_grad(name) if self.has_grad(name) else None
+
+    def get_gradients(self) -> Dict[Tuple[int, str], Tuple[Any, Any]]:
+        """``{(node.id, name): (param, grad)}`` for every parameter of the tree
+        that has a gradient: the arrays themselves (arena views), not copies."""
+        return {(node.id, name): (node._params[name], node._grads[name])
+                for node in self.walk() for name in node.grad_names}
 
     def set_grad(self, name: str, value: Any) -> None:
         """Overwrite the gradient of `name` (same shape as the parameter)."""
@@ -320,15 +454,30 @@ class Model(Generic[InT, OutT]):
         return True if self._refs[name] is not None else None
 
     def get_ref(self, name: str) -> "Model":
-        ref = self._refs.get(name)
-        if ref is None:
+        """The node referenced as `name`: KeyError if unknown, :class:`UnsetError`
+        (a KeyError and a ValueError) if declared but unset."""
+        if name not in self._refs:
             raise KeyError(f"Cannot get reference {name!r} for model {self.name!r}: "
-                           f"{'unset' if name in self._refs else 'unknown reference'}")
+                           f"unknown reference (known: {list(self._refs)})")
+        ref = self._refs[name]
+        if ref is None:
+            raise UnsetError(f"Cannot get reference {name!r} for model {self.name!r}: "
+                             "value unset")
         return ref
 
+    def maybe_get_ref(self, name: str) -> Optional["Model"]:
+        """The node referenced as `name`, or None if unknown or unset."""
+        return self._refs.get(name)
+
     def set_ref(self, name: str, value: Optional["Model"]) -> None:
-        if value is not None and not isinstance(value, Model):
-            raise TypeError(f"set_ref: expected a Model, got {type(value).__name__}")
+        """Point reference `name` at `value`, a node of this model's tree (this
+        node or a descendant, so that it can be serialised), or None."""
+        if value is not None:
+            if not isinstance(value, Model):
+                raise TypeError(f"set_ref: expected a Model, got {type(value).__name__}")
+            if not any(node is value for node in self.walk()):
+                raise ValueError(f"Cannot set reference {name!r} of model {self.name!r} to "
+                                 f"{value.name!r}: cannot add reference to node not in tree")
         self._refs[name] = value
 
     # ----------------------------------------------------------- the work
@@ -364,8 +513,16 @@ class Model(Generic[InT, OutT]):
 
         With a thinc_fast optimizer this is one fused kernel call over the
         parameter arena. Other optimizers are called Thinc's way, once per
-        parameter: ``optimizer((node.id, name), param, grad)``.
+        parameter: ``optimizer((node.id, name), param, grad)``. As in Thinc,
+        nothing happens while no gradient has been computed (no backprop yet);
+        shims are passed the optimizer first.
         """
+        nodes = self.walk()
+        for node in nodes:
+            for shim in node._shims:
+                shim.finish_update(optimizer)
+        if not any(node._has_grad for node in nodes):
+            return
         if isinstance(optimizer, ArenaOptimizer):
             optimizer.update_arena(arena_of(self))
             return
@@ -379,6 +536,39 @@ class Model(Generic[InT, OutT]):
     def arena(self) -> ParamArena:
         """This model's parameter arena (built if needed)."""
         return arena_of(self)
+
+    def to_gpu(self, gpu_id: int = 0) -> None:  # pragma: no cover - needs a GPU
+        """Move the model (parameters, gradients, arena) to GPU `gpu_id`."""
+        from .backends import get_ops
+
+        self._to_ops(get_ops("cupy", device_id=gpu_id))
+
+    def to_cpu(self) -> None:
+        """Move the model (parameters, gradients, arena) to the CPU backend."""
+        from .backends import get_ops
+
+        self._to_ops(get_ops("numpy"))
+
+    def _to_ops(self, ops: Ops) -> None:
+        """Give every node `ops`; arrays that live elsewhere are moved and the
+        arena is rebuilt on the new backend (same backend: nothing is copied)."""
+        moved = False
+        on_host = ops.xp is numpy
+        for node in self.walk():
+            node.ops = ops
+            for table in (node._params, node._grads):
+                for name, value in table.items():
+                    if value is None:
+                        continue
+                    new = ops.asarray(value.get() if on_host and hasattr(value, "get")
+                                      and not isinstance(value, numpy.ndarray) else value)
+                    if new is not value:
+                        table[name] = new
+                        moved = True
+            for shim in node._shims:
+                shim.to_device("cpu" if on_host else "gpu", getattr(ops, "device_id", 0))
+        if moved and self._arena is not None:
+            ParamArena(self)
 
     @contextlib.contextmanager
     def use_params(self, params: Optional[Dict[Tuple[int, str], Any]]):
@@ -402,7 +592,11 @@ class Model(Generic[InT, OutT]):
             for node, name, value in swaps:
                 backup.append((node, name, node.get_param(name).copy()))
                 node.set_param(name, value)
-            yield
+            with contextlib.ExitStack() as stack:
+                for node in self.walk():
+                    for shim in node._shims:
+                        stack.enter_context(shim.use_params(params or {}))
+                yield
         finally:
             for node, name, value in reversed(backup):
                 node.set_param(name, value)
@@ -584,17 +778,157 @@ class Model(Generic[InT, OutT]):
         """Load a file written by ``to_disk`` or by Thinc's; see ``from_bytes``."""
         return self.from_bytes(read_file(path))
 
+    # -------------------------------------------------------------- as a dict
+    def to_dict(self) -> Dict[str, List[Any]]:
+        """The model as Thinc's dict: four lists aligned on ``walk()``::
+
+            {"nodes": [{"index": i, "name": ..., "dims": {...}, "refs": {ref: index | None}}],
+             "attrs": [{attr: bytes}],  # serialize_attr; attrs it cannot encode are left out
+             "params": [{name: array | None}],  # the live arrays (arena views), not copies
+             "shims": [[shim.to_bytes(), ...]]}
+
+        References are stored as indices into ``walk()``; a reference to a node
+        outside the tree raises ValueError.
+        """
+        nodes = self.walk()
+        index = {node.id: i for i, node in enumerate(nodes)}
+        msg: Dict[str, List[Any]] = {"nodes": [], "attrs": [], "params": [], "shims": []}
+        for i, node in enumerate(nodes):
+            refs: Dict[str, Optional[int]] = {}
+            outside = []
+            for name, ref in node._refs.items():
+                if ref is not None and ref.id not in index:
+                    outside.append(name)
+                refs[name] = None if ref is None else index.get(ref.id)
+            if outside:
+                raise ValueError(f"Cannot get references {outside} of node {i} ({node.name!r}): "
+                                 "they point to models outside the tree")
+            msg["nodes"].append({"index": i, "name": node.name, "dims": dict(node._dims),
+                                 "refs": refs})
+        for node in nodes:
+            attrs = {}
+            for name, value in node._attrs.items():
+                try:
+                    attrs[name] = serialize_attr(value, value, name, node)
+                except TypeError:
+                    continue
+            msg["attrs"].append(attrs)
+        for node in nodes:
+            msg["shims"].append([shim.to_bytes() for shim in node._shims])
+        for node in nodes:
+            msg["params"].append(dict(node._params))
+        return msg
+
+    def from_dict(self, msg: Dict[str, Any]) -> "Model":
+        """Load what ``to_dict`` gave (Thinc's layout) into this model: names,
+        dims, refs, attrs (``deserialize_attr``), params (copied) and shims.
+
+        Checked before anything changes: the number of nodes, dims that differ
+        from set dims, reference indices, parameter dtypes, and the attrs decode.
+        """
+        if not isinstance(msg, dict) or "nodes" not in msg:
+            raise ValueError("Cannot deserialize model: the data is not a model dict (no "
+                             "'nodes'); was it written by an incompatible version?")
+        nodes = self.walk()
+        infos = msg["nodes"]
+        if len(infos) != len(nodes):
+            raise ValueError(f"Cannot deserialize model: mismatched structure: the data has "
+                             f"{len(infos)} nodes, model {self.name!r} has {len(nodes)}")
+        empty: List[Dict[str, Any]] = [{} for _ in nodes]
+        all_attrs = msg.get("attrs") or empty
+        all_params = msg.get("params") or empty
+        all_shims = msg.get("shims") or [[] for _ in nodes]
+        plan = []
+        for i, (node, info) in enumerate(zip(nodes, infos)):
+            where = f"node {i} ({node.name!r})"
+            dims = {}
+            for dim, value in info.get("dims", {}).items():
+                if dim not in node._dims:
+                    raise KeyError(f"Cannot deserialize model: {where} has no dimension {dim!r}")
+                if value is None:
+                    continue
+                value = _check_dim_value(node, dim, value)
+                current = node._dims[dim]
+                if current is not None and current != value:
+                    raise ValueError(f"Cannot deserialize model: dimension {dim!r} of {where} "
+                                     f"is {current} in the model but {value} in the data")
+                dims[dim] = value
+            refs = {}
+            for ref, target in info.get("refs", {}).items():
+                if target is not None and not (isinstance(target, int) and 0 <= target < len(nodes)):
+                    raise ValueError(f"Cannot deserialize model: reference {ref!r} of {where} "
+                                     f"points to node {target!r}, outside the tree")
+                refs[ref] = None if target is None else nodes[target]
+            attrs = {attr: deserialize_attr(node._attrs.get(attr), value, attr, node)
+                     for attr, value in all_attrs[i].items()}
+            params = {}
+            for name, value in all_params[i].items():
+                params[name] = None if value is None else node._as_param(name, value)
+            if len(all_shims[i]) != len(node._shims):
+                raise ValueError(f"Cannot deserialize model: {where} has {len(node._shims)} "
+                                 f"shims, the data {len(all_shims[i])}")
+            plan.append((node, info.get("name", node.name), dims, refs, attrs, params, all_shims[i]))
+        for node, name, dims, refs, attrs, params, shims in plan:
+            node.name = name
+            node._dims.update(dims)
+            node._refs.update(refs)
+            node._attrs.update(attrs)
+            for pname, value in params.items():
+                node.set_param(pname, value)
+            for shim, data in zip(node._shims, shims):
+                shim.from_bytes(data)
+        ParamArena(self)
+        return self
+
+    def can_from_dict(self, msg: Dict[str, Any], *, strict: bool = True) -> bool:
+        """Whether ``from_dict(msg)`` would fit this model: same number of nodes,
+        known dims equal where set, known params of the same shape where both are
+        allocated; with `strict`, also the same node names and attrs."""
+        if not isinstance(msg, dict) or "nodes" not in msg:
+            return False
+        nodes = self.walk()
+        if len(msg["nodes"]) != len(nodes):
+            return False
+        for i, node in enumerate(nodes):
+            info = msg["nodes"][i]
+            if strict and info.get("name") != node.name:
+                return False
+            if len((msg.get("shims") or [[]] * len(nodes))[i]) != len(node._shims):
+                return False
+            for dim, value in info.get("dims", {}).items():
+                has = node.has_dim(dim)
+                if has is False or (has and node._dims[dim] != value):
+                    return False
+            for name, value in (msg.get("params") or [{}] * len(nodes))[i].items():
+                has = node.has_param(name)
+                if has is False:
+                    return False
+                if has and value is not None and tuple(node._params[name].shape) != \
+                        tuple(getattr(value, "shape", ())):
+                    return False
+            if strict:
+                for attr, value in (msg.get("attrs") or [{}] * len(nodes))[i].items():
+                    if attr not in node._attrs:
+                        continue
+                    try:
+                        ours = serialize_attr(node._attrs[attr], node._attrs[attr], attr, node)
+                    except TypeError:
+                        continue
+                    if ours != value:
+                        return False
+        return True
+
     # ------------------------------------------------------------------ copy
     def copy(self) -> "Model":
         """An independent deep copy (new ids, own parameters and arena).
-        Nodes shared inside the tree stay shared in the copy."""
-        memo: Dict[int, Model] = {}
+        Nodes shared inside the tree stay shared in the copy (shims too)."""
+        memo: Dict[Any, Any] = {}
         clone = self._copy_node(memo)
         if self._arena is not None:
             ParamArena(clone)
         return clone
 
-    def _copy_node(self, memo: Dict[int, "Model"]) -> "Model":
+    def _copy_node(self, memo: Dict[Any, Any]) -> "Model":
         if self.id in memo:
             return memo[self.id]
         new = Model.__new__(Model)
@@ -612,6 +946,12 @@ class Model(Generic[InT, OutT]):
         new._layers = [layer._copy_node(memo) for layer in self._layers]
         new._refs = {k: (None if v is None else v._copy_node(memo)) for k, v in self._refs.items()}
         new._attrs = _copy.deepcopy(self._attrs)
+        new._shims = []
+        for shim in self._shims:
+            key = ("shim", id(shim))
+            if key not in memo:
+                memo[key] = shim.copy()
+            new._shims.append(memo[key])
         return new
 
     def __deepcopy__(self, memo: Dict[int, Any]) -> "Model":
@@ -660,3 +1000,59 @@ def _make_operator(symbol: str) -> Callable[[Model, Any], Model]:
 
 for _symbol, _method in _OPERATOR_METHODS.items():
     setattr(Model, _method, _make_operator(_symbol))
+
+
+def _msgpack_default(value: Any) -> Any:
+    if isinstance(value, numpy.generic) and value.dtype.kind in "biuf":
+        return value.item()
+    raise TypeError(f"can not serialize {type(value).__name__!r} object")
+
+
+@functools.singledispatch
+def serialize_attr(_: Any, value: Any, name: str, model: Model) -> bytes:
+    """An attr value as bytes (msgpack by default, as Thinc's), dispatched on
+    the type of the first argument: register your own with
+    ``@serialize_attr.register(MyType)``. TypeError: the value cannot be stored
+    (``Model.to_dict`` then leaves it out)."""
+    return msgpack.packb(value, use_bin_type=True, default=_msgpack_default)
+
+
+@functools.singledispatch
+def deserialize_attr(_: Any, value: Any, name: str, model: Model) -> Any:
+    """The attr value `serialize_attr` wrote, dispatched on the type of the
+    first argument (the attr's current value): register your own with
+    ``@deserialize_attr.register(MyType)``."""
+    return msgpack.unpackb(value, raw=False, strict_map_key=False)
+
+
+_ModelT = TypeVar("_ModelT", bound=Model)
+
+
+def change_attr_values(model: _ModelT, mapping: Dict[str, Dict[str, Any]]) -> _ModelT:
+    """For each node whose name is in `mapping`, set the attrs it names, among
+    those the node already has (others are ignored). Returns `model`."""
+    for node in model.walk():
+        for attr, value in mapping.get(node.name, {}).items():
+            if attr in node._attrs:
+                node._attrs[attr] = value
+    return model
+
+
+def set_dropout_rate(model: _ModelT, drop: float, attrs: Sequence[str] = ("dropout_rate",)
+                     ) -> _ModelT:
+    """Set the dropout rate of every node that has one of the attrs `attrs`
+    (``"dropout_rate"`` by default). Returns `model`."""
+    for node in model.walk():
+        for attr in attrs:
+            if attr in node._attrs:
+                node._attrs[attr] = drop
+    return model
+
+
+def wrap_model_recursive(model: Model, wrapper: Callable[[Model], _ModelT]) -> _ModelT:
+    """Replace every node `n` below `model` by ``wrapper(n)`` (in place), then
+    return ``wrapper(model)``."""
+    for node in model.walk():
+        if node is not model:
+            model.replace_node(node, wrapper(node))
+    return wrapper(model)

@@ -1,5 +1,5 @@
 """Layers: functions that build a :class:`~thinc_fast.model.Model`."""
-from .chain import chain
+from .chain import chain, chain_any
 from .clone import clone, noop
 from .concatenate import concatenate
 from .dropout import Dropout
@@ -8,7 +8,8 @@ from .linear import Linear
 from .maxout import Maxout
 from .relu import Relu
 from .residual import residual
-from .softmax import Softmax
+from .softmax import Softmax, Softmax_v2
+from .with_debug import with_debug
 
 __all__ = ["chain", "clone", "noop", "concatenate", "Dropout", "LayerNorm", "Linear",
-           "Maxout", "Relu", "residual", "Softmax"]
+           "Maxout", "Relu", "residual", "Softmax", "Softmax_v2", "with_debug"]

@@ -1,4 +1,4 @@
-"""clone: a chain of `n` independent copies of a layer."""
+"""clone: a chain of `n` independent copies of a layer; noop: the identity."""
 
 from typing import Any, Callable, Tuple
 
@@ -17,9 +17,13 @@ def clone(orig: Model, n: int) -> Model:
     return chain(orig, *(orig.copy() for _ in range(n - 1)))
 
 
-def noop() -> Model:
-    """The identity layer."""
-    return Model("noop", _identity)
+def noop(*layers: Model) -> Model:
+    """The identity layer; any `layers` given are kept as (unused) children,
+    as in Thinc."""
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, Model):
+            raise TypeError(f"noop: argument {i} is a {type(layer).__name__}, not a Model")
+    return Model("noop", _identity, layers=list(layers))
 
 
 def _identity(model: Model, X: Any, is_train: bool) -> Tuple[Any, Callable]:

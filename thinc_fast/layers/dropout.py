@@ -8,14 +8,15 @@ from ..util import check_grad
 
 def Dropout(rate: float = 0.0) -> Model:
     """Inverted dropout: while training, each value is zeroed with probability
-    `rate` and the rest are scaled by ``1 / (1 - rate)``; identity otherwise."""
+    `rate` (in [0, 1]; 1 zeroes everything) and the rest are scaled by
+    ``1 / (1 - rate)``; identity otherwise. Takes an array or a list of arrays."""
     _check_rate(rate)
     return Model("dropout", forward, attrs={"dropout_rate": rate, "is_enabled": True})
 
 
 def _check_rate(rate: Any) -> float:
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
-        raise ValueError(f"Dropout rate must be a number in [0, 1), got {rate!r}")
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate <= 1.0:
+        raise ValueError(f"Dropout rate must be a number in [0, 1], got {rate!r}")
     return float(rate)
 
 
@@ -23,7 +24,24 @@ def forward(model: Model, X: Any, is_train: bool) -> Tuple[Any, Callable]:
     rate = _check_rate(model.attrs["dropout_rate"])
     if not is_train or rate == 0.0 or not model.attrs.get("is_enabled", True):
         return X, lambda dY: dY
-    mask = model.ops.get_dropout_mask(X.shape, rate)
+    if isinstance(X, (list, tuple)):
+        outputs = [_dropout_array(model, X_i, rate) for X_i in X]
+
+        def backprop_list(dYs: Any) -> Any:
+            if len(dYs) != len(outputs):
+                raise ValueError(f"backprop of model {model.name!r}: {len(dYs)} gradients "
+                                 f"for {len(outputs)} outputs")
+            return type(X)(back(dY) for (_, back), dY in zip(outputs, dYs))
+
+        return type(X)(Y for Y, _ in outputs), backprop_list
+    return _dropout_array(model, X, rate)
+
+
+def _dropout_array(model: Model, X: Any, rate: float) -> Tuple[Any, Callable]:
+    if rate >= 1.0:
+        mask = model.ops.alloc(X.shape)
+    else:
+        mask = model.ops.get_dropout_mask(X.shape, rate)
     Y = X * mask
 
     def backprop(dY: Any) -> Any:

@@ -4,20 +4,24 @@ from typing import Any, Callable, Optional, Tuple
 
 from ..model import Model
 from ..util import check_grad, check_input2f
-from .linear import get_width
+from .linear import input_width, output_width
 
 EPS = 1e-8
 
 
 def LayerNorm(nI: Optional[int] = None) -> Model:
-    """``Y = G * (X - mean) / sqrt(var + 1e-8) + b`` per row, with G and b of shape (nI,)."""
+    """``Y = G * (X - mean) / sqrt(var + 1e-8) + b`` per row, with G and b of shape (nI,).
+
+    The width comes from `nI`, else the sample input, else the sample output."""
     return Model("layernorm", forward, init=init, dims={"nI": nI, "nO": nI},
                  params={"G": None, "b": None})
 
 
 def init(model: Model, X: Any = None, Y: Any = None) -> None:
     if X is not None:
-        model.set_dim("nI", get_width(model, X, "nI"))
+        model.set_dim("nI", input_width(model, X))
+    elif Y is not None and model.has_dim("nI") is None:
+        model.set_dim("nI", output_width(model, Y))
     nI = model.get_dim("nI")
     model.set_dim("nO", nI)
     model.set_param("G", model.ops.xp.ones((nI,), dtype="float32"))

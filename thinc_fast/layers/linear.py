@@ -5,15 +5,17 @@ from typing import Any, Callable, Optional, Tuple
 from ..initializers import glorot_uniform_init, zero_init
 from ..model import Model
 from ..util import check_grad, check_input2f
+from ..util import get_width as _data_width
 
 InitFn = Callable[..., Any]
 
 
 def Linear(nO: Optional[int] = None, nI: Optional[int] = None, *,
-           init_W: InitFn = glorot_uniform_init, init_b: InitFn = zero_init) -> Model:
+           init_W: Optional[InitFn] = None, init_b: Optional[InitFn] = None) -> Model:
     """A dense layer ``Y = X @ W.T + b`` with W of shape (nO, nI) and b of shape (nO,).
 
-    Missing dims are inferred from the sample data given to ``initialize``.
+    Missing dims are inferred from the sample data given to ``initialize``;
+    `init_W` defaults to ``glorot_uniform_init``, `init_b` to ``zero_init``.
     """
     return Model("linear", forward, init=make_affine_init(init_W, init_b),
                  dims={"nO": nO, "nI": nI}, params={"W": None, "b": None})
@@ -40,23 +42,41 @@ def affine_backprop(model: Model, X: Any, W: Any, dZ: Any) -> Any:
     return ops.gemm(dZ, W)
 
 
-def get_width(model: Model, data: Any, which: str) -> int:
-    """The feature width of 2d sample data, for dim inference."""
-    shape = getattr(data, "shape", None)
+def input_width(model: Model, X: Any) -> int:
+    """The feature width of sample input `X` (a 2d array), to infer ``nI``."""
+    shape = getattr(X, "shape", None)
     if shape is None or len(shape) != 2:
-        raise ValueError(f"Cannot infer {which} of model {model.name!r} from sample data of "
+        raise ValueError(f"Cannot infer nI of model {model.name!r} from sample data of "
                          f"shape {shape}: expected a 2d array (batch, features)")
     return int(shape[1])
 
 
-def make_affine_init(init_W: InitFn, init_b: InitFn) -> Callable[..., None]:
+def output_width(model: Model, Y: Any) -> int:
+    """The width of sample output `Y`, to infer ``nO``, as Thinc's ``get_width``:
+    the last dim of an array, ``max + 1`` for 1d integer labels."""
+    try:
+        return _data_width(Y)
+    except ValueError as err:
+        raise ValueError(f"Cannot infer nO of model {model.name!r} from sample data of type "
+                         f"{type(Y).__name__} (shape {getattr(Y, 'shape', None)}): {err}") from None
+
+
+def infer_io_dims(model: Model, X: Any = None, Y: Any = None) -> None:
+    """Set ``nI`` from `X` and, while it is unset, ``nO`` from `Y` (a layer
+    whose ``nO`` is set ignores `Y`, so a chain may pass `Y` to every layer)."""
+    if X is not None:
+        model.set_dim("nI", input_width(model, X))
+    if Y is not None and model.has_dim("nO") is None:
+        model.set_dim("nO", output_width(model, Y))
+
+
+def make_affine_init(init_W: Optional[InitFn], init_b: Optional[InitFn]) -> Callable[..., None]:
     """An init function for layers with W (nO, nI) and b (nO,)."""
+    init_W = glorot_uniform_init if init_W is None else init_W
+    init_b = zero_init if init_b is None else init_b
 
     def init(model: Model, X: Any = None, Y: Any = None) -> None:
-        if X is not None:
-            model.set_dim("nI", get_width(model, X, "nI"))
-        if Y is not None:
-            model.set_dim("nO", get_width(model, Y, "nO"))
+        infer_io_dims(model, X, Y)
         nO, nI = model.get_dim("nO"), model.get_dim("nI")
         model.set_param("W", init_W(model.ops, (nO, nI)))
         model.set_param("b", init_b(model.ops, (nO,)))

@@ -8,13 +8,16 @@ from ..util import check_grad, check_input2f
 from .chain import chain
 from .dropout import Dropout
 from .layernorm import LayerNorm
-from .linear import InitFn, get_width
+from .linear import InitFn, infer_io_dims
 
 
-def Maxout(nO: Optional[int] = None, nI: Optional[int] = None, nP: int = 3, *,
-           init_W: InitFn = glorot_uniform_init, init_b: InitFn = zero_init,
+def Maxout(nO: Optional[int] = None, nI: Optional[int] = None, nP: Optional[int] = 3, *,
+           init_W: Optional[InitFn] = None, init_b: Optional[InitFn] = None,
            dropout: Optional[float] = None, normalize: bool = False) -> Model:
-    """``Y[:, o] = max_p (X @ W[o, p].T + b[o, p])`` with W (nO, nP, nI), b (nO, nP)."""
+    """``Y[:, o] = max_p (X @ W[o, p].T + b[o, p])`` with W (nO, nP, nI), b (nO, nP).
+
+    ``normalize`` appends a LayerNorm and ``dropout`` a Dropout, as in Thinc;
+    `init_W` defaults to ``glorot_uniform_init``, `init_b` to ``zero_init``."""
     model = Model("maxout", forward, init=_make_init(init_W, init_b),
                   dims={"nO": nO, "nI": nI, "nP": nP}, params={"W": None, "b": None})
     if normalize:
@@ -24,12 +27,12 @@ def Maxout(nO: Optional[int] = None, nI: Optional[int] = None, nP: int = 3, *,
     return model
 
 
-def _make_init(init_W: InitFn, init_b: InitFn) -> Callable[..., None]:
+def _make_init(init_W: Optional[InitFn], init_b: Optional[InitFn]) -> Callable[..., None]:
+    init_W = glorot_uniform_init if init_W is None else init_W
+    init_b = zero_init if init_b is None else init_b
+
     def init(model: Model, X: Any = None, Y: Any = None) -> None:
-        if X is not None:
-            model.set_dim("nI", get_width(model, X, "nI"))
-        if Y is not None:
-            model.set_dim("nO", get_width(model, Y, "nO"))
+        infer_io_dims(model, X, Y)
         nO, nP, nI = model.get_dim("nO"), model.get_dim("nP"), model.get_dim("nI")
         model.set_param("W", init_W(model.ops, (nO, nP, nI)))
         model.set_param("b", init_b(model.ops, (nO, nP)))

@@ -2,7 +2,6 @@
 
 from typing import Any, Callable, Optional, Tuple
 
-from ..initializers import glorot_uniform_init, zero_init
 from ..model import Model
 from ..util import check_grad, check_input2f
 from .chain import chain
@@ -12,10 +11,11 @@ from .linear import InitFn, affine_backprop, make_affine_init
 
 
 def Relu(nO: Optional[int] = None, nI: Optional[int] = None, *,
-         init_W: InitFn = glorot_uniform_init, init_b: InitFn = zero_init,
+         init_W: Optional[InitFn] = None, init_b: Optional[InitFn] = None,
          dropout: Optional[float] = None, normalize: bool = False) -> Model:
     """A dense layer with ReLU activation; ``normalize`` appends a LayerNorm and
-    ``dropout`` a Dropout, as in Thinc."""
+    ``dropout`` a Dropout, as in Thinc. `init_W` defaults to
+    ``glorot_uniform_init``, `init_b` to ``zero_init``."""
     model = Model("relu", forward, init=make_affine_init(init_W, init_b),
                   dims={"nO": nO, "nI": nI}, params={"W": None, "b": None})
     if normalize:

@@ -16,7 +16,10 @@ def residual(layer: Model) -> Model:
 
 def init(model: Model, X: Any = None, Y: Any = None) -> None:
     layer = model.layers[0]
-    layer.initialize(X=X, Y=Y)
+    if layer.has_dim("nO") is None:
+        layer.initialize(X=X, Y=Y)
+    else:
+        layer.initialize(X=X)
     for dim in ("nO", "nI"):
         if layer.has_dim(dim):
             model.set_dim(dim, layer.get_dim(dim), force=True)

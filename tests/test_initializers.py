@@ -1,0 +1,69 @@
+"""Initializers: Thinc's functions and registry names (with their settings)."""
+import numpy
+import pytest
+
+from thinc_fast.api import (NumpyOps, fix_random_seed, glorot_normal_init, glorot_uniform_init,
+                            he_normal_init, he_uniform_init, lecun_normal_init,
+                            lecun_uniform_init, normal_init, registry, uniform_init, zero_init)
+
+OPS = NumpyOps()
+
+
+@pytest.mark.parametrize("init,kind,scale", [
+    (glorot_uniform_init, "uniform", (6 / (300 + 200)) ** 0.5),
+    (he_uniform_init, "uniform", (6 / 200) ** 0.5),
+    (lecun_uniform_init, "uniform", (3 / 200) ** 0.5),
+    (glorot_normal_init, "normal", (2 / (300 + 200)) ** 0.5),
+    (he_normal_init, "normal", (2 / 200) ** 0.5),
+    (lecun_normal_init, "normal", (1 / 200) ** 0.5),
+])
+def test_random_initializers_have_their_scale(init, kind, scale):
+    W = init(OPS, (300, 200))
+    assert W.shape == (300, 200) and W.dtype == numpy.float32
+    if kind == "uniform":
+        assert -scale <= W.min() and W.max() <= scale and W.max() > 0.95 * scale
+    else:
+        assert W.std() == pytest.approx(scale, rel=0.02) and abs(W.mean()) < 0.05 * scale
+
+
+def test_initializers_repeat_with_the_seed_and_zero_init():
+    fix_random_seed(3)
+    a = glorot_uniform_init(OPS, (4, 5))
+    fix_random_seed(3)
+    numpy.testing.assert_array_equal(a, glorot_uniform_init(OPS, (4, 5)))
+    assert not zero_init(OPS, (2, 3)).any()
+
+
+def test_uniform_and_normal_init_settings():
+    W = uniform_init(OPS, (1000,), lo=0.5, hi=0.75)
+    assert 0.5 <= W.min() and W.max() < 0.75
+    assert uniform_init(OPS, (3, 4)).max() <= 0.1
+    with pytest.raises(ValueError, match="lo=1.0 must not exceed hi=0.0"):
+        uniform_init(OPS, (2,), lo=1.0, hi=0.0)
+    # Thinc 9's normal_init uses `mean` as the standard deviation, around 0
+    W = normal_init(OPS, (100, 100), mean=0.5)
+    assert W.std() == pytest.approx(0.5, rel=0.03) and abs(W.mean()) < 0.02
+    assert not normal_init(OPS, (2, 3)).any()
+
+
+@pytest.mark.parametrize("name,kwargs", [
+    ("glorot_uniform_init.v1", {}), ("glorot_normal_init.v1", {}), ("he_normal_init.v1", {}),
+    ("he_uniform_init.v1", {}), ("lecun_normal_init.v1", {}), ("lecun_uniform_init.v1", {}),
+    ("zero_init.v1", {}), ("uniform_init.v1", {"lo": -0.5, "hi": 0.5}),
+    ("normal_init.v1", {"mean": 0.1}),
+])
+def test_initializers_from_config(name, kwargs):
+    func = registry.resolve({"test": {"@initializers": name, **kwargs}})["test"]
+    W = func(OPS, (1, 2, 3, 4))
+    assert W.shape == (1, 2, 3, 4) and W.dtype == numpy.float32
+    if name == "uniform_init.v1":
+        assert W.min() >= -0.5 and W.max() < 0.5
+
+
+def test_initializer_in_a_layer_config():
+    model = registry.resolve({"m": {"@layers": "Linear.v1", "nO": 3, "nI": 2000,
+                                    "init_W": {"@initializers": "uniform_init.v1",
+                                               "lo": 1.0, "hi": 2.0}}})["m"]
+    model.initialize()
+    W = model.get_param("W")
+    assert W.shape == (3, 2000) and 1.0 <= W.min() and W.max() < 2.0
