@@ -242,8 +242,13 @@ def test_dropout_mask(ops):
     mask = ops.get_dropout_mask((200, 100), 0.25)
     assert set(numpy.unique(mask)) <= {0.0, numpy.float32(1 / 0.75)}
     assert abs((mask == 0).mean() - 0.25) < 0.02
-    with pytest.raises(ValueError, match="dropout rate"):
-        ops.get_dropout_mask((2, 2), 1.0)
+    # Thinc's ends: None or 0 keeps everything, 1 drops everything
+    assert (ops.get_dropout_mask((2, 2), None) == 1).all()
+    assert (ops.get_dropout_mask((2, 2), 0.0) == 1).all()
+    assert not ops.get_dropout_mask((2, 2), 1.0).any()
+    for bad in (1.5, -0.1, float("nan"), "0.5"):
+        with pytest.raises(ValueError, match="dropout rate 'drop'"):
+            ops.get_dropout_mask((2, 2), bad)
 
 
 def test_get_ops_and_use_ops():
@@ -348,3 +353,284 @@ def test_get_array_ops_follows_the_array_not_the_context():
 
     with use_ops("base"):
         assert isinstance(get_array_ops(numpy.zeros(3, "f")), NumpyOps)
+
+
+# ------------------------------------------------------------------------------------------
+# Thinc's Ops surface: construction, typed allocation/conversion, batching, activations
+
+import inspect  # noqa: E402
+import types  # noqa: E402
+
+from thinc_fast.api import CupyOps, fix_random_seed, warmup_linear  # noqa: E402
+from thinc_fast.backends import SizedGenerator  # noqa: E402
+
+
+def test_construction_forms():
+    assert Ops(numpy).xp is numpy and Ops(numpy).device_type == "cpu"
+    ops = NumpyOps(use_blis=True)
+    assert ops.use_blis and ops.device_type == "cpu" and ops.device_id == -1
+    assert NumpyOps("cpu", 0).device_id == 0
+    fake_cupy = types.ModuleType("cupy")
+    assert Ops(fake_cupy).device_type == "gpu"
+    with pytest.raises(ValueError, match="'device_type'"):
+        NumpyOps(fake_cupy)
+    with pytest.raises(TypeError, match="'device_id'"):
+        Ops("cpu", "0")
+    with pytest.raises(TypeError, match="unexpected settings"):
+        NumpyOps(use_gpu=True)
+
+
+@pytest.mark.parametrize("cls", [NumpyOps, CupyOps])
+def test_backends_keep_the_base_signatures(cls):
+    """Thinc's consistency rule: a backend's public methods exist on Ops, with the same
+    parameters, defaults and annotations (CupyOps is checked without a GPU)."""
+    for attr in (a for a in dir(cls) if not a.startswith("_")):
+        assert hasattr(Ops, attr), attr
+        method = getattr(cls, attr)
+        if not callable(method) or isinstance(method, (type, types.ModuleType)):
+            continue
+        ours = list(inspect.signature(method).parameters.values())[1:]
+        base = list(inspect.signature(getattr(Ops, attr)).parameters.values())[1:]
+        assert [p.name for p in ours] == [p.name for p in base], attr
+        assert [p.default for p in ours] == [p.default for p in base], attr
+        for p, q in zip(ours, base):
+            if p.annotation is not p.empty and q.annotation is not q.empty:
+                assert str(p.annotation) == str(q.annotation), attr
+
+
+@pytest.mark.parametrize("ops", OPS, ids=IDS)
+def test_typed_alloc_reshape_asarray(ops):
+    for n in range(1, 5):
+        shape = tuple(range(2, 2 + n))
+        f = getattr(ops, f"alloc{n}f")(*shape)
+        i = getattr(ops, f"alloc{n}i")(*shape)
+        assert f.shape == i.shape == shape and f.dtype == "float32" and i.dtype == "int32"
+        assert not f.any() and not i.any()
+        assert getattr(ops, f"alloc{n}f")(*shape, dtype="float64").dtype == "float64"
+        flat = numpy.arange(numpy.prod(shape))
+        assert getattr(ops, f"reshape{n}f")(flat.astype("f"), *shape).shape == shape
+        assert getattr(ops, f"reshape{n}i")(flat.astype("i"), *shape).shape == shape
+        assert getattr(ops, f"reshape{n}")(flat, *shape).shape == shape
+        nested = flat.reshape(shape).tolist()
+        assert getattr(ops, f"asarray{n}f")(nested).dtype == "float32"
+        assert getattr(ops, f"asarray{n}i")(nested).dtype == "int32"
+        assert getattr(ops, f"asarray{n}f")(nested, dtype="float64").dtype == "float64"
+    assert ops.alloc_f((2, 3)).dtype == "float32" and ops.alloc_i((2,)).dtype == "int32"
+    assert ops.reshape_f(numpy.zeros(6, "f"), (2, 3)).shape == (2, 3)
+    assert ops.alloc(3).shape == (3,)
+    with pytest.raises(ValueError, match="asarray2f: expected a 2d array"):
+        ops.asarray2f([1.0, 2.0])
+    big = [16, 11648197037703959513]
+    assert list(ops.asarray(big, dtype="uint64")) == big
+    X = numpy.zeros((3, 4), "f")
+    assert ops.asarray(X) is X and ops.as_contig(X) is X
+    assert ops.as_contig(X.T).flags.c_contiguous and ops.as_contig(X, "float64").dtype == "f8"
+
+
+@pytest.mark.parametrize("ops", OPS, ids=IDS)
+@pytest.mark.parametrize("order", [">", "<", "=", "|", None])
+def test_to_numpy_byte_order(ops, order):
+    x = numpy.asarray([1.5, -2.25])
+    y = ops.to_numpy(x, byte_order=order)
+    numpy.testing.assert_array_equal(y, x)
+    if order in (">", "<"):
+        assert y.dtype == x.dtype.newbyteorder(order)
+    else:
+        assert y.dtype.byteorder == x.dtype.byteorder
+    assert isinstance(ops.to_numpy([1, 2]), numpy.ndarray)
+
+
+@pytest.mark.parametrize("ops", OPS, ids=IDS)
+def test_minibatch_kinds_and_sizes(ops):
+    items = [1, 2, 3, 4, 5, 6, 7]
+    batches = ops.minibatch(3, items)
+    assert isinstance(batches, SizedGenerator) and len(batches) == 3
+    assert list(batches) == [[1, 2, 3], [4, 5, 6], [7]] == list(batches), "re-iterable"
+    assert list(ops.minibatch(3, tuple(items))) == [(1, 2, 3), (4, 5, 6), (7,)]
+    assert list(ops.minibatch(3, range(7))) == [range(0, 3), range(3, 6), range(6, 7)]
+    arr = numpy.arange(14, dtype="f").reshape(7, 2)
+    got = list(ops.minibatch(numpy.int64(4), arr))
+    assert [b.shape for b in got] == [(4, 2), (3, 2)] and numpy.shares_memory(got[0], arr)
+    sizes = (s for s in (3, 2, 1, 5))
+    assert list(ops.minibatch(sizes, items)) == [[1, 2, 3], [4, 5], [6], [7]]
+    # a schedule draws one size per batch (and moves on); floats are truncated as in Thinc
+    sched = warmup_linear(4.0, 2, 100)  # 0.0, 2.0, 4.0, 3.96, ...
+    with pytest.raises(ValueError, match="'size'"):
+        ops.minibatch(sched, items)  # its first size is 0
+    sched.step = 1
+    assert [len(b) for b in ops.minibatch(sched, items)] == [2, 4, 1] and sched.step == 4
+    assert len(ops.minibatch(3, [])) == 0 and list(ops.minibatch(3, [])) == []
+
+
+@pytest.mark.parametrize("ops", OPS, ids=IDS)
+def test_minibatch_shuffle_matches_thincs_draws_and_buffers(ops):
+    items = list(range(10))
+    fix_random_seed(3)
+    got = list(ops.minibatch(4, items, shuffle=True))
+    fix_random_seed(3)
+    order = numpy.arange(10)
+    numpy.random.shuffle(order)
+    assert got == [order[:4].tolist(), order[4:8].tolist(), order[8:].tolist()]
+    arr = numpy.arange(10) * 10
+    fix_random_seed(3)
+    shuffled = list(ops.minibatch(4, arr, shuffle=True))
+    assert all(b.flags.c_contiguous for b in shuffled)
+    numpy.testing.assert_array_equal(numpy.concatenate(shuffled), order * 10)
+    batches = ops.minibatch(4, range(10), shuffle=True)
+    first, second = list(batches), list(batches)
+    assert sorted(sum(first, [])) == sorted(sum(second, [])) == items and first != second
+    assert list(ops.minibatch(2, items, buffer=3)) == list(ops.minibatch(2, items))
+
+
+@pytest.mark.parametrize("ops", OPS, ids=IDS)
+def test_multibatch(ops):
+    X = numpy.arange(10).reshape(5, 2)
+    Y = ["a", "b", "c", "d", "e"]
+    batches = ops.multibatch(2, X, Y)
+    assert len(batches) == 3
+    got = list(batches)
+    assert [y for _, y in got] == [["a", "b"], ["c", "d"], ["e"]]
+    numpy.testing.assert_array_equal(got[2][0], [[8, 9]])
+    fix_random_seed(0)
+    for x, y in ops.multibatch(2, X, Y, shuffle=True):
+        assert [Y[row[0] // 2] for row in x] == y, "rows stay paired"
+
+
+@pytest.mark.parametrize("ops", OPS, ids=IDS)
+@pytest.mark.parametrize("call,message", [
+    (lambda o: o.minibatch(3, (i for i in range(5))), "sequence"),
+    (lambda o: o.minibatch(3, True), "sequence"),
+    (lambda o: o.minibatch(0, [1, 2]), "'size'"),
+    (lambda o: o.minibatch(True, [1, 2]), "'size'"),
+    (lambda o: o.minibatch("3", [1, 2]), "'size'"),
+    (lambda o: o.minibatch(iter([1]), [1, 2, 3]), "'size' ran out"),
+    (lambda o: o.minibatch(iter([1, -1]), [1, 2, 3]), "'size'"),
+    (lambda o: o.minibatch(2, [1, 2], buffer=0), "'buffer'"),
+    (lambda o: o.multibatch(2, [1, 2], (i for i in range(2))), "sequence 2"),
+    (lambda o: o.multibatch(2, [1, 2], [1, 2, 3]), "sequence 2 has 3 items"),
+])
+def test_batching_errors_name_the_argument(ops, call, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        call(ops)
+
+
+def _derivative(f, x, h=1e-6):
+    return (f(x + h) - f(x - h)) / (2 * h)
+
+
+_PHI = numpy.vectorize(lambda v: 0.5 * (1 + math.erf(v / math.sqrt(2))))
+ACTIVATIONS = {  # name: float64 reference of the forward
+    "sigmoid": lambda x: 1 / (1 + numpy.exp(-x)),
+    "relu_k": lambda x: numpy.clip(x, 0, 6),
+    "hard_sigmoid": lambda x: numpy.clip(0.2 * x + 0.5, 0, 1),
+    "hard_tanh": lambda x: numpy.clip(x, -1, 1),
+    "swish": lambda x: x / (1 + numpy.exp(-x)),
+    "hard_swish": lambda x: x * numpy.clip(0.2 * x + 0.5, 0, 1),
+    "hard_swish_mobilenet": lambda x: x * numpy.clip(x + 3, 0, 6) / 6,
+    "dish": lambda x: 0.5 * x * (1 + x / numpy.sqrt(1 + x * x)),
+    "gelu": lambda x: x * _PHI(x),
+    "gelu_approx": lambda x: 0.5 * x * (1 + numpy.tanh(math.sqrt(2 / math.pi)
+                                                      * (x + 0.044715 * x ** 3))),
+    "mish": lambda x: numpy.where(x >= 20, x, x * numpy.tanh(numpy.log1p(numpy.exp(
+        numpy.minimum(x, 20))))),
+}
+
+
+@pytest.mark.parametrize("ops", OPS, ids=IDS)
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_activations_against_float64_references(ops, name):
+    # points away from the kinks of the piecewise ones (where the derivative jumps)
+    x64 = numpy.array([-25.0, -7.3, -2.71, -1.3, -0.37, 0.21, 0.77, 1.9, 2.6, 4.4, 21.0])
+    ref = ACTIVATIONS[name](x64)
+    forward = getattr(ops, name)
+    backward = getattr(ops, "backprop_" + name)
+    for dtype, tol in (("float64", 1e-6), ("float32", 2e-6)):
+        X = x64.astype(dtype)
+        Y = forward(X.copy())
+        assert Y.dtype == dtype and Y.shape == X.shape
+        numpy.testing.assert_allclose(Y, ref, rtol=tol, atol=tol)
+        Xi = X.copy()
+        assert forward(Xi, inplace=True) is Xi
+        numpy.testing.assert_allclose(Xi, Y, rtol=1e-6, atol=1e-7)
+    # gradients: dY * f'(x), f' by central differences of the float64 reference
+    dY = numpy.linspace(-1.0, 1.0, x64.size)
+    want = dY * _derivative(ACTIVATIONS[name], x64)
+    params = set(inspect.signature(backward).parameters)
+    Y64 = ACTIVATIONS[name](x64)
+    if name == "sigmoid":
+        args = {"Y": Y64}
+    elif "Y" in params:
+        args = {"X": x64, "Y": Y64}
+    else:
+        args = {"X": x64}
+    got = backward(dY.copy(), **args)
+    numpy.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    dYi = dY.copy()
+    assert backward(dYi, inplace=True, **args) is dYi
+    numpy.testing.assert_allclose(dYi, got, rtol=1e-12)
+    with pytest.raises(ValueError, match="incompatible shapes"):
+        backward(dY[:3], **args)
+
+
+@pytest.mark.parametrize("ops", OPS, ids=IDS)
+def test_clipped_linear_erf_dtanh_logloss(ops):
+    x = numpy.linspace(-3, 3, 13)
+    numpy.testing.assert_allclose(ops.clipped_linear(x, slope=2.0, offset=0.5, min_val=-1,
+                                                     max_val=2), numpy.clip(2 * x + 0.5, -1, 2))
+    d = ops.backprop_clipped_linear(numpy.ones_like(x), x, slope=2.0, offset=0.5, min_val=-1,
+                                    max_val=2)
+    numpy.testing.assert_array_equal(d, numpy.where((2 * x + 0.5 > -1) & (2 * x + 0.5 < 2), 2, 0))
+    numpy.testing.assert_allclose(ops.erf(x), [math.erf(v) for v in x], atol=2e-7)
+    Y = numpy.tanh(x)
+    numpy.testing.assert_allclose(ops.dtanh(Y), 1 - Y ** 2)
+    numpy.testing.assert_allclose(ops.dsigmoid(numpy.array([0.25])), [0.1875])
+    numpy.testing.assert_allclose(ops.sechsq(x), 1 / numpy.cosh(x) ** 2)
+    p, t = numpy.array([0.9, 0.2]), numpy.array([1.0, 0.0])
+    numpy.testing.assert_allclose(ops.logloss(t, p), -numpy.log(numpy.array([0.9, 0.8]) + 1e-8),
+                                  rtol=1e-7)
+
+
+@pytest.mark.parametrize("ops", OPS, ids=IDS)
+def test_backprop_softmax_and_maxout_check_their_inputs(ops):
+    with pytest.raises(ValueError, match="incompatible shapes"):
+        ops.backprop_softmax(numpy.zeros((2, 3), "f"), numpy.zeros((2, 4), "f"))
+    dY = numpy.ones((2, 2), "f")
+    with pytest.raises(IndexError, match="outside"):
+        ops.backprop_maxout(dY, numpy.array([[1, 0], [3, 1]], "i"), 3)
+    with pytest.raises(IndexError, match="outside"):
+        ops.backprop_maxout(dY, numpy.array([[1, 0], [-1, 1]], "i"), 3)
+    with pytest.raises(ValueError, match="which has shape"):
+        ops.backprop_maxout(dY, numpy.zeros((2,), "i"), 3)
+    assert ops.backprop_maxout(dY.astype("f8"), numpy.zeros((2, 2), "i"), 3).dtype == "f8"
+
+
+@pytest.mark.parametrize("ops", OPS, ids=IDS)
+def test_flatten_unflatten_pad_gather_scatter(ops):
+    seqs = [randn(2, 3), randn(0, 3), randn(4, 3)]
+    flat = ops.flatten(seqs)
+    numpy.testing.assert_array_equal(flat, numpy.concatenate(seqs))
+    for pad in (0, 2):
+        flat = ops.flatten(seqs, pad=pad, dtype="float64")
+        assert flat.shape == (6 + 3 * pad, 3) and flat.dtype == "f8"
+        back = ops.unflatten(flat, [2, 0, 4], pad=pad)
+        for a, b in zip(back, seqs):
+            numpy.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="'lengths'"):
+        ops.unflatten(ops.flatten(seqs), [2, 0, 3])
+    assert ops.flatten([]).shape == (0, 0) and ops.flatten([], ndim_if_empty=1).shape == (0,)
+    padded = ops.pad([numpy.arange(1, 3), numpy.arange(1, 5)], round_to=3)
+    numpy.testing.assert_array_equal(padded, [[1, 2, 0, 0, 0, 0], [1, 2, 3, 4, 0, 0]])
+    assert [u.tolist() for u in ops.unpad(padded, [2, 4])] == [[1, 2], [1, 2, 3, 4]]
+    with pytest.raises(ValueError, match="Rounding"):
+        ops.pad([numpy.arange(3)], round_to=0)
+    numpy.testing.assert_array_equal(ops.insert_into((2, 3), [numpy.ones(2), numpy.ones(3)]),
+                                     [[1, 1, 0], [1, 1, 1]])
+    table = numpy.arange(12, dtype="f").reshape(4, 3)
+    idx = numpy.array([[0, 2], [3, 1], [0, 0]], dtype="uint32")
+    numpy.testing.assert_array_equal(ops.gather_add(table, idx),
+                                     table[idx.astype("i8")].astype("f8").sum(1))
+    with pytest.raises(IndexError):
+        ops.gather_add(table, numpy.array([[4, 0]], "i"))
+    out = ops.scatter_add(numpy.zeros((3, 2), "f"), numpy.array([0, 2, 0]), numpy.ones((3, 2), "f"))
+    numpy.testing.assert_array_equal(out, [[2, 2], [0, 0], [1, 1]])
+    numpy.testing.assert_array_equal(ops.tile(numpy.array([1, 2]), 2), [1, 2, 1, 2])

@@ -1,6 +1,6 @@
 """The public facade: everything a user imports comes from here."""
-from .backends import (NumpyOps, Ops, get_current_ops, get_ops, prefer_gpu, require_gpu,
-                       set_current_ops, use_ops)
+from .backends import (CupyOps, NumpyOps, Ops, get_current_ops, get_ops, prefer_gpu,
+                       require_gpu, set_current_ops, use_ops)
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import Config, ConfigValidationError, registry
 from .data import fix_random_seed, minibatch, to_categorical
@@ -21,10 +21,12 @@ from .util import (data_validation, get_array_module, get_width, has_cupy, is_cu
 from .optimizers import SGD, Adam, Optimizer, RAdam
 from .schedules import (Schedule, compounding, constant, constant_then, cosine_decay,
                         cyclic_triangular, decaying, exponential_decay, join, piecewise,
-                        piecewise_constant, slanted_triangular, warmup_cosine, warmup_linear)
+                        piecewise_constant, plateau, slanted_triangular, warmup_cosine,
+                        warmup_linear)
 
 __all__ = [
-    "Model", "Ops", "NumpyOps", "get_ops", "use_ops", "get_current_ops", "set_current_ops",
+    "Model", "Ops", "NumpyOps", "CupyOps", "get_ops", "use_ops", "get_current_ops",
+    "set_current_ops",
     "prefer_gpu", "require_gpu",
     "Linear", "Relu", "Softmax", "Dropout", "LayerNorm", "Maxout",
     "chain", "residual", "concatenate", "clone", "noop",
@@ -33,7 +35,7 @@ __all__ = [
     "CosineDistance",
     "Schedule", "constant", "constant_then", "decaying", "compounding", "warmup_linear",
     "slanted_triangular", "cyclic_triangular", "cosine_decay", "warmup_cosine",
-    "exponential_decay", "piecewise", "piecewise_constant", "join",
+    "exponential_decay", "piecewise", "piecewise_constant", "join", "plateau",
     "Config", "ConfigValidationError", "registry",
     "save_checkpoint", "load_checkpoint",
     "minibatch", "to_categorical", "fix_random_seed",

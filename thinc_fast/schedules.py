@@ -325,8 +325,9 @@ class _PlateauState:
         self.n_plateaus = n_plateaus
 
     def __repr__(self) -> str:
-        return (f"_PlateauState(best_score={self.best_score!r}, last_score_step="
-                f"{self.last_score_step!r}, patience={self.patience}, n_plateaus={self.n_plateaus})")
+        return (f"_PlateauState(best_score={self.best_score!r}, "
+                f"last_score_step={self.last_score_step!r}, patience={self.patience}, "
+                f"n_plateaus={self.n_plateaus})")
 
     def to_dict(self) -> Dict[str, Any]:
         return {"best_score": self.best_score, "last_score_step": self.last_score_step,

@@ -13,8 +13,9 @@ from . import _blis_arch
 
 _blis_arch.configure()  # must run before blis is first imported (by numpy_ops)
 
+from .cupy_ops import CupyOps  # noqa: E402  (importable without CuPy; raises when built)
 from .numpy_ops import NumpyOps, get_num_threads, set_num_threads  # noqa: E402
-from .ops import Ops  # noqa: E402
+from .ops import Ops, SizedGenerator  # noqa: E402
 
 _OPS_BY_NAME: Dict[str, Type[Ops]] = {"numpy": NumpyOps, "cpu": NumpyOps, "base": Ops}
 _current_ops: contextvars.ContextVar[Ops] = contextvars.ContextVar("thinc_fast_ops")
@@ -100,6 +101,7 @@ def blis_info() -> Dict[str, Any]:
     return info
 
 
-__all__ = ["Ops", "NumpyOps", "get_ops", "get_current_ops", "set_current_ops", "use_ops",
+__all__ = ["Ops", "NumpyOps", "CupyOps", "SizedGenerator", "get_ops", "get_current_ops",
+           "set_current_ops", "use_ops",
            "set_num_threads", "get_num_threads", "blis_info", "prefer_gpu", "require_gpu",
            "get_array_ops"]

@@ -4,6 +4,8 @@ RawKernels of ``src/cuda/kernels.cu``, with the same interface as NumpyOps.
 The fused optimizer step is one kernel launch over the whole device-side
 parameter arena, after one reduction for the gradient norm.
 """
+from __future__ import annotations  # annotations as in ops.py (Thinc's consistency test)
+
 from typing import Any, Optional
 
 import numpy
@@ -44,16 +46,21 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
 
     name = "cupy"
 
-    def __init__(self, device_id: Optional[int] = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, device_type: str = "gpu", device_id: Optional[int] = None,
+                 **kwargs: Any) -> None:
+        """Thinc's ``CupyOps(device_type="gpu", device_id=0)``; `device_id` None
+        means the current device. Raises GPUUnavailableError without CuPy or a GPU."""
         problem = gpu_status()
         if problem is not None:
             raise GPUUnavailableError(problem)
+        super().__init__(device_type, cupy.cuda.Device().id if device_id is None else device_id,
+                         **kwargs)
         self.xp = cupy
-        self.device_id = cupy.cuda.Device().id if device_id is None else device_id
 
-    def to_numpy(self, X: Any):
-        return cupy.asnumpy(X) if isinstance(X, cupy.ndarray) else numpy.asarray(X)
+    def to_numpy(self, data: Any, *, byte_order: Optional[str] = None):
+        if isinstance(data, cupy.ndarray):
+            data = cupy.asnumpy(data)
+        return Ops.to_numpy(self, data, byte_order=byte_order)
 
     def asarray(self, data: Any, *, dtype: Any = None):
         return cupy.asarray(data, dtype=dtype)

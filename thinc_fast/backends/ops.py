@@ -2,17 +2,50 @@
 
 Every array computation of a layer or optimizer goes through an ``Ops`` object.
 The methods here are written once against ``self.xp`` (NumPy or CuPy) and are
-the reference the accelerated backends (``NumpyOps``, later ``CupyOps``) are
-tested against. They favour clarity over speed.
+the reference the accelerated backends (``NumpyOps``, ``CupyOps``) are tested
+against. They favour clarity over speed.
+
+The surface follows Thinc 9's ``Ops``: construction (``Ops(xp)``,
+``NumpyOps(use_blis=True)``), typed allocation and conversion (``alloc2f``,
+``reshape3i``, ``asarray1i``, ``to_numpy(byte_order=...)``), batching
+(``minibatch``, ``multibatch``) and the activations with their gradients.
+Thinc's sequence methods (Ragged/Padded, seq2col, reduce_*, hash, ngrams,
+LSTM) are not here yet.
 """
 from __future__ import annotations
 
 import math
-from typing import Any, Tuple, Union
+import types
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy
 
 Shape = Union[int, Tuple[int, ...]]
+SizeT = Union[int, Iterable[Union[int, float]]]
+
+SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+INV_SQRT2 = 1.0 / math.sqrt(2.0)
+INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+class SizedGenerator:
+    """An iterable with a ``len()`` that calls ``get_items()`` afresh each time
+    it is iterated (Thinc's ``SizedGenerator``; what ``Ops.minibatch`` returns)."""
+
+    __slots__ = ("get_items", "length")
+
+    def __init__(self, get_items: Callable[[], Iterator[Any]], length: int) -> None:
+        self.get_items = get_items
+        self.length = length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self) -> Iterator[Any]:
+        yield from self.get_items()
+
+    def __repr__(self) -> str:
+        return f"<SizedGenerator of {self.length} items>"
 
 
 class Ops:
@@ -21,9 +54,30 @@ class Ops:
     name: str = "base"
     xp: Any = numpy
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, device_type: Any = "cpu", device_id: int = -1, *, use_blis: bool = True,
+                 **kwargs: Any) -> None:
+        """``Ops()``, ``Ops(numpy)`` / ``Ops(cupy)`` (the array module as first
+        argument, as Thinc allows), or Thinc's ``(device_type, device_id)``.
+
+        use_blis: accepted for Thinc's ``NumpyOps(use_blis=True)``; thinc_fast's
+        NumpyOps always multiplies through blis."""
         if kwargs:
             raise TypeError(f"{type(self).__name__} got unexpected settings: {sorted(kwargs)}")
+        if isinstance(device_type, types.ModuleType):
+            if type(self).xp is not device_type and type(self).name != "base":
+                raise ValueError(f"{type(self).__name__} computes with {type(self).xp.__name__}, "
+                                 f"not {device_type.__name__} (argument 'device_type')")
+            self.xp = device_type
+            device_type = "gpu" if device_type.__name__.startswith("cupy") else "cpu"
+        if not isinstance(device_type, str):
+            raise TypeError(f"{type(self).__name__}: argument 'device_type' must be 'cpu', 'gpu' "
+                            f"or an array module, got {type(device_type).__name__}")
+        if isinstance(device_id, bool) or not isinstance(device_id, (int, numpy.integer)):
+            raise TypeError(f"{type(self).__name__}: argument 'device_id' must be an int, "
+                            f"got {type(device_id).__name__}")
+        self.device_type = device_type
+        self.device_id = int(device_id)
+        self.use_blis = bool(use_blis)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -31,43 +85,226 @@ class Ops:
     # ------------------------------------------------------------------ arrays
     def alloc(self, shape: Shape, *, dtype: Any = "float32", zeros: bool = True):
         """A new array of `shape`, zero-filled unless ``zeros=False``."""
-        if isinstance(shape, int):
+        if isinstance(shape, (int, numpy.integer)):
             shape = (shape,)
         if any((not isinstance(d, (int, numpy.integer))) or d < 0 for d in shape):
             raise ValueError(f"alloc: invalid shape {shape!r}: dimensions must be non-negative ints")
         return self.xp.zeros(shape, dtype=dtype) if zeros else self.xp.empty(shape, dtype=dtype)
 
-    def alloc1f(self, d0: int, *, zeros: bool = True):
-        return self.alloc((d0,), zeros=zeros)
+    def alloc1f(self, d0: int, *, dtype: Any = "float32", zeros: bool = True):
+        return self.alloc((d0,), dtype=dtype, zeros=zeros)
 
-    def alloc2f(self, d0: int, d1: int, *, zeros: bool = True):
-        return self.alloc((d0, d1), zeros=zeros)
+    def alloc2f(self, d0: int, d1: int, *, dtype: Any = "float32", zeros: bool = True):
+        return self.alloc((d0, d1), dtype=dtype, zeros=zeros)
 
-    def alloc3f(self, d0: int, d1: int, d2: int, *, zeros: bool = True):
-        return self.alloc((d0, d1, d2), zeros=zeros)
+    def alloc3f(self, d0: int, d1: int, d2: int, *, dtype: Any = "float32", zeros: bool = True):
+        return self.alloc((d0, d1, d2), dtype=dtype, zeros=zeros)
+
+    def alloc4f(self, d0: int, d1: int, d2: int, d3: int, *, dtype: Any = "float32",
+                zeros: bool = True):
+        return self.alloc((d0, d1, d2, d3), dtype=dtype, zeros=zeros)
+
+    def alloc_f(self, shape: Shape, *, dtype: Any = "float32", zeros: bool = True):
+        return self.alloc(shape, dtype=dtype, zeros=zeros)
+
+    def alloc1i(self, d0: int, *, dtype: Any = "int32", zeros: bool = True):
+        return self.alloc((d0,), dtype=dtype, zeros=zeros)
+
+    def alloc2i(self, d0: int, d1: int, *, dtype: Any = "int32", zeros: bool = True):
+        return self.alloc((d0, d1), dtype=dtype, zeros=zeros)
+
+    def alloc3i(self, d0: int, d1: int, d2: int, *, dtype: Any = "int32", zeros: bool = True):
+        return self.alloc((d0, d1, d2), dtype=dtype, zeros=zeros)
+
+    def alloc4i(self, d0: int, d1: int, d2: int, d3: int, *, dtype: Any = "int32",
+                zeros: bool = True):
+        return self.alloc((d0, d1, d2, d3), dtype=dtype, zeros=zeros)
+
+    def alloc_i(self, shape: Shape, *, dtype: Any = "int32", zeros: bool = True):
+        return self.alloc(shape, dtype=dtype, zeros=zeros)
+
+    def reshape(self, array: Any, shape: Shape):
+        """`array` with a new shape (a view where NumPy/CuPy can make one)."""
+        if isinstance(shape, (int, numpy.integer)):
+            shape = (shape,)
+        return array.reshape(shape)
+
+    def reshape1(self, array: Any, d0: int):
+        return self.reshape(array, (d0,))
+
+    def reshape2(self, array: Any, d0: int, d1: int):
+        return self.reshape(array, (d0, d1))
+
+    def reshape3(self, array: Any, d0: int, d1: int, d2: int):
+        return self.reshape(array, (d0, d1, d2))
+
+    def reshape4(self, array: Any, d0: int, d1: int, d2: int, d3: int):
+        return self.reshape(array, (d0, d1, d2, d3))
+
+    def reshape1f(self, array: Any, d0: int):
+        return self.reshape(array, (d0,))
+
+    def reshape2f(self, array: Any, d0: int, d1: int):
+        return self.reshape(array, (d0, d1))
+
+    def reshape3f(self, array: Any, d0: int, d1: int, d2: int):
+        return self.reshape(array, (d0, d1, d2))
+
+    def reshape4f(self, array: Any, d0: int, d1: int, d2: int, d3: int):
+        return self.reshape(array, (d0, d1, d2, d3))
+
+    def reshape_f(self, array: Any, shape: Shape):
+        return self.reshape(array, shape)
+
+    def reshape1i(self, array: Any, d0: int):
+        return self.reshape(array, (d0,))
+
+    def reshape2i(self, array: Any, d0: int, d1: int):
+        return self.reshape(array, (d0, d1))
+
+    def reshape3i(self, array: Any, d0: int, d1: int, d2: int):
+        return self.reshape(array, (d0, d1, d2))
+
+    def reshape4i(self, array: Any, d0: int, d1: int, d2: int, d3: int):
+        return self.reshape(array, (d0, d1, d2, d3))
+
+    def reshape_i(self, array: Any, shape: Shape):
+        return self.reshape(array, shape)
 
     def asarray(self, data: Any, *, dtype: Any = None):
-        """`data` as an array of this backend (no copy when already one)."""
+        """`data` as an array of this backend (no copy when it already is one
+        of that dtype); CuPy arrays given to a NumPy backend come to the host."""
+        if self.xp is numpy and type(data).__module__.split(".")[0] == "cupy":
+            data = data.get()
         return self.xp.asarray(data, dtype=dtype)
 
-    def asarray1f(self, data: Any):
-        return self.xp.asarray(data, dtype="float32").reshape(-1)
-
-    def asarray2f(self, data: Any):
-        arr = self.xp.asarray(data, dtype="float32")
-        if arr.ndim != 2:
-            raise ValueError(f"asarray2f: expected a 2d array, got shape {arr.shape}")
+    def _asarray_nd(self, method: str, ndim: int, data: Any, dtype: Any):
+        arr = self.asarray(data, dtype=dtype)
+        if arr.ndim != ndim:
+            raise ValueError(f"{method}: expected a {ndim}d array, got shape {arr.shape}")
         return arr
 
-    def as_contig(self, X: Any, *, dtype: Any = None):
-        """`X` as a C-contiguous array (a no-op when it already is one)."""
-        return self.xp.ascontiguousarray(X, dtype=dtype)
+    def asarray1f(self, data: Any, *, dtype: Any = "float32"):
+        return self._asarray_nd("asarray1f", 1, data, dtype)
 
-    def to_numpy(self, X: Any):
-        """`X` as a NumPy array on the host."""
-        return numpy.asarray(X)
+    def asarray2f(self, data: Any, *, dtype: Any = "float32"):
+        return self._asarray_nd("asarray2f", 2, data, dtype)
 
-    # ------------------------------------------------------------- linear algebra
+    def asarray3f(self, data: Any, *, dtype: Any = "float32"):
+        return self._asarray_nd("asarray3f", 3, data, dtype)
+
+    def asarray4f(self, data: Any, *, dtype: Any = "float32"):
+        return self._asarray_nd("asarray4f", 4, data, dtype)
+
+    def asarray_f(self, data: Any, *, dtype: Any = "float32"):
+        return self.asarray(data, dtype=dtype)
+
+    def asarray1i(self, data: Any, *, dtype: Any = "int32"):
+        return self._asarray_nd("asarray1i", 1, data, dtype)
+
+    def asarray2i(self, data: Any, *, dtype: Any = "int32"):
+        return self._asarray_nd("asarray2i", 2, data, dtype)
+
+    def asarray3i(self, data: Any, *, dtype: Any = "int32"):
+        return self._asarray_nd("asarray3i", 3, data, dtype)
+
+    def asarray4i(self, data: Any, *, dtype: Any = "int32"):
+        return self._asarray_nd("asarray4i", 4, data, dtype)
+
+    def asarray_i(self, data: Any, *, dtype: Any = "int32"):
+        return self.asarray(data, dtype=dtype)
+
+    def as_contig(self, data: Any, dtype: Any = None):
+        """`data` as a C-contiguous array (a no-op when it already is one)."""
+        if data.flags["C_CONTIGUOUS"] and dtype in (None, data.dtype):
+            return data
+        return self.xp.ascontiguousarray(data, dtype=dtype)
+
+    def to_numpy(self, data: Any, *, byte_order: Optional[str] = None):
+        """`data` as a NumPy array on the host; with `byte_order` (``"<"``,
+        ``">"``, ``"="`` or ``"|"``, as ``numpy.dtype.newbyteorder``), in
+        that byte order."""
+        if not isinstance(data, numpy.ndarray):
+            if type(data).__module__.split(".")[0] == "cupy":
+                data = data.get()
+            else:
+                data = numpy.asarray(data)
+        if byte_order:
+            data = numpy.asarray(data, dtype=data.dtype.newbyteorder(byte_order))
+        return data
+
+    # ---------------------------------------------------------------- batching
+    def minibatch(self, size: SizeT, sequence: Any, *, shuffle: bool = False,
+                  buffer: int = 1) -> SizedGenerator:
+        """The batches of `sequence`, as a re-iterable with a ``len()``.
+
+        size: an int, or an iterator of sizes (a generator, or a schedule,
+        which then moves on); one size is drawn per batch, all of them when
+        ``minibatch`` is called, so the number of batches is known. Sizes are
+        truncated to ints (a schedule's 1.5 gives 1) and must be >= 1.
+        ``shuffle=True`` draws a new order from NumPy's global RNG each time
+        the result is iterated (the same draw as Thinc for the same seed).
+        Lists give lists, tuples tuples, ranges ranges (lists when shuffled),
+        arrays contiguous arrays of this backend (views when not shuffled);
+        other sequences are indexed with an int array. `buffer` batches are
+        gathered before they are handed out."""
+        return self._batches("minibatch", size, (sequence,), shuffle, buffer, single=True)
+
+    def multibatch(self, size: SizeT, sequence: Any, *others: Any, shuffle: bool = False,
+                   buffer: int = 1) -> SizedGenerator:
+        """Like :meth:`minibatch` over several sequences of the same length at
+        once: each batch is a list with one batch per sequence, all taken at
+        the same positions."""
+        return self._batches("multibatch", size, (sequence,) + others, shuffle, buffer,
+                             single=False)
+
+    def _batches(self, method: str, size: SizeT, sequences: Tuple[Any, ...], shuffle: bool,
+                 buffer: int, single: bool) -> SizedGenerator:
+        for i, seq in enumerate(sequences):
+            if not hasattr(seq, "__len__") or not hasattr(seq, "__getitem__"):
+                which = "sequence" if i == 0 else f"sequence {i + 1}"
+                raise ValueError(f"Can't {method} data: {which} must be a sequence (list, tuple, "
+                                 f"range or array), got {type(seq).__name__}")
+        length = len(sequences[0])
+        for i, seq in enumerate(sequences[1:], 2):
+            if len(seq) != length:
+                raise ValueError(f"Can't {method} data: sequence {i} has {len(seq)} items, "
+                                 f"the first has {length}")
+        if isinstance(buffer, bool) or not isinstance(buffer, (int, numpy.integer)) or buffer < 1:
+            raise ValueError(f"{method}: argument 'buffer' must be an int >= 1, got {buffer!r}")
+        sizes = _batch_sizes(method, length, size)
+        indices = numpy.arange(length)
+
+        def batches() -> Iterator[Any]:
+            if shuffle:
+                numpy.random.shuffle(indices)
+            queue: List[Any] = []
+            start = 0
+            for n in sizes:
+                idx = indices[start:start + n] if shuffle else None
+                parts = [self._get_batch(seq, start, start + n, idx) for seq in sequences]
+                queue.append(parts[0] if single else parts)
+                if len(queue) >= buffer:
+                    yield from queue
+                    queue = []
+                start += n
+            yield from queue
+
+        return SizedGenerator(batches, len(sizes))
+
+    def _get_batch(self, sequence: Any, start: int, stop: int, idx: Optional[numpy.ndarray]):
+        """Items ``start:stop`` of `sequence` (or those at `idx`, when shuffled)."""
+        if idx is None:
+            batch = sequence[start:stop]
+        elif isinstance(sequence, (list, range)):
+            return [sequence[i] for i in idx]
+        elif isinstance(sequence, tuple):
+            return tuple(sequence[i] for i in idx)
+        else:
+            batch = sequence[idx]
+        if isinstance(batch, numpy.ndarray) or type(batch).__module__.split(".")[0] == "cupy":
+            batch = self.as_contig(self.asarray(batch))
+        return batch
     def gemm(self, x, y, out=None, trans1: bool = False, trans2: bool = False, *,
              alpha: float = 1.0, beta: float = 0.0):
         """General matrix product: ``out := alpha * op(x) @ op(y) + beta * out``.
@@ -146,6 +383,7 @@ class Ops:
 
     def backprop_softmax(self, Y, dY, axis: int = -1):
         """Gradient of the softmax: ``dX = Y * (dY - sum(dY * Y))``."""
+        _check_same_shape("backprop_softmax", Y=Y, dY=dY)
         dX = Y * dY
         dX -= Y * dX.sum(axis=axis, keepdims=True)
         return dX
@@ -164,20 +402,330 @@ class Ops:
         return best, which.astype("int32")
 
     def backprop_maxout(self, dY, which, P: int):
-        """Scatter `dY` back to the piece that won: shape ``dY.shape + (P,)``."""
+        """Scatter `dY` back to the piece that won: shape ``dY.shape + (P,)``.
+        Raises IndexError for a `which` entry outside ``[0, P)``."""
+        if which.shape != dY.shape:
+            raise ValueError(f"backprop_maxout: which has shape {which.shape}, dY has {dY.shape}")
+        if which.size and (int(which.min()) < 0 or int(which.max()) >= P):
+            raise IndexError(f"backprop_maxout: which holds pieces outside [0, {P}): "
+                             f"{int(which.min())}..{int(which.max())}")
         dX = self.alloc(dY.shape + (P,), dtype=dY.dtype)
         self.xp.put_along_axis(dX, which[..., None].astype("int64"), dY[..., None], axis=-1)
         return dX
 
-    def get_dropout_mask(self, shape: Shape, drop: float):
-        """A mask of 0 and ``1 / (1 - drop)`` entries (inverted dropout)."""
-        if not 0.0 <= drop < 1.0:
-            raise ValueError(f"dropout rate must be in [0, 1), got {drop}")
-        if drop == 0.0:
+    def get_dropout_mask(self, shape: Shape, drop: Optional[float]):
+        """A float32 mask of 0 and ``1 / (1 - drop)`` entries (inverted dropout):
+        all ones for ``drop`` None or 0, all zeros for 1. The uniform draw is
+        Thinc's, so a seeded run gives Thinc's mask."""
+        if drop is None or drop == 0:
             return self.xp.ones(shape, dtype="float32")
+        if isinstance(drop, bool) or not isinstance(drop, (int, float, numpy.floating)) \
+                or not 0.0 <= drop <= 1.0:
+            raise ValueError(f"get_dropout_mask: dropout rate 'drop' must be in [0, 1] or None, "
+                             f"got {drop!r}")
+        if drop >= 1.0:
+            return self.alloc_f(shape)
         keep = self.xp.random.uniform(0.0, 1.0, shape) >= drop
         return keep.astype("float32") / (1.0 - drop)
 
+    # ------------------------------------------------------ shapes and lists
+    def tile(self, X, reps):
+        """`X` repeated `reps` times (``xp.tile``)."""
+        return self.xp.tile(X, reps)
+
+    def flatten(self, X: Sequence[Any], dtype: Any = None, pad: int = 0,
+                ndim_if_empty: int = 2):
+        """Concatenate the arrays of `X` along the first axis, with `pad` zero
+        rows before each non-empty one and after the last (empty arrays are
+        skipped). An empty `X` gives a zero-size array of `ndim_if_empty` dims."""
+        if X is None or len(X) == 0:
+            return self.alloc((0,) * ndim_if_empty, dtype=dtype or "f")
+        shape_if_empty = X[0].shape
+        arrays = [x for x in X if x.size != 0]
+        if not arrays:
+            return self.alloc(shape_if_empty, dtype=dtype or "f")
+        if int(pad) >= 1:
+            padded = []
+            for x in arrays:
+                padded.append(self.xp.zeros((pad,) + x.shape[1:], dtype=x.dtype))
+                padded.append(x)
+            padded.append(self.xp.zeros((pad,) + arrays[-1].shape[1:], dtype=arrays[-1].dtype))
+            arrays = padded
+        result = self.xp.concatenate(arrays)
+        if dtype is not None:
+            result = self.xp.asarray(result, dtype=dtype)
+        return result
+
+    def unflatten(self, X, lengths, pad: int = 0) -> List[Any]:
+        """The arrays :meth:`flatten` joined: views of `X` of the given lengths
+        (the `pad` rows around them dropped)."""
+        sizes = [int(n) for n in self.to_numpy(lengths).reshape(-1)]
+        if any(n < 0 for n in sizes):
+            raise ValueError(f"unflatten: 'lengths' must be >= 0, got {sizes}")
+        pad = int(pad)
+        total = sum(n + pad for n in sizes if n > 0) + (pad if any(sizes) else 0)
+        if total != X.shape[0]:
+            raise ValueError(f"unflatten: 'lengths' (sum {sum(sizes)}, pad={pad}) account for "
+                             f"{total} rows, X has {X.shape[0]}")
+        out = []
+        start = 0
+        for n in sizes:
+            if n > 0:
+                start += pad
+            out.append(X[start:start + n])
+            start += n
+        return out
+
+    def pad(self, seqs: Sequence[Any], round_to: int = 1):
+        """Stack arrays of different lengths into one ``(len(seqs), max_len, ...)``
+        array, zero-filled, with `max_len` rounded up to a multiple of
+        `round_to`. The arrays must share ndim, dtype and the other dims."""
+        if round_to < 1:
+            raise ValueError(f"Rounding for padding must at least be 1, was: {round_to}")
+        if not seqs:
+            raise ValueError("Cannot pad empty sequence")
+        if len(set(seq.ndim for seq in seqs)) != 1:
+            raise ValueError("Cannot pad sequences with different ndims")
+        if len(set(seq.dtype for seq in seqs)) != 1:
+            raise ValueError("Cannot pad sequences with different dtypes")
+        if len(set(seq.shape[1:] for seq in seqs)) != 1:
+            raise ValueError("Cannot pad sequences that differ on other dimensions")
+        max_len = max(len(seq) for seq in seqs)
+        max_len += -max_len % round_to
+        out = self.alloc((len(seqs), max_len) + seqs[0].shape[1:], dtype=seqs[0].dtype)
+        for i, seq in enumerate(seqs):
+            out[i, :seq.shape[0]] = seq
+        return out
+
+    def unpad(self, padded, lengths: Sequence[int]) -> List[Any]:
+        """The arrays :meth:`pad` stacked: ``padded[i, :lengths[i]]``."""
+        return [padded[i, :int(n)] for i, n in enumerate(lengths)]
+
+    def insert_into(self, shape: Shape, Xs: Sequence[Any]):
+        """A zero array of `shape` with ``Xs[i]`` written at the start of row i."""
+        out = self.alloc(shape, dtype=Xs[0].dtype)
+        for i, x in enumerate(Xs):
+            out[i, :x.shape[0]] = x
+        return out
+
+    def gather_add(self, table, indices):
+        """``out[i] = sum_j table[indices[i, j]]``; IndexError for an index outside the table."""
+        return table[indices].sum(axis=1)
+
+    def scatter_add(self, table, indices, values):
+        """``table[indices] += values``, repeated indices adding up; returns `table`."""
+        self.xp.add.at(table, indices, values)
+        return table
+
+    # ---------------------------------------------------- activations
+    # Each forward takes X and returns Y (written into X with inplace=True);
+    # each backprop returns dX = dY * f'(.) (written into dY with inplace=True)
+    # and raises ValueError when dY and X (or Y) differ in shape.
+    def sigmoid(self, X, *, inplace: bool = False):
+        """``1 / (1 + exp(-X))``, with X clipped to [-20, 20]."""
+        if inplace:
+            self.xp.clip(X, -20.0, 20.0, out=X)
+            self.xp.negative(X, out=X)
+            self.xp.exp(X, out=X)
+            X += 1.0
+            self.xp.reciprocal(X, out=X)
+            return X
+        return 1.0 / (1.0 + self.xp.exp(-self.xp.clip(X, -20.0, 20.0)))
+
+    def dsigmoid(self, Y, *, inplace: bool = False):
+        """The sigmoid's derivative from its output: ``Y * (1 - Y)``."""
+        if inplace:
+            Y *= 1.0 - Y
+            return Y
+        return Y * (1.0 - Y)
+
+    def backprop_sigmoid(self, dY, Y, *, inplace: bool = False):
+        """``dY * Y * (1 - Y)`` for `Y` the sigmoid's output."""
+        _check_same_shape("backprop_sigmoid", dY=dY, Y=Y)
+        return _times(dY, self.dsigmoid(Y), inplace)
+
+    def dtanh(self, Y, *, inplace: bool = False):
+        """tanh's derivative from its output: ``1 - Y ** 2``."""
+        if inplace:
+            Y **= 2
+            Y *= -1.0
+            Y += 1.0
+            return Y
+        return 1.0 - Y ** 2
+
+    def clipped_linear(self, X, slope: float = 1.0, offset: float = 0.0, min_val: float = 0.0,
+                       max_val: float = 1.0, inplace: bool = False):
+        """``clip(X * slope + offset, min_val, max_val)``."""
+        if inplace:
+            X *= slope
+            X += offset
+            return self.xp.clip(X, min_val, max_val, out=X)
+        return self.xp.clip(X * slope + offset, min_val, max_val)
+
+    def backprop_clipped_linear(self, dY, X, slope: float = 1.0, offset: float = 0.0,
+                                min_val: float = 0.0, max_val: float = 1.0,
+                                inplace: bool = False):
+        """``dY * slope`` where ``min_val < X * slope + offset < max_val``, else 0."""
+        _check_same_shape("backprop_clipped_linear", dY=dY, X=X)
+        low = (min_val - offset) / slope
+        high = (max_val - offset) / slope
+        inside = (low < X) & (X < high)
+        dX = self.xp.where(inside, X.dtype.type(slope), X.dtype.type(0.0))
+        return _times(dY, dX, inplace)
+
+    def relu_k(self, X, n: float = 6.0, inplace: bool = False):
+        """``clip(X, 0, n)`` (ReLU6 for n=6)."""
+        return self.clipped_linear(X, max_val=n, inplace=inplace)
+
+    def backprop_relu_k(self, dY, X, n: float = 6.0, inplace: bool = False):
+        return self.backprop_clipped_linear(dY, X, max_val=n, inplace=inplace)
+
+    def hard_sigmoid(self, X, inplace: bool = False):
+        """``clip(0.2 X + 0.5, 0, 1)``."""
+        return self.clipped_linear(X, slope=0.2, offset=0.5, inplace=inplace)
+
+    def backprop_hard_sigmoid(self, dY, X, inplace: bool = False):
+        return self.backprop_clipped_linear(dY, X, slope=0.2, offset=0.5, inplace=inplace)
+
+    def hard_tanh(self, X, inplace: bool = False):
+        """``clip(X, -1, 1)``."""
+        return self.clipped_linear(X, min_val=-1.0, max_val=1.0, inplace=inplace)
+
+    def backprop_hard_tanh(self, dY, X, inplace: bool = False):
+        return self.backprop_clipped_linear(dY, X, min_val=-1.0, max_val=1.0, inplace=inplace)
+
+    def swish(self, X, inplace: bool = False):
+        """``X * sigmoid(X)`` (SiLU)."""
+        S = self.sigmoid(X)
+        if inplace:
+            X *= S
+            return X
+        return X * S
+
+    def backprop_swish(self, dY, X, Y, inplace: bool = False):
+        """``dY * (Y + sigmoid(X) * (1 - Y))`` for `Y` the forward output."""
+        _check_same_shape("backprop_swish", dY=dY, X=X, Y=Y)
+        return _times(dY, Y + self.sigmoid(X) * (1.0 - Y), inplace)
+
+    def hard_swish(self, X, inplace: bool = False):
+        """``X * hard_sigmoid(X)``."""
+        S = self.hard_sigmoid(X)
+        if inplace:
+            X *= S
+            return X
+        return X * S
+
+    def backprop_hard_swish(self, dY, X, inplace: bool = False):
+        """``dY * (0.4 X + 0.5)`` on [-2.5, 2.5]; ``dY`` above, 0 below."""
+        _check_same_shape("backprop_hard_swish", dY=dY, X=X)
+        dX = X * 0.4 + 0.5
+        dX[X > 2.5] = 1.0
+        dX[X < -2.5] = 0.0
+        return _times(dY, dX, inplace)
+
+    def hard_swish_mobilenet(self, X, inplace: bool = False):
+        """``X * relu6(X + 3) / 6`` (MobileNetV3's h-swish)."""
+        S = self.relu_k(X + 3.0) / 6.0
+        if inplace:
+            X *= S
+            return X
+        return X * S
+
+    def backprop_hard_swish_mobilenet(self, dY, X, inplace: bool = False):
+        """``dY * (2 X + 3) / 6`` on [-3, 3]; ``dY`` above, 0 below."""
+        _check_same_shape("backprop_hard_swish_mobilenet", dY=dY, X=X)
+        dX = (X * 2.0 + 3.0) * (1.0 / 6.0)
+        dX[X > 3.0] = 1.0
+        dX[X < -3.0] = 0.0
+        return _times(dY, dX, inplace)
+
+    def dish(self, X, inplace: bool = False):
+        """``0.5 X (1 + X / sqrt(1 + X^2))``."""
+        S = 0.5 * (X / self.xp.sqrt(X * X + 1.0) + 1.0)
+        if inplace:
+            X *= S
+            return X
+        return X * S
+
+    def backprop_dish(self, dY, X, inplace: bool = False):
+        """``dY * (0.5 + X / sqrt(1 + X^2) - 0.5 X^3 / (1 + X^2)^1.5)``."""
+        _check_same_shape("backprop_dish", dY=dY, X=X)
+        x2p1 = X * X + 1.0
+        dX = X / self.xp.sqrt(x2p1) - 0.5 * X * (X * X) / x2p1 ** 1.5 + 0.5
+        return _times(dY, dX, inplace)
+
+    def erf(self, X):
+        """The error function, to 1.5e-7 (Abramowitz and Stegun 7.1.26, as Thinc)."""
+        sign = self.xp.sign(X)
+        ax = self.xp.abs(X)
+        t = 1.0 / (1.0 + 0.3275911 * ax)
+        poly = ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t
+                + 0.254829592) * t
+        return (sign * (1.0 - poly * self.xp.exp(-ax * ax))).astype(X.dtype)
+
+    def sechsq(self, X):
+        """``sech(X) ** 2``, with X clipped to [-20, 20]."""
+        return (1.0 / self.xp.cosh(self.xp.clip(X, -20.0, 20.0))) ** 2
+
+    def gelu_approx(self, X, inplace: bool = False):
+        """``0.5 X (1 + tanh(sqrt(2 / pi) (X + 0.044715 X^3)))``."""
+        S = (0.5 * (1.0 + self.xp.tanh(SQRT_2_OVER_PI * (X + 0.044715 * X ** 3)))).astype(X.dtype)
+        if inplace:
+            X *= S
+            return X
+        return X * S
+
+    def backprop_gelu_approx(self, dY, X, inplace: bool = False):
+        """``dY * (0.5 (1 + tanh(u)) + 0.5 X sech(u)^2 u')`` with
+        ``u = sqrt(2 / pi) (X + 0.044715 X^3)``."""
+        _check_same_shape("backprop_gelu_approx", dY=dY, X=X)
+        u = SQRT_2_OVER_PI * (X + 0.044715 * X ** 3)
+        du = SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * X * X)
+        dX = 0.5 * (1.0 + self.xp.tanh(u)) + 0.5 * X * self.sechsq(u) * du
+        return _times(dY, dX.astype(X.dtype), inplace)
+
+    def gelu(self, X, inplace: bool = False):
+        """``X * Phi(X)``, Phi the standard normal CDF (through :meth:`erf`)."""
+        cdf = 0.5 * (1.0 + self.erf(INV_SQRT2 * X))
+        if inplace:
+            X *= cdf
+            return X
+        return X * cdf
+
+    def backprop_gelu(self, dY, X, inplace: bool = False):
+        """``dY * (Phi(X) + X * phi(X))``, phi the standard normal density."""
+        _check_same_shape("backprop_gelu", dY=dY, X=X)
+        dX = 0.5 * (1.0 + self.erf(INV_SQRT2 * X)) + X * (INV_SQRT_2PI * self.xp.exp(-0.5 * X * X))
+        return _times(dY, dX, inplace)
+
+    def mish(self, X, threshold: float = 20.0, inplace: bool = False):
+        """``X * tanh(log(1 + exp(X)))``; just X from `threshold` on."""
+        Xc = self.xp.minimum(X, threshold)
+        Y = self.xp.where(X >= threshold, X, X * self.xp.tanh(self.xp.log1p(self.xp.exp(Xc))))
+        if inplace:
+            X[...] = Y
+            return X
+        return Y
+
+    def backprop_mish(self, dY, X, threshold: float = 20.0, inplace: bool = False):
+        """``dY * exp(X) * w / d^2`` below `threshold` (dY from it on), with
+        ``w = 4 (X + 1) + 4 exp(2X) + exp(3X) + exp(X) (4X + 6)`` and
+        ``d = (exp(X) + 1)^2 + 1``."""
+        _check_same_shape("backprop_mish", dY=dY, X=X)
+        xp = self.xp
+        below = X < threshold
+        Xs = xp.minimum(X, threshold)
+        e = xp.exp(Xs)
+        omega = 4.0 * (Xs + 1.0) + 4.0 * xp.exp(2.0 * Xs) + xp.exp(3.0 * Xs) + e * (4.0 * Xs + 6.0)
+        delta = (e + 1.0) ** 2 + 1.0
+        grad = xp.where(below, e * omega / (delta * delta), X.dtype.type(1.0)).astype(X.dtype)
+        return _times(dY, grad, inplace)
+
+    def logloss(self, y_true, y_pred):
+        """Elementwise ``-(y log(p + 1e-8) + (1 - y) log(1 - p + 1e-8))``."""
+        log_p = self.xp.log(y_pred + 1e-8)
+        log_q = self.xp.log((1 - y_pred) + 1e-8)
+        return -(y_true * log_p + (1 - y_true) * log_q)
     # --------------------------------------------------------------- optimizers
     def sum_of_squares(self, gradient, weights=None, l2: float = 0.0) -> float:
         """``sum((gradient + l2 * weights) ** 2)`` as a Python float (float64 sum).
@@ -302,3 +850,48 @@ def _check_step_arrays(weights, gradient, mom1, mom2, averages) -> None:
             raise ValueError(f"optimizer step: {name} has shape {arr.shape}, weights have {n}")
 
 
+def _check_same_shape(method: str, **arrays: Any) -> None:
+    shapes = {name: arr.shape for name, arr in arrays.items()}
+    if len(set(shapes.values())) > 1:
+        described = ", ".join(f"{name} {shape}" for name, shape in shapes.items())
+        raise ValueError(f"{method}: arrays have incompatible shapes: {described}")
+
+
+def _times(dY: Any, dX: Any, inplace: bool) -> Any:
+    """``dY * dX``, into `dY` when `inplace`."""
+    if inplace:
+        dY *= dX
+        return dY
+    return dY * dX
+
+
+def _batch_sizes(method: str, length: int, size: Any) -> List[int]:
+    """The size of each batch covering `length` items (the last may be cut short)."""
+    if isinstance(size, bool):
+        raise TypeError(f"{method}: argument 'size' must be an int or an iterator of sizes, "
+                        f"got a bool")
+    if isinstance(size, (int, numpy.integer)):
+        if size < 1:
+            raise ValueError(f"{method}: argument 'size' must be >= 1, got {size}")
+        return [int(size)] * (-(-length // int(size)))
+    try:
+        sizes = iter(size)
+    except TypeError:
+        raise TypeError(f"{method}: argument 'size' must be an int or an iterator of sizes, "
+                        f"got {type(size).__name__}") from None
+    out: List[int] = []
+    total = 0
+    while total < length:
+        try:
+            value = next(sizes)
+        except StopIteration:
+            raise ValueError(f"{method}: the sizes given as 'size' ran out after {len(out)} "
+                             f"batches ({total} of {length} items)") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float, numpy.integer,
+                                                                numpy.floating)) \
+                or not math.isfinite(value) or int(value) < 1:
+            raise ValueError(f"{method}: each batch size drawn from 'size' must be a number "
+                             f">= 1, got {value!r}")
+        out.append(int(value))
+        total += out[-1]
+    return out
