@@ -427,3 +427,23 @@ def test_bad_hyperparameters_are_value_errors_naming_the_argument():
             Optimizer(learn_rate=bad)
     weights, empty = numpy.zeros((1, 2), dtype="f"), numpy.zeros(0, dtype="f")
     assert Adam(0.1)((0, "x"), weights, empty)[1] is empty, "an empty gradient returns at once"
+
+
+def test_a_plateau_schedule_resumes_exactly_with_its_counters():
+    from thinc_fast.api import constant, plateau
+
+    def run(opt, scores):
+        values = []
+        for score in scores:
+            opt.last_score = score
+            opt.step_schedules()
+            values.append(float(opt.learn_rate))
+        return values
+
+    scores = [0.5, 0.4, 0.4, 0.3, 0.3, 0.3, 0.2, 0.2, 0.2]
+    whole = run(Adam(plateau(2, 0.5, constant(1.0))), scores)
+    first = Adam(plateau(2, 0.5, constant(1.0)))
+    head = run(first, scores[:4])
+    resumed = Adam(plateau(2, 0.5, constant(1.0))).from_bytes(first.to_bytes())
+    assert head + run(resumed, scores[4:]) == whole
+    assert min(whole) < 1.0, "the plateau did lower the rate"

@@ -74,7 +74,7 @@ def test_bad_schedules_are_named():
 def test_constant_and_constant_then():
     approx(first(constant(0.3), 3), [0.3] * 3)
     approx(first(constant_then(1.0, 2, decaying(0.5, 0.1)), 5),
-           [1.0, 1.0, 0.5, 0.5 / 1.1, 0.5 / 1.2])
+           [1.0, 1.0, 0.5 / 1.2, 0.5 / 1.3, 0.5 / 1.4])  # Thinc 9: the unshifted step
 
 
 def test_decaying():

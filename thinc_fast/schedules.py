@@ -260,11 +260,15 @@ def _constant(schedule: Schedule, step: int, **extra: Any) -> float:
 
 
 def constant_then(rate: float, steps: int, schedule: Schedule[float]) -> Schedule[float]:
-    """``rate`` for the first `steps` steps, then ``schedule(step - steps)``.
+    """``rate`` for the first `steps` steps, then ``schedule(step)``.
 
-    The wrapped schedule starts at its own step 0 (as Thinc 8's generator
-    did; Thinc 9.1.1 passes the unshifted `step` instead: the two agree when
-    the wrapped schedule is constant)."""
+    As in Thinc 9, the wrapped schedule is asked about the same (unshifted)
+    step: ``constant_then(1.0, 2, decaying(0.5, 0.1))`` gives 1.0, 1.0, then
+    ``0.5 / (1 + 0.1 * 2)``, ...
+
+    >>> [round(constant_then(1.0, 2, decaying(0.5, 0.1))(s), 4) for s in range(4)]
+    [1.0, 1.0, 0.4167, 0.3846]
+    """
     rate = _number("constant_then", "rate", rate)
     steps = _number("constant_then", "steps", steps, low=0, integer=True)
     inner = _schedule_arg("constant_then", "schedule", schedule)
@@ -276,7 +280,7 @@ def _constant_then(schedule: Schedule, step: int, **extra: Any) -> float:
     attrs = schedule.attrs
     if step < attrs["steps"]:
         return attrs["rate"]
-    return attrs["schedule"](step - attrs["steps"], **extra)
+    return attrs["schedule"](step, **extra)
 
 
 def decaying(base_rate: float, decay: float, *, t: float = 0.0) -> Schedule[float]:

@@ -74,12 +74,18 @@ class FromSchedule(Source):
         return self.fn(step=step, **extra) if self._step_by_name else self.fn(step, **extra)
 
     def get_state(self) -> Optional[Dict[str, Any]]:
-        name = getattr(self.fn, "name", None)
-        return {"kind": "schedule", "name": name} if isinstance(name, str) else None
+        """The schedule's own state (e.g. a plateau's counters) for a built-in
+        schedule; None for a plain function, which holds nothing to save."""
+        get = getattr(self.fn, "get_state", None)
+        if get is None:
+            return None
+        return {"kind": "schedule", "name": self.fn.name, "schedule": get()}
 
     def set_state(self, state: Dict[str, Any]) -> None:
         if state.get("name") != getattr(self.fn, "name", None):
             raise ValueError(f"the saved schedule is {state.get('name')!r}, this one is {self.fn!r}")
+        if "schedule" in state:
+            self.fn.set_state(state["schedule"])  # type: ignore[attr-defined]
 
     def __repr__(self) -> str:
         return f"FromSchedule({self.fn!r})"
