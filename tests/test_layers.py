@@ -315,3 +315,98 @@ def test_registry_fill_gives_json_and_the_layer_trains(name):
     model.initialize(X, X)
     Y, backprop = model(X, is_train=True)
     assert Y.shape == (3, 4) and backprop(Y).shape == (3, 4)
+
+
+# ------------------------------------------------- dense layers with other activations
+def _erf64(x):
+    import math
+
+    return numpy.vectorize(math.erf)(x)
+
+
+def _sigmoid64(x):
+    return 1.0 / (1.0 + numpy.exp(-x))
+
+
+ACTIVATIONS = {
+    "Dish": lambda z: 0.5 * z * (1.0 + z / numpy.sqrt(1.0 + z * z)),
+    "Gelu": lambda z: 0.5 * z * (1.0 + _erf64(z / numpy.sqrt(2.0))),
+    "HardSwish": lambda z: z * numpy.clip(0.2 * z + 0.5, 0.0, 1.0),
+    "HardSwishMobilenet": lambda z: z * numpy.clip(z + 3.0, 0.0, 6.0) / 6.0,
+    "Mish": lambda z: z * numpy.tanh(numpy.log1p(numpy.exp(z))),
+    "Swish": lambda z: z * _sigmoid64(z),
+    "Sigmoid": _sigmoid64,
+    "ClippedLinear": lambda z: numpy.clip(z * 1.5 - 0.25, -0.5, 0.75),
+    "HardSigmoid": lambda z: numpy.clip(0.2 * z + 0.5, 0.0, 1.0),
+    "HardTanh": lambda z: numpy.clip(z, -1.0, 1.0),
+    "ReluK": lambda z: numpy.clip(z, 0.0, 2.0),
+}
+SETTINGS = {"ClippedLinear": {"slope": 1.5, "offset": -0.25, "min_val": -0.5, "max_val": 0.75},
+            "ReluK": {"k": 2.0}}
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_dense_activation_layers(helpers, name):
+    import thinc_fast.api as api
+
+    X = sample(6, 4) * 2.0
+    make = getattr(api, name)
+    model = make(5, init_W=lambda ops, shape: ops.asarray(rng.standard_normal(shape), dtype="f"),
+                 **SETTINGS.get(name, {}))
+    model.initialize(X=X)
+    model.set_param("b", rng.standard_normal(5) * 0.5)
+    assert model.get_param("W").shape == (5, 4)
+    helpers.check_layer_gradients(model, X, lambda p, X: ACTIVATIONS[name](affine(p, 0, X)),
+                                  atol=5e-4)
+
+
+@pytest.mark.parametrize("name,layer_name,default_W", [
+    ("Dish", "dish", "normal"), ("Gelu", "gelu", "normal"), ("HardSwish", "hardswish", "normal"),
+    ("HardSwishMobilenet", "hardswishmobilenet", "normal"), ("Swish", "swish", "normal"),
+    ("Mish", "mish", "uniform"), ("Sigmoid", "sigmoid", "zero"),
+    ("HardTanh", "clipped_linear", "uniform"), ("ReluK", "clipped_linear", "uniform"),
+])
+def test_dense_activation_names_defaults_and_wrappers(name, layer_name, default_W):
+    import thinc_fast.api as api
+
+    X, Y = sample(8, 50), sample(8, 40)
+    model = getattr(api, name)().initialize(X=X, Y=Y)
+    assert model.name == layer_name and model.get_dim("nO") == 40
+    W = model.get_param("W")
+    if default_W == "zero":
+        assert not W.any()
+    elif default_W == "normal":
+        assert W.std() == pytest.approx((2 / 50) ** 0.5, rel=0.1)
+    else:
+        assert abs(W).max() <= (6 / 90) ** 0.5
+    if name != "Sigmoid":
+        wrapped = getattr(api, name)(normalize=True, dropout=0.1)
+        assert [n.name for n in wrapped.walk(order="dfs_post")][-5:-1] == [
+            layer_name, "layernorm", f"{layer_name}>>layernorm", "dropout"]
+        wrapped.initialize(X=X, Y=Y)
+        assert wrapped.predict(X).shape == (8, 40)
+
+
+def test_clipped_linear_settings_are_attrs_and_checked():
+    from thinc_fast.api import ClippedLinear, HardSigmoid
+
+    assert HardSigmoid().attrs == {"slope": 0.2, "offset": 0.5, "min_val": 0.0, "max_val": 1.0}
+    with pytest.raises(ValueError, match="min_val=1.0 must be below max_val=1.0"):
+        ClippedLinear(min_val=1.0)
+    with pytest.raises(ValueError, match="slope must not be zero"):
+        ClippedLinear(slope=0.0)
+
+
+def test_parameter_free_activations(helpers):
+    from thinc_fast.api import Logistic, sigmoid_activation, softmax_activation
+
+    X = sample(4, 3)
+    for make in (Logistic, sigmoid_activation):
+        model = make()
+        helpers.check_layer_gradients(model, X, lambda p, X: _sigmoid64(X))
+    helpers.check_layer_gradients(softmax_activation(), X, lambda p, X: helpers.softmax64(X))
+    X3 = sample(6, 4).reshape(2, 3, 4)
+    Y, backprop = sigmoid_activation().begin_update(X3)
+    assert Y.shape == (2, 3, 4) and backprop(Y).shape == (2, 3, 4)
+    with pytest.raises(TypeError, match="float array"):
+        Logistic().predict(numpy.zeros((2, 2), dtype="i"))

@@ -13,6 +13,9 @@ from .model import Model
 from .model import (Shim, change_attr_values, deserialize_attr, serialize_attr,
                     set_dropout_rate, wrap_model_recursive)
 from .layers import Softmax_v2, with_debug
+from .layers import (ClippedLinear, Dish, Gelu, HardSigmoid, HardSwish, HardSwishMobilenet,
+                     HardTanh, Logistic, Mish, ReluK, Sigmoid, Swish, sigmoid_activation,
+                     softmax_activation)
 from .initializers import (configure_normal_init, configure_uniform_init, glorot_normal_init,
                            he_uniform_init, lecun_normal_init, lecun_uniform_init, normal_init,
                            uniform_init)
@@ -45,4 +48,6 @@ __all__ = [
     "lecun_normal_init", "lecun_uniform_init", "normal_init", "uniform_init",
     "configure_normal_init", "configure_uniform_init", "data_validation", "get_array_module",
     "get_width", "has_cupy", "is_cupy_array", "to_numpy", "torch2xp", "xp2torch",
+    "ClippedLinear", "Dish", "Gelu", "HardSigmoid", "HardSwish", "HardSwishMobilenet", "HardTanh",
+    "Logistic", "Mish", "ReluK", "Sigmoid", "Swish", "sigmoid_activation", "softmax_activation",
 ]

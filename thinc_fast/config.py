@@ -79,6 +79,13 @@ _LAYERS = {
     "chain.v1": layers.chain_any, "residual.v1": layers.residual,
     "concatenate.v1": layers.concatenate, "clone.v1": layers.clone, "noop.v1": layers.noop,
     "with_debug.v1": layers.with_debug,
+    "ClippedLinear.v1": layers.ClippedLinear, "Dish.v1": layers.Dish, "Gelu.v1": layers.Gelu,
+    "HardSigmoid.v1": layers.HardSigmoid, "HardSwish.v1": layers.HardSwish,
+    "HardSwishMobilenet.v1": layers.HardSwishMobilenet, "HardTanh.v1": layers.HardTanh,
+    "Mish.v1": layers.Mish, "ReluK.v1": layers.ReluK, "Sigmoid.v1": layers.Sigmoid,
+    "Swish.v1": layers.Swish, "Logistic.v1": layers.Logistic,
+    "sigmoid_activation.v1": layers.sigmoid_activation,
+    "softmax_activation.v1": layers.softmax_activation,
 }
 _OPTIMIZERS = {"Adam.v1": optimizers.Adam, "SGD.v1": optimizers.SGD, "RAdam.v1": optimizers.RAdam}
 
