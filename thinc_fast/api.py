@@ -27,6 +27,9 @@ from .schedules import (Schedule, compounding, constant, constant_then, cosine_d
                         piecewise_constant, plateau, slanted_triangular, warmup_cosine,
                         warmup_linear)
 
+from .types import ArgsKwargs, Padded, Ragged, Unserializable
+from .compat import enable_mxnet, enable_tensorflow
+
 __all__ = [
     "Model", "Ops", "NumpyOps", "CupyOps", "get_ops", "use_ops", "get_current_ops",
     "set_current_ops",
@@ -50,4 +53,5 @@ __all__ = [
     "get_width", "has_cupy", "is_cupy_array", "to_numpy", "torch2xp", "xp2torch",
     "ClippedLinear", "Dish", "Gelu", "HardSigmoid", "HardSwish", "HardSwishMobilenet", "HardTanh",
     "Logistic", "Mish", "ReluK", "Sigmoid", "Swish", "sigmoid_activation", "softmax_activation",
+    "Ragged", "Padded", "ArgsKwargs", "Unserializable", "enable_mxnet", "enable_tensorflow",
 ]
