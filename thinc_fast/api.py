@@ -28,6 +28,13 @@ from .schedules import (Schedule, compounding, constant, constant_then, cosine_d
                         warmup_linear)
 
 from .types import ArgsKwargs, Padded, Ragged, Unserializable
+from .layers import (add, array_getitem, bidirectional, expand_window, floats_getitem,
+                     ints_getitem, list2array, list2padded, list2ragged, map_list, padded2list,
+                     premap_ids, ragged2list, reduce_first, reduce_last, reduce_max, reduce_mean,
+                     reduce_sum, remap_ids, remap_ids_v2, resizable, siamese, strings2arrays,
+                     tuplify, uniqued, with_array, with_array2d, with_cpu, with_flatten,
+                     with_flatten_v2, with_getitem, with_list, with_padded, with_ragged,
+                     with_reshape)
 from .compat import enable_mxnet, enable_tensorflow
 
 __all__ = [
@@ -54,4 +61,10 @@ __all__ = [
     "ClippedLinear", "Dish", "Gelu", "HardSigmoid", "HardSwish", "HardSwishMobilenet", "HardTanh",
     "Logistic", "Mish", "ReluK", "Sigmoid", "Swish", "sigmoid_activation", "softmax_activation",
     "Ragged", "Padded", "ArgsKwargs", "Unserializable", "enable_mxnet", "enable_tensorflow",
+    "add", "array_getitem", "bidirectional", "expand_window", "floats_getitem", "ints_getitem",
+    "list2array", "list2padded", "list2ragged", "map_list", "padded2list", "premap_ids",
+    "ragged2list", "reduce_first", "reduce_last", "reduce_max", "reduce_mean", "reduce_sum",
+    "remap_ids", "remap_ids_v2", "resizable", "siamese", "strings2arrays", "tuplify", "uniqued",
+    "with_array", "with_array2d", "with_cpu", "with_flatten", "with_flatten_v2", "with_getitem",
+    "with_list", "with_padded", "with_ragged", "with_reshape",
 ]

@@ -25,6 +25,7 @@ import confection
 from confection import Config, ConfigValidationError
 
 from . import datasets, initializers, layers, loss, optimizers, schedules
+from ._builtins import builtins
 
 
 class registry(confection.registry):
@@ -104,6 +105,10 @@ def _register_builtins() -> None:
     for name, func in initializers.BUILTIN_INITIALIZERS.items():
         # configs name an initializer (and its settings); the layer calls it with (ops, shape)
         registry.initializers.register(name, func=func)
+    for kind, name, func in builtins():  # names recorded with @builtin beside the function
+        catalog = getattr(registry, kind)
+        if name not in catalog.get_all():
+            catalog.register(name, func=func)
 
 
 _register_builtins()

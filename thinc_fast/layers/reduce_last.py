@@ -1,0 +1,28 @@
+"""reduce_last: one row per sequence, its last row."""
+
+from typing import Callable, Tuple
+
+from .._builtins import builtin
+from ..model import Model
+from ..types import Floats2d, Ragged
+from ._checks import check_backprop_array, check_ragged_input
+
+
+@builtin("layers", "reduce_last.v1")
+def reduce_last() -> Model:
+    """``Y[i] = last row of sequence i``; ``dX`` is ``dY[i]`` on that row and
+    zero elsewhere. As in Thinc, every sequence must have at least one row."""
+    return Model("reduce_last", forward)
+
+
+def forward(model: Model, Xr: Ragged, is_train: bool) -> Tuple[Floats2d, Callable]:
+    check_ragged_input(model, Xr)
+    Y, lasts = model.ops.reduce_last(Xr.data, Xr.lengths)
+    shape, dtype = Y.shape, Y.dtype
+    lengths = Xr.lengths
+
+    def backprop(dY: Floats2d) -> Ragged:
+        check_backprop_array(shape, dtype, dY)
+        return Ragged(model.ops.backprop_reduce_last(dY, lasts), lengths)
+
+    return Y, backprop
