@@ -657,6 +657,13 @@ def test_reduce_sum_and_mean_of_an_empty_sequence_are_zero():
         assert_equal(Y[1], 0)
 
 
+@needs_reduce
+@pytest.mark.parametrize("kind", ["max", "first", "last"])
+def test_reduce_max_first_last_refuse_an_empty_sequence(kind):
+    with pytest.raises(ValueError, match="lengths must be > 0"):
+        REDUCERS[kind]().predict(ragged(seqs([2, 0, 3])))
+
+
 # --------------------------------------------------------- expand_window
 def ref_windows(X, nW):
     n, d = X.shape
