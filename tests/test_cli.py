@@ -242,3 +242,12 @@ def test_a_failed_model_folder_swap_keeps_the_previous_folder(tmp_path, monkeypa
     assert os.listdir(tmp_path) == ["model-last"], "no temporary folder is left behind"
     write_model_dir(target, Config(), model, optimizer, {}, {"n": 3})
     assert json.loads((target / "meta.json").read_text()) == {"n": 3}
+
+
+def test_errors_of_the_distributed_layer_are_shown_as_messages(tmp_path):
+    pytest.importorskip("ray")
+    result = cli("train", "-q", "--workers", "1", "--address", "127.0.0.1:9", cwd=tmp_path,
+                 check=False)
+    assert result.returncode == 1
+    assert "Error: No Ray cluster answers at 127.0.0.1:9" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and "RayUnavailableError" not in result.stderr

@@ -162,4 +162,4 @@ def test_bad_settings_fail_before_any_work(cluster, data, monkeypatch):
         ray_backend._check_reachable("127.0.0.1:9", timeout=2)
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(RayUnavailableError, match=r"pip install 'thinc_fast\[ray\]'"):
-        ray_backend._import_ray()
+        ray_backend.import_ray()

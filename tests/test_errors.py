@@ -87,3 +87,18 @@ def test_model_rejects_bad_construction():
         Model("x", None)
     with pytest.raises(TypeError, match="not a Model"):
         chain(Linear(2), "relu")
+
+
+def test_every_cli_error_type_shares_one_base_and_keeps_its_old_home():
+    from thinc_fast import errors
+    from thinc_fast.distributed import RayUnavailableError, WorkerFailure
+    from thinc_fast.training import UserError
+
+    assert UserError is errors.UserError
+    assert RayUnavailableError is errors.RayUnavailableError and WorkerFailure is errors.WorkerFailure
+    for cls in (errors.UserError, errors.TrainingInterrupted, errors.DataError,
+                errors.RayUnavailableError, errors.WorkerFailure):
+        assert issubclass(cls, errors.ThincFastError), cls
+    assert issubclass(errors.RayUnavailableError, RuntimeError)
+    assert issubclass(errors.DataError, ValueError)
+    assert errors.TrainingInterrupted("x").exit_code == 130 and errors.UserError("x").exit_code == 1

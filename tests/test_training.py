@@ -43,3 +43,34 @@ def test_training_is_reproducible_with_a_seed(digits):
     m2, a2 = train(digits, n_iter=2, seed=3)
     assert a1 == a2
     numpy.testing.assert_array_equal(m1.arena.params, m2.arena.params)
+
+
+# ------------------------------------------------- the CLI loop's state
+OLD_PROGRESS = {"epoch": 2, "step": 90, "pos": 32, "order": [3, 1, 0, 2], "best_score": 0.88,
+                "best_step": 90, "bad_evals": 1, "loss_sum": 12.5, "loss_n": 64, "examples": 64,
+                "batch_size_state": None}
+
+
+def test_train_state_reads_the_progress_dict_checkpoints_hold():
+    import json
+
+    from thinc_fast.training import TrainState
+
+    state = TrainState.from_dict(json.loads(json.dumps(OLD_PROGRESS)))
+    assert state.step == 90 and state.order.tolist() == [3, 1, 0, 2]
+    assert json.loads(json.dumps(state.to_dict())) == OLD_PROGRESS
+    assert TrainState.from_dict({}) == TrainState()
+    with pytest.raises(ValueError, match="unknown keys.*'stepz'"):
+        TrainState.from_dict({"stepz": 1})
+
+
+def test_train_state_counts_steps_epochs_and_evaluations():
+    from thinc_fast.training import TrainState
+
+    state = TrainState(order=numpy.arange(4))
+    state.record_step(3, 1.5, n_train=4)
+    assert (state.pos, state.step, state.epoch, state.mean_loss()) == (3, 1, 0, 0.5)
+    state.record_step(1, 0.5, n_train=4)
+    assert state.epoch == 1 and state.order is None
+    assert state.record_eval(0.5) and state.best_step == 2 and state.loss_n == 0
+    assert not state.record_eval(0.4) and state.bad_evals == 1

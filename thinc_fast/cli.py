@@ -12,7 +12,9 @@ from .about import __version__
 
 
 def _friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Show user errors as one paragraph and exit 1; a traceback only with --verbose."""
+    """Show thinc_fast's errors (:class:`~thinc_fast.errors.ThincFastError`) as one
+    paragraph and exit with their ``exit_code`` (1; 130 after Ctrl-C); a
+    traceback only with --verbose. Other exceptions are shown with their type."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -24,18 +26,18 @@ def _friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except click.ClickException:
             raise
         except Exception as err:  # noqa: BLE001 - the CLI's last line of defence
-            from .datasets import DataError
-            from .training import UserError
+            from .datasets import DataError as DatasetsDataError
+            from .errors import ThincFastError
 
             if verbose:
                 traceback.print_exc()
-            known = isinstance(err, (UserError, DataError, FileNotFoundError))
+            # datasets' DataError: until thinc_fast.datasets raises errors.DataError
+            known = isinstance(err, (ThincFastError, DatasetsDataError, FileNotFoundError))
             text = str(err) if known else f"{type(err).__name__}: {err}"
             click.echo(f"Error: {text}", err=True)
             if not verbose:
                 click.echo("(run with --verbose for the full traceback)", err=True)
-            code = 130 if known and str(err).startswith("Interrupted") else 1
-            sys.exit(code)
+            sys.exit(getattr(err, "exit_code", 1) if isinstance(err, ThincFastError) else 1)
 
     return wrapper
 

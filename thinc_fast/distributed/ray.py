@@ -4,12 +4,14 @@ The driver keeps its own replica of the model and optimizer; ``N`` worker
 actors keep one each. For every global batch:
 
 1. the batch's indices are split into ``N`` fixed shards (shard ``i`` goes to
-   live worker ``i % live``); each worker zeroes its gradients, runs forward and
-   backward on its shard and returns its flat gradient arena: one array per
-   exchange, through Ray's shared-memory object store;
+   live worker ``i % live``); each worker zeroes its gradients, runs
+   ``train_step(..., update=False)`` (forward, loss, backward) on its shard and
+   returns its flat gradient arena: one array per exchange, through Ray's
+   shared-memory object store;
 2. the driver adds the shard gradients in shard order (so the sum does not
-   depend on which worker computed what), applies the sum to its replica,
-   puts it in the object store once, and every worker applies the same sum.
+   depend on which worker computed what), applies the sum to its replica with
+   ``apply_update``, puts it in the object store once, and every worker
+   applies the same sum the same way.
 
 Because Thinc-style gradients are sums over the batch, N workers with shards of
 B examples give the parameters single-process training gets with batches of
@@ -33,20 +35,15 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy
 
-from ..util import crossentropy_sum
+from ..errors import RayUnavailableError, WorkerFailure
+from ..loss import Loss
+from ..step import SummedCrossentropy, apply_update, train_step
 
 logger = logging.getLogger("thinc_fast.distributed")
 
 
-class RayUnavailableError(RuntimeError):
-    """Ray is not installed, or the cluster cannot be reached or used."""
-
-
-class WorkerFailure(RuntimeError):
-    """More workers failed than ``max_failures`` allows."""
-
-
-def _import_ray():
+def import_ray():
+    """The ``ray`` module, or RayUnavailableError saying how to install it."""
     try:
         import ray
     except ImportError:
@@ -95,7 +92,7 @@ class _Replica:
     """One worker's model and optimizer; the body of the Ray actor."""
 
     def __init__(self, config_text: str, model_bytes: bytes, optimizer_bytes: bytes,
-                 X: numpy.ndarray, Y: numpy.ndarray, threads: int) -> None:
+                 X: numpy.ndarray, Y: numpy.ndarray, threads: int, loss: Loss) -> None:
         import thinc_fast
         from thinc_fast.config import Config, registry
 
@@ -103,6 +100,7 @@ class _Replica:
         resolved = registry.resolve(Config().from_str(config_text))
         self.model = resolved["model"]
         self.optimizer = resolved["optimizer"]
+        self.loss = loss
         self.X, self.Y = X, Y  # top-level ObjectRef arguments arrive as (shared) arrays
         self.model.initialize(X=self.X[:5], Y=self.Y[:5])
         self.load_state(model_bytes, optimizer_bytes)
@@ -115,30 +113,27 @@ class _Replica:
         self.optimizer.from_bytes(optimizer_bytes, self.model)
         return checksum(self.model.arena.params)
 
-    def compute(self, shard: numpy.ndarray, seed: Tuple[int, int, int]) -> Tuple[numpy.ndarray, float]:
+    def compute(self, shard: numpy.ndarray, seed: Optional[Tuple[int, int, int]] = None
+                ) -> Tuple[numpy.ndarray, float]:
         """Gradients of the loss on `shard` (summed), and the shard's summed loss.
 
         The RNG (dropout) is seeded from (run seed, step, shard index), so a
-        shard gives the same gradient whichever worker computes it."""
-        numpy.random.seed(list(seed))
-        model = self.model
-        model.zero_grads()
-        X, Y = self.X[shard], self.Y[shard]
-        Yh, backprop = model.begin_update(X)
-        backprop(Yh - Y)
-        loss = crossentropy_sum(Yh, Y)
-        return model.arena.grads.copy(), loss
+        shard gives the same gradient whichever worker computes it (None: the
+        RNG is left as it is)."""
+        if seed is not None:
+            numpy.random.seed(list(seed))
+        self.model.zero_grads()
+        result = train_step(self.model, self.optimizer, self.X[shard], self.Y[shard], self.loss,
+                            update=False)
+        return self.model.arena.grads.copy(), result.loss
 
     def param_checksum(self) -> int:
         return checksum(self.model.arena.params)
 
     def apply(self, total: numpy.ndarray, want_checksum: bool) -> Optional[int]:
         """Apply the summed gradient, advance the schedules; optionally a checksum."""
-        arena = self.model.arena
-        arena.grads[...] = total
-        self.model.finish_update(self.optimizer)
-        self.optimizer.step_schedules()
-        return checksum(arena.params) if want_checksum else None
+        apply_update(self.model, self.optimizer, total)
+        return checksum(self.model.arena.params) if want_checksum else None
 
 
 class RayTrainer:
@@ -147,19 +142,24 @@ class RayTrainer:
     config_text: the training config (its [model] and [optimizer] blocks are
     built in each worker). model/optimizer: the driver's replica, already
     initialised (and possibly restored from a checkpoint): workers start as
-    exact copies of it.
+    exact copies of it. loss: the loss every worker trains with (default
+    :class:`~thinc_fast.step.SummedCrossentropy`); it must sum over the
+    examples (not normalise), so that the shards' gradients add up to the
+    global batch's.
     """
 
     def __init__(self, config_text: str, model: Any, optimizer: Any, train_X: numpy.ndarray,
                  train_Y: numpy.ndarray, n_workers: int, *, address: Optional[str] = None,
                  on_failure: str = "restart", checksum_every: int = 10, max_failures: int = 8,
-                 seed: int = 0, log: Callable[[str], None] = logger.info) -> None:
+                 seed: int = 0, log: Callable[[str], None] = logger.info,
+                 loss: Optional[Loss] = None) -> None:
         if on_failure not in ("restart", "shrink"):
             raise ValueError(f"on_failure must be 'restart' or 'shrink', got {on_failure!r}")
         if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
             raise ValueError(f"n_workers must be a positive int, got {n_workers!r}")
-        self.ray = _import_ray()
+        self.ray = import_ray()
         self.config_text = config_text
+        self.loss = SummedCrossentropy() if loss is None else loss
         self.model = model
         self.optimizer = optimizer
         self.n_shards = n_workers
@@ -216,7 +216,7 @@ class RayTrainer:
 
     def _new_worker(self, state: Tuple[bytes, bytes]):
         return self._actor_cls.remote(self.config_text, state[0], state[1], self._data[0],
-                                      self._data[1], self.threads)
+                                      self._data[1], self.threads, self.loss)
 
     def _record(self, message: str) -> None:
         self.events.append(message)
@@ -272,10 +272,7 @@ class RayTrainer:
         for i in range(1, self.n_shards):
             total += results[i][0]
         loss = sum(results[i][1] for i in range(self.n_shards))
-        arena = self.model.arena
-        arena.grads[...] = total
-        self.model.finish_update(self.optimizer)
-        self.optimizer.step_schedules()
+        apply_update(self.model, self.optimizer, total)
         self.steps += 1
         want = self.checksum_every > 0 and self.steps % self.checksum_every == 0
         total_ref = ray.put(total)
@@ -289,7 +286,7 @@ class RayTrainer:
                 self._lost(index, err, "applying the update")
         drifted = []
         if want:
-            expected = checksum(arena.params)
+            expected = checksum(self.model.arena.params)
             # handles, not indices: replacing dead workers may shift the list
             drifted = [self.workers[i] for i, value in sums.items() if value != expected]
             if drifted:

@@ -1,0 +1,117 @@
+"""thinc_fast.step: one training step against a float64 NumPy reference, and its
+data-parallel split (gradients only, summed, then apply_update)."""
+import numpy
+import pytest
+
+from thinc_fast.api import SGD, Adam, CategoricalCrossentropy, Relu, Softmax, chain
+from thinc_fast.step import StepResult, SummedCrossentropy, apply_update, train_step
+
+rng = numpy.random.default_rng(11)
+X = rng.standard_normal((12, 5)).astype("float32")
+Y = numpy.eye(3, dtype="float32")[rng.integers(0, 3, 12)]
+
+
+def make_model(seed=0):
+    from thinc_fast.api import fix_random_seed
+
+    fix_random_seed(seed)
+    return chain(Relu(7), Softmax()).initialize(X=X[:4], Y=Y[:4])
+
+
+def plain_sgd(lr=0.05):
+    return SGD(lr, L2=0.0, grad_clip=0.0)
+
+
+def reference_step(params, X, Y, lr):
+    """Forward, cross-entropy gradient (P - Y, summed over rows), backprop and
+    an SGD update, in float64."""
+    W1, b1, W2, b2 = (p.astype("float64") for p in params)
+    X, Y = X.astype("float64"), Y.astype("float64")
+    H = numpy.maximum(X @ W1.T + b1, 0.0)
+    Z = H @ W2.T + b2
+    P = numpy.exp(Z - Z.max(axis=1, keepdims=True))
+    P /= P.sum(axis=1, keepdims=True)
+    loss = -(Y * numpy.log(P)).sum()
+    dZ = P - Y
+    dW2, db2 = dZ.T @ H, dZ.sum(axis=0)
+    dH = (dZ @ W2) * (H > 0)
+    dW1, db1 = dH.T @ X, dH.sum(axis=0)
+    new = [W1 - lr * dW1, b1 - lr * db1, W2 - lr * dW2, b2 - lr * db2]
+    return loss, new
+
+
+def params_of(model):
+    relu, softmax = model.layers
+    return [relu.get_param("W"), relu.get_param("b"), softmax.get_param("W"), softmax.get_param("b")]
+
+
+def test_one_step_matches_a_float64_reference():
+    model = make_model()
+    before = [p.copy() for p in params_of(model)]
+    expected_loss, expected = reference_step(before, X, Y, 0.05)
+    result = train_step(model, plain_sgd(0.05), X, Y, SummedCrossentropy())
+    assert isinstance(result, StepResult) and result.n_examples == len(X)
+    assert result.loss == pytest.approx(expected_loss, rel=1e-5)
+    for got, want in zip(params_of(model), expected):
+        numpy.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert not model.arena.grads.any(), "the update zeroes the gradients"
+
+
+def test_the_step_advances_the_schedules_once():
+    model, optimizer = make_model(), Adam(0.01)
+    train_step(model, optimizer, X, Y, SummedCrossentropy())
+    train_step(model, optimizer, X, Y, SummedCrossentropy())
+    assert optimizer.step == 2
+
+
+def test_update_false_leaves_weights_and_accumulates_gradients():
+    model, optimizer = make_model(), plain_sgd()
+    params = model.arena.params.copy()
+    first = train_step(model, optimizer, X, Y, SummedCrossentropy(), update=False)
+    once = model.arena.grads.copy()
+    assert once.any()
+    second = train_step(model, None, X, Y, SummedCrossentropy(), update=False)
+    assert first.loss == second.loss
+    numpy.testing.assert_array_equal(model.arena.params, params)
+    numpy.testing.assert_allclose(model.arena.grads, 2 * once, rtol=1e-6, atol=1e-6)
+    assert optimizer.step == 0
+
+
+def test_split_batch_gradients_summed_equal_one_full_step():
+    """Driver/worker split: two halves' gradients (update=False), summed, then
+    apply_update on a third replica, equal one local step on the whole batch."""
+    full, workers, driver = make_model(), [make_model(), make_model()], make_model()
+    opt_full, opt_driver = plain_sgd(), plain_sgd()
+    loss = SummedCrossentropy()
+    expected = train_step(full, opt_full, X, Y, loss)
+    grads, total_loss = [], 0.0
+    for worker, half in zip(workers, numpy.array_split(numpy.arange(len(X)), 2)):
+        worker.zero_grads()
+        total_loss += train_step(worker, None, X[half], Y[half], loss, update=False).loss
+        grads.append(worker.arena.grads.copy())
+    apply_update(driver, opt_driver, grads[0] + grads[1])  # this replica never ran backprop
+    assert total_loss == pytest.approx(expected.loss, rel=1e-5)
+    numpy.testing.assert_allclose(driver.arena.params, full.arena.params, rtol=1e-5, atol=1e-7)
+    assert opt_driver.step == opt_full.step == 1
+
+
+def test_apply_update_rejects_a_gradient_of_the_wrong_size():
+    model = make_model()
+    params = model.arena.params.copy()
+    with pytest.raises(ValueError, match="gradient arena of model"):
+        apply_update(model, plain_sgd(), numpy.zeros(len(model.arena.grads) + 1, "f"))
+    numpy.testing.assert_array_equal(model.arena.params, params)
+
+
+def test_summed_crossentropy_is_unnormalized_categorical_crossentropy():
+    P = Softmax().initialize(X=X, Y=Y).predict(X)
+    d_ours, value = SummedCrossentropy()(P, Y)
+    d_cc, _ = CategoricalCrossentropy(normalize=False)(P, Y)
+    assert d_ours.tobytes() == d_cc.tobytes() == (P - Y).tobytes()
+    expected = -(Y.astype("float64") * numpy.log(P.astype("float64"))).sum()
+    assert value == pytest.approx(expected, rel=1e-5)
+    assert SummedCrossentropy().get_loss(P, Y) == value
+    labels = Y.argmax(axis=1)  # class indices give the same value
+    assert SummedCrossentropy().get_loss(P, labels) == pytest.approx(value, rel=1e-6)
+    with pytest.raises(TypeError, match="does not normalize"):
+        SummedCrossentropy(normalize=True)

@@ -1,0 +1,44 @@
+"""The error types of thinc_fast's command line and training, under one base class.
+
+``thinc-fast`` catches :class:`ThincFastError` and shows it as one paragraph
+(no traceback unless ``--verbose``); anything else is a bug and is shown with
+its type name. Each class is also importable from where it was first defined
+(``thinc_fast.training``, ``thinc_fast.distributed``).
+
+Errors that are also a built-in kind subclass that kind too, so existing
+``except ValueError`` / ``except RuntimeError`` code keeps catching them.
+"""
+
+
+class ThincFastError(Exception):
+    """Base class: a problem explained by its message, shown without a traceback.
+
+    ``exit_code`` is the command line's exit status for it."""
+
+    exit_code = 1
+
+
+class UserError(ThincFastError):
+    """A problem with the user's input: config, command-line options, output folder."""
+
+
+class TrainingInterrupted(UserError):
+    """Training stopped on Ctrl-C (after saving ``model-last`` when there is an output)."""
+
+    exit_code = 130
+
+
+class DataError(ThincFastError, ValueError):
+    """A data file that cannot be used (missing, unreadable, wrong shapes or values)."""
+
+
+class RayUnavailableError(ThincFastError, RuntimeError):
+    """Ray is not installed, or the cluster cannot be reached or used."""
+
+
+class WorkerFailure(ThincFastError, RuntimeError):
+    """More Ray workers failed than ``max_failures`` allows."""
+
+
+__all__ = ["ThincFastError", "UserError", "TrainingInterrupted", "DataError",
+           "RayUnavailableError", "WorkerFailure"]

@@ -1,0 +1,311 @@
+"""The training loop behind ``thinc-fast train``: epochs, evaluation, checkpoints, resume.
+
+Outputs in the run's folder (see :mod:`thinc_fast.training.output`):
+
+- ``config.cfg``: the config the run uses (with ``--set`` overrides applied)
+- ``model-last/`` and ``model-best/``: each a self-contained folder with
+  ``config.cfg``, ``model.bin`` (the weights to use: the optimizer's parameter
+  averages when it keeps them), ``checkpoint.bin`` (raw weights, optimizer,
+  schedules, RNG and loop position, for resuming) and ``meta.json``; replaced
+  atomically (built aside, then renamed)
+- ``metrics.jsonl``: one JSON line per evaluation
+
+``--resume`` restores ``model-last`` and continues bit for bit as if the run
+had never stopped. Each step is :func:`thinc_fast.step.train_step` (or its
+data-parallel split on Ray) with the loss :class:`~thinc_fast.step.SummedCrossentropy`.
+"""
+import dataclasses
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import numpy
+
+from .._io import atomic_write
+from ..checkpoint import load_checkpoint
+from ..config import Config
+from ..data import fix_random_seed
+from ..errors import TrainingInterrupted, UserError
+from ..loss import Loss
+from ..model import Model
+from ..optimizers import Optimizer
+from ..schedules import Schedule
+from ..step import SummedCrossentropy, train_step
+from .config import load_config, resolve_config
+from .output import (append_metrics, create_output, prepare_output, truncate_metrics,
+                     write_model_dir)
+from .state import TrainState
+
+
+def evaluate(model: Model, X: numpy.ndarray, Y: numpy.ndarray, batch_size: int = 1024,
+             loss: Optional[Loss] = None) -> Tuple[float, float]:
+    """(accuracy, mean loss per example) of `model` on one-hot `Y`; the loss is
+    ``loss.get_loss`` summed over the batches (default: the summed cross-entropy)."""
+    loss = SummedCrossentropy() if loss is None else loss
+    correct, total = 0, 0.0
+    for start in range(0, len(X), batch_size):
+        P = model.predict(X[start:start + batch_size])
+        T = Y[start:start + batch_size]
+        correct += int((P.argmax(axis=1) == T.argmax(axis=1)).sum())
+        total += float(loss.get_loss(P, T))
+    n = max(len(X), 1)
+    return correct / n, total / n
+
+
+def train(config_path: Optional[Path] = None, output: Optional[Path] = None, *,
+          overrides: Optional[Dict[str, Any]] = None, resume: bool = False,
+          overwrite: bool = False, seed: Optional[int] = None, workers: int = 0,
+          address: Optional[str] = None, on_failure: str = "restart",
+          show_progress: bool = True, log: Callable[[str], None] = print) -> Dict[str, Any]:
+    """Train from a config; returns a summary. See the module docstring for outputs.
+
+    workers > 0 trains data-parallel on Ray (a local cluster, or the one at
+    `address`): each global batch of ``batch_size * workers`` examples is split
+    between the workers."""
+    if workers:
+        from ..distributed.ray import import_ray
+
+        import_ray()  # fail before anything is built or written
+    run = _Run.start(config_path, output, overrides=dict(overrides or {}), resume=resume,
+                     overwrite=overwrite, seed=seed, workers=workers, address=address,
+                     on_failure=on_failure, log=log)
+    try:
+        stopped_early = run.loop(show_progress)
+    finally:
+        if run.trainer is not None:
+            run.trainer.shutdown()
+    state = run.state
+    return {"best_dev_acc": state.best_score, "best_step": state.best_step,
+            "steps": state.step, "epochs": state.epoch, "stopped_early": stopped_early,
+            "output": str(run.out) if run.out is not None else None,
+            "worker_events": list(run.trainer.events) if run.trainer is not None else []}
+
+
+class _Run:
+    """One training run: what the config built, the output folder, the state."""
+
+    def __init__(self, config: Config, resolved: Dict[str, Any], out: Optional[Path],
+                 state: TrainState, log: Callable[[str], None]) -> None:
+        self.config = config
+        self.out = out
+        self.state = state
+        self.log = log
+        self.model: Model = resolved["model"]
+        self.optimizer: Optimizer = resolved["optimizer"]
+        self.train_X, self.train_Y, self.dev_X, self.dev_Y = resolved["data"]
+        training = resolved["training"]
+        self.batch_size = training["batch_size"]
+        self.max_epochs = training["max_epochs"]
+        self.eval_frequency = training["eval_frequency"]
+        self.patience = training["patience"]
+        self.loss = SummedCrossentropy()
+        self.trainer: Any = None
+        self.workers = 0
+        self.table = _Table(log)
+        self.bar: Any = None
+        self.last_eval = time.perf_counter()
+
+    @classmethod
+    def start(cls, config_path: Optional[Path], output: Optional[Path], *,
+              overrides: Dict[str, Any], resume: bool, overwrite: bool, seed: Optional[int],
+              workers: int, address: Optional[str], on_failure: str,
+              log: Callable[[str], None]) -> "_Run":
+        """Check and build everything, restore a resumed run, then prepare the folder."""
+        if seed is not None:
+            overrides["system.seed"] = seed
+        out = prepare_output(output, resume, overwrite)
+        if resume:
+            assert out is not None
+            config = load_config(out / "config.cfg", overrides)
+            where = str(out / "config.cfg")
+            if config_path is not None:
+                log("Resuming: using the run's own config.cfg (CONFIG is ignored; --set applies).")
+        else:
+            config = load_config(config_path, overrides)
+            where = str(config_path) if config_path else "the default config"
+        resolved = resolve_config(config, where)
+        try:
+            train_X, train_Y, _, _ = resolved["data"]
+        except (TypeError, ValueError):
+            raise UserError(f"{where}: [data] must give (train_X, train_Y, dev_X, dev_Y)") from None
+        run_seed = int(config.get("system", {}).get("seed", 0))
+        fix_random_seed(run_seed)
+        try:
+            resolved["model"].initialize(X=train_X[:5], Y=train_Y[:5])
+        except ValueError as err:
+            raise UserError(f"{where}: the model does not fit the data: {err}") from None
+        state = TrainState()
+        if resume:
+            assert out is not None
+            extra = load_checkpoint(out / "model-last" / "checkpoint.bin", resolved["model"],
+                                    resolved["optimizer"])
+            state = TrainState.from_dict(extra["progress"])
+            batch_size = resolved["training"]["batch_size"]
+            if isinstance(batch_size, Schedule) and state.batch_size_state:
+                batch_size.set_state(state.batch_size_state)
+        run = cls(config, resolved, out, state, log)
+        # Ray workers start as copies of this (possibly restored) model and optimizer
+        run.connect_workers(workers, address, on_failure, run_seed)
+        if out is not None and not resume:
+            create_output(out)
+            (out / "config.cfg").write_text(config.to_str(), encoding="utf8")
+            (out / "metrics.jsonl").write_text("")
+        if resume:
+            assert out is not None
+            truncate_metrics(out / "metrics.jsonl", state.step)
+            if overrides:
+                atomic_write(out / "config.cfg", config.to_str().encode("utf8"))
+            log(f"Resumed {out} at epoch {state.epoch}, step {state.step}.")
+        return run
+
+    def connect_workers(self, workers: int, address: Optional[str], on_failure: str,
+                        seed: int) -> None:
+        """With workers > 0, start the Ray trainer that runs every step."""
+        if not workers:
+            return
+        from ..distributed import RayTrainer
+
+        self.trainer = RayTrainer(self.config.to_str(), self.model, self.optimizer, self.train_X,
+                                  self.train_Y, workers, address=address, on_failure=on_failure,
+                                  seed=seed, log=self.log, loss=self.loss)
+        self.workers = workers
+        self.log(f"Training on {workers} Ray workers ({self.trainer.threads} thread(s) each).")
+
+    # ---------------------------------------------------------------- steps
+    def step(self, idx: numpy.ndarray) -> float:
+        """One step on the examples `idx`; returns the batch's summed loss."""
+        if self.trainer is not None:
+            return self.trainer.step(idx)
+        return train_step(self.model, self.optimizer, self.train_X[idx], self.train_Y[idx],
+                          self.loss).loss
+
+    def next_batch_size(self) -> int:
+        size = next(self.batch_size) if isinstance(self.batch_size, Schedule) else self.batch_size
+        return max(1, int(size)) * max(1, self.workers)
+
+    def loop(self, show_progress: bool) -> bool:
+        """Train until max_epochs or patience; returns whether it stopped early.
+        Ctrl-C stops at the next step boundary, saves model-last and raises
+        TrainingInterrupted (a second Ctrl-C interrupts at once)."""
+        state = self.state
+        n_train = len(self.train_X)
+        stopped_early = False
+        self.last_eval = time.perf_counter()
+        stop_requested: List[bool] = []
+
+        def on_sigint(signum: int, frame: Any) -> None:
+            if stop_requested:
+                raise KeyboardInterrupt
+            stop_requested.append(True)
+
+        previous_handler = None
+        if threading.current_thread() is threading.main_thread():
+            previous_handler = signal.signal(signal.SIGINT, on_sigint)
+        try:
+            while state.epoch < self.max_epochs and not stopped_early:
+                if state.order is None:
+                    order = numpy.arange(n_train)
+                    numpy.random.shuffle(order)
+                    state.order, state.pos = order, 0
+                order = numpy.asarray(state.order)
+                self.open_bar(show_progress, n_train)
+                while state.pos < n_train:
+                    idx = order[state.pos:state.pos + self.next_batch_size()]
+                    state.record_step(len(idx), self.step(idx), n_train)
+                    if self.bar is not None:
+                        self.bar.update(len(idx))
+                    if stop_requested:
+                        raise KeyboardInterrupt
+                    if self.eval_frequency and state.step % self.eval_frequency == 0:
+                        stopped_early = self.evaluate_and_save()
+                        if stopped_early:
+                            break
+                self.close_bar()
+                if not self.eval_frequency and not stopped_early:
+                    stopped_early = self.evaluate_and_save()
+            if state.loss_n and not stopped_early:
+                self.evaluate_and_save()  # steps since the last evaluation: evaluate and save them too
+        except KeyboardInterrupt:
+            self.close_bar()
+            self.model.zero_grads()
+            self.save(["model-last"], {"epoch": state.epoch, "step": state.step, "interrupted": True})
+            where_saved = f" model-last saved in {self.out}." if self.out is not None else ""
+            raise TrainingInterrupted(f"Interrupted at step {state.step}.{where_saved}") from None
+        finally:
+            if previous_handler is not None:
+                signal.signal(signal.SIGINT, previous_handler)
+        return stopped_early
+
+    # ------------------------------------------------------ evaluate, save
+    def evaluate_and_save(self) -> bool:
+        """Score the dev set, log and save; True when patience has run out."""
+        state = self.state
+        with self.model.use_params(self.optimizer.averages):
+            accuracy, dev_loss = evaluate(self.model, self.dev_X, self.dev_Y, loss=self.loss)
+        now = time.perf_counter()
+        row = {"epoch": state.epoch, "step": state.step, "loss": state.mean_loss(),
+               "dev_loss": dev_loss, "dev_acc": accuracy, "learn_rate": self.optimizer.learn_rate,
+               "examples_per_s": state.examples / max(now - self.last_eval, 1e-9)}
+        self.last_eval = now
+        improved = state.record_eval(accuracy)
+        row["best"] = improved
+        if self.bar is not None:
+            self.bar.clear()
+        self.table.row(row)
+        if self.out is not None:
+            append_metrics(self.out / "metrics.jsonl", row)
+        self.save(["model-last", "model-best"] if improved else ["model-last"],
+                  {"epoch": state.epoch, "step": state.step, "dev_acc": accuracy,
+                   "dev_loss": dev_loss})
+        return self.patience > 0 and state.bad_evals >= self.patience
+
+    def save(self, which: List[str], meta: Dict[str, Any]) -> None:
+        """Write the model folders named in `which` (when there is an output)."""
+        if self.out is None:
+            return
+        state = self.state
+        if isinstance(self.batch_size, Schedule):
+            state = dataclasses.replace(state, batch_size_state=self.batch_size.get_state())
+        for name in which:
+            write_model_dir(self.out / name, self.config, self.model, self.optimizer,
+                            {"progress": state.to_dict()}, meta)
+
+    # ------------------------------------------------------------- progress
+    def open_bar(self, show_progress: bool, n_train: int) -> None:
+        try:
+            from tqdm import tqdm
+        except ImportError:  # pragma: no cover
+            return
+        if show_progress:
+            self.bar = tqdm(total=n_train, initial=self.state.pos,
+                            desc=f"epoch {self.state.epoch + 1}", unit="ex", leave=False,
+                            dynamic_ncols=True, disable=None)
+
+    def close_bar(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+class _Table:
+    """The metrics table: a header once, then one row per evaluation."""
+
+    COLUMNS = [("epoch", 5, "{:d}"), ("step", 7, "{:d}"), ("loss", 8, "{:.4f}"),
+               ("dev_loss", 8, "{:.4f}"), ("dev_acc", 7, "{:.4f}"), ("learn_rate", 10, "{:.2e}"),
+               ("examples_per_s", 9, "{:.0f}")]
+    TITLES = {"examples_per_s": "ex/s", "learn_rate": "lr"}
+
+    def __init__(self, log: Callable[[str], None]) -> None:
+        self.log = log
+        self.started = False
+
+    def row(self, values: Dict[str, Any]) -> None:
+        if not self.started:
+            header = "  ".join(self.TITLES.get(name, name).rjust(width) for name, width, _ in self.COLUMNS)
+            self.log(header + "  best")
+            self.log("-" * (len(header) + 6))
+            self.started = True
+        cells = "  ".join(fmt.format(values[name]).rjust(width) for name, width, fmt in self.COLUMNS)
+        self.log(cells + ("     *" if values.get("best") else ""))
