@@ -1,28 +1,34 @@
-"""The parameter arena: every parameter of a model tree in one float32 buffer.
+"""The parameter arena: many tensors in one float32 buffer, and their gradients
+in a second.
 
-Once a model is initialised, each node's parameters are views into
-``arena.params`` and its gradients views into ``arena.grads``. The optimizer
-then updates the whole model with one fused kernel call, zeroing gradients is
-one fill, and the gradient of a model is a single array to send elsewhere.
+A plain structure: it is given the tensors' shapes, lays them out (each
+starting on a 64-byte boundary), allocates the two flat buffers and keeps the
+table ``(node, name, offset, size, shape)``. What a "node" is, it does not
+know: :class:`~thinc_fast.model.Model` alone decides what to pack, copies the
+values in, hands its nodes the views and decides when to pack anew. With one
+buffer per kind, an optimizer updates a whole model in one kernel call,
+zeroing gradients is one fill, and a model's gradient is one array to send.
 
-An arena is owned by the model it was built for (usually the root). Changing a
-parameter's shape, or building an arena for an overlapping model, marks the
-old arena invalid; ``Model.finish_update`` rebuilds an invalid arena, copying
-values (and gradients accumulated so far) across.
+    >>> import numpy
+    >>> from thinc_fast.backends import NumpyOps
+    >>> arena = ParamArena(NumpyOps(), [("a", "W", (2, 3)), ("a", "b", (2,))])
+    >>> [(name, offset, shape) for _, name, offset, _, shape in arena.entries]
+    [('W', 0, (2, 3)), ('b', 16, (2,))]
+    >>> arena.param_view(1).shape, len(arena)
+    ((2,), 32)
 """
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING, Optional, Protocol, Tuple, runtime_checkable
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .model import Model
+from typing import (Any, Callable, Hashable, Optional, Protocol, Sequence, Tuple,
+                    runtime_checkable)
 
 # Each tensor starts on a 64-byte boundary inside the arena.
 ALIGN = 16
 _arena_ids = itertools.count(1)
 
-LayoutT = Tuple[Tuple[Tuple[int, str], int, Tuple[int, ...]], ...]
+ShapeT = Tuple[int, ...]
+LayoutT = Tuple[Tuple[Hashable, int, ShapeT], ...]
 
 
 @runtime_checkable
@@ -36,55 +42,57 @@ class ArenaOptimizer(Protocol):
 
 
 class ParamArena:
-    """Contiguous parameter and gradient buffers of one model tree.
+    """Contiguous parameter and gradient buffers for a list of tensors.
 
-    entries: ``(node, name, offset, size, shape)`` for each allocated parameter.
-    layout: ``((node_id, name), offset, shape)`` per entry, the key optimizers
-    use to keep their own arena-shaped state (moments, averages) in step.
+    tensors: ``(node, name, shape)`` for each tensor, in layout order; `node`
+    is opaque here. key: gives each tensor's stable key from ``(node, name)``
+    (the model uses ``(node.id, name)``), the key optimizers keep their own
+    arena-shaped state (moments, averages) by. owner_id: who packed it.
+
+    entries: ``(node, name, offset, size, shape)`` per tensor. layout:
+    ``(key, offset, shape)`` per tensor.
     """
 
-    __slots__ = ("id", "ops", "owner_id", "nodes", "params", "grads", "entries", "layout", "valid")
+    __slots__ = ("id", "ops", "owner_id", "params", "grads", "entries", "layout")
 
-    def __init__(self, owner: "Model") -> None:
+    def __init__(self, ops: Any, tensors: Sequence[Tuple[Any, str, ShapeT]],
+                 key: Callable[[Any, str], Hashable] = lambda node, name: (node, name),
+                 owner_id: Optional[int] = None) -> None:
         self.id = next(_arena_ids)
-        self.ops = owner.ops
-        self.owner_id = owner.id
-        self.valid = True
-        self.nodes = owner.walk()
+        self.ops = ops
+        self.owner_id = owner_id
         entries = []
         offset = 0
-        for node in self.nodes:
-            for name, value in node._params.items():
-                if value is None:
-                    continue
-                entries.append((node, name, offset, int(value.size), tuple(value.shape)))
-                offset += -(-int(value.size) // ALIGN) * ALIGN
-        self.entries = entries
-        self.layout: LayoutT = tuple(((n.id, name), off, shape) for n, name, off, _, shape in entries)
-        self.params = self.ops.alloc1f(offset)
-        self.grads = self.ops.alloc1f(offset)
-        for node, name, off, size, shape in entries:
-            p_view = self.params[off:off + size].reshape(shape)
-            g_view = self.grads[off:off + size].reshape(shape)
-            p_view[...] = node._params[name]
-            old_grad = node._grads.get(name)
-            if old_grad is not None and old_grad.shape == shape:
-                g_view[...] = old_grad
-            node._params[name] = p_view
-            node._grads[name] = g_view
-        for node in self.nodes:
-            if node._arena is not None and node._arena is not self:
-                node._arena.valid = False
-            node._arena = self
+        for node, name, shape in tensors:
+            shape = tuple(int(d) for d in shape)
+            size = 1
+            for d in shape:
+                size *= d
+            entries.append((node, name, offset, size, shape))
+            offset += -(-size // ALIGN) * ALIGN
+        self.entries = tuple(entries)
+        self.layout: LayoutT = tuple((key(node, name), off, shape)
+                                     for node, name, off, _, shape in entries)
+        self.params = ops.alloc1f(offset)
+        self.grads = ops.alloc1f(offset)
 
     def __len__(self) -> int:
         return int(self.params.shape[0])
 
     def __repr__(self) -> str:
-        state = "valid" if self.valid else "invalid"
-        return f"<ParamArena {len(self.entries)} tensors, {len(self)} floats, {state}>"
+        return f"<ParamArena {len(self.entries)} tensors, {len(self)} floats>"
 
-    def find_nonfinite(self) -> Optional[Tuple["Model", str, str]]:
+    def param_view(self, index: int) -> Any:
+        """Tensor `index` of the parameter buffer, shaped."""
+        _, _, off, size, shape = self.entries[index]
+        return self.params[off:off + size].reshape(shape)
+
+    def grad_view(self, index: int) -> Any:
+        """Tensor `index` of the gradient buffer, shaped."""
+        _, _, off, size, shape = self.entries[index]
+        return self.grads[off:off + size].reshape(shape)
+
+    def find_nonfinite(self) -> Optional[Tuple[Any, str, str]]:
         """The first ``(node, name, "gradient" | "parameter")`` holding NaN or inf."""
         xp = self.ops.xp
         for node, name, off, size, _ in self.entries:
@@ -93,16 +101,3 @@ class ParamArena:
             if not bool(xp.isfinite(self.params[off:off + size]).all()):
                 return node, name, "parameter"
         return None
-
-
-def arena_of(model: "Model") -> ParamArena:
-    """The valid arena owned by `model`, built (or rebuilt) when needed.
-
-    Rebuilt when there is none, when it was invalidated (a parameter changed
-    shape, another arena claimed a node) or when the tree changed shape since.
-    """
-    arena = model._arena
-    if (arena is None or not arena.valid or arena.owner_id != model.id
-            or model.walk() != arena.nodes):
-        arena = ParamArena(model)
-    return arena

@@ -16,14 +16,13 @@ import functools
 import itertools
 import json
 import numbers
-import threading
 from typing import (Any, Callable, Dict, Generic, List, Optional, Sequence, Tuple,
                     TypeVar)
 
 import msgpack
 import numpy
 
-from ._arena import ArenaOptimizer, ParamArena, arena_of
+from ._arena import ArenaOptimizer, ParamArena
 from ._io import FormatError, PathT, atomic_write, pack, read_file, unpack
 from . import _thinc_format
 from .backends import Ops, get_current_ops
@@ -35,7 +34,6 @@ InitT = Callable[..., Any]
 
 MODEL_FORMAT_VERSION = 1
 _model_ids = itertools.count(1)
-_init_state = threading.local()
 _shim_ids = itertools.count(1)
 _OPERATOR_METHODS = {
     ">>": "__rshift__", "<<": "__lshift__", "|": "__or__", "&": "__and__", "+": "__add__",
@@ -136,6 +134,7 @@ class Model(Generic[InT, OutT]):
         self._grads: Dict[str, Any] = {}
         self._has_grad: set = set()
         self._arena: Optional[ParamArena] = None
+        self._arena_nodes = 0  # nodes of the tree when this node packed its arena
         for pname, value in (params or {}).items():
             self._params[pname] = None if value is None else self._as_param(pname, value)
         self._layers: List[Model] = list(layers or [])
@@ -360,8 +359,7 @@ class Model(Generic[InT, OutT]):
         self._params[name] = None
         self._grads.pop(name, None)
         self._has_grad.discard(name)
-        if self._arena is not None:
-            self._arena.valid = False
+        self._arena = None  # the tree's arena no longer holds this node's params: pack anew
 
     def _as_param(self, name: str, value: Any):
         array = self.ops.asarray(value)
@@ -438,10 +436,8 @@ class Model(Generic[InT, OutT]):
         return value
 
     def zero_grads(self) -> None:
-        """Set every gradient of this model tree to zero."""
-        for node in self.walk():
-            for grad in node._grads.values():
-                grad.fill(0)
+        """Set every gradient of this model tree to zero (one fill of the arena)."""
+        self._packed_arena().grads.fill(0)
 
     # ------------------------------------------------------------------ refs
     @property
@@ -482,17 +478,13 @@ class Model(Generic[InT, OutT]):
 
     # ----------------------------------------------------------- the work
     def initialize(self, X: Any = None, Y: Any = None) -> "Model":
-        """Infer missing dims from sample data `X`/`Y`, allocate the parameters,
-        and (for the outermost call) pack them into one arena. Returns self."""
-        depth = getattr(_init_state, "depth", 0)
-        _init_state.depth = depth + 1
-        try:
-            if self.init is not None:
-                self.init(self, X=X, Y=Y)
-        finally:
-            _init_state.depth = depth
-        if depth == 0:
-            ParamArena(self)
+        """Infer missing dims from sample data `X`/`Y`, allocate the parameters
+        and pack them into one arena. Returns self. (A layer's init that
+        initialises its children packs their subtrees first; packing this tree
+        afterwards copies them into its own arena, at init time only.)"""
+        if self.init is not None:
+            self.init(self, X=X, Y=Y)
+        self._pack()
         return self
 
     def begin_update(self, X: InT) -> Tuple[OutT, Callable[[Any], Any]]:
@@ -523,8 +515,8 @@ class Model(Generic[InT, OutT]):
                 shim.finish_update(optimizer)
         if not any(node._has_grad for node in nodes):
             return
-        if isinstance(optimizer, ArenaOptimizer):
-            optimizer.update_arena(arena_of(self))
+        if _updates_arenas(type(optimizer)):
+            optimizer.update_arena(self._packed_arena())
             return
         for node in self.walk():
             for name in node.param_names:
@@ -532,10 +524,44 @@ class Model(Generic[InT, OutT]):
                     param, grad = optimizer((node.id, name), node.get_param(name), node.get_grad(name))
                     node.set_param(name, param)
 
+    # ----------------------------------------------------------------- arena
     @property
     def arena(self) -> ParamArena:
-        """This model's parameter arena (built if needed)."""
-        return arena_of(self)
+        """This model's parameter arena (packed anew if needed)."""
+        return self._packed_arena()
+
+    def _packed_arena(self) -> ParamArena:
+        """This tree's arena, packed anew when there is none, when it was packed
+        for another root, when a node has left it (packed elsewhere, or a
+        parameter changed shape or was added) or when the tree changed."""
+        arena = self._arena
+        if arena is None or arena.owner_id != self.id:
+            return self._pack()
+        nodes = self.walk()
+        if len(nodes) != self._arena_nodes or any(node._arena is not arena for node in nodes):
+            return self._pack()
+        return arena
+
+    def _pack(self) -> ParamArena:
+        """Lay every allocated parameter of this tree into one new arena, copy
+        the values (and gradients accumulated so far) in, and point each node's
+        params and grads at their views. The one place an arena is built."""
+        nodes = self.walk()
+        tensors = [(node, name, value.shape) for node in nodes
+                   for name, value in node._params.items() if value is not None]
+        arena = ParamArena(self.ops, tensors, key=_arena_key, owner_id=self.id)
+        for i, (node, name, *_) in enumerate(arena.entries):
+            p_view, g_view = arena.param_view(i), arena.grad_view(i)
+            p_view[...] = node._params[name]
+            old_grad = node._grads.get(name)
+            if old_grad is not None and old_grad.shape == p_view.shape:
+                g_view[...] = old_grad
+            node._params[name] = p_view
+            node._grads[name] = g_view
+        for node in nodes:
+            node._arena = arena
+        self._arena_nodes = len(nodes)
+        return arena
 
     def to_gpu(self, gpu_id: int = 0) -> None:  # pragma: no cover - needs a GPU
         """Move the model (parameters, gradients, arena) to GPU `gpu_id`."""
@@ -568,7 +594,7 @@ class Model(Generic[InT, OutT]):
             for shim in node._shims:
                 shim.to_device("cpu" if on_host else "gpu", getattr(ops, "device_id", 0))
         if moved and self._arena is not None:
-            ParamArena(self)
+            self._pack()
 
     @contextlib.contextmanager
     def use_params(self, params: Optional[Dict[Tuple[int, str], Any]]):
@@ -768,7 +794,7 @@ class Model(Generic[InT, OutT]):
             node._attrs.update(info["attrs"])
         for node, name, array in plan:
             node.set_param(name, self.ops.asarray(array))
-        ParamArena(self)
+        self._pack()
 
     def to_disk(self, path: PathT, *, format: str = "thinc_fast") -> None:
         """Write ``to_bytes(format=format)`` to `path` atomically (write, then rename)."""
@@ -877,7 +903,7 @@ class Model(Generic[InT, OutT]):
                 node.set_param(pname, value)
             for shim, data in zip(node._shims, shims):
                 shim.from_bytes(data)
-        ParamArena(self)
+        self._pack()
         return self
 
     def can_from_dict(self, msg: Dict[str, Any], *, strict: bool = True) -> bool:
@@ -925,7 +951,7 @@ class Model(Generic[InT, OutT]):
         memo: Dict[Any, Any] = {}
         clone = self._copy_node(memo)
         if self._arena is not None:
-            ParamArena(clone)
+            clone._pack()
         return clone
 
     def _copy_node(self, memo: Dict[Any, Any]) -> "Model":
@@ -943,6 +969,7 @@ class Model(Generic[InT, OutT]):
         new._grads = {k: v.copy() for k, v in self._grads.items()}
         new._has_grad = set(self._has_grad)
         new._arena = None
+        new._arena_nodes = 0
         new._layers = [layer._copy_node(memo) for layer in self._layers]
         new._refs = {k: (None if v is None else v._copy_node(memo)) for k, v in self._refs.items()}
         new._attrs = _copy.deepcopy(self._attrs)
@@ -981,6 +1008,18 @@ def _same_kind(current: Any, value: Any) -> bool:
     if isinstance(current, (list, tuple)):
         return isinstance(value, list)
     return type(value) is type(current)
+
+
+@functools.lru_cache(maxsize=64)
+def _updates_arenas(kind: type) -> bool:
+    """Whether optimizers of this class follow the ArenaOptimizer protocol
+    (checked once per class: a runtime protocol check is slow per call)."""
+    return issubclass(kind, ArenaOptimizer)
+
+
+def _arena_key(node: Model, name: str) -> Tuple[int, str]:
+    """The key optimizers keep per-parameter state by: ``(node.id, name)``."""
+    return (node.id, name)
 
 
 def _check_dim_value(model: Model, name: str, value: Any) -> int:

@@ -562,16 +562,19 @@ class NumpyOps(Ops):
             sgd_parallel(&w[0], &g[0], avg_p, w.shape[0], &s, offs_p, sc_p, nseg, nthreads)
 
 
-def _check_segments(segments, n):
+def _check_segments(segments, Py_ssize_t n):
     """`segments` as a C-contiguous intp array of boundaries 0 = s[0] <= ... <= s[-1] = n."""
     offsets = numpy.ascontiguousarray(segments, dtype=numpy.intp)
     if offsets.ndim != 1 or offsets.shape[0] < 1:
         raise ValueError(f"segments must be a 1d array of boundaries, got shape {offsets.shape}")
-    last = int(offsets[offsets.shape[0] - 1])
-    if offsets[0] != 0 or last != n or (offsets.shape[0] > 1 and
-                                                 (numpy.diff(offsets) < 0).any()):
+    cdef const Py_ssize_t[::1] o = offsets
+    cdef Py_ssize_t k, last = o[o.shape[0] - 1]
+    cdef bint rising = o[0] == 0 and last == n
+    for k in range(1, o.shape[0]):
+        rising = rising and o[k] >= o[k - 1]
+    if not rising:
         raise ValueError(f"segments must rise from 0 to the array length {n}, got "
-                         f"{offsets[0]}..{last}")
+                         f"{o[0]}..{last}")
     return offsets
 
 
