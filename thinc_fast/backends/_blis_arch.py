@@ -1,30 +1,83 @@
-"""Pick blis's kernels before blis initialises.
+"""Which blis kernels serve this CPU, and which serve each shape.
 
-blis chooses its kernels once, from the CPU's cpuid, when it is first loaded.
-On CPUs newer than the blis build knows it falls back to its slow generic
-kernels, although the CPU runs the AVX-512 ("skx") or AVX2 ("haswell")
-kernels fine. If blis's own detection gives "generic" and the user has not set
-``BLIS_ARCH_TYPE``, we set it to the best configuration the CPU's features
-allow. The detection calls blis's cpuid query through ctypes without
-initialising blis, so this must run before ``blis.cy`` is imported.
+blis chooses one kernel configuration for the process, from cpuid, when it
+first initialises. Its guesses fail on CPUs newer than the build (a Zen 4 or
+Zen 5 EPYC reads as "zen2" or "generic") and in virtual machines (a Sapphire
+Rapids Xeon under KVM reads as "haswell"), leaving AVX-512 idle. So the choice
+here comes from the CPU's own feature flags:
+
+- AVX-512 (avx512f/dq/bw/vl): "skx" for large products. skx has no
+  small/skinny ("sup") kernels, so thin products (a dimension of a few rows,
+  the output layer's 10 classes) go to "haswell", whose AVX2 sup kernels serve
+  them 2-4x faster. numpy_ops runs both in one process through blis's expert
+  interface (a context per call; blis builds the context of every
+  configuration compiled in).
+- AVX2 + FMA: blis's own choice when it is an AVX2 configuration (it knows the
+  Intel/AMD cache sizes), else "haswell".
+- aarch64 with NEON (asimd) or SVE: blis's choice unless it fell back to
+  "generic", then "armsve" or "cortexa57".
+- A user's ``BLIS_ARCH_TYPE`` always wins (a configuration name is translated
+  to the number blis 0.9 reads; it would read "haswell" as 0, i.e. skx), and
+  then every product runs on it.
+
+``configure()`` must run before blis is first imported: when it overrides
+blis's guess it sets ``BLIS_ARCH_TYPE`` for blis to read at initialisation,
+and numpy_ops removes the variable again once blis has read it, so that child
+processes decide for themselves. ``info_lines()`` says what was chosen and why
+(for ``thinc-fast info``).
 """
 import ctypes
+import importlib.machinery
 import importlib.util
+import sys
 import os
-from typing import Dict, FrozenSet, Optional
+import platform
+from typing import Any, Dict, FrozenSet, List, Optional
+
+# The BLIS version (inside cython-blis 1.0.x) whose declarations
+# src/include/tf_blis.h copies; any other runs every product on blis's default.
+EXPERT_BLIS_VERSION = "0.9.0"
 
 _AVX512 = frozenset({"avx512f", "avx512dq", "avx512bw", "avx512vl"})
 _AVX2 = frozenset({"avx2", "fma"})
+_AVX2_CONFIGS = ("haswell", "zen", "zen2", "zen3")   # AVX2 kernels with sup kernels
+_AVX512_CONFIGS = ("skx",)                          # AVX-512 panels, no sup kernels
+_ARM_CONFIGS = ("armsve", "a64fx", "firestorm", "thunderx2", "cortexa57", "cortexa53")
 
-_state: Dict[str, Optional[str]] = {"choice": None, "source": None, "detected": None}
+# A product (or one thread's tile of it) runs on the thin configuration when C
+# has fewer than THIN_ROWS rows or THIN_COLS columns (columns: along C's
+# contiguous direction) or k < THIN_K. Measured on an Intel Xeon (family 6
+# model 207, AVX-512 under KVM), one thread, best of 9 interleaved rounds,
+# GFLOP/s skx vs haswell-sup: rows 24x512x512 77 vs 80, 32x512x512 86 vs 77;
+# columns 128x512x48 64 vs 76, 128x512x64 81 vs 77; k 128x10x512 54 vs 69,
+# 128x16x512 80 vs 72; the output layer (10 classes) 20 vs 63.
+THIN_ROWS = 32
+THIN_COLS = 64
+THIN_K = 16
+
+_state: Dict[str, Any] = {}
+
+
+def _blis_path() -> Optional[str]:
+    """The file of blis's extension module, found without importing blis
+    (importing ``blis`` initialises it, and then BLIS_ARCH_TYPE is read)."""
+    spec = importlib.util.find_spec("blis")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            path = os.path.join(folder, "cy" + suffix)
+            if os.path.exists(path):
+                return path
+    return None
 
 
 def _blis_library() -> Optional[ctypes.CDLL]:
-    spec = importlib.util.find_spec("blis.cy")
-    if spec is None or not spec.origin:
+    path = _blis_path()
+    if path is None:
         return None
     try:
-        return ctypes.CDLL(spec.origin)
+        return ctypes.CDLL(path)  # loading runs no blis code; bli_init comes with `import blis`
     except OSError:
         return None
 
@@ -35,59 +88,260 @@ def _arch_name(lib: ctypes.CDLL, arch_id: int) -> Optional[str]:
     return name.decode() if name else None
 
 
-def _arch_id(lib: ctypes.CDLL, wanted: str) -> Optional[int]:
+def _arch_names(lib: Optional[ctypes.CDLL]) -> Dict[str, int]:
+    """blis's configuration names and their arch_t numbers."""
+    names: Dict[str, int] = {}
+    if lib is None or not hasattr(lib, "bli_arch_string"):
+        return names
     for arch_id in range(64):
         name = _arch_name(lib, arch_id)
         if name is None:
-            return None
-        if name == wanted:
-            return arch_id
-    return None
+            break
+        names[name] = arch_id
+    return names
 
 
-def cpu_flags() -> FrozenSet[str]:
-    """The CPU feature flags from /proc/cpuinfo (empty where there is none)."""
+def _registered(lib: Optional[ctypes.CDLL], names: Dict[str, int]) -> FrozenSet[str]:
+    """The configurations compiled into this blis (their context init functions exist)."""
+    if lib is None:
+        return frozenset()
+    return frozenset(n for n in names if hasattr(lib, f"bli_cntx_init_{n}"))
+
+
+def _cpuinfo() -> Dict[str, str]:
+    fields: Dict[str, str] = {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
+                if not line.strip():
+                    break  # the first CPU is enough
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return frozenset()
+    return fields
 
 
-def configure() -> Dict[str, Optional[str]]:
-    """Set BLIS_ARCH_TYPE when blis would run its generic kernels; returns what happened."""
-    if _state["source"] is not None:
-        return dict(_state)
-    if os.environ.get("BLIS_ARCH_TYPE"):
-        _state.update(source="user", choice=os.environ["BLIS_ARCH_TYPE"])
-        return dict(_state)
-    lib = _blis_library()
-    if lib is None or not hasattr(lib, "bli_cpuid_query_id"):
-        _state.update(source="blis")
-        return dict(_state)
-    lib.bli_cpuid_query_id.restype = ctypes.c_int
-    detected = _arch_name(lib, lib.bli_cpuid_query_id())
-    _state.update(source="blis", detected=detected)
-    if detected != "generic":
-        return dict(_state)
-    flags = cpu_flags()
-    for wanted, needs in (("skx", _AVX512), ("haswell", _AVX2)):
-        if needs <= flags:
-            arch_id = _arch_id(lib, wanted)
-            if arch_id is not None:
-                os.environ["BLIS_ARCH_TYPE"] = str(arch_id)
-                _state.update(source="thinc_fast", choice=wanted)
+def cpu_flags() -> FrozenSet[str]:
+    """The CPU feature flags from /proc/cpuinfo ("flags" on x86, "Features" on ARM)."""
+    info = _cpuinfo()
+    return frozenset((info.get("flags") or info.get("Features") or "").split())
+
+
+def cpu_model() -> str:
+    """The CPU's name, vendor and family/model numbers, as far as the OS says."""
+    info = _cpuinfo()
+    name = info.get("model name") or info.get("Model") or platform.processor() or "unknown CPU"
+    extra = []
+    if info.get("vendor_id"):
+        extra.append(info["vendor_id"])
+    if info.get("cpu family") and info.get("model"):
+        extra.append(f"family {info['cpu family']} model {info['model']}")
+    if info.get("CPU part"):
+        extra.append(f"part {info['CPU part']}")
+    return name + (f" ({', '.join(extra)})" if extra else "")
+
+
+def isa_class(flags: FrozenSet[str], machine: Optional[str] = None) -> Optional[str]:
+    """"avx512", "avx2", "sve", "neon" or None: the widest vector ISA blis has kernels for."""
+    machine = (machine or platform.machine()).lower()
+    if machine in ("x86_64", "amd64", "i386", "i686"):
+        if _AVX512 <= flags:
+            return "avx512"
+        if _AVX2 <= flags:
+            return "avx2"
+        return None
+    if machine in ("aarch64", "arm64"):
+        if "sve" in flags:
+            return "sve"
+        return "neon"  # NEON (asimd) is part of ARMv8-A
+    return None
+
+
+def choose(isa: Optional[str], detected: Optional[str], registered: FrozenSet[str]) -> Dict[str, Any]:
+    """The configuration for large products and the one for thin ones, and why.
+
+    Pure: from the ISA class, blis's own detection and the configurations this
+    blis has, so tests can check every CPU kind."""
+    large, thin, reason = detected, None, f"blis's own detection ({detected})"
+    if isa == "avx512" and "skx" in registered:
+        if detected != "skx":
+            large = "skx"
+            reason = f"the CPU has AVX-512 (avx512f/dq/bw/vl) but blis detected {detected}"
+        else:
+            reason = "blis detected skx, which the CPU's AVX-512 runs"
+    elif isa in ("avx512", "avx2"):
+        if detected not in _AVX2_CONFIGS + _AVX512_CONFIGS and "haswell" in registered:
+            large = "haswell"
+            reason = f"the CPU has AVX2 and FMA but blis detected {detected}"
+        else:
+            reason = f"blis detected {detected}, which serves the CPU's {isa.upper()}"
+    elif isa in ("sve", "neon") and detected == "generic":
+        for name in (("armsve",) if isa == "sve" else ()) + ("cortexa57",):
+            if name in registered:
+                large = name
+                reason = f"the CPU has {isa.upper()} but blis detected generic"
                 break
-    return dict(_state)
+    if large in _AVX512_CONFIGS and isa == "avx512" and "haswell" in registered:
+        thin = "haswell"
+    return {"large": large, "thin": thin, "reason": reason}
+
+
+def configure() -> Dict[str, Any]:
+    """Decide blis's configuration before blis initialises (once); returns the decision:
+    choice (the configuration of large products), thin (of thin ones, or None),
+    source ("user", "thinc_fast" or "blis"), detected (blis's own guess), reason."""
+    if _state:
+        return public_state()
+    lib = _blis_library()
+    names = _arch_names(lib)
+    registered = _registered(lib, names)
+    detected = None
+    if lib is not None and hasattr(lib, "bli_cpuid_query_id"):
+        lib.bli_cpuid_query_id.restype = ctypes.c_int
+        detected = _arch_name(lib, lib.bli_cpuid_query_id())
+    flags = cpu_flags()
+    isa = isa_class(flags)
+    _state.update(detected=detected, isa=isa, flags=flags, names=names, env_set=False,
+                  thin_rows=THIN_ROWS, thin_cols=THIN_COLS, thin_k=THIN_K, gemm=None, early="blis" in sys.modules)
+    user = os.environ.get("BLIS_ARCH_TYPE", "").strip()
+    if user:
+        name = user if user in names else next((n for n, i in names.items() if str(i) == user), None)
+        if user in names:  # blis 0.9 reads the variable with strtol: a name reads as 0 (skx)
+            os.environ["BLIS_ARCH_TYPE"] = str(names[user])
+        _state.update(source="user", large=name or user, thin=None,
+                      reason=f"BLIS_ARCH_TYPE={user} set by the user (every product runs on it)")
+    else:
+        decision = choose(isa, detected, registered)
+        _state.update(decision, source="blis" if decision["large"] == detected else "thinc_fast")
+        if _state["source"] == "thinc_fast" and decision["large"] in names and not _state["early"]:
+            os.environ["BLIS_ARCH_TYPE"] = str(names[decision["large"]])
+            _state["env_set"] = True
+    return public_state()
+
+
+def public_state() -> Dict[str, Any]:
+    return {"choice": _state.get("large"), "thin": _state.get("thin"),
+            "source": _state.get("source"), "detected": _state.get("detected"),
+            "reason": _state.get("reason")}
+
+
+def gemm_plan() -> Dict[str, Any]:
+    """What numpy_ops loads: configuration names, their arch_t numbers, thresholds."""
+    configure()
+    names = _state.get("names", {})
+    large, thin = _state.get("large"), _state.get("thin")
+    return {"large": large, "large_id": names.get(large), "thin": thin,
+            "thin_id": names.get(thin) if thin else None,
+            "thin_rows": _state["thin_rows"], "thin_cols": _state["thin_cols"],
+            "thin_k": _state["thin_k"]}
+
+
+def after_blis_init() -> None:
+    """Make blis read BLIS_ARCH_TYPE now (it reads it at its first query, not at
+    bli_init), then drop the value we set, so child processes choose afresh."""
+    active_arch()
+    if _state.get("env_set"):
+        names = _state.get("names", {})
+        if os.environ.get("BLIS_ARCH_TYPE") == str(names.get(_state.get("large"))):
+            del os.environ["BLIS_ARCH_TYPE"]
+        _state["env_set"] = False
+
+
+EXPERT_FUNCTIONS = ("bli_sgemm_ex", "bli_init_once", "bli_gks_lookup_id", "bli_gks_lookup_nat_cntx",
+                    "bli_info_get_version_str", "bli_info_get_int_type_size")
+
+
+def expert_functions() -> Optional[List[Optional[int]]]:
+    """The addresses of the blis functions src/include/tf_blis.h declares (in
+    that order; None for one missing), from the loaded blis library; None
+    without blis. numpy_ops calls them through those declarations."""
+    lib = _blis_library()
+    if lib is None:
+        return None
+    out: List[Optional[int]] = []
+    for name in EXPERT_FUNCTIONS:
+        fn = getattr(lib, name, None)
+        out.append(ctypes.cast(fn, ctypes.c_void_p).value if fn is not None else None)
+    return out
+
+
+def record_gemm_setup(status: Dict[str, Any]) -> None:
+    """numpy_ops reports what it loaded (expert interface, contexts)."""
+    _state["gemm"] = dict(status)
 
 
 def active_arch() -> Optional[str]:
-    """The kernel configuration blis is using (after it was imported)."""
+    """The configuration blis uses by default in this process (after it was imported)."""
     lib = _blis_library()
     if lib is None or not hasattr(lib, "bli_arch_query_id"):
         return None
     lib.bli_arch_query_id.restype = ctypes.c_int
     return _arch_name(lib, lib.bli_arch_query_id())
+
+
+def blis_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        package = version("blis")
+    except Exception:  # pragma: no cover - metadata missing
+        package = "?"
+    lib = _blis_library()
+    inner = None
+    if lib is not None and hasattr(lib, "bli_info_get_version_str"):
+        lib.bli_info_get_version_str.restype = ctypes.c_char_p
+        inner = lib.bli_info_get_version_str().decode()
+    return f"blis {package}" + (f" (BLIS {inner})" if inner else "")
+
+
+def _thin_rule() -> str:
+    return (f"C rows < {_state['thin_rows']} or columns < {_state['thin_cols']} "
+            f"or k < {_state['thin_k']}")
+
+
+_SHOWN_FLAGS = ("avx512f", "avx512dq", "avx512bw", "avx512vl", "avx2", "fma", "asimd", "sve")
+
+
+def summary() -> str:
+    """One line: the CPU and the blis choice (benchmarks print it first)."""
+    configure()
+    gemm = _state.get("gemm") or {}
+    large = gemm.get("large") or _state.get("large")
+    thin = gemm.get("thin")
+    per_shape = f" large / {thin} thin ({_thin_rule()})" if thin else ""
+    return (f"CPU: {cpu_model()}; {blis_version()}: {large}{per_shape} "
+            f"[{_state.get('source')}: {_state.get('reason')}]")
+
+
+def info_lines() -> List[str]:
+    """What ``thinc-fast info`` prints about the CPU and blis: the CPU model, the
+    flags found, the configuration chosen per shape and why."""
+    configure()
+    flags = _state.get("flags", frozenset())
+    shown = [f for f in _SHOWN_FLAGS if f in flags]
+    isa = _state.get("isa")
+    gemm = _state.get("gemm") or {}
+    lines = [
+        f"CPU: {cpu_model()}",
+        f"CPU flags: {' '.join(shown) or 'none of ' + '/'.join(_SHOWN_FLAGS)}"
+        f" -> {isa.upper() if isa else 'no vector ISA blis has kernels for'}",
+        f"{blis_version()}; blis's own detection: {_state.get('detected')}",
+        f"blis configuration: {_state.get('large')} ({_state.get('source')}: {_state.get('reason')})",
+    ]
+    if _state.get("early"):
+        lines.append(f"blis was imported before thinc_fast: its process-wide default stays "
+                     f"{active_arch()}")
+    if not gemm:
+        lines.append("gemm: not loaded yet")
+    elif not gemm.get("expert"):
+        lines.append(f"gemm: blis's basic interface on its default configuration ({gemm.get('large')}); "
+                     f"per-shape choice off (expert interface not loaded, code {gemm.get('load_code')}: "
+                     f"needs BLIS {EXPERT_BLIS_VERSION})")
+    elif gemm.get("thin"):
+        lines.append(f"gemm: large products on {gemm.get('large')}, thin ones ({_thin_rule()}; "
+                     f"per thread tile) on {gemm.get('thin')}, whose small/skinny kernels "
+                     f"{gemm.get('large')} lacks")
+    else:
+        lines.append(f"gemm: every product on {gemm.get('large')}")
+    return lines

@@ -31,3 +31,123 @@ cdef void sgemm(dim_t m, dim_t n, dim_t k, float alpha,
                 const float* A, inc_t rsa, inc_t csa,
                 const float* B, inc_t rsb, inc_t csb,
                 float beta, float* C, inc_t rsc, inc_t csc) noexcept nogil
+
+cdef extern from "tf_blis.h" nogil:
+    ctypedef struct tf_cntx_t:
+        pass
+    ctypedef void (*tf_sgemm_plain_ft)(dim_t m, dim_t n, dim_t k, float alpha,
+                                       const float* A, inc_t rsa, inc_t csa,
+                                       const float* B, inc_t rsb, inc_t csb,
+                                       float beta, float* C, inc_t rsc, inc_t csc) noexcept nogil
+    ctypedef struct tf_blis_state "struct tf_blis_state_s":
+        void* sgemm_ex
+        tf_sgemm_plain_ft plain
+        tf_cntx_t* large
+        tf_cntx_t* thin
+        dim_t thin_rows
+        dim_t thin_cols
+        dim_t thin_k
+        int force
+    tf_blis_state tf_blis
+    ctypedef struct tf_split_state "struct tf_split_state_s":
+        double min_flops
+        double chunk_flops
+        int chunks_per_thread
+        dim_t align
+    tf_split_state tf_split
+    long tf_pool_spin_ns
+    void tf_pool_set_spin_ns(long ns)
+    int tf_pool_threads_supported()
+    int tf_pool_workers()
+    int tf_omp_limit()
+    int tf_blis_attach(const size_t* fns, const char* expected_version)
+    int tf_pool_grow(int wanted)
+    tf_cntx_t* tf_blis_context(int arch)
+    void tf_sgemm_tile(dim_t m, dim_t n, dim_t k, float alpha,
+                       const float* A, inc_t rsa, inc_t csa,
+                       const float* B, inc_t rsb, inc_t csb,
+                       float beta, float* C, inc_t rsc, inc_t csc)
+    ctypedef struct tf_gemm_job:
+        dim_t m, n, k
+        dim_t mt, nt
+        int pm, pn
+    void tf_gemm_plan(tf_gemm_job* j, int nthreads)
+    void tf_sgemm_threads(dim_t m, dim_t n, dim_t k, float alpha,
+                          const float* A, inc_t rsa, inc_t csa,
+                          const float* B, inc_t rsb, inc_t csb,
+                          float beta, float* C, inc_t rsc, inc_t csc, int nthreads)
+
+# Sequence, hashing, embedding and activation loops (issue 17).
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
+
+cdef extern from "seq_loops.h" nogil:
+    enum:
+        TF_ACT_SIGMOID
+        TF_ACT_SWISH
+        TF_ACT_GELU
+        TF_ACT_GELU_APPROX
+        TF_ACT_MISH
+        TF_ACT_DISH
+        TF_ACT_CLIPPED_LINEAR
+        TF_ACT_HARD_SWISH
+        TF_ACT_HARD_SWISH_MOBILENET
+    void tf_murmur3_u64(uint32_t* out, const uint64_t* ids, tf_idx n, uint32_t seed)
+    void tf_ngram_hash(uint64_t* out, const uint64_t* keys, tf_idx nout, int n)
+    void tf_seq2col_rows(char* out, const char* X, const int64_t* offs, tf_idx nseq, tf_idx r0,
+                         tf_idx r1, tf_idx nW, size_t row_bytes)
+    void tf_bseq2col_f(float* dX, const float* dY, const int64_t* offs, tf_idx nseq, tf_idx r0,
+                       tf_idx r1, tf_idx nW, tf_idx I)
+    void tf_bseq2col_d(double* dX, const double* dY, const int64_t* offs, tf_idx nseq, tf_idx r0,
+                       tf_idx r1, tf_idx nW, tf_idx I)
+    void tf_reduce_sum_f(float* out, const float* X, const int64_t* offs, tf_idx k0, tf_idx k1,
+                         tf_idx O, int mean)
+    void tf_reduce_sum_d(double* out, const double* X, const int64_t* offs, tf_idx k0, tf_idx k1,
+                         tf_idx O, int mean)
+    void tf_breduce_sum_f(float* dX, const float* d, const int64_t* offs, tf_idx nseq, tf_idx r0,
+                          tf_idx r1, tf_idx O, int mean)
+    void tf_breduce_sum_d(double* dX, const double* d, const int64_t* offs, tf_idx nseq,
+                          tf_idx r0, tf_idx r1, tf_idx O, int mean)
+    void tf_reduce_max_f(float* out, int32_t* which, const float* X, const int64_t* offs,
+                         tf_idx k0, tf_idx k1, tf_idx O)
+    void tf_reduce_max_d(double* out, int32_t* which, const double* X, const int64_t* offs,
+                         tf_idx k0, tf_idx k1, tf_idx O)
+    void tf_breduce_max_f(float* dX, const float* d, const int32_t* which, const int64_t* offs,
+                          tf_idx k0, tf_idx k1, tf_idx O)
+    void tf_breduce_max_d(double* dX, const double* d, const int32_t* which, const int64_t* offs,
+                          tf_idx k0, tf_idx k1, tf_idx O)
+    tf_idx tf_check_idx_i32(const int32_t* idx, tf_idx n, int64_t nrows)
+    tf_idx tf_check_idx_u32(const uint32_t* idx, tf_idx n, int64_t nrows)
+    tf_idx tf_check_idx_i64(const int64_t* idx, tf_idx n, int64_t nrows)
+    void tf_gather_add_f_i32(float* out, const float* table, const int32_t* idx, tf_idx b0,
+                             tf_idx b1, tf_idx K, tf_idx O)
+    void tf_gather_add_f_u32(float* out, const float* table, const uint32_t* idx, tf_idx b0,
+                             tf_idx b1, tf_idx K, tf_idx O)
+    void tf_gather_add_f_i64(float* out, const float* table, const int64_t* idx, tf_idx b0,
+                             tf_idx b1, tf_idx K, tf_idx O)
+    void tf_gather_add_d_i32(double* out, const double* table, const int32_t* idx, tf_idx b0,
+                             tf_idx b1, tf_idx K, tf_idx O)
+    void tf_gather_add_d_u32(double* out, const double* table, const uint32_t* idx, tf_idx b0,
+                             tf_idx b1, tf_idx K, tf_idx O)
+    void tf_gather_add_d_i64(double* out, const double* table, const int64_t* idx, tf_idx b0,
+                             tf_idx b1, tf_idx K, tf_idx O)
+    void tf_scatter_add_f_i32(float* table, const int32_t* idx, const float* values, tf_idx n,
+                              tf_idx vdiv, tf_idx O, tf_idx c0, tf_idx c1)
+    void tf_scatter_add_f_u32(float* table, const uint32_t* idx, const float* values, tf_idx n,
+                              tf_idx vdiv, tf_idx O, tf_idx c0, tf_idx c1)
+    void tf_scatter_add_f_i64(float* table, const int64_t* idx, const float* values, tf_idx n,
+                              tf_idx vdiv, tf_idx O, tf_idx c0, tf_idx c1)
+    void tf_scatter_add_d_i32(double* table, const int32_t* idx, const double* values, tf_idx n,
+                              tf_idx vdiv, tf_idx O, tf_idx c0, tf_idx c1)
+    void tf_scatter_add_d_u32(double* table, const uint32_t* idx, const double* values, tf_idx n,
+                              tf_idx vdiv, tf_idx O, tf_idx c0, tf_idx c1)
+    void tf_scatter_add_d_i64(double* table, const int64_t* idx, const double* values, tf_idx n,
+                              tf_idx vdiv, tf_idx O, tf_idx c0, tf_idx c1)
+    void tf_maxout_f(float* best, int32_t* which, const float* X, tf_idx i0, tf_idx i1, tf_idx P)
+    void tf_maxout_d(double* best, int32_t* which, const double* X, tf_idx i0, tf_idx i1, tf_idx P)
+    void tf_bmaxout_f(float* dX, const float* dY, const int32_t* which, tf_idx i0, tf_idx i1,
+                      tf_idx P)
+    void tf_bmaxout_d(double* dX, const double* dY, const int32_t* which, tf_idx i0, tf_idx i1,
+                      tf_idx P)
+    void tf_act_forward(int kind, float* Y, const float* X, tf_idx n, const float* p)
+    void tf_act_backward(int kind, float* dX, const float* dY, const float* X, const float* Y,
+                         tf_idx n, const float* p)

@@ -2,8 +2,11 @@
 # cython: cdivision=True, initializedcheck=False, embedsignature=True
 """NumpyOps: the CPU backend, with its kernels in Cython.
 
-gemm goes through blis's Cython interface (any strides, transposes folded into
-the strides, ``alpha``/``beta`` so gradients accumulate in place). The
+gemm goes through blis (any strides, transposes folded into the strides,
+``alpha``/``beta`` so gradients accumulate in place): with blis's expert
+interface each product, or each thread's tile of it, runs on the kernel
+configuration that serves its shape (``_blis_arch`` decides which), split over
+the cores by a small worker pool (``src/include/tf_pool.h``). The
 memory-bound kernels (bias+ReLU, ReLU backward, softmax, column sums, the
 gradient norm and the fused optimizer steps) take typed memoryviews, check
 shapes once at the Python boundary, and run C loops from ``tf_loops.h`` with
@@ -18,12 +21,15 @@ from cython.parallel cimport prange
 from libc.stdlib cimport free, malloc
 from blis.cy cimport gemm as blis_gemm, NO_TRANSPOSE
 
+from . import _blis_arch
 from .ops import Ops, _check_bias, _check_step_arrays
+from .ops import (_backprop_lengths, _check_same_shape, _check_seed, _check_window,
+                  _hash_ids, _offsets, _reduce_offsets, _seq2col_offsets)
 
 _F32 = numpy.dtype("float32")
 
-# Work below these sizes runs on one thread: forking costs more than it saves.
-cdef long GEMM_PARALLEL_MIN_FLOPS = 1 << 20
+# Work below these sizes runs on one thread: forking costs more than it saves
+# (gemm's threshold and tiling knobs live in tf_blis.h's tf_split).
 cdef Py_ssize_t STREAM_PARALLEL_MIN = 1 << 15
 cdef Py_ssize_t BLOCK_ALIGN = 16
 cdef Py_ssize_t SUMSQ_BLOCK = 1 << 14
@@ -71,28 +77,10 @@ cdef void sgemm_parallel(dim_t m, dim_t n, dim_t k, float alpha,
                          const float* A, inc_t rsa, inc_t csa,
                          const float* B, inc_t rsb, inc_t csb,
                          float beta, float* C, inc_t rsc, inc_t csc, int nthreads) noexcept nogil:
-    """sgemm split over `nthreads` threads by blocks of C's larger dimension,
-    each block one single-threaded blis call on its own slice."""
-    cdef Py_ssize_t size, nblocks, i, start, length
-    if nthreads <= 1 or m * n * k < GEMM_PARALLEL_MIN_FLOPS:
-        sgemm(m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc)
-        return
-    if n >= m:
-        size = _chunk(n, nthreads)
-        nblocks = (n + size - 1) // size
-        for i in prange(nblocks, num_threads=nthreads, schedule="static"):
-            start = i * size
-            length = min(size, n - start)
-            sgemm(m, length, k, alpha, A, rsa, csa, B + start * csb, rsb, csb,
-                  beta, C + start * csc, rsc, csc)
-    else:
-        size = _chunk(m, nthreads)
-        nblocks = (m + size - 1) // size
-        for i in prange(nblocks, num_threads=nthreads, schedule="static"):
-            start = i * size
-            length = min(size, m - start)
-            sgemm(length, n, k, alpha, A + start * rsa, rsa, csa, B, rsb, csb,
-                  beta, C + start * rsc, rsc, csc)
+    """sgemm split into tiles of C over up to `nthreads` threads (the caller
+    included), each tile one single-threaded blis call on the context its
+    shape asks for; small products run on the calling thread."""
+    tf_sgemm_threads(m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc, nthreads)
 
 
 cdef inline Py_ssize_t _segment_at(const Py_ssize_t* offs, Py_ssize_t nseg,
@@ -255,9 +243,23 @@ cdef void sgemm(dim_t m, dim_t n, dim_t k, float alpha,
                 const float* A, inc_t rsa, inc_t csa,
                 const float* B, inc_t rsb, inc_t csb,
                 float beta, float* C, inc_t rsc, inc_t csc) noexcept nogil:
-    """C := alpha * A @ B + beta * C for strided float32 matrices (m x k, k x n)."""
+    """C := alpha * A @ B + beta * C for strided float32 matrices (m x k, k x n), one thread."""
+    tf_sgemm_tile(m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc)
+
+
+cdef void _sgemm_default(dim_t m, dim_t n, dim_t k, float alpha,
+                         const float* A, inc_t rsa, inc_t csa,
+                         const float* B, inc_t rsb, inc_t csb,
+                         float beta, float* C, inc_t rsc, inc_t csc) noexcept nogil:
+    """blis's basic gemm on its default context (when the expert interface is not there)."""
     blis_gemm(NO_TRANSPOSE, NO_TRANSPOSE, m, n, k, alpha,
               <float*>A, rsa, csa, <float*>B, rsb, csb, beta, C, rsc, csc)
+
+
+cdef int _gemm_threads() noexcept nogil:
+    """Threads for one gemm: set_num_threads's count, capped by OpenMP's limit
+    so that threadpoolctl's ``threadpool_limits`` caps gemm like our loops."""
+    return min(_num_threads, tf_omp_limit())
 
 
 cdef inline bint _is_f32(arr):
@@ -341,8 +343,7 @@ class NumpyOps(Ops):
             lc = _blis_layout(target)
         rsa, csa = (la[1], la[0]) if trans1 else la
         rsb, csb = (lb[1], lb[0]) if trans2 else lb
-        _gemm_call(m, n, k, alpha, x, rsa, csa, y, rsb, csb, beta, target, lc[0], lc[1],
-                   _num_threads)
+        _gemm_call(m, n, k, alpha, x, rsa, csa, y, rsb, csb, beta, target, lc[0], lc[1])
         if target is not out:
             out[...] = target
         return out
@@ -561,6 +562,338 @@ class NumpyOps(Ops):
         with nogil:
             sgd_parallel(&w[0], &g[0], avg_p, w.shape[0], &s, offs_p, sc_p, nseg, nthreads)
 
+    # ------------------------------------- sequences, hashing, embeddings (issue 17)
+    # Each method checks its arguments with the helpers of ops.py (the same
+    # errors as the reference), then runs a loop of seq_loops.h on slices of
+    # the work, one per thread. Arrays the loops do not cover (other dtypes,
+    # CuPy arrays) take the reference implementation of Ops.
+    def hash(self, ids, seed):
+        """MurmurHash3 (x64, 128 bits) of each uint64 id: a (len(ids), 4) uint32
+        array with Thinc's values; see :meth:`Ops.hash`."""
+        if not isinstance(ids, numpy.ndarray):
+            ids = numpy.asarray(ids)
+        keys = numpy.ascontiguousarray(_hash_ids(self, ids))
+        cdef uint32_t s = _check_seed(seed)
+        out = numpy.empty((keys.shape[0], 4), dtype=numpy.uint32)
+        if keys.shape[0]:
+            _hash_run(out, keys, s)
+        return out
+
+    def ngrams(self, n, keys):
+        """One uint64 hash per window of `n` keys (Thinc's values); see :meth:`Ops.ngrams`."""
+        if not isinstance(keys, numpy.ndarray):
+            keys = numpy.asarray(keys)
+        k = numpy.ascontiguousarray(_hash_ids(self, keys))
+        cdef int width = int(n)
+        cdef Py_ssize_t nout = max(0, k.shape[0] - width + 1) if width >= 1 else 0
+        out = numpy.empty((nout,), dtype=numpy.uint64)
+        if nout:
+            _ngrams_run(out, k, width)
+        return out
+
+    def seq2col(self, seq, nW, *, lengths=None):
+        """Each row with its `nW` neighbours on either side, within its
+        sequence; see :meth:`Ops.seq2col`. Any dtype (the rows are copied)."""
+        if not isinstance(seq, numpy.ndarray) or seq.ndim != 2:
+            return Ops.seq2col(self, seq, nW, lengths=lengths)
+        nW = _check_window("seq2col", nW)
+        seq = numpy.ascontiguousarray(seq)
+        offsets = _seq2col_offsets("seq2col", self, lengths, seq.shape[0])
+        cols = numpy.empty((seq.shape[0], (2 * nW + 1) * seq.shape[1]), dtype=seq.dtype)
+        if cols.size:
+            _seq2col_run(cols.reshape(-1).view(numpy.uint8), seq.reshape(-1).view(numpy.uint8),
+                         offsets, nW, seq.shape[1] * seq.dtype.itemsize,
+                         seq.shape[0], cols.shape[1])
+        return cols
+
+    def backprop_seq2col(self, dY, nW, *, lengths=None):
+        """The gradient of :meth:`seq2col`; see :meth:`Ops.backprop_seq2col`."""
+        if not _is_real(dY) or dY.ndim != 2:
+            return Ops.backprop_seq2col(self, dY, nW, lengths=lengths)
+        nW = _check_window("backprop_seq2col", nW)
+        nF = 2 * nW + 1
+        if dY.shape[1] % nF:
+            raise ValueError(f"backprop_seq2col: expected a 2d array of {nF} blocks per row "
+                             f"(nW={nW}), got shape {dY.shape}")
+        dY = numpy.ascontiguousarray(dY)
+        offsets = _seq2col_offsets("backprop_seq2col", self, lengths, dY.shape[0])
+        dX = numpy.empty((dY.shape[0], dY.shape[1] // nF), dtype=dY.dtype)
+        if dX.size:
+            if dX.dtype == _F32:
+                _bseq2col_run[float](dX, dY, offsets, nW)
+            else:
+                _bseq2col_run[double](dX, dY, offsets, nW)
+        return dX
+
+    def reduce_sum(self, X, lengths):
+        """Per-sequence sums of the rows of `X`; see :meth:`Ops.reduce_sum`."""
+        return self._reduce_sum_mean("reduce_sum", X, lengths, 0)
+
+    def reduce_mean(self, X, lengths):
+        """Per-sequence means of the rows of `X`; see :meth:`Ops.reduce_mean`."""
+        return self._reduce_sum_mean("reduce_mean", X, lengths, 1)
+
+    def _reduce_sum_mean(self, method, X, lengths, int mean):
+        if not _is_real(X) or X.ndim != 2:
+            return getattr(Ops, method)(self, X, lengths)
+        offsets = _reduce_offsets(method, self, X, lengths, min_length=0)
+        out = numpy.empty((offsets.shape[0] - 1, X.shape[1]), dtype=X.dtype)
+        if out.size:
+            X = numpy.ascontiguousarray(X)
+            if X.dtype == _F32:
+                _reduce_sum_run[float](out, X, offsets, mean)
+            else:
+                _reduce_sum_run[double](out, X, offsets, mean)
+        return out
+
+    def reduce_max(self, X, lengths):
+        """``(maxes, which)`` per sequence; see :meth:`Ops.reduce_max`."""
+        if not _is_real(X) or X.ndim != 2:
+            return Ops.reduce_max(self, X, lengths)
+        offsets = _reduce_offsets("reduce_max", self, X, lengths, min_length=1)
+        out = numpy.empty((offsets.shape[0] - 1, X.shape[1]), dtype=X.dtype)
+        which = numpy.zeros((offsets.shape[0] - 1, X.shape[1]), dtype=numpy.int32)
+        if out.size:
+            X = numpy.ascontiguousarray(X)
+            if X.dtype == _F32:
+                _reduce_max_run[float](out, which, X, offsets)
+            else:
+                _reduce_max_run[double](out, which, X, offsets)
+        return out, which
+
+    def backprop_reduce_sum(self, d_sums, lengths):
+        """The gradient of :meth:`reduce_sum`; see :meth:`Ops.backprop_reduce_sum`."""
+        return self._backprop_sum_mean("backprop_reduce_sum", d_sums, lengths, 0)
+
+    def backprop_reduce_mean(self, d_means, lengths):
+        """The gradient of :meth:`reduce_mean`; see :meth:`Ops.backprop_reduce_mean`."""
+        return self._backprop_sum_mean("backprop_reduce_mean", d_means, lengths, 1)
+
+    def _backprop_sum_mean(self, method, d, lengths, int mean):
+        if not _is_real(d):
+            return getattr(Ops, method)(self, d, lengths)
+        lens = _backprop_lengths(method, self, d, lengths, min_length=0)
+        offsets = _offsets(lens)
+        dX = numpy.empty((int(offsets[offsets.shape[0] - 1]), d.shape[1]), dtype=d.dtype)
+        if dX.size:
+            d = numpy.ascontiguousarray(d)
+            if d.dtype == _F32:
+                _breduce_sum_run[float](dX, d, offsets, mean)
+            else:
+                _breduce_sum_run[double](dX, d, offsets, mean)
+        return dX
+
+    def backprop_reduce_max(self, d_maxes, which, lengths):
+        """The gradient of :meth:`reduce_max`; see :meth:`Ops.backprop_reduce_max`."""
+        if not _is_real(d_maxes) or not isinstance(which, numpy.ndarray):
+            return Ops.backprop_reduce_max(self, d_maxes, which, lengths)
+        lens = _backprop_lengths("backprop_reduce_max", self, d_maxes, lengths, min_length=1)
+        if which.shape != d_maxes.shape:
+            raise ValueError(f"backprop_reduce_max: which has shape {which.shape}, d_maxes "
+                             f"{d_maxes.shape}")
+        if which.size and bool(((which < 0) | (which >= lens[:, None])).any()):
+            raise IndexError("backprop_reduce_max: which holds a row outside its sequence")
+        offsets = _offsets(lens)
+        dX = numpy.empty((int(offsets[offsets.shape[0] - 1]), d_maxes.shape[1]),
+                         dtype=d_maxes.dtype)
+        if dX.size:
+            d_maxes = numpy.ascontiguousarray(d_maxes)
+            which = numpy.ascontiguousarray(which, dtype=numpy.int32)
+            if d_maxes.dtype == _F32:
+                _breduce_max_run[float](dX, d_maxes, which, offsets)
+            else:
+                _breduce_max_run[double](dX, d_maxes, which, offsets)
+        return dX
+
+    def gather_add(self, table, indices):
+        """``out[i] = sum_j table[indices[i, j]]``; see :meth:`Ops.gather_add`."""
+        if (not _is_real(table) or table.ndim != 2 or not table.flags.c_contiguous
+                or not isinstance(indices, numpy.ndarray) or indices.ndim != 2
+                or indices.dtype.kind not in "iu"):
+            return Ops.gather_add(self, table, indices)
+        idx = _index_array(indices)
+        _check_index_run(idx.reshape(-1), table.shape[0], "gather_add")
+        out = numpy.empty((idx.shape[0], table.shape[1]), dtype=table.dtype)
+        if out.size:
+            if idx.shape[1] == 0:
+                out.fill(0)
+            else:
+                _gather_add_call(out, table, idx)
+        return out
+
+    def scatter_add(self, table, indices, values):
+        """``table[indices] += values`` in place; see :meth:`Ops.scatter_add`."""
+        cdef Py_ssize_t vdiv = 1
+        if (not _is_real(table) or table.ndim != 2 or not table.flags.c_contiguous
+                or not table.flags.writeable or not isinstance(indices, numpy.ndarray)
+                or indices.ndim not in (1, 2) or indices.dtype.kind not in "iu"
+                or not isinstance(values, numpy.ndarray) or values.dtype != table.dtype):
+            return Ops.scatter_add(self, table, indices, values)
+        if values.shape == indices.shape + (table.shape[1],):
+            vdiv = 1
+        elif indices.ndim == 2 and values.shape == (indices.shape[0], 1, table.shape[1]):
+            vdiv = indices.shape[1]
+        else:
+            return Ops.scatter_add(self, table, indices, values)
+        idx = _index_array(indices).reshape(-1)
+        _check_index_run(idx, table.shape[0], "scatter_add")
+        if idx.shape[0] and table.shape[1]:
+            values = numpy.ascontiguousarray(values).reshape(-1, table.shape[1])
+            _scatter_add_call(table, idx, values, vdiv)
+        return table
+
+    def maxout(self, X):
+        """Max over the last axis: ``(best, which)``; see :meth:`Ops.maxout`."""
+        if not _is_real(X) or X.ndim < 1 or X.shape[X.ndim - 1] == 0:
+            return Ops.maxout(self, X)
+        X = numpy.ascontiguousarray(X)
+        best = numpy.empty(X.shape[:X.ndim - 1], dtype=X.dtype)
+        which = numpy.empty(X.shape[:X.ndim - 1], dtype=numpy.int32)
+        if best.size:
+            if X.dtype == _F32:
+                _maxout_run[float](best.reshape(-1), which.reshape(-1), X.reshape(-1),
+                                   X.shape[X.ndim - 1])
+            else:
+                _maxout_run[double](best.reshape(-1), which.reshape(-1), X.reshape(-1),
+                                    X.shape[X.ndim - 1])
+        return best, which
+
+    def backprop_maxout(self, dY, which, P):
+        """Scatter `dY` back to the winning pieces; see :meth:`Ops.backprop_maxout`."""
+        if not _is_real(dY) or not isinstance(which, numpy.ndarray):
+            return Ops.backprop_maxout(self, dY, which, P)
+        if which.shape != dY.shape:
+            raise ValueError(f"backprop_maxout: which has shape {which.shape}, dY has {dY.shape}")
+        cdef Py_ssize_t pieces = P
+        if which.size and (int(which.min()) < 0 or int(which.max()) >= pieces):
+            raise IndexError(f"backprop_maxout: which holds pieces outside [0, {P}): "
+                             f"{int(which.min())}..{int(which.max())}")
+        dX = numpy.empty(dY.shape + (pieces,), dtype=dY.dtype)
+        if dX.size:
+            dY = numpy.ascontiguousarray(dY)
+            which = numpy.ascontiguousarray(which, dtype=numpy.int32)
+            if dY.dtype == _F32:
+                _bmaxout_run[float](dX.reshape(-1), dY.reshape(-1), which.reshape(-1), pieces)
+            else:
+                _bmaxout_run[double](dX.reshape(-1), dY.reshape(-1), which.reshape(-1), pieces)
+        return dX
+
+    # Activations: float32 C-contiguous arrays run the fused loops of
+    # seq_loops.h (exp computed inline, so they vectorise); others the reference.
+    def sigmoid(self, X, *, inplace=False):
+        """``1 / (1 + exp(-X))``, X clipped to [-20, 20]; see :meth:`Ops.sigmoid`."""
+        Y = _act_forward(X, inplace, TF_ACT_SIGMOID, 0.0, 0.0, 0.0, 0.0)
+        return Ops.sigmoid(self, X, inplace=inplace) if Y is None else Y
+
+    def backprop_sigmoid(self, dY, Y, *, inplace=False):
+        """``dY * Y * (1 - Y)``; see :meth:`Ops.backprop_sigmoid`."""
+        _check_same_shape("backprop_sigmoid", dY=dY, Y=Y)
+        dX = _act_backward(dY, Y, None, inplace, TF_ACT_SIGMOID, 0.0, 0.0, 0.0)
+        return Ops.backprop_sigmoid(self, dY, Y, inplace=inplace) if dX is None else dX
+
+    def swish(self, X, inplace=False):
+        """``X * sigmoid(X)``; see :meth:`Ops.swish`."""
+        Y = _act_forward(X, inplace, TF_ACT_SWISH, 0.0, 0.0, 0.0, 0.0)
+        return Ops.swish(self, X, inplace=inplace) if Y is None else Y
+
+    def backprop_swish(self, dY, X, Y, inplace=False):
+        """The gradient of :meth:`swish`; see :meth:`Ops.backprop_swish`."""
+        _check_same_shape("backprop_swish", dY=dY, X=X, Y=Y)
+        dX = _act_backward(dY, X, Y, inplace, TF_ACT_SWISH, 0.0, 0.0, 0.0)
+        return Ops.backprop_swish(self, dY, X, Y, inplace=inplace) if dX is None else dX
+
+    def gelu(self, X, inplace=False):
+        """``X * Phi(X)``; see :meth:`Ops.gelu`."""
+        Y = _act_forward(X, inplace, TF_ACT_GELU, 0.0, 0.0, 0.0, 0.0)
+        return Ops.gelu(self, X, inplace=inplace) if Y is None else Y
+
+    def backprop_gelu(self, dY, X, inplace=False):
+        """The gradient of :meth:`gelu`; see :meth:`Ops.backprop_gelu`."""
+        _check_same_shape("backprop_gelu", dY=dY, X=X)
+        dX = _act_backward(dY, X, None, inplace, TF_ACT_GELU, 0.0, 0.0, 0.0)
+        return Ops.backprop_gelu(self, dY, X, inplace=inplace) if dX is None else dX
+
+    def gelu_approx(self, X, inplace=False):
+        """The tanh approximation of GELU; see :meth:`Ops.gelu_approx`."""
+        Y = _act_forward(X, inplace, TF_ACT_GELU_APPROX, 0.0, 0.0, 0.0, 0.0)
+        return Ops.gelu_approx(self, X, inplace=inplace) if Y is None else Y
+
+    def backprop_gelu_approx(self, dY, X, inplace=False):
+        """The gradient of :meth:`gelu_approx`; see :meth:`Ops.backprop_gelu_approx`."""
+        _check_same_shape("backprop_gelu_approx", dY=dY, X=X)
+        dX = _act_backward(dY, X, None, inplace, TF_ACT_GELU_APPROX, 0.0, 0.0, 0.0)
+        return Ops.backprop_gelu_approx(self, dY, X, inplace=inplace) if dX is None else dX
+
+    def mish(self, X, threshold=20.0, inplace=False):
+        """``X * tanh(softplus(X))``, X from `threshold` on; see :meth:`Ops.mish`."""
+        Y = _act_forward(X, inplace, TF_ACT_MISH, threshold, 0.0, 0.0, 0.0)
+        return Ops.mish(self, X, threshold, inplace=inplace) if Y is None else Y
+
+    def backprop_mish(self, dY, X, threshold=20.0, inplace=False):
+        """The gradient of :meth:`mish`; see :meth:`Ops.backprop_mish`."""
+        _check_same_shape("backprop_mish", dY=dY, X=X)
+        dX = _act_backward(dY, X, None, inplace, TF_ACT_MISH, threshold, 0.0, 0.0)
+        return Ops.backprop_mish(self, dY, X, threshold, inplace=inplace) if dX is None else dX
+
+    def dish(self, X, inplace=False):
+        """``0.5 X (1 + X / sqrt(1 + X^2))``; see :meth:`Ops.dish`."""
+        Y = _act_forward(X, inplace, TF_ACT_DISH, 0.0, 0.0, 0.0, 0.0)
+        return Ops.dish(self, X, inplace=inplace) if Y is None else Y
+
+    def backprop_dish(self, dY, X, inplace=False):
+        """The gradient of :meth:`dish`; see :meth:`Ops.backprop_dish`."""
+        _check_same_shape("backprop_dish", dY=dY, X=X)
+        dX = _act_backward(dY, X, None, inplace, TF_ACT_DISH, 0.0, 0.0, 0.0)
+        return Ops.backprop_dish(self, dY, X, inplace=inplace) if dX is None else dX
+
+    def clipped_linear(self, X, slope=1.0, offset=0.0, min_val=0.0, max_val=1.0,
+                       inplace=False):
+        """``clip(X * slope + offset, min_val, max_val)``; see :meth:`Ops.clipped_linear`
+        (relu_k, hard_sigmoid and hard_tanh go through it)."""
+        Y = _act_forward(X, inplace, TF_ACT_CLIPPED_LINEAR, slope, offset, min_val, max_val)
+        if Y is None:
+            return Ops.clipped_linear(self, X, slope=slope, offset=offset, min_val=min_val,
+                                      max_val=max_val, inplace=inplace)
+        return Y
+
+    def backprop_clipped_linear(self, dY, X, slope=1.0, offset=0.0, min_val=0.0,
+                                max_val=1.0, inplace=False):
+        """The gradient of :meth:`clipped_linear`; see :meth:`Ops.backprop_clipped_linear`."""
+        _check_same_shape("backprop_clipped_linear", dY=dY, X=X)
+        low = (min_val - offset) / slope
+        high = (max_val - offset) / slope
+        dX = _act_backward(dY, X, None, inplace, TF_ACT_CLIPPED_LINEAR, slope, low, high)
+        if dX is None:
+            return Ops.backprop_clipped_linear(self, dY, X, slope=slope, offset=offset,
+                                               min_val=min_val, max_val=max_val,
+                                               inplace=inplace)
+        return dX
+
+    def hard_swish(self, X, inplace=False):
+        """``X * hard_sigmoid(X)``; see :meth:`Ops.hard_swish`."""
+        Y = _act_forward(X, inplace, TF_ACT_HARD_SWISH, 0.0, 0.0, 0.0, 0.0)
+        return Ops.hard_swish(self, X, inplace=inplace) if Y is None else Y
+
+    def backprop_hard_swish(self, dY, X, inplace=False):
+        """The gradient of :meth:`hard_swish`; see :meth:`Ops.backprop_hard_swish`."""
+        _check_same_shape("backprop_hard_swish", dY=dY, X=X)
+        dX = _act_backward(dY, X, None, inplace, TF_ACT_HARD_SWISH, 0.0, 0.0, 0.0)
+        return Ops.backprop_hard_swish(self, dY, X, inplace=inplace) if dX is None else dX
+
+    def hard_swish_mobilenet(self, X, inplace=False):
+        """``X * relu6(X + 3) / 6``; see :meth:`Ops.hard_swish_mobilenet`."""
+        Y = _act_forward(X, inplace, TF_ACT_HARD_SWISH_MOBILENET, 0.0, 0.0, 0.0, 0.0)
+        return Ops.hard_swish_mobilenet(self, X, inplace=inplace) if Y is None else Y
+
+    def backprop_hard_swish_mobilenet(self, dY, X, inplace=False):
+        """The gradient of :meth:`hard_swish_mobilenet`; see
+        :meth:`Ops.backprop_hard_swish_mobilenet`."""
+        _check_same_shape("backprop_hard_swish_mobilenet", dY=dY, X=X)
+        dX = _act_backward(dY, X, None, inplace, TF_ACT_HARD_SWISH_MOBILENET, 0.0, 0.0, 0.0)
+        if dX is None:
+            return Ops.backprop_hard_swish_mobilenet(self, dY, X, inplace=inplace)
+        return dX
+
 
 def _check_segments(segments, Py_ssize_t n):
     """`segments` as a C-contiguous intp array of boundaries 0 = s[0] <= ... <= s[-1] = n."""
@@ -615,12 +948,503 @@ def stream_triad(a, b, c, scalar):
 def _gemm_call(dim_t m, dim_t n, dim_t k, float alpha,
                const float[:, :] a, inc_t rsa, inc_t csa,
                const float[:, :] b, inc_t rsb, inc_t csb,
-               float beta, float[:, :] c, inc_t rsc, inc_t csc, int nthreads):
+               float beta, float[:, :] c, inc_t rsc, inc_t csc):
     cdef const float* pa = &a[0, 0]
     cdef const float* pb = &b[0, 0]
     cdef float* pc = &c[0, 0]
+    cdef int nthreads = _gemm_threads()
+    if tf_pool_workers() < nthreads - 1:
+        tf_pool_grow(nthreads - 1)  # needs the GIL
     with nogil:
         sgemm_parallel(m, n, k, alpha, pa, rsa, csa, pb, rsb, csb, beta, pc, rsc, csc, nthreads)
 
 
+# ------------------------------------------------------------ gemm set-up
+_GEMM_MODES = {"shape": 0, "large": 1, "thin": 2, "default": 3}
+
+
+def _setup_gemm():
+    """Load blis's expert interface and the contexts ``_blis_arch`` chose."""
+    cdef size_t fns[6]
+    plan = _blis_arch.gemm_plan()
+    _blis_arch.after_blis_init()  # blis initialised when blis.cy was imported
+    tf_blis.plain = _sgemm_default
+    addresses = _blis_arch.expert_functions()
+    rc = -1
+    if addresses is not None:
+        for i, address in enumerate(addresses):
+            fns[i] = address or 0
+        rc = tf_blis_attach(fns, _blis_arch.EXPERT_BLIS_VERSION.encode())
+    status = {"expert": rc == 0, "load_code": rc, "large": None, "thin": None}
+    if rc == 0:
+        large_id, thin_id = plan.get("large_id"), plan.get("thin_id")
+        if large_id is not None:
+            tf_blis.large = tf_blis_context(large_id)
+            if tf_blis.large != NULL:
+                status["large"] = plan.get("large")
+        if tf_blis.large == NULL:  # blis's own active configuration
+            status["large"] = _blis_arch.active_arch()
+        if thin_id is not None:
+            tf_blis.thin = tf_blis_context(thin_id)
+            if tf_blis.thin != NULL:
+                status["thin"] = plan.get("thin")
+        tf_blis.thin_rows = plan["thin_rows"]
+        tf_blis.thin_cols = plan["thin_cols"]
+        tf_blis.thin_k = plan["thin_k"]
+    else:
+        status["large"] = _blis_arch.active_arch()
+    _blis_arch.record_gemm_setup(status)
+
+
+def gemm_config():
+    """How gemm runs now: the contexts per shape, the thresholds, the split."""
+    return {
+        "expert": tf_blis.sgemm_ex != NULL,
+        "large": tf_blis.large != NULL,
+        "thin": tf_blis.thin != NULL,
+        "thin_rows": tf_blis.thin_rows,
+        "thin_cols": tf_blis.thin_cols,
+        "thin_k": tf_blis.thin_k,
+        "mode": {v: k for k, v in _GEMM_MODES.items()}[tf_blis.force],
+        "threads": _gemm_threads(),
+        "pool_threads_supported": bool(tf_pool_threads_supported()),
+        "pool_workers": tf_pool_workers(),
+        "spin_us": tf_pool_spin_ns / 1000.0,
+        "min_flops": tf_split.min_flops,
+        "chunk_flops": tf_split.chunk_flops,
+        "chunks_per_thread": tf_split.chunks_per_thread,
+        "align": tf_split.align,
+    }
+
+
+def _gemm_plan(dim_t m, dim_t n, dim_t k, int nthreads):
+    """(tiles down, tiles across, tile height, tile width) for an m x n x k product."""
+    cdef tf_gemm_job j
+    j.m = m
+    j.n = n
+    j.k = k
+    tf_gemm_plan(&j, nthreads)
+    return j.pm, j.pn, j.mt, j.nt
+
+
+def set_gemm_options(*, mode=None, thin_rows=None, thin_cols=None, thin_k=None, spin_us=None, min_flops=None,
+                     chunk_flops=None, chunks_per_thread=None, align=None):
+    """Tune gemm (for tests and measurements; the defaults are the measured choice).
+
+    mode: "shape" (per product: thin ones on the thin context), "large" or
+    "thin" (every product on that context), "default" (blis's basic gemm on
+    its process-wide context). spin_us: how long an idle worker polls for the
+    next job before it sleeps. Returns the previous settings."""
+    before = gemm_config()
+    if mode is not None:
+        if mode not in _GEMM_MODES:
+            raise ValueError(f"set_gemm_options: mode must be one of {sorted(_GEMM_MODES)}, got {mode!r}")
+        tf_blis.force = _GEMM_MODES[mode]
+    if thin_rows is not None:
+        tf_blis.thin_rows = thin_rows
+    if thin_cols is not None:
+        tf_blis.thin_cols = thin_cols
+    if thin_k is not None:
+        tf_blis.thin_k = thin_k
+    if spin_us is not None:
+        if spin_us < 0:
+            raise ValueError("set_gemm_options: spin_us must be >= 0")
+        tf_pool_set_spin_ns(<long>(spin_us * 1000))
+    if min_flops is not None:
+        tf_split.min_flops = min_flops
+    if chunk_flops is not None:
+        tf_split.chunk_flops = chunk_flops
+    if chunks_per_thread is not None:
+        if chunks_per_thread < 1:
+            raise ValueError("set_gemm_options: chunks_per_thread must be >= 1")
+        tf_split.chunks_per_thread = chunks_per_thread
+    if align is not None:
+        if align < 1:
+            raise ValueError("set_gemm_options: align must be >= 1")
+        tf_split.align = align
+    return before
+
+
+_setup_gemm()
 set_num_threads(None)
+
+
+# --------------------------------------------------------------------------
+# Sequence, hashing, embedding and activation kernels of NumpyOps (issue 17):
+# one cdef runner per operation, splitting the work into contiguous slices
+# (rows, sequences, columns or values), one per thread, each slice one call
+# of a loop of seq_loops.h. Sequence slices are balanced by rows.
+
+ctypedef fused seq_real:
+    float
+    double
+
+ctypedef fused seq_index:
+    int32_t
+    uint32_t
+    int64_t
+
+_F64 = numpy.dtype("float64")
+_I32 = numpy.dtype("int32")
+_U32 = numpy.dtype("uint32")
+_I64 = numpy.dtype("int64")
+_U64 = numpy.dtype("uint64")
+
+
+cdef inline bint _is_real(arr):
+    """A float32 or float64 NumPy array in native byte order."""
+    return isinstance(arr, numpy.ndarray) and (arr.dtype == _F32 or arr.dtype == _F64)
+
+
+cdef inline int _seq_parts(Py_ssize_t work, Py_ssize_t items) noexcept nogil:
+    """How many slices (threads) for `work` values in `items` indivisible items."""
+    if _num_threads <= 1 or work < STREAM_PARALLEL_MIN or items < 2:
+        return 1
+    return <int>min(<Py_ssize_t>_num_threads, items)
+
+
+def _seq_bounds(offsets, int parts):
+    """Sequence index boundaries splitting the sequences into `parts` runs of
+    about equal rows: an int64 array of parts + 1 entries."""
+    nseq = offsets.shape[0] - 1
+    if parts <= 1:
+        return numpy.asarray([0, nseq], dtype=numpy.int64)
+    targets = numpy.arange(1, parts) * (offsets[nseq] / parts)
+    inner = numpy.searchsorted(offsets[:nseq], targets, side="left")
+    return numpy.concatenate([[0], inner, [nseq]]).astype(numpy.int64)
+
+
+def _index_array(indices):
+    """`indices` as a C-contiguous int32, uint32 or int64 array; uint64 is
+    viewed as int64 (values from 2**63 on turn negative and fail the check)."""
+    dt = indices.dtype
+    if dt == _I32 or dt == _U32 or dt == _I64:
+        return numpy.ascontiguousarray(indices)
+    if dt == _U64:
+        return numpy.ascontiguousarray(indices).view(numpy.int64)
+    return numpy.ascontiguousarray(indices, dtype=numpy.int64)
+
+
+def _check_index_run(idx, Py_ssize_t nrows, method):
+    """IndexError unless every index of the 1d `idx` is in [0, nrows)."""
+    cdef Py_ssize_t bad = -1
+    if idx.shape[0] == 0:
+        return
+    if idx.dtype == _I32:
+        bad = _first_bad_index[int32_t](idx, nrows)
+    elif idx.dtype == _U32:
+        bad = _first_bad_index[uint32_t](idx, nrows)
+    else:
+        bad = _first_bad_index[int64_t](idx, nrows)
+    if bad >= 0:
+        raise IndexError(f"{method}: index {idx[bad]} is out of bounds for a table of "
+                         f"{nrows} rows")
+
+
+cdef Py_ssize_t _first_bad_index(const seq_index[::1] idx, Py_ssize_t nrows) noexcept:
+    cdef Py_ssize_t bad
+    with nogil:
+        if seq_index is int32_t:
+            bad = tf_check_idx_i32(&idx[0], idx.shape[0], nrows)
+        elif seq_index is uint32_t:
+            bad = tf_check_idx_u32(&idx[0], idx.shape[0], nrows)
+        else:
+            bad = tf_check_idx_i64(&idx[0], idx.shape[0], nrows)
+    return bad
+
+
+cdef void _hash_run(uint32_t[:, ::1] out, const uint64_t[::1] ids, uint32_t seed) noexcept:
+    cdef Py_ssize_t n = ids.shape[0], p, a, b
+    cdef int parts = _seq_parts(4 * n, n)
+    with nogil:
+        if parts == 1:
+            tf_murmur3_u64(&out[0, 0], &ids[0], n, seed)
+        else:
+            for p in prange(parts, num_threads=parts, schedule="static"):
+                a = p * n // parts
+                b = (p + 1) * n // parts
+                if b > a:
+                    tf_murmur3_u64(&out[a, 0], &ids[a], b - a, seed)
+
+
+cdef void _ngrams_run(uint64_t[::1] out, const uint64_t[::1] keys, int width) noexcept:
+    cdef Py_ssize_t n = out.shape[0], p, a, b
+    cdef int parts = _seq_parts(n * width, n)
+    with nogil:
+        if parts == 1:
+            tf_ngram_hash(&out[0], &keys[0], n, width)
+        else:
+            for p in prange(parts, num_threads=parts, schedule="static"):
+                a = p * n // parts
+                b = (p + 1) * n // parts
+                if b > a:
+                    tf_ngram_hash(&out[a], &keys[a], b - a, width)
+
+
+cdef void _seq2col_run(unsigned char[::1] out, const unsigned char[::1] X,
+                       const int64_t[::1] offs, Py_ssize_t nW, Py_ssize_t row_bytes,
+                       Py_ssize_t nrows, Py_ssize_t ncols) noexcept:
+    cdef Py_ssize_t nseq = offs.shape[0] - 1, p
+    cdef int parts = _seq_parts(nrows * ncols, nrows)
+    cdef char* o = <char*>&out[0]
+    cdef const char* x = <const char*>&X[0]
+    with nogil:
+        if parts == 1:
+            tf_seq2col_rows(o, x, &offs[0], nseq, 0, nrows, nW, row_bytes)
+        else:
+            for p in prange(parts, num_threads=parts, schedule="static"):
+                tf_seq2col_rows(o, x, &offs[0], nseq, p * nrows // parts,
+                                (p + 1) * nrows // parts, nW, row_bytes)
+
+
+cdef void _bseq2col_run(seq_real[:, ::1] dX, const seq_real[:, ::1] dY, const int64_t[::1] offs,
+                        Py_ssize_t nW) noexcept:
+    cdef Py_ssize_t nseq = offs.shape[0] - 1, nrows = dX.shape[0], nI = dX.shape[1], p, a, b
+    cdef int parts = _seq_parts(dY.shape[0] * dY.shape[1], nrows)
+    with nogil:
+        for p in prange(parts, num_threads=parts, schedule="static"):
+            a = p * nrows // parts
+            b = (p + 1) * nrows // parts
+            if seq_real is float:
+                tf_bseq2col_f(&dX[0, 0], &dY[0, 0], &offs[0], nseq, a, b, nW, nI)
+            else:
+                tf_bseq2col_d(&dX[0, 0], &dY[0, 0], &offs[0], nseq, a, b, nW, nI)
+
+
+cdef void _reduce_sum_run(seq_real[:, ::1] out, const seq_real[:, ::1] X,
+                          const int64_t[::1] offs, int mean) noexcept:
+    cdef Py_ssize_t nseq = out.shape[0], O = out.shape[1], p
+    cdef int parts = _seq_parts(offs[nseq] * O, nseq)
+    cdef const int64_t[::1] kb = _seq_bounds(numpy.asarray(offs), parts)
+    cdef const seq_real* x = &X[0, 0] if X.shape[0] else NULL
+    with nogil:
+        for p in prange(parts, num_threads=parts, schedule="static"):
+            if seq_real is float:
+                tf_reduce_sum_f(&out[0, 0], x, &offs[0], kb[p], kb[p + 1], O, mean)
+            else:
+                tf_reduce_sum_d(&out[0, 0], x, &offs[0], kb[p], kb[p + 1], O, mean)
+
+
+cdef void _reduce_max_run(seq_real[:, ::1] out, int32_t[:, ::1] which, const seq_real[:, ::1] X,
+                          const int64_t[::1] offs) noexcept:
+    cdef Py_ssize_t nseq = out.shape[0], O = out.shape[1], p
+    cdef int parts = _seq_parts(offs[nseq] * O, nseq)
+    cdef const int64_t[::1] kb = _seq_bounds(numpy.asarray(offs), parts)
+    with nogil:
+        for p in prange(parts, num_threads=parts, schedule="static"):
+            if seq_real is float:
+                tf_reduce_max_f(&out[0, 0], &which[0, 0], &X[0, 0], &offs[0], kb[p], kb[p + 1], O)
+            else:
+                tf_reduce_max_d(&out[0, 0], &which[0, 0], &X[0, 0], &offs[0], kb[p], kb[p + 1], O)
+
+
+cdef void _breduce_sum_run(seq_real[:, ::1] dX, const seq_real[:, ::1] d, const int64_t[::1] offs,
+                           int mean) noexcept:
+    cdef Py_ssize_t nseq = offs.shape[0] - 1, nrows = dX.shape[0], O = dX.shape[1], p, a, b
+    cdef int parts = _seq_parts(nrows * O, nrows)
+    with nogil:
+        for p in prange(parts, num_threads=parts, schedule="static"):
+            a = p * nrows // parts
+            b = (p + 1) * nrows // parts
+            if seq_real is float:
+                tf_breduce_sum_f(&dX[0, 0], &d[0, 0], &offs[0], nseq, a, b, O, mean)
+            else:
+                tf_breduce_sum_d(&dX[0, 0], &d[0, 0], &offs[0], nseq, a, b, O, mean)
+
+
+cdef void _breduce_max_run(seq_real[:, ::1] dX, const seq_real[:, ::1] d,
+                           const int32_t[:, ::1] which, const int64_t[::1] offs) noexcept:
+    cdef Py_ssize_t nseq = d.shape[0], O = dX.shape[1], p
+    cdef int parts = _seq_parts(dX.shape[0] * O, nseq)
+    cdef const int64_t[::1] kb = _seq_bounds(numpy.asarray(offs), parts)
+    with nogil:
+        for p in prange(parts, num_threads=parts, schedule="static"):
+            if seq_real is float:
+                tf_breduce_max_f(&dX[0, 0], &d[0, 0], &which[0, 0], &offs[0], kb[p], kb[p + 1], O)
+            else:
+                tf_breduce_max_d(&dX[0, 0], &d[0, 0], &which[0, 0], &offs[0], kb[p], kb[p + 1], O)
+
+
+def _gather_add_call(out, table, idx):
+    if idx.dtype == _I32:
+        if out.dtype == _F32:
+            _gather_add_run[float, int32_t](out, table, idx)
+        else:
+            _gather_add_run[double, int32_t](out, table, idx)
+    elif idx.dtype == _U32:
+        if out.dtype == _F32:
+            _gather_add_run[float, uint32_t](out, table, idx)
+        else:
+            _gather_add_run[double, uint32_t](out, table, idx)
+    else:
+        if out.dtype == _F32:
+            _gather_add_run[float, int64_t](out, table, idx)
+        else:
+            _gather_add_run[double, int64_t](out, table, idx)
+
+
+cdef void _gather_add_run(seq_real[:, ::1] out, const seq_real[:, ::1] table,
+                          const seq_index[:, ::1] idx) noexcept:
+    cdef Py_ssize_t nrows = out.shape[0], O = out.shape[1], K = idx.shape[1], p, a, b
+    cdef int parts = _seq_parts(nrows * K * O, nrows)
+    with nogil:
+        for p in prange(parts, num_threads=parts, schedule="static"):
+            a = p * nrows // parts
+            b = (p + 1) * nrows // parts
+            if seq_real is float:
+                if seq_index is int32_t:
+                    tf_gather_add_f_i32(&out[0, 0], &table[0, 0], &idx[0, 0], a, b, K, O)
+                elif seq_index is uint32_t:
+                    tf_gather_add_f_u32(&out[0, 0], &table[0, 0], &idx[0, 0], a, b, K, O)
+                else:
+                    tf_gather_add_f_i64(&out[0, 0], &table[0, 0], &idx[0, 0], a, b, K, O)
+            else:
+                if seq_index is int32_t:
+                    tf_gather_add_d_i32(&out[0, 0], &table[0, 0], &idx[0, 0], a, b, K, O)
+                elif seq_index is uint32_t:
+                    tf_gather_add_d_u32(&out[0, 0], &table[0, 0], &idx[0, 0], a, b, K, O)
+                else:
+                    tf_gather_add_d_i64(&out[0, 0], &table[0, 0], &idx[0, 0], a, b, K, O)
+
+
+def _scatter_add_call(table, idx, values, Py_ssize_t vdiv):
+    if idx.dtype == _I32:
+        if table.dtype == _F32:
+            _scatter_add_run[float, int32_t](table, idx, values, vdiv)
+        else:
+            _scatter_add_run[double, int32_t](table, idx, values, vdiv)
+    elif idx.dtype == _U32:
+        if table.dtype == _F32:
+            _scatter_add_run[float, uint32_t](table, idx, values, vdiv)
+        else:
+            _scatter_add_run[double, uint32_t](table, idx, values, vdiv)
+    else:
+        if table.dtype == _F32:
+            _scatter_add_run[float, int64_t](table, idx, values, vdiv)
+        else:
+            _scatter_add_run[double, int64_t](table, idx, values, vdiv)
+
+
+cdef void _scatter_add_run(seq_real[:, ::1] table, const seq_index[::1] idx,
+                           const seq_real[:, ::1] values, Py_ssize_t vdiv) noexcept:
+    """Threads split the columns: no two write the same value, and each
+    value's additions happen in the order of the indices."""
+    cdef Py_ssize_t n = idx.shape[0], O = table.shape[1], p, c0, c1, chunk
+    cdef int parts = _seq_parts(n * O, (O + 15) // 16)
+    chunk = (((O + parts - 1) // parts + 15) // 16) * 16
+    with nogil:
+        for p in prange(parts, num_threads=parts, schedule="static"):
+            c0 = min(O, p * chunk)
+            c1 = min(O, c0 + chunk)
+            if seq_real is float:
+                if seq_index is int32_t:
+                    tf_scatter_add_f_i32(&table[0, 0], &idx[0], &values[0, 0], n, vdiv, O, c0, c1)
+                elif seq_index is uint32_t:
+                    tf_scatter_add_f_u32(&table[0, 0], &idx[0], &values[0, 0], n, vdiv, O, c0, c1)
+                else:
+                    tf_scatter_add_f_i64(&table[0, 0], &idx[0], &values[0, 0], n, vdiv, O, c0, c1)
+            else:
+                if seq_index is int32_t:
+                    tf_scatter_add_d_i32(&table[0, 0], &idx[0], &values[0, 0], n, vdiv, O, c0, c1)
+                elif seq_index is uint32_t:
+                    tf_scatter_add_d_u32(&table[0, 0], &idx[0], &values[0, 0], n, vdiv, O, c0, c1)
+                else:
+                    tf_scatter_add_d_i64(&table[0, 0], &idx[0], &values[0, 0], n, vdiv, O, c0, c1)
+
+
+cdef void _maxout_run(seq_real[::1] best, int32_t[::1] which, const seq_real[::1] X,
+                      Py_ssize_t P) noexcept:
+    cdef Py_ssize_t n = best.shape[0], p, a, b
+    cdef int parts = _seq_parts(n * P, n)
+    with nogil:
+        for p in prange(parts, num_threads=parts, schedule="static"):
+            a = p * n // parts
+            b = (p + 1) * n // parts
+            if seq_real is float:
+                tf_maxout_f(&best[0], &which[0], &X[0], a, b, P)
+            else:
+                tf_maxout_d(&best[0], &which[0], &X[0], a, b, P)
+
+
+cdef void _bmaxout_run(seq_real[::1] dX, const seq_real[::1] dY, const int32_t[::1] which,
+                       Py_ssize_t P) noexcept:
+    cdef Py_ssize_t n = dY.shape[0], p, a, b
+    cdef int parts = _seq_parts(n * P, n)
+    with nogil:
+        for p in prange(parts, num_threads=parts, schedule="static"):
+            a = p * n // parts
+            b = (p + 1) * n // parts
+            if seq_real is float:
+                tf_bmaxout_f(&dX[0], &dY[0], &which[0], a, b, P)
+            else:
+                tf_bmaxout_d(&dX[0], &dY[0], &which[0], a, b, P)
+
+
+def _act_forward(X, inplace, int kind, double p0, double p1, double p2, double p3):
+    """``f(X)`` for a float32 C-contiguous NumPy array (written into X with
+    `inplace`); None for anything else (the caller then uses the reference)."""
+    if not (isinstance(X, numpy.ndarray) and X.dtype == _F32 and X.flags.c_contiguous):
+        return None
+    if inplace and not X.flags.writeable:
+        return None
+    Y = X if inplace else numpy.empty_like(X)
+    if X.size:
+        _act_forward_run(Y.reshape(-1), X.reshape(-1), kind, p0, p1, p2, p3)
+    return Y
+
+
+cdef void _act_forward_run(float[::1] Y, const float[::1] X, int kind, float p0, float p1,
+                           float p2, float p3) noexcept:
+    cdef float params[4]
+    cdef Py_ssize_t n = X.shape[0], p, a, b
+    cdef int parts = _seq_parts(8 * n, n // 64)
+    params[0] = p0
+    params[1] = p1
+    params[2] = p2
+    params[3] = p3
+    with nogil:
+        if parts == 1:
+            tf_act_forward(kind, &Y[0], &X[0], n, params)
+        else:
+            for p in prange(parts, num_threads=parts, schedule="static"):
+                a = (p * n // parts) & ~(<Py_ssize_t>15)
+                b = n if p == parts - 1 else ((p + 1) * n // parts) & ~(<Py_ssize_t>15)
+                if b > a:
+                    tf_act_forward(kind, &Y[a], &X[a], b - a, params)
+
+
+def _act_backward(dY, X, Y, inplace, int kind, double p0, double p1, double p2):
+    """``dY * f'(.)`` for float32 C-contiguous NumPy arrays (written into dY
+    with `inplace`); None for anything else."""
+    for arr in (dY, X, Y):
+        if arr is not None and not (isinstance(arr, numpy.ndarray) and arr.dtype == _F32
+                                    and arr.flags.c_contiguous):
+            return None
+    if inplace and not dY.flags.writeable:
+        return None
+    dX = dY if inplace else numpy.empty_like(dY)
+    if dY.size:
+        _act_backward_run(dX.reshape(-1), dY.reshape(-1), X.reshape(-1),
+                          (X if Y is None else Y).reshape(-1), kind, p0, p1, p2)
+    return dX
+
+
+cdef void _act_backward_run(float[::1] dX, const float[::1] dY, const float[::1] X,
+                            const float[::1] Y, int kind, float p0, float p1,
+                            float p2) noexcept:
+    cdef float params[4]
+    cdef Py_ssize_t n = dY.shape[0], p, a, b
+    cdef int parts = _seq_parts(8 * n, n // 64)
+    params[0] = p0
+    params[1] = p1
+    params[2] = p2
+    params[3] = 0.0
+    with nogil:
+        if parts == 1:
+            tf_act_backward(kind, &dX[0], &dY[0], &X[0], &Y[0], n, params)
+        else:
+            for p in prange(parts, num_threads=parts, schedule="static"):
+                a = (p * n // parts) & ~(<Py_ssize_t>15)
+                b = n if p == parts - 1 else ((p + 1) * n // parts) & ~(<Py_ssize_t>15)
+                if b > a:
+                    tf_act_backward(kind, &dX[a], &dY[a], &X[a], &Y[a], b - a, params)

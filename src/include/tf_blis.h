@@ -1,0 +1,264 @@
+/* sgemm through blis with a kernel configuration chosen per product, split
+ * over the cores by tf_pool.h.
+ *
+ * blis picks one kernel configuration ("context") for the process when it
+ * initialises, but it builds the context of every configuration compiled into
+ * the library (bli_gks_init registers them all), and its expert interface
+ * takes a context per call. So on an AVX-512 CPU one process can run the large
+ * products on the "skx" context (AVX-512 panels) and the thin ones on
+ * "haswell" (AVX2, with blis's small/skinny "sup" kernels, which skx lacks).
+ *
+ * The declarations below are blis's own, copied from blis.h of cython-blis
+ * 1.0.2 (BLIS 0.9.0; BSD-3-Clause): the typed expert gemm, the context
+ * registry and the version query. The header is not shipped in the wheel, and
+ * the functions live in the already-loaded `blis.cy` extension, which Python
+ * loaded with local symbol visibility, so their addresses are looked up in
+ * that library (by _blis_arch, with ctypes) and every call goes through the
+ * typed pointers declared here. tf_blis_attach() refuses any
+ * library whose version string or integer size it was not written for, and
+ * tf_blis_context() checks that a configuration was registered before it
+ * reads its context (bli_gks_lookup_nat_cntx reads gks[id][0] without a
+ * check: an unregistered id, or a call before blis initialised, is a crash).
+ */
+#ifndef TF_BLIS_H
+#define TF_BLIS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "tf_pool.h"
+
+/* ---- blis.h (BLIS 0.9.0 as built by cython-blis 1.0.x), the parts used ---- */
+typedef int64_t tf_dim_t;      /* dim_t = gint_t, 64-bit in cython-blis builds */
+typedef int64_t tf_inc_t;      /* inc_t */
+typedef int tf_trans_t;        /* enum trans_t: BLIS_NO_TRANSPOSE = 0x0 */
+typedef int tf_arch_t;         /* enum arch_t */
+#define TF_BLIS_NAT 1          /* enum ind_t { BLIS_1M = 0, BLIS_NAT } */
+typedef struct tf_cntx_s tf_cntx_t; /* cntx_t: used only through pointers */
+typedef struct tf_rntm_s tf_rntm_t; /* rntm_t: always NULL here (blis's defaults) */
+
+/* void bli_sgemm_ex(trans_t transa, trans_t transb, dim_t m, dim_t n, dim_t k,
+ *                   float* alpha, float* a, inc_t rs_a, inc_t cs_a,
+ *                   float* b, inc_t rs_b, inc_t cs_b, float* beta,
+ *                   float* c, inc_t rs_c, inc_t cs_c, cntx_t* cntx, rntm_t* rntm); */
+typedef void (*tf_bli_sgemm_ex_ft)(tf_trans_t, tf_trans_t, tf_dim_t, tf_dim_t, tf_dim_t,
+                                   float *, float *, tf_inc_t, tf_inc_t, float *, tf_inc_t,
+                                   tf_inc_t, float *, float *, tf_inc_t, tf_inc_t, tf_cntx_t *,
+                                   tf_rntm_t *);
+typedef void (*tf_bli_init_once_ft)(void);                  /* void bli_init_once(void) */
+typedef tf_cntx_t **(*tf_bli_gks_lookup_id_ft)(tf_arch_t);  /* cntx_t** bli_gks_lookup_id(arch_t) */
+typedef tf_cntx_t *(*tf_bli_gks_lookup_nat_cntx_ft)(tf_arch_t); /* cntx_t* bli_gks_lookup_nat_cntx(arch_t) */
+typedef char *(*tf_bli_info_str_ft)(void);                  /* char* bli_info_get_version_str(void) */
+typedef int64_t (*tf_bli_info_int_ft)(void);                /* gint_t bli_info_get_int_type_size(void) */
+/* -------------------------------------------------------------------------- */
+
+/* A plain gemm on the default context (blis.cy's gemm, passed in from Cython):
+ * the path when the expert interface is not available. */
+typedef void (*tf_sgemm_plain_ft)(tf_dim_t m, tf_dim_t n, tf_dim_t k, float alpha,
+                                  const float *A, tf_inc_t rsa, tf_inc_t csa, const float *B,
+                                  tf_inc_t rsb, tf_inc_t csb, float beta, float *C, tf_inc_t rsc,
+                                  tf_inc_t csc);
+
+/* What the gemm uses: set once at import, read by every call. */
+static struct tf_blis_state_s {
+    tf_bli_sgemm_ex_ft sgemm_ex;   /* NULL: call `plain` instead */
+    tf_bli_gks_lookup_id_ft lookup_id;
+    tf_bli_gks_lookup_nat_cntx_ft lookup_nat;
+    tf_bli_init_once_ft init_once;
+    tf_sgemm_plain_ft plain;
+    tf_cntx_t *large;   /* context for large products (NULL: blis's own choice) */
+    tf_cntx_t *thin;    /* context for thin/small products (NULL: same as large) */
+    /* A product (or a thread's tile of one) goes to `thin` when one of its
+     * dimensions is below these. "Rows" and "columns" are those of C as
+     * stored: columns run along C's contiguous direction (n for a row-major
+     * C, m for a column-major one), since blis lays its kernels out by it. */
+    tf_dim_t thin_rows;
+    tf_dim_t thin_cols;
+    tf_dim_t thin_k;
+    int force;          /* tests/benchmarks: 0 per shape, 1 large, 2 thin, 3 blis default */
+} tf_blis = {0, 0, 0, 0, 0, 0, 0, 32, 64, 16, 0};
+
+/* Attach blis's expert interface from the addresses of its functions (looked
+ * up by _blis_arch with ctypes in the loaded blis.cy library; a dlopen/dlsym
+ * here would raise the wheels' glibc floor to 2.34). Order: bli_sgemm_ex,
+ * bli_init_once, bli_gks_lookup_id, bli_gks_lookup_nat_cntx,
+ * bli_info_get_version_str, bli_info_get_int_type_size. Returns 0 on success,
+ * else a negative code and leaves the plain path in place: -2 a function
+ * missing, -3 another BLIS version, -4 not 64-bit integers. */
+static int tf_blis_attach(const uintptr_t *fns, const char *expected_version)
+{
+    for (int i = 0; i < 6; ++i)
+        if (fns[i] == 0)
+            return -2;
+    const char *v = ((tf_bli_info_str_ft)fns[4])();
+    if (v == NULL || strcmp(v, expected_version) != 0)
+        return -3;
+    if (((tf_bli_info_int_ft)fns[5])() != 64)
+        return -4;
+    tf_blis.init_once = (tf_bli_init_once_ft)fns[1];
+    tf_blis.lookup_id = (tf_bli_gks_lookup_id_ft)fns[2];
+    tf_blis.lookup_nat = (tf_bli_gks_lookup_nat_cntx_ft)fns[3];
+    tf_blis.init_once();
+    tf_blis.sgemm_ex = (tf_bli_sgemm_ex_ft)fns[0];
+    return 0;
+}
+
+/* The native context of configuration `arch` (an arch_t value), or NULL when
+ * the expert interface is not loaded or the configuration is not registered. */
+static tf_cntx_t *tf_blis_context(int arch)
+{
+    if (tf_blis.sgemm_ex == NULL || arch < 0 || arch >= 64)
+        return NULL;
+    tf_cntx_t **registered = tf_blis.lookup_id(arch); /* gks[arch]: one per ind_t */
+    if (registered == NULL || registered[TF_BLIS_NAT] == NULL)
+        return NULL;
+    return tf_blis.lookup_nat(arch);
+}
+
+/* Which context serves an m x n x k product (or tile) whose C has column
+ * stride csc: 0 large, 1 thin. */
+static inline int tf_blis_is_thin(tf_dim_t m, tf_dim_t n, tf_dim_t k, tf_inc_t csc)
+{
+    if (tf_blis.force == 1) return 0;
+    if (tf_blis.force == 2) return 1;
+    tf_dim_t rows = csc == 1 ? m : n, cols = csc == 1 ? n : m;
+    return rows < tf_blis.thin_rows || cols < tf_blis.thin_cols || k < tf_blis.thin_k;
+}
+
+/* C := alpha * A @ B + beta * C on one thread, on the context the shape asks for. */
+static void tf_sgemm_tile(tf_dim_t m, tf_dim_t n, tf_dim_t k, float alpha, const float *A,
+                          tf_inc_t rsa, tf_inc_t csa, const float *B, tf_inc_t rsb, tf_inc_t csb,
+                          float beta, float *C, tf_inc_t rsc, tf_inc_t csc)
+{
+    if (tf_blis.sgemm_ex == NULL || tf_blis.force == 3) {
+        tf_blis.plain(m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc);
+        return;
+    }
+    tf_cntx_t *cntx = tf_blis.large;
+    if (tf_blis.thin != NULL && tf_blis_is_thin(m, n, k, csc))
+        cntx = tf_blis.thin;
+    tf_blis.sgemm_ex(0, 0, m, n, k, &alpha, (float *)A, rsa, csa, (float *)B, rsb, csb, &beta, C,
+                     rsc, csc, cntx, NULL);
+}
+
+/* ---- the split over threads ---- */
+
+typedef struct {
+    tf_dim_t m, n, k;
+    float alpha, beta;
+    const float *A;
+    tf_inc_t rsa, csa;
+    const float *B;
+    tf_inc_t rsb, csb;
+    float *C;
+    tf_inc_t rsc, csc;
+    tf_dim_t mt, nt; /* tile height and width */
+    int pm, pn;      /* tiles down and across */
+} tf_gemm_job;
+
+static void tf_gemm_chunk(void *ctx, int i)
+{
+    const tf_gemm_job *j = (const tf_gemm_job *)ctx;
+    tf_dim_t m0 = (tf_dim_t)(i / j->pn) * j->mt, n0 = (tf_dim_t)(i % j->pn) * j->nt;
+    tf_dim_t mm = j->m - m0 < j->mt ? j->m - m0 : j->mt;
+    tf_dim_t nn = j->n - n0 < j->nt ? j->n - n0 : j->nt;
+    if (mm <= 0 || nn <= 0)
+        return;
+    tf_sgemm_tile(mm, nn, j->k, j->alpha, j->A + m0 * j->rsa, j->rsa, j->csa,
+                  j->B + n0 * j->csb, j->rsb, j->csb, j->beta, j->C + m0 * j->rsc + n0 * j->csc,
+                  j->rsc, j->csc);
+}
+
+static inline tf_dim_t tf_ceil_to(tf_dim_t x, tf_dim_t q) { return (x + q - 1) / q * q; }
+
+/* Tiling knobs (set from Python for measurements; defaults below). */
+static struct tf_split_state_s {
+    double min_flops;      /* below this, one thread */
+    double chunk_flops;    /* aim for tiles of at least this much work... */
+    int chunks_per_thread; /* ...and up to this many tiles per thread */
+    tf_dim_t align;        /* tile edges at multiples of this */
+} tf_split = {1 << 20, 4e6, 2, 16};
+
+/* The cost, in flop-equivalents, of computing an mt x nt tile of an m x n x k
+ * product: its multiply-adds, packing its panels of A and B, and a fixed
+ * per-call overhead. Used only to compare tilings of one product. */
+static inline double tf_tile_cost(tf_dim_t mt, tf_dim_t nt, tf_dim_t k)
+{
+    return 2.0 * (double)mt * (double)nt * (double)k + 16.0 * (double)k * (double)(mt + nt) + 1e5;
+}
+
+/* Plan the tiles of an m x n x k product for `nthreads` threads; each tile
+ * is one single-threaded blis call, and the threads take tiles in turn.
+ *
+ * Aim at nthreads x r tiles, r the largest value up to chunks_per_thread that
+ * keeps tiles of at least chunk_flops: more, smaller tiles let the threads that
+ * run take over the share of a thread that starts late (see tf_pool.h), at the
+ * price of packing more panels twice. The grid may cut one dimension or both:
+ * both when one is too small to give every thread `align` rows or columns.
+ * Among the grids of about that many tiles that give every thread a tile, the
+ * one with the smallest (rounds of tiles) x (tile cost) wins. */
+static void tf_gemm_plan(tf_gemm_job *j, int nthreads)
+{
+    tf_dim_t m = j->m, n = j->n, k = j->k;
+    double flops = 2.0 * (double)m * (double)n * (double)k;
+    j->pm = 1; j->pn = 1; j->mt = m; j->nt = n;
+    if (nthreads <= 1 || flops < tf_split.min_flops)
+        return;
+    int r = tf_split.chunks_per_thread;
+    while (r > 1 && flops / ((double)nthreads * r) < tf_split.chunk_flops)
+        --r;
+    for (; r >= 1; --r) {
+        int target = nthreads * r;
+        if (target > TF_POOL_MAX_CHUNKS)
+            continue;
+        double best = 1e300;
+        for (int pm = 1; pm <= target; ++pm) {
+            int pn = (target + pm - 1) / pm;
+            tf_dim_t mt = pm == 1 ? m : tf_ceil_to((m + pm - 1) / pm, tf_split.align);
+            tf_dim_t nt = pn == 1 ? n : tf_ceil_to((n + pn - 1) / pn, tf_split.align);
+            int rm = (int)((m + mt - 1) / mt), rn = (int)((n + nt - 1) / nt);
+            int used = rm * rn;
+            if (used < nthreads || used > TF_POOL_MAX_CHUNKS)
+                continue; /* alignment left a thread without a tile */
+            double rounds = (double)((used + nthreads - 1) / nthreads);
+            double cost = rounds * tf_tile_cost(mt, nt, k);
+            if (cost < best) {
+                best = cost;
+                j->pm = rm; j->pn = rn; j->mt = mt; j->nt = nt;
+            }
+        }
+        if (best < 1e300)
+            return;
+    }
+    /* Too small to give every thread a tile of `align`: as many tiles as fit. */
+    int most = 1;
+    for (int pm = 1; pm <= nthreads; ++pm) {
+        int pn = (nthreads + pm - 1) / pm;
+        tf_dim_t mt = pm == 1 ? m : tf_ceil_to((m + pm - 1) / pm, tf_split.align);
+        tf_dim_t nt = pn == 1 ? n : tf_ceil_to((n + pn - 1) / pn, tf_split.align);
+        int rm = (int)((m + mt - 1) / mt), rn = (int)((n + nt - 1) / nt);
+        if (rm * rn > most && rm * rn <= TF_POOL_MAX_CHUNKS) {
+            most = rm * rn;
+            j->pm = rm; j->pn = rn; j->mt = mt; j->nt = nt;
+        }
+    }
+}
+
+/* C := alpha * A @ B + beta * C, split over up to `nthreads` threads. */
+static void tf_sgemm_threads(tf_dim_t m, tf_dim_t n, tf_dim_t k, float alpha, const float *A,
+                             tf_inc_t rsa, tf_inc_t csa, const float *B, tf_inc_t rsb,
+                             tf_inc_t csb, float beta, float *C, tf_inc_t rsc, tf_inc_t csc,
+                             int nthreads)
+{
+    tf_gemm_job j = {m, n, k, alpha, beta, A, rsa, csa, B, rsb, csb, C, rsc, csc, m, n, 1, 1};
+    tf_gemm_plan(&j, nthreads);
+    int tiles = j.pm * j.pn;
+    if (tiles <= 1) {
+        tf_sgemm_tile(m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc);
+        return;
+    }
+    tf_pool_run(tf_gemm_chunk, &j, tiles, nthreads);
+}
+
+#endif /* TF_BLIS_H */

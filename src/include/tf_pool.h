@@ -1,0 +1,243 @@
+/* A small pool of worker threads for thinc_fast's gemm splits.
+ *
+ * Why not an OpenMP parallel region: a region ends in a barrier that waits for
+ * every thread of its team to arrive, so a worker the OS has not scheduled yet
+ * (another library's threads still spinning on the cores after its last call,
+ * or another process) stalls the caller until it runs, however little work it
+ * had. Here the work is cut into chunks that the threads claim one at a time
+ * from one atomic word; the caller claims chunks too, and it waits only for
+ * chunks that a running worker has claimed, never for a worker to show up. A
+ * worker that comes late finds nothing left and goes back to waiting.
+ *
+ * Spin/yield policy. After a job a worker polls for the next one for
+ * tf_pool_spin_ns (default 100 us; the gemms of a training step follow each
+ * other within microseconds), with the CPU's pause hint, then sleeps on a
+ * condition variable: an idle pool takes no CPU time from NumPy's or PyTorch's
+ * threads. A caller waiting for claimed chunks spins (those chunks are being
+ * computed) and yields its core after 20 us.
+ *
+ * One job runs at a time: a second caller (another Python thread, the GIL is
+ * released) that finds the pool busy runs its work on its own thread. After
+ * fork() the child has no workers; the pool starts new ones when it needs them.
+ *
+ * Workers are started with PyThread_start_new_thread (under the GIL, from
+ * tf_pool_grow), and the pool needs nothing from libc newer than glibc 2.17
+ * (no pthread_create/trylock/sigmask, whose default versions moved to 2.32 and
+ * 2.34): wheels keep their manylinux floor. Include Python.h first.
+ *
+ * The job word (64 bits, updated atomically): generation (32) | helpers (8) |
+ * chunks (12) | next chunk (12). A claim is a compare-and-swap that checks the
+ * generation, so a claim can only land in the job it was meant for; the job's
+ * function and context are read after a successful claim, and the caller does
+ * not return (or start another job) before every claimed chunk is done.
+ */
+#ifndef TF_POOL_H
+#define TF_POOL_H
+
+#include <stdint.h>
+
+typedef void (*tf_chunk_fn)(void *ctx, int chunk);
+
+#define TF_POOL_MAX_CHUNKS 4095
+#define TF_POOL_MAX_HELPERS 255
+
+/* OpenMP's thread limit for the calling thread (threadpoolctl sets it), or no
+ * limit when built without OpenMP. */
+#ifdef _OPENMP
+#include <omp.h>
+static int tf_omp_limit(void) { return omp_get_max_threads(); }
+#else
+static int tf_omp_limit(void) { return 1 << 30; }
+#endif
+
+#if defined(_WIN32) || !defined(__GNUC__)
+
+/* No pthreads/atomics here: run the chunks on the calling thread. */
+static long tf_pool_spin_ns = 0;
+static void tf_pool_set_spin_ns(long ns) { (void)ns; }
+static int tf_pool_threads_supported(void) { return 0; }
+static int tf_pool_workers(void) { return 0; }
+static int tf_pool_grow(int wanted) { (void)wanted; return 0; }
+static void tf_pool_run(tf_chunk_fn fn, void *ctx, int nchunks, int nthreads)
+{
+    (void)nthreads;
+    for (int i = 0; i < nchunks; ++i)
+        fn(ctx, i);
+}
+
+#else
+
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
+#include <pythread.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#define TF_CPU_RELAX() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define TF_CPU_RELAX() __asm__ __volatile__("yield" ::: "memory")
+#else
+#define TF_CPU_RELAX() do { } while (0)
+#endif
+
+#define TF_WORD(gen, helpers, n, next) \
+    (((uint64_t)(uint32_t)(gen) << 32) | ((uint64_t)(helpers) << 24) | ((uint64_t)(n) << 12) | (uint64_t)(next))
+#define TF_GEN(w) ((uint32_t)((w) >> 32))
+#define TF_HELPERS(w) ((int)(((w) >> 24) & 0xff))
+#define TF_NCHUNKS(w) ((int)(((w) >> 12) & 0xfff))
+#define TF_NEXT(w) ((int)((w) & 0xfff))
+
+static long tf_pool_spin_ns = 100000;
+static void tf_pool_set_spin_ns(long ns) { tf_pool_spin_ns = ns; }
+
+static struct {
+    int busy;                   /* atomic: a caller is running a job */
+    pthread_mutex_t sleep_lock; /* guards the condition variable */
+    pthread_cond_t wake;
+    uint64_t word;              /* atomic: the job word described above */
+    int done;                   /* atomic: chunks of the current job finished */
+    int sleepers;               /* atomic: workers waiting on `wake` */
+    int nworkers;               /* workers started (under the GIL) */
+    int atfork;                 /* the fork handler is registered */
+    tf_chunk_fn fn;
+    void *ctx;
+} tf_pool = {0, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0, 0};
+
+static int tf_pool_threads_supported(void) { return 1; }
+static int tf_pool_workers(void) { return tf_pool.nworkers; }
+
+static inline int64_t tf_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Claim the next chunk of job `gen`; -1 when it has none left (or is over). */
+static inline int tf_pool_claim(uint32_t gen)
+{
+    uint64_t w = __atomic_load_n(&tf_pool.word, __ATOMIC_ACQUIRE);
+    for (;;) {
+        if (TF_GEN(w) != gen || TF_NEXT(w) >= TF_NCHUNKS(w))
+            return -1;
+        if (__atomic_compare_exchange_n(&tf_pool.word, &w, w + 1, 1, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE))
+            return TF_NEXT(w);
+    }
+}
+
+static void tf_pool_drain(uint32_t gen)
+{
+    int i;
+    while ((i = tf_pool_claim(gen)) >= 0) {
+        tf_pool.fn(tf_pool.ctx, i);
+        __atomic_add_fetch(&tf_pool.done, 1, __ATOMIC_RELEASE);
+    }
+}
+
+/* Wait for a job word whose generation differs from `seen`: spin, then sleep. */
+static uint64_t tf_pool_wait(uint32_t seen)
+{
+    uint64_t w;
+    int64_t start = tf_now_ns();
+    for (unsigned i = 1;; ++i) {
+        w = __atomic_load_n(&tf_pool.word, __ATOMIC_ACQUIRE);
+        if (TF_GEN(w) != seen)
+            return w;
+        TF_CPU_RELAX();
+        if ((i & 63) == 0 && tf_now_ns() - start > tf_pool_spin_ns)
+            break;
+    }
+    pthread_mutex_lock(&tf_pool.sleep_lock);
+    __atomic_add_fetch(&tf_pool.sleepers, 1, __ATOMIC_SEQ_CST);
+    while (TF_GEN(w = __atomic_load_n(&tf_pool.word, __ATOMIC_SEQ_CST)) == seen)
+        pthread_cond_wait(&tf_pool.wake, &tf_pool.sleep_lock);
+    __atomic_sub_fetch(&tf_pool.sleepers, 1, __ATOMIC_SEQ_CST);
+    pthread_mutex_unlock(&tf_pool.sleep_lock);
+    return w;
+}
+
+static void tf_pool_worker(void *arg)
+{
+    int self = (int)(intptr_t)arg; /* 1, 2, ...: helper number */
+    uint32_t seen = TF_GEN(__atomic_load_n(&tf_pool.word, __ATOMIC_ACQUIRE));
+    for (;;) {
+        uint64_t w = tf_pool_wait(seen);
+        seen = TF_GEN(w);
+        if (self <= TF_HELPERS(w))
+            tf_pool_drain(seen);
+    }
+}
+
+static void tf_pool_after_fork_child(void)
+{
+    /* Only the forking thread exists in the child: forget the workers, reset the locks. */
+    pthread_mutex_init(&tf_pool.sleep_lock, NULL);
+    pthread_cond_init(&tf_pool.wake, NULL);
+    tf_pool.nworkers = 0;
+    tf_pool.sleepers = 0;
+    tf_pool.done = 0;
+    tf_pool.busy = 0;
+}
+
+/* Start workers up to `wanted`; returns how many run. Call with the GIL held
+ * (PyThread_start_new_thread reads the interpreter's thread stack size). */
+static int tf_pool_grow(int wanted)
+{
+    if (!tf_pool.atfork) {
+        pthread_atfork(NULL, NULL, tf_pool_after_fork_child);
+        tf_pool.atfork = 1;
+    }
+    if (wanted > TF_POOL_MAX_HELPERS)
+        wanted = TF_POOL_MAX_HELPERS;
+    while (tf_pool.nworkers < wanted) {
+        unsigned long id = PyThread_start_new_thread(tf_pool_worker,
+                                                     (void *)(intptr_t)(tf_pool.nworkers + 1));
+        if (id == PYTHREAD_INVALID_THREAD_ID)
+            break;
+        __atomic_add_fetch(&tf_pool.nworkers, 1, __ATOMIC_RELEASE);
+    }
+    return tf_pool.nworkers;
+}
+
+/* Run fn(ctx, i) for i in [0, nchunks) on up to `nthreads` threads (the caller
+ * included; only workers already started by tf_pool_grow help), each chunk
+ * exactly once; returns when all are done. Needs no GIL. */
+static void tf_pool_run(tf_chunk_fn fn, void *ctx, int nchunks, int nthreads)
+{
+    int helpers = nthreads - 1;
+    if (helpers > nchunks - 1)
+        helpers = nchunks - 1;
+    int have = __atomic_load_n(&tf_pool.nworkers, __ATOMIC_ACQUIRE);
+    if (helpers > have)
+        helpers = have;
+    if (helpers < 1 || nchunks > TF_POOL_MAX_CHUNKS ||
+        __atomic_exchange_n(&tf_pool.busy, 1, __ATOMIC_ACQUIRE)) {
+        for (int i = 0; i < nchunks; ++i)
+            fn(ctx, i);
+        return;
+    }
+    tf_pool.fn = fn;
+    tf_pool.ctx = ctx;
+    __atomic_store_n(&tf_pool.done, 0, __ATOMIC_RELAXED);
+    uint32_t gen = TF_GEN(__atomic_load_n(&tf_pool.word, __ATOMIC_RELAXED)) + 1;
+    __atomic_store_n(&tf_pool.word, TF_WORD(gen, helpers, nchunks, 0), __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&tf_pool.sleepers, __ATOMIC_SEQ_CST) > 0) {
+        pthread_mutex_lock(&tf_pool.sleep_lock);
+        pthread_cond_broadcast(&tf_pool.wake);
+        pthread_mutex_unlock(&tf_pool.sleep_lock);
+    }
+    tf_pool_drain(gen);
+    if (__atomic_load_n(&tf_pool.done, __ATOMIC_ACQUIRE) < nchunks) {
+        int64_t start = tf_now_ns();
+        for (unsigned i = 1; __atomic_load_n(&tf_pool.done, __ATOMIC_ACQUIRE) < nchunks; ++i) {
+            TF_CPU_RELAX();
+            if ((i & 63) == 0 && tf_now_ns() - start > 20000)
+                sched_yield();
+        }
+    }
+    __atomic_store_n(&tf_pool.busy, 0, __ATOMIC_RELEASE);
+}
+
+#endif /* pthreads */
+#endif /* TF_POOL_H */

@@ -1,0 +1,305 @@
+"""gemm on every path (per-shape contexts, each context forced, blis's default;
+one thread or several, tiled in one or two dimensions) against float64 NumPy,
+and the kernel choice per CPU. No timing here: benchmarks/compare.py times."""
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+
+import numpy
+import pytest
+
+import thinc_fast
+from thinc_fast.backends import _blis_arch, numpy_ops
+from thinc_fast.backends.numpy_ops import NumpyOps, gemm_config, set_gemm_options
+
+rng = numpy.random.default_rng(7)
+MODES = ["shape", "large", "thin", "default"]
+# odd sizes, 1-row batches, thin outputs (10 classes), k = 1, the MLP step's shapes
+SHAPES = [(1, 784, 64), (1, 1, 1), (3, 1, 5), (7, 33, 1), (10, 128, 512), (128, 512, 10),
+          (128, 10, 512), (65, 130, 97), (128, 784, 96), (257, 64, 33)]
+
+
+def randn(*shape):
+    return rng.standard_normal(shape).astype("float32")
+
+
+def reference(A, B, trans1, trans2, alpha=1.0, beta=0.0, C=None):
+    a = (A.T if trans1 else A).astype("f8")
+    b = (B.T if trans2 else B).astype("f8")
+    out = alpha * (a @ b)
+    if beta:
+        out += beta * C.astype("f8")
+    return out
+
+
+def check(out, ref, k):
+    tol = 1e-5 * max(1.0, float(numpy.sqrt(k)))
+    numpy.testing.assert_allclose(out, ref, rtol=tol, atol=tol * 10)
+
+
+@pytest.fixture
+def options():
+    """Restore gemm's options and thread count after a test changes them."""
+    before = gemm_config()
+    threads = thinc_fast.get_num_threads()
+    yield set_gemm_options
+    set_gemm_options(mode=before["mode"], thin_rows=before["thin_rows"],
+                     thin_cols=before["thin_cols"], thin_k=before["thin_k"],
+                     min_flops=before["min_flops"], chunk_flops=before["chunk_flops"],
+                     chunks_per_thread=before["chunks_per_thread"], align=before["align"],
+                     spin_us=before["spin_us"])
+    thinc_fast.set_num_threads(threads)
+
+
+def test_expert_interface_and_contexts_in_a_subprocess():
+    """The context lookup runs in a child first: a wrong declaration or an
+    unregistered configuration would crash the child, not the test run."""
+    code = textwrap.dedent("""
+        import numpy
+        from thinc_fast.backends import numpy_ops, _blis_arch
+        from thinc_fast.backends.numpy_ops import NumpyOps, set_gemm_options
+        rng = numpy.random.default_rng(0)
+        ops = NumpyOps()
+        for mode in ("shape", "large", "thin", "default"):
+            set_gemm_options(mode=mode)
+            for m, k, n in ((128, 784, 512), (128, 512, 10), (10, 128, 512), (1, 5, 3)):
+                A = rng.standard_normal((m, k)).astype("f")
+                B = rng.standard_normal((n, k)).astype("f")
+                out = ops.gemm(A, B, trans2=True)
+                err = abs(out - A.astype("f8") @ B.T.astype("f8")).max()
+                assert err < 1e-3, (mode, m, k, n, err)
+        print(numpy_ops.gemm_config()["expert"])
+        print("\\n".join(_blis_arch.info_lines()))
+    """)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.splitlines()[0] in ("True", "False")
+    assert "CPU:" in run.stdout and "blis configuration:" in run.stdout
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("trans1", [False, True])
+@pytest.mark.parametrize("trans2", [False, True])
+def test_every_path_matches_float64(options, mode, threads, trans1, trans2):
+    options(mode=mode, min_flops=0, chunk_flops=0)  # split even the small ones
+    thinc_fast.set_num_threads(threads)
+    ops = NumpyOps()
+    for m, k, n in SHAPES:
+        A = randn(k, m) if trans1 else randn(m, k)
+        B = randn(n, k) if trans2 else randn(k, n)
+        check(ops.gemm(A, B, trans1=trans1, trans2=trans2),
+              reference(A, B, trans1, trans2), k)
+        C = randn(m, n)
+        C0 = C.copy()
+        ops.gemm(A, B, out=C, trans1=trans1, trans2=trans2, alpha=0.5, beta=1.0)
+        check(C, reference(A, B, trans1, trans2, 0.5, 1.0, C0), k)
+        ops.gemm(A, B, out=C, trans1=trans1, trans2=trans2, alpha=-1.0, beta=0.25)
+        check(C, reference(A, B, trans1, trans2, -1.0, 0.25,
+                           reference(A, B, trans1, trans2, 0.5, 1.0, C0)), k)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_views_and_column_major_output(options, mode):
+    options(mode=mode, min_flops=0, chunk_flops=0)
+    thinc_fast.set_num_threads(2)
+    ops = NumpyOps()
+    big_a, big_b = randn(300, 200), randn(200, 300)
+    A = big_a[1:257:2, 3:150]                   # strided rows, offset columns
+    B = big_b[2:149, 5:290:3]                   # non-unit column stride
+    out_big = numpy.zeros((130, 200), "float32")
+    out = out_big[1:129, 7:7 + B.shape[1]]      # a window of a larger array
+    ops.gemm(A, B, out=out)
+    check(out, A.astype("f8") @ B.astype("f8"), A.shape[1])
+    assert not out_big[0].any() and not out_big[:, :7].any(), "gemm wrote outside its view"
+    # column-major operands and output, with beta
+    Af, Bf = numpy.asfortranarray(randn(96, 70)), numpy.asfortranarray(randn(70, 81))
+    Cf = numpy.asfortranarray(randn(96, 81))
+    C0 = Cf.astype("f8")
+    ops.gemm(Af, Bf, out=Cf, beta=1.0)
+    check(Cf, Af.astype("f8") @ Bf.astype("f8") + C0, 70)
+    # the layers' weight gradient: dW += dY.T @ X into a transposed view of a buffer
+    dY, X = randn(128, 40), randn(128, 90)
+    buf = numpy.zeros((90, 40), "float32")
+    ops.gemm(dY, X, out=buf.T, trans1=True, beta=1.0)
+    check(buf.T, dY.T.astype("f8") @ X.astype("f8"), 128)
+    # a single row and a single column out of 2-D arrays
+    x, W = randn(1, 300), randn(64, 300)
+    check(ops.gemm(x, W, trans2=True), x.astype("f8") @ W.T.astype("f8"), 300)
+    check(ops.gemm(W, x[:, :300].T.copy()), W.astype("f8") @ x.T.astype("f8"), 300)
+
+
+@pytest.mark.parametrize("chunks_per_thread,align", [(1, 16), (2, 16), (4, 1), (3, 48)])
+@pytest.mark.parametrize("threads", [2, 5])
+def test_tilings_cover_c_exactly_once(options, chunks_per_thread, align, threads):
+    """Grids of 1-D and 2-D tiles, more tiles than threads, edges that are not
+    multiples of the tile: every element of C is written once (beta=1 shows a
+    double write)."""
+    options(min_flops=0, chunk_flops=0, chunks_per_thread=chunks_per_thread, align=align)
+    thinc_fast.set_num_threads(threads)
+    ops = NumpyOps()
+    for m, k, n in [(10, 64, 512), (512, 64, 10), (33, 17, 35), (1, 256, 1000), (1000, 8, 1),
+                    (64, 64, 64), (130, 7, 129)]:
+        A, B, C = randn(m, k), randn(k, n), randn(m, n)
+        ref = A.astype("f8") @ B.astype("f8") + C.astype("f8")
+        ops.gemm(A, B, out=C, beta=1.0)
+        check(C, ref, k)
+
+
+def test_plans_use_every_thread_and_two_dimensions_when_one_is_small(options):
+    plan = numpy_ops._gemm_plan
+    options(min_flops=0, chunk_flops=0, chunks_per_thread=1, align=16)
+    assert plan(512, 512, 512, 2)[:2] in ((1, 2), (2, 1))
+    assert plan(10, 512, 512, 2)[:2] == (1, 2)      # split the long side
+    assert plan(512, 10, 512, 2)[:2] == (2, 1)
+    pm, pn, mt, nt = plan(48, 48, 512, 8)            # too small for 8 tiles in one direction
+    assert pm > 1 and pn > 1 and pm * pn >= 8
+    assert plan(1, 1, 1, 1)[:2] == (1, 1)
+    options(min_flops=1e12)
+    assert plan(512, 512, 512, 2)[:2] == (1, 1)      # below the threshold: one thread
+
+
+def test_concurrent_callers_and_many_threads(options):
+    """Two Python threads share the pool (the second runs on its own thread)."""
+    options(min_flops=0, chunk_flops=0)
+    thinc_fast.set_num_threads(4)
+    ops = NumpyOps()
+    A, B = randn(200, 300), randn(300, 150)
+    ref = A.astype("f8") @ B.astype("f8")
+    errors = []
+
+    def work():
+        try:
+            for _ in range(30):
+                check(ops.gemm(A, B), ref, 300)
+        except AssertionError as err:  # pragma: no cover - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_child_runs_threaded_gemm():
+    """A child forked after the pool started has no workers: it must not wait for them."""
+    code = textwrap.dedent("""
+        import os, numpy, thinc_fast
+        from thinc_fast.backends.numpy_ops import NumpyOps, set_gemm_options
+        thinc_fast.set_num_threads(2)
+        set_gemm_options(min_flops=0, chunk_flops=0)
+        ops = NumpyOps()
+        A = numpy.ones((256, 256), "f"); B = numpy.ones((256, 256), "f")
+        ops.gemm(A, B)                          # starts the pool
+        pid = os.fork()
+        if pid == 0:
+            ok = bool((ops.gemm(A, B) == 256).all()) and bool((ops.gemm(A, B) == 256).all())
+            os._exit(0 if ok else 3)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, status
+        assert (ops.gemm(A, B) == 256).all()
+        print("ok")
+    """)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "ok" in run.stdout, run.stderr[-2000:]
+
+
+def test_threadpoolctl_limits_gemm_threads(options):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    thinc_fast.set_num_threads(2)
+    if not any(lib["user_api"] == "openmp" for lib in threadpoolctl.threadpool_info()):
+        pytest.skip("built without OpenMP")
+    before = gemm_config()["threads"]
+    with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
+        assert gemm_config()["threads"] == 1
+        A, B = randn(300, 200), randn(200, 100)
+        check(NumpyOps().gemm(A, B), A.astype("f8") @ B.astype("f8"), 200)
+    assert gemm_config()["threads"] == before
+
+
+def test_set_gemm_options_validates(options):
+    with pytest.raises(ValueError, match="mode"):
+        set_gemm_options(mode="fast")
+    with pytest.raises(ValueError, match="chunks_per_thread"):
+        set_gemm_options(chunks_per_thread=0)
+    with pytest.raises(ValueError, match="spin_us"):
+        set_gemm_options(spin_us=-1)
+    before = set_gemm_options(mode="large")
+    assert gemm_config()["mode"] == "large" and before["mode"] == "shape"
+
+
+# ------------------------------------------------------------- the choice
+ALL = frozenset({"skx", "knl", "haswell", "zen", "zen2", "zen3", "generic", "cortexa57",
+                 "armsve"})
+
+
+@pytest.mark.parametrize("isa,detected,large,thin", [
+    ("avx512", "haswell", "skx", "haswell"),   # Xeon under KVM
+    ("avx512", "zen2", "skx", "haswell"),      # Zen 4
+    ("avx512", "generic", "skx", "haswell"),   # Zen 5
+    ("avx512", "skx", "skx", "haswell"),
+    ("avx2", "zen2", "zen2", None),            # blis knows its AMD parts
+    ("avx2", "haswell", "haswell", None),
+    ("avx2", "generic", "haswell", None),
+    ("neon", "generic", "cortexa57", None),
+    ("sve", "generic", "armsve", None),
+    ("neon", "thunderx2", "thunderx2", None),
+    (None, "generic", "generic", None),
+])
+def test_choice_by_cpu_flags(isa, detected, large, thin):
+    decision = _blis_arch.choose(isa, detected, ALL)
+    assert (decision["large"], decision["thin"]) == (large, thin)
+    assert detected in decision["reason"] or isa in decision["reason"].lower()
+
+
+def test_choice_needs_the_configuration_compiled_in():
+    assert _blis_arch.choose("avx512", "haswell", frozenset({"haswell"}))["large"] == "haswell"
+
+
+def test_isa_class_from_flags():
+    f = frozenset
+    assert _blis_arch.isa_class(f("avx512f avx512dq avx512bw avx512vl avx2 fma".split()),
+                                "x86_64") == "avx512"
+    assert _blis_arch.isa_class(f("avx512f avx2 fma".split()), "x86_64") == "avx2"
+    assert _blis_arch.isa_class(f("sse4_2".split()), "x86_64") is None
+    assert _blis_arch.isa_class(f("asimd".split()), "aarch64") == "neon"
+    assert _blis_arch.isa_class(f("asimd sve".split()), "aarch64") == "sve"
+
+
+def test_info_lines_name_the_cpu_and_the_choice():
+    lines = _blis_arch.info_lines()
+    assert lines[0].startswith("CPU: ")
+    assert any(line.startswith("blis configuration: ") for line in lines)
+    assert any(line.startswith("gemm: ") for line in lines)
+    assert "CPU: " in _blis_arch.summary()
+
+
+@pytest.mark.parametrize("value", ["haswell", "3"])
+def test_users_blis_arch_type_wins(value):
+    """A name is translated to blis's number (blis 0.9 would read "haswell" as 0, skx)."""
+    code = textwrap.dedent("""
+        import numpy
+        from thinc_fast.backends import _blis_arch, numpy_ops
+        print(_blis_arch.active_arch())
+        print(_blis_arch.configure()["source"])
+        A = numpy.ones((64, 64), "f")
+        assert (numpy_ops.NumpyOps().gemm(A, A) == 64).all()
+    """)
+    env = dict(os.environ, BLIS_ARCH_TYPE=value)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=120)
+    if run.returncode != 0 and "haswell" not in _blis_arch._state.get("names", {}):
+        pytest.skip("this blis has no haswell configuration")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ["haswell", "user"]
+
+
+def test_our_override_does_not_leak_into_child_processes():
+    if _blis_arch._state.get("source") == "thinc_fast":
+        assert "BLIS_ARCH_TYPE" not in os.environ or os.environ["BLIS_ARCH_TYPE"] != str(
+            _blis_arch._state["names"].get(_blis_arch._state["large"]))
