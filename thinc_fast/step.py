@@ -64,7 +64,7 @@ class SummedCrossentropy(CategoricalCrossentropy):
 
     def _crossentropy(self, guesses: Any, truths: Any) -> float:
         xp = get_array_ops(guesses).xp
-        log_p = xp.log(xp.clip(guesses, 1e-9, 1.0))
+        log_p = xp.log(guesses.clip(1e-9, 1.0))
         dense = hasattr(truths, "shape") and tuple(truths.shape) == tuple(guesses.shape)
         if dense and self.missing_value is None:
             return float(-(xp.asarray(truths) * log_p).sum())
