@@ -165,19 +165,38 @@ cdef void sgd_parallel(float* w, float* g, float* avg, Py_ssize_t n, const tf_st
         sgd_range(w, g, avg, start, min(start + size, n), s, offs, scales, nseg)
 
 
+cdef inline Py_ssize_t _first_piece_from(const Py_ssize_t* pstart, Py_ssize_t npieces,
+                                         Py_ssize_t pos) noexcept nogil:
+    """The first piece j with pstart[j] >= pos (npieces if none)."""
+    cdef Py_ssize_t lo = 0, hi = npieces, mid
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if pstart[mid] < pos:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
 cdef int segment_sumsq_parallel(const float* g, const float* w, float l2,
                                 const Py_ssize_t* offs, Py_ssize_t nseg, double* out,
                                 int nthreads) noexcept nogil:
-    """out[k] = sum of squares of segment k, each summed over fixed blocks of
-    SUMSQ_BLOCK values added in block order: the same totals for any thread
-    count. The blocks of all segments run in one parallel loop. Returns -1
-    when out of memory (nothing written), else 0."""
-    cdef Py_ssize_t npieces = 0, k, j, p, start, length, total_n = offs[nseg]
+    """out[k] = sum of squares of segment k. Each segment is cut at the fixed
+    grid of SUMSQ_BLOCK values (the same pieces for any thread count), the
+    piece sums are added in order: the same totals for any thread count. The
+    threads take contiguous halves of the values (as the update kernels do),
+    so each reads what it will update next. Returns -1 when out of memory
+    (nothing written), else 0."""
+    cdef Py_ssize_t npieces = 0, k, j, p, t, start, stop, lo, hi, size, nblocks
+    cdef Py_ssize_t total_n = offs[nseg]
     cdef Py_ssize_t* pstart
     cdef Py_ssize_t* plen
     cdef double* partial
     for k in range(nseg):
-        npieces += (offs[k + 1] - offs[k] + SUMSQ_BLOCK - 1) // SUMSQ_BLOCK
+        start = offs[k]
+        while start < offs[k + 1]:
+            start = min(offs[k + 1], (start // SUMSQ_BLOCK + 1) * SUMSQ_BLOCK)
+            npieces += 1
     pstart = <Py_ssize_t*>malloc((npieces + 1) * sizeof(Py_ssize_t))
     plen = <Py_ssize_t*>malloc((npieces + 1) * sizeof(Py_ssize_t))
     partial = <double*>malloc((npieces + 1) * sizeof(double))
@@ -190,14 +209,26 @@ cdef int segment_sumsq_parallel(const float* g, const float* w, float l2,
     for k in range(nseg):
         start = offs[k]
         while start < offs[k + 1]:
+            stop = min(offs[k + 1], (start // SUMSQ_BLOCK + 1) * SUMSQ_BLOCK)
             pstart[p] = start
-            plen[p] = min(SUMSQ_BLOCK, offs[k + 1] - start)
-            start += SUMSQ_BLOCK
+            plen[p] = stop - start
+            start = stop
             p += 1
     if nthreads <= 1 or total_n < STREAM_PARALLEL_MIN:
-        nthreads = 1
-    for j in prange(npieces, num_threads=nthreads, schedule="static"):
-        partial[j] = tf_sumsq(g + pstart[j], w + pstart[j] if w != NULL else NULL, l2, plen[j])
+        for j in range(npieces):
+            partial[j] = tf_sumsq(g + pstart[j], w + pstart[j] if w != NULL else NULL, l2,
+                                  plen[j])
+    else:
+        size = _chunk(total_n, nthreads)
+        nblocks = (total_n + size - 1) // size
+        for t in prange(nblocks, num_threads=nthreads, schedule="static"):
+            lo = t * size
+            hi = min(lo + size, total_n)
+            j = _first_piece_from(pstart, npieces, lo)
+            while j < npieces and pstart[j] < hi:
+                partial[j] = tf_sumsq(g + pstart[j], w + pstart[j] if w != NULL else NULL,
+                                      l2, plen[j])
+                j = j + 1
     p = 0
     for k in range(nseg):
         out[k] = 0.0

@@ -15,7 +15,7 @@ import numpy
 from .._arena import ParamArena
 from .._builtins import builtin
 from .._io import FormatError, pack, unpack
-from .hyper import (FromIterator, FromSchedule, Hyperparameter, HyperparameterError, KeyT, Source,
+from .hyper import (Constant, FromIterator, FromSchedule, Hyperparameter, HyperparameterError, KeyT, Source,
                     checked_value, lagged_source, make_source)
 from .rules import Hyper, KernelScalars, Rule, clip_scales, common_scalars, select_rule
 from .state import ArenaState
@@ -84,6 +84,7 @@ class Optimizer:
         self._step = 0
         self._last_score: Optional[Tuple[int, float]] = None
         self._cache: Optional[Tuple[Any, Hyper]] = None
+        self._all_constant = False
         self._sources: Dict[str, Source] = {}
         given = {"learn_rate": learn_rate, "L2": L2, "beta1": beta1, "beta2": beta2,
                  "eps": eps, "grad_clip": grad_clip}
@@ -102,6 +103,7 @@ class Optimizer:
         self.grad_clip_mode: ClipModeT = grad_clip_mode
         self._arena_states: Dict[int, ArenaState] = {}
         self._key_states: Dict[KeyT, Dict[str, Any]] = {}
+        self._all_constant = all(_is_constant(s) for s in self._sources.values())
         self.hyper()  # check the first values now
 
     def __repr__(self) -> str:
@@ -116,8 +118,9 @@ class Optimizer:
         are computed once per step (and last score) and kept, so a schedule
         asked about a later step still gives this step's value here."""
         stamp = (self._step, self._last_score, key)
-        if self._cache is not None and self._cache[0] == stamp:
-            return self._cache[1]
+        cache = self._cache
+        if cache is not None and (cache[0] == stamp or self._all_constant):
+            return cache[1]
         if key is not None and not any(isinstance(s, FromSchedule) for s in self._sources.values()):
             return self.hyper()  # nothing depends on the key
         values = {}
@@ -143,11 +146,13 @@ class Optimizer:
                       f"the value given for {name!r}")
         previous, self._sources[name] = self._sources[name], source
         self._cache = None
+        self._all_constant = all(_is_constant(s) for s in self._sources.values())
         try:
             self.hyper()
         except ValueError:
             self._sources[name] = previous
             self._cache = None
+            self._all_constant = all(_is_constant(s) for s in self._sources.values())
             raise
 
     learn_rate = property(lambda self: self._get("learn_rate"),
@@ -463,7 +468,7 @@ class Optimizer:
 
 
 def _is_constant(source: Source) -> bool:
-    return type(source).__name__ == "Constant"
+    return isinstance(source, Constant)
 
 
 def _schedule_name(state: Dict[str, Any]) -> Any:

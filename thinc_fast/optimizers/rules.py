@@ -18,7 +18,7 @@ its ``state`` names, its ``scalars`` and its ``run``, and pick it in
 """
 import math
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Protocol, Tuple
+from typing import Any, Dict, List, Optional, Protocol, Tuple
 
 MAX_AVERAGE_DECAY = 0.9999
 
@@ -154,15 +154,13 @@ def select_rule(use_radam: bool, h: Hyper) -> Rule:
     return ADAM if (h.beta1 > 0.0 and h.beta2 > 0.0) else SGD
 
 
-def clip_scales(sumsq: Any, grad_clip: float) -> Optional[Any]:
-    """Per-norm clipping factors ``min(1, grad_clip / sqrt(sumsq))`` (numpy,
-    float32), or None when no clipping is asked for."""
-    import numpy
-
+def clip_scales(sumsq: Any, grad_clip: float) -> Optional[List[float]]:
+    """Per-norm clipping factors ``min(1, grad_clip / sqrt(sumsq))``, or None
+    when no clipping is asked for (a few values: plain Python is fastest)."""
     if grad_clip <= 0.0:
         return None
-    norms = numpy.sqrt(numpy.asarray(sumsq, dtype="float64"))
-    scale = numpy.ones_like(norms)
-    clip = (norms >= grad_clip) & (norms > 0.0)
-    scale[clip] = grad_clip / norms[clip]
-    return scale.astype("float32")
+    out = []
+    for total in (sumsq.tolist() if hasattr(sumsq, "tolist") else sumsq):
+        norm = math.sqrt(total)
+        out.append(grad_clip / norm if norm >= grad_clip and norm > 0.0 else 1.0)
+    return out
