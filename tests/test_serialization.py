@@ -231,3 +231,174 @@ def test_checkpoint_refuses_a_mismatched_optimizer_and_keeps_the_model(tmp_path)
     numpy.testing.assert_array_equal(other.predict(X), before)
     assert load_checkpoint(path, other, Adam(0.01)) == {}
     numpy.testing.assert_array_equal(other.predict(X), model.predict(X))
+
+
+# ------------------------------------------------------ attrs, refs, shims
+def _identity(model, X, is_train):
+    return X, lambda dY: dY
+
+
+def test_attrs_round_trip_through_serialize_attr():
+    from thinc_fast.api import premap_ids, remap_ids
+
+    source = remap_ids({5: 1, 7: 2}, default=9)
+    loaded = remap_ids({}).from_bytes(source.to_bytes())
+    assert loaded.attrs["mapping_table"] == {5: 1, 7: 2}, "int keys stay ints"
+    assert loaded.attrs["default"] == 9
+    assert loaded.predict([5, 7, 3]).ravel().tolist() == [1, 2, 9]
+    pre = premap_ids({3: 10, 4: 11}, default=-1)
+    blank = premap_ids({}).from_bytes(pre.to_bytes())
+    table = blank.attrs["mapping_table"]
+    assert type(table) is type(pre.attrs["mapping_table"]) and dict(table.items()) == {3: 10, 4: 11}
+    numpy.testing.assert_array_equal(blank.predict(numpy.array([4, 3, 0])).ravel(), [11, 10, -1])
+
+
+def test_arrays_slices_tuples_and_numpy_scalars_round_trip():
+    from thinc_fast.api import Model, array_getitem
+
+    getter = array_getitem((slice(None), slice(1, None, 2)))
+    loaded = array_getitem((0, 0)).from_bytes(getter.to_bytes())
+    assert loaded.attrs["index"] == (slice(None), slice(1, None, 2))
+    X = numpy.arange(12, dtype="f").reshape(3, 4)
+    numpy.testing.assert_array_equal(loaded.predict(X), X[:, 1::2])
+    with pytest.raises(ValueError, match=r"attr 'index' of node 0 \('array-getitem'\) in Thinc's "
+                                         "format.*slice"):
+        getter.to_bytes(format="thinc")
+    attrs = {"table": numpy.arange(6, dtype="i").reshape(2, 3), "scale": numpy.float32(0.5),
+             "pair": (1, "a"), "nested": {"k": [1.5, None, True]}}
+    node = Model("holder", _identity, attrs=attrs)
+    blank = Model("holder", _identity, attrs={"pair": (0, "")})
+    blank.from_bytes(node.to_bytes())
+    numpy.testing.assert_array_equal(blank.attrs["table"], attrs["table"])
+    assert blank.attrs["table"].dtype == numpy.int32 and blank.attrs["table"].flags.writeable
+    assert blank.attrs["scale"] == 0.5
+    assert blank.attrs["pair"] == (1, "a") and blank.attrs["nested"] == {"k": [1.5, None, True]}
+
+
+def test_an_attr_that_cannot_be_serialized_raises_naming_node_and_attr():
+    from thinc_fast.api import Model
+
+    class Opaque:
+        pass
+
+    model = chain(Linear(2, 3), Model("holder", _identity, attrs={"thing": Opaque()}))
+    for fmt in ("thinc_fast", "thinc"):
+        with pytest.raises(ValueError, match=r"attr 'thing' of node 2 \('holder'\).*Opaque.*"
+                                             "serialize_attr.register"):
+            model.to_bytes(format=fmt)
+    odd = numpy.array([object()], dtype=object)
+    with pytest.raises(ValueError, match="attr 'odd' of node 0"):
+        Model("holder", _identity, attrs={"odd": odd}).to_bytes()
+
+
+def test_custom_serializers_are_used_in_both_formats():
+    from thinc_fast.api import Model, deserialize_attr, serialize_attr
+
+    class Vocab:
+        def __init__(self, words):
+            self.words = list(words)
+
+    @serialize_attr.register(Vocab)
+    def _(_, value, name, model):
+        return "\n".join(value.words).encode("utf8")
+
+    @deserialize_attr.register(Vocab)
+    def _(_, value, name, model):
+        return Vocab(value.decode("utf8").split("\n"))
+
+    source = Model("holder", _identity, attrs={"vocab": Vocab(["a", "b"])})
+    for fmt in ("thinc_fast", "thinc"):
+        target = Model("holder", _identity, attrs={"vocab": Vocab([])})
+        target.from_bytes(source.to_bytes(format=fmt))
+        assert target.attrs["vocab"].words == ["a", "b"]
+
+
+def test_code_attrs_are_recorded_and_required_not_stored():
+    from thinc_fast.api import Model, resizable
+    from thinc_fast.layers.resizable import resize_linear_weighted
+
+    model = resizable(Linear(3, 4), resize_linear_weighted).initialize()
+    data = model.to_bytes()
+    fresh = resizable(Linear(3, 4), resize_linear_weighted).from_bytes(data)
+    assert fresh.attrs["resize_layer"] is resize_linear_weighted
+    numpy.testing.assert_array_equal(fresh.layers[0].get_param("W"), model.layers[0].get_param("W"))
+    source = Model("holder", _identity, attrs={"fn": numpy.sum})
+    target = Model("holder", _identity, attrs={"fn": None})
+    with pytest.raises(ValueError, match=r"attr 'fn' of node 0 \('holder'\) is code"):
+        target.from_bytes(source.to_bytes())
+    assert target.attrs == {"fn": None}
+
+
+def test_a_bad_attr_leaves_the_model_unchanged():
+    from thinc_fast.api import Model
+
+    source = chain(Linear(2, 3), Model("holder", _identity, attrs={"n": 1}))
+    source.initialize()
+    data = source.to_bytes()
+    import io, zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as zin, zipfile.ZipFile(buf, "w") as zout:
+        for item in zin.infolist():
+            payload = zin.read(item)
+            if item.filename == "attr:2:0.npy":
+                payload = payload[:-1] + b"\xc1"  # not msgpack any more
+            zout.writestr(item, payload)
+    target = chain(Linear(2, 3), Model("holder", _identity, attrs={"n": 0}))
+    target.initialize()
+    before = target.layers[0].get_param("W").copy()
+    with pytest.raises(FormatError, match=r"attr 'n' of node 2 \('holder'\) cannot be decoded"):
+        target.from_bytes(buf.getvalue())
+    assert target.layers[1].attrs["n"] == 0
+    numpy.testing.assert_array_equal(target.layers[0].get_param("W"), before)
+
+
+def test_refs_and_shims_are_stored():
+    from thinc_fast.api import Model, Shim
+
+    class BytesShim(Shim):
+        def to_bytes(self):
+            return self.cfg.get("data", b"")
+
+        def from_bytes(self, data):
+            self.cfg["data"] = data + b"!"
+            return self
+
+    inner = Model("inner", _identity)
+    source = Model("outer", _identity, layers=[inner], refs={"hidden": inner, "none": None},
+                   shims=[BytesShim(None, {"data": b"\x00state"})])
+    data = source.to_bytes()
+    target_inner = Model("inner", _identity)
+    target = Model("outer", _identity, layers=[target_inner], shims=[BytesShim(None)])
+    target.from_bytes(data)
+    assert target.ref_names == ("hidden", "none") and target.get_ref("hidden") is target_inner
+    assert target.shims[0].cfg["data"] == b"\x00state!"
+    with pytest.raises(ValueError, match=r"node 0 \('outer'\) has 0 shims in the model but 1"):
+        Model("outer", _identity, layers=[Model("inner", _identity)]).from_bytes(data)
+    stray = Model("outer", _identity, refs={"x": Model("elsewhere", _identity)})
+    with pytest.raises(ValueError, match=r"reference 'x' of node 0 \('outer'\) points to model "
+                                         "'elsewhere', outside the tree"):
+        stray.to_bytes()
+
+
+def test_version_1_files_still_load():
+    """What thinc_fast wrote before attrs went through serialize_attr: a JSON header
+    holding the attrs JSON could hold, no refs, no shims."""
+    from thinc_fast._io import pack
+
+    model, X, _ = make()
+    model.layers[1].attrs["note"] = "kept"
+    nodes = model.walk()
+    arrays, header_nodes = {}, []
+    for i, node in enumerate(nodes):
+        params = [n for n in node.param_names if node.has_param(n)]
+        arrays.update({f"{i}:{n}": node.get_param(n) for n in params})
+        attrs = {k: v for k, v in node.attrs.items() if isinstance(v, (bool, int, float, str))}
+        header_nodes.append({"name": node.name, "dims": node.dims, "params": params,
+                             "attrs": attrs})
+    old = pack({"format": "thinc_fast.model", "version": 1, "nodes": header_nodes}, arrays)
+    blank = chain(Relu(8), Maxout(5, nP=2), Softmax(init_W=glorot_uniform_init))
+    blank.from_bytes(old)
+    numpy.testing.assert_array_equal(blank.predict(X), model.predict(X))
+    assert blank.layers[1].attrs["note"] == "kept"
+    with pytest.raises(FormatError, match="version 3"):
+        blank.from_bytes(pack({"format": "thinc_fast.model", "version": 3, "nodes": []}, {}))

@@ -130,6 +130,27 @@ def test_layout_is_thincs():
     assert blank.layers[1].attrs["dropout_rate"] == 0.1
 
 
+def test_softmax_temperature_round_trips():
+    from thinc_fast.api import Softmax_v2
+
+    model = chain(Relu(6), Softmax_v2(3, temperature=0.5)).initialize(X=X)
+    randomize(model)
+    data = model.to_bytes(format="thinc")
+    assert loads(loads(data)["attrs"][2]["softmax_temperature"]) == 0.5
+    blank = chain(Relu(6), Softmax(3)).from_bytes(data)
+    assert blank.layers[1].attrs["softmax_temperature"] == 0.5
+    numpy.testing.assert_array_equal(blank.predict(X), model.predict(X))
+    assert not numpy.allclose(chain(Relu(6), Softmax(3)).from_bytes(data).predict(X),
+                              build_plain(model).predict(X))
+
+
+def build_plain(model):
+    """`model` with temperature 1 (the same weights)."""
+    plain = chain(Relu(6), Softmax(3)).from_bytes(model.to_bytes())
+    plain.layers[1].attrs["softmax_temperature"] = 1.0
+    return plain
+
+
 def test_unset_params_and_dims_are_written_as_none_and_skipped_on_load():
     data = Linear(3).to_bytes(format="thinc")
     msg = loads(data)
@@ -207,12 +228,19 @@ def _mutations():
         ("attr not bytes", setter(["attrs", 3, "softmax_normalize"], True), FormatError,
          "not msgpack bytes"),
         ("attr garbage", setter(["attrs", 3, "softmax_normalize"], b"\xc1"), FormatError,
-         "attr 'softmax_normalize'"),
+         r"attr 'normalize_outputs' of node 3 \('softmax'\) cannot be decoded"),
+        ("attr ext type", setter(["attrs", 3, "softmax_normalize"],
+                                 dumps(msgpack.ExtType(7, b"x"))), FormatError, "extension type 7"),
+        ("attr array dtype", setter(["attrs", 3, "softmax_temperature"], dumps(
+            {b"nd": True, b"type": "|O", b"kind": b"", b"shape": [1], b"data": b"\0" * 8})),
+         FormatError, "dtype '|O'"),
         ("W vs its dims", setter(["nodes", 1, "dims", "nO"], 4), FormatError,
          r"parameter 'W' of node 1 \('relu'\) has shape \(6, 5\) but the node's dims"),
-        ("shims", setter(["shims", 2], [b"torch"]), ValueError, "shim"),
-        ("temperature", setter(["attrs", 3, "softmax_temperature"], dumps(2.0)), ValueError,
-         "softmax_temperature' is 2.0"),
+        ("shims", setter(["shims", 2], [b"torch"]), ValueError,
+         r"node 2 \('relu'\) has 0 shims in the model but 1 in the data"),
+        ("shims not bytes", setter(["shims", 2], ["torch"]), FormatError, "list of bytes"),
+        ("temperature kind", setter(["attrs", 3, "softmax_temperature"], dumps("hot")),
+         ValueError, "attr 'softmax_temperature' of node 3"),
         ("unknown attr", setter(["attrs", 3, "label_smoothing"], dumps(0.1)), ValueError,
          r"node 3 \('softmax'\) has no attr 'label_smoothing'"),
         ("attr kind", setter(["attrs", 3, "softmax_normalize"], dumps("yes")), ValueError,
@@ -307,7 +335,8 @@ def _identity(model, X, is_train):
     return X, lambda dY: dY
 
 
-def test_refs_are_written_as_indices_and_checked():
+@pytest.mark.parametrize("fmt", ["thinc", "thinc_fast"])
+def test_refs_are_written_as_indices_and_set_on_load_as_thinc_does(fmt):
     def make(ref_to_child):
         child = Linear(3, 5).initialize()
         root = Model("holder", _identity, layers=[child], refs={"out": child if ref_to_child else None})
@@ -315,15 +344,19 @@ def test_refs_are_written_as_indices_and_checked():
 
     source = make(True)
     randomize(source)
-    msg = loads(source.to_bytes(format="thinc"))
-    assert msg["nodes"][0]["refs"] == {"out": 1}
-    loaded = make(True).from_bytes(source.to_bytes(format="thinc"))
+    if fmt == "thinc":
+        assert loads(source.to_bytes(format=fmt))["nodes"][0]["refs"] == {"out": 1}
+    loaded = make(True).from_bytes(source.to_bytes(format=fmt))
     numpy.testing.assert_array_equal(loaded.layers[0].get_param("W"), source.layers[0].get_param("W"))
-    _assert_refused(make(False), source.to_bytes(format="thinc"), ValueError,
-                    r"reference 'out' of node 0 \('holder'\) points to node None in the model but 1")
+    unset = make(False).from_bytes(source.to_bytes(format=fmt))
+    assert unset.get_ref("out") is unset.layers[0]
+    no_refs = Model("holder", _identity, layers=[Linear(3, 5)]).from_bytes(source.to_bytes(format=fmt))
+    assert no_refs.ref_names == ("out",) and no_refs.get_ref("out") is no_refs.layers[0]
+    cleared = make(True).from_bytes(make(False).to_bytes(format=fmt))
+    assert cleared.ref_names == ("out",) and cleared.maybe_get_ref("out") is None
     outside = Model("holder", _identity, refs={"out": Linear(2, 2)})
     with pytest.raises(ValueError, match="reference 'out' of node 0 .* outside the tree"):
-        outside.to_bytes(format="thinc")
+        outside.to_bytes(format=fmt)
 
 
 # ------------------------------------------------- with Thinc 9.1 installed
@@ -358,12 +391,27 @@ def test_thinc_fast_to_thinc(arch, tmp_path):
     numpy.testing.assert_allclose(blank.predict(X), ours.predict(X), rtol=0, atol=1e-6)
 
 
-def test_thinc_models_we_cannot_represent_are_refused():
+def test_softmax_temperature_moves_both_ways():
     thinc_api = pytest.importorskip("thinc.api")
+    from thinc_fast.api import Softmax_v2
+
     hot = thinc_api.chain(thinc_api.Relu(6), thinc_api.Softmax_v2(3, temperature=2.0))
     hot.initialize(X=X)
-    target = chain(Relu(6), Softmax(3))
-    _assert_refused(target, hot.to_bytes(), ValueError, "softmax_temperature' is 2.0")
+    randomize(hot)
+    ours = chain(Relu(6), Softmax(3)).from_bytes(hot.to_bytes())
+    assert ours.layers[1].attrs["softmax_temperature"] == 2.0
+    numpy.testing.assert_allclose(ours.predict(X), hot.predict(X), rtol=0, atol=1e-6)
+    assert ours.to_bytes(format="thinc") == hot.to_bytes(), "the same bytes come back out"
+    cold = chain(Relu(6), Softmax_v2(3, temperature=0.5)).initialize(X=X)
+    randomize(cold)
+    theirs = thinc_api.chain(thinc_api.Relu(6), thinc_api.Softmax_v2(3))
+    theirs.from_bytes(cold.to_bytes(format="thinc"))
+    assert theirs.layers[1].attrs["softmax_temperature"] == 0.5
+    numpy.testing.assert_allclose(theirs.predict(X), cold.predict(X), rtol=0, atol=1e-6)
+
+
+def test_uninitialized_thinc_models_change_nothing():
+    thinc_api = pytest.importorskip("thinc.api")
     uninitialized = thinc_api.chain(thinc_api.Relu(6), thinc_api.Relu(6), thinc_api.Softmax(3))
     model = build("mlp")
     before = state(model)

@@ -6,9 +6,9 @@ Thinc serialises ``Model.to_dict()`` with ``srsly.msgpack_dumps`` (msgpack,
 
     {"nodes":  [{"index": i, "name": str, "dims": {dim: int | None},
                  "refs": {ref: node index | None}}, ...],
-     "attrs":  [{attr: bytes}, ...],     # each value is msgpack bytes of its own
+     "attrs":  [{attr: bytes}, ...],     # each value serialize_attr's bytes (msgpack)
      "params": [{param: array | None}, ...],
-     "shims":  [[bytes, ...], ...]}      # wrapped PyTorch/TF models; always empty here
+     "shims":  [[bytes, ...], ...]}      # each shim's to_bytes()
 
 An array is the map srsly's ``msgpack_numpy`` writes (little-endian, C order)::
 
@@ -19,12 +19,13 @@ Reading never unpickles or runs code: plain msgpack (``raw=False``,
 allow-list of numeric dtypes, with the declared shape checked against the
 number of bytes. The layer names of Thinc and thinc_fast are the same
 (``linear``, ``relu``, ``softmax``, ``maxout``, ``layernorm``, ``dropout``,
-``noop`` and the combinators' ``a>>b``, ``a|b``, ``residual(a)``); Softmax's
-attributes differ and are translated (see ``_ATTRS_FROM_THINC``).
+``noop`` and the combinators' ``a>>b``, ``a|b``, ``residual(a)``); one Softmax
+attribute has another name and is translated (see ``_ATTRS_FROM_THINC``).
 
 This module is a codec only: ``decode`` checks the bytes are well formed and
-self-consistent and returns plain per-node descriptions; ``Model.from_bytes``
-compares them with the model and loads them (all or nothing).
+self-consistent and returns plain per-node descriptions, with each attr still
+as its bytes; ``Model.from_bytes`` decodes those (``deserialize_attr``),
+compares everything with the model and loads it (all or nothing).
 """
 from __future__ import annotations
 
@@ -38,14 +39,13 @@ from ._io import FormatError, _to_host
 KIND = "Thinc model"
 _TOP_KEYS = ("nodes", "attrs", "params", "shims")
 _NODE_KEYS = {"index", "name", "dims", "refs"}
-_ARRAY_KEYS = {b"nd", b"type", b"kind", b"shape", b"data"}
-_SCALAR_KEYS = {b"nd", b"type", b"data"}
+ARRAY_KEYS = frozenset({b"nd", b"type", b"kind", b"shape", b"data"})
+SCALAR_KEYS = frozenset({b"nd", b"type", b"data"})
 # dtypes an array in the file may have: plain little-endian numbers, never objects
 # or structured records ("|O", "|V..." are refused, so no pickle can be reached).
-_DTYPES = frozenset({"<f2", "<f4", "<f8", "|i1", "<i2", "<i4", "<i8",
-                     "|u1", "<u2", "<u4", "<u8", "|b1"})
+ARRAY_DTYPES = frozenset({"<f2", "<f4", "<f8", "|i1", "<i2", "<i4", "<i8",
+                          "|u1", "<u2", "<u4", "<u8", "|b1"})
 _MAX_NDIM = 32
-_MAX_ATTR_DEPTH = 32
 
 # Shapes of the parameters of Thinc's layers, in terms of the node's dims: a file
 # whose arrays disagree with its own dims is refused (even for an uninitialised model).
@@ -56,12 +56,10 @@ PARAM_SHAPES: Dict[str, Dict[str, tuple]] = {
     "maxout": {"W": ("nO", "nP", "nI"), "b": ("nO", "nP")},
     "layernorm": {"G": ("nI",), "b": ("nI",)},
 }
-# Thinc attr name -> thinc_fast attr name; and Thinc attrs thinc_fast has no
-# counterpart for, with the one value it can honour (anything else is refused).
+# Thinc attr name -> thinc_fast attr name (the others, softmax_temperature
+# included, have the same name in both).
 _ATTRS_FROM_THINC = {"softmax_normalize": "normalize_outputs"}
 _ATTRS_TO_THINC = {v: k for k, v in _ATTRS_FROM_THINC.items()}
-_FIXED_THINC_ATTRS = {"softmax_temperature": 1.0}
-_FIXED_FOR = {"normalize_outputs": {"softmax_temperature": 1.0}}
 
 
 def is_thinc_bytes(data: Any) -> bool:
@@ -74,12 +72,11 @@ def is_thinc_bytes(data: Any) -> bool:
 
 # ------------------------------------------------------------------- reading
 def decode(data: bytes) -> List[Dict[str, Any]]:
-    """Per node, in ``walk()`` order: ``{"name", "dims", "refs", "attrs", "params"}``
-    with attrs under thinc_fast's names and params as numpy arrays (or None).
+    """Per node, in ``walk()`` order: ``{"name", "dims", "refs", "attrs", "params",
+    "shims"}`` with attrs as their bytes under thinc_fast's names, params as
+    numpy arrays (or None) and shims as bytes.
 
-    Raises FormatError for bytes that are not a well-formed Thinc model and
-    ValueError for content thinc_fast cannot represent (shims, a softmax
-    temperature other than 1)."""
+    Raises FormatError for bytes that are not a well-formed Thinc model."""
     msg = _unpack(bytes(data), "")
     if not isinstance(msg, dict):
         raise FormatError(f"not a {KIND}: the data is a {type(msg).__name__}, not a map")
@@ -117,22 +114,13 @@ def _decode_node(i: int, count: int, node: Any, attrs: Any, params: Any, shims: 
         if value is not None and not (_is_count(value) and value < count):
             raise FormatError(f"not a valid {KIND}: reference {ref!r} of {where} is {value!r} "
                               f"(the model has {count} nodes)")
-    if not isinstance(shims, list):
-        raise FormatError(f"not a valid {KIND}: the shims of {where} are not a list")
-    if shims:
-        raise ValueError(f"cannot load {where}: it wraps {len(shims)} shim(s) (a PyTorch, "
-                         "TensorFlow or MXNet model), which thinc_fast does not support")
+    if not isinstance(shims, list) or not all(isinstance(data, bytes) for data in shims):
+        raise FormatError(f"not a valid {KIND}: the shims of {where} are not a list of bytes")
     out_attrs = {}
     for attr, raw in _str_map(attrs, f"the attrs of {where}").items():
         if not isinstance(raw, bytes):
             raise FormatError(f"not a valid {KIND}: attr {attr!r} of {where} is not msgpack bytes")
-        value = _plain(_unpack(raw, f" (attr {attr!r} of {where})"), f"attr {attr!r} of {where}", 0)
-        if attr in _FIXED_THINC_ATTRS:
-            if value != _FIXED_THINC_ATTRS[attr] or isinstance(value, bool):
-                raise ValueError(f"cannot load {where}: attr {attr!r} is {value!r}; thinc_fast "
-                                 f"supports only {_FIXED_THINC_ATTRS[attr]!r}")
-            continue
-        out_attrs[_ATTRS_FROM_THINC.get(attr, attr)] = value
+        out_attrs[_ATTRS_FROM_THINC.get(attr, attr)] = raw
     out_params: Dict[str, Optional[numpy.ndarray]] = {}
     for pname, value in _str_map(params, f"the params of {where}").items():
         array = None if value is None else decode_array(value, f"parameter {pname!r} of {where}")
@@ -145,17 +133,18 @@ def _decode_node(i: int, count: int, node: Any, attrs: Any, params: Any, shims: 
                                   f"{ {d: dims.get(d) for d in PARAM_SHAPES[name][pname]} } "
                                   f"give {expected}")
         out_params[pname] = array
-    return {"name": name, "dims": dims, "refs": refs, "attrs": out_attrs, "params": out_params}
+    return {"name": name, "dims": dims, "refs": refs, "attrs": out_attrs, "params": out_params,
+            "shims": list(shims)}
 
 
 def decode_array(obj: Any, what: str) -> numpy.ndarray:
     """An array from srsly's msgpack_numpy map, checked: allowed dtype, shape matches bytes."""
-    if not isinstance(obj, dict) or set(obj) != _ARRAY_KEYS or obj[b"nd"] is not True:
+    if not isinstance(obj, dict) or set(obj) != ARRAY_KEYS or obj[b"nd"] is not True:
         raise FormatError(f"not a valid {KIND}: {what} is not an encoded array")
     dtype, kind, shape, data = obj[b"type"], obj[b"kind"], obj[b"shape"], obj[b"data"]
-    if kind != b"" or not isinstance(dtype, str) or dtype not in _DTYPES:
+    if kind != b"" or not isinstance(dtype, str) or dtype not in ARRAY_DTYPES:
         raise FormatError(f"not a valid {KIND}: {what} has dtype {dtype!r} (kind {kind!r}); "
-                          f"allowed: {sorted(_DTYPES)}")
+                          f"allowed: {sorted(ARRAY_DTYPES)}")
     if not isinstance(shape, list) or len(shape) > _MAX_NDIM or \
             not all(_is_count(n) for n in shape):
         raise FormatError(f"not a valid {KIND}: {what} has shape {shape!r}")
@@ -169,6 +158,14 @@ def decode_array(obj: Any, what: str) -> numpy.ndarray:
         raise FormatError(f"not a valid {KIND}: {what} declares shape {tuple(shape)} of {dtype} "
                           f"({size * dt.itemsize} bytes) but holds {len(data)} bytes")
     return numpy.frombuffer(data, dtype=dt).reshape(shape)
+
+
+def decode_scalar(obj: Any, what: str) -> Any:
+    """A NumPy scalar from srsly's ``{b"nd": False, b"type", b"data"}`` map, checked."""
+    if not isinstance(obj, dict) or set(obj) != SCALAR_KEYS or obj[b"nd"] is not False:
+        raise FormatError(f"not a valid {KIND}: {what} is not an encoded scalar")
+    fake = {b"nd": True, b"type": obj[b"type"], b"kind": b"", b"shape": [], b"data": obj[b"data"]}
+    return decode_array(fake, what)[()]
 
 
 def _unpack(data: bytes, where: str) -> Any:
@@ -196,26 +193,6 @@ def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _plain(value: Any, what: str, depth: int) -> Any:
-    """`value` if it is plain data (None, bool, int, float, str, lists and str-keyed maps
-    of those); a numpy scalar map becomes a Python number; anything else is refused."""
-    if depth > _MAX_ATTR_DEPTH:
-        raise FormatError(f"not a valid {KIND}: {what} is nested too deeply")
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, list):
-        return [_plain(v, what, depth + 1) for v in value]
-    if isinstance(value, dict):
-        if set(value) == _SCALAR_KEYS and value[b"nd"] is False:
-            fake = {b"nd": True, b"type": value[b"type"], b"kind": b"", b"shape": [],
-                    b"data": value[b"data"]}
-            return decode_array(fake, what).item()
-        if all(isinstance(k, str) for k in value):
-            return {k: _plain(v, what, depth + 1) for k, v in value.items()}
-    raise FormatError(f"not a valid {KIND}: {what} has an unsupported value of type "
-                      f"{type(value).__name__}")
-
-
 def expected_shape(layer: str, param: str, dims: Dict[str, Any]) -> Optional[tuple]:
     """The shape `dims` give parameter `param` of Thinc's layer `layer` (None for an
     unset dim), or None where the layer or parameter is not in ``PARAM_SHAPES``."""
@@ -226,25 +203,18 @@ def expected_shape(layer: str, param: str, dims: Dict[str, Any]) -> Optional[tup
 # ------------------------------------------------------------------- writing
 def encode(nodes: List[Dict[str, Any]]) -> bytes:
     """Thinc's bytes for per-node descriptions ``{"name", "dims", "refs", "attrs",
-    "params"}`` in ``walk()`` order (refs as node indices, params arrays or None),
-    laid out exactly as Thinc 9.1's ``Model.to_bytes`` lays them out."""
+    "params", "shims"}`` in ``walk()`` order (refs as node indices, attrs as
+    their bytes, params arrays or None, shims bytes), laid out exactly as Thinc
+    9.1's ``Model.to_bytes`` lays them out."""
     msg: Dict[str, List[Any]] = {"nodes": [], "attrs": [], "params": [], "shims": []}
     for i, node in enumerate(nodes):
         msg["nodes"].append({"index": i, "name": node["name"], "dims": dict(node["dims"]),
                              "refs": dict(node["refs"])})
-        attrs = {}
-        for name, value in node["attrs"].items():
-            try:
-                packed = msgpack.packb(value, use_bin_type=True, default=_numpy_scalar)
-            except (TypeError, ValueError, OverflowError):
-                continue  # as Thinc does: attrs msgpack cannot hold are left out
-            attrs[_ATTRS_TO_THINC.get(name, name)] = packed
-            for fixed, fixed_value in _FIXED_FOR.get(name, {}).items():
-                attrs[fixed] = msgpack.packb(fixed_value, use_bin_type=True)
-        msg["attrs"].append(attrs)
+        msg["attrs"].append({_ATTRS_TO_THINC.get(name, name): bytes(data)
+                             for name, data in node["attrs"].items()})
         msg["params"].append({name: None if value is None else encode_array(value)
                               for name, value in node["params"].items()})
-        msg["shims"].append([])
+        msg["shims"].append([bytes(data) for data in node.get("shims", ())])
     return msgpack.packb(msg, use_bin_type=True)
 
 
@@ -254,9 +224,3 @@ def encode_array(array: Any) -> Dict[bytes, Any]:
     host = numpy.ascontiguousarray(host, dtype=host.dtype.newbyteorder("<"))
     return {b"nd": True, b"type": host.dtype.str, b"kind": b"", b"shape": list(host.shape),
             b"data": host.tobytes()}
-
-
-def _numpy_scalar(value: Any) -> Any:
-    if isinstance(value, numpy.generic) and value.dtype.kind in "biuf":
-        return value.item()
-    raise TypeError(f"cannot serialize {type(value).__name__}")

@@ -14,7 +14,6 @@ import contextvars
 import copy as _copy
 import functools
 import itertools
-import json
 import numbers
 from typing import (Any, Callable, Dict, Generic, List, Optional, Sequence, Tuple,
                     TypeVar)
@@ -26,13 +25,14 @@ from ._arena import ArenaOptimizer, ParamArena
 from ._io import FormatError, PathT, atomic_write, pack, read_file, unpack
 from . import _thinc_format
 from .backends import Ops, get_current_ops
+from .util import DATA_VALIDATION, validate_fwd_input_output
 
 InT = TypeVar("InT")
 OutT = TypeVar("OutT")
 ForwardT = Callable[["Model", Any, bool], Tuple[Any, Callable[[Any], Any]]]
 InitT = Callable[..., Any]
 
-MODEL_FORMAT_VERSION = 1
+MODEL_FORMAT_VERSION = 2  # 2: attrs as serialize_attr bytes, refs, shims
 _model_ids = itertools.count(1)
 _shim_ids = itertools.count(1)
 _OPERATOR_METHODS = {
@@ -481,7 +481,12 @@ class Model(Generic[InT, OutT]):
         """Infer missing dims from sample data `X`/`Y`, allocate the parameters
         and pack them into one arena. Returns self. (A layer's init that
         initialises its children packs their subtrees first; packing this tree
-        afterwards copies them into its own arena, at init time only.)"""
+        afterwards copies them into its own arena, at init time only.)
+
+        Under ``data_validation(True)``, `X` and `Y` are first checked against
+        the annotations of the forward function (``DataValidationError``)."""
+        if DATA_VALIDATION.get():
+            validate_fwd_input_output(self.name, self._func, X, Y)
         if self.init is not None:
             self.init(self, X=X, Y=Y)
         self._pack()
@@ -629,56 +634,94 @@ class Model(Generic[InT, OutT]):
 
     # --------------------------------------------------------- serialization
     def to_bytes(self, *, format: str = "thinc_fast") -> bytes:
-        """Dims, attrs and parameters of every node, without pickle.
+        """Dims, refs, attrs, parameters and shims of every node, without pickle.
 
         ``format="thinc_fast"`` (the default): an npz archive with a JSON header.
         ``format="thinc"``: the msgpack bytes Thinc 9.1's ``Model.to_bytes`` writes,
         which Thinc's ``Model.from_bytes`` loads into the same architecture.
         ``from_bytes`` reads both.
+
+        Attrs are stored as the bytes :func:`serialize_attr` gives (msgpack by
+        default, which keeps int dict keys, NumPy arrays and slices; register
+        your own types with ``@serialize_attr.register``). An attr it cannot
+        encode raises ValueError naming the node and the attr. Functions and
+        other callables (code, such as ``resizable``'s ``resize_layer``) are
+        not data and are not stored: our format records their names, and
+        loading requires the model loaded into to have a callable there
+        (Thinc's format, like Thinc, leaves them out). A reference to a node
+        outside the tree raises ValueError, as in Thinc. Shims are stored as
+        their ``to_bytes()``.
         """
         if format == "thinc":
             return _thinc_format.encode(self._thinc_nodes())
         if format != "thinc_fast":
             raise ValueError(f"to_bytes: unknown format {format!r} (use 'thinc_fast' or 'thinc')")
         nodes = self.walk()
+        all_refs = self._ref_indices(nodes)
         header_nodes = []
         arrays = {}
         for i, node in enumerate(nodes):
+            where = f"node {i} ({node.name!r})"
             params = [name for name, value in node._params.items() if value is not None]
             for name in params:
                 arrays[f"{i}:{name}"] = node._params[name]
+            attrs, code = _encode_attrs(node, where, for_thinc=False)
+            for k, data in enumerate(attrs.values()):
+                arrays[f"attr:{i}:{k}"] = numpy.frombuffer(data, dtype=numpy.uint8)
+            shims = _shim_bytes(node, where)
+            for j, data in enumerate(shims):
+                arrays[f"shim:{i}:{j}"] = numpy.frombuffer(data, dtype=numpy.uint8)
             header_nodes.append({"name": node.name, "dims": node._dims, "params": params,
-                                 "attrs": _jsonable(node._attrs)})
+                                 "refs": all_refs[i], "attrs": list(attrs),
+                                 "code_attrs": code, "shims": len(shims)})
         header = {"format": "thinc_fast.model", "version": MODEL_FORMAT_VERSION,
                   "nodes": header_nodes}
         return pack(header, arrays)
 
-    def _thinc_nodes(self) -> List[Dict[str, Any]]:
-        """Each node as ``_thinc_format.encode`` takes it (refs as indices into walk())."""
-        nodes = self.walk()
+    def _ref_indices(self, nodes: List["Model"]) -> List[Dict[str, Optional[int]]]:
+        """Each node's refs as indices into `nodes` (``walk()``); ValueError for a
+        reference to a model outside the tree (it could not be loaded back)."""
         index = {node.id: i for i, node in enumerate(nodes)}
         out = []
         for i, node in enumerate(nodes):
             refs: Dict[str, Optional[int]] = {}
             for name, ref in node._refs.items():
                 if ref is not None and ref.id not in index:
-                    raise ValueError(f"cannot write model {self.name!r} in Thinc's format: "
-                                     f"reference {name!r} of node {i} ({node.name!r}) points "
-                                     "to a model outside the tree")
+                    raise ValueError(f"cannot save model {self.name!r}: reference {name!r} of "
+                                     f"node {i} ({node.name!r}) points to model {ref.name!r}, "
+                                     "outside the tree")
                 refs[name] = None if ref is None else index[ref.id]
-            out.append({"name": node.name, "dims": dict(node._dims), "refs": refs,
-                        "attrs": dict(node._attrs), "params": dict(node._params)})
+            out.append(refs)
+        return out
+
+    def _thinc_nodes(self) -> List[Dict[str, Any]]:
+        """Each node as ``_thinc_format.encode`` takes it (refs as indices into
+        walk(), attrs as ``serialize_attr`` bytes, shims as bytes)."""
+        nodes = self.walk()
+        all_refs = self._ref_indices(nodes)
+        out = []
+        for i, node in enumerate(nodes):
+            where = f"node {i} ({node.name!r})"
+            attrs, _code = _encode_attrs(node, where, for_thinc=True)
+            out.append({"name": node.name, "dims": dict(node._dims), "refs": all_refs[i],
+                        "attrs": attrs, "params": dict(node._params),
+                        "shims": _shim_bytes(node, where)})
         return out
 
     def from_bytes(self, data: bytes) -> "Model":
         """Load what ``to_bytes`` wrote into this model (same architecture): our
-        format, or Thinc's (a msgpack map, as Thinc 9.1's ``Model.to_bytes`` writes).
+        format (any version), or Thinc's (a msgpack map, as Thinc 9.1's
+        ``Model.to_bytes`` writes).
 
-        Everything is checked before anything is changed: on a shape, name or
-        format mismatch the model is left as it was and a ValueError names it
-        (a FormatError, also a ValueError, for corrupt or truncated data).
-        Nothing is unpickled: npz + JSON, or plain msgpack with arrays decoded
-        from an allow-list of numeric dtypes.
+        As in Thinc, references are set from the data and attrs are decoded
+        with :func:`deserialize_attr` (given the node's current value). From
+        Thinc's files, every attr must be one the node has, of the same kind.
+        Everything is checked (and every attr decoded) before anything is
+        changed: on a shape, name or format mismatch the model is left as it
+        was and a ValueError names it (a FormatError, also a ValueError, for
+        corrupt or truncated data); shims load last. Nothing is unpickled: npz
+        + JSON, or plain msgpack with arrays decoded from an allow-list of
+        numeric dtypes.
         """
         nodes = self.walk()
         if _thinc_format.is_thinc_bytes(data):
@@ -691,8 +734,11 @@ class Model(Generic[InT, OutT]):
         return self
 
     def _read_own_format(self, data: bytes, nodes: List["Model"]) -> List[Dict[str, Any]]:
-        """The per-node descriptions (as ``_thinc_format.decode`` gives them) of our npz format."""
+        """The per-node descriptions (as ``_thinc_format.decode`` gives them) of
+        our npz format. Version 1 stored attrs as JSON values (``plain_attrs``);
+        version 2 stores ``serialize_attr`` bytes, refs, code attr names and shims."""
         header, arrays = unpack(data, kind="model", max_version=MODEL_FORMAT_VERSION)
+        version = header["version"]
         saved = header.get("nodes")
         if not isinstance(saved, list) or len(saved) != len(nodes):
             count = len(saved) if isinstance(saved, list) else "no"
@@ -701,7 +747,9 @@ class Model(Generic[InT, OutT]):
         out = []
         for i, (node, info) in enumerate(zip(nodes, saved)):
             where = f"node {i} ({node.name!r})"
-            if not isinstance(info, dict) or not isinstance(info.get("attrs", {}), dict) or \
+            attrs_type = dict if version == 1 else list
+            if not isinstance(info, dict) or not isinstance(info.get("attrs", attrs_type()),
+                                                            attrs_type) or \
                     not isinstance(info.get("dims", {}), dict) or \
                     not isinstance(info.get("params", []), list):
                 raise FormatError(f"cannot load: the description of {where} is malformed")
@@ -715,20 +763,26 @@ class Model(Generic[InT, OutT]):
                     raise ValueError(f"cannot load: parameter {name!r} of {where} is "
                                      f"{array.dtype} in the data, not float32")
                 params[name] = array
-            out.append({"name": info.get("name"), "dims": info.get("dims", {}), "refs": None,
-                        "attrs": info.get("attrs", {}), "params": params})
+            entry = {"name": info.get("name"), "dims": info.get("dims", {}), "refs": None,
+                     "attrs": {}, "plain_attrs": {}, "code_attrs": [], "shims": None,
+                     "params": params}
+            if version == 1:
+                entry["plain_attrs"] = info.get("attrs", {})
+            else:
+                entry.update(_read_v2_node(info, arrays, i, len(nodes), where))
+            out.append(entry)
         return out
 
     def _load_saved(self, nodes: List["Model"], saved: List[Dict[str, Any]], *,
                     strict: bool) -> None:
-        """Check `saved` (one description per node of `nodes`) against the model, then
-        load it. `strict` (Thinc's files): refs must agree and every attr must be one
-        this node has, of the same kind; otherwise attrs are taken as they are."""
+        """Check `saved` (one description per node of `nodes`) against the model,
+        decode its attrs, then load it. `strict` (Thinc's files): every attr must
+        be one this node has, of the same kind; otherwise attrs are taken as they are."""
         if len(saved) != len(nodes):
             raise ValueError(f"cannot load into model {self.name!r}: the data describes "
                              f"{len(saved)} nodes, this model has {len(nodes)}")
-        index = {node.id: i for i, node in enumerate(nodes)}
         plan = []
+        loads = []
         for i, (node, info) in enumerate(zip(nodes, saved)):
             where = f"node {i} ({node.name!r})"
             if info["name"] != node.name:
@@ -747,25 +801,34 @@ class Model(Generic[InT, OutT]):
                                      f"the model but {value} in the data")
                 if current is None:
                     dims[dim] = value
-            if info["refs"] is not None:
-                ours = {name: None if ref is None else index.get(ref.id, -1)
-                        for name, ref in node._refs.items()}
-                if set(info["refs"]) != set(ours):
-                    raise ValueError(f"cannot load: {where} has references {sorted(ours)} in the "
-                                     f"model but {sorted(info['refs'])} in the data")
-                for ref, value in info["refs"].items():
-                    if ours[ref] != value:
-                        raise ValueError(f"cannot load: reference {ref!r} of {where} points to "
-                                         f"node {ours[ref]} in the model but {value} in the data")
-            if strict:
-                for attr, value in info["attrs"].items():
-                    if attr not in node._attrs:
-                        raise ValueError(f"cannot load: {where} has no attr {attr!r} (known: "
-                                         f"{sorted(node._attrs)})")
-                    if not _same_kind(node._attrs[attr], value):
-                        raise ValueError(f"cannot load: attr {attr!r} of {where} is "
-                                         f"{node._attrs[attr]!r} in the model but {value!r} "
-                                         "in the data")
+            refs = {ref: None if target is None else nodes[target]
+                    for ref, target in (info["refs"] or {}).items()}
+            for attr in info.get("code_attrs", []):
+                if not _is_code(node._attrs.get(attr)):
+                    raise ValueError(f"cannot load: attr {attr!r} of {where} is code (a "
+                                     "function or other callable), which is not stored: the "
+                                     "model must supply it, but its value is "
+                                     f"{node._attrs.get(attr, '(missing)')!r}")
+            attrs = dict(info.get("plain_attrs", {}))
+            for attr, raw in info["attrs"].items():
+                if strict and attr not in node._attrs:
+                    raise ValueError(f"cannot load: {where} has no attr {attr!r} (known: "
+                                     f"{sorted(node._attrs)})")
+                current = node._attrs.get(attr)
+                try:
+                    value = deserialize_attr(current, raw, attr, node)
+                except Exception as err:
+                    detail = str(err) or "corrupt or truncated data"
+                    raise FormatError(f"cannot load: attr {attr!r} of {where} cannot be decoded "
+                                      f"({type(err).__name__}: {detail})") from err
+                if strict and not _same_kind(current, value):
+                    raise ValueError(f"cannot load: attr {attr!r} of {where} is {current!r} in "
+                                     f"the model but {value!r} in the data")
+                attrs[attr] = value
+            shims = info.get("shims")
+            if shims is not None and len(shims) != len(node._shims):
+                raise ValueError(f"cannot load: {where} has {len(node._shims)} shims in the "
+                                 f"model but {len(shims)} in the data")
             for name, array in info["params"].items():
                 if array is None:
                     continue
@@ -787,14 +850,19 @@ class Model(Generic[InT, OutT]):
                                      f"{expected} in the model but {tuple(array.shape)} "
                                      f"({array.dtype}) in the data")
                 plan.append((node, name, array))
-        for node, info in zip(nodes, saved):
-            for dim, value in info["dims"].items():
+            loads.append((node, info["dims"], refs, attrs, shims))
+        for node, saved_dims, refs, attrs, _ in loads:
+            for dim, value in saved_dims.items():
                 if node._dims[dim] is None and value is not None:
                     node._dims[dim] = int(value)
-            node._attrs.update(info["attrs"])
+            node._refs.update(refs)
+            node._attrs.update(attrs)
         for node, name, array in plan:
             node.set_param(name, self.ops.asarray(array))
         self._pack()
+        for node, _, _, _, shims in loads:
+            for shim, data in zip(node._shims, shims or ()):
+                shim.from_bytes(data)
 
     def to_disk(self, path: PathT, *, format: str = "thinc_fast") -> None:
         """Write ``to_bytes(format=format)`` to `path` atomically (write, then rename)."""
@@ -985,28 +1053,97 @@ class Model(Generic[InT, OutT]):
         return self.copy()
 
 
-def _jsonable(attrs: Dict[str, Any]) -> Dict[str, Any]:
-    out = {}
-    for key, value in attrs.items():
+def _is_code(value: Any) -> bool:
+    """Functions, classes and other callables (a Model excepted): attrs that are
+    code, not data, and are never stored."""
+    return callable(value) and not isinstance(value, Model)
+
+
+def _encode_attrs(node: Model, where: str, *, for_thinc: bool) -> Tuple[Dict[str, bytes],
+                                                                        List[str]]:
+    """``({attr: serialize_attr bytes}, [names of code attrs])`` for `node`.
+    ValueError naming the node and the attr for a value that cannot be encoded
+    (or, `for_thinc`, one whose default encoding Thinc cannot read)."""
+    encoded: Dict[str, bytes] = {}
+    code: List[str] = []
+    for name, value in node._attrs.items():
         try:
-            json.dumps(value)
-        except (TypeError, ValueError):
-            continue
-        out[key] = value
+            data = serialize_attr(value, value, name, node)
+        except (TypeError, ValueError, OverflowError) as err:
+            if _is_code(value):
+                code.append(name)
+                continue
+            raise ValueError(f"cannot save attr {name!r} of {where}: its value, a "
+                             f"{type(value).__name__}, cannot be serialized ({err}). Register "
+                             "functions for its type with @serialize_attr.register and "
+                             "@deserialize_attr.register") from None
+        if not isinstance(data, (bytes, bytearray)):
+            raise TypeError(f"cannot save attr {name!r} of {where}: serialize_attr returned "
+                            f"a {type(data).__name__}, not bytes")
+        if for_thinc and serialize_attr.dispatch(type(value)) is _serialize_attr_default:
+            try:
+                msgpack.unpackb(data, strict_map_key=False, ext_hook=_refuse_ext)
+            except FormatError:
+                raise ValueError(f"cannot save attr {name!r} of {where} in Thinc's format: its "
+                                 f"value {value!r} holds a slice, which Thinc cannot read; "
+                                 "save the model in thinc_fast's format") from None
+        encoded[name] = bytes(data)
+    return encoded, code
+
+
+def _shim_bytes(node: Model, where: str) -> List[bytes]:
+    out = []
+    for j, shim in enumerate(node._shims):
+        data = shim.to_bytes()
+        if not isinstance(data, (bytes, bytearray)):
+            raise TypeError(f"cannot save shim {j} of {where}: its to_bytes() returned a "
+                            f"{type(data).__name__}, not bytes")
+        out.append(bytes(data))
     return out
+
+
+def _read_v2_node(info: Dict[str, Any], arrays: Dict[str, Any], i: int, count: int,
+                  where: str) -> Dict[str, Any]:
+    """The attrs (bytes), refs, code attr names and shims (bytes) of node `i` in a
+    version 2 file; FormatError for anything missing or malformed."""
+    def blob(key: str, what: str) -> bytes:
+        array = arrays.get(key)
+        if array is None or array.dtype != numpy.uint8 or array.ndim != 1:
+            raise FormatError(f"cannot load: {what} of {where} is missing from the data")
+        return array.tobytes()
+
+    names = info.get("attrs", [])
+    if not all(isinstance(name, str) for name in names) or len(set(names)) != len(names):
+        raise FormatError(f"cannot load: the attr names of {where} are malformed")
+    attrs = {name: blob(f"attr:{i}:{k}", f"attr {name!r}") for k, name in enumerate(names)}
+    refs = info.get("refs", {})
+    if not isinstance(refs, dict) or not all(
+            isinstance(ref, str) and (target is None or (
+                isinstance(target, int) and not isinstance(target, bool) and 0 <= target < count))
+            for ref, target in refs.items()):
+        raise FormatError(f"cannot load: the references of {where} are malformed ({refs!r}; "
+                          f"the model has {count} nodes)")
+    code = info.get("code_attrs", [])
+    if not isinstance(code, list) or not all(isinstance(name, str) for name in code):
+        raise FormatError(f"cannot load: the code attr names of {where} are malformed")
+    n_shims = info.get("shims", 0)
+    if isinstance(n_shims, bool) or not isinstance(n_shims, int) or n_shims < 0:
+        raise FormatError(f"cannot load: the shim count of {where} is {n_shims!r}")
+    shims = [blob(f"shim:{i}:{j}", f"shim {j}") for j in range(n_shims)]
+    return {"attrs": attrs, "refs": refs, "code_attrs": code, "shims": shims}
 
 
 def _same_kind(current: Any, value: Any) -> bool:
     """Whether a loaded attr `value` may replace `current`: numbers by numbers, bools
-    by bools, lists by lists, and so on; anything may replace None."""
+    by bools, sequences by sequences, and so on; anything may replace None."""
     if current is None:
         return True
-    if isinstance(current, (bool, numpy.bool_)) or isinstance(value, bool):
-        return isinstance(current, (bool, numpy.bool_)) and isinstance(value, bool)
+    if isinstance(current, (bool, numpy.bool_)) or isinstance(value, (bool, numpy.bool_)):
+        return isinstance(current, (bool, numpy.bool_)) and isinstance(value, (bool, numpy.bool_))
     if isinstance(current, numbers.Real):
-        return isinstance(value, (int, float))
+        return isinstance(value, numbers.Real)
     if isinstance(current, (list, tuple)):
-        return isinstance(value, list)
+        return isinstance(value, (list, tuple))
     return type(value) is type(current)
 
 
@@ -1041,10 +1178,52 @@ for _symbol, _method in _OPERATOR_METHODS.items():
     setattr(Model, _method, _make_operator(_symbol))
 
 
+# The default attr codec: msgpack, as Thinc's (srsly) writes it. NumPy arrays are
+# srsly's ``{b"nd": True, ...}`` maps (decoded from an allow-list of dtypes),
+# NumPy scalars plain numbers; a slice is msgpack extension type 1 holding
+# ``[start, stop, step]`` (thinc_fast's own: Thinc's format refuses it).
+_EXT_SLICE = 1
+
+
 def _msgpack_default(value: Any) -> Any:
     if isinstance(value, numpy.generic) and value.dtype.kind in "biuf":
         return value.item()
+    if isinstance(value, slice):
+        parts = [value.start, value.stop, value.step]
+        if not all(p is None or (isinstance(p, (int, numpy.integer)) and not isinstance(p, bool))
+                   for p in parts):
+            raise TypeError(f"can not serialize slice {value!r} (only int or None bounds)")
+        return msgpack.ExtType(_EXT_SLICE, msgpack.packb([None if p is None else int(p)
+                                                          for p in parts]))
+    if getattr(value, "shape", None) is not None and hasattr(value, "dtype") and \
+            hasattr(value, "tobytes"):
+        encoded = _thinc_format.encode_array(value)
+        if encoded[b"type"] not in _thinc_format.ARRAY_DTYPES:
+            raise TypeError(f"can not serialize an array of dtype {encoded[b'type']!r}")
+        return encoded
     raise TypeError(f"can not serialize {type(value).__name__!r} object")
+
+
+def _msgpack_object_hook(obj: Dict[Any, Any]) -> Any:
+    keys = set(obj)
+    if keys == _thinc_format.ARRAY_KEYS and obj[b"nd"] is True:
+        return _thinc_format.decode_array(obj, "an array attr").copy()
+    if keys == _thinc_format.SCALAR_KEYS and obj[b"nd"] is False:
+        return _thinc_format.decode_scalar(obj, "a scalar attr")
+    return obj
+
+
+def _msgpack_ext_hook(code: int, data: bytes) -> Any:
+    if code == _EXT_SLICE:
+        parts = msgpack.unpackb(data)
+        if isinstance(parts, list) and len(parts) == 3 and all(
+                p is None or (isinstance(p, int) and not isinstance(p, bool)) for p in parts):
+            return slice(*parts)
+    return _refuse_ext(code, data)
+
+
+def _refuse_ext(code: int, data: bytes) -> Any:
+    raise FormatError(f"msgpack extension type {code} is not allowed in an attr")
 
 
 @functools.singledispatch
@@ -1052,16 +1231,26 @@ def serialize_attr(_: Any, value: Any, name: str, model: Model) -> bytes:
     """An attr value as bytes (msgpack by default, as Thinc's), dispatched on
     the type of the first argument: register your own with
     ``@serialize_attr.register(MyType)``. TypeError: the value cannot be stored
-    (``Model.to_dict`` then leaves it out)."""
+    (``Model.to_dict`` then leaves it out, as Thinc's; ``Model.to_bytes``
+    raises, naming the node and the attr)."""
     return msgpack.packb(value, use_bin_type=True, default=_msgpack_default)
+
+
+_serialize_attr_default = serialize_attr.dispatch(object)
 
 
 @functools.singledispatch
 def deserialize_attr(_: Any, value: Any, name: str, model: Model) -> Any:
     """The attr value `serialize_attr` wrote, dispatched on the type of the
     first argument (the attr's current value): register your own with
-    ``@deserialize_attr.register(MyType)``."""
-    return msgpack.unpackb(value, raw=False, strict_map_key=False)
+    ``@deserialize_attr.register(MyType)``. The default decodes msgpack (any
+    map keys; arrays as srsly writes them; no code is ever run) and gives a
+    list back as a tuple where the current value is a tuple."""
+    loaded = msgpack.unpackb(value, raw=False, strict_map_key=False,
+                             object_hook=_msgpack_object_hook, ext_hook=_msgpack_ext_hook)
+    if isinstance(_, tuple) and isinstance(loaded, list):
+        return tuple(loaded)
+    return loaded
 
 
 _ModelT = TypeVar("_ModelT", bound=Model)
