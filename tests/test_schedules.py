@@ -185,7 +185,10 @@ def test_schedules_know_their_position():
 
 from itertools import islice  # noqa: E402
 
-from thinc_fast.schedules import BUILTIN_SCHEDULES, plateau  # noqa: E402
+from thinc_fast._builtins import builtins  # noqa: E402
+from thinc_fast.schedules import plateau  # noqa: E402
+
+BUILTIN_SCHEDULES = {name: func for _, name, func in builtins("schedules")}
 
 BUILT = {
     "constant": lambda: constant(0.25),

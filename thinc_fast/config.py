@@ -24,7 +24,8 @@ import catalogue
 import confection
 from confection import Config, ConfigValidationError
 
-from . import datasets, initializers, layers, loss, optimizers, schedules
+# imported for their @builtin names, which _register_builtins() registers
+from . import datasets, initializers, layers, loss, optimizers, schedules  # noqa: F401
 from ._builtins import builtins
 
 
@@ -73,39 +74,9 @@ class registry(confection.registry):
             cls._check_names(value, path + (str(key),))
 
 
-_LAYERS = {
-    "Linear.v1": layers.Linear, "Relu.v1": layers.Relu, "Softmax.v1": layers.Softmax,
-    "Softmax.v2": layers.Softmax_v2,
-    "Dropout.v1": layers.Dropout, "LayerNorm.v1": layers.LayerNorm, "Maxout.v1": layers.Maxout,
-    "chain.v1": layers.chain_any, "residual.v1": layers.residual,
-    "concatenate.v1": layers.concatenate, "clone.v1": layers.clone, "noop.v1": layers.noop,
-    "with_debug.v1": layers.with_debug,
-    "ClippedLinear.v1": layers.ClippedLinear, "Dish.v1": layers.Dish, "Gelu.v1": layers.Gelu,
-    "HardSigmoid.v1": layers.HardSigmoid, "HardSwish.v1": layers.HardSwish,
-    "HardSwishMobilenet.v1": layers.HardSwishMobilenet, "HardTanh.v1": layers.HardTanh,
-    "Mish.v1": layers.Mish, "ReluK.v1": layers.ReluK, "Sigmoid.v1": layers.Sigmoid,
-    "Swish.v1": layers.Swish, "Logistic.v1": layers.Logistic,
-    "sigmoid_activation.v1": layers.sigmoid_activation,
-    "softmax_activation.v1": layers.softmax_activation,
-}
-_OPTIMIZERS = {"Adam.v1": optimizers.Adam, "SGD.v1": optimizers.SGD, "RAdam.v1": optimizers.RAdam}
-
-
 def _register_builtins() -> None:
-    for name, func in _LAYERS.items():
-        registry.layers.register(name, func=func)
-    for name, func in _OPTIMIZERS.items():
-        registry.optimizers.register(name, func=func)
-    for name, func in schedules.BUILTIN_SCHEDULES.items():
-        registry.schedules.register(name, func=func)
-    for name, func in loss.BUILTIN_LOSSES.items():
-        registry.losses.register(name, func=func)
-    registry.datasets.register("digits.v1", func=datasets.digits)
-    registry.datasets.register("npz.v1", func=datasets.npz)
-    for name, func in initializers.BUILTIN_INITIALIZERS.items():
-        # configs name an initializer (and its settings); the layer calls it with (ops, shape)
-        registry.initializers.register(name, func=func)
-    for kind, name, func in builtins():  # names recorded with @builtin beside the function
+    """Register every name recorded with ``@builtin`` beside its function."""
+    for kind, name, func in builtins():
         catalog = getattr(registry, kind)
         if name not in catalog.get_all():
             catalog.register(name, func=func)

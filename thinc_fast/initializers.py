@@ -14,6 +14,7 @@ from typing import Any, Callable, Tuple
 
 import numpy
 
+from ._builtins import builtin
 from .backends import Ops
 
 Shape = Tuple[int, ...]
@@ -105,15 +106,16 @@ def _configure(func: InitFn) -> Callable[[], InitFn]:
     return configure
 
 
-configure_glorot_uniform_init = _configure(glorot_uniform_init)
-configure_glorot_normal_init = _configure(glorot_normal_init)
-configure_he_normal_init = _configure(he_normal_init)
-configure_he_uniform_init = _configure(he_uniform_init)
-configure_lecun_normal_init = _configure(lecun_normal_init)
-configure_lecun_uniform_init = _configure(lecun_uniform_init)
-configure_zero_init = _configure(zero_init)
+configure_glorot_uniform_init = builtin("initializers", "glorot_uniform_init.v1")(_configure(glorot_uniform_init))
+configure_glorot_normal_init = builtin("initializers", "glorot_normal_init.v1")(_configure(glorot_normal_init))
+configure_he_normal_init = builtin("initializers", "he_normal_init.v1")(_configure(he_normal_init))
+configure_he_uniform_init = builtin("initializers", "he_uniform_init.v1")(_configure(he_uniform_init))
+configure_lecun_normal_init = builtin("initializers", "lecun_normal_init.v1")(_configure(lecun_normal_init))
+configure_lecun_uniform_init = builtin("initializers", "lecun_uniform_init.v1")(_configure(lecun_uniform_init))
+configure_zero_init = builtin("initializers", "zero_init.v1")(_configure(zero_init))
 
 
+@builtin("initializers", "uniform_init.v1")
 def configure_uniform_init(*, lo: float = -0.1, hi: float = 0.1) -> InitFn:
     """``uniform_init`` with `lo` and `hi` bound."""
     def init(ops: Ops, shape: Shape):
@@ -122,6 +124,7 @@ def configure_uniform_init(*, lo: float = -0.1, hi: float = 0.1) -> InitFn:
     return init
 
 
+@builtin("initializers", "normal_init.v1")
 def configure_normal_init(*, mean: float = 0) -> InitFn:
     """``normal_init`` with `mean` bound."""
     def init(ops: Ops, shape: Shape):
@@ -129,19 +132,6 @@ def configure_normal_init(*, mean: float = 0) -> InitFn:
 
     return init
 
-
-# registry name -> the function the registry calls (it returns the initializer)
-BUILTIN_INITIALIZERS = {
-    "glorot_uniform_init.v1": configure_glorot_uniform_init,
-    "glorot_normal_init.v1": configure_glorot_normal_init,
-    "he_normal_init.v1": configure_he_normal_init,
-    "he_uniform_init.v1": configure_he_uniform_init,
-    "lecun_normal_init.v1": configure_lecun_normal_init,
-    "lecun_uniform_init.v1": configure_lecun_uniform_init,
-    "zero_init.v1": configure_zero_init,
-    "uniform_init.v1": configure_uniform_init,
-    "normal_init.v1": configure_normal_init,
-}
 
 __all__ = ["glorot_uniform_init", "glorot_normal_init", "he_normal_init", "he_uniform_init",
            "lecun_normal_init", "lecun_uniform_init", "zero_init", "uniform_init",

@@ -28,6 +28,7 @@ from typing import TypeVar, Union
 
 import numpy
 
+from ._builtins import builtin
 from .backends import Ops, get_array_ops
 
 GuessT = TypeVar("GuessT")
@@ -586,6 +587,7 @@ class CosineDistance(Loss):
 # registry functions (Thinc's names; each version takes the arguments it took in Thinc)
 
 
+@builtin("losses", "CategoricalCrossentropy.v1")
 def configure_CategoricalCrossentropy_v1(
         *, normalize: bool = True, names: Optional[Sequence[str]] = None,
         missing_value: MissingValue = None) -> CategoricalCrossentropy:
@@ -594,6 +596,7 @@ def configure_CategoricalCrossentropy_v1(
                                    missing_value=missing_value)
 
 
+@builtin("losses", "CategoricalCrossentropy.v2")
 def configure_CategoricalCrossentropy_v2(
         *, normalize: bool = True, names: Optional[Sequence[str]] = None,
         missing_value: MissingValue = None,
@@ -603,6 +606,7 @@ def configure_CategoricalCrossentropy_v2(
                                    missing_value=missing_value, neg_prefix=neg_prefix)
 
 
+@builtin("losses", "CategoricalCrossentropy.v3")
 def configure_CategoricalCrossentropy_v3(
         *, normalize: bool = True, names: Optional[Sequence[str]] = None,
         missing_value: MissingValue = None, neg_prefix: Optional[str] = None,
@@ -613,6 +617,7 @@ def configure_CategoricalCrossentropy_v3(
                                    label_smoothing=label_smoothing)
 
 
+@builtin("losses", "SequenceCategoricalCrossentropy.v1")
 def configure_SequenceCategoricalCrossentropy_v1(
         *, normalize: bool = True,
         names: Optional[Sequence[str]] = None) -> SequenceCategoricalCrossentropy:
@@ -620,6 +625,7 @@ def configure_SequenceCategoricalCrossentropy_v1(
     return SequenceCategoricalCrossentropy(normalize=normalize, names=names)
 
 
+@builtin("losses", "SequenceCategoricalCrossentropy.v2")
 def configure_SequenceCategoricalCrossentropy_v2(
         *, normalize: bool = True, names: Optional[Sequence[str]] = None,
         neg_prefix: Optional[str] = None) -> SequenceCategoricalCrossentropy:
@@ -628,6 +634,7 @@ def configure_SequenceCategoricalCrossentropy_v2(
                                            neg_prefix=neg_prefix)
 
 
+@builtin("losses", "SequenceCategoricalCrossentropy.v3")
 def configure_SequenceCategoricalCrossentropy_v3(
         *, normalize: bool = True, names: Optional[Sequence[str]] = None,
         missing_value: MissingValue = None, neg_prefix: Optional[str] = None,
@@ -638,27 +645,19 @@ def configure_SequenceCategoricalCrossentropy_v3(
                                            label_smoothing=label_smoothing)
 
 
+@builtin("losses", "L2Distance.v1")
 def configure_L2Distance(*, normalize: bool = True) -> L2Distance:
     """L2Distance.v1."""
     return L2Distance(normalize=normalize)
 
 
+@builtin("losses", "CosineDistance.v1")
 def configure_CosineDistance(*, normalize: bool = True,
                              ignore_zeros: bool = False) -> CosineDistance:
     """CosineDistance.v1."""
     return CosineDistance(normalize=normalize, ignore_zeros=ignore_zeros)
 
 
-BUILTIN_LOSSES: Dict[str, Callable[..., Loss]] = {
-    "CategoricalCrossentropy.v1": configure_CategoricalCrossentropy_v1,
-    "CategoricalCrossentropy.v2": configure_CategoricalCrossentropy_v2,
-    "CategoricalCrossentropy.v3": configure_CategoricalCrossentropy_v3,
-    "SequenceCategoricalCrossentropy.v1": configure_SequenceCategoricalCrossentropy_v1,
-    "SequenceCategoricalCrossentropy.v2": configure_SequenceCategoricalCrossentropy_v2,
-    "SequenceCategoricalCrossentropy.v3": configure_SequenceCategoricalCrossentropy_v3,
-    "L2Distance.v1": configure_L2Distance,
-    "CosineDistance.v1": configure_CosineDistance,
-}
 
 __all__ = ["Loss", "CategoricalCrossentropy", "SequenceCategoricalCrossentropy",
-           "L2Distance", "CosineDistance", "BUILTIN_LOSSES"]
+           "L2Distance", "CosineDistance"]

@@ -27,6 +27,7 @@ given.
 """
 
 import itertools
+from ._builtins import builtin
 import math
 import numbers
 from typing import (Any, Callable, Dict, Generator, Generic, Iterator, List, Optional, Sequence,
@@ -249,6 +250,7 @@ def _schedule_arg(fn: str, name: str, value: Any) -> Schedule:
                     f"got {type(value).__name__}")
 
 
+@builtin("schedules", "constant.v1")
 def constant(rate: float) -> Schedule[float]:
     """``rate`` at every step."""
     rate = _number("constant", "rate", rate)
@@ -259,6 +261,7 @@ def _constant(schedule: Schedule, step: int, **extra: Any) -> float:
     return schedule.attrs["rate"]
 
 
+@builtin("schedules", "constant_then.v1")
 def constant_then(rate: float, steps: int, schedule: Schedule[float]) -> Schedule[float]:
     """``rate`` for the first `steps` steps, then ``schedule(step)``.
 
@@ -283,6 +286,7 @@ def _constant_then(schedule: Schedule, step: int, **extra: Any) -> float:
     return attrs["schedule"](step, **extra)
 
 
+@builtin("schedules", "decaying.v1")
 def decaying(base_rate: float, decay: float, *, t: float = 0.0) -> Schedule[float]:
     """``base_rate / (1 + decay * (t + step))``."""
     base_rate = _number("decaying", "base_rate", base_rate)
@@ -297,6 +301,7 @@ def _decaying(schedule: Schedule, step: int, **extra: Any) -> float:
     return a["base_rate"] * (1.0 / (1.0 + a["decay"] * (step + a["t"])))
 
 
+@builtin("schedules", "compounding.v1")
 def compounding(start: float, stop: float, compound: float, *, t: float = 0.0) -> Schedule[float]:
     """``start * compound ** (t + step)``, clipped at `stop` (from either side)."""
     start = _number("compounding", "start", start)
@@ -355,6 +360,7 @@ class _PlateauState:
                    data["patience"], data["n_plateaus"])
 
 
+@builtin("schedules", "plateau.v1")
 def plateau(max_patience: int, scale: float, schedule: Schedule[float]) -> Schedule[float]:
     """``scale ** n_plateaus * schedule(step)``: the wrapped schedule, scaled
     down each time the score stops improving.
@@ -401,6 +407,7 @@ def _plateau(schedule: Schedule, step: int, *, last_score: Optional[ScoreT] = No
     return (a["scale"] ** state.n_plateaus) * a["schedule"](step, **extra)
 
 
+@builtin("schedules", "warmup_linear.v1")
 def warmup_linear(initial_rate: float, warmup_steps: int, total_steps: int) -> Schedule[float]:
     """Linear warm-up from 0 to `initial_rate` over `warmup_steps`, then a linear
     decline to 0 at `total_steps`:
@@ -429,6 +436,7 @@ def _warmup_linear(schedule: Schedule, step: int, **extra: Any) -> float:
     return factor * a["initial_rate"]
 
 
+@builtin("schedules", "slanted_triangular.v1")
 def slanted_triangular(max_rate: float, num_steps: int, *, cut_frac: float = 0.1,
                        ratio: int = 32, t: float = 0.0) -> Schedule[float]:
     """Howard and Ruder's slanted triangular rate. With ``u = step + t + 1`` and
@@ -461,6 +469,7 @@ def _slanted_triangular(schedule: Schedule, step: int, **extra: Any) -> float:
     return a["max_rate"] * (1 + p * (ratio - 1)) * (1 / ratio)
 
 
+@builtin("schedules", "cyclic_triangular.v1")
 def cyclic_triangular(min_lr: float, max_lr: float, period: int) -> Schedule[float]:
     """A triangle wave between `min_lr` and `max_lr` with half-period `period`:
     with ``i = step + 1``, ``x = |i / period - 2 * floor(1 + i / (2 period)) + 1|``,
@@ -482,6 +491,7 @@ def _cyclic_triangular(schedule: Schedule, step: int, **extra: Any) -> float:
     return min_lr + (max_lr - min_lr) * max(0.0, 1 - x)
 
 
+@builtin("schedules", "cosine_decay.v1")
 def cosine_decay(init_value: float, decay_steps: int, alpha: float = 0.0,
                  exponent: float = 1.0) -> Schedule[float]:
     """``init_value * ((1 - alpha) * c ** exponent + alpha)`` with
@@ -503,6 +513,7 @@ def _cosine_decay(schedule: Schedule, step: int, **extra: Any) -> float:
     return a["init_value"] * ((1 - alpha) * c ** a["exponent"] + alpha)
 
 
+@builtin("schedules", "warmup_cosine.v1")
 def warmup_cosine(init_value: float, peak_value: float, warmup_steps: int, decay_steps: int,
                   end_value: float = 0.0) -> Schedule[float]:
     """Linear from `init_value` to `peak_value` over `warmup_steps`, then cosine
@@ -535,6 +546,7 @@ def _warmup_cosine(schedule: Schedule, step: int, **extra: Any) -> float:
     return end_value + (peak_value - end_value) * 0.5 * (1 + math.cos(math.pi * s / span))
 
 
+@builtin("schedules", "exponential_decay.v1")
 def exponential_decay(init_value: float, transition_steps: int, decay_rate: float, *,
                       transition_begin: int = 0, staircase: bool = False,
                       end_value: Optional[float] = None) -> Schedule[float]:
@@ -566,6 +578,7 @@ def _exponential_decay(schedule: Schedule, step: int, **extra: Any) -> float:
     return v
 
 
+@builtin("schedules", "piecewise_constant.v1")
 def piecewise_constant(init_value: float,
                        boundaries_and_scales: Dict[int, float]) -> Schedule[float]:
     """`init_value` multiplied by every ``scale`` whose ``boundary <= step``."""
@@ -592,6 +605,7 @@ def _piecewise_constant(schedule: Schedule, step: int, **extra: Any) -> float:
 piecewise = piecewise_constant
 
 
+@builtin("schedules", "join.v1")
 def join(schedules: Sequence[Schedule[float]], boundaries: Sequence[int]) -> Schedule[float]:
     """``schedules[0]`` until ``boundaries[0]``, then ``schedules[1](step -
     boundaries[0])`` until ``boundaries[1]``, and so on (optax's join)."""
@@ -615,21 +629,5 @@ def _join(schedule: Schedule, step: int, **extra: Any) -> float:
     return schedules[which](step - start, **extra)
 
 
-BUILTIN_SCHEDULES: Dict[str, Callable[..., Schedule]] = {
-    "constant.v1": constant,
-    "constant_then.v1": constant_then,
-    "decaying.v1": decaying,
-    "compounding.v1": compounding,
-    "plateau.v1": plateau,
-    "warmup_linear.v1": warmup_linear,
-    "slanted_triangular.v1": slanted_triangular,
-    "cyclic_triangular.v1": cyclic_triangular,
-    "cosine_decay.v1": cosine_decay,
-    "warmup_cosine.v1": warmup_cosine,
-    "exponential_decay.v1": exponential_decay,
-    "piecewise_constant.v1": piecewise_constant,
-    "join.v1": join,
-}
 
-__all__ = ["Schedule", "BUILTIN_SCHEDULES", "piecewise"] + [
-    f.__name__ for f in BUILTIN_SCHEDULES.values()]
+__all__ = ["Schedule", "piecewise", "constant", "constant_then", "decaying", "compounding", "plateau", "warmup_linear", "slanted_triangular", "cyclic_triangular", "cosine_decay", "warmup_cosine", "exponential_decay", "piecewise_constant", "join"]

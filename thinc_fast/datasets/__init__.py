@@ -9,6 +9,7 @@ from typing import Optional, Tuple
 
 import numpy
 
+from .._builtins import builtin
 from ..data import to_categorical
 
 DataT = Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray, numpy.ndarray]
@@ -30,6 +31,7 @@ def _split(X: numpy.ndarray, labels: numpy.ndarray, dev_fraction: float, seed: i
     return X[train], Y[train], X[dev], Y[dev]
 
 
+@builtin("datasets", "digits.v1")
 def digits(dev_fraction: float = 0.2, seed: int = 0) -> DataT:
     """The 8x8 handwritten digits shipped with thinc_fast (1,797 images, CC BY
     4.0, see DIGITS_LICENSE.md): pixels scaled to [0, 1], a seeded dev split."""
@@ -39,6 +41,7 @@ def digits(dev_fraction: float = 0.2, seed: int = 0) -> DataT:
     return _split(X, labels, dev_fraction, seed, n_classes=10)
 
 
+@builtin("datasets", "npz.v1")
 def npz(path: str, dev_fraction: float = 0.2, seed: int = 0) -> DataT:
     """Arrays from an ``.npz`` file: ``X`` (n, features) floats and ``Y`` either
     integer labels (n,) or one-hot/probability rows (n, classes); optional

@@ -2,20 +2,24 @@
 
 from typing import Any, Callable, Tuple
 
+from .._builtins import builtin
 from ..model import Model
 from ..util import check_grad
 
 
+@builtin("layers", "Logistic.v1")
 def Logistic() -> Model:
     """``Y = sigmoid(X)``; backprop applies the sigmoid's gradient."""
     return Model("logistic", _sigmoid_forward)
 
 
+@builtin("layers", "sigmoid_activation.v1")
 def sigmoid_activation() -> Model:
     """``Y = sigmoid(X)`` for arrays of any rank; backprop applies its gradient."""
     return Model("sigmoid_activation", _sigmoid_forward)
 
 
+@builtin("layers", "softmax_activation.v1")
 def softmax_activation() -> Model:
     """``Y = softmax(X)`` over the last axis; backprop applies the softmax
     Jacobian (``dX = Y * (dY - sum(dY * Y))``)."""

@@ -2,6 +2,7 @@
 
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from .._builtins import builtin
 from ..model import Model
 from ..util import get_width
 
@@ -23,6 +24,7 @@ def chain(layer1: Model, layer2: Model, *layers: Model) -> Model:
                  dims=dims, layers=all_layers)
 
 
+@builtin("layers", "chain.v1")
 def chain_any(*layer: Model) -> Model:
     """``chain`` with only variable arguments: what the registry's ``chain.v1``
     calls (so a config's ``[model.*.name]`` blocks fill it)."""

@@ -2,10 +2,12 @@
 
 from typing import Any, Callable, Tuple
 
+from .._builtins import builtin
 from ..model import Model
 from .chain import chain
 
 
+@builtin("layers", "clone.v1")
 def clone(orig: Model, n: int) -> Model:
     """``chain(orig, orig.copy(), ...)`` with `n` layers in all (``n == 0``: identity)."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
@@ -17,6 +19,7 @@ def clone(orig: Model, n: int) -> Model:
     return chain(orig, *(orig.copy() for _ in range(n - 1)))
 
 
+@builtin("layers", "noop.v1")
 def noop(*layers: Model) -> Model:
     """The identity layer; any `layers` given are kept as (unused) children,
     as in Thinc."""

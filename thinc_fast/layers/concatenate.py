@@ -2,12 +2,14 @@
 
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from .._builtins import builtin
 from ..model import Model
 from ..util import check_grad, check_input2f
 from .clone import noop
 from .linear import input_width
 
 
+@builtin("layers", "concatenate.v1")
 def concatenate(*layers: Model) -> Model:
     """``Y = hstack([layer(X) for layer in layers])``; ``dX`` sums the layers' ``dX``.
 

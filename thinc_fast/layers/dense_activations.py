@@ -11,6 +11,7 @@ for each (He normal for the smooth ReLU-likes, zeros for Sigmoid).
 
 from typing import Any, Callable, Dict, Optional, Tuple
 
+from .._builtins import builtin
 from ..initializers import glorot_uniform_init, he_normal_init, zero_init
 from ..model import Model
 from ..util import check_grad, check_input2f
@@ -82,6 +83,7 @@ _clipped_linear = _dense_forward(
     lambda m, dY, Z, Y: m.ops.backprop_clipped_linear(dY, Z, **_clip_settings(m)))
 
 
+@builtin("layers", "Dish.v1")
 def Dish(nO: Optional[int] = None, nI: Optional[int] = None, *,
          init_W: Optional[InitFn] = None, init_b: Optional[InitFn] = None,
          dropout: Optional[float] = None, normalize: bool = False) -> Model:
@@ -89,6 +91,7 @@ def Dish(nO: Optional[int] = None, nI: Optional[int] = None, *,
     return _dense("dish", _dish, nO, nI, init_W, init_b, he_normal_init, dropout, normalize)
 
 
+@builtin("layers", "Gelu.v1")
 def Gelu(nO: Optional[int] = None, nI: Optional[int] = None, *,
          init_W: Optional[InitFn] = None, init_b: Optional[InitFn] = None,
          dropout: Optional[float] = None, normalize: bool = False) -> Model:
@@ -96,6 +99,7 @@ def Gelu(nO: Optional[int] = None, nI: Optional[int] = None, *,
     return _dense("gelu", _gelu, nO, nI, init_W, init_b, he_normal_init, dropout, normalize)
 
 
+@builtin("layers", "HardSwish.v1")
 def HardSwish(nO: Optional[int] = None, nI: Optional[int] = None, *,
               init_W: Optional[InitFn] = None, init_b: Optional[InitFn] = None,
               dropout: Optional[float] = None, normalize: bool = False) -> Model:
@@ -104,6 +108,7 @@ def HardSwish(nO: Optional[int] = None, nI: Optional[int] = None, *,
                   normalize)
 
 
+@builtin("layers", "HardSwishMobilenet.v1")
 def HardSwishMobilenet(nO: Optional[int] = None, nI: Optional[int] = None, *,
                        init_W: Optional[InitFn] = None, init_b: Optional[InitFn] = None,
                        dropout: Optional[float] = None, normalize: bool = False) -> Model:
@@ -112,6 +117,7 @@ def HardSwishMobilenet(nO: Optional[int] = None, nI: Optional[int] = None, *,
                   he_normal_init, dropout, normalize)
 
 
+@builtin("layers", "Mish.v1")
 def Mish(nO: Optional[int] = None, nI: Optional[int] = None, *,
          init_W: Optional[InitFn] = None, init_b: Optional[InitFn] = None,
          dropout: Optional[float] = None, normalize: bool = False) -> Model:
@@ -120,6 +126,7 @@ def Mish(nO: Optional[int] = None, nI: Optional[int] = None, *,
                   normalize)
 
 
+@builtin("layers", "Swish.v1")
 def Swish(nO: Optional[int] = None, nI: Optional[int] = None, *,
           init_W: Optional[InitFn] = None, init_b: Optional[InitFn] = None,
           dropout: Optional[float] = None, normalize: bool = False) -> Model:
@@ -127,6 +134,7 @@ def Swish(nO: Optional[int] = None, nI: Optional[int] = None, *,
     return _dense("swish", _swish, nO, nI, init_W, init_b, he_normal_init, dropout, normalize)
 
 
+@builtin("layers", "Sigmoid.v1")
 def Sigmoid(nO: Optional[int] = None, nI: Optional[int] = None, *,
             init_W: Optional[InitFn] = None, init_b: Optional[InitFn] = None) -> Model:
     """Dense layer with a logistic output, e.g. for multi-label classification.
@@ -134,6 +142,7 @@ def Sigmoid(nO: Optional[int] = None, nI: Optional[int] = None, *,
     return _dense("sigmoid", _sigmoid, nO, nI, init_W, init_b, zero_init)
 
 
+@builtin("layers", "ClippedLinear.v1")
 def ClippedLinear(nO: Optional[int] = None, nI: Optional[int] = None, *,
                   init_W: Optional[InitFn] = None, init_b: Optional[InitFn] = None,
                   dropout: Optional[float] = None, normalize: bool = False,
@@ -150,6 +159,7 @@ def ClippedLinear(nO: Optional[int] = None, nI: Optional[int] = None, *,
                   glorot_uniform_init, dropout, normalize, attrs=attrs)
 
 
+@builtin("layers", "HardSigmoid.v1")
 def HardSigmoid(nO: Optional[int] = None, nI: Optional[int] = None, *,
                 init_W: Optional[InitFn] = None, init_b: Optional[InitFn] = None,
                 dropout: Optional[float] = None, normalize: bool = False) -> Model:
@@ -158,6 +168,7 @@ def HardSigmoid(nO: Optional[int] = None, nI: Optional[int] = None, *,
                          normalize=normalize, slope=0.2, offset=0.5)
 
 
+@builtin("layers", "HardTanh.v1")
 def HardTanh(nO: Optional[int] = None, nI: Optional[int] = None, *,
              init_W: Optional[InitFn] = None, init_b: Optional[InitFn] = None,
              dropout: Optional[float] = None, normalize: bool = False) -> Model:
@@ -166,6 +177,7 @@ def HardTanh(nO: Optional[int] = None, nI: Optional[int] = None, *,
                          normalize=normalize, min_val=-1.0, max_val=1.0)
 
 
+@builtin("layers", "ReluK.v1")
 def ReluK(nO: Optional[int] = None, nI: Optional[int] = None, *,
           init_W: Optional[InitFn] = None, init_b: Optional[InitFn] = None,
           dropout: Optional[float] = None, normalize: bool = False, k: float = 6.0) -> Model:

@@ -2,10 +2,12 @@
 
 from typing import Any, Callable, Tuple
 
+from .._builtins import builtin
 from ..model import Model
 from ..util import check_grad
 
 
+@builtin("layers", "Dropout.v1")
 def Dropout(rate: float = 0.0) -> Model:
     """Inverted dropout: while training, each value is zeroed with probability
     `rate` (in [0, 1]; 1 zeroes everything) and the rest are scaled by

@@ -2,6 +2,7 @@
 
 from typing import Any, Callable, Optional, Tuple
 
+from .._builtins import builtin
 from ..model import Model
 from ..util import check_grad, check_input2f
 from .linear import input_width, output_width
@@ -9,6 +10,7 @@ from .linear import input_width, output_width
 EPS = 1e-8
 
 
+@builtin("layers", "LayerNorm.v1")
 def LayerNorm(nI: Optional[int] = None) -> Model:
     """``Y = G * (X - mean) / sqrt(var + 1e-8) + b`` per row, with G and b of shape (nI,).
 

@@ -2,6 +2,7 @@
 
 from typing import Any, Callable, Optional, Tuple
 
+from .._builtins import builtin
 from ..initializers import glorot_uniform_init, zero_init
 from ..model import Model
 from ..util import check_grad, check_input2f
@@ -10,6 +11,7 @@ from ..util import get_width as _data_width
 InitFn = Callable[..., Any]
 
 
+@builtin("layers", "Linear.v1")
 def Linear(nO: Optional[int] = None, nI: Optional[int] = None, *,
            init_W: Optional[InitFn] = None, init_b: Optional[InitFn] = None) -> Model:
     """A dense layer ``Y = X @ W.T + b`` with W of shape (nO, nI) and b of shape (nO,).

@@ -2,6 +2,7 @@
 
 from typing import Any, Callable, Optional, Tuple
 
+from .._builtins import builtin
 from ..initializers import glorot_uniform_init, zero_init
 from ..model import Model
 from ..util import check_grad, check_input2f
@@ -11,6 +12,7 @@ from .layernorm import LayerNorm
 from .linear import InitFn, infer_io_dims
 
 
+@builtin("layers", "Maxout.v1")
 def Maxout(nO: Optional[int] = None, nI: Optional[int] = None, nP: Optional[int] = 3, *,
            init_W: Optional[InitFn] = None, init_b: Optional[InitFn] = None,
            dropout: Optional[float] = None, normalize: bool = False) -> Model:

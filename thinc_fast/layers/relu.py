@@ -2,6 +2,7 @@
 
 from typing import Any, Callable, Optional, Tuple
 
+from .._builtins import builtin
 from ..model import Model
 from ..util import check_grad, check_input2f
 from .chain import chain
@@ -10,6 +11,7 @@ from .layernorm import LayerNorm
 from .linear import InitFn, affine_backprop, make_affine_init
 
 
+@builtin("layers", "Relu.v1")
 def Relu(nO: Optional[int] = None, nI: Optional[int] = None, *,
          init_W: Optional[InitFn] = None, init_b: Optional[InitFn] = None,
          dropout: Optional[float] = None, normalize: bool = False) -> Model:

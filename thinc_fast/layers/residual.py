@@ -2,10 +2,12 @@
 
 from typing import Any, Callable, Tuple
 
+from .._builtins import builtin
 from ..model import Model
 from ..util import check_input2f
 
 
+@builtin("layers", "residual.v1")
 def residual(layer: Model) -> Model:
     """Add the input to the output of `layer` (which must keep the width)."""
     if not isinstance(layer, Model):

@@ -8,12 +8,14 @@ temperature ``T`` the gradient is divided by ``T``).
 
 from typing import Any, Callable, Optional, Tuple
 
+from .._builtins import builtin
 from ..initializers import zero_init
 from ..model import Model
 from ..util import check_grad, check_input2f
 from .linear import InitFn, affine_backprop, make_affine_init
 
 
+@builtin("layers", "Softmax.v1")
 def Softmax(nO: Optional[int] = None, nI: Optional[int] = None, *,
             init_W: Optional[InitFn] = None, init_b: Optional[InitFn] = None,
             normalize_outputs: bool = True) -> Model:
@@ -23,6 +25,7 @@ def Softmax(nO: Optional[int] = None, nI: Optional[int] = None, *,
     return _softmax(nO, nI, init_W, init_b, normalize_outputs, 1.0)
 
 
+@builtin("layers", "Softmax.v2")
 def Softmax_v2(nO: Optional[int] = None, nI: Optional[int] = None, *,
                init_W: Optional[InitFn] = None, init_b: Optional[InitFn] = None,
                normalize_outputs: bool = True, temperature: float = 1.0) -> Model:

@@ -2,6 +2,7 @@
 
 from typing import Any, Callable, Optional, Tuple
 
+from .._builtins import builtin
 from ..model import Model
 
 
@@ -9,6 +10,7 @@ def _do_nothing(*args: Any, **kwargs: Any) -> None:
     return None
 
 
+@builtin("layers", "with_debug.v1")
 def with_debug(layer: Model, name: Optional[str] = None, *,
                on_init: Callable[..., None] = _do_nothing,
                on_forward: Callable[..., None] = _do_nothing,
