@@ -67,8 +67,12 @@ def test_initialize_with_mismatched_sample_data():
     model = Linear(3, 4)
     with pytest.raises(ValueError, match="change dimension 'nI'.*from 4 to 5"):
         model.initialize(X=numpy.zeros((2, 5), "f"))
+    # As Thinc: 1-d integer labels give nO = max + 1
+    assert Linear().initialize(X=numpy.zeros((2, 5), "f"), Y=numpy.array([0, 3], "i")).get_dim("nO") == 4
+    with pytest.raises(ValueError, match="Cannot infer nO.*type str"):
+        Linear().initialize(X=numpy.zeros((2, 5), "f"), Y="not an array")
     with pytest.raises(ValueError, match="Cannot infer nO"):
-        Linear().initialize(X=numpy.zeros((2, 5), "f"), Y=numpy.zeros(2, "i"))
+        Linear().initialize(X=numpy.zeros((2, 5), "f"), Y=[[0, 1]])
 
 
 def test_nan_input_reaches_optimizer_as_clear_error(model):
