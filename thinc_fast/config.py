@@ -25,7 +25,8 @@ import confection
 from confection import Config, ConfigValidationError
 
 # imported for their @builtin names, which _register_builtins() registers
-from . import datasets, initializers, layers, loss, optimizers, schedules  # noqa: F401
+from . import datasets as _datasets, initializers as _initializers, layers as _layers  # noqa: F401
+from . import loss as _loss, optimizers as _optimizers, schedules as _schedules  # noqa: F401
 from ._builtins import builtins
 
 

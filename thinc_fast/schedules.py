@@ -30,7 +30,7 @@ import itertools
 from ._builtins import builtin
 import math
 import numbers
-from typing import (Any, Callable, Dict, Generator, Generic, Iterator, List, Optional, Sequence,
+from typing import (Any, Callable, Dict, Generator, Generic, List, Optional, Sequence,
                     Tuple, TypeVar, Union)
 
 NumberT = Union[int, float]

@@ -589,14 +589,24 @@ class Unserializable:
 Batchable = Union[Pairs, Ragged, Padded, ArrayXd, List, Tuple]
 
 
-def __getattr__(name: str) -> Any:
-    # SizedGenerator is owned by the backends (what Ops.minibatch returns); it is
-    # served lazily so that importing this module never imports the backends.
-    if name == "SizedGenerator":
-        from .backends.ops import SizedGenerator
+class SizedGenerator:
+    """An iterable with a ``len()`` that calls ``get_items()`` afresh each time
+    it is iterated (Thinc's ``SizedGenerator``; what ``Ops.minibatch`` returns)."""
 
-        return SizedGenerator
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    __slots__ = ("get_items", "length")
+
+    def __init__(self, get_items: Callable[[], Iterator[Any]], length: int) -> None:
+        self.get_items = get_items
+        self.length = length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self) -> Iterator[Any]:
+        yield from self.get_items()
+
+    def __repr__(self) -> str:
+        return f"<SizedGenerator of {self.length} items>"
 
 
 __all__ = [

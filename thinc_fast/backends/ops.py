@@ -20,32 +20,14 @@ from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, 
 
 import numpy
 
+from ..types import SizedGenerator
+
 Shape = Union[int, Tuple[int, ...]]
 SizeT = Union[int, Iterable[Union[int, float]]]
 
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 INV_SQRT2 = 1.0 / math.sqrt(2.0)
 INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-
-
-class SizedGenerator:
-    """An iterable with a ``len()`` that calls ``get_items()`` afresh each time
-    it is iterated (Thinc's ``SizedGenerator``; what ``Ops.minibatch`` returns)."""
-
-    __slots__ = ("get_items", "length")
-
-    def __init__(self, get_items: Callable[[], Iterator[Any]], length: int) -> None:
-        self.get_items = get_items
-        self.length = length
-
-    def __len__(self) -> int:
-        return self.length
-
-    def __iter__(self) -> Iterator[Any]:
-        yield from self.get_items()
-
-    def __repr__(self) -> str:
-        return f"<SizedGenerator of {self.length} items>"
 
 
 class Ops:

@@ -15,6 +15,7 @@ from .._builtins import builtin
 from ..initializers import glorot_uniform_init, he_normal_init, zero_init
 from ..model import Model
 from ..util import check_grad, check_input2f
+from ..types import Floats2d
 from .chain import chain
 from .dropout import Dropout
 from .layernorm import LayerNorm
@@ -26,7 +27,7 @@ GradientT = Callable[[Model, Any, Any, Any], Any]
 
 
 def _dense_forward(activation: ActivationT, gradient: GradientT) -> Callable:
-    def forward(model: Model, X: Any, is_train: bool) -> Tuple[Any, Callable]:
+    def forward(model: Model, X: Floats2d, is_train: bool) -> Tuple[Floats2d, Callable]:
         W = model.get_param("W")
         b = model.get_param("b")
         X = check_input2f(model, X)

@@ -5,6 +5,7 @@ from typing import Any, Callable, Optional, Tuple
 from .._builtins import builtin
 from ..model import Model
 from ..util import check_grad, check_input2f
+from ..types import Floats2d
 from .linear import input_width, output_width
 
 EPS = 1e-8
@@ -30,7 +31,7 @@ def init(model: Model, X: Any = None, Y: Any = None) -> None:
     model.set_param("b", model.ops.alloc((nI,)))
 
 
-def forward(model: Model, X: Any, is_train: bool) -> Tuple[Any, Callable]:
+def forward(model: Model, X: Floats2d, is_train: bool) -> Tuple[Floats2d, Callable]:
     G = model.get_param("G")
     b = model.get_param("b")
     X = check_input2f(model, X)

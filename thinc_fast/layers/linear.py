@@ -6,6 +6,7 @@ from .._builtins import builtin
 from ..initializers import glorot_uniform_init, zero_init
 from ..model import Model
 from ..util import check_grad, check_input2f
+from ..types import Floats2d
 from ..util import get_width as _data_width
 
 InitFn = Callable[..., Any]
@@ -23,7 +24,7 @@ def Linear(nO: Optional[int] = None, nI: Optional[int] = None, *,
                  dims={"nO": nO, "nI": nI}, params={"W": None, "b": None})
 
 
-def forward(model: Model, X: Any, is_train: bool) -> Tuple[Any, Callable]:
+def forward(model: Model, X: Floats2d, is_train: bool) -> Tuple[Floats2d, Callable]:
     W = model.get_param("W")
     b = model.get_param("b")
     X = check_input2f(model, X)

@@ -6,6 +6,7 @@ from .._builtins import builtin
 from ..initializers import glorot_uniform_init, zero_init
 from ..model import Model
 from ..util import check_grad, check_input2f
+from ..types import Floats2d
 from .chain import chain
 from .dropout import Dropout
 from .layernorm import LayerNorm
@@ -42,7 +43,7 @@ def _make_init(init_W: Optional[InitFn], init_b: Optional[InitFn]) -> Callable[.
     return init
 
 
-def forward(model: Model, X: Any, is_train: bool) -> Tuple[Any, Callable]:
+def forward(model: Model, X: Floats2d, is_train: bool) -> Tuple[Floats2d, Callable]:
     W = model.get_param("W")
     b = model.get_param("b")
     X = check_input2f(model, X)

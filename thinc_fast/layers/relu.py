@@ -5,6 +5,7 @@ from typing import Any, Callable, Optional, Tuple
 from .._builtins import builtin
 from ..model import Model
 from ..util import check_grad, check_input2f
+from ..types import Floats2d
 from .chain import chain
 from .dropout import Dropout
 from .layernorm import LayerNorm
@@ -27,7 +28,7 @@ def Relu(nO: Optional[int] = None, nI: Optional[int] = None, *,
     return model
 
 
-def forward(model: Model, X: Any, is_train: bool) -> Tuple[Any, Callable]:
+def forward(model: Model, X: Floats2d, is_train: bool) -> Tuple[Floats2d, Callable]:
     W = model.get_param("W")
     b = model.get_param("b")
     X = check_input2f(model, X)

@@ -12,6 +12,7 @@ from .._builtins import builtin
 from ..initializers import zero_init
 from ..model import Model
 from ..util import check_grad, check_input2f
+from ..types import Floats2d
 from .linear import InitFn, affine_backprop, make_affine_init
 
 
@@ -53,7 +54,7 @@ def _check_temperature(temperature: Any) -> float:
     return float(temperature)
 
 
-def forward(model: Model, X: Any, is_train: bool) -> Tuple[Any, Callable]:
+def forward(model: Model, X: Floats2d, is_train: bool) -> Tuple[Floats2d, Callable]:
     W = model.get_param("W")
     b = model.get_param("b")
     temperature = _check_temperature(model.attrs.get("softmax_temperature", 1.0))

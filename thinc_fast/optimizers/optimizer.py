@@ -17,7 +17,7 @@ from .._builtins import builtin
 from .._io import FormatError, pack, unpack
 from .hyper import (Constant, FromIterator, FromSchedule, Hyperparameter, HyperparameterError, KeyT, Source,
                     checked_value, lagged_source, make_source)
-from .rules import Hyper, KernelScalars, Rule, clip_scales, common_scalars, select_rule
+from .rules import Hyper, clip_scales, common_scalars, select_rule
 from .state import ArenaState
 
 ScheduleT = Any  # a number, a list, an iterator/generator or a schedule
