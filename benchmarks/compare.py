@@ -378,14 +378,48 @@ def bench_gpu(rounds: int) -> None:
     report("one epoch on the GPU, MLP 784-512-512-10, batch 128", run_interleaved(contestants, rounds), "s")
 
 
+# ------------------------------------------------------------------ sequences
+def bench_seq(rounds: int) -> None:
+    """Issue 17's kernel rows: NumpyOps against Thinc's NumpyOps on the same inputs."""
+    rng = numpy.random.default_rng(0)
+    ids = rng.integers(0, 2 ** 63, 1_000_000, dtype=numpy.uint64)
+    X = rng.standard_normal((10_000, 128)).astype("f")
+    lengths = numpy.full(500, 20, dtype="int32")
+    d_cols = rng.standard_normal((10_000, 3 * 128)).astype("f")
+    table = rng.standard_normal((5_000, 128)).astype("f")
+    keys = rng.integers(0, 5_000, (10_000, 4)).astype("uint32")
+    backends = {"thinc_fast": NumpyOps()}
+    if thinc_api is not None:
+        backends["thinc NumpyOps"] = thinc_api.NumpyOps()
+        same = numpy.array_equal(backends["thinc_fast"].hash(ids[:1000], 7),
+                                 backends["thinc NumpyOps"].hash(ids[:1000], 7))
+        print(f"\nhash values equal to Thinc's: {same}")
+
+    def reduce_mean_fb(ops):
+        ops.backprop_reduce_mean(ops.reduce_mean(X, lengths), lengths)
+
+    rows = [
+        ("hash, 1M uint64 ids", lambda ops: ops.hash(ids, 0), 5),
+        ("seq2col, 10k x 128, nW=1, 500 sequences",
+         lambda ops: ops.seq2col(X, 1, lengths=lengths), 20),
+        ("backprop_seq2col, 10k x 384, nW=1, 500 sequences",
+         lambda ops: ops.backprop_seq2col(d_cols, 1, lengths=lengths), 20),
+        ("reduce_mean forward + backward, 10k x 128 in 500 sequences", reduce_mean_fb, 20),
+        ("gather_add, 10k x 4 keys into 5000 x 128", lambda ops: ops.gather_add(table, keys), 20),
+    ]
+    for title, fn, inner in rows:
+        contestants = {name: (lambda ops=ops: fn(ops)) for name, ops in backends.items()}
+        report(title, run_interleaved(contestants, rounds, inner=inner), "ms")
+
+
 def main() -> None:
     global GAP_SECONDS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per row")
     parser.add_argument("--gap", type=float, default=GAP_SECONDS,
                         help="idle seconds before each timed run (lets other runtimes' threads settle)")
-    parser.add_argument("--only", default="gemm,adam,mlp_big,mlp_small,ray,gpu",
-                        help="comma-separated rows: gemm, adam, mlp_big, mlp_small, ray, gpu")
+    parser.add_argument("--only", default="gemm,adam,seq,mlp_big,mlp_small,ray,gpu",
+                        help="comma-separated rows: gemm, adam, seq, mlp_big, mlp_small, ray, gpu")
     args = parser.parse_args()
     rows = set(args.only.split(","))
     GAP_SECONDS = args.gap
@@ -396,6 +430,8 @@ def main() -> None:
         bench_gemm(args.rounds)
     if "adam" in rows:
         bench_adam(args.rounds)
+    if "seq" in rows:
+        bench_seq(args.rounds)
     if rows & {"mlp_big", "mlp_small", "ray"}:
         data = mnist_like()
         if "mlp_big" in rows:

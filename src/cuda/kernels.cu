@@ -171,3 +171,185 @@ __global__ void tf_sgd(float* w, float* g, float* avg, int has_avg, long long n,
 }
 
 }  // extern "C"
+
+// ---------------------------------------------------------------------------
+// Sequences, hashing and embeddings (issue 17). Sequences are given by
+// offsets: sequence k holds rows [offs[k], offs[k + 1]), offs[nseq] = rows;
+// empty sequences are allowed. One thread per output value, grid-stride.
+
+extern "C" {
+
+// The sequence k < nseq holding row r: the last k with offs[k] <= r.
+__device__ __forceinline__ long long tf_seq_of_row(const long long* offs, long long nseq,
+                                                   long long r)
+{
+    long long lo = 0, hi = nseq - 1;
+    while (lo < hi) {
+        long long mid = (lo + hi + 1) / 2;
+        if (offs[mid] <= r)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return lo;
+}
+
+__device__ __forceinline__ unsigned long long tf_fmix64(unsigned long long k)
+{
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ULL;
+    k ^= k >> 33;
+    return k;
+}
+
+// MurmurHash3_x64_128 of each 8-byte id with `seed` (Thinc's hash values):
+// out[4 i .. 4 i + 3] = low and high halves of h1, then of h2.
+__global__ void tf_hash_u64(unsigned int* out, const unsigned long long* ids, long long n,
+                            unsigned int seed)
+{
+    const unsigned long long c1 = 0x87c37b91114253d5ULL, c2 = 0x4cf5ad432745937fULL;
+    const unsigned long long s = (unsigned long long)seed ^ 8ULL;
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
+         i += (long long)blockDim.x * gridDim.x) {
+        unsigned long long k1 = ids[i] * c1;
+        k1 = ((k1 << 31) | (k1 >> 33)) * c2;
+        unsigned long long h1 = s ^ k1, h2 = s;
+        h1 += h2;
+        h2 += h1;
+        h1 = tf_fmix64(h1);
+        h2 = tf_fmix64(h2);
+        h1 += h2;
+        h2 += h1;
+        out[4 * i + 0] = (unsigned int)h1;
+        out[4 * i + 1] = (unsigned int)(h1 >> 32);
+        out[4 * i + 2] = (unsigned int)h2;
+        out[4 * i + 3] = (unsigned int)(h2 >> 32);
+    }
+}
+
+// cols (B, nF * I), nF = 2 nW + 1: cols[t, k, j] = X[t + k - nW, j] when that
+// row is in t's sequence, else 0.
+__global__ void tf_seq2col(float* cols, const float* X, const long long* offs, long long nseq,
+                           long long B, long long I, int nW)
+{
+    const long long nF = 2 * (long long)nW + 1, n = B * nF * I;
+    for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n;
+         e += (long long)blockDim.x * gridDim.x) {
+        const long long t = e / (nF * I), rem = e - t * nF * I;
+        const long long k = rem / I, j = rem - k * I;
+        const long long seq = tf_seq_of_row(offs, nseq, t);
+        const long long src = t + k - nW;
+        cols[e] = (src >= offs[seq] && src < offs[seq + 1]) ? X[src * I + j] : 0.0f;
+    }
+}
+
+// dX (B, I): dX[s, j] = sum over the rows t of s's sequence with |t - s| <= nW
+// of dY[t, nW + s - t, j], added in order of t.
+__global__ void tf_backprop_seq2col(float* dX, const float* dY, const long long* offs,
+                                    long long nseq, long long B, long long I, int nW)
+{
+    const long long nF = 2 * (long long)nW + 1, n = B * I;
+    for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n;
+         e += (long long)blockDim.x * gridDim.x) {
+        const long long s = e / I, j = e - s * I;
+        const long long seq = tf_seq_of_row(offs, nseq, s);
+        const long long lo = s - nW > offs[seq] ? s - nW : offs[seq];
+        const long long hi = s + nW < offs[seq + 1] - 1 ? s + nW : offs[seq + 1] - 1;
+        float acc = 0.0f;
+        for (long long t = lo; t <= hi; ++t)
+            acc += dY[(t * nF + (s - t + nW)) * I + j];
+        dX[e] = acc;
+    }
+}
+
+// out (B, O): out[b, j] = sum_k table[idx[b, k], j] (indices checked by the caller).
+__global__ void tf_gather_add(float* out, const float* table, const long long* idx, long long B,
+                              long long K, long long O)
+{
+    const long long n = B * O;
+    for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n;
+         e += (long long)blockDim.x * gridDim.x) {
+        const long long b = e / O, j = e - b * O;
+        float acc = 0.0f;
+        for (long long k = 0; k < K; ++k)
+            acc += table[idx[b * K + k] * O + j];
+        out[e] = acc;
+    }
+}
+
+// out (nseq, O): the sum (mean != 0: the mean) of each sequence's rows; 0 when empty.
+__global__ void tf_reduce_sum(float* out, const float* X, const long long* offs, long long nseq,
+                              long long O, int mean)
+{
+    const long long n = nseq * O;
+    for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n;
+         e += (long long)blockDim.x * gridDim.x) {
+        const long long k = e / O, j = e - k * O;
+        const long long a = offs[k], b = offs[k + 1];
+        float acc = 0.0f;
+        for (long long t = a; t < b; ++t)
+            acc += X[t * O + j];
+        if (mean && b > a)
+            acc *= 1.0f / (float)(b - a);
+        out[e] = acc;
+    }
+}
+
+// maxes, which (nseq, O): the column maxima of each (non-empty) sequence and
+// their row within it, the first on ties.
+__global__ void tf_reduce_max(float* maxes, int* which, const float* X, const long long* offs,
+                              long long nseq, long long O)
+{
+    const long long n = nseq * O;
+    for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n;
+         e += (long long)blockDim.x * gridDim.x) {
+        const long long k = e / O, j = e - k * O;
+        const long long a = offs[k], b = offs[k + 1];
+        float best = X[a * O + j];
+        int arg = 0;
+        for (long long t = a + 1; t < b; ++t) {
+            const float v = X[t * O + j];
+            if (v > best) {
+                best = v;
+                arg = (int)(t - a);
+            }
+        }
+        maxes[e] = best;
+        which[e] = arg;
+    }
+}
+
+// dX (rows, O): dX[t] = d[k] for t in sequence k (mean != 0: divided by its length).
+__global__ void tf_backprop_reduce_sum(float* dX, const float* d, const long long* offs,
+                                       long long nseq, long long rows, long long O, int mean)
+{
+    const long long n = rows * O;
+    for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n;
+         e += (long long)blockDim.x * gridDim.x) {
+        const long long t = e / O, j = e - t * O;
+        const long long k = tf_seq_of_row(offs, nseq, t);
+        float v = d[k * O + j];
+        if (mean)
+            v *= 1.0f / (float)(offs[k + 1] - offs[k]);
+        dX[e] = v;
+    }
+}
+
+// dX (rows, O): d[k, j] at row offs[k] + which[k, j] of sequence k, 0 elsewhere
+// (which checked by the caller).
+__global__ void tf_backprop_reduce_max(float* dX, const float* d, const int* which,
+                                       const long long* offs, long long nseq, long long rows,
+                                       long long O)
+{
+    const long long n = rows * O;
+    for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n;
+         e += (long long)blockDim.x * gridDim.x) {
+        const long long t = e / O, j = e - t * O;
+        const long long k = tf_seq_of_row(offs, nseq, t);
+        dX[e] = (t - offs[k] == (long long)which[k * O + j]) ? d[k * O + j] : 0.0f;
+    }
+}
+
+}  // extern "C"

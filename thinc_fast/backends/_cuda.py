@@ -4,7 +4,11 @@ from pathlib import Path
 from typing import Any, Dict, Tuple
 
 KERNEL_NAMES = ("tf_bias_relu", "tf_bias_add", "tf_relu_backward", "tf_colsum_inc",
-                "tf_softmax_rows", "tf_sumsq", "tf_adam", "tf_sgd")
+                "tf_softmax_rows", "tf_sumsq", "tf_adam", "tf_sgd",
+                # sequences, hashing and embeddings (issue 17)
+                "tf_hash_u64", "tf_seq2col", "tf_backprop_seq2col", "tf_gather_add",
+                "tf_reduce_sum", "tf_reduce_max", "tf_backprop_reduce_sum",
+                "tf_backprop_reduce_max")
 _modules: Dict[int, Any] = {}
 _lock = threading.Lock()
 

@@ -12,6 +12,8 @@ import numpy
 
 from ._cuda import get_kernel, launch_shape
 from .ops import Ops, _check_bias, _check_step_arrays
+from .ops import (_backprop_lengths, _check_indices, _check_seed, _check_window, _hash_ids,
+                  _offsets, _reduce_offsets, _seq2col_offsets)
 
 try:  # pragma: no cover - exercised on GPU machines only
     import cupy
@@ -110,9 +112,12 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
         get_kernel("tf_relu_backward")(grid, block, (dX, dY, Y, numpy.int64(dY.size)))
         return dX
 
-    def softmax(self, X, inplace=False, axis=-1):
+    def softmax(self, X, inplace=False, axis=-1, temperature=1.0):
         if not self._elementwise_ok(X) or X.ndim != 2 or axis not in (-1, 1):
-            return Ops.softmax(self, X, inplace=inplace, axis=axis)
+            return Ops.softmax(self, X, inplace=inplace, axis=axis, temperature=temperature)
+        if temperature != 1.0:
+            X = X / temperature if not inplace else cupy.divide(X, temperature, out=X)
+            inplace = True
         Y = X if inplace else cupy.empty_like(X)
         threads = 1
         while threads < min(X.shape[1], 256):
@@ -201,3 +206,145 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
             weights, gradient, averages if averages is not None else weights,
             numpy.int32(averages is not None), numpy.int64(weights.size), scales, offsets, nseg,
             f(l2_coupled), f(learn_rate), f(decay), f(avg_rate)))
+
+    # ------------------------------------- sequences, hashing, embeddings (issue 17)
+    # float32 C-contiguous device arrays run the kernels of kernels.cu; the
+    # arguments are checked on the host first, with the reference's helpers.
+    def _launch(self, name: str, n: int, args: tuple) -> None:
+        grid, block = launch_shape(n)
+        get_kernel(name)(grid, block, args)
+
+    def hash(self, ids, seed):
+        """MurmurHash3 (x64, 128 bits) of each uint64 id, Thinc's values; see :meth:`Ops.hash`."""
+        keys = cupy.ascontiguousarray(_hash_ids(self, ids))
+        s = _check_seed(seed)
+        out = cupy.empty((keys.shape[0], 4), dtype=cupy.uint32)
+        if keys.shape[0]:
+            self._launch("tf_hash_u64", keys.shape[0],
+                         (out, keys, numpy.int64(keys.shape[0]), numpy.uint32(s)))
+        return out
+
+    def seq2col(self, seq, nW, *, lengths=None):
+        """See :meth:`Ops.seq2col`."""
+        if not self._elementwise_ok(seq) or seq.ndim != 2:
+            return Ops.seq2col(self, seq, nW, lengths=lengths)
+        nW = _check_window("seq2col", nW)
+        offsets = _seq2col_offsets("seq2col", self, lengths, seq.shape[0])
+        nB, nI = seq.shape
+        cols = cupy.empty((nB, (2 * nW + 1) * nI), dtype=seq.dtype)
+        if cols.size:
+            self._launch("tf_seq2col", cols.size, (
+                cols, seq, cupy.asarray(offsets), numpy.int64(offsets.shape[0] - 1),
+                numpy.int64(nB), numpy.int64(nI), numpy.int32(nW)))
+        return cols
+
+    def backprop_seq2col(self, dY, nW, *, lengths=None):
+        """See :meth:`Ops.backprop_seq2col`."""
+        if not self._elementwise_ok(dY) or dY.ndim != 2:
+            return Ops.backprop_seq2col(self, dY, nW, lengths=lengths)
+        nW = _check_window("backprop_seq2col", nW)
+        nF = 2 * nW + 1
+        if dY.shape[1] % nF:
+            raise ValueError(f"backprop_seq2col: expected a 2d array of {nF} blocks per row "
+                             f"(nW={nW}), got shape {dY.shape}")
+        offsets = _seq2col_offsets("backprop_seq2col", self, lengths, dY.shape[0])
+        nB, nI = dY.shape[0], dY.shape[1] // nF
+        dX = cupy.empty((nB, nI), dtype=dY.dtype)
+        if dX.size:
+            self._launch("tf_backprop_seq2col", dX.size, (
+                dX, dY, cupy.asarray(offsets), numpy.int64(offsets.shape[0] - 1),
+                numpy.int64(nB), numpy.int64(nI), numpy.int32(nW)))
+        return dX
+
+    def gather_add(self, table, indices):
+        """See :meth:`Ops.gather_add`."""
+        if (not self._elementwise_ok(table) or table.ndim != 2
+                or not isinstance(indices, cupy.ndarray) or indices.ndim != 2):
+            return Ops.gather_add(self, table, indices)
+        _check_indices("gather_add", self, indices, table.shape[0], ndim=2)
+        idx = cupy.ascontiguousarray(indices, dtype=cupy.int64)
+        out = cupy.empty((idx.shape[0], table.shape[1]), dtype=table.dtype)
+        if out.size:
+            self._launch("tf_gather_add", out.size, (
+                out, table, idx, numpy.int64(idx.shape[0]), numpy.int64(idx.shape[1]),
+                numpy.int64(table.shape[1])))
+        return out
+
+    def scatter_add(self, table, indices, values):
+        """See :meth:`Ops.scatter_add` (cupyx.scatter_add after the bounds check)."""
+        import cupyx
+
+        _check_indices("scatter_add", self, indices, table.shape[0])
+        cupyx.scatter_add(table, indices, values)
+        return table
+
+    def reduce_sum(self, X, lengths):
+        """See :meth:`Ops.reduce_sum`."""
+        return self._reduce_sum_mean("reduce_sum", X, lengths, 0)
+
+    def reduce_mean(self, X, lengths):
+        """See :meth:`Ops.reduce_mean`."""
+        return self._reduce_sum_mean("reduce_mean", X, lengths, 1)
+
+    def _reduce_sum_mean(self, method: str, X, lengths, mean: int):
+        if not self._elementwise_ok(X) or X.ndim != 2:
+            return getattr(Ops, method)(self, X, lengths)
+        offsets = _reduce_offsets(method, self, X, lengths, min_length=0)
+        out = cupy.empty((offsets.shape[0] - 1, X.shape[1]), dtype=X.dtype)
+        if out.size:
+            self._launch("tf_reduce_sum", out.size, (
+                out, X, cupy.asarray(offsets), numpy.int64(out.shape[0]),
+                numpy.int64(out.shape[1]), numpy.int32(mean)))
+        return out
+
+    def reduce_max(self, X, lengths):
+        """See :meth:`Ops.reduce_max`."""
+        if not self._elementwise_ok(X) or X.ndim != 2:
+            return Ops.reduce_max(self, X, lengths)
+        offsets = _reduce_offsets("reduce_max", self, X, lengths, min_length=1)
+        maxes = cupy.empty((offsets.shape[0] - 1, X.shape[1]), dtype=X.dtype)
+        which = cupy.zeros((offsets.shape[0] - 1, X.shape[1]), dtype=cupy.int32)
+        if maxes.size:
+            self._launch("tf_reduce_max", maxes.size, (
+                maxes, which, X, cupy.asarray(offsets), numpy.int64(maxes.shape[0]),
+                numpy.int64(maxes.shape[1])))
+        return maxes, which
+
+    def backprop_reduce_sum(self, d_sums, lengths):
+        """See :meth:`Ops.backprop_reduce_sum`."""
+        return self._backprop_sum_mean("backprop_reduce_sum", d_sums, lengths, 0)
+
+    def backprop_reduce_mean(self, d_means, lengths):
+        """See :meth:`Ops.backprop_reduce_mean`."""
+        return self._backprop_sum_mean("backprop_reduce_mean", d_means, lengths, 1)
+
+    def _backprop_sum_mean(self, method: str, d, lengths, mean: int):
+        if not self._elementwise_ok(d):
+            return getattr(Ops, method)(self, d, lengths)
+        lens = _backprop_lengths(method, self, d, lengths, min_length=0)
+        offsets = _offsets(lens)
+        dX = cupy.empty((int(offsets[-1]), d.shape[1]), dtype=d.dtype)
+        if dX.size:
+            self._launch("tf_backprop_reduce_sum", dX.size, (
+                dX, d, cupy.asarray(offsets), numpy.int64(lens.shape[0]),
+                numpy.int64(dX.shape[0]), numpy.int64(dX.shape[1]), numpy.int32(mean)))
+        return dX
+
+    def backprop_reduce_max(self, d_maxes, which, lengths):
+        """See :meth:`Ops.backprop_reduce_max`."""
+        if not self._elementwise_ok(d_maxes) or not isinstance(which, cupy.ndarray):
+            return Ops.backprop_reduce_max(self, d_maxes, which, lengths)
+        lens = _backprop_lengths("backprop_reduce_max", self, d_maxes, lengths, min_length=1)
+        if which.shape != d_maxes.shape:
+            raise ValueError(f"backprop_reduce_max: which has shape {which.shape}, d_maxes "
+                             f"{d_maxes.shape}")
+        if which.size and bool(((which < 0) | (which >= cupy.asarray(lens)[:, None])).any()):
+            raise IndexError("backprop_reduce_max: which holds a row outside its sequence")
+        offsets = _offsets(lens)
+        dX = cupy.empty((int(offsets[-1]), d_maxes.shape[1]), dtype=d_maxes.dtype)
+        if dX.size:
+            self._launch("tf_backprop_reduce_max", dX.size, (
+                dX, d_maxes, cupy.ascontiguousarray(which, dtype=cupy.int32),
+                cupy.asarray(offsets), numpy.int64(lens.shape[0]), numpy.int64(dX.shape[0]),
+                numpy.int64(dX.shape[1])))
+        return dX

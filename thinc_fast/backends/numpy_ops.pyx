@@ -422,10 +422,13 @@ class NumpyOps(Ops):
                 tf_relu_backward(&dx[0], &dy[0], &yv[0], dx.shape[0])
         return dX
 
-    def softmax(self, X, inplace=False, axis=-1):
-        """Row-wise numerically stable softmax of a 2d float32 array."""
+    def softmax(self, X, inplace=False, axis=-1, temperature=1.0):
+        """Row-wise numerically stable softmax of a 2d float32 array (of ``X / temperature``)."""
         if not _is_f32(X) or X.ndim != 2 or axis not in (-1, 1) or not X.flags.c_contiguous:
-            return Ops.softmax(self, X, inplace=inplace, axis=axis)
+            return Ops.softmax(self, X, inplace=inplace, axis=axis, temperature=temperature)
+        if temperature != 1.0:
+            X = X / temperature if not inplace else numpy.divide(X, temperature, out=X)
+            inplace = True
         Y = X if inplace else numpy.empty_like(X)
         cdef const float[:, ::1] x = X
         cdef float[:, ::1] y = Y

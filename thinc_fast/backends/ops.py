@@ -8,9 +8,10 @@ against. They favour clarity over speed.
 The surface follows Thinc 9's ``Ops``: construction (``Ops(xp)``,
 ``NumpyOps(use_blis=True)``), typed allocation and conversion (``alloc2f``,
 ``reshape3i``, ``asarray1i``, ``to_numpy(byte_order=...)``), batching
-(``minibatch``, ``multibatch``) and the activations with their gradients.
-Thinc's sequence methods (Ragged/Padded, seq2col, reduce_*, hash, ngrams,
-LSTM) are not here yet.
+(``minibatch``, ``multibatch``), the activations with their gradients, and
+Thinc's sequence methods: feature hashing (``hash``, ``ngrams``, with Thinc's
+values), ``seq2col``, ``gather_add``/``scatter_add``, ``reduce_*`` over
+sequence lengths, ``list2padded``/``padded2list`` and the LSTM.
 """
 from __future__ import annotations
 
@@ -355,17 +356,22 @@ class Ops:
         dX *= Y > 0
         return dX
 
-    def softmax(self, X, inplace: bool = False, axis: int = -1):
-        """``exp(X - max) / sum(exp(X - max))`` along `axis`."""
+    def softmax(self, X, inplace: bool = False, axis: int = -1, temperature: float = 1.0):
+        """``exp(X - max) / sum(exp(X - max))`` along `axis`, of ``X / temperature``."""
         Y = X if inplace else X.copy()
+        if temperature != 1.0:
+            Y /= temperature
         Y -= Y.max(axis=axis, keepdims=True)
         self.xp.exp(Y, out=Y)
         Y /= Y.sum(axis=axis, keepdims=True)
         return Y
 
-    def backprop_softmax(self, Y, dY, axis: int = -1):
-        """Gradient of the softmax: ``dX = Y * (dY - sum(dY * Y))``."""
+    def backprop_softmax(self, Y, dY, axis: int = -1, temperature: float = 1.0):
+        """Gradient of the softmax: ``dX = Y * (dY - sum(dY * Y))``, divided by
+        `temperature` (the softmax of ``X / temperature``)."""
         _check_same_shape("backprop_softmax", Y=Y, dY=dY)
+        if temperature != 1.0:
+            dY = dY / temperature
         dX = Y * dY
         dX -= Y * dX.sum(axis=axis, keepdims=True)
         return dX
@@ -491,13 +497,314 @@ class Ops:
         return out
 
     def gather_add(self, table, indices):
-        """``out[i] = sum_j table[indices[i, j]]``; IndexError for an index outside the table."""
+        """``out[i] = sum_j table[indices[i, j]]`` for a 2d `table` and 2d int
+        `indices`; IndexError for an index outside ``[0, len(table))``."""
+        _check_indices("gather_add", self, indices, table.shape[0], ndim=2)
         return table[indices].sum(axis=1)
 
     def scatter_add(self, table, indices, values):
-        """``table[indices] += values``, repeated indices adding up; returns `table`."""
+        """``table[indices] += values`` in place, repeated indices adding up;
+        returns `table`. IndexError, before anything changes, for an index
+        outside ``[0, len(table))``."""
+        _check_indices("scatter_add", self, indices, table.shape[0])
         self.xp.add.at(table, indices, values)
         return table
+
+    # ------------------------------------------------------------- hashing
+    def hash(self, ids, seed: int):
+        """MurmurHash3 (the x64 128-bit variant) of each 64-bit id with
+        `seed`, as a (len(ids), 4) uint32 array: the low and high halves of
+        its two 64-bit words. The values of Thinc's ``NumpyOps.hash`` for the
+        same ids and seed, so hashed tables carry over. `ids` is a 1d array
+        of integers, taken as uint64; `seed` an int in ``[0, 2**32)``."""
+        xp = self.xp
+        keys = _hash_ids(self, ids)
+        seed = _check_seed(seed)
+        u64 = xp.uint64
+        k1 = keys * u64(_MMH_C1)
+        k1 = ((k1 << u64(31)) | (k1 >> u64(33))) * u64(_MMH_C2)
+        h2 = xp.full(keys.shape, seed ^ 8, dtype="uint64")
+        h1 = k1 ^ h2
+        h1 += h2
+        h2 += h1
+        h1 = _fmix64(xp, h1)
+        h2 = _fmix64(xp, h2)
+        h1 += h2
+        h2 += h1
+        out = xp.empty((keys.shape[0], 4), dtype="uint32")
+        low = u64(0xFFFFFFFF)
+        out[:, 0] = h1 & low
+        out[:, 1] = h1 >> u64(32)
+        out[:, 2] = h2 & low
+        out[:, 3] = h2 >> u64(32)
+        return out
+
+    def ngrams(self, n: int, keys):
+        """One uint64 hash per window of `n` consecutive `keys` (MurmurHash64A
+        of their 8 n bytes, seed 0; Thinc's values): ``len(keys) - n + 1``
+        hashes, none when ``n < 1`` or ``n > len(keys)``."""
+        xp = self.xp
+        keys = _hash_ids(self, keys)
+        n = int(n)
+        nout = max(0, keys.shape[0] - n + 1) if n >= 1 else 0
+        if nout == 0:
+            return self.alloc((0,), dtype="uint64")
+        u64 = xp.uint64
+        m = u64(_MMH64A_M)
+        h = xp.full((nout,), (8 * n * _MMH64A_M) % (1 << 64), dtype="uint64")
+        for j in range(n):
+            k = keys[j:j + nout] * m
+            k ^= k >> u64(47)
+            k *= m
+            h ^= k
+            h *= m
+        h ^= h >> u64(47)
+        h *= m
+        h ^= h >> u64(47)
+        return h
+
+    # ----------------------------------------------------------- sequences
+    # A batch of sequences is one array of rows and `lengths`, the rows of
+    # each sequence in turn (Thinc's Ragged layout).
+    def seq2col(self, seq, nW: int, *, lengths=None):
+        """Each row with its `nW` neighbours on either side: an (N, I) `seq`
+        gives (N, (2 nW + 1) I), row t holding rows t - nW .. t + nW side by
+        side, zeros where they fall outside t's sequence. `lengths` splits the
+        rows into sequences (default: one sequence of N rows).
+
+        >>> Ops().seq2col(numpy.array([[1.], [2.], [3.]], "f"), 1).tolist()
+        [[0.0, 1.0, 2.0], [1.0, 2.0, 3.0], [2.0, 3.0, 0.0]]
+        """
+        nW = _check_window("seq2col", nW)
+        if seq.ndim != 2:
+            raise ValueError(f"seq2col: expected a 2d array, got shape {seq.shape}")
+        nB, nI = seq.shape
+        offsets = _seq2col_offsets("seq2col", self, lengths, nB)
+        nF = 2 * nW + 1
+        cols = self.alloc((nB, nF, nI), dtype=seq.dtype)
+        rows, starts, ends = self._row_bounds(offsets)
+        for k in range(nF):
+            src = rows + (k - nW)
+            ok = (src >= starts) & (src < ends)
+            cols[ok, k] = seq[src[ok]]
+        return cols.reshape((nB, nF * nI))
+
+    def backprop_seq2col(self, dY, nW: int, *, lengths=None):
+        """The gradient of :meth:`seq2col`: ``dX[s]`` sums the blocks of `dY`
+        that copied row s. `dY` is (N, (2 nW + 1) I); returns (N, I)."""
+        nW = _check_window("backprop_seq2col", nW)
+        nF = 2 * nW + 1
+        if dY.ndim != 2 or dY.shape[1] % nF:
+            raise ValueError(f"backprop_seq2col: expected a 2d array of {nF} blocks per row "
+                             f"(nW={nW}), got shape {dY.shape}")
+        nB, nI = dY.shape[0], dY.shape[1] // nF
+        offsets = _seq2col_offsets("backprop_seq2col", self, lengths, nB)
+        dX = self.alloc((nB, nI), dtype=dY.dtype)
+        dY3 = dY.reshape((nB, nF, nI))
+        rows, starts, ends = self._row_bounds(offsets)
+        for k in range(nF):
+            src = rows + (k - nW)
+            ok = (src >= starts) & (src < ends)
+            dX[src[ok]] += dY3[ok, k]
+        return dX
+
+    def _row_bounds(self, offsets: numpy.ndarray):
+        """(row index, start and end of its sequence), one entry per row, as
+        int64 arrays of this backend."""
+        lens = numpy.diff(offsets)
+        starts = numpy.repeat(offsets[:-1], lens)
+        ends = numpy.repeat(offsets[1:], lens)
+        rows = numpy.arange(offsets[-1], dtype="int64")
+        return self.asarray(rows), self.asarray(starts), self.asarray(ends)
+
+    def reduce_sum(self, X, lengths):
+        """``out[k]``: the sum of the rows of sequence k (zeros when it is
+        empty). ValueError for a negative length, IndexError when the lengths
+        add up to more rows than `X` has."""
+        offsets = _reduce_offsets("reduce_sum", self, X, lengths, min_length=0)
+        out = self.alloc((len(offsets) - 1, X.shape[1]), dtype=X.dtype)
+        for k, (a, b) in enumerate(zip(offsets[:-1], offsets[1:])):
+            if b > a:
+                out[k] = X[a:b].sum(axis=0)
+        return out
+
+    def reduce_mean(self, X, lengths):
+        """``out[k]``: the mean of the rows of sequence k (zeros when it is
+        empty); errors as :meth:`reduce_sum`."""
+        offsets = _reduce_offsets("reduce_mean", self, X, lengths, min_length=0)
+        out = self.alloc((len(offsets) - 1, X.shape[1]), dtype=X.dtype)
+        for k, (a, b) in enumerate(zip(offsets[:-1], offsets[1:])):
+            if b > a:
+                out[k] = X[a:b].mean(axis=0)
+        return out
+
+    def reduce_max(self, X, lengths):
+        """``(maxes, which)``: the column maxima of each sequence and their
+        row within it (int32, the first on ties). ValueError for a length
+        below 1, IndexError when the lengths add up to more rows than `X`."""
+        offsets = _reduce_offsets("reduce_max", self, X, lengths, min_length=1)
+        nseq = len(offsets) - 1
+        maxes = self.alloc((nseq, X.shape[1]), dtype=X.dtype)
+        which = self.alloc((nseq, X.shape[1]), dtype="int32")
+        if X.shape[1]:
+            for k, (a, b) in enumerate(zip(offsets[:-1], offsets[1:])):
+                which[k] = X[a:b].argmax(axis=0)
+                maxes[k] = X[a:b].max(axis=0)
+        return maxes, which
+
+    def reduce_first(self, X, lengths):
+        """``(firsts, starts_ends)``: the first row of each sequence, and the
+        int32 offsets ``[0, l0, l0 + l1, ...]``. The lengths must be >= 1
+        (ValueError) and add up to the rows of `X` (IndexError)."""
+        offsets = _reduce_offsets("reduce_first", self, X, lengths, min_length=1, exact=True)
+        if len(offsets) == 1:
+            return self.alloc((0, X.shape[1]), dtype=X.dtype), self.asarray(lengths)
+        starts_ends = self.asarray(offsets, dtype="int32")
+        return X[starts_ends[:-1]], starts_ends
+
+    def reduce_last(self, X, lengths):
+        """``(lasts, last_rows)``: the last row of each sequence and its int32
+        row index; errors as :meth:`reduce_first`."""
+        offsets = _reduce_offsets("reduce_last", self, X, lengths, min_length=1, exact=True)
+        if len(offsets) == 1:
+            return self.alloc((0, X.shape[1]), dtype=X.dtype), self.asarray(lengths)
+        lasts = self.asarray(offsets[1:] - 1, dtype="int32")
+        return X[lasts], lasts
+
+    def backprop_reduce_first(self, d_firsts, starts_ends):
+        """The gradient of :meth:`reduce_first`: `d_firsts` at each first row, zeros elsewhere."""
+        offs = _host_ints("backprop_reduce_first", self, starts_ends, "starts_ends")
+        if offs.size == 0:
+            return self.alloc((0, d_firsts.shape[1]), dtype=d_firsts.dtype)
+        if offs.size == 1:
+            raise ValueError("backprop_reduce_first: starts_ends must not have size 1")
+        if d_firsts.shape[0] != offs.size - 1:
+            raise ValueError(f"backprop_reduce_first: {d_firsts.shape[0]} gradient rows for "
+                             f"{offs.size - 1} sequences")
+        dX = self.alloc((int(offs[-1]), d_firsts.shape[1]), dtype=d_firsts.dtype)
+        dX[self.asarray(offs[:-1])] = d_firsts
+        return dX
+
+    def backprop_reduce_last(self, d_lasts, lasts):
+        """The gradient of :meth:`reduce_last`: `d_lasts` at each last row, zeros elsewhere."""
+        rows = _host_ints("backprop_reduce_last", self, lasts, "lasts")
+        if rows.size == 0:
+            return self.alloc((0, d_lasts.shape[1]), dtype=d_lasts.dtype)
+        if d_lasts.shape[0] != rows.size:
+            raise ValueError(f"backprop_reduce_last: {d_lasts.shape[0]} gradient rows for "
+                             f"{rows.size} sequences")
+        dX = self.alloc((int(rows[-1]) + 1, d_lasts.shape[1]), dtype=d_lasts.dtype)
+        dX[self.asarray(rows)] = d_lasts
+        return dX
+
+    def backprop_reduce_sum(self, d_sums, lengths):
+        """The gradient of :meth:`reduce_sum`: row k of `d_sums` repeated over
+        the rows of sequence k."""
+        lens = _backprop_lengths("backprop_reduce_sum", self, d_sums, lengths, min_length=0)
+        return self.xp.repeat(d_sums, lens.tolist(), axis=0)
+
+    def backprop_reduce_mean(self, d_means, lengths):
+        """The gradient of :meth:`reduce_mean`: ``d_means[k] / lengths[k]``
+        over the rows of sequence k."""
+        lens = _backprop_lengths("backprop_reduce_mean", self, d_means, lengths, min_length=0)
+        scale = self.asarray(1.0 / numpy.maximum(lens, 1), dtype=d_means.dtype)
+        return self.xp.repeat(d_means * scale[:, None], lens.tolist(), axis=0)
+
+    def backprop_reduce_max(self, d_maxes, which, lengths):
+        """The gradient of :meth:`reduce_max`: ``d_maxes[k, j]`` at row
+        ``which[k, j]`` of sequence k, zeros elsewhere. ValueError for a
+        length below 1, IndexError for a `which` outside its sequence."""
+        lens = _backprop_lengths("backprop_reduce_max", self, d_maxes, lengths, min_length=1)
+        if which.shape != d_maxes.shape:
+            raise ValueError(f"backprop_reduce_max: which has shape {which.shape}, d_maxes "
+                             f"{d_maxes.shape}")
+        xp = self.xp
+        lens_x = self.asarray(lens)[:, None]
+        if which.size and bool(((which < 0) | (which >= lens_x)).any()):
+            raise IndexError("backprop_reduce_max: which holds a row outside its sequence")
+        dX = self.alloc((int(lens.sum()), d_maxes.shape[1]), dtype=d_maxes.dtype)
+        starts = self.asarray(numpy.cumsum(lens) - lens)
+        cols = xp.arange(d_maxes.shape[1])[None, :]
+        dX[starts[:, None] + which.astype("int64"), cols] = d_maxes
+        return dX
+
+    def softmax_sequences(self, Xs, lengths, *, inplace: bool = False, axis: int = -1):
+        """Softmax over the rows of each sequence, per column: ``exp(X)`` (X
+        clipped to [-20, 20]) divided by its sum over the sequence (Thinc's
+        formula). 2d arrays only."""
+        if Xs.ndim >= 3:
+            raise NotImplementedError(f"Softmax currently only supports 2d. Got: {Xs.ndim}")
+        new_x = self.xp.exp(self.xp.clip(Xs, -20.0, 20.0))
+        new_x /= self.backprop_reduce_sum(self.reduce_sum(new_x, lengths), lengths)
+        return new_x
+
+    def backprop_softmax_sequences(self, dY, Y, lengths):
+        """The gradient of :meth:`softmax_sequences` given its output `Y`."""
+        dX = Y * dY
+        dX -= Y * self.backprop_reduce_sum(self.reduce_sum(dX, lengths), lengths)
+        return dX
+
+    def list2padded(self, seqs):
+        """A list of 2d arrays as a ``Padded``: data (T, B, I), the sequences
+        sorted longest first (ties: the later one first, as Thinc), zeros
+        after each one's end; ``size_at_t[t]``: how many are longer than t."""
+        from ..types import Padded
+
+        if not seqs:
+            return Padded(self.alloc3f(0, 0, 0), self.alloc1i(0), self.alloc1i(0),
+                          self.alloc1i(0))
+        if len(seqs) == 1:
+            data = self.reshape3(seqs[0], seqs[0].shape[0], 1, seqs[0].shape[1])
+            return Padded(data, self.asarray1i([1] * data.shape[0]),
+                          self.asarray1i([data.shape[0]]), self.asarray1i([0]))
+        order = sorted(((len(seq), i) for i, seq in enumerate(seqs)), reverse=True)
+        indices = [i for _, i in order]
+        lengths = [n for n, _ in order]
+        arr = self.pad([seqs[i] for i in indices])
+        arr = self.as_contig(arr.transpose((1, 0, 2)))
+        nS = arr.shape[0]
+        lens = numpy.asarray(lengths)
+        size_at_t = [int((lens > t).sum()) for t in range(nS)]
+        return Padded(arr, self.asarray1i(size_at_t), self.asarray1i(lengths),
+                      self.asarray1i(indices))
+
+    def padded2list(self, padded):
+        """The list of arrays a ``Padded`` holds, in their original order."""
+        indices = self.to_numpy(padded.indices)
+        lengths = self.to_numpy(padded.lengths)
+        data = self.as_contig(padded.data.transpose((1, 0, 2)))
+        out: List[Any] = [None] * len(lengths)
+        for i in range(data.shape[0]):
+            out[int(indices[i])] = data[i, :int(lengths[i])]
+        return out
+
+    # ----------------------------------------------------------------- LSTM
+    def lstm_forward_training(self, params, H0, C0, X, size_at_t):
+        """A (bidirectional, stacked) LSTM over time-major packed rows.
+
+        `X` (N, nI) holds timestep 0 of every sequence, then timestep 1, ...;
+        ``size_at_t[t]`` sequences are still running at step t (non-increasing).
+        `params` is Thinc's flat layout: per layer, per direction, ``Wx``
+        (4 nH, nI), ``bx`` (4 nH), ``Wh`` (4 nH, nH), ``bh`` (4 nH), the gates
+        in the order forget, input, output, cell. H0 and C0 (depth, dirs, nH)
+        are the initial states, H0 seeding the cells and C0 the hiddens (the
+        order in which Thinc 9.1.1 hands them on). Returns ``(Y, fwd_state)``:
+        Y (N, dirs nH) the last layer's outputs, and the state
+        ``(Ys, G, C, X, H0, C0)`` with Ys, C (depth, dirs, N, nH) and the
+        activated gates G (depth, dirs, N, 4 nH, interleaved per unit)."""
+        Y, Ys, G, C = _lstm_forward(self, params, H0, C0, X, size_at_t)
+        return Y, (Ys, G, C, X, H0, C0)
+
+    def lstm_forward_inference(self, params, H0, C0, X, size_at_t):
+        """The output of :meth:`lstm_forward_training` alone."""
+        return _lstm_forward(self, params, H0, C0, X, size_at_t)[0]
+
+    def backprop_lstm(self, dY, lengths, params, fwd_state):
+        """The gradient of :meth:`lstm_forward_training` through every
+        timestep: ``(dX, d_params)``, d_params in the layout of `params`
+        (``bx`` and ``bh`` get the same gradient). `lengths` is the
+        ``size_at_t`` of the forward pass."""
+        return _lstm_backward(self, dY, lengths, params, fwd_state)
 
     # ---------------------------------------------------- activations
     # Each forward takes X and returns Y (written into X with inplace=True);
@@ -877,3 +1184,295 @@ def _batch_sizes(method: str, length: int, size: Any) -> List[int]:
         out.append(int(value))
         total += out[-1]
     return out
+
+
+# ------------------------------------------------------------------ hashing
+_MMH_C1 = 0x87C37B91114253D5
+_MMH_C2 = 0x4CF5AD432745937F
+_MMH64A_M = 0xC6A4A7935BD1E995
+
+
+def _fmix64(xp: Any, h: Any) -> Any:
+    """MurmurHash3's 64-bit finaliser, in place on a uint64 array."""
+    u64 = xp.uint64
+    h ^= h >> u64(33)
+    h *= u64(0xFF51AFD7ED558CCD)
+    h ^= h >> u64(33)
+    h *= u64(0xC4CEB9FE1A85EC53)
+    h ^= h >> u64(33)
+    return h
+
+
+def _hash_ids(ops: Ops, ids: Any) -> Any:
+    """`ids` as a 1d uint64 array of `ops`'s backend (negative ints wrap, as a C cast)."""
+    arr = ops.asarray(ids)
+    if arr.ndim != 1:
+        raise ValueError(f"hash: expected a 1d array of ids, got shape {arr.shape}")
+    if arr.dtype.kind not in "iu":
+        raise ValueError(f"hash: ids must be integers, got dtype {arr.dtype}")
+    return arr.astype("uint64", copy=False)
+
+
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, numpy.integer)) \
+            or not 0 <= int(seed) < 2 ** 32:
+        raise ValueError(f"hash: seed must be an int in [0, 2**32), got {seed!r}")
+    return int(seed)
+
+
+# ---------------------------------------------------------------- sequences
+def _check_window(method: str, nW: Any) -> int:
+    if isinstance(nW, bool) or not isinstance(nW, (int, numpy.integer)) or nW < 0:
+        raise ValueError(f"{method}: the window nW must be an int >= 0, got {nW!r}")
+    return int(nW)
+
+
+def _host_ints(method: str, ops: Ops, arr: Any, name: str) -> numpy.ndarray:
+    """`arr` (a list or an array of either backend) as a 1d int64 NumPy array."""
+    host = ops.to_numpy(arr) if hasattr(arr, "dtype") else numpy.asarray(arr)
+    if host.ndim != 1 or (host.size and host.dtype.kind not in "iu"):
+        raise ValueError(f"{method}: {name} must be a 1d array of ints, got "
+                         f"{host.dtype} of shape {host.shape}")
+    return host.astype("int64")
+
+
+def _offsets(lens: numpy.ndarray) -> numpy.ndarray:
+    out = numpy.zeros(lens.shape[0] + 1, dtype="int64")
+    numpy.cumsum(lens, out=out[1:])
+    return out
+
+
+def _seq2col_offsets(method: str, ops: Ops, lengths: Any, n_rows: int) -> numpy.ndarray:
+    """Sequence offsets for seq2col: lengths >= 0 adding up to `n_rows`."""
+    if lengths is None:
+        return numpy.asarray([0, n_rows], dtype="int64")
+    lens = _host_ints(method, ops, lengths, "lengths")
+    if (lens < 0).any():
+        raise ValueError(f"{method}: all sequence lengths must be >= 0, got {lens.min()}")
+    if int(lens.sum()) != n_rows:
+        raise ValueError(f"{method}: the lengths add up to {int(lens.sum())}, but the array "
+                         f"has {n_rows} rows")
+    return _offsets(lens)
+
+
+def _reduce_offsets(method: str, ops: Ops, X: Any, lengths: Any, *, min_length: int,
+                    exact: bool = False) -> numpy.ndarray:
+    """Sequence offsets for a reduction over the rows of the 2d `X`, checked as
+    Thinc does: the first sequence at fault decides between ValueError (a length
+    below `min_length`) and IndexError (past the last row; with `exact`, the
+    lengths must add up to the rows)."""
+    if X.ndim != 2:
+        raise ValueError(f"{method}: expected a 2d array, got shape {X.shape}")
+    lens = _host_ints(method, ops, lengths, "lengths")
+    offs = _offsets(lens)
+    short = numpy.flatnonzero(lens < min_length)
+    over = numpy.flatnonzero(offs[1:] > X.shape[0])
+    if short.size and (not over.size or short[0] <= over[0]):
+        bound = "> 0" if min_length == 1 else f">= {min_length}"
+        raise ValueError(f"{method}: all sequence lengths must be {bound}, got "
+                         f"{lens[short[0]]}")
+    if over.size or (exact and offs[-1] != X.shape[0]):
+        raise IndexError(f"{method}: lengths must sum up to the number of rows "
+                         f"({int(offs[-1])} vs {X.shape[0]})")
+    return offs
+
+
+def _backprop_lengths(method: str, ops: Ops, d: Any, lengths: Any, *,
+                      min_length: int) -> numpy.ndarray:
+    lens = _host_ints(method, ops, lengths, "lengths")
+    if lens.size and lens.min() < min_length:
+        bound = "> 0" if min_length == 1 else f">= {min_length}"
+        raise ValueError(f"{method}: all sequence lengths must be {bound}, got {lens.min()}")
+    if d.ndim != 2 or d.shape[0] != lens.shape[0]:
+        raise ValueError(f"{method}: expected one gradient row per sequence "
+                         f"({lens.shape[0]}), got shape {d.shape}")
+    return lens
+
+
+def _check_indices(method: str, ops: Ops, indices: Any, n_rows: int,
+                   ndim: Optional[int] = None) -> None:
+    """IndexError unless `indices` are ints in ``[0, n_rows)``."""
+    if ndim is not None and indices.ndim != ndim:
+        raise ValueError(f"{method}: expected {ndim}d indices, got shape {indices.shape}")
+    if indices.dtype.kind not in "iu":
+        raise IndexError(f"{method}: indices must be integers, got dtype {indices.dtype}")
+    if indices.size:
+        lo, hi = int(indices.min()), int(indices.max())
+        if lo < 0 or hi >= n_rows:
+            bad = lo if lo < 0 else hi
+            raise IndexError(f"{method}: index {bad} is out of bounds for a table of "
+                             f"{n_rows} rows")
+
+
+# --------------------------------------------------------------------- LSTM
+def _lstm_steps(ops: Ops, size_at_t: Any, n_rows: int) -> List[Tuple[int, int]]:
+    """(first row, size) of each timestep; sizes non-increasing, adding up to the rows."""
+    sizes = _host_ints("lstm", ops, size_at_t, "size_at_t")
+    if (sizes < 0).any() or (numpy.diff(sizes) > 0).any() or int(sizes.sum()) != n_rows:
+        raise ValueError(f"lstm: size_at_t must be non-increasing sizes >= 0 adding up to the "
+                         f"{n_rows} rows of X, got {sizes.tolist()}")
+    starts = numpy.cumsum(sizes) - sizes
+    return [(int(a), int(n)) for a, n in zip(starts, sizes)]
+
+
+def _lstm_weights(ops: Ops, params: Any, offset: int, nH: int, nI: int):
+    """One layer-direction's ``(Wx, Wh, bias, next offset)`` from Thinc's flat
+    layout, the gates interleaved per unit (row 4 u + gate) and bias = bx + bh."""
+    def take(size: int, shape: Tuple[int, ...]):
+        nonlocal offset
+        if offset + size > params.shape[0]:
+            raise ValueError(f"lstm: params has {params.shape[0]} values, too few for "
+                             f"this layout")
+        part = params[offset:offset + size].reshape(shape)
+        offset += size
+        return part
+
+    Wx = take(4 * nH * nI, (4, nH, nI)).transpose((1, 0, 2)).reshape((4 * nH, nI))
+    bx = take(4 * nH, (4, nH)).T.reshape((4 * nH,))
+    Wh = take(4 * nH * nH, (4, nH, nH)).transpose((1, 0, 2)).reshape((4 * nH, nH))
+    bh = take(4 * nH, (4, nH)).T.reshape((4 * nH,))
+    return ops.as_contig(Wx), ops.as_contig(Wh), bx + bh, offset
+
+
+def _lstm_pack(xp: Any, dWx: Any, dWh: Any, d_bias: Any) -> Any:
+    """Gradients of the interleaved weights back in Thinc's flat layout."""
+    nH4, nI = dWx.shape
+    nH = nH4 // 4
+    wx = dWx.reshape((nH, 4, nI)).transpose((1, 0, 2)).ravel()
+    wh = dWh.reshape((nH, 4, nH)).transpose((1, 0, 2)).ravel()
+    b = d_bias.reshape((nH, 4)).T.ravel()
+    return xp.concatenate((wx, b, wh, b))
+
+
+def _lstm_inputs(ops: Ops, params: Any, H0: Any, C0: Any, X: Any):
+    params = ops.as_contig(ops.asarray(params), dtype="float32")
+    X = ops.as_contig(ops.asarray(X), dtype="float32")
+    H0 = ops.asarray(H0, dtype="float32")
+    C0 = ops.asarray(C0, dtype="float32")
+    if H0.ndim != 3 or H0.shape != C0.shape:
+        raise ValueError(f"lstm: H0 and C0 must both be (depth, dirs, nH), got {H0.shape} "
+                         f"and {C0.shape}")
+    if X.ndim != 2:
+        raise ValueError(f"lstm: expected a 2d X, got shape {X.shape}")
+    return params, H0, C0, X
+
+
+def _lstm_forward(ops: Ops, params: Any, H0: Any, C0: Any, X: Any, size_at_t: Any):
+    xp = ops.xp
+    params, H0, C0, X = _lstm_inputs(ops, params, H0, C0, X)
+    depth, dirs, nH = H0.shape
+    N = X.shape[0]
+    steps = _lstm_steps(ops, size_at_t, N)
+    batch = max([n for _, n in steps], default=0)
+    Ys = xp.zeros((depth, dirs, N, nH), dtype="float32")
+    G = xp.zeros((depth, dirs, N, 4 * nH), dtype="float32")
+    C = xp.zeros((depth, dirs, N, nH), dtype="float32")
+    offset = 0
+    layer_in = X
+    for i in range(depth):
+        for d in range(dirs):
+            Wx, Wh, bias, offset = _lstm_weights(ops, params, offset, nH, layer_in.shape[1])
+            Gid = G[i, d]
+            if N:
+                ops.gemm(layer_in, Wx, out=Gid, trans2=True)
+            Gid += bias
+            h = xp.empty((batch, nH), dtype="float32")
+            c = xp.empty((batch, nH), dtype="float32")
+            h[...] = C0[i, d]  # Thinc hands C0 on as the hiddens, H0 as the cells
+            c[...] = H0[i, d]
+            for start, size in (steps if d == 0 else steps[::-1]):
+                if size == 0:
+                    continue
+                g = Gid[start:start + size]
+                ops.gemm(h[:size], Wh, out=g, trans2=True, beta=1.0)
+                g3 = g.reshape((size, nH, 4))
+                g3[:, :, :3] = ops.sigmoid(g3[:, :, :3])
+                g3[:, :, 3] = xp.tanh(g3[:, :, 3])
+                cell = g3[:, :, 0] * c[:size] + g3[:, :, 1] * g3[:, :, 3]
+                C[i, d, start:start + size] = cell
+                Ys[i, d, start:start + size] = xp.tanh(cell) * g3[:, :, 2]
+                c[:size] = cell
+                h[:size] = Ys[i, d, start:start + size]
+        layer_in = ops.as_contig(Ys[i].transpose((1, 0, 2)).reshape((N, dirs * nH)))
+    if offset != params.shape[0]:
+        raise ValueError(f"lstm: params has {params.shape[0]} values, the layout "
+                         f"(depth={depth}, dirs={dirs}, nH={nH}, nI={X.shape[1]}) needs {offset}")
+    return layer_in, Ys, G, C
+
+
+def _lstm_backward(ops: Ops, dY: Any, size_at_t: Any, params: Any, fwd_state: Tuple):
+    xp = ops.xp
+    Ys, G, C, X = fwd_state[:4]
+    depth, dirs, N, nH = C.shape
+    if len(fwd_state) >= 6:
+        H0, C0 = fwd_state[4], fwd_state[5]
+    else:
+        H0 = C0 = xp.zeros((depth, dirs, nH), dtype="float32")
+    params, H0, C0, X = _lstm_inputs(ops, params, H0, C0, X)
+    steps = _lstm_steps(ops, size_at_t, N)
+    batch = max([n for _, n in steps], default=0)
+    dY = ops.as_contig(ops.asarray(dY), dtype="float32")
+    if dY.shape != (N, dirs * nH):
+        raise ValueError(f"backprop_lstm: dY has shape {dY.shape}, expected {(N, dirs * nH)}")
+    inputs = [X] + [ops.as_contig(Ys[i].transpose((1, 0, 2)).reshape((N, dirs * nH)))
+                    for i in range(depth - 1)]
+    layout = []
+    offset = 0
+    for i in range(depth):
+        for d in range(dirs):
+            start = offset
+            Wx, Wh, _, offset = _lstm_weights(ops, params, offset, nH, inputs[i].shape[1])
+            layout.append((i, d, Wx, Wh, start, offset))
+    d_params = xp.zeros(params.shape, dtype="float32")
+    dX = dY
+    for i in reversed(range(depth)):
+        dH = dX.reshape((N, dirs, nH))
+        dX = xp.zeros(inputs[i].shape, dtype="float32")
+        for _, d, Wx, Wh, p0, p1 in [entry for entry in layout if entry[0] == i]:
+            order = steps if d == 0 else steps[::-1]
+            Gid, Cid, Yid = G[i, d], C[i, d], Ys[i, d]
+            dG = xp.zeros((N, 4 * nH), dtype="float32")
+            Hprev = xp.zeros((N, nH), dtype="float32")
+            dh = xp.zeros((batch, nH), dtype="float32")
+            dc = xp.zeros((batch, nH), dtype="float32")
+            for p in reversed(range(len(order))):
+                start, size = order[p]
+                if size == 0:
+                    continue
+                rows = slice(start, start + size)
+                # The state this step started from: the previous step's rows
+                # where that step ran them, the initial state elsewhere.
+                c_prev = xp.empty((size, nH), dtype="float32")
+                h_prev = xp.empty((size, nH), dtype="float32")
+                c_prev[...] = H0[i, d]
+                h_prev[...] = C0[i, d]
+                m = min(size, order[p - 1][1]) if p > 0 else 0
+                if m:
+                    prev = order[p - 1][0]
+                    c_prev[:m] = Cid[prev:prev + m]
+                    h_prev[:m] = Yid[prev:prev + m]
+                Hprev[rows] = h_prev
+                g3 = Gid[rows].reshape((size, nH, 4))
+                hf, hi, ho, hc = g3[:, :, 0], g3[:, :, 1], g3[:, :, 2], g3[:, :, 3]
+                tc = xp.tanh(Cid[rows])
+                dy = dH[rows, d] + dh[:size]
+                dcell = dc[:size] + dy * ho * (1.0 - tc * tc)
+                dG3 = dG[rows].reshape((size, nH, 4))
+                dG3[:, :, 0] = dcell * c_prev * hf * (1.0 - hf)
+                dG3[:, :, 1] = dcell * hc * hi * (1.0 - hi)
+                dG3[:, :, 2] = dy * tc * ho * (1.0 - ho)
+                dG3[:, :, 3] = dcell * hi * (1.0 - hc * hc)
+                dh_prev = ops.gemm(dG[rows], Wh)
+                dh[...] = 0.0
+                dc[...] = 0.0
+                dh[:m] = dh_prev[:m]
+                dc[:m] = (dcell * hf)[:m]
+            if N:
+                dWx = ops.gemm(dG, inputs[i], trans1=True)
+                dWh = ops.gemm(dG, Hprev, trans1=True)
+                ops.gemm(dG, Wx, out=dX, beta=1.0)
+            else:
+                dWx = xp.zeros(Wx.shape, dtype="float32")
+                dWh = xp.zeros(Wh.shape, dtype="float32")
+            d_params[p0:p1] = _lstm_pack(xp, dWx, dWh, dG.sum(axis=0))
+    return dX, d_params
