@@ -36,6 +36,8 @@ from .layers import (add, array_getitem, bidirectional, expand_window, floats_ge
                      with_flatten_v2, with_getitem, with_list, with_padded, with_ragged,
                      with_reshape)
 from .compat import enable_mxnet, enable_tensorflow
+from .layers import (LSTM, Embed, HashEmbed, MultiSoftmax, ParametricAttention,
+                     ParametricAttention_v2, PyTorchLSTM, SparseLinear, SparseLinear_v2)
 
 __all__ = [
     "Model", "Ops", "NumpyOps", "CupyOps", "get_ops", "use_ops", "get_current_ops",
@@ -67,4 +69,6 @@ __all__ = [
     "remap_ids", "remap_ids_v2", "resizable", "siamese", "strings2arrays", "tuplify", "uniqued",
     "with_array", "with_array2d", "with_cpu", "with_flatten", "with_flatten_v2", "with_getitem",
     "with_list", "with_padded", "with_ragged", "with_reshape",
+    "Embed", "HashEmbed", "LSTM", "PyTorchLSTM", "MultiSoftmax", "ParametricAttention",
+    "ParametricAttention_v2", "SparseLinear", "SparseLinear_v2",
 ]

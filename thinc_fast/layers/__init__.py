@@ -45,6 +45,13 @@ from .with_list import with_list
 from .with_padded import with_padded
 from .with_ragged import with_ragged
 from .with_reshape import with_reshape
+from .embed import Embed
+from .hashembed import HashEmbed
+from .lstm import LSTM, PyTorchLSTM
+from .multisoftmax import MultiSoftmax
+from .parametricattention import ParametricAttention
+from .parametricattention_v2 import ParametricAttention_v2
+from .sparselinear import SparseLinear, SparseLinear_v2
 
 __all__ = ["chain", "clone", "noop", "concatenate", "Dropout", "LayerNorm", "Linear",
            "Maxout", "Relu", "residual", "Softmax", "Softmax_v2", "with_debug",
@@ -57,4 +64,6 @@ __all__ = ["chain", "clone", "noop", "concatenate", "Dropout", "LayerNorm", "Lin
            "reduce_max", "reduce_mean", "reduce_sum", "remap_ids", "remap_ids_v2", "resizable",
            "siamese", "strings2arrays", "tuplify", "uniqued", "with_array", "with_array2d",
            "with_cpu", "with_flatten", "with_flatten_v2", "with_getitem", "with_list",
-           "with_padded", "with_ragged", "with_reshape"]
+           "with_padded", "with_ragged", "with_reshape",
+           "Embed", "HashEmbed", "LSTM", "PyTorchLSTM", "MultiSoftmax", "ParametricAttention",
+           "ParametricAttention_v2", "SparseLinear", "SparseLinear_v2"]
