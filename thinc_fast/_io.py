@@ -1,62 +1,326 @@
 """Bytes and files without pickle: an npz archive holding a JSON header and arrays.
 
-Loading goes through ``numpy.load(allow_pickle=False)`` and ``json``, so a file
-can never execute code. Files are written atomically: to a temporary file in
-the same folder, flushed to disk, then renamed over the target.
+Loading never unpickles: the header is JSON, each array an ``.npy`` member read
+with an allow-list of numeric dtypes. What loading checks, before any array is
+used:
+
+- every member's declared size against its shape and dtype (the ``.npy``
+  header, and the ``manifest`` in the JSON header of files written since the
+  checksum was added), *before* decompressing it, so a small file cannot
+  demand unbounded memory;
+- that no member is one the reader does not ask for (`names` of ``unpack``)
+  or the manifest does not declare, again before decompressing it;
+- each member's zip CRC (every member is read to its end), and the SHA-256 of
+  the whole content that ``pack`` writes into the archive's comment
+  (``thinc_fast sha256:<hex>``), over the members in name order.
+
+Files written before the checksum have neither comment nor manifest and still
+load (their CRCs are checked). Old readers ignore both, so files written now
+load in earlier thinc_fast releases: the format versions did not change.
+
+Files are written atomically: to a temporary file in the same folder, flushed
+to disk, then renamed over the target; they get the usual ``0o666 & ~umask``
+mode (``tempfile`` would leave them readable by their owner only).
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import math
 import os
+import struct
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any, Dict, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Optional, Tuple, Union
 
 import numpy
 
 HEADER = "__header__"
+MANIFEST = "manifest"
+CHECKSUM_PREFIX = b"thinc_fast sha256:"
 PathT = Union[str, os.PathLike]
+NamesFn = Callable[[Dict[str, Any]], Optional[Iterable[str]]]
+
+# the dtype kinds an array may have (no objects, no structured or void types)
+_ARRAY_KINDS = "biuf"
+_MAX_NPY_HEADER = 1 << 16  # an .npy header's length: numpy writes well under 1 KiB
+_MAX_HEADER_BYTES = 1 << 30  # the JSON header (checkpoints keep their epoch's order)
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed: the same content gives the same bytes
 
 
 class FormatError(ValueError):
     """Bytes or a file that are not what they claim to be (corrupt, truncated, wrong kind)."""
 
 
+# ------------------------------------------------------------------- writing
 def pack(header: Dict[str, Any], arrays: Dict[str, Any]) -> bytes:
-    """An npz archive of `arrays` (host copies) plus `header` as JSON."""
-    buf = io.BytesIO()
+    """An npz archive of `arrays` (host copies) plus `header` as JSON, with a
+    manifest of the arrays' dtypes and shapes in the header and the content's
+    SHA-256 in the archive comment."""
     payload = {name: numpy.asarray(_to_host(a)) for name, a in arrays.items()}
-    payload[HEADER] = numpy.frombuffer(json.dumps(header).encode("utf8"), dtype=numpy.uint8)
-    numpy.savez(buf, **payload)
+    for name, array in payload.items():
+        if name == HEADER or not isinstance(name, str) or "/" in name:
+            raise ValueError(f"pack: bad array name {name!r}")
+        if array.dtype.kind not in _ARRAY_KINDS:
+            raise ValueError(f"pack: array {name!r} has dtype {array.dtype}, which is not saved "
+                             f"(numeric dtypes only)")
+    full = {key: value for key, value in header.items() if key != MANIFEST}
+    full[MANIFEST] = {name: [a.dtype.str, list(a.shape)] for name, a in payload.items()}
+    members = {HEADER: _npy_bytes(numpy.frombuffer(json.dumps(full).encode("utf8"),
+                                                   dtype=numpy.uint8))}
+    for name, array in payload.items():
+        members[name] = _npy_bytes(array)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, data in members.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_DATE)
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, data)
+        zf.comment = CHECKSUM_PREFIX + _digest(members).encode("ascii")
     return buf.getvalue()
 
 
-def unpack(data: bytes, *, kind: str, max_version: int) -> Tuple[Dict[str, Any], Dict[str, numpy.ndarray]]:
-    """The header and arrays of bytes made by `pack`; checks the kind and version."""
+def _npy_bytes(array: numpy.ndarray) -> bytes:
+    out = io.BytesIO()
+    numpy.lib.format.write_array(out, numpy.ascontiguousarray(array), allow_pickle=False)
+    return out.getvalue()
+
+
+def _digest(members: Dict[str, Any]) -> str:
+    """SHA-256 over the members in name order: name, length, then the .npy bytes
+    (each member's bytes, or a tuple of the pieces they are made of)."""
+    sha = hashlib.sha256()
+    for name in sorted(members):
+        parts = members[name] if isinstance(members[name], tuple) else (members[name],)
+        encoded = name.encode("utf8")
+        sha.update(struct.pack("<Q", len(encoded)) + encoded
+                   + struct.pack("<Q", sum(len(p) for p in parts)))
+        for part in parts:
+            sha.update(part)
+    return sha.hexdigest()
+
+
+# ------------------------------------------------------------------- reading
+def unpack(data: bytes, *, kind: str, max_version: int,
+           names: Optional[NamesFn] = None) -> Tuple[Dict[str, Any], Dict[str, numpy.ndarray]]:
+    """The header and arrays of bytes made by `pack`; checks the kind, version,
+    sizes, CRCs and checksum before returning anything.
+
+    names: given the header, the array names the reader uses (None: any);
+    any other member is refused before it is decompressed.
+    """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"expected bytes, got {type(data).__name__}")
     try:
-        with numpy.load(io.BytesIO(bytes(data)), allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as err:
-        raise FormatError(f"not a valid thinc_fast {kind} (corrupt or truncated data: {err})") from None
-    raw = arrays.pop(HEADER, None)
-    if raw is None:
-        raise FormatError(f"not a thinc_fast {kind}: the data has no header")
-    try:
-        header = json.loads(raw.tobytes().decode("utf8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise FormatError(f"not a valid thinc_fast {kind}: unreadable header ({err})") from None
-    if not isinstance(header, dict) or header.get("format") != f"thinc_fast.{kind}":
-        found = header.get("format") if isinstance(header, dict) else None
-        raise FormatError(f"expected a thinc_fast {kind}, found {found or 'something else'!r}")
-    version = header.get("version")
-    if not isinstance(version, int) or not 1 <= version <= max_version:
-        raise FormatError(f"unsupported {kind} format version {version!r} "
-                          f"(this thinc_fast reads versions 1 to {max_version})")
+        return _unpack(bytes(data), kind, max_version, names)
+    except FormatError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, KeyError,
+            NotImplementedError, RuntimeError, struct.error, SyntaxError, TypeError,
+            OverflowError, MemoryError) as err:
+        raise FormatError(f"not a valid thinc_fast {kind} (corrupt or truncated data: "
+                          f"{type(err).__name__}: {err})") from None
+
+
+def _unpack(data: bytes, kind: str, max_version: int,
+            names: Optional[NamesFn]) -> Tuple[Dict[str, Any], Dict[str, numpy.ndarray]]:
+    what = f"thinc_fast {kind}"
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        infos: Dict[str, zipfile.ZipInfo] = {}
+        for info in zf.infolist():
+            name = info.filename[:-4] if info.filename.endswith(".npy") else None
+            if name is None or name in infos or info.is_dir():
+                raise FormatError(f"not a valid {what}: unexpected member {info.filename!r}")
+            infos[name] = info
+        header_info = infos.pop(HEADER, None)
+        if header_info is None:
+            raise FormatError(f"not a {what}: the data has no header")
+        if header_info.file_size > _MAX_HEADER_BYTES:
+            raise FormatError(f"not a valid {what}: its header declares {header_info.file_size} "
+                              "bytes")
+        raw_members: Dict[str, Any] = {}
+        raw_header, header_array = _read_member(zf, header_info, HEADER, what, None)
+        raw_members[HEADER] = raw_header
+        if header_array.dtype != numpy.uint8 or header_array.ndim != 1:
+            raise FormatError(f"not a valid {what}: its header is not text")
+        try:
+            header = json.loads(header_array.tobytes().decode("utf8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise FormatError(f"not a valid {what}: unreadable header ({err})") from None
+        if not isinstance(header, dict) or header.get("format") != f"thinc_fast.{kind}":
+            found = header.get("format") if isinstance(header, dict) else None
+            raise FormatError(f"expected a {what}, found {found or 'something else'!r}")
+        version = header.get("version")
+        if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= max_version:
+            raise FormatError(f"unsupported {kind} format version {version!r} "
+                              f"(this thinc_fast reads versions 1 to {max_version})")
+        checksum = _stored_checksum(zf.comment, what)
+        manifest = _check_manifest(header.pop(MANIFEST, None), infos, what)
+        if checksum is not None and manifest is None:
+            raise FormatError(f"not a valid {what}: it has a checksum but no manifest")
+        wanted = names(header) if names is not None else None
+        if wanted is not None:
+            extra = sorted(set(infos) - set(wanted))
+            if extra:
+                shown = ", ".join(repr(n) for n in extra[:5]) + (", ..." if len(extra) > 5 else "")
+                raise FormatError(f"not a valid {what}: it holds arrays that no part of the "
+                                  f"{kind} asks for ({shown}); refused before reading them")
+        arrays: Dict[str, numpy.ndarray] = {}
+        for name in sorted(infos):
+            raw, array = _read_member(zf, infos[name], name, what,
+                                      None if manifest is None else manifest[name])
+            raw_members[name] = raw
+            arrays[name] = array
+    if checksum is not None and _digest(raw_members) != checksum:
+        raise FormatError(f"{what} is corrupt: the checksum of its content does not match "
+                          "(the file was damaged after it was written)")
     return header, arrays
+
+
+def _stored_checksum(comment: bytes, what: str) -> Optional[str]:
+    if not comment:
+        return None
+    if not comment.startswith(CHECKSUM_PREFIX):
+        raise FormatError(f"not a valid {what}: unexpected archive comment")
+    digest = comment[len(CHECKSUM_PREFIX):]
+    if len(digest) != 64 or any(c not in b"0123456789abcdef" for c in digest):
+        raise FormatError(f"{what} is corrupt: its checksum is malformed")
+    return digest.decode("ascii")
+
+
+def _check_manifest(manifest: Any, infos: Dict[str, zipfile.ZipInfo],
+                    what: str) -> Optional[Dict[str, Tuple[numpy.dtype, Tuple[int, ...]]]]:
+    """The header's declared dtypes and shapes, checked against the members' names
+    and declared sizes (nothing is decompressed here)."""
+    if manifest is None:
+        return None
+    if not isinstance(manifest, dict):
+        raise FormatError(f"not a valid {what}: malformed manifest")
+    undeclared = sorted(set(infos) - set(manifest))
+    missing = sorted(set(manifest) - set(infos))
+    if undeclared or missing:
+        raise FormatError(f"not a valid {what}: its arrays do not match its manifest "
+                          f"(undeclared: {undeclared[:5]}, missing: {missing[:5]})")
+    out = {}
+    for name, entry in manifest.items():
+        if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)
+                and isinstance(entry[1], list)
+                and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0
+                        for n in entry[1])):
+            raise FormatError(f"not a valid {what}: malformed manifest entry for {name!r}")
+        dtype = _safe_dtype(entry[0], name, what)
+        shape = tuple(entry[1])
+        nbytes = math.prod(shape) * dtype.itemsize
+        size = infos[name].file_size
+        if not nbytes + 10 <= size <= nbytes + _MAX_NPY_HEADER:
+            raise FormatError(f"not a valid {what}: array {name!r} is declared {dtype} "
+                              f"{shape} ({nbytes} bytes) but its member holds {size} bytes")
+        out[name] = (dtype, shape)
+    return out
+
+
+def _safe_dtype(descr: Any, name: str, what: str) -> numpy.dtype:
+    try:
+        dtype = numpy.dtype(descr) if isinstance(descr, str) else None
+    except TypeError:
+        dtype = None
+    if dtype is None or dtype.kind not in _ARRAY_KINDS or dtype.fields is not None \
+            or dtype.subdtype is not None:
+        raise FormatError(f"not a valid {what}: array {name!r} has dtype {descr!r} "
+                          "(numeric dtypes only)")
+    return dtype
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, what: str,
+                 declared: Optional[Tuple[numpy.dtype, Tuple[int, ...]]]
+                 ) -> Tuple[Tuple[bytes, bytearray], numpy.ndarray]:
+    """One member's bytes and array. Its .npy header is read first and checked
+    against the member's declared size (and the manifest's `declared` dtype and
+    shape) before the data is decompressed; the data is read to the end, so
+    that zipfile checks its CRC."""
+    size = info.file_size
+    with zf.open(info) as f:
+        prefix = f.read(min(size, 12))
+        if len(prefix) < 10 or prefix[:6] != b"\x93NUMPY":
+            raise FormatError(f"not a valid {what}: array {name!r} is not an .npy array")
+        major = prefix[6]
+        if major == 1:
+            start, length = 10, struct.unpack("<H", prefix[8:10])[0]
+        elif major in (2, 3) and len(prefix) >= 12:
+            start, length = 12, struct.unpack("<I", prefix[8:12])[0]
+        else:
+            raise FormatError(f"not a valid {what}: array {name!r} has .npy version {major}")
+        if start + length > min(size, _MAX_NPY_HEADER):
+            raise FormatError(f"not a valid {what}: the .npy header of array {name!r} is "
+                              f"{length} bytes")
+        head = prefix + f.read(start + length - len(prefix))
+        try:
+            fp = io.BytesIO(head)
+            version = numpy.lib.format.read_magic(fp)
+            read_header = {(1, 0): numpy.lib.format.read_array_header_1_0,
+                           (2, 0): numpy.lib.format.read_array_header_2_0}.get(version)
+            if read_header is None:
+                raise ValueError(f".npy version {version}")
+            shape, fortran, dtype = read_header(fp)
+        except Exception as err:  # noqa: BLE001 - NumPy's parser of untrusted text (tokenize)
+            raise FormatError(f"not a valid {what}: unreadable .npy header of array {name!r} "
+                              f"({err})") from None
+        plain = dtype.kind in _ARRAY_KINDS and dtype.fields is None and dtype.subdtype is None
+        dtype = _safe_dtype(dtype.str if plain else repr(dtype), name, what)
+        if declared is not None and (dtype != declared[0] or tuple(shape) != declared[1]):
+            raise FormatError(f"not a valid {what}: array {name!r} is {dtype} {tuple(shape)}, "
+                              f"its manifest says {declared[0]} {declared[1]}")
+        nbytes = math.prod(shape) * dtype.itemsize
+        if start + length + nbytes != size:
+            raise FormatError(f"not a valid {what}: array {name!r} is {dtype} {tuple(shape)} "
+                              f"({nbytes} bytes) but its member holds "
+                              f"{size - start - length} bytes of data")
+        body = bytearray(nbytes)
+        view = memoryview(body)
+        got = 0
+        while got < nbytes:
+            n = f.readinto(view[got:])
+            if not n:
+                raise FormatError(f"not a valid {what}: array {name!r} is truncated")
+            got += n
+        if f.read(1):  # also reaches the end: zipfile checks the CRC there
+            raise FormatError(f"not a valid {what}: array {name!r} is longer than declared")
+    array = numpy.frombuffer(body, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+    return (bytes(head), body), array
+
+
+# --------------------------------------------------------------------- files
+def current_umask() -> int:
+    """This process's umask (read without changing it where the OS allows)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """The mode a new file gets from ``open``: ``0o666 & ~umask``."""
+    return 0o666 & ~current_umask()
+
+
+def folder_mode() -> int:
+    """The mode a new folder gets from ``mkdir``: ``0o777 & ~umask``."""
+    return 0o777 & ~current_umask()
+
+
+def make_temp_dir(parent: PathT, prefix: str) -> Path:
+    """``tempfile.mkdtemp`` with the usual ``0o777 & ~umask`` mode (not 0o700)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    os.chmod(path, folder_mode())
+    return path
 
 
 def atomic_write(path: PathT, data: bytes) -> Path:
@@ -66,6 +330,7 @@ def atomic_write(path: PathT, data: bytes) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), file_mode())
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

@@ -6,13 +6,17 @@ global NumPy and Python RNG states, atomically. ``load_checkpoint`` restores
 all of it into a model and optimizer built the same way (for instance from
 the same config), so that training continues bit for bit as if it had never
 stopped.
+
+The file, and the model and optimizer bytes inside it, each carry the SHA-256
+of their content (see :mod:`thinc_fast._io`): a damaged file is refused before
+anything is restored.
 """
 import random
 from typing import Any, Dict, Optional
 
 import numpy
 
-from ._io import PathT, atomic_write, pack, read_file, unpack
+from ._io import FormatError, PathT, atomic_write, pack, read_file, unpack
 from .model import Model
 from .optimizers import Optimizer
 
@@ -55,11 +59,17 @@ def load_checkpoint(path: PathT, model: Model, optimizer: Optional[Optimizer] = 
     All or nothing: if any part does not fit, the model is restored to what it
     was and the error says what did not match.
     """
-    header, arrays = unpack(read_file(path), kind="checkpoint", max_version=CHECKPOINT_FORMAT_VERSION)
+    header, arrays = unpack(read_file(path), kind="checkpoint", max_version=CHECKPOINT_FORMAT_VERSION,
+                            names=lambda header: {"model", "optimizer"})
     if "model" not in arrays:
         raise ValueError(f"{path}: the checkpoint holds no model")
     if optimizer is not None and "optimizer" not in arrays:
         raise ValueError(f"{path}: the checkpoint holds no optimizer state")
+    extra = header.get("extra", {})
+    if not isinstance(extra, dict):
+        raise FormatError(f"{path}: the checkpoint's extra data is malformed")
+    if restore_rng:
+        _check_rng_state(header.get("rng"), path)
     before = model.to_bytes()
     model.from_bytes(arrays["model"].tobytes())
     if optimizer is not None:
@@ -69,5 +79,20 @@ def load_checkpoint(path: PathT, model: Model, optimizer: Optional[Optimizer] = 
             model.from_bytes(before)
             raise
     if restore_rng:
-        set_rng_state(header["rng"])
-    return header.get("extra", {})
+        set_rng_state(header["rng"])  # checked before anything changed
+    return extra
+
+
+def _check_rng_state(state: Any, path: PathT) -> None:
+    """FormatError unless `state` is what ``get_rng_state`` returns (tried on scratch generators)."""
+    try:
+        np_state = state["numpy"]
+        numpy.random.RandomState().set_state((
+            np_state["name"], numpy.asarray(np_state["keys"], dtype=numpy.uint32),
+            np_state["pos"], np_state["has_gauss"], np_state["cached_gaussian"]))
+        py_state = state["python"]
+        random.Random().setstate((py_state["version"], tuple(py_state["internal"]),
+                                  py_state["gauss_next"]))
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError) as err:
+        raise FormatError(f"{path}: the checkpoint's RNG state is malformed "
+                          f"({type(err).__name__}: {err})") from None

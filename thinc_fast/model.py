@@ -737,7 +737,8 @@ class Model(Generic[InT, OutT]):
         """The per-node descriptions (as ``_thinc_format.decode`` gives them) of
         our npz format. Version 1 stored attrs as JSON values (``plain_attrs``);
         version 2 stores ``serialize_attr`` bytes, refs, code attr names and shims."""
-        header, arrays = unpack(data, kind="model", max_version=MODEL_FORMAT_VERSION)
+        header, arrays = unpack(data, kind="model", max_version=MODEL_FORMAT_VERSION,
+                                names=_array_names)
         version = header["version"]
         saved = header.get("nodes")
         if not isinstance(saved, list) or len(saved) != len(nodes):
@@ -1100,6 +1101,24 @@ def _shim_bytes(node: Model, where: str) -> List[bytes]:
                             f"{type(data).__name__}, not bytes")
         out.append(bytes(data))
     return out
+
+
+def _array_names(header: Dict[str, Any]) -> set:
+    """The arrays a model file's header asks for (params, attr and shim blobs),
+    so that ``unpack`` refuses any other before reading it."""
+    names = set()
+    nodes = header.get("nodes")
+    for i, info in enumerate(nodes if isinstance(nodes, list) else []):
+        if not isinstance(info, dict):
+            continue
+        params, attrs, shims = info.get("params"), info.get("attrs"), info.get("shims")
+        names.update(f"{i}:{p}" for p in (params if isinstance(params, list) else [])
+                     if isinstance(p, str))
+        if isinstance(attrs, list):  # version 2: attrs as blobs
+            names.update(f"attr:{i}:{k}" for k in range(len(attrs)))
+        if isinstance(shims, int) and not isinstance(shims, bool):
+            names.update(f"shim:{i}:{j}" for j in range(max(0, min(shims, 1 << 16))))
+    return names
 
 
 def _read_v2_node(info: Dict[str, Any], arrays: Dict[str, Any], i: int, count: int,

@@ -383,10 +383,19 @@ class Optimizer:
         """Restore what ``to_bytes`` saved. The optimizer must be built the same
         way (same kind, same schedules); with `model`, its state is restored
         for that model. Everything is checked before anything changes."""
-        header, arrays = unpack(data, kind="optimizer", max_version=OPTIMIZER_FORMAT_VERSION)
+        header, arrays = unpack(data, kind="optimizer", max_version=OPTIMIZER_FORMAT_VERSION,
+                                names=_state_array_names)
         if header.get("kind") != self._kind():
             raise ValueError(f"cannot load optimizer state: saved for {header.get('kind')}, "
                              f"this optimizer is {self._kind()}")
+        saved_rule = _saved_rule(header)
+        rule = select_rule(self.use_radam, self.hyper())
+        if saved_rule is not None and saved_rule.name != rule.name:
+            kept = (f" (it keeps {', '.join(saved_rule.state)} for each parameter)"
+                    if saved_rule.state else "")
+            raise ValueError(f"cannot load optimizer state: it was saved by {saved_rule.name!r}"
+                             f"{kept}, this optimizer is {rule.name!r}. Load it into an "
+                             f"optimizer built the same way (e.g. the run's own config)")
         version = header.get("version")
         saved = header.get("sources") if version == 2 else _v1_sources(header)
         scheduled = self._scheduled()
@@ -474,6 +483,28 @@ def _is_constant(source: Source) -> bool:
 def _schedule_name(state: Dict[str, Any]) -> Any:
     inner = state.get("schedule")
     return inner.get("name") if isinstance(inner, dict) else state.get("name")
+
+
+def _state_array_names(header: Dict[str, Any]) -> Optional[set]:
+    """The arrays an optimizer state file asks for (None: any, for files that
+    do not list them), so that ``unpack`` refuses others before reading them."""
+    model_state = header.get("model_state")
+    if model_state is None:
+        return set()
+    names = model_state.get("arrays") if isinstance(model_state, dict) else None
+    return {n for n in names if isinstance(n, str)} if isinstance(names, list) else None
+
+
+def _saved_rule(header: Dict[str, Any]) -> Any:
+    """The rule (Adam, RAdam, SGD) a state file was saved by, from its betas; None if unknown."""
+    hyper, kind = header.get("hyperparameters"), header.get("kind")
+    if not isinstance(hyper, dict) or not isinstance(kind, dict):
+        return None
+    beta1, beta2 = hyper.get("beta1"), hyper.get("beta2")
+    if not all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in (beta1, beta2)):
+        return None
+    return select_rule(bool(kind.get("use_radam")), Hyper(0.0, 0.0, float(beta1), float(beta2),
+                                                           0.0, 0.0))
 
 
 def _v1_sources(header: Dict[str, Any]) -> Any:
