@@ -562,3 +562,15 @@ def test_to_ops_on_the_same_backend_keeps_the_arena():
     assert model.arena is arena and numpy.shares_memory(model.layers[0].get_param("W"), arena.params)
     model.to_cpu()
     assert model.arena is arena
+
+
+def test_set_grad_and_inc_grad_take_a_scalar_as_thinc():
+    from thinc_fast.api import Linear
+
+    model = Linear(2, 3).initialize()
+    model.set_grad("W", 0.5)
+    assert (model.get_grad("W") == 0.5).all() and model.get_grad("W").shape == (2, 3)
+    model.inc_grad("W", 1.0)
+    assert (model.get_grad("W") == 1.5).all()
+    with pytest.raises(ValueError, match="shape"):
+        model.set_grad("W", numpy.zeros((3, 2), "f"))

@@ -6,10 +6,8 @@ name in the matching catalogue of ``registry`` when it is imported. This module
 imports nothing of thinc_fast, so any module can use the decorator without an
 import cycle, and adding a function to the registry is one line beside it.
 
-    >>> @builtin("schedules", "my_constant.v1")
-    ... def my_constant(rate: float) -> float:
-    ...     return rate
-    >>> ("schedules", "my_constant.v1", my_constant) in builtins()
+    >>> from thinc_fast.layers import Relu
+    >>> ("layers", "Relu.v1", Relu) in builtins("layers")
     True
 """
 from typing import Callable, List, Optional, Tuple, TypeVar

@@ -430,7 +430,7 @@ class Model(Generic[InT, OutT]):
 
     def _check_grad_shape(self, name: str, value: Any, grad: Any):
         value = self.ops.asarray(value)
-        if value.shape != grad.shape:
+        if value.shape != grad.shape and value.ndim != 0:  # a scalar fills, as in Thinc
             raise ValueError(f"Gradient for {name!r} of model {self.name!r} has shape {value.shape}, "
                              f"but the parameter has shape {grad.shape}")
         return value

@@ -39,6 +39,23 @@ def gpu_status() -> Optional[str]:
     return None
 
 
+class _UnusableCupyOps:
+    """What ``CupyOps()`` is where no GPU can be used: it says what it is, and
+    any computation raises GPUUnavailableError with the reason."""
+
+    _ALLOWED = frozenset({"name", "device_type", "device_id", "_problem", "__class__",
+                          "__repr__", "__dict__"})
+
+    def __getattribute__(self, attr: str) -> Any:
+        if attr in _UnusableCupyOps._ALLOWED:
+            return object.__getattribute__(self, attr)
+        problem = object.__getattribute__(self, "_problem")
+        raise GPUUnavailableError(f"CupyOps cannot run here ({attr} was used): {problem}")
+
+    def __repr__(self) -> str:
+        return f"<CupyOps without a GPU: {object.__getattribute__(self, '_problem')}>"
+
+
 def _f32(arr: Any) -> bool:
     return cupy is not None and isinstance(arr, cupy.ndarray) and arr.dtype == numpy.float32
 
@@ -54,7 +71,13 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
         means the current device. Raises GPUUnavailableError without CuPy or a GPU."""
         problem = gpu_status()
         if problem is not None:
-            raise GPUUnavailableError(problem)
+            # As Thinc, the object can be made without a GPU (get_ops("cupy"),
+            # use_ops("cupy")); using it raises GPUUnavailableError saying why.
+            self.device_type = device_type
+            self.device_id = 0 if device_id is None else device_id
+            self.__class__ = _UnusableCupyOps
+            self._problem = problem
+            return
         super().__init__(device_type, cupy.cuda.Device().id if device_id is None else device_id,
                          **kwargs)
         self.xp = cupy
@@ -348,3 +371,7 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
                 cupy.asarray(offsets), numpy.int64(lens.shape[0]), numpy.int64(dX.shape[0]),
                 numpy.int64(dX.shape[1])))
         return dX
+
+
+# Made by CupyOps.__init__ without a GPU: still an instance of CupyOps (and Ops).
+_UnusableCupyOps = type("CupyOps", (_UnusableCupyOps, CupyOps), {"name": "cupy"})
