@@ -29,6 +29,35 @@ class Gemm:
         self.ops.gemm(self.A, self.B, out=self.C, trans2=trans2, beta=1.0)
 
 
+class GemmStep:
+    """Every gemm of one 784-512-512-10 training step at batch 128, with the
+    transposes the layers use (W stored nO x nI): forward X @ W.T, input
+    gradient dY @ W, weight gradient dW += dY.T @ X; 2 threads."""
+
+    params = [["128x784x512 B^T", "128x512x512 B^T", "128x512x10 B^T", "128x10x512 -",
+               "128x512x512 -", "128x512x784 -", "10x128x512 A^T", "512x128x512 A^T",
+               "512x128x784 A^T"]]
+    param_names = ["m_k_n_op"]
+
+    def setup(self, case):
+        dims, op = case.split()
+        m, k, n = map(int, dims.split("x"))
+        rng = numpy.random.default_rng(0)
+        self.ops = NumpyOps()
+        self.t1, self.t2, self.beta = op == "A^T", op == "B^T", 1.0 if op == "A^T" else 0.0
+        self.A = rng.standard_normal((k, m) if self.t1 else (m, k)).astype("f")
+        self.B = rng.standard_normal((n, k) if self.t2 else (k, n)).astype("f")
+        self.C = numpy.zeros((m, n), dtype="f")
+        self.before = thinc_fast.get_num_threads()
+        thinc_fast.set_num_threads(2)
+
+    def teardown(self, case):
+        thinc_fast.set_num_threads(self.before)
+
+    def time_gemm(self, case):
+        self.ops.gemm(self.A, self.B, out=self.C, trans1=self.t1, trans2=self.t2, beta=self.beta)
+
+
 class Elementwise:
     """The fused memory-bound kernels on a 128x512 batch."""
 

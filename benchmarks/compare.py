@@ -2,6 +2,7 @@
 
     python benchmarks/compare.py                # every row, 5 interleaved rounds
     python benchmarks/compare.py --rounds 3 --only gemm,adam
+    python benchmarks/compare.py --only gemm_step,gemm_mixed --gap 1
 
 Contestants run interleaved, round after round, in one process, so that the
 noise of a shared machine hits them alike. Each row prints the median, the
@@ -22,7 +23,7 @@ N_THREADS = min(2, len(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffini
 
 import thinc_fast  # noqa: E402
 from thinc_fast.api import Adam, Model, NumpyOps, Relu, Softmax, chain, minibatch  # noqa: E402
-from thinc_fast.backends import blis_info  # noqa: E402
+from thinc_fast.backends import _blis_arch, blis_info  # noqa: E402
 from thinc_fast.backends.numpy_ops import stream_triad  # noqa: E402
 
 thinc_fast.set_num_threads(N_THREADS)
@@ -100,6 +101,105 @@ def bench_gemm(rounds: int) -> None:
     times = run_interleaved(contestants, rounds, inner=50)
     report(f"sgemm {m}x{k}x{n} float32 ({N_THREADS} threads)", times, "us",
            lambda name, t: f"{flops / t / 1e9:6.0f} GFLOP/s")
+
+
+# ----------------------------------------------------------- gemm, MLP step
+# Every gemm of one training step of the 784-512-512-10 MLP at batch 128, with
+# the transposes the layers use (W is stored nO x nI): forward Y = X @ W.T,
+# input gradient dX = dY @ W, weight gradient dW += dY.T @ X.
+STEP_GEMMS = [
+    ("layer 1 forward", 128, 784, 512, "B^T"),
+    ("layer 2 forward", 128, 512, 512, "B^T"),
+    ("output forward", 128, 512, 10, "B^T"),
+    ("output dX", 128, 10, 512, "-"),
+    ("layer 2 dX", 128, 512, 512, "-"),
+    ("layer 1 dX", 128, 512, 784, "-"),
+    ("output dW", 10, 128, 512, "A^T"),
+    ("layer 2 dW", 512, 128, 512, "A^T"),
+    ("layer 1 dW", 512, 128, 784, "A^T"),
+]
+
+
+def step_gemm_operands(m: int, k: int, n: int, trans: str, rng):
+    """(ours, numpy's) closures computing the same product on the same views."""
+    ops = NumpyOps()
+    if trans == "B^T":    # X (m, k) @ W (n, k).T
+        A, B = rng.standard_normal((m, k)).astype("f"), rng.standard_normal((n, k)).astype("f")
+        a, b, t1, t2 = A, B.T, False, True
+    elif trans == "A^T":  # dY (k, m).T @ X (k, n)
+        A, B = rng.standard_normal((k, m)).astype("f"), rng.standard_normal((k, n)).astype("f")
+        a, b, t1, t2 = A.T, B, True, False
+    else:                 # dY (m, k) @ W (k, n)
+        A, B = rng.standard_normal((m, k)).astype("f"), rng.standard_normal((k, n)).astype("f")
+        a, b, t1, t2 = A, B, False, False
+    C, C2 = numpy.zeros((m, n), "f"), numpy.zeros((m, n), "f")
+    beta = 1.0 if trans == "A^T" else 0.0  # ours accumulates weight gradients, as the layers do
+    ours = lambda: ops.gemm(A, B, out=C, trans1=t1, trans2=t2, beta=beta)  # noqa: E731
+    theirs = lambda: numpy.matmul(a, b, out=C2)  # noqa: E731
+    return ours, theirs
+
+
+def _inner(flops: float) -> int:
+    return max(20, min(400, int(2e9 / flops)))
+
+
+def bench_gemm_step(rounds: int) -> None:
+    """Each gemm of the step alone: ours and numpy.matmul interleaved, after a gap."""
+    rng = numpy.random.default_rng(0)
+    print(f"\nevery gemm of one 784-512-512-10 step at batch 128, {N_THREADS} threads, "
+          f"GFLOP/s median (min-max) of {rounds} interleaved rounds; ratio = ours / NumPy;\n"
+          f"  ops.gemm(..., trans1=, trans2=) (dW with beta=1) vs numpy.matmul on the same views")
+    print(f"  {'gemm':<16} {'m x k x n':>13} {'op':>4} {'thinc_fast':>22} {'numpy matmul':>22} "
+          f"{'ratio':>6}")
+    ratios = []
+    for label, m, k, n, trans in STEP_GEMMS:
+        ours, theirs = step_gemm_operands(m, k, n, trans, rng)
+        flops = 2.0 * m * k * n
+        times = run_interleaved({"thinc_fast": ours, "numpy": theirs}, rounds, inner=_inner(flops))
+        med = {name: statistics.median(ts) for name, ts in times.items()}
+        ratio = med["numpy"] / med["thinc_fast"]
+        ratios.append(ratio)
+        cells = "".join(f" {flops / med[name] / 1e9:7.1f} ({flops / max(ts) / 1e9:5.0f}-"
+                        f"{flops / min(ts) / 1e9:4.0f})" for name, ts in times.items())
+        print(f"  {label:<16} {f'{m}x{k}x{n}':>13} {trans:>4}{cells} {ratio:6.2f}", flush=True)
+    geomean = statistics.geometric_mean(ratios)
+    print(f"  geometric mean of the ratios: {geomean:.2f} (lowest {min(ratios):.2f})")
+
+
+def bench_gemm_mixed(rounds: int) -> None:
+    """Each gemm of the step right after a numpy.matmul of the same shape (as when
+    a user's code uses NumPy between steps) against the same gemm alone: only
+    ours is timed. ratio = after NumPy / alone (1.0: NumPy's threads cost nothing)."""
+    rng = numpy.random.default_rng(1)
+    print(f"\nthe same gemms, each right after a numpy.matmul (only ours timed) vs alone, "
+          f"{N_THREADS} threads, us median (min-max) of {rounds} interleaved rounds")
+    print(f"  {'gemm':<16} {'m x k x n':>13} {'alone':>22} {'after NumPy':>22} {'ratio':>6}")
+    worst = 0.0
+    for label, m, k, n, trans in STEP_GEMMS:
+        ours, theirs = step_gemm_operands(m, k, n, trans, rng)
+        inner = _inner(2.0 * m * k * n)
+        alone: List[float] = []
+        mixed: List[float] = []
+        ours(), theirs()
+        for _ in range(rounds):
+            time.sleep(GAP_SECONDS)
+            timed(ours, inner)  # ramp up after the gap
+            alone.append(timed(ours, inner))
+            time.sleep(GAP_SECONDS)
+            theirs()
+            total = 0.0
+            for _ in range(inner):
+                theirs()
+                start = time.perf_counter()
+                ours()
+                total += time.perf_counter() - start
+            mixed.append(total / inner)
+        a, b = statistics.median(alone), statistics.median(mixed)
+        worst = max(worst, b / a)
+        print(f"  {label:<16} {f'{m}x{k}x{n}':>13} {a * 1e6:8.1f} ({min(alone) * 1e6:5.0f}-"
+              f"{max(alone) * 1e6:5.0f}) {b * 1e6:8.1f} ({min(mixed) * 1e6:5.0f}-"
+              f"{max(mixed) * 1e6:5.0f}) {b / a:6.2f}", flush=True)
+    print(f"  worst ratio: {worst:.2f}")
 
 
 # --------------------------------------------------------------------- adam
@@ -418,16 +518,22 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per row")
     parser.add_argument("--gap", type=float, default=GAP_SECONDS,
                         help="idle seconds before each timed run (lets other runtimes' threads settle)")
-    parser.add_argument("--only", default="gemm,adam,seq,mlp_big,mlp_small,ray,gpu",
-                        help="comma-separated rows: gemm, adam, seq, mlp_big, mlp_small, ray, gpu")
+    parser.add_argument("--only", default="gemm,gemm_step,gemm_mixed,adam,seq,mlp_big,mlp_small,ray,gpu",
+                        help="comma-separated rows: gemm, gemm_step, gemm_mixed, adam, seq, mlp_big, "
+                             "mlp_small, ray, gpu")
     args = parser.parse_args()
     rows = set(args.only.split(","))
     GAP_SECONDS = args.gap
+    print(_blis_arch.summary())
     print(f"thinc_fast {thinc_fast.__version__}; threads {N_THREADS}; blis {blis_info()}")
     print(f"thinc: {getattr(thinc_api, '__name__', None) and __import__('thinc').__version__}; "
           f"torch: {torch.__version__ if torch else None}; numpy {numpy.__version__}")
     if "gemm" in rows:
         bench_gemm(args.rounds)
+    if "gemm_step" in rows:
+        bench_gemm_step(args.rounds)
+    if "gemm_mixed" in rows:
+        bench_gemm_mixed(args.rounds)
     if "adam" in rows:
         bench_adam(args.rounds)
     if "seq" in rows:

@@ -303,3 +303,26 @@ def test_our_override_does_not_leak_into_child_processes():
     if _blis_arch._state.get("source") == "thinc_fast":
         assert "BLIS_ARCH_TYPE" not in os.environ or os.environ["BLIS_ARCH_TYPE"] != str(
             _blis_arch._state["names"].get(_blis_arch._state["large"]))
+
+
+def test_the_c_fast_path_leaves_odd_inputs_to_the_general_path():
+    """Read-only outputs, other byte orders, subclasses, general strides, wrong
+    shapes: the same answers and errors as before the fast path."""
+    ops = NumpyOps()
+    A, B = randn(9, 7), randn(7, 5)
+    ref = A.astype("f8") @ B.astype("f8")
+    out = numpy.zeros((9, 5), "float32")
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        ops.gemm(A, B, out=out)
+    check(ops.gemm(A.astype(">f4"), B.astype(">f4")), ref, 7)
+    check(ops.gemm(A.view(numpy.matrix), B), ref, 7)
+    general = numpy.lib.stride_tricks.as_strided(randn(40), shape=(9, 7), strides=(12, 8))
+    check(ops.gemm(general, B), general.astype("f8") @ B.astype("f8"), 7)
+    with pytest.raises(ValueError, match="inner dimensions"):
+        ops.gemm(A, B, trans2=True)
+    with pytest.raises(ValueError, match=r"expected \(9, 5\)"):
+        ops.gemm(A, B, out=numpy.zeros((5, 9), "float32"))
+    with pytest.raises(ValueError, match="beta"):
+        ops.gemm(A, B, beta=1.0)
+    assert ops.gemm(numpy.zeros((0, 7), "f"), B).shape == (0, 5)

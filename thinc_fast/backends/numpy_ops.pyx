@@ -19,6 +19,7 @@ import numpy
 
 from cython.parallel cimport prange
 from libc.stdlib cimport free, malloc
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_FORMAT, PyBUF_STRIDES, PyBUF_WRITABLE
 from blis.cy cimport gemm as blis_gemm, NO_TRANSPOSE
 
 from . import _blis_arch
@@ -330,6 +331,106 @@ def _blis_layout(arr):
     return None
 
 
+cdef bint _c_layout(const Py_buffer* v, inc_t* rs, inc_t* cs) noexcept:
+    """_blis_layout on a buffer: the element strides blis takes, or False."""
+    cdef Py_ssize_t m = v.shape[0], n = v.shape[1]
+    cdef Py_ssize_t sr = v.strides[0], sc = v.strides[1]
+    if sr % 4 or sc % 4:
+        return False
+    sr //= 4
+    sc //= 4
+    if m == 1 and n == 1:
+        rs[0] = 1
+        cs[0] = 1
+    elif m == 1:
+        if sc < 1:
+            return False
+        rs[0] = n if sc == 1 else 1
+        cs[0] = sc
+    elif n == 1:
+        if sr < 1:
+            return False
+        rs[0] = sr
+        cs[0] = m if sr == 1 else 1
+    elif sc == 1 and sr >= n:
+        rs[0] = sr
+        cs[0] = sc
+    elif sr == 1 and sc >= m:
+        rs[0] = sr
+        cs[0] = sc
+    else:
+        return False
+    return True
+
+
+cdef inline bint _f32_2d(const Py_buffer* v) noexcept:
+    return v.ndim == 2 and v.itemsize == 4 and v.format != NULL and v.format[0] == b"f" \
+        and v.format[1] == 0
+
+
+cdef object _gemm_fast(object x, object y, object out, bint trans1, bint trans2, float alpha,
+                       float beta):
+    """The common case in C: float32 ndarrays with strides blis takes, shapes
+    that fit, an `out` that is writable (or None). Returns the output, or None
+    to let the general path check, copy and raise."""
+    cdef Py_buffer bx, by, bo
+    cdef bint have_x = False, have_y = False, have_o = False
+    cdef Py_ssize_t m, k, n, k2
+    cdef inc_t rsa, csa, rsb, csb, rsc, csc, t
+    cdef int nthreads
+    if type(x) is not numpy.ndarray or type(y) is not numpy.ndarray:
+        return None
+    if out is not None and type(out) is not numpy.ndarray:
+        return None
+    try:
+        if PyObject_GetBuffer(x, &bx, PyBUF_STRIDES | PyBUF_FORMAT) < 0:
+            return None
+        have_x = True
+        if PyObject_GetBuffer(y, &by, PyBUF_STRIDES | PyBUF_FORMAT) < 0:
+            return None
+        have_y = True
+        if not (_f32_2d(&bx) and _f32_2d(&by)):
+            return None
+        m, k = (bx.shape[1], bx.shape[0]) if trans1 else (bx.shape[0], bx.shape[1])
+        k2, n = (by.shape[1], by.shape[0]) if trans2 else (by.shape[0], by.shape[1])
+        if k != k2 or m == 0 or n == 0 or k == 0:
+            return None
+        if not (_c_layout(&bx, &rsa, &csa) and _c_layout(&by, &rsb, &csb)):
+            return None
+        if trans1:
+            rsa, csa = csa, rsa
+        if trans2:
+            rsb, csb = csb, rsb
+        if out is None:
+            if beta != 0.0:
+                return None
+            out = numpy.empty((m, n), dtype=_F32)
+        try:
+            PyObject_GetBuffer(out, &bo, PyBUF_STRIDES | PyBUF_FORMAT | PyBUF_WRITABLE)
+        except BufferError:
+            return None
+        have_o = True
+        if not _f32_2d(&bo) or bo.shape[0] != m or bo.shape[1] != n:
+            return None
+        if not _c_layout(&bo, &rsc, &csc):
+            return None
+        nthreads = _gemm_threads()
+        if tf_pool_workers() < nthreads - 1:
+            tf_pool_grow(nthreads - 1)  # needs the GIL
+        with nogil:
+            sgemm_parallel(m, n, k, alpha, <const float*>bx.buf, rsa, csa,
+                           <const float*>by.buf, rsb, csb, beta, <float*>bo.buf, rsc, csc,
+                           nthreads)
+        return out
+    finally:
+        if have_x:
+            PyBuffer_Release(&bx)
+        if have_y:
+            PyBuffer_Release(&by)
+        if have_o:
+            PyBuffer_Release(&bo)
+
+
 class NumpyOps(Ops):
     """CPU backend: blis gemm and fused Cython kernels over float32 arrays."""
 
@@ -343,6 +444,9 @@ class NumpyOps(Ops):
         column strides are used as they are, without a copy. Other dtypes use
         the reference implementation.
         """
+        result = _gemm_fast(x, y, out, trans1, trans2, alpha, beta)
+        if result is not None:
+            return result
         if not (_is_f32(x) and _is_f32(y) and (out is None or _is_f32(out))):
             return Ops.gemm(self, x, y, out=out, trans1=trans1, trans2=trans2,
                             alpha=alpha, beta=beta)
@@ -1105,9 +1209,10 @@ set_num_threads(None)
 
 # --------------------------------------------------------------------------
 # Sequence, hashing, embedding and activation kernels of NumpyOps (issue 17):
-# one cdef runner per operation, splitting the work into contiguous slices
-# (rows, sequences, columns or values), one per thread, each slice one call
-# of a loop of seq_loops.h. Sequence slices are balanced by rows.
+# one runner per operation fills a tf_seq_job (seq_loops.h) whose chunks
+# (rows, sequences balanced by rows, values or columns) run on the calling
+# thread and the gemm's worker pool (tf_pool.h): a late worker never stalls
+# the caller, unlike an OpenMP region's closing barrier.
 
 ctypedef fused seq_real:
     float
@@ -1131,10 +1236,36 @@ cdef inline bint _is_real(arr):
 
 
 cdef inline int _seq_parts(Py_ssize_t work, Py_ssize_t items) noexcept nogil:
-    """How many slices (threads) for `work` values in `items` indivisible items."""
+    """How many threads for `work` values in `items` indivisible items."""
     if _num_threads <= 1 or work < STREAM_PARALLEL_MIN or items < 2:
         return 1
     return <int>min(<Py_ssize_t>_num_threads, items)
+
+
+cdef inline int _seq_chunks(int parts, Py_ssize_t items) noexcept nogil:
+    """Chunks for `parts` threads: four each, so that the caller can take over
+    the share of a worker that starts late (at most one per item)."""
+    cdef Py_ssize_t chunks = 4 * parts if parts > 1 else 1
+    return <int>max(1, min(chunks, items, 4095))
+
+
+cdef void _run_job(tf_seq_job* job, int parts) noexcept:
+    """Run `job` (its nparts chunks) on `parts` threads. Called with the GIL:
+    the pool's workers are started here when missing."""
+    if parts > 1 and tf_pool_workers() < parts - 1:
+        tf_pool_grow(parts - 1)
+    with nogil:
+        if parts <= 1 or job.nparts <= 1:
+            job.range(job, 0, job.n)
+        else:
+            tf_pool_run(tf_seq_chunk, job, job.nparts, parts)
+
+
+cdef void _job_init(tf_seq_job* job, Py_ssize_t n) noexcept:
+    memset(job, 0, sizeof(tf_seq_job))
+    job.n = n
+    job.nparts = 1
+    job.align = 1
 
 
 def _seq_bounds(offsets, int parts):
@@ -1188,115 +1319,137 @@ cdef Py_ssize_t _first_bad_index(const seq_index[::1] idx, Py_ssize_t nrows) noe
 
 
 cdef void _hash_run(uint32_t[:, ::1] out, const uint64_t[::1] ids, uint32_t seed) noexcept:
-    cdef Py_ssize_t n = ids.shape[0], p, a, b
+    cdef tf_seq_job job
+    cdef Py_ssize_t n = ids.shape[0]
     cdef int parts = _seq_parts(4 * n, n)
-    with nogil:
-        if parts == 1:
-            tf_murmur3_u64(&out[0, 0], &ids[0], n, seed)
-        else:
-            for p in prange(parts, num_threads=parts, schedule="static"):
-                a = p * n // parts
-                b = (p + 1) * n // parts
-                if b > a:
-                    tf_murmur3_u64(&out[a, 0], &ids[a], b - a, seed)
+    _job_init(&job, n)
+    job.range = tf_job_hash
+    job.nparts = _seq_chunks(parts, n)
+    job.dst = &out[0, 0]
+    job.src = &ids[0]
+    job.seed = seed
+    _run_job(&job, parts)
 
 
 cdef void _ngrams_run(uint64_t[::1] out, const uint64_t[::1] keys, int width) noexcept:
-    cdef Py_ssize_t n = out.shape[0], p, a, b
+    cdef tf_seq_job job
+    cdef Py_ssize_t n = out.shape[0]
     cdef int parts = _seq_parts(n * width, n)
-    with nogil:
-        if parts == 1:
-            tf_ngram_hash(&out[0], &keys[0], n, width)
-        else:
-            for p in prange(parts, num_threads=parts, schedule="static"):
-                a = p * n // parts
-                b = (p + 1) * n // parts
-                if b > a:
-                    tf_ngram_hash(&out[a], &keys[a], b - a, width)
+    _job_init(&job, n)
+    job.range = tf_job_ngrams
+    job.nparts = _seq_chunks(parts, n)
+    job.dst = &out[0]
+    job.src = &keys[0]
+    job.flag = width
+    _run_job(&job, parts)
 
 
 cdef void _seq2col_run(unsigned char[::1] out, const unsigned char[::1] X,
                        const int64_t[::1] offs, Py_ssize_t nW, Py_ssize_t row_bytes,
                        Py_ssize_t nrows, Py_ssize_t ncols) noexcept:
-    cdef Py_ssize_t nseq = offs.shape[0] - 1, p
+    cdef tf_seq_job job
     cdef int parts = _seq_parts(nrows * ncols, nrows)
-    cdef char* o = <char*>&out[0]
-    cdef const char* x = <const char*>&X[0]
-    with nogil:
-        if parts == 1:
-            tf_seq2col_rows(o, x, &offs[0], nseq, 0, nrows, nW, row_bytes)
-        else:
-            for p in prange(parts, num_threads=parts, schedule="static"):
-                tf_seq2col_rows(o, x, &offs[0], nseq, p * nrows // parts,
-                                (p + 1) * nrows // parts, nW, row_bytes)
+    _job_init(&job, nrows)
+    job.range = tf_job_seq2col
+    job.nparts = _seq_chunks(parts, nrows)
+    job.dst = &out[0]
+    job.src = &X[0]
+    job.offs = &offs[0]
+    job.nseq = offs.shape[0] - 1
+    job.s0 = nW
+    job.s1 = row_bytes
+    _run_job(&job, parts)
 
 
 cdef void _bseq2col_run(seq_real[:, ::1] dX, const seq_real[:, ::1] dY, const int64_t[::1] offs,
                         Py_ssize_t nW) noexcept:
-    cdef Py_ssize_t nseq = offs.shape[0] - 1, nrows = dX.shape[0], nI = dX.shape[1], p, a, b
+    cdef tf_seq_job job
+    cdef Py_ssize_t nrows = dX.shape[0]
     cdef int parts = _seq_parts(dY.shape[0] * dY.shape[1], nrows)
-    with nogil:
-        for p in prange(parts, num_threads=parts, schedule="static"):
-            a = p * nrows // parts
-            b = (p + 1) * nrows // parts
-            if seq_real is float:
-                tf_bseq2col_f(&dX[0, 0], &dY[0, 0], &offs[0], nseq, a, b, nW, nI)
-            else:
-                tf_bseq2col_d(&dX[0, 0], &dY[0, 0], &offs[0], nseq, a, b, nW, nI)
+    _job_init(&job, nrows)
+    job.range = tf_job_bseq2col_f if seq_real is float else tf_job_bseq2col_d
+    job.nparts = _seq_chunks(parts, nrows)
+    job.dst = &dX[0, 0]
+    job.src = &dY[0, 0]
+    job.offs = &offs[0]
+    job.nseq = offs.shape[0] - 1
+    job.s0 = nW
+    job.s1 = dX.shape[1]
+    _run_job(&job, parts)
 
 
 cdef void _reduce_sum_run(seq_real[:, ::1] out, const seq_real[:, ::1] X,
                           const int64_t[::1] offs, int mean) noexcept:
-    cdef Py_ssize_t nseq = out.shape[0], O = out.shape[1], p
-    cdef int parts = _seq_parts(offs[nseq] * O, nseq)
-    cdef const int64_t[::1] kb = _seq_bounds(numpy.asarray(offs), parts)
-    cdef const seq_real* x = &X[0, 0] if X.shape[0] else NULL
-    with nogil:
-        for p in prange(parts, num_threads=parts, schedule="static"):
-            if seq_real is float:
-                tf_reduce_sum_f(&out[0, 0], x, &offs[0], kb[p], kb[p + 1], O, mean)
-            else:
-                tf_reduce_sum_d(&out[0, 0], x, &offs[0], kb[p], kb[p + 1], O, mean)
+    cdef tf_seq_job job
+    cdef Py_ssize_t nseq = out.shape[0]
+    cdef int parts = _seq_parts(offs[nseq] * out.shape[1], nseq)
+    _job_init(&job, nseq)
+    job.range = tf_job_reduce_sum_f if seq_real is float else tf_job_reduce_sum_d
+    job.nparts = _seq_chunks(parts, nseq)
+    bounds = _seq_bounds(numpy.asarray(offs), job.nparts)
+    cdef const int64_t[::1] kb = bounds
+    job.bounds = &kb[0]
+    job.dst = &out[0, 0]
+    job.src = &X[0, 0] if X.shape[0] else NULL
+    job.offs = &offs[0]
+    job.s1 = out.shape[1]
+    job.flag = mean
+    _run_job(&job, parts)
 
 
 cdef void _reduce_max_run(seq_real[:, ::1] out, int32_t[:, ::1] which, const seq_real[:, ::1] X,
                           const int64_t[::1] offs) noexcept:
-    cdef Py_ssize_t nseq = out.shape[0], O = out.shape[1], p
-    cdef int parts = _seq_parts(offs[nseq] * O, nseq)
-    cdef const int64_t[::1] kb = _seq_bounds(numpy.asarray(offs), parts)
-    with nogil:
-        for p in prange(parts, num_threads=parts, schedule="static"):
-            if seq_real is float:
-                tf_reduce_max_f(&out[0, 0], &which[0, 0], &X[0, 0], &offs[0], kb[p], kb[p + 1], O)
-            else:
-                tf_reduce_max_d(&out[0, 0], &which[0, 0], &X[0, 0], &offs[0], kb[p], kb[p + 1], O)
+    cdef tf_seq_job job
+    cdef Py_ssize_t nseq = out.shape[0]
+    cdef int parts = _seq_parts(offs[nseq] * out.shape[1], nseq)
+    _job_init(&job, nseq)
+    job.range = tf_job_reduce_max_f if seq_real is float else tf_job_reduce_max_d
+    job.nparts = _seq_chunks(parts, nseq)
+    bounds = _seq_bounds(numpy.asarray(offs), job.nparts)
+    cdef const int64_t[::1] kb = bounds
+    job.bounds = &kb[0]
+    job.dst = &out[0, 0]
+    job.dst2 = &which[0, 0]
+    job.src = &X[0, 0]
+    job.offs = &offs[0]
+    job.s1 = out.shape[1]
+    _run_job(&job, parts)
 
 
 cdef void _breduce_sum_run(seq_real[:, ::1] dX, const seq_real[:, ::1] d, const int64_t[::1] offs,
                            int mean) noexcept:
-    cdef Py_ssize_t nseq = offs.shape[0] - 1, nrows = dX.shape[0], O = dX.shape[1], p, a, b
-    cdef int parts = _seq_parts(nrows * O, nrows)
-    with nogil:
-        for p in prange(parts, num_threads=parts, schedule="static"):
-            a = p * nrows // parts
-            b = (p + 1) * nrows // parts
-            if seq_real is float:
-                tf_breduce_sum_f(&dX[0, 0], &d[0, 0], &offs[0], nseq, a, b, O, mean)
-            else:
-                tf_breduce_sum_d(&dX[0, 0], &d[0, 0], &offs[0], nseq, a, b, O, mean)
+    cdef tf_seq_job job
+    cdef Py_ssize_t nrows = dX.shape[0]
+    cdef int parts = _seq_parts(nrows * dX.shape[1], nrows)
+    _job_init(&job, nrows)
+    job.range = tf_job_breduce_sum_f if seq_real is float else tf_job_breduce_sum_d
+    job.nparts = _seq_chunks(parts, nrows)
+    job.dst = &dX[0, 0]
+    job.src = &d[0, 0]
+    job.offs = &offs[0]
+    job.nseq = offs.shape[0] - 1
+    job.s1 = dX.shape[1]
+    job.flag = mean
+    _run_job(&job, parts)
 
 
 cdef void _breduce_max_run(seq_real[:, ::1] dX, const seq_real[:, ::1] d,
                            const int32_t[:, ::1] which, const int64_t[::1] offs) noexcept:
-    cdef Py_ssize_t nseq = d.shape[0], O = dX.shape[1], p
-    cdef int parts = _seq_parts(dX.shape[0] * O, nseq)
-    cdef const int64_t[::1] kb = _seq_bounds(numpy.asarray(offs), parts)
-    with nogil:
-        for p in prange(parts, num_threads=parts, schedule="static"):
-            if seq_real is float:
-                tf_breduce_max_f(&dX[0, 0], &d[0, 0], &which[0, 0], &offs[0], kb[p], kb[p + 1], O)
-            else:
-                tf_breduce_max_d(&dX[0, 0], &d[0, 0], &which[0, 0], &offs[0], kb[p], kb[p + 1], O)
+    cdef tf_seq_job job
+    cdef Py_ssize_t nseq = d.shape[0]
+    cdef int parts = _seq_parts(dX.shape[0] * dX.shape[1], nseq)
+    _job_init(&job, nseq)
+    job.range = tf_job_breduce_max_f if seq_real is float else tf_job_breduce_max_d
+    job.nparts = _seq_chunks(parts, nseq)
+    bounds = _seq_bounds(numpy.asarray(offs), job.nparts)
+    cdef const int64_t[::1] kb = bounds
+    job.bounds = &kb[0]
+    job.dst = &dX[0, 0]
+    job.src = &d[0, 0]
+    job.src2 = &which[0, 0]
+    job.offs = &offs[0]
+    job.s1 = dX.shape[1]
+    _run_job(&job, parts)
 
 
 def _gather_add_call(out, table, idx):
@@ -1319,26 +1472,31 @@ def _gather_add_call(out, table, idx):
 
 cdef void _gather_add_run(seq_real[:, ::1] out, const seq_real[:, ::1] table,
                           const seq_index[:, ::1] idx) noexcept:
-    cdef Py_ssize_t nrows = out.shape[0], O = out.shape[1], K = idx.shape[1], p, a, b
-    cdef int parts = _seq_parts(nrows * K * O, nrows)
-    with nogil:
-        for p in prange(parts, num_threads=parts, schedule="static"):
-            a = p * nrows // parts
-            b = (p + 1) * nrows // parts
-            if seq_real is float:
-                if seq_index is int32_t:
-                    tf_gather_add_f_i32(&out[0, 0], &table[0, 0], &idx[0, 0], a, b, K, O)
-                elif seq_index is uint32_t:
-                    tf_gather_add_f_u32(&out[0, 0], &table[0, 0], &idx[0, 0], a, b, K, O)
-                else:
-                    tf_gather_add_f_i64(&out[0, 0], &table[0, 0], &idx[0, 0], a, b, K, O)
-            else:
-                if seq_index is int32_t:
-                    tf_gather_add_d_i32(&out[0, 0], &table[0, 0], &idx[0, 0], a, b, K, O)
-                elif seq_index is uint32_t:
-                    tf_gather_add_d_u32(&out[0, 0], &table[0, 0], &idx[0, 0], a, b, K, O)
-                else:
-                    tf_gather_add_d_i64(&out[0, 0], &table[0, 0], &idx[0, 0], a, b, K, O)
+    cdef tf_seq_job job
+    cdef Py_ssize_t nrows = out.shape[0]
+    cdef int parts = _seq_parts(nrows * idx.shape[1] * out.shape[1], nrows)
+    _job_init(&job, nrows)
+    if seq_real is float:
+        if seq_index is int32_t:
+            job.range = tf_job_gather_add_f_i32
+        elif seq_index is uint32_t:
+            job.range = tf_job_gather_add_f_u32
+        else:
+            job.range = tf_job_gather_add_f_i64
+    else:
+        if seq_index is int32_t:
+            job.range = tf_job_gather_add_d_i32
+        elif seq_index is uint32_t:
+            job.range = tf_job_gather_add_d_u32
+        else:
+            job.range = tf_job_gather_add_d_i64
+    job.nparts = _seq_chunks(parts, nrows)
+    job.dst = &out[0, 0]
+    job.src = &table[0, 0]
+    job.src2 = &idx[0, 0]
+    job.s0 = idx.shape[1]
+    job.s1 = out.shape[1]
+    _run_job(&job, parts)
 
 
 def _scatter_add_call(table, idx, values, Py_ssize_t vdiv):
@@ -1361,57 +1519,65 @@ def _scatter_add_call(table, idx, values, Py_ssize_t vdiv):
 
 cdef void _scatter_add_run(seq_real[:, ::1] table, const seq_index[::1] idx,
                            const seq_real[:, ::1] values, Py_ssize_t vdiv) noexcept:
-    """Threads split the columns: no two write the same value, and each
-    value's additions happen in the order of the indices."""
-    cdef Py_ssize_t n = idx.shape[0], O = table.shape[1], p, c0, c1, chunk
-    cdef int parts = _seq_parts(n * O, (O + 15) // 16)
-    chunk = (((O + parts - 1) // parts + 15) // 16) * 16
-    with nogil:
-        for p in prange(parts, num_threads=parts, schedule="static"):
-            c0 = min(O, p * chunk)
-            c1 = min(O, c0 + chunk)
-            if seq_real is float:
-                if seq_index is int32_t:
-                    tf_scatter_add_f_i32(&table[0, 0], &idx[0], &values[0, 0], n, vdiv, O, c0, c1)
-                elif seq_index is uint32_t:
-                    tf_scatter_add_f_u32(&table[0, 0], &idx[0], &values[0, 0], n, vdiv, O, c0, c1)
-                else:
-                    tf_scatter_add_f_i64(&table[0, 0], &idx[0], &values[0, 0], n, vdiv, O, c0, c1)
-            else:
-                if seq_index is int32_t:
-                    tf_scatter_add_d_i32(&table[0, 0], &idx[0], &values[0, 0], n, vdiv, O, c0, c1)
-                elif seq_index is uint32_t:
-                    tf_scatter_add_d_u32(&table[0, 0], &idx[0], &values[0, 0], n, vdiv, O, c0, c1)
-                else:
-                    tf_scatter_add_d_i64(&table[0, 0], &idx[0], &values[0, 0], n, vdiv, O, c0, c1)
+    """Threads split the columns (in blocks of 16): no two write the same
+    value, and each value's additions happen in the order of the indices."""
+    cdef tf_seq_job job
+    cdef Py_ssize_t O = table.shape[1], blocks = (table.shape[1] + 15) // 16
+    cdef int parts = _seq_parts(idx.shape[0] * O, blocks)
+    _job_init(&job, O)
+    if seq_real is float:
+        if seq_index is int32_t:
+            job.range = tf_job_scatter_add_f_i32
+        elif seq_index is uint32_t:
+            job.range = tf_job_scatter_add_f_u32
+        else:
+            job.range = tf_job_scatter_add_f_i64
+    else:
+        if seq_index is int32_t:
+            job.range = tf_job_scatter_add_d_i32
+        elif seq_index is uint32_t:
+            job.range = tf_job_scatter_add_d_u32
+        else:
+            job.range = tf_job_scatter_add_d_i64
+    job.nparts = _seq_chunks(parts, blocks)
+    job.align = 16
+    job.dst = &table[0, 0]
+    job.src = &values[0, 0]
+    job.src2 = &idx[0]
+    job.s0 = vdiv
+    job.s1 = O
+    job.s2 = idx.shape[0]
+    _run_job(&job, parts)
 
 
 cdef void _maxout_run(seq_real[::1] best, int32_t[::1] which, const seq_real[::1] X,
                       Py_ssize_t P) noexcept:
-    cdef Py_ssize_t n = best.shape[0], p, a, b
+    cdef tf_seq_job job
+    cdef Py_ssize_t n = best.shape[0]
     cdef int parts = _seq_parts(n * P, n)
-    with nogil:
-        for p in prange(parts, num_threads=parts, schedule="static"):
-            a = p * n // parts
-            b = (p + 1) * n // parts
-            if seq_real is float:
-                tf_maxout_f(&best[0], &which[0], &X[0], a, b, P)
-            else:
-                tf_maxout_d(&best[0], &which[0], &X[0], a, b, P)
+    _job_init(&job, n)
+    job.range = tf_job_maxout_f if seq_real is float else tf_job_maxout_d
+    job.nparts = _seq_chunks(parts, n)
+    job.dst = &best[0]
+    job.dst2 = &which[0]
+    job.src = &X[0]
+    job.s0 = P
+    _run_job(&job, parts)
 
 
 cdef void _bmaxout_run(seq_real[::1] dX, const seq_real[::1] dY, const int32_t[::1] which,
                        Py_ssize_t P) noexcept:
-    cdef Py_ssize_t n = dY.shape[0], p, a, b
+    cdef tf_seq_job job
+    cdef Py_ssize_t n = dY.shape[0]
     cdef int parts = _seq_parts(n * P, n)
-    with nogil:
-        for p in prange(parts, num_threads=parts, schedule="static"):
-            a = p * n // parts
-            b = (p + 1) * n // parts
-            if seq_real is float:
-                tf_bmaxout_f(&dX[0], &dY[0], &which[0], a, b, P)
-            else:
-                tf_bmaxout_d(&dX[0], &dY[0], &which[0], a, b, P)
+    _job_init(&job, n)
+    job.range = tf_job_bmaxout_f if seq_real is float else tf_job_bmaxout_d
+    job.nparts = _seq_chunks(parts, n)
+    job.dst = &dX[0]
+    job.src = &dY[0]
+    job.src2 = &which[0]
+    job.s0 = P
+    _run_job(&job, parts)
 
 
 def _act_forward(X, inplace, int kind, double p0, double p1, double p2, double p3):
@@ -1429,22 +1595,21 @@ def _act_forward(X, inplace, int kind, double p0, double p1, double p2, double p
 
 cdef void _act_forward_run(float[::1] Y, const float[::1] X, int kind, float p0, float p1,
                            float p2, float p3) noexcept:
-    cdef float params[4]
-    cdef Py_ssize_t n = X.shape[0], p, a, b
+    cdef tf_seq_job job
+    cdef Py_ssize_t n = X.shape[0]
     cdef int parts = _seq_parts(8 * n, n // 64)
-    params[0] = p0
-    params[1] = p1
-    params[2] = p2
-    params[3] = p3
-    with nogil:
-        if parts == 1:
-            tf_act_forward(kind, &Y[0], &X[0], n, params)
-        else:
-            for p in prange(parts, num_threads=parts, schedule="static"):
-                a = (p * n // parts) & ~(<Py_ssize_t>15)
-                b = n if p == parts - 1 else ((p + 1) * n // parts) & ~(<Py_ssize_t>15)
-                if b > a:
-                    tf_act_forward(kind, &Y[a], &X[a], b - a, params)
+    _job_init(&job, n)
+    job.range = tf_job_act_forward
+    job.nparts = _seq_chunks(parts, n // 64)
+    job.align = 16
+    job.dst = &Y[0]
+    job.src = &X[0]
+    job.flag = kind
+    job.p[0] = p0
+    job.p[1] = p1
+    job.p[2] = p2
+    job.p[3] = p3
+    _run_job(&job, parts)
 
 
 def _act_backward(dY, X, Y, inplace, int kind, double p0, double p1, double p2):
@@ -1466,19 +1631,19 @@ def _act_backward(dY, X, Y, inplace, int kind, double p0, double p1, double p2):
 cdef void _act_backward_run(float[::1] dX, const float[::1] dY, const float[::1] X,
                             const float[::1] Y, int kind, float p0, float p1,
                             float p2) noexcept:
-    cdef float params[4]
-    cdef Py_ssize_t n = dY.shape[0], p, a, b
+    cdef tf_seq_job job
+    cdef Py_ssize_t n = dY.shape[0]
     cdef int parts = _seq_parts(8 * n, n // 64)
-    params[0] = p0
-    params[1] = p1
-    params[2] = p2
-    params[3] = 0.0
-    with nogil:
-        if parts == 1:
-            tf_act_backward(kind, &dX[0], &dY[0], &X[0], &Y[0], n, params)
-        else:
-            for p in prange(parts, num_threads=parts, schedule="static"):
-                a = (p * n // parts) & ~(<Py_ssize_t>15)
-                b = n if p == parts - 1 else ((p + 1) * n // parts) & ~(<Py_ssize_t>15)
-                if b > a:
-                    tf_act_backward(kind, &dX[a], &dY[a], &X[a], &Y[a], b - a, params)
+    _job_init(&job, n)
+    job.range = tf_job_act_backward
+    job.nparts = _seq_chunks(parts, n // 64)
+    job.align = 16
+    job.dst = &dX[0]
+    job.src = &dY[0]
+    job.src2 = &X[0]
+    job.src3 = &Y[0]
+    job.flag = kind
+    job.p[0] = p0
+    job.p[1] = p1
+    job.p[2] = p2
+    _run_job(&job, parts)
