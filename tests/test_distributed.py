@@ -1,10 +1,17 @@
-"""Data-parallel training on a real local Ray cluster (2 workers)."""
+"""Data-parallel training on a real local Ray cluster (2 workers).
+
+The GLOO tests need torch (CPU build: pip install torch==2.13.0 here, or
+pip install torch --index-url https://download.pytorch.org/whl/cpu); without
+it they skip and the object-store path is tested alone.
+"""
+import importlib.util
+import json
 import os
 import signal
 import subprocess
 import sys
-import tempfile
-import json
+import threading
+import time
 
 import numpy
 import pytest
@@ -13,9 +20,12 @@ ray = pytest.importorskip("ray")
 
 from thinc_fast.api import Config, fix_random_seed, registry  # noqa: E402
 from thinc_fast.datasets import digits  # noqa: E402
-from thinc_fast.distributed import RayTrainer, RayUnavailableError  # noqa: E402
+from thinc_fast.distributed import Plan, RayTrainer, RayUnavailableError  # noqa: E402
+from thinc_fast.distributed import ray as ray_backend  # noqa: E402
 
 pytestmark = pytest.mark.ray
+HAVE_TORCH = importlib.util.find_spec("torch") is not None
+needs_torch = pytest.mark.skipif(not HAVE_TORCH, reason="GLOO allreduce needs torch (CPU build)")
 
 CONFIG = """
 [model]
@@ -24,7 +34,7 @@ CONFIG = """
 [model.*.hidden]
 @layers = "Relu.v1"
 nO = 32
-dropout = DROPOUT
+dropout = 0.2
 
 [model.*.output]
 @layers = "Softmax.v1"
@@ -38,6 +48,51 @@ initial_rate = 0.01
 warmup_steps = 3
 total_steps = 100
 """
+NO_DROPOUT = CONFIG.replace("dropout = 0.2\n", "")
+PLAN = Plan(shards=2, shard_size=32, threads=1, seed=0)
+
+
+def cli(*args, cwd, timeout=240):
+    return subprocess.run([sys.executable, "-m", "thinc_fast", "train", "-q", *args],
+                          capture_output=True, text=True, timeout=timeout, cwd=cwd)
+
+
+def metrics(folder):
+    rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    for row in rows:
+        row.pop("examples_per_s")
+    return rows
+
+
+def test_cli_relative_data_path_with_and_without_workers(tmp_path):
+    # first in the file: runs its own local cluster before this module starts one.
+    # A config naming its data relative to the working directory trains the
+    # same way in-process and with --workers (the workers never load the file)
+    train_X, train_Y, dev_X, dev_Y = digits()
+    numpy.savez(tmp_path / "data.npz", X=train_X, Y=train_Y.argmax(1), X_dev=dev_X,
+                Y_dev=dev_Y.argmax(1))
+    from thinc_fast.training import DEFAULT_CONFIG
+
+    config = DEFAULT_CONFIG.replace('@datasets = "digits.v1"\ndev_fraction = 0.2\nseed = 0',
+                                    '@datasets = "npz.v1"\npath = "data.npz"')
+    assert 'path = "data.npz"' in config
+    (tmp_path / "train.cfg").write_text(config)
+    local = cli("train.cfg", "-o", "local", "--set", "training.max_epochs=1", cwd=tmp_path)
+    assert local.returncode == 0, local.stderr[-3000:]
+    result = cli("train.cfg", "-o", "ray", "--workers", "2", "--set", "training.max_epochs=2",
+                 cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Training on 2 Ray workers" in result.stdout
+    rows = metrics(tmp_path / "ray")
+    assert len(rows) == 2 and rows[-1]["dev_acc"] > 0.7
+    assert (tmp_path / "ray" / "model-best" / "model.bin").is_file()
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    ray_backend.start_local_cluster(ray, num_cpus=2)
+    yield
+    ray.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +103,7 @@ def data():
     return train_X, train_Y, batches
 
 
-NO_DROPOUT = CONFIG.replace("dropout = DROPOUT\n", "")
-WITH_DROPOUT = CONFIG.replace("DROPOUT", "0.2")
-
-
-def build(train_X, train_Y, config=NO_DROPOUT):
+def build(train_X, train_Y, config=CONFIG):
     fix_random_seed(0)
     resolved = registry.resolve(Config().from_str(config))
     model, optimizer = resolved["model"], resolved["optimizer"]
@@ -60,93 +111,150 @@ def build(train_X, train_Y, config=NO_DROPOUT):
     return model, optimizer
 
 
-def test_cli_trains_with_two_workers(tmp_path):
-    # first in the file: runs its own local cluster before this module starts one
-    out = tmp_path / "run"
-    result = subprocess.run([sys.executable, "-m", "thinc_fast", "train", "-q", "-o", str(out),
-                             "--workers", "2", "--set", "training.max_epochs=3"],
-                            capture_output=True, text=True, timeout=600, cwd=tempfile.gettempdir())
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "Training on 2 Ray workers" in result.stdout
-    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert len(rows) == 3 and rows[-1]["dev_acc"] > 0.8
-    assert (out / "model-best" / "model.bin").is_file()
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    from thinc_fast.distributed.ray import neutral_cwd
-
-    with neutral_cwd():  # keep the checkout (uncompiled sources) off the workers' path
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
-def run(data, *, kill=None, on_failure="restart", steps=12, config=WITH_DROPOUT):
-    """Train `steps` global batches on 2 workers (with dropout unless told
-    otherwise); `kill(step, trainer)` may kill one."""
+def train(data, workers, *, config=CONFIG, kill=None, on_failure="restart",
+          exchange="auto"):
+    """12 global batches in chunks of 4 on `workers` workers; with `kill`, the
+    second worker's process is SIGKILLed from a thread as the second chunk starts
+    (after a warm spare is ready, as in a long run, when there is one)."""
     train_X, train_Y, batches = data
     model, optimizer = build(train_X, train_Y, config)
-    trainer = RayTrainer(config, model, optimizer, train_X, train_Y, 2, on_failure=on_failure,
-                         checksum_every=2, log=lambda message: None)
+    trainer = RayTrainer(config, model, optimizer, train_X, train_Y, workers, plan=PLAN,
+                         on_failure=on_failure, exchange=exchange, log=lambda message: None)
     try:
-        for step, idx in enumerate(batches[:steps]):
-            if kill is not None:
-                kill(step, trainer)
-            trainer.step(idx)
-        return model, optimizer, trainer.checksums(), list(trainer.events)
+        losses = trainer.run(batches[:4], 0)
+        if kill:
+            if trainer._spare is not None:
+                ray.get(trainer._spare.pid.remote())
+            pid = trainer.worker_pids()[1]
+            threading.Timer(0.002, os.kill, (pid, signal.SIGKILL)).start()
+        losses += trainer.run(batches[4:8], 4) + trainer.run(batches[8:], 8)
+        trainer.sync_driver()
+        return {"params": model.arena.params.copy(),
+                "losses": losses, "checksums": trainer.checksums(), "events": trainer.events,
+                "recoveries": trainer.recoveries, "exchange": trainer.exchange,
+                "optimizer": optimizer, "workers": len(trainer.workers)}
     finally:
         trainer.shutdown()
 
 
-def test_two_workers_equal_one_process_with_the_global_batch(cluster, data):
+_runs = {}
+
+
+def reference(data, key):
+    """Runs shared by several tests (each costs seconds of actor start-up)."""
+    if key not in _runs:
+        workers, exchange = key
+        _runs[key] = train(data, workers, exchange=exchange)
+    return _runs[key]
+
+
+def test_object_store_path_equals_one_worker_with_dropout(cluster, data):
+    one = reference(data, (1, "auto"))
+    two = reference(data, (2, "object_store"))
+    assert two["exchange"] == "object_store"
+    assert two["params"].tobytes() == one["params"].tobytes()
+    assert two["losses"] == one["losses"]
+    assert len(set(two["checksums"])) == 1 and len(two["checksums"]) == 3
+
+
+@needs_torch
+def test_gloo_allreduce_equals_object_store_and_one_worker(cluster, data):
+    gloo = reference(data, (2, "auto"))
+    assert gloo["exchange"] == "gloo"
+    assert gloo["params"].tobytes() == reference(data, (1, "auto"))["params"].tobytes()
+    assert gloo["losses"] == reference(data, (2, "object_store"))["losses"]
+    assert len(set(gloo["checksums"])) == 1 and gloo["events"] == []
+
+
+def test_shards_sum_to_the_global_batch_gradient(cluster, data):
+    # without dropout, 2 shards give (up to float sums in another order) the
+    # parameters of one process training on the whole global batch
     train_X, train_Y, batches = data
-    single, optimizer = build(train_X, train_Y)
+    single, optimizer = build(train_X, train_Y, NO_DROPOUT)
     for idx in batches:
         Yh, backprop = single.begin_update(train_X[idx])
         backprop(Yh - train_Y[idx])
         single.finish_update(optimizer)
         optimizer.step_schedules()
-    model, dist_optimizer, checksums, events = run(data, config=NO_DROPOUT)
-    numpy.testing.assert_allclose(model.arena.params, single.arena.params, rtol=1e-5, atol=1e-6)
-    assert dist_optimizer.learn_rate == optimizer.learn_rate
-    assert len(set(checksums)) == 1, "driver and both replicas must be identical"
-    assert events == []
+    run = train(data, 1, config=NO_DROPOUT)
+    numpy.testing.assert_allclose(run["params"], single.arena.params, rtol=1e-5, atol=1e-6)
+    assert run["optimizer"].learn_rate == optimizer.learn_rate
 
 
-@pytest.mark.parametrize("how", ["ray.kill", "os.kill"])
-def test_killed_worker_is_replaced_and_the_run_is_unchanged(cluster, data, how):
-    undisturbed, _, _, _ = run(data)
-
-    def kill(step, trainer):
-        if step == 5:
-            if how == "ray.kill":
-                ray.kill(trainer.workers[0])
-            else:
-                os.kill(trainer.worker_pids()[1], signal.SIGKILL)
-
-    model, _, checksums, events = run(data, kill=kill)
-    assert model.arena.params.tobytes() == undisturbed.arena.params.tobytes()
-    assert len(set(checksums)) == 1 and len(checksums) == 3
-    # ray.kill is asynchronous: the death shows while computing step 6 or, if the
-    # actor finished that shard first, while applying it; both must recover exactly
-    assert any(("lost while computing at step 6" in e or "lost while applying the update" in e)
-               for e in events), events
-    assert any("restarted and synced" in e for e in events), events
+@needs_torch
+def test_sigkilled_worker_costs_no_step_and_changes_nothing(cluster, data):
+    undisturbed = reference(data, (2, "auto"))
+    run = train(data, 2, kill=True)
+    assert run["params"].tobytes() == undisturbed["params"].tobytes()
+    assert run["losses"] == undisturbed["losses"]
+    assert len(set(run["checksums"])) == 1 and len(run["checksums"]) == 3
+    assert any("lost" in e for e in run["events"]), run["events"]
+    assert len(run["recoveries"]) == 1 and run["recoveries"][0] < 5.0, run["events"]
 
 
 def test_shrink_goes_on_with_the_survivor(cluster, data):
-    undisturbed, _, _, _ = run(data)
+    undisturbed = reference(data, (1, "auto"))
+    run = train(data, 2, kill=True, on_failure="shrink",
+                exchange="object_store")
+    assert run["params"].tobytes() == undisturbed["params"].tobytes()
+    assert run["losses"] == undisturbed["losses"]
+    assert run["workers"] == 1
+    assert any("going on with 1 worker(s)" in e for e in run["events"]), run["events"]
 
-    def kill(step, trainer):
-        if step == 4:
-            ray.kill(trainer.workers[1])
 
-    model, _, checksums, events = run(data, kill=kill, on_failure="shrink")
-    assert model.arena.params.tobytes() == undisturbed.arena.params.tobytes()
-    assert len(checksums) == 2 and len(set(checksums)) == 1
-    assert any("dropped; 1 workers remain" in e for e in events), events
+def test_resume_after_ctrl_c_with_dropout_is_identical(cluster, tmp_path):
+    # issue 16, item 4: dropout seeds come from (seed, global step, shard), the
+    # step from the loop's checkpointed state; the shard plan is in the checkpoint
+    from thinc_fast.errors import TrainingInterrupted
+    from thinc_fast.training import train as run_training
+
+    settings = {"training.max_epochs": 2, "training.batch_size": 8}
+    run_training(None, tmp_path / "a", overrides=dict(settings), workers=2,
+                 show_progress=False, log=lambda line: None)
+
+    def interrupt_after_first_evaluation(line):
+        if line.lstrip().startswith("1 "):  # the first metrics row
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(TrainingInterrupted):
+        run_training(None, tmp_path / "b", overrides=dict(settings), workers=2,
+                     show_progress=False, log=interrupt_after_first_evaluation)
+    progress = json.loads((tmp_path / "b" / "model-last" / "meta.json").read_text())
+    assert 0 < progress["step"] < 180 and progress["step"] % 90, progress  # mid-epoch
+    summary = run_training(None, tmp_path / "b", resume=True, workers=2, show_progress=False,
+                           log=lambda line: None)
+    assert summary["steps"] == 180
+    for name in ("model-last", "model-best"):
+        assert (tmp_path / "a" / name / "model.bin").read_bytes() == \
+            (tmp_path / "b" / name / "model.bin").read_bytes()
+    assert metrics(tmp_path / "a") == metrics(tmp_path / "b")
+    with pytest.raises(Exception, match="resume it with --workers N"):
+        run_training(None, tmp_path / "b", resume=True, overrides={"training.max_epochs": 3},
+                     show_progress=False, log=lambda line: None)
+
+
+def test_local_cluster_binds_to_loopback_without_usage_stats(cluster):
+    # issue 16, friction item 9
+    assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:")
+    assert ray.util.get_node_ip_address() == "127.0.0.1"
+    assert os.environ.get("RAY_USAGE_STATS_ENABLED") == "0"
+    try:
+        listening = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True).stdout
+    except FileNotFoundError:
+        return
+    ours = [line.split()[3] for line in listening.splitlines()
+            if any(name in line for name in ('"gcs_server"', '"raylet"'))]
+    assert ours and all("127.0.0.1" in address for address in ours), ours
+
+
+def test_exchange_info_says_which_path(monkeypatch):
+    from thinc_fast import distributed
+
+    monkeypatch.setattr(ray_backend, "torch_version", lambda: "2.13.0+cpu")
+    assert "GLOO allreduce" in distributed.exchange_info()
+    monkeypatch.setattr(ray_backend, "torch_version", lambda: None)
+    line = distributed.exchange_info()
+    assert "object store" in line and "download.pytorch.org/whl/cpu" in line
 
 
 def test_bad_settings_fail_before_any_work(cluster, data, monkeypatch):
@@ -156,10 +264,29 @@ def test_bad_settings_fail_before_any_work(cluster, data, monkeypatch):
         RayTrainer(NO_DROPOUT, model, optimizer, train_X, train_Y, 3)
     with pytest.raises(ValueError, match="on_failure"):
         RayTrainer(NO_DROPOUT, model, optimizer, train_X, train_Y, 2, on_failure="pray")
-    from thinc_fast.distributed import ray as ray_backend
-
+    with pytest.raises(RayUnavailableError, match=r"cannot split this run's 3 shards"):
+        RayTrainer(NO_DROPOUT, model, optimizer, train_X, train_Y, 2,
+                   plan=Plan(shards=3, shard_size=8, threads=1))
     with pytest.raises(RayUnavailableError, match="No Ray cluster answers at 127.0.0.1:9"):
         ray_backend._check_reachable("127.0.0.1:9", timeout=2)
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(RayUnavailableError, match=r"pip install 'thinc_fast\[ray\]'"):
         ray_backend.import_ray()
+
+
+def test_tree_sum_is_the_same_for_every_power_of_two_split():
+    from thinc_fast.distributed._worker import tree_sum
+
+    rng = numpy.random.default_rng(0)
+    parts = [rng.standard_normal(1000).astype("float32") * 10.0 ** rng.integers(-6, 6)
+             for _ in range(8)]
+    whole = tree_sum(parts)
+    for workers in (1, 2, 4, 8):
+        per = 8 // workers
+        blocks = [tree_sum(parts[r * per:(r + 1) * per]) for r in range(workers)]
+        assert tree_sum(blocks).tobytes() == whole.tobytes()
+    # ... and not, in general, the left-to-right sum
+    left = parts[0].copy()
+    for part in parts[1:]:
+        left += part
+    assert left.tobytes() != whole.tobytes()

@@ -1,45 +1,56 @@
-"""Data-parallel training on a Ray cluster that survives lost workers.
+"""Data-parallel training on a Ray cluster: workers run the loop, the driver coordinates.
 
-The driver keeps its own replica of the model and optimizer; ``N`` worker
-actors keep one each. For every global batch:
+One actor per worker (:class:`~thinc_fast.distributed._worker.Worker`), each
+with its replica of the model and optimizer. The driver forms the group and
+asks for K steps at a time (``RayTrainer.run``): every worker computes its
+own shards of each global batch, the workers sum the flat gradient arena
+among themselves (``ray.util.collective`` GLOO allreduce; see ``_worker`` for
+the exact order of the sum) and apply the same update. Nothing goes through
+the driver or the object store per step: the driver only sends the batches'
+indices, then compares the replicas' parameter checksums and collects the
+shard losses when the K steps are done. It pulls rank 0's state into its own
+replica only when the training loop evaluates or saves (``sync_driver``).
 
-1. the batch's indices are split into ``N`` fixed shards (shard ``i`` goes to
-   live worker ``i % live``); each worker zeroes its gradients, runs
-   ``train_step(..., update=False)`` (forward, loss, backward) on its shard and
-   returns its flat gradient arena: one array per exchange, through Ray's
-   shared-memory object store;
-2. the driver adds the shard gradients in shard order (so the sum does not
-   depend on which worker computed what), applies the sum to its replica with
-   ``apply_update``, puts it in the object store once, and every worker
-   applies the same sum the same way.
+Without torch (GLOO needs it in every worker) the same steps run over the
+object store: each worker's block sum goes straight to the other workers
+(never to the driver), each adds them in the same tree order; the driver
+submits a whole chunk of steps at once and does no update of its own.
 
-Because Thinc-style gradients are sums over the batch, N workers with shards of
-B examples give the parameters single-process training gets with batches of
-N*B. Every ``checksum_every`` steps the workers' parameter checksums are
-compared with the driver's; a replica that drifted is re-synced.
-
-When a worker dies (killed process, actor failure) while computing, it is
-replaced by a new actor synced from the driver's replica (``on_failure=
-"restart"``), or its shard is handed to a survivor (``"shrink"``); only the
-lost shard is recomputed, so no step is lost or applied twice, and the result
-is bit-identical to an undisturbed run. A worker lost while applying the update
-is re-synced from the driver, which has already applied it.
+A lost worker costs no step and changes no result: the survivors hold step s
+or s-1 (a step is applied only after its allreduce completed), all of them
+consistent; the driver takes the most advanced state (or, with no survivor,
+its own replica and the batches since), starts replacements (``on_failure=
+"restart"``) or goes on with fewer workers (``"shrink"``: the largest worker
+count that keeps the sum's order), forms a new group and replays from there.
+Nothing is applied twice, and with a worker count that is a power of two
+dividing the shard count the final parameters are bit-identical to an
+undisturbed run's.
 """
 import contextlib
 import logging
 import os
 import socket
 import tempfile
-import zlib
+import time
+import uuid
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy
 
 from ..errors import RayUnavailableError, WorkerFailure
 from ..loss import Loss
-from ..step import SummedCrossentropy, apply_update, train_step
+from ..step import SummedCrossentropy
+from ._worker import Plan, Worker, checksum, is_power_of_two
 
 logger = logging.getLogger("thinc_fast.distributed")
+
+#: environment settings for a local cluster that thinc-fast starts itself
+LOCAL_CLUSTER_ENV = {
+    # bind every Ray server to 127.0.0.1 (Ray's own switch for laptops)
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    # no usage statistics sent
+    "RAY_USAGE_STATS_ENABLED": "0",
+}
 
 
 def import_ray():
@@ -55,19 +66,18 @@ def import_ray():
 @contextlib.contextmanager
 def neutral_cwd():
     """Connect to Ray from an empty folder. Ray puts the driver's working
-    directory on its workers' import path; from a source checkout that would
-    shadow the installed (compiled) thinc_fast with the uncompiled sources."""
+    directory on its workers' import path (from a source checkout that would
+    shadow the installed, compiled thinc_fast with the uncompiled sources) and
+    starts local workers in it. The folder is kept: a worker whose working
+    directory was removed cannot load torch's libraries."""
     previous = os.getcwd()
-    folder = tempfile.mkdtemp(prefix="thinc-fast-ray-")
+    folder = os.path.join(tempfile.gettempdir(), f"thinc-fast-ray-{os.getuid()}")
+    os.makedirs(folder, mode=0o700, exist_ok=True)
     os.chdir(folder)
     try:
         yield
     finally:
         os.chdir(previous)
-        try:
-            os.rmdir(folder)
-        except OSError:
-            pass
 
 
 def _check_reachable(address: str, timeout: float = 5.0) -> None:
@@ -83,57 +93,63 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
         raise RayUnavailableError(f"No Ray cluster answers at {address}: {err}") from None
 
 
-def checksum(params: numpy.ndarray) -> int:
-    """A cheap checksum of a parameter arena (CRC32 of its bytes)."""
-    return zlib.crc32(memoryview(numpy.ascontiguousarray(params)).cast("B"))
+def start_local_cluster(ray: Any, num_cpus: Optional[int] = None) -> None:
+    """``ray.init`` a local cluster bound to 127.0.0.1 with usage statistics off.
+
+    A value the user set for ``RAY_USAGE_STATS_ENABLED`` is kept. For a
+    cluster reachable from other machines, start it yourself (``ray start
+    --head --node-ip-address=ADDR``) and pass its address (``--address``)."""
+    for key, value in LOCAL_CLUSTER_ENV.items():
+        os.environ.setdefault(key, value)
+    try:  # read when ray is imported: also set it for a ray already imported
+        from ray._private import ray_constants
+
+        ray_constants.ENABLE_RAY_CLUSTER = os.environ[
+            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] not in ("0", "false", "False")
+    except Exception:  # pragma: no cover - a Ray without that switch
+        pass
+    with neutral_cwd():
+        ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False,
+                 log_to_driver=False)
 
 
-class _Replica:
-    """One worker's model and optimizer; the body of the Ray actor."""
+def torch_version() -> Optional[str]:
+    """The installed torch's version, without importing it (None: not installed)."""
+    try:
+        from importlib.metadata import PackageNotFoundError, version
 
-    def __init__(self, config_text: str, model_bytes: bytes, optimizer_bytes: bytes,
-                 X: numpy.ndarray, Y: numpy.ndarray, threads: int, loss: Loss) -> None:
-        import thinc_fast
-        from thinc_fast.config import Config, registry
+        return version("torch")
+    except PackageNotFoundError:
+        return None
+    except Exception:  # pragma: no cover
+        return None
 
-        thinc_fast.set_num_threads(threads)
-        resolved = registry.resolve(Config().from_str(config_text))
-        self.model = resolved["model"]
-        self.optimizer = resolved["optimizer"]
-        self.loss = loss
-        self.X, self.Y = X, Y  # top-level ObjectRef arguments arrive as (shared) arrays
-        self.model.initialize(X=self.X[:5], Y=self.Y[:5])
-        self.load_state(model_bytes, optimizer_bytes)
 
-    def pid(self) -> int:
-        return os.getpid()
+def exchange_info() -> str:
+    """One line for ``thinc-fast info``: how ``--workers`` would sum gradients here."""
+    try:
+        from importlib.metadata import version
 
-    def load_state(self, model_bytes: bytes, optimizer_bytes: bytes) -> int:
-        self.model.from_bytes(model_bytes)
-        self.optimizer.from_bytes(optimizer_bytes, self.model)
-        return checksum(self.model.arena.params)
+        ray_version = version("ray")
+    except Exception:
+        return "not installed (pip install 'thinc_fast[ray]')"
+    torch = torch_version()
+    if torch is None:
+        return (f"ray {ray_version}; gradients through the object store (torch not installed; "
+                "for the faster GLOO allreduce: pip install torch --index-url "
+                "https://download.pytorch.org/whl/cpu)")
+    return (f"ray {ray_version}; gradients summed by GLOO allreduce (ray.util.collective, "
+            f"torch {torch})")
 
-    def compute(self, shard: numpy.ndarray, seed: Optional[Tuple[int, int, int]] = None
-                ) -> Tuple[numpy.ndarray, float]:
-        """Gradients of the loss on `shard` (summed), and the shard's summed loss.
 
-        The RNG (dropout) is seeded from (run seed, step, shard index), so a
-        shard gives the same gradient whichever worker computes it (None: the
-        RNG is left as it is)."""
-        if seed is not None:
-            numpy.random.seed(list(seed))
-        self.model.zero_grads()
-        result = train_step(self.model, self.optimizer, self.X[shard], self.Y[shard], self.loss,
-                            update=False)
-        return self.model.arena.grads.copy(), result.loss
+def replica_config(config_text: str) -> str:
+    """The config workers build: [model] and [optimizer] only, interpolated.
+    Workers never load data (the driver sends the arrays), so a relative data
+    path means the same with and without workers."""
+    from ..config import Config
 
-    def param_checksum(self) -> int:
-        return checksum(self.model.arena.params)
-
-    def apply(self, total: numpy.ndarray, want_checksum: bool) -> Optional[int]:
-        """Apply the summed gradient, advance the schedules; optionally a checksum."""
-        apply_update(self.model, self.optimizer, total)
-        return checksum(self.model.arena.params) if want_checksum else None
+    config = Config().from_str(config_text)
+    return Config({"model": config["model"], "optimizer": config["optimizer"]}).to_str()
 
 
 class RayTrainer:
@@ -142,47 +158,82 @@ class RayTrainer:
     config_text: the training config (its [model] and [optimizer] blocks are
     built in each worker). model/optimizer: the driver's replica, already
     initialised (and possibly restored from a checkpoint): workers start as
-    exact copies of it. loss: the loss every worker trains with (default
-    :class:`~thinc_fast.step.SummedCrossentropy`); it must sum over the
-    examples (not normalise), so that the shards' gradients add up to the
-    global batch's.
+    exact copies of it, at step `step`. loss: the loss every worker trains
+    with (default :class:`~thinc_fast.step.SummedCrossentropy`); it must sum
+    over the examples, so that the shards' gradients add up to the global
+    batch's. plan: the run's fixed :class:`Plan` (shards, shard size, threads,
+    seed) when resuming; default: `n_workers` shards, the cluster's CPUs
+    divided among the workers. exchange: "auto" (GLOO when every worker has
+    torch, else the object store), "gloo" or "object_store". chunk_steps:
+    how many steps the training loop hands over at once (the workers run them
+    without the driver; Ctrl-C waits for the chunk). checksum_every: ignored
+    (replicas are compared after every chunk); kept for callers of 0.1.
     """
 
     def __init__(self, config_text: str, model: Any, optimizer: Any, train_X: numpy.ndarray,
                  train_Y: numpy.ndarray, n_workers: int, *, address: Optional[str] = None,
-                 on_failure: str = "restart", checksum_every: int = 10, max_failures: int = 8,
-                 seed: int = 0, log: Callable[[str], None] = logger.info,
-                 loss: Optional[Loss] = None) -> None:
+                 on_failure: str = "restart", max_failures: int = 8, seed: int = 0,
+                 log: Callable[[str], None] = logger.info, loss: Optional[Loss] = None,
+                 plan: Optional[Plan] = None, shard_size: int = 0, step: int = 0,
+                 exchange: str = "auto", gloo_timeout_s: float = 60.0,
+                 chunk_steps: int = 32, checksum_every: Optional[int] = None) -> None:
         if on_failure not in ("restart", "shrink"):
             raise ValueError(f"on_failure must be 'restart' or 'shrink', got {on_failure!r}")
         if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
             raise ValueError(f"n_workers must be a positive int, got {n_workers!r}")
+        if exchange not in ("auto", "gloo", "object_store"):
+            raise ValueError(f"exchange must be 'auto', 'gloo' or 'object_store', got {exchange!r}")
+        if plan is not None and plan.shards % n_workers:
+            raise RayUnavailableError(
+                f"--workers {n_workers} cannot split this run's {plan.shards} shards evenly "
+                f"(fixed when the run started); use one of "
+                f"{[w for w in range(1, plan.shards + 1) if plan.shards % w == 0]}")
         self.ray = import_ray()
-        self.config_text = config_text
+        self.config_text = replica_config(config_text)
         self.loss = SummedCrossentropy() if loss is None else loss
         self.model = model
         self.optimizer = optimizer
-        self.n_shards = n_workers
         self.on_failure = on_failure
-        self.checksum_every = checksum_every
         self.max_failures = max_failures
+        self.gloo_timeout_ms = int(gloo_timeout_s * 1000)
+        self.chunk_steps = max(1, int(chunk_steps))  # steps the loop asks for at a time
         self.failures = 0
-        self.steps = 0
         self.log = log
-        self.seed = int(seed)
         self.events: List[str] = []
         self.workers: List[Any] = []
+        self.nodes: List[str] = []
+        self.recoveries: List[float] = []
         self._owns_ray = False
+        self._generation = 0
+        self._group: Optional[str] = None
+        self._run_id = uuid.uuid4().hex[:8]
+        # the driver's replica is at step `_driver_step`; `_history` holds the
+        # batches since, so that any state can be rebuilt without the workers
+        self.steps = int(step)  # steps the caller has been told of
+        self._at = int(step)  # the step the workers hold
+        self._driver_step = int(step)
+        self._history: List[numpy.ndarray] = []
         self._connect(address, n_workers)
         try:
             cpus = int(self.ray.cluster_resources().get("CPU", 1))
-            self.threads = max(1, cpus // n_workers)
+            self.plan = plan if plan is not None else Plan(
+                shards=n_workers, shard_size=int(shard_size), threads=max(1, cpus // n_workers),
+                seed=int(seed))
+            self.threads = self.plan.threads
             self._data = (self.ray.put(numpy.ascontiguousarray(train_X, dtype="float32")),
                           self.ray.put(numpy.ascontiguousarray(train_Y, dtype="float32")))
-            self._actor_cls = self.ray.remote(num_cpus=1, max_restarts=0)(_Replica)
+            self._actor_cls = self.ray.remote(num_cpus=1, max_restarts=0,
+                                              scheduling_strategy="SPREAD")(Worker)
             state = self._driver_state()
             self.workers = [self._new_worker(state) for _ in range(n_workers)]
-            self.ray.get([w.pid.remote() for w in self.workers])
+            self.exchange = self._choose_exchange(exchange)
+            self._form_group()
+            self._spare: Any = None
+            self._start_spare(state)
+            if n_workers not in self.plan.exact_worker_counts():
+                self._record(f"note: {n_workers} workers is not a power of two dividing the "
+                             f"{self.plan.shards} shards: results are deterministic for this "
+                             "count but not bit-equal to other worker counts")
         except BaseException:
             self.shutdown()  # no actors or cluster left behind
             raise
@@ -194,12 +245,11 @@ class RayTrainer:
             if address:
                 _check_reachable(address)
             try:
-                with neutral_cwd():
-                    if address:
+                if address:
+                    with neutral_cwd():
                         ray.init(address=address, log_to_driver=False)
-                    else:
-                        ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False,
-                                 log_to_driver=False)
+                else:
+                    start_local_cluster(ray)
             except Exception as err:  # ConnectionError, RuntimeError, ValueError...
                 where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
                 raise RayUnavailableError(f"Could not connect to {where}: {err}") from None
@@ -208,107 +258,240 @@ class RayTrainer:
         if n_workers > cpus:
             if self._owns_ray:
                 ray.shutdown()
+                self._owns_ray = False
             raise RayUnavailableError(f"--workers {n_workers} is more than the {int(cpus)} CPUs the "
                                       "Ray cluster offers; each worker needs one")
 
-    def _driver_state(self) -> Tuple[bytes, bytes]:
-        return self.model.to_bytes(), self.optimizer.to_bytes(self.model)
+    def _choose_exchange(self, wanted: str) -> str:
+        if wanted == "object_store":
+            return wanted
+        if wanted == "auto" and len(self.workers) == 1:
+            return "none"  # one worker: nothing to exchange
+        have = self.ray.get([w.gloo_available.remote() for w in self.workers])
+        if all(have):
+            return "gloo"
+        if wanted == "gloo":
+            raise RayUnavailableError(
+                "GLOO allreduce needs torch in every worker (pip install torch --index-url "
+                "https://download.pytorch.org/whl/cpu); or use the object-store exchange")
+        self._record("torch is not installed in every worker: gradients go through the "
+                     "object store")
+        return "object_store"
 
-    def _new_worker(self, state: Tuple[bytes, bytes]):
-        return self._actor_cls.remote(self.config_text, state[0], state[1], self._data[0],
-                                      self._data[1], self.threads, self.loss)
+    def _driver_state(self) -> Tuple[bytes, bytes, int]:
+        return (self.model.to_bytes(), self.optimizer.to_bytes(self.model), self._driver_step)
+
+    def _new_worker(self, state: Tuple[bytes, bytes, int], spare: bool = False):
+        cls = self._actor_cls.options(num_cpus=0) if spare else self._actor_cls
+        return cls.remote(self.config_text, state, self._data[0], self._data[1],
+                          self.plan.to_dict(), self.loss)
+
+    def _start_spare(self, state: Tuple[bytes, bytes, int]) -> None:
+        """With on_failure="restart" and GLOO, keep one idle worker warm (torch
+        imported: that alone takes seconds) to replace a lost one at once. It
+        holds no CPU of the cluster's (num_cpus=0) and computes nothing."""
+        if self.on_failure != "restart" or self.exchange != "gloo":
+            return
+        self._spare = self._new_worker(state, spare=True)
+        self._spare.gloo_available.remote()  # imports torch now, not when needed
+
+    def _take_spare(self, state: Tuple[bytes, bytes, int]):
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            try:
+                self.ray.get(spare.load_state.remote(state), timeout=120)
+                return spare
+            except Exception:
+                with contextlib.suppress(Exception):
+                    self.ray.kill(spare)
+        return self._new_worker(state)
+
+    def _form_group(self) -> None:
+        """Every worker leaves its old group and joins a new one (its rank: its index)."""
+        self._generation += 1
+        self._group = f"thinc-fast-{self._run_id}-{self._generation}"
+        n = len(self.workers)
+        backend = "gloo" if self.exchange == "gloo" else "none"
+        self.nodes = self.ray.get([w.join.remote(self._group, n, rank, backend,
+                                                 self.gloo_timeout_ms)
+                                   for rank, w in enumerate(self.workers)])
 
     def _record(self, message: str) -> None:
         self.events.append(message)
         self.log(message)
 
-    def _lost(self, index: int, err: Exception, phase: str) -> None:
-        self.failures += 1
-        self._record(f"worker {index} lost while {phase} at step {self.steps + 1}: "
-                     f"{type(err).__name__}")
-        if self.failures > self.max_failures:
-            raise WorkerFailure(f"{self.failures} worker failures (max_failures={self.max_failures}); "
-                                "giving up") from err
-
-    def _replace(self, dead: Sequence[int], state: Tuple[bytes, bytes]) -> None:
-        for index in sorted(dead, reverse=True):
-            try:
-                self.ray.kill(self.workers[index])
-            except Exception:  # already gone
-                pass
-            if self.on_failure == "restart":
-                self.workers[index] = self._new_worker(state)
-                self._record(f"worker {index} restarted and synced from the driver")
-            else:
-                del self.workers[index]
-                self._record(f"worker {index} dropped; {len(self.workers)} workers remain")
-        if not self.workers:
-            raise WorkerFailure("no live worker remains")
-
-    # --------------------------------------------------------------- step
+    # --------------------------------------------------------------- steps
     def step(self, indices: numpy.ndarray) -> float:
-        """One data-parallel step on the global batch `indices` (gradients,
-        update, schedules, on driver and workers); returns the summed loss."""
-        ray = self.ray
-        shards = numpy.array_split(numpy.asarray(indices), self.n_shards)
-        results: Dict[int, Tuple[numpy.ndarray, float]] = {}
-        pending = list(range(self.n_shards))
-        while pending:
-            live = len(self.workers)
-            refs = {i: self.workers[i % live].compute.remote(shards[i], (self.seed, self.steps, i))
-                    for i in pending}
-            dead = set()
-            for i, ref in refs.items():
-                try:
-                    results[i] = ray.get(ref)
-                except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as err:
-                    if i % live not in dead:
-                        dead.add(i % live)
-                        self._lost(i % live, err, "computing")
-            pending = [i for i in pending if i not in results]
-            if dead:
-                self._replace(sorted(dead), self._driver_state())
-        total = results[0][0].copy()
-        for i in range(1, self.n_shards):
-            total += results[i][0]
-        loss = sum(results[i][1] for i in range(self.n_shards))
-        apply_update(self.model, self.optimizer, total)
-        self.steps += 1
-        want = self.checksum_every > 0 and self.steps % self.checksum_every == 0
-        total_ref = ray.put(total)
-        apply_refs = [w.apply.remote(total_ref, want) for w in self.workers]
-        dead, sums = [], {}
-        for index, ref in enumerate(apply_refs):
+        """One data-parallel step on the global batch `indices`; returns its summed loss."""
+        return self.run([indices])[0]
+
+    def run(self, batches: Sequence[numpy.ndarray], first_step: Optional[int] = None
+            ) -> List[float]:
+        """Steps ``first_step, first_step + 1, ...`` on the global `batches`
+        (index arrays into the training data); returns each step's summed loss
+        (the shards' losses added in shard order). The workers do everything;
+        the driver's replica is brought up to date by :meth:`sync_driver`."""
+        if first_step is not None and first_step != self.steps:
+            raise ValueError(f"the workers are at step {self.steps}, not {first_step}")
+        start = self.steps
+        end = start + len(batches)
+        self._history.extend(numpy.asarray(b) for b in batches)
+        done: Dict[int, List[float]] = {}
+        while self._at < end:
+            lo = self._at
+            todo = self._history[lo - self._driver_step:end - self._driver_step]
             try:
-                sums[index] = ray.get(ref)
-            except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as err:
-                dead.append(index)
-                self._lost(index, err, "applying the update")
-        drifted = []
-        if want:
-            expected = checksum(self.model.arena.params)
-            # handles, not indices: replacing dead workers may shift the list
-            drifted = [self.workers[i] for i, value in sums.items() if value != expected]
-            if drifted:
-                self._record(f"step {self.steps}: replica checksum mismatch on "
-                             f"{len(drifted)} worker(s); re-syncing them from the driver")
-        if dead:  # the driver has applied this step: replacements start from there
-            self._replace(dead, self._driver_state())
-        if drifted:
-            state = self._driver_state()
-            self.ray.get([worker.load_state.remote(*state) for worker in drifted])
-        return loss
+                per_step = self._run_chunk(lo, todo)
+            except self._failures() as err:
+                self._recover(err, start, done)
+                continue
+            for t, losses in enumerate(per_step, start=lo):
+                done[t] = losses
+            self._at = end
+        self.steps = end
+        return [float(sum(done[t])) for t in range(start, end)]
+
+    def _failures(self) -> Tuple[type, ...]:
+        ex = self.ray.exceptions
+        return (ex.RayActorError, ex.WorkerCrashedError, ex.RayTaskError, ex.GetTimeoutError)
+
+    def _run_chunk(self, first: int, batches: List[numpy.ndarray]) -> List[List[float]]:
+        """Steps ``first ...`` on every worker; per step, every shard's loss."""
+        ray = self.ray
+        if self.exchange != "object_store" or len(self.workers) == 1:
+            results = self._get_all([w.run.remote(first, batches) for w in self.workers])
+            losses = results[0][0]
+            sums = [r[2] for r in results]
+        else:  # the whole chunk submitted at once: blocks go worker to worker
+            last = []
+            for t, batch in enumerate(batches, start=first):
+                blocks = [w.compute.remote(t, batch) for w in self.workers]
+                last = [w.apply_blocks.remote(t, *blocks) for w in self.workers]
+                if t == first:
+                    head = last[0]
+            results = self._get_all(last)
+            losses = ray.get(self.workers[0].losses.remote(first, first + len(batches))) \
+                if len(batches) > 1 else [ray.get(head)[0]]
+            sums = [r[2] for r in results]
+        if len(set(sums)) != 1:
+            self._record(f"step {first + len(batches)}: replica checksums differ ({sums}); "
+                         "re-syncing every worker from rank 0")
+            state = ray.get(self.workers[0].get_state.remote())
+            ray.get([w.load_state.remote(state) for w in self.workers[1:]])
+        return losses
+
+    def _get_all(self, refs: List[Any]) -> List[Any]:
+        """ray.get every ref, raising the first failure as soon as it shows
+        (after collecting the other refs' outcomes, so that a survivor's
+        "connection closed by peer" is not reported again as unhandled)."""
+        ray = self.ray
+        pending = list(refs)
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            try:
+                ray.get(ready[0])
+            except self._failures():
+                timeout = self.gloo_timeout_ms / 1000 + 10
+                for ref in pending:
+                    with contextlib.suppress(Exception):
+                        ray.get(ref, timeout=timeout)
+                raise
+        return ray.get(refs)
+
+    # ------------------------------------------------------------ failures
+    def _recover(self, err: Exception, start: int, done: Dict[int, List[float]]) -> None:
+        """After a failure: find the most advanced consistent state, rebuild
+        the group (replacements or fewer workers) at that step."""
+        began = time.perf_counter()
+        ray = self.ray
+        self.failures += 1
+        if self.failures > self.max_failures:
+            raise WorkerFailure(f"{self.failures} worker failures (max_failures={self.max_failures});"
+                                " giving up") from err
+        probes = [w.status.remote() for w in self.workers]
+        status: Dict[int, Tuple[int, int]] = {}
+        for index, ref in enumerate(probes):
+            try:
+                status[index] = ray.get(ref, timeout=self.gloo_timeout_ms / 1000 + 30)
+            except self._failures():
+                pass
+        dead = [i for i in range(len(self.workers)) if i not in status]
+        if not dead:  # every actor answers: not a lost worker but a bug
+            raise WorkerFailure(f"a worker task failed: {err}") from err
+        steps = sorted({s for s, _ in status.values()})
+        self._record(f"worker(s) {dead} of {len(self.workers)} lost at step {self._at + 1} "
+                     f"({type(err).__name__}); survivors at step(s) {steps}")
+        for index in dead:
+            with contextlib.suppress(Exception):
+                ray.kill(self.workers[index])
+        alive = sorted(status)
+        if alive:
+            best = max(alive, key=lambda i: status[i][0])
+            best_step = status[best][0]
+            state = ray.get(self.workers[best].get_state.remote())
+            first = max(start, self._at)
+            if best_step > first:  # applied by the survivors: their losses are known
+                for t, losses in enumerate(ray.get(self.workers[best].losses.remote(
+                        first, best_step)), start=first):
+                    done[t] = losses
+        else:  # nobody left: the driver's replica and the batches since
+            best_step, state = self._driver_step, self._driver_state()
+        survivors = [self.workers[i] for i in alive]
+        if self.on_failure == "restart":
+            keep = survivors
+            new = [self._take_spare(state) for _ in dead]
+            self._record(f"{len(new)} replacement worker(s) at step {best_step}")
+        else:
+            exact = [w for w in self.plan.exact_worker_counts() if w <= len(survivors)]
+            fits = [w for w in range(1, len(survivors) + 1) if self.plan.shards % w == 0]
+            count = max(exact) if exact else (max(fits) if fits else 0)
+            keep, new = survivors[:count], []
+            for extra in survivors[count:]:
+                with contextlib.suppress(Exception):
+                    ray.kill(extra)
+            if not keep:
+                new = [self._new_worker(state)]
+            self._record(f"going on with {len(keep) + len(new)} worker(s) from step {best_step}")
+        kept = {id(w) for w in keep}
+        behind = [self.workers[i] for i in alive
+                  if id(self.workers[i]) in kept and status[i][0] != best_step]
+        ray.get([w.load_state.remote(state) for w in behind])
+        self.workers = keep + new
+        self._form_group()
+        self._at = best_step
+        self.recoveries.append(time.perf_counter() - began)
+        self._record(f"recovered in {self.recoveries[-1]:.2f} s; going on from step {best_step}")
+        if self.on_failure == "restart" and self._spare is None:
+            self._start_spare(state)
+
+    # --------------------------------------------------------------- state
+    def sync_driver(self) -> None:
+        """Load rank 0's parameters and optimizer state into the driver's
+        replica (the model the training loop evaluates and saves)."""
+        if self._driver_step == self.steps:
+            return
+        if self._at != self.steps:
+            raise WorkerFailure(f"the workers are at step {self._at}, the run at {self.steps}")
+        state = self.ray.get(self.workers[0].get_state.remote())
+        if state[2] != self.steps:
+            raise WorkerFailure(f"worker 0 is at step {state[2]}, the run at {self.steps}")
+        self.model.from_bytes(state[0])
+        self.optimizer.from_bytes(state[1], self.model)
+        self._driver_step = self.steps
+        self._history = []
 
     def checksums(self) -> List[int]:
-        """The parameter checksums of the driver and then of every worker."""
-        return [checksum(self.model.arena.params)] + self.ray.get(
-            [w.param_checksum.remote() for w in self.workers])
+        """The parameter checksums of the driver (after syncing) and of every worker."""
+        self.sync_driver()
+        return [checksum(self.model.arena.params)] + [
+            s for _, s in self.ray.get([w.status.remote() for w in self.workers])]
 
     def worker_pids(self) -> List[int]:
         return self.ray.get([w.pid.remote() for w in self.workers])
 
     def shutdown(self) -> None:
-        for worker in self.workers:
+        spare, self._spare = getattr(self, "_spare", None), None
+        for worker in self.workers + ([spare] if spare is not None else []):
             try:
                 self.ray.kill(worker)
             except Exception:

@@ -103,6 +103,7 @@ class _Run:
         self.loss = SummedCrossentropy()
         self.trainer: Any = None
         self.workers = 0
+        self.shards = 0  # shards per global batch when training on Ray workers
         self.table = _Table(log)
         self.bar: Any = None
         self.last_eval = time.perf_counter()
@@ -137,17 +138,19 @@ class _Run:
         except ValueError as err:
             raise UserError(f"{where}: the model does not fit the data: {err}") from None
         state = TrainState()
+        plan = None
         if resume:
             assert out is not None
             extra = load_checkpoint(out / "model-last" / "checkpoint.bin", resolved["model"],
                                     resolved["optimizer"])
             state = TrainState.from_dict(extra["progress"])
+            plan = extra.get("data_parallel")  # fixed for the run: see thinc_fast.distributed
             batch_size = resolved["training"]["batch_size"]
             if isinstance(batch_size, Schedule) and state.batch_size_state:
                 batch_size.set_state(state.batch_size_state)
         run = cls(config, resolved, out, state, log)
         # Ray workers start as copies of this (possibly restored) model and optimizer
-        run.connect_workers(workers, address, on_failure, run_seed)
+        run.connect_workers(workers, address, on_failure, run_seed, plan)
         if out is not None and not resume:
             create_output(out)
             (out / "config.cfg").write_text(config.to_str(), encoding="utf8")
@@ -161,17 +164,27 @@ class _Run:
         return run
 
     def connect_workers(self, workers: int, address: Optional[str], on_failure: str,
-                        seed: int) -> None:
-        """With workers > 0, start the Ray trainer that runs every step."""
+                        seed: int, plan: Optional[Dict[str, Any]] = None) -> None:
+        """With workers > 0, start the Ray trainer that runs every step; `plan`:
+        the shards and threads a resumed data-parallel run was started with."""
         if not workers:
+            if plan:
+                raise UserError(f"This run was trained on Ray workers with {plan['shards']} "
+                                "shards per batch; resume it with --workers N (N dividing "
+                                f"{plan['shards']}) to continue it exactly.")
             return
-        from ..distributed import RayTrainer
+        from ..distributed import Plan, RayTrainer
 
+        size = 0 if isinstance(self.batch_size, Schedule) else int(self.batch_size)
         self.trainer = RayTrainer(self.config.to_str(), self.model, self.optimizer, self.train_X,
                                   self.train_Y, workers, address=address, on_failure=on_failure,
-                                  seed=seed, log=self.log, loss=self.loss)
+                                  seed=seed, log=self.log, loss=self.loss, shard_size=size,
+                                  plan=Plan.from_dict(plan) if plan else None,
+                                  step=self.state.step)
         self.workers = workers
-        self.log(f"Training on {workers} Ray workers ({self.trainer.threads} thread(s) each).")
+        self.shards = self.trainer.plan.shards
+        self.log(f"Training on {workers} Ray workers ({self.trainer.threads} thread(s) each, "
+                 f"{self.shards} shards per batch, gradients: {self.trainer.exchange}).")
 
     # ---------------------------------------------------------------- steps
     def step(self, idx: numpy.ndarray) -> float:
@@ -183,7 +196,25 @@ class _Run:
 
     def next_batch_size(self) -> int:
         size = next(self.batch_size) if isinstance(self.batch_size, Schedule) else self.batch_size
-        return max(1, int(size)) * max(1, self.workers)
+        return max(1, int(size)) * max(1, self.shards)
+
+    def next_steps(self, order: numpy.ndarray, n_train: int) -> List[Tuple[int, float]]:
+        """The next step in-process, or on Ray workers the next steps (up to the
+        trainer's chunk_steps, never past an evaluation or the epoch's end);
+        (examples, summed loss) of each."""
+        state = self.state
+        if self.trainer is None:
+            idx = order[state.pos:state.pos + self.next_batch_size()]
+            return [(len(idx), self.step(idx))]
+        batches: List[numpy.ndarray] = []
+        pos, step = state.pos, state.step
+        while pos < n_train and len(batches) < self.trainer.chunk_steps:
+            batches.append(order[pos:pos + self.next_batch_size()])
+            pos, step = pos + len(batches[-1]), step + 1
+            if self.eval_frequency and step % self.eval_frequency == 0:
+                break
+        losses = self.trainer.run(batches, state.step)
+        return [(len(idx), loss) for idx, loss in zip(batches, losses)]
 
     def loop(self, show_progress: bool) -> bool:
         """Train until max_epochs or patience; returns whether it stopped early.
@@ -212,10 +243,10 @@ class _Run:
                 order = numpy.asarray(state.order)
                 self.open_bar(show_progress, n_train)
                 while state.pos < n_train:
-                    idx = order[state.pos:state.pos + self.next_batch_size()]
-                    state.record_step(len(idx), self.step(idx), n_train)
-                    if self.bar is not None:
-                        self.bar.update(len(idx))
+                    for n_examples, loss in self.next_steps(order, n_train):
+                        state.record_step(n_examples, loss, n_train)
+                        if self.bar is not None:
+                            self.bar.update(n_examples)
                     if stop_requested:
                         raise KeyboardInterrupt
                     if self.eval_frequency and state.step % self.eval_frequency == 0:
@@ -242,6 +273,8 @@ class _Run:
     def evaluate_and_save(self) -> bool:
         """Score the dev set, log and save; True when patience has run out."""
         state = self.state
+        if self.trainer is not None:
+            self.trainer.sync_driver()  # the workers' parameters into self.model
         with self.model.use_params(self.optimizer.averages):
             accuracy, dev_loss = evaluate(self.model, self.dev_X, self.dev_Y, loss=self.loss)
         now = time.perf_counter()
@@ -268,9 +301,12 @@ class _Run:
         state = self.state
         if isinstance(self.batch_size, Schedule):
             state = dataclasses.replace(state, batch_size_state=self.batch_size.get_state())
+        extra: Dict[str, Any] = {"progress": state.to_dict()}
+        if self.trainer is not None:
+            self.trainer.sync_driver()
+            extra["data_parallel"] = self.trainer.plan.to_dict()
         for name in which:
-            write_model_dir(self.out / name, self.config, self.model, self.optimizer,
-                            {"progress": state.to_dict()}, meta)
+            write_model_dir(self.out / name, self.config, self.model, self.optimizer, extra, meta)
 
     # ------------------------------------------------------------- progress
     def open_bar(self, show_progress: bool, n_train: int) -> None:

@@ -1,0 +1,331 @@
+"""One data-parallel worker: a replica that runs training steps itself.
+
+The body of the Ray actor (:class:`Worker`) and the sums it relies on. Nothing
+here imports Ray at module level, so the class also runs in-process (tests,
+and the object-store path's arithmetic).
+
+The plan of a run (:class:`Plan`) fixes ``shards`` (S), ``shard_size`` (B)
+and ``threads`` (T): every global batch is split into S shards by
+``numpy.array_split``; shard ``j`` of step ``t`` seeds NumPy's RNG with
+``(seed, t, j)`` before its forward pass (dropout), so it gives the same
+gradient on whichever worker computes it. With W workers (W divides S),
+worker ``r`` computes the contiguous shards ``r*S/W ... (r+1)*S/W - 1``.
+
+The sum of the S shard gradients is defined as one binary tree over the
+shards in shard order (:func:`tree_sum`: halves, recursively). Each worker
+sums its own block with that tree; the workers' block sums are then added
+with the same tree:
+
+- W = 2: ``ray.util.collective.allreduce`` (GLOO): one addition per element,
+  and ``a + b == b + a`` exactly, so both replicas get the tree's result;
+- W = 4, 8, ...: recursive halving then doubling over torch.distributed
+  point-to-point sends: partners ``r ^ 1``, then ``r ^ 2``, ... add halves, which
+  is the tree again (``(b0 + b1) + (b2 + b3)``), bandwidth-optimal like a ring;
+- other W: GLOO's ring allreduce, the same on every replica and from run to
+  run, but not bit-equal to other worker counts (said in the README);
+- object store (no torch): each worker fetches the others' block sums and
+  adds them with the tree.
+
+So for W a power of two that divides S, the parameters are bit-identical for
+every such W, on every replica, on either path.
+"""
+import os
+import zlib
+from dataclasses import asdict, dataclass
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy
+
+from ..loss import Loss
+from ..step import apply_update, train_step
+
+LOSS_LOG_STEPS = 100_000  # shard losses kept per worker, for reports after a failure
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a data-parallel run fixes for its whole life (saved in checkpoints).
+
+    shards: S, the number of shards of every global batch; shard_size: B, the
+    examples per shard (the config's batch_size); threads: T, the compute
+    threads of every worker; seed: the run's seed (dropout seeds derive from
+    it, the step and the shard index)."""
+
+    shards: int
+    shard_size: int
+    threads: int
+    seed: int = 0
+
+    def to_dict(self) -> Dict[str, int]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "Plan":
+        names = {"shards", "shard_size", "threads", "seed"}
+        if not isinstance(data, dict) or not {"shards", "threads"} <= set(data) <= names:
+            raise ValueError(f"not a data-parallel plan: {data!r}")
+        return cls(**{k: int(v) for k, v in data.items()})
+
+    def exact_worker_counts(self) -> List[int]:
+        """Worker counts that give bit-identical parameters: powers of two dividing S."""
+        counts, w = [], 1
+        while w <= self.shards:
+            if self.shards % w == 0:
+                counts.append(w)
+            w *= 2
+        return counts
+
+
+def is_power_of_two(n: int) -> bool:
+    return n >= 1 and n & (n - 1) == 0
+
+
+def checksum(params: numpy.ndarray) -> int:
+    """CRC32 of a parameter arena's bytes."""
+    return zlib.crc32(memoryview(numpy.ascontiguousarray(params)).cast("B"))
+
+
+def tree_sum(parts: Sequence[numpy.ndarray], out: Optional[numpy.ndarray] = None) -> numpy.ndarray:
+    """``parts[0] + ... + parts[n-1]`` added as a binary tree: the sum of the
+    first ``ceil(n/2)`` parts plus the sum of the rest, recursively. For n a
+    power of two every split is even, so blocks of ``n / W`` parts summed this
+    way and then combined with the same tree give the same bits."""
+    n = len(parts)
+    if n == 0:
+        raise ValueError("tree_sum of no arrays")
+    if n == 1:
+        if out is None:
+            return parts[0].copy()
+        out[...] = parts[0]
+        return out
+    half = (n + 1) // 2
+    left = tree_sum(parts[:half], out)
+    right = tree_sum(parts[half:])
+    numpy.add(left, right, out=left)
+    return left
+
+
+def shard_range(rank: int, workers: int, shards: int) -> range:
+    per = shards // workers
+    return range(rank * per, (rank + 1) * per)
+
+
+class Worker:
+    """A replica: model, optimizer, the training data and its group.
+
+    config_text: a config holding only [model] and [optimizer] (the driver
+    strips [data]: workers never load files, so relative paths in the config
+    mean what they mean for the driver). state: ``(model bytes, optimizer
+    bytes, step)`` to start from."""
+
+    def __init__(self, config_text: str, state: Tuple[bytes, bytes, int], X: numpy.ndarray,
+                 Y: numpy.ndarray, plan: Dict[str, int], loss: Loss) -> None:
+        import thinc_fast
+        from thinc_fast.config import Config, registry
+
+        self.plan = Plan.from_dict(plan)
+        thinc_fast.set_num_threads(self.plan.threads)
+        resolved = registry.resolve(Config().from_str(config_text))
+        self.model = resolved["model"]
+        self.optimizer = resolved["optimizer"]
+        self.loss = loss
+        self.X, self.Y = X, Y
+        self.model.initialize(X=self.X[:5], Y=self.Y[:5])
+        self.step = 0
+        self.load_state(state)
+        self.rank, self.workers, self.group = 0, 1, None
+        self.backend = "local"
+        self.loss_log: Dict[int, List[float]] = {}
+        self._buffers: List[numpy.ndarray] = []
+
+    # ----------------------------------------------------------------- state
+    def pid(self) -> int:
+        return os.getpid()
+
+    def node(self) -> str:
+        try:
+            import ray
+
+            return ray.util.get_node_ip_address()
+        except Exception:  # pragma: no cover - outside Ray
+            return "local"
+
+    def load_state(self, state: Tuple[bytes, bytes, int]) -> int:
+        model_bytes, optimizer_bytes, step = state
+        self.model.from_bytes(model_bytes)
+        self.optimizer.from_bytes(optimizer_bytes, self.model)
+        self.model.zero_grads()
+        self.step = int(step)
+        return checksum(self.model.arena.params)
+
+    def get_state(self) -> Tuple[bytes, bytes, int]:
+        return self.model.to_bytes(), self.optimizer.to_bytes(self.model), self.step
+
+    def status(self) -> Tuple[int, int]:
+        """(step, parameter checksum)."""
+        return self.step, checksum(self.model.arena.params)
+
+    # ----------------------------------------------------------------- group
+    def gloo_available(self) -> bool:
+        try:
+            from ray.util import collective
+
+            return bool(collective.gloo_available())
+        except Exception:
+            return False
+
+    def join(self, group: Optional[str], workers: int, rank: int, backend: str,
+             timeout_ms: int = 60_000) -> str:
+        """Leave any previous group; join `group` as `rank` of `workers`."""
+        self.leave()
+        self.rank, self.workers, self.backend = rank, workers, backend
+        if backend == "gloo" and workers > 1:
+            import torch
+            from ray.util import collective
+
+            torch.set_num_threads(1)  # torch computes nothing here; keep its pool small
+            collective.init_collective_group(workers, rank, backend="gloo", group_name=group,
+                                             gloo_timeout=timeout_ms)
+            self.group = group
+        return self.node()
+
+    def leave(self) -> None:
+        if self.group is None:
+            return
+        group, self.group = self.group, None
+        try:
+            from ray.util import collective
+
+            collective.destroy_collective_group(group)
+        except Exception:
+            pass
+        try:
+            import torch.distributed as dist
+
+            if dist.is_initialized():  # the WORLD group Ray's GLOO group sits on
+                dist.destroy_process_group()
+        except Exception:
+            pass
+
+    # ------------------------------------------------------------- compute
+    def _compute(self, step: int, batch: numpy.ndarray) -> List[float]:
+        """This worker's block of shards of `batch` at `step`: their tree sum
+        lands in the gradient arena; returns the shards' summed losses."""
+        plan = self.plan
+        shards = numpy.array_split(numpy.asarray(batch), plan.shards)
+        mine = shard_range(self.rank, self.workers, plan.shards)
+        grads = self.model.arena.grads
+        losses: List[float] = []
+        if len(self._buffers) != len(mine) - 1 or (self._buffers and
+                                                  self._buffers[0].shape != grads.shape):
+            self._buffers = [numpy.empty_like(grads) for _ in range(len(mine) - 1)]
+        parts = []
+        for n, j in enumerate(mine):
+            self.model.zero_grads()
+            if len(shards[j]):
+                numpy.random.seed([plan.seed, step, j])
+                result = train_step(self.model, self.optimizer, self.X[shards[j]],
+                                    self.Y[shards[j]], self.loss, update=False)
+                losses.append(result.loss)
+            else:
+                losses.append(0.0)
+            if n + 1 < len(mine):  # keep it; the last shard stays in the arena
+                self._buffers[n][...] = grads
+                parts.append(self._buffers[n])
+        if parts:
+            parts.append(grads.copy())
+            tree_sum(parts, out=grads)
+        return losses
+
+    def _allreduce(self, grads: numpy.ndarray, losses: numpy.ndarray) -> None:
+        """Sum the gradient arena and the shard-loss vector over the group (the
+        loss vector holds this worker's shards, zeros elsewhere: exact)."""
+        if self.workers == 1:
+            return
+        from ray.util import collective
+
+        if self.workers == 2 or not is_power_of_two(self.workers):
+            collective.allreduce(grads, group_name=self.group)
+        else:
+            halving_doubling_allreduce(grads, self.rank, self.workers)
+        collective.allreduce(losses, group_name=self.group)
+
+    def _apply(self, losses: Sequence[float]) -> None:
+        apply_update(self.model, self.optimizer, self.model.arena.grads)
+        self.loss_log[self.step] = [float(x) for x in losses]
+        self.loss_log.pop(self.step - LOSS_LOG_STEPS, None)
+        self.step += 1
+
+    def losses(self, first: int, end: int) -> List[List[float]]:
+        """Every shard's loss of the applied steps ``first ... end - 1``."""
+        return [self.loss_log[t] for t in range(first, end)]
+
+    def run(self, first_step: int, batches: List[numpy.ndarray]
+            ) -> Tuple[List[List[float]], int, int]:
+        """Steps ``first_step ...`` on the global `batches`, each: own shards,
+        allreduce, update. Returns (per step: every shard's loss, in shard
+        order; the step reached; the parameter checksum)."""
+        if first_step != self.step:
+            raise RuntimeError(f"worker at step {self.step} asked to run step {first_step}")
+        first = shard_range(self.rank, self.workers, self.plan.shards).start
+        vector = numpy.zeros(self.plan.shards, dtype="float64")
+        for batch in batches:
+            mine = self._compute(self.step, batch)
+            vector[...] = 0.0
+            vector[first:first + len(mine)] = mine
+            self._allreduce(self.model.arena.grads, vector)
+            self._apply(vector)
+        return self.losses(first_step, self.step), self.step, checksum(self.model.arena.params)
+
+    # ------------------------------------------------ object-store exchange
+    def compute(self, step: int, batch: numpy.ndarray) -> Tuple[numpy.ndarray, List[float]]:
+        """Object-store path, phase 1: this worker's block sum (and losses)."""
+        if step != self.step:
+            raise RuntimeError(f"worker at step {self.step} asked to compute step {step}")
+        losses = self._compute(step, batch)
+        return self.model.arena.grads.copy(), losses
+
+    def apply_blocks(self, step: int, *blocks: Tuple[numpy.ndarray, List[float]]
+                     ) -> Tuple[List[float], int, int]:
+        """Object-store path, phase 2: every worker's block (in rank order),
+        added with the tree, applied. Returns (every shard's loss, step, checksum)."""
+        if step != self.step:
+            raise RuntimeError(f"worker at step {self.step} asked to apply step {step}")
+        tree_sum([grads for grads, _ in blocks], out=self.model.arena.grads)
+        self._apply([loss for _, losses in blocks for loss in losses])
+        return self.loss_log[step], self.step, checksum(self.model.arena.params)
+
+
+def halving_doubling_allreduce(buf: numpy.ndarray, rank: int, workers: int) -> None:
+    """Sum `buf` over a power-of-two group in place: recursive halving
+    (reduce-scatter: at distance d = 1, 2, 4, ... keep one half of the current
+    segment, send the other to ``rank ^ d``, add what comes back), then
+    recursive doubling (allgather) in reverse. Each element's sum is the tree
+    ``((b0 + b1) + (b2 + b3)) + ...`` over ranks, on every rank."""
+    import torch
+    import torch.distributed as dist
+
+    tensor = torch.from_numpy(buf)
+    lo, hi = 0, len(buf)
+    steps = []
+    d = 1
+    while d < workers:
+        partner = rank ^ d
+        mid = (lo + hi) // 2
+        keep, give = ((lo, mid), (mid, hi)) if rank & d == 0 else ((mid, hi), (lo, mid))
+        incoming = torch.empty(keep[1] - keep[0], dtype=tensor.dtype)
+        reqs = [dist.isend(tensor[give[0]:give[1]].contiguous(), partner),
+                dist.irecv(incoming, partner)]
+        for req in reqs:
+            req.wait()
+        tensor[keep[0]:keep[1]] += incoming
+        steps.append((partner, keep, give))
+        lo, hi = keep
+        d *= 2
+    for partner, keep, give in reversed(steps):
+        incoming = torch.empty(give[1] - give[0], dtype=tensor.dtype)
+        reqs = [dist.isend(tensor[keep[0]:keep[1]].contiguous(), partner),
+                dist.irecv(incoming, partner)]
+        for req in reqs:
+            req.wait()
+        tensor[give[0]:give[1]] = incoming
