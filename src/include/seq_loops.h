@@ -668,4 +668,145 @@ static void tf_act_backward(int kind, float *dX, const float *dY, const float *X
     }
 }
 
+
+/* ------------------------------------------------------------- threaded jobs
+ *
+ * One job = one loop above over [0, n) (rows, sequences, values or columns),
+ * cut into `nparts` chunks that tf_pool_run (tf_pool.h) hands to the calling
+ * thread and the pool's workers: a worker the OS has not scheduled yet never
+ * stalls the caller, which then takes the remaining chunks itself. Chunk c
+ * covers [bounds[c], bounds[c + 1]) when `bounds` is set (sequences balanced
+ * by rows), else an equal share of [0, n) with inner boundaries rounded down
+ * to a multiple of `align`. `range` runs one chunk; the adapters below map the
+ * job's fields onto each loop's arguments. */
+typedef struct tf_seq_job tf_seq_job;
+typedef void (*tf_seq_range_fn)(const tf_seq_job *j, tf_idx lo, tf_idx hi);
+struct tf_seq_job {
+    tf_seq_range_fn range;
+    tf_idx n;
+    int nparts;
+    tf_idx align;
+    const int64_t *bounds;
+    void *dst, *dst2;
+    const void *src, *src2, *src3;
+    const int64_t *offs;
+    tf_idx nseq;
+    tf_idx s0, s1, s2; /* sizes, per adapter */
+    int flag;          /* mean, activation kind, n-gram width */
+    uint32_t seed;
+    float p[4];
+};
+
+static void tf_seq_chunk(void *ctx, int chunk)
+{
+    const tf_seq_job *j = (const tf_seq_job *)ctx;
+    tf_idx lo, hi;
+    if (j->bounds != NULL) {
+        lo = j->bounds[chunk];
+        hi = j->bounds[chunk + 1];
+    } else {
+        lo = (tf_idx)chunk * j->n / j->nparts;
+        hi = (tf_idx)(chunk + 1) * j->n / j->nparts;
+        if (j->align > 1) {
+            lo -= lo % j->align;
+            if (chunk + 1 < j->nparts)
+                hi -= hi % j->align;
+        }
+    }
+    if (hi > lo)
+        j->range(j, lo, hi);
+}
+
+static void tf_job_hash(const tf_seq_job *j, tf_idx lo, tf_idx hi)
+{
+    tf_murmur3_u64((uint32_t *)j->dst + 4 * lo, (const uint64_t *)j->src + lo, hi - lo, j->seed);
+}
+
+static void tf_job_ngrams(const tf_seq_job *j, tf_idx lo, tf_idx hi)
+{
+    tf_ngram_hash((uint64_t *)j->dst + lo, (const uint64_t *)j->src + lo, hi - lo, j->flag);
+}
+
+/* rows; s0 = nW, s1 = bytes per row */
+static void tf_job_seq2col(const tf_seq_job *j, tf_idx lo, tf_idx hi)
+{
+    tf_seq2col_rows((char *)j->dst, (const char *)j->src, j->offs, j->nseq, lo, hi, j->s0,
+                    (size_t)j->s1);
+}
+
+static void tf_job_act_forward(const tf_seq_job *j, tf_idx lo, tf_idx hi)
+{
+    tf_act_forward(j->flag, (float *)j->dst + lo, (const float *)j->src + lo, hi - lo, j->p);
+}
+
+/* src = dY, src2 = X, src3 = Y */
+static void tf_job_act_backward(const tf_seq_job *j, tf_idx lo, tf_idx hi)
+{
+    tf_act_backward(j->flag, (float *)j->dst + lo, (const float *)j->src + lo,
+                    (const float *)j->src2 + lo, (const float *)j->src3 + lo, hi - lo, j->p);
+}
+
+#define TF_SEQ_JOBS_TYPED(T, S)                                                                  \
+    /* rows; s0 = nW, s1 = I */                                                                  \
+    static void tf_job_bseq2col_##S(const tf_seq_job *j, tf_idx lo, tf_idx hi)                   \
+    {                                                                                            \
+        tf_bseq2col_##S((T *)j->dst, (const T *)j->src, j->offs, j->nseq, lo, hi, j->s0, j->s1);  \
+    }                                                                                            \
+    /* sequences; s1 = O, flag = mean */                                                         \
+    static void tf_job_reduce_sum_##S(const tf_seq_job *j, tf_idx lo, tf_idx hi)                 \
+    {                                                                                            \
+        tf_reduce_sum_##S((T *)j->dst, (const T *)j->src, j->offs, lo, hi, j->s1, j->flag);       \
+    }                                                                                            \
+    /* rows; s1 = O, flag = mean */                                                              \
+    static void tf_job_breduce_sum_##S(const tf_seq_job *j, tf_idx lo, tf_idx hi)                \
+    {                                                                                            \
+        tf_breduce_sum_##S((T *)j->dst, (const T *)j->src, j->offs, j->nseq, lo, hi, j->s1,       \
+                           j->flag);                                                             \
+    }                                                                                            \
+    /* sequences; dst2 = which, s1 = O */                                                        \
+    static void tf_job_reduce_max_##S(const tf_seq_job *j, tf_idx lo, tf_idx hi)                 \
+    {                                                                                            \
+        tf_reduce_max_##S((T *)j->dst, (int32_t *)j->dst2, (const T *)j->src, j->offs, lo, hi,    \
+                          j->s1);                                                                \
+    }                                                                                            \
+    /* sequences; src2 = which, s1 = O */                                                         \
+    static void tf_job_breduce_max_##S(const tf_seq_job *j, tf_idx lo, tf_idx hi)                \
+    {                                                                                            \
+        tf_breduce_max_##S((T *)j->dst, (const T *)j->src, (const int32_t *)j->src2, j->offs, lo,  \
+                           hi, j->s1);                                                           \
+    }                                                                                            \
+    /* items; dst2 = which, s0 = P */                                                            \
+    static void tf_job_maxout_##S(const tf_seq_job *j, tf_idx lo, tf_idx hi)                     \
+    {                                                                                            \
+        tf_maxout_##S((T *)j->dst, (int32_t *)j->dst2, (const T *)j->src, lo, hi, j->s0);         \
+    }                                                                                            \
+    /* items; src2 = which, s0 = P */                                                             \
+    static void tf_job_bmaxout_##S(const tf_seq_job *j, tf_idx lo, tf_idx hi)                    \
+    {                                                                                            \
+        tf_bmaxout_##S((T *)j->dst, (const T *)j->src, (const int32_t *)j->src2, lo, hi, j->s0);   \
+    }
+
+#define TF_SEQ_JOBS_INDEXED(T, S, IT, IS)                                                        \
+    /* rows; src = table, src2 = indices, s0 = K, s1 = O */                                        \
+    static void tf_job_gather_add_##S##_##IS(const tf_seq_job *j, tf_idx lo, tf_idx hi)          \
+    {                                                                                            \
+        tf_gather_add_##S##_##IS((T *)j->dst, (const T *)j->src, (const IT *)j->src2, lo, hi,      \
+                                 j->s0, j->s1);                                                  \
+    }                                                                                            \
+    /* columns; dst = table, src = values, src2 = indices, s0 = vdiv, s1 = O, s2 = n */            \
+    static void tf_job_scatter_add_##S##_##IS(const tf_seq_job *j, tf_idx lo, tf_idx hi)         \
+    {                                                                                            \
+        tf_scatter_add_##S##_##IS((T *)j->dst, (const IT *)j->src2, (const T *)j->src, j->s2,      \
+                                  j->s0, j->s1, lo, hi);                                         \
+    }
+
+TF_SEQ_JOBS_TYPED(float, f)
+TF_SEQ_JOBS_TYPED(double, d)
+TF_SEQ_JOBS_INDEXED(float, f, int32_t, i32)
+TF_SEQ_JOBS_INDEXED(float, f, uint32_t, u32)
+TF_SEQ_JOBS_INDEXED(float, f, int64_t, i64)
+TF_SEQ_JOBS_INDEXED(double, d, int32_t, i32)
+TF_SEQ_JOBS_INDEXED(double, d, uint32_t, u32)
+TF_SEQ_JOBS_INDEXED(double, d, int64_t, i64)
+
 #endif /* TF_SEQ_LOOPS_H */

@@ -79,6 +79,7 @@ cdef extern from "tf_blis.h" nogil:
 
 # Sequence, hashing, embedding and activation loops (issue 17).
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
+from libc.string cimport memset
 
 cdef extern from "seq_loops.h" nogil:
     enum:
@@ -151,3 +152,58 @@ cdef extern from "seq_loops.h" nogil:
     void tf_act_forward(int kind, float* Y, const float* X, tf_idx n, const float* p)
     void tf_act_backward(int kind, float* dX, const float* dY, const float* X, const float* Y,
                          tf_idx n, const float* p)
+    ctypedef struct tf_seq_job
+    ctypedef void (*tf_seq_range_fn)(const tf_seq_job* j, tf_idx lo, tf_idx hi) noexcept nogil
+    ctypedef struct tf_seq_job:
+        tf_seq_range_fn range
+        tf_idx n
+        int nparts
+        tf_idx align
+        const int64_t* bounds
+        void* dst
+        void* dst2
+        const void* src
+        const void* src2
+        const void* src3
+        const int64_t* offs
+        tf_idx nseq
+        tf_idx s0, s1, s2
+        int flag
+        uint32_t seed
+        float p[4]
+    void tf_seq_chunk(void* ctx, int chunk)
+    void tf_job_hash(const tf_seq_job* j, tf_idx lo, tf_idx hi)
+    void tf_job_ngrams(const tf_seq_job* j, tf_idx lo, tf_idx hi)
+    void tf_job_seq2col(const tf_seq_job* j, tf_idx lo, tf_idx hi)
+    void tf_job_act_forward(const tf_seq_job* j, tf_idx lo, tf_idx hi)
+    void tf_job_act_backward(const tf_seq_job* j, tf_idx lo, tf_idx hi)
+    void tf_job_bseq2col_f(const tf_seq_job* j, tf_idx lo, tf_idx hi)
+    void tf_job_bseq2col_d(const tf_seq_job* j, tf_idx lo, tf_idx hi)
+    void tf_job_reduce_sum_f(const tf_seq_job* j, tf_idx lo, tf_idx hi)
+    void tf_job_reduce_sum_d(const tf_seq_job* j, tf_idx lo, tf_idx hi)
+    void tf_job_breduce_sum_f(const tf_seq_job* j, tf_idx lo, tf_idx hi)
+    void tf_job_breduce_sum_d(const tf_seq_job* j, tf_idx lo, tf_idx hi)
+    void tf_job_reduce_max_f(const tf_seq_job* j, tf_idx lo, tf_idx hi)
+    void tf_job_reduce_max_d(const tf_seq_job* j, tf_idx lo, tf_idx hi)
+    void tf_job_breduce_max_f(const tf_seq_job* j, tf_idx lo, tf_idx hi)
+    void tf_job_breduce_max_d(const tf_seq_job* j, tf_idx lo, tf_idx hi)
+    void tf_job_maxout_f(const tf_seq_job* j, tf_idx lo, tf_idx hi)
+    void tf_job_maxout_d(const tf_seq_job* j, tf_idx lo, tf_idx hi)
+    void tf_job_bmaxout_f(const tf_seq_job* j, tf_idx lo, tf_idx hi)
+    void tf_job_bmaxout_d(const tf_seq_job* j, tf_idx lo, tf_idx hi)
+    void tf_job_gather_add_f_i32(const tf_seq_job* j, tf_idx lo, tf_idx hi)
+    void tf_job_gather_add_f_u32(const tf_seq_job* j, tf_idx lo, tf_idx hi)
+    void tf_job_gather_add_f_i64(const tf_seq_job* j, tf_idx lo, tf_idx hi)
+    void tf_job_gather_add_d_i32(const tf_seq_job* j, tf_idx lo, tf_idx hi)
+    void tf_job_gather_add_d_u32(const tf_seq_job* j, tf_idx lo, tf_idx hi)
+    void tf_job_gather_add_d_i64(const tf_seq_job* j, tf_idx lo, tf_idx hi)
+    void tf_job_scatter_add_f_i32(const tf_seq_job* j, tf_idx lo, tf_idx hi)
+    void tf_job_scatter_add_f_u32(const tf_seq_job* j, tf_idx lo, tf_idx hi)
+    void tf_job_scatter_add_f_i64(const tf_seq_job* j, tf_idx lo, tf_idx hi)
+    void tf_job_scatter_add_d_i32(const tf_seq_job* j, tf_idx lo, tf_idx hi)
+    void tf_job_scatter_add_d_u32(const tf_seq_job* j, tf_idx lo, tf_idx hi)
+    void tf_job_scatter_add_d_i64(const tf_seq_job* j, tf_idx lo, tf_idx hi)
+
+cdef extern from "tf_pool.h" nogil:
+    void tf_pool_run(void (*fn)(void* ctx, int chunk) noexcept nogil, void* ctx, int nchunks,
+                     int nthreads)
