@@ -106,3 +106,82 @@ def test_every_cli_error_type_shares_one_base_and_keeps_its_old_home():
     assert issubclass(errors.RayUnavailableError, RuntimeError)
     assert issubclass(errors.DataError, ValueError)
     assert errors.TrainingInterrupted("x").exit_code == 130 and errors.UserError("x").exit_code == 1
+
+
+# ------------------------------------------- issue 16: bad input accepted or unclear
+@pytest.mark.parametrize("build", [lambda: Relu(0), lambda: Linear(3, 0), lambda: Softmax(0),
+                                   lambda: Relu(nO=-2), lambda: Relu(2.5)])
+def test_a_layer_of_width_zero_is_refused_when_built(build):
+    with pytest.raises(ValueError, match=r"(Relu|Linear|Softmax): n[OI] must be a positive integer"):
+        build()
+
+
+def test_a_width_of_zero_inferred_from_data_is_refused():
+    with pytest.raises(ValueError, match=r"'linear': dimension 'nI' is 0"):
+        Linear(3).initialize(X=numpy.zeros((2, 0), "f"))
+
+
+def test_set_param_with_a_wrong_shape_names_the_parameter(model):
+    relu = model.layers[0]
+    before = relu.get_param("W").copy()
+    with pytest.raises(ValueError, match=r"parameter 'W' of model 'relu' has shape \(8, 6\).*"
+                                         r"value has shape \(6, 6\)"):
+        relu.set_param("W", numpy.zeros((6, 6), "f"))
+    numpy.testing.assert_array_equal(relu.get_param("W"), before)
+    relu.set_param("W", numpy.ones((8, 6), "f"))  # the right shape is still fine
+    # resizing as the docs say: drop the param, change the dim, set the new one
+    relu.set_param("W", None)
+    relu.set_param("b", None)
+    relu.set_dim("nO", 9, force=True)
+    relu.set_param("W", numpy.zeros((9, 6), "f"))
+    relu.set_param("b", numpy.zeros(9, "f"))
+
+
+@pytest.mark.parametrize("not_an_optimizer", ["adam", None, 0.001])
+def test_finish_update_with_something_that_is_not_an_optimizer(model, not_an_optimizer):
+    X = rng.standard_normal((4, 6)).astype("f")
+    Yh, backprop = model.begin_update(X)
+    backprop(Yh - numpy.eye(3, dtype="f")[[0, 1, 2, 0]])
+    before = model.arena.params.copy()
+    with pytest.raises(TypeError, match=r"finish_update of model 'relu>>softmax': expected an "
+                                        r"optimizer"):
+        model.finish_update(not_an_optimizer)
+    numpy.testing.assert_array_equal(model.arena.params, before)
+
+
+def test_warmup_linear_with_zero_total_steps():
+    from thinc_fast.api import warmup_linear
+
+    with pytest.raises(ValueError, match=r"warmup_linear: argument 'total_steps' must be >= 1, got 0"):
+        warmup_linear(0.1, warmup_steps=0, total_steps=0)
+
+
+@pytest.mark.xfail(strict=True, reason="needs the set_num_threads limit in backends/numpy_ops.pyx "
+                                       "(issue 16); remove this mark once it is built")
+def test_set_num_threads_refuses_absurd_counts():
+    from thinc_fast import get_num_threads, set_num_threads
+
+    before = get_num_threads()
+    try:
+        with pytest.raises(ValueError, match=r"set_num_threads: n=1000000 is more than"):
+            set_num_threads(10 ** 6)
+        assert get_num_threads() == before
+    finally:
+        set_num_threads(before)
+
+
+@pytest.mark.parametrize("saved,loaded", [("Adam", "SGD"), ("SGD", "Adam")])
+def test_optimizer_state_of_another_algorithm_is_refused(model, saved, loaded):
+    from thinc_fast.api import SGD
+
+    make = {"Adam": Adam, "SGD": SGD}
+    X = rng.standard_normal((4, 6)).astype("f")
+    optimizer = make[saved](0.01)
+    Yh, backprop = model.begin_update(X)
+    backprop(Yh - numpy.eye(3, dtype="f")[[0, 1, 2, 0]])
+    model.finish_update(optimizer)
+    target = make[loaded](0.01)
+    with pytest.raises(ValueError, match=f"saved by '{saved.lower()}'.*this optimizer is "
+                                         f"'{loaded.lower()}'"):
+        target.from_bytes(optimizer.to_bytes(model), model)
+    assert target.step == 0

@@ -348,6 +348,13 @@ class Model(Generic[InT, OutT]):
             self._drop_param(name)
             return
         array = self._as_param(name, value)
+        expected = _thinc_format.expected_shape(self.name, name, self._dims)
+        if expected is not None and (len(expected) != array.ndim or any(
+                n is not None and n != m for n, m in zip(expected, array.shape))):
+            raise ValueError(f"set_param: parameter {name!r} of model {self.name!r} has shape "
+                             f"{expected} (from its dims {self._dims}), the value has shape "
+                             f"{tuple(array.shape)}. To resize it, set it to None, change the "
+                             "dims (set_dim force=True), then set it.")
         current = self._params.get(name)
         if current is not None and current.shape == array.shape:
             current[...] = array
@@ -514,6 +521,9 @@ class Model(Generic[InT, OutT]):
         nothing happens while no gradient has been computed (no backprop yet);
         shims are passed the optimizer first.
         """
+        if not _updates_arenas(type(optimizer)) and not callable(optimizer):
+            raise TypeError(f"finish_update of model {self.name!r}: expected an optimizer (e.g. "
+                            f"Adam(0.001)), got {type(optimizer).__name__} {optimizer!r:.60}")
         nodes = self.walk()
         for node in nodes:
             for shim in node._shims:

@@ -418,7 +418,8 @@ def warmup_linear(initial_rate: float, warmup_steps: int, total_steps: int) -> S
     fn = "warmup_linear"
     initial_rate = _number(fn, "initial_rate", initial_rate)
     warmup_steps = _number(fn, "warmup_steps", warmup_steps, low=0, integer=True)
-    total_steps = _number(fn, "total_steps", total_steps, low=0, integer=True)
+    # total_steps=0 would give a rate of 0 at every step: training that silently learns nothing
+    total_steps = _number(fn, "total_steps", total_steps, low=1, integer=True)
     if total_steps < warmup_steps:
         raise ValueError(f"{fn}: argument 'total_steps' ({total_steps}) must be >= "
                          f"'warmup_steps' ({warmup_steps})")

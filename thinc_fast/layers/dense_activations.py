@@ -19,7 +19,7 @@ from ..types import Floats2d
 from .chain import chain
 from .dropout import Dropout
 from .layernorm import LayerNorm
-from .linear import InitFn, affine_backprop, make_affine_init
+from .linear import InitFn, affine_backprop, check_widths, make_affine_init
 
 # activation(model, Z) -> Y;  gradient(model, dY, Z, Y) -> dZ
 ActivationT = Callable[[Model, Any], Any]
@@ -48,6 +48,7 @@ def _dense(name: str, forward: Callable, nO: Optional[int], nI: Optional[int],
            init_W: Optional[InitFn], init_b: Optional[InitFn], default_W: InitFn,
            dropout: Optional[float] = None, normalize: bool = False,
            attrs: Optional[Dict[str, Any]] = None) -> Model:
+    check_widths(name, nO=nO, nI=nI)
     model = Model(name, forward, init=make_affine_init(default_W if init_W is None else init_W,
                                                        init_b),
                   dims={"nO": nO, "nI": nI}, params={"W": None, "b": None}, attrs=attrs)

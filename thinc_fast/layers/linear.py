@@ -20,6 +20,7 @@ def Linear(nO: Optional[int] = None, nI: Optional[int] = None, *,
     Missing dims are inferred from the sample data given to ``initialize``;
     `init_W` defaults to ``glorot_uniform_init``, `init_b` to ``zero_init``.
     """
+    check_widths("Linear", nO=nO, nI=nI)
     return Model("linear", forward, init=make_affine_init(init_W, init_b),
                  dims={"nO": nO, "nI": nI}, params={"W": None, "b": None})
 
@@ -35,6 +36,17 @@ def forward(model: Model, X: Floats2d, is_train: bool) -> Tuple[Floats2d, Callab
         return affine_backprop(model, X, W, check_grad(model, dY, Y.shape))
 
     return Y, backprop
+
+
+def check_widths(layer: str, **widths: Any) -> None:
+    """ValueError unless each width given to `layer` is None (inferred later) or
+    a positive integer: a layer of width 0 computes nothing, and the error
+    would otherwise come later, from a kernel, without the layer's name."""
+    for name, value in widths.items():
+        if value is not None and (isinstance(value, bool) or not hasattr(value, "__index__")
+                                  or value < 1):
+            raise ValueError(f"{layer}: {name} must be a positive integer (or left unset, to be "
+                             f"inferred from the data), got {value!r}")
 
 
 def affine_backprop(model: Model, X: Any, W: Any, dZ: Any) -> Any:
@@ -81,6 +93,11 @@ def make_affine_init(init_W: Optional[InitFn], init_b: Optional[InitFn]) -> Call
     def init(model: Model, X: Any = None, Y: Any = None) -> None:
         infer_io_dims(model, X, Y)
         nO, nI = model.get_dim("nO"), model.get_dim("nI")
+        for name, value in (("nO", nO), ("nI", nI)):
+            if value < 1:
+                raise ValueError(f"Model {model.name!r}: dimension {name!r} is {value}; a layer "
+                                 "needs a width of at least 1 (inferred from sample data with "
+                                 "no columns?)")
         model.set_param("W", init_W(model.ops, (nO, nI)))
         model.set_param("b", init_b(model.ops, (nO,)))
 

@@ -10,7 +10,7 @@ from ..types import Floats2d
 from .chain import chain
 from .dropout import Dropout
 from .layernorm import LayerNorm
-from .linear import InitFn, infer_io_dims
+from .linear import InitFn, check_widths, infer_io_dims
 
 
 @builtin("layers", "Maxout.v1")
@@ -21,6 +21,7 @@ def Maxout(nO: Optional[int] = None, nI: Optional[int] = None, nP: Optional[int]
 
     ``normalize`` appends a LayerNorm and ``dropout`` a Dropout, as in Thinc;
     `init_W` defaults to ``glorot_uniform_init``, `init_b` to ``zero_init``."""
+    check_widths("Maxout", nO=nO, nI=nI, nP=nP)
     model = Model("maxout", forward, init=_make_init(init_W, init_b),
                   dims={"nO": nO, "nI": nI, "nP": nP}, params={"W": None, "b": None})
     if normalize:

@@ -9,7 +9,7 @@ from ..types import Floats2d
 from .chain import chain
 from .dropout import Dropout
 from .layernorm import LayerNorm
-from .linear import InitFn, affine_backprop, make_affine_init
+from .linear import InitFn, affine_backprop, check_widths, make_affine_init
 
 
 @builtin("layers", "Relu.v1")
@@ -19,6 +19,7 @@ def Relu(nO: Optional[int] = None, nI: Optional[int] = None, *,
     """A dense layer with ReLU activation; ``normalize`` appends a LayerNorm and
     ``dropout`` a Dropout, as in Thinc. `init_W` defaults to
     ``glorot_uniform_init``, `init_b` to ``zero_init``."""
+    check_widths("Relu", nO=nO, nI=nI)
     model = Model("relu", forward, init=make_affine_init(init_W, init_b),
                   dims={"nO": nO, "nI": nI}, params={"W": None, "b": None})
     if normalize:

@@ -13,7 +13,7 @@ from ..initializers import zero_init
 from ..model import Model
 from ..util import check_grad, check_input2f
 from ..types import Floats2d
-from .linear import InitFn, affine_backprop, make_affine_init
+from .linear import InitFn, affine_backprop, check_widths, make_affine_init
 
 
 @builtin("layers", "Softmax.v1")
@@ -39,6 +39,7 @@ def Softmax_v2(nO: Optional[int] = None, nI: Optional[int] = None, *,
 
 def _softmax(nO: Optional[int], nI: Optional[int], init_W: Optional[InitFn],
              init_b: Optional[InitFn], normalize_outputs: bool, temperature: float) -> Model:
+    check_widths("Softmax", nO=nO, nI=nI)
     _check_temperature(temperature)
     init_W = zero_init if init_W is None else init_W
     return Model("softmax", forward, init=make_affine_init(init_W, init_b),
