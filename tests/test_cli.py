@@ -229,8 +229,8 @@ def test_a_failed_model_folder_swap_keeps_the_previous_folder(tmp_path, monkeypa
     calls = []
 
     def flaky_replace(src, dst):
-        calls.append(dst)
-        if len(calls) == 2:  # moving the new folder in fails
+        if str(dst) == str(target) and ".new-" in str(src):  # moving the new folder in fails
+            calls.append(dst)
             raise OSError("disk trouble")
         return real_replace(src, dst)
 
@@ -238,6 +238,7 @@ def test_a_failed_model_folder_swap_keeps_the_previous_folder(tmp_path, monkeypa
     with pytest.raises(OSError, match="disk trouble"):
         write_model_dir(target, Config(), model, optimizer, {}, {"n": 2})
     monkeypatch.undo()
+    assert len(calls) == 1
     assert json.loads((target / "meta.json").read_text()) == {"n": 1}
     assert os.listdir(tmp_path) == ["model-last"], "no temporary folder is left behind"
     write_model_dir(target, Config(), model, optimizer, {}, {"n": 3})
@@ -251,3 +252,204 @@ def test_errors_of_the_distributed_layer_are_shown_as_messages(tmp_path):
     assert result.returncode == 1
     assert "Error: No Ray cluster answers at 127.0.0.1:9" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and "RayUnavailableError" not in result.stderr
+
+
+# ------------------------------------------------------------------- issue 16
+def write_npz(path, n=120, n_features=5, labels=None, **extra):
+    rng = numpy.random.default_rng(1)
+    X = rng.standard_normal((n, n_features)).astype("f")
+    Y = (X[:, 0] > 0).astype("int64") if labels is None else labels
+    numpy.savez(path, X=X, Y=Y, **extra)
+    return path
+
+
+def test_resume_refuses_settings_it_cannot_apply_and_says_what_can_change(tmp_path):
+    """Item 7: a model setting changed on --resume would be overwritten by the checkpoint."""
+    run = tmp_path / "run"
+    cli("train", "-q", "-o", run, "--set", "training.max_epochs=1")
+    before = snapshot(run)
+    for args in (["--set", "model.*.hidden2.dropout=0.5"], ["--set", "data.dev_fraction=0.3"],
+                 ["--set", "system.seed=4"], ["--set", "training.score=dev_loss"]):
+        result = cli("train", "-q", "-o", run, "--resume", *args, check=False)
+        assert result.returncode == 1, result.stdout
+        assert f"--resume --set {args[1].split('=')[0]}: this setting cannot change when a run " \
+               "resumes" in result.stderr
+        assert "training.max_epochs, training.batch_size, training.eval_frequency, " \
+               "training.patience, optimizer.*" in result.stderr
+    for args, message in ((["--seed", "4"], "--seed cannot change when a run resumes"),
+                          (["--data", tmp_path / "x.npz"], "--data cannot change when a run resumes")):
+        result = cli("train", "-q", "-o", run, "--resume", *args, check=False)
+        assert result.returncode == 1 and message in result.stderr
+    assert snapshot(run) == before
+    # what can change does apply: the optimizer's learning rate
+    resumed = cli("train", "-q", "-o", run, "--resume", "--set", "training.max_epochs=2",
+                  "--set", "optimizer.learn_rate=0.0005")
+    assert "Resumed" in resumed.stdout
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["learn_rate"] == 0.0005
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--resume", "--overwrite", "-o", "run"], "--resume continues the run in --output and "
+                                               "--overwrite starts it over: choose one"),
+    (["--address", "127.0.0.1:6379"], "--address 127.0.0.1:6379 joins a Ray cluster to train on "
+                                      "its workers: add --workers N"),
+])
+def test_options_that_do_not_go_together(tmp_path, args, message):
+    result = cli("train", *args, cwd=tmp_path, check=False)
+    assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_data_file_given_as_config_says_how_to_pass_data(tmp_path):
+    """Friction 1: it was a UnicodeDecodeError naming neither the file nor the fix."""
+    data = write_npz(tmp_path / "data.npz")
+    result = cli("train", data, check=False)
+    assert result.returncode == 1 and "UnicodeDecodeError" not in result.stderr
+    assert f"{data} is an .npz (zip) data file, not a config file" in result.stderr
+    assert f"thinc-fast train --data {data}" in result.stderr
+
+
+def test_train_with_data_then_evaluate_with_labels_covering_some_classes(tmp_path):
+    """Friction 2 (--data) and 3 (evaluate: a subset of classes, rows said)."""
+    rng = numpy.random.default_rng(3)
+    X = rng.standard_normal((300, 6)).astype("f")
+    y = numpy.digitize(X[:, 0], [-0.6, 0.0, 0.6]).astype("int64")  # 4 classes
+    numpy.savez(tmp_path / "train.npz", X=X, Y=y)
+    run = tmp_path / "run"
+    out = cli("train", "-q", "--data", tmp_path / "train.npz", "-o", run,
+              "--set", "training.max_epochs=8", "--set", "optimizer.learn_rate=0.01")
+    assert "Done: 8 epochs" in out.stdout
+    assert 'path = "' + str(tmp_path / "train.npz") in (run / "config.cfg").read_text()
+    keep = y < 2  # only classes 0 and 1
+    numpy.savez(tmp_path / "test.npz", X=X[keep][:50], Y=y[keep][:50])
+    result = cli("evaluate", run, tmp_path / "test.npz")
+    assert f"on all 50 rows of {tmp_path / 'test.npz'} ('X', 'Y')" in result.stdout
+    accuracy = float(result.stdout.split("accuracy ")[1].split(",")[0])
+    assert accuracy > 0.6
+    numpy.savez(tmp_path / "both.npz", X=X[:40], Y=y[:40], X_dev=X[40:70], Y_dev=y[40:70])
+    both = cli("evaluate", run, tmp_path / "both.npz").stdout
+    assert "on all 40 rows" in both and "on all 30 rows" in both and "('X_dev', 'Y_dev')" in both
+    numpy.savez(tmp_path / "more.npz", X=X[:5], Y=numpy.array([0, 1, 2, 3, 7]))
+    more = cli("evaluate", run, tmp_path / "more.npz", check=False)
+    assert more.returncode == 1
+    assert "the labels need 8 classes, but the model predicts 4" in more.stderr
+    hint = cli("train", "--set", f"data.path={tmp_path / 'train.npz'}", check=False)
+    assert "to train on your own .npz file, use --data PATH" in hint.stderr
+
+
+def test_load_model_rebuilds_a_cli_trained_model(tmp_path):
+    """Friction 4: one documented call."""
+    from thinc_fast.training import load_model
+
+    run = tmp_path / "run"
+    cli("train", "-q", "-o", run, "--set", "training.max_epochs=2")
+    model = load_model(run)  # model-best of the run (or a model folder itself)
+    from thinc_fast.datasets import digits
+
+    _, _, dev_X, dev_Y = digits()
+    accuracy = (model.predict(dev_X).argmax(1) == dev_Y.argmax(1)).mean()
+    assert f"accuracy {accuracy:.4f}" in cli("evaluate", run).stdout
+    last = load_model(run / "model-last")
+    assert last.predict(dev_X[:3]).shape == (3, 10)
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
+    assert "from thinc_fast.training import load_model" in readme
+
+
+def test_resuming_a_finished_run_says_so_and_changes_nothing(tmp_path):
+    """Friction 5: it trained another epoch and overwrote model-last each time."""
+    run = tmp_path / "run"
+    first = cli("train", "-q", "-o", run, "--set", "training.max_epochs=30",
+                "--set", "training.patience=1", "--set", "optimizer.learn_rate=0.05")
+    assert "stopped early (patience)" in first.stdout
+    before = snapshot(run)
+    again = cli("train", "-q", "-o", run, "--resume")
+    assert f"The run in {run} is finished: it stopped early at step" in again.stdout
+    assert "raise the limit" in again.stdout and "Done" not in again.stdout
+    assert snapshot(run) == before
+    more = cli("train", "-q", "-o", run, "--resume", "--set", "training.patience=3")
+    assert "Resumed" in more.stdout and "Done:" in more.stdout
+    done = tmp_path / "done"
+    cli("train", "-q", "-o", done, "--set", "training.max_epochs=1")
+    again = cli("train", "-q", "-o", done, "--resume")
+    assert "is finished: it completed max_epochs = 1 (45 steps)" in again.stdout
+
+
+def test_nan_in_training_labels_is_reported_by_row_before_training(tmp_path):
+    """Friction 6: it was a NaN gradient of 'parameter W of model relu'."""
+    Y = numpy.eye(2, dtype="f")[numpy.arange(60) % 2]
+    Y[[7, 31], 1] = numpy.nan
+    data = write_npz(tmp_path / "nan.npz", n=60, labels=Y)
+    result = cli("train", "--data", data, "-o", tmp_path / "run", check=False)
+    assert result.returncode == 1
+    assert f"{data}: 'Y' holds NaN in rows 7, 31 (2 rows)" in result.stderr, result.stderr
+    assert not (tmp_path / "run").exists(), "refused before anything is written"
+
+
+def test_early_stopping_can_follow_the_dev_loss(tmp_path):
+    """Friction 8: the config chooses the score."""
+    run = tmp_path / "run"
+    out = cli("train", "-q", "-o", run, "--set", "training.score=dev_loss",
+              "--set", "training.max_epochs=12", "--set", "training.patience=2",
+              "--set", "optimizer.learn_rate=0.05")
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    best = min(rows, key=lambda r: r["dev_loss"])
+    assert [r["best"] for r in rows] == [r["dev_loss"] < min([x["dev_loss"] for x in rows[:i]] or [1e9])
+                                         for i, r in enumerate(rows)]
+    assert f"best dev loss {best['dev_loss']:.4f} at step {best['step']}" in out.stdout
+    assert json.loads((run / "model-best" / "meta.json").read_text())["step"] == best["step"]
+    bad = cli("train", "--set", "training.score=accuracy", check=False)
+    assert "score must be one of ['dev_acc', 'dev_loss'], got 'accuracy'" in bad.stderr
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda p: write_npz(p, n=0), "'X' has no rows"),
+    (lambda p: write_npz(p, n=1), "has 1 row: too few to split into training and dev rows"),
+    (lambda p: write_npz(p, n=4, labels=numpy.array([[1, 0], [0, -1], [1, 0], [0, 1]], "f")),
+     "'Y' holds negative targets in rows 1 (1 row)"),
+    (lambda p: write_npz(p, n=4, labels=numpy.array([[1, 0], [0, 0], [1, 0], [0, 0]], "f")),
+     "'Y' has rows whose targets are all zero (no class): rows 1, 3 (2 rows)"),
+    (lambda p: write_npz(p, n=10, X_dev=numpy.zeros((2, 5), "f"),
+                         Y_dev=numpy.array([[1, 0], [numpy.nan, 0]], "f")),
+     "'Y_dev' holds NaN in rows 1 (1 row)"),
+])
+def test_bad_data_files_are_refused_naming_file_array_and_rows(tmp_path, make, message):
+    from thinc_fast.datasets import DataError, npz
+
+    path = make(tmp_path / "data.npz")
+    with pytest.raises(DataError) as err:
+        npz(str(path))
+    assert message in str(err.value) and str(path) in str(err.value)
+
+
+def test_data_from_any_loader_is_checked_before_training():
+    from thinc_fast.datasets import DataError, check_training_data
+
+    X, Y = numpy.ones((4, 3), "f"), numpy.eye(2, dtype="f")[[0, 1, 0, 1]]
+    nan_dev = Y.copy()
+    nan_dev[2, 0] = numpy.nan
+    with pytest.raises(DataError, match=r"cfg: \[data\] dev_Y \(dev rows\) holds NaN in rows 2 "):
+        check_training_data((X, Y, X, nan_dev), "cfg")
+    with pytest.raises(DataError, match=r"\[data\] gives no training rows"):
+        check_training_data((X[:0], Y[:0], X, Y), "cfg")
+    with pytest.raises(DataError, match=r"must give \(train_X, train_Y, dev_X, dev_Y\)"):
+        check_training_data((X, Y), "cfg")
+
+
+def test_metrics_rows_are_strict_json(tmp_path):
+    from thinc_fast.training.output import append_metrics
+
+    append_metrics(tmp_path / "m.jsonl", {"step": 1, "dev_loss": float("nan"),
+                                          "loss": float("inf"), "dev_acc": 0.5})
+    line = (tmp_path / "m.jsonl").read_text()
+    assert json.loads(line, parse_constant=lambda c: pytest.fail(f"bare {c}")) == \
+        {"step": 1, "dev_loss": None, "loss": None, "dev_acc": 0.5}
+
+
+def test_a_width_interpolated_to_zero_is_refused_naming_the_layer(tmp_path):
+    from thinc_fast.training import DEFAULT_CONFIG
+
+    cfg = tmp_path / "zero.cfg"
+    cfg.write_text("[vars]\nwidth = 0\n\n" + DEFAULT_CONFIG.replace("nO = 128", "nO = ${vars.width}"))
+    result = cli("train", cfg, check=False)
+    assert result.returncode == 1
+    assert "Relu: nO must be a positive integer" in result.stderr and str(cfg) in result.stderr

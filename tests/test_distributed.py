@@ -208,12 +208,15 @@ def test_resume_after_ctrl_c_with_dropout_is_identical(cluster, tmp_path):
     from thinc_fast.errors import TrainingInterrupted
     from thinc_fast.training import train as run_training
 
-    settings = {"training.max_epochs": 2, "training.batch_size": 8}
+    # 90 steps an epoch; the first evaluation (step 50) is mid-epoch, and Ctrl-C
+    # during it stops the run right after it (issue 16, item 3)
+    settings = {"training.max_epochs": 2, "training.batch_size": 8,
+                "training.eval_frequency": 50}
     run_training(None, tmp_path / "a", overrides=dict(settings), workers=2,
                  show_progress=False, log=lambda line: None)
 
     def interrupt_after_first_evaluation(line):
-        if line.lstrip().startswith("1 "):  # the first metrics row
+        if line.lstrip().startswith("0 "):  # the first metrics row
             os.kill(os.getpid(), signal.SIGINT)
 
     with pytest.raises(TrainingInterrupted):

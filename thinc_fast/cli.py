@@ -14,7 +14,8 @@ from .about import __version__
 def _friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     """Show thinc_fast's errors (:class:`~thinc_fast.errors.ThincFastError`) as one
     paragraph and exit with their ``exit_code`` (1; 130 after Ctrl-C); a
-    traceback only with --verbose. Other exceptions are shown with their type."""
+    traceback only with --verbose. Other exceptions are shown with their type.
+    Ctrl-C is not an error: its message says what was saved and how to go on."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -26,13 +27,14 @@ def _friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except click.ClickException:
             raise
         except Exception as err:  # noqa: BLE001 - the CLI's last line of defence
-            from .datasets import DataError as DatasetsDataError
-            from .errors import ThincFastError
+            from .errors import ThincFastError, TrainingInterrupted
 
+            if isinstance(err, TrainingInterrupted):
+                click.echo(str(err), err=True)
+                sys.exit(err.exit_code)
             if verbose:
                 traceback.print_exc()
-            # datasets' DataError: until thinc_fast.datasets raises errors.DataError
-            known = isinstance(err, (ThincFastError, DatasetsDataError, FileNotFoundError))
+            known = isinstance(err, (ThincFastError, FileNotFoundError))
             text = str(err) if known else f"{type(err).__name__}: {err}"
             click.echo(f"Error: {text}", err=True)
             if not verbose:
@@ -55,6 +57,9 @@ def main() -> None:
 @click.option("--resume", is_flag=True, help="Continue the run in --output from its model-last.")
 @click.option("--overwrite", is_flag=True, help="Start over in an --output that holds an earlier run.")
 @click.option("--seed", type=int, help="Random seed (overrides [system] seed).")
+@click.option("--data", type=click.Path(path_type=Path, dir_okay=False),
+              help="Train on this .npz file (arrays X, Y; optional X_dev, Y_dev) instead of "
+                   "the config's [data].")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override a config value, e.g. --set training.max_epochs=2 (repeatable).")
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
@@ -66,22 +71,28 @@ def main() -> None:
 @click.option("--verbose", "-v", is_flag=True, help="Show tracebacks on errors.")
 @_friendly_errors
 def train(config: Optional[Path], output: Optional[Path], resume: bool, overwrite: bool,
-          seed: Optional[int], overrides: Tuple[str, ...], workers: int, address: Optional[str],
-          on_failure: str, quiet: bool, verbose: bool) -> None:
-    """Train a model from CONFIG (default: an MLP on the 8x8 digits data set)."""
+          seed: Optional[int], data: Optional[Path], overrides: Tuple[str, ...], workers: int,
+          address: Optional[str], on_failure: str, quiet: bool, verbose: bool) -> None:
+    """Train a model from CONFIG (default: an MLP on the 8x8 digits data set),
+    on the config's data or on the .npz file given with --data."""
     from .training import parse_overrides, train as run_training
 
     what = str(config) if config else "the default config (MLP on the 8x8 digits)"
+    if data is not None:
+        what = f"{config or 'the default model'} on {data}"
     click.echo(f"thinc-fast {__version__}: training {what}"
                + (f", writing to {output}" if output else " (no --output: nothing is saved)"))
     summary = run_training(config, output, overrides=parse_overrides(list(overrides)),
                            resume=resume, overwrite=overwrite, seed=seed, workers=workers,
                            address=address, on_failure=on_failure, show_progress=not quiet,
-                           log=click.echo)
-    best = summary["best_dev_acc"]
+                           log=click.echo, data=data)
+    if summary["finished"] is not None:
+        return  # a finished run: what to do was said, nothing changed
+    best, score = summary["best_score"], summary["score"]
+    what_best = {"dev_acc": "dev accuracy", "dev_loss": "dev loss"}.get(score, score)
     click.echo(f"Done: {summary['epochs']} epochs, {summary['steps']} steps"
                + (", stopped early (patience)" if summary["stopped_early"] else "")
-               + (f"; best dev accuracy {best:.4f} at step {summary['best_step']}" if best is not None else "")
+               + (f"; best {what_best} {best:.4f} at step {summary['best_step']}" if best is not None else "")
                + (f"; saved in {summary['output']}" if summary["output"] else ""))
 
 
@@ -92,28 +103,41 @@ def train(config: Optional[Path], output: Optional[Path], resume: bool, overwrit
 @_friendly_errors
 def evaluate(model_dir: Path, data: Optional[Path], verbose: bool) -> None:
     """Print accuracy and loss of a trained model (MODEL_DIR: a run folder or a
-    model-* folder) on DATA (an .npz file) or on its config's dev set."""
-    from .datasets import npz
-    from .training import evaluate as score, find_model_dir, load_config, resolve_config
+    model-* folder) on DATA or on its config's dev set.
+
+    DATA: an .npz file; every row of its X, Y is scored (integer labels may
+    use only some of the model's classes), and its X_dev, Y_dev on a line of
+    their own when it has them."""
+    from .training import (evaluate as score, find_model_dir, load_config, load_model,
+                           resolve_config)
 
     folder = find_model_dir(model_dir)
-    config = load_config(folder / "config.cfg", {})
     if data is not None:
-        config["data"] = {"@datasets": "npz.v1", "path": str(data)}
+        from .datasets import DataError, load_npz
+
+        model = load_model(folder)
+        try:
+            width = int(model.predict(load_npz(data)["X"][:1]).shape[1])
+        except (ValueError, TypeError) as err:
+            if isinstance(err, DataError):
+                raise
+            raise DataError(f"{data} does not fit the model in {folder}: {err}") from None
+        arrays = load_npz(data, n_classes=width)
+        parts = [("X", "Y")] + ([("X_dev", "Y_dev")] if "X_dev" in arrays else [])
+        for x_key, y_key in parts:
+            X, Y = arrays[x_key], arrays[y_key]
+            accuracy, loss = score(model, X, Y)
+            click.echo(f"{folder}: accuracy {accuracy:.4f}, loss {loss:.4f} on all {len(X)} rows "
+                       f"of {data} ({x_key!r}, {y_key!r})")
+        return
+    config = load_config(folder / "config.cfg", {})
     resolved = resolve_config(config, str(folder / "config.cfg"))
     model = resolved["model"]
     model.from_disk(folder / "model.bin")
-    if data is not None:
-        train_X, train_Y, dev_X, dev_Y = npz(str(data), dev_fraction=0.5)
-        import numpy
-
-        X, Y = numpy.concatenate([train_X, dev_X]), numpy.concatenate([train_Y, dev_Y])
-        which = f"{data} ({len(X)} examples)"
-    else:
-        _, _, X, Y = resolved["data"]
-        which = f"the config's dev set ({len(X)} examples)"
+    _, _, X, Y = resolved["data"]
     accuracy, loss = score(model, X, Y)
-    click.echo(f"{folder}: accuracy {accuracy:.4f}, loss {loss:.4f} on {which}")
+    click.echo(f"{folder}: accuracy {accuracy:.4f}, loss {loss:.4f} on the config's dev set "
+               f"({len(X)} examples)")
 
 
 @main.command("init-config")

@@ -1,33 +1,44 @@
 """Data sets and loaders the trainer can name in a config's ``[data]`` block.
 
 A loader returns ``(train_X, train_Y, dev_X, dev_Y)``: float32 features and
-one-hot float32 labels. Bad files raise :class:`DataError`, naming the file
-and the key.
+one-hot float32 labels. Bad files raise :class:`DataError`, naming the file,
+the key and the rows. :func:`check_training_data` checks what any loader gave
+before training starts.
 """
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy
 
 from .._builtins import builtin
 from ..data import to_categorical
+from ..errors import DataError
 
 DataT = Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray, numpy.ndarray]
 DIGITS_PATH = Path(__file__).with_name("digits.npz")
 
-
-class DataError(ValueError):
-    """A data file or data setting that cannot be used."""
+__all__ = ["DataError", "digits", "npz", "load_npz", "check_training_data"]
 
 
 def _split(X: numpy.ndarray, labels: numpy.ndarray, dev_fraction: float, seed: int,
-           n_classes: Optional[int] = None) -> DataT:
-    if not 0.0 < dev_fraction < 1.0:
-        raise DataError(f"dev_fraction must be between 0 and 1, got {dev_fraction}")
-    order = numpy.random.default_rng(seed).permutation(len(X))
+           n_classes: Optional[int] = None, where: str = "the data") -> DataT:
+    Y = to_categorical(labels, n_classes=n_classes) if labels.ndim == 1 else labels
+    return _split_rows(X, Y, dev_fraction, seed, where)
+
+
+def _split_rows(X: numpy.ndarray, Y: numpy.ndarray, dev_fraction: float, seed: int,
+                where: str) -> DataT:
+    if isinstance(dev_fraction, bool) or not isinstance(dev_fraction, (int, float)) \
+            or not 0.0 < dev_fraction < 1.0:
+        raise DataError(f"dev_fraction must be between 0 and 1, got {dev_fraction!r}")
     n_dev = max(1, int(round(len(X) * dev_fraction)))
+    if len(X) - n_dev < 1:
+        raise DataError(f"{where} has {len(X)} row{'s' if len(X) != 1 else ''}: too few to split "
+                        f"into training and dev rows (dev_fraction {dev_fraction} takes {n_dev}, "
+                        "leaving none to train on). Add rows, or give the dev set as "
+                        "'X_dev' and 'Y_dev'.")
+    order = numpy.random.default_rng(seed).permutation(len(X))
     dev, train = order[:n_dev], order[n_dev:]
-    Y = to_categorical(labels, n_classes=n_classes)
     return X[train], Y[train], X[dev], Y[dev]
 
 
@@ -38,7 +49,7 @@ def digits(dev_fraction: float = 0.2, seed: int = 0) -> DataT:
     with numpy.load(DIGITS_PATH, allow_pickle=False) as data:
         X = data["X"].astype("float32") / 16.0
         labels = data["y"].astype("int64")
-    return _split(X, labels, dev_fraction, seed, n_classes=10)
+    return _split(X, labels, dev_fraction, seed, n_classes=10, where=str(DIGITS_PATH))
 
 
 @builtin("datasets", "npz.v1")
@@ -46,6 +57,21 @@ def npz(path: str, dev_fraction: float = 0.2, seed: int = 0) -> DataT:
     """Arrays from an ``.npz`` file: ``X`` (n, features) floats and ``Y`` either
     integer labels (n,) or one-hot/probability rows (n, classes); optional
     ``X_dev``/``Y_dev`` give the dev set, else `dev_fraction` of the rows."""
+    file = Path(path)
+    arrays = load_npz(file)
+    X, Y = arrays["X"], arrays["Y"]
+    if "X_dev" in arrays:
+        return X, Y, arrays["X_dev"], arrays["Y_dev"]
+    return _split_rows(X, Y, dev_fraction, seed, str(file))
+
+
+def load_npz(path: Any, n_classes: Optional[int] = None) -> Dict[str, numpy.ndarray]:
+    """The checked arrays of an ``.npz`` data file, every row: ``X`` and ``Y``
+    (labels one-hot, float32), and ``X_dev``/``Y_dev`` when the file has them.
+
+    n_classes: the number of classes the labels are one-hot encoded to (a
+    model's output width); default: the most any of the file's label arrays needs.
+    """
     file = Path(path)
     if not file.is_file():
         raise DataError(f"data file not found: {file}")
@@ -57,21 +83,26 @@ def npz(path: str, dev_fraction: float = 0.2, seed: int = 0) -> DataT:
     for key in ("X", "Y"):
         if key not in arrays:
             raise DataError(f"{file}: missing array {key!r} (found: {sorted(arrays)})")
-    n_classes = _n_classes(file, arrays)
+    if ("X_dev" in arrays) != ("Y_dev" in arrays):
+        raise DataError(f"{file}: give both 'X_dev' and 'Y_dev', or neither")
+    needed = _n_classes(file, arrays)
+    if n_classes is None:
+        n_classes = needed
+    elif needed > n_classes:
+        raise DataError(f"{file}: the labels need {needed} classes, but the model predicts "
+                        f"{n_classes}")
+    out = {}
     X, Y = _check_pair(file, arrays["X"], arrays["Y"], "X", "Y", n_classes)
-    if "X_dev" in arrays or "Y_dev" in arrays:
-        if not ("X_dev" in arrays and "Y_dev" in arrays):
-            raise DataError(f"{file}: give both 'X_dev' and 'Y_dev', or neither")
+    out["X"], out["Y"] = X, Y
+    if "X_dev" in arrays:
         dX, dY = _check_pair(file, arrays["X_dev"], arrays["Y_dev"], "X_dev", "Y_dev", n_classes)
         if dX.shape[1] != X.shape[1]:
             raise DataError(f"{file}: 'X_dev' has {dX.shape[1]} features, 'X' has {X.shape[1]}")
-        return X, Y, dX, dY
-    order = numpy.random.default_rng(seed).permutation(len(X))
-    n_dev = max(1, int(round(len(X) * dev_fraction)))
-    return X[order[n_dev:]], Y[order[n_dev:]], X[order[:n_dev]], Y[order[:n_dev]]
+        out["X_dev"], out["Y_dev"] = dX, dY
+    return out
 
 
-def _n_classes(file: Path, arrays) -> int:
+def _n_classes(file: Path, arrays: Dict[str, numpy.ndarray]) -> int:
     counts = []
     for key in ("Y", "Y_dev"):
         Y = arrays.get(key)
@@ -84,24 +115,90 @@ def _n_classes(file: Path, arrays) -> int:
     return max(counts) if counts else 1
 
 
-def _check_pair(file: Path, X, Y, x_key: str, y_key: str, n_classes: int):
+def _check_pair(file: Path, X: numpy.ndarray, Y: numpy.ndarray, x_key: str, y_key: str,
+                n_classes: int) -> Tuple[numpy.ndarray, numpy.ndarray]:
     if X.ndim != 2 or X.dtype.kind not in "fiu":
         raise DataError(f"{file}: {x_key!r} must be a 2d numeric array (examples, features), "
                         f"got shape {X.shape} and dtype {X.dtype}")
+    if len(X) == 0:
+        raise DataError(f"{file}: {x_key!r} has no rows")
     if len(Y) != len(X):
         raise DataError(f"{file}: {x_key!r} has {len(X)} rows but {y_key!r} has {len(Y)}")
     X = X.astype("float32")
-    if not numpy.isfinite(X).all():
-        raise DataError(f"{file}: {x_key!r} holds NaN or inf values")
+    _check_finite(X, f"{file}: {x_key!r}")
     if Y.ndim == 1 and Y.dtype.kind in "iu":
-        if Y.size and Y.min() < 0:
-            raise DataError(f"{file}: {y_key!r} has negative labels")
+        if Y.min() < 0:
+            raise DataError(f"{file}: {y_key!r} has negative labels in rows "
+                            f"{_rows(numpy.flatnonzero(Y < 0))}")
+        if Y.max() >= n_classes:
+            raise DataError(f"{file}: {y_key!r} has labels up to {int(Y.max())}, but there are "
+                            f"{n_classes} classes")
         Y = to_categorical(Y.astype("int64"), n_classes=n_classes)
     elif Y.ndim == 2 and Y.dtype.kind == "f":
         if Y.shape[1] != n_classes:
             raise DataError(f"{file}: {y_key!r} has {Y.shape[1]} columns, expected {n_classes}")
         Y = Y.astype("float32")
+        _check_targets(Y, f"{file}: {y_key!r}")
     else:
         raise DataError(f"{file}: {y_key!r} must hold integer labels (n,) or float rows "
                         f"(n, classes), got shape {Y.shape} and dtype {Y.dtype}")
     return X, Y
+
+
+def _rows(rows: Sequence[int], limit: int = 10) -> str:
+    """``3, 17, 40 (3 rows)``: the first `limit` row numbers and the count."""
+    shown = ", ".join(str(int(r)) for r in rows[:limit])
+    more = ", ..." if len(rows) > limit else ""
+    return f"{shown}{more} ({len(rows)} row{'s' if len(rows) != 1 else ''})"
+
+
+def _bad_rows(A: numpy.ndarray, bad: numpy.ndarray) -> numpy.ndarray:
+    return numpy.flatnonzero(bad.reshape(len(A), -1).any(axis=1))
+
+
+def _check_finite(A: numpy.ndarray, what: str) -> None:
+    bad = ~numpy.isfinite(A)
+    if bad.any():
+        kinds = " or ".join(k for k, m in (("NaN", numpy.isnan(A)), ("inf", numpy.isinf(A)))
+                            if m.any())
+        raise DataError(f"{what} holds {kinds} in rows {_rows(_bad_rows(A, bad))}")
+
+
+def _check_targets(Y: numpy.ndarray, what: str) -> None:
+    """One-hot or probability rows: finite, not negative, not all zero."""
+    _check_finite(Y, what)
+    negative = Y < 0
+    if negative.any():
+        raise DataError(f"{what} holds negative targets in rows {_rows(_bad_rows(Y, negative))}")
+    empty = ~(Y > 0).any(axis=1)
+    if empty.any():
+        raise DataError(f"{what} has rows whose targets are all zero (no class): rows "
+                        f"{_rows(numpy.flatnonzero(empty))}")
+
+
+def check_training_data(data: Any, where: str) -> DataT:
+    """What a ``[data]`` loader returned, checked before training starts: four
+    arrays, 2d features and one-hot targets of matching rows, at least one row
+    to train on and one to evaluate, no NaN or inf, no negative or all-zero
+    target rows. DataError names the array and its rows."""
+    try:
+        train_X, train_Y, dev_X, dev_Y = data
+    except (TypeError, ValueError):
+        raise DataError(f"{where}: [data] must give (train_X, train_Y, dev_X, dev_Y)") from None
+    names = (("train_X", train_X), ("train_Y", train_Y), ("dev_X", dev_X), ("dev_Y", dev_Y))
+    for name, A in names:
+        if not hasattr(A, "shape") or not hasattr(A, "dtype") or len(A.shape) != 2 \
+                or A.dtype.kind not in "fiu":
+            raise DataError(f"{where}: [data] {name} must be a 2d numeric array, got "
+                            f"{type(A).__name__} {getattr(A, 'shape', '')}")
+    for (xn, X), (yn, Y), split in ((names[0], names[1], "training"), (names[2], names[3], "dev")):
+        if len(X) != len(Y):
+            raise DataError(f"{where}: [data] {xn} has {len(X)} rows but {yn} has {len(Y)}")
+        if len(X) == 0:
+            raise DataError(f"{where}: [data] gives no {split} rows")
+        _check_finite(numpy.asarray(X), f"{where}: [data] {xn} ({split} rows)")
+        _check_targets(numpy.asarray(Y), f"{where}: [data] {yn} ({split} rows)")
+    if train_Y.shape[1] != dev_Y.shape[1]:
+        raise DataError(f"{where}: [data] train_Y has {train_Y.shape[1]} classes, dev_Y "
+                        f"{dev_Y.shape[1]}")
+    return train_X, train_Y, dev_X, dev_Y

@@ -1,20 +1,23 @@
 """``thinc-fast train``: the config, the output folder, the state and the loop.
 
 - :mod:`.config`: the default config, ``--set`` overrides, loading and validation;
-- :mod:`.output`: the run folder, atomic model folders, ``metrics.jsonl``;
+- :mod:`.output`: the run folder, its lock, atomic model folders, ``metrics.jsonl``,
+  and :func:`load_model`, which rebuilds a trained model from its folder;
 - :mod:`.state`: :class:`TrainState`, the loop's position as a dataclass;
 - :mod:`.loop`: :func:`train` and :func:`evaluate`.
 
 Each training step is :func:`thinc_fast.step.train_step`.
 """
 from ..errors import TrainingInterrupted, UserError
-from .config import DEFAULT_CONFIG, TRAINING_DEFAULTS, load_config, parse_overrides, resolve_config
+from .config import (DEFAULT_CONFIG, SCORES, TRAINING_DEFAULTS, load_config, parse_overrides,
+                     resolve_config)
 from .loop import evaluate, train
-from .output import (RUN_MARKER, create_output, find_model_dir, prepare_output, truncate_metrics,
-                     write_model_dir)
+from .output import (LOCK_FILE, RUN_MARKER, RunLock, create_output, find_model_dir, load_model,
+                     prepare_output, recover_output, truncate_metrics, write_model_dir)
 from .state import TrainState
 
-__all__ = ["DEFAULT_CONFIG", "TRAINING_DEFAULTS", "RUN_MARKER", "UserError", "TrainingInterrupted",
-           "TrainState", "parse_overrides", "load_config", "resolve_config", "prepare_output",
-           "create_output", "write_model_dir", "find_model_dir", "truncate_metrics", "evaluate",
+__all__ = ["DEFAULT_CONFIG", "TRAINING_DEFAULTS", "SCORES", "RUN_MARKER", "LOCK_FILE", "UserError",
+           "TrainingInterrupted", "TrainState", "RunLock", "parse_overrides", "load_config",
+           "resolve_config", "prepare_output", "create_output", "write_model_dir",
+           "recover_output", "find_model_dir", "load_model", "truncate_metrics", "evaluate",
            "train"]

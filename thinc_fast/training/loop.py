@@ -11,10 +11,16 @@ Outputs in the run's folder (see :mod:`thinc_fast.training.output`):
 - ``metrics.jsonl``: one JSON line per evaluation
 
 ``--resume`` restores ``model-last`` and continues bit for bit as if the run
-had never stopped. Each step is :func:`thinc_fast.step.train_step` (or its
-data-parallel split on Ray) with the loss :class:`~thinc_fast.step.SummedCrossentropy`.
+had never stopped, wherever it was stopped (Ctrl-C is taken at a step boundary,
+after the evaluation due at that step). A run writes its folder holding the
+folder's lock (:class:`~thinc_fast.training.output.RunLock`); on resume it first
+repairs what a kill during a save left. Before training, the data is checked
+(:func:`~thinc_fast.datasets.check_training_data`). Each step is
+:func:`thinc_fast.step.train_step` (or its data-parallel split on Ray) with the
+loss :class:`~thinc_fast.step.SummedCrossentropy`.
 """
 import dataclasses
+import shlex
 import signal
 import threading
 import time
@@ -27,15 +33,17 @@ from .._io import atomic_write
 from ..checkpoint import load_checkpoint
 from ..config import Config
 from ..data import fix_random_seed
+from ..datasets import check_training_data
 from ..errors import TrainingInterrupted, UserError
 from ..loss import Loss
 from ..model import Model
 from ..optimizers import Optimizer
 from ..schedules import Schedule
 from ..step import SummedCrossentropy, train_step
-from .config import load_config, resolve_config
-from .output import (append_metrics, create_output, prepare_output, truncate_metrics,
-                     write_model_dir)
+from .config import (SCORES, check_options, check_resume_overrides, load_config, resolve_config,
+                     use_data_file)
+from .output import (RUN_MARKER, RunLock, append_metrics, clear_models, create_output,
+                     prepare_output, recover_output, truncate_metrics, write_model_dir)
 from .state import TrainState
 
 
@@ -58,27 +66,44 @@ def train(config_path: Optional[Path] = None, output: Optional[Path] = None, *,
           overrides: Optional[Dict[str, Any]] = None, resume: bool = False,
           overwrite: bool = False, seed: Optional[int] = None, workers: int = 0,
           address: Optional[str] = None, on_failure: str = "restart",
-          show_progress: bool = True, log: Callable[[str], None] = print) -> Dict[str, Any]:
+          show_progress: bool = True, log: Callable[[str], None] = print,
+          data: Optional[Path] = None) -> Dict[str, Any]:
     """Train from a config; returns a summary. See the module docstring for outputs.
+
+    data: an ``.npz`` file to train on instead of the config's ``[data]``
+    (``npz.v1``; ``--data``). A resumed run that has nothing left to do under
+    its limits (``max_epochs``, ``patience``) says so and changes nothing:
+    the summary's ``finished`` holds why.
 
     workers > 0 trains data-parallel on Ray (a local cluster, or the one at
     `address`): each global batch of ``batch_size * workers`` examples is split
     between the workers."""
+    check_options(resume=resume, overwrite=overwrite, workers=workers, address=address,
+                  seed=seed, data=data)
     if workers:
         from ..distributed.ray import import_ray
 
         import_ray()  # fail before anything is built or written
-    run = _Run.start(config_path, output, overrides=dict(overrides or {}), resume=resume,
-                     overwrite=overwrite, seed=seed, workers=workers, address=address,
-                     on_failure=on_failure, log=log)
+    locks: List[RunLock] = []
     try:
-        stopped_early = run.loop(show_progress)
+        run = _Run.start(config_path, output, overrides=dict(overrides or {}), resume=resume,
+                         overwrite=overwrite, seed=seed, workers=workers, address=address,
+                         on_failure=on_failure, log=log, data=data, locks=locks)
+        stopped_early = run.finished is not None and "stopped early" in run.finished
+        if run.finished is None:
+            try:
+                stopped_early = run.loop(show_progress)
+            finally:
+                if run.trainer is not None:
+                    run.trainer.shutdown()
     finally:
-        if run.trainer is not None:
-            run.trainer.shutdown()
+        for lock in locks:
+            lock.release()
     state = run.state
-    return {"best_dev_acc": state.best_score, "best_step": state.best_step,
+    return {"best_dev_acc": state.best_score if run.score == "dev_acc" else None,
+            "score": run.score, "best_score": state.best_score, "best_step": state.best_step,
             "steps": state.step, "epochs": state.epoch, "stopped_early": stopped_early,
+            "finished": run.finished,
             "output": str(run.out) if run.out is not None else None,
             "worker_events": list(run.trainer.events) if run.trainer is not None else []}
 
@@ -100,6 +125,8 @@ class _Run:
         self.max_epochs = training["max_epochs"]
         self.eval_frequency = training["eval_frequency"]
         self.patience = training["patience"]
+        self.score = training["score"]
+        self.finished: Optional[str] = None  # why a resumed run has nothing left to do
         self.loss = SummedCrossentropy()
         self.trainer: Any = None
         self.workers = 0
@@ -112,25 +139,35 @@ class _Run:
     def start(cls, config_path: Optional[Path], output: Optional[Path], *,
               overrides: Dict[str, Any], resume: bool, overwrite: bool, seed: Optional[int],
               workers: int, address: Optional[str], on_failure: str,
-              log: Callable[[str], None]) -> "_Run":
-        """Check and build everything, restore a resumed run, then prepare the folder."""
+              log: Callable[[str], None], data: Optional[Path] = None,
+              locks: Optional[List[RunLock]] = None) -> "_Run":
+        """Check and build everything, restore a resumed run, then prepare the
+        folder. The folder's lock is taken (and appended to `locks`, for the
+        caller to release) before a run of ours is read, or before a new folder
+        is written."""
+        locks = [] if locks is None else locks
         if seed is not None:
             overrides["system.seed"] = seed
         out = prepare_output(output, resume, overwrite)
+        if out is not None and (out / RUN_MARKER).exists():
+            locks.append(_lock(out, log))
         if resume:
             assert out is not None
+            recover_output(out, log)
+            prepare_output(out, resume, overwrite)  # a model-last to continue from, now
             config = load_config(out / "config.cfg", overrides)
+            check_resume_overrides(overrides)
             where = str(out / "config.cfg")
             if config_path is not None:
                 log("Resuming: using the run's own config.cfg (CONFIG is ignored; --set applies).")
         else:
             config = load_config(config_path, overrides)
             where = str(config_path) if config_path else "the default config"
+            if data is not None:
+                use_data_file(config, data)
         resolved = resolve_config(config, where)
-        try:
-            train_X, train_Y, _, _ = resolved["data"]
-        except (TypeError, ValueError):
-            raise UserError(f"{where}: [data] must give (train_X, train_Y, dev_X, dev_Y)") from None
+        resolved["data"] = check_training_data(resolved["data"], where)
+        train_X, train_Y, _, _ = resolved["data"]
         run_seed = int(config.get("system", {}).get("seed", 0))
         fix_random_seed(run_seed)
         try:
@@ -149,9 +186,23 @@ class _Run:
             if isinstance(batch_size, Schedule) and state.batch_size_state:
                 batch_size.set_state(state.batch_size_state)
         run = cls(config, resolved, out, state, log)
+        if resume:
+            run.finished = state.finished(run.max_epochs, run.patience)
+            if run.finished is not None:
+                best = (f" Its best {run.score} is {state.best_score:.4f}, at step "
+                        f"{state.best_step}." if state.best_score is not None else "")
+                log(f"The run in {out} is finished: {run.finished}.{best} Nothing was changed. "
+                    "To train it further, raise the limit, e.g. --resume --set "
+                    "training.max_epochs=N (or training.patience=N).")
+                return run
+        if out is not None and not locks:  # a new folder, or an empty one: lock it, look again
+            out.mkdir(parents=True, exist_ok=True)
+            locks.append(_lock(out, log))
+            prepare_output(out, resume, overwrite)
         # Ray workers start as copies of this (possibly restored) model and optimizer
         run.connect_workers(workers, address, on_failure, run_seed, plan)
         if out is not None and not resume:
+            clear_models(out)  # --overwrite: nothing of the earlier run is mixed in
             create_output(out)
             (out / "config.cfg").write_text(config.to_str(), encoding="utf8")
             (out / "metrics.jsonl").write_text("")
@@ -247,23 +298,30 @@ class _Run:
                         state.record_step(n_examples, loss, n_train)
                         if self.bar is not None:
                             self.bar.update(n_examples)
-                    if stop_requested:
-                        raise KeyboardInterrupt
+                    # the evaluation due at this step comes before a stop: Ctrl-C here
+                    # must not lose it (the resumed run would stop elsewhere)
                     if self.eval_frequency and state.step % self.eval_frequency == 0:
                         stopped_early = self.evaluate_and_save()
-                        if stopped_early:
-                            break
+                    elif not self.eval_frequency and state.pos >= n_train:
+                        stopped_early = self.evaluate_and_save()  # the epoch's evaluation
+                    if stopped_early:
+                        break
+                    if stop_requested and state.finished(self.max_epochs, self.patience) is None:
+                        raise KeyboardInterrupt
                 self.close_bar()
-                if not self.eval_frequency and not stopped_early:
-                    stopped_early = self.evaluate_and_save()
             if state.loss_n and not stopped_early:
                 self.evaluate_and_save()  # steps since the last evaluation: evaluate and save them too
         except KeyboardInterrupt:
             self.close_bar()
             self.model.zero_grads()
             self.save(["model-last"], {"epoch": state.epoch, "step": state.step, "interrupted": True})
-            where_saved = f" model-last saved in {self.out}." if self.out is not None else ""
-            raise TrainingInterrupted(f"Interrupted at step {state.step}.{where_saved}") from None
+            if self.out is None:
+                raise TrainingInterrupted(f"Interrupted at step {state.step}. Nothing was saved "
+                                          "(no --output).") from None
+            raise TrainingInterrupted(
+                f"Interrupted at step {state.step}. The run is saved in {self.out} (model-last "
+                "holds everything to go on from this step). Continue it with:\n"
+                f"  thinc-fast train --resume --output {shlex.quote(str(self.out))}") from None
         finally:
             if previous_handler is not None:
                 signal.signal(signal.SIGINT, previous_handler)
@@ -282,14 +340,16 @@ class _Run:
                "dev_loss": dev_loss, "dev_acc": accuracy, "learn_rate": self.optimizer.learn_rate,
                "examples_per_s": state.examples / max(now - self.last_eval, 1e-9)}
         self.last_eval = now
-        improved = state.record_eval(accuracy)
+        score = accuracy if self.score == "dev_acc" else dev_loss
+        improved = state.record_eval(score, higher_is_better=SCORES[self.score])
         row["best"] = improved
         if self.bar is not None:
             self.bar.clear()
         self.table.row(row)
         if self.out is not None:
             append_metrics(self.out / "metrics.jsonl", row)
-        self.save(["model-last", "model-best"] if improved else ["model-last"],
+        # model-best first: model-last, the point a resume starts from, is written last
+        self.save(["model-best", "model-last"] if improved else ["model-last"],
                   {"epoch": state.epoch, "step": state.step, "dev_acc": accuracy,
                    "dev_loss": dev_loss})
         return self.patience > 0 and state.bad_evals >= self.patience
@@ -323,6 +383,14 @@ class _Run:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def _lock(out: Path, log: Callable[[str], None]) -> RunLock:
+    lock = RunLock.acquire(out)
+    if lock.stale:
+        log(f"Note: the lock on {out} was left by a run that ended without releasing it "
+            f"({lock.stale}); taking it over.")
+    return lock
 
 
 class _Table:

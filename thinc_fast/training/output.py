@@ -1,17 +1,36 @@
-"""The run's output folder: checks before writing, atomic model folders, metrics.
+"""The run's output folder: checks before writing, a lock, atomic model folders, metrics.
 
-A run folder holds a marker file (``.thinc-fast-run``), ``config.cfg``,
-``metrics.jsonl`` and the model folders ``model-last/`` and ``model-best/``.
-A model folder is built beside its target and swapped in with renames, so a
-reader (or a crash) sees the old folder or the new one, never half of one.
+A run folder holds a marker file (``.thinc-fast-run``), a lock file
+(``.thinc-fast.lock``), ``config.cfg``, ``metrics.jsonl`` and the model
+folders ``model-last/`` and ``model-best/``.
+
+- **One writer at a time.** :class:`RunLock` holds an advisory lock
+  (``flock``) on the lock file while a run writes; a second ``train`` into the
+  same folder is refused with a message naming the process that holds it. The
+  kernel releases the lock when its process ends, however it ends; the file
+  then still names that process (a clean exit empties it), which is how a
+  stale lock is recognised and reported when the next run takes it over.
+- **Atomic model folders.** A model folder is built beside its target
+  (``.model-last.new-*``, its files written atomically, ``meta.json`` last) and
+  swapped in with two renames (the old folder is first moved into
+  ``.model-last.old-*``). A kill between the two renames leaves no
+  ``model-last``: :func:`recover_output`, run under the lock when a run starts
+  in the folder, moves the complete new folder (or else the old one) into
+  place, and removes what interrupted saves left behind.
+- **Usual modes.** Files and folders get ``0o666``/``0o777`` less the umask,
+  as files made by ``open``/``mkdir`` do, so that a team can share a model.
 """
+import datetime
+import fcntl
 import json
+import math
 import os
 import shutil
-import tempfile
+import socket
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
+from .._io import atomic_write, make_temp_dir
 from ..checkpoint import save_checkpoint
 from ..config import Config
 from ..errors import UserError
@@ -19,6 +38,9 @@ from ..model import Model
 from ..optimizers import Optimizer
 
 RUN_MARKER = ".thinc-fast-run"
+LOCK_FILE = ".thinc-fast.lock"
+MODEL_DIRS = ("model-last", "model-best")
+_OURS = {RUN_MARKER, LOCK_FILE}
 
 
 def prepare_output(output: Optional[Path], resume: bool, overwrite: bool) -> Optional[Path]:
@@ -32,19 +54,53 @@ def prepare_output(output: Optional[Path], resume: bool, overwrite: bool) -> Opt
     if output.exists() and not output.is_dir():
         raise UserError(f"--output {output} exists and is not a folder")
     ours = (output / RUN_MARKER).exists()
-    contents = [p.name for p in output.iterdir()] if output.is_dir() else []
+    contents = [p.name for p in output.iterdir() if p.name not in _OURS] if output.is_dir() else []
     if resume:
-        if not ours or not (output / "model-last" / "checkpoint.bin").is_file():
-            raise UserError(f"--resume: {output} holds no thinc-fast run with a model-last to continue")
+        if not ours:
+            raise UserError(f"--resume: {output} holds no thinc-fast run to continue")
+        if not (output / "model-last" / "checkpoint.bin").is_file() and not _leftovers(output):
+            raise UserError(f"--resume: {output} holds no model-last to continue from (the run "
+                            "was stopped before its first evaluation); start it again with "
+                            "--overwrite")
         return output
     if contents and not ours:
         raise UserError(f"--output {output} is not empty and is not a thinc-fast run folder "
                         f"(it holds {', '.join(sorted(contents)[:5])}{'...' if len(contents) > 5 else ''}). "
                         "Choose a new or empty folder; nothing was written.")
     if ours and not overwrite:
+        holder = _live_holder(output)
+        if holder is not None:
+            raise UserError(_in_use(output, holder))
         raise UserError(f"--output {output} already holds a thinc-fast run. Use --resume to continue "
                         "it, or --overwrite to start over in it.")
     return output
+
+
+def _in_use(folder: Path, holder: str) -> str:
+    return (f"--output {folder} is in use by another thinc-fast run ({holder}). Two runs must not "
+            "write into one folder: wait for it to finish, stop it (Ctrl-C), or choose another "
+            "--output. Nothing was written.")
+
+
+def _live_holder(folder: Path) -> Optional[str]:
+    """Who holds the folder's lock, read from the lock file (no lock taken): its
+    text when it names a process of this host that is alive, else None. Only
+    for messages: :class:`RunLock` is what keeps runs apart."""
+    try:
+        text = (folder / LOCK_FILE).read_text(encoding="utf8", errors="replace").strip()
+        words = text.split()
+        pid = int(words[1]) if len(words) > 3 and words[0] == "pid" else None
+    except (OSError, ValueError):
+        return None
+    if pid is None or words[3].rstrip(",") != socket.gethostname():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return text
 
 
 def create_output(output: Path) -> None:
@@ -53,21 +109,77 @@ def create_output(output: Path) -> None:
     (output / RUN_MARKER).write_text("thinc-fast training run\n")
 
 
+# --------------------------------------------------------------------- lock
+class RunLock:
+    """An advisory lock (``flock``) on a run folder's lock file, held while a run
+    writes into the folder. ``release`` (or the end of the process) frees it."""
+
+    def __init__(self, folder: Path, fd: int, stale: Optional[str]) -> None:
+        self.folder = folder
+        self.fd: Optional[int] = fd
+        self.stale = stale  # what a holder that died without releasing left in the file
+
+    @classmethod
+    def acquire(cls, folder: Path) -> "RunLock":
+        """Lock `folder` (which must exist); UserError if another process holds it."""
+        path = Path(folder) / LOCK_FILE
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)  # the umask applies
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = _read_fd(fd).strip() or "another process"
+                os.close(fd)
+                raise UserError(_in_use(Path(folder), holder)) from None
+            try:
+                same_file = os.path.samestat(os.fstat(fd), os.stat(path))
+            except FileNotFoundError:
+                same_file = False
+            if same_file:
+                break
+            os.close(fd)  # the file was replaced while we waited: lock the new one
+        stale = _read_fd(fd).strip() or None
+        started = datetime.datetime.now().isoformat(timespec="seconds")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}, since {started}\n".encode(), 0)
+        return cls(Path(folder), fd, stale)
+
+    def release(self) -> None:
+        """Empty the lock file (a clean exit) and free the lock."""
+        if self.fd is None:
+            return
+        try:
+            os.ftruncate(self.fd, 0)
+        finally:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _read_fd(fd: int) -> str:
+    try:
+        return os.pread(fd, 4096, 0).decode("utf8", "replace")
+    except OSError:
+        return ""
+
+
+# ------------------------------------------------------------- model folders
 def write_model_dir(target: Path, config: Config, model: Model, optimizer: Optimizer,
                     extra: Dict[str, Any], meta: Dict[str, Any]) -> None:
-    """Build the folder beside `target`, then swap it in with renames; on any
-    failure the previous folder is put back."""
+    """Build the folder beside `target` (``meta.json`` written last: a folder
+    with it is complete), then swap it in with renames; on any failure the
+    previous folder is put back. A kill between the renames is repaired by
+    :func:`recover_output`."""
     parent = target.parent
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=parent))
+    tmp = make_temp_dir(parent, f".{target.name}.new-")
     old: Optional[Path] = None
     try:
-        (tmp / "config.cfg").write_text(config.to_str(), encoding="utf8")
+        atomic_write(tmp / "config.cfg", config.to_str().encode("utf8"))
         save_checkpoint(tmp / "checkpoint.bin", model, optimizer, extra=extra)
         with model.use_params(optimizer.averages):
             model.to_disk(tmp / "model.bin")
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf8")
+        atomic_write(tmp / "meta.json", json.dumps(meta, indent=2).encode("utf8"))
         if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=parent))
+            old = make_temp_dir(parent, f".{target.name}.old-")
             os.replace(target, old / target.name)
         os.replace(tmp, target)
     except BaseException:
@@ -81,6 +193,62 @@ def write_model_dir(target: Path, config: Config, model: Model, optimizer: Optim
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _leftovers(folder: Path) -> List[Path]:
+    """What interrupted saves left in `folder`: hidden model folders and temporary files."""
+    out = []
+    for path in folder.iterdir() if folder.is_dir() else []:
+        name = path.name
+        if any(name.startswith(f".{d}.new-") or name.startswith(f".{d}.old-") for d in MODEL_DIRS) \
+                or (name.startswith(".") and name.endswith(".tmp") and path.is_file()):
+            out.append(path)
+    return sorted(out)
+
+
+def recover_output(folder: Path, log: Callable[[str], None] = print) -> List[str]:
+    """Repair what a kill during a save left (call it holding the lock).
+
+    A model folder missing after a kill between the two renames of its swap is
+    put back: the complete new folder if there is one (it was about to be
+    moved in), else the old one. Then every leftover temporary folder and
+    file is removed. Returns what was done, one line each (also logged)."""
+    done = []
+    leftovers = _leftovers(folder)
+    for name in MODEL_DIRS:
+        target = folder / name
+        if target.exists():
+            continue
+        new = [p for p in leftovers if p.name.startswith(f".{name}.new-") and p.is_dir()
+               and (p / "meta.json").is_file()]
+        old = [p / name for p in leftovers if p.name.startswith(f".{name}.old-")
+               and (p / name / "meta.json").is_file()]
+        source = max(new, key=lambda p: p.stat().st_mtime) if new else (old[0] if old else None)
+        if source is not None:
+            os.replace(source, target)
+            done.append(f"Recovered {target} from {source.relative_to(folder)} (a save was "
+                        "interrupted between its two renames).")
+    for path in _leftovers(folder):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    removed = len(leftovers) - len(done)
+    if removed > 0:
+        done.append(f"Removed {removed} temporary file(s) or folder(s) left in {folder} by "
+                    "interrupted saves.")
+    for line in done:
+        log(line)
+    return done
+
+
+def clear_models(folder: Path) -> None:
+    """Remove the model folders and leftovers of an earlier run (``--overwrite``)."""
+    for path in [folder / name for name in MODEL_DIRS] + _leftovers(folder):
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
 def find_model_dir(path: Path) -> Path:
     """`path` itself if it is a model folder, else its model-best (or model-last)."""
     path = Path(path)
@@ -92,10 +260,39 @@ def find_model_dir(path: Path) -> Path:
     raise UserError(f"{path} is not a thinc-fast model folder (no model.bin, model-best or model-last)")
 
 
+def load_model(path: Any) -> Model:
+    """The model a ``thinc-fast train`` run saved, rebuilt from its folder: the
+    ``[model]`` block of its ``config.cfg``, then the weights of ``model.bin``.
+
+    `path`: a model folder (``run/model-best``, ``run/model-last``) or a run
+    folder (its model-best, else its model-last). The data the run trained on is
+    not loaded. ``model.predict(X)`` then gives the class probabilities.
+    """
+    from ..config import ConfigValidationError, registry
+    from .config import load_config
+
+    folder = find_model_dir(Path(path))
+    config = load_config(folder / "config.cfg", {})
+    if "model" not in config:
+        raise UserError(f"{folder / 'config.cfg'}: missing section [model]")
+    try:
+        model = registry.resolve({"model": config.interpolate()["model"]})["model"]
+    except (ConfigValidationError, ValueError, TypeError) as err:
+        raise UserError(f"{folder / 'config.cfg'}: cannot build its [model]: {err}") from None
+    if not isinstance(model, Model):
+        raise UserError(f"{folder / 'config.cfg'}: [model] does not build a model")
+    model.from_disk(folder / "model.bin")
+    return model
+
+
+# ----------------------------------------------------------------- metrics
 def append_metrics(path: Path, row: Dict[str, Any]) -> None:
-    """Add one evaluation's row to ``metrics.jsonl``."""
+    """Add one evaluation's row to ``metrics.jsonl`` (strict JSON: a value that
+    is not a finite number is written as null)."""
+    clean = {key: (None if isinstance(value, float) and not math.isfinite(value) else value)
+             for key, value in row.items()}
     with open(path, "a", encoding="utf8") as f:
-        f.write(json.dumps(row) + "\n")
+        f.write(json.dumps(clean, allow_nan=False) + "\n")
 
 
 def truncate_metrics(path: Path, step: int) -> None:
@@ -104,4 +301,4 @@ def truncate_metrics(path: Path, step: int) -> None:
         return
     keep = [line for line in path.read_text(encoding="utf8").splitlines()
             if line.strip() and json.loads(line)["step"] <= step]
-    path.write_text("".join(line + "\n" for line in keep), encoding="utf8")
+    atomic_write(path, "".join(line + "\n" for line in keep).encode("utf8"))

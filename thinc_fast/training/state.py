@@ -18,8 +18,8 @@ class TrainState:
 
     epoch, step: finished epochs and steps. order, pos: this epoch's shuffled
     example order (None between epochs) and how far into it the loop is.
-    best_score, best_step, bad_evals: the best dev accuracy, its step, and
-    evaluations since it (for patience). loss_sum, loss_n, examples: the
+    best_score, best_step, bad_evals: the best dev score (``[training] score``:
+    accuracy by default), its step, and evaluations since it (for patience). loss_sum, loss_n, examples: the
     summed training loss, its examples, and the examples seen since the last
     evaluation. batch_size_state: the batch-size schedule's state, when it
     is one (filled in when saving).
@@ -52,15 +52,25 @@ class TrainState:
         """The mean training loss per example since the last evaluation."""
         return self.loss_sum / max(self.loss_n, 1)
 
-    def record_eval(self, score: float) -> bool:
+    def record_eval(self, score: float, higher_is_better: bool = True) -> bool:
         """Start a new loss window and track the best `score`; True if it improved."""
         self.loss_sum, self.loss_n, self.examples = 0.0, 0, 0
-        improved = self.best_score is None or score > self.best_score
+        improved = self.best_score is None or (score > self.best_score if higher_is_better
+                                               else score < self.best_score)
         if improved:
             self.best_score, self.best_step, self.bad_evals = score, self.step, 0
         else:
             self.bad_evals += 1
         return improved
+
+    def finished(self, max_epochs: int, patience: int) -> Optional[str]:
+        """Why a run in this state has nothing left to do under these limits, or None."""
+        if patience and self.bad_evals >= patience:
+            return (f"it stopped early at step {self.step}: {self.bad_evals} evaluations without "
+                    f"a better score (patience = {patience})")
+        if self.epoch >= max_epochs and not self.loss_n:
+            return f"it completed max_epochs = {max_epochs} ({self.step} steps)"
+        return None
 
     def to_dict(self) -> Dict[str, Any]:
         """The state as JSON-able data (the checkpoint's ``progress``)."""
