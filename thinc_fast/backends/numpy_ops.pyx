@@ -708,8 +708,6 @@ class NumpyOps(Ops):
     def hash(self, ids, seed):
         """MurmurHash3 (x64, 128 bits) of each uint64 id: a (len(ids), 4) uint32
         array with Thinc's values; see :meth:`Ops.hash`."""
-        if not isinstance(ids, numpy.ndarray):
-            ids = numpy.asarray(ids)
         keys = numpy.ascontiguousarray(_hash_ids(self, ids))
         cdef uint32_t s = _check_seed(seed)
         out = numpy.empty((keys.shape[0], 4), dtype=numpy.uint32)
@@ -719,8 +717,6 @@ class NumpyOps(Ops):
 
     def ngrams(self, n, keys):
         """One uint64 hash per window of `n` keys (Thinc's values); see :meth:`Ops.ngrams`."""
-        if not isinstance(keys, numpy.ndarray):
-            keys = numpy.asarray(keys)
         k = numpy.ascontiguousarray(_hash_ids(self, keys))
         cdef int width = int(n)
         cdef Py_ssize_t nout = max(0, k.shape[0] - width + 1) if width >= 1 else 0
