@@ -256,3 +256,18 @@ def test_saved_files_respect_the_umask(tmp_path, umask):
         mode = path.stat().st_mode & 0o777
         expected = (0o777 if path.is_dir() else 0o666) & ~umask
         assert mode == expected, f"{path}: {oct(mode)}, expected {oct(expected)}"
+
+
+def test_a_file_system_without_locks_is_noted_not_fatal(tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    from thinc_fast.training import RunLock
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    lock = RunLock.acquire(tmp_path)
+    assert lock.unsupported and "No locks available" in lock.unsupported
+    lock.release()

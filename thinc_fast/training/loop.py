@@ -387,6 +387,9 @@ class _Run:
 
 def _lock(out: Path, log: Callable[[str], None]) -> RunLock:
     lock = RunLock.acquire(out)
+    if lock.unsupported:
+        log(f"Note: {out} cannot be locked ({lock.unsupported}): make sure no other run writes "
+            "into it.")
     if lock.stale:
         log(f"Note: the lock on {out} was left by a run that ended without releasing it "
             f"({lock.stale}); taking it over.")

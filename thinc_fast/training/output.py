@@ -114,10 +114,12 @@ class RunLock:
     """An advisory lock (``flock``) on a run folder's lock file, held while a run
     writes into the folder. ``release`` (or the end of the process) frees it."""
 
-    def __init__(self, folder: Path, fd: int, stale: Optional[str]) -> None:
+    def __init__(self, folder: Path, fd: int, stale: Optional[str],
+                 unsupported: Optional[str] = None) -> None:
         self.folder = folder
         self.fd: Optional[int] = fd
         self.stale = stale  # what a holder that died without releasing left in the file
+        self.unsupported = unsupported  # why the file system gave no lock (then none is held)
 
     @classmethod
     def acquire(cls, folder: Path) -> "RunLock":
@@ -127,10 +129,12 @@ class RunLock:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)  # the umask applies
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
+            except BlockingIOError:
                 holder = _read_fd(fd).strip() or "another process"
                 os.close(fd)
                 raise UserError(_in_use(Path(folder), holder)) from None
+            except OSError as err:  # a file system without locks (ENOLCK, EOPNOTSUPP)
+                return cls(Path(folder), fd, None, unsupported=str(err))
             try:
                 same_file = os.path.samestat(os.fstat(fd), os.stat(path))
             except FileNotFoundError:
