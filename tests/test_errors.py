@@ -156,8 +156,6 @@ def test_warmup_linear_with_zero_total_steps():
         warmup_linear(0.1, warmup_steps=0, total_steps=0)
 
 
-@pytest.mark.xfail(strict=True, reason="needs the set_num_threads limit in backends/numpy_ops.pyx "
-                                       "(issue 16); remove this mark once it is built")
 def test_set_num_threads_refuses_absurd_counts():
     from thinc_fast import get_num_threads, set_num_threads
 

@@ -51,16 +51,27 @@ def default_num_threads():
     return cpus
 
 
+MAX_THREADS_PER_CPU = 4
+
+
 def set_num_threads(n):
     """Use `n` threads for the CPU kernels (gemm splits, fused optimizer steps).
 
     ``None`` restores the default: the number of CPUs in this process's
-    affinity mask (``os.sched_getaffinity``)."""
+    affinity mask (``os.sched_getaffinity``). More threads than CPUs are
+    allowed up to ``4 * os.cpu_count()`` (they only slow the kernels down);
+    more is refused with ValueError."""
     global _num_threads
     if n is None:
         n = default_num_threads()
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"set_num_threads: n must be a positive int or None, got {n!r}")
+    cpus = os.cpu_count() or 1
+    limit = MAX_THREADS_PER_CPU * cpus
+    if n > limit:
+        raise ValueError(f"set_num_threads: n={n} is more than this machine can use: it has "
+                         f"{cpus} CPUs (at most {limit} threads, {MAX_THREADS_PER_CPU} per CPU); "
+                         "use None for the default (the CPUs this process may run on)")
     _num_threads = n
 
 
