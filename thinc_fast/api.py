@@ -36,10 +36,14 @@ from .layers import (add, array_getitem, bidirectional, expand_window, floats_ge
                      with_flatten_v2, with_getitem, with_list, with_padded, with_ragged,
                      with_reshape)
 from .compat import enable_mxnet, enable_tensorflow
+from .errors import ThincFastError
+from .step import StepResult, apply_update, train_step
+from .training import load_model
 from .layers import (LSTM, Embed, HashEmbed, MultiSoftmax, ParametricAttention,
                      ParametricAttention_v2, PyTorchLSTM, SparseLinear, SparseLinear_v2)
 
 __all__ = [
+    "train_step", "apply_update", "StepResult", "load_model", "ThincFastError",
     "Model", "Ops", "NumpyOps", "CupyOps", "get_ops", "use_ops", "get_current_ops",
     "set_current_ops",
     "prefer_gpu", "require_gpu",
