@@ -743,7 +743,9 @@ class NumpyOps(Ops):
             return Ops.seq2col(self, seq, nW, lengths=lengths)
         nW = _check_window("seq2col", nW)
         seq = numpy.ascontiguousarray(seq)
-        offsets = _seq2col_offsets("seq2col", self, lengths, seq.shape[0])
+        offsets = _lengths_offsets(lengths, seq.shape[0], 0, 1)
+        if offsets is None:
+            offsets = _seq2col_offsets("seq2col", self, lengths, seq.shape[0])
         cols = numpy.empty((seq.shape[0], (2 * nW + 1) * seq.shape[1]), dtype=seq.dtype)
         if cols.size:
             _seq2col_run(cols.reshape(-1).view(numpy.uint8), seq.reshape(-1).view(numpy.uint8),
@@ -761,7 +763,9 @@ class NumpyOps(Ops):
             raise ValueError(f"backprop_seq2col: expected a 2d array of {nF} blocks per row "
                              f"(nW={nW}), got shape {dY.shape}")
         dY = numpy.ascontiguousarray(dY)
-        offsets = _seq2col_offsets("backprop_seq2col", self, lengths, dY.shape[0])
+        offsets = _lengths_offsets(lengths, dY.shape[0], 0, 1)
+        if offsets is None:
+            offsets = _seq2col_offsets("backprop_seq2col", self, lengths, dY.shape[0])
         dX = numpy.empty((dY.shape[0], dY.shape[1] // nF), dtype=dY.dtype)
         if dX.size:
             if dX.dtype == _F32:
@@ -781,7 +785,9 @@ class NumpyOps(Ops):
     def _reduce_sum_mean(self, method, X, lengths, int mean):
         if not _is_real(X) or X.ndim != 2:
             return getattr(Ops, method)(self, X, lengths)
-        offsets = _reduce_offsets(method, self, X, lengths, min_length=0)
+        offsets = _lengths_offsets(lengths, X.shape[0], 0, 0)
+        if offsets is None:
+            offsets = _reduce_offsets(method, self, X, lengths, min_length=0)
         out = numpy.empty((offsets.shape[0] - 1, X.shape[1]), dtype=X.dtype)
         if out.size:
             X = numpy.ascontiguousarray(X)
@@ -795,7 +801,9 @@ class NumpyOps(Ops):
         """``(maxes, which)`` per sequence; see :meth:`Ops.reduce_max`."""
         if not _is_real(X) or X.ndim != 2:
             return Ops.reduce_max(self, X, lengths)
-        offsets = _reduce_offsets("reduce_max", self, X, lengths, min_length=1)
+        offsets = _lengths_offsets(lengths, X.shape[0], 1, 0)
+        if offsets is None:
+            offsets = _reduce_offsets("reduce_max", self, X, lengths, min_length=1)
         out = numpy.empty((offsets.shape[0] - 1, X.shape[1]), dtype=X.dtype)
         which = numpy.zeros((offsets.shape[0] - 1, X.shape[1]), dtype=numpy.int32)
         if out.size:
@@ -817,8 +825,9 @@ class NumpyOps(Ops):
     def _backprop_sum_mean(self, method, d, lengths, int mean):
         if not _is_real(d):
             return getattr(Ops, method)(self, d, lengths)
-        lens = _backprop_lengths(method, self, d, lengths, min_length=0)
-        offsets = _offsets(lens)
+        offsets = _lengths_offsets(lengths, 0, 0, 2) if d.ndim == 2 else None
+        if offsets is None or offsets.shape[0] - 1 != d.shape[0]:
+            offsets = _offsets(_backprop_lengths(method, self, d, lengths, min_length=0))
         dX = numpy.empty((int(offsets[offsets.shape[0] - 1]), d.shape[1]), dtype=d.dtype)
         if dX.size:
             d = numpy.ascontiguousarray(d)
@@ -832,13 +841,16 @@ class NumpyOps(Ops):
         """The gradient of :meth:`reduce_max`; see :meth:`Ops.backprop_reduce_max`."""
         if not _is_real(d_maxes) or not isinstance(which, numpy.ndarray):
             return Ops.backprop_reduce_max(self, d_maxes, which, lengths)
-        lens = _backprop_lengths("backprop_reduce_max", self, d_maxes, lengths, min_length=1)
+        offsets = _lengths_offsets(lengths, 0, 1, 2) if d_maxes.ndim == 2 else None
+        if offsets is None or offsets.shape[0] - 1 != d_maxes.shape[0]:
+            offsets = _offsets(_backprop_lengths("backprop_reduce_max", self, d_maxes, lengths,
+                                                 min_length=1))
+        lens = numpy.diff(offsets)
         if which.shape != d_maxes.shape:
             raise ValueError(f"backprop_reduce_max: which has shape {which.shape}, d_maxes "
                              f"{d_maxes.shape}")
         if which.size and bool(((which < 0) | (which >= lens[:, None])).any()):
             raise IndexError("backprop_reduce_max: which holds a row outside its sequence")
-        offsets = _offsets(lens)
         dX = numpy.empty((int(offsets[offsets.shape[0] - 1]), d_maxes.shape[1]),
                          dtype=d_maxes.dtype)
         if dX.size:
@@ -1286,6 +1298,39 @@ def _seq_bounds(offsets, int parts):
     return numpy.concatenate([[0], inner, [nseq]]).astype(numpy.int64)
 
 
+def _lengths_offsets(lengths, Py_ssize_t n_rows, int min_length, int mode):
+    """The int64 offsets [0, l0, l0 + l1, ...] of `lengths` when it is a 1d
+    C-contiguous int32/int64 NumPy array whose values are all >= min_length
+    and add up to at most n_rows (mode 0), exactly n_rows (mode 1) or anything
+    (mode 2); else None, and the caller runs the reference's checks (which
+    raise its errors). One pass in C instead of a few NumPy calls."""
+    if (not isinstance(lengths, numpy.ndarray) or lengths.ndim != 1
+            or not lengths.flags.c_contiguous):
+        return None
+    if lengths.dtype == _I32:
+        return _offsets_of[int32_t](lengths, n_rows, min_length, mode)
+    if lengths.dtype == _I64:
+        return _offsets_of[int64_t](lengths, n_rows, min_length, mode)
+    return None
+
+
+cdef object _offsets_of(const seq_index[::1] lens, Py_ssize_t n_rows, int min_length, int mode):
+    cdef Py_ssize_t i, n = lens.shape[0]
+    cdef int64_t acc = 0, v
+    out = numpy.empty(n + 1, dtype=numpy.int64)
+    cdef int64_t[::1] o = out
+    o[0] = 0
+    for i in range(n):
+        v = <int64_t>lens[i]
+        if v < min_length:
+            return None
+        acc += v
+        o[i + 1] = acc
+    if (mode == 0 and acc > n_rows) or (mode == 1 and acc != n_rows):
+        return None
+    return out
+
+
 def _index_array(indices):
     """`indices` as a C-contiguous int32, uint32 or int64 array; uint64 is
     viewed as int64 (values from 2**63 on turn negative and fail the check)."""
@@ -1393,9 +1438,10 @@ cdef void _reduce_sum_run(seq_real[:, ::1] out, const seq_real[:, ::1] X,
     _job_init(&job, nseq)
     job.range = tf_job_reduce_sum_f if seq_real is float else tf_job_reduce_sum_d
     job.nparts = _seq_chunks(parts, nseq)
-    bounds = _seq_bounds(numpy.asarray(offs), job.nparts)
-    cdef const int64_t[::1] kb = bounds
-    job.bounds = &kb[0]
+    cdef const int64_t[::1] kb
+    if job.nparts > 1:
+        kb = _seq_bounds(numpy.asarray(offs), job.nparts)
+        job.bounds = &kb[0]
     job.dst = &out[0, 0]
     job.src = &X[0, 0] if X.shape[0] else NULL
     job.offs = &offs[0]
@@ -1412,9 +1458,10 @@ cdef void _reduce_max_run(seq_real[:, ::1] out, int32_t[:, ::1] which, const seq
     _job_init(&job, nseq)
     job.range = tf_job_reduce_max_f if seq_real is float else tf_job_reduce_max_d
     job.nparts = _seq_chunks(parts, nseq)
-    bounds = _seq_bounds(numpy.asarray(offs), job.nparts)
-    cdef const int64_t[::1] kb = bounds
-    job.bounds = &kb[0]
+    cdef const int64_t[::1] kb
+    if job.nparts > 1:
+        kb = _seq_bounds(numpy.asarray(offs), job.nparts)
+        job.bounds = &kb[0]
     job.dst = &out[0, 0]
     job.dst2 = &which[0, 0]
     job.src = &X[0, 0]
@@ -1448,9 +1495,10 @@ cdef void _breduce_max_run(seq_real[:, ::1] dX, const seq_real[:, ::1] d,
     _job_init(&job, nseq)
     job.range = tf_job_breduce_max_f if seq_real is float else tf_job_breduce_max_d
     job.nparts = _seq_chunks(parts, nseq)
-    bounds = _seq_bounds(numpy.asarray(offs), job.nparts)
-    cdef const int64_t[::1] kb = bounds
-    job.bounds = &kb[0]
+    cdef const int64_t[::1] kb
+    if job.nparts > 1:
+        kb = _seq_bounds(numpy.asarray(offs), job.nparts)
+        job.bounds = &kb[0]
     job.dst = &dX[0, 0]
     job.src = &d[0, 0]
     job.src2 = &which[0, 0]
