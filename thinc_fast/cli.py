@@ -59,7 +59,8 @@ def main() -> None:
 @click.option("--seed", type=int, help="Random seed (overrides [system] seed).")
 @click.option("--data", type=click.Path(path_type=Path, dir_okay=False),
               help="Train on this .npz file (arrays X, Y; optional X_dev, Y_dev) instead of "
-                   "the config's [data].")
+                   "the config's [data]; a .jsonl or .conllu file: a text model's data (see "
+                   "init-config --model).")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override a config value, e.g. --set training.max_epochs=2 (repeatable).")
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
@@ -143,16 +144,22 @@ def evaluate(model_dir: Path, data: Optional[Path], verbose: bool) -> None:
 @main.command("init-config")
 @click.argument("path", required=False, type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--force", is_flag=True, help="Replace an existing file.")
-def init_config(path: Optional[Path], force: bool) -> None:
-    """Write the default training config to PATH (or print it)."""
+@click.option("--model", "model_kind", type=click.Choice(["mlp", "textcat", "tagger"]),
+              default="mlp", show_default=True,
+              help="mlp: the default MLP (8x8 digits, .npz data); textcat: a text classifier "
+                   "(.jsonl of {\"text\", \"label\"}); tagger: a tagger (.conllu).")
+def init_config(path: Optional[Path], force: bool, model_kind: str) -> None:
+    """Write a training config to PATH (or print it): the default, or a text model's."""
     from .training import DEFAULT_CONFIG
+    from .training.text_configs import TEXT_CONFIGS
 
+    text = TEXT_CONFIGS.get(model_kind, DEFAULT_CONFIG)
     if path is None:
-        click.echo(DEFAULT_CONFIG, nl=False)
+        click.echo(text, nl=False)
         return
     if path.exists() and not force:
         raise click.ClickException(f"{path} exists; use --force to replace it")
-    path.write_text(DEFAULT_CONFIG, encoding="utf8")
+    path.write_text(text, encoding="utf8")
     click.echo(f"Wrote {path}")
 
 

@@ -30,6 +30,7 @@ import numpy
 
 from ._builtins import builtin
 from .backends import Ops, get_array_ops
+from .types import Ragged
 
 GuessT = TypeVar("GuessT")
 TruthT = TypeVar("TruthT")
@@ -417,6 +418,19 @@ class SequenceCategoricalCrossentropy(Loss):
     Each sequence's rows are not divided by its own length: normalize divides
     by the number of sequences. The settings are CategoricalCrossentropy's; the
     wrapped loss is ``self.cc``.
+
+    `guesses` may also be a :class:`~thinc_fast.types.Ragged` (its rows are the
+    sequences' rows, one after another): the gradient is then a Ragged with the
+    same lengths, computed in one pass over all rows, and `truths` may be a
+    Ragged too (its ``dataXd``: class indices or target rows) or the list of
+    the sequences' truths.
+
+    >>> import numpy
+    >>> from thinc_fast.types import Ragged
+    >>> guesses = Ragged(numpy.asarray([[0.8, 0.2], [0.4, 0.6], [0.5, 0.5]], dtype="f"), [2, 1])
+    >>> d, value = SequenceCategoricalCrossentropy()(guesses, [[0, 1], [1]])
+    >>> d.lengths.tolist(), d.data.astype("float64").round(2).tolist()
+    ([2, 1], [[-0.1, 0.1], [0.2, -0.2], [0.25, -0.25]])
     """
 
     def __init__(self, *, normalize: bool = True, names: Optional[Sequence[str]] = None,
@@ -450,8 +464,13 @@ class SequenceCategoricalCrossentropy(Loss):
 
     def get_grad(self, guesses: Sequence[Floats2d], truths: Sequence[IntsOrFloatsOrStrs]
                  ) -> List[Floats2d]:
-        """One gradient per sequence, each divided by ``len(guesses)`` when normalize=True."""
+        """One gradient per sequence, each divided by ``len(guesses)`` when
+        normalize=True; for Ragged guesses, a Ragged of the same lengths."""
         who = "SequenceCategoricalCrossentropy loss"
+        if isinstance(guesses, Ragged):
+            return self._ragged_grad(guesses, truths)
+        if isinstance(truths, Ragged):
+            truths = get_array_ops(truths.data).unflatten(truths.dataXd, truths.lengths)
         if _is_array(guesses) or not isinstance(guesses, Sequence):
             raise TypeError(f"Cannot calculate {who}: guesses must be a list of 2d arrays, one "
                             f"per sequence, got {type(guesses).__name__}")
@@ -476,11 +495,57 @@ class SequenceCategoricalCrossentropy(Loss):
         """``sum`` over sequences of ``sum(d_guesses[i] ** 2)``."""
         return self._get_loss_from_grad(self.get_grad(guesses, truths))
 
+    def _ragged_grad(self, guesses: Ragged, truths: Any) -> Ragged:
+        """The gradient of all the rows of `guesses` in one CategoricalCrossentropy pass."""
+        who = "SequenceCategoricalCrossentropy loss"
+        n = len(guesses)
+        flat = flat_truths(who, truths, guesses)
+        try:
+            d_data = self.cc.get_grad(guesses.dataXd, flat)
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"{err} (in the rows of the Ragged guesses, {n} sequences)") from err
+        if self.normalize and n:
+            d_data = _divide(d_data, n)
+        return Ragged(d_data, guesses.lengths)
+
     def _get_loss_from_grad(self, d_guesses: Sequence[Floats2d]) -> float:
+        if isinstance(d_guesses, Ragged):
+            return self.cc._get_loss_from_grad(d_guesses.data)
         total = 0.0
         for d_yh in d_guesses:
             total += self.cc._get_loss_from_grad(d_yh)
         return total
+
+
+def flat_truths(who: str, truths: Any, guesses: Ragged) -> Any:
+    """The truths of every row of the Ragged `guesses`, one after another: a
+    Ragged's ``dataXd`` (its lengths must match), or a list with one entry per
+    sequence, joined (arrays concatenated, lists of labels chained)."""
+    lengths = [int(n) for n in get_array_ops(guesses.lengths).to_numpy(guesses.lengths)]
+    if isinstance(truths, Ragged):
+        t_lengths = [int(n) for n in get_array_ops(truths.lengths).to_numpy(truths.lengths)]
+        if t_lengths != lengths:
+            raise ValueError(f"Cannot calculate {who}: the truths' lengths {t_lengths} differ "
+                             f"from the guesses' {lengths}")
+        return truths.dataXd
+    if _is_array(truths) or not isinstance(truths, Sequence):
+        raise TypeError(f"Cannot calculate {who}: with Ragged guesses, truths must be a Ragged "
+                        f"or a list with one entry per sequence, got {type(truths).__name__}")
+    if len(truths) != len(lengths):
+        raise ValueError(f"Cannot calculate {who}: guesses and truths must be same length, "
+                         f"got {len(lengths)} and {len(truths)} sequences")
+    for i, (t, n) in enumerate(zip(truths, lengths)):
+        size = t.shape[0] if _is_array(t) and t.ndim else len(t)
+        if size != n:
+            raise ValueError(f"Cannot calculate {who}: sequence {i} has {n} rows of guesses "
+                             f"but {size} truths")
+    if truths and all(_is_array(t) for t in truths):
+        xp = get_array_ops(truths[0]).xp
+        return xp.concatenate(list(truths)) if len(truths) > 1 else truths[0]
+    flat: List[Any] = []
+    for t in truths:
+        flat.extend(t.tolist() if _is_array(t) else t)
+    return flat
 
 
 # ---------------------------------------------------------------------------------------

@@ -17,11 +17,14 @@ Gradients are sums over the batch (``SummedCrossentropy`` does not normalise),
 so the sum of the shards' gradients is the gradient of the whole batch.
 """
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
+
+import numpy
 
 from .backends import get_array_ops
-from .loss import CategoricalCrossentropy, Loss
+from .loss import CategoricalCrossentropy, Loss, flat_truths
 from .model import Model
+from .types import Ragged
 
 __all__ = ["StepResult", "SummedCrossentropy", "train_step", "apply_update"]
 
@@ -45,6 +48,11 @@ class SummedCrossentropy(CategoricalCrossentropy):
     CategoricalCrossentropy (as Thinc) reports ``sum(d_guesses ** 2)``. This is
     the loss ``thinc-fast train`` trains with and reports (``loss``, ``dev_loss``).
     Keyword arguments are CategoricalCrossentropy's, but for ``normalize``.
+
+    Sequence outputs (a tagger's): when `guesses` is a list of (n_i, classes)
+    arrays or a Ragged, `truths` holds each sequence's truths (a list, or a
+    Ragged); the rows of all sequences are scored in one pass and the gradient
+    comes back in the guesses' form (a list of arrays, or a Ragged).
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -54,13 +62,27 @@ class SummedCrossentropy(CategoricalCrossentropy):
         super().__init__(normalize=False, **kwargs)
 
     def __call__(self, guesses: Any, truths: Any):
+        if isinstance(guesses, (list, tuple, Ragged)):
+            return self._sequences(guesses, truths)
         d_guesses = self.get_grad(guesses, truths)  # checks the inputs
         return d_guesses, self._crossentropy(guesses, truths)
 
     def get_loss(self, guesses: Any, truths: Any) -> float:
         """``-sum(target * log(clip(guesses, 1e-9, 1)))`` over the rows that are not masked."""
+        if isinstance(guesses, (list, tuple, Ragged)):
+            return self._sequences(guesses, truths)[1]
         self.get_grad(guesses, truths)  # the same checks as the gradient's
         return self._crossentropy(guesses, truths)
+
+    def _sequences(self, guesses: Any, truths: Any) -> Tuple[Any, float]:
+        """Gradient and value over the rows of every sequence, the gradient in
+        the form of `guesses`."""
+        ragged = guesses if isinstance(guesses, Ragged) else _as_ragged(guesses)
+        flat = flat_truths("SummedCrossentropy", truths, ragged)
+        d_data, value = self(ragged.dataXd, flat)
+        if isinstance(guesses, Ragged):
+            return Ragged(d_data, guesses.lengths), value
+        return get_array_ops(d_data).unflatten(d_data, ragged.lengths), value
 
     def _crossentropy(self, guesses: Any, truths: Any) -> float:
         xp = get_array_ops(guesses).xp
@@ -70,6 +92,15 @@ class SummedCrossentropy(CategoricalCrossentropy):
             return float(-(xp.asarray(truths) * log_p).sum())
         target, mask = self.convert_truths(truths, guesses)
         return float(-(target * mask * log_p).sum())
+
+
+def _as_ragged(arrays: Any) -> Ragged:
+    """A list of (n_i, ...) arrays as one Ragged (an empty list: no rows)."""
+    if len(arrays) == 0:
+        return Ragged(numpy.zeros((0, 0), dtype="float32"), numpy.zeros((0,), dtype="int32"))
+    ops = get_array_ops(arrays[0])
+    lengths = numpy.asarray([a.shape[0] for a in arrays], dtype="int32")
+    return Ragged(ops.flatten(list(arrays)), ops.asarray(lengths))
 
 
 def train_step(model: Model, optimizer: Any, X: Any, Y: Any, loss: Loss, *,

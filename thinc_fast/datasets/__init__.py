@@ -185,6 +185,8 @@ def check_training_data(data: Any, where: str) -> DataT:
         train_X, train_Y, dev_X, dev_Y = data
     except (TypeError, ValueError):
         raise DataError(f"{where}: [data] must give (train_X, train_Y, dev_X, dev_Y)") from None
+    if isinstance(train_X, (list, tuple)):  # documents (token lists): see .text
+        return text.check_text_data(data, where)
     names = (("train_X", train_X), ("train_Y", train_Y), ("dev_X", dev_X), ("dev_Y", dev_Y))
     for name, A in names:
         if not hasattr(A, "shape") or not hasattr(A, "dtype") or len(A.shape) != 2 \
@@ -202,3 +204,6 @@ def check_training_data(data: Any, where: str) -> DataT:
         raise DataError(f"{where}: [data] train_Y has {train_Y.shape[1]} classes, dev_Y "
                         f"{dev_Y.shape[1]}")
     return train_X, train_Y, dev_X, dev_Y
+
+
+from . import text  # noqa: E402 - jsonl_textcat.v1, conllu_tagger.v1 (text uses this module)

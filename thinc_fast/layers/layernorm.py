@@ -35,18 +35,27 @@ def forward(model: Model, X: Floats2d, is_train: bool) -> Tuple[Floats2d, Callab
     G = model.get_param("G")
     b = model.get_param("b")
     X = check_input2f(model, X)
-    Xc = X - X.mean(axis=1, keepdims=True)
-    inv_std = 1.0 / model.ops.xp.sqrt((Xc * Xc).mean(axis=1, keepdims=True) + EPS)
-    Xhat = Xc * inv_std
-    Y = Xhat * G + b
+    xp = model.ops.xp
+    # the same arithmetic as Xc = X - mean, Xhat = Xc * inv_std, Y = Xhat * G + b,
+    # with fewer temporaries (one scratch array serves forward and backward)
+    Xhat = X - X.mean(axis=1, keepdims=True)
+    scratch = Xhat * Xhat
+    inv_std = 1.0 / xp.sqrt(scratch.mean(axis=1, keepdims=True) + EPS)
+    Xhat *= inv_std
+    Y = Xhat * G
+    Y += b
 
     def backprop(dY: Any) -> Any:
         dY = check_grad(model, dY, Y.shape)
-        model.get_grad_buffer("G")[...] += (dY * Xhat).sum(axis=0)
+        xp.multiply(dY, Xhat, out=scratch)
+        model.get_grad_buffer("G")[...] += scratch.sum(axis=0)
         model.ops.inc_col_sums(dY, model.get_grad_buffer("b"))
-        dXhat = dY * G
-        dX = dXhat - dXhat.mean(axis=1, keepdims=True)
-        dX -= Xhat * (dXhat * Xhat).mean(axis=1, keepdims=True)
+        dX = dY * G  # dXhat, then dX in place:
+        xp.multiply(dX, Xhat, out=scratch)  # dXhat - mean(dXhat) - Xhat * mean(dXhat * Xhat)
+        m2 = scratch.mean(axis=1, keepdims=True)
+        dX -= dX.mean(axis=1, keepdims=True)
+        xp.multiply(Xhat, m2, out=scratch)
+        dX -= scratch
         dX *= inv_std
         return dX
 

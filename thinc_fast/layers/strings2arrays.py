@@ -1,6 +1,8 @@
 """strings2arrays: hash each string of each sequence into a ``(n, 1)`` uint64 column."""
 
-from typing import Callable, List, Sequence, Tuple
+from typing import Callable, Dict, List, Sequence, Tuple
+
+import numpy
 
 from .._builtins import builtin
 from ..model import Model
@@ -46,13 +48,35 @@ def _hash_string(word: str) -> int:
     return murmurhash3_32(word.encode("utf8")) & 0xFFFFFFFFFFFFFFFF
 
 
+def _hash_signed(word: str) -> int:
+    """The signed 32-bit hash of `word` (Thinc's ``hash_unicode``)."""
+    return murmurhash3_32(word.encode("utf8"))
+
+
 try:  # the compiled hash, when murmurhash (a Thinc dependency) is installed
     from murmurhash import hash_unicode as _hash_unicode
 
     def _hash_string(word: str) -> int:  # noqa: F811
         return _hash_unicode(word) & 0xFFFFFFFFFFFFFFFF
+
+    _hash_signed = _hash_unicode  # noqa: F811
 except ImportError:  # pragma: no cover - murmurhash installed in CI
     pass
+
+# word -> its signed hash: a text's words repeat, and a dict lookup costs a
+# fraction of hashing. Bounded: past _CACHE_LIMIT words, new ones are hashed
+# each time (the values never change, so the cache changes no result).
+_CACHE: Dict[str, int] = {}
+_CACHE_LIMIT = 1_000_000
+
+
+def _cached_hash(word: str) -> int:
+    value = _CACHE.get(word)
+    if value is None:
+        value = _hash_signed(word)
+        if len(_CACHE) < _CACHE_LIMIT:
+            _CACHE[word] = value
+    return value
 
 
 @builtin("layers", "strings2arrays.v1")
@@ -64,8 +88,23 @@ def strings2arrays() -> Model:
 
 def forward(model: Model, Xs: Sequence[Sequence[str]], is_train: bool
             ) -> Tuple[List[Ints2d], Callable]:
-    arrays = [model.ops.reshape2i(model.ops.asarray([_hash_string(word) for word in X],
-                                                    dtype="uint64"), -1, 1) for X in Xs]
+    # one int64 array for the batch (a signed hash viewed as uint64 is Thinc's
+    # ``c_uint64(hash)``), one copy to the device, then a view per sequence
+    cache = _CACHE
+    flat: List[int] = []
+    for X in Xs:
+        try:
+            flat.extend([cache[word] for word in X])
+        except KeyError:
+            flat.extend([_cached_hash(word) for word in X])
+    hashes = model.ops.asarray(numpy.asarray(flat, dtype=numpy.int64).view(numpy.uint64)
+                               .reshape(-1, 1))
+    arrays = []
+    start = 0
+    for X in Xs:
+        end = start + len(X)
+        arrays.append(hashes[start:end])
+        start = end
 
     def backprop(dX: List[Ints2d]) -> List:
         return []

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from ..config import Config, ConfigValidationError, registry
+from ..datasets.text import TEXT_LOADERS
 from ..errors import UserError
 from ..model import Model
 from ..optimizers import Optimizer
@@ -120,9 +121,15 @@ def check_resume_overrides(overrides: Dict[str, Any]) -> None:
 
 def use_data_file(config: Config, path: Path) -> None:
     """Point the config's ``[data]`` at the ``.npz`` file `path` (``--data``),
-    keeping its ``dev_fraction`` and ``seed``."""
+    keeping its ``dev_fraction`` and ``seed``. A ``.jsonl`` or ``.conllu`` file
+    is read by its text loader (``TEXT_LOADERS``), keeping the config's other
+    settings of that loader."""
     old = config.get("data") or {}
     section: Dict[str, Any] = {"@datasets": "npz.v1", "path": str(path)}
+    loader = TEXT_LOADERS.get(Path(path).suffix.lower())
+    if loader is not None:
+        same = old.get("@datasets") == loader
+        section = {**(old if same else {}), "@datasets": loader, "path": str(path)}
     for key in ("dev_fraction", "seed"):
         if key in old:
             section[key] = old[key]

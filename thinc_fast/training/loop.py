@@ -40,6 +40,7 @@ from ..model import Model
 from ..optimizers import Optimizer
 from ..schedules import Schedule
 from ..step import SummedCrossentropy, train_step
+from .batching import check_fit, count_correct, fit_hint, take
 from .config import (SCORES, check_options, check_resume_overrides, load_config, resolve_config,
                      use_data_file)
 from .output import (RUN_MARKER, RunLock, append_metrics, clear_models, create_output,
@@ -50,16 +51,18 @@ from .state import TrainState
 def evaluate(model: Model, X: numpy.ndarray, Y: numpy.ndarray, batch_size: int = 1024,
              loss: Optional[Loss] = None) -> Tuple[float, float]:
     """(accuracy, mean loss per example) of `model` on one-hot `Y`; the loss is
-    ``loss.get_loss`` summed over the batches (default: the summed cross-entropy)."""
+    ``loss.get_loss`` summed over the batches (default: the summed cross-entropy).
+    X and Y may be lists (documents); the accuracy is over rows: examples, or
+    tokens when Y holds one array per document (a tagger)."""
     loss = SummedCrossentropy() if loss is None else loss
-    correct, total = 0, 0.0
+    correct, rows, total = 0, 0, 0.0
     for start in range(0, len(X), batch_size):
         P = model.predict(X[start:start + batch_size])
         T = Y[start:start + batch_size]
-        correct += int((P.argmax(axis=1) == T.argmax(axis=1)).sum())
+        batch_correct, batch_rows = count_correct(P, T)  # rows: examples, or a tagger's tokens
+        correct, rows = correct + batch_correct, rows + batch_rows
         total += float(loss.get_loss(P, T))
-    n = max(len(X), 1)
-    return correct / n, total / n
+    return correct / max(rows, 1), total / max(len(X), 1)
 
 
 def train(config_path: Optional[Path] = None, output: Optional[Path] = None, *,
@@ -172,8 +175,10 @@ class _Run:
         fix_random_seed(run_seed)
         try:
             resolved["model"].initialize(X=train_X[:5], Y=train_Y[:5])
+            check_fit(resolved["model"], train_X[:5], train_Y[:5])  # documents: form and width
         except ValueError as err:
-            raise UserError(f"{where}: the model does not fit the data: {err}") from None
+            raise UserError(f"{where}: the model does not fit the data: {err}"
+                            f"{fit_hint(train_X, str(err))}") from None
         state = TrainState()
         plan = None
         if resume:
@@ -226,6 +231,10 @@ class _Run:
             return
         from ..distributed import Plan, RayTrainer
 
+        if not hasattr(self.train_X, "shape"):
+            raise UserError("--workers trains on array data (features and one-hot rows); this "
+                            "config's [data] gives documents. Train it in this process (leave "
+                            "--workers out).")
         size = 0 if isinstance(self.batch_size, Schedule) else int(self.batch_size)
         self.trainer = RayTrainer(self.config.to_str(), self.model, self.optimizer, self.train_X,
                                   self.train_Y, workers, address=address, on_failure=on_failure,
@@ -242,8 +251,8 @@ class _Run:
         """One step on the examples `idx`; returns the batch's summed loss."""
         if self.trainer is not None:
             return self.trainer.step(idx)
-        return train_step(self.model, self.optimizer, self.train_X[idx], self.train_Y[idx],
-                          self.loss).loss
+        return train_step(self.model, self.optimizer, take(self.train_X, idx),
+                          take(self.train_Y, idx), self.loss).loss
 
     def next_batch_size(self) -> int:
         size = next(self.batch_size) if isinstance(self.batch_size, Schedule) else self.batch_size
