@@ -92,12 +92,30 @@ def softmax64(x):
     return e / e.sum(axis=1, keepdims=True)
 
 
+def run_python(code: str, **kwargs):
+    """``python -c code`` in a child, started in an empty temporary folder so
+    that it imports the installed thinc_fast, never the source checkout (which
+    holds no compiled extension in a fresh clone). Keyword arguments go to
+    ``subprocess.run`` (``env``, ``timeout``, ``check``...); output is captured
+    as text."""
+    import subprocess
+    import sys
+    import tempfile
+
+    kwargs.setdefault("capture_output", True)
+    kwargs.setdefault("text", True)
+    kwargs.setdefault("timeout", 300)
+    with tempfile.TemporaryDirectory() as folder:
+        return subprocess.run([sys.executable, "-c", code], cwd=folder, **kwargs)
+
+
 @pytest.fixture
 def helpers():
     """The helper functions, for tests to call (tests import no local modules)."""
     class H:
         pass
 
-    for fn in (model_params64, model_grads, finite_diff, check_layer_gradients, relu64, softmax64):
+    for fn in (model_params64, model_grads, finite_diff, check_layer_gradients, relu64, softmax64,
+               run_python):
         setattr(H, fn.__name__, staticmethod(fn))
     return H

@@ -2,8 +2,6 @@
 one thread or several, tiled in one or two dimensions) against float64 NumPy,
 and the kernel choice per CPU. No timing here: benchmarks/compare.py times."""
 import os
-import subprocess
-import sys
 import textwrap
 import threading
 
@@ -53,7 +51,7 @@ def options():
     thinc_fast.set_num_threads(threads)
 
 
-def test_expert_interface_and_contexts_in_a_subprocess():
+def test_expert_interface_and_contexts_in_a_subprocess(helpers):
     """The context lookup runs in a child first: a wrong declaration or an
     unregistered configuration would crash the child, not the test run."""
     code = textwrap.dedent("""
@@ -73,7 +71,7 @@ def test_expert_interface_and_contexts_in_a_subprocess():
         print(numpy_ops.gemm_config()["expert"])
         print("\\n".join(_blis_arch.info_lines()))
     """)
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    run = helpers.run_python(code, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.splitlines()[0] in ("True", "False")
     assert "CPU:" in run.stdout and "blis configuration:" in run.stdout
@@ -186,7 +184,7 @@ def test_concurrent_callers_and_many_threads(options):
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
-def test_forked_child_runs_threaded_gemm():
+def test_forked_child_runs_threaded_gemm(helpers):
     """A child forked after the pool started has no workers: it must not wait for them."""
     code = textwrap.dedent("""
         import os, numpy, thinc_fast
@@ -205,7 +203,7 @@ def test_forked_child_runs_threaded_gemm():
         assert (ops.gemm(A, B) == 256).all()
         print("ok")
     """)
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    run = helpers.run_python(code, timeout=120)
     assert run.returncode == 0 and "ok" in run.stdout, run.stderr[-2000:]
 
 
@@ -280,7 +278,7 @@ def test_info_lines_name_the_cpu_and_the_choice():
 
 
 @pytest.mark.parametrize("value", ["haswell", "3"])
-def test_users_blis_arch_type_wins(value):
+def test_users_blis_arch_type_wins(value, helpers):
     """A name is translated to blis's number (blis 0.9 would read "haswell" as 0, skx)."""
     code = textwrap.dedent("""
         import numpy
@@ -291,8 +289,7 @@ def test_users_blis_arch_type_wins(value):
         assert (numpy_ops.NumpyOps().gemm(A, A) == 64).all()
     """)
     env = dict(os.environ, BLIS_ARCH_TYPE=value)
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         timeout=120)
+    run = helpers.run_python(code, env=env, timeout=120)
     if run.returncode != 0 and "haswell" not in _blis_arch._state.get("names", {}):
         pytest.skip("this blis has no haswell configuration")
     assert run.returncode == 0, run.stderr[-2000:]

@@ -3,8 +3,6 @@
 Ragged/Padded/Pairs indexing is checked against plain NumPy references built
 from the list of sequences; the array annotations against pydantic (both APIs).
 """
-import subprocess
-import sys
 
 import numpy
 import pytest
@@ -309,11 +307,12 @@ def test_compat_flags():
         compat.no_such_flag
 
 
-def test_compat_does_not_import_torch_for_flags():
+def test_compat_does_not_import_torch_for_flags(helpers):
     code = ("import sys; from thinc_fast.compat import has_torch, torch_version, has_cupy, "
             "has_cupy_gpu, has_gpu, has_torch_mps_gpu, has_blis; import thinc_fast.api; "
             "import thinc_fast.types; assert 'torch' not in sys.modules, 'torch imported'")
-    subprocess.run([sys.executable, "-c", code], check=True)
+    run = helpers.run_python(code)
+    assert run.returncode == 0, run.stderr[-2000:]
 
 
 def test_api_exports():
