@@ -203,7 +203,7 @@ def test_a_stale_lock_is_taken_over_and_reported(tmp_path):
         [sys.executable, "-c", "import os, signal, sys; from pathlib import Path; "
          "from thinc_fast.training import RunLock; RunLock.acquire(Path(sys.argv[1])); "
          "print('locked', flush=True); os.kill(os.getpid(), signal.SIGKILL)", str(run)],
-        stdout=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, text=True, cwd=tempfile.gettempdir())
     holder.communicate(timeout=TIMEOUT)
     assert holder.returncode == -signal.SIGKILL
     assert f"pid {holder.pid} " in (run / ".thinc-fast.lock").read_text()
