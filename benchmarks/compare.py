@@ -512,15 +512,108 @@ def bench_seq(rounds: int) -> None:
         report(title, run_interleaved(contestants, rounds, inner=inner), "ms")
 
 
+# ----------------------------------------------------------------------- text
+def _text_models(width: int, rows: int):
+    """The textcat config's network (thinc_fast.training.text_configs), built in
+    thinc_fast and, when installed, in Thinc 9.1.1 with the same parameters."""
+    from thinc_fast.config import Config, registry
+    from thinc_fast.training.text_configs import TEXTCAT_CONFIG
+
+    config = Config().from_str(TEXTCAT_CONFIG)
+    config["model"]["*"]["embed"]["layer"].update({"nO": width, "nV": rows})
+    config["model"]["*"]["encode"]["layer"]["nO"] = width
+    model = registry.resolve({"model": config["model"]})["model"]
+    if thinc_api is None:
+        return model, None
+    L = thinc_api
+    theirs = L.chain(L.strings2arrays(), L.list2ragged(),
+                     L.with_array(L.HashEmbed(width, rows, seed=1, column=0)), L.expand_window(1),
+                     L.with_array(L.Maxout(width, nP=3, normalize=True, dropout=0.0)),
+                     L.reduce_mean(), L.Softmax())
+    return model, theirs
+
+
+def _one_thread(fn: Callable[[], None]) -> Callable[[], None]:
+    """`fn` run with thinc_fast on one thread (Thinc's blis runs on one): shows
+    what the second thread gives, or costs when another process holds its core."""
+    def run() -> None:
+        thinc_fast.set_num_threads(1)
+        try:
+            fn()
+        finally:
+            thinc_fast.set_num_threads(N_THREADS)
+
+    return run
+
+
+def bench_text(rounds: int) -> None:
+    """Issue 17's text rows: HashEmbed forward + backward, and one epoch of the
+    textcat config's model (strings2arrays >> HashEmbed >> expand_window >>
+    Maxout >> reduce_mean >> Softmax) on generated documents, against Thinc
+    9.1.1's layers with the same parameters on the same data."""
+    from thinc_fast.api import HashEmbed
+    from thinc_fast.datasets.text import make_textcat_docs
+
+    rng = numpy.random.default_rng(0)
+    ids = rng.integers(0, 2 ** 63, 10_000, dtype=numpy.uint64)
+    d_embed = rng.standard_normal((10_000, 128)).astype("f")
+    embeds = {"thinc_fast": HashEmbed(128, 5_000, seed=1)}
+    if thinc_api is not None:
+        embeds["thinc HashEmbed"] = thinc_api.HashEmbed(128, 5_000, seed=1)
+    for layer in embeds.values():
+        layer.initialize()
+
+    def embed_fb(layer):
+        Y, backprop = layer.begin_update(ids)
+        backprop(d_embed)
+
+    contestants = {name: (lambda layer=layer: embed_fb(layer)) for name, layer in embeds.items()}
+    contestants["thinc_fast, 1 thread"] = _one_thread(contestants["thinc_fast"])
+    report("HashEmbed(128, 5000) forward + backward, 10k ids",
+           run_interleaved(contestants, rounds, inner=20), "ms")
+
+    docs, labels = make_textcat_docs(2_000, n_classes=3, seed=0)
+    names = sorted(set(labels))
+    Y = numpy.eye(len(names), dtype="f")[[names.index(label) for label in labels]]
+    n_tokens = sum(len(doc) for doc in docs)
+    batches = [numpy.arange(i, min(i + 32, len(docs))) for i in range(0, len(docs), 32)]
+    ours, theirs = _text_models(64, 5_000)
+    ours.initialize(X=docs[:5], Y=Y[:5])
+    models = {"thinc_fast": (ours, Adam(0.002))}
+    if theirs is not None:
+        theirs.initialize(X=docs[:5], Y=Y[:5])
+        mine = [node for node in ours.walk() if node.param_names]
+        other = [node for node in theirs.walk() if node.param_names]
+        for a, b in zip(mine, other):
+            for name in a.param_names:
+                b.set_param(name, a.get_param(name).copy())
+        same = numpy.allclose(ours.predict(docs[:200]), theirs.predict(docs[:200]), atol=1e-5)
+        print(f"\ntextcat predictions equal to Thinc's with the same parameters: {same}")
+        models["thinc 9.1.1"] = (theirs, thinc_api.Adam(0.002))
+
+    def epoch(model, optimizer):
+        for idx in batches:
+            Yh, backprop = model.begin_update([docs[i] for i in idx])
+            backprop(Yh - Y[idx])
+            model.finish_update(optimizer)
+
+    contestants = {name: (lambda m=m, o=o: epoch(m, o)) for name, (m, o) in models.items()}
+    contestants["thinc_fast, 1 thread"] = _one_thread(contestants["thinc_fast"])
+    report(f"one textcat epoch: {len(docs)} generated docs ({n_tokens} tokens), batch 32, "
+           "HashEmbed(64, 5000) >> window 1 >> Maxout(64, nP=3, LayerNorm) >> mean >> Softmax",
+           run_interleaved(contestants, rounds), "ms",
+           lambda name, t: f"{n_tokens / t:8.0f} tokens/s")
+
+
 def main() -> None:
     global GAP_SECONDS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per row")
     parser.add_argument("--gap", type=float, default=GAP_SECONDS,
                         help="idle seconds before each timed run (lets other runtimes' threads settle)")
-    parser.add_argument("--only", default="gemm,gemm_step,gemm_mixed,adam,seq,mlp_big,mlp_small,ray,gpu",
-                        help="comma-separated rows: gemm, gemm_step, gemm_mixed, adam, seq, mlp_big, "
-                             "mlp_small, ray, gpu")
+    parser.add_argument("--only", default="gemm,gemm_step,gemm_mixed,adam,seq,text,mlp_big,mlp_small,ray,gpu",
+                        help="comma-separated rows: gemm, gemm_step, gemm_mixed, adam, seq, text, "
+                             "mlp_big, mlp_small, ray, gpu")
     args = parser.parse_args()
     rows = set(args.only.split(","))
     GAP_SECONDS = args.gap
@@ -538,6 +631,8 @@ def main() -> None:
         bench_adam(args.rounds)
     if "seq" in rows:
         bench_seq(args.rounds)
+    if "text" in rows:
+        bench_text(args.rounds)
     if rows & {"mlp_big", "mlp_small", "ray"}:
         data = mnist_like()
         if "mlp_big" in rows:
