@@ -131,11 +131,13 @@ def test_views_and_column_major_output(options, mode):
 
 @pytest.mark.parametrize("chunks_per_thread,align", [(1, 16), (2, 16), (4, 1), (3, 48)])
 @pytest.mark.parametrize("threads", [2, 5])
-def test_tilings_cover_c_exactly_once(options, chunks_per_thread, align, threads):
-    """Grids of 1-D and 2-D tiles, more tiles than threads, edges that are not
-    multiples of the tile: every element of C is written once (beta=1 shows a
-    double write)."""
-    options(min_flops=0, chunk_flops=0, chunks_per_thread=chunks_per_thread, align=align)
+@pytest.mark.parametrize("spin_us", [0, 100])
+def test_tilings_cover_c_exactly_once(options, chunks_per_thread, align, threads, spin_us):
+    """Grids of 1-D and 2-D tiles, more tiles than threads (workers asleep:
+    spin_us=0), edges that are not multiples of the tile: every element of C is
+    written once (beta=1 shows a double write)."""
+    options(min_flops=0, chunk_flops=0, chunks_per_thread=chunks_per_thread, align=align,
+            spin_us=spin_us)
     thinc_fast.set_num_threads(threads)
     ops = NumpyOps()
     for m, k, n in [(10, 64, 512), (512, 64, 10), (33, 17, 35), (1, 256, 1000), (1000, 8, 1),
@@ -155,13 +157,18 @@ def test_plans_use_every_thread_and_two_dimensions_when_one_is_small(options):
     pm, pn, mt, nt = plan(48, 48, 512, 8)            # too small for 8 tiles in one direction
     assert pm > 1 and pn > 1 and pm * pn >= 8
     assert plan(1, 1, 1, 1)[:2] == (1, 1)
+    options(chunks_per_thread=2)
+    assert plan(512, 512, 512, 2)[0] * plan(512, 512, 512, 2)[1] == 4   # workers asleep
+    assert plan(512, 512, 512, 2, 1)[0] * plan(512, 512, 512, 2, 1)[1] == 2  # spinning
     options(min_flops=1e12)
     assert plan(512, 512, 512, 2)[:2] == (1, 1)      # below the threshold: one thread
 
 
-def test_concurrent_callers_and_many_threads(options):
-    """Two Python threads share the pool (the second runs on its own thread)."""
-    options(min_flops=0, chunk_flops=0)
+@pytest.mark.parametrize("spin_us", [0, 100])
+def test_concurrent_callers_and_many_threads(options, spin_us):
+    """Three Python threads share the pool (a caller that finds it busy runs
+    on its own thread); with spin_us=0 every job wakes sleeping workers."""
+    options(min_flops=0, chunk_flops=0, spin_us=spin_us)
     thinc_fast.set_num_threads(4)
     ops = NumpyOps()
     A, B = randn(200, 300), randn(300, 150)

@@ -176,7 +176,8 @@ static inline tf_dim_t tf_ceil_to(tf_dim_t x, tf_dim_t q) { return (x + q - 1) /
 static struct tf_split_state_s {
     double min_flops;      /* below this, one thread */
     double chunk_flops;    /* aim for tiles of at least this much work... */
-    int chunks_per_thread; /* ...and up to this many tiles per thread */
+    int chunks_per_thread; /* ...and up to this many tiles per thread when the workers
+                            * sleep (one per thread while they spin: see tf_gemm_plan) */
     tf_dim_t align;        /* tile edges at multiples of this */
 } tf_split = {1 << 20, 4e6, 2, 16};
 
@@ -191,21 +192,23 @@ static inline double tf_tile_cost(tf_dim_t mt, tf_dim_t nt, tf_dim_t k)
 /* Plan the tiles of an m x n x k product for `nthreads` threads; each tile
  * is one single-threaded blis call, and the threads take tiles in turn.
  *
- * Aim at nthreads x r tiles, r the largest value up to chunks_per_thread that
- * keeps tiles of at least chunk_flops: more, smaller tiles let the threads that
- * run take over the share of a thread that starts late (see tf_pool.h), at the
- * price of packing more panels twice. The grid may cut one dimension or both:
+ * Aim at nthreads x r tiles. r = 1 while the workers spin (they take their
+ * tile within a microsecond, and fewer tiles pack fewer panels twice: on a
+ * Xeon, 128x512x512 in 2 tiles ran at 194 GFLOP/s, in 4 at 177). When some
+ * sleep, their wake-up takes tens of microseconds or more, so r is the largest
+ * value up to `per_thread` that keeps tiles of at least chunk_flops: the
+ * threads that run take over the share of one that starts late. The grid may cut one dimension or both:
  * both when one is too small to give every thread `align` rows or columns.
  * Among the grids of about that many tiles that give every thread a tile, the
  * one with the smallest (rounds of tiles) x (tile cost) wins. */
-static void tf_gemm_plan(tf_gemm_job *j, int nthreads)
+static void tf_gemm_plan(tf_gemm_job *j, int nthreads, int per_thread)
 {
     tf_dim_t m = j->m, n = j->n, k = j->k;
     double flops = 2.0 * (double)m * (double)n * (double)k;
     j->pm = 1; j->pn = 1; j->mt = m; j->nt = n;
     if (nthreads <= 1 || flops < tf_split.min_flops)
         return;
-    int r = tf_split.chunks_per_thread;
+    int r = per_thread;
     while (r > 1 && flops / ((double)nthreads * r) < tf_split.chunk_flops)
         --r;
     for (; r >= 1; --r) {
@@ -252,7 +255,7 @@ static void tf_sgemm_threads(tf_dim_t m, tf_dim_t n, tf_dim_t k, float alpha, co
                              int nthreads)
 {
     tf_gemm_job j = {m, n, k, alpha, beta, A, rsa, csa, B, rsb, csb, C, rsc, csc, m, n, 1, 1};
-    tf_gemm_plan(&j, nthreads);
+    tf_gemm_plan(&j, nthreads, tf_pool_all_spinning(nthreads - 1) ? 1 : tf_split.chunks_per_thread);
     int tiles = j.pm * j.pn;
     if (tiles <= 1) {
         tf_sgemm_tile(m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc);

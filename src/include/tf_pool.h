@@ -9,12 +9,18 @@
  * chunks that a running worker has claimed, never for a worker to show up. A
  * worker that comes late finds nothing left and goes back to waiting.
  *
- * Spin/yield policy. After a job a worker polls for the next one for
+ * Spin/sleep policy. After a job a worker polls for the next one for
  * tf_pool_spin_ns (default 100 us; the gemms of a training step follow each
  * other within microseconds), with the CPU's pause hint, then sleeps on a
- * condition variable: an idle pool takes no CPU time from NumPy's or PyTorch's
- * threads. A caller waiting for claimed chunks spins (those chunks are being
- * computed) and yields its core after 20 us.
+ * condition variable, so an idle pool takes no CPU time from NumPy's or
+ * PyTorch's threads. A worker that notices it lost its core while polling (a
+ * gap of more than 30 us between two looks at the clock: another thread runs
+ * there, such as OpenBLAS's workers, which busy-wait for 50 ms and more after
+ * each NumPy call) sleeps at once: the scheduler runs a thread it wakes ahead
+ * of a thread that has been spinning, so the next job reaches it sooner than
+ * its turn would come back. A caller waiting for chunks that workers claimed
+ * polls for 20 us, then sleeps until the last one is done, leaving its core to
+ * a preempted worker.
  *
  * One job runs at a time: a second caller (another Python thread, the GIL is
  * released) that finds the pool busy runs its work on its own thread. After
@@ -57,6 +63,8 @@ static long tf_pool_spin_ns = 0;
 static void tf_pool_set_spin_ns(long ns) { (void)ns; }
 static int tf_pool_threads_supported(void) { return 0; }
 static int tf_pool_workers(void) { return 0; }
+static void tf_pool_counters(unsigned long long *out) { out[0] = out[1] = out[2] = 0; }
+static int tf_pool_all_spinning(int helpers) { (void)helpers; return 0; }
 static int tf_pool_grow(int wanted) { (void)wanted; return 0; }
 static void tf_pool_run(tf_chunk_fn fn, void *ctx, int nchunks, int nthreads)
 {
@@ -68,7 +76,6 @@ static void tf_pool_run(tf_chunk_fn fn, void *ctx, int nchunks, int nthreads)
 #else
 
 #include <pthread.h>
-#include <sched.h>
 #include <time.h>
 #include <pythread.h>
 
@@ -93,18 +100,39 @@ static void tf_pool_set_spin_ns(long ns) { tf_pool_spin_ns = ns; }
 static struct {
     int busy;                   /* atomic: a caller is running a job */
     pthread_mutex_t sleep_lock; /* guards the condition variable */
-    pthread_cond_t wake;
+    pthread_cond_t wake;        /* workers sleep here between jobs */
+    pthread_cond_t finished;    /* a caller sleeps here for the last claimed chunk */
     uint64_t word;              /* atomic: the job word described above */
     int done;                   /* atomic: chunks of the current job finished */
     int sleepers;               /* atomic: workers waiting on `wake` */
+    int caller_waits;           /* atomic: the caller waits on `finished` */
     int nworkers;               /* workers started (under the GIL) */
     int atfork;                 /* the fork handler is registered */
     tf_chunk_fn fn;
     void *ctx;
-} tf_pool = {0, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0, 0};
+    unsigned long long jobs, chunks, helped; /* counters: jobs run, their chunks, chunks done by workers */
+} tf_pool = {0, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
+             0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+
+#define TF_POOL_PREEMPTED_NS 30000  /* a longer gap between two polls: we lost the core */
+#define TF_POOL_CALLER_SPIN_NS 20000
 
 static int tf_pool_threads_supported(void) { return 1; }
 static int tf_pool_workers(void) { return tf_pool.nworkers; }
+/* Whether `helpers` workers exist and none sleeps (they poll for the next job). */
+static int tf_pool_all_spinning(int helpers)
+{
+    return helpers <= __atomic_load_n(&tf_pool.nworkers, __ATOMIC_RELAXED) &&
+           __atomic_load_n(&tf_pool.sleepers, __ATOMIC_RELAXED) == 0;
+}
+
+/* Counters since start: jobs run on the pool, their chunks, chunks workers did. */
+static void tf_pool_counters(unsigned long long *out)
+{
+    out[0] = tf_pool.jobs;
+    out[1] = tf_pool.chunks;
+    out[2] = __atomic_load_n(&tf_pool.helped, __ATOMIC_RELAXED);
+}
 
 static inline int64_t tf_now_ns(void)
 {
@@ -113,25 +141,35 @@ static inline int64_t tf_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Claim the next chunk of job `gen`; -1 when it has none left (or is over). */
-static inline int tf_pool_claim(uint32_t gen)
+/* Claim the next chunk of job `gen`; -1 when it has none left (or is over).
+ * *nchunks receives the job's chunk count. */
+static inline int tf_pool_claim(uint32_t gen, int *nchunks)
 {
     uint64_t w = __atomic_load_n(&tf_pool.word, __ATOMIC_ACQUIRE);
     for (;;) {
         if (TF_GEN(w) != gen || TF_NEXT(w) >= TF_NCHUNKS(w))
             return -1;
         if (__atomic_compare_exchange_n(&tf_pool.word, &w, w + 1, 1, __ATOMIC_ACQ_REL,
-                                        __ATOMIC_ACQUIRE))
+                                        __ATOMIC_ACQUIRE)) {
+            *nchunks = TF_NCHUNKS(w);
             return TF_NEXT(w);
+        }
     }
 }
 
-static void tf_pool_drain(uint32_t gen)
+static void tf_pool_drain(uint32_t gen, int worker)
 {
-    int i;
-    while ((i = tf_pool_claim(gen)) >= 0) {
+    int i, n;
+    while ((i = tf_pool_claim(gen, &n)) >= 0) {
         tf_pool.fn(tf_pool.ctx, i);
-        __atomic_add_fetch(&tf_pool.done, 1, __ATOMIC_RELEASE);
+        if (worker)
+            __atomic_add_fetch(&tf_pool.helped, 1, __ATOMIC_RELAXED);
+        if (__atomic_add_fetch(&tf_pool.done, 1, __ATOMIC_SEQ_CST) == n &&
+            __atomic_load_n(&tf_pool.caller_waits, __ATOMIC_SEQ_CST)) {
+            pthread_mutex_lock(&tf_pool.sleep_lock);
+            pthread_cond_broadcast(&tf_pool.finished);
+            pthread_mutex_unlock(&tf_pool.sleep_lock);
+        }
     }
 }
 
@@ -139,14 +177,18 @@ static void tf_pool_drain(uint32_t gen)
 static uint64_t tf_pool_wait(uint32_t seen)
 {
     uint64_t w;
-    int64_t start = tf_now_ns();
+    int64_t start = tf_now_ns(), last = start;
     for (unsigned i = 1;; ++i) {
         w = __atomic_load_n(&tf_pool.word, __ATOMIC_ACQUIRE);
         if (TF_GEN(w) != seen)
             return w;
         TF_CPU_RELAX();
-        if ((i & 63) == 0 && tf_now_ns() - start > tf_pool_spin_ns)
-            break;
+        if ((i & 63) == 0) {
+            int64_t t = tf_now_ns();
+            if (t - start > tf_pool_spin_ns || t - last > TF_POOL_PREEMPTED_NS)
+                break;
+            last = t;
+        }
     }
     pthread_mutex_lock(&tf_pool.sleep_lock);
     __atomic_add_fetch(&tf_pool.sleepers, 1, __ATOMIC_SEQ_CST);
@@ -165,7 +207,7 @@ static void tf_pool_worker(void *arg)
         uint64_t w = tf_pool_wait(seen);
         seen = TF_GEN(w);
         if (self <= TF_HELPERS(w))
-            tf_pool_drain(seen);
+            tf_pool_drain(seen, 1);
     }
 }
 
@@ -174,6 +216,8 @@ static void tf_pool_after_fork_child(void)
     /* Only the forking thread exists in the child: forget the workers, reset the locks. */
     pthread_mutex_init(&tf_pool.sleep_lock, NULL);
     pthread_cond_init(&tf_pool.wake, NULL);
+    pthread_cond_init(&tf_pool.finished, NULL);
+    tf_pool.caller_waits = 0;
     tf_pool.nworkers = 0;
     tf_pool.sleepers = 0;
     tf_pool.done = 0;
@@ -227,13 +271,23 @@ static void tf_pool_run(tf_chunk_fn fn, void *ctx, int nchunks, int nthreads)
         pthread_cond_broadcast(&tf_pool.wake);
         pthread_mutex_unlock(&tf_pool.sleep_lock);
     }
-    tf_pool_drain(gen);
+    tf_pool.jobs++;
+    tf_pool.chunks += (unsigned long long)nchunks;
+    tf_pool_drain(gen, 0);
     if (__atomic_load_n(&tf_pool.done, __ATOMIC_ACQUIRE) < nchunks) {
+        /* Chunks claimed by workers are running (or their thread lost its core). */
         int64_t start = tf_now_ns();
         for (unsigned i = 1; __atomic_load_n(&tf_pool.done, __ATOMIC_ACQUIRE) < nchunks; ++i) {
             TF_CPU_RELAX();
-            if ((i & 63) == 0 && tf_now_ns() - start > 20000)
-                sched_yield();
+            if ((i & 63) == 0 && tf_now_ns() - start > TF_POOL_CALLER_SPIN_NS) {
+                pthread_mutex_lock(&tf_pool.sleep_lock);
+                __atomic_store_n(&tf_pool.caller_waits, 1, __ATOMIC_SEQ_CST);
+                while (__atomic_load_n(&tf_pool.done, __ATOMIC_SEQ_CST) < nchunks)
+                    pthread_cond_wait(&tf_pool.finished, &tf_pool.sleep_lock);
+                __atomic_store_n(&tf_pool.caller_waits, 0, __ATOMIC_RELAXED);
+                pthread_mutex_unlock(&tf_pool.sleep_lock);
+                break;
+            }
         }
     }
     __atomic_store_n(&tf_pool.busy, 0, __ATOMIC_RELEASE);

@@ -59,6 +59,7 @@ cdef extern from "tf_blis.h" nogil:
     void tf_pool_set_spin_ns(long ns)
     int tf_pool_threads_supported()
     int tf_pool_workers()
+    void tf_pool_counters(unsigned long long* out)
     int tf_omp_limit()
     int tf_blis_attach(const size_t* fns, const char* expected_version)
     int tf_pool_grow(int wanted)
@@ -71,7 +72,7 @@ cdef extern from "tf_blis.h" nogil:
         dim_t m, n, k
         dim_t mt, nt
         int pm, pn
-    void tf_gemm_plan(tf_gemm_job* j, int nthreads)
+    void tf_gemm_plan(tf_gemm_job* j, int nthreads, int per_thread)
     void tf_sgemm_threads(dim_t m, dim_t n, dim_t k, float alpha,
                           const float* A, inc_t rsa, inc_t csa,
                           const float* B, inc_t rsb, inc_t csb,

@@ -1154,8 +1154,15 @@ def _setup_gemm():
 
 
 def gemm_config():
-    """How gemm runs now: the contexts per shape, the thresholds, the split."""
+    """How gemm runs now: the contexts per shape, the thresholds, the split,
+    and the pool's counters (jobs split over threads, their tiles, the tiles
+    the workers took: a low share means the other cores were busy)."""
+    cdef unsigned long long counters[3]
+    tf_pool_counters(counters)
     return {
+        "pool_jobs": counters[0],
+        "pool_tiles": counters[1],
+        "pool_tiles_by_workers": counters[2],
         "expert": tf_blis.sgemm_ex != NULL,
         "large": tf_blis.large != NULL,
         "thin": tf_blis.thin != NULL,
@@ -1174,13 +1181,15 @@ def gemm_config():
     }
 
 
-def _gemm_plan(dim_t m, dim_t n, dim_t k, int nthreads):
-    """(tiles down, tiles across, tile height, tile width) for an m x n x k product."""
+def _gemm_plan(dim_t m, dim_t n, dim_t k, int nthreads, per_thread=None):
+    """(tiles down, tiles across, tile height, tile width) for an m x n x k
+    product; per_thread: tiles per thread at most (default: chunks_per_thread,
+    as when the workers sleep)."""
     cdef tf_gemm_job j
     j.m = m
     j.n = n
     j.k = k
-    tf_gemm_plan(&j, nthreads)
+    tf_gemm_plan(&j, nthreads, tf_split.chunks_per_thread if per_thread is None else per_thread)
     return j.pm, j.pn, j.mt, j.nt
 
 
