@@ -279,8 +279,24 @@ static void tf_seq2col_rows(char *TF_RESTRICT out, const char *TF_RESTRICT X, co
         return -1;                                                                               \
     }
 
+#if defined(__GNUC__)
+#define TF_PREFETCH(p) __builtin_prefetch((p), 0, 3)
+#else
+#define TF_PREFETCH(p) ((void)(p))
+#endif
+
+/* Ask for the `nbytes` at p, one cache line at a time. */
+static inline void tf_prefetch_bytes(const void *p, size_t nbytes)
+{
+    const char *c = (const char *)p;
+    for (size_t off = 0; off < nbytes; off += 64)
+        TF_PREFETCH(c + off);
+}
+
 /* Rows [b0, b1) of gather_add: out[b] = sum_k table[idx[b, k]] (K >= 1,
- * indices checked before), added in order of k. */
+ * indices checked before), added in order of k. The table rows of the next
+ * output row are prefetched: the lookups are random, the hardware
+ * prefetchers cannot guess them. */
 #define TF_SEQ_GATHER_ADD(T, S, IT, IS)                                                          \
     static void tf_gather_add_##S##_##IS(T *TF_RESTRICT out, const T *TF_RESTRICT table,         \
                                          const IT *TF_RESTRICT idx, tf_idx b0, tf_idx b1,        \
@@ -289,6 +305,9 @@ static void tf_seq2col_rows(char *TF_RESTRICT out, const char *TF_RESTRICT X, co
         for (tf_idx b = b0; b < b1; ++b) {                                                       \
             T *TF_RESTRICT o = out + b * O;                                                      \
             const IT *ix = idx + b * K;                                                          \
+            if (b + 1 < b1)                                                                      \
+                for (tf_idx k = 0; k < K; ++k)                                                   \
+                    tf_prefetch_bytes(table + (tf_idx)ix[K + k] * O, (size_t)O * sizeof(T));     \
             const T *TF_RESTRICT row = table + (tf_idx)ix[0] * O;                                \
             TF_SIMD                                                                              \
             for (tf_idx j = 0; j < O; ++j)                                                       \
