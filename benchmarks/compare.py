@@ -347,62 +347,201 @@ nO = 512
 @optimizers = "Adam.v1"
 learn_rate = 0.001
 """
+RAY_STEPS = 40  # steps per timed run of each data-parallel contestant
+
+
+def _ddp_worker(rank: int, world: int, port: int, batch: int, conn) -> None:
+    """A PyTorch DDP (gloo) process of the Ray rows: the same MLP, Adam, a
+    summed cross-entropy; runs `n` steps when asked, answers with the time."""
+    import torch
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                            world_size=world)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(784, 512), torch.nn.ReLU(), torch.nn.Linear(512, 512),
+                              torch.nn.ReLU(), torch.nn.Linear(512, 10))
+    model = torch.nn.parallel.DistributedDataParallel(net)
+    opt = torch.optim.Adam(model.parameters(), lr=0.001)
+    X, _, labels = mnist_like(20_000)
+    tX, tl = torch.from_numpy(X), torch.from_numpy(labels)
+    conn.send("ready")
+    while True:
+        n = conn.recv()
+        if n is None:
+            break
+        start = time.perf_counter()
+        for step in range(n):
+            lo = ((step * world + rank) * batch) % (len(X) - batch)
+            opt.zero_grad(set_to_none=False)
+            loss = torch.nn.functional.cross_entropy(model(tX[lo:lo + batch]), tl[lo:lo + batch],
+                                                     reduction="sum")
+            loss.backward()
+            opt.step()
+        dist.barrier()
+        conn.send(time.perf_counter() - start)
+    dist.destroy_process_group()
+
+
+class _DDP:
+    """`world` persistent DDP processes, started once, timed round after round."""
+
+    def __init__(self, world: int, batch: int) -> None:
+        import multiprocessing
+        import socket
+
+        ctx = multiprocessing.get_context("spawn")
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.pipes, self.procs = [], []
+        for rank in range(world):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_ddp_worker, args=(rank, world, port, batch, child),
+                               daemon=True)
+            proc.start()
+            self.pipes.append(parent)
+            self.procs.append(proc)
+        for pipe in self.pipes:
+            assert pipe.recv() == "ready"
+
+    def run(self, n: int) -> None:
+        for pipe in self.pipes:
+            pipe.send(n)
+        for pipe in self.pipes:
+            pipe.recv()
+
+    def close(self) -> None:
+        for pipe in self.pipes:
+            pipe.send(None)
+        for proc in self.procs:
+            proc.join(timeout=10)
 
 
 def bench_ray(rounds: int, data) -> None:
-    """Throughput of 1 vs 2 Ray workers (per-worker batch 128) on the
-    784-512-512-10 MLP, and the time of one gradient exchange."""
+    """Data-parallel rows: examples/s of one process (1 and 2 threads), 1 and 2
+    Ray workers (1 thread each, GLOO allreduce of the gradient arena, or the
+    object store without torch), PyTorch DDP gloo with 1 and 2 processes (when
+    torch is installed), all on the 784-512-512-10 MLP with Adam and 128
+    examples per worker; then the allreduce of the arena alone and the
+    projection to 16 nodes at 10 Gbit/s."""
     try:
         import ray
     except ImportError:
         print("\n(ray not installed: no data-parallel rows)")
         return
     from thinc_fast.api import Config, registry
-    from thinc_fast.distributed import RayTrainer
+    from thinc_fast.distributed import Plan, RayTrainer
+    from thinc_fast.distributed.ray import start_local_cluster
+    from thinc_fast.step import SummedCrossentropy, train_step
 
     X, Y, _ = data
     X, Y = X[:20_000], Y[:20_000]
-    from thinc_fast.distributed.ray import neutral_cwd
+    batch = 128
+    rng = numpy.random.default_rng(0)
+    order = rng.permutation(len(X))
 
-    with neutral_cwd():
-        ray.init(num_cpus=N_THREADS, include_dashboard=False, log_to_driver=False)
+    def build():
+        resolved = registry.resolve(Config().from_str(RAY_CONFIG))
+        model, opt = resolved["model"], resolved["optimizer"]
+        model.initialize(X=X[:5], Y=Y[:5])
+        return model, opt
+
+    def in_process(threads: int, size: int):
+        model, opt = build()
+        loss = SummedCrossentropy()
+        pos = [0]
+
+        def run():
+            thinc_fast.set_num_threads(threads)
+            for _ in range(RAY_STEPS):
+                idx = order[pos[0]:pos[0] + size]
+                pos[0] = (pos[0] + size) % (len(X) - size)
+                train_step(model, opt, X[idx], Y[idx], loss)
+            thinc_fast.set_num_threads(N_THREADS)
+        return run
+
+    contestants: Dict[str, Callable[[], None]] = {
+        "1 process, 1 thread": in_process(1, batch),
+        "1 process, 2 threads": in_process(2, 2 * batch),
+    }
+    examples = {"1 process, 1 thread": batch, "1 process, 2 threads": 2 * batch}
+    # one CPU per worker of the 1- and 2-worker trainers, which sit idle in turn
+    start_local_cluster(ray, num_cpus=N_THREADS + 1)
+    trainers = []
+    ddps: List[_DDP] = []
     try:
-        print(f"\ndata-parallel on Ray, MLP 784-512-512-10, batch 128 per worker, {N_THREADS} CPUs")
-        n_params = None
         for workers in (1, 2):
             if workers > N_THREADS:
                 continue
-            resolved = registry.resolve(Config().from_str(RAY_CONFIG))
-            model, opt = resolved["model"], resolved["optimizer"]
-            model.initialize(X=X[:5], Y=Y[:5])
-            n_params = len(model.arena)
-            trainer = RayTrainer(RAY_CONFIG, model, opt, X, Y, workers, checksum_every=0)
-            rng = numpy.random.default_rng(0)
-            batches = [rng.integers(0, len(X), 128 * workers) for _ in range(20)]
-            trainer.step(batches[0])
-            rates = []
-            for _ in range(rounds):
-                start = time.perf_counter()
-                for idx in batches[1:]:
-                    trainer.step(idx)
-                rates.append(len(batches[1:]) * 128 * workers / (time.perf_counter() - start))
-            # one exchange: a worker's flat gradient arena to the driver, plus the
-            # summed gradient back through the object store (a 1-example shard
-            # keeps the compute negligible)
-            worker = trainer.workers[0]
-            exchange = []
-            for _ in range(10):
-                start = time.perf_counter()
-                grads, _ = ray.get(worker.compute.remote(numpy.arange(1)))
-                ref = ray.put(grads)
-                ray.get(worker.param_checksum.remote())
-                del ref
-                exchange.append(time.perf_counter() - start)
-            trainer.shutdown()
-            print(f"  {workers} worker(s): {statistics.median(rates):9.0f} examples/s "
-                  f"(min-max {min(rates):.0f}-{max(rates):.0f}); gradient exchange of "
-                  f"{n_params * 4 / 1e6:.1f} MB: {statistics.median(exchange) * 1e3:.2f} ms median")
+            model, opt = build()
+            trainer = RayTrainer(RAY_CONFIG, model, opt, X, Y, workers, on_failure="shrink",
+                                 plan=Plan(shards=workers, shard_size=batch, threads=1),
+                                 log=lambda line: None)
+            trainers.append(trainer)
+            name = f"{workers} Ray worker{'s' if workers > 1 else ''} x 1 thread" + (
+                f" ({trainer.exchange})" if workers > 1 else "")
+
+            def run(trainer=trainer, workers=workers):
+                size = batch * workers
+                start = rng.integers(0, len(X) - size, RAY_STEPS)
+                trainer.run([order[s:s + size] for s in start])
+            contestants[name] = run
+            examples[name] = batch * workers
+        if torch is not None:
+            for world in (1, 2):
+                if world > N_THREADS:
+                    continue
+                ddp = _DDP(world, batch)
+                ddps.append(ddp)
+                name = f"PyTorch DDP gloo, {world} process{'es' if world > 1 else ''}"
+                contestants[name] = lambda ddp=ddp: ddp.run(RAY_STEPS)
+                examples[name] = batch * world
+        times = run_interleaved(contestants, rounds)
+        rates = {name: examples[name] * RAY_STEPS / statistics.median(ts)
+                 for name, ts in times.items()}
+        print(f"\ndata-parallel, MLP 784-512-512-10, Adam, {batch} examples per worker, "
+              f"{RAY_STEPS} steps per run, examples/s median (min-max) of {rounds} interleaved "
+              f"rounds; {os.cpu_count()} CPUs")
+        for name, ts in times.items():
+            lo = examples[name] * RAY_STEPS / max(ts)
+            hi = examples[name] * RAY_STEPS / min(ts)
+            print(f"  {name:<36} {rates[name]:9.0f}  ({lo:.0f}-{hi:.0f})")
+        two = [n for n in rates if n.startswith("2 Ray workers")]
+        one = "1 Ray worker x 1 thread"
+        if two:
+            ratio = rates[two[0]] / rates["1 process, 2 threads"]
+            print(f"  2 workers / 1 process with 2 threads: {ratio:.2f}x")
+            if one in rates:
+                print(f"  scaling efficiency, 2 Ray workers: {rates[two[0]] / (2 * rates[one]):.2f}")
+        ddp2, ddp1 = "PyTorch DDP gloo, 2 processes", "PyTorch DDP gloo, 1 process"
+        if ddp2 in rates and ddp1 in rates:
+            print(f"  scaling efficiency, PyTorch DDP:  {rates[ddp2] / (2 * rates[ddp1]):.2f}")
+        # the allreduce of the arena alone, and what it means for more nodes
+        big = [t for t in trainers if len(t.workers) == 2 and t.exchange == "gloo"]
+        if big:
+            trainer = big[0]
+            n_bytes = trainer.model.arena.grads.nbytes
+            per = ray.get([w.time_allreduce.remote(50) for w in trainer.workers])
+            t_ar = statistics.median(per[0][5:])
+            bus = n_bytes / t_ar  # 2 (N-1)/N = 1 for N = 2
+            t_compute = batch / rates[one] if one in rates else batch / rates["1 process, 1 thread"]
+            print(f"  allreduce of the {n_bytes / 1e6:.2f} MB gradient arena, 2 workers (GLOO, "
+                  f"loopback): {t_ar * 1e3:.2f} ms median ({min(per[0]) * 1e3:.2f}-"
+                  f"{max(per[0]) * 1e3:.2f}); {bus / 1e9:.2f} GB/s bus bandwidth")
+            link = 10e9 / 8
+            cells = []
+            for nodes in (2, 4, 8, 16):
+                ring = 2 * (nodes - 1) / nodes * n_bytes / link
+                cells.append(f"{nodes}: {t_compute / (t_compute + ring):.2f}")
+            print(f"  projected efficiency at 10 Gbit/s (ring allreduce, {t_compute * 1e3:.1f} ms "
+                  f"of compute per step, no overlap), nodes: " + ", ".join(cells))
     finally:
+        for ddp in ddps:
+            ddp.close()
+        for trainer in trainers:
+            trainer.shutdown()
         ray.shutdown()
 
 

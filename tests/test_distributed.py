@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy
 import pytest
@@ -240,13 +241,19 @@ def test_local_cluster_binds_to_loopback_without_usage_stats(cluster):
     # issue 16, friction item 9
     assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:")
     assert ray.util.get_node_ip_address() == "127.0.0.1"
-    assert os.environ.get("RAY_USAGE_STATS_ENABLED") == "0"
+    # the cluster's own processes run with usage statistics off (and, as a
+    # variable set only around ray.init, it does not leak into later children)
+    node = ray._private.worker._global_node
+    pids = [info.process.pid for infos in node.all_processes.values() for info in infos]
+    assert pids
+    for pid in pids:
+        assert b"RAY_USAGE_STATS_ENABLED=0" in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     try:
         listening = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True).stdout
     except FileNotFoundError:
         return
     ours = [line.split()[3] for line in listening.splitlines()
-            if any(name in line for name in ('"gcs_server"', '"raylet"'))]
+            if any(f"pid={pid}," in line for pid in pids)]
     assert ours and all("127.0.0.1" in address for address in ours), ours
 
 

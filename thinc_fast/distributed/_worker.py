@@ -183,6 +183,12 @@ class Worker:
             import torch
             from ray.util import collective
 
+            interface = interface_of(self.node())
+            if interface is not None and "GLOO_SOCKET_IFNAME" not in os.environ:
+                # GLOO would take the address the host name resolves to
+                # (often 127.0.1.1): use the interface Ray's node address is on
+                os.environ["GLOO_SOCKET_IFNAME"] = interface
+
             torch.set_num_threads(1)  # torch computes nothing here; keep its pool small
             collective.init_collective_group(workers, rank, backend="gloo", group_name=group,
                                              gloo_timeout=timeout_ms)
@@ -277,6 +283,20 @@ class Worker:
             self._apply(vector)
         return self.losses(first_step, self.step), self.step, checksum(self.model.arena.params)
 
+    def time_allreduce(self, repeats: int) -> List[float]:
+        """Seconds of each of `repeats` allreduces of a gradient arena's size
+        (a copy: the model is not touched). For benchmarks."""
+        import time
+
+        buf = numpy.ones_like(self.model.arena.grads)
+        vector = numpy.zeros(self.plan.shards, dtype="float64")
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            self._allreduce(buf, vector)
+            times.append(time.perf_counter() - start)
+        return times
+
     # ------------------------------------------------ object-store exchange
     def compute(self, step: int, batch: numpy.ndarray) -> Tuple[numpy.ndarray, List[float]]:
         """Object-store path, phase 1: this worker's block sum (and losses)."""
@@ -294,6 +314,28 @@ class Worker:
         tree_sum([grads for grads, _ in blocks], out=self.model.arena.grads)
         self._apply([loss for _, losses in blocks for loss in losses])
         return self.loss_log[step], self.step, checksum(self.model.arena.params)
+
+
+def interface_of(address: str) -> Optional[str]:
+    """The name of the network interface holding the IPv4 `address` (Linux), or None."""
+    import fcntl
+    import socket
+    import struct
+
+    try:
+        wanted = socket.inet_aton(address)
+    except OSError:
+        return None
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for _, name in socket.if_nameindex():
+            try:
+                packed = fcntl.ioctl(sock.fileno(), 0x8915,  # SIOCGIFADDR
+                                     struct.pack("256s", name.encode()[:15]))
+            except OSError:
+                continue
+            if packed[20:24] == wanted:
+                return name
+    return None
 
 
 def halving_doubling_allreduce(buf: numpy.ndarray, rank: int, workers: int) -> None:

@@ -50,6 +50,9 @@ LOCAL_CLUSTER_ENV = {
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
     # no usage statistics sent
     "RAY_USAGE_STATS_ENABLED": "0",
+    # workers at the driver's priority (Ray's default niceness 15 starves them
+    # behind any other process, which the training loop then waits for)
+    "RAY_worker_niceness": "0",
 }
 
 
@@ -94,23 +97,33 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
 
 
 def start_local_cluster(ray: Any, num_cpus: Optional[int] = None) -> None:
-    """``ray.init`` a local cluster bound to 127.0.0.1 with usage statistics off.
+    """``ray.init`` a local cluster bound to 127.0.0.1, usage statistics off,
+    workers at normal priority (:data:`LOCAL_CLUSTER_ENV`).
 
-    A value the user set for ``RAY_USAGE_STATS_ENABLED`` is kept. For a
+    Values the user set for these environment variables are kept. For a
     cluster reachable from other machines, start it yourself (``ray start
     --head --node-ip-address=ADDR``) and pass its address (``--address``)."""
+    saved = {key: os.environ.get(key) for key in LOCAL_CLUSTER_ENV}
     for key, value in LOCAL_CLUSTER_ENV.items():
         os.environ.setdefault(key, value)
-    try:  # read when ray is imported: also set it for a ray already imported
-        from ray._private import ray_constants
+    try:
+        try:  # read when ray is imported: also set it for a ray already imported
+            from ray._private import ray_constants
 
-        ray_constants.ENABLE_RAY_CLUSTER = os.environ[
-            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] not in ("0", "false", "False")
-    except Exception:  # pragma: no cover - a Ray without that switch
-        pass
-    with neutral_cwd():
-        ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False,
-                 log_to_driver=False)
+            ray_constants.ENABLE_RAY_CLUSTER = os.environ[
+                "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] not in ("0", "false", "False")
+        except Exception:  # pragma: no cover - a Ray without that switch
+            pass
+        with neutral_cwd():
+            # address="local": a new cluster even where another one runs on this machine
+            ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1,
+                     include_dashboard=False, log_to_driver=False)
+    finally:  # the cluster's processes have them; this process's later children need not
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def torch_version() -> Optional[str]:
@@ -255,12 +268,23 @@ class RayTrainer:
                 raise RayUnavailableError(f"Could not connect to {where}: {err}") from None
             self._owns_ray = True
         cpus = ray.cluster_resources().get("CPU", 0)
+        free = ray.available_resources().get("CPU", 0)
+        deadline = time.monotonic() + 15  # CPUs of actors just ended show as free a bit later
+        while n_workers <= cpus and free < n_workers and time.monotonic() < deadline:
+            time.sleep(0.2)
+            free = ray.available_resources().get("CPU", 0)
+        problem = None
         if n_workers > cpus:
+            problem = (f"--workers {n_workers} is more than the {int(cpus)} CPUs the Ray cluster "
+                       "offers; each worker needs one")
+        elif n_workers > free:  # the actors would wait for CPUs forever
+            problem = (f"--workers {n_workers}: only {int(free)} of the Ray cluster's {int(cpus)} "
+                       "CPUs are free (each worker needs one)")
+        if problem:
             if self._owns_ray:
                 ray.shutdown()
                 self._owns_ray = False
-            raise RayUnavailableError(f"--workers {n_workers} is more than the {int(cpus)} CPUs the "
-                                      "Ray cluster offers; each worker needs one")
+            raise RayUnavailableError(problem)
 
     def _choose_exchange(self, wanted: str) -> str:
         if wanted == "object_store":
@@ -315,6 +339,8 @@ class RayTrainer:
         self.nodes = self.ray.get([w.join.remote(self._group, n, rank, backend,
                                                  self.gloo_timeout_ms)
                                    for rank, w in enumerate(self.workers)])
+        if self._generation == 1:
+            self.log(f"workers on nodes: {', '.join(sorted(set(self.nodes)))}")
 
     def _record(self, message: str) -> None:
         self.events.append(message)
