@@ -330,7 +330,8 @@ class _Run:
             raise TrainingInterrupted(
                 f"Interrupted at step {state.step}. The run is saved in {self.out} (model-last "
                 "holds everything to go on from this step). Continue it with:\n"
-                f"  thinc-fast train --resume --output {shlex.quote(str(self.out))}") from None
+                f"  thinc-fast train --resume --output {shlex.quote(str(self.out))}"
+                + (f" --workers {self.workers}" if self.workers else "")) from None
         finally:
             if previous_handler is not None:
                 signal.signal(signal.SIGINT, previous_handler)
