@@ -10,17 +10,24 @@
  * worker that comes late finds nothing left and goes back to waiting.
  *
  * Spin/sleep policy. After a job a worker polls for the next one for
- * tf_pool_spin_ns (default 100 us; the gemms of a training step follow each
+ * tf_pool_spin_ns (default 100 us: the gemms of a training step follow each
  * other within microseconds), with the CPU's pause hint, then sleeps on a
  * condition variable, so an idle pool takes no CPU time from NumPy's or
- * PyTorch's threads. A worker that notices it lost its core while polling (a
- * gap of more than 30 us between two looks at the clock: another thread runs
- * there, such as OpenBLAS's workers, which busy-wait for 50 ms and more after
- * each NumPy call) sleeps at once: the scheduler runs a thread it wakes ahead
- * of a thread that has been spinning, so the next job reaches it sooner than
- * its turn would come back. A caller waiting for chunks that workers claimed
- * polls for 20 us, then sleeps until the last one is done, leaving its core to
- * a preempted worker.
+ * PyTorch's threads. A caller waiting for chunks that workers claimed polls
+ * for 100 us, then sleeps until the last one is done, leaving its core to a
+ * worker the OS preempted. Measured on a 2-core Xeon VM: a sleeping thread
+ * takes 21-34 us to run again once woken (also when another thread spins on
+ * its core: a woken thread preempts it), a polling one under 1 us, but one
+ * that polls beside a busy thread loses its core for ~4 ms one time in ten.
+ *
+ * Beside NumPy: OpenBLAS's workers busy-wait for 50 ms and more after every
+ * NumPy call (measured: 48 ms of CPU in the 50 ms after a 25 us matmul) and do
+ * not yield, so on 2 cores one of ours shares its core with one of theirs, and
+ * a gemm right after a NumPy matmul runs at about one-thread speed (128x512x512:
+ * 680 us after NumPy, 325 alone, 600 on one thread). With
+ * OPENBLAS_THREAD_TIMEOUT=4 (their workers sleep at once) it is 435 us. Neither
+ * sleeping at once after each job nor giving up polling when preempted changed
+ * this (measured, and left out).
  *
  * One job runs at a time: a second caller (another Python thread, the GIL is
  * released) that finds the pool busy runs its work on its own thread. After
@@ -61,6 +68,7 @@ static int tf_omp_limit(void) { return 1 << 30; }
 /* No pthreads/atomics here: run the chunks on the calling thread. */
 static long tf_pool_spin_ns = 0;
 static void tf_pool_set_spin_ns(long ns) { (void)ns; }
+
 static int tf_pool_threads_supported(void) { return 0; }
 static int tf_pool_workers(void) { return 0; }
 static void tf_pool_counters(unsigned long long *out) { out[0] = out[1] = out[2] = 0; }
@@ -97,6 +105,7 @@ static void tf_pool_run(tf_chunk_fn fn, void *ctx, int nchunks, int nthreads)
 static long tf_pool_spin_ns = 100000;
 static void tf_pool_set_spin_ns(long ns) { tf_pool_spin_ns = ns; }
 
+
 static struct {
     int busy;                   /* atomic: a caller is running a job */
     pthread_mutex_t sleep_lock; /* guards the condition variable */
@@ -114,8 +123,7 @@ static struct {
 } tf_pool = {0, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
              0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
 
-#define TF_POOL_PREEMPTED_NS 30000  /* a longer gap between two polls: we lost the core */
-#define TF_POOL_CALLER_SPIN_NS 20000
+#define TF_POOL_CALLER_SPIN_NS 100000
 
 static int tf_pool_threads_supported(void) { return 1; }
 static int tf_pool_workers(void) { return tf_pool.nworkers; }
@@ -177,18 +185,14 @@ static void tf_pool_drain(uint32_t gen, int worker)
 static uint64_t tf_pool_wait(uint32_t seen)
 {
     uint64_t w;
-    int64_t start = tf_now_ns(), last = start;
+    int64_t start = tf_now_ns();
     for (unsigned i = 1;; ++i) {
         w = __atomic_load_n(&tf_pool.word, __ATOMIC_ACQUIRE);
         if (TF_GEN(w) != seen)
             return w;
         TF_CPU_RELAX();
-        if ((i & 63) == 0) {
-            int64_t t = tf_now_ns();
-            if (t - start > tf_pool_spin_ns || t - last > TF_POOL_PREEMPTED_NS)
-                break;
-            last = t;
-        }
+        if ((i & 63) == 0 && tf_now_ns() - start > tf_pool_spin_ns)
+            break;
     }
     pthread_mutex_lock(&tf_pool.sleep_lock);
     __atomic_add_fetch(&tf_pool.sleepers, 1, __ATOMIC_SEQ_CST);
