@@ -1193,8 +1193,8 @@ def _gemm_plan(dim_t m, dim_t n, dim_t k, int nthreads, per_thread=None):
     return j.pm, j.pn, j.mt, j.nt
 
 
-def set_gemm_options(*, mode=None, thin_rows=None, thin_cols=None, thin_k=None, spin_us=None, min_flops=None,
-                     chunk_flops=None, chunks_per_thread=None, align=None):
+def set_gemm_options(*, mode=None, thin_rows=None, thin_cols=None, thin_k=None, spin_us=None,
+                     min_flops=None, chunk_flops=None, chunks_per_thread=None, align=None):
     """Tune gemm (for tests and measurements; the defaults are the measured choice).
 
     mode: "shape" (per product: thin ones on the thin context), "large" or
