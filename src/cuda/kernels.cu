@@ -175,7 +175,9 @@ __global__ void tf_sgd(float* w, float* g, float* avg, int has_avg, long long n,
 // ---------------------------------------------------------------------------
 // Sequences, hashing and embeddings (issue 17). Sequences are given by
 // offsets: sequence k holds rows [offs[k], offs[k + 1]), offs[nseq] = rows;
-// empty sequences are allowed. One thread per output value, grid-stride.
+// empty sequences are allowed. One thread per output value, grid-stride. Plain C
+// inside the kernels (no shared memory, no intrinsics), so that the tests can
+// run them on the CPU where there is no GPU.
 
 extern "C" {
 
@@ -352,4 +354,5 @@ __global__ void tf_backprop_reduce_max(float* dX, const float* d, const int* whi
     }
 }
 
+// (end of the sequence kernels: tests/test_seq_ops.py compiles them for the CPU)
 }  // extern "C"
