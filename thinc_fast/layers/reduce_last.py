@@ -5,7 +5,8 @@ from typing import Callable, Tuple
 from .._builtins import builtin
 from ..model import Model
 from ..types import Floats2d, Ragged
-from ._checks import check_backprop_array, check_ragged_input
+from ._checks import check_ragged_input
+from ._reduce import reduce_backprop
 
 
 @builtin("layers", "reduce_last.v1")
@@ -18,11 +19,5 @@ def reduce_last() -> Model:
 def forward(model: Model, Xr: Ragged, is_train: bool) -> Tuple[Floats2d, Callable]:
     check_ragged_input(model, Xr)
     Y, lasts = model.ops.reduce_last(Xr.data, Xr.lengths)
-    shape, dtype = Y.shape, Y.dtype
-    lengths = Xr.lengths
-
-    def backprop(dY: Floats2d) -> Ragged:
-        check_backprop_array(shape, dtype, dY)
-        return Ragged(model.ops.backprop_reduce_last(dY, lasts), lengths)
-
-    return Y, backprop
+    return Y, reduce_backprop(Y, Xr.lengths,
+                              lambda dY: model.ops.backprop_reduce_last(dY, lasts))

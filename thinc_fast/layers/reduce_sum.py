@@ -5,7 +5,8 @@ from typing import Callable, Tuple
 from .._builtins import builtin
 from ..model import Model
 from ..types import Floats2d, Ragged
-from ._checks import check_backprop_array, check_ragged_input
+from ._checks import check_ragged_input
+from ._reduce import reduce_backprop
 
 
 @builtin("layers", "reduce_sum.v1")
@@ -19,10 +20,5 @@ def forward(model: Model, Xr: Ragged, is_train: bool) -> Tuple[Floats2d, Callabl
     check_ragged_input(model, Xr)
     lengths = Xr.lengths
     Y = model.ops.reduce_sum(Xr.data, lengths)
-    shape, dtype = Y.shape, Y.dtype
-
-    def backprop(dY: Floats2d) -> Ragged:
-        check_backprop_array(shape, dtype, dY)
-        return Ragged(model.ops.backprop_reduce_sum(dY, lengths), lengths)
-
-    return Y, backprop
+    return Y, reduce_backprop(Y, lengths,
+                              lambda dY: model.ops.backprop_reduce_sum(dY, lengths))
