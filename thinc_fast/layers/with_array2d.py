@@ -1,12 +1,11 @@
 """with_array2d: run a 2d-array layer on the rows behind a batch of sequences."""
 
-from typing import Any, Callable, List, Optional, Tuple, TypeVar, Union
-
-import numpy
+from typing import Any, Callable, Optional, Tuple, TypeVar, Union
 
 from .._builtins import builtin
 from ..model import Model
 from ..types import Array2d, List2d, Padded, Ragged
+from ._wrap import array_forward, array_init
 
 SeqT = TypeVar("SeqT", bound=Union[Padded, Ragged, List2d, Array2d])
 
@@ -21,23 +20,11 @@ def with_array2d(layer: Model, pad: int = 0) -> Model:
 
 
 def forward(model: Model, Xseq: SeqT, is_train: bool) -> Tuple[SeqT, Callable]:
-    if isinstance(Xseq, Ragged):
-        return _ragged_forward(model, Xseq, is_train)
-    if isinstance(Xseq, Padded):
-        return _padded_forward(model, Xseq, is_train)
-    if isinstance(Xseq, (list, tuple)):
-        return _list_forward(model, Xseq, is_train)
-    return model.layers[0](Xseq, is_train)
+    return array_forward(model, Xseq, is_train, _ragged_forward, _padded_forward)
 
 
 def init(model: Model, X: Optional[SeqT] = None, Y: Optional[SeqT] = None) -> None:
-    layer = model.layers[0]
-    layer.initialize(X=None if X is None else _get_array(model, X),
-                     Y=None if Y is None else _get_array(model, Y))
-    for name in layer.dim_names:
-        value = layer.maybe_get_dim(name)
-        if value is not None:
-            model.set_dim(name, value, force=True)
+    array_init(model, X, Y, _get_array)
 
 
 def _get_array(model: Model, X: Any) -> Any:
@@ -49,19 +36,6 @@ def _get_array(model: Model, X: Any) -> Any:
     if isinstance(X, (list, tuple)):
         return model.ops.flatten(X)
     return X
-
-
-def _list_forward(model: Model, Xs: List[Any], is_train: bool) -> Tuple[List[Any], Callable]:
-    layer = model.layers[0]
-    pad = model.attrs["pad"]
-    lengths = numpy.asarray([len(seq) for seq in Xs], dtype="int32")
-    Yf, get_dXf = layer(layer.ops.flatten(Xs, pad=pad), is_train)
-
-    def backprop(dYs: List[Any]) -> List[Any]:
-        dXf = get_dXf(layer.ops.flatten(dYs, pad=pad))
-        return layer.ops.unflatten(dXf, lengths, pad=pad)
-
-    return layer.ops.unflatten(Yf, lengths, pad=pad), backprop
 
 
 def _ragged_forward(model: Model, Xr: Ragged, is_train: bool) -> Tuple[Ragged, Callable]:
