@@ -5,6 +5,7 @@ from typing import Any, Callable, Optional, Tuple, TypeVar, Union
 from .._builtins import builtin
 from ..model import Model
 from ..types import List2d, Padded, Ragged
+from ._wrap import init_inner, run_converted
 
 SeqT = TypeVar("SeqT", bound=Union[Padded, Ragged, List2d])
 
@@ -27,8 +28,7 @@ def forward(model: Model, Xseq: SeqT, is_train: bool) -> Tuple[SeqT, Callable]:
 
 
 def init(model: Model, X: Optional[SeqT] = None, Y: Optional[SeqT] = None) -> None:
-    model.layers[0].initialize(X=None if X is None else _get_list(model, X),
-                               Y=None if Y is None else _get_list(model, Y))
+    init_inner(model, X, Y, _get_list)
 
 
 def _get_list(model: Model, seq: Any) -> Any:
@@ -50,10 +50,4 @@ def _ragged_forward(layer: Model, Xr: Ragged, is_train: bool) -> Tuple[Ragged, C
 
 
 def _padded_forward(layer: Model, Xp: Padded, is_train: bool) -> Tuple[Padded, Callable]:
-    ops = layer.ops
-    Ys, get_dXs = layer(ops.padded2list(Xp), is_train)
-
-    def backprop(dYp: Padded) -> Padded:
-        return ops.list2padded(get_dXs(ops.padded2list(dYp)))
-
-    return ops.list2padded(Ys), backprop
+    return run_converted(layer, Xp, is_train, layer.ops.padded2list, layer.ops.list2padded)

@@ -6,6 +6,7 @@ from .._builtins import builtin
 from ..model import Model
 from ..types import Floats3d, Ints1d, List2d, Padded, Ragged
 from ..util import is_xp_array
+from ._wrap import init_inner, run_converted
 
 PaddedData = Tuple[Floats3d, Ints1d, Ints1d, Ints1d]
 SeqT = TypeVar("SeqT", bound=Union[Padded, Ragged, List2d, Floats3d, PaddedData])
@@ -35,8 +36,7 @@ def forward(model: Model, Xseq: SeqT, is_train: bool) -> Tuple[SeqT, Callable]:
 
 
 def init(model: Model, X: Optional[SeqT] = None, Y: Optional[SeqT] = None) -> None:
-    model.layers[0].initialize(X=None if X is None else _get_padded(model, X),
-                               Y=None if Y is None else _get_padded(model, Y))
+    init_inner(model, X, Y, _get_padded)
 
 
 def _is_padded_data(seq: Any) -> bool:
@@ -72,13 +72,8 @@ def _array_forward(layer: Model, X: Floats3d, is_train: bool) -> Tuple[Floats3d,
 
 
 def _tuple_forward(layer: Model, X: PaddedData, is_train: bool) -> Tuple[PaddedData, Callable]:
-    Yp, get_dXp = layer(Padded(*X), is_train)
-
-    def backprop(dY: PaddedData) -> PaddedData:
-        dXp = get_dXp(Padded(*dY))
-        return (dXp.data, dXp.size_at_t, dXp.lengths, dXp.indices)
-
-    return (Yp.data, Yp.size_at_t, Yp.lengths, Yp.indices), backprop
+    return run_converted(layer, X, is_train, lambda data: Padded(*data),
+                         lambda p: (p.data, p.size_at_t, p.lengths, p.indices))
 
 
 def _ragged_forward(layer: Model, Xr: Ragged, is_train: bool) -> Tuple[Ragged, Callable]:
@@ -93,10 +88,4 @@ def _ragged_forward(layer: Model, Xr: Ragged, is_train: bool) -> Tuple[Ragged, C
 
 
 def _list_forward(layer: Model, Xs: List2d, is_train: bool) -> Tuple[List2d, Callable]:
-    ops = layer.ops
-    Yp, get_dXp = layer(ops.list2padded(Xs), is_train)
-
-    def backprop(dYs: List2d) -> List2d:
-        return ops.padded2list(get_dXp(ops.list2padded(dYs)))
-
-    return ops.padded2list(Yp), backprop
+    return run_converted(layer, Xs, is_train, layer.ops.list2padded, layer.ops.padded2list)

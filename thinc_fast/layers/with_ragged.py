@@ -7,6 +7,7 @@ import numpy
 from .._builtins import builtin
 from ..model import Model
 from ..types import Array2d, Ints1d, ListXd, Padded, Ragged
+from ._wrap import init_inner, run_converted
 
 RaggedData = Tuple[Array2d, Ints1d]
 SeqT = TypeVar("SeqT", bound=Union[Padded, Ragged, ListXd, RaggedData])
@@ -31,8 +32,7 @@ def forward(model: Model, Xseq: SeqT, is_train: bool) -> Tuple[SeqT, Callable]:
 
 
 def init(model: Model, X: Optional[SeqT] = None, Y: Optional[SeqT] = None) -> None:
-    model.layers[0].initialize(X=None if X is None else _get_ragged(model, X),
-                               Y=None if Y is None else _get_ragged(model, Y))
+    init_inner(model, X, Y, _get_ragged)
 
 
 def _is_ragged_data(seq: Any) -> bool:
@@ -51,13 +51,8 @@ def _get_ragged(model: Model, seq: Any) -> Ragged:
 
 
 def _tuple_forward(layer: Model, X: RaggedData, is_train: bool) -> Tuple[RaggedData, Callable]:
-    Yr, get_dXr = layer(Ragged(*X), is_train)
-
-    def backprop(dY: RaggedData) -> RaggedData:
-        dXr = get_dXr(Ragged(*dY))
-        return (dXr.data, dXr.lengths)
-
-    return (Yr.data, Yr.lengths), backprop
+    return run_converted(layer, X, is_train, lambda data: Ragged(*data),
+                         lambda r: (r.data, r.lengths))
 
 
 def _padded_forward(layer: Model, Xp: Padded, is_train: bool) -> Tuple[Padded, Callable]:
