@@ -1,7 +1,8 @@
 """Helpers shared by the layers that hand a wrapped layer its batch in another
-form (with_array, with_array2d, with_list, with_padded, with_ragged)."""
+form (with_array, with_array2d, with_list, with_padded, with_ragged,
+with_flatten)."""
 
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import numpy
 
@@ -28,6 +29,29 @@ def run_converted(layer: Model, X: Any, is_train: bool, to_inner: Callable[[Any]
         return from_inner(get_dX(to_inner(dY)))
 
     return from_inner(Y), backprop
+
+
+# ------------------------------------------------------------ with_flatten (v1, v2)
+
+
+def flatten_nested(nested: Sequence[Sequence[Any]]) -> Tuple[List[Any], List[int]]:
+    """The items of every inner sequence as one list, and the inner lengths."""
+    flat: List[Any] = []
+    lengths: List[int] = []
+    for item in nested:
+        flat.extend(item)
+        lengths.append(len(item))
+    return flat, lengths
+
+
+def split_flat(flat: Any, lengths: List[int]) -> List[Any]:
+    """`flat` (a list or an array) cut into consecutive pieces of `lengths`."""
+    nested = []
+    start = 0
+    for n in lengths:
+        nested.append(flat[start:start + n])
+        start += n
+    return nested
 
 
 # ----------------------------------------------------- with_array, with_array2d

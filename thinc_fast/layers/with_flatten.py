@@ -4,6 +4,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from .._builtins import builtin
 from ..model import Model
+from ._wrap import flatten_nested, split_flat
 
 
 @builtin("layers", "with_flatten.v1")
@@ -21,33 +22,17 @@ def with_flatten(layer: Model) -> Model:
 def forward(model: Model, Xnest: Sequence[Sequence[Any]], is_train: bool
             ) -> Tuple[List[Any], Callable]:
     layer = model.layers[0]
-    lengths = [len(seq) for seq in Xnest]
-    Yflat, backprop_layer = layer(_flatten(Xnest), is_train)
+    Xflat, lengths = flatten_nested(Xnest)
+    Yflat, backprop_layer = layer(Xflat, is_train)
 
     def backprop(dYnest: List[Any]) -> List[Any]:
-        return _split(backprop_layer(model.ops.flatten(dYnest)), lengths)
+        return split_flat(backprop_layer(model.ops.flatten(dYnest)), lengths)
 
-    return _split(Yflat, lengths), backprop
-
-
-def _flatten(nested: Sequence[Sequence[Any]]) -> List[Any]:
-    flat: List[Any] = []
-    for seq in nested:
-        flat.extend(seq)
-    return flat
-
-
-def _split(flat: Any, lengths: List[int]) -> List[Any]:
-    out = []
-    start = 0
-    for n in lengths:
-        out.append(flat[start:start + n])
-        start += n
-    return out
+    return split_flat(Yflat, lengths), backprop
 
 
 def init(model: Model, X: Optional[Sequence[Sequence[Any]]] = None,
          Y: Optional[List[Any]] = None) -> None:
     layer = model.layers[0]
-    layer.initialize(None if X is None else _flatten(X),
+    layer.initialize(None if X is None else flatten_nested(X)[0],
                      None if Y is None else layer.ops.flatten(Y))

@@ -4,6 +4,7 @@ from typing import Any, Callable, List, Optional, Tuple
 
 from .._builtins import builtin
 from ..model import Model
+from ._wrap import flatten_nested, split_flat
 
 
 @builtin("layers", "with_flatten.v2")
@@ -17,36 +18,18 @@ def with_flatten_v2(layer: Model) -> Model:
 def forward(model: Model, Xnest: List[List[Any]], is_train: bool
             ) -> Tuple[List[List[Any]], Callable]:
     layer = model.layers[0]
-    Xflat, lengths = _flatten(Xnest)
+    Xflat, lengths = flatten_nested(Xnest)
     Yflat, backprop_layer = layer(Xflat, is_train)
 
     def backprop(dYnest: List[List[Any]]) -> List[List[Any]]:
-        return _unflatten(backprop_layer(_flatten(dYnest)[0]), lengths)
+        return split_flat(backprop_layer(flatten_nested(dYnest)[0]), lengths)
 
-    return _unflatten(Yflat, lengths), backprop
-
-
-def _flatten(nested: List[List[Any]]) -> Tuple[List[Any], List[int]]:
-    flat: List[Any] = []
-    lengths: List[int] = []
-    for item in nested:
-        flat.extend(item)
-        lengths.append(len(item))
-    return flat, lengths
-
-
-def _unflatten(flat: Any, lengths: List[int]) -> List[Any]:
-    nested = []
-    start = 0
-    for n in lengths:
-        nested.append(flat[start:start + n])
-        start += n
-    return nested
+    return split_flat(Yflat, lengths), backprop
 
 
 def init(model: Model, X: Optional[List[List[Any]]] = None,
          Y: Optional[List[List[Any]]] = None) -> None:
     """The layer sees the flat samples (Thinc passes ``xp.hstack(Y)`` as `Y`;
     this passes the flat list, the layer's own output type)."""
-    model.layers[0].initialize(None if X is None else _flatten(X)[0],
-                               None if Y is None else _flatten(Y)[0])
+    model.layers[0].initialize(None if X is None else flatten_nested(X)[0],
+                               None if Y is None else flatten_nested(Y)[0])
