@@ -59,19 +59,16 @@ def init(model: Model, X: Any = None, Y: Any = None) -> None:
     """The sample `X` gives every layer its ``nI`` and the sample `Y` its
     ``nO``; the model's ``nO`` is the first layer's."""
     if X is not None:
-        width = get_width(X)
-        if model.has_dim("nI") is not False:
-            model.set_dim("nI", width)
-        for layer in model.layers:
-            if layer.has_dim("nI") is not False:
-                layer.set_dim("nI", width)
+        _set_width(model, "nI", get_width(X))
     if Y is not None:
-        width = get_width(Y)
-        if model.has_dim("nO") is not False:
-            model.set_dim("nO", width)
-        for layer in model.layers:
-            if layer.has_dim("nO") is not False:
-                layer.set_dim("nO", width)
+        _set_width(model, "nO", get_width(Y))
     for layer in model.layers:
         layer.initialize(X=X, Y=Y)
     model.set_dim("nO", model.layers[0].get_dim("nO"), force=True)
+
+
+def _set_width(model: Model, name: str, width: int) -> None:
+    """Set dim `name` on the model and on every layer that has (or may have) it."""
+    for node in (model, *model.layers):
+        if node.has_dim(name) is not False:
+            node.set_dim(name, width)
