@@ -14,12 +14,12 @@ from typing import Any, Callable, Dict, Optional, Tuple
 from .._builtins import builtin
 from ..initializers import glorot_uniform_init, he_normal_init, zero_init
 from ..model import Model
-from ..util import check_grad, check_input2f
+from ..util import check_grad
 from ..types import Floats2d
 from .chain import chain
 from .dropout import Dropout
 from .layernorm import LayerNorm
-from .linear import InitFn, affine_backprop, check_widths, make_affine_init
+from .linear import InitFn, affine_backprop, affine_forward, check_widths, make_affine_init
 
 # activation(model, Z) -> Y;  gradient(model, dY, Z, Y) -> dZ
 ActivationT = Callable[[Model, Any], Any]
@@ -28,11 +28,7 @@ GradientT = Callable[[Model, Any, Any, Any], Any]
 
 def _dense_forward(activation: ActivationT, gradient: GradientT) -> Callable:
     def forward(model: Model, X: Floats2d, is_train: bool) -> Tuple[Floats2d, Callable]:
-        W = model.get_param("W")
-        b = model.get_param("b")
-        X = check_input2f(model, X)
-        Z = model.ops.gemm(X, W, trans2=True)
-        model.ops.bias_add(Z, b, inplace=True)
+        X, W, Z = affine_forward(model, X)
         Y = activation(model, Z)
 
         def backprop(dY: Any) -> Any:

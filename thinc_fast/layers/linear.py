@@ -26,11 +26,7 @@ def Linear(nO: Optional[int] = None, nI: Optional[int] = None, *,
 
 
 def forward(model: Model, X: Floats2d, is_train: bool) -> Tuple[Floats2d, Callable]:
-    W = model.get_param("W")
-    b = model.get_param("b")
-    X = check_input2f(model, X)
-    Y = model.ops.gemm(X, W, trans2=True)
-    model.ops.bias_add(Y, b, inplace=True)
+    X, W, Y = affine_forward(model, X)
 
     def backprop(dY: Any) -> Any:
         return affine_backprop(model, X, W, check_grad(model, dY, Y.shape))
@@ -47,6 +43,17 @@ def check_widths(layer: str, **widths: Any) -> None:
                                   or value < 1):
             raise ValueError(f"{layer}: {name} must be a positive integer (or left unset, to be "
                              f"inferred from the data), got {value!r}")
+
+
+def affine_forward(model: Model, X: Any) -> Tuple[Floats2d, Floats2d, Floats2d]:
+    """``(X, W, X @ W.T + b)``: `X` checked (2d float32, nI columns) and the
+    model's W, which ``affine_backprop`` takes back with ``dZ``."""
+    W = model.get_param("W")
+    b = model.get_param("b")
+    X = check_input2f(model, X)
+    Z = model.ops.gemm(X, W, trans2=True)
+    model.ops.bias_add(Z, b, inplace=True)
+    return X, W, Z
 
 
 def affine_backprop(model: Model, X: Any, W: Any, dZ: Any) -> Any:
