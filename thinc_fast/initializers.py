@@ -31,43 +31,46 @@ def _to_ops(ops: Ops, values: numpy.ndarray):
     return ops.asarray(values.astype("float32"), dtype="float32")
 
 
+def _uniform(ops: Ops, shape: Shape, scale: float):
+    """Uniform in ``[-scale, scale]``."""
+    return _to_ops(ops, numpy.random.uniform(-scale, scale, shape))
+
+
+def _normal(ops: Ops, shape: Shape, std: float):
+    """Normal, centred on 0, with standard deviation `std`."""
+    return _to_ops(ops, numpy.random.normal(0.0, std, shape))
+
+
 def glorot_uniform_init(ops: Ops, shape: Shape):
     """Uniform in ``[-s, s]`` with ``s = sqrt(6 / (fan_in + fan_out))``."""
     fan_in, fan_out = _fans(shape)
-    scale = math.sqrt(6.0 / (fan_in + fan_out))
-    return _to_ops(ops, numpy.random.uniform(-scale, scale, shape))
+    return _uniform(ops, shape, math.sqrt(6.0 / (fan_in + fan_out)))
 
 
 def glorot_normal_init(ops: Ops, shape: Shape):
     """Normal with standard deviation ``sqrt(2 / (fan_in + fan_out))``."""
     fan_in, fan_out = _fans(shape)
-    return _to_ops(ops, numpy.random.normal(0.0, math.sqrt(2.0 / (fan_in + fan_out)), shape))
+    return _normal(ops, shape, math.sqrt(2.0 / (fan_in + fan_out)))
 
 
 def he_normal_init(ops: Ops, shape: Shape):
     """Normal with standard deviation ``sqrt(2 / fan_in)``."""
-    fan_in, _ = _fans(shape)
-    return _to_ops(ops, numpy.random.normal(0.0, math.sqrt(2.0 / fan_in), shape))
+    return _normal(ops, shape, math.sqrt(2.0 / _fans(shape)[0]))
 
 
 def he_uniform_init(ops: Ops, shape: Shape):
     """Uniform in ``[-s, s]`` with ``s = sqrt(6 / fan_in)``."""
-    fan_in, _ = _fans(shape)
-    scale = math.sqrt(6.0 / fan_in)
-    return _to_ops(ops, numpy.random.uniform(-scale, scale, shape))
+    return _uniform(ops, shape, math.sqrt(6.0 / _fans(shape)[0]))
 
 
 def lecun_normal_init(ops: Ops, shape: Shape):
     """Normal with standard deviation ``sqrt(1 / fan_in)``."""
-    fan_in, _ = _fans(shape)
-    return _to_ops(ops, numpy.random.normal(0.0, math.sqrt(1.0 / fan_in), shape))
+    return _normal(ops, shape, math.sqrt(1.0 / _fans(shape)[0]))
 
 
 def lecun_uniform_init(ops: Ops, shape: Shape):
     """Uniform in ``[-s, s]`` with ``s = sqrt(3 / fan_in)``."""
-    fan_in, _ = _fans(shape)
-    scale = math.sqrt(3.0 / fan_in)
-    return _to_ops(ops, numpy.random.uniform(-scale, scale, shape))
+    return _uniform(ops, shape, math.sqrt(3.0 / _fans(shape)[0]))
 
 
 def zero_init(ops: Ops, shape: Shape):
