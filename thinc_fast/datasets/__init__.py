@@ -6,7 +6,7 @@ the key and the rows. :func:`check_training_data` checks what any loader gave
 before training starts.
 """
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import numpy
 
@@ -28,18 +28,29 @@ def _split(X: numpy.ndarray, labels: numpy.ndarray, dev_fraction: float, seed: i
 
 def _split_rows(X: numpy.ndarray, Y: numpy.ndarray, dev_fraction: float, seed: int,
                 where: str) -> DataT:
+    def too_few(n_dev: int) -> str:
+        return (f"{where} has {len(X)} row{'s' if len(X) != 1 else ''}: too few to split "
+                f"into training and dev rows (dev_fraction {dev_fraction} takes {n_dev}, "
+                "leaving none to train on). Add rows, or give the dev set as "
+                "'X_dev' and 'Y_dev'.")
+
+    train, dev = _dev_split(len(X), dev_fraction, seed, too_few)
+    return X[train], Y[train], X[dev], Y[dev]
+
+
+def _dev_split(n: int, dev_fraction: float, seed: int, too_few: Callable[[int], str]
+               ) -> Tuple[numpy.ndarray, numpy.ndarray]:
+    """(train, dev): the positions 0..n-1 in a seeded order, `dev_fraction` of
+    them (at least one) for dev. DataError for a fraction outside (0, 1), and
+    ``too_few(n_dev)`` as the message when none would be left to train on."""
     if isinstance(dev_fraction, bool) or not isinstance(dev_fraction, (int, float)) \
             or not 0.0 < dev_fraction < 1.0:
         raise DataError(f"dev_fraction must be between 0 and 1, got {dev_fraction!r}")
-    n_dev = max(1, int(round(len(X) * dev_fraction)))
-    if len(X) - n_dev < 1:
-        raise DataError(f"{where} has {len(X)} row{'s' if len(X) != 1 else ''}: too few to split "
-                        f"into training and dev rows (dev_fraction {dev_fraction} takes {n_dev}, "
-                        "leaving none to train on). Add rows, or give the dev set as "
-                        "'X_dev' and 'Y_dev'.")
-    order = numpy.random.default_rng(seed).permutation(len(X))
-    dev, train = order[:n_dev], order[n_dev:]
-    return X[train], Y[train], X[dev], Y[dev]
+    n_dev = max(1, int(round(n * dev_fraction)))
+    if n - n_dev < 1:
+        raise DataError(too_few(n_dev))
+    order = numpy.random.default_rng(seed).permutation(n)
+    return order[n_dev:], order[:n_dev]
 
 
 @builtin("datasets", "digits.v1")

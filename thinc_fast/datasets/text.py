@@ -245,17 +245,15 @@ def _one_hot(indices: Sequence[int], n_classes: int) -> numpy.ndarray:
 
 def _split_docs(docs: Docs, Y: List[Any], dev_fraction: float, seed: int, where: str
                 ) -> Tuple[Docs, List[Any], Docs, List[Any]]:
-    if isinstance(dev_fraction, bool) or not isinstance(dev_fraction, (int, float)) \
-            or not 0.0 < dev_fraction < 1.0:
-        raise DataError(f"dev_fraction must be between 0 and 1, got {dev_fraction!r}")
-    n_dev = max(1, int(round(len(docs) * dev_fraction)))
-    if len(docs) - n_dev < 1:
-        raise DataError(f"{where} has {len(docs)} document{'s' if len(docs) != 1 else ''}: too "
-                        f"few to split into training and dev documents (dev_fraction "
-                        f"{dev_fraction} takes {n_dev}). Add documents, or give a dev file as "
-                        "dev_path.")
-    order = numpy.random.default_rng(seed).permutation(len(docs))
-    dev, train = order[:n_dev], order[n_dev:]
+    from . import _dev_split  # the seeded split of the dense loaders
+
+    def too_few(n_dev: int) -> str:
+        return (f"{where} has {len(docs)} document{'s' if len(docs) != 1 else ''}: too "
+                f"few to split into training and dev documents (dev_fraction "
+                f"{dev_fraction} takes {n_dev}). Add documents, or give a dev file as "
+                "dev_path.")
+
+    train, dev = _dev_split(len(docs), dev_fraction, seed, too_few)
     return ([docs[i] for i in train], [Y[i] for i in train],
             [docs[i] for i in dev], [Y[i] for i in dev])
 
