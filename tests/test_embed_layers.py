@@ -80,20 +80,6 @@ def murmur3_x86_32_u64(key, seed):
     return h
 
 
-def finite_diff(loss, array, eps=1e-6):
-    grad = numpy.zeros_like(array)
-    flat, gflat = array.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        orig = flat[i]
-        flat[i] = orig + eps
-        up = loss()
-        flat[i] = orig - eps
-        down = loss()
-        flat[i] = orig
-        gflat[i] = (up - down) / (2 * eps)
-    return grad
-
-
 def ragged(lengths, width):
     data = rng.standard_normal((sum(lengths), width)).astype("f")
     return Ragged(data, numpy.asarray(lengths, dtype="int32"))
@@ -363,9 +349,10 @@ def attention64(Q, X, K, lengths):
     return numpy.concatenate(out)
 
 
-def check_attention(model, Xr, key_fn):
+def check_attention(model, Xr, key_fn, finite_diff):
     """Forward against the float64 reference, backprop (dX, dQ and the key
-    transform's parameters) against central differences."""
+    transform's parameters) against central differences (`finite_diff`:
+    conftest's, from the helpers fixture)."""
     X64 = Xr.data.astype("float64")
     lengths = Xr.lengths.tolist()
     params = {(i, name): node.get_param(name).astype("float64")
@@ -395,30 +382,31 @@ def equal_lengths(a, b):
     return numpy.array_equal(a.lengths, b.lengths)
 
 
-def test_parametric_attention_v1():
+def test_parametric_attention_v1(helpers):
     Xr = ragged([3, 1, 4], 5)
     model = ParametricAttention().initialize(X=Xr)
     assert model.name == "para-attn" and model.get_dim("nO") == 5
     Q = model.get_param("Q")
     assert Q.shape == (5,) and -0.1 <= Q.min() and Q.max() < 0.1
-    check_attention(model, Xr, lambda p, X: X)
+    check_attention(model, Xr, lambda p, X: X, helpers.finite_diff)
 
 
-def test_parametric_attention_v2_default_is_noop_keys():
+def test_parametric_attention_v2_default_is_noop_keys(helpers):
     Xr = ragged([2, 5], 4)
     model = ParametricAttention_v2().initialize(X=Xr)
     assert model.get_ref(KEY_TRANSFORM_REF).name == "noop"
-    check_attention(model, Xr, lambda p, X: X)
+    check_attention(model, Xr, lambda p, X: X, helpers.finite_diff)
 
 
-def test_parametric_attention_v2_trains_its_key_transform():
+def test_parametric_attention_v2_trains_its_key_transform(helpers):
     Xr = ragged([3, 2, 1], 4)
     model = ParametricAttention_v2(key_transform=Linear())
     model.initialize(X=Xr, Y=Xr)
     key = model.get_ref(KEY_TRANSFORM_REF)
     assert key.get_dim("nO") == 4 and key.get_dim("nI") == 4
     assert model.walk()[1] is key
-    check_attention(model, Xr, lambda p, X: X @ p[(1, "W")].T + p[(1, "b")])
+    check_attention(model, Xr, lambda p, X: X @ p[(1, "W")].T + p[(1, "b")],
+                    helpers.finite_diff)
 
 
 def test_parametric_attention_errors():
@@ -516,7 +504,7 @@ def lstm_reference(params, Xs, nO, nI, depth, bi):
 
 @pytest.mark.parametrize("nO,nI,depth,bi", [(3, 2, 1, False), (4, 3, 1, True),
                                             (2, 3, 2, False), (4, 2, 2, True)])
-def test_lstm_against_the_loop_and_finite_differences(nO, nI, depth, bi):
+def test_lstm_against_the_loop_and_finite_differences(nO, nI, depth, bi, helpers):
     model = with_padded(LSTM(nO, nI, depth=depth, bi=bi)).initialize()
     lstm = model.layers[0]
     dirs = 2 if bi else 1
@@ -544,8 +532,8 @@ def test_lstm_against_the_loop_and_finite_differences(nO, nI, depth, bi):
 
     dXs = backprop([R.astype("f") for R in Rs])
     for dX, X in zip(dXs, X64):
-        assert_allclose(dX, finite_diff(loss, X), rtol=1e-3, atol=1e-4)
-    assert_allclose(lstm.get_grad("LSTM"), finite_diff(loss, P64), rtol=1e-3, atol=1e-4)
+        assert_allclose(dX, helpers.finite_diff(loss, X), rtol=1e-3, atol=1e-4)
+    assert_allclose(lstm.get_grad("LSTM"), helpers.finite_diff(loss, P64), rtol=1e-3, atol=1e-4)
 
 
 def test_lstm_init_draws_thincs_layout_and_infers_dims():
