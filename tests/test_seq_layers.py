@@ -72,6 +72,38 @@ def similarity_layer():
     return Model("dot", forward, dims={"nO": 1})
 
 
+# a batch of sequences in each form a wrapper takes: (pack a list, unpack to a list)
+FORMS = {
+    "list": (lambda Xs: Xs, lambda Ys: Ys),
+    "ragged": (ragged, lambda Xr: OPS.unflatten(Xr.data, Xr.lengths)),
+    "padded": (lambda Xs: OPS.list2padded(Xs), lambda Xp: OPS.padded2list(Xp)),
+    "tuple": (lambda Xs: astuple(OPS.list2padded(Xs)), lambda X: OPS.padded2list(Padded(*X))),
+}
+
+
+def astuple(Xp):
+    return (Xp.data, Xp.size_at_t, Xp.lengths, Xp.indices)
+
+
+def check_wrapped(model, Xs, form, ref, ref_backprop):
+    """`model` on the sequences `Xs` as one batch of FORMS[form]: the output
+    and the gradient come back in that form and match `ref(Xs)` and
+    `ref_backprop(dYs)` sequence by sequence."""
+    pack, unpack = FORMS[form]
+    X = pack(Xs)
+    Y, backprop = model(X, is_train=True)
+    assert type(Y) is type(X)
+    Ys = unpack(Y)
+    assert [len(Y_i) for Y_i in Ys] == [len(X_i) for X_i in Xs]
+    for Y_i, expected in zip(Ys, ref(Xs)):
+        assert_allclose(Y_i, expected, rtol=1e-5, atol=1e-5)
+    dYs = [rng.standard_normal(X_i.shape).astype("f") for X_i in Xs]
+    dX = backprop(pack(dYs))
+    assert type(dX) is type(X)
+    for dX_i, expected in zip(unpack(dX), ref_backprop(dYs)):
+        assert_allclose(dX_i, expected, rtol=1e-5, atol=1e-5)
+
+
 # ------------------------------------------------------------------ combinators
 def test_tuplify_outputs_and_summed_gradient():
     X = rng.standard_normal((6, 4)).astype("f")
@@ -305,30 +337,8 @@ def ref_cumsum_backprop(dYs):
 @needs_padded
 @pytest.mark.parametrize("form", ["list", "ragged", "tuple"])
 def test_with_padded_forms(form):
-    Xs = seqs([3, 5, 1, 4])
-    model = with_padded(cumsum_padded_layer())
-    dYs = [rng.standard_normal(X.shape).astype("f") for X in Xs]
-    if form == "list":
-        Y, backprop = model(Xs, is_train=True)
-        dX = backprop(dYs)
-        Ys, dXs = Y, dX
-    elif form == "ragged":
-        Y, backprop = model(ragged(Xs), is_train=True)
-        assert isinstance(Y, Ragged)
-        dX = backprop(ragged(dYs))
-        Ys, dXs = OPS.unflatten(Y.data, Y.lengths), OPS.unflatten(dX.data, dX.lengths)
-    else:
-        Xp = OPS.list2padded(Xs)
-        Y, backprop = model((Xp.data, Xp.size_at_t, Xp.lengths, Xp.indices), is_train=True)
-        assert isinstance(Y, tuple) and len(Y) == 4
-        Ys = OPS.padded2list(Padded(*Y))
-        dYp = OPS.list2padded(dYs)
-        dX = backprop((dYp.data, dYp.size_at_t, dYp.lengths, dYp.indices))
-        dXs = OPS.padded2list(Padded(*dX))
-    for Y_i, ref in zip(Ys, ref_cumsum(Xs)):
-        assert_allclose(Y_i, ref, rtol=1e-5, atol=1e-5)
-    for dX_i, ref in zip(dXs, ref_cumsum_backprop(dYs)):
-        assert_allclose(dX_i, ref, rtol=1e-5, atol=1e-5)
+    check_wrapped(with_padded(cumsum_padded_layer()), seqs([3, 5, 1, 4]), form, ref_cumsum,
+                  ref_cumsum_backprop)
 
 
 def test_with_padded_3d_array():
@@ -349,30 +359,14 @@ def cumsum_list_layer():
 
 
 def test_with_list_ragged():
-    Xs = seqs()
-    model = with_list(cumsum_list_layer())
-    Yr, backprop = model(ragged(Xs), is_train=True)
-    assert isinstance(Yr, Ragged)
-    for Y, ref in zip(OPS.unflatten(Yr.data, Yr.lengths), ref_cumsum(Xs)):
-        assert_allclose(Y, ref, rtol=1e-5, atol=1e-5)
-    dYs = [rng.standard_normal(X.shape) for X in Xs]
-    dXr = backprop(ragged(dYs))
-    for dX, ref in zip(OPS.unflatten(dXr.data, dXr.lengths), ref_cumsum_backprop(dYs)):
-        assert_allclose(dX, ref, rtol=1e-5, atol=1e-5)
+    check_wrapped(with_list(cumsum_list_layer()), seqs(), "ragged", ref_cumsum,
+                  ref_cumsum_backprop)
 
 
 @needs_padded
 def test_with_list_padded():
-    Xs = seqs([2, 4, 1])
-    model = with_list(cumsum_list_layer())
-    Yp, backprop = model(OPS.list2padded(Xs), is_train=True)
-    assert isinstance(Yp, Padded)
-    for Y, ref in zip(OPS.padded2list(Yp), ref_cumsum(Xs)):
-        assert_allclose(Y, ref, rtol=1e-5, atol=1e-5)
-    dYs = [rng.standard_normal(X.shape).astype("f") for X in Xs]
-    dXp = backprop(OPS.list2padded(dYs))
-    for dX, ref in zip(OPS.padded2list(dXp), ref_cumsum_backprop(dYs)):
-        assert_allclose(dX, ref, rtol=1e-5, atol=1e-5)
+    check_wrapped(with_list(cumsum_list_layer()), seqs([2, 4, 1]), "padded", ref_cumsum,
+                  ref_cumsum_backprop)
 
 
 # ----------------------------------------------------------- with_ragged
@@ -398,13 +392,7 @@ def ref_centre(Xs):
 def test_with_ragged_list_and_tuple():
     Xs = seqs()
     model = with_ragged(centre_ragged_layer())
-    Ys, backprop = model(Xs, is_train=True)
-    assert isinstance(Ys, list) and [len(Y) for Y in Ys] == LENGTHS
-    for Y, ref in zip(Ys, ref_centre(Xs)):
-        assert_allclose(Y, ref, rtol=1e-5, atol=1e-5)
-    dYs = [rng.standard_normal(X.shape).astype("f") for X in Xs]
-    for dX, ref in zip(backprop(dYs), ref_centre(dYs)):
-        assert_allclose(dX, ref, rtol=1e-5, atol=1e-5)
+    check_wrapped(model, Xs, "list", ref_centre, ref_centre)
     Xr = ragged(Xs)
     (Y, lengths), backprop = model((Xr.data, Xr.lengths), is_train=True)
     assert_allclose(Y, OPS.flatten(ref_centre(Xs)), rtol=1e-5, atol=1e-5)
@@ -414,16 +402,8 @@ def test_with_ragged_list_and_tuple():
 
 @needs_padded
 def test_with_ragged_padded():
-    Xs = seqs([2, 4, 1])
-    model = with_ragged(centre_ragged_layer())
-    Yp, backprop = model(OPS.list2padded(Xs), is_train=True)
-    assert isinstance(Yp, Padded)
-    for Y, ref in zip(OPS.padded2list(Yp), ref_centre(Xs)):
-        assert_allclose(Y, ref, rtol=1e-5, atol=1e-5)
-    dYs = [rng.standard_normal(X.shape).astype("f") for X in Xs]
-    dXp = backprop(OPS.list2padded(dYs))
-    for dX, ref in zip(OPS.padded2list(dXp), ref_centre(dYs)):
-        assert_allclose(dX, ref, rtol=1e-5, atol=1e-5)
+    check_wrapped(with_ragged(centre_ragged_layer()), seqs([2, 4, 1]), "padded", ref_centre,
+                  ref_centre)
 
 
 # ------------------------------------------------- with_flatten, getitem, reshape
