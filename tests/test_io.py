@@ -49,6 +49,18 @@ def member_data_offset(data, name):
     return info.header_offset + 30 + n + e, info.file_size
 
 
+def with_member_changed(data, name, change):
+    """The archive `data` written again with member `name` holding
+    ``change(its bytes)``: fresh CRCs, the same comment (where the checksum is)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as zin, zipfile.ZipFile(buf, "w") as zout:
+        for item in zin.infolist():
+            payload = zin.read(item)
+            zout.writestr(item, change(payload) if item.filename == name else payload)
+        zout.comment = zin.comment
+    return buf.getvalue()
+
+
 def same(a, b):
     (ha, aa), (hb, ab) = a, b
     return ha == hb and aa.keys() == ab.keys() and all(
@@ -145,16 +157,10 @@ def test_checkpoint_and_optimizer_state_carry_a_checksum_that_loading_verifies(t
     load(data)
     # the same content with fresh CRCs but one value changed: only the checksum sees it
     name = "optimizer.npy" if what == "checkpoint" else "mom1.npy"
-    buf = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as zin, zipfile.ZipFile(buf, "w") as zout:
-        for item in zin.infolist():
-            payload = zin.read(item)
-            if item.filename == name:
-                payload = payload[:-1] + bytes([payload[-1] ^ 1])
-            zout.writestr(item, payload)
-        zout.comment = zin.comment
+    changed = with_member_changed(data, name,
+                                  lambda payload: payload[:-1] + bytes([payload[-1] ^ 1]))
     with pytest.raises(FormatError, match="checksum"):
-        load(buf.getvalue())
+        load(changed)
     for byte in range(0, len(data), max(1, len(data) // 150)):
         damaged = bytearray(data)
         damaged[byte] ^= 1 << (byte % 8)
@@ -167,17 +173,10 @@ def test_checkpoint_and_optimizer_state_carry_a_checksum_that_loading_verifies(t
 
 def test_a_content_change_with_valid_crcs_is_refused_by_the_checksum():
     model, _, _ = trained(width=8, n_in=5)
-    data = model.to_bytes()
-    buf = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as zin, zipfile.ZipFile(buf, "w") as zout:
-        for item in zin.infolist():
-            payload = zin.read(item)
-            if item.filename == "1:b.npy":
-                payload = payload[:-4] + numpy.float32(1.5).tobytes()
-            zout.writestr(item, payload)  # fresh CRCs
-        zout.comment = zin.comment
+    changed = with_member_changed(model.to_bytes(), "1:b.npy",
+                                  lambda payload: payload[:-4] + numpy.float32(1.5).tobytes())
     with pytest.raises(FormatError, match="checksum of its content does not match"):
-        make_model(8, 5)[0].from_bytes(buf.getvalue())
+        make_model(8, 5)[0].from_bytes(changed)
 
 
 def test_files_written_before_checksums_still_load(tmp_path):
@@ -250,37 +249,30 @@ def test_declared_sizes_are_checked_before_decompressing():
     model, _, _ = trained(width=8, n_in=5)
     header, arrays = unpack(model.to_bytes(), kind="model", max_version=9)
     # an .npy header that declares far more data than the member holds
-    data = old_pack(header, arrays)
-    buf = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as zin, zipfile.ZipFile(buf, "w") as zout:
-        for item in zin.infolist():
-            payload = zin.read(item)
-            if item.filename == "1:W.npy":
-                head = io.BytesIO()
-                numpy.lib.format.write_array_header_1_0(
-                    head, {"descr": "<f4", "fortran_order": False, "shape": (1 << 28, 5)})
-                payload = head.getvalue() + payload[-8 * 5 * 4:]
-            zout.writestr(item, payload)
+    def huge_header(payload):
+        head = io.BytesIO()
+        numpy.lib.format.write_array_header_1_0(
+            head, {"descr": "<f4", "fortran_order": False, "shape": (1 << 28, 5)})
+        return head.getvalue() + payload[-8 * 5 * 4:]
+
+    changed = with_member_changed(old_pack(header, arrays), "1:W.npy", huge_header)
     with pytest.raises(FormatError, match=r"'1:W'.*\(268435456, 5\).*holds 160 bytes"):
-        make_model(8, 5)[0].from_bytes(buf.getvalue())
+        make_model(8, 5)[0].from_bytes(changed)
     # a manifest that does not match the member's size
     packed = pack(header, arrays)
     h, a = unpack(packed, kind="model", max_version=9)
     manifest = {k: [v.dtype.str, list(v.shape)] for k, v in a.items()}
     manifest["1:W"] = ["<f4", [1 << 28, 5]]
-    buf = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(packed)) as zin, zipfile.ZipFile(buf, "w") as zout:
-        for item in zin.infolist():
-            payload = zin.read(item)
-            if item.filename == "__header__.npy":
-                out = io.BytesIO()
-                numpy.lib.format.write_array(out, numpy.frombuffer(
-                    json.dumps({**h, "manifest": manifest}).encode(), dtype=numpy.uint8))
-                payload = out.getvalue()
-            zout.writestr(item, payload)
-        zout.comment = zin.comment
+
+    def new_header(payload):
+        out = io.BytesIO()
+        numpy.lib.format.write_array(out, numpy.frombuffer(
+            json.dumps({**h, "manifest": manifest}).encode(), dtype=numpy.uint8))
+        return out.getvalue()
+
+    changed = with_member_changed(packed, "__header__.npy", new_header)
     with pytest.raises(FormatError, match=r"'1:W' is declared float32 \(268435456, 5\)"):
-        make_model(8, 5)[0].from_bytes(buf.getvalue())
+        make_model(8, 5)[0].from_bytes(changed)
 
 
 def test_unpack_refuses_other_members_and_dtypes():
