@@ -40,6 +40,20 @@ def affine(model, X):
     return X.astype("float64") @ model.get_param("W").T.astype("float64") + model.get_param("b")
 
 
+def check_affine_per_sequence(model, layer, Xs):
+    """`model` gives a list with `layer` (a Linear) applied to each sequence
+    of `Xs`, and the gradients ``dY @ W``; returns the backprop and the dYs."""
+    Ys, backprop = model(Xs, is_train=True)
+    assert isinstance(Ys, list) and [len(Y) for Y in Ys] == [len(X) for X in Xs]
+    for X, Y in zip(Xs, Ys):
+        assert_allclose(Y, affine(layer, X), rtol=1e-5, atol=1e-5)
+    dYs = [rng.standard_normal(Y.shape).astype("f") for Y in Ys]
+    dXs = backprop(dYs)
+    for dY, dX in zip(dYs, dXs):
+        assert_allclose(dX, dY.astype("float64") @ layer.get_param("W"), rtol=1e-5, atol=1e-5)
+    return backprop, dYs
+
+
 def has_ops(*names):
     return all(hasattr(OPS, name) for name in names)
 
@@ -189,14 +203,7 @@ def test_add_initialize_and_errors():
 def test_map_list():
     Xs = seqs()
     layer = linear(2, 4)
-    model = map_list(layer)
-    Ys, backprop = model(Xs, is_train=True)
-    for X, Y in zip(Xs, Ys):
-        assert_allclose(Y, affine(layer, X), rtol=1e-5, atol=1e-5)
-    dYs = [rng.standard_normal(Y.shape).astype("f") for Y in Ys]
-    dXs = backprop(dYs)
-    for dY, dX in zip(dYs, dXs):
-        assert_allclose(dX, dY.astype("float64") @ layer.get_param("W"), rtol=1e-5, atol=1e-5)
+    backprop, dYs = check_affine_per_sequence(map_list(layer), layer, Xs)
     with pytest.raises(ValueError, match="expected 5 gradients"):
         backprop(dYs[:2])
 
@@ -234,14 +241,7 @@ def test_with_array_list(pad):
     model = with_array(layer, pad=pad)
     assert model.get_dim("nO") == 3 and model.get_dim("nI") == 4
     assert model.name == "with_array(linear)"
-    Ys, backprop = model(Xs, is_train=True)
-    assert isinstance(Ys, list) and [len(Y) for Y in Ys] == LENGTHS
-    for X, Y in zip(Xs, Ys):
-        assert_allclose(Y, affine(layer, X), rtol=1e-5, atol=1e-5)
-    dYs = [rng.standard_normal(Y.shape).astype("f") for Y in Ys]
-    dXs = backprop(dYs)
-    for dY, dX in zip(dYs, dXs):
-        assert_allclose(dX, dY.astype("float64") @ layer.get_param("W"), rtol=1e-5, atol=1e-5)
+    check_affine_per_sequence(model, layer, Xs)
 
 
 def test_with_array_ragged_and_array():
