@@ -133,8 +133,23 @@ def _pydantic_core_schema(validate: Callable[[Any], Any]) -> Any:
     return core_schema.no_info_plain_validator_function(check)
 
 
+class _Validated:
+    """The pydantic hooks of an annotation class whose ``validate(value)``
+    returns the value or raises (TypeError or ValueError)."""
+
+    @classmethod
+    def __get_validators__(cls) -> Iterator[Callable[[Any], Any]]:
+        """Runtime validation for pydantic 1 (and ``pydantic.v1``)."""
+        yield cls.validate  # type: ignore[attr-defined]
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        """Runtime validation for pydantic 2."""
+        return _pydantic_core_schema(cls.validate)  # type: ignore[attr-defined]
+
+
 # ------------------------------------------------------- array annotations
-class _Array:
+class _Array(_Validated):
     """Any NumPy or CuPy array (an annotation; validates through pydantic)."""
 
     _ndim: Optional[int] = None
@@ -147,16 +162,6 @@ class _Array:
     @classmethod
     def validate(cls, value: Any) -> Any:
         return validate_array(value, ndim=cls._ndim, dtype=cls._dtype)
-
-    @classmethod
-    def __get_validators__(cls) -> Iterator[Callable[[Any], Any]]:
-        """Runtime validation for pydantic 1 (and ``pydantic.v1``)."""
-        yield cls.validate
-
-    @classmethod
-    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
-        """Runtime validation for pydantic 2."""
-        return _pydantic_core_schema(cls.validate)
 
     if TYPE_CHECKING:  # for type checkers: arrays have NumPy's whole surface
         shape: Shape
@@ -275,7 +280,7 @@ Slicish = Union[slice, List[int], ArrayXd]
 
 
 # -------------------------------------------------------------- generators
-class Generator(collections.abc.Iterator):
+class Generator(_Validated, collections.abc.Iterator):
     """Annotation for arguments that take an iterator or iterable, so that pydantic
     (which validates neither by itself) accepts them unchanged."""
 
@@ -284,14 +289,6 @@ class Generator(collections.abc.Iterator):
         if not hasattr(value, "__iter__") and not hasattr(value, "__next__"):
             raise TypeError("not a valid iterator")
         return value
-
-    @classmethod
-    def __get_validators__(cls) -> Iterator[Callable[[Any], Any]]:
-        yield cls.validate
-
-    @classmethod
-    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
-        return _pydantic_core_schema(cls.validate)
 
 
 _DIn = TypeVar("_DIn")
