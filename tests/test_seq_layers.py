@@ -473,6 +473,21 @@ def test_with_reshape_nO_differs_from_nI():
 
 
 # ---------------------------------------------------------- conversions
+def check_inverse(Y, backprop, inverse, Xs):
+    """`Y` and `backprop`, a conversion layer's output for the list `Xs`: its
+    backprop of `Y` and the `inverse` layer give the sequences back, and the
+    inverse's backprop gives `Y`'s form and data again (returned)."""
+    for dX, X in zip(backprop(Y), Xs):
+        assert_equal(dX, X)
+    Ys, inverse_backprop = inverse(Y, is_train=True)
+    for Y_i, X in zip(Ys, Xs):
+        assert_equal(Y_i, X)
+    dY = inverse_backprop(Ys)
+    assert type(dY) is type(Y)
+    assert_equal(dY.data, Y.data)
+    return dY
+
+
 def test_list2array_and_list2ragged_and_ragged2list():
     Xs = seqs()
     Y, backprop = list2array()(Xs, is_train=True)
@@ -482,15 +497,8 @@ def test_list2array_and_list2ragged_and_ragged2list():
     assert isinstance(Yr, Ragged)
     assert_equal(Yr.data, numpy.concatenate(Xs))
     assert_equal(Yr.lengths, LENGTHS)
-    for dX, X in zip(backprop(Yr), Xs):
-        assert_equal(dX, X)
-    Ys, backprop = ragged2list()(Yr, is_train=True)
-    for Y_i, X in zip(Ys, Xs):
-        assert_equal(Y_i, X)
-    dXr = backprop(Ys)
-    assert isinstance(dXr, Ragged)
-    assert_equal(dXr.data, Yr.data)
-    assert_equal(dXr.lengths, LENGTHS)
+    dYr = check_inverse(Yr, backprop, ragged2list(), Xs)
+    assert_equal(dYr.lengths, LENGTHS)
 
 
 def test_conversions_of_an_empty_batch():
@@ -518,13 +526,7 @@ def test_list2padded_and_padded2list():
     assert_equal(Yp.size_at_t, [3, 3, 2, 1, 1])
     for b, i in enumerate(Yp.indices):
         assert_equal(Yp.data[:len(Xs[i]), b], Xs[i])
-    for dX, X in zip(backprop(Yp), Xs):
-        assert_equal(dX, X)
-    Ys, backprop = padded2list()(Yp, is_train=True)
-    for Y, X in zip(Ys, Xs):
-        assert_equal(Y, X)
-    dXp = backprop(Ys)
-    assert_equal(dXp.data, Yp.data)
+    check_inverse(Yp, backprop, padded2list(), Xs)
 
 
 def test_array_getitem():
