@@ -453,3 +453,10 @@ def test_a_width_interpolated_to_zero_is_refused_naming_the_layer(tmp_path):
     result = cli("train", cfg, check=False)
     assert result.returncode == 1
     assert "Relu: nO must be a positive integer" in result.stderr and str(cfg) in result.stderr
+
+
+def test_info_names_the_cpu_the_blis_choice_and_the_ray_path():
+    out = cli("info").stdout
+    for key in ("thinc_fast:", "numpy:", "blis:", "threads:", "gpu:", "ray:", "CPU:",
+                "blis configuration:", "gemm:"):
+        assert key in out, f"{key} missing from:\n{out}"

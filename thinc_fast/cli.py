@@ -168,7 +168,7 @@ def info() -> None:
     """Version, backend, blis kernels, threads and GPU: paste this into bug reports."""
     import numpy
 
-    from .backends import blis_info, get_current_ops, get_num_threads
+    from .backends import get_current_ops, get_num_threads
 
     try:
         import blis
@@ -176,17 +176,23 @@ def info() -> None:
         blis_version = getattr(blis, "__version__", None) or _dist_version("blis")
     except ImportError:  # pragma: no cover
         blis_version = None
+    from .backends import _blis_arch
+    from .distributed import exchange_info
+
     lines = {
         "thinc_fast": __version__,
         "python": f"{platform.python_version()} ({platform.platform()})",
         "numpy": numpy.__version__,
-        "blis": f"{blis_version}; kernels {blis_info()}",
+        "blis": f"{blis_version}",
         "ops": type(get_current_ops()).__name__,
         "threads": get_num_threads(),
         "gpu": _gpu_status(),
+        "ray": exchange_info(),
     }
     for key, value in lines.items():
         click.echo(f"{key:>11}: {value}")
+    for line in _blis_arch.info_lines():  # the CPU, its flags and the kernels chosen, and why
+        click.echo(f"{'':>11}  {line}")
 
 
 def _dist_version(name: str) -> Optional[str]:
