@@ -57,6 +57,14 @@ def split_flat(flat: Any, lengths: List[int]) -> List[Any]:
 # ----------------------------------------------------- with_array, with_array2d
 
 
+def array_model(layer: Model, pad: int, forward: Forward, init: Callable[..., None]) -> Model:
+    """The model of with_array and with_array2d (Thinc names both
+    ``with_array(layer)``): `pad` in its attrs, the layer's dims as its own."""
+    return Model(f"with_array({layer.name})", forward, init=init, layers=[layer],
+                 attrs={"pad": pad},
+                 dims={name: layer.maybe_get_dim(name) for name in layer.dim_names})
+
+
 def array_forward(model: Model, Xseq: Any, is_train: bool, ragged_forward: Forward,
                   padded_forward: Forward) -> Tuple[Any, Callable]:
     """with_array's dispatch on the input's form: a Ragged or Padded goes to the

@@ -5,7 +5,7 @@ from typing import Any, Callable, Optional, Tuple, TypeVar, Union
 from .._builtins import builtin
 from ..model import Model
 from ..types import ArrayXd, ListXd, Padded, Ragged
-from ._wrap import array_forward, array_init
+from ._wrap import array_forward, array_init, array_model
 
 SeqT = TypeVar("SeqT", bound=Union[Padded, Ragged, ListXd, ArrayXd])
 
@@ -16,9 +16,7 @@ def with_array(layer: Model, pad: int = 0) -> Model:
     a list of arrays is concatenated (with `pad` zero rows around each
     sequence) and split again, a Ragged passes its ``dataXd``, a Padded its
     3d ``data``; an array goes straight through. The layer's dims are shared."""
-    return Model(f"with_array({layer.name})", forward, init=init, layers=[layer],
-                 attrs={"pad": pad},
-                 dims={name: layer.maybe_get_dim(name) for name in layer.dim_names})
+    return array_model(layer, pad, forward, init)
 
 
 def forward(model: Model, Xseq: SeqT, is_train: bool) -> Tuple[SeqT, Callable]:

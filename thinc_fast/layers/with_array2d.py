@@ -5,7 +5,7 @@ from typing import Any, Callable, Optional, Tuple, TypeVar, Union
 from .._builtins import builtin
 from ..model import Model
 from ..types import Array2d, List2d, Padded, Ragged
-from ._wrap import array_forward, array_init
+from ._wrap import array_forward, array_init, array_model
 
 SeqT = TypeVar("SeqT", bound=Union[Padded, Ragged, List2d, Array2d])
 
@@ -14,9 +14,7 @@ SeqT = TypeVar("SeqT", bound=Union[Padded, Ragged, List2d, Array2d])
 def with_array2d(layer: Model, pad: int = 0) -> Model:
     """As :func:`with_array`, but the layer always sees a 2d array: a Ragged
     passes its 2d ``data``, a Padded its ``(steps * batch, width)`` rows."""
-    return Model(f"with_array({layer.name})", forward, init=init, layers=[layer],
-                 attrs={"pad": pad},
-                 dims={name: layer.maybe_get_dim(name) for name in layer.dim_names})
+    return array_model(layer, pad, forward, init)
 
 
 def forward(model: Model, Xseq: SeqT, is_train: bool) -> Tuple[SeqT, Callable]:
