@@ -48,6 +48,28 @@ def timed(fn: Callable[[], None], inner: int) -> float:
 
 
 GAP_SECONDS = 2.0
+IDLE_WAIT_SECONDS = 0.0
+
+
+def _cpu_times():
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    return sum(fields), fields[3] + fields[4]  # total, idle + iowait
+
+
+def wait_for_idle(limit: float) -> None:
+    """On a shared machine: wait (at most `limit` seconds) until the other
+    processes leave the CPUs >= 90% idle over 0.2 s, so that a run is not
+    timed while someone else's job holds a core. Off (0) by default; Linux."""
+    if limit <= 0 or not os.path.exists("/proc/stat"):
+        return
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        total0, idle0 = _cpu_times()
+        time.sleep(0.2)
+        total1, idle1 = _cpu_times()
+        if total1 > total0 and (idle1 - idle0) / (total1 - total0) >= 0.9:
+            return
 
 
 def run_interleaved(contestants: Dict[str, Callable[[], None]], rounds: int,
@@ -62,6 +84,7 @@ def run_interleaved(contestants: Dict[str, Callable[[], None]], rounds: int,
     for _ in range(rounds):
         for name, fn in contestants.items():
             time.sleep(GAP_SECONDS)
+            wait_for_idle(IDLE_WAIT_SECONDS)
             if inner > 1:  # micro rows: ramp the cores up again after the idle gap
                 timed(fn, inner)
             times[name].append(timed(fn, inner))
@@ -183,9 +206,11 @@ def bench_gemm_mixed(rounds: int) -> None:
         ours(), theirs()
         for _ in range(rounds):
             time.sleep(GAP_SECONDS)
+            wait_for_idle(IDLE_WAIT_SECONDS)
             timed(ours, inner)  # ramp up after the gap
             alone.append(timed(ours, inner))
             time.sleep(GAP_SECONDS)
+            wait_for_idle(IDLE_WAIT_SECONDS)
             theirs()
             total = 0.0
             for _ in range(inner):
@@ -745,17 +770,21 @@ def bench_text(rounds: int) -> None:
 
 
 def main() -> None:
-    global GAP_SECONDS
+    global GAP_SECONDS, IDLE_WAIT_SECONDS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per row")
     parser.add_argument("--gap", type=float, default=GAP_SECONDS,
                         help="idle seconds before each timed run (lets other runtimes' threads settle)")
+    parser.add_argument("--idle-wait", type=float, default=IDLE_WAIT_SECONDS,
+                        help="on a shared machine: before each timed run, wait up to this many "
+                             "seconds for the CPUs to be >= 90%% idle (0: off)")
     parser.add_argument("--only", default="gemm,gemm_step,gemm_mixed,adam,seq,text,mlp_big,mlp_small,ray,gpu",
                         help="comma-separated rows: gemm, gemm_step, gemm_mixed, adam, seq, text, "
                              "mlp_big, mlp_small, ray, gpu")
     args = parser.parse_args()
     rows = set(args.only.split(","))
     GAP_SECONDS = args.gap
+    IDLE_WAIT_SECONDS = args.idle_wait
     print(_blis_arch.summary())
     print(f"thinc_fast {thinc_fast.__version__}; threads {N_THREADS}; blis {blis_info()}")
     print(f"thinc: {getattr(thinc_api, '__name__', None) and __import__('thinc').__version__}; "
