@@ -149,32 +149,82 @@ cdef void sgd_range(float* w, float* g, float* avg, Py_ssize_t start, Py_ssize_t
         k += 1
 
 
+# The optimizer kernels run on the gemm's worker pool (tf_pool.h), not in an
+# OpenMP region: a region waits for every thread of its team, so one worker the
+# OS has not scheduled (or OpenMP threads gone to sleep while the pool did the
+# gemms) stalls the whole step. Chunks are claimed one at a time, four per
+# thread; the caller takes over the share of a late worker.
+ctypedef struct _step_job:
+    float* w
+    float* g
+    float* m
+    float* v
+    float* avg
+    Py_ssize_t n
+    Py_ssize_t size
+    const tf_step* s
+    const Py_ssize_t* offs
+    const float* scales
+    Py_ssize_t nseg
+    bint adam
+
+
+cdef void _step_chunk(void* ctx, int chunk) noexcept nogil:
+    cdef _step_job* job = <_step_job*>ctx
+    cdef Py_ssize_t start = chunk * job.size
+    cdef Py_ssize_t end = min(start + job.size, job.n)
+    if start >= end:
+        return
+    if job.adam:
+        adam_range(job.w, job.g, job.m, job.v, job.avg, start, end, job.s, job.offs, job.scales,
+                   job.nseg)
+    else:
+        sgd_range(job.w, job.g, job.avg, start, end, job.s, job.offs, job.scales, job.nseg)
+
+
+cdef inline Py_ssize_t _pool_chunk(Py_ssize_t n, int nthreads) noexcept nogil:
+    """Chunk size for 4 chunks per thread (at most 4095 chunks), 16-aligned."""
+    cdef Py_ssize_t size = _chunk(n, 4 * nthreads)
+    if (n + size - 1) // size > 4095:
+        size = _chunk(n, 4095)
+    return size
+
+
+cdef void _grow_pool(int nthreads) noexcept:
+    """Start the pool's workers if missing (needs the GIL: call before nogil)."""
+    if nthreads > 1 and tf_pool_workers() < nthreads - 1:
+        tf_pool_grow(nthreads - 1)
+
+
+cdef void _run_step(_step_job* job, int nthreads) noexcept nogil:
+    cdef int nchunks
+    if nthreads <= 1 or job.n < STREAM_PARALLEL_MIN:
+        job.size = job.n
+        _step_chunk(job, 0)
+        return
+    job.size = _pool_chunk(job.n, nthreads)
+    nchunks = <int>((job.n + job.size - 1) // job.size)
+    tf_pool_run(_step_chunk, job, nchunks, nthreads)
+
+
 cdef void adam_parallel(float* w, float* g, float* m, float* v, float* avg, Py_ssize_t n,
                         const tf_step* s, const Py_ssize_t* offs, const float* scales,
                         Py_ssize_t nseg, int nthreads) noexcept nogil:
-    cdef Py_ssize_t size, nblocks, i, start
-    if nthreads <= 1 or n < STREAM_PARALLEL_MIN:
-        adam_range(w, g, m, v, avg, 0, n, s, offs, scales, nseg)
-        return
-    size = _chunk(n, nthreads)
-    nblocks = (n + size - 1) // size
-    for i in prange(nblocks, num_threads=nthreads, schedule="static"):
-        start = i * size
-        adam_range(w, g, m, v, avg, start, min(start + size, n), s, offs, scales, nseg)
+    cdef _step_job job
+    job.w, job.g, job.m, job.v, job.avg = w, g, m, v, avg
+    job.n, job.size, job.s = n, n, s
+    job.offs, job.scales, job.nseg, job.adam = offs, scales, nseg, True
+    _run_step(&job, nthreads)
 
 
 cdef void sgd_parallel(float* w, float* g, float* avg, Py_ssize_t n, const tf_step* s,
                        const Py_ssize_t* offs, const float* scales, Py_ssize_t nseg,
                        int nthreads) noexcept nogil:
-    cdef Py_ssize_t size, nblocks, i, start
-    if nthreads <= 1 or n < STREAM_PARALLEL_MIN:
-        sgd_range(w, g, avg, 0, n, s, offs, scales, nseg)
-        return
-    size = _chunk(n, nthreads)
-    nblocks = (n + size - 1) // size
-    for i in prange(nblocks, num_threads=nthreads, schedule="static"):
-        start = i * size
-        sgd_range(w, g, avg, start, min(start + size, n), s, offs, scales, nseg)
+    cdef _step_job job
+    job.w, job.g, job.m, job.v, job.avg = w, g, NULL, NULL, avg
+    job.n, job.size, job.s = n, n, s
+    job.offs, job.scales, job.nseg, job.adam = offs, scales, nseg, False
+    _run_step(&job, nthreads)
 
 
 cdef inline Py_ssize_t _first_piece_from(const Py_ssize_t* pstart, Py_ssize_t npieces,
@@ -190,6 +240,31 @@ cdef inline Py_ssize_t _first_piece_from(const Py_ssize_t* pstart, Py_ssize_t np
     return lo
 
 
+ctypedef struct _sumsq_job:
+    const float* g
+    const float* w
+    float l2
+    const Py_ssize_t* pstart
+    const Py_ssize_t* plen
+    double* partial
+    Py_ssize_t npieces
+    Py_ssize_t n
+    Py_ssize_t size
+
+
+cdef void _sumsq_chunk(void* ctx, int chunk) noexcept nogil:
+    """The pieces that start in chunk `chunk`'s range of values."""
+    cdef _sumsq_job* job = <_sumsq_job*>ctx
+    cdef Py_ssize_t lo = chunk * job.size
+    cdef Py_ssize_t hi = min(lo + job.size, job.n)
+    cdef Py_ssize_t j = _first_piece_from(job.pstart, job.npieces, lo)
+    while j < job.npieces and job.pstart[j] < hi:
+        job.partial[j] = tf_sumsq(job.g + job.pstart[j],
+                                  job.w + job.pstart[j] if job.w != NULL else NULL,
+                                  job.l2, job.plen[j])
+        j += 1
+
+
 cdef int segment_sumsq_parallel(const float* g, const float* w, float l2,
                                 const Py_ssize_t* offs, Py_ssize_t nseg, double* out,
                                 int nthreads) noexcept nogil:
@@ -201,6 +276,7 @@ cdef int segment_sumsq_parallel(const float* g, const float* w, float l2,
     (nothing written), else 0."""
     cdef Py_ssize_t npieces = 0, k, j, p, t, start, stop, lo, hi, size, nblocks
     cdef Py_ssize_t total_n = offs[nseg]
+    cdef _sumsq_job job
     cdef Py_ssize_t* pstart
     cdef Py_ssize_t* plen
     cdef double* partial
@@ -231,16 +307,11 @@ cdef int segment_sumsq_parallel(const float* g, const float* w, float l2,
             partial[j] = tf_sumsq(g + pstart[j], w + pstart[j] if w != NULL else NULL, l2,
                                   plen[j])
     else:
-        size = _chunk(total_n, nthreads)
-        nblocks = (total_n + size - 1) // size
-        for t in prange(nblocks, num_threads=nthreads, schedule="static"):
-            lo = t * size
-            hi = min(lo + size, total_n)
-            j = _first_piece_from(pstart, npieces, lo)
-            while j < npieces and pstart[j] < hi:
-                partial[j] = tf_sumsq(g + pstart[j], w + pstart[j] if w != NULL else NULL,
-                                      l2, plen[j])
-                j = j + 1
+        job.g, job.w, job.l2 = g, w, l2
+        job.pstart, job.plen, job.partial, job.npieces = pstart, plen, partial, npieces
+        job.size = _pool_chunk(total_n, nthreads)
+        job.n = total_n
+        tf_pool_run(_sumsq_chunk, &job, <int>((total_n + job.size - 1) // job.size), nthreads)
     p = 0
     for k in range(nseg):
         out[k] = 0.0
@@ -616,6 +687,7 @@ class NumpyOps(Ops):
         if g.shape[0] == 0 or nseg == 0:
             return out
         gp = &g[0]
+        _grow_pool(nthreads)
         with nogil:
             rc = segment_sumsq_parallel(gp, wp, l2f, &offs[0], nseg, &o[0], nthreads)
         if rc != 0:
@@ -667,6 +739,7 @@ class NumpyOps(Ops):
         if averages is not None:
             avg = averages
             avg_p = &avg[0]
+        _grow_pool(nthreads)
         with nogil:
             adam_parallel(&w[0], &g[0], &m[0], &v[0], avg_p, w.shape[0], &s, offs_p, sc_p,
                           nseg, nthreads)
@@ -708,6 +781,7 @@ class NumpyOps(Ops):
         if averages is not None:
             avg = averages
             avg_p = &avg[0]
+        _grow_pool(nthreads)
         with nogil:
             sgd_parallel(&w[0], &g[0], avg_p, w.shape[0], &s, offs_p, sc_p, nseg, nthreads)
 
