@@ -328,28 +328,20 @@ cdef double sumsq_parallel(const float* g, const float* w, float l2, Py_ssize_t 
                            int nthreads) noexcept nogil:
     """Sum of squares over fixed blocks of SUMSQ_BLOCK values, the block sums
     added in block order: the same total whatever the thread count (the Ray
-    driver and its workers must agree on the clipping factor bit for bit)."""
-    cdef Py_ssize_t nblocks = (n + SUMSQ_BLOCK - 1) // SUMSQ_BLOCK, i, start
+    driver and its workers must agree on the clipping factor bit for bit).
+    One segment of segment_sumsq_parallel (the same pieces, on the pool)."""
+    cdef Py_ssize_t offs[2]
+    cdef Py_ssize_t i, start
     cdef double total = 0.0
-    cdef double* partial
-    if nblocks <= 1:
-        return tf_sumsq(g, w, l2, n)
-    partial = <double*>malloc(nblocks * sizeof(double))
-    if partial == NULL:  # out of memory: one thread, same block order
-        for i in range(nblocks):
-            start = i * SUMSQ_BLOCK
-            total += tf_sumsq(g + start, w + start if w != NULL else NULL, l2,
-                              min(SUMSQ_BLOCK, n - start))
+    offs[0] = 0
+    offs[1] = n
+    if segment_sumsq_parallel(g, w, l2, offs, 1, &total, nthreads) == 0:
         return total
-    if nthreads <= 1 or n < STREAM_PARALLEL_MIN:
-        nthreads = 1
-    for i in prange(nblocks, num_threads=nthreads, schedule="static"):
+    total = 0.0  # out of memory: one thread, same block order
+    for i in range((n + SUMSQ_BLOCK - 1) // SUMSQ_BLOCK):
         start = i * SUMSQ_BLOCK
-        partial[i] = tf_sumsq(g + start, w + start if w != NULL else NULL, l2,
-                              min(SUMSQ_BLOCK, n - start))
-    for i in range(nblocks):
-        total += partial[i]
-    free(partial)
+        total += tf_sumsq(g + start, w + start if w != NULL else NULL, l2,
+                          min(SUMSQ_BLOCK, n - start))
     return total
 
 
@@ -656,6 +648,7 @@ class NumpyOps(Ops):
             if w.shape[0]:
                 wp = &w[0]
         if g.shape[0]:
+            _grow_pool(nthreads)
             with nogil:
                 total = sumsq_parallel(&g[0], wp, l2f, g.shape[0], nthreads)
         return total
