@@ -29,6 +29,12 @@
  * sleeping at once after each job nor giving up polling when preempted changed
  * this (measured, and left out).
  *
+ * A worker that finds itself on the CPU its caller published the job from
+ * (the scheduler put it there because the other cores were busy) leaves the
+ * job to the caller: taking turns on one CPU only adds waits (measured with
+ * another process compiling on the second core: all worker tiles ran on the
+ * caller's CPU, and the gemm ran slower than on one thread).
+ *
  * One job runs at a time: a second caller (another Python thread, the GIL is
  * released) that finds the pool busy runs its work on its own thread. After
  * fork() the child has no workers; the pool starts new ones when it needs them.
@@ -84,8 +90,15 @@ static void tf_pool_run(tf_chunk_fn fn, void *ctx, int nchunks, int nthreads)
 #else
 
 #include <pthread.h>
+#include <sched.h>
 #include <time.h>
 #include <pythread.h>
+
+#if defined(__linux__)
+#define TF_CPU_NOW() sched_getcpu() /* Python.h defines _GNU_SOURCE */
+#else
+#define TF_CPU_NOW() (-1)
+#endif
 
 #if defined(__x86_64__) || defined(__i386__)
 #define TF_CPU_RELAX() __builtin_ia32_pause()
@@ -115,13 +128,14 @@ static struct {
     int done;                   /* atomic: chunks of the current job finished */
     int sleepers;               /* atomic: workers waiting on `wake` */
     int caller_waits;           /* atomic: the caller waits on `finished` */
+    int caller_cpu;             /* the CPU the caller published the job from (-1: unknown) */
     int nworkers;               /* workers started (under the GIL) */
     int atfork;                 /* the fork handler is registered */
     tf_chunk_fn fn;
     void *ctx;
     unsigned long long jobs, chunks, helped; /* counters: jobs run, their chunks, chunks done by workers */
 } tf_pool = {0, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
-             0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+             0, 0, 0, 0, -1, 0, 0, 0, 0, 0, 0, 0};
 
 #define TF_POOL_CALLER_SPIN_NS 100000
 
@@ -210,7 +224,11 @@ static void tf_pool_worker(void *arg)
     for (;;) {
         uint64_t w = tf_pool_wait(seen);
         seen = TF_GEN(w);
-        if (self <= TF_HELPERS(w))
+        /* A worker the OS put on the caller's CPU (the other cores busy) would
+         * only take turns with it there: leave the job to the caller. */
+        int cpu = TF_CPU_NOW();
+        if (self <= TF_HELPERS(w) &&
+            (cpu < 0 || cpu != __atomic_load_n(&tf_pool.caller_cpu, __ATOMIC_RELAXED)))
             tf_pool_drain(seen, 1);
     }
 }
@@ -267,6 +285,7 @@ static void tf_pool_run(tf_chunk_fn fn, void *ctx, int nchunks, int nthreads)
     }
     tf_pool.fn = fn;
     tf_pool.ctx = ctx;
+    __atomic_store_n(&tf_pool.caller_cpu, TF_CPU_NOW(), __ATOMIC_RELAXED);
     __atomic_store_n(&tf_pool.done, 0, __ATOMIC_RELAXED);
     uint32_t gen = TF_GEN(__atomic_load_n(&tf_pool.word, __ATOMIC_RELAXED)) + 1;
     __atomic_store_n(&tf_pool.word, TF_WORD(gen, helpers, nchunks, 0), __ATOMIC_SEQ_CST);
