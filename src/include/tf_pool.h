@@ -30,10 +30,12 @@
  * this (measured, and left out).
  *
  * A worker that finds itself on the CPU its caller published the job from
- * (the scheduler put it there because the other cores were busy) leaves the
- * job to the caller: taking turns on one CPU only adds waits (measured with
- * another process compiling on the second core: all worker tiles ran on the
- * caller's CPU, and the gemm ran slower than on one thread).
+ * moves to one of the other CPUs the process may use (sched_setaffinity), or
+ * leaves the job to the caller when there is none: taking turns on one CPU
+ * only adds waits. The scheduler puts a woken thread beside its waker, and on
+ * an idle VM the other vCPU may not pull it over for milliseconds: measured,
+ * after idle gaps every worker tile of a run could land on the caller's CPU,
+ * and the gemm ran at one-thread speed or slower.
  *
  * One job runs at a time: a second caller (another Python thread, the GIL is
  * released) that finds the pool busy runs its work on its own thread. After
@@ -77,7 +79,7 @@ static void tf_pool_set_spin_ns(long ns) { (void)ns; }
 
 static int tf_pool_threads_supported(void) { return 0; }
 static int tf_pool_workers(void) { return 0; }
-static void tf_pool_counters(unsigned long long *out) { out[0] = out[1] = out[2] = 0; }
+static void tf_pool_counters(unsigned long long *out) { out[0] = out[1] = out[2] = out[3] = 0; }
 static int tf_pool_all_spinning(int helpers) { (void)helpers; return 0; }
 static int tf_pool_grow(int wanted) { (void)wanted; return 0; }
 static void tf_pool_run(tf_chunk_fn fn, void *ctx, int nchunks, int nthreads)
@@ -96,6 +98,19 @@ static void tf_pool_run(tf_chunk_fn fn, void *ctx, int nchunks, int nthreads)
 
 #if defined(__linux__)
 #define TF_CPU_NOW() sched_getcpu() /* Python.h defines _GNU_SOURCE */
+
+/* Move the calling worker off CPU `avoid` (onto the CPUs it may use, less
+ * that one); returns whether it moved. `allowed` is its mask at start. */
+static int tf_pool_move_off(const cpu_set_t *allowed, int avoid)
+{
+    cpu_set_t mask = *allowed;
+    if (avoid < 0 || avoid >= CPU_SETSIZE || !CPU_ISSET(avoid, &mask))
+        return 0;
+    CPU_CLR(avoid, &mask);
+    if (CPU_COUNT(&mask) == 0)
+        return 0;
+    return sched_setaffinity(0, sizeof(mask), &mask) == 0;
+}
 #else
 #define TF_CPU_NOW() (-1)
 #endif
@@ -133,9 +148,11 @@ static struct {
     int atfork;                 /* the fork handler is registered */
     tf_chunk_fn fn;
     void *ctx;
-    unsigned long long jobs, chunks, helped; /* counters: jobs run, their chunks, chunks done by workers */
+    unsigned long long jobs, chunks, helped, moves; /* counters: jobs run, their chunks,
+                                                     * chunks done by workers, moves off
+                                                     * the caller's CPU */
 } tf_pool = {0, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
-             0, 0, 0, 0, -1, 0, 0, 0, 0, 0, 0, 0};
+             0, 0, 0, 0, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 
 #define TF_POOL_CALLER_SPIN_NS 100000
 
@@ -148,12 +165,14 @@ static int tf_pool_all_spinning(int helpers)
            __atomic_load_n(&tf_pool.sleepers, __ATOMIC_RELAXED) == 0;
 }
 
-/* Counters since start: jobs run on the pool, their chunks, chunks workers did. */
+/* Counters since start: jobs run on the pool, their chunks, chunks workers did,
+ * workers' moves off their caller's CPU. */
 static void tf_pool_counters(unsigned long long *out)
 {
     out[0] = tf_pool.jobs;
     out[1] = tf_pool.chunks;
     out[2] = __atomic_load_n(&tf_pool.helped, __ATOMIC_RELAXED);
+    out[3] = __atomic_load_n(&tf_pool.moves, __ATOMIC_RELAXED);
 }
 
 static inline int64_t tf_now_ns(void)
@@ -221,14 +240,26 @@ static void tf_pool_worker(void *arg)
 {
     int self = (int)(intptr_t)arg; /* 1, 2, ...: helper number */
     uint32_t seen = TF_GEN(__atomic_load_n(&tf_pool.word, __ATOMIC_ACQUIRE));
+#if defined(__linux__)
+    cpu_set_t allowed;
+    int have_mask = sched_getaffinity(0, sizeof(allowed), &allowed) == 0;
+#endif
     for (;;) {
         uint64_t w = tf_pool_wait(seen);
         seen = TF_GEN(w);
-        /* A worker the OS put on the caller's CPU (the other cores busy) would
-         * only take turns with it there: leave the job to the caller. */
+        if (self > TF_HELPERS(w))
+            continue;
+        /* On the caller's CPU this worker would only take turns with it: move
+         * to another CPU, or, when there is none, leave the job to the caller. */
         int cpu = TF_CPU_NOW();
-        if (self <= TF_HELPERS(w) &&
-            (cpu < 0 || cpu != __atomic_load_n(&tf_pool.caller_cpu, __ATOMIC_RELAXED)))
+        int caller = __atomic_load_n(&tf_pool.caller_cpu, __ATOMIC_RELAXED);
+#if defined(__linux__)
+        if (cpu >= 0 && cpu == caller && have_mask && tf_pool_move_off(&allowed, caller)) {
+            __atomic_add_fetch(&tf_pool.moves, 1, __ATOMIC_RELAXED);
+            cpu = TF_CPU_NOW();
+        }
+#endif
+        if (cpu < 0 || cpu != caller)
             tf_pool_drain(seen, 1);
     }
 }

@@ -1224,12 +1224,13 @@ def gemm_config():
     """How gemm runs now: the contexts per shape, the thresholds, the split,
     and the pool's counters (jobs split over threads, their tiles, the tiles
     the workers took: a low share means the other cores were busy)."""
-    cdef unsigned long long counters[3]
+    cdef unsigned long long counters[4]
     tf_pool_counters(counters)
     return {
         "pool_jobs": counters[0],
         "pool_tiles": counters[1],
         "pool_tiles_by_workers": counters[2],
+        "pool_moves": counters[3],
         "expert": tf_blis.sgemm_ex != NULL,
         "large": tf_blis.large != NULL,
         "thin": tf_blis.thin != NULL,
