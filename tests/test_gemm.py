@@ -328,3 +328,27 @@ def test_the_c_fast_path_leaves_odd_inputs_to_the_general_path():
     with pytest.raises(ValueError, match="beta"):
         ops.gemm(A, B, beta=1.0)
     assert ops.gemm(numpy.zeros((0, 7), "f"), B).shape == (0, 5)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="Linux only")
+def test_workers_on_the_callers_cpu_leave_it_the_work(helpers):
+    """Pinned to one CPU, the workers share it with the caller: they move if
+    they can, else leave the tiles to the caller; the results stay right."""
+    code = textwrap.dedent("""
+        import os, numpy, thinc_fast
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+        from thinc_fast.backends.numpy_ops import NumpyOps, gemm_config, set_gemm_options
+        thinc_fast.set_num_threads(2)
+        set_gemm_options(min_flops=0, chunk_flops=0)
+        ops = NumpyOps()
+        rng = numpy.random.default_rng(0)
+        A = rng.standard_normal((200, 64)).astype("f"); B = rng.standard_normal((64, 300)).astype("f")
+        ref = A.astype("f8") @ B.astype("f8")
+        for _ in range(200):
+            assert abs(ops.gemm(A, B) - ref).max() < 1e-3
+        c = gemm_config()
+        assert c["pool_jobs"] > 0 and c["pool_tiles_by_workers"] == 0, c
+        print("ok")
+    """)
+    run = helpers.run_python(code, timeout=120)
+    assert run.returncode == 0 and "ok" in run.stdout, run.stderr[-2000:]
