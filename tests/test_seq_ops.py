@@ -1041,3 +1041,188 @@ def test_cuda_sequence_kernels_on_the_cpu(cuda_on_cpu, grid, block):
     dX = numpy.full(X2.shape, numpy.nan, dtype="float32")
     lib.run_brmax(ptr(dX), ptr(maxes), ptr(which), ptr(offs2), LL(100), LL(X2.shape[0]), LL(5))
     assert numpy.array_equal(dX, FAST.backprop_reduce_max(m2, w2, full))
+
+
+# ------------------------------------------------------- thread counts
+# The kernels of the textcat config's path (HashEmbed's gather_add and
+# scatter_add, expand_window's seq2col, Maxout, reduce_mean) and their siblings
+# split over threads only from SEQ_PARALLEL_MIN values of work, so that a batch
+# of 32 documents runs on one thread; _set_seq_min_work(1) makes every call
+# split, which puts the threaded paths (scatter_add by ranges of table rows,
+# the others by rows, sequences or items) on small inputs too. Every result
+# must be the same, bit for bit, for any thread count.
+from thinc_fast.backends import numpy_ops as _numpy_ops  # noqa: E402
+
+
+@pytest.fixture(params=["split", "default"])
+def split_mode(request):
+    """"split": every call splits; "default": the shipped threshold."""
+    if request.param == "default":
+        yield request.param
+        return
+    before = _numpy_ops._set_seq_min_work(1)
+    yield request.param
+    _numpy_ops._set_seq_min_work(before)
+
+
+def _path_inputs(rng, n_rows, width, dtype):
+    lengths = random_lengths(rng, n_rows, max(1, n_rows // 17), allow_empty=False)
+    n_table = 5_000
+    keys = rng.integers(0, n_table, (n_rows, 4)).astype("uint32")
+    skewed = numpy.minimum(rng.geometric(0.3, n_rows * 4) - 1, n_table - 1).astype("int64")
+    skewed[::97] = n_table - 1  # the last row too
+    return {
+        "lengths": lengths,
+        "table": rng.standard_normal((n_table, width)).astype(dtype),
+        "keys": keys,
+        "skewed": skewed,
+        "dY": rng.standard_normal((n_rows, width)).astype(dtype),
+        "values": rng.standard_normal((n_rows * 4, width)).astype(dtype),
+        "X": rng.standard_normal((n_rows, width)).astype(dtype),
+        "cols": rng.standard_normal((n_rows, 3 * width)).astype(dtype),
+        "d_seq": rng.standard_normal((len(lengths), width)).astype(dtype),
+        "Z": {P: rng.standard_normal((n_rows, width, P)).astype(dtype) for P in (2, 3, 4, 5)},
+    }
+
+
+def _path_outputs(inp):
+    """Every kernel on `inp` with the current thread count, by name."""
+    out = {}
+    n_rows, width = inp["X"].shape
+    lengths = inp["lengths"]
+    out["gather_add"] = FAST.gather_add(inp["table"], inp["keys"])
+    scatters = (("scatter_add hashembed", inp["keys"], inp["dY"].reshape(n_rows, 1, width)),
+                ("scatter_add 1d", numpy.ascontiguousarray(inp["keys"].reshape(-1)), inp["values"]),
+                ("scatter_add skewed", inp["skewed"], inp["values"]))
+    for name, idx, values in scatters:
+        table = inp["table"].copy()
+        assert FAST.scatter_add(table, idx, values) is table
+        out[name] = table
+    out["seq2col"] = FAST.seq2col(inp["X"], 1, lengths=lengths)
+    out["backprop_seq2col"] = FAST.backprop_seq2col(inp["cols"], 1, lengths=lengths)
+    out["reduce_sum"] = FAST.reduce_sum(inp["X"], lengths)
+    out["reduce_mean"] = FAST.reduce_mean(inp["X"], lengths)
+    out["reduce_max"], out["reduce_max which"] = FAST.reduce_max(inp["X"], lengths)
+    out["backprop_reduce_sum"] = FAST.backprop_reduce_sum(inp["d_seq"], lengths)
+    out["backprop_reduce_mean"] = FAST.backprop_reduce_mean(inp["d_seq"], lengths)
+    out["backprop_reduce_max"] = FAST.backprop_reduce_max(inp["d_seq"], out["reduce_max which"],
+                                                          lengths)
+    for P, Z in inp["Z"].items():
+        best, which = FAST.maxout(Z)
+        out[f"maxout {P}"], out[f"maxout {P} which"] = best, which
+        out[f"backprop_maxout {P}"] = FAST.backprop_maxout(inp["dY"], which, P)
+    return out
+
+
+def _path_references(inp):
+    """The same results from float64 NumPy (scatter_add by numpy.add.at)."""
+    ref = {}
+    f8 = {k: v.astype("f8") for k, v in inp.items() if isinstance(v, numpy.ndarray)}
+    n_rows, width = inp["X"].shape
+    lengths = inp["lengths"]
+    starts = numpy.cumsum(lengths) - lengths
+    seq_of_row = numpy.repeat(numpy.arange(len(lengths)), lengths)
+    ref["gather_add"] = f8["table"][inp["keys"].astype("int64")].sum(axis=1)
+    for name, idx, values in (("scatter_add hashembed", inp["keys"].reshape(-1),
+                               numpy.repeat(f8["dY"], 4, axis=0)),
+                              ("scatter_add 1d", inp["keys"].reshape(-1), f8["values"]),
+                              ("scatter_add skewed", inp["skewed"], f8["values"])):
+        table = f8["table"].copy()
+        numpy.add.at(table, idx.astype("int64"), values)
+        ref[name] = table
+    ref["seq2col"] = loop_seq2col(inp["X"], 1, lengths)
+    ref["backprop_seq2col"] = loop_backprop_seq2col(inp["cols"], 1, lengths)
+    ref["reduce_sum"] = numpy.add.reduceat(f8["X"], starts, axis=0)
+    ref["reduce_mean"] = ref["reduce_sum"] / lengths[:, None]
+    ref["reduce_max"], ref["reduce_max which"] = loop_reduce(inp["X"], lengths, "max")
+    ref["backprop_reduce_sum"] = f8["d_seq"][seq_of_row]
+    ref["backprop_reduce_mean"] = f8["d_seq"][seq_of_row] / lengths[seq_of_row, None]
+    d_max = numpy.zeros((n_rows, width))
+    cols = numpy.arange(width)
+    for k, start in enumerate(starts):
+        d_max[start + ref["reduce_max which"][k], cols] = f8["d_seq"][k]
+    ref["backprop_reduce_max"] = d_max
+    for P, Z in inp["Z"].items():
+        which = Z.argmax(axis=-1)
+        ref[f"maxout {P}"], ref[f"maxout {P} which"] = Z.astype("f8").max(axis=-1), which
+        d_Z = numpy.zeros(Z.shape)
+        numpy.put_along_axis(d_Z, which[..., None], f8["dY"][..., None], axis=-1)
+        ref[f"backprop_maxout {P}"] = d_Z
+    return ref
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("n_rows,width", [(552, 64), (6_000, 64), (1_000, 70)])
+def test_textcat_path_kernels_same_for_any_thread_count(dtype, n_rows, width, split_mode):
+    """One thread against float64 NumPy; 2 and 3 threads equal to one, bit for bit."""
+    rng = numpy.random.default_rng(11)
+    inp = _path_inputs(rng, n_rows, width, dtype)
+    before = get_num_threads()
+    try:
+        set_num_threads(1)
+        one = _path_outputs(inp)
+        for n_threads in (2, 3):
+            set_num_threads(n_threads)
+            many = _path_outputs(inp)
+            for name, got in many.items():
+                assert got.dtype == one[name].dtype, name
+                assert numpy.array_equal(got, one[name]), f"{name}: {n_threads} threads differ from 1"
+    finally:
+        set_num_threads(before)
+    ref = _path_references(inp)
+    tol = 1e-4 if dtype == "float32" else 1e-10
+    for name, want in ref.items():
+        if name.endswith("which"):
+            assert numpy.array_equal(one[name], want), name
+        else:
+            assert_allclose(one[name], want, rtol=tol, atol=tol, err_msg=name)
+
+
+def test_scatter_add_rows_split_edges():
+    """scatter_add's parts are ranges of table rows: a table of one row (no
+    split), every index in one part, repeated indices in index order."""
+    rng = numpy.random.default_rng(12)
+    before = _numpy_ops._set_seq_min_work(1)
+    threads_before = get_num_threads()
+    try:
+        for n_table, idx in ((1, numpy.zeros(500, "int32")),
+                             (64, numpy.full(500, 63, "int64")),
+                             (64, numpy.tile(numpy.arange(3, dtype="uint32"), 200)[:500])):
+            values = rng.standard_normal((500, 9)).astype("float32")
+            tables = []
+            for n_threads in (1, 2, 3):
+                set_num_threads(n_threads)
+                table = numpy.zeros((n_table, 9), dtype="float32")
+                FAST.scatter_add(table, idx, values)
+                tables.append(table)
+            expected = numpy.zeros((n_table, 9), dtype="float32")
+            for i in range(500):  # float32, in index order: what every thread count must give
+                expected[int(idx[i])] += values[i]
+            for table in tables:
+                assert numpy.array_equal(table, expected)
+    finally:
+        _numpy_ops._set_seq_min_work(before)
+        set_num_threads(threads_before)
+
+
+def test_textcat_batch_runs_on_one_thread():
+    """With 2 threads, a batch of the textcat config (32 docs of ~17 tokens,
+    width 64) splits none of its sequence kernels; a large call does."""
+    from thinc_fast.backends.numpy_ops import gemm_config
+
+    if not gemm_config()["pool_threads_supported"]:
+        pytest.skip("no worker pool on this platform")
+    rng = numpy.random.default_rng(13)
+    inp = _path_inputs(rng, 552, 64, "float32")
+    before = get_num_threads()
+    try:
+        set_num_threads(2)
+        jobs = gemm_config()["pool_jobs"]
+        _path_outputs(inp)
+        assert gemm_config()["pool_jobs"] == jobs
+        big = rng.standard_normal((20_000, 64)).astype("float32")
+        FAST.seq2col(big, 1)
+        if gemm_config()["pool_workers"] >= 1:
+            assert gemm_config()["pool_jobs"] == jobs + 1
+    finally:
+        set_num_threads(before)

@@ -1306,7 +1306,7 @@ set_num_threads(None)
 # --------------------------------------------------------------------------
 # Sequence, hashing, embedding and activation kernels of NumpyOps (issue 17):
 # one runner per operation fills a tf_seq_job (seq_loops.h) whose chunks
-# (rows, sequences balanced by rows, values or columns) run on the calling
+# (rows, sequences balanced by rows, values or table rows) run on the calling
 # thread and the gemm's worker pool (tf_pool.h): a late worker never stalls
 # the caller, unlike an OpenMP region's closing barrier.
 
@@ -1331,9 +1331,31 @@ cdef inline bint _is_real(arr):
     return isinstance(arr, numpy.ndarray) and (arr.dtype == _F32 or arr.dtype == _F64)
 
 
+# The sequence kernels split from 2**18 values of work (about 50 us on one
+# thread), so that the textcat config's batches (32 docs, ~550 rows of 64: at
+# most 141k values a call) run on the calling thread. Measured at that size on 2
+# cores: idle, a split saved up to 15 us a call (gather_add 38 -> 23 us, the
+# others 0-7 us, 1-2 ms an epoch in all); with another process on the second
+# core the split kernels took 1.5-5x as long (a worker that claimed a chunk and
+# was then preempted stalls the caller), and scatter_add, split by columns then,
+# took 2-5x as long even idle.
+cdef Py_ssize_t SEQ_PARALLEL_MIN = 1 << 18
+cdef Py_ssize_t _seq_min_work = SEQ_PARALLEL_MIN
+
+
+def _set_seq_min_work(min_work):
+    """For tests and measurements: the work (values) from which the sequence,
+    embedding and activation kernels split over threads. Returns the previous
+    value."""
+    global _seq_min_work
+    before = _seq_min_work
+    _seq_min_work = max(1, int(min_work))
+    return before
+
+
 cdef inline int _seq_parts(Py_ssize_t work, Py_ssize_t items) noexcept nogil:
     """How many threads for `work` values in `items` indivisible items."""
-    if _num_threads <= 1 or work < STREAM_PARALLEL_MIN or items < 2:
+    if _num_threads <= 1 or work < _seq_min_work or items < 2:
         return 1
     return <int>min(<Py_ssize_t>_num_threads, items)
 
@@ -1364,15 +1386,29 @@ cdef void _job_init(tf_seq_job* job, Py_ssize_t n) noexcept:
     job.align = 1
 
 
-def _seq_bounds(offsets, int parts):
+cdef object _seq_bounds(const int64_t[::1] offs, int parts):
     """Sequence index boundaries splitting the sequences into `parts` runs of
-    about equal rows: an int64 array of parts + 1 entries."""
-    nseq = offsets.shape[0] - 1
-    if parts <= 1:
-        return numpy.asarray([0, nseq], dtype=numpy.int64)
-    targets = numpy.arange(1, parts) * (offsets[nseq] / parts)
-    inner = numpy.searchsorted(offsets[:nseq], targets, side="left")
-    return numpy.concatenate([[0], inner, [nseq]]).astype(numpy.int64)
+    about equal rows: an int64 array of parts + 1 entries, entry c the first
+    sequence starting at or after c / parts of the rows (NumPy's searchsorted
+    of those targets, in a C loop: a few microseconds less per call)."""
+    cdef Py_ssize_t nseq = offs.shape[0] - 1, c, lo, hi, mid
+    cdef double step = <double>offs[nseq] / parts if parts > 0 else 0.0, target
+    out = numpy.empty(max(parts, 1) + 1, dtype=numpy.int64)
+    cdef int64_t[::1] b = out
+    b[0] = 0
+    b[b.shape[0] - 1] = nseq
+    for c in range(1, parts):
+        target = c * step
+        lo = 0
+        hi = nseq
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if offs[mid] >= target:
+                hi = mid
+            else:
+                lo = mid + 1
+        b[c] = lo
+    return out
 
 
 def _lengths_offsets(lengths, Py_ssize_t n_rows, int min_length, int mode):
@@ -1517,7 +1553,7 @@ cdef void _reduce_sum_run(seq_real[:, ::1] out, const seq_real[:, ::1] X,
     job.nparts = _seq_chunks(parts, nseq)
     cdef const int64_t[::1] kb
     if job.nparts > 1:
-        kb = _seq_bounds(numpy.asarray(offs), job.nparts)
+        kb = _seq_bounds(offs, job.nparts)
         job.bounds = &kb[0]
     job.dst = &out[0, 0]
     job.src = &X[0, 0] if X.shape[0] else NULL
@@ -1537,7 +1573,7 @@ cdef void _reduce_max_run(seq_real[:, ::1] out, int32_t[:, ::1] which, const seq
     job.nparts = _seq_chunks(parts, nseq)
     cdef const int64_t[::1] kb
     if job.nparts > 1:
-        kb = _seq_bounds(numpy.asarray(offs), job.nparts)
+        kb = _seq_bounds(offs, job.nparts)
         job.bounds = &kb[0]
     job.dst = &out[0, 0]
     job.dst2 = &which[0, 0]
@@ -1574,7 +1610,7 @@ cdef void _breduce_max_run(seq_real[:, ::1] dX, const seq_real[:, ::1] d,
     job.nparts = _seq_chunks(parts, nseq)
     cdef const int64_t[::1] kb
     if job.nparts > 1:
-        kb = _seq_bounds(numpy.asarray(offs), job.nparts)
+        kb = _seq_bounds(offs, job.nparts)
         job.bounds = &kb[0]
     job.dst = &dX[0, 0]
     job.src = &d[0, 0]
@@ -1651,12 +1687,14 @@ def _scatter_add_call(table, idx, values, Py_ssize_t vdiv):
 
 cdef void _scatter_add_run(seq_real[:, ::1] table, const seq_index[::1] idx,
                            const seq_real[:, ::1] values, Py_ssize_t vdiv) noexcept:
-    """Threads split the columns (in blocks of 16): no two write the same
-    value, and each value's additions happen in the order of the indices."""
+    """Threads split the table's rows: no two write the same row, and each
+    row's additions happen in the order of the indices (any thread count gives
+    the same table). Each part reads all the indices, so one part per thread
+    (two per thread took 4-25% longer on 2 cores)."""
     cdef tf_seq_job job
-    cdef Py_ssize_t O = table.shape[1], blocks = (table.shape[1] + 15) // 16
-    cdef int parts = _seq_parts(idx.shape[0] * O, blocks)
-    _job_init(&job, O)
+    cdef Py_ssize_t nrows = table.shape[0]
+    cdef int parts = _seq_parts(idx.shape[0] * table.shape[1], nrows)
+    _job_init(&job, nrows)
     if seq_real is float:
         if seq_index is int32_t:
             job.range = tf_job_scatter_add_f_i32
@@ -1671,13 +1709,12 @@ cdef void _scatter_add_run(seq_real[:, ::1] table, const seq_index[::1] idx,
             job.range = tf_job_scatter_add_d_u32
         else:
             job.range = tf_job_scatter_add_d_i64
-    job.nparts = _seq_chunks(parts, blocks)
-    job.align = 16
+    job.nparts = parts  # one each: every part reads all the indices
     job.dst = &table[0, 0]
     job.src = &values[0, 0]
     job.src2 = &idx[0]
     job.s0 = vdiv
-    job.s1 = O
+    job.s1 = table.shape[1]
     job.s2 = idx.shape[0]
     _run_job(&job, parts)
 
