@@ -8,9 +8,10 @@
  * products on the "skx" context (AVX-512 panels) and the thin ones on
  * "haswell" (AVX2, with blis's small/skinny "sup" kernels, which skx lacks).
  *
- * The declarations below are blis's own, copied from blis.h of cython-blis
- * 1.0.2 (BLIS 0.9.0; BSD-3-Clause): the typed expert gemm, the context
- * registry and the version query. The header is not shipped in the wheel, and
+ * The declarations below are blis's own, as blis.h of cython-blis 1.0.x
+ * (BLIS 0.9.0) and 1.3.x (BLIS 0.7.0) declare them (BSD-3-Clause): the typed
+ * expert gemm, the context registry and the version query; both versions
+ * declare the functions used here alike. The header is not shipped in the wheel, and
  * the functions live in the already-loaded `blis.cy` extension, which Python
  * loaded with local symbol visibility, so their addresses are looked up in
  * that library (by _blis_arch, with ctypes) and every call goes through the
@@ -29,7 +30,7 @@
 
 #include "tf_pool.h"
 
-/* ---- blis.h (BLIS 0.9.0 as built by cython-blis 1.0.x), the parts used ---- */
+/* ---- blis.h (BLIS 0.9.0 / 0.7.0 as built by cython-blis 1.0.x / 1.3.x), the parts used ---- */
 typedef int64_t tf_dim_t;      /* dim_t = gint_t, 64-bit in cython-blis builds */
 typedef int64_t tf_inc_t;      /* inc_t */
 typedef int tf_trans_t;        /* enum trans_t: BLIS_NO_TRANSPOSE = 0x0 */
@@ -47,7 +48,10 @@ typedef void (*tf_bli_sgemm_ex_ft)(tf_trans_t, tf_trans_t, tf_dim_t, tf_dim_t, t
                                    tf_inc_t, float *, float *, tf_inc_t, tf_inc_t, tf_cntx_t *,
                                    tf_rntm_t *);
 typedef void (*tf_bli_init_once_ft)(void);                  /* void bli_init_once(void) */
-typedef tf_cntx_t **(*tf_bli_gks_lookup_id_ft)(tf_arch_t);  /* cntx_t** bli_gks_lookup_id(arch_t) */
+/* cntx_t** bli_gks_lookup_id(arch_t): exported by BLIS 0.9.0, not by 0.7.0, whose
+ * bli_gks_init registers every configuration compiled in (so a configuration
+ * whose bli_cntx_init_<name> the library exports is registered there). */
+typedef tf_cntx_t **(*tf_bli_gks_lookup_id_ft)(tf_arch_t);
 typedef tf_cntx_t *(*tf_bli_gks_lookup_nat_cntx_ft)(tf_arch_t); /* cntx_t* bli_gks_lookup_nat_cntx(arch_t) */
 typedef char *(*tf_bli_info_str_ft)(void);                  /* char* bli_info_get_version_str(void) */
 typedef int64_t (*tf_bli_info_int_ft)(void);                /* gint_t bli_info_get_int_type_size(void) */
@@ -83,13 +87,15 @@ static struct tf_blis_state_s {
  * up by _blis_arch with ctypes in the loaded blis.cy library; a dlopen/dlsym
  * here would raise the wheels' glibc floor to 2.34). Order: bli_sgemm_ex,
  * bli_init_once, bli_gks_lookup_id, bli_gks_lookup_nat_cntx,
- * bli_info_get_version_str, bli_info_get_int_type_size. Returns 0 on success,
- * else a negative code and leaves the plain path in place: -2 a function
- * missing, -3 another BLIS version, -4 not 64-bit integers. */
+ * bli_info_get_version_str, bli_info_get_int_type_size (bli_gks_lookup_id may
+ * be 0: BLIS 0.7.0 does not export it, and the caller then checks that a
+ * configuration is compiled in before asking for its context). Returns 0 on
+ * success, else a negative code and leaves the plain path in place: -2 a
+ * function missing, -3 another BLIS version, -4 not 64-bit integers. */
 static int tf_blis_attach(const uintptr_t *fns, const char *expected_version)
 {
     for (int i = 0; i < 6; ++i)
-        if (fns[i] == 0)
+        if (fns[i] == 0 && i != 2)
             return -2;
     const char *v = ((tf_bli_info_str_ft)fns[4])();
     if (v == NULL || strcmp(v, expected_version) != 0)
@@ -105,14 +111,19 @@ static int tf_blis_attach(const uintptr_t *fns, const char *expected_version)
 }
 
 /* The native context of configuration `arch` (an arch_t value), or NULL when
- * the expert interface is not loaded or the configuration is not registered. */
+ * the expert interface is not loaded or the configuration is not registered.
+ * Without bli_gks_lookup_id (BLIS 0.7.0) the caller vouches that `arch` is
+ * compiled in (_blis_arch.gemm_plan only names configurations whose
+ * bli_cntx_init_<name> the library exports). */
 static tf_cntx_t *tf_blis_context(int arch)
 {
     if (tf_blis.sgemm_ex == NULL || arch < 0 || arch >= 64)
         return NULL;
-    tf_cntx_t **registered = tf_blis.lookup_id(arch); /* gks[arch]: one per ind_t */
-    if (registered == NULL || registered[TF_BLIS_NAT] == NULL)
-        return NULL;
+    if (tf_blis.lookup_id != NULL) {
+        tf_cntx_t **registered = tf_blis.lookup_id(arch); /* gks[arch]: one per ind_t */
+        if (registered == NULL || registered[TF_BLIS_NAT] == NULL)
+            return NULL;
+    }
     return tf_blis.lookup_nat(arch);
 }
 

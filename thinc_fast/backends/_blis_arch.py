@@ -34,9 +34,10 @@ import os
 import platform
 from typing import Any, Dict, FrozenSet, List, Optional
 
-# The BLIS version (inside cython-blis 1.0.x) whose declarations
-# src/include/tf_blis.h copies; any other runs every product on blis's default.
-EXPERT_BLIS_VERSION = "0.9.0"
+# The BLIS versions whose expert interface src/include/tf_blis.h declares:
+# 0.9.0 inside cython-blis 1.0.x (Thinc 9.1), 0.7.0 inside cython-blis 1.3.x
+# (Thinc 8.3, spaCy 3.8). Any other runs every product on blis's default.
+EXPERT_BLIS_VERSIONS = ("0.9.0", "0.7.0")
 
 _AVX512 = frozenset({"avx512f", "avx512dq", "avx512bw", "avx512vl"})
 _AVX2 = frozenset({"avx2", "fma"})
@@ -203,6 +204,7 @@ def configure() -> Dict[str, Any]:
     flags = cpu_flags()
     isa = isa_class(flags)
     _state.update(detected=detected, isa=isa, flags=flags, names=names, env_set=False,
+                  registered=registered,
                   thin_rows=THIN_ROWS, thin_cols=THIN_COLS, thin_k=THIN_K, gemm=None, early="blis" in sys.modules)
     user = os.environ.get("BLIS_ARCH_TYPE", "").strip()
     if user:
@@ -230,9 +232,12 @@ def gemm_plan() -> Dict[str, Any]:
     """What numpy_ops loads: configuration names, their arch_t numbers, thresholds."""
     configure()
     names = _state.get("names", {})
+    registered = _state.get("registered", frozenset())
     large, thin = _state.get("large"), _state.get("thin")
-    return {"large": large, "large_id": names.get(large), "thin": thin,
-            "thin_id": names.get(thin) if thin else None,
+    # only configurations compiled into this blis: BLIS 0.7.0 cannot be asked
+    # whether one is registered, and reading an unregistered context crashes
+    return {"large": large, "large_id": names.get(large) if large in registered else None,
+            "thin": thin, "thin_id": names.get(thin) if thin in registered else None,
             "thin_rows": _state["thin_rows"], "thin_cols": _state["thin_cols"],
             "thin_k": _state["thin_k"]}
 
@@ -280,6 +285,15 @@ def active_arch() -> Optional[str]:
     return _arch_name(lib, lib.bli_arch_query_id())
 
 
+def blis_inner_version() -> Optional[str]:
+    """The BLIS version inside the installed blis package ("0.9.0", "0.7.0"), or None."""
+    lib = _blis_library()
+    if lib is None or not hasattr(lib, "bli_info_get_version_str"):
+        return None
+    lib.bli_info_get_version_str.restype = ctypes.c_char_p
+    return lib.bli_info_get_version_str().decode()
+
+
 def blis_version() -> str:
     try:
         from importlib.metadata import version
@@ -287,11 +301,7 @@ def blis_version() -> str:
         package = version("blis")
     except Exception:  # pragma: no cover - metadata missing
         package = "?"
-    lib = _blis_library()
-    inner = None
-    if lib is not None and hasattr(lib, "bli_info_get_version_str"):
-        lib.bli_info_get_version_str.restype = ctypes.c_char_p
-        inner = lib.bli_info_get_version_str().decode()
+    inner = blis_inner_version()
     return f"blis {package}" + (f" (BLIS {inner})" if inner else "")
 
 
@@ -337,7 +347,7 @@ def info_lines() -> List[str]:
     elif not gemm.get("expert"):
         lines.append(f"gemm: blis's basic interface on its default configuration ({gemm.get('large')}); "
                      f"per-shape choice off (expert interface not loaded, code {gemm.get('load_code')}: "
-                     f"needs BLIS {EXPERT_BLIS_VERSION})")
+                     f"needs BLIS {' or '.join(EXPERT_BLIS_VERSIONS)}, found {blis_inner_version()})")
     elif gemm.get("thin"):
         lines.append(f"gemm: large products on {gemm.get('large')}, thin ones ({_thin_rule()}; "
                      f"per thread tile) on {gemm.get('thin')}, whose small/skinny kernels "

@@ -1183,6 +1183,36 @@ def _gemm_call(dim_t m, dim_t n, dim_t k, float alpha,
         sgemm_parallel(m, n, k, alpha, pa, rsa, csa, pb, rsb, csb, beta, pc, rsc, csc, nthreads)
 
 
+cdef void _thinc_cblas_sgemm(bint transA, bint transB, int M, int N, int K, float alpha,
+                             const float* A, int lda, const float* B, int ldb, float beta,
+                             float* C, int ldc) noexcept nogil:
+    """``C := alpha * op(A) @ op(B) + beta * C`` with the signature of Thinc's
+    ``CBlas`` sgemm (row-major matrices with leading dimensions; ``op(A)`` is
+    M x K, ``op(B)`` K x N, C M x N), on this module's gemm: the per-shape blis
+    context and the split over the pool's threads. spaCy's parser and NER call
+    it from nogil loops; only workers started beforehand (by
+    :func:`thinc_cblas_sgemm_address`) help, so it never needs the GIL."""
+    if M <= 0 or N <= 0:
+        return
+    cdef inc_t rsa = 1 if transA else lda
+    cdef inc_t csa = lda if transA else 1
+    cdef inc_t rsb = 1 if transB else ldb
+    cdef inc_t csb = ldb if transB else 1
+    cdef int nthreads = min(_gemm_threads(), tf_pool_workers() + 1)
+    sgemm_parallel(M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc, 1, nthreads)
+
+
+def thinc_cblas_sgemm_address():
+    """The address of a C function with Thinc's ``CBlas`` sgemm signature that
+    runs this module's gemm (for :mod:`thinc_fast.backends.thinc_backend`,
+    which installs it in the ``CBlas`` objects it hands to Thinc and spaCy).
+    Starts the pool's workers first, since the function runs without the GIL."""
+    cdef int nthreads = _gemm_threads()
+    if tf_pool_workers() < nthreads - 1:
+        tf_pool_grow(nthreads - 1)
+    return <size_t>&_thinc_cblas_sgemm
+
+
 # ------------------------------------------------------------ gemm set-up
 _GEMM_MODES = {"shape": 0, "large": 1, "thin": 2, "default": 3}
 
@@ -1198,7 +1228,10 @@ def _setup_gemm():
     if addresses is not None:
         for i, address in enumerate(addresses):
             fns[i] = address or 0
-        rc = tf_blis_attach(fns, _blis_arch.EXPERT_BLIS_VERSION.encode())
+        inner = _blis_arch.blis_inner_version()
+        rc = -3
+        if inner in _blis_arch.EXPERT_BLIS_VERSIONS:
+            rc = tf_blis_attach(fns, inner.encode())
     status = {"expert": rc == 0, "load_code": rc, "large": None, "thin": None}
     if rc == 0:
         large_id, thin_id = plan.get("large_id"), plan.get("thin_id")

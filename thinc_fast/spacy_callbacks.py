@@ -1,0 +1,83 @@
+"""One config line that makes ``spacy train`` run on thinc_fast's kernels.
+
+thinc_fast registers ``thinc_fast.use_ops.v1`` in spaCy's ``callbacks``
+registry (through the ``spacy_callbacks`` entry point, so spaCy finds it with
+nothing imported by hand). Put it in the ``[initialize]`` block of a training
+config::
+
+    [initialize]
+    before_init = {"@callbacks": "thinc_fast.use_ops.v1"}
+
+or, in the section form::
+
+    [initialize.before_init]
+    @callbacks = "thinc_fast.use_ops.v1"
+    num_threads = null
+
+``spacy train`` runs it before the pipeline's weights are allocated: every
+model of the pipeline (and every model created later in the process) then runs
+on :class:`thinc_fast.backends.thinc_backend.ThincFastOps`. spaCy does not read
+``[initialize]`` when it loads a trained pipeline, so the saved pipeline loads
+and predicts the same in a spaCy without thinc_fast (where it runs on Thinc's
+NumpyOps). To predict on thinc_fast's kernels there, call
+``thinc_fast.spacy_callbacks.use_thinc_fast(nlp)`` after ``spacy.load``.
+
+The callback also works as ``[nlp] before_creation`` (then it only sets the
+current ops, since no model exists yet), but a pipeline saved with that line
+needs thinc_fast installed to load.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+__all__ = ["use_ops_callback", "use_thinc_fast"]
+
+
+def use_thinc_fast(target: Any = None, num_threads: Optional[int] = None) -> Any:
+    """Make thinc_fast's Thinc backend the current ops and, when `target` is a
+    spaCy ``Language`` (or any object with ``components`` of Thinc models, or
+    a Thinc model), move each of its models onto it. Returns `target`."""
+    from thinc.api import set_current_ops
+
+    from .backends import set_num_threads
+    from .backends.thinc_backend import ThincFastOps
+
+    if num_threads is not None:
+        set_num_threads(num_threads)
+    ops = ThincFastOps()
+    set_current_ops(ops)
+    for model in _models_of(target):
+        for node in model.walk():
+            if type(node.ops).__name__ in ("NumpyOps", "ThincFastOps"):  # never a GPU model
+                node.ops = ops
+    return target
+
+
+def _models_of(target: Any):
+    if target is None or isinstance(target, type):
+        return []
+    if hasattr(target, "walk") and hasattr(target, "ops"):
+        return [target]
+    models = []
+    for _name, component in getattr(target, "components", []):
+        model = getattr(component, "model", None)
+        if model is not None and hasattr(model, "walk"):
+            models.append(model)
+    return models
+
+
+def use_ops_callback(num_threads: Optional[int] = None) -> Callable[[Any], Any]:
+    """spaCy's ``thinc_fast.use_ops.v1``: a callback that takes the ``nlp``
+    object (``[initialize] before_init``) or the Language class (``[nlp]
+    before_creation``), switches to thinc_fast's Thinc backend with
+    `num_threads` threads (None: the CPUs this process may use), and returns
+    what it was given."""
+    if num_threads is not None and (isinstance(num_threads, bool) or not isinstance(num_threads, int)
+                                    or num_threads < 1):
+        raise ValueError(f"thinc_fast.use_ops.v1: num_threads must be a positive integer or "
+                         f"null, got {num_threads!r}")
+
+    def switch(target: Any) -> Any:
+        return use_thinc_fast(target, num_threads)
+
+    return switch
