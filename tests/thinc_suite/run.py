@@ -401,10 +401,11 @@ def counts(result: dict, name: str) -> list:
     return [c[k] for k in ("coll", "pass", "fail", "skip", "err")]
 
 
-def print_table(files, control, fast, times) -> None:
+def print_table(files, control, fast, times, labels=None) -> None:
     width = max([len(f) for f in files] + [5])
     head = f"{'coll':>5} {'pass':>5} {'fail':>5} {'skip':>5} {'err':>4}"
-    print(f"\n{'':{width}} | {'Thinc ' + THINC_VERSION:^28} | {'thinc_fast':^28}")
+    left, right = labels or ("Thinc " + THINC_VERSION, "thinc_fast")
+    print(f"\n{'':{width}} | {left:^28} | {right:^28}")
     print(f"{'file':{width}} | {head} | {head}")
     print("-" * (width + 64))
     total = [[0] * 5, [0] * 5]

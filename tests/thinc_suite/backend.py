@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""Run the installed Thinc's own tests (8.3.x or 9.1.x) with thinc_fast's Thinc
+backend as the ops, side by side with a plain run of the same tests.
+
+Usage (the Python running it must have thinc, thinc_fast, pytest, hypothesis
+and mock installed):
+
+    python tests/thinc_suite/backend.py                 # backend_scope.txt: table
+    python tests/thinc_suite/backend.py --files backends/test_ops.py --show-failures
+    python tests/thinc_suite/backend.py --check         # CI gate
+
+How it works. Nothing from Thinc is stored here: the installed Thinc's
+`thinc/tests/` run in place, twice, as pytest subprocesses side by side. The
+control run is Thinc as installed. The backend run loads a small plugin that,
+before any test module is imported, makes `thinc.api.NumpyOps` and
+`thinc.backends.NumpyOps` name `ThincFastOps` (a subclass of Thinc's NumpyOps
+that `get_ops("thinc_fast")` returns) and makes it the current ops: every test
+that builds `NumpyOps()` or a layer on the current ops runs on thinc_fast's
+kernels. The plugin also checks that Thinc's `get_ops("thinc_fast")` finds the
+backend through the entry point.
+
+--check exits 1 when a test that passes under Thinc does not pass with the
+backend and is not listed, for the running Thinc's minor version, in
+backend_known_failures.txt (one `8.3 nodeid  # why` or `9.1 nodeid  # why` a
+line): the tests that assert which class `get_ops("numpy")` returns, which the
+substitution changes by design.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+_spec = importlib.util.spec_from_file_location("_thinc_suite_run", HERE / "run.py")
+suite = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(suite)
+
+SUPPORTED = ("8.3", "9.1")
+
+BACKEND_PLUGIN = '''\
+"""pytest plugin: Thinc's NumpyOps name serves thinc_fast's Thinc backend."""
+
+
+def pytest_configure(config):
+    import thinc.api
+    import thinc.backends
+    from thinc_fast.backends.thinc_backend import ThincFastOps
+
+    found = type(thinc.api.get_ops("thinc_fast"))
+    if found is not ThincFastOps:
+        raise RuntimeError(f"get_ops('thinc_fast') gave {found}, not ThincFastOps: "
+                           "is thinc_fast installed (its thinc_ops entry point)?")
+    thinc.api.NumpyOps = ThincFastOps
+    thinc.backends.NumpyOps = ThincFastOps
+    thinc.api.set_current_ops(ThincFastOps())
+'''
+
+
+def known_failures(path: Path, minor: str) -> dict:
+    """{nodeid: why} listed for Thinc `minor` ("8.3", "9.1")."""
+    out = {}
+    for line in suite.read_list(path):
+        entry, _, why = line.partition("#")
+        parts = entry.split()
+        if len(parts) == 2 and parts[0] == minor:
+            out[parts[1]] = why.strip()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--files", nargs="+", help="test files relative to thinc/tests/ "
+                        "(default: backend_scope.txt)")
+    parser.add_argument("-k", dest="keyword", help="passed to pytest -k")
+    parser.add_argument("--show-failures", action="store_true")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 on a failure not in backend_known_failures.txt")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds per pytest run")
+    args = parser.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="thinc_backend-"))
+    try:
+        return run(args, tmp)
+    except suite.RunnerError as err:
+        print(f"thinc_suite/backend: {err}", file=sys.stderr)
+        return 2
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(args, tmp: Path) -> int:
+    plugins = tmp / "plugins"
+    plugins.mkdir()
+    (plugins / "_thinc_suite_report.py").write_text(suite.PLUGIN)
+    (plugins / "_thinc_fast_backend.py").write_text(BACKEND_PLUGIN)
+    env = suite.clean_env([str(plugins)])
+    found = suite.probe(sys.executable, env, str(tmp),
+                        ["thinc", "thinc_fast", "pytest", "hypothesis", "mock"])
+    for name, (version, where) in found.items():
+        if version is None:
+            raise suite.RunnerError(f"{sys.executable} cannot import {name} ({where})")
+    version, thinc_file = found["thinc"]
+    minor = ".".join(str(version).split(".")[:2])
+    if minor not in SUPPORTED:
+        raise suite.RunnerError(f"thinc {version}: the backend is tested with Thinc "
+                                f"{' and '.join(SUPPORTED)}")
+    tests = Path(thinc_file).parent / "tests"
+    files = args.files or suite.read_list(HERE / "backend_scope.txt")
+    files = [f for f in files if (tests / suite.file_of(f)).exists()]
+    print(f"Thinc {version}: {tests}\nthinc_fast {found['thinc_fast'][0]}: "
+          f"{Path(found['thinc_fast'][1]).parent}")
+    (tmp / "pytest.ini").write_text("[pytest]\n")
+    procs, results, times, timed_out = {}, {}, {}, []
+    for label, extra in (("thinc", []), ("thinc_fast", ["-p", "_thinc_fast_backend"])):
+        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+               "-p", "no:randomly", "-p", "_thinc_suite_report", *extra,
+               "-c", str(tmp / "pytest.ini"), "--continue-on-collection-errors",
+               f"--rootdir={tests}", "--hypothesis-seed=0"]
+        if args.keyword:
+            cmd += ["-k", args.keyword]
+        cmd += [str(tests / name) for name in files]
+        run_env = dict(env, THINC_SUITE_REPORT=str(tmp / f"{label}.jsonl"))
+        log = open(tmp / f"{label}.log", "w")
+        procs[label] = (subprocess.Popen(cmd, env=run_env, cwd=tmp, stdout=log,
+                                         stderr=subprocess.STDOUT, start_new_session=True),
+                        time.monotonic(), log)
+    while len(times) < len(procs):
+        time.sleep(0.05)
+        for label, (proc, start, log) in procs.items():
+            if label in times:
+                continue
+            if proc.poll() is None and time.monotonic() - start > args.timeout:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                timed_out.append(label)
+            if proc.poll() is not None:
+                times[label] = time.monotonic() - start
+                log.close()
+                results[label] = suite.parse_report(tmp / f"{label}.jsonl")
+    control, fast = results["thinc"], results["thinc_fast"]
+    suite.print_table(files, control, fast, times,
+                      labels=(f"Thinc {version}", f"Thinc {version} + ThincFastOps"))
+    for label in ("thinc", "thinc_fast"):
+        if results[label]["end"] is None:
+            print((tmp / f"{label}.log").read_text()[-3000:])
+            raise suite.RunnerError(f"the {label} run ended without a report"
+                                    + (" (timeout)" if label in timed_out else ""))
+    lost = suite.lost_tests(control, fast)
+    for nodeid in [n for n in lost if "[NumpyOps" in n]:
+        # a test parametrized over the NumpyOps class runs as [ThincFastOps...]
+        renamed = nodeid.replace("[NumpyOps", "[ThincFastOps")
+        if fast["tests"].get(renamed, ("",))[0] == "passed":
+            del lost[nodeid]
+    known = known_failures(HERE / "backend_known_failures.txt", minor)
+    unexpected = {k: v for k, v in lost.items() if k not in known}
+    if args.show_failures or args.check:
+        for nodeid, (outcome, reason) in sorted(lost.items()):
+            mark = "known" if nodeid in known else "NEW"
+            print(f"  [{mark}] {outcome}: {nodeid}: {reason[:200]}")
+    passed = sum(1 for o, _ in fast["tests"].values() if o == "passed")
+    control_passed = sum(1 for o, _ in control["tests"].values() if o == "passed")
+    print(f"Thinc {version} with ThincFastOps: {control_passed - len(lost)} of {control_passed} "
+          f"tests that pass under Thinc pass ({passed} passed in all); "
+          f"{len(lost) - len(unexpected)} known, {len(unexpected)} unexpected")
+    if args.check and unexpected:
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
