@@ -195,14 +195,18 @@ class ThincFastOps(_ThincNumpyOps):
         return super().gather_add(table, indices)
 
     def scatter_add(self, table, indices, values):
-        # Thinc's NumPy path (numpy.add.at) takes negative ids from the end: so does this,
-        # by handing every id outside [0, rows) to it
+        """``table[indices] += values`` (repeated ids add up). Ids outside [0, rows)
+        go to ``numpy.add.at``, Thinc's NumPy path: -1 is the last row, as spaCy's
+        transition model expects (Thinc's own int32 kernel would write before the
+        table), and an id past either end is NumPy's IndexError."""
         if (_real(table) and _c_array(table, ndim=2) and table.flags.writeable
                 and isinstance(indices, numpy.ndarray) and indices.ndim == 1
                 and indices.dtype.kind == "i" and _c_array(values, table.dtype, 2)
-                and values.shape == (indices.shape[0], table.shape[1])
-                and _ids_in_range(indices, table.shape[0])):
-            return _FAST.scatter_add(table, indices, values)
+                and values.shape == (indices.shape[0], table.shape[1])):
+            if _ids_in_range(indices, table.shape[0]):
+                return _FAST.scatter_add(table, indices, values)
+            numpy.add.at(table, indices, values)
+            return table
         return super().scatter_add(table, indices, values)
 
     # ------------------------------------------------------------ reductions

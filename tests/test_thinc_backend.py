@@ -1,0 +1,254 @@
+"""thinc_fast's Thinc backend (ThincFastOps) against the installed Thinc's NumpyOps:
+the same results on the fast paths, Thinc's own behaviour on every other input,
+Thinc's registry and spaCy's callback finding it, and the sgemm it installs in
+Thinc's CBlas called the way spaCy's parser calls it. Runs where Thinc 8.3 or
+9.1 is importable (the README's test command installs 9.1.1; CI runs this file
+again beside spaCy 3.8 and Thinc 8.3)."""
+from __future__ import annotations
+
+import ctypes
+
+import numpy
+import pytest
+
+thinc_api = pytest.importorskip("thinc.api", reason="the Thinc backend needs Thinc installed")
+from thinc.backends.numpy_ops import NumpyOps as ThincNumpyOps  # noqa: E402
+
+from thinc_fast.backends import get_num_threads, set_num_threads  # noqa: E402
+from thinc_fast.backends.thinc_backend import ThincFastOps, cblas_status  # noqa: E402
+
+RNG = numpy.random.default_rng(7)
+
+
+@pytest.fixture(scope="module")
+def ops():
+    return ThincFastOps(), ThincNumpyOps()
+
+
+@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
+def threads(request):
+    before = get_num_threads()
+    set_num_threads(request.param)
+    yield request.param
+    set_num_threads(before)
+
+
+def rand(*shape, dtype="float32"):
+    return RNG.standard_normal(shape).astype(dtype)
+
+
+def test_registered_with_thinc():
+    ops = thinc_api.get_ops("thinc_fast")
+    assert type(ops) is ThincFastOps and ops.name == "thinc_fast"
+    assert isinstance(ops, ThincNumpyOps)
+    with thinc_api.use_ops("thinc_fast"):
+        assert isinstance(thinc_api.get_current_ops(), ThincFastOps)
+        layer = thinc_api.Relu(4, 3)
+        assert isinstance(layer.ops, ThincFastOps)
+    assert type(thinc_api.get_ops("numpy")) is ThincNumpyOps, "Thinc's own stays Thinc's"
+
+
+@pytest.mark.parametrize("shape", [(1, 5, 3), (600, 288, 288), (32, 10, 64), (7, 0, 4)])
+@pytest.mark.parametrize("trans", [(False, False), (True, False), (False, True)])
+def test_gemm_matches_float64(ops, threads, shape, trans):
+    fast, _ = ops
+    m, k, n = shape
+    a = rand(*((k, m) if trans[0] else (m, k)))
+    b = rand(*((n, k) if trans[1] else (k, n)))
+    ref = (a.T if trans[0] else a).astype("f8") @ (b.T if trans[1] else b).astype("f8")
+    got = fast.gemm(a, b, trans1=trans[0], trans2=trans[1])
+    assert got.dtype == numpy.float32 and got.shape == (m, n)
+    numpy.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4 * max(1, k) ** 0.5)
+    out = numpy.full((m, n), numpy.nan, dtype="float32")
+    assert fast.gemm(a, b, out=out, trans1=trans[0], trans2=trans[1]) is out
+    numpy.testing.assert_array_equal(out, got)
+
+
+def test_gemm_edge_cases_are_thincs(ops):
+    fast, thinc = ops
+    for x, y in [(rand(3, 4, 2), rand(4, 2)), (rand(3, 4), rand(5, 2))]:
+        with pytest.raises(ValueError) as theirs:
+            thinc.gemm(x, y)
+        with pytest.raises(ValueError) as ours:
+            fast.gemm(x, y)
+        assert str(ours.value) == str(theirs.value)
+    x64, y64 = rand(3, 4, dtype="float64"), rand(4, 2, dtype="float64")
+    try:
+        expected = thinc.gemm(x64, y64)
+    except ValueError as err:  # Thinc 8.3: BLIS gemm requires float32
+        with pytest.raises(ValueError, match=str(err)[:20]):
+            fast.gemm(x64, y64)
+    else:  # Thinc 9.1: NumPy
+        numpy.testing.assert_array_equal(fast.gemm(x64, y64), expected)
+    strided = rand(8, 6)[:, ::2]  # not contiguous: Thinc copies it first
+    numpy.testing.assert_allclose(fast.gemm(strided, rand(3, 2)).shape, (8, 2))
+
+
+def _thinc_sgemm(table):
+    """Thinc's `sgemm(cblas)` (a cdef function of thinc.backends.cblas) as ctypes."""
+    from thinc.backends import cblas as thinc_cblas
+
+    capsule = thinc_cblas.__pyx_capi__["sgemm"]
+    get_name = ctypes.pythonapi.PyCapsule_GetName
+    get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
+    get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+    get_pointer.restype, get_pointer.argtypes = ctypes.c_void_p, [ctypes.py_object,
+                                                                   ctypes.c_char_p]
+    getter = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object)(
+        get_pointer(capsule, get_name(capsule)))
+    fp = ctypes.c_float
+    proto = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                             ctypes.c_int, fp, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
+                             ctypes.c_int, fp, ctypes.c_void_p, ctypes.c_int)
+    return getter(table), proto(getter(table))
+
+
+@pytest.mark.parametrize("transA,transB", [(0, 0), (0, 1), (1, 0), (1, 1)])
+@pytest.mark.parametrize("m,k,n", [(5, 64, 6), (400, 288, 96), (1, 3, 1)])
+def test_cblas_sgemm_is_thinc_fasts(ops, threads, transA, transB, m, k, n):
+    """spaCy's parser calls sgemm(cblas)(transA, transB, M, N, K, alpha, A, lda, B, ldb,
+    beta, C, ldc) on row-major arrays: the function Thinc's CBlas hands out is ours
+    and computes alpha * op(A) @ op(B) + beta * C."""
+    fast, thinc = ops
+    assert cblas_status() == "thinc_fast's sgemm installed in Thinc's CBlas"
+    address, sgemm = _thinc_sgemm(fast.cblas())
+    plain_address, _ = _thinc_sgemm(thinc.cblas())
+    assert address != plain_address, "Thinc's own CBlas keeps Thinc's sgemm"
+    A = rand(*((k, m) if transA else (m, k)))
+    B = rand(*((n, k) if transB else (k, n)))
+    C = rand(m, n)
+    expected = 0.5 * ((A.T if transA else A).astype("f8") @ (B.T if transB else B).astype("f8"))
+    expected += -2.0 * C
+    sgemm(transA, transB, m, n, k, 0.5, A.ctypes.data, A.shape[1], B.ctypes.data, B.shape[1],
+          -2.0, C.ctypes.data, n)
+    numpy.testing.assert_allclose(C, expected, rtol=1e-4, atol=1e-4 * k ** 0.5)
+
+
+def test_sequence_kernels_match_thinc(ops, threads):
+    fast, thinc = ops
+    X = rand(200, 9)
+    lengths = numpy.array([3, 0, 100, 97], dtype="int32")
+    for nW in (1, 2):
+        numpy.testing.assert_array_equal(fast.seq2col(X, nW, lengths=lengths),
+                                         thinc.seq2col(X, nW, lengths=lengths))
+        numpy.testing.assert_array_equal(fast.seq2col(X, nW), thinc.seq2col(X, nW))
+        dY = rand(200, 9 * (2 * nW + 1))
+        numpy.testing.assert_allclose(fast.backprop_seq2col(dY, nW, lengths=lengths),
+                                      thinc.backprop_seq2col(dY, nW, lengths=lengths),
+                                      rtol=1e-6, atol=1e-6)
+    P = rand(300, 96, 3)
+    best, which = fast.maxout(P)
+    t_best, t_which = thinc.maxout(P)
+    numpy.testing.assert_array_equal(best, t_best)
+    numpy.testing.assert_array_equal(which, t_which)
+    dY = rand(300, 96)
+    numpy.testing.assert_array_equal(fast.backprop_maxout(dY, which, 3),
+                                     thinc.backprop_maxout(dY, t_which, 3))
+    ids = RNG.integers(0, 2**63, size=1000, dtype="uint64")
+    numpy.testing.assert_array_equal(fast.hash(ids, 17), thinc.hash(ids, 17))
+    lengths = numpy.array([3, 1, 100, 96], dtype="int32")
+    for name in ("reduce_sum", "reduce_mean"):
+        numpy.testing.assert_allclose(getattr(fast, name)(X, lengths),
+                                      getattr(thinc, name)(X, lengths), rtol=1e-6, atol=1e-6)
+        d = rand(4, 9)
+        numpy.testing.assert_allclose(getattr(fast, "backprop_" + name)(d, lengths),
+                                      getattr(thinc, "backprop_" + name)(d, lengths),
+                                      rtol=1e-6, atol=1e-6)
+    maxes, which = fast.reduce_max(X, lengths)
+    t_maxes, t_which = thinc.reduce_max(X, lengths)
+    numpy.testing.assert_array_equal(maxes, t_maxes)
+    numpy.testing.assert_array_equal(which, t_which)
+    d = rand(4, 9)
+    numpy.testing.assert_array_equal(fast.backprop_reduce_max(d, which, lengths),
+                                     thinc.backprop_reduce_max(d, t_which, lengths))
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64"])
+def test_gather_scatter_match_thinc(ops, threads, dtype):
+    fast, thinc = ops
+    table = rand(50, 96)
+    idx = RNG.integers(0, 50, size=(300, 4)).astype(dtype)
+    # Thinc's own gather_add refuses int64 indices ("ambiguous argument types"):
+    # the backend sums them as it does int32 ones
+    expected = table.astype("f8")[idx].sum(axis=1)
+    numpy.testing.assert_allclose(fast.gather_add(table, idx), expected, rtol=1e-5, atol=1e-5)
+    if dtype == "int32":
+        numpy.testing.assert_allclose(fast.gather_add(table, idx), thinc.gather_add(table, idx),
+                                      rtol=1e-6, atol=1e-6)
+    ids = RNG.integers(0, 50, size=300).astype(dtype)
+    values = rand(300, 96)
+    ours, theirs = table.copy(), table.copy()
+    fast.scatter_add(ours, ids, values)
+    thinc.scatter_add(theirs, ids, values)
+    numpy.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
+
+
+def test_scatter_add_negative_ids_as_thinc(ops):
+    """spaCy's transition model sends id -1: Thinc's NumPy path (numpy.add.at, taken
+    for int64 ids) adds it to the last row, and so does the backend for any id
+    dtype (Thinc's int32 kernel would write before the table)."""
+    fast, thinc = ops
+    table = rand(10, 8)
+    values = rand(5, 8)
+    theirs = table.copy()
+    thinc.scatter_add(theirs, numpy.array([0, -1, 3, -1, 9], dtype="int64"), values)
+    for dtype in ("int32", "int64"):
+        ours = table.copy()
+        fast.scatter_add(ours, numpy.array([0, -1, 3, -1, 9], dtype=dtype), values)
+        numpy.testing.assert_array_equal(ours, theirs)
+        numpy.testing.assert_allclose(ours[9], table[9] + values[1] + values[3] + values[4],
+                                      rtol=1e-6)
+    with pytest.raises(IndexError):
+        fast.scatter_add(table.copy(), numpy.array([0, 10], dtype="int32"), values[:2])
+
+
+def test_bad_input_gets_thincs_errors(ops):
+    fast, thinc = ops
+    for call in (lambda o: o.seq2col(rand(10, 4)[:, ::2], 1),
+                 lambda o: o.seq2col(rand(10, 4), 1, lengths=numpy.array([3, 3], dtype="i")),
+                 lambda o: o.seq2col(rand(10, 4, 2), 1)):
+        with pytest.raises(Exception) as theirs:
+            call(thinc)
+        with pytest.raises(type(theirs.value)) as ours:
+            call(fast)
+        assert str(ours.value) == str(theirs.value)
+
+
+def test_results_do_not_depend_on_threads(ops):
+    fast, _ = ops
+    a, b = rand(700, 288), rand(288, 288)
+    outs = []
+    for n in (1, 2, 3):
+        set_num_threads(n)
+        try:
+            outs.append(fast.gemm(a, b))
+        finally:
+            set_num_threads(None)
+    numpy.testing.assert_array_equal(outs[0], outs[1])
+    numpy.testing.assert_array_equal(outs[0], outs[2])
+
+
+def test_thinc_model_trains_the_same(ops):
+    """A Thinc Maxout/seq2col model, a few Adam steps on each backend: the same
+    parameters to float32 rounding (the gemm sums in another order)."""
+    results = []
+    for backend in ("thinc_fast", "numpy"):
+        thinc_api.fix_random_seed(0)
+        with thinc_api.use_ops(backend):
+            model = thinc_api.chain(thinc_api.expand_window(1),
+                                    thinc_api.Maxout(32, nP=3, normalize=True),
+                                    thinc_api.Softmax(5))
+        X = numpy.random.default_rng(0).standard_normal((64, 16)).astype("float32")
+        Y = numpy.eye(5, dtype="float32")[numpy.arange(64) % 5]
+        model.initialize(X=X, Y=Y)
+        opt = thinc_api.Adam(0.01)
+        for _ in range(5):
+            Yh, backprop = model.begin_update(X)
+            backprop(Yh - Y)
+            model.finish_update(opt)
+        results.append(numpy.concatenate([node.get_param(name).ravel()
+                                          for node in model.walk()
+                                          for name in node.param_names
+                                          if node.has_param(name)]))
+    assert results[0].size > 1000
+    numpy.testing.assert_allclose(results[0], results[1], rtol=1e-4, atol=1e-5)
