@@ -28,6 +28,7 @@ needs thinc_fast installed to load.
 """
 from __future__ import annotations
 
+import sys
 from typing import Any, Callable, Optional
 
 __all__ = ["use_ops_callback", "use_thinc_fast"]
@@ -78,6 +79,11 @@ def use_ops_callback(num_threads: Optional[int] = None) -> Callable[[Any], Any]:
                          f"null, got {num_threads!r}")
 
     def switch(target: Any) -> Any:
-        return use_thinc_fast(target, num_threads)
+        from .backends import get_num_threads
+
+        result = use_thinc_fast(target, num_threads)
+        print(f"thinc_fast: the pipeline runs on ThincFastOps ({get_num_threads()} threads)",
+              file=sys.stderr, flush=True)
+        return result
 
     return switch

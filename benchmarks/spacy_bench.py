@@ -1,0 +1,205 @@
+"""spaCy 3.8 pipelines on Thinc's NumpyOps and on thinc_fast's Thinc backend.
+
+    python benchmarks/spacy_bench.py --pipes tagger,textcat,ner --docs 2000 --epochs 2
+    python benchmarks/compare.py --only spacy        # the same, in compare.py's report
+
+Generated data (no download): a vocabulary of random lower-case words, each with
+a fixed part-of-speech tag; documents of 8-30 words; a document's category is
+the topic most of its topic words belong to; entities are one- or two-word
+names (capitalised, drawn from PERSON, ORG and GPE lists) placed among the
+words. Labels follow from the words, so every pipe can learn them.
+
+For each pipe and thread count, the backends take turns, round after round, in
+one process: each builds the pipe from spaCy's default config with the same
+seed, trains `epochs` epochs (batches of 32 documents, spaCy's default Adam),
+then runs `nlp.pipe` over the dev documents. Reported: training and `nlp.pipe`
+words per second (medians over the rounds) and the dev score each reached.
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+from typing import Dict, List, Tuple
+
+TAGS = ["NOUN", "VERB", "ADJ", "ADV", "DET", "ADP", "PRON", "CCONJ", "NUM", "PART", "AUX",
+        "INTJ"]
+TOPICS = ["sports", "politics", "science"]
+ENT_LABELS = ["PERSON", "ORG", "GPE"]
+PIPES = ("tagger", "textcat", "ner", "parser")
+
+
+def _word(rng: random.Random) -> str:
+    return "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9)))
+
+
+def make_corpus(n_docs: int, seed: int = 0) -> List[dict]:
+    """`n_docs` generated documents: {"words", "tags", "cats", "ents" (token spans)}."""
+    rng = random.Random(seed)
+    vocab = sorted({_word(rng) for _ in range(3000)})
+    tag_of = {w: TAGS[rng.randrange(len(TAGS))] for w in vocab}
+    topic_words = {t: rng.sample(vocab, 60) for t in TOPICS}
+    names = {label: sorted({_word(rng).capitalize() for _ in range(80)}) for label in ENT_LABELS}
+    docs = []
+    for _ in range(n_docs):
+        topic = rng.choice(TOPICS)
+        words, tags, ents = [], [], []
+        for _ in range(rng.randint(8, 30)):
+            r = rng.random()
+            if r < 0.08:
+                label = rng.choice(ENT_LABELS)
+                start = len(words)
+                for _ in range(rng.choice((1, 1, 2))):
+                    words.append(rng.choice(names[label]))
+                    tags.append("PROPN")
+                ents.append((start, len(words), label))
+            elif r < 0.25:
+                w = rng.choice(topic_words[topic])
+                words.append(w)
+                tags.append(tag_of[w])
+            else:
+                w = rng.choice(vocab)
+                words.append(w)
+                tags.append(tag_of[w])
+        cats = {t: float(t == topic) for t in TOPICS}
+        docs.append({"words": words, "tags": tags, "cats": cats, "ents": ents})
+    return docs
+
+
+def _heads(n: int, rng: random.Random) -> Tuple[List[int], List[str]]:
+    """A projective tree: each word attaches to its right neighbour, the last is the root."""
+    heads = [i + 1 for i in range(n - 1)] + [n - 1]
+    deps = ["dep"] * (n - 1) + ["ROOT"]
+    return heads, deps
+
+
+def examples(nlp, corpus: List[dict], pipe: str):
+    from spacy.tokens import Doc
+    from spacy.training import Example
+
+    rng = random.Random(1)
+    out = []
+    for d in corpus:
+        doc = Doc(nlp.vocab, words=d["words"])
+        if pipe == "tagger":
+            gold = {"tags": d["tags"]}
+        elif pipe == "textcat":
+            gold = {"cats": d["cats"]}
+        elif pipe == "ner":
+            tags = ["O"] * len(d["words"])
+            for start, end, label in d["ents"]:
+                if end - start == 1:
+                    tags[start] = f"U-{label}"
+                else:
+                    tags[start], tags[end - 1] = f"B-{label}", f"L-{label}"
+                    for i in range(start + 1, end - 1):
+                        tags[i] = f"I-{label}"
+            gold = {"entities": tags}
+        else:
+            heads, deps = _heads(len(d["words"]), rng)
+            gold = {"heads": heads, "deps": deps}
+        out.append(Example.from_dict(doc, gold))
+    return out
+
+
+def build(pipe: str, backend: str):
+    """A blank English pipeline with one `pipe` (spaCy's default model for it),
+    its models created on `backend` ("numpy": Thinc's NumpyOps; "thinc_fast")."""
+    import spacy
+    from thinc.api import fix_random_seed, get_ops, set_current_ops
+
+    set_current_ops(get_ops(backend))
+    fix_random_seed(0)
+    nlp = spacy.blank("en")
+    nlp.add_pipe(pipe)
+    return nlp
+
+
+def score_of(pipe: str, scores: Dict[str, float]) -> Tuple[str, float]:
+    key = {"tagger": "tag_acc", "textcat": "cats_score", "ner": "ents_f", "parser": "dep_las"}[pipe]
+    return key, float(scores.get(key) or 0.0)
+
+
+def run_once(pipe: str, backend: str, train: List[dict], dev: List[dict], epochs: int,
+             batch: int = 32) -> Dict[str, float]:
+    """Build, train and run one pipeline: words/s of training and of nlp.pipe, the dev score."""
+    from spacy.util import minibatch
+
+    nlp = build(pipe, backend)
+    train_ex = examples(nlp, train, pipe)
+    dev_ex = examples(nlp, dev, pipe)
+    optimizer = nlp.initialize(lambda: train_ex)
+    rng = random.Random(0)
+    words = sum(len(d["words"]) for d in train)
+    start = time.perf_counter()
+    for _ in range(epochs):
+        order = list(train_ex)
+        rng.shuffle(order)
+        for chunk in minibatch(order, size=batch):
+            nlp.update(chunk, sgd=optimizer, losses={})
+    train_s = time.perf_counter() - start
+    texts = [ex.reference.text for ex in dev_ex]
+    dev_words = sum(len(d["words"]) for d in dev)
+    start = time.perf_counter()
+    for _ in nlp.pipe(texts, batch_size=256):
+        pass
+    pipe_s = time.perf_counter() - start
+    key, score = score_of(pipe, nlp.evaluate(dev_ex))
+    return {"train_wps": words * epochs / train_s, "pipe_wps": dev_words / pipe_s,
+            "score": score, "score_name": key}
+
+
+def compare(pipes: List[str], threads: List[int], n_docs: int, epochs: int, rounds: int,
+            out=sys.stdout) -> List[dict]:
+    """The table rows: per pipe and thread count, medians per backend and the ratios."""
+    from thinc_fast.backends import set_num_threads
+
+    corpus = make_corpus(n_docs + n_docs // 4)
+    train, dev = corpus[:n_docs], corpus[n_docs:]
+    rows = []
+    for pipe in pipes:
+        for n in threads:
+            set_num_threads(n)
+            got: Dict[str, List[Dict[str, float]]] = {"numpy": [], "thinc_fast": []}
+            for _ in range(rounds):
+                for backend in got:
+                    got[backend].append(run_once(pipe, backend, train, dev, epochs))
+            med = {b: {k: statistics.median(r[k] for r in rs) for k in ("train_wps", "pipe_wps",
+                                                                          "score")}
+                   for b, rs in got.items()}
+            row = {"pipe": pipe, "threads": n, "numpy": med["numpy"],
+                   "thinc_fast": med["thinc_fast"], "score_name": got["numpy"][0]["score_name"],
+                   "train_ratio": med["thinc_fast"]["train_wps"] / med["numpy"]["train_wps"],
+                   "pipe_ratio": med["thinc_fast"]["pipe_wps"] / med["numpy"]["pipe_wps"]}
+            rows.append(row)
+            print(f"  {pipe:<8} {n} thr | train w/s NumpyOps {med['numpy']['train_wps']:>8.0f} "
+                  f"thinc_fast {med['thinc_fast']['train_wps']:>8.0f} ({row['train_ratio']:.2f}x) | "
+                  f"pipe w/s {med['numpy']['pipe_wps']:>8.0f} {med['thinc_fast']['pipe_wps']:>8.0f} "
+                  f"({row['pipe_ratio']:.2f}x) | {row['score_name']} "
+                  f"{med['numpy']['score']:.3f} / {med['thinc_fast']['score']:.3f}",
+                  file=out, flush=True)
+    set_num_threads(None)
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pipes", default="tagger,textcat,ner")
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--docs", type=int, default=2000)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    pipes = [p for p in args.pipes.split(",") if p]
+    for p in pipes:
+        if p not in PIPES:
+            parser.error(f"unknown pipe {p!r}; choose from {', '.join(PIPES)}")
+    compare(pipes, [int(t) for t in args.threads.split(",")], args.docs, args.epochs,
+            args.rounds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

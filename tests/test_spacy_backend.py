@@ -1,0 +1,146 @@
+"""spaCy on thinc_fast's Thinc backend: the one config line makes `spacy train`
+train on ThincFastOps; the pipeline it saves loads and predicts the same in a
+process where thinc_fast cannot be imported; pipelines trained on either
+backend agree. Runs where spaCy is installed (CI: spaCy 3.8 with Thinc 8.3)."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy
+import pytest
+
+spacy = pytest.importorskip("spacy", reason="needs spaCy (CI installs spaCy 3.8 beside Thinc 8.3)")
+
+from thinc_fast.backends.thinc_backend import ThincFastOps  # noqa: E402
+from thinc_fast.spacy_callbacks import use_ops_callback, use_thinc_fast  # noqa: E402
+
+_BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "spacy_bench.py"
+_spec = importlib.util.spec_from_file_location("spacy_bench", _BENCH)
+spacy_bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(spacy_bench)
+
+CONFIG_LINE = 'before_init = {"@callbacks":"thinc_fast.use_ops.v1"}'
+
+# A process in which thinc_fast is not there: its modules cannot be imported and
+# its entry points (Thinc's ops, spaCy's callbacks) are not listed.
+WITHOUT_THINC_FAST = textwrap.dedent('''
+    import importlib.metadata as md, sys
+    class _Hide:
+        def find_spec(self, name, path=None, target=None):
+            if name == "thinc_fast" or name.startswith("thinc_fast."):
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+    sys.meta_path.insert(0, _Hide())
+    _dists = md.distributions
+    def distributions(**kw):  # entry_points() lists those of these distributions
+        return (d for d in _dists(**kw) if (d.metadata["Name"] or "").replace("-", "_") != "thinc_fast")
+    md.distributions = distributions
+''')
+
+
+def test_callback_is_registered_for_spacy():
+    from spacy.util import registry
+
+    factory = registry.callbacks.get("thinc_fast.use_ops.v1")
+    assert factory is use_ops_callback
+    with pytest.raises(ValueError, match="num_threads must be a positive integer"):
+        factory(num_threads=0)
+
+
+def test_callback_moves_an_existing_pipeline():
+    from thinc.api import NumpyOps, get_current_ops, set_current_ops
+
+    set_current_ops(NumpyOps())
+    try:
+        nlp = spacy.blank("en")
+        nlp.add_pipe("tagger")
+        model = nlp.get_pipe("tagger").model
+        assert not any(isinstance(node.ops, ThincFastOps) for node in model.walk())
+        assert use_ops_callback()(nlp) is nlp
+        assert all(isinstance(node.ops, ThincFastOps) for node in model.walk())
+        assert isinstance(get_current_ops(), ThincFastOps)
+    finally:
+        set_current_ops(NumpyOps())
+
+
+def _docbin(nlp, corpus, path):
+    from spacy.tokens import Doc, DocBin
+
+    db = DocBin()
+    for d in corpus:
+        doc = Doc(nlp.vocab, words=d["words"], tags=d["tags"])
+        db.add(doc)
+    db.to_disk(path)
+
+
+def test_spacy_train_with_the_config_line(tmp_path):
+    """`spacy init config` + the documented line + `spacy train` -> trained on
+    ThincFastOps; model-last loads and tags identically without thinc_fast."""
+    corpus = spacy_bench.make_corpus(160, seed=3)
+    nlp = spacy.blank("en")
+    _docbin(nlp, corpus[:120], tmp_path / "train.spacy")
+    _docbin(nlp, corpus[120:], tmp_path / "dev.spacy")
+    cfg = tmp_path / "config.cfg"
+    subprocess.run([sys.executable, "-m", "spacy", "init", "config", str(cfg), "--lang", "en",
+                    "--pipeline", "tagger", "--force"], check=True, capture_output=True)
+    text = cfg.read_text()
+    assert "\nbefore_init = null" in text.split("[initialize]")[1]
+    head, tail = text.split("[initialize]")
+    cfg.write_text(head + "[initialize]" + tail.replace("before_init = null", CONFIG_LINE, 1))
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "spacy", "train", str(cfg), "--output", str(out),
+         "--paths.train", str(tmp_path / "train.spacy"), "--paths.dev", str(tmp_path / "dev.spacy"),
+         "--training.max_steps", "40", "--training.eval_frequency", "20"],
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "thinc_fast: the pipeline runs on ThincFastOps" in proc.stdout + proc.stderr
+    saved = (out / "model-last" / "config.cfg").read_text()
+    assert "thinc_fast.use_ops.v1" in saved  # kept in [initialize], which loading skips
+
+    texts = [" ".join(d["words"]) for d in corpus[120:]]
+    predict = textwrap.dedent(f'''
+        import json, sys, spacy
+        nlp = spacy.load({str(out / "model-last")!r})
+        if sys.argv[1] == "fast":
+            from thinc_fast.spacy_callbacks import use_thinc_fast
+            use_thinc_fast(nlp)
+        ops = {{type(n.ops).__name__ for n in nlp.get_pipe("tagger").model.walk()}}
+        docs = list(nlp.pipe({texts!r}))
+        print(json.dumps({{"ops": sorted(ops), "tags": [[t.tag_ for t in d] for d in docs],
+                          "scores": nlp.get_pipe("tagger").model.predict(docs[:3])[0][:2].tolist()}}))
+    ''')
+    runs = {}
+    for label, prelude in (("plain", WITHOUT_THINC_FAST), ("fast", "")):
+        res = subprocess.run([sys.executable, "-c", prelude + predict, label],
+                             capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, res.stderr[-3000:]
+        runs[label] = json.loads(res.stdout.strip().splitlines()[-1])
+    assert runs["plain"]["ops"] == ["NumpyOps"] and runs["fast"]["ops"] == ["ThincFastOps"]
+    assert runs["plain"]["tags"] == runs["fast"]["tags"]
+    assert sum(len(t) for t in runs["plain"]["tags"]) > 200
+    numpy.testing.assert_allclose(runs["plain"]["scores"], runs["fast"]["scores"],
+                                  rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("pipe", ["tagger", "ner", "textcat"])
+def test_pipes_train_alike_on_both_backends(pipe):
+    """Same seed, same data: the first update's loss agrees to float32 rounding,
+    and after two epochs the dev scores agree within noise."""
+    corpus = spacy_bench.make_corpus(300, seed=5)
+    train, dev = corpus[:240], corpus[240:]
+    results = {}
+    for backend in ("numpy", "thinc_fast"):
+        nlp = spacy_bench.build(pipe, backend)
+        examples = spacy_bench.examples(nlp, train, pipe)
+        optimizer = nlp.initialize(lambda: examples)
+        first = nlp.update(examples[:32], sgd=optimizer, losses={})
+        r = spacy_bench.run_once(pipe, backend, train, dev, epochs=2)
+        results[backend] = (first[pipe], r["score"])
+    (loss_a, score_a), (loss_b, score_b) = results["numpy"], results["thinc_fast"]
+    assert loss_b == pytest.approx(loss_a, rel=1e-4)
+    assert abs(score_a - score_b) < 0.1, results
