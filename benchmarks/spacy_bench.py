@@ -106,14 +106,19 @@ def examples(nlp, corpus: List[dict], pipe: str):
 
 def build(pipe: str, backend: str):
     """A blank English pipeline with one `pipe` (spaCy's default model for it),
-    its models created on `backend` ("numpy": Thinc's NumpyOps; "thinc_fast")."""
+    on `backend`: "numpy" (Thinc's NumpyOps) or "thinc_fast" (moved there by the
+    callback that the config line `[initialize] before_init` runs)."""
     import spacy
-    from thinc.api import fix_random_seed, get_ops, set_current_ops
+    from thinc.api import NumpyOps, fix_random_seed, set_current_ops
 
-    set_current_ops(get_ops(backend))
+    from thinc_fast.spacy_callbacks import use_thinc_fast
+
+    set_current_ops(NumpyOps())
     fix_random_seed(0)
     nlp = spacy.blank("en")
     nlp.add_pipe(pipe)
+    if backend == "thinc_fast":
+        use_thinc_fast(nlp)  # what the config line's callback does
     return nlp
 
 

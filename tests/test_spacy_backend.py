@@ -67,6 +67,23 @@ def test_callback_moves_an_existing_pipeline():
         set_current_ops(NumpyOps())
 
 
+def test_ner_output_layer_follows_after_resize():
+    """spaCy's NER rebuilds its output layer under use_ops("cpu") when it learns
+    its labels at initialize: that layer must end up on ThincFastOps too."""
+    from thinc.api import NumpyOps, set_current_ops
+
+    set_current_ops(NumpyOps())
+    try:
+        nlp = spacy_bench.build("ner", "thinc_fast")
+        examples = spacy_bench.examples(nlp, spacy_bench.make_corpus(40, seed=1), "ner")
+        nlp.initialize(lambda: examples)
+        model = nlp.get_pipe("ner").model
+        assert model.get_ref("upper").get_dim("nO") > 2
+        assert {type(node.ops).__name__ for node in model.walk()} == {"ThincFastOps"}
+    finally:
+        set_current_ops(NumpyOps())
+
+
 def _docbin(nlp, corpus, path):
     from spacy.tokens import Doc, DocBin
 

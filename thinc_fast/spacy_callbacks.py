@@ -48,10 +48,30 @@ def use_thinc_fast(target: Any = None, num_threads: Optional[int] = None) -> Any
     ops = ThincFastOps()
     set_current_ops(ops)
     for model in _models_of(target):
-        for node in model.walk():
-            if type(node.ops).__name__ in ("NumpyOps", "ThincFastOps"):  # never a GPU model
-                node.ops = ops
+        _move(model, ops)
     return target
+
+
+def _move(model: Any, ops: Any) -> None:
+    """Every CPU node of `model` onto `ops`. spaCy's parser and NER rebuild their
+    output layer when they learn new labels (their ``resize_output`` attr, which
+    builds it under ``use_ops("cpu")``, i.e. Thinc's NumpyOps): that function is
+    wrapped so that the new layer moves too."""
+    for node in model.walk():
+        if type(node.ops).__name__ in ("NumpyOps", "ThincFastOps"):  # never a GPU model
+            node.ops = ops
+        resize = node.attrs.get("resize_output")
+        if callable(resize) and not getattr(resize, "thinc_fast_moves", False):
+            def resized(*args: Any, _resize: Callable = resize, _node: Any = node,
+                        **kwargs: Any) -> Any:
+                result = _resize(*args, **kwargs)
+                for moved in (_node, result):
+                    if hasattr(moved, "walk"):
+                        _move(moved, ops)
+                return result
+
+            resized.thinc_fast_moves = True  # type: ignore[attr-defined]
+            node.attrs["resize_output"] = resized
 
 
 def _models_of(target: Any):

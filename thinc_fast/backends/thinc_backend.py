@@ -189,7 +189,7 @@ class ThincFastOps(_ThincNumpyOps):
 
     def gather_add(self, table, indices):
         if (_real(table) and _c_array(table, ndim=2) and isinstance(indices, numpy.ndarray)
-                and indices.ndim == 2 and indices.dtype.kind == "i" and indices.flags.c_contiguous
+                and indices.ndim == 2 and indices.dtype.kind in "iu" and indices.flags.c_contiguous
                 and _ids_in_range(indices, table.shape[0])):
             return _FAST.gather_add(table, indices)
         return super().gather_add(table, indices)
