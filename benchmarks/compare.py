@@ -3,6 +3,7 @@
     python benchmarks/compare.py                # every row, 5 interleaved rounds
     python benchmarks/compare.py --rounds 3 --only gemm,adam
     python benchmarks/compare.py --only gemm_step,gemm_mixed --gap 1
+    python benchmarks/compare.py --only spacy      # spaCy 3.8 on NumpyOps vs thinc_fast's backend
 
 Contestants run interleaved, round after round, in one process, so that the
 noise of a shared machine hits them alike. Each row prints the median, the
@@ -769,6 +770,26 @@ def bench_text(rounds: int) -> None:
            lambda name, t: f"{n_tokens / t:8.0f} tokens/s")
 
 
+# --------------------------------------------------------------------- spaCy
+def bench_spacy(rounds: int, docs: int, epochs: int) -> None:
+    """spaCy 3.8's tagger, textcat, ner and parser on Thinc's NumpyOps and on thinc_fast's
+    Thinc backend, 1 and 2 threads (benchmarks/spacy_bench.py)."""
+    try:
+        import spacy
+    except ImportError:
+        print("\nspacy: skipped (pip install spacy==3.8.18 beside thinc_fast)")
+        return
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import spacy_bench
+
+    print(f"\nspaCy {spacy.__version__}, generated data: {docs} training documents, {epochs} "
+          f"epochs, batch 32; {rounds} interleaved rounds, medians; words/s "
+          f"(ratio thinc_fast / NumpyOps); dev score NumpyOps / thinc_fast")
+    spacy_bench.compare(["tagger", "textcat", "ner", "parser"], sorted({1, N_THREADS}), docs, epochs,
+                        rounds)
+    thinc_fast.set_num_threads(N_THREADS)
+
+
 def main() -> None:
     global GAP_SECONDS, IDLE_WAIT_SECONDS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -780,7 +801,11 @@ def main() -> None:
                              "seconds for the CPUs to be >= 90%% idle (0: off)")
     parser.add_argument("--only", default="gemm,gemm_step,gemm_mixed,adam,seq,text,mlp_big,mlp_small,ray,gpu",
                         help="comma-separated rows: gemm, gemm_step, gemm_mixed, adam, seq, text, "
-                             "mlp_big, mlp_small, ray, gpu")
+                             "mlp_big, mlp_small, ray, gpu, spacy (not run by default: it needs "
+                             "spaCy 3.8, i.e. Thinc 8.3, beside thinc_fast)")
+    parser.add_argument("--spacy-docs", type=int, default=2000,
+                        help="spacy row: generated training documents (dev: a quarter more)")
+    parser.add_argument("--spacy-epochs", type=int, default=2, help="spacy row: epochs per run")
     args = parser.parse_args()
     rows = set(args.only.split(","))
     GAP_SECONDS = args.gap
@@ -811,6 +836,8 @@ def main() -> None:
             bench_ray(args.rounds, data)
     if "gpu" in rows:
         bench_gpu(args.rounds)
+    if "spacy" in rows:
+        bench_spacy(args.rounds, args.spacy_docs, args.spacy_epochs)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ and the kernel choice per CPU. No timing here: benchmarks/compare.py times."""
 import os
 import textwrap
 import threading
+import time
 
 import numpy
 import pytest
@@ -47,7 +48,7 @@ def options():
                      thin_cols=before["thin_cols"], thin_k=before["thin_k"],
                      min_flops=before["min_flops"], chunk_flops=before["chunk_flops"],
                      chunks_per_thread=before["chunks_per_thread"], align=before["align"],
-                     spin_us=before["spin_us"])
+                     spin_us=before["spin_us"], spin_max_us=before["spin_max_us"])
     thinc_fast.set_num_threads(threads)
 
 
@@ -352,3 +353,35 @@ def test_workers_on_the_callers_cpu_leave_it_the_work(helpers):
     """)
     run = helpers.run_python(code, timeout=120)
     assert run.returncode == 0 and "ok" in run.stdout, run.stderr[-2000:]
+
+
+@pytest.mark.parametrize("gap_us,expected", [
+    (0, 100), (40, 100),        # jobs back to back: the base poll
+    (300, 600), (900, 1800),    # spaCy's loop: twice the usual gap
+    (1500, 2000),               # capped at the maximum
+    (2500, 100), (1e6, 100),    # rarer than the maximum: sleep soon
+])
+def test_spin_budget_rule(gap_us, expected):
+    assert numpy_ops._spin_budget_us(100, 2000, gap_us) == expected
+    assert numpy_ops._spin_budget_us(0, 2000, gap_us) == 0, "spin_us=0: never poll"
+    assert numpy_ops._spin_budget_us(100, 0, gap_us) == 100, "spin_max_us=0: the base only"
+
+
+def test_spin_budget_follows_the_gaps(options):
+    """Jobs a few hundred microseconds apart raise the usual gap the workers
+    poll for; back-to-back jobs bring it down again."""
+    options(min_flops=0, spin_us=100, spin_max_us=2000)
+    thinc_fast.set_num_threads(2)
+    ops = NumpyOps()
+    a = numpy.ones((64, 64), dtype="float32")
+    for _ in range(40):
+        ops.gemm(a, a)
+        time.sleep(0.0004)
+    spaced = gemm_config()["pool_gap_us"]
+    close = []
+    for _ in range(3):  # a preemption just before the end of a burst can lift one reading
+        for _ in range(200):
+            ops.gemm(a, a)
+        close.append(gemm_config()["pool_gap_us"])
+    assert spaced >= 300, spaced  # sleeps never return early
+    assert min(close) < spaced, (close, spaced)

@@ -1,4 +1,5 @@
 from blis.cy cimport dim_t, inc_t
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 
 cdef extern from "tf_loops.h" nogil:
     ctypedef Py_ssize_t tf_idx
@@ -56,7 +57,12 @@ cdef extern from "tf_blis.h" nogil:
         dim_t align
     tf_split_state tf_split
     long tf_pool_spin_ns
+    long tf_pool_spin_max_ns
+    int64_t tf_pool_gap_ns
+    int64_t tf_pool_spin_budget()
+    int64_t tf_pool_budget_for(int64_t base, int64_t most, int64_t gap)
     void tf_pool_set_spin_ns(long ns)
+    void tf_pool_set_spin_max_ns(long ns)
     int tf_pool_threads_supported()
     int tf_pool_workers()
     void tf_pool_counters(unsigned long long* out)
@@ -79,7 +85,6 @@ cdef extern from "tf_blis.h" nogil:
                           float beta, float* C, inc_t rsc, inc_t csc, int nthreads)
 
 # Sequence, hashing, embedding and activation loops (issue 17).
-from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 from libc.string cimport memset
 
 cdef extern from "seq_loops.h" nogil:

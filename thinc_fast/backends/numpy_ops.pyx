@@ -1275,11 +1275,21 @@ def gemm_config():
         "pool_threads_supported": bool(tf_pool_threads_supported()),
         "pool_workers": tf_pool_workers(),
         "spin_us": tf_pool_spin_ns / 1000.0,
+        "spin_max_us": tf_pool_spin_max_ns / 1000.0,
+        "pool_gap_us": tf_pool_gap_ns / 1000.0,
+        "pool_spin_now_us": tf_pool_spin_budget() / 1000.0,
         "min_flops": tf_split.min_flops,
         "chunk_flops": tf_split.chunk_flops,
         "chunks_per_thread": tf_split.chunks_per_thread,
         "align": tf_split.align,
     }
+
+
+def _spin_budget_us(double spin_us, double spin_max_us, double gap_us):
+    """The pool's rule: how long an idle worker polls (us) for these settings and
+    a usual gap of `gap_us` between jobs (tests)."""
+    return tf_pool_budget_for(<int64_t>(spin_us * 1000), <int64_t>(spin_max_us * 1000),
+                              <int64_t>(gap_us * 1000)) / 1000.0
 
 
 def _gemm_plan(dim_t m, dim_t n, dim_t k, int nthreads, per_thread=None):
@@ -1295,13 +1305,15 @@ def _gemm_plan(dim_t m, dim_t n, dim_t k, int nthreads, per_thread=None):
 
 
 def set_gemm_options(*, mode=None, thin_rows=None, thin_cols=None, thin_k=None, spin_us=None,
-                     min_flops=None, chunk_flops=None, chunks_per_thread=None, align=None):
+                     spin_max_us=None, min_flops=None, chunk_flops=None, chunks_per_thread=None, align=None):
     """Tune gemm (for tests and measurements; the defaults are the measured choice).
 
     mode: "shape" (per product: thin ones on the thin context), "large" or
     "thin" (every product on that context), "default" (blis's basic gemm on
     its process-wide context). spin_us: how long an idle worker polls for the
-    next job before it sleeps. Returns the previous settings."""
+    next job before it sleeps; spin_max_us: how long it may poll when jobs come
+    a little apart, as in spaCy's loop (twice the usual gap, up to this; 0 or
+    at most spin_us: never longer than spin_us). Returns the previous settings."""
     before = gemm_config()
     if mode is not None:
         if mode not in _GEMM_MODES:
@@ -1317,6 +1329,10 @@ def set_gemm_options(*, mode=None, thin_rows=None, thin_cols=None, thin_k=None, 
         if spin_us < 0:
             raise ValueError("set_gemm_options: spin_us must be >= 0")
         tf_pool_set_spin_ns(<long>(spin_us * 1000))
+    if spin_max_us is not None:
+        if spin_max_us < 0:
+            raise ValueError("set_gemm_options: spin_max_us must be >= 0")
+        tf_pool_set_spin_max_ns(<long>(spin_max_us * 1000))
     if min_flops is not None:
         tf_split.min_flops = min_flops
     if chunk_flops is not None:
