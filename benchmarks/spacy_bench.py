@@ -112,11 +112,11 @@ def build(pipe: str, backend: str):
     on `backend`: "numpy" (Thinc's NumpyOps) or "thinc_fast" (moved there by the
     callback that the config line `[initialize] before_init` runs)."""
     import spacy
-    from thinc.api import NumpyOps, fix_random_seed, set_current_ops
+    from thinc.api import fix_random_seed
 
-    from thinc_fast.spacy_callbacks import use_thinc_fast
+    from thinc_fast.backends.thinc_backend import stop_thinc_fast, use_thinc_fast
 
-    set_current_ops(NumpyOps())
+    stop_thinc_fast()  # Thinc's NumpyOps and Thinc's optimizer as they come
     fix_random_seed(0)
     nlp = spacy.blank("en")
     # The parser's default min_action_freq (30) also drops its unlabelled shift and

@@ -16,7 +16,7 @@ import pytest
 
 spacy = pytest.importorskip("spacy", reason="needs spaCy (CI installs spaCy 3.8 beside Thinc 8.3)")
 
-from thinc_fast.backends.thinc_backend import ThincFastOps  # noqa: E402
+from thinc_fast.backends.thinc_backend import ThincFastOps, stop_thinc_fast  # noqa: E402
 from thinc_fast.spacy_callbacks import use_ops_callback, use_thinc_fast  # noqa: E402
 
 _BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "spacy_bench.py"
@@ -64,7 +64,7 @@ def test_callback_moves_an_existing_pipeline():
         assert all(isinstance(node.ops, ThincFastOps) for node in model.walk())
         assert isinstance(get_current_ops(), ThincFastOps)
     finally:
-        set_current_ops(NumpyOps())
+        stop_thinc_fast()
 
 
 def test_ner_output_layer_follows_after_resize():
@@ -81,7 +81,7 @@ def test_ner_output_layer_follows_after_resize():
         assert model.get_ref("upper").get_dim("nO") > 2
         assert {type(node.ops).__name__ for node in model.walk()} == {"ThincFastOps"}
     finally:
-        set_current_ops(NumpyOps())
+        stop_thinc_fast()
 
 
 def _docbin(nlp, corpus, path):

@@ -15,7 +15,8 @@ thinc_api = pytest.importorskip("thinc.api", reason="the Thinc backend needs Thi
 from thinc.backends.numpy_ops import NumpyOps as ThincNumpyOps  # noqa: E402
 
 from thinc_fast.backends import get_num_threads, set_num_threads  # noqa: E402
-from thinc_fast.backends.thinc_backend import ThincFastOps, cblas_status  # noqa: E402
+from thinc_fast.backends.thinc_backend import (ThincFastOps, cblas_status,  # noqa: E402
+                                               stop_thinc_fast, use_thinc_fast)
 
 RNG = numpy.random.default_rng(7)
 
@@ -198,8 +199,11 @@ def test_scatter_add_negative_ids_as_thinc(ops):
         numpy.testing.assert_array_equal(ours, theirs)
         numpy.testing.assert_allclose(ours[9], table[9] + values[1] + values[3] + values[4],
                                       rtol=1e-6)
-    with pytest.raises(IndexError):
-        fast.scatter_add(table.copy(), numpy.array([0, 10], dtype="int32"), values[:2])
+    for bad in ([0, 10], [0, -11]):
+        target = table.copy()
+        with pytest.raises(IndexError):
+            fast.scatter_add(target, numpy.array(bad, dtype="int32"), values[:2])
+        numpy.testing.assert_array_equal(target, table)  # nothing added
 
 
 def test_bad_input_gets_thincs_errors(ops):
@@ -252,3 +256,42 @@ def test_thinc_model_trains_the_same(ops):
                                           if node.has_param(name)]))
     assert results[0].size > 1000
     numpy.testing.assert_allclose(results[0], results[1], rtol=1e-4, atol=1e-5)
+
+
+def test_use_thinc_fast_routes_thincs_optimizer(ops):
+    """Thinc's Optimizer takes its ops per parameter (Thinc's NumpyOps for NumPy
+    arrays): use_thinc_fast points it at the backend, whose fused Adam gives
+    Thinc's update to float32 rounding; stop_thinc_fast undoes it."""
+    from thinc import optimizers as thinc_optimizers
+
+    calls = []
+    original_adam = ThincFastOps.adam
+
+    def counting_adam(self, *args, **kwargs):
+        calls.append(len(args[0]))
+        return original_adam(self, *args, **kwargs)
+
+    rng = numpy.random.default_rng(3)
+    start = rng.standard_normal(1000).astype("float32")
+    grads = [rng.standard_normal(1000).astype("float32") for _ in range(3)]
+    results = []
+    for routed in (False, True):
+        if routed:
+            use_thinc_fast()
+        try:
+            ThincFastOps.adam = counting_adam
+            opt = thinc_api.Adam(0.01)
+            weights = start.copy()
+            for g in grads:
+                weights, _ = opt((0, "W"), weights, g.copy())
+            results.append(weights)
+        finally:
+            ThincFastOps.adam = original_adam
+            if routed:
+                assert isinstance(thinc_optimizers.get_array_ops(weights), ThincFastOps)
+                stop_thinc_fast()
+    assert calls == [1000, 1000, 1000], calls  # only the routed run used the backend
+    assert not isinstance(thinc_optimizers.get_array_ops(start), ThincFastOps)
+    assert not isinstance(thinc_api.get_current_ops(), ThincFastOps)
+    numpy.testing.assert_allclose(results[1], results[0], rtol=1e-5, atol=1e-6)
+    assert not numpy.array_equal(results[0], start)

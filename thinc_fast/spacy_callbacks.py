@@ -31,60 +31,9 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, Optional
 
+from .backends.thinc_backend import use_thinc_fast
+
 __all__ = ["use_ops_callback", "use_thinc_fast"]
-
-
-def use_thinc_fast(target: Any = None, num_threads: Optional[int] = None) -> Any:
-    """Make thinc_fast's Thinc backend the current ops and, when `target` is a
-    spaCy ``Language`` (or any object with ``components`` of Thinc models, or
-    a Thinc model), move each of its models onto it. Returns `target`."""
-    from thinc.api import set_current_ops
-
-    from .backends import set_num_threads
-    from .backends.thinc_backend import ThincFastOps
-
-    if num_threads is not None:
-        set_num_threads(num_threads)
-    ops = ThincFastOps()
-    set_current_ops(ops)
-    for model in _models_of(target):
-        _move(model, ops)
-    return target
-
-
-def _move(model: Any, ops: Any) -> None:
-    """Every CPU node of `model` onto `ops`. spaCy's parser and NER rebuild their
-    output layer when they learn new labels (their ``resize_output`` attr, which
-    builds it under ``use_ops("cpu")``, i.e. Thinc's NumpyOps): that function is
-    wrapped so that the new layer moves too."""
-    for node in model.walk():
-        if type(node.ops).__name__ in ("NumpyOps", "ThincFastOps"):  # never a GPU model
-            node.ops = ops
-        resize = node.attrs.get("resize_output")
-        if callable(resize) and not getattr(resize, "thinc_fast_moves", False):
-            def resized(*args: Any, _resize: Callable = resize, _node: Any = node,
-                        **kwargs: Any) -> Any:
-                result = _resize(*args, **kwargs)
-                for moved in (_node, result):
-                    if hasattr(moved, "walk"):
-                        _move(moved, ops)
-                return result
-
-            resized.thinc_fast_moves = True  # type: ignore[attr-defined]
-            node.attrs["resize_output"] = resized
-
-
-def _models_of(target: Any):
-    if target is None or isinstance(target, type):
-        return []
-    if hasattr(target, "walk") and hasattr(target, "ops"):
-        return [target]
-    models = []
-    for _name, component in getattr(target, "components", []):
-        model = getattr(component, "model", None)
-        if model is not None and hasattr(model, "walk"):
-            models.append(model)
-    return models
 
 
 def use_ops_callback(num_threads: Optional[int] = None) -> Callable[[Any], Any]:

@@ -14,9 +14,10 @@ How it works. Nothing from Thinc is stored here: the installed Thinc's
 control run is Thinc as installed. The backend run loads a small plugin that,
 before any test module is imported, makes `thinc.api.NumpyOps` and
 `thinc.backends.NumpyOps` name `ThincFastOps` (a subclass of Thinc's NumpyOps
-that `get_ops("thinc_fast")` returns) and makes it the current ops: every test
-that builds `NumpyOps()` or a layer on the current ops runs on thinc_fast's
-kernels. The plugin also checks that Thinc's `get_ops("thinc_fast")` finds the
+that `get_ops("thinc_fast")` returns) and runs `use_thinc_fast()` (the current
+ops, and the ops Thinc's Optimizer takes for NumPy arrays): every test that
+builds `NumpyOps()`, a layer on the current ops or an optimizer runs on
+thinc_fast's kernels. The plugin also checks that Thinc's `get_ops("thinc_fast")` finds the
 backend through the entry point.
 
 --check exits 1 when a test that passes under Thinc does not pass with the
@@ -60,7 +61,10 @@ def pytest_configure(config):
                            "is thinc_fast installed (its thinc_ops entry point)?")
     thinc.api.NumpyOps = ThincFastOps
     thinc.backends.NumpyOps = ThincFastOps
-    thinc.api.set_current_ops(ThincFastOps())
+    # the current ops, and Thinc's Optimizer's ops for NumPy arrays (its fused Adam)
+    from thinc_fast.backends.thinc_backend import use_thinc_fast
+
+    use_thinc_fast()
 '''
 
 

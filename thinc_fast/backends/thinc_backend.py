@@ -28,9 +28,10 @@ Accelerated: ``gemm`` (and the sgemm inside ``cblas()``, which spaCy's parser
 and NER call from Cython: blis with the kernel chosen per CPU and per shape,
 split over the cores), ``seq2col`` / ``backprop_seq2col``, ``maxout`` /
 ``backprop_maxout``, ``hash``, ``gather_add``, ``scatter_add``,
-``reduce_sum/mean/max`` and their backprops. Left to Thinc: the optimizers'
-``adam`` (Thinc's per-parameter semantics), the LSTM, activations whose
-clipping differs between Thinc lines, and everything that is plain NumPy.
+``reduce_sum/mean/max`` and their backprops, and ``adam`` (the update Thinc's
+Optimizer calls for each parameter: one fused pass instead of Thinc's three).
+Left to Thinc: the LSTM, the activations (whose clipping differs between
+Thinc lines), LayerNorm and the other layers written with NumPy calls.
 
 Threads: ``thinc_fast.backends.set_num_threads(n)`` or the
 ``THINC_FAST_NUM_THREADS`` environment variable (default: the CPUs this
@@ -47,7 +48,7 @@ from thinc.backends.numpy_ops import NumpyOps as _ThincNumpyOps
 
 from . import numpy_ops as _kernels
 
-__all__ = ["ThincFastOps", "cblas_status"]
+__all__ = ["ThincFastOps", "cblas_status", "use_thinc_fast", "stop_thinc_fast"]
 
 _F32 = numpy.dtype("float32")
 _F64 = numpy.dtype("float64")
@@ -195,19 +196,43 @@ class ThincFastOps(_ThincNumpyOps):
         return super().gather_add(table, indices)
 
     def scatter_add(self, table, indices, values):
-        """``table[indices] += values`` (repeated ids add up). Ids outside [0, rows)
-        go to ``numpy.add.at``, Thinc's NumPy path: -1 is the last row, as spaCy's
-        transition model expects (Thinc's own int32 kernel would write before the
-        table), and an id past either end is NumPy's IndexError."""
+        """``table[indices] += values`` (repeated ids add up), with NumPy's
+        indexing as Thinc's NumPy path (``numpy.add.at``) has it: -1 is the last
+        row, as spaCy's transition model expects (Thinc's own int32 kernel would
+        write before the table), and an id past either end is NumPy's
+        IndexError, raised before anything is added."""
         if (_real(table) and _c_array(table, ndim=2) and table.flags.writeable
                 and isinstance(indices, numpy.ndarray) and indices.ndim == 1
-                and indices.dtype.kind == "i" and _c_array(values, table.dtype, 2)
+                and indices.dtype.kind in "iu" and _c_array(values, table.dtype, 2)
                 and values.shape == (indices.shape[0], table.shape[1])):
-            if _ids_in_range(indices, table.shape[0]):
-                return _FAST.scatter_add(table, indices, values)
-            numpy.add.at(table, indices, values)
-            return table
+            rows = table.shape[0]
+            if not _ids_in_range(indices, rows):
+                if indices.dtype.kind == "u" or int(indices.min()) < -rows:
+                    numpy.add.at(table, indices, values)  # NumPy's IndexError
+                    return table
+                indices = numpy.where(indices < 0, indices + rows, indices)
+                if not _ids_in_range(indices, rows):
+                    numpy.add.at(table, indices, values)
+                    return table
+            return _FAST.scatter_add(table, indices, values)
         return super().scatter_add(table, indices, values)
+
+    # ------------------------------------------------------------ optimizer
+    def adam(self, weights, gradient, mom1, mom2, beta1, beta2, eps, learn_rate, mod_rate=1.0):
+        """Thinc's Adam update of one parameter, in place, in one fused pass
+        (split over the threads for large parameters):
+        ``m1 = b1 m1 + (1 - b1) g; m2 = b2 m2 + (1 - b2) g^2;
+        w -= learn_rate m1 / (sqrt(m2) + eps); g = 0``. Thinc's Optimizer passes
+        the bias-corrected rate as `learn_rate`; `mod_rate` is unused, as in Thinc."""
+        arrays = (weights, gradient, mom1, mom2)
+        if (all(_c_array(a, _F32, 1) for a in arrays)
+                and weights.shape == gradient.shape == mom1.shape == mom2.shape
+                and all(a.flags.writeable for a in arrays)):
+            _FAST.adam_step(weights, gradient, mom1, mom2, lr_hat=learn_rate, beta1=beta1,
+                            beta2=beta2, eps=eps)
+            return weights, gradient, mom1, mom2
+        return super().adam(weights, gradient, mom1, mom2, beta1, beta2, eps, learn_rate,
+                            mod_rate)
 
     # ------------------------------------------------------------ reductions
     def reduce_sum(self, X, lengths):
@@ -245,3 +270,91 @@ class ThincFastOps(_ThincNumpyOps):
                                          and bool((which < lengths[:, None]).all())))):
             return _FAST.backprop_reduce_max(d_maxes, which, lengths)
         return super().backprop_reduce_max(d_maxes, which, lengths)
+
+
+_ORIGINAL_ARRAY_OPS: Dict[str, Any] = {}
+
+
+def _optimizer_array_ops(array: Any) -> Any:
+    """What Thinc's Optimizer gets for each parameter once :func:`use_thinc_fast`
+    ran: the backend for NumPy arrays, Thinc's own answer otherwise."""
+    if isinstance(array, numpy.ndarray):
+        return _OPTIMIZER_OPS[0]
+    return _ORIGINAL_ARRAY_OPS["get_array_ops"](array)
+
+
+_OPTIMIZER_OPS: list = []
+
+
+def use_thinc_fast(target: Any = None, num_threads: Optional[int] = None) -> Any:
+    """Switch the running Thinc (and spaCy) to thinc_fast's backend: the current
+    ops become a ``ThincFastOps``; Thinc's Optimizer, which picks its ops per
+    parameter with ``thinc.optimizers.get_array_ops`` (Thinc's NumpyOps for any
+    NumPy array), gets the backend for NumPy arrays, so its Adam runs fused; and
+    when `target` is a Thinc model or a spaCy ``Language`` (anything with
+    ``components`` holding models), each of its models moves onto the backend.
+    `num_threads`: the kernels' threads (None: unchanged). Returns `target`."""
+    from thinc import optimizers as thinc_optimizers
+    from thinc.api import set_current_ops
+
+    from . import set_num_threads
+
+    if num_threads is not None:
+        set_num_threads(num_threads)
+    ops = ThincFastOps()
+    set_current_ops(ops)
+    if not _OPTIMIZER_OPS:
+        _OPTIMIZER_OPS.append(ops)
+    if thinc_optimizers.get_array_ops is not _optimizer_array_ops:
+        _ORIGINAL_ARRAY_OPS["get_array_ops"] = thinc_optimizers.get_array_ops
+        thinc_optimizers.get_array_ops = _optimizer_array_ops
+    for model in _models_of(target):
+        _move(model, ops)
+    return target
+
+
+def stop_thinc_fast() -> None:
+    """Undo :func:`use_thinc_fast` for what comes next: Thinc's NumpyOps becomes
+    the current ops again and Thinc's Optimizer picks its ops as Thinc does.
+    Models already moved keep the backend."""
+    from thinc import optimizers as thinc_optimizers
+    from thinc.api import set_current_ops
+
+    if thinc_optimizers.get_array_ops is _optimizer_array_ops:
+        thinc_optimizers.get_array_ops = _ORIGINAL_ARRAY_OPS["get_array_ops"]
+    set_current_ops(_ThincNumpyOps())
+
+
+def _models_of(target: Any) -> list:
+    if target is None or isinstance(target, type):
+        return []
+    if hasattr(target, "walk") and hasattr(target, "ops"):
+        return [target]
+    models = []
+    for _name, component in getattr(target, "components", []):
+        model = getattr(component, "model", None)
+        if model is not None and hasattr(model, "walk"):
+            models.append(model)
+    return models
+
+
+def _move(model: Any, ops: Any) -> None:
+    """Every CPU node of `model` onto `ops`. spaCy's parser and NER rebuild their
+    output layer when they learn new labels (their ``resize_output`` attr, which
+    builds it under ``use_ops("cpu")``, i.e. Thinc's NumpyOps): that function is
+    wrapped so that the new layer moves too."""
+    for node in model.walk():
+        if isinstance(node.ops, _ThincNumpyOps):  # never a GPU model
+            node.ops = ops
+        resize = node.attrs.get("resize_output")
+        if callable(resize) and not getattr(resize, "thinc_fast_moves", False):
+            def resized(*args: Any, _resize: Any = resize, _node: Any = node,
+                        **kwargs: Any) -> Any:
+                result = _resize(*args, **kwargs)
+                for moved in (_node, result):
+                    if hasattr(moved, "walk"):
+                        _move(moved, ops)
+                return result
+
+            resized.thinc_fast_moves = True  # type: ignore[attr-defined]
+            node.attrs["resize_output"] = resized
