@@ -785,8 +785,10 @@ def bench_spacy(rounds: int, docs: int, epochs: int) -> None:
     print(f"\nspaCy {spacy.__version__}, generated data: {docs} training documents, {epochs} "
           f"epochs, batch 32; {rounds} interleaved rounds, medians; words/s "
           f"(ratio thinc_fast / NumpyOps); dev score NumpyOps / thinc_fast")
-    spacy_bench.compare(["tagger", "textcat", "ner", "parser"], sorted({1, N_THREADS}), docs, epochs,
-                        rounds)
+    threads = sorted({1, N_THREADS})
+    print("gemm at spaCy's tok2vec shapes, GFLOP/s (fraction of the FMA peak of the threads used)")
+    spacy_bench.gemm_table(threads)
+    spacy_bench.compare(["tagger", "textcat", "ner", "parser"], threads, docs, epochs, rounds)
     thinc_fast.set_num_threads(N_THREADS)
 
 

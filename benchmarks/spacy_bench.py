@@ -166,6 +166,64 @@ def run_once(pipe: str, backend: str, train: List[dict], dev: List[dict], epochs
             "score": score, "score_name": key}
 
 
+# spaCy's default tok2vec (HashEmbedCNN width 96, window 1, Maxout with 3 pieces):
+# each Maxout layer multiplies (rows, 288) by W (288 = 96 x 3 pieces, 288 = 96 x 3
+# window) forward (W transposed), and backward for dX and dW; rows = words per batch.
+GEMM_SHAPES = [(rows, 288, 288, t1, t2) for rows in (600, 2000)
+               for t1, t2 in ((False, True), (False, False), (True, False))]
+
+
+def gemm_table(threads: List[int], out=sys.stdout, rounds: int = 7) -> None:
+    """GFLOP/s at spaCy's shapes: thinc_fast's gemm at each thread count, Thinc's
+    NumpyOps (blis, one thread) and NumPy, as a fraction of the measured FMA peak
+    of the threads each uses (NumPy: of all the threads)."""
+    import numpy
+    from thinc.api import NumpyOps
+
+    from thinc_fast.backends import set_num_threads
+    from thinc_fast.backends.numpy_ops import fma_peak
+    from thinc_fast.backends.thinc_backend import ThincFastOps
+
+    peaks = {n: (fma_peak(n) or {}).get("gflops") for n in sorted(set(threads) | {1})}
+    top = max(peaks)
+    thinc, fast = NumpyOps(), ThincFastOps()
+    rng = numpy.random.default_rng(0)
+
+    def rate(fn, flops):
+        fn()
+        inner = max(1, int(2e9 / flops))  # about 10 ms of work per sample
+        samples = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            for _ in range(inner):
+                fn()
+            samples.append((time.perf_counter() - start) / inner)
+        return flops / statistics.median(samples) / 1e9
+
+    print("  FMA peak: " + ", ".join(f"{n} thr {g:.0f} GFLOP/s" for n, g in peaks.items() if g),
+          file=out)
+    head = "".join(f"  thinc_fast {n}thr" for n in threads)
+    print(f"  {'m x k x n':<18}{head}   Thinc 1thr      NumPy", file=out)
+    for m, k, n, t1, t2 in GEMM_SHAPES:
+        a = rng.standard_normal((k, m) if t1 else (m, k)).astype("float32")
+        b = rng.standard_normal((n, k) if t2 else (k, n)).astype("float32")
+        flops = 2.0 * m * n * k
+        cells = []
+        for nt in threads:
+            set_num_threads(nt)
+            g = rate(lambda: fast.gemm(a, b, trans1=t1, trans2=t2), flops)
+            cells.append(f"{g:>6.0f} ({g / peaks[nt]:>4.0%})" if peaks.get(nt) else f"{g:>6.0f}")
+        set_num_threads(max(threads))
+        g_thinc = rate(lambda: thinc.gemm(a, b, trans1=t1, trans2=t2), flops)
+        g_numpy = rate(lambda: (a.T if t1 else a) @ (b.T if t2 else b), flops)
+        label = f"{m}x{k}x{n}" + (" A^T" if t1 else " B^T" if t2 else "")
+        thinc_cell = f"{g_thinc:>6.0f} ({g_thinc / peaks[1]:>4.0%})" if peaks.get(1) else f"{g_thinc:>6.0f}"
+        numpy_cell = f"{g_numpy:>6.0f} ({g_numpy / peaks[top]:>4.0%})" if peaks.get(top) else f"{g_numpy:>6.0f}"
+        print(f"  {label:<18}" + "".join(f"  {c:>14}" for c in cells)
+              + f"  {thinc_cell:>14} {numpy_cell:>14}", file=out, flush=True)
+    set_num_threads(None)
+
+
 def compare(pipes: List[str], threads: List[int], n_docs: int, epochs: int, rounds: int,
             out=sys.stdout) -> List[dict]:
     """The table rows: per pipe and thread count, medians per backend and the ratios."""
@@ -211,8 +269,11 @@ def main(argv=None) -> int:
     for p in pipes:
         if p not in PIPES:
             parser.error(f"unknown pipe {p!r}; choose from {', '.join(PIPES)}")
-    compare(pipes, [int(t) for t in args.threads.split(",")], args.docs, args.epochs,
-            args.rounds)
+    threads = [int(t) for t in args.threads.split(",")]
+    print("gemm at spaCy's tok2vec shapes, GFLOP/s (fraction of the FMA peak of the threads used)")
+    gemm_table(threads)
+    print("pipelines (words/s, ratio thinc_fast / NumpyOps; dev score NumpyOps / thinc_fast)")
+    compare(pipes, threads, args.docs, args.epochs, args.rounds)
     return 0
 
 

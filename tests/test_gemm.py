@@ -385,3 +385,18 @@ def test_spin_budget_follows_the_gaps(options):
         close.append(gemm_config()["pool_gap_us"])
     assert spaced >= 300, spaced  # sleeps never return early
     assert min(close) < spaced, (close, spaced)
+
+
+def test_fma_peak_probe():
+    """The peak probe runs on the CPU's widest FMA width; the result is a rate."""
+    flags = _blis_arch.cpu_flags()
+    one = numpy_ops.fma_peak(1, seconds=0.005, repeats=1)
+    if not ({"avx2", "fma"} <= flags or "avx512f" in flags):
+        assert one is None
+        return
+    assert one["threads"] == 1 and one["gflops"] > 0
+    assert one["width"] == (16 if "avx512f" in flags else 8)
+    two = numpy_ops.fma_peak(2, seconds=0.005, repeats=1)
+    assert two["threads"] == 2 and two["gflops"] > 0
+    with pytest.raises(ValueError, match="threads must be >= 1"):
+        numpy_ops.fma_peak(0)

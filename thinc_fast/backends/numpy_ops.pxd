@@ -213,3 +213,12 @@ cdef extern from "seq_loops.h" nogil:
 cdef extern from "tf_pool.h" nogil:
     void tf_pool_run(void (*fn)(void* ctx, int chunk) noexcept nogil, void* ctx, int nchunks,
                      int nthreads)
+
+cdef extern from "tf_peak.h" nogil:
+    ctypedef struct tf_peak_job:
+        long iters
+        int width
+    int TF_PEAK_X86
+    double tf_peak_zmm(long iters, float* sink)
+    double tf_peak_ymm(long iters, float* sink)
+    void tf_peak_chunk(void* ctx, int chunk) noexcept

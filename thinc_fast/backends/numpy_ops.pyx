@@ -14,6 +14,7 @@ the GIL released. Inputs the kernels do not cover (float64, odd layouts) fall
 back to the reference implementations of :class:`Ops`.
 """
 import os
+import time
 
 import numpy
 
@@ -1211,6 +1212,53 @@ def thinc_cblas_sgemm_address():
     if tf_pool_workers() < nthreads - 1:
         tf_pool_grow(nthreads - 1)
     return <size_t>&_thinc_cblas_sgemm
+
+
+def fma_peak(threads=None, *, seconds=0.05, repeats=3):
+    """The CPU's measured float32 FMA peak in GFLOP/s: independent fused
+    multiply-add chains at the widest vector width the CPU has (AVX-512 zmm,
+    else AVX2 ymm), on `threads` threads at once (default: the kernels' thread
+    count; 1 for one core), each running about `seconds`; the best of `repeats`.
+    Returns ``{"gflops", "threads", "width", "isa"}``; None on a CPU without
+    AVX2/FMA or off x86-64 (nothing to measure it with here)."""
+    cdef tf_peak_job job
+    cdef float sink = 0.0
+    cdef double flops
+    cdef int n = _num_threads if threads is None else int(threads)
+    flags = _blis_arch.cpu_flags()
+    if not TF_PEAK_X86:
+        return None
+    if {"avx512f"} <= flags:
+        job.width, isa = 16, "AVX-512 (zmm)"
+    elif {"avx2", "fma"} <= flags:
+        job.width, isa = 8, "AVX2 (ymm)"
+    else:
+        return None
+    if n < 1:
+        raise ValueError(f"fma_peak: threads must be >= 1, got {n}")
+    job.iters = 1 << 14
+    while True:  # calibrate on one thread
+        start = time.perf_counter()
+        with nogil:
+            flops = tf_peak_zmm(job.iters, &sink) if job.width == 16 else tf_peak_ymm(job.iters, &sink)
+        took = time.perf_counter() - start
+        if took > seconds / 8 or job.iters > (1 << 40):
+            break
+        job.iters *= 4
+    job.iters = max(1, <long>(job.iters * seconds / max(took, 1e-9)))
+    if n > 1:
+        _grow_pool(n)
+    best = 0.0
+    for _ in range(max(1, repeats)):
+        start = time.perf_counter()
+        with nogil:
+            if n > 1:
+                tf_pool_run(tf_peak_chunk, &job, n, n)
+            else:
+                tf_peak_chunk(&job, 0)
+        took = time.perf_counter() - start
+        best = max(best, 2.0 * job.width * 12 * job.iters * n / took / 1e9)
+    return {"gflops": best, "threads": n, "width": job.width, "isa": isa}
 
 
 # ------------------------------------------------------------ gemm set-up
