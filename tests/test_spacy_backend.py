@@ -161,3 +161,30 @@ def test_pipes_train_alike_on_both_backends(pipe):
     (loss_a, score_a), (loss_b, score_b) = results["numpy"], results["thinc_fast"]
     assert loss_b == pytest.approx(loss_a, rel=1e-4)
     assert abs(score_a - score_b) < 0.1, results
+
+
+def test_same_result_on_any_thread_count():
+    """A tagger trained on the backend with 1 and with 2 threads ends bit-identical."""
+    from thinc_fast.backends import get_num_threads, set_num_threads
+
+    corpus = spacy_bench.make_corpus(120, seed=9)
+    before = get_num_threads()
+    params = []
+    try:
+        for threads in (1, 2):
+            set_num_threads(threads)
+            nlp = spacy_bench.build("tagger", "thinc_fast")
+            examples = spacy_bench.examples(nlp, corpus, "tagger")
+            optimizer = nlp.initialize(lambda: examples)
+            for start in range(0, len(examples), 32):
+                nlp.update(examples[start:start + 32], sgd=optimizer, losses={})
+            model = nlp.get_pipe("tagger").model
+            params.append(numpy.concatenate([node.get_param(name).ravel()
+                                             for node in model.walk()
+                                             for name in node.param_names
+                                             if node.has_param(name)]))
+    finally:
+        set_num_threads(before)
+        stop_thinc_fast()
+    assert params[0].size > 10000
+    numpy.testing.assert_array_equal(params[0], params[1])
