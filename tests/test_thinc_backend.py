@@ -295,3 +295,15 @@ def test_use_thinc_fast_routes_thincs_optimizer(ops):
     assert not isinstance(thinc_api.get_current_ops(), ThincFastOps)
     numpy.testing.assert_allclose(results[1], results[0], rtol=1e-5, atol=1e-6)
     assert not numpy.array_equal(results[0], start)
+
+
+def test_use_thinc_fast_leaves_gpu_ops_alone():
+    """A GPU run (current ops not a CPU NumpyOps) stays as it is, with a warning."""
+    base = thinc_api.Ops(numpy)  # stands for CupyOps: not a NumpyOps
+    thinc_api.set_current_ops(base)
+    try:
+        with pytest.warns(UserWarning, match="not a CPU NumpyOps: left as they are"):
+            assert use_thinc_fast("target") == "target"
+        assert thinc_api.get_current_ops() is base
+    finally:
+        stop_thinc_fast()

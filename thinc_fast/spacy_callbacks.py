@@ -48,11 +48,15 @@ def use_ops_callback(num_threads: Optional[int] = None) -> Callable[[Any], Any]:
                          f"null, got {num_threads!r}")
 
     def switch(target: Any) -> Any:
+        from thinc.api import get_current_ops
+
         from .backends import get_num_threads
+        from .backends.thinc_backend import ThincFastOps
 
         result = use_thinc_fast(target, num_threads)
-        print(f"thinc_fast: the pipeline runs on ThincFastOps ({get_num_threads()} threads)",
-              file=sys.stderr, flush=True)
+        if isinstance(get_current_ops(), ThincFastOps):
+            print(f"thinc_fast: the pipeline runs on ThincFastOps ({get_num_threads()} threads)",
+                  file=sys.stderr, flush=True)
         return result
 
     return switch

@@ -40,6 +40,7 @@ process may run on). Results are the same for any thread count.
 from __future__ import annotations
 
 import ctypes
+import warnings
 from typing import Any, Dict, Optional
 
 import numpy
@@ -293,12 +294,20 @@ def use_thinc_fast(target: Any = None, num_threads: Optional[int] = None) -> Any
     NumPy array), gets the backend for NumPy arrays, so its Adam runs fused; and
     when `target` is a Thinc model or a spaCy ``Language`` (anything with
     ``components`` holding models), each of its models moves onto the backend.
-    `num_threads`: the kernels' threads (None: unchanged). Returns `target`."""
+    `num_threads`: the kernels' threads (None: unchanged). Returns `target`.
+    When the current ops are not a CPU NumpyOps (a GPU run), nothing changes
+    and a warning says so."""
     from thinc import optimizers as thinc_optimizers
-    from thinc.api import set_current_ops
+    from thinc.api import get_current_ops, set_current_ops
 
     from . import set_num_threads
 
+    current = get_current_ops()
+    if not isinstance(current, _ThincNumpyOps):  # CupyOps (spacy train --gpu-id 0), ...
+        warnings.warn(f"thinc_fast: the current ops are {type(current).__name__}, not a CPU "
+                      f"NumpyOps: left as they are (thinc_fast's backend is for the CPU)",
+                      stacklevel=2)
+        return target
     if num_threads is not None:
         set_num_threads(num_threads)
     ops = ThincFastOps()
