@@ -400,3 +400,46 @@ def test_fma_peak_probe():
     assert two["threads"] == 2 and two["gflops"] > 0
     with pytest.raises(ValueError, match="threads must be >= 1"):
         numpy_ops.fma_peak(0)
+
+
+@pytest.fixture
+def array_cache():
+    before = numpy_ops.array_cache_info()["limit"]
+    yield numpy_ops.set_array_cache
+    numpy_ops.set_array_cache(before / 2**20)
+
+
+def test_reused_empty_never_hands_out_live_memory(array_cache):
+    """A block goes back to the cache only when the array and every view of it
+    are gone; what a live view holds is never overwritten by a new array."""
+    array_cache(64)
+    a = numpy_ops.reused_empty((600, 288))
+    assert a.shape == (600, 288) and a.dtype == numpy.float32
+    assert a.flags.c_contiguous and a.flags.writeable
+    a[:] = 7.0
+    view = a[100:110]
+    del a
+    b = numpy_ops.reused_empty((600, 288))  # cannot be a's block: `view` holds it
+    b[:] = -1.0
+    assert (view == 7.0).all()
+    hits = numpy_ops.array_cache_info()["hits"]
+    del view, b
+    c = numpy_ops.reused_empty((600, 288))
+    assert numpy_ops.array_cache_info()["hits"] == hits + 1, "a freed block is reused"
+    c[:] = 1.0
+    assert c.sum() == 600 * 288
+    small = numpy_ops.reused_empty(10, "int32")
+    assert small.base is None and small.dtype == numpy.int32  # NumPy's own below 256 KiB
+
+
+def test_array_cache_stays_in_bounds(array_cache):
+    array_cache(2)  # MiB
+    arrays = [numpy_ops.reused_empty((n, 1000)) for n in (300, 400, 500, 600, 700)]
+    del arrays
+    info = numpy_ops.array_cache_info()
+    assert info["bytes"] <= 2 * 2**20 and info["blocks"] <= 32
+    array_cache(0)
+    assert numpy_ops.array_cache_info()["bytes"] == 0
+    assert numpy_ops.reused_empty((700, 1000)).base is None  # off: plain numpy.empty
+    with pytest.raises(ValueError, match="limit_mb must be >= 0"):
+        array_cache(-1)

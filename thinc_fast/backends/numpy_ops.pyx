@@ -20,7 +20,8 @@ import numpy
 
 from cython.parallel cimport prange
 from libc.stdlib cimport free, malloc
-from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_FORMAT, PyBUF_STRIDES, PyBUF_WRITABLE
+from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release, PyBUF_FORMAT, PyBUF_ND,
+                             PyBUF_STRIDES, PyBUF_WRITABLE)
 from blis.cy cimport gemm as blis_gemm, NO_TRANSPOSE
 
 from . import _blis_arch
@@ -506,11 +507,165 @@ cdef object _gemm_fast(object x, object y, object out, bint trans1, bint trans2,
             PyBuffer_Release(&bo)
 
 
+# ------------------------------------------------------------ reused output memory
+# A fresh array of a few megabytes comes from the OS (mmap) with its pages not
+# yet mapped, and the kernel that first writes it takes a page fault per 4 KiB:
+# measured in spaCy's nlp.pipe (Xeon VM), a 5000x288 gemm output took 1.7-3.7x
+# the time of the same product into memory already touched. The Thinc backend
+# therefore takes its large outputs from a small cache of blocks that arrays
+# give back when the last of them (views included) is gone. Bounded: at most
+# _CACHE_SLOTS blocks and _cache_limit bytes are kept (THINC_FAST_ARRAY_CACHE_MB,
+# default 64; 0 turns it off); blocks below _CACHE_MIN_BYTES are NumPy's own.
+cdef enum:
+    _CACHE_SLOTS = 32
+cdef Py_ssize_t _CACHE_MIN_BYTES = 256 * 1024
+cdef char* _cache_ptr[_CACHE_SLOTS]
+cdef Py_ssize_t _cache_cap[_CACHE_SLOTS]
+cdef int _cache_count = 0
+cdef Py_ssize_t _cache_bytes = 0
+cdef Py_ssize_t _cache_limit = 64 * 1024 * 1024
+cdef unsigned long long _cache_hits = 0, _cache_misses = 0
+cdef char* _BYTE_FORMAT = b"B"
+
+
+cdef void _cache_drop(int i) noexcept:
+    """Forget slot i (keeping the others in order: oldest first)."""
+    global _cache_count, _cache_bytes
+    _cache_bytes -= _cache_cap[i]
+    for j in range(i, _cache_count - 1):
+        _cache_ptr[j] = _cache_ptr[j + 1]
+        _cache_cap[j] = _cache_cap[j + 1]
+    _cache_count -= 1
+
+
+cdef char* _cache_take(Py_ssize_t nbytes, Py_ssize_t* capacity) noexcept:
+    """A cached block of at least `nbytes` (at most twice that), else a new one."""
+    global _cache_hits, _cache_misses
+    cdef int best = -1
+    cdef char* ptr
+    for i in range(_cache_count):
+        if nbytes <= _cache_cap[i] <= 2 * nbytes and (best < 0 or _cache_cap[i] < _cache_cap[best]):
+            best = i
+    if best >= 0:
+        ptr = _cache_ptr[best]
+        capacity[0] = _cache_cap[best]
+        _cache_drop(best)
+        _cache_hits += 1
+        return ptr
+    _cache_misses += 1
+    capacity[0] = (nbytes + 4095) // 4096 * 4096
+    return <char*>malloc(capacity[0])
+
+
+cdef void _cache_give(char* ptr, Py_ssize_t capacity) noexcept:
+    """Keep a block for reuse, dropping the oldest ones to stay in bounds."""
+    global _cache_count, _cache_bytes
+    if capacity > _cache_limit:
+        free(ptr)
+        return
+    while _cache_count > 0 and (_cache_count >= _CACHE_SLOTS
+                                or _cache_bytes + capacity > _cache_limit):
+        free(_cache_ptr[0])
+        _cache_drop(0)
+    _cache_ptr[_cache_count] = ptr
+    _cache_cap[_cache_count] = capacity
+    _cache_count += 1
+    _cache_bytes += capacity
+
+
+cdef class _ReusedBlock:
+    """Memory from the cache, exported as bytes; back to the cache when freed."""
+    cdef char* ptr
+    cdef Py_ssize_t capacity
+    cdef Py_ssize_t shape[1]
+    cdef Py_ssize_t strides[1]
+
+    def __getbuffer__(self, Py_buffer* view, int flags):
+        view.buf = self.ptr
+        view.len = self.shape[0]
+        view.readonly = 0
+        view.itemsize = 1
+        if flags & PyBUF_FORMAT:
+            view.format = _BYTE_FORMAT
+        else:
+            view.format = NULL
+        view.ndim = 1
+        view.shape = NULL
+        view.strides = NULL
+        if flags & PyBUF_ND:
+            view.shape = self.shape
+        if (flags & PyBUF_STRIDES) == PyBUF_STRIDES:
+            view.strides = self.strides
+        view.suboffsets = NULL
+        view.internal = NULL
+        view.obj = self
+
+    def __releasebuffer__(self, Py_buffer* view):
+        pass
+
+    def __dealloc__(self):
+        if self.ptr != NULL:
+            if _cache_limit > 0:
+                _cache_give(self.ptr, self.capacity)
+            else:
+                free(self.ptr)
+            self.ptr = NULL
+
+
+def reused_empty(shape, dtype=_F32):
+    """``numpy.empty(shape, dtype)``, C-ordered, whose memory (when large) comes
+    from the reuse cache and returns to it once the array and its views are gone
+    (see the comment above; ``array_cache_info()`` counts hits)."""
+    dt = numpy.dtype(dtype)
+    cdef Py_ssize_t count = 1
+    shape = (int(shape),) if isinstance(shape, (int, numpy.integer)) else tuple(shape)
+    for d in shape:
+        count *= d
+    cdef Py_ssize_t nbytes = count * dt.itemsize
+    if nbytes < _CACHE_MIN_BYTES or _cache_limit <= 0:
+        return numpy.empty(shape, dtype=dt)
+    cdef _ReusedBlock block = _ReusedBlock.__new__(_ReusedBlock)
+    block.ptr = _cache_take(nbytes, &block.capacity)
+    if block.ptr == NULL:
+        raise MemoryError(f"cannot allocate {nbytes} bytes for an array of shape {shape}")
+    block.shape[0] = nbytes
+    block.strides[0] = 1
+    return numpy.frombuffer(block, dtype=dt, count=count).reshape(shape)
+
+
+def array_cache_info():
+    """The reuse cache: blocks and bytes held, the limit, hits and misses."""
+    return {"blocks": _cache_count, "bytes": _cache_bytes, "limit": _cache_limit,
+            "hits": _cache_hits, "misses": _cache_misses}
+
+
+def set_array_cache(limit_mb):
+    """Hold at most `limit_mb` MiB of freed output blocks for reuse (0: none)."""
+    global _cache_limit
+    if limit_mb is None or limit_mb < 0:
+        raise ValueError(f"set_array_cache: limit_mb must be >= 0, got {limit_mb!r}")
+    _cache_limit = <Py_ssize_t>(float(limit_mb) * 1024 * 1024)
+    while _cache_count > 0 and _cache_bytes > _cache_limit:
+        free(_cache_ptr[0])
+        _cache_drop(0)
+
+
+_env_cache_mb = os.environ.get("THINC_FAST_ARRAY_CACHE_MB", "").strip()
+if _env_cache_mb:
+    try:
+        set_array_cache(float(_env_cache_mb))
+    except ValueError:
+        pass
+
+
 class NumpyOps(Ops):
     """CPU backend: blis gemm and fused Cython kernels over float32 arrays."""
 
     name = "numpy"
     xp = numpy
+    # how the kernels below allocate their outputs (the Thinc backend's instance
+    # takes reused_empty)
+    _empty = staticmethod(numpy.empty)
 
     def gemm(self, x, y, out=None, trans1=False, trans2=False, *, alpha=1.0, beta=0.0):
         """``out := alpha * op(x) @ op(y) + beta * out`` through blis (float32).
@@ -814,7 +969,7 @@ class NumpyOps(Ops):
         offsets = _lengths_offsets(lengths, seq.shape[0], 0, 1)
         if offsets is None:
             offsets = _seq2col_offsets("seq2col", self, lengths, seq.shape[0])
-        cols = numpy.empty((seq.shape[0], (2 * nW + 1) * seq.shape[1]), dtype=seq.dtype)
+        cols = self._empty((seq.shape[0], (2 * nW + 1) * seq.shape[1]), dtype=seq.dtype)
         if cols.size:
             _seq2col_run(cols.reshape(-1).view(numpy.uint8), seq.reshape(-1).view(numpy.uint8),
                          offsets, nW, seq.shape[1] * seq.dtype.itemsize,
@@ -834,7 +989,7 @@ class NumpyOps(Ops):
         offsets = _lengths_offsets(lengths, dY.shape[0], 0, 1)
         if offsets is None:
             offsets = _seq2col_offsets("backprop_seq2col", self, lengths, dY.shape[0])
-        dX = numpy.empty((dY.shape[0], dY.shape[1] // nF), dtype=dY.dtype)
+        dX = self._empty((dY.shape[0], dY.shape[1] // nF), dtype=dY.dtype)
         if dX.size:
             if dX.dtype == _F32:
                 _bseq2col_run[float](dX, dY, offsets, nW)
@@ -938,7 +1093,7 @@ class NumpyOps(Ops):
             return Ops.gather_add(self, table, indices)
         idx = _index_array(indices)
         _check_index_run(idx.reshape(-1), table.shape[0], "gather_add")
-        out = numpy.empty((idx.shape[0], table.shape[1]), dtype=table.dtype)
+        out = self._empty((idx.shape[0], table.shape[1]), dtype=table.dtype)
         if out.size:
             if idx.shape[1] == 0:
                 out.fill(0)
@@ -972,8 +1127,8 @@ class NumpyOps(Ops):
         if not _is_real(X) or X.ndim < 1 or X.shape[X.ndim - 1] == 0:
             return Ops.maxout(self, X)
         X = numpy.ascontiguousarray(X)
-        best = numpy.empty(X.shape[:X.ndim - 1], dtype=X.dtype)
-        which = numpy.empty(X.shape[:X.ndim - 1], dtype=numpy.int32)
+        best = self._empty(X.shape[:X.ndim - 1], dtype=X.dtype)
+        which = self._empty(X.shape[:X.ndim - 1], dtype=numpy.int32)
         if best.size:
             if X.dtype == _F32:
                 _maxout_run[float](best.reshape(-1), which.reshape(-1), X.reshape(-1),
@@ -993,7 +1148,7 @@ class NumpyOps(Ops):
         if which.size and (int(which.min()) < 0 or int(which.max()) >= pieces):
             raise IndexError(f"backprop_maxout: which holds pieces outside [0, {P}): "
                              f"{int(which.min())}..{int(which.max())}")
-        dX = numpy.empty(dY.shape + (pieces,), dtype=dY.dtype)
+        dX = self._empty(dY.shape + (pieces,), dtype=dY.dtype)
         if dX.size:
             dY = numpy.ascontiguousarray(dY)
             which = numpy.ascontiguousarray(which, dtype=numpy.int32)

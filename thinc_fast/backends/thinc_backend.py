@@ -55,6 +55,8 @@ _F32 = numpy.dtype("float32")
 _F64 = numpy.dtype("float64")
 _I32 = numpy.dtype("int32")
 _FAST = _kernels.NumpyOps()
+# large outputs from memory already touched (see numpy_ops.reused_empty)
+_FAST._empty = _kernels.reused_empty
 
 # Why cblas() hands out thinc_fast's sgemm or not (for `thinc-fast info` and tests).
 _CBLAS: Dict[str, Any] = {}
@@ -146,6 +148,8 @@ class ThincFastOps(_ThincNumpyOps):
             m, k = (x.shape[1], x.shape[0]) if trans1 else x.shape
             k2, n = (y.shape[1], y.shape[0]) if trans2 else y.shape
             if k == k2 and (out is None or out.shape == (m, n)):
+                if out is None:
+                    out = _kernels.reused_empty((m, n))
                 return _FAST.gemm(x, y, out=out, trans1=trans1, trans2=trans2)
         return super().gemm(x, y, out=out, trans1=trans1, trans2=trans2)
 
