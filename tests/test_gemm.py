@@ -413,23 +413,23 @@ def test_reused_empty_never_hands_out_live_memory(array_cache):
     """A block goes back to the cache only when the array and every view of it
     are gone; what a live view holds is never overwritten by a new array."""
     array_cache(64)
-    a = numpy_ops.reused_empty((600, 288))
-    assert a.shape == (600, 288) and a.dtype == numpy.float32
+    a = numpy_ops.reused_empty((1000, 288))
+    assert a.shape == (1000, 288) and a.dtype == numpy.float32
     assert a.flags.c_contiguous and a.flags.writeable
     a[:] = 7.0
     view = a[100:110]
     del a
-    b = numpy_ops.reused_empty((600, 288))  # cannot be a's block: `view` holds it
+    b = numpy_ops.reused_empty((1000, 288))  # cannot be a's block: `view` holds it
     b[:] = -1.0
     assert (view == 7.0).all()
     hits = numpy_ops.array_cache_info()["hits"]
     del view, b
-    c = numpy_ops.reused_empty((600, 288))
+    c = numpy_ops.reused_empty((1000, 288))
     assert numpy_ops.array_cache_info()["hits"] == hits + 1, "a freed block is reused"
     c[:] = 1.0
-    assert c.sum() == 600 * 288
+    assert c.sum() == 1000 * 288
     small = numpy_ops.reused_empty(10, "int32")
-    assert small.base is None and small.dtype == numpy.int32  # NumPy's own below 256 KiB
+    assert small.base is None and small.dtype == numpy.int32  # NumPy's own below 1 MiB
 
 
 def test_array_cache_stays_in_bounds(array_cache):

@@ -515,10 +515,11 @@ cdef object _gemm_fast(object x, object y, object out, bint trans1, bint trans2,
 # therefore takes its large outputs from a small cache of blocks that arrays
 # give back when the last of them (views included) is gone. Bounded: at most
 # _CACHE_SLOTS blocks and _cache_limit bytes are kept (THINC_FAST_ARRAY_CACHE_MB,
-# default 64; 0 turns it off); blocks below _CACHE_MIN_BYTES are NumPy's own.
+# default 64; 0 turns it off); blocks below _CACHE_MIN_BYTES (1 MiB) are NumPy's own:
+# smaller ones glibc keeps in its heap, and caching them slowed training (3-7%).
 cdef enum:
     _CACHE_SLOTS = 32
-cdef Py_ssize_t _CACHE_MIN_BYTES = 256 * 1024
+cdef Py_ssize_t _CACHE_MIN_BYTES = 1024 * 1024
 cdef char* _cache_ptr[_CACHE_SLOTS]
 cdef Py_ssize_t _cache_cap[_CACHE_SLOTS]
 cdef int _cache_count = 0
