@@ -55,7 +55,9 @@ def use_ops_callback(num_threads: Optional[int] = None) -> Callable[[Any], Any]:
 
         result = use_thinc_fast(target, num_threads)
         if isinstance(get_current_ops(), ThincFastOps):
-            print(f"thinc_fast: the pipeline runs on ThincFastOps ({get_num_threads()} threads)",
+            threads = get_num_threads()
+            plural = "s" if threads != 1 else ""
+            print(f"thinc_fast: the pipeline runs on ThincFastOps ({threads} thread{plural})",
                   file=sys.stderr, flush=True)
         return result
 
