@@ -140,3 +140,24 @@ def test_bad_config_names_section_and_key(change, section, key, message, message
     if CONFECTION_1:
         section, message = section.rpartition(".")[2], message_1
     assert section in text and key in text and message in text, text
+
+
+def test_registry_at_the_top_level_and_registries_of_your_own():
+    """Thinc's `thinc.registry` and `registry.create`."""
+    import thinc_fast
+
+    assert thinc_fast.registry is registry
+    registry.create("greetings_for_test")
+    try:
+        @thinc_fast.registry.greetings_for_test("hello.v1")
+        def hello(name: str) -> str:
+            return f"hello {name}"
+
+        cfg = Config().from_str('[x]\n@greetings_for_test = "hello.v1"\nname = "you"\n')
+        assert registry.resolve(cfg)["x"] == "hello you"
+        with pytest.raises(ValueError, match="already exists"):
+            registry.create("greetings_for_test")
+    finally:
+        delattr(registry, "greetings_for_test")
+    with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
+        thinc_fast.nothing_here

@@ -494,6 +494,10 @@ def test_multibatch(ops):
     fix_random_seed(0)
     for x, y in ops.multibatch(2, X, Y, shuffle=True):
         assert [Y[row[0] // 2] for row in x] == y, "rows stay paired"
+    # Thinc's rule: the first sequence sets the length; a longer later one is cut
+    longer = Y + ["f", "g"]
+    assert [y for _, y in ops.multibatch(2, X, longer)] == [["a", "b"], ["c", "d"], ["e"]]
+    assert len(ops.multibatch(2, X, longer)) == 3
 
 
 @pytest.mark.parametrize("ops", OPS, ids=IDS)
@@ -507,7 +511,7 @@ def test_multibatch(ops):
     (lambda o: o.minibatch(iter([1, -1]), [1, 2, 3]), "'size'"),
     (lambda o: o.minibatch(2, [1, 2], buffer=0), "'buffer'"),
     (lambda o: o.multibatch(2, [1, 2], (i for i in range(2))), "sequence 2"),
-    (lambda o: o.multibatch(2, [1, 2], [1, 2, 3]), "sequence 2 has 3 items"),
+    (lambda o: o.multibatch(2, [1, 2, 3], [1, 2]), "sequence 2 has 2 items, fewer"),
 ])
 def test_batching_errors_name_the_argument(ops, call, message):
     with pytest.raises((ValueError, TypeError), match=message):

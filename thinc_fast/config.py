@@ -42,6 +42,17 @@ class registry(confection.registry):
     losses = catalogue.create("thinc_fast", "losses", entry_points=True)
 
     @classmethod
+    def create(cls, registry_name: str, entry_points: bool = False) -> None:
+        """Add a registry of your own (Thinc's ``registry.create``): afterwards
+        ``@registry.<registry_name>("name.v1")`` registers a function and configs
+        name it as ``@<registry_name> = "name.v1"``. With `entry_points`, other
+        packages' ``thinc_fast_<registry_name>`` entry points are found too."""
+        if hasattr(cls, registry_name):
+            raise ValueError(f"Registry '{registry_name}' already exists")
+        setattr(cls, registry_name,
+                catalogue.create("thinc_fast", registry_name, entry_points=entry_points))
+
+    @classmethod
     def resolve(cls, config: Any, **kwargs: Any) -> Dict[str, Any]:
         """Build every ``@registry`` block of `config`. Unknown registry names,
         missing or mistyped arguments raise ConfigValidationError naming the

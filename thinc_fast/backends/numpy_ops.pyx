@@ -1417,6 +1417,13 @@ def fma_peak(threads=None, *, seconds=0.05, repeats=3):
     return {"gflops": best, "threads": n, "width": job.width, "isa": isa}
 
 
+class ReusingNumpyOps(NumpyOps):
+    """NumpyOps whose large outputs come from the reuse cache (:func:`reused_empty`):
+    for callers that make many short-lived large outputs, as the Thinc backend."""
+
+    _empty = staticmethod(reused_empty)
+
+
 # ------------------------------------------------------------ gemm set-up
 _GEMM_MODES = {"shape": 0, "large": 1, "thin": 2, "default": 3}
 

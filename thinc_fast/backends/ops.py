@@ -235,9 +235,10 @@ class Ops:
 
     def multibatch(self, size: SizeT, sequence: Any, *others: Any, shuffle: bool = False,
                    buffer: int = 1) -> SizedGenerator:
-        """Like :meth:`minibatch` over several sequences of the same length at
-        once: each batch is a list with one batch per sequence, all taken at
-        the same positions."""
+        """Like :meth:`minibatch` over several sequences at once: each batch is a
+        list with one batch per sequence, all taken at the same positions. The
+        first sequence sets the length, as in Thinc: later ones may be longer
+        (their extra items are never batched), not shorter."""
         return self._batches("multibatch", size, (sequence,) + others, shuffle, buffer,
                              single=False)
 
@@ -250,9 +251,10 @@ class Ops:
                                  f"range or array), got {type(seq).__name__}")
         length = len(sequences[0])
         for i, seq in enumerate(sequences[1:], 2):
-            if len(seq) != length:
+            if len(seq) < length:
                 raise ValueError(f"Can't {method} data: sequence {i} has {len(seq)} items, "
-                                 f"the first has {length}")
+                                 f"fewer than the first's {length} (the first sets the "
+                                 f"length; later sequences may be longer)")
         if isinstance(buffer, bool) or not isinstance(buffer, (int, numpy.integer)) or buffer < 1:
             raise ValueError(f"{method}: argument 'buffer' must be an int >= 1, got {buffer!r}")
         sizes = _batch_sizes(method, length, size)
@@ -264,8 +266,9 @@ class Ops:
             queue: List[Any] = []
             start = 0
             for n in sizes:
-                idx = indices[start:start + n] if shuffle else None
-                parts = [self._get_batch(seq, start, start + n, idx) for seq in sequences]
+                stop = min(start + n, length)  # the last batch may be cut short
+                idx = indices[start:stop] if shuffle else None
+                parts = [self._get_batch(seq, start, stop, idx) for seq in sequences]
                 queue.append(parts[0] if single else parts)
                 if len(queue) >= buffer:
                     yield from queue

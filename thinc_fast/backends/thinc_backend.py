@@ -54,9 +54,8 @@ __all__ = ["ThincFastOps", "cblas_status", "use_thinc_fast", "stop_thinc_fast"]
 _F32 = numpy.dtype("float32")
 _F64 = numpy.dtype("float64")
 _I32 = numpy.dtype("int32")
-_FAST = _kernels.NumpyOps()
 # large outputs from memory already touched (see numpy_ops.reused_empty)
-_FAST._empty = _kernels.reused_empty
+_FAST = _kernels.ReusingNumpyOps()
 
 # Why cblas() hands out thinc_fast's sgemm or not (for `thinc-fast info` and tests).
 _CBLAS: Dict[str, Any] = {}
