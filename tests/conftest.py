@@ -7,11 +7,21 @@ import numpy
 import pytest
 
 from thinc_fast.api import Model, fix_random_seed
+from thinc_fast.backends import get_num_threads, set_num_threads
 
 
 @pytest.fixture(autouse=True)
 def _seed():
     fix_random_seed(0)
+
+
+@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
+def threads(request):
+    """Run the test with the kernels on 1 and on 2 threads."""
+    before = get_num_threads()
+    set_num_threads(request.param)
+    yield request.param
+    set_num_threads(before)
 
 
 def model_params64(model: Model) -> Dict[Tuple[int, str], numpy.ndarray]:

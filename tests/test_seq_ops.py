@@ -26,14 +26,6 @@ GPU = gpu_status() is None
 needs_gpu = pytest.mark.skipif(not GPU, reason="needs CuPy and a GPU")
 
 
-@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
-def threads(request):
-    before = get_num_threads()
-    set_num_threads(request.param)
-    yield request.param
-    set_num_threads(before)
-
-
 def random_lengths(rng, n_rows, n_seqs, allow_empty=True):
     """`n_seqs` lengths adding up to `n_rows` (some zero when allowed)."""
     if n_seqs == 0:

@@ -26,14 +26,6 @@ def ops():
     return ThincFastOps(), ThincNumpyOps()
 
 
-@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
-def threads(request):
-    before = get_num_threads()
-    set_num_threads(request.param)
-    yield request.param
-    set_num_threads(before)
-
-
 def rand(*shape, dtype="float32"):
     return RNG.standard_normal(shape).astype(dtype)
 

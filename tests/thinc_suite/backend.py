@@ -30,13 +30,9 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -122,33 +118,12 @@ def run(args, tmp: Path) -> int:
     print(f"Thinc {version}: {tests}\nthinc_fast {found['thinc_fast'][0]}: "
           f"{Path(found['thinc_fast'][1]).parent}")
     (tmp / "pytest.ini").write_text("[pytest]\n")
-    procs, results, times, timed_out = {}, {}, {}, []
-    for label, extra in (("thinc", []), ("thinc_fast", ["-p", "_thinc_fast_backend"])):
-        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-               "-p", "no:randomly", "-p", "_thinc_suite_report", *extra,
-               "-c", str(tmp / "pytest.ini"), "--continue-on-collection-errors",
-               f"--rootdir={tests}", "--hypothesis-seed=0"]
-        if args.keyword:
-            cmd += ["-k", args.keyword]
-        cmd += [str(tests / name) for name in files]
-        run_env = dict(env, THINC_SUITE_REPORT=str(tmp / f"{label}.jsonl"))
-        log = open(tmp / f"{label}.log", "w")
-        procs[label] = (subprocess.Popen(cmd, env=run_env, cwd=tmp, stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True),
-                        time.monotonic(), log)
-    while len(times) < len(procs):
-        time.sleep(0.05)
-        for label, (proc, start, log) in procs.items():
-            if label in times:
-                continue
-            if proc.poll() is None and time.monotonic() - start > args.timeout:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-                timed_out.append(label)
-            if proc.poll() is not None:
-                times[label] = time.monotonic() - start
-                log.close()
-                results[label] = suite.parse_report(tmp / f"{label}.jsonl")
+    paths = [str(tests / name) for name in files]
+    commands = {
+        label: (suite.pytest_command(sys.executable, tmp, tests, args.keyword, plugins) + paths,
+                env)
+        for label, plugins in (("thinc", ()), ("thinc_fast", ("_thinc_fast_backend",)))}
+    results, times, timed_out = suite.run_side_by_side(commands, tmp, args.timeout)
     control, fast = results["thinc"], results["thinc_fast"]
     suite.print_table(files, control, fast, times,
                       labels=(f"Thinc {version}", f"Thinc {version} + ThincFastOps"))

@@ -314,34 +314,11 @@ def run(args, tmp: Path) -> int:
     (tmp / "pytest.ini").write_text("[pytest]\n")
     runs = {"thinc": (args.thinc_python, control_env, thinc_tests),
             "thinc_fast": (sys.executable, fast_env, standin / "thinc" / "tests")}
-    procs, results, times = {}, {}, {}
+    commands = {}
     for label, (python, env, tests) in runs.items():
-        cmd = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-               "-p", "_thinc_suite_report", "-c", str(tmp / "pytest.ini"),
-               "--continue-on-collection-errors",
-               f"--rootdir={tests}", "--hypothesis-seed=0"]
-        if args.keyword:
-            cmd += ["-k", args.keyword]
-        cmd += args.pytest_args + [str(tests / name) for name in files]
-        env = dict(env, THINC_SUITE_REPORT=str(tmp / f"{label}.jsonl"))
-        log = open(tmp / f"{label}.log", "w")
-        procs[label] = (subprocess.Popen(cmd, env=env, cwd=tmp, stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True),
-                        time.monotonic(), log)
-    timed_out = []
-    while len(times) < len(procs):
-        time.sleep(0.05)
-        for label, (proc, start, log) in procs.items():
-            if label in times:
-                continue
-            if proc.poll() is None and time.monotonic() - start > args.timeout:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-                timed_out.append(label)
-            if proc.poll() is not None:
-                times[label] = time.monotonic() - start
-                log.close()
-                results[label] = parse_report(tmp / f"{label}.jsonl")
+        cmd = pytest_command(python, tmp, tests, args.keyword)
+        commands[label] = (cmd + args.pytest_args + [str(tests / name) for name in files], env)
+    results, times, timed_out = run_side_by_side(commands, tmp, args.timeout)
 
     # 4. Report.
     control, fast = results["thinc"], results["thinc_fast"]
@@ -375,6 +352,45 @@ def run(args, tmp: Path) -> int:
         return check(Path(args.known_failures), lost, control, fast, files,
                      args.keyword is None and not args.pytest_args)
     return 0
+
+
+def pytest_command(python: str, tmp: Path, tests: Path, keyword: str | None,
+                   plugins: tuple = ()) -> list:
+    """A pytest run of Thinc's tests folder `tests` that reports through the plugin."""
+    cmd = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+           "-p", "_thinc_suite_report"]
+    for plugin in plugins:
+        cmd += ["-p", plugin]
+    cmd += ["-c", str(tmp / "pytest.ini"), "--continue-on-collection-errors",
+            f"--rootdir={tests}", "--hypothesis-seed=0"]
+    return cmd + (["-k", keyword] if keyword else [])
+
+
+def run_side_by_side(commands: dict, tmp: Path, timeout: float):
+    """Start every {label: (command, env)} at once in `tmp` (pytest runs with the
+    report plugin writing <tmp>/<label>.jsonl), wait, kill any past `timeout`
+    seconds; returns ({label: parsed report}, {label: seconds}, [timed-out labels])."""
+    procs, results, times, timed_out = {}, {}, {}, []
+    for label, (cmd, env) in commands.items():
+        env = dict(env, THINC_SUITE_REPORT=str(tmp / f"{label}.jsonl"))
+        log = open(tmp / f"{label}.log", "w")
+        procs[label] = (subprocess.Popen(cmd, env=env, cwd=tmp, stdout=log,
+                                         stderr=subprocess.STDOUT, start_new_session=True),
+                        time.monotonic(), log)
+    while len(times) < len(procs):
+        time.sleep(0.05)
+        for label, (proc, start, log) in procs.items():
+            if label in times:
+                continue
+            if proc.poll() is None and time.monotonic() - start > timeout:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                timed_out.append(label)
+            if proc.poll() is not None:
+                times[label] = time.monotonic() - start
+                log.close()
+                results[label] = parse_report(tmp / f"{label}.jsonl")
+    return results, times, timed_out
 
 
 def lost_tests(control: dict, fast: dict) -> dict:
