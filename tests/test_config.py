@@ -161,3 +161,22 @@ def test_registry_at_the_top_level_and_registries_of_your_own():
         delattr(registry, "greetings_for_test")
     with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
         thinc_fast.nothing_here
+
+
+def test_unknown_function_suggests_the_close_names():
+    with pytest.raises(ConfigValidationError) as info:
+        resolve(CONFIG.replace('"Adam.v1"', '"Adamm.v1"'))
+    text = str(info.value)
+    assert "did you mean 'Adam.v1'" in text, text
+    with pytest.raises(ConfigValidationError) as info:
+        resolve(CONFIG.replace('@layers = "Relu.v1"', '@layers = "Zzzz.v9"'))
+    text = str(info.value)
+    assert "did you mean" not in text and "are registered" in text, text
+    assert text.count(".v1") < 10, "not every registered name on one line"
+
+
+def test_the_array_types_are_importable_from_the_api():
+    from thinc_fast import api
+
+    for name in ("Pairs", "Floats2d", "Ints1d", "ArrayXd"):
+        assert name in api.__all__ and getattr(api, name) is not None

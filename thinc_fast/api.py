@@ -27,7 +27,8 @@ from .schedules import (Schedule, compounding, constant, constant_then, cosine_d
                         piecewise_constant, plateau, slanted_triangular, warmup_cosine,
                         warmup_linear)
 
-from .types import ArgsKwargs, Padded, Ragged, Unserializable
+from .types import (ArgsKwargs, ArrayXd, Floats1d, Floats2d, Floats3d, Floats4d, FloatsXd,
+                    Ints1d, Ints2d, Ints3d, Ints4d, Padded, Pairs, Ragged, Unserializable)
 from .layers import (add, array_getitem, bidirectional, expand_window, floats_getitem,
                      ints_getitem, list2array, list2padded, list2ragged, map_list, padded2list,
                      premap_ids, ragged2list, reduce_first, reduce_last, reduce_max, reduce_mean,
@@ -67,6 +68,8 @@ __all__ = [
     "ClippedLinear", "Dish", "Gelu", "HardSigmoid", "HardSwish", "HardSwishMobilenet", "HardTanh",
     "Logistic", "Mish", "ReluK", "Sigmoid", "Swish", "sigmoid_activation", "softmax_activation",
     "Ragged", "Padded", "ArgsKwargs", "Unserializable", "enable_mxnet", "enable_tensorflow",
+    "Pairs", "Floats1d", "Floats2d", "Floats3d", "Floats4d", "FloatsXd", "Ints1d", "Ints2d",
+    "Ints3d", "Ints4d", "ArrayXd",
     "add", "array_getitem", "bidirectional", "expand_window", "floats_getitem", "ints_getitem",
     "list2array", "list2padded", "list2ragged", "map_list", "padded2list", "premap_ids",
     "ragged2list", "reduce_first", "reduce_last", "reduce_max", "reduce_mean", "reduce_sum",

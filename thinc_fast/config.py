@@ -18,7 +18,8 @@ and built with ``registry.resolve(Config().from_str(text))``.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Tuple
+import difflib
+from typing import Any, Dict, List, Tuple
 
 import catalogue
 import confection
@@ -76,14 +77,24 @@ class registry(confection.registry):
                         title=f"Invalid config section [{section}]")
                 registry_obj = getattr(cls, reg_name)
                 if value not in registry_obj.get_all():
-                    available = ", ".join(sorted(registry_obj.get_all())) or "none"
                     raise ConfigValidationError(
                         config=config,
                         errors=[{"loc": list(path) + [key],
                                  "msg": f"unknown function '{value}' in registry '{reg_name}'; "
-                                        f"available: {available}"}],
+                                        + _suggest(str(value), sorted(registry_obj.get_all()))}],
                         title=f"Invalid config section [{section}]")
             cls._check_names(value, path + (str(key),))
+
+
+def _suggest(name: str, names: List[str]) -> str:
+    """'did you mean ...?' for the closest registered names, then the names
+    themselves when there are few, else how many there are."""
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+    if len(names) <= 12:
+        return hint + f"available: {', '.join(names) or 'none'}"
+    return hint + (f"{len(names)} are registered (thinc_fast.registry.<registry>.get_all() "
+                   f"lists them)")
 
 
 def _register_builtins() -> None:
