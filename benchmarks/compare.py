@@ -50,6 +50,16 @@ def timed(fn: Callable[[], None], inner: int) -> float:
 
 GAP_SECONDS = 2.0
 IDLE_WAIT_SECONDS = 0.0
+# The CPU's measured FMA peak, GFLOP/s, by thread count (set in main) and the
+# figures a run gathers for its row in benchmarks/RESULTS.md (--record).
+PEAK: Dict[int, float] = {}
+SUMMARY: Dict[str, str] = {}
+
+
+def of_peak(gflops: float, threads: int = 0) -> str:
+    """`gflops` as a fraction of the measured peak of `threads` threads (default: all)."""
+    peak = PEAK.get(threads or N_THREADS)
+    return f"{gflops / peak:4.0%} of peak" if peak else ""
 
 
 def _cpu_times():
@@ -124,7 +134,11 @@ def bench_gemm(rounds: int) -> None:
     flops = 2.0 * m * k * n
     times = run_interleaved(contestants, rounds, inner=50)
     report(f"sgemm {m}x{k}x{n} float32 ({N_THREADS} threads)", times, "us",
-           lambda name, t: f"{flops / t / 1e9:6.0f} GFLOP/s")
+           lambda name, t: f"{flops / t / 1e9:6.0f} GFLOP/s  {of_peak(flops / t / 1e9)}")
+    med = {name: statistics.median(ts) for name, ts in times.items()}
+    SUMMARY["sgemm 128x784x512 vs NumPy"] = (
+        f"{med['numpy matmul'] / med['thinc_fast']:.2f}x "
+        f"({of_peak(flops / med['thinc_fast'] / 1e9).split()[0]})")
 
 
 # ----------------------------------------------------------- gemm, MLP step
@@ -174,8 +188,8 @@ def bench_gemm_step(rounds: int) -> None:
           f"GFLOP/s median (min-max) of {rounds} interleaved rounds; ratio = ours / NumPy;\n"
           f"  ops.gemm(..., trans1=, trans2=) (dW with beta=1) vs numpy.matmul on the same views")
     print(f"  {'gemm':<16} {'m x k x n':>13} {'op':>4} {'thinc_fast':>22} {'numpy matmul':>22} "
-          f"{'ratio':>6}")
-    ratios = []
+          f"{'ratio':>6} {'ours of peak':>13}")
+    ratios, fractions = [], []
     for label, m, k, n, trans in STEP_GEMMS:
         ours, theirs = step_gemm_operands(m, k, n, trans, rng)
         flops = 2.0 * m * k * n
@@ -185,9 +199,16 @@ def bench_gemm_step(rounds: int) -> None:
         ratios.append(ratio)
         cells = "".join(f" {flops / med[name] / 1e9:7.1f} ({flops / max(ts) / 1e9:5.0f}-"
                         f"{flops / min(ts) / 1e9:4.0f})" for name, ts in times.items())
-        print(f"  {label:<16} {f'{m}x{k}x{n}':>13} {trans:>4}{cells} {ratio:6.2f}", flush=True)
+        fraction = of_peak(flops / med["thinc_fast"] / 1e9).split()[0] if PEAK else ""
+        if PEAK:
+            fractions.append(flops / med["thinc_fast"] / 1e9 / PEAK[N_THREADS])
+        print(f"  {label:<16} {f'{m}x{k}x{n}':>13} {trans:>4}{cells} {ratio:6.2f} {fraction:>13}",
+              flush=True)
     geomean = statistics.geometric_mean(ratios)
     print(f"  geometric mean of the ratios: {geomean:.2f} (lowest {min(ratios):.2f})")
+    SUMMARY["MLP step gemms vs NumPy: geomean / worst"] = f"{geomean:.2f}x / {min(ratios):.2f}x"
+    if PEAK:
+        SUMMARY["MLP step gemms, of peak"] = f"{min(fractions):.0%}-{max(fractions):.0%}"
 
 
 def bench_gemm_mixed(rounds: int) -> None:
@@ -350,7 +371,17 @@ def bench_mlp(hidden: List[int], batch: int, rounds: int, data) -> None:
             contestants[label] = torch_epoch
     times = run_interleaved(contestants, rounds)
     shape = "-".join(map(str, [784] + hidden + [10]))
-    report(f"one epoch, MLP {shape}, batch {batch}, {n} examples, Adam(0.001)", times, "s")
+    widths = [784] + hidden + [10]
+    # forward, input gradient and weight gradient: 3 gemms of 2 * n * nI * nO each
+    epoch_flops = 6.0 * n * sum(a * b for a, b in zip(widths, widths[1:]))
+    report(f"one epoch, MLP {shape}, batch {batch}, {n} examples, Adam(0.001) "
+           f"({epoch_flops / 1e9:.0f} GFLOP of gemm)", times, "s",
+           lambda name, t: f"{epoch_flops / t / 1e9:6.0f} GFLOP/s  {of_peak(epoch_flops / t / 1e9)}")
+    med = {name: statistics.median(ts) for name, ts in times.items()}
+    if "torch fused Adam" in med:
+        SUMMARY[f"MLP {shape} b{batch} epoch vs torch fused"] = (
+            f"{med['torch fused Adam'] / med['thinc_fast']:.2f}x "
+            f"({of_peak(epoch_flops / med['thinc_fast'] / 1e9).split()[0]})")
 
 
 # ---------------------------------------------------------------------- ray
@@ -788,7 +819,12 @@ def bench_spacy(rounds: int, docs: int, epochs: int) -> None:
     threads = sorted({1, N_THREADS})
     print("gemm at spaCy's tok2vec shapes, GFLOP/s (fraction of the FMA peak of the threads used)")
     spacy_bench.gemm_table(threads)
-    spacy_bench.compare(["tagger", "textcat", "ner", "parser"], threads, docs, epochs, rounds)
+    rows = spacy_bench.compare(["tagger", "textcat", "ner", "parser"], threads, docs, epochs,
+                               rounds)
+    for row in rows:
+        if row["threads"] == N_THREADS:
+            SUMMARY[f"spaCy {row['pipe']} train / pipe vs NumpyOps"] = (
+                f"{row['train_ratio']:.2f}x / {row['pipe_ratio']:.2f}x")
     thinc_fast.set_num_threads(N_THREADS)
 
 
@@ -805,6 +841,9 @@ def main() -> None:
                         help="comma-separated rows: gemm, gemm_step, gemm_mixed, adam, seq, text, "
                              "mlp_big, mlp_small, ray, gpu, spacy (not run by default: it needs "
                              "spaCy 3.8, i.e. Thinc 8.3, beside thinc_fast)")
+    parser.add_argument("--record", metavar="PATH",
+                        help="append this run's row (CPU, peak, the ratios measured) to the "
+                             "markdown table in PATH, e.g. benchmarks/RESULTS.md")
     parser.add_argument("--spacy-docs", type=int, default=2000,
                         help="spacy row: generated training documents (dev: a quarter more)")
     parser.add_argument("--spacy-epochs", type=int, default=2, help="spacy row: epochs per run")
@@ -814,6 +853,16 @@ def main() -> None:
     IDLE_WAIT_SECONDS = args.idle_wait
     print(_blis_arch.summary())
     print(f"thinc_fast {thinc_fast.__version__}; threads {N_THREADS}; blis {blis_info()}")
+    from thinc_fast.backends.numpy_ops import fma_peak
+
+    for threads in sorted({1, N_THREADS}):
+        found = fma_peak(threads)
+        if found:
+            PEAK[threads] = found["gflops"]
+    if PEAK:
+        print("FMA peak (measured): " + ", ".join(f"{g:.0f} GFLOP/s on {t} thread(s)"
+                                                  for t, g in PEAK.items())
+              + f", {found['isa']}")
     print(f"thinc: {getattr(thinc_api, '__name__', None) and __import__('thinc').__version__}; "
           f"torch: {torch.__version__ if torch else None}; numpy {numpy.__version__}")
     if "gemm" in rows:
@@ -840,6 +889,35 @@ def main() -> None:
         bench_gpu(args.rounds)
     if "spacy" in rows:
         bench_spacy(args.rounds, args.spacy_docs, args.spacy_epochs)
+    if args.record:
+        record(args.record, args.only)
+
+
+RESULTS_HEADER = ("| date | commit | CPU | threads | FMA peak 1 / all threads (GFLOP/s) | rows run "
+                  "| results |\n|---|---|---|---|---|---|---|\n")
+
+
+def record(path: str, rows: str) -> None:
+    """Append this run's row to the markdown table in `path` (created with its header)."""
+    import datetime
+    import subprocess
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, cwd=os.path.dirname(os.path.abspath(__file__)),
+                                timeout=10).stdout.strip() or "?"
+    except (OSError, subprocess.SubprocessError):
+        commit = "?"
+    peak = " / ".join(f"{PEAK[t]:.0f}" for t in sorted(PEAK)) or "-"
+    results = "; ".join(f"{k}: {v}" for k, v in SUMMARY.items()) or "-"
+    line = (f"| {datetime.date.today().isoformat()} | {commit} | {_blis_arch.cpu_model()} | "
+            f"{N_THREADS} | {peak} | {rows} | {results} |\n")
+    new = not os.path.exists(path) or "| date | commit |" not in open(path).read()
+    with open(path, "a") as f:
+        if new:
+            f.write("\n" + RESULTS_HEADER)
+        f.write(line)
+    print(f"\nrecorded in {path}: {line.strip()}")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,9 @@ thinc_fast's ``pyproject.toml``), so after ``pip install thinc_fast``::
     with use_ops("thinc_fast"):                 # or for one block
         ...
 
+    from thinc_fast.backends.thinc_backend import use_thinc_fast
+    use_thinc_fast(model_or_nlp)  # the current ops, that model's nodes, Thinc's Optimizer
+
 and in a spaCy training config, one line (see :mod:`thinc_fast.spacy_callbacks`)::
 
     [initialize]
@@ -32,6 +35,15 @@ split over the cores), ``seq2col`` / ``backprop_seq2col``, ``maxout`` /
 Optimizer calls for each parameter: one fused pass instead of Thinc's three).
 Left to Thinc: the LSTM, the activations (whose clipping differs between
 Thinc lines), LayerNorm and the other layers written with NumPy calls.
+
+Thinc's Optimizer does not use the current ops: it asks ``get_array_ops``
+for each parameter, which gives Thinc's NumpyOps for NumPy arrays. So the
+fused ``adam`` runs only after :func:`use_thinc_fast` (which the spaCy config
+line calls), which points that at the backend; :func:`stop_thinc_fast` undoes it.
+
+Large outputs (1 MiB and more) come from a bounded cache of memory already
+touched (:func:`thinc_fast.backends.numpy_ops.reused_empty`): a fresh one would
+page-fault inside the kernel.
 
 Threads: ``thinc_fast.backends.set_num_threads(n)`` or the
 ``THINC_FAST_NUM_THREADS`` environment variable (default: the CPUs this
