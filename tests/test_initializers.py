@@ -67,3 +67,34 @@ def test_initializer_in_a_layer_config():
     model.initialize()
     W = model.get_param("W")
     assert W.shape == (3, 2000) and 1.0 <= W.min() and W.max() < 2.0
+
+
+@pytest.mark.parametrize("name", ["glorot_uniform_init", "glorot_normal_init", "he_normal_init",
+                                  "he_uniform_init", "lecun_normal_init", "lecun_uniform_init"])
+@pytest.mark.parametrize("shape", [(4, 6), (8, 3, 5), (2, 3, 4, 5)])
+def test_same_values_as_thinc_for_every_rank(name, shape):
+    """Thinc takes fan_in = shape[1] whatever the rank: the same seed gives the
+    same weights, Maxout's (nO, nP, nI) included."""
+    thinc_init = pytest.importorskip("thinc.initializers")
+    thinc_api = pytest.importorskip("thinc.api")
+    import thinc_fast.api as fast_api
+
+    thinc_api.fix_random_seed(3)
+    expected = getattr(thinc_init, name)(thinc_api.NumpyOps(), shape)
+    fast_api.fix_random_seed(3)
+    got = getattr(fast_api, name)(fast_api.NumpyOps(), shape)
+    numpy.testing.assert_array_equal(got, expected)
+
+
+def test_maxout_starts_as_in_thinc():
+    thinc_api = pytest.importorskip("thinc.api")
+    import thinc_fast.api as fast_api
+
+    weights = []
+    for api in (thinc_api, fast_api):
+        api.fix_random_seed(0)
+        model = api.Maxout(8, 5, nP=3)
+        model.initialize()
+        weights.append(model.get_param("W"))
+    assert weights[0].shape == (8, 3, 5)
+    numpy.testing.assert_array_equal(weights[1], weights[0])

@@ -2,8 +2,10 @@
 
 As in Thinc, the random values are drawn from NumPy's global RNG (so that
 ``fix_random_seed`` repeats them, whatever the backend) and then moved to the
-backend of `ops`. ``fan_out = shape[0]``; ``fan_in`` is the product of the
-remaining dims (equal to Thinc's ``shape[1]`` for the 2d weights of dense layers).
+backend of `ops`. ``fan_out = shape[0]`` and ``fan_in = shape[1]``, as Thinc
+takes them for any number of dimensions (so Maxout's ``(nO, nP, nI)`` weights
+start from the same values as in Thinc with the same seed); a 1d shape has
+``fan_in = 1``.
 
 The ``configure_*`` functions are what the registry builds from a config
 block such as ``[model.init_W] @initializers = "uniform_init.v1" lo = -0.5``:
@@ -22,8 +24,9 @@ InitFn = Callable[[Ops, Shape], Any]
 
 
 def _fans(shape: Shape) -> Tuple[int, int]:
+    """(fan_in, fan_out) = (shape[1], shape[0]), Thinc's rule for every rank."""
     fan_out = int(shape[0]) if len(shape) else 1
-    fan_in = math.prod(shape[1:]) if len(shape) > 1 else 1
+    fan_in = int(shape[1]) if len(shape) > 1 else 1
     return max(fan_in, 1), max(fan_out, 1)
 
 
