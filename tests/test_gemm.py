@@ -46,6 +46,7 @@ def options():
     yield set_gemm_options
     set_gemm_options(mode=before["mode"], thin_rows=before["thin_rows"],
                      thin_cols=before["thin_cols"], thin_k=before["thin_k"],
+                     mid_rows=before["mid_rows"], mid_cols=before["mid_cols"],
                      min_flops=before["min_flops"], chunk_flops=before["chunk_flops"],
                      chunks_per_thread=before["chunks_per_thread"], align=before["align"],
                      spin_us=before["spin_us"], spin_max_us=before["spin_max_us"])
@@ -373,7 +374,7 @@ def test_spin_budget_follows_the_gaps(options):
     options(min_flops=0, spin_us=100, spin_max_us=2000)
     thinc_fast.set_num_threads(2)
     ops = NumpyOps()
-    a = numpy.ones((64, 64), dtype="float32")
+    a = numpy.ones((128, 128), dtype="float32")  # not thin: split over the pool
     for _ in range(40):
         ops.gemm(a, a)
         time.sleep(0.0004)
@@ -443,3 +444,24 @@ def test_array_cache_stays_in_bounds(array_cache):
     assert numpy_ops.reused_empty((700, 1000)).base is None  # off: plain numpy.empty
     with pytest.raises(ValueError, match="limit_mb must be >= 0"):
         array_cache(-1)
+
+
+@pytest.mark.parametrize("m,k,n", [(600, 288, 96), (32, 784, 64), (60, 512, 512),
+                                   (40, 300, 200), (128, 512, 10), (10, 128, 512),
+                                   (128, 10, 512), (700, 288, 288), (33, 65, 17)])
+@pytest.mark.parametrize("trans", ["-", "A^T", "B^T"])
+def test_same_bits_on_any_thread_count(options, m, k, n, trans):
+    """The kernel is chosen for the whole product and thin products are not
+    split, so 1, 2 and 4 threads give the same bits (shapes around the thin
+    thresholds, where a tile's own shape would pick the other kernel)."""
+    options(min_flops=0, chunk_flops=0)
+    rng = numpy.random.default_rng(m * 7 + n)
+    a = rng.standard_normal((k, m) if trans == "A^T" else (m, k)).astype("float32")
+    b = rng.standard_normal((n, k) if trans == "B^T" else (k, n)).astype("float32")
+    ops = NumpyOps()
+    outs = []
+    for threads in (1, 2, 4):
+        thinc_fast.set_num_threads(threads)
+        outs.append(ops.gemm(a, b, trans1=trans == "A^T", trans2=trans == "B^T"))
+    numpy.testing.assert_array_equal(outs[1], outs[0])
+    numpy.testing.assert_array_equal(outs[2], outs[0])

@@ -73,15 +73,20 @@ static struct tf_blis_state_s {
     tf_sgemm_plain_ft plain;
     tf_cntx_t *large;   /* context for large products (NULL: blis's own choice) */
     tf_cntx_t *thin;    /* context for thin/small products (NULL: same as large) */
-    /* A product (or a thread's tile of one) goes to `thin` when one of its
-     * dimensions is below these. "Rows" and "columns" are those of C as
-     * stored: columns run along C's contiguous direction (n for a row-major
-     * C, m for a column-major one), since blis lays its kernels out by it. */
+    /* A product goes to `thin` when one of its dimensions is below these, or
+     * when both its columns and its rows are below the `mid` pair; decided
+     * once for the whole product, never per tile, so that the kernel (and so
+     * the rounding) does not depend on the thread count. "Rows" and "columns"
+     * are those of C as stored: columns run along C's contiguous direction (n
+     * for a row-major C, m for a column-major one), since blis lays its
+     * kernels out by it. */
     tf_dim_t thin_rows;
     tf_dim_t thin_cols;
     tf_dim_t thin_k;
+    tf_dim_t mid_rows;
+    tf_dim_t mid_cols;
     int force;          /* tests/benchmarks: 0 per shape, 1 large, 2 thin, 3 blis default */
-} tf_blis = {0, 0, 0, 0, 0, 0, 0, 32, 64, 16, 0};
+} tf_blis = {0, 0, 0, 0, 0, 0, 0, 100, 32, 16, 256, 100, 0};
 
 /* Attach blis's expert interface from the addresses of its functions (looked
  * up by _blis_arch with ctypes in the loaded blis.cy library; a dlopen/dlsym
@@ -127,14 +132,33 @@ static tf_cntx_t *tf_blis_context(int arch)
     return tf_blis.lookup_nat(arch);
 }
 
-/* Which context serves an m x n x k product (or tile) whose C has column
- * stride csc: 0 large, 1 thin. */
+/* Which context serves an m x n x k product whose C has column stride csc:
+ * 0 large, 1 thin. */
 static inline int tf_blis_is_thin(tf_dim_t m, tf_dim_t n, tf_dim_t k, tf_inc_t csc)
 {
     if (tf_blis.force == 1) return 0;
     if (tf_blis.force == 2) return 1;
     tf_dim_t rows = csc == 1 ? m : n, cols = csc == 1 ? n : m;
-    return rows < tf_blis.thin_rows || cols < tf_blis.thin_cols || k < tf_blis.thin_k;
+    return rows < tf_blis.thin_rows || cols < tf_blis.thin_cols || k < tf_blis.thin_k ||
+           (cols < tf_blis.mid_cols && rows < tf_blis.mid_rows);
+}
+
+/* C := alpha * A @ B + beta * C on one thread, on the thin context when `thin`
+ * (and one is loaded), else on the large one. */
+static void tf_sgemm_tile_on(int thin, tf_dim_t m, tf_dim_t n, tf_dim_t k, float alpha,
+                             const float *A, tf_inc_t rsa, tf_inc_t csa, const float *B,
+                             tf_inc_t rsb, tf_inc_t csb, float beta, float *C, tf_inc_t rsc,
+                             tf_inc_t csc)
+{
+    if (tf_blis.sgemm_ex == NULL || tf_blis.force == 3) {
+        tf_blis.plain(m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc);
+        return;
+    }
+    tf_cntx_t *cntx = tf_blis.large;
+    if (tf_blis.thin != NULL && thin)
+        cntx = tf_blis.thin;
+    tf_blis.sgemm_ex(0, 0, m, n, k, &alpha, (float *)A, rsa, csa, (float *)B, rsb, csb, &beta, C,
+                     rsc, csc, cntx, NULL);
 }
 
 /* C := alpha * A @ B + beta * C on one thread, on the context the shape asks for. */
@@ -142,15 +166,8 @@ static void tf_sgemm_tile(tf_dim_t m, tf_dim_t n, tf_dim_t k, float alpha, const
                           tf_inc_t rsa, tf_inc_t csa, const float *B, tf_inc_t rsb, tf_inc_t csb,
                           float beta, float *C, tf_inc_t rsc, tf_inc_t csc)
 {
-    if (tf_blis.sgemm_ex == NULL || tf_blis.force == 3) {
-        tf_blis.plain(m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc);
-        return;
-    }
-    tf_cntx_t *cntx = tf_blis.large;
-    if (tf_blis.thin != NULL && tf_blis_is_thin(m, n, k, csc))
-        cntx = tf_blis.thin;
-    tf_blis.sgemm_ex(0, 0, m, n, k, &alpha, (float *)A, rsa, csa, (float *)B, rsb, csb, &beta, C,
-                     rsc, csc, cntx, NULL);
+    tf_sgemm_tile_on(tf_blis_is_thin(m, n, k, csc), m, n, k, alpha, A, rsa, csa, B, rsb, csb,
+                     beta, C, rsc, csc);
 }
 
 /* ---- the split over threads ---- */
@@ -166,6 +183,9 @@ typedef struct {
     tf_inc_t rsc, csc;
     tf_dim_t mt, nt; /* tile height and width */
     int pm, pn;      /* tiles down and across */
+    int thin;        /* the context, chosen once for the whole product: a tile's own
+                      * shape could pick the other one, whose kernels round
+                      * differently, and the result would depend on the thread count */
 } tf_gemm_job;
 
 static void tf_gemm_chunk(void *ctx, int i)
@@ -176,7 +196,7 @@ static void tf_gemm_chunk(void *ctx, int i)
     tf_dim_t nn = j->n - n0 < j->nt ? j->n - n0 : j->nt;
     if (mm <= 0 || nn <= 0)
         return;
-    tf_sgemm_tile(mm, nn, j->k, j->alpha, j->A + m0 * j->rsa, j->rsa, j->csa,
+    tf_sgemm_tile_on(j->thin, mm, nn, j->k, j->alpha, j->A + m0 * j->rsa, j->rsa, j->csa,
                   j->B + n0 * j->csb, j->rsb, j->csb, j->beta, j->C + m0 * j->rsc + n0 * j->csc,
                   j->rsc, j->csc);
 }
@@ -265,7 +285,15 @@ static void tf_sgemm_threads(tf_dim_t m, tf_dim_t n, tf_dim_t k, float alpha, co
                              tf_inc_t csb, float beta, float *C, tf_inc_t rsc, tf_inc_t csc,
                              int nthreads)
 {
-    tf_gemm_job j = {m, n, k, alpha, beta, A, rsa, csa, B, rsb, csb, C, rsc, csc, m, n, 1, 1};
+    tf_gemm_job j = {m, n, k, alpha, beta, A, rsa, csa, B, rsb, csb, C, rsc, csc, m, n, 1, 1,
+                     tf_blis_is_thin(m, n, k, csc)};
+    /* A thin product runs whole on one thread: blis's small/skinny code picks
+     * its kernels (edge cases, loop variants) from the shape it is given, so a
+     * tile of it can round differently from the whole and the result would
+     * depend on the thread count (measured: 60x512x512 and 40x300x200 on the
+     * haswell context differed by 5e-5 between 1 and 2 threads). */
+    if (j.thin && tf_blis.thin != NULL && tf_blis.force != 3)
+        nthreads = 1;
     tf_gemm_plan(&j, nthreads, tf_pool_all_spinning(nthreads - 1) ? 1 : tf_split.chunks_per_thread);
     int tiles = j.pm * j.pn;
     if (tiles <= 1) {

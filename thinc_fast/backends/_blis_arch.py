@@ -45,16 +45,21 @@ _AVX2_CONFIGS = ("haswell", "zen", "zen2", "zen3")   # AVX2 kernels with sup ker
 _AVX512_CONFIGS = ("skx",)                          # AVX-512 panels, no sup kernels
 _ARM_CONFIGS = ("armsve", "a64fx", "firestorm", "thunderx2", "cortexa57", "cortexa53")
 
-# A product (or one thread's tile of it) runs on the thin configuration when C
-# has fewer than THIN_ROWS rows or THIN_COLS columns (columns: along C's
-# contiguous direction) or k < THIN_K. Measured on an Intel Xeon (family 6
-# model 207, AVX-512 under KVM), one thread, best of 9 interleaved rounds,
-# GFLOP/s skx vs haswell-sup: rows 24x512x512 77 vs 80, 32x512x512 86 vs 77;
-# columns 128x512x48 64 vs 76, 128x512x64 81 vs 77; k 128x10x512 54 vs 69,
-# 128x16x512 80 vs 72; the output layer (10 classes) 20 vs 63.
-THIN_ROWS = 32
-THIN_COLS = 64
-THIN_K = 16
+# A product runs on the thin configuration when C has fewer than thin_rows rows
+# or thin_cols columns (columns: along C's contiguous direction), or k < thin_k,
+# or fewer than mid_cols columns and mid_rows rows (THIN_RULES, per BLIS version). The choice is made for the
+# whole product, never per thread's tile, so the result is the same bits on any
+# thread count. Measured on an Intel Xeon (family 6 model 167, AVX-512 under
+# KVM), C = A @ B^T, GFLOP/s haswell-sup / skx, 1 thread then 2 (BLIS 0.9.0):
+# 32x288x64 81/45 111/60; 64x288x288 86/88 158/134; 128x288x96 80/102 150/132;
+# 128x288x192 87/111 159/180; 600x288x64 84/146 163/217; k 128x10x512 91/79
+# 75/56; the output layer 128x512x10 88/25 133/34. BLIS 0.7.0 (blis 1.3.x) has
+# weaker sup kernels: skx won or tied everywhere but at a few columns
+# (128x512x10: 34/27 47/37), so there only thin_cols applies.
+THIN_RULES = {
+    "0.9.0": {"thin_rows": 100, "thin_cols": 32, "thin_k": 16, "mid_rows": 256, "mid_cols": 100},
+    "0.7.0": {"thin_rows": 0, "thin_cols": 32, "thin_k": 0, "mid_rows": 0, "mid_cols": 0},
+}
 
 _state: Dict[str, Any] = {}
 
@@ -205,7 +210,8 @@ def configure() -> Dict[str, Any]:
     isa = isa_class(flags)
     _state.update(detected=detected, isa=isa, flags=flags, names=names, env_set=False,
                   registered=registered,
-                  thin_rows=THIN_ROWS, thin_cols=THIN_COLS, thin_k=THIN_K, gemm=None, early="blis" in sys.modules)
+                  gemm=None, early="blis" in sys.modules)
+    _state.update(THIN_RULES.get(_inner_version(lib), THIN_RULES["0.9.0"]))
     user = os.environ.get("BLIS_ARCH_TYPE", "").strip()
     if user:
         name = user if user in names else next((n for n, i in names.items() if str(i) == user), None)
@@ -239,7 +245,8 @@ def gemm_plan() -> Dict[str, Any]:
     return {"large": large, "large_id": names.get(large) if large in registered else None,
             "thin": thin, "thin_id": names.get(thin) if thin in registered else None,
             "thin_rows": _state["thin_rows"], "thin_cols": _state["thin_cols"],
-            "thin_k": _state["thin_k"]}
+            "thin_k": _state["thin_k"], "mid_rows": _state["mid_rows"],
+            "mid_cols": _state["mid_cols"]}
 
 
 def after_blis_init() -> None:
@@ -285,13 +292,16 @@ def active_arch() -> Optional[str]:
     return _arch_name(lib, lib.bli_arch_query_id())
 
 
-def blis_inner_version() -> Optional[str]:
-    """The BLIS version inside the installed blis package ("0.9.0", "0.7.0"), or None."""
-    lib = _blis_library()
+def _inner_version(lib: Optional[ctypes.CDLL]) -> Optional[str]:
     if lib is None or not hasattr(lib, "bli_info_get_version_str"):
         return None
     lib.bli_info_get_version_str.restype = ctypes.c_char_p
     return lib.bli_info_get_version_str().decode()
+
+
+def blis_inner_version() -> Optional[str]:
+    """The BLIS version inside the installed blis package ("0.9.0", "0.7.0"), or None."""
+    return _inner_version(_blis_library())
 
 
 def blis_version() -> str:
@@ -306,8 +316,11 @@ def blis_version() -> str:
 
 
 def _thin_rule() -> str:
-    return (f"C rows < {_state['thin_rows']} or columns < {_state['thin_cols']} "
+    rule = (f"C rows < {_state['thin_rows']} or columns < {_state['thin_cols']} "
             f"or k < {_state['thin_k']}")
+    if _state.get("mid_cols") and _state.get("mid_rows"):
+        rule += f" or (columns < {_state['mid_cols']} and rows < {_state['mid_rows']})"
+    return rule
 
 
 _SHOWN_FLAGS = ("avx512f", "avx512dq", "avx512bw", "avx512vl", "avx2", "fma", "asimd", "sve")
@@ -350,7 +363,7 @@ def info_lines() -> List[str]:
                      f"needs BLIS {' or '.join(EXPERT_BLIS_VERSIONS)}, found {blis_inner_version()})")
     elif gemm.get("thin"):
         lines.append(f"gemm: large products on {gemm.get('large')}, thin ones ({_thin_rule()}; "
-                     f"per thread tile) on {gemm.get('thin')}, whose small/skinny kernels "
+                     f"decided for the whole product) on {gemm.get('thin')}, whose small/skinny kernels "
                      f"{gemm.get('large')} lacks")
     else:
         lines.append(f"gemm: every product on {gemm.get('large')}")

@@ -48,6 +48,8 @@ cdef extern from "tf_blis.h" nogil:
         dim_t thin_rows
         dim_t thin_cols
         dim_t thin_k
+        dim_t mid_rows
+        dim_t mid_cols
         int force
     tf_blis_state tf_blis
     ctypedef struct tf_split_state "struct tf_split_state_s":

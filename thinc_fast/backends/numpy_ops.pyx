@@ -1459,6 +1459,8 @@ def _setup_gemm():
         tf_blis.thin_rows = plan["thin_rows"]
         tf_blis.thin_cols = plan["thin_cols"]
         tf_blis.thin_k = plan["thin_k"]
+        tf_blis.mid_rows = plan["mid_rows"]
+        tf_blis.mid_cols = plan["mid_cols"]
     else:
         status["large"] = _blis_arch.active_arch()
     _blis_arch.record_gemm_setup(status)
@@ -1481,6 +1483,8 @@ def gemm_config():
         "thin_rows": tf_blis.thin_rows,
         "thin_cols": tf_blis.thin_cols,
         "thin_k": tf_blis.thin_k,
+        "mid_rows": tf_blis.mid_rows,
+        "mid_cols": tf_blis.mid_cols,
         "mode": {v: k for k, v in _GEMM_MODES.items()}[tf_blis.force],
         "threads": _gemm_threads(),
         "pool_threads_supported": bool(tf_pool_threads_supported()),
@@ -1515,7 +1519,8 @@ def _gemm_plan(dim_t m, dim_t n, dim_t k, int nthreads, per_thread=None):
     return j.pm, j.pn, j.mt, j.nt
 
 
-def set_gemm_options(*, mode=None, thin_rows=None, thin_cols=None, thin_k=None, spin_us=None,
+def set_gemm_options(*, mode=None, thin_rows=None, thin_cols=None, thin_k=None, mid_rows=None,
+                     mid_cols=None, spin_us=None,
                      spin_max_us=None, min_flops=None, chunk_flops=None, chunks_per_thread=None, align=None):
     """Tune gemm (for tests and measurements; the defaults are the measured choice).
 
@@ -1536,6 +1541,10 @@ def set_gemm_options(*, mode=None, thin_rows=None, thin_cols=None, thin_k=None, 
         tf_blis.thin_cols = thin_cols
     if thin_k is not None:
         tf_blis.thin_k = thin_k
+    if mid_rows is not None:
+        tf_blis.mid_rows = mid_rows
+    if mid_cols is not None:
+        tf_blis.mid_cols = mid_cols
     if spin_us is not None:
         if spin_us < 0:
             raise ValueError("set_gemm_options: spin_us must be >= 0")
