@@ -316,11 +316,12 @@ def blis_version() -> str:
 
 
 def _thin_rule() -> str:
-    rule = (f"C rows < {_state['thin_rows']} or columns < {_state['thin_cols']} "
-            f"or k < {_state['thin_k']}")
+    parts = [f"{label} < {_state[key]}" for label, key in
+             (("C rows", "thin_rows"), ("C columns", "thin_cols"), ("k", "thin_k"))
+             if _state[key] > 0]
     if _state.get("mid_cols") and _state.get("mid_rows"):
-        rule += f" or (columns < {_state['mid_cols']} and rows < {_state['mid_rows']})"
-    return rule
+        parts.append(f"(columns < {_state['mid_cols']} and rows < {_state['mid_rows']})")
+    return " or ".join(parts) or "never"
 
 
 _SHOWN_FLAGS = ("avx512f", "avx512dq", "avx512bw", "avx512vl", "avx2", "fma", "asimd", "sve")
