@@ -1379,7 +1379,6 @@ def fma_peak(threads=None, *, seconds=0.05, repeats=3):
     AVX2/FMA or off x86-64 (nothing to measure it with here)."""
     cdef tf_peak_job job
     cdef float sink = 0.0
-    cdef double flops
     cdef int n = _num_threads if threads is None else int(threads)
     flags = _blis_arch.cpu_flags()
     if not TF_PEAK_X86:
@@ -1396,7 +1395,10 @@ def fma_peak(threads=None, *, seconds=0.05, repeats=3):
     while True:  # calibrate on one thread
         start = time.perf_counter()
         with nogil:
-            flops = tf_peak_zmm(job.iters, &sink) if job.width == 16 else tf_peak_ymm(job.iters, &sink)
+            if job.width == 16:
+                tf_peak_zmm(job.iters, &sink)
+            else:
+                tf_peak_ymm(job.iters, &sink)
         took = time.perf_counter() - start
         if took > seconds / 8 or job.iters > (1 << 40):
             break

@@ -140,13 +140,11 @@ def _seq_lengths_ok(lengths: Any, n_seqs: int, min_length: int) -> bool:
             and (n_seqs == 0 or int(lengths.min()) >= min_length))
 
 
-def _ids_in_range(ids: numpy.ndarray, n: int) -> bool:
-    return ids.size == 0 or (int(ids.min()) >= 0 and int(ids.max()) < n)
-
-
 class ThincFastOps(_ThincNumpyOps):
     """The installed Thinc's NumpyOps, with thinc_fast's kernels where they
-    compute what Thinc's would (see the module docstring)."""
+    compute what Thinc's would (see the module docstring). The kernels check
+    their index arguments before they write anything and raise IndexError for
+    one out of range: such calls then go to Thinc's own method."""
 
     name = "thinc_fast"
 
@@ -194,9 +192,11 @@ class ThincFastOps(_ThincNumpyOps):
 
     def backprop_maxout(self, dY, which, P):
         if (_real(dY) and _c_array(dY, ndim=2) and _c_array(which, _I32, 2)
-                and which.shape == dY.shape and isinstance(P, int) and P > 0
-                and _ids_in_range(which, P)):
-            return _FAST.backprop_maxout(dY, which, P)
+                and which.shape == dY.shape and isinstance(P, int) and P > 0):
+            try:
+                return _FAST.backprop_maxout(dY, which, P)
+            except IndexError:  # a piece outside [0, P)
+                pass
         return super().backprop_maxout(dY, which, P)
 
     def hash(self, ids, seed):
@@ -206,9 +206,12 @@ class ThincFastOps(_ThincNumpyOps):
 
     def gather_add(self, table, indices):
         if (_real(table) and _c_array(table, ndim=2) and isinstance(indices, numpy.ndarray)
-                and indices.ndim == 2 and indices.dtype.kind in "iu" and indices.flags.c_contiguous
-                and _ids_in_range(indices, table.shape[0])):
-            return _FAST.gather_add(table, indices)
+                and indices.ndim == 2 and indices.dtype.kind in "iu"
+                and indices.flags.c_contiguous):
+            try:
+                return _FAST.gather_add(table, indices)
+            except IndexError:  # an id outside the table
+                pass
         return super().gather_add(table, indices)
 
     def scatter_add(self, table, indices, values):
@@ -221,16 +224,19 @@ class ThincFastOps(_ThincNumpyOps):
                 and isinstance(indices, numpy.ndarray) and indices.ndim == 1
                 and indices.dtype.kind in "iu" and _c_array(values, table.dtype, 2)
                 and values.shape == (indices.shape[0], table.shape[1])):
+            try:
+                return _FAST.scatter_add(table, indices, values)
+            except IndexError:  # ids outside [0, rows): nothing was added
+                pass
             rows = table.shape[0]
-            if not _ids_in_range(indices, rows):
-                if indices.dtype.kind == "u" or int(indices.min()) < -rows:
-                    numpy.add.at(table, indices, values)  # NumPy's IndexError
-                    return table
-                indices = numpy.where(indices < 0, indices + rows, indices)
-                if not _ids_in_range(indices, rows):
-                    numpy.add.at(table, indices, values)
-                    return table
-            return _FAST.scatter_add(table, indices, values)
+            if indices.dtype.kind == "i" and indices.size and int(indices.min()) >= -rows:
+                wrapped = numpy.where(indices < 0, indices + rows, indices)
+                try:
+                    return _FAST.scatter_add(table, wrapped, values)
+                except IndexError:
+                    pass
+            numpy.add.at(table, indices, values)  # NumPy's IndexError
+            return table
         return super().scatter_add(table, indices, values)
 
     # ------------------------------------------------------------ optimizer
@@ -281,10 +287,11 @@ class ThincFastOps(_ThincNumpyOps):
     def backprop_reduce_max(self, d_maxes, which, lengths):
         if (_real(d_maxes) and _c_array(d_maxes, ndim=2) and _c_array(which, _I32, 2)
                 and which.shape == d_maxes.shape
-                and _seq_lengths_ok(lengths, d_maxes.shape[0], 1)
-                and (which.size == 0 or (int(which.min()) >= 0
-                                         and bool((which < lengths[:, None]).all())))):
-            return _FAST.backprop_reduce_max(d_maxes, which, lengths)
+                and _seq_lengths_ok(lengths, d_maxes.shape[0], 1)):
+            try:
+                return _FAST.backprop_reduce_max(d_maxes, which, lengths)
+            except IndexError:  # `which` names a row outside its sequence
+                pass
         return super().backprop_reduce_max(d_maxes, which, lengths)
 
 
