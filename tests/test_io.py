@@ -90,7 +90,7 @@ def test_a_flipped_bit_in_an_npy_header_of_model_bin_is_refused(tmp_path):
     is only checked when a read reaches the member's end; W is 32 KiB here, as
     the default config's 128 x 64)."""
     model, _, X = trained(width=128, n_in=64)
-    model.to_disk(tmp_path / "model.bin")
+    model.to_disk(tmp_path / "model.bin", format="thinc_fast")
     data = bytearray((tmp_path / "model.bin").read_bytes())
     start, _ = member_data_offset(bytes(data), "1:W.npy")
     assert data[start + 8] == 0x76  # header length 118
@@ -111,7 +111,7 @@ def test_every_bit_flip_of_a_model_file_is_refused_or_changes_nothing():
     from thinc_fast.api import Linear
 
     model = Linear(128, 20).initialize()  # W: 10 KiB, > 2 reads of zipfile's 4 KiB
-    data = model.to_bytes()
+    data = model.to_bytes(format="thinc_fast")
     expected = unpack(data, kind="model", max_version=9)
     flips, payload, npy_text = [], set(), set()
     for info in zipfile.ZipFile(io.BytesIO(data)).infolist():
@@ -173,7 +173,7 @@ def test_checkpoint_and_optimizer_state_carry_a_checksum_that_loading_verifies(t
 
 def test_a_content_change_with_valid_crcs_is_refused_by_the_checksum():
     model, _, _ = trained(width=8, n_in=5)
-    changed = with_member_changed(model.to_bytes(), "1:b.npy",
+    changed = with_member_changed(model.to_bytes(format="thinc_fast"), "1:b.npy",
                                   lambda payload: payload[:-4] + numpy.float32(1.5).tobytes())
     with pytest.raises(FormatError, match="checksum of its content does not match"):
         make_model(8, 5)[0].from_bytes(changed)
@@ -181,7 +181,7 @@ def test_a_content_change_with_valid_crcs_is_refused_by_the_checksum():
 
 def test_files_written_before_checksums_still_load(tmp_path):
     model, optimizer, X = trained(width=8, n_in=5)
-    header, arrays = unpack(model.to_bytes(), kind="model", max_version=9)
+    header, arrays = unpack(model.to_bytes(format="thinc_fast"), kind="model", max_version=9)
     old = old_pack(header, arrays)
     assert not zipfile.ZipFile(io.BytesIO(old)).comment
     fresh = make_model(8, 5)[0].from_bytes(old)
@@ -230,7 +230,7 @@ def _with_extra_member(data, name, n_bytes, keep_comment):
 @pytest.mark.parametrize("layout", ["current", "before checksums"])
 def test_an_array_no_model_part_asks_for_is_refused_before_decompressing(layout):
     model, _, _ = trained(width=8, n_in=5)
-    data = model.to_bytes()
+    data = model.to_bytes(format="thinc_fast")
     if layout == "before checksums":
         data = old_pack(*unpack(data, kind="model", max_version=9))
     bomb = _with_extra_member(data, "extra.npy", 64 << 20, keep_comment=layout == "current")
@@ -247,7 +247,7 @@ def test_an_array_no_model_part_asks_for_is_refused_before_decompressing(layout)
 
 def test_declared_sizes_are_checked_before_decompressing():
     model, _, _ = trained(width=8, n_in=5)
-    header, arrays = unpack(model.to_bytes(), kind="model", max_version=9)
+    header, arrays = unpack(model.to_bytes(format="thinc_fast"), kind="model", max_version=9)
     # an .npy header that declares far more data than the member holds
     def huge_header(payload):
         head = io.BytesIO()

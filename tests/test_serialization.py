@@ -257,7 +257,10 @@ def test_arrays_slices_tuples_and_numpy_scalars_round_trip():
     from thinc_fast.api import Model, array_getitem
 
     getter = array_getitem((slice(None), slice(1, None, 2)))
-    loaded = array_getitem((0, 0)).from_bytes(getter.to_bytes())
+    with pytest.warns(UserWarning, match="holds a slice.*wrote thinc_fast's format instead"):
+        data = getter.to_bytes()
+    assert data[:2] == b"PK", "thinc_fast's npz format"
+    loaded = array_getitem((0, 0)).from_bytes(data)
     assert loaded.attrs["index"] == (slice(None), slice(1, None, 2))
     X = numpy.arange(12, dtype="f").reshape(3, 4)
     numpy.testing.assert_array_equal(loaded.predict(X), X[:, 1::2])
@@ -334,7 +337,7 @@ def test_a_bad_attr_leaves_the_model_unchanged():
 
     source = chain(Linear(2, 3), Model("holder", _identity, attrs={"n": 1}))
     source.initialize()
-    data = source.to_bytes()
+    data = source.to_bytes(format="thinc_fast")
     import io, zipfile
     buf = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as zin, zipfile.ZipFile(buf, "w") as zout:

@@ -89,14 +89,91 @@ def test_thinc_format_round_trip(arch):
     assert numpy.shares_memory(last.get_param(last.param_names[0]), blank.arena.params)
 
 
-def test_default_format_is_unchanged_and_both_are_detected():
+def test_default_format_is_thincs_layout_with_a_checksum_and_all_are_detected():
     model = build("mlp")
-    own = model.to_bytes()
-    assert own[:4] == b"PK\x03\x04" and own == model.to_bytes(format="thinc_fast")
-    for data in (own, model.to_bytes(format="thinc")):
+    default = model.to_bytes()
+    plain = model.to_bytes(format="thinc")
+    npz = model.to_bytes(format="thinc_fast")
+    assert npz[:4] == b"PK\x03\x04"
+    assert default[:1] == b"\x85" and plain[:1] == b"\x84", "a map of 5 entries, Thinc's has 4"
+    msg = msgpack.unpackb(default, raw=False)
+    assert list(msg)[:4] == ["nodes", "attrs", "params", "shims"]
+    seal = msg["thinc_fast"]
+    assert seal["format"] == "thinc_fast.seal" and len(seal["sha256"]) == 64
+    assert msgpack.unpackb(plain, raw=False) == {k: msg[k] for k in list(msg)[:4]}
+    for data in (default, plain, npz):
         numpy.testing.assert_array_equal(build("mlp").from_bytes(data).predict(X), model.predict(X))
     with pytest.raises(ValueError, match="unknown format 'pickle'"):
         model.to_bytes(format="pickle")
+
+
+def _resealed(data, **changes):
+    msg = msgpack.unpackb(data, raw=False)
+    msg["thinc_fast"] = dict(msg["thinc_fast"], **changes)
+    return msgpack.packb(msg, use_bin_type=True)
+
+
+def test_the_checksum_refuses_changed_content_and_a_changed_seal():
+    model = build("mlp")
+    data = model.to_bytes()
+    msg = msgpack.unpackb(data, raw=False)
+    msg["params"][1]["b"][b"data"] = bytes(len(msg["params"][1]["b"][b"data"]))  # zeroed bias
+    changed = msgpack.packb(msg, use_bin_type=True)
+    target = build("mlp")
+    before = state(target)
+    with pytest.raises(FormatError, match="checksum of its content does not match"):
+        target.from_bytes(changed)
+    assert_same_state(state(target), before)
+    with pytest.raises(FormatError, match="checksum of its content does not match"):
+        build("mlp").from_bytes(_resealed(data, code_attrs=[["x"]] + [[]] * 3))
+    with pytest.raises(FormatError, match="seal version 99.*upgrade thinc_fast"):
+        build("mlp").from_bytes(_resealed(data, version=99))
+    with pytest.raises(FormatError, match="malformed 'thinc_fast' entry"):
+        build("mlp").from_bytes(_resealed(data, sha256=None))
+    # with the seal removed, the changed content is plain Thinc bytes, loaded as such
+    del msg["thinc_fast"]
+    numpy.testing.assert_array_equal(
+        build("mlp").from_bytes(msgpack.packb(msg, use_bin_type=True)).layers[0].get_param("b"),
+        numpy.zeros(6, "f"))
+
+
+def test_every_bit_flip_of_the_default_bytes_is_refused_or_changes_nothing():
+    """One bit of every byte (the bit cycles with the position) of a Linear's
+    default bytes, metadata and weights alike: each flip is refused with a
+    FormatError (or ValueError naming the mismatch), or loads exactly the
+    original parameters."""
+    model = Linear(3, 5).initialize()
+    data = model.to_bytes()
+    W, b = model.get_param("W"), model.get_param("b")
+    silent = []
+    for i in range(len(data)):
+        flipped = bytearray(data)
+        flipped[i] ^= 1 << (i % 8)
+        target = Linear(3, 5).initialize()
+        try:
+            target.from_bytes(bytes(flipped))
+        except ValueError:
+            continue
+        if not (numpy.array_equal(target.get_param("W"), W) and
+                numpy.array_equal(target.get_param("b"), b)):
+            silent.append(i)
+    assert silent == []
+
+
+def test_code_attrs_are_required_from_the_default_bytes_too():
+    from thinc_fast.api import resizable
+    from thinc_fast.layers.resizable import resize_linear_weighted
+
+    source = Model("holder", lambda m, X, t: (X, lambda d: d), attrs={"fn": numpy.sum, "n": 2})
+    data = source.to_bytes()
+    assert msgpack.unpackb(data, raw=False)["thinc_fast"]["code_attrs"] == [["fn"]]
+    target = Model("holder", lambda m, X, t: (X, lambda d: d), attrs={"fn": None, "n": 0})
+    with pytest.raises(ValueError, match=r"attr 'fn' of node 0 \('holder'\) is code"):
+        target.from_bytes(data)
+    assert target.attrs == {"fn": None, "n": 0}
+    model = resizable(Linear(3, 4), resize_linear_weighted).initialize()
+    fresh = resizable(Linear(3, 4), resize_linear_weighted).from_bytes(model.to_bytes())
+    assert fresh.attrs["resize_layer"] is resize_linear_weighted
 
 
 def test_disk_round_trip_in_thinc_format(tmp_path):
@@ -375,6 +452,18 @@ def test_thinc_to_thinc_fast(arch, tmp_path):
     theirs.to_disk(tmp_path / "model")
     blank = build(arch, init=False).from_disk(tmp_path / "model")
     numpy.testing.assert_allclose(blank.predict(X), theirs.predict(X), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("arch", CROSS)
+def test_thinc_loads_the_default_bytes_and_files(arch, tmp_path):
+    thinc_api = pytest.importorskip("thinc.api")
+    ours = build(arch)
+    theirs = build(arch, lib=thinc_api)
+    theirs.from_bytes(ours.to_bytes())
+    numpy.testing.assert_allclose(theirs.predict(X), ours.predict(X), rtol=0, atol=1e-6)
+    ours.to_disk(tmp_path / "model")
+    blank = build(arch, lib=thinc_api, init=False).from_disk(tmp_path / "model")
+    numpy.testing.assert_allclose(blank.predict(X), ours.predict(X), rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("arch", CROSS)

@@ -29,7 +29,8 @@ compares everything with the model and loads it (all or nothing).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+import hashlib
+from typing import Any, Dict, List, Optional, Tuple
 
 import msgpack
 import numpy
@@ -38,6 +39,10 @@ from ._io import FormatError, _to_host
 
 KIND = "Thinc model"
 _TOP_KEYS = ("nodes", "attrs", "params", "shims")
+# thinc_fast's integrity stamp inside Thinc's map (see ``encode``)
+STAMP_KEY = "thinc_fast"
+STAMP_FORMAT = "thinc_fast.seal"
+STAMP_VERSION = 1
 _NODE_KEYS = {"index", "name", "dims", "refs"}
 ARRAY_KEYS = frozenset({b"nd", b"type", b"kind", b"shape", b"data"})
 SCALAR_KEYS = frozenset({b"nd", b"type", b"data"})
@@ -71,29 +76,38 @@ def is_thinc_bytes(data: Any) -> bool:
 
 
 # ------------------------------------------------------------------- reading
-def decode(data: bytes) -> List[Dict[str, Any]]:
+def decode(data: bytes, *, with_stamp: bool = False) -> Any:
     """Per node, in ``walk()`` order: ``{"name", "dims", "refs", "attrs", "params",
     "shims"}`` with attrs as their bytes under thinc_fast's names, params as
     numpy arrays (or None) and shims as bytes.
 
-    Raises FormatError for bytes that are not a well-formed Thinc model."""
+    With `with_stamp`, returns ``(nodes, stamped)``: whether the bytes carry
+    thinc_fast's checksum (verified). Raises FormatError for bytes that are
+    not a well-formed Thinc model, or whose checksum does not match."""
     msg = _unpack(bytes(data), "")
     if not isinstance(msg, dict):
         raise FormatError(f"not a {KIND}: the data is a {type(msg).__name__}, not a map")
     missing = [key for key in _TOP_KEYS[:3] if key not in msg]
-    extra = sorted(set(msg) - set(_TOP_KEYS))
+    extra = sorted(set(msg) - set(_TOP_KEYS) - {STAMP_KEY}, key=repr)
     if missing or extra:
         raise FormatError(f"not a {KIND}: " + (f"missing {missing}" if missing else
                                                  f"unexpected keys {extra}"))
+    stamped = STAMP_KEY in msg
+    if stamped:
+        _check_stamp(bytes(data), msg[STAMP_KEY])
     nodes, attrs, params = msg["nodes"], msg["attrs"], msg["params"]
     shims = msg.get("shims", [[] for _ in nodes] if isinstance(nodes, list) else None)
     for key, value in (("nodes", nodes), ("attrs", attrs), ("params", params), ("shims", shims)):
         if not isinstance(value, list) or len(value) != len(nodes):
             raise FormatError(f"not a valid {KIND}: {key!r} is not a list of one entry per node")
+    code = msg[STAMP_KEY]["code_attrs"] if stamped else [[] for _ in nodes]
+    if len(code) != len(nodes):
+        raise FormatError(f"not a valid {KIND}: code_attrs is not a list of one entry per node")
     out = []
     for i, (node, node_attrs, node_params, node_shims) in enumerate(zip(nodes, attrs, params, shims)):
         out.append(_decode_node(i, len(nodes), node, node_attrs, node_params, node_shims))
-    return out
+        out[-1]["code_attrs"] = list(code[i])
+    return (out, stamped) if with_stamp else out
 
 
 def _decode_node(i: int, count: int, node: Any, attrs: Any, params: Any, shims: Any) -> Dict[str, Any]:
@@ -135,6 +149,48 @@ def _decode_node(i: int, count: int, node: Any, attrs: Any, params: Any, shims: 
         out_params[pname] = array
     return {"name": name, "dims": dims, "refs": refs, "attrs": out_attrs, "params": out_params,
             "shims": list(shims)}
+
+
+def _check_stamp(data: bytes, seal: Any) -> None:
+    """FormatError unless `seal` is a well-formed stamp whose digest is that of
+    the map's other key/value pairs, as they lie in `data`."""
+    if not isinstance(seal, dict) or seal.get("format") != STAMP_FORMAT or \
+            not isinstance(seal.get("sha256"), str):
+        raise FormatError(f"not a valid {KIND}: malformed {STAMP_KEY!r} entry")
+    if seal.get("version") != STAMP_VERSION:
+        raise FormatError(f"unsupported {KIND} seal version {seal.get('version')!r} (this "
+                          f"thinc_fast reads version {STAMP_VERSION}): upgrade thinc_fast")
+    code = seal.get("code_attrs")
+    if not isinstance(code, list) or not all(
+            isinstance(names, list) and all(isinstance(n, str) for n in names) for names in code):
+        raise FormatError(f"not a valid {KIND}: malformed code_attrs in {STAMP_KEY!r}")
+    parts = [data[start:end] for start, end in _pair_spans(data)]
+    if _seal_digest(parts, code) != seal["sha256"]:
+        raise FormatError(f"the {KIND} is corrupt: the checksum of its content does not match "
+                          "the one stored with it (the bytes were changed after saving)")
+
+
+def _seal_digest(parts: List[bytes], code: List[List[str]]) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part)
+    digest.update(msgpack.packb(code, use_bin_type=True))
+    return digest.hexdigest()
+
+
+def _pair_spans(data: bytes) -> List[Tuple[int, int]]:
+    """Byte ranges of the top map's key/value pairs, other than the stamp's."""
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=True, ext_hook=_refuse_ext,
+                                max_buffer_size=max(len(data), 1))
+    unpacker.feed(data)
+    spans = []
+    for _ in range(unpacker.read_map_header()):
+        start = unpacker.tell()
+        key = unpacker.unpack()
+        unpacker.skip()
+        if key != STAMP_KEY:
+            spans.append((start, unpacker.tell()))
+    return spans
 
 
 def decode_array(obj: Any, what: str) -> numpy.ndarray:
@@ -201,11 +257,19 @@ def expected_shape(layer: str, param: str, dims: Dict[str, Any]) -> Optional[tup
 
 
 # ------------------------------------------------------------------- writing
-def encode(nodes: List[Dict[str, Any]]) -> bytes:
+def encode(nodes: List[Dict[str, Any]], *, stamp: bool = False) -> bytes:
     """Thinc's bytes for per-node descriptions ``{"name", "dims", "refs", "attrs",
     "params", "shims"}`` in ``walk()`` order (refs as node indices, attrs as
     their bytes, params arrays or None, shims bytes), laid out exactly as Thinc
-    9.1's ``Model.to_bytes`` lays them out."""
+    9.1's ``Model.to_bytes`` lays them out.
+
+    With `stamp`, the map gets a fifth entry, ``"thinc_fast"``, after the four
+    of Thinc: ``{"format", "version", "code_attrs", "sha256"}``: per node, the
+    names of the attrs that hold code (callables, which no format stores: the
+    model loaded into must supply them, as with thinc_fast's npz format), and
+    the SHA-256 of the encoded key/value pairs before it followed by the
+    encoded ``code_attrs``. Thinc reads only the keys it knows, so it loads the
+    bytes as its own; ``decode`` verifies the digest."""
     msg: Dict[str, List[Any]] = {"nodes": [], "attrs": [], "params": [], "shims": []}
     for i, node in enumerate(nodes):
         msg["nodes"].append({"index": i, "name": node["name"], "dims": dict(node["dims"]),
@@ -215,7 +279,14 @@ def encode(nodes: List[Dict[str, Any]]) -> bytes:
         msg["params"].append({name: None if value is None else encode_array(value)
                               for name, value in node["params"].items()})
         msg["shims"].append([bytes(data) for data in node.get("shims", ())])
-    return msgpack.packb(msg, use_bin_type=True)
+    if not stamp:
+        return msgpack.packb(msg, use_bin_type=True)
+    packer = msgpack.Packer(use_bin_type=True)
+    body = b"".join(packer.pack(key) + packer.pack(value) for key, value in msg.items())
+    code = [list(node.get("code_attrs", ())) for node in nodes]
+    seal = {"format": STAMP_FORMAT, "version": STAMP_VERSION, "code_attrs": code,
+            "sha256": _seal_digest([body], code)}
+    return packer.pack_map_header(len(msg) + 1) + body + packer.pack(STAMP_KEY) + packer.pack(seal)
 
 
 def encode_array(array: Any) -> Dict[bytes, Any]:

@@ -37,6 +37,10 @@ from .layers import (add, array_getitem, bidirectional, expand_window, floats_ge
                      with_flatten_v2, with_getitem, with_list, with_padded, with_ragged,
                      with_reshape)
 from .compat import enable_mxnet, enable_tensorflow
+from .backends import (AppleOps, MPSOps, require_cpu, set_active_gpu, set_gpu_allocator,
+                       use_pytorch_for_gpu_memory, use_tensorflow_for_gpu_memory)
+from .layers import CauchySimilarity, with_nvtx_range, with_signpost_interval
+from .util import DataValidationError
 from .errors import ThincFastError
 from .step import StepResult, apply_update, train_step
 from .training import load_model
@@ -78,4 +82,25 @@ __all__ = [
     "with_list", "with_padded", "with_ragged", "with_reshape",
     "Embed", "HashEmbed", "LSTM", "PyTorchLSTM", "MultiSoftmax", "ParametricAttention",
     "ParametricAttention_v2", "SparseLinear", "SparseLinear_v2",
+    "AppleOps", "MPSOps", "require_cpu", "set_active_gpu", "set_gpu_allocator",
+    "use_pytorch_for_gpu_memory", "use_tensorflow_for_gpu_memory", "CauchySimilarity",
+    "with_nvtx_range", "with_signpost_interval", "DataValidationError",
+]
+
+# PyTorch interop (torch is imported only when used) and Thinc's TensorFlow/MXNet
+# names, which raise an error naming the alternatives when used.
+from .shims import (MXNetShim, PyTorchGradScaler, PyTorchShim, TensorFlowShim,  # noqa: E402
+                    TorchScriptShim, keras_model_fns, maybe_handshake_model)
+from .util import (get_torch_default_device, mxnet2xp, tensorflow2xp, xp2mxnet,  # noqa: E402
+                   xp2tensorflow)
+from .layers import (MXNetWrapper, PyTorchRNNWrapper, PyTorchWrapper,  # noqa: E402
+                     PyTorchWrapper_v2, PyTorchWrapper_v3, TensorFlowWrapper,
+                     TorchScriptWrapper_v1, keras_subclass, pytorch_to_torchscript_wrapper)
+
+__all__ += [
+    "PyTorchGradScaler", "PyTorchShim", "TensorFlowShim", "keras_model_fns", "MXNetShim",
+    "TorchScriptShim", "maybe_handshake_model", "tensorflow2xp", "xp2tensorflow", "mxnet2xp",
+    "xp2mxnet", "get_torch_default_device", "PyTorchWrapper", "PyTorchRNNWrapper",
+    "TensorFlowWrapper", "keras_subclass", "MXNetWrapper", "PyTorchWrapper_v2",
+    "PyTorchWrapper_v3", "TorchScriptWrapper_v1", "pytorch_to_torchscript_wrapper",
 ]

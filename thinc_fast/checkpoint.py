@@ -44,7 +44,7 @@ def set_rng_state(state: Dict[str, Any]) -> None:
 def save_checkpoint(path: PathT, model: Model, optimizer: Optional[Optimizer] = None, *,
                     extra: Optional[Dict[str, Any]] = None) -> None:
     """Write model, optimizer state, RNG state and JSON-able `extra` to `path` atomically."""
-    arrays = {"model": numpy.frombuffer(model.to_bytes(), dtype=numpy.uint8)}
+    arrays = {"model": numpy.frombuffer(model.to_bytes(format="thinc_fast"), dtype=numpy.uint8)}
     if optimizer is not None:
         arrays["optimizer"] = numpy.frombuffer(optimizer.to_bytes(model), dtype=numpy.uint8)
     header = {"format": "thinc_fast.checkpoint", "version": CHECKPOINT_FORMAT_VERSION,
@@ -70,7 +70,7 @@ def load_checkpoint(path: PathT, model: Model, optimizer: Optional[Optimizer] = 
         raise FormatError(f"{path}: the checkpoint's extra data is malformed")
     if restore_rng:
         _check_rng_state(header.get("rng"), path)
-    before = model.to_bytes()
+    before = model.to_bytes(format="thinc_fast")
     model.from_bytes(arrays["model"].tobytes())
     if optimizer is not None:
         try:

@@ -23,12 +23,24 @@ from typing import Any, Dict, List, Tuple
 
 import catalogue
 import confection
-from confection import Config, ConfigValidationError
+from confection import VARIABLE_RE, Config, ConfigValidationError, Promise
 
 # imported for their @builtin names, which _register_builtins() registers
 from . import datasets as _datasets, initializers as _initializers, layers as _layers  # noqa: F401
 from . import loss as _loss, optimizers as _optimizers, schedules as _schedules  # noqa: F401
 from ._builtins import builtins
+
+
+class UnknownFunctionError(ConfigValidationError, catalogue.RegistryError):
+    """A config names a function no registry has. Both the ConfigValidationError
+    thinc_fast raises for every config problem (with the section, key and
+    "did you mean") and the ``catalogue.RegistryError`` Thinc raises here, so
+    ``except RegistryError`` catches it as in Thinc."""
+
+
+class UnknownRegistryError(ConfigValidationError):
+    """A config names a registry that does not exist (``@foo``); a ValueError,
+    as Thinc's error for it is."""
 
 
 class registry(confection.registry):
@@ -41,6 +53,7 @@ class registry(confection.registry):
     datasets = catalogue.create("thinc_fast", "datasets", entry_points=True)
     loaders = catalogue.create("thinc_fast", "loaders", entry_points=True)
     losses = catalogue.create("thinc_fast", "losses", entry_points=True)
+    ops = catalogue.create("thinc_fast", "ops", entry_points=True)
 
     @classmethod
     def create(cls, registry_name: str, entry_points: bool = False) -> None:
@@ -71,13 +84,13 @@ class registry(confection.registry):
                 section = ".".join(path) or "(top level)"
                 if not hasattr(cls, reg_name) or not isinstance(getattr(cls, reg_name),
                                                                  catalogue.Registry):
-                    raise ConfigValidationError(
+                    raise UnknownRegistryError(
                         config=config, errors=[{"loc": list(path) + [key],
                                                 "msg": f"unknown registry '{reg_name}'"}],
                         title=f"Invalid config section [{section}]")
                 registry_obj = getattr(cls, reg_name)
                 if value not in registry_obj.get_all():
-                    raise ConfigValidationError(
+                    raise UnknownFunctionError(
                         config=config,
                         errors=[{"loc": list(path) + [key],
                                  "msg": f"unknown function '{value}' in registry '{reg_name}'; "
@@ -107,4 +120,17 @@ def _register_builtins() -> None:
 
 _register_builtins()
 
-__all__ = ["Config", "ConfigValidationError", "registry"]
+
+def _register_ops() -> None:
+    """The backends under the names Thinc registers them by."""
+    from . import backends
+
+    for cls in (backends.NumpyOps, backends.CupyOps, backends.AppleOps, backends.MPSOps):
+        if cls.__name__ not in registry.ops.get_all():
+            registry.ops.register(cls.__name__, func=cls)
+
+
+_register_ops()
+
+__all__ = ["Config", "ConfigValidationError", "registry", "Promise", "VARIABLE_RE",
+           "UnknownFunctionError", "UnknownRegistryError"]

@@ -15,6 +15,7 @@ import copy as _copy
 import functools
 import itertools
 import numbers
+import warnings
 from typing import (Any, Callable, Dict, Generic, List, Optional, Sequence, Tuple,
                     TypeVar)
 
@@ -26,6 +27,7 @@ from ._io import FormatError, PathT, atomic_write, pack, read_file, unpack
 from . import _thinc_format
 from .backends import Ops, get_current_ops
 from .util import DATA_VALIDATION, validate_fwd_input_output
+from .shims.shim import Shim  # noqa: F401  (re-exported: thinc_fast.model.Shim)
 
 InT = TypeVar("InT")
 OutT = TypeVar("OutT")
@@ -34,7 +36,6 @@ InitT = Callable[..., Any]
 
 MODEL_FORMAT_VERSION = 2  # 2: attrs as serialize_attr bytes, refs, shims
 _model_ids = itertools.count(1)
-_shim_ids = itertools.count(1)
 _OPERATOR_METHODS = {
     ">>": "__rshift__", "<<": "__lshift__", "|": "__or__", "&": "__and__", "+": "__add__",
     "-": "__sub__", "*": "__mul__", "@": "__matmul__", "/": "__truediv__", "//": "__floordiv__",
@@ -54,49 +55,8 @@ class UnsetError(KeyError, ValueError):
         return str(self.args[0]) if self.args else ""
 
 
-class Shim:
-    """The base class of Thinc's wrappers around another framework's model
-    (``PyTorchShim`` and friends). thinc_fast ships none; a ``Model`` keeps the
-    shims it is given (``model.shims``), copies them with the model, passes
-    ``finish_update`` and ``use_params`` on, and ``to_dict`` stores their bytes.
-    """
-
-    name = "shim"
-
-    def __init__(self, model: Any, config: Optional[Dict[str, Any]] = None,
-                 optimizer: Any = None) -> None:
-        self.id = next(_shim_ids)
-        self.cfg = dict(config) if config is not None else {}
-        self._model = model
-        self._optimizer = optimizer
-
-    def __call__(self, inputs: Any, is_train: bool) -> Tuple[Any, Callable[[Any], Any]]:
-        raise NotImplementedError
-
-    def predict(self, fwd_args: Any) -> Any:
-        return self(fwd_args, is_train=False)[0]
-
-    def begin_update(self, fwd_args: Any) -> Tuple[Any, Callable[[Any], Any]]:
-        return self(fwd_args, is_train=True)
-
-    def finish_update(self, optimizer: Any) -> None:
-        raise NotImplementedError
-
-    @contextlib.contextmanager
-    def use_params(self, params: Dict[Tuple[int, str], Any]):
-        yield
-
-    def copy(self) -> "Shim":
-        return _copy.deepcopy(self)
-
-    def to_device(self, device_type: str, device_id: int) -> None:
-        raise NotImplementedError
-
-    def to_bytes(self) -> bytes:
-        raise NotImplementedError
-
-    def from_bytes(self, data: bytes) -> "Shim":
-        raise NotImplementedError
+class _NotThincWritable(ValueError):
+    """The model holds something Thinc's file layout cannot (a slice attr)."""
 
 
 class Model(Generic[InT, OutT]):
@@ -643,13 +603,20 @@ class Model(Generic[InT, OutT]):
                 node.set_param(name, value)
 
     # --------------------------------------------------------- serialization
-    def to_bytes(self, *, format: str = "thinc_fast") -> bytes:
+    def to_bytes(self, *, format: Optional[str] = None) -> bytes:
         """Dims, refs, attrs, parameters and shims of every node, without pickle.
 
-        ``format="thinc_fast"`` (the default): an npz archive with a JSON header.
-        ``format="thinc"``: the msgpack bytes Thinc 9.1's ``Model.to_bytes`` writes,
-        which Thinc's ``Model.from_bytes`` loads into the same architecture.
-        ``from_bytes`` reads both.
+        The default writes Thinc's own layout (the msgpack map Thinc 9.1's
+        ``Model.to_bytes`` writes, which Thinc 8.3 and 9.1 load with
+        ``Model.from_bytes``) plus one more entry, ``"thinc_fast"``, holding
+        the SHA-256 of the rest: Thinc ignores it, thinc_fast's ``from_bytes``
+        refuses bytes that no longer match it. A model Thinc's layout cannot
+        hold (an attr holding a slice) is written in thinc_fast's format
+        instead, with a warning saying why.
+        ``format="thinc"``: exactly Thinc's bytes, without the checksum.
+        ``format="thinc_fast"``: an npz archive with a JSON header, a manifest
+        and a checksum (what the CLI's run folders and checkpoints hold).
+        ``from_bytes`` reads all three.
 
         Attrs are stored as the bytes :func:`serialize_attr` gives (msgpack by
         default, which keeps int dict keys, NumPy arrays and slices; register
@@ -662,10 +629,18 @@ class Model(Generic[InT, OutT]):
         outside the tree raises ValueError, as in Thinc. Shims are stored as
         their ``to_bytes()``.
         """
+        if format is None:
+            try:
+                return _thinc_format.encode(self._thinc_nodes(), stamp=True)
+            except _NotThincWritable as err:
+                warnings.warn(f"{err}; wrote thinc_fast's format instead, which Thinc cannot "
+                              "read (pass format='thinc_fast' to silence this)", stacklevel=2)
+                format = "thinc_fast"
         if format == "thinc":
             return _thinc_format.encode(self._thinc_nodes())
         if format != "thinc_fast":
-            raise ValueError(f"to_bytes: unknown format {format!r} (use 'thinc_fast' or 'thinc')")
+            raise ValueError(f"to_bytes: unknown format {format!r} (use None, 'thinc' or "
+                             "'thinc_fast')")
         nodes = self.walk()
         all_refs = self._ref_indices(nodes)
         header_nodes = []
@@ -712,9 +687,9 @@ class Model(Generic[InT, OutT]):
         out = []
         for i, node in enumerate(nodes):
             where = f"node {i} ({node.name!r})"
-            attrs, _code = _encode_attrs(node, where, for_thinc=True)
+            attrs, code = _encode_attrs(node, where, for_thinc=True)
             out.append({"name": node.name, "dims": dict(node._dims), "refs": all_refs[i],
-                        "attrs": attrs, "params": dict(node._params),
+                        "attrs": attrs, "code_attrs": code, "params": dict(node._params),
                         "shims": _shim_bytes(node, where)})
         return out
 
@@ -735,8 +710,10 @@ class Model(Generic[InT, OutT]):
         """
         nodes = self.walk()
         if _thinc_format.is_thinc_bytes(data):
-            saved = _thinc_format.decode(data)
-            strict = True
+            # Thinc's own bytes must match the model attr for attr; bytes
+            # thinc_fast wrote (stamped) may add attrs, as its npz format may
+            saved, stamped = _thinc_format.decode(data, with_stamp=True)
+            strict = not stamped
         else:
             saved = self._read_own_format(data, nodes)
             strict = False
@@ -875,8 +852,9 @@ class Model(Generic[InT, OutT]):
             for shim, data in zip(node._shims, shims or ()):
                 shim.from_bytes(data)
 
-    def to_disk(self, path: PathT, *, format: str = "thinc_fast") -> None:
-        """Write ``to_bytes(format=format)`` to `path` atomically (write, then rename)."""
+    def to_disk(self, path: PathT, *, format: Optional[str] = None) -> None:
+        """Write ``to_bytes(format=format)`` to `path` atomically (write, then
+        rename); by default a file Thinc loads too (see :meth:`to_bytes`)."""
         atomic_write(path, self.to_bytes(format=format))
 
     def from_disk(self, path: PathT) -> "Model":
@@ -1095,7 +1073,7 @@ def _encode_attrs(node: Model, where: str, *, for_thinc: bool) -> Tuple[Dict[str
             try:
                 msgpack.unpackb(data, strict_map_key=False, ext_hook=_refuse_ext)
             except FormatError:
-                raise ValueError(f"cannot save attr {name!r} of {where} in Thinc's format: its "
+                raise _NotThincWritable(f"cannot save attr {name!r} of {where} in Thinc's format: its "
                                  f"value {value!r} holds a slice, which Thinc cannot read; "
                                  "save the model in thinc_fast's format") from None
         encoded[name] = bytes(data)

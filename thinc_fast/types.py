@@ -36,10 +36,27 @@ import collections.abc
 import math
 import operator
 from dataclasses import dataclass
-from typing import (TYPE_CHECKING, Any, Callable, Dict, Generic, Iterable, Iterator, List,
-                    Literal, Optional, Protocol, Sequence, Tuple, TypeVar, Union)
+import sys  # noqa: F401  (Thinc's thinc.types has it as an attribute)
+from abc import abstractmethod  # noqa: F401  (likewise)
+from typing import (TYPE_CHECKING, Any, Callable, Container, Dict, Generic, Iterable,  # noqa: F401
+                    Iterator, List, Literal, Optional, Protocol, Sequence, Sized, Tuple, TypeVar,
+                    Union, cast, overload)
 
 import numpy
+
+try:  # pragma: no cover - only with CuPy installed
+    import cupy
+except ImportError:  # pragma: no cover
+    cupy = None
+has_cupy = cupy is not None
+
+
+def get_array_module(arr: Any) -> Any:
+    """``cupy`` for a CuPy array, else ``numpy`` (as ``thinc_fast.util``'s)."""
+    if cupy is not None and isinstance(arr, cupy.ndarray):  # pragma: no cover - needs CuPy
+        return cupy
+    return numpy
+
 
 # fmt: off
 DeviceTypes = Literal["cpu", "gpu", "tpu"]

@@ -14,6 +14,7 @@ import collections
 import collections.abc
 import contextlib
 import contextvars
+import dataclasses
 import functools
 import importlib.util
 import inspect
@@ -169,6 +170,53 @@ def torch2xp(torch_tensor: Any, *, ops: Any = None) -> Any:
         return cupy.from_dlpack(tensor)
     array = tensor.cpu().numpy()
     return ops.asarray(array) if ops is not None else array
+
+
+def is_torch_array(obj: Any) -> bool:
+    """Whether `obj` is a PyTorch tensor. Never imports torch: while torch is
+    not imported, nothing can be a tensor."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, getattr(torch, "Tensor", ()))
+
+
+def is_torch_cuda_array(obj: Any) -> bool:
+    """Whether `obj` is a PyTorch tensor on a CUDA device."""
+    return is_torch_array(obj) and obj.is_cuda
+
+
+def is_torch_mps_array(obj: Any) -> bool:
+    """Whether `obj` is a PyTorch tensor on an Apple (MPS) device."""
+    return is_torch_array(obj) and bool(getattr(obj, "is_mps", False))
+
+
+def is_torch_gpu_array(obj: Any) -> bool:
+    """Whether `obj` is a PyTorch tensor on a GPU (CUDA or MPS)."""
+    return is_torch_cuda_array(obj) or is_torch_mps_array(obj)
+
+
+def get_torch_default_device() -> Any:
+    """The ``torch.device`` that goes with the current backend: ``cuda:<current
+    device>`` under CupyOps, ``mps`` under MPSOps where PyTorch has an MPS
+    device (thinc_fast's MPSOps runs on the CPU, so elsewhere ``cpu``), else
+    ``cpu``. ValueError when PyTorch is not installed."""
+    from . import compat
+    from .backends import get_current_ops
+    from .backends.cupy_ops import CupyOps
+
+    torch = compat.torch
+    if torch is None:
+        raise ValueError("Cannot get default Torch device when Torch is not available.")
+    ops = get_current_ops()
+    if isinstance(ops, CupyOps):  # pragma: no cover - needs a GPU
+        return torch.device(f"cuda:{torch.cuda.current_device()}")
+    if getattr(ops, "name", None) == "mps" and compat.has_torch_mps_gpu:  # pragma: no cover
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+from ._unsupported import mxnet2xp, tensorflow2xp, xp2mxnet, xp2tensorflow  # noqa: E402
 
 
 
@@ -528,9 +576,100 @@ def partial(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[...
     return bound
 
 
+# ------------------------------------------------------ Thinc's util surface
+def copy_array(dst: Any, src: Any) -> None:
+    """Copy `src` into `dst` in place (``dst[...] = src``), across NumPy and
+    CuPy (a CuPy `dst` takes a NumPy `src` through a host-to-device copy)."""
+    if is_cupy_array(dst):  # pragma: no cover - needs CuPy
+        cupy.copyto(dst, cupy.asarray(src))
+    else:
+        numpy.copyto(dst, to_numpy(src) if is_cupy_array(src) else src)
+
+
+def prefer_gpu(gpu_id: int = 0) -> bool:
+    """Use the GPU backend when there is one; returns whether it does."""
+    from .backends import prefer_gpu as _prefer_gpu
+
+    return _prefer_gpu(gpu_id)
+
+
+def require_gpu(gpu_id: int = 0) -> bool:
+    """Use the GPU backend, or raise saying why there is none."""
+    from .backends import require_gpu as _require_gpu
+
+    return _require_gpu(gpu_id)
+
+
+def require_cpu() -> bool:
+    """Make the CPU backend the current one; returns True."""
+    from .backends import require_cpu as _require_cpu
+
+    return _require_cpu()
+
+
+def set_active_gpu(gpu_id: int) -> Any:
+    """Make GPU `gpu_id` current for CuPy (and PyTorch); ValueError without a GPU."""
+    from .backends import set_active_gpu as _set_active_gpu
+
+    return _set_active_gpu(gpu_id)
+
+
+@contextlib.contextmanager
+def make_tempfile(mode: str = "r") -> Iterator[Any]:
+    """A named temporary file, open in `mode`, closed and deleted at the end
+    of the block."""
+    import os
+    import tempfile
+
+    handle = tempfile.NamedTemporaryFile(mode=mode, delete=False)
+    try:
+        yield handle
+    finally:
+        handle.close()
+        if os.path.exists(handle.name):
+            os.remove(handle.name)
+
+
+@contextlib.contextmanager
+def use_nvtx_range(message: str, id_color: int = -1) -> Iterator[None]:
+    """Inside the block, the GPU profiler (NVTX) shows a range named `message`
+    in colour `id_color`; without CuPy it does nothing."""
+    if cupy is None:
+        yield
+        return
+    cupy.cuda.nvtx.RangePush(message, id_color)  # pragma: no cover - needs CuPy
+    try:  # pragma: no cover
+        yield
+    finally:  # pragma: no cover
+        cupy.cuda.nvtx.RangePop()
+
+
+@dataclasses.dataclass
+class ArrayInfo:
+    """The shape and dtype of an array, to check that a gradient matches the
+    output it is the gradient of (``check_consistency`` raises ValueError
+    naming both when not)."""
+
+    shape: Tuple[int, ...]
+    dtype: Any
+
+    @classmethod
+    def from_array(cls, arr: Any) -> "ArrayInfo":
+        return cls(shape=tuple(arr.shape), dtype=arr.dtype)
+
+    def check_consistency(self, arr: Any) -> None:
+        if tuple(arr.shape) != tuple(self.shape):
+            raise ValueError(f"Shape mismatch in backprop. Y: {tuple(self.shape)}, "
+                             f"dY: {tuple(arr.shape)}")
+        if arr.dtype != self.dtype:
+            raise ValueError(f"Type mismatch in backprop. Y: {self.dtype}, dY: {arr.dtype}")
+
+
 __all__ = ["check_input2f", "check_grad", "crossentropy_sum", "get_width", "get_array_module",
            "is_numpy_array", "is_cupy_array", "is_xp_array", "to_numpy", "xp2torch", "torch2xp",
+           "get_torch_default_device", "tensorflow2xp", "xp2tensorflow", "mxnet2xp", "xp2mxnet",
            "convert_recursive", "iterate_recursive", "data_validation", "DataValidationError",
            "validate_fwd_input_output", "partial",
            "to_categorical", "fix_random_seed", "has_cupy",
-           "has_torch"]
+           "has_torch", "copy_array", "prefer_gpu", "require_gpu", "require_cpu",
+           "set_active_gpu", "make_tempfile", "use_nvtx_range", "ArrayInfo"]

@@ -159,7 +159,7 @@ class Worker:
         return checksum(self.model.arena.params)
 
     def get_state(self) -> Tuple[bytes, bytes, int]:
-        return self.model.to_bytes(), self.optimizer.to_bytes(self.model), self.step
+        return self.model.to_bytes(format="thinc_fast"), self.optimizer.to_bytes(self.model), self.step
 
     def status(self) -> Tuple[int, int]:
         """(step, parameter checksum)."""

@@ -303,7 +303,7 @@ class RayTrainer:
         return "object_store"
 
     def _driver_state(self) -> Tuple[bytes, bytes, int]:
-        return (self.model.to_bytes(), self.optimizer.to_bytes(self.model), self._driver_step)
+        return (self.model.to_bytes(format="thinc_fast"), self.optimizer.to_bytes(self.model), self._driver_step)
 
     def _new_worker(self, state: Tuple[bytes, bytes, int], spare: bool = False):
         cls = self._actor_cls.options(num_cpus=0) if spare else self._actor_cls

@@ -52,6 +52,8 @@ from .multisoftmax import MultiSoftmax
 from .parametricattention import ParametricAttention
 from .parametricattention_v2 import ParametricAttention_v2
 from .sparselinear import SparseLinear, SparseLinear_v2
+from .cauchysimilarity import CauchySimilarity
+from .with_ranges import with_nvtx_range, with_signpost_interval
 
 __all__ = ["chain", "clone", "noop", "concatenate", "Dropout", "LayerNorm", "Linear",
            "Maxout", "Relu", "residual", "Softmax", "Softmax_v2", "with_debug",
@@ -66,4 +68,17 @@ __all__ = ["chain", "clone", "noop", "concatenate", "Dropout", "LayerNorm", "Lin
            "with_cpu", "with_flatten", "with_flatten_v2", "with_getitem", "with_list",
            "with_padded", "with_ragged", "with_reshape",
            "Embed", "HashEmbed", "LSTM", "PyTorchLSTM", "MultiSoftmax", "ParametricAttention",
-           "ParametricAttention_v2", "SparseLinear", "SparseLinear_v2"]
+           "ParametricAttention_v2", "SparseLinear", "SparseLinear_v2",
+           "CauchySimilarity", "with_nvtx_range", "with_signpost_interval"]
+
+# PyTorch wrappers (torch is imported only when one is built) and Thinc's
+# TensorFlow/MXNet names, which raise an error naming the alternatives.
+from .pytorchwrapper import (PyTorchRNNWrapper, PyTorchWrapper, PyTorchWrapper_v2,  # noqa: E402
+                             PyTorchWrapper_v3)
+from .torchscriptwrapper import TorchScriptWrapper_v1, pytorch_to_torchscript_wrapper  # noqa: E402
+from .tensorflowwrapper import TensorFlowWrapper, keras_subclass  # noqa: E402
+from .mxnetwrapper import MXNetWrapper  # noqa: E402
+
+__all__ += ["PyTorchWrapper", "PyTorchWrapper_v2", "PyTorchWrapper_v3", "PyTorchRNNWrapper",
+            "TorchScriptWrapper_v1", "pytorch_to_torchscript_wrapper", "TensorFlowWrapper",
+            "keras_subclass", "MXNetWrapper"]

@@ -1,8 +1,10 @@
 """The Padded -> Padded PyTorch LSTM behind ``PyTorchLSTM.v1``.
 
-thinc_fast has no PyTorch shim: the LSTM's weights are ordinary parameters of
-the model (named as PyTorch names them, e.g. ``weight_ih_l0``), so they live in
-the arena and any thinc_fast optimizer updates them. Each call runs the
+Unlike Thinc's (a PyTorchRNNWrapper around the module, see
+:mod:`thinc_fast.layers.pytorchwrapper`), this layer uses no PyTorch shim:
+the LSTM's weights are ordinary parameters of the model (named as PyTorch
+names them, e.g. ``weight_ih_l0``), so they live in the arena and any
+thinc_fast optimizer updates them. Each call runs the
 ``torch.nn.LSTM`` module with those arrays as its weights
 (``torch.func.functional_call``, sharing memory), and its backprop copies
 PyTorch's gradients into the model's gradients.

@@ -180,7 +180,7 @@ def write_model_dir(target: Path, config: Config, model: Model, optimizer: Optim
         atomic_write(tmp / "config.cfg", config.to_str().encode("utf8"))
         save_checkpoint(tmp / "checkpoint.bin", model, optimizer, extra=extra)
         with model.use_params(optimizer.averages):
-            model.to_disk(tmp / "model.bin")
+            model.to_disk(tmp / "model.bin", format="thinc_fast")
         atomic_write(tmp / "meta.json", json.dumps(meta, indent=2).encode("utf8"))
         if target.exists():
             old = make_temp_dir(parent, f".{target.name}.old-")
