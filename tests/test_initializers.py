@@ -98,3 +98,55 @@ def test_maxout_starts_as_in_thinc():
         weights.append(model.get_param("W"))
     assert weights[0].shape == (8, 3, 5)
     numpy.testing.assert_array_equal(weights[1], weights[0])
+
+
+_rng = numpy.random.default_rng(0)
+_X2 = _rng.standard_normal((6, 8)).astype("f")
+_SEQS = [_rng.standard_normal((n, 8)).astype("f") for n in (3, 5, 2)]
+_IDS = numpy.arange(6, dtype="uint64")
+# every layer with parameters, built the same way with Thinc's and with ours
+LAYERS = {
+    "Linear": (lambda L: L.Linear(4, 8), _X2),
+    "Relu": (lambda L: L.Relu(4, 8), _X2),
+    "Maxout": (lambda L: L.Maxout(4, 8, nP=3, normalize=True), _X2),
+    "Softmax": (lambda L: L.Softmax(4, 8), _X2),
+    "Softmax_v2": (lambda L: L.Softmax_v2(4, 8), _X2),
+    "LayerNorm": (lambda L: L.LayerNorm(8), _X2),
+    "Mish": (lambda L: L.Mish(4, 8), _X2),
+    "Gelu": (lambda L: L.Gelu(4, 8), _X2),
+    "Swish": (lambda L: L.Swish(4, 8), _X2),
+    "HardSwish": (lambda L: L.HardSwish(4, 8), _X2),
+    "Dish": (lambda L: L.Dish(4, 8), _X2),
+    "Sigmoid": (lambda L: L.Sigmoid(4, 8), _X2),
+    "ClippedLinear": (lambda L: L.ClippedLinear(4, 8), _X2),
+    "HashEmbed": (lambda L: L.HashEmbed(4, 50, seed=3), _IDS),
+    "Embed": (lambda L: L.Embed(4, 50), _IDS),
+    "LSTM": (lambda L: L.with_padded(L.LSTM(4, 8, bi=True, depth=2)), _SEQS),
+    "ParametricAttention": (lambda L: L.with_ragged(L.ParametricAttention(8)), _SEQS),
+    "ParametricAttention_v2": (
+        lambda L: L.with_ragged(L.ParametricAttention_v2(key_transform=L.Gelu(8, 8))), _SEQS),
+    "MultiSoftmax": (lambda L: L.MultiSoftmax((2, 3), 8), _X2),
+    "SparseLinear": (lambda L: L.SparseLinear(4, 100), None),
+    "CauchySimilarity": (lambda L: L.CauchySimilarity(8), (_X2, _X2)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_every_layer_starts_with_thincs_weights(name):
+    """The same seed gives every parameter of every layer the same bits as in
+    Thinc (3-d weights, the LSTM's packed gates and attention included)."""
+    thinc_api = pytest.importorskip("thinc.api")
+    import thinc_fast.api as fast_api
+
+    build, X = LAYERS[name]
+    params = []
+    for api in (thinc_api, fast_api):
+        api.fix_random_seed(0)
+        model = build(api)
+        model.initialize(X=X) if X is not None else model.initialize()
+        params.append({(i, p): node.get_param(p) for i, node in enumerate(model.walk())
+                       for p in node.param_names if node.has_param(p)})
+    theirs, ours = params
+    assert theirs and ours.keys() == theirs.keys()
+    for key in theirs:
+        numpy.testing.assert_array_equal(ours[key], theirs[key], err_msg=str(key))
