@@ -410,3 +410,25 @@ def test_parameter_free_activations(helpers):
     assert Y.shape == (2, 3, 4) and backprop(Y).shape == (2, 3, 4)
     with pytest.raises(TypeError, match="float array"):
         Logistic().predict(numpy.zeros((2, 2), dtype="i"))
+
+
+def test_relu_propagates_nan_as_thinc_does():
+    """Thinc zeroes only outputs <= 0: a NaN input row stays NaN (it is not
+    turned into a plausible prediction) and a NaN output passes its gradient.
+    -inf and -0.0 become 0."""
+    from thinc_fast.api import NumpyOps, Relu
+
+    X = numpy.array([[numpy.nan, -1, 2, numpy.inf, -numpy.inf], [1, -2, 3, -0.0, 5]], "f")
+    model = Relu(5, 5).initialize(X=X)
+    model.set_param("W", numpy.eye(5, dtype="f"))
+    model.set_param("b", numpy.zeros(5, dtype="f"))
+    Y, backprop = model.begin_update(X)
+    assert numpy.isnan(Y[0]).all(), "one NaN input reaches every unit of the row"
+    numpy.testing.assert_array_equal(Y[1], [1, 0, 3, 0, 5])
+    dX = backprop(numpy.ones_like(Y))
+    numpy.testing.assert_array_equal(dX, [[1, 1, 1, 1, 1], [1, 0, 1, 0, 1]])
+    ops = NumpyOps()
+    Z = numpy.array([numpy.nan, -numpy.inf, -1, 0, 2], "f")
+    numpy.testing.assert_array_equal(ops.relu(Z), [numpy.nan, 0, 0, 0, 2])
+    numpy.testing.assert_array_equal(ops.backprop_relu(numpy.ones(5, "f"), ops.relu(Z)),
+                                     [1, 0, 0, 0, 1])

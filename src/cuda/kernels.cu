@@ -11,7 +11,7 @@ __global__ void tf_bias_relu(float* Y, const float* b, long long nr, long long n
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
          i += (long long)blockDim.x * gridDim.x) {
         float v = Y[i] + b[i % nc];
-        Y[i] = v > 0.0f ? v : 0.0f;
+        Y[i] = v <= 0.0f ? 0.0f : v;  /* NaN propagates, as in Thinc */
     }
 }
 
@@ -30,7 +30,7 @@ __global__ void tf_relu_backward(float* dX, const float* dY, const float* Y, lon
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
          i += (long long)blockDim.x * gridDim.x) {
         float d = dY[i];
-        dX[i] = Y[i] > 0.0f ? d : 0.0f;
+        dX[i] = Y[i] <= 0.0f ? 0.0f : d;
     }
 }
 

@@ -49,7 +49,8 @@ typedef ptrdiff_t tf_idx;
 #define TF_FTZ_END
 #endif
 
-/* Y[i, j] = max(Y[i, j] + b[j], 0) for an (nr, nc) block with row stride ldy. */
+/* Y[i, j] = max(Y[i, j] + b[j], 0) for an (nr, nc) block with row stride ldy; NaN
+ * stays NaN (Thinc zeroes only values <= 0). */
 TF_DISPATCH static void tf_bias_relu(float *TF_RESTRICT Y, const float *TF_RESTRICT b,
                                 tf_idx nr, tf_idx nc, tf_idx ldy)
 {
@@ -58,7 +59,7 @@ TF_DISPATCH static void tf_bias_relu(float *TF_RESTRICT Y, const float *TF_RESTR
         TF_SIMD
         for (tf_idx j = 0; j < nc; ++j) {
             float v = row[j] + b[j];
-            row[j] = v > 0.0f ? v : 0.0f;
+            row[j] = v <= 0.0f ? 0.0f : v;  /* NaN propagates, as in Thinc */
         }
     }
 }
@@ -75,7 +76,8 @@ TF_DISPATCH static void tf_bias_add(float *TF_RESTRICT Y, const float *TF_RESTRI
     }
 }
 
-/* dX[i] = Y[i] > 0 ? dY[i] : 0, over n contiguous values. */
+/* dX[i] = Y[i] <= 0 ? 0 : dY[i], over n contiguous values (a NaN output passes
+ * its gradient, as in Thinc). */
 TF_DISPATCH static void tf_relu_backward(float *TF_RESTRICT dX, const float *TF_RESTRICT dY,
                                     const float *TF_RESTRICT Y, tf_idx n)
 {
@@ -84,7 +86,7 @@ TF_DISPATCH static void tf_relu_backward(float *TF_RESTRICT dX, const float *TF_
     TF_SIMD
     for (tf_idx i = 0; i < n; ++i) {
         float d = dY[i];
-        dX[i] = Y[i] > 0.0f ? d : 0.0f;
+        dX[i] = Y[i] <= 0.0f ? 0.0f : d;
     }
 }
 

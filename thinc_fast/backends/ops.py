@@ -352,11 +352,12 @@ class Ops:
         return self.xp.maximum(X, 0)
 
     def backprop_relu(self, dY, Y, inplace: bool = False):
-        """``dX = dY * (Y > 0)``, for `Y` the output of the ReLU."""
+        """``dX = dY`` where ``Y > 0`` or Y is NaN, else 0 (Thinc's rule: only
+        outputs <= 0 block the gradient), for `Y` the output of the ReLU."""
         if dY.shape != Y.shape:
             raise ValueError(f"backprop_relu: dY has shape {dY.shape} but Y has {Y.shape}")
         dX = dY if inplace else dY.copy()
-        dX *= Y > 0
+        dX[Y <= 0] = 0
         return dX
 
     def softmax(self, X, inplace: bool = False, axis: int = -1, temperature: float = 1.0):
