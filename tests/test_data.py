@@ -1,6 +1,8 @@
 """minibatch, to_categorical, fix_random_seed."""
 import random
 
+import warnings
+
 import numpy
 import pytest
 
@@ -110,3 +112,39 @@ def test_to_categorical_class_counts_as_thinc():
         to_categorical(numpy.arange(5), label_smoothing=-0.1)
     with pytest.raises(ValueError, match="labels must be >= 0"):
         to_categorical(numpy.array([-1, 2]))
+
+
+@pytest.mark.parametrize("content,looks", [
+    (b"sepal_length,sepal_width,label\n5.1,3.5,0\n", "CSV text"),
+    (b'{"text": "good", "label": "pos"}\n', "JSON text"),
+    (b"\x93NUMPY\x01\x00v\x00{'descr': '<f8'", "a single .npy array"),
+    (b"", "an empty file"),
+    (b"\x80\x04\x95\x00\x00", "binary data that is not a zip archive"),
+])
+def test_a_file_that_is_not_an_npz_is_named_for_what_it_is(tmp_path, content, looks):
+    """Not NumPy's "pickled data ... allow_pickle" message, which blames the
+    wrong thing and suggests an unsafe fix."""
+    from thinc_fast.datasets import load_npz
+    from thinc_fast.errors import DataError
+
+    path = tmp_path / "data.csv"
+    path.write_bytes(content)
+    with pytest.raises(DataError) as info:
+        load_npz(path)
+    message = str(info.value)
+    assert looks in message and "numpy.savez(path, X=X, Y=Y)" in message
+    assert "pickle" not in message
+
+
+def test_labels_starting_at_one_warn(tmp_path):
+    from thinc_fast.datasets import load_npz
+
+    path = tmp_path / "data.npz"
+    numpy.savez(path, X=numpy.zeros((4, 2)), Y=numpy.array([1, 2, 3, 1]))
+    with pytest.warns(UserWarning, match=r"no label in 'Y' is 0 \(they run 1..3\).*subtract 1"):
+        arrays = load_npz(path)
+    assert arrays["Y"].shape == (4, 4)
+    numpy.savez(path, X=numpy.zeros((4, 2)), Y=numpy.array([0, 2, 1, 1]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_npz(path)

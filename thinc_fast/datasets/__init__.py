@@ -5,6 +5,8 @@ one-hot float32 labels. Bad files raise :class:`DataError`, naming the file,
 the key and the rows. :func:`check_training_data` checks what any loader gave
 before training starts.
 """
+import codecs
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
@@ -86,6 +88,7 @@ def load_npz(path: Any, n_classes: Optional[int] = None) -> Dict[str, numpy.ndar
     file = Path(path)
     if not file.is_file():
         raise DataError(f"data file not found: {file}")
+    _check_npz_magic(file)
     try:
         with numpy.load(file, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
@@ -111,6 +114,40 @@ def load_npz(path: Any, n_classes: Optional[int] = None) -> Dict[str, numpy.ndar
             raise DataError(f"{file}: 'X_dev' has {dX.shape[1]} features, 'X' has {X.shape[1]}")
         out["X_dev"], out["Y_dev"] = dX, dY
     return out
+
+
+NPZ_HINT = ("an .npz archive of arrays 'X' (examples, features) and 'Y' (integer labels, or "
+            "one-hot rows), as numpy.savez(path, X=X, Y=Y) writes; text data (.jsonl, "
+            ".conllu) trains with a text config: thinc-fast init-config --model textcat|tagger")
+
+
+def _check_npz_magic(file: Path) -> None:
+    """DataError naming what `file` looks like when it is not a zip archive (an
+    .npz), before NumPy reads it (NumPy takes other bytes for a pickle and
+    suggests allow_pickle, which would be the wrong fix)."""
+    with open(file, "rb") as handle:
+        head = handle.read(512)
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+        return
+    if head.startswith(b"\x93NUMPY"):
+        looks = "a single .npy array (numpy.save), not an .npz archive"
+    elif not head:
+        looks = "an empty file"
+    else:
+        try:  # incremental: a character cut at byte 512 is not an error
+            text = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        except UnicodeDecodeError:
+            text = None
+        first_line = "" if text is None else text.lstrip().split("\n", 1)[0]
+        if text is None:
+            looks = "binary data that is not a zip archive"
+        elif first_line.startswith(("{", "[")):
+            looks = "JSON text"
+        elif "," in first_line or "\t" in first_line:
+            looks = "CSV text"
+        else:
+            looks = "text"
+    raise DataError(f"{file}: this is {looks}; expected {NPZ_HINT}")
 
 
 def _n_classes(file: Path, arrays: Dict[str, numpy.ndarray]) -> int:
@@ -144,6 +181,11 @@ def _check_pair(file: Path, X: numpy.ndarray, Y: numpy.ndarray, x_key: str, y_ke
         if Y.max() >= n_classes:
             raise DataError(f"{file}: {y_key!r} has labels up to {int(Y.max())}, but there are "
                             f"{n_classes} classes")
+        if Y.size and Y.min() > 0 and y_key == "Y":
+            warnings.warn(f"{file}: no label in {y_key!r} is 0 (they run {int(Y.min())}.."
+                          f"{int(Y.max())}), so class 0 is trained on no example; if your "
+                          "labels start at 1, subtract 1 (labels are class indices from 0)",
+                          stacklevel=2)
         Y = to_categorical(Y.astype("int64"), n_classes=n_classes)
     elif Y.ndim == 2 and Y.dtype.kind == "f":
         if Y.shape[1] != n_classes:
