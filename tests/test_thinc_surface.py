@@ -188,3 +188,20 @@ def test_cauchy_similarity_equals_thinc():
     for a, b in zip(bp1(dY), bp2(dY)):
         numpy.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
     numpy.testing.assert_allclose(ours.get_grad("W"), theirs.get_grad("W"), rtol=1e-5)
+
+
+def test_util_has_thincs_framework_flags():
+    for name in ("has_cupy", "has_torch", "has_tensorflow", "has_mxnet", "has_gpu",
+                 "has_cupy_gpu", "has_torch_cuda_gpu", "has_torch_mps"):
+        assert isinstance(getattr(util, name), bool), name
+    assert util.has_tensorflow is False and util.has_mxnet is False
+    with pytest.raises(AttributeError, match="has_nothing"):
+        util.has_nothing
+
+
+def test_fix_random_seed_seeds_torch_as_thinc_does():
+    torch = pytest.importorskip("torch")
+    api.fix_random_seed(7)
+    first = torch.rand(4)
+    api.fix_random_seed(7)
+    assert torch.equal(torch.rand(4), first)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import sys
 from typing import Any, Iterable, Iterator, Optional, Sequence, Union
 
 import numpy
@@ -123,9 +124,15 @@ def to_categorical(Y: Any, n_classes: Optional[int] = None, *,
 
 
 def fix_random_seed(seed: int = 0) -> None:
-    """Seed Python's, NumPy's and (when installed) CuPy's global RNGs."""
+    """Seed Python's, NumPy's, PyTorch's (when it is imported: PyTorch wrappers
+    and ``torch.rand`` then repeat, as in Thinc) and CuPy's (when installed)
+    global RNGs. PyTorch is not imported for this: a program that uses it has
+    imported it before building a PyTorch model."""
     random.seed(seed)
     numpy.random.seed(seed)
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "manual_seed"):
+        torch.manual_seed(seed)
     try:  # pragma: no cover - only with CuPy and a GPU
         import cupy
 

@@ -665,6 +665,20 @@ class ArrayInfo:
             raise ValueError(f"Type mismatch in backprop. Y: {self.dtype}, dY: {arr.dtype}")
 
 
+# Thinc's thinc.util also has these flags (from thinc.compat); thinc_fast.compat
+# computes them on first use (some import PyTorch or CuPy to find the answer).
+_COMPAT_FLAGS = ("has_tensorflow", "has_mxnet", "has_gpu", "has_cupy_gpu",
+                 "has_torch_cuda_gpu", "has_torch_mps")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _COMPAT_FLAGS:
+        from . import compat
+
+        return getattr(compat, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = ["check_input2f", "check_grad", "crossentropy_sum", "get_width", "get_array_module",
            "is_numpy_array", "is_cupy_array", "is_xp_array", "to_numpy", "xp2torch", "torch2xp",
            "get_torch_default_device", "tensorflow2xp", "xp2tensorflow", "mxnet2xp", "xp2mxnet",
