@@ -36,7 +36,6 @@ from thinc_fast.shims.pytorch_grad_scaler import _unscale_loop, _update_loop  # 
 from thinc_fast._unsupported import UnsupportedFrameworkError  # noqa: E402
 
 
-
 def _rand(*shape, dtype="float32", seed=0):
     return numpy.random.default_rng(seed).uniform(-1, 1, size=shape).astype(dtype)
 
