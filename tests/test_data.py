@@ -148,3 +148,19 @@ def test_labels_starting_at_one_warn(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load_npz(path)
+
+
+def test_features_on_very_different_scales_warn(tmp_path):
+    from thinc_fast.datasets import load_npz
+
+    rng = numpy.random.default_rng(0)
+    X = rng.standard_normal((50, 3)) * numpy.array([0.1, 1.0, 300.0])
+    path = tmp_path / "wine_like.npz"
+    numpy.savez(path, X=X, Y=rng.integers(0, 2, 50))
+    with pytest.warns(UserWarning, match=r"very different scales \(standard deviations from "
+                                         r"0\.\d+ to \d+\); standardize"):
+        load_npz(path)
+    numpy.savez(path, X=(X - X.mean(0)) / X.std(0), Y=rng.integers(0, 2, 50))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_npz(path)

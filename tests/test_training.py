@@ -58,7 +58,8 @@ def test_train_state_reads_the_progress_dict_checkpoints_hold():
 
     state = TrainState.from_dict(json.loads(json.dumps(OLD_PROGRESS)))
     assert state.step == 90 and state.order.tolist() == [3, 1, 0, 2]
-    assert json.loads(json.dumps(state.to_dict())) == OLD_PROGRESS
+    # a key added since (None: no tie-break loss recorded) and the old ones unchanged
+    assert json.loads(json.dumps(state.to_dict())) == {**OLD_PROGRESS, "best_dev_loss": None}
     assert TrainState.from_dict({}) == TrainState()
     with pytest.raises(ValueError, match="unknown keys.*'stepz'"):
         TrainState.from_dict({"stepz": 1})
@@ -74,3 +75,58 @@ def test_train_state_counts_steps_epochs_and_evaluations():
     assert state.epoch == 1 and state.order is None
     assert state.record_eval(0.5) and state.best_step == 2 and state.loss_n == 0
     assert not state.record_eval(0.4) and state.bad_evals == 1
+
+
+def test_a_tie_with_a_lower_dev_loss_is_an_improvement():
+    """On a small dev set the accuracy moves in coarse steps and can stay put
+    while the model still improves: the dev loss breaks the tie."""
+    from thinc_fast.training import TrainState
+
+    state = TrainState()
+    assert state.record_eval(0.5, dev_loss=1.0)
+    assert state.record_eval(0.5, dev_loss=0.9) and state.best_dev_loss == 0.9
+    assert not state.record_eval(0.5, dev_loss=0.95) and state.bad_evals == 1
+    assert not state.record_eval(0.4, dev_loss=0.1) and state.bad_evals == 2
+    assert state.record_eval(0.6, dev_loss=2.0) and state.bad_evals == 0
+    lower = TrainState()  # score = dev_loss: lower is better, ties cannot be broken further
+    assert lower.record_eval(0.3, higher_is_better=False, dev_loss=0.3)
+    assert not lower.record_eval(0.3, higher_is_better=False, dev_loss=0.3)
+
+
+def test_patience_needs_both_evaluations_and_steps_since_the_best():
+    from thinc_fast.training import TrainState
+
+    state = TrainState()
+    state.step = 4
+    state.record_eval(0.5)
+    for step in (8, 12, 16, 20, 24):
+        state.step = step
+        state.record_eval(0.4)
+    assert state.bad_evals == 5
+    assert state.out_of_patience(5, min_steps=0)
+    assert not state.out_of_patience(5, min_steps=200), "20 steps since the best: keep going"
+    assert not state.out_of_patience(0, min_steps=0), "patience 0: never"
+    state.step = 204
+    assert state.out_of_patience(5, min_steps=200)
+    assert "5 evaluations and 200 steps without a better score" in state.finished(20, 5, 200)
+
+
+def test_small_data_trains_on_and_the_run_says_why_it_stopped(tmp_path):
+    """120 training rows make 4 steps an epoch: the default patience (5
+    evaluations) used to stop such runs after 6 epochs while the loss still
+    fell. Now the run goes on (patience_min_steps), and says why it ended."""
+    import subprocess
+    import sys
+
+    rng = numpy.random.default_rng(0)
+    centers = rng.normal(0, 3, (3, 4))
+    labels = rng.integers(0, 3, 150)
+    X = (centers[labels] + rng.normal(0, 1.5, (150, 4))).astype("f")
+    numpy.savez(tmp_path / "small.npz", X=X, Y=labels)
+    result = subprocess.run([sys.executable, "-m", "thinc_fast", "train", "-q", "--data",
+                             str(tmp_path / "small.npz")], capture_output=True, text=True,
+                            cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "Done: 20 epochs, 80 steps" in result.stdout, result.stdout
+    assert "stopped early" not in result.stdout
+    assert "Why it stopped: it completed max_epochs = 20" in result.stdout

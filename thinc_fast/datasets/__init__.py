@@ -174,6 +174,8 @@ def _check_pair(file: Path, X: numpy.ndarray, Y: numpy.ndarray, x_key: str, y_ke
         raise DataError(f"{file}: {x_key!r} has {len(X)} rows but {y_key!r} has {len(Y)}")
     X = X.astype("float32")
     _check_finite(X, f"{file}: {x_key!r}")
+    if x_key == "X":
+        _warn_on_scales(X, f"{file}: {x_key!r}")
     if Y.ndim == 1 and Y.dtype.kind in "iu":
         if Y.min() < 0:
             raise DataError(f"{file}: {y_key!r} has negative labels in rows "
@@ -196,6 +198,25 @@ def _check_pair(file: Path, X: numpy.ndarray, Y: numpy.ndarray, x_key: str, y_ke
         raise DataError(f"{file}: {y_key!r} must hold integer labels (n,) or float rows "
                         f"(n, classes), got shape {Y.shape} and dtype {Y.dtype}")
     return X, Y
+
+
+SCALE_RATIO = 100.0  # column spreads further apart than this: warn
+
+
+def _warn_on_scales(X: numpy.ndarray, what: str) -> None:
+    """Warn when the feature columns' standard deviations differ by more than
+    SCALE_RATIO: a dense model with the default learning rate then learns the
+    large columns and barely moves on the small ones (the wine data: 0.72 dev
+    accuracy raw, 1.0 standardized)."""
+    if len(X) < 2:
+        return
+    spread = X.astype("float64").std(axis=0)
+    spread = spread[spread > 0]
+    if spread.size >= 2 and spread.max() > SCALE_RATIO * spread.min():
+        warnings.warn(f"{what}: the feature columns are on very different scales (standard "
+                      f"deviations from {spread.min():.3g} to {spread.max():.3g}); standardize "
+                      "them, (X - mean) / std with the training rows' mean and std, for faster "
+                      "and better training", stacklevel=3)
 
 
 def _rows(rows: Sequence[int], limit: int = 10) -> str:

@@ -85,9 +85,11 @@ def check_fit(model: Any, X: Any, Y: Any) -> None:
 
 
 def fit_hint(X: Any, message: str = "") -> str:
-    """A hint for a model that cannot start on the data `X` (none when the
-    error's `message` already says which config to write)."""
+    """What to do when a model cannot start on the data `X`: for documents
+    given to a model of number rows (the default MLP), which config to write;
+    "" when the error's `message` already says it, or for other data."""
     if isinstance(X, (list, tuple)) and "init-config" not in message:
-        return (" (the data are documents: train them with a text model's config, written by "
-                "thinc-fast init-config --model textcat or --model tagger)")
+        return ("the data are documents (text), but the model takes rows of numbers: write a "
+                "text model's config with thinc-fast init-config text.cfg --model textcat (or "
+                "--model tagger for .conllu), then train with thinc-fast train text.cfg --data FILE")
     return ""

@@ -9,9 +9,13 @@ that do not go together. Every problem raises
 
 ``[training]`` settings: ``max_epochs``, ``batch_size`` (a number or a
 schedule), ``eval_frequency`` (evaluate every N steps; 0: after each epoch),
-``patience`` (stop after N evaluations without a better score; 0: never) and
-``score``, the dev score that picks ``model-best`` and drives patience:
-``"dev_acc"`` (higher is better, the default) or ``"dev_loss"`` (lower is better).
+``patience`` (stop after N evaluations without a better score; 0: never),
+``patience_min_steps`` (but never sooner than N steps after the best score:
+on small data an epoch is a few steps, and N evaluations alone would stop a
+run that is still learning) and ``score``, the dev score that picks
+``model-best`` and drives patience: ``"dev_acc"`` (higher is better, the
+default) or ``"dev_loss"`` (lower is better). An evaluation with the same
+score as the best but a lower dev loss counts as better.
 """
 import json
 from pathlib import Path
@@ -19,7 +23,7 @@ from typing import Any, Dict, List, Optional
 
 from ..config import Config, ConfigValidationError, registry
 from ..datasets.text import TEXT_LOADERS
-from ..errors import UserError
+from ..errors import DataError, UserError
 from ..model import Model
 from ..optimizers import Optimizer
 from ..schedules import Schedule
@@ -57,16 +61,17 @@ max_epochs = 20
 batch_size = 32
 eval_frequency = 0
 patience = 5
+patience_min_steps = 200
 score = "dev_acc"
 """
 
 TRAINING_DEFAULTS = {"max_epochs": 20, "batch_size": 32, "eval_frequency": 0, "patience": 5,
-                     "score": "dev_acc"}
+                     "patience_min_steps": 200, "score": "dev_acc"}
 # the dev scores early stopping and model-best can follow: name -> higher is better
 SCORES = {"dev_acc": True, "dev_loss": False}
 # what --set may change when a run resumes (the rest is restored from the checkpoint)
 RESUMABLE = ("training.max_epochs", "training.batch_size", "training.eval_frequency",
-             "training.patience", "optimizer.")
+             "training.patience", "training.patience_min_steps", "optimizer.")
 
 
 def parse_overrides(items: List[str]) -> Dict[str, Any]:
@@ -194,6 +199,8 @@ def resolve_config(config: Config, where: str) -> Dict[str, Any]:
         resolved = registry.resolve(config)
     except ConfigValidationError as err:
         raise UserError(f"{where}: invalid config.\n{err}") from None
+    except DataError as err:  # the data file's own problem: the message names the file
+        raise UserError(str(err)) from None
     except (ValueError, TypeError) as err:
         raise UserError(f"{where}: a value in the config was rejected: {err}") from None
     if not isinstance(resolved["model"], Model):
@@ -212,7 +219,7 @@ def _check_training(section: Dict[str, Any], where: str) -> Dict[str, Any]:
     if unknown:
         raise UserError(f"{where}: section [training] has unknown keys {sorted(unknown)}; "
                         f"known: {sorted(TRAINING_DEFAULTS)}")
-    for key in ("max_epochs", "eval_frequency", "patience"):
+    for key in ("max_epochs", "eval_frequency", "patience", "patience_min_steps"):
         value = training[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < (1 if key == "max_epochs" else 0):
             raise UserError(f"{where}: [training] {key} must be an integer "
