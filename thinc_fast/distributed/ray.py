@@ -40,6 +40,7 @@ import numpy
 from ..errors import RayUnavailableError, WorkerFailure
 from ..loss import Loss
 from ..step import SummedCrossentropy
+from ._reaper import watch_cluster
 from ._worker import Plan, Worker, checksum, is_power_of_two
 
 logger = logging.getLogger("thinc_fast.distributed")
@@ -98,7 +99,8 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
 
 def start_local_cluster(ray: Any, num_cpus: Optional[int] = None) -> None:
     """``ray.init`` a local cluster bound to 127.0.0.1, usage statistics off,
-    workers at normal priority (:data:`LOCAL_CLUSTER_ENV`).
+    workers at normal priority (:data:`LOCAL_CLUSTER_ENV`), and a watcher that
+    ends its processes if this process is killed (:mod:`._reaper`).
 
     Values the user set for these environment variables are kept. For a
     cluster reachable from other machines, start it yourself (``ray start
@@ -118,6 +120,7 @@ def start_local_cluster(ray: Any, num_cpus: Optional[int] = None) -> None:
             # address="local": a new cluster even where another one runs on this machine
             ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1,
                      include_dashboard=False, log_to_driver=False)
+        watch_cluster(ray)  # a killed driver leaves no Ray agent behind
     finally:  # the cluster's processes have them; this process's later children need not
         for key, value in saved.items():
             if value is None:
