@@ -58,7 +58,8 @@ def prepare_output(output: Optional[Path], resume: bool, overwrite: bool) -> Opt
     if resume:
         if not ours:
             raise UserError(f"--resume: {output} holds no thinc-fast run to continue")
-        if not (output / "model-last" / "checkpoint.bin").is_file() and not _leftovers(output):
+        if not any((output / name / "checkpoint.bin").is_file() for name in MODEL_DIRS) \
+                and not _leftovers(output):
             raise UserError(f"--resume: {output} holds no model-last to continue from (the run "
                             "was stopped before its first evaluation); start it again with "
                             "--overwrite")
@@ -83,9 +84,16 @@ def _in_use(folder: Path, holder: str) -> str:
 
 
 def _live_holder(folder: Path) -> Optional[str]:
-    """Who holds the folder's lock, read from the lock file (no lock taken): its
-    text when it names a process of this host that is alive, else None. Only
-    for messages: :class:`RunLock` is what keeps runs apart."""
+    """Who holds the folder's lock: the lock file's text when it names a live
+    process of this host, "another process" when the folder's own lock is
+    held but the file says nothing (deleted), else None. Only for messages:
+    :class:`RunLock` is what keeps runs apart."""
+    if _folder_is_locked(folder):
+        try:
+            text = (folder / LOCK_FILE).read_text(encoding="utf8", errors="replace").strip()
+        except OSError:
+            text = ""
+        return text or "another process"
     try:
         text = (folder / LOCK_FILE).read_text(encoding="utf8", errors="replace").strip()
         words = text.split()
@@ -111,19 +119,35 @@ def create_output(output: Path) -> None:
 
 # --------------------------------------------------------------------- lock
 class RunLock:
-    """An advisory lock (``flock``) on a run folder's lock file, held while a run
-    writes into the folder. ``release`` (or the end of the process) frees it."""
+    """An advisory lock (``flock``) held while a run writes into a folder: on
+    the folder itself (which cannot be swapped out from under the holder, so
+    deleting the lock file does not let a second run in) and on its lock
+    file, which names the holder (pid, host, start time). ``release`` (or the
+    end of the process) frees both."""
 
     def __init__(self, folder: Path, fd: int, stale: Optional[str],
-                 unsupported: Optional[str] = None) -> None:
+                 unsupported: Optional[str] = None, dir_fd: Optional[int] = None) -> None:
         self.folder = folder
         self.fd: Optional[int] = fd
+        self.dir_fd = dir_fd
         self.stale = stale  # what a holder that died without releasing left in the file
         self.unsupported = unsupported  # why the file system gave no lock (then none is held)
 
     @classmethod
     def acquire(cls, folder: Path) -> "RunLock":
         """Lock `folder` (which must exist); UserError if another process holds it."""
+        dir_fd = _lock_folder(Path(folder))
+        try:
+            lock = cls._acquire_file(Path(folder))
+        except BaseException:
+            if dir_fd is not None:
+                os.close(dir_fd)
+            raise
+        lock.dir_fd = dir_fd
+        return lock
+
+    @classmethod
+    def _acquire_file(cls, folder: Path) -> "RunLock":
         path = Path(folder) / LOCK_FILE
         while True:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)  # the umask applies
@@ -149,7 +173,7 @@ class RunLock:
         return cls(Path(folder), fd, stale)
 
     def release(self) -> None:
-        """Empty the lock file (a clean exit) and free the lock."""
+        """Empty the lock file (a clean exit) and free the locks."""
         if self.fd is None:
             return
         try:
@@ -157,6 +181,49 @@ class RunLock:
         finally:
             os.close(self.fd)
             self.fd = None
+            if self.dir_fd is not None:
+                os.close(self.dir_fd)
+                self.dir_fd = None
+
+
+def _folder_is_locked(folder: Path) -> bool:
+    """Whether another process holds `folder`'s flock (tested, then let go)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # closing the fd drops a lock it took
+    return False
+
+
+def _lock_folder(folder: Path) -> Optional[int]:
+    """An fd of `folder` holding its flock; UserError naming the holder when
+    another process has it; None where folders cannot be locked (the lock
+    file's own lock still applies)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        try:
+            holder = (folder / LOCK_FILE).read_text(encoding="utf8", errors="replace").strip()
+        except OSError:
+            holder = ""
+        raise UserError(_in_use(folder, holder or "another process")) from None
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def _read_fd(fd: int) -> str:
@@ -236,6 +303,17 @@ def recover_output(folder: Path, log: Callable[[str], None] = print) -> List[str
         else:
             path.unlink(missing_ok=True)
     removed = len(leftovers) - len(done)
+    last, best = folder / "model-last", folder / "model-best"
+    if not last.exists() and (best / "meta.json").is_file():
+        # model-best is saved first: a save that failed after it (a full disk) leaves
+        # a complete model-best and no model-last. Go on from model-best's step.
+        tmp = make_temp_dir(folder, ".model-last.new-")
+        shutil.copytree(best, tmp / "copy")
+        os.replace(tmp / "copy", last)
+        shutil.rmtree(tmp, ignore_errors=True)
+        step = json.loads((best / "meta.json").read_text(encoding="utf8")).get("step")
+        done.append(f"model-last was missing (its save did not complete: a full disk?); "
+                    f"model-best is complete, so the run goes on from it (step {step}).")
     if removed > 0:
         done.append(f"Removed {removed} temporary file(s) or folder(s) left in {folder} by "
                     "interrupted saves.")
@@ -300,9 +378,23 @@ def append_metrics(path: Path, row: Dict[str, Any]) -> None:
 
 
 def truncate_metrics(path: Path, step: int) -> None:
-    """Drop the rows after `step` (written after the checkpoint a resume starts from)."""
+    """Drop the rows after `step` (written after the checkpoint a resume starts
+    from). A last line cut short by a kill or a full disk is dropped too; a
+    malformed line before it is an error naming the file and the line."""
     if not path.exists():
         return
-    keep = [line for line in path.read_text(encoding="utf8").splitlines()
-            if line.strip() and json.loads(line)["step"] <= step]
+    lines = [line for line in path.read_text(encoding="utf8", errors="replace").splitlines()
+             if line.strip()]
+    keep = []
+    for number, line in enumerate(lines, 1):
+        try:
+            row = json.loads(line)
+            row_step = row["step"]
+        except (ValueError, TypeError, KeyError):
+            if number == len(lines):
+                break  # torn by an interrupted append: the checkpoint has no such row
+            raise UserError(f"{path}, line {number}: not a metrics row ({line[:60]!r}); "
+                            "remove or fix that line, then resume again") from None
+        if row_step <= step:
+            keep.append(line)
     atomic_write(path, "".join(line + "\n" for line in keep).encode("utf8"))
