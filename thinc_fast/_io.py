@@ -6,8 +6,18 @@ used:
 
 - every member's declared size against its shape and dtype (the ``.npy``
   header, and the ``manifest`` in the JSON header of files written since the
-  checksum was added), *before* decompressing it, so a small file cannot
-  demand unbounded memory;
+  checksum was added), *before* decompressing it;
+- every declared size against what the reader's model expects, also before
+  decompressing: the JSON header against `max_header` (a few KiB per node of
+  the model, see ``Model.from_bytes``), each array against `max_bytes` (the
+  model's parameter or optimizer-state sizes, with slack), and the number of
+  members against `max_members`. What the model cannot bound (attr and shim
+  blobs, a checkpoint's training state) must lie in the file: it may inflate
+  at most ``_MAX_INFLATE`` times its compressed size (plus
+  ``_INFLATE_SLACK``), and our writer never compresses. The JSON header may
+  hold at most `max_containers` lists and maps (counted before parsing).
+  So loading or refusing N bytes costs at most a small multiple of the
+  model's own size plus O(N), whatever sizes the file declares;
 - that no member is one the reader does not ask for (`names` of ``unpack``)
   or the manifest does not declare, again before decompressing it;
 - each member's zip CRC (every member is read to its end), and the SHA-256 of
@@ -33,7 +43,7 @@ import struct
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, NamedTuple, Optional, Tuple, Union
 
 import numpy
 
@@ -42,11 +52,20 @@ MANIFEST = "manifest"
 CHECKSUM_PREFIX = b"thinc_fast sha256:"
 PathT = Union[str, os.PathLike]
 NamesFn = Callable[[Dict[str, Any]], Optional[Iterable[str]]]
+# given the header: {array name: (most data bytes, what the reader's model expects there)}
+SizesFn = Callable[[Dict[str, Any]], Dict[str, Tuple[int, str]]]
 
 # the dtype kinds an array may have (no objects, no structured or void types)
 _ARRAY_KINDS = "biuf"
 _MAX_NPY_HEADER = 1 << 16  # an .npy header's length: numpy writes well under 1 KiB
-_MAX_HEADER_BYTES = 1 << 30  # the JSON header (checkpoints keep their epoch's order)
+# A member the reader's model gives no bound for (attr and shim blobs, a
+# checkpoint's JSON header, which holds the epoch's example order) may declare
+# at most _MAX_INFLATE times the bytes it takes in the file, plus _INFLATE_SLACK:
+# it then costs O(file size). ``pack`` stores members uncompressed (ratio 1).
+_MAX_INFLATE = 4
+_INFLATE_SLACK = 1 << 16
+_MAX_JSON_CONTAINERS = 1 << 16  # lists and maps in a JSON header, unless the reader says
+_MAX_MEMBERS = 1 << 16  # members of an archive, unless the reader says
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed: the same content gives the same bytes
 
 
@@ -104,17 +123,38 @@ def _digest(members: Dict[str, Any]) -> str:
 
 # ------------------------------------------------------------------- reading
 def unpack(data: bytes, *, kind: str, max_version: int,
-           names: Optional[NamesFn] = None) -> Tuple[Dict[str, Any], Dict[str, numpy.ndarray]]:
+           names: Optional[NamesFn] = None, max_header: Optional[int] = None,
+           max_bytes: Optional[SizesFn] = None, max_members: Optional[int] = None,
+           max_containers: Optional[int] = None
+           ) -> Tuple[Dict[str, Any], Dict[str, numpy.ndarray]]:
     """The header and arrays of bytes made by `pack`; checks the kind, version,
     sizes, CRCs and checksum before returning anything.
 
     names: given the header, the array names the reader uses (None: any);
     any other member is refused before it is decompressed.
+
+    What the reader's model expects, each checked before anything is
+    decompressed (a FormatError names the member and both sizes):
+    max_header: the most bytes of JSON the header may hold (None: as many as
+    the file stores, see ``_MAX_INFLATE``); max_bytes: given the header,
+    ``{array name: (most data bytes, what the model expects there)}`` (key
+    ``"*"``: any other array; arrays it leaves out: as many as the file
+    stores); max_members: the most members
+    the archive may have (default ``_MAX_MEMBERS``); max_containers: the most
+    lists and maps the JSON header may hold (default
+    ``_MAX_JSON_CONTAINERS``), counted before it is parsed.
+
+    Memory: the members' declared sizes (about twice, while one is read), so
+    at most about twice these bounds plus ``2 * _MAX_INFLATE`` times the size
+    of `data`, and the parsed header (at most ~70 bytes per container).
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"expected bytes, got {type(data).__name__}")
+    bounds = _Bounds(max_header, max_bytes,
+                     _MAX_MEMBERS if max_members is None else max_members,
+                     _MAX_JSON_CONTAINERS if max_containers is None else max_containers)
     try:
-        return _unpack(bytes(data), kind, max_version, names)
+        return _unpack(bytes(data), kind, max_version, names, bounds)
     except FormatError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, KeyError,
@@ -124,9 +164,21 @@ def unpack(data: bytes, *, kind: str, max_version: int,
                           f"{type(err).__name__}: {err})") from None
 
 
-def _unpack(data: bytes, kind: str, max_version: int,
-            names: Optional[NamesFn]) -> Tuple[Dict[str, Any], Dict[str, numpy.ndarray]]:
+class _Bounds(NamedTuple):
+    header: Optional[int]
+    arrays: Optional[SizesFn]
+    members: int
+    containers: int
+
+
+def _unpack(data: bytes, kind: str, max_version: int, names: Optional[NamesFn],
+            bounds: _Bounds) -> Tuple[Dict[str, Any], Dict[str, numpy.ndarray]]:
     what = f"thinc_fast {kind}"
+    declared = _declared_members(data)
+    if declared is not None and declared > bounds.members:
+        raise FormatError(f"not a valid {what}: its archive declares {declared} members, "
+                          f"where this model allows at most {bounds.members} (refused before "
+                          "reading them)")
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         infos: Dict[str, zipfile.ZipInfo] = {}
         for info in zf.infolist():
@@ -137,16 +189,27 @@ def _unpack(data: bytes, kind: str, max_version: int,
         header_info = infos.pop(HEADER, None)
         if header_info is None:
             raise FormatError(f"not a {what}: the data has no header")
-        if header_info.file_size > _MAX_HEADER_BYTES:
-            raise FormatError(f"not a valid {what}: its header declares {header_info.file_size} "
-                              "bytes")
+        if bounds.header is not None:
+            if header_info.file_size > bounds.header + _MAX_NPY_HEADER:
+                raise FormatError(f"not a valid {what}: its JSON header declares "
+                                  f"{header_info.file_size} bytes, where this model allows at "
+                                  f"most {bounds.header + _MAX_NPY_HEADER} (refused before "
+                                  "reading it)")
+        else:
+            _check_inflation(header_info, "its JSON header", what)
         raw_members: Dict[str, Any] = {}
         raw_header, header_array = _read_member(zf, header_info, HEADER, what, None)
         raw_members[HEADER] = raw_header
         if header_array.dtype != numpy.uint8 or header_array.ndim != 1:
             raise FormatError(f"not a valid {what}: its header is not text")
+        text = header_array.tobytes()
+        containers = text.count(b"[") + text.count(b"{")  # an upper bound, before parsing
+        if containers > bounds.containers:
+            raise FormatError(f"not a valid {what}: its JSON header holds up to {containers} "
+                              f"lists and maps, where this model allows at most "
+                              f"{bounds.containers} (refused before parsing it)")
         try:
-            header = json.loads(header_array.tobytes().decode("utf8"))
+            header = json.loads(text.decode("utf8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
             raise FormatError(f"not a valid {what}: unreadable header ({err})") from None
         if not isinstance(header, dict) or header.get("format") != f"thinc_fast.{kind}":
@@ -167,16 +230,60 @@ def _unpack(data: bytes, kind: str, max_version: int,
                 shown = ", ".join(repr(n) for n in extra[:5]) + (", ..." if len(extra) > 5 else "")
                 raise FormatError(f"not a valid {what}: it holds arrays that no part of the "
                                   f"{kind} asks for ({shown}); refused before reading them")
+        limits = bounds.arrays(header) if bounds.arrays is not None else {}
+        for name in sorted(infos):  # every size, before any array is read
+            limit = limits.get(name, limits.get("*"))
+            if limit is None:
+                _check_inflation(infos[name], f"array {name!r}", what)
+            elif manifest is not None:
+                dtype, shape = manifest[name]
+                _check_limit(name, dtype, shape, limit, what)
+            elif infos[name].file_size > limit[0] + _MAX_NPY_HEADER:
+                raise FormatError(f"not a valid {what}: array {name!r} declares "
+                                  f"{infos[name].file_size} bytes, but {limit[1]}; at most "
+                                  f"{limit[0]} bytes are accepted there (refused before "
+                                  "reading it)")
         arrays: Dict[str, numpy.ndarray] = {}
         for name in sorted(infos):
             raw, array = _read_member(zf, infos[name], name, what,
-                                      None if manifest is None else manifest[name])
+                                      None if manifest is None else manifest[name],
+                                      limits.get(name, limits.get("*")))
             raw_members[name] = raw
             arrays[name] = array
     if checksum is not None and _digest(raw_members) != checksum:
         raise FormatError(f"{what} is corrupt: the checksum of its content does not match "
                           "(the file was damaged after it was written)")
     return header, arrays
+
+
+def _check_limit(name: str, dtype: numpy.dtype, shape: Tuple[int, ...],
+                 limit: Tuple[int, str], what: str) -> None:
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes > limit[0]:
+        raise FormatError(f"not a valid {what}: array {name!r} is declared {dtype} {shape}, "
+                          f"{nbytes} bytes, but {limit[1]}; at most {limit[0]} bytes are "
+                          "accepted there (refused before reading it)")
+
+
+def _check_inflation(info: zipfile.ZipInfo, member: str, what: str) -> None:
+    """FormatError if `info` declares more than ``_MAX_INFLATE`` times the bytes it
+    takes in the file (plus ``_INFLATE_SLACK``): a member no model size bounds
+    must lie in the file (nothing is decompressed here)."""
+    most = _MAX_INFLATE * info.compress_size + _INFLATE_SLACK
+    if info.file_size > most:
+        raise FormatError(f"not a valid {what}: {member} declares {info.file_size} bytes but "
+                          f"takes {info.compress_size} in the file (at most {most} are "
+                          "accepted; refused before decompressing it)")
+
+
+def _declared_members(data: bytes) -> Optional[int]:
+    """The member count the archive's end record declares (None if not found:
+    zipfile then reports the damage), read before zipfile parses the directory."""
+    try:
+        end = zipfile._EndRecData(io.BytesIO(data))  # type: ignore[attr-defined]
+        return None if end is None else int(end[zipfile._ECD_ENTRIES_TOTAL])  # type: ignore
+    except (AttributeError, IndexError, TypeError, ValueError, OSError, struct.error):
+        return None
 
 
 def _stored_checksum(comment: bytes, what: str) -> Optional[str]:
@@ -234,12 +341,14 @@ def _safe_dtype(descr: Any, name: str, what: str) -> numpy.dtype:
 
 
 def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, what: str,
-                 declared: Optional[Tuple[numpy.dtype, Tuple[int, ...]]]
+                 declared: Optional[Tuple[numpy.dtype, Tuple[int, ...]]],
+                 limit: Optional[Tuple[int, str]] = None
                  ) -> Tuple[Tuple[bytes, bytearray], numpy.ndarray]:
     """One member's bytes and array. Its .npy header is read first and checked
     against the member's declared size (and the manifest's `declared` dtype and
-    shape) before the data is decompressed; the data is read to the end, so
-    that zipfile checks its CRC."""
+    shape, and the reader's `limit`: most bytes, what the model expects) before
+    the data is decompressed; the data is read to the end, so that zipfile
+    checks its CRC."""
     size = info.file_size
     with zf.open(info) as f:
         prefix = f.read(min(size, 12))
@@ -277,6 +386,8 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, what: st
             raise FormatError(f"not a valid {what}: array {name!r} is {dtype} {tuple(shape)} "
                               f"({nbytes} bytes) but its member holds "
                               f"{size - start - length} bytes of data")
+        if limit is not None:
+            _check_limit(name, dtype, tuple(shape), limit, what)
         body = bytearray(nbytes)
         view = memoryview(body)
         got = 0

@@ -22,6 +22,15 @@ number of bytes. The layer names of Thinc and thinc_fast are the same
 ``noop`` and the combinators' ``a>>b``, ``a|b``, ``residual(a)``); one Softmax
 attribute has another name and is translated (see ``_ATTRS_FROM_THINC``).
 
+Reading is bounded before anything is unpacked: ``count_values`` walks the
+bytes (headers only, no objects built) and refuses data that declares more
+values (maps, lists and their items) than the model loaded into can need
+(``Model.from_bytes`` passes a budget of a few hundred per node), or nests
+deeper than ``_MAX_DEPTH``. A msgpack value costs Python at most ~70 bytes
+(an empty map: 1 byte in the file), so decoding costs at most ~70 bytes per
+value of the budget plus about twice the size of the data (strings and bytes,
+copied once); the walk takes time in proportion to the budget.
+
 This module is a codec only: ``decode`` checks the bytes are well formed and
 self-consistent and returns plain per-node descriptions, with each attr still
 as its bytes; ``Model.from_bytes`` decodes those (``deserialize_attr``),
@@ -51,6 +60,7 @@ SCALAR_KEYS = frozenset({b"nd", b"type", b"data"})
 ARRAY_DTYPES = frozenset({"<f2", "<f4", "<f8", "|i1", "<i2", "<i4", "<i8",
                           "|u1", "<u2", "<u4", "<u8", "|b1"})
 _MAX_NDIM = 32
+_MAX_DEPTH = 16  # nesting of Thinc's map: map > list > node map > array map > shape
 
 # Shapes of the parameters of Thinc's layers, in terms of the node's dims: a file
 # whose arrays disagree with its own dims is refused (even for an uninitialised model).
@@ -75,16 +85,145 @@ def is_thinc_bytes(data: Any) -> bool:
     return 0x80 <= first <= 0x8F or first in (0xDE, 0xDF)
 
 
+# ------------------------------------------------------------- bounded reads
+class LimitError(FormatError):
+    """msgpack that declares more values, or deeper nesting, than the reader allows."""
+
+
+# msgpack type bytes (other than fixint, fixmap, fixarray, fixstr): bytes that follow
+_FIXED_SIZE = {0xc0: 0, 0xc2: 0, 0xc3: 0, 0xca: 4, 0xcb: 8, 0xcc: 1, 0xcd: 2, 0xce: 4,
+               0xcf: 8, 0xd0: 1, 0xd1: 2, 0xd2: 4, 0xd3: 8,
+               0xd4: 2, 0xd5: 3, 0xd6: 5, 0xd7: 9, 0xd8: 17}  # fixext: type byte + data
+_LENGTH_SIZE = {0xc4: 1, 0xc5: 2, 0xc6: 4, 0xd9: 1, 0xda: 2, 0xdb: 4}  # bin, str
+_EXT_LENGTH_SIZE = {0xc7: 1, 0xc8: 2, 0xc9: 4}  # then a type byte, then the data
+# array16, array32, map16, map32: (length bytes, items per entry)
+_CONTAINER = {0xdc: (2, 1), 0xdd: (4, 1), 0xde: (2, 2), 0xdf: (4, 2)}
+
+
+def count_values(data: bytes, *, max_values: int, max_depth: int,
+                 start: int = 0) -> Tuple[int, int]:
+    """``(values, end)`` of the one msgpack object at `start` in `data`: how many
+    values it holds (itself, and each map key, map value and list item, at any
+    depth) and where it ends. Only headers are read; no object is built.
+
+    Each container's declared length is counted when its header is read,
+    before its items: LimitError as soon as the count passes `max_values` or a
+    container opens deeper than `max_depth`, so that the walk takes time in
+    proportion to `max_values`, whatever the data declares. ValueError for
+    bytes that are not msgpack (an unused type byte, data cut short)."""
+    size = len(data)
+    pos, values, remaining = start, 1, 1
+    stack: List[int] = []
+    while True:
+        while remaining == 0:
+            if not stack:
+                if pos > size:
+                    raise ValueError("the data is cut short")
+                return values, pos
+            remaining = stack.pop()
+        remaining -= 1
+        if pos >= size:
+            raise ValueError("the data is cut short")
+        byte = data[pos]
+        pos += 1
+        if byte < 0x80 or byte >= 0xe0:  # fixint
+            continue
+        if byte < 0x90:  # fixmap
+            items = 2 * (byte & 0x0f)
+        elif byte < 0xa0:  # fixarray
+            items = byte & 0x0f
+        elif byte < 0xc0:  # fixstr
+            pos += byte & 0x1f
+            continue
+        elif byte in _FIXED_SIZE:
+            pos += _FIXED_SIZE[byte]
+            continue
+        elif byte in _LENGTH_SIZE:
+            k = _LENGTH_SIZE[byte]
+            pos += k + int.from_bytes(data[pos:pos + k], "big")
+            continue
+        elif byte in _EXT_LENGTH_SIZE:
+            k = _EXT_LENGTH_SIZE[byte]
+            pos += k + 1 + int.from_bytes(data[pos:pos + k], "big")
+            continue
+        elif byte in _CONTAINER:
+            k, per_entry = _CONTAINER[byte]
+            items = per_entry * int.from_bytes(data[pos:pos + k], "big")
+            pos += k
+        else:
+            raise ValueError(f"byte 0x{byte:02x} at offset {pos - 1} is not a msgpack type")
+        if items:
+            values += items
+            if values > max_values:
+                raise LimitError(f"it declares at least {values} msgpack values (by offset "
+                                 f"{pos}), more than the {max_values} allowed")
+            if len(stack) >= max_depth:
+                raise LimitError(f"it nests more than {max_depth} maps and lists deep (at "
+                                 f"offset {pos})")
+            stack.append(remaining)
+            remaining = items
+
+
+def peek_node_count(data: bytes) -> Optional[int]:
+    """The length of the ``"nodes"`` list when it is the top map's first entry
+    (as Thinc and thinc_fast write it), read from its header alone; else None."""
+    data = bytes(data[:16])
+    if not data or not (0x80 <= data[0] <= 0x8f or data[0] in (0xde, 0xdf)):
+        return None
+    pos = 1 if data[0] <= 0x8f else (3 if data[0] == 0xde else 5)
+    if data[pos:pos + 6] != b"\xa5nodes":
+        return None
+    pos += 6
+    if pos >= len(data):
+        return None
+    first = data[pos]
+    if 0x90 <= first <= 0x9f:
+        return first & 0x0f
+    k = {0xdc: 2, 0xdd: 4}.get(first)
+    if k is None or pos + 1 + k > len(data):
+        return None
+    return int.from_bytes(data[pos + 1:pos + 1 + k], "big")
+
+
+def default_max_values(n_bytes: int) -> int:
+    """The value budget of data read with no model to bound it: 1 per 8 bytes
+    (at most ~9 times the data's size in Python objects), at least 4096."""
+    return max(4096, n_bytes // 8)
+
+
 # ------------------------------------------------------------------- reading
-def decode(data: bytes, *, with_stamp: bool = False) -> Any:
+def decode(data: bytes, *, with_stamp: bool = False, max_values: Optional[int] = None,
+           n_nodes: Optional[int] = None) -> Any:
     """Per node, in ``walk()`` order: ``{"name", "dims", "refs", "attrs", "params",
     "shims"}`` with attrs as their bytes under thinc_fast's names, params as
     numpy arrays (or None) and shims as bytes.
 
     With `with_stamp`, returns ``(nodes, stamped)``: whether the bytes carry
     thinc_fast's checksum (verified). Raises FormatError for bytes that are
-    not a well-formed Thinc model, or whose checksum does not match."""
-    msg = _unpack(bytes(data), "")
+    not a well-formed Thinc model, or whose checksum does not match.
+
+    Bounds, checked before anything is unpacked: at most `max_values` msgpack
+    values (default: ``default_max_values(len(data))``; ``Model.from_bytes``
+    passes what its nodes can need) nested at most ``_MAX_DEPTH`` deep, and,
+    given `n_nodes` (the model's), a ``"nodes"`` list no longer. Memory:
+    at most ~70 bytes per value allowed plus about twice ``len(data)``."""
+    data = bytes(data)
+    limit = default_max_values(len(data)) if max_values is None else max_values
+    count = peek_node_count(data)
+    if n_nodes is not None and count is not None and count > n_nodes:
+        raise FormatError(f"the data describes {count} nodes, this model has {n_nodes}")
+    try:
+        _, end = count_values(data, max_values=limit, max_depth=_MAX_DEPTH)
+    except LimitError as err:
+        whose = f"this model ({n_nodes} nodes)" if n_nodes is not None else f"{len(data)} bytes"
+        raise FormatError(f"not a valid {KIND}: {err} for {whose}; refused before unpacking "
+                          "it") from None
+    except ValueError as err:
+        raise FormatError(f"not a valid {KIND} (corrupt or truncated data: {err})") from None
+    if end != len(data):
+        raise FormatError(f"not a valid {KIND} (corrupt or truncated data: "
+                          f"{len(data) - end} bytes after its end)")
+    msg = _unpack(data, "", limit)
     if not isinstance(msg, dict):
         raise FormatError(f"not a {KIND}: the data is a {type(msg).__name__}, not a map")
     missing = [key for key in _TOP_KEYS[:3] if key not in msg]
@@ -224,10 +363,12 @@ def decode_scalar(obj: Any, what: str) -> Any:
     return decode_array(fake, what)[()]
 
 
-def _unpack(data: bytes, where: str) -> Any:
+def _unpack(data: bytes, where: str, max_values: int) -> Any:
+    """Unpack data that ``count_values`` has walked (no container longer than the budget)."""
     try:
         return msgpack.unpackb(data, raw=False, strict_map_key=True, use_list=True,
-                               ext_hook=_refuse_ext, timestamp=0)
+                               ext_hook=_refuse_ext, timestamp=0,
+                               max_array_len=max_values, max_map_len=max_values)
     except FormatError:
         raise
     except (ValueError, TypeError, msgpack.UnpackException) as err:

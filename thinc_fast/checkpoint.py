@@ -10,6 +10,16 @@ stopped.
 The file, and the model and optimizer bytes inside it, each carry the SHA-256
 of their content (see :mod:`thinc_fast._io`): a damaged file is refused before
 anything is restored.
+
+Loading costs memory in proportion to the model, whatever sizes the file
+declares: the optimizer member may hold at most what optimizer state for that
+model can (``optimizers.optimizer.state_bounds``: a few times its parameter
+arena), checked before it is read; the model member and the JSON header
+(whose size follows the training data: it keeps the epoch's example order)
+at most what the file stores (``_io._MAX_INFLATE``), the header at most
+``_io._MAX_JSON_CONTAINERS`` lists and maps; the model and optimizer bytes
+are then read with the bounds of ``Model.from_bytes`` and
+``Optimizer.from_bytes``.
 """
 import random
 from typing import Any, Dict, Optional
@@ -19,6 +29,7 @@ import numpy
 from ._io import FormatError, PathT, atomic_write, pack, read_file, unpack
 from .model import Model
 from .optimizers import Optimizer
+from .optimizers.optimizer import state_bounds
 
 CHECKPOINT_FORMAT_VERSION = 1
 
@@ -57,10 +68,22 @@ def load_checkpoint(path: PathT, model: Model, optimizer: Optional[Optimizer] = 
     """Restore a checkpoint into `model` (and `optimizer`); returns its `extra`.
 
     All or nothing: if any part does not fit, the model is restored to what it
-    was and the error says what did not match.
+    was and the error says what did not match. Memory is bounded by the model
+    (see the module's docstring); a FormatError names `path`.
     """
-    header, arrays = unpack(read_file(path), kind="checkpoint", max_version=CHECKPOINT_FORMAT_VERSION,
-                            names=lambda header: {"model", "optimizer"})
+    data = read_file(path)
+    bounds = state_bounds(model, optimizer)
+    total = bounds.total()
+    limits = {} if total is None else {
+        "optimizer": (total, f"optimizer state for this model (an arena of {bounds.arena} "
+                             "floats) is smaller")}
+    try:
+        header, arrays = unpack(data, kind="checkpoint", max_version=CHECKPOINT_FORMAT_VERSION,
+                                names=lambda header: {"model", "optimizer"},
+                                max_bytes=lambda header: limits, max_members=3)
+    except FormatError as err:
+        raise FormatError(f"{path}: {err}") from None
+    del data
     if "model" not in arrays:
         raise ValueError(f"{path}: the checkpoint holds no model")
     if optimizer is not None and "optimizer" not in arrays:
@@ -71,10 +94,16 @@ def load_checkpoint(path: PathT, model: Model, optimizer: Optional[Optimizer] = 
     if restore_rng:
         _check_rng_state(header.get("rng"), path)
     before = model.to_bytes(format="thinc_fast")
-    model.from_bytes(arrays["model"].tobytes())
+    try:
+        model.from_bytes(arrays.pop("model").tobytes())
+    except FormatError as err:
+        raise FormatError(f"{path}: its model: {err}") from None
     if optimizer is not None:
         try:
             optimizer.from_bytes(arrays["optimizer"].tobytes(), model)
+        except FormatError as err:
+            model.from_bytes(before)
+            raise FormatError(f"{path}: its optimizer state: {err}") from None
         except Exception:
             model.from_bytes(before)
             raise

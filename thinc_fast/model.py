@@ -707,25 +707,46 @@ class Model(Generic[InT, OutT]):
         corrupt or truncated data); shims load last. Nothing is unpickled: npz
         + JSON, or plain msgpack with arrays decoded from an allow-list of
         numeric dtypes.
+
+        Memory is bounded by this model, whatever sizes the data declares
+        (see ``_LoadBounds``): each parameter may declare at most 4 times its
+        size in this model plus 64 KiB (arrays whose shape the model does not
+        know yet, and attr and shim blobs, at most what the data stores); our
+        format's JSON header at most 64 KiB plus 4 KiB per node (plus 4 times
+        the node's attrs); Thinc's msgpack at most 4,096 values plus a few
+        hundred per node, and the attrs at most 65,536 values plus twice what
+        the model's attrs hold. Each is checked before anything is
+        decompressed or unpacked, so that loading or refusing N bytes costs at
+        most a small multiple of the model's size plus O(N).
         """
         nodes = self.walk()
+        bounds = _LoadBounds(nodes)
         if _thinc_format.is_thinc_bytes(data):
             # Thinc's own bytes must match the model attr for attr; bytes
             # thinc_fast wrote (stamped) may add attrs, as its npz format may
-            saved, stamped = _thinc_format.decode(data, with_stamp=True)
+            count = _thinc_format.peek_node_count(data)
+            if count is not None and count > len(nodes):  # before its values are counted
+                raise FormatError(f"cannot load into model {self.name!r}: the data describes "
+                                  f"{count} nodes, this model has {len(nodes)}")
+            saved, stamped = _thinc_format.decode(data, with_stamp=True,
+                                                  max_values=bounds.values, n_nodes=len(nodes))
             strict = not stamped
         else:
-            saved = self._read_own_format(data, nodes)
+            saved = self._read_own_format(data, nodes, bounds)
             strict = False
-        self._load_saved(nodes, saved, strict=strict)
+        self._load_saved(nodes, saved, strict=strict, attr_values=bounds.attr_values)
         return self
 
-    def _read_own_format(self, data: bytes, nodes: List["Model"]) -> List[Dict[str, Any]]:
+    def _read_own_format(self, data: bytes, nodes: List["Model"],
+                         bounds: "_LoadBounds") -> List[Dict[str, Any]]:
         """The per-node descriptions (as ``_thinc_format.decode`` gives them) of
         our npz format. Version 1 stored attrs as JSON values (``plain_attrs``);
         version 2 stores ``serialize_attr`` bytes, refs, code attr names and shims."""
         header, arrays = unpack(data, kind="model", max_version=MODEL_FORMAT_VERSION,
-                                names=_array_names)
+                                names=lambda header: _array_names(header, nodes, self.name),
+                                max_header=bounds.header,
+                                max_bytes=bounds.param_limits, max_members=bounds.members,
+                                max_containers=bounds.containers)
         version = header["version"]
         saved = header.get("nodes")
         if not isinstance(saved, list) or len(saved) != len(nodes):
@@ -762,10 +783,12 @@ class Model(Generic[InT, OutT]):
         return out
 
     def _load_saved(self, nodes: List["Model"], saved: List[Dict[str, Any]], *,
-                    strict: bool) -> None:
+                    strict: bool, attr_values: Optional[int] = None) -> None:
         """Check `saved` (one description per node of `nodes`) against the model,
         decode its attrs, then load it. `strict` (Thinc's files): every attr must
-        be one this node has, of the same kind; otherwise attrs are taken as they are."""
+        be one this node has, of the same kind; otherwise attrs are taken as they are.
+        `attr_values`: the most msgpack values all attrs decoded by the default
+        ``deserialize_attr`` may hold together, counted before each is unpacked."""
         if len(saved) != len(nodes):
             raise ValueError(f"cannot load into model {self.name!r}: the data describes "
                              f"{len(saved)} nodes, this model has {len(nodes)}")
@@ -803,6 +826,18 @@ class Model(Generic[InT, OutT]):
                     raise ValueError(f"cannot load: {where} has no attr {attr!r} (known: "
                                      f"{sorted(node._attrs)})")
                 current = node._attrs.get(attr)
+                if attr_values is not None and isinstance(raw, (bytes, bytearray)) and \
+                        deserialize_attr.dispatch(type(current)) is _deserialize_attr_default:
+                    try:
+                        used, _ = _thinc_format.count_values(raw, max_values=attr_values,
+                                                             max_depth=_ATTR_DEPTH)
+                    except _thinc_format.LimitError as err:
+                        raise FormatError(f"cannot load: attr {attr!r} of {where}: {err} for "
+                                          "the attrs of this model; refused before unpacking "
+                                          "it") from None
+                    except ValueError:
+                        used = 0  # not msgpack: deserialize_attr says so below
+                    attr_values -= used
                 try:
                     value = deserialize_attr(current, raw, attr, node)
                 except Exception as err:
@@ -858,8 +893,13 @@ class Model(Generic[InT, OutT]):
         atomic_write(path, self.to_bytes(format=format))
 
     def from_disk(self, path: PathT) -> "Model":
-        """Load a file written by ``to_disk`` or by Thinc's; see ``from_bytes``."""
-        return self.from_bytes(read_file(path))
+        """Load a file written by ``to_disk`` or by Thinc's; see ``from_bytes``
+        (memory bounded by this model; a FormatError names the file)."""
+        data = read_file(path)
+        try:
+            return self.from_bytes(data)
+        except FormatError as err:
+            raise FormatError(f"{path}: {err}") from None
 
     # -------------------------------------------------------------- as a dict
     def to_dict(self) -> Dict[str, List[Any]]:
@@ -1091,11 +1131,97 @@ def _shim_bytes(node: Model, where: str) -> List[bytes]:
     return out
 
 
-def _array_names(header: Dict[str, Any]) -> set:
+# What loading may cost, from the model loaded into (see ``Model.from_bytes``)
+_HEADER_BYTES = 64 << 10  # our format's JSON header: this, plus per node
+_HEADER_BYTES_PER_NODE = 4 << 10  # this, plus 4x its name and its attrs (version 1 kept them)
+_PARAM_SLACK = 4  # a parameter may declare 4x its bytes in the model, plus _PARAM_EXTRA:
+_PARAM_EXTRA = 64 << 10  # float64 data or a small shape mismatch reach the named checks
+_MEMBERS_PER_NODE = 64  # our format's members: the model's params, attrs, shims, plus this
+_VALUES = 4096  # Thinc's msgpack: this many values, plus per node
+_VALUES_PER_NODE = 256  # this, plus 8 per dim, ref, attr and shim and 64 per param
+_ATTR_VALUES = 1 << 16  # all attrs together: this many values, plus 2x the model's attrs
+_ATTR_DEPTH = 100  # maps and lists nested in an attr
+_SLICE_BYTES = 64  # an encoded slice: [start, stop, step], at most 3 x 9 bytes
+
+
+class _LoadBounds:
+    """What loading into `nodes` (a model's ``walk()``) may cost, from the model
+    alone, whatever the data declares (see ``Model.from_bytes``):
+
+    - header: bytes of our format's JSON header, ``_HEADER_BYTES`` plus per node
+      ``_HEADER_BYTES_PER_NODE`` and 4x its name and its attrs' encoded size;
+    - param_limits: per parameter whose shape the model knows (allocated, or
+      given by its dims), at most ``_PARAM_SLACK`` times its float32 bytes plus
+      ``_PARAM_EXTRA``; other arrays (attr and shim blobs, parameters of unset
+      dims) must lie in the file (``_io._MAX_INFLATE``);
+    - members, containers: our format's archive members and JSON lists/maps;
+    - values: msgpack values of Thinc's map, ``_VALUES`` plus per node
+      ``_VALUES_PER_NODE``, 8 per dim, ref, attr and shim, 64 per param;
+    - attr_values: msgpack values of all attrs, ``_ATTR_VALUES`` plus twice the
+      encoded size of the model's own attrs.
+    """
+
+    def __init__(self, nodes: List[Model]) -> None:
+        attr_bytes = [sum(_encoded_size(value) for value in node._attrs.values())
+                      for node in nodes]
+        self.header = _HEADER_BYTES + sum(
+            _HEADER_BYTES_PER_NODE + 4 * len(node.name.encode("utf8")) + 4 * size
+            for node, size in zip(nodes, attr_bytes))
+        self.members = 1 + sum(len(node._params) + len(node._attrs) + len(node._shims)
+                               + _MEMBERS_PER_NODE for node in nodes)
+        self.containers = 4096 + sum(64 + size for size in attr_bytes)
+        self.values = _VALUES + sum(
+            _VALUES_PER_NODE + 64 * len(node._params)
+            + 8 * (len(node._dims) + len(node._refs) + len(node._attrs) + len(node._shims))
+            for node in nodes)
+        self.attr_values = _ATTR_VALUES + 2 * sum(attr_bytes)
+        self.params: Dict[str, Tuple[int, str]] = {}
+        for i, node in enumerate(nodes):
+            for name, value in node._params.items():
+                shape = tuple(value.shape) if value is not None else \
+                    _thinc_format.expected_shape(node.name, name, node._dims)
+                if shape is None or None in shape:
+                    continue
+                nbytes = 4 * _prod(shape)
+                self.params[f"{i}:{name}"] = (
+                    _PARAM_SLACK * nbytes + _PARAM_EXTRA,
+                    f"parameter {name!r} of node {i} ({node.name!r}) is float32 {shape}, "
+                    f"{nbytes} bytes, in this model")
+
+    def param_limits(self, header: Dict[str, Any]) -> Dict[str, Tuple[int, str]]:
+        return self.params
+
+
+def _prod(shape: Sequence[int]) -> int:
+    out = 1
+    for n in shape:
+        out *= int(n)
+    return out
+
+
+def _encoded_size(value: Any) -> int:
+    """Bytes of `value` as the default ``serialize_attr`` writes it (0 for code and
+    values it cannot encode)."""
+    try:
+        return len(msgpack.packb(value, use_bin_type=True, default=_msgpack_default))
+    except (TypeError, ValueError, OverflowError):
+        return 0
+
+
+def _array_names(header: Dict[str, Any], model_nodes: Optional[List[Model]] = None,
+                 owner: str = "") -> set:
     """The arrays a model file's header asks for (params, attr and shim blobs),
-    so that ``unpack`` refuses any other before reading it."""
+    so that ``unpack`` refuses any other before reading it.
+
+    With `model_nodes` (the ``walk()`` of model `owner`, loaded into): a header
+    describing another number of nodes is refused here, before any array is
+    read, and a node asks for at most its shims in the model plus
+    ``_MEMBERS_PER_NODE``, so that the names cost in proportion to the model."""
     names = set()
     nodes = header.get("nodes")
+    if model_nodes is not None and isinstance(nodes, list) and len(nodes) != len(model_nodes):
+        raise FormatError(f"cannot load into model {owner!r}: the data describes {len(nodes)} "
+                          f"nodes, this model has {len(model_nodes)}")
     for i, info in enumerate(nodes if isinstance(nodes, list) else []):
         if not isinstance(info, dict):
             continue
@@ -1105,7 +1231,9 @@ def _array_names(header: Dict[str, Any]) -> set:
         if isinstance(attrs, list):  # version 2: attrs as blobs
             names.update(f"attr:{i}:{k}" for k in range(len(attrs)))
         if isinstance(shims, int) and not isinstance(shims, bool):
-            names.update(f"shim:{i}:{j}" for j in range(max(0, min(shims, 1 << 16))))
+            most = 1 << 16 if model_nodes is None else \
+                len(model_nodes[i]._shims) + _MEMBERS_PER_NODE
+            names.update(f"shim:{i}:{j}" for j in range(max(0, min(shims, most))))
     return names
 
 
@@ -1221,7 +1349,7 @@ def _msgpack_object_hook(obj: Dict[Any, Any]) -> Any:
 
 
 def _msgpack_ext_hook(code: int, data: bytes) -> Any:
-    if code == _EXT_SLICE:
+    if code == _EXT_SLICE and len(data) <= _SLICE_BYTES:
         parts = msgpack.unpackb(data)
         if isinstance(parts, list) and len(parts) == 3 and all(
                 p is None or (isinstance(p, int) and not isinstance(p, bool)) for p in parts):
@@ -1252,7 +1380,20 @@ def deserialize_attr(_: Any, value: Any, name: str, model: Model) -> Any:
     first argument (the attr's current value): register your own with
     ``@deserialize_attr.register(MyType)``. The default decodes msgpack (any
     map keys; arrays as srsly writes them; no code is ever run) and gives a
-    list back as a tuple where the current value is a tuple."""
+    list back as a tuple where the current value is a tuple.
+
+    The default refuses (FormatError), before unpacking, data that holds more
+    than 65,536 msgpack values plus twice the encoded size of the current
+    value, or nests more than 100 deep: decoding costs at most ~70 bytes per
+    value allowed plus about twice the data's size."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        try:
+            _thinc_format.count_values(bytes(value), max_depth=_ATTR_DEPTH,
+                                       max_values=_ATTR_VALUES + 2 * _encoded_size(_))
+        except _thinc_format.LimitError as err:
+            raise FormatError(f"attr {name!r}: {err}; refused before unpacking it") from None
+        except ValueError:
+            pass  # not msgpack: unpackb says so
     loaded = msgpack.unpackb(value, raw=False, strict_map_key=False,
                              object_hook=_msgpack_object_hook, ext_hook=_msgpack_ext_hook)
     if isinstance(_, tuple) and isinstance(loaded, list):
@@ -1260,6 +1401,7 @@ def deserialize_attr(_: Any, value: Any, name: str, model: Model) -> Any:
     return loaded
 
 
+_deserialize_attr_default = deserialize_attr.dispatch(object)
 _ModelT = TypeVar("_ModelT", bound=Model)
 
 

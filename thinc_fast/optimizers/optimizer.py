@@ -7,8 +7,9 @@ NaN/inf before anything changes), then one fused kernel applies the rule of
 clipping factor. ``optimizer(key, weights, gradient)`` is Thinc's per-parameter
 call, for code that drives the optimizer itself.
 """
+import json
 import math
-from typing import Any, Dict, Iterator, Literal, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, Literal, NamedTuple, Optional, Tuple, Union
 
 import numpy
 
@@ -23,6 +24,16 @@ from .state import ArenaState
 ScheduleT = Any  # a number, a list, an iterator/generator or a schedule
 ClipModeT = Literal["parameter", "global"]
 OPTIMIZER_FORMAT_VERSION = 2
+
+# What loading optimizer state may cost, from the model it is for (see ``state_bounds``)
+_STATE_HEADER = 64 << 10  # the JSON header: this, plus per parameter tensor of the model
+_STATE_HEADER_PER_TENSOR = 1 << 10  # this, plus per scheduled hyperparameter
+_STATE_HEADER_PER_SOURCE = 4 << 10  # this plus 4x its state's JSON (unknown: _STATE_SOURCES)
+_STATE_SOURCES = 256 << 10  # the schedules of an optimizer not at hand
+_STATE_ARRAYS = 8  # state arrays a file may hold (Adam keeps mom1, mom2; then averages)
+_STATE_SLACK = 4  # a state array: at most 4x the model's arena (float32), plus _STATE_EXTRA
+_STATE_EXTRA = 64 << 10
+_NPY_HEADER = 1 << 16  # what ``unpack`` allows an .npy header, per member
 
 ADAM_DEFAULTS: Dict[str, Union[float, bool]] = {
     "learn_rate": 0.001,
@@ -382,9 +393,18 @@ class Optimizer:
     def from_bytes(self, data: bytes, model: Any = None) -> "Optimizer":
         """Restore what ``to_bytes`` saved. The optimizer must be built the same
         way (same kind, same schedules); with `model`, its state is restored
-        for that model. Everything is checked before anything changes."""
+        for that model. Everything is checked before anything changes.
+
+        Sizes are checked against `model` and this optimizer before anything
+        is decompressed (see :func:`state_bounds`): each state array at most 4
+        times the model's arena plus 64 KiB, the JSON header 64 KiB plus 1 KiB
+        per parameter tensor plus the schedules' states, so that memory stays
+        a small multiple of the model's size whatever the data declares."""
+        bounds = state_bounds(model, self)
         header, arrays = unpack(data, kind="optimizer", max_version=OPTIMIZER_FORMAT_VERSION,
-                                names=_state_array_names)
+                                names=_state_array_names, max_header=bounds.header,
+                                max_bytes=bounds.array_limits, max_members=bounds.members,
+                                max_containers=bounds.containers)
         if header.get("kind") != self._kind():
             raise ValueError(f"cannot load optimizer state: saved for {header.get('kind')}, "
                              f"this optimizer is {self._kind()}")
@@ -474,6 +494,68 @@ class Optimizer:
                     raise FormatError("optimizer state arrays are truncated")
                 new.arrays[array_name][target[0]:target[0] + size] = src[off:off + size]
         return new
+
+
+class StateBounds(NamedTuple):
+    """What an optimizer state file for one model may hold (see :func:`state_bounds`)."""
+
+    header: Optional[int]  # bytes of JSON (None: what the file stores)
+    arena: Optional[int]  # floats in the model's arena (None: no model to bound the arrays)
+    members: int
+    containers: Optional[int]  # lists and maps in the JSON (None: ``unpack``'s default)
+
+    def array_limits(self, header: Dict[str, Any]) -> Dict[str, Tuple[int, str]]:
+        """``unpack``'s `max_bytes`: every state array, at most ``_STATE_SLACK``
+        times the arena's float32 bytes plus ``_STATE_EXTRA``."""
+        if self.arena is None:
+            return {}
+        nbytes = 4 * self.arena
+        return {"*": (_STATE_SLACK * nbytes + _STATE_EXTRA,
+                      f"this model's optimizer state is float32 ({self.arena},), {nbytes} "
+                      "bytes, per array")}
+
+    def total(self) -> Optional[int]:
+        """The most bytes the whole file may hold (None where the arrays are unbounded)."""
+        if self.arena is None or self.header is None:
+            return None
+        per_array = _STATE_SLACK * 4 * self.arena + _STATE_EXTRA + _NPY_HEADER
+        return (self.header + _NPY_HEADER + _STATE_ARRAYS * per_array
+                + self.members * 512 + (1 << 10))  # zip entries, the comment
+
+
+def state_bounds(model: Any = None, optimizer: Optional["Optimizer"] = None) -> StateBounds:
+    """Bounds on optimizer state for `model` (its parameter tensors and arena),
+    as `optimizer` (its schedules; None: any optimizer) saves it: the JSON
+    header at most ``_STATE_HEADER`` plus ``_STATE_HEADER_PER_TENSOR`` per
+    tensor plus the schedules' states; at most ``_STATE_ARRAYS`` arrays of at
+    most ``_STATE_SLACK`` times the arena. Without a model, or with one whose
+    parameters are not all allocated yet, the header and arrays are bounded
+    only by what the file stores (see ``thinc_fast._io``)."""
+    arena = None
+    tensors = 0
+    if model is not None:
+        try:  # a model with unallocated parameters (about to be loaded) bounds nothing
+            complete = all(node.has_param(name) for node in model.walk()
+                           for name in node.param_names)
+            if complete:
+                packed = model.arena
+                arena, tensors = len(packed), len(packed.layout)
+        except (AttributeError, TypeError, ValueError, KeyError):
+            arena = None
+    if optimizer is None:
+        sources = _STATE_SOURCES
+    else:
+        sources = 0
+        for source in optimizer._scheduled().values():
+            try:
+                state = json.dumps(source.get_state())
+            except (TypeError, ValueError):
+                state = ""
+            sources += _STATE_HEADER_PER_SOURCE + 4 * len(state)
+    if arena is None:
+        return StateBounds(None, None, 1 + _STATE_ARRAYS, None)
+    header = _STATE_HEADER + _STATE_HEADER_PER_TENSOR * tensors + sources
+    return StateBounds(header, arena, 1 + _STATE_ARRAYS, 4096 + 8 * tensors + sources // 16)
 
 
 def _is_constant(source: Source) -> bool:

@@ -221,7 +221,20 @@ def _zeroed_grad(tensor: Any) -> Any:
     return None if tensor.grad is None else tensor.grad.zero_()
 
 
+# a shim's bytes are a small map ({"config": {...}, "state": bytes}): the values
+# are counted from the headers before anything is built (hostile data cannot
+# make unpacking cost memory out of proportion to the bytes)
+_SHIM_MAX_VALUES = 4096
+_SHIM_MAX_DEPTH = 16
+
+
 def _unpack(data: bytes) -> Dict[str, Any]:
+    from .._thinc_format import count_values
+
+    try:
+        count_values(bytes(data), max_values=_SHIM_MAX_VALUES, max_depth=_SHIM_MAX_DEPTH)
+    except ValueError as err:  # LimitError (a FormatError) included
+        raise ValueError(f"cannot load shim: {err}") from None
     msg = msgpack.unpackb(data, raw=False, strict_map_key=False)
     if not isinstance(msg, dict) or "config" not in msg:
         raise ValueError("cannot load shim: the data is not a msgpack map with a 'config' entry")
