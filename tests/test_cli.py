@@ -277,7 +277,7 @@ def test_resume_refuses_settings_it_cannot_apply_and_says_what_can_change(tmp_pa
         assert f"--resume --set {args[1].split('=')[0]}: this setting cannot change when a run " \
                "resumes" in result.stderr
         assert "training.max_epochs, training.batch_size, training.eval_frequency, " \
-               "training.patience, optimizer.*" in result.stderr
+               "training.patience, training.patience_min_steps, optimizer.*" in result.stderr
     for args, message in ((["--seed", "4"], "--seed cannot change when a run resumes"),
                           (["--data", tmp_path / "x.npz"], "--data cannot change when a run resumes")):
         result = cli("train", "-q", "-o", run, "--resume", *args, check=False)
@@ -368,7 +368,7 @@ def test_resuming_a_finished_run_says_so_and_changes_nothing(tmp_path):
     assert f"The run in {run} is finished: it stopped early at step" in again.stdout
     assert "raise the limit" in again.stdout and "Done" not in again.stdout
     assert snapshot(run) == before
-    more = cli("train", "-q", "-o", run, "--resume", "--set", "training.patience=3")
+    more = cli("train", "-q", "-o", run, "--resume", "--set", "training.patience=20")
     assert "Resumed" in more.stdout and "Done:" in more.stdout
     done = tmp_path / "done"
     cli("train", "-q", "-o", done, "--set", "training.max_epochs=1")
@@ -462,3 +462,129 @@ def test_info_names_the_cpu_the_blis_choice_and_the_ray_path():
     for key in ("thinc_fast:", "numpy:", "blis:", "threads:", "gpu:", "ray:", "CPU:",
                 "blis configuration:", "gemm:"):
         assert key in out, f"{key} missing from:\n{out}"
+
+
+def test_a_data_file_error_names_the_file_not_the_config(tmp_path):
+    """It began with "the default config: a value in the config was rejected",
+    blaming the config for the data file's problem."""
+    bad = tmp_path / "iris.csv"
+    bad.write_text("sepal_length,sepal_width,label\n5.1,3.5,0\n")
+    result = cli("train", "--data", bad, "-q", check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"Error: {bad}: this is CSV text; expected an .npz archive")
+    assert "config" not in result.stderr.splitlines()[0].split("trains with a text config")[0]
+    assert "pickle" not in result.stderr
+
+
+def test_the_banner_comes_after_the_checks_and_names_a_resume(tmp_path):
+    bad = tmp_path / "bad.npz"
+    numpy.savez(bad, X=numpy.zeros((1, 2)), Y=numpy.array([0]))
+    refused = cli("train", "--data", bad, "-q", check=False)
+    assert refused.returncode == 1 and refused.stdout == "", "only the error is printed"
+    run = tmp_path / "run"
+    cli("train", "-q", "-o", run, "--set", "training.max_epochs=1")
+    resumed = cli("train", "-q", "-o", run, "--resume", "--set", "training.max_epochs=2")
+    from thinc_fast import __version__
+
+    assert resumed.stdout.startswith(f"thinc-fast {__version__}: resuming the run in {run}\n")
+    assert "the default config" not in resumed.stdout
+
+
+def _npz_run(tmp_path, epochs=1):
+    """A run trained from folder a/ on a/data.npz through a relative [data] path."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    write_npz(a / "data.npz")
+    rng = numpy.random.default_rng(5)  # other data of the same shape
+    X = rng.standard_normal((120, 5)).astype("f")
+    numpy.savez(b / "data.npz", X=X, Y=(X[:, 1] > 0).astype("int64"))
+    config = cli("init-config").stdout.replace('@datasets = "digits.v1"',
+                                                '@datasets = "npz.v1"\npath = "data.npz"')
+    (a / "run.cfg").write_text(config)
+    cli("train", "run.cfg", "-q", "-o", "run", "--set", f"training.max_epochs={epochs}", cwd=a)
+    return a, b, a / "run"
+
+
+def test_resume_and_evaluate_refuse_other_data_naming_both(tmp_path):
+    """Resumed from another folder, the relative path read b/data.npz: it trained
+    on it (dev accuracy 0.865 -> 0.255), overwrote model-last, exit 0."""
+    a, b, run = _npz_run(tmp_path)
+    record = json.loads((run / "data.json").read_text())
+    assert record["sources"] == {"path": str((a / "data.npz").resolve())}
+    before = snapshot(run)
+    resumed = cli("train", "-q", "-o", run, "--resume", "--set", "training.max_epochs=2",
+                  cwd=b, check=False)
+    assert resumed.returncode == 1
+    assert f"--resume: the run in {run} was trained on other data" in resumed.stderr
+    assert f"[data] path: trained on {a / 'data.npz'}, now {b / 'data.npz'}" in resumed.stderr
+    assert "--allow-other-data" in resumed.stderr
+    assert snapshot(run) == before, "nothing written"
+    scored = cli("evaluate", run, cwd=b, check=False)
+    assert scored.returncode == 1 and "evaluate: the run in" in scored.stderr
+    assert "thinc-fast evaluate RUN FILE" in scored.stderr
+    assert "accuracy" in cli("evaluate", run, cwd=a).stdout
+    assert "accuracy" in cli("evaluate", run, "--allow-other-data", cwd=b).stdout
+    # the same path with changed content is refused too
+    numpy.savez(a / "data.npz", X=numpy.load(b / "data.npz")["X"], Y=numpy.load(b / "data.npz")["Y"])
+    changed = cli("train", "-q", "-o", run, "--resume", "--set", "training.max_epochs=2",
+                  cwd=a, check=False)
+    assert changed.returncode == 1 and "(the same path, changed content)" in changed.stderr
+    # on purpose: it goes on, and the record now names the data it trains on
+    cli("train", "-q", "-o", run, "--resume", "--set", "training.max_epochs=2",
+        "--allow-other-data", cwd=b)
+    assert json.loads((run / "data.json").read_text())["sources"]["path"] == \
+        str((b / "data.npz").resolve())
+
+
+def test_a_run_from_before_the_record_resumes_and_gets_one(tmp_path):
+    a, _, run = _npz_run(tmp_path)
+    (run / "data.json").unlink()
+    cli("train", "-q", "-o", run, "--resume", "--set", "training.max_epochs=2", cwd=a)
+    assert (run / "data.json").is_file()
+
+
+def test_the_data_fingerprint_follows_content_dtype_and_shape():
+    from thinc_fast.training.provenance import data_fingerprint
+
+    X = numpy.arange(12, dtype="f").reshape(3, 4)
+    docs = [["a", "b"], ["c"]]
+    base = data_fingerprint((X, X[:, 0], X, X[:, 0]))
+    assert base == data_fingerprint((X.copy(), X[:, 0].copy(), X, X[:, 0]))
+    assert base != data_fingerprint((X.astype("f8"), X[:, 0], X, X[:, 0]))
+    assert base != data_fingerprint((X.reshape(4, 3), X[:, 0], X, X[:, 0]))
+    assert base != data_fingerprint((X + 1, X[:, 0], X, X[:, 0]))
+    assert data_fingerprint((docs, [0, 1])) != data_fingerprint(([["a"], ["b", "c"]], [0, 1]))
+
+
+def test_resume_goes_on_from_model_best_when_model_last_was_never_saved(tmp_path):
+    """A full disk at the first save: model-best (saved first) is complete,
+    model-last is missing. --resume said the run "stopped before its first
+    evaluation" and suggested --overwrite, which deletes model-best."""
+    import shutil
+
+    run = tmp_path / "run"
+    cli("train", "-q", "-o", run, "--set", "training.max_epochs=1")
+    shutil.rmtree(run / "model-last")
+    resumed = cli("train", "-q", "-o", run, "--resume", "--set", "training.max_epochs=2")
+    assert "model-best is complete, so the run goes on from it (step 45)" in resumed.stdout
+    assert "Resumed" in resumed.stdout and "at epoch 1, step 45" in resumed.stdout
+    assert (run / "model-last" / "checkpoint.bin").is_file()
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows] == [45, 90]
+
+
+def test_a_torn_last_metrics_line_does_not_block_resume(tmp_path):
+    run = tmp_path / "run"
+    cli("train", "-q", "-o", run, "--set", "training.max_epochs=1")
+    metrics = run / "metrics.jsonl"
+    metrics.write_text(metrics.read_text() + '{"epoch": 2, "step": 9')  # cut by a kill
+    resumed = cli("train", "-q", "-o", run, "--resume", "--set", "training.max_epochs=2")
+    assert "Resumed" in resumed.stdout
+    rows = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert [row["step"] for row in rows] == [45, 90]
+    metrics.write_text("garbage\n" + metrics.read_text())
+    bad = cli("train", "-q", "-o", run, "--resume", "--set", "training.max_epochs=3",
+              check=False)
+    assert bad.returncode == 1
+    assert f"{metrics}, line 1: not a metrics row ('garbage')" in bad.stderr

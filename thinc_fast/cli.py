@@ -3,6 +3,7 @@ import functools
 import platform
 import sys
 import traceback
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Optional, Tuple
 
@@ -44,10 +45,17 @@ def _friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _show_warning(message: Any, category: Any, filename: str, lineno: int,
+                  file: Any = None, line: Any = None) -> None:
+    """Warnings as one "Warning: ..." line on stderr (not Python's file:line form)."""
+    click.echo(f"Warning: {message}", err=True)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="thinc-fast")
 def main() -> None:
     """thinc_fast: Thinc-style training on fused Cython kernels."""
+    warnings.showwarning = _show_warning
 
 
 @main.command()
@@ -64,16 +72,21 @@ def main() -> None:
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override a config value, e.g. --set training.max_epochs=2 (repeatable).")
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Train data-parallel on N Ray workers (0: in this process).")
+              help="Train data-parallel on N Ray workers (0: in this process). Each worker "
+                   "takes [training] batch_size examples a step, so a step sees N x batch_size.")
 @click.option("--address", help="Join the Ray cluster at this address (default: start a local one).")
 @click.option("--on-failure", type=click.Choice(["restart", "shrink"]), default="restart",
               show_default=True, help="When a Ray worker dies: replace it, or go on without it.")
+@click.option("--allow-other-data", is_flag=True,
+              help="With --resume: go on although the data differ from what the run was "
+                   "trained on (refused otherwise, naming both).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars; metrics rows only.")
 @click.option("--verbose", "-v", is_flag=True, help="Show tracebacks on errors.")
 @_friendly_errors
 def train(config: Optional[Path], output: Optional[Path], resume: bool, overwrite: bool,
           seed: Optional[int], data: Optional[Path], overrides: Tuple[str, ...], workers: int,
-          address: Optional[str], on_failure: str, quiet: bool, verbose: bool) -> None:
+          address: Optional[str], on_failure: str, allow_other_data: bool, quiet: bool,
+          verbose: bool) -> None:
     """Train a model from CONFIG (default: an MLP on the 8x8 digits data set),
     on the config's data or on the .npz file given with --data."""
     from .training import parse_overrides, train as run_training
@@ -81,12 +94,16 @@ def train(config: Optional[Path], output: Optional[Path], resume: bool, overwrit
     what = str(config) if config else "the default config (MLP on the 8x8 digits)"
     if data is not None:
         what = f"{config or 'the default model'} on {data}"
-    click.echo(f"thinc-fast {__version__}: training {what}"
-               + (f", writing to {output}" if output else " (no --output: nothing is saved)"))
+    if resume:
+        banner = f"thinc-fast {__version__}: resuming the run in {output}"
+    else:
+        banner = (f"thinc-fast {__version__}: training {what}"
+                  + (f", writing to {output}" if output else " (no --output: nothing is saved)"))
     summary = run_training(config, output, overrides=parse_overrides(list(overrides)),
                            resume=resume, overwrite=overwrite, seed=seed, workers=workers,
                            address=address, on_failure=on_failure, show_progress=not quiet,
-                           log=click.echo, data=data)
+                           log=click.echo, data=data, banner=banner,
+                           allow_other_data=allow_other_data)
     if summary["finished"] is not None:
         return  # a finished run: what to do was said, nothing changed
     best, score = summary["best_score"], summary["score"]
@@ -95,24 +112,43 @@ def train(config: Optional[Path], output: Optional[Path], resume: bool, overwrit
                + (", stopped early (patience)" if summary["stopped_early"] else "")
                + (f"; best {what_best} {best:.4f} at step {summary['best_step']}" if best is not None else "")
                + (f"; saved in {summary['output']}" if summary["output"] else ""))
+    click.echo(f"Why it stopped: {summary['why']}.")
 
 
 @main.command()
 @click.argument("model_dir", type=click.Path(path_type=Path, file_okay=False))
 @click.argument("data", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--allow-other-data", is_flag=True,
+              help="Without DATA: score the config's dev set even if the data differ from "
+                   "what the run was trained on.")
 @click.option("--verbose", "-v", is_flag=True, help="Show tracebacks on errors.")
 @_friendly_errors
-def evaluate(model_dir: Path, data: Optional[Path], verbose: bool) -> None:
+def evaluate(model_dir: Path, data: Optional[Path], allow_other_data: bool,
+             verbose: bool) -> None:
     """Print accuracy and loss of a trained model (MODEL_DIR: a run folder or a
     model-* folder) on DATA or on its config's dev set.
 
     DATA: an .npz file; every row of its X, Y is scored (integer labels may
     use only some of the model's classes), and its X_dev, Y_dev on a line of
-    their own when it has them."""
+    their own when it has them. A text model's DATA: a .jsonl (classifier)
+    or .conllu (tagger) file, read as training reads it; every document is
+    scored against the label names the run recorded (a tagger's accuracy is
+    over tokens), and a label the model never saw is an error naming the
+    file, the line and the label."""
     from .training import (evaluate as score, find_model_dir, load_config, load_model,
                            resolve_config)
 
     folder = find_model_dir(model_dir)
+    if data is not None and data.suffix.lower() in (".jsonl", ".conllu"):
+        from .training.labels import text_eval_data
+
+        model = load_model(folder)
+        X, Y, _ = text_eval_data(folder, data, model)
+        accuracy, loss = score(model, X, Y)
+        what = (f"{len(X)} documents" if hasattr(Y, "shape") else
+                f"{sum(len(doc) for doc in X)} tokens ({len(X)} sentences)")
+        click.echo(f"{folder}: accuracy {accuracy:.4f}, loss {loss:.4f} on all {what} of {data}")
+        return
     if data is not None:
         from .datasets import DataError, load_npz
 
@@ -133,6 +169,12 @@ def evaluate(model_dir: Path, data: Optional[Path], verbose: bool) -> None:
         return
     config = load_config(folder / "config.cfg", {})
     resolved = resolve_config(config, str(folder / "config.cfg"))
+    if not allow_other_data:  # the config's relative paths resolve against this folder
+        from .training.provenance import (check_same_data, data_fingerprint, data_sources,
+                                          read_data_record)
+
+        check_same_data(read_data_record(folder), data_fingerprint(resolved["data"]),
+                        data_sources(dict(config.get("data", {}))), "evaluate", folder)
     model = resolved["model"]
     model.from_disk(folder / "model.bin")
     _, _, X, Y = resolved["data"]

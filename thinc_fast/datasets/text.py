@@ -14,6 +14,10 @@ Both return ``(train_X, train_Y, dev_X, dev_Y)``, from ``dev_path`` when given,
 else a seeded ``dev_fraction`` of the documents. Classes are the sorted labels
 of both files unless ``labels`` names them (in their column order). Bad input
 raises :class:`~thinc_fast.errors.DataError` naming the file and the line.
+:func:`label_names` gives the class names a ``[data]`` section's loader uses
+(column i of Y is ``names[i]``; ``thinc-fast train`` records them in the run's
+config), and :func:`read_labelled` reads a whole file for evaluation, encoded
+with a trained model's labels.
 :func:`check_text_data` checks what a loader gave before training starts (the
 trainer calls it through ``check_training_data`` when X is a list).
 
@@ -27,7 +31,7 @@ trainer calls it through ``check_training_data`` when X is a list).
 """
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy
 
@@ -38,9 +42,9 @@ Docs = List[List[str]]
 Label = Union[str, int]
 TextDataT = Tuple[Docs, Any, Docs, Any]
 
-__all__ = ["jsonl_textcat", "conllu_tagger", "read_jsonl", "read_conllu", "check_text_data",
-           "make_textcat_docs", "make_tagger_docs", "write_jsonl", "write_conllu",
-           "TEXT_LOADERS"]
+__all__ = ["jsonl_textcat", "conllu_tagger", "read_jsonl", "read_conllu", "read_labelled",
+           "check_text_data", "make_textcat_docs", "make_tagger_docs", "write_jsonl",
+           "write_conllu", "label_names", "TEXT_LOADERS"]
 
 # file suffix -> the loader ``--data FILE`` uses for it
 TEXT_LOADERS = {".jsonl": "jsonl_textcat.v1", ".conllu": "conllu_tagger.v1"}
@@ -98,6 +102,78 @@ def conllu_tagger(path: str, dev_path: Optional[str] = None, dev_fraction: float
     if dev is not None:
         return train_docs, train_Y, dev[0], encode(dev[1])
     return _split_docs(train_docs, train_Y, dev_fraction, seed, str(path))
+
+
+def label_names(section: Mapping[str, Any]) -> List[Label]:
+    """The class names, in the order of Y's columns, that the text loader of a
+    ``[data]`` section (``jsonl_textcat.v1`` or ``conllu_tagger.v1``, with its
+    ``path``, ``dev_path``, ``labels`` and the tagger's ``column``) uses: its
+    ``labels`` when set, else the sorted labels of its files, which are read
+    for that. DataError as the loader gives it for a file it cannot read."""
+    loader, path, dev_path = section.get("@datasets"), section.get("path"), section.get("dev_path")
+    labels = section.get("labels")
+    if labels is not None:
+        return list(labels)
+    files = [file for file in (path, dev_path) if file is not None]
+    if loader == "jsonl_textcat.v1":
+        parts = [read_jsonl(file)[1:] for file in files]
+    elif loader == "conllu_tagger.v1":
+        column = section.get("column", "upos")
+        if column not in ("upos", "xpos"):
+            raise DataError(f"conllu_tagger: column must be 'upos' or 'xpos', got {column!r}")
+        parts = []
+        for file in files:
+            _, tags, where = read_conllu(file, column)
+            parts.append(([t for ts in tags for t in ts], [w for ws in where for w in ws]))
+    else:
+        raise ValueError(f"label_names: [data] {loader!r} is not a text loader "
+                         f"({', '.join(TEXT_LOADERS.values())})")
+    return _label_names(None, parts, str(path))
+
+
+def read_labelled(path: Any, labels: Sequence[Label], column: str = "upos"
+                  ) -> Tuple[Docs, Any]:
+    """Every document of a ``.jsonl`` (text classification) or ``.conllu``
+    (tagging, tags from `column`) file, with Y one-hot over `labels`, a trained
+    model's classes in its column order: what ``thinc-fast evaluate RUN FILE``
+    scores. No dev split. A label that is not one of `labels` (the model never
+    saw it) raises DataError naming the file, the line and the label, with how
+    many examples (documents, or tokens) of the file have such labels."""
+    names = list(labels)
+    index = {name: i for i, name in enumerate(names)}
+    suffix = Path(path).suffix.lower()
+    if suffix == ".jsonl":
+        docs, found, where = read_jsonl(path)
+        _check_known(found, where, index, names, "documents", "Remove those documents")
+        return docs, _one_hot([index[label] for label in found], len(names))
+    if suffix == ".conllu":
+        if column not in ("upos", "xpos"):
+            raise DataError(f"{path}: column must be 'upos' or 'xpos', got {column!r}")
+        docs, tags, places = read_conllu(path, column)
+        _check_known([t for ts in tags for t in ts], [w for ws in places for w in ws], index,
+                     names, "tokens", "Correct those tags (or remove their sentences)")
+        return docs, [_one_hot([index[t] for t in ts], len(names)) for ts in tags]
+    raise DataError(f"{path}: expected a .jsonl (text classification) or .conllu (tagging) "
+                    f"file, got {suffix or 'no suffix'}")
+
+
+def _check_known(found: List[Label], where: List[str], index: Dict[Label, int],
+                 names: List[Label], what: str, fix: str) -> None:
+    unknown: Dict[Label, int] = {}
+    first: Optional[Tuple[Label, str]] = None
+    for label, place in zip(found, where):
+        if label not in index:
+            unknown[label] = unknown.get(label, 0) + 1
+            first = first or (label, place)
+    if first is None:
+        return
+    counts = ", ".join(f"{label!r} ({n})" for label, n in sorted(unknown.items(), key=str))
+    total = sum(unknown.values())
+    raise DataError(f"{first[1]}: label {first[0]!r} is not one of the model's labels {names} "
+                    f"(it never saw it in training); {total} of the file's {len(found)} {what} "
+                    f"{'has a label' if total == 1 else 'have labels'} outside them: {counts}. "
+                    f"{fix}, or train a model "
+                    "that includes those labels (list them in [data] labels of its config).")
 
 
 # ------------------------------------------------------------------ readers

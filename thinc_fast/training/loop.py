@@ -41,6 +41,9 @@ from ..optimizers import Optimizer
 from ..schedules import Schedule
 from ..step import SummedCrossentropy, train_step
 from .batching import check_fit, count_correct, fit_hint, take
+from .provenance import (check_same_data, data_fingerprint, data_sources, read_data_record,
+                         write_data_record)
+from .labels import record_labels
 from .config import (SCORES, check_options, check_resume_overrides, load_config, resolve_config,
                      use_data_file)
 from .output import (RUN_MARKER, RunLock, append_metrics, clear_models, create_output,
@@ -70,7 +73,8 @@ def train(config_path: Optional[Path] = None, output: Optional[Path] = None, *,
           overwrite: bool = False, seed: Optional[int] = None, workers: int = 0,
           address: Optional[str] = None, on_failure: str = "restart",
           show_progress: bool = True, log: Callable[[str], None] = print,
-          data: Optional[Path] = None) -> Dict[str, Any]:
+          data: Optional[Path] = None, banner: Optional[str] = None,
+          allow_other_data: bool = False) -> Dict[str, Any]:
     """Train from a config; returns a summary. See the module docstring for outputs.
 
     data: an ``.npz`` file to train on instead of the config's ``[data]``
@@ -80,7 +84,13 @@ def train(config_path: Optional[Path] = None, output: Optional[Path] = None, *,
 
     workers > 0 trains data-parallel on Ray (a local cluster, or the one at
     `address`): each global batch of ``batch_size * workers`` examples is split
-    between the workers."""
+    between the workers.
+
+    banner: a line to log once the config, the data and the model have been
+    checked (so a run refused at once prints only its error).
+
+    allow_other_data: let ``resume`` go on with data that differ from what
+    the run was trained on (see :mod:`thinc_fast.training.provenance`)."""
     check_options(resume=resume, overwrite=overwrite, workers=workers, address=address,
                   seed=seed, data=data)
     if workers:
@@ -91,7 +101,8 @@ def train(config_path: Optional[Path] = None, output: Optional[Path] = None, *,
     try:
         run = _Run.start(config_path, output, overrides=dict(overrides or {}), resume=resume,
                          overwrite=overwrite, seed=seed, workers=workers, address=address,
-                         on_failure=on_failure, log=log, data=data, locks=locks)
+                         on_failure=on_failure, log=log, data=data, locks=locks,
+                         banner=banner, allow_other_data=allow_other_data)
         stopped_early = run.finished is not None and "stopped early" in run.finished
         if run.finished is None:
             try:
@@ -106,7 +117,7 @@ def train(config_path: Optional[Path] = None, output: Optional[Path] = None, *,
     return {"best_dev_acc": state.best_score if run.score == "dev_acc" else None,
             "score": run.score, "best_score": state.best_score, "best_step": state.best_step,
             "steps": state.step, "epochs": state.epoch, "stopped_early": stopped_early,
-            "finished": run.finished,
+            "finished": run.finished, "why": run.why_it_stopped(stopped_early),
             "output": str(run.out) if run.out is not None else None,
             "worker_events": list(run.trainer.events) if run.trainer is not None else []}
 
@@ -128,6 +139,7 @@ class _Run:
         self.max_epochs = training["max_epochs"]
         self.eval_frequency = training["eval_frequency"]
         self.patience = training["patience"]
+        self.patience_min_steps = training["patience_min_steps"]
         self.score = training["score"]
         self.finished: Optional[str] = None  # why a resumed run has nothing left to do
         self.loss = SummedCrossentropy()
@@ -143,7 +155,8 @@ class _Run:
               overrides: Dict[str, Any], resume: bool, overwrite: bool, seed: Optional[int],
               workers: int, address: Optional[str], on_failure: str,
               log: Callable[[str], None], data: Optional[Path] = None,
-              locks: Optional[List[RunLock]] = None) -> "_Run":
+              locks: Optional[List[RunLock]] = None, banner: Optional[str] = None,
+              allow_other_data: bool = False) -> "_Run":
         """Check and build everything, restore a resumed run, then prepare the
         folder. The folder's lock is taken (and appended to `locks`, for the
         caller to release) before a run of ours is read, or before a new folder
@@ -169,16 +182,27 @@ class _Run:
             if data is not None:
                 use_data_file(config, data)
         resolved = resolve_config(config, where)
+        # as the loader gave them (evaluate fingerprints the same, unchecked)
+        fingerprint = data_fingerprint(resolved["data"])
+        sources = data_sources(dict(config.get("data", {})))
+        record_labels(config)  # a text model's label names, saved with the run
         resolved["data"] = check_training_data(resolved["data"], where)
         train_X, train_Y, _, _ = resolved["data"]
+        if resume and not allow_other_data:
+            assert out is not None
+            check_same_data(read_data_record(out), fingerprint, sources, "--resume", out)
         run_seed = int(config.get("system", {}).get("seed", 0))
         fix_random_seed(run_seed)
         try:
             resolved["model"].initialize(X=train_X[:5], Y=train_Y[:5])
             check_fit(resolved["model"], train_X[:5], train_Y[:5])  # documents: form and width
         except ValueError as err:
-            raise UserError(f"{where}: the model does not fit the data: {err}"
-                            f"{fit_hint(train_X, str(err))}") from None
+            hint = fit_hint(train_X, str(err))
+            if hint:  # the fix first; the model's own words after it
+                raise UserError(f"{where}: {hint}. (The model said: {err})") from None
+            raise UserError(f"{where}: the model does not fit the data: {err}") from None
+        if banner:
+            log(banner)
         state = TrainState()
         plan = None
         if resume:
@@ -192,7 +216,7 @@ class _Run:
                 batch_size.set_state(state.batch_size_state)
         run = cls(config, resolved, out, state, log)
         if resume:
-            run.finished = state.finished(run.max_epochs, run.patience)
+            run.finished = state.finished(run.max_epochs, run.patience, run.patience_min_steps)
             if run.finished is not None:
                 best = (f" Its best {run.score} is {state.best_score:.4f}, at step "
                         f"{state.best_step}." if state.best_score is not None else "")
@@ -211,6 +235,9 @@ class _Run:
             create_output(out)
             (out / "config.cfg").write_text(config.to_str(), encoding="utf8")
             (out / "metrics.jsonl").write_text("")
+        if out is not None and (not resume or allow_other_data or
+                                read_data_record(out) is None):
+            write_data_record(out, fingerprint, sources)  # what the run trains on from here
         if resume:
             assert out is not None
             truncate_metrics(out / "metrics.jsonl", state.step)
@@ -218,6 +245,19 @@ class _Run:
                 atomic_write(out / "config.cfg", config.to_str().encode("utf8"))
             log(f"Resumed {out} at epoch {state.epoch}, step {state.step}.")
         return run
+
+    def why_it_stopped(self, stopped_early: bool) -> str:
+        """Why the run ended, and which setting trains longer."""
+        state = self.state
+        if stopped_early:
+            return (f"{state.finished(self.max_epochs, self.patience, self.patience_min_steps)}. "
+                    "To train longer: --set training.patience=0 (no early stop), or raise "
+                    "training.patience / training.patience_min_steps")
+        if state.best_step is not None and state.best_step == state.step:
+            return (f"it completed max_epochs = {self.max_epochs} with the dev score still "
+                    "improving at the last evaluation: more epochs may help "
+                    f"(--set training.max_epochs={2 * self.max_epochs})")
+        return f"it completed max_epochs = {self.max_epochs}"
 
     def connect_workers(self, workers: int, address: Optional[str], on_failure: str,
                         seed: int, plan: Optional[Dict[str, Any]] = None) -> None:
@@ -231,10 +271,6 @@ class _Run:
             return
         from ..distributed import Plan, RayTrainer
 
-        if not hasattr(self.train_X, "shape"):
-            raise UserError("--workers trains on array data (features and one-hot rows); this "
-                            "config's [data] gives documents. Train it in this process (leave "
-                            "--workers out).")
         size = 0 if isinstance(self.batch_size, Schedule) else int(self.batch_size)
         self.trainer = RayTrainer(self.config.to_str(), self.model, self.optimizer, self.train_X,
                                   self.train_Y, workers, address=address, on_failure=on_failure,
@@ -315,7 +351,8 @@ class _Run:
                         stopped_early = self.evaluate_and_save()  # the epoch's evaluation
                     if stopped_early:
                         break
-                    if stop_requested and state.finished(self.max_epochs, self.patience) is None:
+                    if stop_requested and state.finished(self.max_epochs, self.patience,
+                                                         self.patience_min_steps) is None:
                         raise KeyboardInterrupt
                 self.close_bar()
             if state.loss_n and not stopped_early:
@@ -351,7 +388,8 @@ class _Run:
                "examples_per_s": state.examples / max(now - self.last_eval, 1e-9)}
         self.last_eval = now
         score = accuracy if self.score == "dev_acc" else dev_loss
-        improved = state.record_eval(score, higher_is_better=SCORES[self.score])
+        improved = state.record_eval(score, higher_is_better=SCORES[self.score],
+                                     dev_loss=dev_loss)
         row["best"] = improved
         if self.bar is not None:
             self.bar.clear()
@@ -362,7 +400,7 @@ class _Run:
         self.save(["model-best", "model-last"] if improved else ["model-last"],
                   {"epoch": state.epoch, "step": state.step, "dev_acc": accuracy,
                    "dev_loss": dev_loss})
-        return self.patience > 0 and state.bad_evals >= self.patience
+        return state.out_of_patience(self.patience, self.patience_min_steps)
 
     def save(self, which: List[str], meta: Dict[str, Any]) -> None:
         """Write the model folders named in `which` (when there is an output)."""

@@ -16,6 +16,9 @@ The classifier averages the tokens' vectors per document (``reduce_mean``)
 and predicts one label per document; the tagger predicts one tag per token.
 The output width comes from the data. ``[data] path`` names the training file:
 set it in the config, with ``--set data.path=FILE``, or give ``--data FILE``.
+``[data] labels``: null takes the sorted labels of the data; a list fixes the
+classes and their column order. ``thinc-fast train`` writes the list it used
+into the run's config (see :mod:`thinc_fast.training.labels`).
 
     >>> from thinc_fast.config import Config, registry
     >>> config = Config().from_str(text_config("tagger"))
@@ -89,6 +92,7 @@ path = "train.jsonl"
 dev_path = null
 dev_fraction = 0.2
 seed = 0
+labels = null
 
 """ + _ENCODER + """\
 [model.*.reduce]
@@ -107,6 +111,7 @@ dev_path = null
 dev_fraction = 0.2
 seed = 0
 column = "upos"
+labels = null
 
 """ + _ENCODER + """\
 [model.*.unragged]
