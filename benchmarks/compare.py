@@ -16,6 +16,7 @@ import os
 import statistics
 import sys
 import time
+from pathlib import Path
 from typing import Callable, Dict, List
 
 import numpy
@@ -602,6 +603,86 @@ def bench_ray(rounds: int, data) -> None:
         ray.shutdown()
 
 
+def bench_ray_text(rounds: int) -> None:
+    """Data-parallel text models: words/s of the textcat and tagger configs
+    (thinc_fast init-config --model ...) on generated documents, one process
+    with 2 threads at a global batch of 2 x 32 documents against 2 Ray
+    workers (1 thread each) taking 32 documents each."""
+    try:
+        import ray
+    except ImportError:
+        print("\n(ray not installed: no data-parallel text rows)")
+        return
+    from thinc_fast.api import Config, registry
+    from thinc_fast.datasets.text import (conllu_tagger, jsonl_textcat, make_tagger_docs,
+                                          make_textcat_docs, write_conllu, write_jsonl)
+    from thinc_fast.distributed import Plan, RayTrainer
+    from thinc_fast.distributed.ray import replica_config, start_local_cluster
+    from thinc_fast.step import SummedCrossentropy, train_step
+    from thinc_fast.training.batching import take
+    from thinc_fast.training.text_configs import TAGGER_CONFIG, TEXTCAT_CONFIG
+
+    if N_THREADS < 2:
+        print("\n(one CPU: no data-parallel text rows)")
+        return
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp())
+    docs, labels = make_textcat_docs(4000, n_classes=3, seed=0)
+    textcat = jsonl_textcat(str(write_jsonl(folder / "t.jsonl", docs, labels)), dev_fraction=0.01)
+    docs, tags = make_tagger_docs(3000, n_tags=5, seed=0)
+    tagger = conllu_tagger(str(write_conllu(folder / "t.conllu", docs, tags)), dev_fraction=0.01)
+    batch, steps = 32, 30
+    start_local_cluster(ray, num_cpus=N_THREADS + 1)
+    trainers = []
+    try:
+        for kind, config, (X, Y, _, _) in (("textcat", TEXTCAT_CONFIG, textcat),
+                                           ("tagger", TAGGER_CONFIG, tagger)):
+            config = replica_config(config)
+            rng = numpy.random.default_rng(0)
+            words = [len(doc) for doc in X]
+
+            def build():
+                resolved = registry.resolve(Config().from_str(config))
+                model, opt = resolved["model"], resolved["optimizer"]
+                model.initialize(X=X[:5], Y=Y[:5])
+                return model, opt
+
+            plans = [rng.integers(0, len(X), 2 * batch) for _ in range(steps)]
+            n_words = sum(words[int(i)] for idx in plans for i in idx)
+            model, opt = build()
+            loss = SummedCrossentropy()
+
+            def local(model=model, opt=opt, loss=loss, X=X, Y=Y, plans=plans):
+                thinc_fast.set_num_threads(2)
+                for idx in plans:
+                    train_step(model, opt, take(X, idx), take(Y, idx), loss)
+                thinc_fast.set_num_threads(N_THREADS)
+
+            model2, opt2 = build()
+            trainer = RayTrainer(config, model2, opt2, X, Y, 2, on_failure="shrink",
+                                 plan=Plan(shards=2, shard_size=batch, threads=1),
+                                 log=lambda line: None)
+            trainers.append(trainer)
+            contestants = {"1 process, 2 threads": local,
+                           f"2 Ray workers x 1 thread ({trainer.exchange})":
+                               lambda trainer=trainer, plans=plans: trainer.run(plans)}
+            times = run_interleaved(contestants, rounds)
+            rates = {name: n_words / statistics.median(ts) for name, ts in times.items()}
+            print(f"\ndata-parallel {kind}, global batch {2 * batch} documents, {steps} steps a "
+                  f"run, words/s median of {rounds} interleaved rounds")
+            for name, rate in rates.items():
+                print(f"  {name:<40} {rate:9.0f}")
+            values = list(rates.values())
+            print(f"  2 workers / 1 process with 2 threads: {values[1] / values[0]:.2f}x")
+            trainers.remove(trainer)
+            trainer.shutdown()  # frees its workers' CPUs for the next model
+    finally:
+        for trainer in trainers:
+            trainer.shutdown()
+        ray.shutdown()
+
+
 # ---------------------------------------------------------------------- gpu
 def bench_gpu(rounds: int) -> None:
     """With a GPU: fused Adam over 100M parameters as % of the device's copy
@@ -837,10 +918,10 @@ def main() -> None:
     parser.add_argument("--idle-wait", type=float, default=IDLE_WAIT_SECONDS,
                         help="on a shared machine: before each timed run, wait up to this many "
                              "seconds for the CPUs to be >= 90%% idle (0: off)")
-    parser.add_argument("--only", default="gemm,gemm_step,gemm_mixed,adam,seq,text,mlp_big,mlp_small,ray,gpu",
+    parser.add_argument("--only", default="gemm,gemm_step,gemm_mixed,adam,seq,text,mlp_big,mlp_small,ray,ray_text,gpu",
                         help="comma-separated rows: gemm, gemm_step, gemm_mixed, adam, seq, text, "
-                             "mlp_big, mlp_small, ray, gpu, spacy (not run by default: it needs "
-                             "spaCy 3.8, i.e. Thinc 8.3, beside thinc_fast)")
+                             "mlp_big, mlp_small, ray, ray_text, gpu, spacy (not run by default: "
+                             "it needs spaCy 3.8, i.e. Thinc 8.3, beside thinc_fast)")
     parser.add_argument("--record", metavar="PATH",
                         help="append this run's row (CPU, peak, the ratios measured) to the "
                              "markdown table in PATH, e.g. benchmarks/RESULTS.md")
@@ -885,6 +966,8 @@ def main() -> None:
             bench_mlp([64], 32, args.rounds, data)
         if "ray" in rows:
             bench_ray(args.rounds, data)
+    if "ray_text" in rows:
+        bench_ray_text(args.rounds)
     if "gpu" in rows:
         bench_gpu(args.rounds)
     if "spacy" in rows:

@@ -300,3 +300,63 @@ def test_tree_sum_is_the_same_for_every_power_of_two_split():
     for part in parts[1:]:
         left += part
     assert left.tobytes() != whole.tobytes()
+
+
+@pytest.fixture(scope="module")
+def text_data(tmp_path_factory):
+    from thinc_fast.datasets.text import (conllu_tagger, jsonl_textcat, make_tagger_docs,
+                                          make_textcat_docs, write_conllu, write_jsonl)
+
+    folder = tmp_path_factory.mktemp("text")
+    docs, labels = make_textcat_docs(200, n_classes=3, seed=1)
+    textcat = jsonl_textcat(str(write_jsonl(folder / "t.jsonl", docs, labels)))
+    docs, tags = make_tagger_docs(150, n_tags=5, seed=1)
+    tagger = conllu_tagger(str(write_conllu(folder / "t.conllu", docs, tags)))
+    rng = numpy.random.default_rng(2)
+    out = {}
+    for kind, (train_X, train_Y, _, _) in (("textcat", textcat), ("tagger", tagger)):
+        batches = [rng.integers(0, len(train_X), 32) for _ in range(8)]
+        out[kind] = (train_X, train_Y, batches)
+    return out
+
+
+def _text_run(kind, data, workers, kill=False):
+    from thinc_fast.training.text_configs import TAGGER_CONFIG, TEXTCAT_CONFIG
+
+    config = TEXTCAT_CONFIG if kind == "textcat" else TAGGER_CONFIG
+    train_X, train_Y, batches = data
+    fix_random_seed(0)
+    # [model] and [optimizer] only: the text configs' [data] names a file
+    config = ray_backend.replica_config(config)
+    resolved = registry.resolve(Config().from_str(config))
+    model, optimizer = resolved["model"], resolved["optimizer"]
+    model.initialize(X=train_X[:5], Y=train_Y[:5])
+    plan = Plan(shards=2, shard_size=16, threads=1, seed=0)
+    trainer = RayTrainer(config, model, optimizer, train_X, train_Y, workers, plan=plan,
+                         log=lambda message: None)
+    try:
+        losses = trainer.run(batches[:4], 0)
+        if kill:
+            if trainer._spare is not None:
+                ray.get(trainer._spare.pid.remote())
+            os.kill(trainer.worker_pids()[1], signal.SIGKILL)
+        losses += trainer.run(batches[4:], 4)
+        trainer.sync_driver()
+        return model.arena.params.copy(), losses, trainer.recoveries
+    finally:
+        trainer.shutdown()
+
+
+@pytest.mark.parametrize("kind", ["textcat", "tagger"])
+def test_text_models_on_workers_are_exact(cluster, text_data, kind):
+    """Documents are sharded like rows: the same parameters, bit for bit, on 1
+    and 2 workers for a plan of 2 shards, and after a worker is killed."""
+    one_params, one_losses, _ = _text_run(kind, text_data[kind], 1)
+    two_params, two_losses, _ = _text_run(kind, text_data[kind], 2)
+    assert two_params.tobytes() == one_params.tobytes()
+    assert two_losses == one_losses
+    if kind == "textcat":
+        killed_params, killed_losses, recoveries = _text_run(kind, text_data[kind], 2, kill=True)
+        assert len(recoveries) >= 1, "the killed worker was replaced"
+        assert killed_params.tobytes() == one_params.tobytes()
+        assert killed_losses == one_losses

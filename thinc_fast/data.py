@@ -1,4 +1,4 @@
-"""Data helpers: minibatch, to_categorical, fix_random_seed."""
+"""Data helpers: minibatch, take, to_categorical, fix_random_seed."""
 from __future__ import annotations
 
 import itertools
@@ -79,6 +79,14 @@ def _take(items: Sequence, start: int, stop: int, order: Optional[numpy.ndarray]
     if isinstance(items, tuple):
         return tuple(items[i] for i in idx)
     return [items[i] for i in idx]
+
+
+def take(data: Any, idx: Any) -> Any:
+    """The examples `idx` (an int array) of `data`: ``data[idx]`` for an array,
+    a list of those entries for a list or tuple (documents)."""
+    if hasattr(data, "shape"):
+        return data[idx]
+    return [data[int(i)] for i in idx]
 
 
 def to_categorical(Y: Any, n_classes: Optional[int] = None, *,

@@ -36,6 +36,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy
 
+from ..data import take
 from ..loss import Loss
 from ..step import apply_update, train_step
 
@@ -118,8 +119,8 @@ class Worker:
     mean what they mean for the driver). state: ``(model bytes, optimizer
     bytes, step)`` to start from."""
 
-    def __init__(self, config_text: str, state: Tuple[bytes, bytes, int], X: numpy.ndarray,
-                 Y: numpy.ndarray, plan: Dict[str, int], loss: Loss) -> None:
+    def __init__(self, config_text: str, state: Tuple[bytes, bytes, int], X: Any, Y: Any,
+                 plan: Dict[str, int], loss: Loss) -> None:
         import thinc_fast
         from thinc_fast.config import Config, registry
 
@@ -230,8 +231,8 @@ class Worker:
             self.model.zero_grads()
             if len(shards[j]):
                 numpy.random.seed([plan.seed, step, j])
-                result = train_step(self.model, self.optimizer, self.X[shards[j]],
-                                    self.Y[shards[j]], self.loss, update=False)
+                result = train_step(self.model, self.optimizer, take(self.X, shards[j]),
+                                    take(self.Y, shards[j]), self.loss, update=False)
                 losses.append(result.loss)
             else:
                 losses.append(0.0)

@@ -186,8 +186,8 @@ class RayTrainer:
     (replicas are compared after every chunk); kept for callers of 0.1.
     """
 
-    def __init__(self, config_text: str, model: Any, optimizer: Any, train_X: numpy.ndarray,
-                 train_Y: numpy.ndarray, n_workers: int, *, address: Optional[str] = None,
+    def __init__(self, config_text: str, model: Any, optimizer: Any, train_X: Any,
+                 train_Y: Any, n_workers: int, *, address: Optional[str] = None,
                  on_failure: str = "restart", max_failures: int = 8, seed: int = 0,
                  log: Callable[[str], None] = logger.info, loss: Optional[Loss] = None,
                  plan: Optional[Plan] = None, shard_size: int = 0, step: int = 0,
@@ -236,8 +236,10 @@ class RayTrainer:
                 shards=n_workers, shard_size=int(shard_size), threads=max(1, cpus // n_workers),
                 seed=int(seed))
             self.threads = self.plan.threads
-            self._data = (self.ray.put(numpy.ascontiguousarray(train_X, dtype="float32")),
-                          self.ray.put(numpy.ascontiguousarray(train_Y, dtype="float32")))
+            # arrays as float32 blocks; documents (lists of arrays) as they are
+            self._data = tuple(self.ray.put(numpy.ascontiguousarray(part, dtype="float32")
+                                            if hasattr(part, "shape") else list(part))
+                               for part in (train_X, train_Y))
             self._actor_cls = self.ray.remote(num_cpus=1, max_restarts=0,
                                               scheduling_strategy="SPREAD")(Worker)
             state = self._driver_state()

@@ -19,17 +19,10 @@ from typing import Any, Tuple
 import numpy
 
 from ..backends import get_array_ops
+from ..data import take
 from ..types import Ragged
 
 __all__ = ["take", "count_correct", "check_fit", "fit_hint"]
-
-
-def take(data: Any, idx: Any) -> Any:
-    """The examples `idx` (an int array) of `data`: ``data[idx]`` for an array,
-    a list of those entries for a list or tuple."""
-    if hasattr(data, "shape"):
-        return data[idx]
-    return [data[int(i)] for i in idx]
 
 
 def _rows(X: Any) -> Any:
