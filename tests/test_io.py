@@ -303,3 +303,26 @@ def test_atomic_write_and_folders_respect_the_umask(tmp_path, umask):
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
     assert folder.stat().st_mode & 0o777 == 0o777 & ~umask
+
+
+def test_a_stripped_checksum_is_refused_when_the_manifest_remains(tmp_path):
+    """With the comment (the checksum) removed, a changed value with fresh CRCs
+    loaded: only the zip CRCs were checked although the manifest says the file
+    was written with a checksum."""
+    model, _, X = trained(width=8, n_in=5)
+    data = model.to_bytes(format="thinc_fast")
+    changed = with_member_changed(data, "1:b.npy",
+                                  lambda payload: payload[:-4] + numpy.float32(1.5).tobytes())
+    stripped = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(changed)) as zin, zipfile.ZipFile(stripped, "w") as zout:
+        for item in zin.infolist():
+            zout.writestr(item, zin.read(item))
+        assert zin.comment.startswith(b"thinc_fast sha256:")
+    fresh = make_model(8, 5)[0]
+    before = fresh.to_bytes(format="thinc_fast")
+    with pytest.raises(FormatError, match="has a manifest but its checksum .* is missing"):
+        fresh.from_bytes(stripped.getvalue())
+    assert fresh.to_bytes(format="thinc_fast") == before
+    (tmp_path / "model.bin").write_bytes(stripped.getvalue())
+    with pytest.raises(FormatError, match=f"{tmp_path / 'model.bin'}"):
+        make_model(8, 5)[0].from_disk(tmp_path / "model.bin")

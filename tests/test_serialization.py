@@ -338,19 +338,17 @@ def test_a_bad_attr_leaves_the_model_unchanged():
     source = chain(Linear(2, 3), Model("holder", _identity, attrs={"n": 1}))
     source.initialize()
     data = source.to_bytes(format="thinc_fast")
-    import io, zipfile
-    buf = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as zin, zipfile.ZipFile(buf, "w") as zout:
-        for item in zin.infolist():
-            payload = zin.read(item)
-            if item.filename == "attr:2:0.npy":
-                payload = payload[:-1] + b"\xc1"  # not msgpack any more
-            zout.writestr(item, payload)
+    from thinc_fast._io import pack, unpack
+
+    # a well-formed, checksummed file whose attr payload is not msgpack any more
+    header, arrays = unpack(data, kind="model", max_version=9)
+    attr = arrays["attr:2:0"]
+    arrays["attr:2:0"] = numpy.frombuffer(attr.tobytes()[:-1] + b"\xc1", dtype=numpy.uint8)
     target = chain(Linear(2, 3), Model("holder", _identity, attrs={"n": 0}))
     target.initialize()
     before = target.layers[0].get_param("W").copy()
     with pytest.raises(FormatError, match=r"attr 'n' of node 2 \('holder'\) cannot be decoded"):
-        target.from_bytes(buf.getvalue())
+        target.from_bytes(pack(header, arrays))
     assert target.layers[1].attrs["n"] == 0
     numpy.testing.assert_array_equal(target.layers[0].get_param("W"), before)
 
@@ -405,3 +403,37 @@ def test_version_1_files_still_load():
     assert blank.layers[1].attrs["note"] == "kept"
     with pytest.raises(FormatError, match="version 3"):
         blank.from_bytes(pack({"format": "thinc_fast.model", "version": 3, "nodes": []}, {}))
+
+
+@pytest.mark.parametrize("fmt", ["thinc", "thinc_fast"])
+@pytest.mark.parametrize("layer", ["HashEmbed", "Embed", "Mish", "MultiSoftmax"])
+def test_a_parameter_that_disagrees_with_its_own_dims_is_refused_uninitialised(fmt, layer):
+    """The loader knew the shapes of the dense layers only: a HashEmbed whose E
+    disagreed with its nV/nO loaded into an uninitialised model."""
+    import msgpack
+
+    from thinc_fast import api
+    from thinc_fast._io import pack, unpack
+
+    build = {"HashEmbed": lambda: api.HashEmbed(4, 50, seed=3),
+             "Embed": lambda: api.Embed(4, 50),
+             "Mish": lambda: api.Mish(4, 6),
+             "MultiSoftmax": lambda: api.MultiSoftmax((2, 3), 6)}[layer]
+    X = (numpy.arange(6, dtype="uint64") if layer in ("HashEmbed", "Embed")
+         else numpy.ones((2, 6), dtype="f"))
+    model = build().initialize(X=X)
+    name = model.param_names[0]
+    wrong = numpy.zeros(tuple(2 * n for n in model.get_param(name).shape), dtype="f")
+    if fmt == "thinc":
+        msg = msgpack.unpackb(model.to_bytes(format="thinc"), raw=False)
+        msg["params"][0][name][b"shape"] = list(wrong.shape)
+        msg["params"][0][name][b"data"] = wrong.tobytes()
+        data = msgpack.packb(msg, use_bin_type=True)
+    else:
+        header, arrays = unpack(model.to_bytes(format="thinc_fast"), kind="model", max_version=9)
+        arrays[f"0:{name}"] = wrong
+        data = pack(header, arrays)
+    blank = build()
+    with pytest.raises(ValueError, match=f"parameter '{name}' of node 0"):
+        blank.from_bytes(data)
+    assert not blank.has_param(name), "nothing loaded"

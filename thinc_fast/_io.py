@@ -25,7 +25,8 @@ used:
   (``thinc_fast sha256:<hex>``), over the members in name order.
 
 Files written before the checksum have neither comment nor manifest and still
-load (their CRCs are checked). Old readers ignore both, so files written now
+load (their CRCs are checked); a file with a manifest but no checksum is
+refused (the comment was stripped: its content cannot be verified). Old readers ignore both, so files written now
 load in earlier thinc_fast releases: the format versions did not change.
 
 Files are written atomically: to a temporary file in the same folder, flushed
@@ -223,6 +224,11 @@ def _unpack(data: bytes, kind: str, max_version: int, names: Optional[NamesFn],
         manifest = _check_manifest(header.pop(MANIFEST, None), infos, what)
         if checksum is not None and manifest is None:
             raise FormatError(f"not a valid {what}: it has a checksum but no manifest")
+        if manifest is not None and checksum is None:
+            # files written since the checksum have both: the checksum was removed
+            raise FormatError(f"{what} is corrupt: it has a manifest but its checksum (the "
+                              "zip archive's comment) is missing, so its content cannot be "
+                              "verified; re-save it from a good copy")
         wanted = names(header) if names is not None else None
         if wanted is not None:
             extra = sorted(set(infos) - set(wanted))

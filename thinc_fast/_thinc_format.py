@@ -70,6 +70,14 @@ PARAM_SHAPES: Dict[str, Dict[str, tuple]] = {
     "softmax": {"W": ("nO", "nI"), "b": ("nO",)},
     "maxout": {"W": ("nO", "nP", "nI"), "b": ("nO", "nP")},
     "layernorm": {"G": ("nI",), "b": ("nI",)},
+    "hashembed": {"E": ("nV", "nO")},
+    "embed": {"E": ("nV", "nO")},
+    "para-attn": {"Q": ("nO",)},
+    "multisoftmax": {"W": ("nO", "nI"), "b": ("nO",)},
+    "cauchy_similarity": {"W": ("nI",)},
+    **{name: {"W": ("nO", "nI"), "b": ("nO",)}
+       for name in ("mish", "gelu", "sigmoid", "swish", "hardswish", "hardswishmobilenet",
+                    "dish", "clipped_linear")},
 }
 # Thinc attr name -> thinc_fast attr name (the others, softmax_temperature
 # included, have the same name in both).
