@@ -283,12 +283,16 @@ def test_jsonl_loader(tmp_path):
     docs = {" ".join(d): y.argmax() for d, y in zip(tX + dX, list(tY) + list(dY))}
     assert docs["a good film"] == 1 and docs["bad"] == 0  # labels sorted: neg, pos
     dev = tmp_path / "dev.jsonl"
-    dev.write_text('{"text": "x y", "label": "neu"}\n')
+    dev.write_text('{"text": "x y", "label": "pos"}\n')
     tX, tY, dX, dY = jsonl_textcat(str(path), dev_path=str(dev))
-    assert len(tX) == 5 and dX == [["x", "y"]] and dY.tolist() == [[0, 1, 0]]
-    _, tY, _, _ = jsonl_textcat(str(path), dev_path=str(dev), labels=["pos", "neg", "neu"])
-    assert tY[0].tolist() == [1, 0, 0]
-    data = jsonl_textcat(str(path), dev_path=str(dev))
+    assert len(tX) == 5 and dX == [["x", "y"]] and dY.tolist() == [[0, 1]]
+    dev.write_text('{"text": "x y", "label": "neu"}\n')  # a class the training file lacks
+    with pytest.raises(DataError, match="label 'neu' is in the dev data but never in the "
+                                        "training file"):
+        jsonl_textcat(str(path), dev_path=str(dev))
+    _, tY, _, dY = jsonl_textcat(str(path), dev_path=str(dev), labels=["pos", "neg", "neu"])
+    assert tY[0].tolist() == [1, 0, 0] and dY.tolist() == [[0, 0, 1]]
+    data = jsonl_textcat(str(path), dev_path=str(dev), labels=["pos", "neg", "neu"])
     assert check_training_data(data, "cfg") is not None
 
 

@@ -179,17 +179,33 @@ def _check_known(found: List[Label], where: List[str], index: Dict[Label, int],
 # ------------------------------------------------------------------ readers
 
 
+MAX_DOC_CHARS = 1_000_000  # a document longer than this is refused (spaCy's default limit)
+
+
 def _open_lines(path: Any) -> Tuple[Path, List[str]]:
+    """The file's lines, split at "\\n" only ("\\r\\n" too): JSON strings may hold
+    U+2028, U+2029, U+0085 and other characters ``str.splitlines`` breaks at.
+    A UTF-8 byte-order mark at the start is dropped."""
     file = Path(path)
     if not file.is_file():
         raise DataError(f"data file not found: {file}")
     try:
-        text = file.read_text(encoding="utf8")
+        with open(file, encoding="utf-8-sig", newline="") as handle:
+            text = handle.read()
     except UnicodeDecodeError as err:
         line = file.read_bytes()[:err.start].count(b"\n") + 1
         raise DataError(f"{file}:{line}: not UTF-8 text ({err.reason} at byte {err.start})") \
             from None
-    return file, text.splitlines()
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return file, [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def _too_long(at: str, n_chars: int, what: str) -> DataError:
+    return DataError(f"{at}: {what} has {n_chars:,} characters, more than the {MAX_DOC_CHARS:,} a "
+                     "document may have (its arrays would take memory out of proportion to the "
+                     "model); split it into smaller documents")
 
 
 def read_jsonl(path: Any) -> Tuple[Docs, List[Label], List[str]]:
@@ -206,6 +222,11 @@ def read_jsonl(path: Any) -> Tuple[Docs, List[Label], List[str]]:
             record = json.loads(line)
         except json.JSONDecodeError as err:
             raise DataError(f"{at}: not valid JSON ({err.msg}, column {err.colno})") from None
+        except RecursionError:
+            raise DataError(f"{at}: the JSON is nested too deeply to read (expected one flat "
+                            "object: {\"text\": ..., \"label\": ...})") from None
+        except ValueError as err:  # e.g. an integer of more digits than Python converts
+            raise DataError(f"{at}: a value cannot be read ({err})") from None
         if not isinstance(record, dict):
             raise DataError(f"{at}: expected a JSON object with \"text\" and \"label\", got "
                             f"{type(record).__name__}")
@@ -215,6 +236,8 @@ def read_jsonl(path: Any) -> Tuple[Docs, List[Label], List[str]]:
         text, label = record["text"], record["label"]
         if not isinstance(text, str):
             raise DataError(f"{at}: \"text\" must be a string, got {type(text).__name__}")
+        if len(text) > MAX_DOC_CHARS:
+            raise _too_long(at, len(text), "\"text\"")
         tokens = text.split()
         if not tokens:
             raise DataError(f"{at}: \"text\" has no tokens (it is empty or only whitespace)")
@@ -243,6 +266,9 @@ def read_conllu(path: Any, column: str = "upos"
     sent_where: List[str] = []
 
     def end_sentence() -> None:
+        if sum(len(word) for word in words) > MAX_DOC_CHARS:
+            raise _too_long(sent_where[0], sum(len(word) for word in words),
+                            f"the sentence starting here ({len(words):,} tokens)")
         if words:
             docs.append(list(words))
             tags.append(list(sent_tags))
@@ -286,7 +312,10 @@ def read_conllu(path: Any, column: str = "upos"
 def _label_names(labels: Optional[Sequence[Label]], parts: List[Tuple[List[Label], List[str]]],
                  where: str) -> List[Label]:
     """The class names: `labels` when given (every label found must be one of
-    them), else the sorted labels found (strings and ints are not mixed)."""
+    them), else the sorted labels of the training file, ``parts[0]`` (strings
+    and ints are not mixed). A label of a dev file (the other parts) that the
+    training file never has is an error at its line: as a class, it would be
+    one the model is never trained on."""
     if labels is not None:
         names = list(labels)
         if len(set(names)) != len(names):
@@ -298,9 +327,16 @@ def _label_names(labels: Optional[Sequence[Label]], parts: List[Tuple[List[Label
                     raise DataError(f"{place}: label {label!r} is not one of the labels {names}")
         return names
     seen: Dict[Label, str] = {}
-    for found, at in parts:
+    for found, at in parts[:1]:
         for label, place in zip(found, at):
             seen.setdefault(label, place)
+    for found, at in parts[1:]:
+        for label, place in zip(found, at):
+            if label not in seen:
+                raise DataError(f"{place}: label {label!r} is in the dev data but never in the "
+                                f"training file {where} (its labels: {sorted(seen, key=str)}), "
+                                "so the model could not learn it; remove those documents, or "
+                                "list every class in [data] labels")
     kinds = {type(label) for label in seen}
     if len(kinds) > 1:
         first = {kind: next(p for lab, p in seen.items() if type(lab) is kind) for kind in kinds}

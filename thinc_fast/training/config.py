@@ -87,6 +87,8 @@ def parse_overrides(items: List[str]) -> Dict[str, Any]:
             out[key] = json.loads(raw)
         except json.JSONDecodeError:
             out[key] = raw
+        except (ValueError, RecursionError) as err:  # a 5000-digit number; deep nesting
+            raise UserError(f"--set {key}: the value cannot be read ({err})") from None
     return out
 
 
