@@ -326,3 +326,26 @@ def test_a_stripped_checksum_is_refused_when_the_manifest_remains(tmp_path):
     (tmp_path / "model.bin").write_bytes(stripped.getvalue())
     with pytest.raises(FormatError, match=f"{tmp_path / 'model.bin'}"):
         make_model(8, 5)[0].from_disk(tmp_path / "model.bin")
+
+
+def test_a_truncated_checkpoint_is_reported_as_truncated_at_every_length(tmp_path):
+    """Cut short, a checkpoint's last end record can be that of the model or
+    optimizer archive stored inside it: it was reported as "expected a
+    checkpoint, found a model" or as declaring too many members."""
+    from thinc_fast.api import Adam
+    from thinc_fast.checkpoint import load_checkpoint, save_checkpoint
+
+    model, optimizer, _ = trained(width=64, n_in=16)
+    path = tmp_path / "checkpoint.bin"
+    save_checkpoint(path, model, optimizer)
+    data = path.read_bytes()
+    messages = set()
+    for cut in range(1, len(data), max(1, len(data) // 150)):
+        path.write_bytes(data[:cut])
+        with pytest.raises(FormatError) as info:
+            load_checkpoint(path, make_model(64, 16)[0], Adam(0.001))
+        text = str(info.value)
+        assert str(path) in text
+        assert "corrupt or truncated" in text or "cut short" in text, (cut, text)
+        messages.add("cut short" if "cut short" in text else "truncated")
+    assert messages, "every length was tried"

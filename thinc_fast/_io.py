@@ -44,7 +44,7 @@ import struct
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, NamedTuple, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple, Union
 
 import numpy
 
@@ -175,7 +175,14 @@ class _Bounds(NamedTuple):
 def _unpack(data: bytes, kind: str, max_version: int, names: Optional[NamesFn],
             bounds: _Bounds) -> Tuple[Dict[str, Any], Dict[str, numpy.ndarray]]:
     what = f"thinc_fast {kind}"
-    declared = _declared_members(data)
+    end = _end_record(data)
+    if end is not None and (end[zipfile._ECD_LOCATION] + zipfile.sizeEndCentDir  # type: ignore
+                            + end[zipfile._ECD_COMMENT_SIZE] != len(data)):  # type: ignore
+        # our archives end with their end record; one found earlier belongs to
+        # an archive stored inside (a checkpoint's model member): the data was cut
+        raise FormatError(f"not a valid {what}: the data is cut short (or has bytes appended): "
+                          "its archive's end record is not at its end")
+    declared = None if end is None else int(end[zipfile._ECD_ENTRIES_TOTAL])  # type: ignore
     if declared is not None and declared > bounds.members:
         raise FormatError(f"not a valid {what}: its archive declares {declared} members, "
                           f"where this model allows at most {bounds.members} (refused before "
@@ -282,12 +289,12 @@ def _check_inflation(info: zipfile.ZipInfo, member: str, what: str) -> None:
                           "accepted; refused before decompressing it)")
 
 
-def _declared_members(data: bytes) -> Optional[int]:
-    """The member count the archive's end record declares (None if not found:
-    zipfile then reports the damage), read before zipfile parses the directory."""
+def _end_record(data: bytes) -> Optional[List[Any]]:
+    """The archive's end record as zipfile reads it (its member count, its
+    offset, its comment's size...), before zipfile parses the directory; None
+    if there is none (zipfile then reports the damage)."""
     try:
-        end = zipfile._EndRecData(io.BytesIO(data))  # type: ignore[attr-defined]
-        return None if end is None else int(end[zipfile._ECD_ENTRIES_TOTAL])  # type: ignore
+        return zipfile._EndRecData(io.BytesIO(data))  # type: ignore[attr-defined]
     except (AttributeError, IndexError, TypeError, ValueError, OSError, struct.error):
         return None
 
