@@ -189,17 +189,11 @@ class RunLock:
 def _folder_is_locked(folder: Path) -> bool:
     """Whether another process holds `folder`'s flock (tested, then let go)."""
     try:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        fd = _lock_folder(folder)
+    except UserError:
         return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)  # closing the fd drops a lock it took
+    if fd is not None:
+        os.close(fd)  # closing the fd drops the lock it took
     return False
 
 
