@@ -415,7 +415,13 @@ def load_in_child(data, loader, tmp_path, *, traced=True, pythonpath=None, timeo
     path = tmp_path / "hostile.bin"
     path.write_bytes(data)
     env = dict(os.environ)
-    env["PYTHONPATH"] = pythonpath or str(Path(__file__).resolve().parents[1])
+    # the thinc_fast under test: a checkout built in place, or the installed wheel
+    # (whose folder may differ from this checkout's, which then has no extension)
+    import thinc_fast
+
+    here = str(Path(thinc_fast.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = pythonpath or os.pathsep.join(
+        [here] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     code = CHILD.format(tests=str(Path(__file__).resolve().parent), path=str(path),
                         traced=traced, load=LOADERS[loader])
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
