@@ -424,8 +424,9 @@ def load_in_child(data, loader, tmp_path, *, traced=True, pythonpath=None, timeo
         [here] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     code = CHILD.format(tests=str(Path(__file__).resolve().parent), path=str(path),
                         traced=traced, load=LOADERS[loader])
+    # cwd: not the checkout, whose thinc_fast/ ("" leads sys.path for -c) has no extension
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=env, timeout=timeout)
+                         env=env, timeout=timeout, cwd=str(tmp_path))
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
