@@ -1,6 +1,10 @@
-"""Shared test helpers: float64 references and central finite differences."""
+"""Shared test helpers: float64 references and central finite differences; the
+CPU stand-in for CuPy (tests/cupy_standin, loaded here as ``cupy_standin``)."""
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
 from typing import Callable, Dict, Tuple
 
 import numpy
@@ -10,9 +14,74 @@ from thinc_fast.api import Model, fix_random_seed
 from thinc_fast.backends import get_num_threads, set_num_threads
 
 
+def _load_cupy_standin():
+    """tests/cupy_standin as the module ``cupy_standin``: test modules can
+    ``import cupy_standin`` (the suite runs with --import-mode=importlib, so
+    the tests folder is not on sys.path)."""
+    if "cupy_standin" not in sys.modules:
+        folder = Path(__file__).resolve().parent / "cupy_standin"
+        spec = importlib.util.spec_from_file_location(
+            "cupy_standin", folder / "__init__.py", submodule_search_locations=[str(folder)])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["cupy_standin"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["cupy_standin"]
+
+
+cupy_standin_module = _load_cupy_standin()
+
+
+def pytest_addoption(parser):
+    parser.addoption("--cupy", choices=("standin", "real"), default="standin",
+                     help="what the CuPy tests run on: the CPU stand-in (default) or, on a "
+                          "machine with a GPU, the real CuPy (tools/gpu_check.sh uses this)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "standin_only: checks the CPU stand-in for CuPy itself "
+                                       "(skipped with --cupy=real)")
+    if config.getoption("--cupy", default="standin") == "real":
+        from thinc_fast.backends.cupy_ops import gpu_status
+
+        problem = gpu_status()
+        if problem is not None:
+            raise pytest.UsageError(f"--cupy=real needs CuPy and a GPU: {problem}")
+        cupy_standin_module.use_real_cupy(True)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     fix_random_seed(0)
+
+
+@pytest.fixture
+def cupy_standin(request):
+    """The CPU stand-in for CuPy, active for the test (``import cupy`` gives it,
+    ``CupyOps()`` runs on it); skips without a C++ compiler. With --cupy=real
+    it is the real CuPy (tests marked standin_only skip)."""
+    reason = cupy_standin_module.skip_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    if cupy_standin_module.is_real() and request.node.get_closest_marker("standin_only"):
+        pytest.skip("checks the CPU stand-in itself (--cupy=real)")
+    with cupy_standin_module.active():
+        fix_random_seed(0)
+        yield cupy_standin_module
+
+
+@pytest.fixture(autouse=True)
+def _cupy_standin_for_host_ops(request):
+    """Tests parametrized with ``cupy_standin.HOST_OPS`` run with the stand-in active."""
+    params = getattr(getattr(request.node, "callspec", None), "params", {})
+    if not any(isinstance(v, cupy_standin_module.HostOps) for v in params.values()):
+        yield
+        return
+    reason = cupy_standin_module.skip_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    with cupy_standin_module.active():
+        fix_random_seed(0)
+        yield
 
 
 @pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])

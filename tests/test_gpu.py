@@ -1,5 +1,7 @@
-"""The GPU backend. Without CuPy and a device the GPU tests skip (with the
-reason) and the CPU-side checks run: clear errors, kernels that compile."""
+"""The GPU backend. The GPU tests run twice: on a real GPU (they skip, with the
+reason, without CuPy and a device) and on the CPU stand-in for CuPy
+(tests/cupy_standin: kernels.cu compiled with g++, CuPy's host/device rules);
+the CPU-side checks run everywhere: clear errors, kernels that compile."""
 import shutil
 import subprocess
 
@@ -11,7 +13,6 @@ from thinc_fast.backends._cuda import KERNEL_NAMES, cuda_source, cuda_source_pat
 from thinc_fast.backends.cupy_ops import GPUUnavailableError, gpu_status
 
 NO_GPU = gpu_status()
-needs_gpu = pytest.mark.skipif(NO_GPU is not None, reason=f"no GPU: {NO_GPU}")
 
 
 def test_cuda_source_ships_and_defines_every_kernel():
@@ -43,8 +44,19 @@ def test_without_a_gpu_asking_for_one_is_a_clear_error():
 
 
 # ------------------------------------------------------------- on a GPU
+@pytest.fixture(params=["cuda", "cpu-standin"])
+def gpu(request):
+    """A real GPU (skips without one), or the CPU stand-in for CuPy."""
+    if request.param == "cuda":
+        if NO_GPU is not None:
+            pytest.skip(f"no GPU: {NO_GPU}")
+    elif request.getfixturevalue("cupy_standin").is_real():
+        pytest.skip("--cupy=real: the 'cuda' run covers it")
+    return request.param
+
+
 @pytest.fixture
-def gpu_ops():
+def gpu_ops(gpu):
     return get_ops("cupy")
 
 
@@ -55,7 +67,6 @@ def _pair(shape, seed=0):
     return host, cupy.asarray(host)
 
 
-@needs_gpu
 def test_gpu_kernels_match_numpy(gpu_ops):
     import cupy
 
@@ -120,15 +131,13 @@ def _train(ops_name, steps=None, epochs=10):
         return ops.to_numpy(model.arena.params), float((predictions.argmax(1) == dev_Y.argmax(1)).mean())
 
 
-@needs_gpu
-def test_cpu_and_gpu_agree_after_a_few_steps():
+def test_cpu_and_gpu_agree_after_a_few_steps(gpu):
     cpu, _ = _train("numpy", steps=5)
     gpu, _ = _train("cupy", steps=5)
     numpy.testing.assert_allclose(gpu, cpu, rtol=1e-4, atol=1e-5)
 
 
-@needs_gpu
-def test_seed_loop_learns_digits_on_gpu():
+def test_seed_loop_learns_digits_on_gpu(gpu):
     _train("numpy", steps=1)
     _, accuracy = _train("cupy")
     assert accuracy > 0.9

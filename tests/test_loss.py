@@ -490,8 +490,18 @@ def test_registry_versions_take_their_own_arguments():
         "L2Distance.v1", "CosineDistance.v1"])
 
 
-@pytest.mark.skipif(NO_GPU is not None, reason=f"no GPU: {NO_GPU}")
-def test_losses_on_gpu_match_numpy():  # pragma: no cover - needs a GPU
+@pytest.fixture(params=["cuda", "cpu-standin"])
+def on_gpu(request):
+    """A real GPU (skips without one), or the CPU stand-in for CuPy (tests/cupy_standin)."""
+    if request.param == "cuda":
+        if NO_GPU is not None:
+            pytest.skip(f"no GPU: {NO_GPU}")
+    elif request.getfixturevalue("cupy_standin").is_real():
+        pytest.skip("--cupy=real: the 'cuda' run covers it")
+    return request.param
+
+
+def test_losses_on_gpu_match_numpy(on_gpu):
     import cupy
 
     g, lab = probs(6), labels(6)

@@ -1,13 +1,16 @@
-"""Every kernel against a plain float64 NumPy reference, for NumpyOps and the base Ops."""
+"""Every kernel against a plain float64 NumPy reference, for NumpyOps, the base
+Ops and CupyOps on the CPU stand-in for CuPy (tests/cupy_standin: host arrays in
+and out, the kernels of kernels.cu compiled with g++)."""
 import math
 
+import cupy_standin  # loaded by conftest.py
 import numpy
 import pytest
 
 from thinc_fast.api import NumpyOps, Ops, get_current_ops, get_ops, set_current_ops, use_ops
 
-OPS = [NumpyOps(), Ops()]
-IDS = ["numpy", "base"]
+OPS = [NumpyOps(), Ops(), cupy_standin.HOST_OPS]
+IDS = ["numpy", "base", "cupy-standin"]
 rng = numpy.random.default_rng(42)
 
 

@@ -1,16 +1,19 @@
 """Sequence, hashing, embedding, activation and LSTM ops (issue 17).
 
-Every kernel is checked on the reference backend (Ops) and on NumpyOps against
-a plain float64 NumPy version written with loops, on inputs large enough to
-take the threaded paths too; gradients against finite differences (or, for the
-linear maps, the adjoint identity <f(x), y> = <x, f'(y)>). The hash values are
-Thinc 9.1.1's, checked here against a pure-Python MurmurHash3. GPU tests
-compare CupyOps with NumpyOps and skip without a GPU; the sequence kernels of
-kernels.cu are also compiled for the CPU with g++ and checked everywhere.
+Every kernel is checked on the reference backend (Ops), on NumpyOps and on
+CupyOps over the CPU stand-in for CuPy (tests/cupy_standin) against a plain
+float64 NumPy version written with loops, on inputs large enough to take the
+threaded paths too; gradients against finite differences (or, for the linear
+maps, the adjoint identity <f(x), y> = <x, f'(y)>). The hash values are Thinc
+9.1.1's, checked here against a pure-Python MurmurHash3. The GPU tests compare
+CupyOps with NumpyOps on a real GPU (skipped without one) and on the stand-in;
+the sequence kernels of kernels.cu are also launched directly on the stand-in
+with several grid and block shapes.
 """
 import math
 import struct
 
+import cupy_standin  # loaded by conftest.py
 import numpy
 import pytest
 from numpy.testing import assert_allclose
@@ -20,10 +23,10 @@ from thinc_fast.backends.cupy_ops import gpu_status
 
 REF = Ops()
 FAST = NumpyOps()
-BOTH = [REF, FAST]
-IDS = ["Ops", "NumpyOps"]
+# and CupyOps on the CPU stand-in for CuPy (host arrays in and out)
+BOTH = [REF, FAST, cupy_standin.HOST_OPS]
+IDS = ["Ops", "NumpyOps", "CupyOps-standin"]
 GPU = gpu_status() is None
-needs_gpu = pytest.mark.skipif(not GPU, reason="needs CuPy and a GPU")
 
 
 def random_lengths(rng, n_rows, n_seqs, allow_empty=True):
@@ -866,21 +869,27 @@ def test_lstm_errors(ops):
 
 
 # ------------------------------------------------------------------ GPU
-@pytest.fixture
-def gpu_ops():
+@pytest.fixture(params=["cuda", "cpu-standin"])
+def gpu_ops(request):
+    """CupyOps on a real GPU (skips without one) and on the CPU stand-in for CuPy
+    (tests/cupy_standin: kernels.cu compiled with g++; skips without it)."""
+    if request.param == "cuda":
+        if not GPU:
+            pytest.skip("needs CuPy and a GPU")
+    elif request.getfixturevalue("cupy_standin").is_real():
+        pytest.skip("--cupy=real: the 'cuda' run covers it")
     from thinc_fast.backends.cupy_ops import CupyOps
 
     return CupyOps()
 
 
-@needs_gpu
 def test_gpu_hash_and_seq2col_match_numpy(gpu_ops):  # pragma: no cover - needs a GPU
     import cupy
 
     rng = numpy.random.default_rng(15)
     ids = rng.integers(0, 2 ** 63, 100_000, dtype="uint64")
     assert numpy.array_equal(cupy.asnumpy(gpu_ops.hash(cupy.asarray(ids), 11)), FAST.hash(ids, 11))
-    X = rng.standard_normal((70_000, 5)).astype("float32")
+    X = rng.standard_normal((80_000, 5)).astype("float32")
     lengths = numpy.asarray([1, 4, 0, 2, 1] * 10_000, dtype="int32")
     for nW in (1, 2):
         cols = gpu_ops.seq2col(cupy.asarray(X), nW, lengths=cupy.asarray(lengths))
@@ -891,8 +900,7 @@ def test_gpu_hash_and_seq2col_match_numpy(gpu_ops):  # pragma: no cover - needs 
                         rtol=1e-5, atol=1e-6)
 
 
-@needs_gpu
-def test_gpu_embeddings_and_reductions_match_numpy(gpu_ops):  # pragma: no cover - needs a GPU
+def test_gpu_embeddings_and_reductions_match_numpy(gpu_ops):
     import cupy
 
     rng = numpy.random.default_rng(16)
@@ -924,115 +932,66 @@ def test_gpu_embeddings_and_reductions_match_numpy(gpu_ops):  # pragma: no cover
 
 
 # ------------------------------------------- CUDA kernels, run on the CPU
-# Without a GPU, the sequence kernels of kernels.cu are compiled as plain C++
-# (threadIdx and friends become globals and each launch a loop over every
-# block and thread), so that their indexing is checked against NumpyOps on
-# every machine with g++, for several launch shapes.
-_CUDA_SHIM = r"""
-struct tf_dim3 { unsigned x; };
-static tf_dim3 blockIdx, blockDim, threadIdx, gridDim;
-#define __global__
-#define __device__
-#define __forceinline__ inline
-"""
-_CUDA_LAUNCHERS = r"""
-static unsigned G = 1, T = 1;
-#define LAUNCH(call) do { gridDim.x = G; blockDim.x = T; \
-    for (unsigned b_ = 0; b_ < G; ++b_) for (unsigned t_ = 0; t_ < T; ++t_) { \
-        blockIdx.x = b_; threadIdx.x = t_; call; } } while (0)
-extern "C" {
-void set_launch(unsigned g, unsigned t) { G = g; T = t; }
-void run_hash(unsigned* o, const unsigned long long* ids, long long n, unsigned seed)
-{ LAUNCH(tf_hash_u64(o, ids, n, seed)); }
-void run_seq2col(float* c, const float* X, const long long* offs, long long ns, long long B,
-                 long long I, int nW) { LAUNCH(tf_seq2col(c, X, offs, ns, B, I, nW)); }
-void run_bseq2col(float* d, const float* dY, const long long* offs, long long ns, long long B,
-                  long long I, int nW) { LAUNCH(tf_backprop_seq2col(d, dY, offs, ns, B, I, nW)); }
-void run_gather(float* o, const float* t, const long long* idx, long long B, long long K,
-                long long O) { LAUNCH(tf_gather_add(o, t, idx, B, K, O)); }
-void run_rsum(float* o, const float* X, const long long* offs, long long ns, long long O,
-              int mean) { LAUNCH(tf_reduce_sum(o, X, offs, ns, O, mean)); }
-void run_rmax(float* m, int* w, const float* X, const long long* offs, long long ns, long long O)
-{ LAUNCH(tf_reduce_max(m, w, X, offs, ns, O)); }
-void run_brsum(float* dX, const float* d, const long long* offs, long long ns, long long rows,
-               long long O, int mean) { LAUNCH(tf_backprop_reduce_sum(dX, d, offs, ns, rows, O, mean)); }
-void run_brmax(float* dX, const float* d, const int* w, const long long* offs, long long ns,
-               long long rows, long long O) { LAUNCH(tf_backprop_reduce_max(dX, d, w, offs, ns, rows, O)); }
-}
-"""
-
-
-@pytest.fixture(scope="module")
-def cuda_on_cpu(tmp_path_factory):
-    import ctypes
-    import shutil
-    import subprocess
+# Without a GPU, the sequence kernels of kernels.cu run on the CPU stand-in for
+# CuPy (tests/cupy_standin: the whole source compiled with g++, every block and
+# thread of a launch run), launched here directly with several grid and block
+# shapes so that their grid-stride indexing is checked against NumpyOps whatever
+# shape CupyOps picks. (tests/test_cupy_standin.py does the same for the others.)
+@pytest.mark.parametrize("grid,block", [(1, 1), (3, 7), (64, 32)])
+def test_cuda_sequence_kernels_on_the_cpu(cupy_standin, grid, block):
+    import cupy
 
     from thinc_fast.backends._cuda import cuda_source
 
-    if shutil.which("g++") is None:
-        pytest.skip("g++ is not installed")
-    src = cuda_source()
-    start = src.index("// Sequences, hashing and embeddings (issue 17).")
-    end = src.index("// (end of the sequence kernels", start)
-    body = src[start:end].replace('extern "C" {', "", 1)
-    folder = tmp_path_factory.mktemp("cuda_on_cpu")
-    (folder / "k.cpp").write_text(_CUDA_SHIM + body + _CUDA_LAUNCHERS)
-    subprocess.run(["g++", "-O1", "-shared", "-fPIC", "-o", str(folder / "k.so"),
-                    str(folder / "k.cpp")], check=True, capture_output=True)
-    return ctypes.CDLL(str(folder / "k.so"))
+    module = cupy.RawModule(code=cuda_source(), options=("--std=c++11",))
 
+    def launch(name, *args):
+        module.get_function(name)((grid,), (block,), args)
 
-@pytest.mark.parametrize("grid,block", [(1, 1), (3, 7), (64, 32)])
-def test_cuda_sequence_kernels_on_the_cpu(cuda_on_cpu, grid, block):
-    import ctypes
-
-    lib = cuda_on_cpu
-    lib.set_launch(grid, block)
-    ptr = lambda a: a.ctypes.data_as(ctypes.c_void_p)  # noqa: E731
-    LL, I32 = ctypes.c_longlong, ctypes.c_int
+    LL, I32 = numpy.int64, numpy.int32
+    dev, host = cupy.asarray, cupy.asnumpy
     rng = numpy.random.default_rng(grid)
     ids = rng.integers(0, 2 ** 63, 500, dtype="uint64")
-    out = numpy.zeros((500, 4), dtype="uint32")
-    lib.run_hash(ptr(out), ptr(ids), LL(500), ctypes.c_uint(77))
-    assert numpy.array_equal(out, FAST.hash(ids, 77))
+    out = cupy.empty((500, 4), dtype="uint32")
+    launch("tf_hash_u64", out, dev(ids), LL(500), numpy.uint32(77))
+    assert numpy.array_equal(host(out), FAST.hash(ids, 77))
     lengths = numpy.asarray([1, 4, 0, 2, 1] * 30, dtype="int32")
-    offs = numpy.concatenate([[0], numpy.cumsum(lengths)]).astype("int64")
+    offs = dev(numpy.concatenate([[0], numpy.cumsum(lengths)]).astype("int64"))
     nseq, B = LL(len(lengths)), int(lengths.sum())
     X = rng.standard_normal((B, 5)).astype("float32")
     for nW in (0, 1, 2):
-        cols = numpy.full((B, (2 * nW + 1) * 5), numpy.nan, dtype="float32")
-        lib.run_seq2col(ptr(cols), ptr(X), ptr(offs), nseq, LL(B), LL(5), I32(nW))
-        assert numpy.array_equal(cols, FAST.seq2col(X, nW, lengths=lengths))
+        cols = cupy.empty((B, (2 * nW + 1) * 5), dtype="float32")  # garbage-filled
+        launch("tf_seq2col", cols, dev(X), offs, nseq, LL(B), LL(5), I32(nW))
+        assert numpy.array_equal(host(cols), FAST.seq2col(X, nW, lengths=lengths))
         dY = rng.standard_normal(cols.shape).astype("float32")
-        dX = numpy.full((B, 5), numpy.nan, dtype="float32")
-        lib.run_bseq2col(ptr(dX), ptr(dY), ptr(offs), nseq, LL(B), LL(5), I32(nW))
-        assert numpy.array_equal(dX, FAST.backprop_seq2col(dY, nW, lengths=lengths))
+        dX = cupy.empty((B, 5), dtype="float32")
+        launch("tf_backprop_seq2col", dX, dev(dY), offs, nseq, LL(B), LL(5), I32(nW))
+        assert numpy.array_equal(host(dX), FAST.backprop_seq2col(dY, nW, lengths=lengths))
     table = rng.standard_normal((50, 6)).astype("float32")
     idx = rng.integers(0, 50, (40, 3)).astype("int64")
-    got = numpy.full((40, 6), numpy.nan, dtype="float32")
-    lib.run_gather(ptr(got), ptr(table), ptr(idx), LL(40), LL(3), LL(6))
-    assert_allclose(got, FAST.gather_add(table, idx), rtol=1e-6, atol=1e-6)
+    got = cupy.empty((40, 6), dtype="float32")
+    launch("tf_gather_add", got, dev(table), dev(idx), LL(40), LL(3), LL(6))
+    assert_allclose(host(got), FAST.gather_add(table, idx), rtol=1e-6, atol=1e-6)
     for mean in (0, 1):
-        Y = numpy.full((len(lengths), 5), numpy.nan, dtype="float32")
-        lib.run_rsum(ptr(Y), ptr(X), ptr(offs), nseq, LL(5), I32(mean))
+        Y = cupy.empty((len(lengths), 5), dtype="float32")
+        launch("tf_reduce_sum", Y, dev(X), offs, nseq, LL(5), I32(mean))
         reduce = FAST.reduce_mean if mean else FAST.reduce_sum
-        assert_allclose(Y, reduce(X, lengths), rtol=1e-5, atol=1e-6)
-        dX = numpy.full(X.shape, numpy.nan, dtype="float32")
-        lib.run_brsum(ptr(dX), ptr(Y), ptr(offs), nseq, LL(B), LL(5), I32(mean))
+        assert_allclose(host(Y), reduce(X, lengths), rtol=1e-5, atol=1e-6)
+        dX = cupy.empty(X.shape, dtype="float32")
+        launch("tf_backprop_reduce_sum", dX, Y, offs, nseq, LL(B), LL(5), I32(mean))
         backprop = FAST.backprop_reduce_mean if mean else FAST.backprop_reduce_sum
-        assert_allclose(dX, backprop(Y, lengths), rtol=1e-6, atol=1e-7)
+        assert_allclose(host(dX), backprop(host(Y), lengths), rtol=1e-6, atol=1e-7)
     full = numpy.asarray([1, 4, 3, 2] * 25, dtype="int32")
-    offs2 = numpy.concatenate([[0], numpy.cumsum(full)]).astype("int64")
+    offs2 = dev(numpy.concatenate([[0], numpy.cumsum(full)]).astype("int64"))
     X2 = rng.standard_normal((int(full.sum()), 5)).astype("float32")
-    maxes = numpy.full((100, 5), numpy.nan, dtype="float32")
-    which = numpy.full((100, 5), -7, dtype="int32")
-    lib.run_rmax(ptr(maxes), ptr(which), ptr(X2), ptr(offs2), LL(100), LL(5))
+    maxes = cupy.empty((100, 5), dtype="float32")
+    which = cupy.empty((100, 5), dtype="int32")
+    launch("tf_reduce_max", maxes, which, dev(X2), offs2, LL(100), LL(5))
     m2, w2 = FAST.reduce_max(X2, full)
-    assert numpy.array_equal(maxes, m2) and numpy.array_equal(which, w2)
-    dX = numpy.full(X2.shape, numpy.nan, dtype="float32")
-    lib.run_brmax(ptr(dX), ptr(maxes), ptr(which), ptr(offs2), LL(100), LL(X2.shape[0]), LL(5))
-    assert numpy.array_equal(dX, FAST.backprop_reduce_max(m2, w2, full))
+    assert numpy.array_equal(host(maxes), m2) and numpy.array_equal(host(which), w2)
+    dX = cupy.empty(X2.shape, dtype="float32")
+    launch("tf_backprop_reduce_max", dX, maxes, which, offs2, LL(100), LL(X2.shape[0]), LL(5))
+    assert numpy.array_equal(host(dX), FAST.backprop_reduce_max(m2, w2, full))
 
 
 # ------------------------------------------------------- thread counts

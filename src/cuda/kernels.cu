@@ -1,6 +1,10 @@
 // thinc_fast's CUDA kernels, compiled at run time by cupy.RawModule (once per
 // device) and checked with nvcc in the test suite. float32 throughout; every
-// kernel uses a grid-stride loop, so any launch size covers any array.
+// kernel uses a grid-stride loop, so any launch size covers any array. Without
+// a GPU the test suite compiles this whole file with g++ and runs it on the CPU
+// (tests/cupy_standin: every block and thread of a launch, __syncthreads as a
+// real barrier, shared memory and arguments checked): keep to what its header
+// emulates (no warp shuffles or __syncwarp; those would need it extended).
 
 extern "C" {
 
@@ -175,9 +179,7 @@ __global__ void tf_sgd(float* w, float* g, float* avg, int has_avg, long long n,
 // ---------------------------------------------------------------------------
 // Sequences, hashing and embeddings (issue 17). Sequences are given by
 // offsets: sequence k holds rows [offs[k], offs[k + 1]), offs[nseq] = rows;
-// empty sequences are allowed. One thread per output value, grid-stride. Plain C
-// inside the kernels (no shared memory, no intrinsics), so that the tests can
-// run them on the CPU where there is no GPU.
+// empty sequences are allowed. One thread per output value, grid-stride.
 
 extern "C" {
 
@@ -354,5 +356,4 @@ __global__ void tf_backprop_reduce_max(float* dX, const float* d, const int* whi
     }
 }
 
-// (end of the sequence kernels: tests/test_seq_ops.py compiles them for the CPU)
 }  // extern "C"

@@ -10,6 +10,7 @@ KERNEL_NAMES = ("tf_bias_relu", "tf_bias_add", "tf_relu_backward", "tf_colsum_in
                 "tf_reduce_sum", "tf_reduce_max", "tf_backprop_reduce_sum",
                 "tf_backprop_reduce_max")
 _modules: Dict[int, Any] = {}
+_kernels: Dict[Tuple[int, str], Any] = {}
 _lock = threading.Lock()
 
 
@@ -29,19 +30,25 @@ def cuda_source() -> str:
 
 
 def get_kernel(name: str) -> Any:
-    """The compiled kernel `name` for the current device (compiled on first use)."""
+    """The compiled kernel `name` for the current device (compiled on first use).
+
+    The kernel objects are kept per device: CuPy's ``RawModule.get_function``
+    makes a new ``RawKernel`` at every call, which then looks its module up in
+    CuPy's cache at every launch."""
     import cupy
 
     device = cupy.cuda.Device().id
-    module = _modules.get(device)
-    if module is None:
-        with _lock:
-            module = _modules.get(device)
-            if module is None:
-                module = cupy.RawModule(code=cuda_source(), options=("--std=c++11",),
-                                        name_expressions=None)
-                _modules[device] = module
-    return module.get_function(name)
+    kernel = _kernels.get((device, name))
+    if kernel is not None:
+        return kernel
+    with _lock:
+        module = _modules.get(device)
+        if module is None:
+            module = cupy.RawModule(code=cuda_source(), options=("--std=c++11",),
+                                    name_expressions=None)
+            _modules[device] = module
+        kernel = _kernels[(device, name)] = module.get_function(name)
+    return kernel
 
 
 def launch_shape(n: int, threads: int = 256, max_blocks: int = 4096) -> Tuple[Tuple[int], Tuple[int]]:

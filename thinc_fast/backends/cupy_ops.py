@@ -6,6 +6,7 @@ parameter arena, after one reduction for the gradient norm.
 """
 from __future__ import annotations  # annotations as in ops.py (Thinc's consistency test)
 
+import types
 from typing import Any, Optional
 
 import numpy
@@ -13,7 +14,7 @@ import numpy
 from ._cuda import get_kernel, launch_shape
 from .ops import Ops, _check_bias, _check_step_arrays
 from .ops import (_backprop_lengths, _check_indices, _check_seed, _check_window, _hash_ids,
-                  _offsets, _reduce_offsets, _seq2col_offsets)
+                  _host_ints, _offsets, _reduce_offsets, _seq2col_offsets)
 
 try:  # pragma: no cover - exercised on GPU machines only
     import cupy
@@ -60,6 +61,15 @@ def _f32(arr: Any) -> bool:
     return cupy is not None and isinstance(arr, cupy.ndarray) and arr.dtype == numpy.float32
 
 
+def _cublas() -> Any:
+    """``cupy.cublas``, which ``import cupy`` does not import (None if missing)."""
+    try:
+        import cupy.cublas as cublas
+    except ImportError:  # pragma: no cover - every CuPy >= 13 has it
+        return None
+    return cublas
+
+
 class CupyOps(Ops):  # pragma: no cover - needs a GPU
     """GPU backend: cuBLAS gemm and fused RawKernels over float32 device arrays."""
 
@@ -69,6 +79,11 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
                  **kwargs: Any) -> None:
         """Thinc's ``CupyOps(device_type="gpu", device_id=0)``; `device_id` None
         means the current device. Raises GPUUnavailableError without CuPy or a GPU."""
+        if isinstance(device_type, types.ModuleType):  # Thinc's Ops(xp) form
+            if cupy is None or device_type is not cupy:
+                raise ValueError(f"CupyOps computes with cupy, not {device_type.__name__} "
+                                 f"(argument 'device_type')")
+            device_type = "gpu"
         problem = gpu_status()
         if problem is not None:
             # As Thinc, the object can be made without a GPU (get_ops("cupy"),
@@ -91,18 +106,24 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
         return cupy.asarray(data, dtype=dtype)
 
     def gemm(self, x, y, out=None, trans1=False, trans2=False, *, alpha=1.0, beta=0.0):
-        """``out := alpha * op(x) @ op(y) + beta * out`` through cuBLAS."""
+        """``out := alpha * op(x) @ op(y) + beta * out`` through cuBLAS; `out` is
+        not read when ``beta == 0`` (NaN there does not leak into the result)."""
         a, b, out = self._gemm_operands(x, y, out, trans1, trans2, beta)
         if alpha == 1.0 and beta == 0.0:
             cupy.matmul(a, b, out=out)
             return out
-        if hasattr(cupy, "cublas") and out.flags.c_contiguous and out.dtype == numpy.float32:
-            cupy.cublas.gemm("T" if trans1 else "N", "T" if trans2 else "N", x, y, out=out,
-                             alpha=alpha, beta=beta)
+        cublas = _cublas()
+        if (cublas is not None and out.flags.c_contiguous and out.dtype == numpy.float32
+                and x.dtype == numpy.float32 and y.dtype == numpy.float32):
+            cublas.gemm("T" if trans1 else "N", "T" if trans2 else "N", x, y, out=out,
+                        alpha=alpha, beta=beta)
             return out
         prod = cupy.matmul(a, b)
-        out *= beta
-        out += alpha * prod
+        if beta == 0.0:
+            out[...] = prod * alpha if alpha != 1.0 else prod
+        else:
+            out *= beta
+            out += alpha * prod
         return out
 
     def _elementwise_ok(self, *arrays: Any) -> bool:
@@ -151,6 +172,20 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
                                       shared_mem=threads * 4)
         return Y
 
+    def backprop_maxout(self, dY, which, P: int):
+        """See :meth:`Ops.backprop_maxout` (``put_along_axis`` is CuPy 14's only:
+        the pieces are written by index instead)."""
+        if which.shape != dY.shape:
+            raise ValueError(f"backprop_maxout: which has shape {which.shape}, dY has {dY.shape}")
+        if which.size and (int(which.min()) < 0 or int(which.max()) >= P):
+            raise IndexError(f"backprop_maxout: which holds pieces outside [0, {P}): "
+                             f"{int(which.min())}..{int(which.max())}")
+        dX = self.alloc(dY.shape + (P,), dtype=dY.dtype)
+        flat = dX.reshape((-1, P))
+        flat[cupy.arange(flat.shape[0]), cupy.asarray(which).reshape(-1).astype(cupy.int64)] = \
+            cupy.asarray(dY).reshape(-1)
+        return dX
+
     def inc_col_sums(self, X, out):
         if not self._elementwise_ok(X, out) or X.ndim != 2:
             return Ops.inc_col_sums(self, X, out)
@@ -173,27 +208,49 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
         return float(partial.sum())
 
     def segment_sum_of_squares(self, gradient, weights=None, l2=0.0, segments=None):
+        """Per-segment ``sum((gradient + l2 * weights) ** 2)`` (float64), each
+        segment reduced on its own: a NaN in one tensor leaves the others' norms
+        finite, as in :meth:`Ops.segment_sum_of_squares`. The sum ``g + l2 w``
+        is float32, as in :meth:`sum_of_squares`'s kernel."""
         use_w = weights is not None and l2 != 0.0
         if not self._elementwise_ok(gradient, *([weights] if use_w else [])):
             return Ops.segment_sum_of_squares(self, gradient, weights, l2, segments)
-        g = gradient.astype(cupy.float64)
+        offsets = _host_ints("segment_sum_of_squares", self, segments, "segments")
+        sizes = numpy.diff(offsets)
+        out = cupy.zeros(sizes.shape[0], dtype=cupy.float64)
+        if sizes.shape[0] == 0 or offsets[-1] <= offsets[0]:
+            return out
+        v = gradient[offsets[0]:offsets[-1]]
         if use_w:
-            g += l2 * weights.astype(cupy.float64)
-        totals = cupy.concatenate([cupy.zeros(1, dtype=cupy.float64), cupy.cumsum(g * g)])
-        offsets = cupy.asarray(segments, dtype=cupy.int64)
-        return totals[offsets[1:]] - totals[offsets[:-1]]
+            v = v + numpy.float32(l2) * weights[offsets[0]:offsets[-1]]
+        sq = v.astype(cupy.float64)
+        sq *= sq
+        full = numpy.flatnonzero(sizes > 0)
+        starts = offsets[:-1][full] - offsets[0]
+        out[cupy.asarray(full)] = cupy.add.reduceat(sq, cupy.asarray(starts))
+        return out
 
     def _segments(self, grad_scale, segments, n):
         """(scales, offsets, nseg) device arrays for the kernels' per-segment scale."""
         if segments is None:
             return (cupy.asarray([grad_scale], dtype=cupy.float32),
                     cupy.asarray([0, n], dtype=cupy.int64), numpy.int32(1))
-        offsets = cupy.asarray(segments, dtype=cupy.int64)
+        offsets = _host_ints("optimizer step", self, segments, "segments")
         scales = cupy.asarray(grad_scale, dtype=cupy.float32)
-        if scales.shape != (offsets.shape[0] - 1,):
+        if scales.shape != (offsets.shape[0] - 1,) or int(offsets[-1]) != n:
             raise ValueError(f"grad_scale: expected one scale per segment "
-                             f"({offsets.shape[0] - 1}), got shape {scales.shape}")
-        return scales, offsets, numpy.int32(scales.shape[0])
+                             f"({offsets.shape[0] - 1}) of an array of {n} values, got shape "
+                             f"{scales.shape}")
+        return scales, cupy.asarray(offsets), numpy.int32(scales.shape[0])
+
+    def _segment_scale(self, grad_scale, segments, n: int):
+        """See :meth:`Ops._segment_scale` (the reference steps' path): CuPy's
+        ``repeat`` takes the repeats from the host, never from a device array."""
+        if segments is None:
+            return grad_scale
+        scales, offsets, _ = self._segments(grad_scale, segments, n)
+        sizes = numpy.diff(_host_ints("optimizer step", self, segments, "segments"))
+        return cupy.repeat(scales, sizes.tolist())
 
     def adam_step(self, weights, gradient, mom1, mom2, averages=None, *, lr_hat, beta1, beta2,
                   eps, grad_scale=1.0, l2_coupled=0.0, decay=0.0, avg_rate=0.0,

@@ -1,0 +1,5 @@
+"""``cupy.cuda.compiler`` of the CPU stand-in: its error type."""
+
+
+class CompileException(Exception):
+    pass
