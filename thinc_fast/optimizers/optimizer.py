@@ -492,7 +492,9 @@ class Optimizer:
                 src = arrays[array_name]
                 if src.ndim != 1 or src.shape[0] < off + size:
                     raise FormatError("optimizer state arrays are truncated")
-                new.arrays[array_name][target[0]:target[0] + size] = src[off:off + size]
+                # the state arrays live on the model's device: copy the host slice there
+                new.arrays[array_name][target[0]:target[0] + size] = \
+                    arena.ops.asarray(src[off:off + size])
         return new
 
 
