@@ -437,3 +437,16 @@ def test_a_parameter_that_disagrees_with_its_own_dims_is_refused_uninitialised(f
     with pytest.raises(ValueError, match=f"parameter '{name}' of node 0"):
         blank.from_bytes(data)
     assert not blank.has_param(name), "nothing loaded"
+
+
+@pytest.mark.parametrize("fmt", [None, "thinc", "thinc_fast"])
+def test_a_large_table_loads_into_a_blank_model(fmt):
+    """The hostile-file bounds first counted an attr's values against the
+    blank model's own (empty) table: a 200,000-entry remap_ids table was
+    refused. An attr may hold values in proportion to its own bytes."""
+    from thinc_fast.api import remap_ids
+
+    table = {i * 7: i for i in range(200_000)}
+    data = remap_ids(table, default=3).to_bytes(format=fmt)
+    loaded = remap_ids({}).from_bytes(data)
+    assert loaded.attrs["mapping_table"] == table and loaded.attrs["default"] == 3

@@ -828,8 +828,9 @@ class Model(Generic[InT, OutT]):
                 current = node._attrs.get(attr)
                 if attr_values is not None and isinstance(raw, (bytes, bytearray)) and \
                         deserialize_attr.dispatch(type(current)) is _deserialize_attr_default:
+                    own = len(raw) // _ATTR_BYTES_PER_VALUE
                     try:
-                        used, _ = _thinc_format.count_values(raw, max_values=attr_values,
+                        used, _ = _thinc_format.count_values(raw, max_values=attr_values + own,
                                                              max_depth=_ATTR_DEPTH)
                     except _thinc_format.LimitError as err:
                         raise FormatError(f"cannot load: attr {attr!r} of {where}: {err} for "
@@ -837,7 +838,7 @@ class Model(Generic[InT, OutT]):
                                           "it") from None
                     except ValueError:
                         used = 0  # not msgpack: deserialize_attr says so below
-                    attr_values -= used
+                    attr_values -= max(0, used - own)
                 try:
                     value = deserialize_attr(current, raw, attr, node)
                 except Exception as err:
@@ -1140,6 +1141,9 @@ _MEMBERS_PER_NODE = 64  # our format's members: the model's params, attrs, shims
 _VALUES = 4096  # Thinc's msgpack: this many values, plus per node
 _VALUES_PER_NODE = 256  # this, plus 8 per dim, ref, attr and shim and 64 per param
 _ATTR_VALUES = 1 << 16  # all attrs together: this many values, plus 2x the model's attrs
+# ... plus one value per this many bytes of the attr's own data: a large table
+# (remap_ids' mapping) loads into a blank model, at O(data size) memory
+_ATTR_BYTES_PER_VALUE = 4
 _ATTR_DEPTH = 100  # maps and lists nested in an attr
 _SLICE_BYTES = 64  # an encoded slice: [start, stop, step], at most 3 x 9 bytes
 
@@ -1158,7 +1162,8 @@ class _LoadBounds:
     - values: msgpack values of Thinc's map, ``_VALUES`` plus per node
       ``_VALUES_PER_NODE``, 8 per dim, ref, attr and shim, 64 per param;
     - attr_values: msgpack values of all attrs, ``_ATTR_VALUES`` plus twice the
-      encoded size of the model's own attrs.
+      encoded size of the model's own attrs (each attr may also hold one value
+      per ``_ATTR_BYTES_PER_VALUE`` bytes of its own data).
     """
 
     def __init__(self, nodes: List[Model]) -> None:
@@ -1384,12 +1389,14 @@ def deserialize_attr(_: Any, value: Any, name: str, model: Model) -> Any:
 
     The default refuses (FormatError), before unpacking, data that holds more
     than 65,536 msgpack values plus twice the encoded size of the current
-    value, or nests more than 100 deep: decoding costs at most ~70 bytes per
-    value allowed plus about twice the data's size."""
+    value plus one per 4 bytes of the data, or nests more than 100 deep:
+    decoding costs at most ~70 bytes per value allowed plus about twice the
+    data's size (so O(data) memory, whatever the data declares)."""
     if isinstance(value, (bytes, bytearray, memoryview)):
         try:
             _thinc_format.count_values(bytes(value), max_depth=_ATTR_DEPTH,
-                                       max_values=_ATTR_VALUES + 2 * _encoded_size(_))
+                                       max_values=_ATTR_VALUES + 2 * _encoded_size(_)
+                                       + len(value) // _ATTR_BYTES_PER_VALUE)
         except _thinc_format.LimitError as err:
             raise FormatError(f"attr {name!r}: {err}; refused before unpacking it") from None
         except ValueError:
