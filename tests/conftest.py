@@ -54,6 +54,20 @@ def _seed():
     fix_random_seed(0)
 
 
+@pytest.fixture(params=["cuda", "cpu-standin"])
+def gpu(request):
+    """A real GPU (skips without one), or the CPU stand-in for CuPy."""
+    if request.param == "cuda":
+        from thinc_fast.backends.cupy_ops import gpu_status
+
+        problem = gpu_status()
+        if problem is not None:
+            pytest.skip(f"no GPU: {problem}")
+    elif request.getfixturevalue("cupy_standin").is_real():
+        pytest.skip("--cupy=real: the 'cuda' run covers it")
+    return request.param
+
+
 @pytest.fixture
 def cupy_standin(request):
     """The CPU stand-in for CuPy, active for the test (``import cupy`` gives it,

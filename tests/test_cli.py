@@ -4,21 +4,11 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 import numpy
 import pytest
-
-
-def cli(*args, cwd=None, check=True, timeout=300):
-    # Run outside the checkout, so that `python -m` imports the installed package.
-    result = subprocess.run([sys.executable, "-m", "thinc_fast", *map(str, args)],
-                            cwd=cwd or tempfile.gettempdir(), capture_output=True, text=True,
-                            timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(f"exit {result.returncode}\n{result.stdout}\n{result.stderr}")
-    return result
+from cli_runner import cli
 
 
 def snapshot(folder):

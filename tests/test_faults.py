@@ -154,24 +154,34 @@ def _start(*args):
                             stderr=subprocess.PIPE, text=True)
 
 
-def test_a_second_run_into_a_busy_folder_is_refused(tmp_path):
+@pytest.mark.parametrize("lock_file", ["kept", "deleted"])
+def test_a_second_run_into_a_busy_folder_is_refused(tmp_path, lock_file):
+    """"deleted": the lock was on the lock file only; deleted while a run held
+    it, a second run took a new one, and its start-up deleted the first run's
+    in-progress folder. The folder itself is locked now."""
     run = tmp_path / "run"
     first = _start("train", "-q", "-o", run, *SMALL, "--set", "training.max_epochs=100000",
                    "--set", "training.patience=0")
     try:
         _wait_for(lambda: (run / "model-last" / "meta.json").exists(), "model-last", first)
+        if lock_file == "deleted":
+            (run / ".thinc-fast.lock").unlink()
+        holder = f"(pid {first.pid} " if lock_file == "kept" else "(another process)"
         for extra in ([], ["--overwrite"], ["--resume"]):
             second = cli("train", "-q", "-o", run, *extra, check=False)
             assert second.returncode == 1
-            assert f"--output {run} is in use by another thinc-fast run (pid {first.pid} " \
+            assert f"--output {run} is in use by another thinc-fast run {holder}" \
                 in second.stderr, second.stderr
             assert "Traceback" not in second.stderr
+        assert (run / "model-last" / "meta.json").exists(), "the first run's folder is intact"
     finally:
         first.send_signal(signal.SIGINT)
         first.communicate(timeout=TIMEOUT)
     assert first.returncode == 130
     steps = [row["step"] for row in metrics(run)]
     assert steps == sorted(steps) and len(set(steps)) == len(steps), "one run's rows only"
+    if lock_file == "deleted":
+        return
     assert (run / ".thinc-fast.lock").read_text() == "", "released on exit"
     # released: the run can be resumed now
     cli("train", "-q", "-o", run, "--resume", "--set", "training.max_epochs=1",
@@ -275,26 +285,3 @@ def test_a_file_system_without_locks_is_noted_not_fatal(tmp_path, monkeypatch):
     assert lock.unsupported and "No locks available" in lock.unsupported
     lock.release()
 
-
-def test_deleting_the_lock_file_does_not_let_a_second_run_in(tmp_path):
-    """The lock was on the lock file only: deleted while a run held it, a
-    second run took a new one, and its start-up deleted the first run's
-    in-progress folder. The folder itself is locked now."""
-    run = tmp_path / "run"
-    first = _start("train", "-q", "-o", run, *SMALL, "--set", "training.max_epochs=100000",
-                   "--set", "training.patience=0")
-    try:
-        _wait_for(lambda: (run / "model-last" / "meta.json").exists(), "model-last", first)
-        (run / ".thinc-fast.lock").unlink()
-        for extra in ([], ["--overwrite"], ["--resume"]):
-            second = cli("train", "-q", "-o", run, *extra, check=False)
-            assert second.returncode == 1, second.stdout
-            assert f"--output {run} is in use by another thinc-fast run" in second.stderr, \
-                second.stderr
-        assert (run / "model-last" / "meta.json").exists(), "the first run's folder is intact"
-    finally:
-        first.send_signal(signal.SIGINT)
-        first.communicate(timeout=TIMEOUT)
-    assert first.returncode == 130
-    steps = [row["step"] for row in metrics(run)]
-    assert steps == sorted(steps) and len(set(steps)) == len(steps), "one run's rows only"

@@ -44,17 +44,6 @@ def test_without_a_gpu_asking_for_one_is_a_clear_error():
 
 
 # ------------------------------------------------------------- on a GPU
-@pytest.fixture(params=["cuda", "cpu-standin"])
-def gpu(request):
-    """A real GPU (skips without one), or the CPU stand-in for CuPy."""
-    if request.param == "cuda":
-        if NO_GPU is not None:
-            pytest.skip(f"no GPU: {NO_GPU}")
-    elif request.getfixturevalue("cupy_standin").is_real():
-        pytest.skip("--cupy=real: the 'cuda' run covers it")
-    return request.param
-
-
 @pytest.fixture
 def gpu_ops(gpu):
     return get_ops("cupy")

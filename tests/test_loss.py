@@ -11,10 +11,8 @@ from thinc_fast.api import (CategoricalCrossentropy, Config, ConfigValidationErr
                             CosineDistance, L2Distance, Loss, SequenceCategoricalCrossentropy,
                             registry)
 from thinc_fast import loss as loss_module
-from thinc_fast.backends.cupy_ops import gpu_status
 
 NAMES = ["A", "B", "C", "D"]
-NO_GPU = gpu_status()
 
 
 def probs(n, c=4, dtype="float32", seed=0):
@@ -490,18 +488,7 @@ def test_registry_versions_take_their_own_arguments():
         "L2Distance.v1", "CosineDistance.v1"])
 
 
-@pytest.fixture(params=["cuda", "cpu-standin"])
-def on_gpu(request):
-    """A real GPU (skips without one), or the CPU stand-in for CuPy (tests/cupy_standin)."""
-    if request.param == "cuda":
-        if NO_GPU is not None:
-            pytest.skip(f"no GPU: {NO_GPU}")
-    elif request.getfixturevalue("cupy_standin").is_real():
-        pytest.skip("--cupy=real: the 'cuda' run covers it")
-    return request.param
-
-
-def test_losses_on_gpu_match_numpy(on_gpu):
+def test_losses_on_gpu_match_numpy(gpu):
     import cupy
 
     g, lab = probs(6), labels(6)

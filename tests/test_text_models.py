@@ -2,12 +2,10 @@
 and their errors, the sequence losses over lists and Ragged, the textcat and
 tagger configs trained from the command line and from Python on generated data."""
 import json
-import subprocess
-import sys
-import tempfile
 
 import numpy
 import pytest
+from cli_runner import cli
 
 from thinc_fast.api import Adam, Ragged, SequenceCategoricalCrossentropy
 from thinc_fast.config import Config, registry
@@ -21,15 +19,6 @@ from thinc_fast.training.batching import count_correct, take
 from thinc_fast.training.config import use_data_file
 from thinc_fast.training.loop import evaluate
 from thinc_fast.training.text_configs import TAGGER_CONFIG, TEXTCAT_CONFIG, text_config
-
-
-def cli(*args, cwd=None, check=True, timeout=120):
-    result = subprocess.run([sys.executable, "-m", "thinc_fast", *map(str, args)],
-                            cwd=cwd or tempfile.gettempdir(), capture_output=True, text=True,
-                            timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(f"exit {result.returncode}\n{result.stdout}\n{result.stderr}")
-    return result
 
 
 def metrics(out):

@@ -6,12 +6,12 @@ section run as written."""
 import re
 import subprocess
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy
 import pytest
+from cli_runner import cli
 
 from thinc_fast.config import Config, registry
 from thinc_fast.datasets.text import (label_names, make_tagger_docs, make_textcat_docs,
@@ -25,15 +25,6 @@ from thinc_fast.training.text_configs import TAGGER_CONFIG, TEXTCAT_CONFIG
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 SECTION = "## Text models: a classifier and a tagger trained on your files"
-
-
-def cli(*args, cwd=None, check=True, timeout=120):
-    result = subprocess.run([sys.executable, "-m", "thinc_fast", *map(str, args)],
-                            cwd=cwd or tempfile.gettempdir(), capture_output=True, text=True,
-                            timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(f"exit {result.returncode}\n{result.stdout}\n{result.stderr}")
-    return result
 
 
 def readme_blocks():

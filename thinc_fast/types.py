@@ -52,10 +52,15 @@ has_cupy = cupy is not None
 
 
 def get_array_module(arr: Any) -> Any:
-    """``cupy`` for a CuPy array, else ``numpy`` (as ``thinc_fast.util``'s)."""
+    """``numpy`` or ``cupy``, whichever owns `arr`; ValueError for anything else
+    (Thinc's, which ``thinc_fast.util`` re-exports)."""
+    if isinstance(arr, numpy.ndarray):
+        return numpy
     if cupy is not None and isinstance(arr, cupy.ndarray):  # pragma: no cover - needs CuPy
         return cupy
-    return numpy
+    raise ValueError(f"Only numpy and cupy arrays are supported, but found {type(arr)} instead. "
+                     "If get_array_module module wasn't called directly, this might indicate "
+                     "a bug in Thinc.")
 
 
 # fmt: off

@@ -27,17 +27,13 @@ import numpy
 
 from . import types as _types
 from .data import fix_random_seed, to_categorical
+from .backends import prefer_gpu, require_cpu, require_gpu, set_active_gpu  # noqa: F401
 from .errors import ThincFastError
+from .types import cupy, get_array_module, has_cupy  # noqa: F401  (one CuPy import, for both)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import Model
 
-try:  # pragma: no cover - only with CuPy installed
-    import cupy
-except ImportError:  # pragma: no cover
-    cupy = None
-
-has_cupy = cupy is not None
 has_torch = importlib.util.find_spec("torch") is not None
 
 
@@ -128,17 +124,6 @@ def is_cupy_array(obj: Any) -> bool:
 def is_xp_array(obj: Any) -> bool:
     """Whether `obj` is a NumPy or CuPy array."""
     return is_numpy_array(obj) or is_cupy_array(obj)
-
-
-def get_array_module(arr: Any) -> Any:
-    """``numpy`` or ``cupy``, whichever owns `arr`; ValueError for anything else."""
-    if is_numpy_array(arr):
-        return numpy
-    if is_cupy_array(arr):  # pragma: no cover - needs CuPy
-        return cupy
-    raise ValueError(f"Only numpy and cupy arrays are supported, but found {type(arr)} instead. "
-                     "If get_array_module module wasn't called directly, this might indicate "
-                     "a bug in Thinc.")
 
 
 def to_numpy(data: Any) -> numpy.ndarray:
@@ -584,34 +569,6 @@ def copy_array(dst: Any, src: Any) -> None:
         cupy.copyto(dst, cupy.asarray(src))
     else:
         numpy.copyto(dst, to_numpy(src) if is_cupy_array(src) else src)
-
-
-def prefer_gpu(gpu_id: int = 0) -> bool:
-    """Use the GPU backend when there is one; returns whether it does."""
-    from .backends import prefer_gpu as _prefer_gpu
-
-    return _prefer_gpu(gpu_id)
-
-
-def require_gpu(gpu_id: int = 0) -> bool:
-    """Use the GPU backend, or raise saying why there is none."""
-    from .backends import require_gpu as _require_gpu
-
-    return _require_gpu(gpu_id)
-
-
-def require_cpu() -> bool:
-    """Make the CPU backend the current one; returns True."""
-    from .backends import require_cpu as _require_cpu
-
-    return _require_cpu()
-
-
-def set_active_gpu(gpu_id: int) -> Any:
-    """Make GPU `gpu_id` current for CuPy (and PyTorch); ValueError without a GPU."""
-    from .backends import set_active_gpu as _set_active_gpu
-
-    return _set_active_gpu(gpu_id)
 
 
 @contextlib.contextmanager

@@ -172,20 +172,6 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
                                       shared_mem=threads * 4)
         return Y
 
-    def backprop_maxout(self, dY, which, P: int):
-        """See :meth:`Ops.backprop_maxout` (``put_along_axis`` is CuPy 14's only:
-        the pieces are written by index instead)."""
-        if which.shape != dY.shape:
-            raise ValueError(f"backprop_maxout: which has shape {which.shape}, dY has {dY.shape}")
-        if which.size and (int(which.min()) < 0 or int(which.max()) >= P):
-            raise IndexError(f"backprop_maxout: which holds pieces outside [0, {P}): "
-                             f"{int(which.min())}..{int(which.max())}")
-        dX = self.alloc(dY.shape + (P,), dtype=dY.dtype)
-        flat = dX.reshape((-1, P))
-        flat[cupy.arange(flat.shape[0]), cupy.asarray(which).reshape(-1).astype(cupy.int64)] = \
-            cupy.asarray(dY).reshape(-1)
-        return dX
-
     def inc_col_sums(self, X, out):
         if not self._elementwise_ok(X, out) or X.ndim != 2:
             return Ops.inc_col_sums(self, X, out)

@@ -402,7 +402,10 @@ class Ops:
             raise IndexError(f"backprop_maxout: which holds pieces outside [0, {P}): "
                              f"{int(which.min())}..{int(which.max())}")
         dX = self.alloc(dY.shape + (P,), dtype=dY.dtype)
-        self.xp.put_along_axis(dX, which[..., None].astype("int64"), dY[..., None], axis=-1)
+        # written by index: put_along_axis is CuPy 14's only, and [cuda12x] allows 13
+        flat = dX.reshape((-1, P))
+        flat[self.xp.arange(flat.shape[0]), self.xp.asarray(which).reshape(-1).astype("int64")] = \
+            self.xp.asarray(dY).reshape(-1)
         return dX
 
     def get_dropout_mask(self, shape: Shape, drop: Optional[float]):
