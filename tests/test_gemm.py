@@ -47,7 +47,7 @@ def options():
     set_gemm_options(mode=before["mode"], thin_rows=before["thin_rows"],
                      thin_cols=before["thin_cols"], thin_k=before["thin_k"],
                      mid_rows=before["mid_rows"], mid_cols=before["mid_cols"],
-                     min_flops=before["min_flops"], chunk_flops=before["chunk_flops"],
+                     thin_flops=before["thin_flops"], min_flops=before["min_flops"], chunk_flops=before["chunk_flops"],
                      chunks_per_thread=before["chunks_per_thread"], align=before["align"],
                      spin_us=before["spin_us"], spin_max_us=before["spin_max_us"])
     thinc_fast.set_num_threads(threads)
@@ -266,6 +266,44 @@ def test_choice_by_cpu_flags(isa, detected, large, thin):
 
 def test_choice_needs_the_configuration_compiled_in():
     assert _blis_arch.choose("avx512", "haswell", frozenset({"haswell"}))["large"] == "haswell"
+
+
+@pytest.mark.parametrize("vendor,family,isa,kind", [
+    ("AuthenticAMD", 26, "avx512", "zen5"),     # Zen 5 (family 0x1A)
+    ("AuthenticAMD", 25, "avx512", "default"),  # Zen 4: not measured, the Xeon's rules
+    ("AuthenticAMD", 23, "avx2", "default"),    # Zen 1/2
+    ("AuthenticAMD", 26, "avx2", "default"),    # AVX-512 hidden by the hypervisor: no skx
+    ("GenuineIntel", 6, "avx512", "default"),
+])
+def test_thin_rules_per_cpu_kind(vendor, family, isa, kind):
+    assert _blis_arch.cpu_kind(vendor, family, isa) == kind
+    rules = _blis_arch.thin_rules("0.9.0", kind)
+    assert set(rules) == {"thin_rows", "thin_cols", "thin_k", "mid_rows", "mid_cols", "thin_flops"}
+    if kind == "zen5":  # measured there: skx beats the sup kernels from about 1 MFLOP up
+        assert rules["thin_rows"] == 0 and rules["thin_flops"] > 0
+    # an unknown BLIS version is read as 0.9.0, an unknown kind as the default
+    assert _blis_arch.thin_rules("0.8.1", kind) == rules
+    assert _blis_arch.thin_rules("0.7.0", "unknown") == _blis_arch.THIN_RULES[("0.7.0", "default")]
+
+
+def test_loaded_thresholds_are_this_cpus_rules():
+    config = gemm_config()
+    if not config["thin"]:
+        pytest.skip("no separate thin context on this CPU/blis")
+    state = _blis_arch._state
+    expected = _blis_arch.thin_rules(_blis_arch.blis_inner_version(), state["cpu_kind"])
+    assert {key: config[key] for key in expected} == expected
+
+
+@pytest.mark.parametrize("m,k,n,thin", [(128, 512, 10, True), (32, 64, 64, True),
+                                        (96, 784, 512, False), (128, 10, 512, False)])
+def test_thin_flops_rule_picks_the_context(options, m, k, n, thin):
+    """With only the flops rule on, tiny products go to the thin context."""
+    options(thin_rows=0, thin_cols=0, thin_k=0, mid_rows=0, mid_cols=0, thin_flops=1e6)
+    expect_thin = 2.0 * m * n * k < 1e6
+    assert numpy_ops._is_thin(m, n, k) == expect_thin
+    options(thin_cols=32)
+    assert numpy_ops._is_thin(m, n, k) == thin
 
 
 def test_isa_class_from_flags():

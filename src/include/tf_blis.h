@@ -74,7 +74,8 @@ static struct tf_blis_state_s {
     tf_cntx_t *large;   /* context for large products (NULL: blis's own choice) */
     tf_cntx_t *thin;    /* context for thin/small products (NULL: same as large) */
     /* A product goes to `thin` when one of its dimensions is below these, or
-     * when both its columns and its rows are below the `mid` pair; decided
+     * when both its columns and its rows are below the `mid` pair, or when it
+     * is smaller than thin_flops (the rules per CPU: _blis_arch.THIN_RULES); decided
      * once for the whole product, never per tile, so that the kernel (and so
      * the rounding) does not depend on the thread count. "Rows" and "columns"
      * are those of C as stored: columns run along C's contiguous direction (n
@@ -85,8 +86,9 @@ static struct tf_blis_state_s {
     tf_dim_t thin_k;
     tf_dim_t mid_rows;
     tf_dim_t mid_cols;
+    double thin_flops;  /* and every product of fewer flops (2 m n k) than this */
     int force;          /* tests/benchmarks: 0 per shape, 1 large, 2 thin, 3 blis default */
-} tf_blis = {0, 0, 0, 0, 0, 0, 0, 100, 32, 16, 256, 100, 0};
+} tf_blis = {0, 0, 0, 0, 0, 0, 0, 100, 32, 16, 256, 100, 0.0, 0};
 
 /* Attach blis's expert interface from the addresses of its functions (looked
  * up by _blis_arch with ctypes in the loaded blis.cy library; a dlopen/dlsym
@@ -140,7 +142,8 @@ static inline int tf_blis_is_thin(tf_dim_t m, tf_dim_t n, tf_dim_t k, tf_inc_t c
     if (tf_blis.force == 2) return 1;
     tf_dim_t rows = csc == 1 ? m : n, cols = csc == 1 ? n : m;
     return rows < tf_blis.thin_rows || cols < tf_blis.thin_cols || k < tf_blis.thin_k ||
-           (cols < tf_blis.mid_cols && rows < tf_blis.mid_rows);
+           (cols < tf_blis.mid_cols && rows < tf_blis.mid_rows) ||
+           2.0 * (double)m * (double)n * (double)k < tf_blis.thin_flops;
 }
 
 /* C := alpha * A @ B + beta * C on one thread, on the thin context when `thin`

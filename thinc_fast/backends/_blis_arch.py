@@ -47,19 +47,57 @@ _ARM_CONFIGS = ("armsve", "a64fx", "firestorm", "thunderx2", "cortexa57", "corte
 
 # A product runs on the thin configuration when C has fewer than thin_rows rows
 # or thin_cols columns (columns: along C's contiguous direction), or k < thin_k,
-# or fewer than mid_cols columns and mid_rows rows (THIN_RULES, per BLIS version). The choice is made for the
-# whole product, never per thread's tile, so the result is the same bits on any
-# thread count. Measured on an Intel Xeon (family 6 model 167, AVX-512 under
-# KVM), C = A @ B^T, GFLOP/s haswell-sup / skx, 1 thread then 2 (BLIS 0.9.0):
-# 32x288x64 81/45 111/60; 64x288x288 86/88 158/134; 128x288x96 80/102 150/132;
-# 128x288x192 87/111 159/180; 600x288x64 84/146 163/217; k 128x10x512 91/79
-# 75/56; the output layer 128x512x10 88/25 133/34. BLIS 0.7.0 (blis 1.3.x) has
-# weaker sup kernels: skx won or tied everywhere but at a few columns
-# (128x512x10: 34/27 47/37), so there only thin_cols applies.
+# or fewer than mid_cols columns and mid_rows rows, or fewer than thin_flops
+# flops (2 m n k). The choice is made for the whole product, never per
+# thread's tile, so the result is the same bits on any thread count. The rules
+# depend on the BLIS version and on the CPU (how much faster its AVX-512 panels
+# run than the AVX2 small/skinny kernels), so they are kept per (BLIS version,
+# CPU kind) and were measured on each CPU named below; a CPU not measured gets
+# the "default" kind.
+#
+# "default": an Intel Xeon (family 6 model 167, AVX-512 under KVM), C = A @ B^T,
+# GFLOP/s haswell-sup / skx, 1 thread then 2 (BLIS 0.9.0): 32x288x64 81/45
+# 111/60; 64x288x288 86/88 158/134; 128x288x96 80/102 150/132; 128x288x192
+# 87/111 159/180; 600x288x64 84/146 163/217; k 128x10x512 91/79 75/56; the
+# output layer 128x512x10 88/25 133/34. BLIS 0.7.0 (blis 1.3.x) has weaker sup
+# kernels: skx won or tied everywhere but at a few columns (128x512x10: 34/27
+# 47/37), so there only thin_cols applies.
+#
+# "zen5": AMD EPYC family 26 (Zen 5: full-width AVX-512 datapath, 2 vCPUs).
+# Every gemm of MLP and tok2vec steps at batches 16-2000 (benchmarks/
+# gemm_sweep.py), haswell-sup runs on one thread (it is never split) at 25-140
+# GFLOP/s, skx at up to 250 on one thread and 490 on two: the Xeon's rules sent
+# the batch-96 step (96x784x512: 113 vs 354) and most batch-32/64 products to
+# the slower kernels. sup still wins on tiny products (under ~1 MFLOP: 64x64x64
+# 118 vs 90, 10x32x64 42 vs 14) and on thin outputs (128x512x10: 112 vs 57).
+# BLIS 0.7.0's sup kernels lose to its skx panels on every shape there but
+# 16-row, 10-column outputs (7 vs 6 GFLOP/s): every product runs on skx.
 THIN_RULES = {
-    "0.9.0": {"thin_rows": 100, "thin_cols": 32, "thin_k": 16, "mid_rows": 256, "mid_cols": 100},
-    "0.7.0": {"thin_rows": 0, "thin_cols": 32, "thin_k": 0, "mid_rows": 0, "mid_cols": 0},
+    ("0.9.0", "default"): {"thin_rows": 100, "thin_cols": 32, "thin_k": 16, "mid_rows": 256,
+                           "mid_cols": 100, "thin_flops": 0.0},
+    ("0.7.0", "default"): {"thin_rows": 0, "thin_cols": 32, "thin_k": 0, "mid_rows": 0,
+                           "mid_cols": 0, "thin_flops": 0.0},
+    ("0.9.0", "zen5"): {"thin_rows": 0, "thin_cols": 32, "thin_k": 0, "mid_rows": 0,
+                        "mid_cols": 0, "thin_flops": 1e6},
+    ("0.7.0", "zen5"): {"thin_rows": 0, "thin_cols": 0, "thin_k": 0, "mid_rows": 0,
+                        "mid_cols": 0, "thin_flops": 0.0},
 }
+
+
+def cpu_kind(vendor: str, family: int, isa: Optional[str]) -> str:
+    """Which measured rule set of THIN_RULES serves this CPU: "zen5" for AMD
+    family 26 (0x1A) and later with AVX-512, else "default"."""
+    if vendor == "AuthenticAMD" and family >= 26 and isa == "avx512":
+        return "zen5"
+    return "default"
+
+
+def thin_rules(inner_version: Optional[str], kind: str) -> Dict[str, Any]:
+    """The thin-product thresholds for a BLIS version and a CPU kind (a BLIS
+    version not in the table is treated as 0.9.0, a kind as "default")."""
+    version = inner_version if inner_version in EXPERT_BLIS_VERSIONS else "0.9.0"
+    return dict(THIN_RULES.get((version, kind), THIN_RULES[(version, "default")]))
+
 
 _state: Dict[str, Any] = {}
 
@@ -211,7 +249,13 @@ def configure() -> Dict[str, Any]:
     _state.update(detected=detected, isa=isa, flags=flags, names=names, env_set=False,
                   registered=registered,
                   gemm=None, early="blis" in sys.modules)
-    _state.update(THIN_RULES.get(_inner_version(lib), THIN_RULES["0.9.0"]))
+    info = _cpuinfo()
+    try:
+        family = int(info.get("cpu family", "0"))
+    except ValueError:
+        family = 0
+    kind = cpu_kind(info.get("vendor_id", ""), family, isa)
+    _state.update(thin_rules(_inner_version(lib), kind), cpu_kind=kind)
     user = os.environ.get("BLIS_ARCH_TYPE", "").strip()
     if user:
         name = user if user in names else next((n for n, i in names.items() if str(i) == user), None)
@@ -246,7 +290,7 @@ def gemm_plan() -> Dict[str, Any]:
             "thin": thin, "thin_id": names.get(thin) if thin in registered else None,
             "thin_rows": _state["thin_rows"], "thin_cols": _state["thin_cols"],
             "thin_k": _state["thin_k"], "mid_rows": _state["mid_rows"],
-            "mid_cols": _state["mid_cols"]}
+            "mid_cols": _state["mid_cols"], "thin_flops": _state["thin_flops"]}
 
 
 def after_blis_init() -> None:
@@ -321,6 +365,8 @@ def _thin_rule() -> str:
              if _state[key] > 0]
     if _state.get("mid_cols") and _state.get("mid_rows"):
         parts.append(f"(columns < {_state['mid_cols']} and rows < {_state['mid_rows']})")
+    if _state.get("thin_flops"):
+        parts.append(f"2mnk < {_state['thin_flops']:.3g} flops")
     return " or ".join(parts) or "never"
 
 
@@ -364,6 +410,7 @@ def info_lines() -> List[str]:
                      f"needs BLIS {' or '.join(EXPERT_BLIS_VERSIONS)}, found {blis_inner_version()})")
     elif gemm.get("thin"):
         lines.append(f"gemm: large products on {gemm.get('large')}, thin ones ({_thin_rule()}; "
+                     f"rules for {_state.get('cpu_kind')} CPUs; "
                      f"decided for the whole product) on {gemm.get('thin')}, whose small/skinny kernels "
                      f"{gemm.get('large')} lacks")
     else:

@@ -50,6 +50,7 @@ cdef extern from "tf_blis.h" nogil:
         dim_t thin_k
         dim_t mid_rows
         dim_t mid_cols
+        double thin_flops
         int force
     tf_blis_state tf_blis
     ctypedef struct tf_split_state "struct tf_split_state_s":
@@ -72,6 +73,7 @@ cdef extern from "tf_blis.h" nogil:
     int tf_blis_attach(const size_t* fns, const char* expected_version)
     int tf_pool_grow(int wanted)
     tf_cntx_t* tf_blis_context(int arch)
+    int tf_blis_is_thin(dim_t m, dim_t n, dim_t k, inc_t csc)
     void tf_sgemm_tile(dim_t m, dim_t n, dim_t k, float alpha,
                        const float* A, inc_t rsa, inc_t csa,
                        const float* B, inc_t rsb, inc_t csb,

@@ -1463,6 +1463,7 @@ def _setup_gemm():
         tf_blis.thin_k = plan["thin_k"]
         tf_blis.mid_rows = plan["mid_rows"]
         tf_blis.mid_cols = plan["mid_cols"]
+        tf_blis.thin_flops = plan["thin_flops"]
     else:
         status["large"] = _blis_arch.active_arch()
     _blis_arch.record_gemm_setup(status)
@@ -1487,6 +1488,7 @@ def gemm_config():
         "thin_k": tf_blis.thin_k,
         "mid_rows": tf_blis.mid_rows,
         "mid_cols": tf_blis.mid_cols,
+        "thin_flops": tf_blis.thin_flops,
         "mode": {v: k for k, v in _GEMM_MODES.items()}[tf_blis.force],
         "threads": _gemm_threads(),
         "pool_threads_supported": bool(tf_pool_threads_supported()),
@@ -1521,8 +1523,14 @@ def _gemm_plan(dim_t m, dim_t n, dim_t k, int nthreads, per_thread=None):
     return j.pm, j.pn, j.mt, j.nt
 
 
+def _is_thin(dim_t m, dim_t n, dim_t k):
+    """Whether an m x n x k product with a row-major C runs on the thin
+    context under the current rules (tests)."""
+    return bool(tf_blis_is_thin(m, n, k, 1))
+
+
 def set_gemm_options(*, mode=None, thin_rows=None, thin_cols=None, thin_k=None, mid_rows=None,
-                     mid_cols=None, spin_us=None,
+                     mid_cols=None, thin_flops=None, spin_us=None,
                      spin_max_us=None, min_flops=None, chunk_flops=None, chunks_per_thread=None, align=None):
     """Tune gemm (for tests and measurements; the defaults are the measured choice).
 
@@ -1547,6 +1555,10 @@ def set_gemm_options(*, mode=None, thin_rows=None, thin_cols=None, thin_k=None, 
         tf_blis.mid_rows = mid_rows
     if mid_cols is not None:
         tf_blis.mid_cols = mid_cols
+    if thin_flops is not None:
+        if thin_flops < 0:
+            raise ValueError("set_gemm_options: thin_flops must be >= 0")
+        tf_blis.thin_flops = thin_flops
     if spin_us is not None:
         if spin_us < 0:
             raise ValueError("set_gemm_options: spin_us must be >= 0")

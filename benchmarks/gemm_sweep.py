@@ -1,0 +1,103 @@
+"""Which blis context serves each gemm shape on this CPU: the measurement behind
+``_blis_arch.THIN_RULES``.
+
+    python benchmarks/gemm_sweep.py                 # every shape, ~2 minutes
+    python benchmarks/gemm_sweep.py --batches 32,128 --quick
+
+For every gemm of MLP and tok2vec training steps (forward ``X @ W.T``, input
+gradient ``dY @ W``, weight gradient ``dY.T @ X``) at several batch sizes it
+times the large context on one thread and on two, and the thin context (which
+always runs on one thread: its small/skinny kernels round differently per tile
+shape, so it is never split). Then it prints, for each shape, what the rules
+loaded now choose and how much slower that is than the best of the two; a rule
+set that loses more than 10% on common shapes wants a new row in THIN_RULES
+for this CPU kind.
+"""
+import argparse
+import statistics
+import time
+
+import numpy
+
+import thinc_fast
+from thinc_fast.api import NumpyOps
+from thinc_fast.backends import _blis_arch
+from thinc_fast.backends import numpy_ops
+
+LAYERS = [(784, 64), (64, 10), (784, 512), (512, 512), (512, 10), (288, 288), (96, 288),
+          (288, 96), (64, 64), (300, 200)]
+
+
+def step_shapes(batches):
+    """(m, k, n, op) of each gemm of a layer nI -> nO at each batch size."""
+    shapes = set()
+    for b in batches:
+        for n_in, n_out in LAYERS:
+            shapes |= {(b, n_in, n_out, "B^T"), (b, n_out, n_in, "-"), (n_out, b, n_in, "A^T")}
+    return sorted(shapes)
+
+
+def gemm_closure(ops, m, k, n, op, rng):
+    if op == "B^T":
+        a, b, t1, t2 = rng.random((m, k), "f"), rng.random((n, k), "f"), False, True
+    elif op == "A^T":
+        a, b, t1, t2 = rng.random((k, m), "f"), rng.random((k, n), "f"), True, False
+    else:
+        a, b, t1, t2 = rng.random((m, k), "f"), rng.random((k, n), "f"), False, False
+    c = numpy.zeros((m, n), "f")
+    beta = 1.0 if op == "A^T" else 0.0
+    return lambda: ops.gemm(a, b, out=c, trans1=t1, trans2=t2, beta=beta)
+
+
+def median_time(fn, inner, repeats):
+    fn()
+    runs = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        runs.append((time.perf_counter() - start) / inner)
+    return statistics.median(runs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batches", default="16,32,64,96,128,256,600,2000")
+    parser.add_argument("--quick", action="store_true", help="3 repeats instead of 7")
+    args = parser.parse_args()
+    batches = [int(b) for b in args.batches.split(",")]
+    repeats = 3 if args.quick else 7
+    print(_blis_arch.summary())
+    ops = NumpyOps()
+    rng = numpy.random.default_rng(0)
+    before = numpy_ops.gemm_config()
+    threads = thinc_fast.get_num_threads()
+    print(f"{'m x k x n':>16} {'op':>3} {'large 1t':>9} {'thin 1t':>8} {'large 2t':>9}  "
+          f"{'rule':>5}  loss  (GFLOP/s)")
+    losses = []
+    try:
+        for m, k, n, op in step_shapes(batches):
+            fn = gemm_closure(ops, m, k, n, op, rng)
+            flops = 2.0 * m * k * n
+            inner = max(10, min(2000, int(3e8 / flops)))
+            rates = []
+            for nthreads, mode in ((1, "large"), (1, "thin"), (2, "large")):
+                thinc_fast.set_num_threads(nthreads)
+                numpy_ops.set_gemm_options(mode=mode)
+                rates.append(flops / median_time(fn, inner, repeats) / 1e9)
+            numpy_ops.set_gemm_options(mode=before["mode"])
+            thin = numpy_ops._is_thin(m, n, k)
+            got = rates[1] if thin else rates[2]
+            loss = 1.0 - got / max(rates[1], rates[2])
+            losses.append(loss)
+            print(f"{f'{m}x{k}x{n}':>16} {op:>3} {rates[0]:9.0f} {rates[1]:8.0f} {rates[2]:9.0f}  "
+                  f"{'thin' if thin else 'large':>5}  {loss:4.0%}", flush=True)
+    finally:
+        numpy_ops.set_gemm_options(mode=before["mode"])
+        thinc_fast.set_num_threads(threads)
+    print(f"rules now: {_blis_arch._thin_rule()}; shapes losing > 10%: "
+          f"{sum(loss > 0.1 for loss in losses)} of {len(losses)}, worst {max(losses):.0%}")
+
+
+if __name__ == "__main__":
+    main()
