@@ -31,12 +31,19 @@
  *
  * Beside NumPy: OpenBLAS's workers busy-wait for 50 ms and more after every
  * NumPy call (measured: 48 ms of CPU in the 50 ms after a 25 us matmul) and do
- * not yield, so on 2 cores one of ours shares its core with one of theirs, and
- * a gemm right after a NumPy matmul runs at about one-thread speed (128x512x512:
- * 680 us after NumPy, 325 alone, 600 on one thread). With
- * OPENBLAS_THREAD_TIMEOUT=4 (their workers sleep at once) it is 435 us. Neither
- * sleeping at once after each job nor giving up polling when preempted changed
- * this (measured, and left out).
+ * not yield. While our worker polls on one core (it moved off the caller's),
+ * the OS puts their spinning worker on the other one, beside our caller, and
+ * every tile the caller takes runs at half speed: a gemm right after a NumPy
+ * matmul took 1.7-2.0x as long as alone (AMD EPYC Zen 5, 2 vCPUs; Xeon alike).
+ * So the pool watches for such hogs and then keeps polls short
+ * (TF_POOL_CONTENDED_SPIN_NS for TF_POOL_CONTENDED_FOR_NS): sleeping workers
+ * let the OS move the hog to their core, and a wake-up preempts it there.
+ * Two signs of a hog: the caller was off its CPU for TF_POOL_HOGGED_NS or more
+ * since its last job (its CPU time grew that much less than the wall clock),
+ * or a polling worker saw a gap that long between two polls. A daemon waking
+ * up for some microseconds is neither. Measured there: 1.15-1.38x after
+ * NumPy, and jobs 100 us to 1 ms apart with Python between them (spaCy's
+ * loop) as fast as before (the polls stay long there).
  *
  * A worker that finds itself on the CPU its caller published the job from
  * moves to one of the other CPUs the process may use (sched_setaffinity), or
@@ -93,7 +100,7 @@ static void tf_pool_set_spin_max_ns(long ns) { (void)ns; }
 
 static int tf_pool_threads_supported(void) { return 0; }
 static int tf_pool_workers(void) { return 0; }
-static void tf_pool_counters(unsigned long long *out) { out[0] = out[1] = out[2] = out[3] = 0; }
+static void tf_pool_counters(unsigned long long *out) { out[0] = out[1] = out[2] = out[3] = out[4] = out[5] = 0; }
 static int tf_pool_all_spinning(int helpers) { (void)helpers; return 0; }
 static int tf_pool_grow(int wanted) { (void)wanted; return 0; }
 static void tf_pool_run(tf_chunk_fn fn, void *ctx, int nchunks, int nthreads)
@@ -153,6 +160,7 @@ static void tf_pool_set_spin_max_ns(long ns) { tf_pool_spin_max_ns = ns; }
  * job ended (ns; written by the caller of the job). */
 static int64_t tf_pool_gap_ns = 0;
 static int64_t tf_pool_last_end_ns = 0;
+static int64_t tf_pool_last_end_cpu_ns = 0; /* the caller's CPU time then */
 
 /* How long an idle worker polls before it sleeps, for a base poll, a maximum
  * and the usual gap between jobs: see the policy above. */
@@ -163,10 +171,22 @@ static inline int64_t tf_pool_budget_for(int64_t base, int64_t most, int64_t gap
     return 2 * gap < most ? 2 * gap : most;
 }
 
-static inline int64_t tf_pool_spin_budget(void)
+/* Contention: when a poll was cut short by another thread holding the CPU for
+ * TF_POOL_HOGGED_NS or more, polls are kept to TF_POOL_CONTENDED_SPIN_NS for
+ * TF_POOL_CONTENDED_FOR_NS (see tf_pool_wait). */
+static int64_t tf_pool_contended_until_ns = 0;
+#define TF_POOL_HOGGED_NS 300000           /* a gap this long between two polls: a hog ran */
+#define TF_POOL_CONTENDED_SPIN_NS 20000    /* the poll while contended */
+#define TF_POOL_CONTENDED_FOR_NS 50000000  /* how long that lasts */
+
+static inline int64_t tf_pool_spin_budget_at(int64_t now)
 {
-    return tf_pool_budget_for(tf_pool_spin_ns, tf_pool_spin_max_ns,
-                              __atomic_load_n(&tf_pool_gap_ns, __ATOMIC_RELAXED));
+    int64_t budget = tf_pool_budget_for(tf_pool_spin_ns, tf_pool_spin_max_ns,
+                                        __atomic_load_n(&tf_pool_gap_ns, __ATOMIC_RELAXED));
+    if (now < __atomic_load_n(&tf_pool_contended_until_ns, __ATOMIC_RELAXED) &&
+        budget > TF_POOL_CONTENDED_SPIN_NS)
+        budget = TF_POOL_CONTENDED_SPIN_NS;
+    return budget;
 }
 
 /* The caller publishes a job: fold the gap since the last one into the average. */
@@ -201,8 +221,10 @@ static struct {
     unsigned long long jobs, chunks, helped, moves; /* counters: jobs run, their chunks,
                                                      * chunks done by workers, moves off
                                                      * the caller's CPU */
+    unsigned long long preempted;      /* polls cut short: a hog ran on the worker's CPU */
+    unsigned long long caller_off_cpu; /* jobs after which the caller had been off its CPU */
 } tf_pool = {0, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
-             0, 0, 0, 0, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+             0, 0, 0, 0, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
 
 #define TF_POOL_CALLER_SPIN_NS 100000
 
@@ -216,13 +238,15 @@ static int tf_pool_all_spinning(int helpers)
 }
 
 /* Counters since start: jobs run on the pool, their chunks, chunks workers did,
- * workers' moves off their caller's CPU. */
+ * workers' moves off their caller's CPU, polls cut short by a preemption. */
 static void tf_pool_counters(unsigned long long *out)
 {
     out[0] = tf_pool.jobs;
     out[1] = tf_pool.chunks;
     out[2] = __atomic_load_n(&tf_pool.helped, __ATOMIC_RELAXED);
     out[3] = __atomic_load_n(&tf_pool.moves, __ATOMIC_RELAXED);
+    out[4] = __atomic_load_n(&tf_pool.preempted, __ATOMIC_RELAXED);
+    out[5] = __atomic_load_n(&tf_pool.caller_off_cpu, __ATOMIC_RELAXED);
 }
 
 static inline int64_t tf_now_ns(void)
@@ -231,6 +255,18 @@ static inline int64_t tf_now_ns(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
+
+/* CPU time of the calling thread (ns), or -1. */
+static inline int64_t tf_thread_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return -1;
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* How long an idle worker would poll now. */
+static inline int64_t tf_pool_spin_budget(void) { return tf_pool_spin_budget_at(tf_now_ns()); }
 
 /* Claim the next chunk of job `gen`; -1 when it has none left (or is over).
  * *nchunks receives the job's chunk count. */
@@ -268,14 +304,32 @@ static void tf_pool_drain(uint32_t gen, int worker)
 static uint64_t tf_pool_wait(uint32_t seen)
 {
     uint64_t w;
-    int64_t start = tf_now_ns(), budget = tf_pool_spin_budget();
+    int64_t start = tf_now_ns(), budget = tf_pool_spin_budget_at(start), last = start;
     for (unsigned i = 1;; ++i) {
         w = __atomic_load_n(&tf_pool.word, __ATOMIC_ACQUIRE);
         if (TF_GEN(w) != seen)
             return w;
         TF_CPU_RELAX();
-        if ((i & 63) == 0 && tf_now_ns() - start > budget)
-            break;
+        if ((i & 63) == 0) {
+            int64_t now = tf_now_ns();
+            if (now - start > budget)
+                break;
+            /* 64 polls take a few microseconds. A gap of a scheduler slice
+             * means that the OS ran another thread on this CPU for that long: a
+             * CPU hog wants the core (another library's workers spinning after
+             * their call, another process), not a daemon waking up for a few
+             * microseconds. Stop polling and sleep, so that the wake-up (which
+             * preempts the hog) brings this worker back for the next job, and
+             * keep polls short for a while, so that the worker is asleep, not
+             * queued behind the hog, when the next job comes. */
+            if (now - last > TF_POOL_HOGGED_NS) {
+                __atomic_add_fetch(&tf_pool.preempted, 1, __ATOMIC_RELAXED);
+                __atomic_store_n(&tf_pool_contended_until_ns, now + TF_POOL_CONTENDED_FOR_NS,
+                                 __ATOMIC_RELAXED);
+                break;
+            }
+            last = now;
+        }
     }
     pthread_mutex_lock(&tf_pool.sleep_lock);
     __atomic_add_fetch(&tf_pool.sleepers, 1, __ATOMIC_SEQ_CST);
@@ -395,7 +449,20 @@ static void tf_pool_run(tf_chunk_fn fn, void *ctx, int nchunks, int nthreads)
             }
         }
     }
-    tf_pool_last_end_ns = tf_now_ns();
+    /* The caller off its CPU for long since its last job (preempted, or
+     * asleep): another thread may hog its core, typically another library's
+     * workers spinning after their call (OpenBLAS's spin for tens of
+     * milliseconds). Polling workers keep such a thread on the caller's core
+     * and slow every tile the caller takes; sleeping ones let the OS move it. */
+    int64_t end = tf_now_ns(), cpu = tf_thread_cpu_ns();
+    if (tf_pool_last_end_ns != 0 && cpu >= 0 &&
+        (end - tf_pool_last_end_ns) - (cpu - tf_pool_last_end_cpu_ns) > TF_POOL_HOGGED_NS) {
+        __atomic_add_fetch(&tf_pool.caller_off_cpu, 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&tf_pool_contended_until_ns, end + TF_POOL_CONTENDED_FOR_NS,
+                         __ATOMIC_RELAXED);
+    }
+    tf_pool_last_end_ns = end;
+    tf_pool_last_end_cpu_ns = cpu;
     __atomic_store_n(&tf_pool.busy, 0, __ATOMIC_RELEASE);
 }
 

@@ -1473,13 +1473,15 @@ def gemm_config():
     """How gemm runs now: the contexts per shape, the thresholds, the split,
     and the pool's counters (jobs split over threads, their tiles, the tiles
     the workers took: a low share means the other cores were busy)."""
-    cdef unsigned long long counters[4]
+    cdef unsigned long long counters[6]
     tf_pool_counters(counters)
     return {
         "pool_jobs": counters[0],
         "pool_tiles": counters[1],
         "pool_tiles_by_workers": counters[2],
         "pool_moves": counters[3],
+        "pool_polls_preempted": counters[4],
+        "pool_caller_off_cpu": counters[5],
         "expert": tf_blis.sgemm_ex != NULL,
         "large": tf_blis.large != NULL,
         "thin": tf_blis.thin != NULL,
@@ -2099,3 +2101,4 @@ cdef void _act_backward_run(float[::1] dX, const float[::1] dY, const float[::1]
     job.p[1] = p1
     job.p[2] = p2
     _run_job(&job, parts)
+
