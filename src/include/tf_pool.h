@@ -38,10 +38,11 @@
  * So the pool watches for such hogs and then keeps polls short
  * (TF_POOL_CONTENDED_SPIN_NS for TF_POOL_CONTENDED_FOR_NS): sleeping workers
  * let the OS move the hog to their core, and a wake-up preempts it there.
- * Two signs of a hog: the caller was off its CPU for TF_POOL_HOGGED_NS or more
- * since its last job (its CPU time grew that much less than the wall clock),
- * or a polling worker saw a gap that long between two polls. A daemon waking
- * up for some microseconds is neither. Measured there: 1.15-1.38x after
+ * Signs of a hog: the caller, its own chunks done, waited TF_POOL_HOGGED_NS or
+ * more for a worker's chunk; polling workers took no chunk of two jobs in a
+ * row (they never got the CPU: the caller did every chunk alone); a polling
+ * worker saw a gap of TF_POOL_HOGGED_NS between two polls. A daemon waking
+ * up for some microseconds is none of these. Measured there: 1.15-1.38x after
  * NumPy, and jobs 100 us to 1 ms apart with Python between them (spaCy's
  * loop) as fast as before (the polls stay long there).
  *
@@ -86,6 +87,22 @@ static int tf_omp_limit(void) { return omp_get_max_threads(); }
 #else
 static int tf_omp_limit(void) { return 1 << 30; }
 #endif
+
+#define TF_POOL_HOGGED_NS 300000           /* a wait or a gap this long: a hog ran */
+
+/* Whether a job shows a hog (see tf_pool_run): the caller waited `waited_ns`
+ * for workers' chunks after its own; `polling`: no worker slept when the job
+ * was published; `worker_chunks`: chunks the workers did. `missed` counts the
+ * jobs in a row whose polling workers did none. */
+static inline int tf_pool_hog_seen(int64_t waited_ns, int polling, unsigned long long worker_chunks,
+                                   int *missed)
+{
+    if (polling && worker_chunks == 0)
+        ++*missed;
+    else
+        *missed = 0;
+    return waited_ns > TF_POOL_HOGGED_NS || *missed >= 2;
+}
 
 #if defined(_WIN32) || !defined(__GNUC__)
 
@@ -160,7 +177,6 @@ static void tf_pool_set_spin_max_ns(long ns) { tf_pool_spin_max_ns = ns; }
  * job ended (ns; written by the caller of the job). */
 static int64_t tf_pool_gap_ns = 0;
 static int64_t tf_pool_last_end_ns = 0;
-static int64_t tf_pool_last_end_cpu_ns = 0; /* the caller's CPU time then */
 
 /* How long an idle worker polls before it sleeps, for a base poll, a maximum
  * and the usual gap between jobs: see the policy above. */
@@ -171,11 +187,11 @@ static inline int64_t tf_pool_budget_for(int64_t base, int64_t most, int64_t gap
     return 2 * gap < most ? 2 * gap : most;
 }
 
-/* Contention: when a poll was cut short by another thread holding the CPU for
- * TF_POOL_HOGGED_NS or more, polls are kept to TF_POOL_CONTENDED_SPIN_NS for
- * TF_POOL_CONTENDED_FOR_NS (see tf_pool_wait). */
+/* Contention: after a sign of a CPU hog (tf_pool_hog_seen, or a polling worker
+ * that lost its CPU for TF_POOL_HOGGED_NS: see tf_pool_wait), polls are kept
+ * to TF_POOL_CONTENDED_SPIN_NS for TF_POOL_CONTENDED_FOR_NS. */
 static int64_t tf_pool_contended_until_ns = 0;
-#define TF_POOL_HOGGED_NS 300000           /* a gap this long between two polls: a hog ran */
+static int tf_pool_missed_in_a_row = 0; /* jobs in a row whose polling workers took no chunk */
 #define TF_POOL_CONTENDED_SPIN_NS 20000    /* the poll while contended */
 #define TF_POOL_CONTENDED_FOR_NS 50000000  /* how long that lasts */
 
@@ -222,7 +238,7 @@ static struct {
                                                      * chunks done by workers, moves off
                                                      * the caller's CPU */
     unsigned long long preempted;      /* polls cut short: a hog ran on the worker's CPU */
-    unsigned long long caller_off_cpu; /* jobs after which the caller had been off its CPU */
+    unsigned long long hog_signs; /* jobs after which the caller saw a hog */
 } tf_pool = {0, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
              0, 0, 0, 0, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
 
@@ -246,22 +262,13 @@ static void tf_pool_counters(unsigned long long *out)
     out[2] = __atomic_load_n(&tf_pool.helped, __ATOMIC_RELAXED);
     out[3] = __atomic_load_n(&tf_pool.moves, __ATOMIC_RELAXED);
     out[4] = __atomic_load_n(&tf_pool.preempted, __ATOMIC_RELAXED);
-    out[5] = __atomic_load_n(&tf_pool.caller_off_cpu, __ATOMIC_RELAXED);
+    out[5] = __atomic_load_n(&tf_pool.hog_signs, __ATOMIC_RELAXED);
 }
 
 static inline int64_t tf_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* CPU time of the calling thread (ns), or -1. */
-static inline int64_t tf_thread_cpu_ns(void)
-{
-    struct timespec ts;
-    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
-        return -1;
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
@@ -432,10 +439,14 @@ static void tf_pool_run(tf_chunk_fn fn, void *ctx, int nchunks, int nthreads)
     }
     tf_pool.jobs++;
     tf_pool.chunks += (unsigned long long)nchunks;
+    int64_t waited_from = 0;
+    int polling = __atomic_load_n(&tf_pool.sleepers, __ATOMIC_RELAXED) == 0;
+    unsigned long long helped = __atomic_load_n(&tf_pool.helped, __ATOMIC_RELAXED);
     tf_pool_drain(gen, 0);
     if (__atomic_load_n(&tf_pool.done, __ATOMIC_ACQUIRE) < nchunks) {
         /* Chunks claimed by workers are running (or their thread lost its core). */
         int64_t start = tf_now_ns();
+        waited_from = start;
         for (unsigned i = 1; __atomic_load_n(&tf_pool.done, __ATOMIC_ACQUIRE) < nchunks; ++i) {
             TF_CPU_RELAX();
             if ((i & 63) == 0 && tf_now_ns() - start > TF_POOL_CALLER_SPIN_NS) {
@@ -449,20 +460,21 @@ static void tf_pool_run(tf_chunk_fn fn, void *ctx, int nchunks, int nthreads)
             }
         }
     }
-    /* The caller off its CPU for long since its last job (preempted, or
-     * asleep): another thread may hog its core, typically another library's
-     * workers spinning after their call (OpenBLAS's spin for tens of
-     * milliseconds). Polling workers keep such a thread on the caller's core
-     * and slow every tile the caller takes; sleeping ones let the OS move it. */
-    int64_t end = tf_now_ns(), cpu = tf_thread_cpu_ns();
-    if (tf_pool_last_end_ns != 0 && cpu >= 0 &&
-        (end - tf_pool_last_end_ns) - (cpu - tf_pool_last_end_cpu_ns) > TF_POOL_HOGGED_NS) {
-        __atomic_add_fetch(&tf_pool.caller_off_cpu, 1, __ATOMIC_RELAXED);
+    int64_t end = tf_now_ns();
+    /* Signs that another thread hogs a worker's core (typically another
+     * library's workers spinning after their call: OpenBLAS's spin for tens
+     * of milliseconds): the caller, its own chunks done, waited long for a
+     * worker's; or, twice in a row, workers that were polling took no chunk
+     * at all (queued behind the hog, they never ran while the caller did
+     * every chunk alone). */
+    if (tf_pool_hog_seen(waited_from != 0 ? end - waited_from : 0, polling,
+                         __atomic_load_n(&tf_pool.helped, __ATOMIC_RELAXED) - helped,
+                         &tf_pool_missed_in_a_row)) {
+        __atomic_add_fetch(&tf_pool.hog_signs, 1, __ATOMIC_RELAXED);
         __atomic_store_n(&tf_pool_contended_until_ns, end + TF_POOL_CONTENDED_FOR_NS,
                          __ATOMIC_RELAXED);
     }
     tf_pool_last_end_ns = end;
-    tf_pool_last_end_cpu_ns = cpu;
     __atomic_store_n(&tf_pool.busy, 0, __ATOMIC_RELEASE);
 }
 

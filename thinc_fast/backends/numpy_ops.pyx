@@ -1481,7 +1481,7 @@ def gemm_config():
         "pool_tiles_by_workers": counters[2],
         "pool_moves": counters[3],
         "pool_polls_preempted": counters[4],
-        "pool_caller_off_cpu": counters[5],
+        "pool_hog_signs": counters[5],
         "expert": tf_blis.sgemm_ex != NULL,
         "large": tf_blis.large != NULL,
         "thin": tf_blis.thin != NULL,
@@ -1529,6 +1529,15 @@ def _is_thin(dim_t m, dim_t n, dim_t k):
     """Whether an m x n x k product with a row-major C runs on the thin
     context under the current rules (tests)."""
     return bool(tf_blis_is_thin(m, n, k, 1))
+
+
+def _hog_seen(jobs):
+    """The pool's rule for signs of a CPU hog, over a run of jobs given as
+    (caller's wait for workers in us, workers polling at publish, chunks the
+    workers did): whether each job sets the contended state (tests)."""
+    cdef int missed = 0
+    return [bool(tf_pool_hog_seen(<int64_t>(w * 1000), polling, chunks, &missed))
+            for w, polling, chunks in jobs]
 
 
 def set_gemm_options(*, mode=None, thin_rows=None, thin_cols=None, thin_k=None, mid_rows=None,
