@@ -35,16 +35,20 @@
  * the OS puts their spinning worker on the other one, beside our caller, and
  * every tile the caller takes runs at half speed: a gemm right after a NumPy
  * matmul took 1.7-2.0x as long as alone (AMD EPYC Zen 5, 2 vCPUs; Xeon alike).
- * So the pool watches for such hogs and then keeps polls short
- * (TF_POOL_CONTENDED_SPIN_NS for TF_POOL_CONTENDED_FOR_NS): sleeping workers
- * let the OS move the hog to their core, and a wake-up preempts it there.
- * Signs of a hog: the caller, its own chunks done, waited TF_POOL_HOGGED_NS or
- * more for a worker's chunk; polling workers took no chunk of two jobs in a
- * row (they never got the CPU: the caller did every chunk alone); a polling
- * worker saw a gap of TF_POOL_HOGGED_NS between two polls. A daemon waking
- * up for some microseconds is none of these. Measured there: 1.15-1.38x after
- * NumPy, and jobs 100 us to 1 ms apart with Python between them (spaCy's
- * loop) as fast as before (the polls stay long there).
+ * So the pool watches for such hogs and then keeps polls to the base length
+ * (TF_POOL_CONTENDED_SPIN_NS, not the up-to-2 ms ones that serve spaCy's
+ * loop) for TF_POOL_CONTENDED_FOR_NS: sleeping workers let the OS move the
+ * hog to their core, and a wake-up preempts it there. Signs of a hog: the
+ * caller, its own chunks done, waited TF_POOL_HOGGED_NS or more for a
+ * worker's chunk; polling workers took no chunk of two jobs in a row (they
+ * never got the CPU: the caller did every chunk alone); a polling worker saw a
+ * gap of TF_POOL_HOGGED_NS between two polls. A daemon waking up for some
+ * microseconds is none of these. Measured there, quiet, against the same
+ * build without this: a gemm right after a NumPy matmul 1.34-1.47x alone
+ * (was 1.67-1.81x); after 400 us of Python 0.99-1.05x (was 1.02-1.04x);
+ * spaCy's tagger and textcat (thinc_fast's Thinc backend) within noise, 30-130
+ * signs in ~6,600 jobs. Polls of 20 us there helped NumPy's case no more and
+ * cost spaCy's training 5-10%.
  *
  * A worker that finds itself on the CPU its caller published the job from
  * moves to one of the other CPUs the process may use (sched_setaffinity), or
@@ -90,17 +94,20 @@ static int tf_omp_limit(void) { return 1 << 30; }
 
 #define TF_POOL_HOGGED_NS 300000           /* a wait or a gap this long: a hog ran */
 
-/* Whether a job shows a hog (see tf_pool_run): the caller waited `waited_ns`
- * for workers' chunks after its own; `polling`: no worker slept when the job
- * was published; `worker_chunks`: chunks the workers did. `missed` counts the
- * jobs in a row whose polling workers did none. */
-static inline int tf_pool_hog_seen(int64_t waited_ns, int polling, unsigned long long worker_chunks,
-                                   int *missed)
+#define TF_POOL_MISS_MIN_NS 20000  /* a job shorter than this may end before a worker looks */
+
+/* Whether a job shows a hog (see tf_pool_run): it took `job_ns`, of which the
+ * caller waited `waited_ns` for workers' chunks after its own; `polling`: no
+ * worker slept when it was published; `worker_chunks`: chunks the workers did.
+ * `missed` counts the jobs in a row (of those long enough to tell) whose
+ * polling workers did none. */
+static inline int tf_pool_hog_seen(int64_t job_ns, int64_t waited_ns, int polling,
+                                   unsigned long long worker_chunks, int *missed)
 {
-    if (polling && worker_chunks == 0)
-        ++*missed;
-    else
+    if (worker_chunks > 0 || !polling)
         *missed = 0;
+    else if (job_ns >= TF_POOL_MISS_MIN_NS)
+        ++*missed;
     return waited_ns > TF_POOL_HOGGED_NS || *missed >= 2;
 }
 
@@ -192,7 +199,7 @@ static inline int64_t tf_pool_budget_for(int64_t base, int64_t most, int64_t gap
  * to TF_POOL_CONTENDED_SPIN_NS for TF_POOL_CONTENDED_FOR_NS. */
 static int64_t tf_pool_contended_until_ns = 0;
 static int tf_pool_missed_in_a_row = 0; /* jobs in a row whose polling workers took no chunk */
-#define TF_POOL_CONTENDED_SPIN_NS 20000    /* the poll while contended */
+#define TF_POOL_CONTENDED_SPIN_NS 100000   /* the poll while contended */
 #define TF_POOL_CONTENDED_FOR_NS 50000000  /* how long that lasts */
 
 static inline int64_t tf_pool_spin_budget_at(int64_t now)
@@ -427,7 +434,8 @@ static void tf_pool_run(tf_chunk_fn fn, void *ctx, int nchunks, int nthreads)
     }
     tf_pool.fn = fn;
     tf_pool.ctx = ctx;
-    tf_pool_note_gap(tf_now_ns());
+    int64_t published = tf_now_ns();
+    tf_pool_note_gap(published);
     __atomic_store_n(&tf_pool.caller_cpu, TF_CPU_NOW(), __ATOMIC_RELAXED);
     __atomic_store_n(&tf_pool.done, 0, __ATOMIC_RELAXED);
     uint32_t gen = TF_GEN(__atomic_load_n(&tf_pool.word, __ATOMIC_RELAXED)) + 1;
@@ -467,7 +475,7 @@ static void tf_pool_run(tf_chunk_fn fn, void *ctx, int nchunks, int nthreads)
      * worker's; or, twice in a row, workers that were polling took no chunk
      * at all (queued behind the hog, they never ran while the caller did
      * every chunk alone). */
-    if (tf_pool_hog_seen(waited_from != 0 ? end - waited_from : 0, polling,
+    if (tf_pool_hog_seen(end - published, waited_from != 0 ? end - waited_from : 0, polling,
                          __atomic_load_n(&tf_pool.helped, __ATOMIC_RELAXED) - helped,
                          &tf_pool_missed_in_a_row)) {
         __atomic_add_fetch(&tf_pool.hog_signs, 1, __ATOMIC_RELAXED);
