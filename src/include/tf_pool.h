@@ -31,10 +31,10 @@
  *
  * Beside NumPy: OpenBLAS's workers busy-wait for 50 ms and more after every
  * NumPy call (measured: 48 ms of CPU in the 50 ms after a 25 us matmul) and do
- * not yield. While our worker polls on one core (it moved off the caller's),
- * the OS puts their spinning worker on the other one, beside our caller, and
- * every tile the caller takes runs at half speed: a gemm right after a NumPy
- * matmul took 1.7-2.0x as long as alone (AMD EPYC Zen 5, 2 vCPUs; Xeon alike).
+ * not yield. On 2 cores one of theirs then shares a core with one of ours,
+ * and a gemm right after a NumPy matmul took 1.7-2.0x as long as alone (AMD
+ * EPYC Zen 5, 2 vCPUs; the Xeon alike): mostly our polling worker, queued
+ * behind their spinner, never got the CPU and the caller did every tile.
  * So the pool watches for such hogs and then keeps polls to the base length
  * (TF_POOL_CONTENDED_SPIN_NS, not the up-to-2 ms ones that serve spaCy's
  * loop) for TF_POOL_CONTENDED_FOR_NS: sleeping workers let the OS move the
