@@ -428,14 +428,18 @@ def test_spin_budget_follows_the_gaps(options):
 
 def test_hog_signs_rule():
     """A long wait for a worker's chunk is a sign at once; polling workers that
-    take no chunk only twice in a row (once is a daemon's blip); sleeping
-    workers that miss a job are no sign (waking takes tens of microseconds)."""
+    take no chunk only twice in a row (once is a daemon's blip), and only in
+    jobs long enough for a running worker to look (20 us); sleeping workers
+    that miss a job are no sign (waking takes tens of microseconds)."""
     seen = numpy_ops._hog_seen
-    assert seen([(500, True, 1)]) == [True]
-    assert seen([(100, True, 1), (0, True, 3)]) == [False, False]
-    assert seen([(0, True, 0), (0, True, 1), (0, True, 0)]) == [False, False, False]
-    assert seen([(0, True, 0), (0, True, 0), (0, True, 0)]) == [False, True, True]
-    assert seen([(0, False, 0), (0, False, 0)]) == [False, False]
+    assert seen([(900, 500, True, 1)]) == [True]
+    assert seen([(300, 100, True, 1), (300, 0, True, 3)]) == [False, False]
+    assert seen([(300, 0, True, 0), (300, 0, True, 1), (300, 0, True, 0)]) == [False] * 3
+    assert seen([(300, 0, True, 0), (300, 0, True, 0), (300, 0, True, 0)]) == [False, True, True]
+    assert seen([(300, 0, False, 0), (300, 0, False, 0)]) == [False, False]
+    # tiny jobs neither count nor break a run
+    assert seen([(5, 0, True, 0), (5, 0, True, 0), (5, 0, True, 0)]) == [False] * 3
+    assert seen([(300, 0, True, 0), (5, 0, True, 0), (300, 0, True, 0)]) == [False, False, True]
 
 
 def test_fma_peak_probe():

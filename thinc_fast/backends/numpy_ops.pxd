@@ -63,7 +63,7 @@ cdef extern from "tf_blis.h" nogil:
     long tf_pool_spin_max_ns
     int64_t tf_pool_gap_ns
     int64_t tf_pool_spin_budget()
-    int tf_pool_hog_seen(int64_t waited_ns, int polling, unsigned long long worker_chunks, int* missed)
+    int tf_pool_hog_seen(int64_t job_ns, int64_t waited_ns, int polling, unsigned long long worker_chunks, int* missed)
     int64_t tf_pool_budget_for(int64_t base, int64_t most, int64_t gap)
     void tf_pool_set_spin_ns(long ns)
     void tf_pool_set_spin_max_ns(long ns)

@@ -1533,11 +1533,13 @@ def _is_thin(dim_t m, dim_t n, dim_t k):
 
 def _hog_seen(jobs):
     """The pool's rule for signs of a CPU hog, over a run of jobs given as
-    (caller's wait for workers in us, workers polling at publish, chunks the
-    workers did): whether each job sets the contended state (tests)."""
+    (job's length in us, caller's wait for workers in us, workers polling at
+    publish, chunks the workers did): whether each job sets the contended
+    state (tests)."""
     cdef int missed = 0
-    return [bool(tf_pool_hog_seen(<int64_t>(w * 1000), polling, chunks, &missed))
-            for w, polling, chunks in jobs]
+    return [bool(tf_pool_hog_seen(<int64_t>(t * 1000), <int64_t>(w * 1000), polling, chunks,
+                                  &missed))
+            for t, w, polling, chunks in jobs]
 
 
 def set_gemm_options(*, mode=None, thin_rows=None, thin_cols=None, thin_k=None, mid_rows=None,
