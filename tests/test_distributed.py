@@ -113,14 +113,16 @@ def build(train_X, train_Y, config=CONFIG):
 
 
 def train(data, workers, *, config=CONFIG, kill=None, on_failure="restart",
-          exchange="auto"):
+          exchange="auto", plan=PLAN, **options):
     """12 global batches in chunks of 4 on `workers` workers; with `kill`, the
     second worker's process is SIGKILLed from a thread as the second chunk starts
-    (after a warm spare is ready, as in a long run, when there is one)."""
+    (after a warm spare is ready, as in a long run, when there is one).
+    options: RayTrainer's (overlap, bucket_bytes)."""
     train_X, train_Y, batches = data
     model, optimizer = build(train_X, train_Y, config)
-    trainer = RayTrainer(config, model, optimizer, train_X, train_Y, workers, plan=PLAN,
-                         on_failure=on_failure, exchange=exchange, log=lambda message: None)
+    trainer = RayTrainer(config, model, optimizer, train_X, train_Y, workers, plan=plan,
+                         on_failure=on_failure, exchange=exchange, log=lambda message: None,
+                         **options)
     try:
         losses = trainer.run(batches[:4], 0)
         if kill:
@@ -130,7 +132,7 @@ def train(data, workers, *, config=CONFIG, kill=None, on_failure="restart",
             threading.Timer(0.002, os.kill, (pid, signal.SIGKILL)).start()
         losses += trainer.run(batches[4:8], 4) + trainer.run(batches[8:], 8)
         trainer.sync_driver()
-        return {"params": model.arena.params.copy(),
+        return {"params": model.arena.params.copy(), "stats": trainer.exchange_stats(),
                 "losses": losses, "checksums": trainer.checksums(), "events": trainer.events,
                 "recoveries": trainer.recoveries, "exchange": trainer.exchange,
                 "optimizer": optimizer, "workers": len(trainer.workers)}
@@ -184,8 +186,10 @@ def test_shards_sum_to_the_global_batch_gradient(cluster, data):
 
 @needs_torch
 def test_sigkilled_worker_costs_no_step_and_changes_nothing(cluster, data):
+    # killed while the buckets of the overlapped exchange are in flight (small
+    # buckets: 4 of them), against an undisturbed run with one bucket
     undisturbed = reference(data, (2, "auto"))
-    run = train(data, 2, kill=True)
+    run = train(data, 2, kill=True, bucket_bytes=SMALL_BUCKETS)
     assert run["params"].tobytes() == undisturbed["params"].tobytes()
     assert run["losses"] == undisturbed["losses"]
     assert len(set(run["checksums"])) == 1 and len(run["checksums"]) == 3
@@ -360,3 +364,178 @@ def test_text_models_on_workers_are_exact(cluster, text_data, kind):
         assert len(recoveries) >= 1, "the killed worker was replaced"
         assert killed_params.tobytes() == one_params.tobytes()
         assert killed_losses == one_losses
+
+
+# ------------------------------------------- overlapping the exchange (issue 28)
+SMALL_BUCKETS = 512  # bytes: the digits MLP's arena in 2 buckets, one per layer
+FOUR_SHARDS = Plan(shards=4, shard_size=16, threads=1, seed=0)
+
+
+@needs_torch
+def test_overlapped_exchange_is_bit_identical_to_the_whole_arena_sum(cluster, data):
+    """Buckets summed during the backward pass (2 shards per worker added
+    bucket by bucket) give the bits of the whole arena summed after it, and of
+    one worker computing all 4 shards."""
+    overlapped = train(data, 2, plan=FOUR_SHARDS, bucket_bytes=SMALL_BUCKETS)
+    whole = train(data, 2, plan=FOUR_SHARDS, overlap=False)
+    one = train(data, 1, plan=FOUR_SHARDS)
+    assert overlapped["params"].tobytes() == whole["params"].tobytes()
+    assert overlapped["params"].tobytes() == one["params"].tobytes()
+    assert overlapped["losses"] == whole["losses"] == one["losses"]
+    assert len(set(overlapped["checksums"])) == 1 and overlapped["events"] == []
+    for stats in overlapped["stats"]:
+        assert stats["overlap"] and len(stats["timings"]) == 12
+        buckets = stats["buckets"]  # (bytes, ready, summed) of the last step
+        assert len(buckets) == 2 and sum(b for b, _, _ in buckets) == 4 * len(
+            overlapped["params"])
+        # the output layer's bucket was handed over before the backward pass ended
+        assert buckets[0][1] < stats["backward_end"]
+    assert not any(stats["overlap"] for stats in whole["stats"])
+
+
+def _mlp():
+    """Relu(5) >> Relu(4) >> Relu(2) (a Softmax starts at zero: no gradient below it)."""
+    from thinc_fast.api import Relu, chain
+
+    fix_random_seed(0)
+    X = numpy.random.default_rng(0).random((6, 3), dtype="float32")
+    model = chain(Relu(5), Relu(4), Relu(2)).initialize(X=X)
+    return model, X
+
+
+def test_gradient_buckets_are_reported_as_their_backward_finishes():
+    from thinc_fast.step import GradientBuckets
+
+    model, X = _mlp()
+    arena = model.arena
+    buckets = GradientBuckets(model, bucket_bytes=1)  # one layer each
+    assert len(buckets) == 3 and len(arena.entries) == 6
+    # together the buckets cover the arena, padding included
+    assert sorted(r for lo, hi in buckets.ranges for r in range(lo, hi)) == list(range(len(arena)))
+    first = model.layers[0]
+    seen = []
+
+    def ready(number):  # what the first layer's gradient holds when a bucket is reported
+        seen.append((number, float(abs(first.get_grad("W")).sum())))
+
+    model.zero_grads()
+    with buckets.watch(ready):
+        Yh, backprop = model.begin_update(X)
+        backprop(numpy.ones_like(Yh))
+    assert [n for n, _ in seen] == list(range(3))
+    # the output layer's and the middle layer's buckets came before the first
+    # layer had a gradient: that is the time the exchange overlaps
+    assert all(g == 0.0 for n, g in seen if n < 2) and seen[-1][1] > 0
+    assert buckets.ranges[0][1] == len(arena)  # the output layer is laid out last
+
+    # bigger buckets: two layers in one (40 + 96 bytes); it waits for both
+    two = GradientBuckets(model, bucket_bytes=150)
+    assert len(two) == 2 and two.ranges[1][0] == 0
+    order = []
+    with two.watch(order.append):
+        Yh, backprop = model.begin_update(X)
+        backprop(Yh)
+    assert order == [0, 1]
+
+
+def test_gradient_buckets_refuse_a_forward_after_the_backward():
+    from thinc_fast.step import GradientBuckets
+
+    model, X = _mlp()
+    buckets = GradientBuckets(model, bucket_bytes=1)
+    reported = []
+    with pytest.raises(RuntimeError, match="ran forward again after its backward"):
+        with buckets.watch(reported.append):
+            Yh, backprop = model.begin_update(X)
+            backprop(Yh)
+            model.begin_update(X)
+    # leaving by the error reports nothing more; a fresh watch starts clean
+    assert reported == list(range(3))
+    again = []
+    with buckets.watch(again.append):
+        pass  # nothing ran: every bucket is reported on leaving
+    assert again == list(range(3))
+    with pytest.raises(ValueError, match="bucket_bytes must be >= 1"):
+        GradientBuckets(model, bucket_bytes=0)
+
+
+def test_overlapped_exchange_hands_a_failed_sum_to_the_main_thread():
+    from thinc_fast.distributed._overlap import OverlappedExchange
+
+    summed = []
+
+    def reduce(array):
+        if len(summed) == 1 and array[0] == 7:
+            raise ConnectionError("connection closed by peer")
+        array *= 2.0  # a stand-in for the group's sum
+        summed.append(len(array))
+
+    exchange = OverlappedExchange(reduce, lambda losses: None)
+    try:
+        grads = numpy.arange(48, dtype="float32")
+        ranges = [(32, 48), (16, 32), (0, 16)]
+        exchange.start(grads, ranges)
+        exchange.losses(numpy.zeros(2))
+        for number in range(3):
+            exchange.ready(number)
+        assert exchange.finish() >= 0.0
+        assert grads.tolist() == [2.0 * i for i in range(48)]  # bucket by bucket
+        assert [b for b, _, _ in exchange.timeline()] == [64, 64, 64]
+        # a failed sum: raised by finish, in the main thread
+        summed.clear()
+        grads = numpy.ones(48, dtype="float32")
+        grads[16] = 7
+        exchange.start(grads, ranges)
+        exchange.ready(0)
+        exchange.ready(1)
+        with pytest.raises(ConnectionError, match="closed by peer"):
+            exchange.finish(numpy.zeros(2))
+        # an aborted step (the backward pass raised): the next step runs
+        exchange.start(numpy.ones(48, dtype="float32"), ranges)
+        exchange.ready(0)
+        exchange.abort()
+        grads = numpy.ones(48, dtype="float32")
+        exchange.start(grads, ranges)
+        exchange.finish(numpy.zeros(2))  # buckets not reported are sent now
+        assert grads.tolist() == [2.0] * 48
+    finally:
+        exchange.close()
+
+
+HALVING_CHILD = """
+import sys
+import numpy
+import torch.distributed as dist
+from thinc_fast.distributed._worker import halving_doubling_allreduce
+
+rank, world, store = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+dist.init_process_group("gloo", init_method="file://" + store, rank=rank, world_size=world)
+rng = numpy.random.default_rng(rank)
+mine = (rng.standard_normal(5000) * 10.0 ** rng.integers(-6, 6, 5000)).astype("float32")
+whole = mine.copy()
+halving_doubling_allreduce(whole, rank, world)
+bucketed = mine.copy()
+for lo, hi in [(4000, 5000), (1616, 4000), (16, 1616), (0, 16)]:
+    halving_doubling_allreduce(bucketed[lo:hi], rank, world)
+print("same" if bucketed.tobytes() == whole.tobytes() else "DIFFERENT")
+dist.destroy_process_group()
+"""
+
+
+@needs_torch
+def test_halving_doubling_by_buckets_equals_the_whole_arena(tmp_path):
+    """4 GLOO processes: the recursive halving sum of buckets, one after the
+    other, is the sum of the whole buffer, bit for bit."""
+    import thinc_fast
+
+    (tmp_path / "child.py").write_text(HALVING_CHILD)
+    env = dict(os.environ, PYTHONPATH=str(Path(thinc_fast.__file__).resolve().parent.parent),
+               OMP_NUM_THREADS="1")
+    store = str(tmp_path / "store")
+    procs = [subprocess.Popen([sys.executable, "child.py", str(rank), "4", store], cwd=tmp_path,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for rank in range(4)]
+    outs = [proc.communicate(timeout=180) for proc in procs]
+    for proc, (out, err) in zip(procs, outs):
+        assert proc.returncode == 0, err[-3000:]
+        assert out.strip() == "same", out + err[-2000:]

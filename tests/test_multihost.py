@@ -7,6 +7,11 @@ reachable from them), shaped to 10 Gbit/s with ``tc`` where the kernel allows.
 Needs root and iproute2 (CI runs it as root); skipped, with the reason, where
 namespaces cannot be made. Every process the test starts runs inside its
 namespaces and is ended by pid; the namespaces are deleted afterwards.
+
+The 2-worker runs use the overlapped gradient exchange (the default), so the
+bit-identical resume on one worker below also checks it across hosts. For
+measurements with 2, 4, ... hosts, each held to its share of the CPUs, see
+``benchmarks/multihost.py``.
 """
 import importlib.util
 import os

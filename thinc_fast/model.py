@@ -43,6 +43,27 @@ _OPERATOR_METHODS = {
 }
 
 
+#: set by :func:`watch_training`: ``wrap(node, backprop) -> backprop`` (None: no watch)
+_TRAINING_WATCH: contextvars.ContextVar[Optional[Callable[["Model", Callable], Callable]]] = \
+    contextvars.ContextVar("thinc_fast_training_watch", default=None)
+
+
+@contextlib.contextmanager
+def watch_training(wrap: Callable[["Model", Callable], Callable]):
+    """Within the block (this thread or task), every training call of a node
+    (``begin_update(X)``, or ``node(X, is_train=True)`` from a combinator)
+    hands the backprop callback it returns to ``wrap(node, backprop)`` and
+    returns what `wrap` returns instead. For hooks that must know when a
+    node's backward pass has finished (the distributed exchange starts
+    summing a layer's gradients then: :class:`thinc_fast.step.GradientBuckets`).
+    The callbacks keep their wrapping when called after the block."""
+    token = _TRAINING_WATCH.set(wrap)
+    try:
+        yield
+    finally:
+        _TRAINING_WATCH.reset(token)
+
+
 class UnsetError(KeyError, ValueError):
     """A parameter or reference that is declared but has no value yet.
 
@@ -462,7 +483,7 @@ class Model(Generic[InT, OutT]):
     def begin_update(self, X: InT) -> Tuple[OutT, Callable[[Any], Any]]:
         """Run the model for training: returns ``(Y, backprop)``; ``backprop(dY)``
         returns the gradient of the input and increments parameter gradients."""
-        return self._func(self, X, True)
+        return self(X, is_train=True)
 
     def predict(self, X: InT) -> OutT:
         """Run the model for inference (dropout off) and return the output."""
@@ -470,6 +491,11 @@ class Model(Generic[InT, OutT]):
 
     def __call__(self, X: InT, is_train: bool = False) -> Tuple[OutT, Callable[[Any], Any]]:
         """Call the forward function: ``(Y, backprop)``."""
+        if is_train:
+            wrap = _TRAINING_WATCH.get()
+            if wrap is not None:
+                Y, backprop = self._func(self, X, is_train)
+                return Y, wrap(self, backprop)
         return self._func(self, X, is_train)
 
     def finish_update(self, optimizer: Any) -> None:

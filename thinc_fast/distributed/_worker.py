@@ -28,19 +28,30 @@ with the same tree:
 
 So for W a power of two that divides S, the parameters are bit-identical for
 every such W, on every replica, on either path.
+
+With GLOO the sum is overlapped with the backward pass (``overlap=True``, the
+default): the last shard's backward reports each bucket of the arena as soon
+as it is final and a communication thread sums it over the group at once
+(:mod:`._overlap`). Every sum above is element by element, so the buckets
+give the same bits as the whole arena (tested); the ring for other W is
+deterministic with buckets too, but not bit-equal to its whole-arena sum.
 """
+import collections
 import os
+import time
 import zlib
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 
 import numpy
 
 from ..data import take
 from ..loss import Loss
-from ..step import apply_update, train_step
+from ..step import DEFAULT_BUCKET_BYTES, GradientBuckets, apply_update, train_step
+from ._overlap import OverlappedExchange
 
 LOSS_LOG_STEPS = 100_000  # shard losses kept per worker, for reports after a failure
+TIMING_STEPS = 10_000  # (compute, idle) seconds kept per worker, for benchmarks
 
 
 @dataclass(frozen=True)
@@ -138,6 +149,14 @@ class Worker:
         self.backend = "local"
         self.loss_log: Dict[int, List[float]] = {}
         self._buffers: List[numpy.ndarray] = []
+        self.overlap = False
+        self.bucket_bytes = DEFAULT_BUCKET_BYTES
+        self._exchange: Optional[OverlappedExchange] = None
+        self._buckets: Optional[GradientBuckets] = None
+        #: per step: (seconds computing this worker's shards, seconds then
+        #: waiting for the gradient sum): the exchange's idle time
+        self.timings: Deque[Tuple[float, float]] = collections.deque(maxlen=TIMING_STEPS)
+        self._backward_end = 0.0  # of the last step, from the last shard's start
 
     # ----------------------------------------------------------------- state
     def pid(self) -> int:
@@ -176,10 +195,16 @@ class Worker:
             return False
 
     def join(self, group: Optional[str], workers: int, rank: int, backend: str,
-             timeout_ms: int = 60_000) -> str:
-        """Leave any previous group; join `group` as `rank` of `workers`."""
+             timeout_ms: int = 60_000, overlap: bool = True,
+             bucket_bytes: int = DEFAULT_BUCKET_BYTES) -> str:
+        """Leave any previous group; join `group` as `rank` of `workers`.
+        overlap: with GLOO, sum the gradient buckets during the backward pass
+        (buckets of about `bucket_bytes`) rather than the whole arena after it."""
         self.leave()
+        if bucket_bytes < 1:
+            raise ValueError(f"bucket_bytes must be >= 1, got {bucket_bytes!r}")
         self.rank, self.workers, self.backend = rank, workers, backend
+        self.overlap, self.bucket_bytes = bool(overlap), int(bucket_bytes)
         if backend == "gloo" and workers > 1:
             import torch
             from ray.util import collective
@@ -194,9 +219,15 @@ class Worker:
             collective.init_collective_group(workers, rank, backend="gloo", group_name=group,
                                              gloo_timeout=timeout_ms)
             self.group = group
+            if self.overlap:
+                self._exchange = OverlappedExchange(self._sum_over_group, self._sum_losses,
+                                                    name=f"exchange-{rank}")
         return self.node()
 
     def leave(self) -> None:
+        exchange, self._exchange = self._exchange, None
+        if exchange is not None:
+            exchange.close()
         if self.group is None:
             return
         group, self.group = self.group, None
@@ -215,9 +246,15 @@ class Worker:
             pass
 
     # ------------------------------------------------------------- compute
-    def _compute(self, step: int, batch: numpy.ndarray) -> List[float]:
+    def _compute(self, step: int, batch: numpy.ndarray,
+                 exchange: Optional[OverlappedExchange] = None,
+                 vector: Optional[numpy.ndarray] = None) -> List[float]:
         """This worker's block of shards of `batch` at `step`: their tree sum
-        lands in the gradient arena; returns the shards' summed losses."""
+        lands in the gradient arena; returns the shards' summed losses. With
+        an `exchange`: `vector` (every shard's loss, zeros) gets this worker's
+        losses and is handed to it once the last shard's loss is known, and
+        the last shard's backward pass hands it each finished bucket (it adds
+        the earlier shards, bucket by bucket)."""
         plan = self.plan
         shards = numpy.array_split(numpy.asarray(batch), plan.shards)
         mine = shard_range(self.rank, self.workers, plan.shards)
@@ -226,36 +263,84 @@ class Worker:
         if len(self._buffers) != len(mine) - 1 or (self._buffers and
                                                   self._buffers[0].shape != grads.shape):
             self._buffers = [numpy.empty_like(grads) for _ in range(len(mine) - 1)]
-        parts = []
+        buckets = self._gradient_buckets() if exchange is not None else None
+        parts: List[numpy.ndarray] = []
+        origin = time.perf_counter()
+        handed = []
+
+        def hand_over(value: float) -> None:  # the last shard's loss: the vector is complete
+            vector[mine[-1]] = value
+            handed.append(True)
+            exchange.losses(vector)
+
+        def bucket_ready(number: int) -> None:  # add the earlier shards with the tree, hand over
+            if parts:
+                lo, hi = buckets.ranges[number]
+                tree_sum([p[lo:hi] for p in parts] + [grads[lo:hi].copy()], out=grads[lo:hi])
+            exchange.ready(number)
+
         for n, j in enumerate(mine):
+            last = n + 1 == len(mine)
             self.model.zero_grads()
+            if last:
+                origin = time.perf_counter()
+                if exchange is not None:
+                    exchange.start(grads, buckets.ranges)
             if len(shards[j]):
                 numpy.random.seed([plan.seed, step, j])
+                watch = last and exchange is not None
                 result = train_step(self.model, self.optimizer, take(self.X, shards[j]),
-                                    take(self.Y, shards[j]), self.loss, update=False)
+                                    take(self.Y, shards[j]), self.loss, update=False,
+                                    buckets=buckets if watch else None,
+                                    on_ready=bucket_ready if watch else None,
+                                    on_loss=hand_over if watch else None)
                 losses.append(result.loss)
             else:
                 losses.append(0.0)
-            if n + 1 < len(mine):  # keep it; the last shard stays in the arena
+                if last and exchange is not None:  # an empty shard: every bucket is final
+                    for number in range(len(buckets.ranges)):
+                        bucket_ready(number)
+            if vector is not None and not handed:  # (once handed over, it is being summed)
+                vector[j] = losses[-1]
+            if not last:  # keep it; the last shard stays in the arena
                 self._buffers[n][...] = grads
                 parts.append(self._buffers[n])
-        if parts:
+        if parts and exchange is None:
             parts.append(grads.copy())
             tree_sum(parts, out=grads)
+        self._backward_end = time.perf_counter() - origin
         return losses
+
+    def _gradient_buckets(self) -> GradientBuckets:
+        buckets = self._buckets
+        if buckets is None or not buckets.fits(self.model) or \
+                buckets.bucket_bytes != self.bucket_bytes:
+            buckets = self._buckets = GradientBuckets(self.model, self.bucket_bytes)
+        return buckets
+
+    def _sum_over_group(self, array: numpy.ndarray) -> None:
+        """Sum a contiguous float32 array over the group, in place, element by
+        element (2 workers: GLOO allreduce; 4, 8, ...: recursive halving and
+        doubling; other counts: GLOO's ring)."""
+        if self.workers == 2 or not is_power_of_two(self.workers):
+            from ray.util import collective
+
+            collective.allreduce(array, group_name=self.group)
+        else:
+            halving_doubling_allreduce(array, self.rank, self.workers)
+
+    def _sum_losses(self, losses: numpy.ndarray) -> None:
+        from ray.util import collective
+
+        collective.allreduce(losses, group_name=self.group)
 
     def _allreduce(self, grads: numpy.ndarray, losses: numpy.ndarray) -> None:
         """Sum the gradient arena and the shard-loss vector over the group (the
         loss vector holds this worker's shards, zeros elsewhere: exact)."""
         if self.workers == 1:
             return
-        from ray.util import collective
-
-        if self.workers == 2 or not is_power_of_two(self.workers):
-            collective.allreduce(grads, group_name=self.group)
-        else:
-            halving_doubling_allreduce(grads, self.rank, self.workers)
-        collective.allreduce(losses, group_name=self.group)
+        self._sum_over_group(grads)
+        self._sum_losses(losses)
 
     def _apply(self, losses: Sequence[float]) -> None:
         apply_update(self.model, self.optimizer, self.model.arena.grads)
@@ -274,27 +359,58 @@ class Worker:
         order; the step reached; the parameter checksum)."""
         if first_step != self.step:
             raise RuntimeError(f"worker at step {self.step} asked to run step {first_step}")
-        first = shard_range(self.rank, self.workers, self.plan.shards).start
-        vector = numpy.zeros(self.plan.shards, dtype="float64")
+        vector = numpy.zeros(self.plan.shards, dtype="float64")  # every shard's loss
+        exchange = self._exchange if self.workers > 1 else None
         for batch in batches:
-            mine = self._compute(self.step, batch)
+            began = time.perf_counter()
             vector[...] = 0.0
-            vector[first:first + len(mine)] = mine
-            self._allreduce(self.model.arena.grads, vector)
+            try:
+                self._compute(self.step, batch, exchange, vector)
+            except BaseException:
+                if exchange is not None:
+                    exchange.abort()
+                raise
+            computed = time.perf_counter()
+            if exchange is not None:
+                idle = exchange.finish(vector)  # raises if a sum failed: nothing applied
+            else:
+                self._allreduce(self.model.arena.grads, vector)
+                idle = time.perf_counter() - computed
+            self.timings.append((computed - began, idle))
             self._apply(vector)
         return self.losses(first_step, self.step), self.step, checksum(self.model.arena.params)
+
+    def exchange_stats(self, clear: bool = False) -> Dict[str, Any]:
+        """For benchmarks: ``timings``, per step since the last clear, (seconds
+        computing this worker's shards, seconds then idle waiting for the
+        gradient sum); ``overlap``; ``backward_end``: seconds from the start
+        of the last shard's step to the end of its backward pass; ``buckets``:
+        per bucket of that step, (bytes, seconds until ready, until summed)
+        (empty without overlap)."""
+        stats = {"timings": list(self.timings), "overlap": self._exchange is not None,
+                 "backward_end": self._backward_end,
+                 "buckets": self._exchange.timeline() if self._exchange is not None else []}
+        if clear:
+            self.timings.clear()
+        return stats
 
     def time_allreduce(self, repeats: int) -> List[float]:
         """Seconds of each of `repeats` allreduces of a gradient arena's size
         (a copy: the model is not touched). For benchmarks."""
-        import time
+        return self.time_sum(len(self.model.arena.grads), repeats, losses=True)
 
-        buf = numpy.ones_like(self.model.arena.grads)
+    def time_sum(self, n_floats: int, repeats: int, losses: bool = False) -> List[float]:
+        """Seconds of each of `repeats` sums over the group of `n_floats`
+        float32 (and of the shard-loss vector when `losses`). For benchmarks."""
+        buf = numpy.ones(int(n_floats), dtype="float32")
         vector = numpy.zeros(self.plan.shards, dtype="float64")
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
-            self._allreduce(buf, vector)
+            if self.workers > 1:
+                self._sum_over_group(buf)
+                if losses:
+                    self._sum_losses(vector)
             times.append(time.perf_counter() - start)
         return times
 
