@@ -428,18 +428,22 @@ def test_spin_budget_follows_the_gaps(options):
 
 def test_hog_signs_rule():
     """A long wait for a worker's chunk is a sign at once; polling workers that
-    take no chunk only twice in a row (once is a daemon's blip), and only in
-    jobs long enough for a running worker to look (20 us); sleeping workers
-    that miss a job are no sign (waking takes tens of microseconds)."""
+    take no chunk twice in a row (once in a short job is a daemon's blip) or
+    once in a job of 100 us or more, and only in jobs long enough for a running
+    worker to look (20 us); sleeping workers that miss a job are no sign
+    (waking takes tens of microseconds)."""
     seen = numpy_ops._hog_seen
     assert seen([(900, 500, True, 1)]) == [True]
     assert seen([(300, 100, True, 1), (300, 0, True, 3)]) == [False, False]
-    assert seen([(300, 0, True, 0), (300, 0, True, 1), (300, 0, True, 0)]) == [False] * 3
-    assert seen([(300, 0, True, 0), (300, 0, True, 0), (300, 0, True, 0)]) == [False, True, True]
+    assert seen([(50, 0, True, 0), (50, 0, True, 1), (50, 0, True, 0)]) == [False] * 3
+    assert seen([(50, 0, True, 0), (50, 0, True, 0), (50, 0, True, 0)]) == [False, True, True]
     assert seen([(300, 0, False, 0), (300, 0, False, 0)]) == [False, False]
     # tiny jobs neither count nor break a run
     assert seen([(5, 0, True, 0), (5, 0, True, 0), (5, 0, True, 0)]) == [False] * 3
-    assert seen([(300, 0, True, 0), (5, 0, True, 0), (300, 0, True, 0)]) == [False, False, True]
+    assert seen([(50, 0, True, 0), (5, 0, True, 0), (50, 0, True, 0)]) == [False, False, True]
+    # a long job (>= 100 us) that polling workers missed is a sign by itself
+    assert seen([(300, 0, True, 0)]) == [True]
+    assert seen([(50, 0, True, 0), (50, 0, True, 1)]) == [False, False]
 
 
 def test_fma_peak_probe():

@@ -94,19 +94,23 @@ static int tf_omp_limit(void) { return 1 << 30; }
 
 #define TF_POOL_HOGGED_NS 300000           /* a wait or a gap this long: a hog ran */
 
-#define TF_POOL_MISS_MIN_NS 20000  /* a job shorter than this may end before a worker looks */
+#define TF_POOL_MISS_MIN_NS 20000   /* a job shorter than this may end before a worker looks */
+#define TF_POOL_MISS_LONG_NS 100000 /* missing a job this long is a sign by itself */
 
 /* Whether a job shows a hog (see tf_pool_run): it took `job_ns`, of which the
  * caller waited `waited_ns` for workers' chunks after its own; `polling`: no
  * worker slept when it was published; `worker_chunks`: chunks the workers did.
  * `missed` counts the jobs in a row (of those long enough to tell) whose
- * polling workers did none. */
+ * polling workers did none: two such, or one of TF_POOL_MISS_LONG_NS or more
+ * (a daemon's blip does not keep a polling worker off its CPU that long). */
 static inline int tf_pool_hog_seen(int64_t job_ns, int64_t waited_ns, int polling,
                                    unsigned long long worker_chunks, int *missed)
 {
     if (worker_chunks > 0 || !polling)
         *missed = 0;
-    else if (job_ns >= TF_POOL_MISS_MIN_NS)
+    else if (job_ns >= TF_POOL_MISS_LONG_NS)
+        *missed = 2;
+    else if (job_ns >= TF_POOL_MISS_MIN_NS && *missed < 2)
         ++*missed;
     return waited_ns > TF_POOL_HOGGED_NS || *missed >= 2;
 }
