@@ -21,6 +21,8 @@ from typing import Callable, Dict, List
 
 import numpy
 
+from mlp_configs import MLP_784_512_512_10  # benchmarks/mlp_configs.py
+
 N_THREADS = min(2, len(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else 2
 
 import thinc_fast  # noqa: E402
@@ -386,25 +388,7 @@ def bench_mlp(hidden: List[int], batch: int, rounds: int, data) -> None:
 
 
 # ---------------------------------------------------------------------- ray
-RAY_CONFIG = """
-[model]
-@layers = "chain.v1"
-
-[model.*.h1]
-@layers = "Relu.v1"
-nO = 512
-
-[model.*.h2]
-@layers = "Relu.v1"
-nO = 512
-
-[model.*.out]
-@layers = "Softmax.v1"
-
-[optimizer]
-@optimizers = "Adam.v1"
-learn_rate = 0.001
-"""
+RAY_CONFIG = MLP_784_512_512_10
 RAY_STEPS = 40  # steps per timed run of each data-parallel contestant
 
 

@@ -20,9 +20,10 @@ import time
 import numpy
 
 import thinc_fast
-from thinc_fast.api import NumpyOps
 from thinc_fast.backends import _blis_arch
 from thinc_fast.backends import numpy_ops
+
+from compare import step_gemm_operands  # the step's gemms as compare.py times them
 
 LAYERS = [(784, 64), (64, 10), (784, 512), (512, 512), (512, 10), (288, 288), (96, 288),
           (288, 96), (64, 64), (300, 200)]
@@ -35,18 +36,6 @@ def step_shapes(batches):
         for n_in, n_out in LAYERS:
             shapes |= {(b, n_in, n_out, "B^T"), (b, n_out, n_in, "-"), (n_out, b, n_in, "A^T")}
     return sorted(shapes)
-
-
-def gemm_closure(ops, m, k, n, op, rng):
-    if op == "B^T":
-        a, b, t1, t2 = rng.random((m, k), "f"), rng.random((n, k), "f"), False, True
-    elif op == "A^T":
-        a, b, t1, t2 = rng.random((k, m), "f"), rng.random((k, n), "f"), True, False
-    else:
-        a, b, t1, t2 = rng.random((m, k), "f"), rng.random((k, n), "f"), False, False
-    c = numpy.zeros((m, n), "f")
-    beta = 1.0 if op == "A^T" else 0.0
-    return lambda: ops.gemm(a, b, out=c, trans1=t1, trans2=t2, beta=beta)
 
 
 def median_time(fn, inner, repeats):
@@ -68,7 +57,6 @@ def main() -> None:
     batches = [int(b) for b in args.batches.split(",")]
     repeats = 3 if args.quick else 7
     print(_blis_arch.summary())
-    ops = NumpyOps()
     rng = numpy.random.default_rng(0)
     before = numpy_ops.gemm_config()
     threads = thinc_fast.get_num_threads()
@@ -77,7 +65,7 @@ def main() -> None:
     losses = []
     try:
         for m, k, n, op in step_shapes(batches):
-            fn = gemm_closure(ops, m, k, n, op, rng)
+            fn, _ = step_gemm_operands(m, k, n, op, rng)
             flops = 2.0 * m * k * n
             inner = max(10, min(2000, int(3e8 / flops)))
             rates = []

@@ -40,46 +40,27 @@ import math
 import os
 import secrets
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 import numpy
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+from netns import end_namespaces, namespaces_unavailable, sh  # noqa: E402  (tools/netns.py)
+from mlp_configs import MLP_784_512_512_10  # noqa: E402  (benchmarks/mlp_configs.py)
 
 PORT = 6379
 SUBNET = "10.78.0"
 BIN = Path(sys.executable).parent
-CONFIG = """
-[model]
-@layers = "chain.v1"
-
-[model.*.h1]
-@layers = "Relu.v1"
-nO = 512
-
-[model.*.h2]
-@layers = "Relu.v1"
-nO = 512
-
-[model.*.out]
-@layers = "Softmax.v1"
-
-[optimizer]
-@optimizers = "Adam.v1"
-learn_rate = 0.001
-"""
+CONFIG = MLP_784_512_512_10
 N_EXAMPLES = 8192
 SUM_SIZES = [1 << 14, 1 << 16, 1 << 18, 1 << 20]  # floats
 LINK_BPS = 10e9 / 8  # the shaped link: 10 Gbit/s
-
-
-def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(list(args), capture_output=True, text=True, check=check, timeout=60)
 
 
 def synthetic(n: int = N_EXAMPLES):
@@ -223,30 +204,8 @@ class Hosts:
             raise RuntimeError(f"not all {self.n} hosts joined: {ready.stdout} "
                                f"{ready.stderr[-2000:]}{logs}")
 
-    def pids(self) -> List[int]:
-        found = []
-        for ns in self.names + [self.switch]:
-            out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
-            found += [int(p) for p in out.stdout.split()]
-        return found
-
     def down(self) -> None:
-        for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-            for pid in self.pids():
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
-            deadline = time.monotonic() + wait
-            while self.pids() and time.monotonic() < deadline:
-                time.sleep(0.2)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
-        for ns in self.names + [self.switch]:
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        end_namespaces(self.names + [self.switch], self.procs, term_wait=5.0)
         for path in self.cgroups:
             for _ in range(20):
                 try:
@@ -417,8 +376,9 @@ def main() -> None:
         args.hosts = args.hosts[0]
         print("RESULT " + json.dumps(driver(args)))
         return
-    if os.geteuid() != 0 or shutil.which("ip") is None:
-        sys.exit("needs root and iproute2 (network namespaces)")
+    reason = namespaces_unavailable()
+    if reason:
+        sys.exit(reason)
     cores = os.cpu_count() or 1
     report: Dict[str, Any] = {"cpu": cpu_name(), "cores": cores, "runs": {}}
     for hosts in args.hosts:

@@ -17,7 +17,6 @@ import importlib.util
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import numpy
 import pytest
+from netns import end_namespaces, namespaces_unavailable, sh  # tools/netns.py
 
 pytest.importorskip("ray")
 
@@ -34,24 +34,6 @@ pytestmark = pytest.mark.ray
 HEAD, NODE = "10.77.0.1", "10.77.0.2"
 PORT = 6379
 BIN = Path(sys.executable).parent
-
-
-def sh(*args, check=True, timeout=30, **kwargs):
-    return subprocess.run(list(args), capture_output=True, text=True, check=check,
-                          timeout=timeout, **kwargs)
-
-
-def namespaces_unavailable():
-    if shutil.which("ip") is None:
-        return "iproute2's ip is not installed (apt-get install -y iproute2)"
-    if os.geteuid() != 0:
-        return "making network namespaces needs root"
-    probe = f"tfprobe{os.getpid()}"
-    made = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
-    if made.returncode != 0:
-        return f"network namespaces are not permitted here: {made.stderr.strip()}"
-    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
-    return None
 
 
 class TwoHosts:
@@ -96,31 +78,8 @@ class TwoHosts:
         return subprocess.run(["ip", "netns", "exec", ns, *args], env=self.env, cwd=cwd,
                               capture_output=True, text=True, timeout=timeout)
 
-    def pids(self):
-        found = []
-        for ns in (self.a, self.b):
-            out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
-            found += [int(p) for p in out.stdout.split()]
-        return found
-
     def down(self):
-        # everything inside our namespaces was started by this test: end it by pid
-        for sig, wait in ((signal.SIGTERM, 4.0), (signal.SIGKILL, 5.0)):
-            for pid in self.pids():
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
-            deadline = time.monotonic() + wait
-            while self.pids() and time.monotonic() < deadline:
-                time.sleep(0.2)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
-        for ns in (self.a, self.b):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        end_namespaces((self.a, self.b), self.procs)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 

@@ -40,10 +40,10 @@
  * loop) for TF_POOL_CONTENDED_FOR_NS: sleeping workers let the OS move the
  * hog to their core, and a wake-up preempts it there. Signs of a hog: the
  * caller, its own chunks done, waited TF_POOL_HOGGED_NS or more for a
- * worker's chunk; polling workers took no chunk of two jobs in a row (they
- * never got the CPU: the caller did every chunk alone); a polling worker saw a
- * gap of TF_POOL_HOGGED_NS between two polls. A daemon waking up for some
- * microseconds is none of these. Measured there, quiet, against the same
+ * worker's chunk; polling workers took no chunk of a job of
+ * TF_POOL_MISS_LONG_NS or more, or of two shorter ones in a row (they never
+ * got the CPU: the caller did every chunk alone). A daemon waking up for some
+ * microseconds is neither. Measured there, quiet, against the same
  * build without this: a gemm right after a NumPy matmul 1.34-1.47x alone
  * (was 1.67-1.81x); after 400 us of Python 0.99-1.05x (was 1.02-1.04x);
  * spaCy's tagger and textcat (thinc_fast's Thinc backend) within noise, 30-130
@@ -92,7 +92,7 @@ static int tf_omp_limit(void) { return omp_get_max_threads(); }
 static int tf_omp_limit(void) { return 1 << 30; }
 #endif
 
-#define TF_POOL_HOGGED_NS 300000           /* a wait or a gap this long: a hog ran */
+#define TF_POOL_HOGGED_NS 300000           /* a wait this long for a worker: a hog ran */
 
 #define TF_POOL_MISS_MIN_NS 20000   /* a job shorter than this may end before a worker looks */
 #define TF_POOL_MISS_LONG_NS 100000 /* missing a job this long is a sign by itself */
@@ -128,7 +128,7 @@ static void tf_pool_set_spin_max_ns(long ns) { (void)ns; }
 
 static int tf_pool_threads_supported(void) { return 0; }
 static int tf_pool_workers(void) { return 0; }
-static void tf_pool_counters(unsigned long long *out) { out[0] = out[1] = out[2] = out[3] = out[4] = out[5] = 0; }
+static void tf_pool_counters(unsigned long long *out) { out[0] = out[1] = out[2] = out[3] = out[4] = 0; }
 static int tf_pool_all_spinning(int helpers) { (void)helpers; return 0; }
 static int tf_pool_grow(int wanted) { (void)wanted; return 0; }
 static void tf_pool_run(tf_chunk_fn fn, void *ctx, int nchunks, int nthreads)
@@ -198,9 +198,8 @@ static inline int64_t tf_pool_budget_for(int64_t base, int64_t most, int64_t gap
     return 2 * gap < most ? 2 * gap : most;
 }
 
-/* Contention: after a sign of a CPU hog (tf_pool_hog_seen, or a polling worker
- * that lost its CPU for TF_POOL_HOGGED_NS: see tf_pool_wait), polls are kept
- * to TF_POOL_CONTENDED_SPIN_NS for TF_POOL_CONTENDED_FOR_NS. */
+/* Contention: after a sign of a CPU hog (tf_pool_hog_seen), polls are kept to
+ * TF_POOL_CONTENDED_SPIN_NS for TF_POOL_CONTENDED_FOR_NS. */
 static int64_t tf_pool_contended_until_ns = 0;
 static int tf_pool_missed_in_a_row = 0; /* jobs in a row whose polling workers took no chunk */
 #define TF_POOL_CONTENDED_SPIN_NS 100000   /* the poll while contended */
@@ -248,10 +247,9 @@ static struct {
     unsigned long long jobs, chunks, helped, moves; /* counters: jobs run, their chunks,
                                                      * chunks done by workers, moves off
                                                      * the caller's CPU */
-    unsigned long long preempted;      /* polls cut short: a hog ran on the worker's CPU */
     unsigned long long hog_signs; /* jobs after which the caller saw a hog */
 } tf_pool = {0, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
-             0, 0, 0, 0, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+             0, 0, 0, 0, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0};
 
 #define TF_POOL_CALLER_SPIN_NS 100000
 
@@ -272,8 +270,7 @@ static void tf_pool_counters(unsigned long long *out)
     out[1] = tf_pool.chunks;
     out[2] = __atomic_load_n(&tf_pool.helped, __ATOMIC_RELAXED);
     out[3] = __atomic_load_n(&tf_pool.moves, __ATOMIC_RELAXED);
-    out[4] = __atomic_load_n(&tf_pool.preempted, __ATOMIC_RELAXED);
-    out[5] = __atomic_load_n(&tf_pool.hog_signs, __ATOMIC_RELAXED);
+    out[4] = __atomic_load_n(&tf_pool.hog_signs, __ATOMIC_RELAXED);
 }
 
 static inline int64_t tf_now_ns(void)
@@ -322,32 +319,14 @@ static void tf_pool_drain(uint32_t gen, int worker)
 static uint64_t tf_pool_wait(uint32_t seen)
 {
     uint64_t w;
-    int64_t start = tf_now_ns(), budget = tf_pool_spin_budget_at(start), last = start;
+    int64_t start = tf_now_ns(), budget = tf_pool_spin_budget_at(start);
     for (unsigned i = 1;; ++i) {
         w = __atomic_load_n(&tf_pool.word, __ATOMIC_ACQUIRE);
         if (TF_GEN(w) != seen)
             return w;
         TF_CPU_RELAX();
-        if ((i & 63) == 0) {
-            int64_t now = tf_now_ns();
-            if (now - start > budget)
-                break;
-            /* 64 polls take a few microseconds. A gap of a scheduler slice
-             * means that the OS ran another thread on this CPU for that long: a
-             * CPU hog wants the core (another library's workers spinning after
-             * their call, another process), not a daemon waking up for a few
-             * microseconds. Stop polling and sleep, so that the wake-up (which
-             * preempts the hog) brings this worker back for the next job, and
-             * keep polls short for a while, so that the worker is asleep, not
-             * queued behind the hog, when the next job comes. */
-            if (now - last > TF_POOL_HOGGED_NS) {
-                __atomic_add_fetch(&tf_pool.preempted, 1, __ATOMIC_RELAXED);
-                __atomic_store_n(&tf_pool_contended_until_ns, now + TF_POOL_CONTENDED_FOR_NS,
-                                 __ATOMIC_RELAXED);
-                break;
-            }
-            last = now;
-        }
+        if ((i & 63) == 0 && tf_now_ns() - start > budget)
+            break;
     }
     pthread_mutex_lock(&tf_pool.sleep_lock);
     __atomic_add_fetch(&tf_pool.sleepers, 1, __ATOMIC_SEQ_CST);

@@ -1473,15 +1473,14 @@ def gemm_config():
     """How gemm runs now: the contexts per shape, the thresholds, the split,
     and the pool's counters (jobs split over threads, their tiles, the tiles
     the workers took: a low share means the other cores were busy)."""
-    cdef unsigned long long counters[6]
+    cdef unsigned long long counters[5]
     tf_pool_counters(counters)
     return {
         "pool_jobs": counters[0],
         "pool_tiles": counters[1],
         "pool_tiles_by_workers": counters[2],
         "pool_moves": counters[3],
-        "pool_polls_preempted": counters[4],
-        "pool_hog_signs": counters[5],
+        "pool_hog_signs": counters[4],
         "expert": tf_blis.sgemm_ex != NULL,
         "large": tf_blis.large != NULL,
         "thin": tf_blis.thin != NULL,
