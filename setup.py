@@ -3,7 +3,7 @@
 Metadata lives in pyproject.toml. The flags are safe for every CPU of the
 target architecture (no -march=native): -O3 with -fno-math-errno lets the
 compiler vectorise sqrtf in the fused Adam loop, -fopenmp-simd honours the
-`omp simd` pragmas of src/include/tf_loops.h, and the loops there are built
+`omp simd` pragmas of src/include/stream_loops.h, and the loops there are built
 for baseline x86-64, x86-64-v3 and x86-64-v4 with the best chosen at load time
 (gcc's target_clones). -fopenmp (when the compiler has it) runs the prange
 loops on several threads; auditwheel bundles the OpenMP runtime in wheels.

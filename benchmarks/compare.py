@@ -330,13 +330,13 @@ def bench_mlp(hidden: List[int], batch: int, rounds: int, data) -> None:
     model.initialize(X=X[:5], Y=Y[:5])
     opt = Adam(0.001)
 
-    def tf_epoch():
+    def fast_epoch():
         for idx in minibatch(order, size=batch):
             Yh, backprop = model.begin_update(X[idx])
             backprop(Yh - Y[idx])
             model.finish_update(opt)
 
-    contestants["thinc_fast"] = tf_epoch
+    contestants["thinc_fast"] = fast_epoch
     if thinc_api is not None:
         t_model = thinc_api.chain(*[thinc_api.Relu(h) for h in hidden], thinc_api.Softmax())
         t_model.initialize(X=X[:5], Y=Y[:5])
@@ -712,14 +712,14 @@ def bench_gpu(rounds: int) -> None:
         model.initialize(X=gX[:5], Y=gY[:5])
         opt = Adam(0.001)
 
-        def tf_epoch():
+        def fast_epoch():
             for start in range(0, len(X), 128):
                 Yh, backprop = model.begin_update(gX[start:start + 128])
                 backprop(Yh - gY[start:start + 128])
                 model.finish_update(opt)
             cupy.cuda.Device().synchronize()
 
-        contestants["thinc_fast"] = tf_epoch
+        contestants["thinc_fast"] = fast_epoch
     if torch is not None and torch.cuda.is_available():
         net = torch.nn.Sequential(torch.nn.Linear(784, 512), torch.nn.ReLU(), torch.nn.Linear(512, 512),
                                   torch.nn.ReLU(), torch.nn.Linear(512, 10)).cuda()

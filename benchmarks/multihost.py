@@ -90,10 +90,10 @@ class Hosts:
         self.quota = quota  # False: pinned to a core only (work-conserving share)
         self.cores = os.cpu_count() or 1
         tag = f"{os.getpid() % 10000}"
-        self.switch = f"tfsw{tag}"
-        self.names = [f"tfh{i}x{tag}" for i in range(n)]
+        self.switch = f"tnsw{tag}"
+        self.names = [f"tnh{i}x{tag}" for i in range(n)]
         self.addresses = [f"{SUBNET}.{i + 1}" for i in range(n)]
-        self.tmp = tempfile.mkdtemp(prefix="tfmh")
+        self.tmp = tempfile.mkdtemp(prefix="tnmh")
         self.cgroups: List[Path] = []
         self.procs: List[subprocess.Popen] = []
         self.env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token",
@@ -128,7 +128,7 @@ class Hosts:
                 sh("ip", "netns", "exec", where, "tc", "qdisc", "add", "dev", dev, "root", "tbf",
                    "rate", "10gbit", "burst", "4mb", "latency", "10ms")
             if self.quota:
-                self.cgroups.append(self._cgroup(f"tfmh{i}x{os.getpid() % 10000}"))
+                self.cgroups.append(self._cgroup(f"tnmh{i}x{os.getpid() % 10000}"))
         return self
 
     def _cgroup(self, name: str) -> Path:

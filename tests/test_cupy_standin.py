@@ -306,18 +306,18 @@ def test_elementwise_kernels_with_any_launch_shape(cupy, module, grid, block):
     dev = cupy.asarray
     L = numpy.int64
     Y = dev(X)
-    module.get_function("tf_bias_add")(grid, block, (Y, dev(b), L(37), L(29)))
+    module.get_function("thf_bias_add")(grid, block, (Y, dev(b), L(37), L(29)))
     assert_allclose(Y.get(), X + b, rtol=1e-6)
     Y = dev(X)
-    module.get_function("tf_bias_relu")(grid, block, (Y, dev(b), L(37), L(29)))
+    module.get_function("thf_bias_relu")(grid, block, (Y, dev(b), L(37), L(29)))
     assert_allclose(Y.get(), numpy.maximum(X + b, 0), rtol=1e-6)
     dY = randn(37, 29)
     dX = cupy.empty_like(Y)
-    module.get_function("tf_relu_backward")(grid, block, (dX, dev(dY), Y, L(Y.size)))
+    module.get_function("thf_relu_backward")(grid, block, (dX, dev(dY), Y, L(Y.size)))
     assert_allclose(dX.get(), numpy.where(Y.get() > 0, dY, 0))
     out = dev(randn(29))
     expected = out.get() + X.sum(axis=0)
-    module.get_function("tf_colsum_inc")(grid, block, (out, dev(X), L(37), L(29)))
+    module.get_function("thf_colsum_inc")(grid, block, (out, dev(X), L(37), L(29)))
     assert_allclose(out.get(), expected, rtol=1e-5, atol=1e-5)
 
 
@@ -333,7 +333,7 @@ def test_optimizer_kernels_with_any_launch_shape(cupy, module, grid, block):
     refs = [a.copy() for a in (w, g, m, v, avg)]
     CPU.adam_step(*refs, **hp, grad_scale=scales, segments=offsets)
     dw, dg, dm, dv, davg = (cupy.asarray(a) for a in (w, g, m, v, avg))
-    module.get_function("tf_adam")(grid, block, (
+    module.get_function("thf_adam")(grid, block, (
         dw, dg, dm, dv, davg, numpy.int32(1), numpy.int64(n), cupy.asarray(scales),
         cupy.asarray(offsets), numpy.int32(4), f(0.01), f(0.01), f(0.9), f(0.999), f(1e-8),
         f(1e-3), f(0.2), numpy.int32(1)))
@@ -343,7 +343,7 @@ def test_optimizer_kernels_with_any_launch_shape(cupy, module, grid, block):
     CPU.sgd_step(*refs, learn_rate=0.1, grad_scale=scales, l2_coupled=0.01, decay=1e-3,
                  avg_rate=0.2, segments=offsets)
     dw, dg, davg = (cupy.asarray(a) for a in (w, g, avg))
-    module.get_function("tf_sgd")(grid, block, (
+    module.get_function("thf_sgd")(grid, block, (
         dw, dg, davg, numpy.int32(1), numpy.int64(n), cupy.asarray(scales), cupy.asarray(offsets),
         numpy.int32(4), f(0.01), f(0.1), f(1e-3), f(0.2)))
     for got, want in zip((dw, dg, davg), refs):
@@ -355,7 +355,7 @@ def test_reduction_kernels_for_every_block_size_and_order(cupy, cupy_standin, mo
     X = randn(9, 300) * 5
     e = numpy.exp(X.astype("f8") - X.max(axis=1, keepdims=True))
     want = e / e.sum(axis=1, keepdims=True)
-    softmax = module.get_function("tf_softmax_rows")
+    softmax = module.get_function("thf_softmax_rows")
     with cupy_standin.thread_order(order):
         for threads in (1, 2, 32, 256, 1024):
             for blocks in (1, 4, 9):
@@ -366,7 +366,7 @@ def test_reduction_kernels_for_every_block_size_and_order(cupy, cupy_standin, mo
         g, w = randn(20_011), randn(20_011)
         for blocks in (1, 7, 79):
             partial = cupy.zeros(blocks, dtype="float64")
-            module.get_function("tf_sumsq")((blocks,), (256,), (
+            module.get_function("thf_sumsq")((blocks,), (256,), (
                 cupy.asarray(g), cupy.asarray(w), numpy.float32(0.1), numpy.int64(g.size),
                 partial))
             assert math.isclose(float(partial.sum()),
@@ -388,9 +388,9 @@ def test_elementwise_methods_launch_kernels_and_fall_back(cupy, ops, launches):
     X, b = randn(13, 33), randn(33)
     dX, db = _dev(cupy, X, b)
     Y = ops.bias_relu(dX, db)
-    assert launches[-1] == "tf_bias_relu" and Y is not dX
+    assert launches[-1] == "thf_bias_relu" and Y is not dX
     assert_allclose(Y.get(), CPU.bias_relu(X, b))
-    assert ops.bias_add(dX, db, inplace=True) is dX and launches[-1] == "tf_bias_add"
+    assert ops.bias_add(dX, db, inplace=True) is dX and launches[-1] == "thf_bias_add"
     assert_allclose(dX.get(), X + b, rtol=1e-6)
     n = len(launches)
     big = cupy.asarray(randn(13, 66))
@@ -403,12 +403,12 @@ def test_elementwise_methods_launch_kernels_and_fall_back(cupy, ops, launches):
     Yr = cupy.maximum(dX, 0)
     dY = cupy.asarray(randn(13, 33))
     got = ops.backprop_relu(dY, Yr)
-    assert launches[-1] == "tf_relu_backward"
+    assert launches[-1] == "thf_relu_backward"
     assert_allclose(got.get(), numpy.where(Yr.get() > 0, dY.get(), 0))
     assert ops.backprop_relu(dY, Yr, inplace=True) is dY
     assert_allclose(ops.backprop_relu(dY[:, ::2], Yr[:, ::2]).get(), got.get()[:, ::2])
     S = ops.softmax(dX)
-    assert launches[-1] == "tf_softmax_rows"
+    assert launches[-1] == "thf_softmax_rows"
     assert_allclose(S.get(), CPU.softmax(dX.get()), rtol=1e-5, atol=1e-7)
     assert_allclose(ops.softmax(dX, temperature=2.0).get(), CPU.softmax(dX.get(), temperature=2.0),
                     rtol=1e-5, atol=1e-7)
@@ -420,7 +420,7 @@ def test_elementwise_methods_launch_kernels_and_fall_back(cupy, ops, launches):
     assert ops.softmax(S2, inplace=True) is S2
     out = cupy.asarray(randn(33))
     want = out.get() + dX.get().sum(axis=0)
-    assert ops.inc_col_sums(dX, out) is out and launches[-1] == "tf_colsum_inc"
+    assert ops.inc_col_sums(dX, out) is out and launches[-1] == "thf_colsum_inc"
     assert_allclose(out.get(), want, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="column sums"):
         ops.inc_col_sums(dX, cupy.zeros(5, "float32"))
@@ -430,7 +430,7 @@ def test_norms_and_fused_steps(cupy, ops, launches):
     g, w = randn(100_003), randn(100_003)
     dg, dw = _dev(cupy, g, w)
     assert math.isclose(ops.sum_of_squares(dg), CPU.sum_of_squares(g), rel_tol=1e-6)
-    assert launches[-1] == "tf_sumsq"
+    assert launches[-1] == "thf_sumsq"
     assert math.isclose(ops.sum_of_squares(dg, dw, 0.01), CPU.sum_of_squares(g, w, 0.01),
                         rel_tol=1e-6)
     assert math.isclose(ops.sum_of_squares(dg.astype("float64")), CPU.sum_of_squares(g),
@@ -450,7 +450,7 @@ def test_norms_and_fused_steps(cupy, ops, launches):
     m, v, avg = randn(100_003) * 0.1, numpy.abs(randn(100_003)) * 0.1, randn(100_003)
     hp = dict(lr_hat=0.01, beta1=0.9, beta2=0.999, eps=1e-8, l2_coupled=0.01, decay=1e-3,
               avg_rate=0.2, grad_scale=[0.5, 1.0, 2.0, 0.25], segments=bounds)
-    for dtype, kernel in (("float32", "tf_adam"), ("float64", None)):
+    for dtype, kernel in (("float32", "thf_adam"), ("float64", None)):
         host = [a.astype(dtype) for a in (w, g, m, v, avg)]
         dev = _dev(cupy, *host)
         CPU.adam_step(*host, **hp)
@@ -487,29 +487,29 @@ def test_sequence_methods_take_kernel_and_reference_paths(cupy, ops, launches):
     dX, dlen = _dev(cupy, X, lengths)
     for nW in (0, 1, 2):
         cols = ops.seq2col(dX, nW, lengths=dlen)
-        assert launches[-1] == "tf_seq2col"
+        assert launches[-1] == "thf_seq2col"
         assert_allclose(cols.get(), CPU.seq2col(X, nW, lengths=lengths))
         assert_allclose(ops.seq2col(dX, nW, lengths=lengths).get(), cols.get())  # host lengths
         back = ops.backprop_seq2col(cols, nW, lengths=dlen)
-        assert launches[-1] == "tf_backprop_seq2col"
+        assert launches[-1] == "thf_backprop_seq2col"
         assert_allclose(back.get(), CPU.backprop_seq2col(cols.get(), nW, lengths=lengths),
                         rtol=1e-6)
     assert_allclose(ops.seq2col(dX.astype("float64"), 1).get(), CPU.seq2col(X.astype("f8"), 1))
     for how in ("sum", "mean"):
         Y = getattr(ops, f"reduce_{how}")(dX, dlen)
-        assert launches[-1] == "tf_reduce_sum"
+        assert launches[-1] == "thf_reduce_sum"
         assert_allclose(Y.get(), getattr(CPU, f"reduce_{how}")(X, lengths), rtol=1e-6)
         d = getattr(ops, f"backprop_reduce_{how}")(Y, dlen)
-        assert launches[-1] == "tf_backprop_reduce_sum"
+        assert launches[-1] == "thf_backprop_reduce_sum"
         assert_allclose(d.get(), getattr(CPU, f"backprop_reduce_{how}")(Y.get(), lengths),
                         rtol=1e-6)
     full = numpy.asarray([3, 5, 1, 4], dtype="int32")
     maxes, which = ops.reduce_max(dX, cupy.asarray(full))
-    assert launches[-1] == "tf_reduce_max" and which.dtype == "int32"
+    assert launches[-1] == "thf_reduce_max" and which.dtype == "int32"
     m2, w2 = CPU.reduce_max(X, full)
     assert numpy.array_equal(maxes.get(), m2) and numpy.array_equal(which.get(), w2)
     d = ops.backprop_reduce_max(maxes, which, full)
-    assert launches[-1] == "tf_backprop_reduce_max"
+    assert launches[-1] == "thf_backprop_reduce_max"
     assert numpy.array_equal(d.get(), CPU.backprop_reduce_max(m2, w2, full))
     with pytest.raises(IndexError):
         ops.backprop_reduce_max(maxes, which + 10, full)
@@ -517,7 +517,7 @@ def test_sequence_methods_take_kernel_and_reference_paths(cupy, ops, launches):
     idx = rng.integers(0, 50, (20, 3)).astype("uint32")
     dt, di = _dev(cupy, table, idx)
     got = ops.gather_add(dt, di)
-    assert launches[-1] == "tf_gather_add"
+    assert launches[-1] == "thf_gather_add"
     assert_allclose(got.get(), CPU.gather_add(table, idx), rtol=1e-6)
     with pytest.raises(IndexError):
         ops.gather_add(dt, di + 50)
@@ -529,7 +529,7 @@ def test_sequence_methods_take_kernel_and_reference_paths(cupy, ops, launches):
         ops.scatter_add(dt, di + 50, cupy.asarray(values))
     ids = numpy.asarray([0, 1, 42, 2 ** 63, 7], dtype="uint64")
     assert numpy.array_equal(ops.hash(cupy.asarray(ids), 5).get(), CPU.hash(ids, 5))
-    assert launches[-1] == "tf_hash_u64"
+    assert launches[-1] == "thf_hash_u64"
     assert numpy.array_equal(ops.hash([3, 5, 2 ** 40], 1).get(), CPU.hash([3, 5, 2 ** 40], 1))
     assert ops.hash(cupy.zeros(0, "uint64"), 0).shape == (0, 4)
 
@@ -573,7 +573,7 @@ def test_construction_conversion_and_custom_kernels(cupy, ops):
     assert_allclose(host, X)
     assert isinstance(get_array_ops(dX), CupyOps)
     assert _custom_kernels.KERNELS is not None
-    assert _custom_kernels.KERNELS.get_function("tf_adam").name == "tf_adam"
+    assert _custom_kernels.KERNELS.get_function("thf_adam").name == "thf_adam"
     assert _custom_kernels.compile_mmh() is not None
     with pytest.raises(KeyError, match="no CUDA kernel"):
         _custom_kernels.KERNELS.get_function("nope")

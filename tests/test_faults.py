@@ -14,17 +14,17 @@ import numpy
 import pytest
 
 TIMEOUT = 60
-# Runs the CLI with a fault injected: TF_SIGINT_AT_STEP=N sends SIGINT to the
-# process right after step N; TF_KILL_AT_SWAP=N kills it (SIGKILL) between the
+# Runs the CLI with a fault injected: THF_SIGINT_AT_STEP=N sends SIGINT to the
+# process right after step N; THF_KILL_AT_SWAP=N kills it (SIGKILL) between the
 # two renames of the N-th replacement of an existing model-last;
-# TF_KILL_AT_CHECKPOINT=N kills it while the N-th checkpoint is written.
+# THF_KILL_AT_CHECKPOINT=N kills it while the N-th checkpoint is written.
 DRIVER = r"""
 import os, signal, sys
 from pathlib import Path
 
-sigint_at = int(os.environ.get("TF_SIGINT_AT_STEP", "0"))
-kill_at_swap = int(os.environ.get("TF_KILL_AT_SWAP", "0"))
-kill_at_checkpoint = int(os.environ.get("TF_KILL_AT_CHECKPOINT", "0"))
+sigint_at = int(os.environ.get("THF_SIGINT_AT_STEP", "0"))
+kill_at_swap = int(os.environ.get("THF_KILL_AT_SWAP", "0"))
+kill_at_checkpoint = int(os.environ.get("THF_KILL_AT_CHECKPOINT", "0"))
 if sigint_at:
     import thinc_fast.training.loop as loop
     real_step, steps = loop.train_step, [0]
@@ -125,7 +125,7 @@ def test_ctrl_c_anywhere_then_resume_equals_the_uninterrupted_run(tmp_path, stra
                                                                    setting, step):
     run = tmp_path / "run"
     stopped = cli("train", "-q", "-o", run, *SMALL, *SETTINGS[setting],
-                  env={"TF_SIGINT_AT_STEP": str(step)}, check=False)
+                  env={"THF_SIGINT_AT_STEP": str(step)}, check=False)
     assert stopped.returncode == 130, stopped.stderr
     # friction 7: not an error; says the run is saved and how to go on
     assert "Error" not in stopped.stderr and "--verbose" not in stopped.stderr
@@ -231,7 +231,7 @@ def test_kill_between_the_two_renames_of_a_swap_is_recovered(tmp_path):
     straight = tmp_path / "straight"
     cli("train", "-q", "-o", straight, *settings)
     run = tmp_path / "run"
-    killed = cli("train", "-q", "-o", run, *settings, env={"TF_KILL_AT_SWAP": "2"}, check=False)
+    killed = cli("train", "-q", "-o", run, *settings, env={"THF_KILL_AT_SWAP": "2"}, check=False)
     assert killed.returncode == -signal.SIGKILL
     assert not (run / "model-last").exists()
     left = hidden(run)
@@ -249,7 +249,7 @@ def test_leftovers_of_killed_saves_are_removed(tmp_path):
     cli("train", "-q", "-o", run, *settings, "--set", "training.max_epochs=1")
     for _ in range(2):
         killed = cli("train", "-q", "-o", run, "--resume", "--set", "training.max_epochs=3",
-                     env={"TF_KILL_AT_CHECKPOINT": "1"}, check=False)
+                     env={"THF_KILL_AT_CHECKPOINT": "1"}, check=False)
         assert killed.returncode == -signal.SIGKILL
         assert any(n.startswith(".model-") for n in hidden(run)), hidden(run)
     resumed = cli("train", "-q", "-o", run, "--resume", "--set", "training.max_epochs=3")

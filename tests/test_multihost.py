@@ -41,10 +41,10 @@ class TwoHosts:
 
     def __init__(self):
         tag = f"{os.getpid() % 100000}"
-        self.a, self.b = f"tfmha{tag}", f"tfmhb{tag}"
+        self.a, self.b = f"tnmha{tag}", f"tnmhb{tag}"
         self.procs = []
         self.shaped = False
-        self.tmp = tempfile.mkdtemp(prefix="tfmh")  # short: Ray's socket paths must fit
+        self.tmp = tempfile.mkdtemp(prefix="tnmh")  # short: Ray's socket paths must fit
         self.env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token",
                         RAY_AUTH_TOKEN=secrets.token_hex(32))
         for key in ("RAY_ADDRESS", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "RAY_worker_niceness"):

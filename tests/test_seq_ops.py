@@ -953,7 +953,7 @@ def test_cuda_sequence_kernels_on_the_cpu(cupy_standin, grid, block):
     rng = numpy.random.default_rng(grid)
     ids = rng.integers(0, 2 ** 63, 500, dtype="uint64")
     out = cupy.empty((500, 4), dtype="uint32")
-    launch("tf_hash_u64", out, dev(ids), LL(500), numpy.uint32(77))
+    launch("thf_hash_u64", out, dev(ids), LL(500), numpy.uint32(77))
     assert numpy.array_equal(host(out), FAST.hash(ids, 77))
     lengths = numpy.asarray([1, 4, 0, 2, 1] * 30, dtype="int32")
     offs = dev(numpy.concatenate([[0], numpy.cumsum(lengths)]).astype("int64"))
@@ -961,24 +961,24 @@ def test_cuda_sequence_kernels_on_the_cpu(cupy_standin, grid, block):
     X = rng.standard_normal((B, 5)).astype("float32")
     for nW in (0, 1, 2):
         cols = cupy.empty((B, (2 * nW + 1) * 5), dtype="float32")  # garbage-filled
-        launch("tf_seq2col", cols, dev(X), offs, nseq, LL(B), LL(5), I32(nW))
+        launch("thf_seq2col", cols, dev(X), offs, nseq, LL(B), LL(5), I32(nW))
         assert numpy.array_equal(host(cols), FAST.seq2col(X, nW, lengths=lengths))
         dY = rng.standard_normal(cols.shape).astype("float32")
         dX = cupy.empty((B, 5), dtype="float32")
-        launch("tf_backprop_seq2col", dX, dev(dY), offs, nseq, LL(B), LL(5), I32(nW))
+        launch("thf_backprop_seq2col", dX, dev(dY), offs, nseq, LL(B), LL(5), I32(nW))
         assert numpy.array_equal(host(dX), FAST.backprop_seq2col(dY, nW, lengths=lengths))
     table = rng.standard_normal((50, 6)).astype("float32")
     idx = rng.integers(0, 50, (40, 3)).astype("int64")
     got = cupy.empty((40, 6), dtype="float32")
-    launch("tf_gather_add", got, dev(table), dev(idx), LL(40), LL(3), LL(6))
+    launch("thf_gather_add", got, dev(table), dev(idx), LL(40), LL(3), LL(6))
     assert_allclose(host(got), FAST.gather_add(table, idx), rtol=1e-6, atol=1e-6)
     for mean in (0, 1):
         Y = cupy.empty((len(lengths), 5), dtype="float32")
-        launch("tf_reduce_sum", Y, dev(X), offs, nseq, LL(5), I32(mean))
+        launch("thf_reduce_sum", Y, dev(X), offs, nseq, LL(5), I32(mean))
         reduce = FAST.reduce_mean if mean else FAST.reduce_sum
         assert_allclose(host(Y), reduce(X, lengths), rtol=1e-5, atol=1e-6)
         dX = cupy.empty(X.shape, dtype="float32")
-        launch("tf_backprop_reduce_sum", dX, Y, offs, nseq, LL(B), LL(5), I32(mean))
+        launch("thf_backprop_reduce_sum", dX, Y, offs, nseq, LL(B), LL(5), I32(mean))
         backprop = FAST.backprop_reduce_mean if mean else FAST.backprop_reduce_sum
         assert_allclose(host(dX), backprop(host(Y), lengths), rtol=1e-6, atol=1e-7)
     full = numpy.asarray([1, 4, 3, 2] * 25, dtype="int32")
@@ -986,11 +986,11 @@ def test_cuda_sequence_kernels_on_the_cpu(cupy_standin, grid, block):
     X2 = rng.standard_normal((int(full.sum()), 5)).astype("float32")
     maxes = cupy.empty((100, 5), dtype="float32")
     which = cupy.empty((100, 5), dtype="int32")
-    launch("tf_reduce_max", maxes, which, dev(X2), offs2, LL(100), LL(5))
+    launch("thf_reduce_max", maxes, which, dev(X2), offs2, LL(100), LL(5))
     m2, w2 = FAST.reduce_max(X2, full)
     assert numpy.array_equal(host(maxes), m2) and numpy.array_equal(host(which), w2)
     dX = cupy.empty(X2.shape, dtype="float32")
-    launch("tf_backprop_reduce_max", dX, maxes, which, offs2, LL(100), LL(X2.shape[0]), LL(5))
+    launch("thf_backprop_reduce_max", dX, maxes, which, offs2, LL(100), LL(X2.shape[0]), LL(5))
     assert numpy.array_equal(host(dX), FAST.backprop_reduce_max(m2, w2, full))
 
 

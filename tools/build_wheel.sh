@@ -9,7 +9,7 @@
 # ISA clones); the rest comes from PyPI into a throw-away venv.
 #
 # Why this gets manylinux2014 on a new-glibc machine: the extension itself
-# needs no glibc symbol newer than 2.17 (src/include/tf_pool.h keeps it so);
+# needs no glibc symbol newer than 2.17 (src/include/worker_pool.h keeps it so);
 # what pinned the wheel to this machine's glibc was the OpenMP runtime
 # auditwheel bundled, this machine's libgomp (built against glibc 2.34). The
 # extension is built as before (gcc, -fopenmp, target_clones) and, at repair

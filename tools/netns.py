@@ -21,7 +21,7 @@ def namespaces_unavailable() -> Optional[str]:
         return "iproute2's ip is not installed (apt-get install -y iproute2)"
     if os.geteuid() != 0:
         return "making network namespaces needs root"
-    probe = f"tfprobe{os.getpid()}"
+    probe = f"tnprobe{os.getpid()}"
     made = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
     if made.returncode != 0:
         return f"network namespaces are not permitted here: {made.stderr.strip()}"

@@ -9,7 +9,7 @@
 extern "C" {
 
 // Y[i, j] = max(Y[i, j] + b[j], 0) over an (nr, nc) C-contiguous array.
-__global__ void tf_bias_relu(float* Y, const float* b, long long nr, long long nc)
+__global__ void thf_bias_relu(float* Y, const float* b, long long nr, long long nc)
 {
     long long n = nr * nc;
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
@@ -20,7 +20,7 @@ __global__ void tf_bias_relu(float* Y, const float* b, long long nr, long long n
 }
 
 // Y[i, j] += b[j].
-__global__ void tf_bias_add(float* Y, const float* b, long long nr, long long nc)
+__global__ void thf_bias_add(float* Y, const float* b, long long nr, long long nc)
 {
     long long n = nr * nc;
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
@@ -29,7 +29,7 @@ __global__ void tf_bias_add(float* Y, const float* b, long long nr, long long nc
 }
 
 // dX = dY where Y > 0, else 0.
-__global__ void tf_relu_backward(float* dX, const float* dY, const float* Y, long long n)
+__global__ void thf_relu_backward(float* dX, const float* dY, const float* Y, long long n)
 {
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
          i += (long long)blockDim.x * gridDim.x) {
@@ -39,7 +39,7 @@ __global__ void tf_relu_backward(float* dX, const float* dY, const float* Y, lon
 }
 
 // out[j] += sum_i X[i, j]: one thread per column, rows read coalesced across threads.
-__global__ void tf_colsum_inc(float* out, const float* X, long long nr, long long nc)
+__global__ void thf_colsum_inc(float* out, const float* X, long long nr, long long nc)
 {
     for (long long j = blockIdx.x * (long long)blockDim.x + threadIdx.x; j < nc;
          j += (long long)blockDim.x * gridDim.x) {
@@ -51,7 +51,7 @@ __global__ void tf_colsum_inc(float* out, const float* X, long long nr, long lon
 }
 
 // Row-wise softmax, one block per row (blockDim.x a power of two <= 1024).
-__global__ void tf_softmax_rows(float* Y, const float* X, long long nr, long long nc)
+__global__ void thf_softmax_rows(float* Y, const float* X, long long nr, long long nc)
 {
     extern __shared__ float scratch[];
     for (long long row = blockIdx.x; row < nr; row += gridDim.x) {
@@ -91,7 +91,7 @@ __global__ void tf_softmax_rows(float* Y, const float* X, long long nr, long lon
 
 // partial[block] = sum over the block's share of (g + l2 * w)^2, in double.
 // (w is read only when l2 != 0.) blockDim.x must be 256.
-__global__ void tf_sumsq(const float* g, const float* w, float l2, long long n, double* partial)
+__global__ void thf_sumsq(const float* g, const float* w, float l2, long long n, double* partial)
 {
     __shared__ double scratch[256];
     double acc = 0.0;
@@ -134,7 +134,7 @@ __device__ __forceinline__ float segment_scale(const float* scales, const long l
 //   w -= lr_hat * m / (sqrt(v) + eps)   (w -= lr_hat * m without use_denominator)
 //   w -= decay * w; ema -= avg_rate * (ema - w); g = 0
 // scale is per segment (see segment_scale); avg is used only when has_avg.
-__global__ void tf_adam(float* w, float* g, float* m, float* v, float* avg, int has_avg, long long n,
+__global__ void thf_adam(float* w, float* g, float* m, float* v, float* avg, int has_avg, long long n,
                         const float* scales, const long long* offs, int nseg,
                         float l2, float lr_hat, float b1, float b2, float eps,
                         float decay, float avg_rate, int use_denominator)
@@ -158,7 +158,7 @@ __global__ void tf_adam(float* w, float* g, float* m, float* v, float* avg, int 
 }
 
 // One fused SGD step: w -= lr (g + l2 w) scale; w -= decay w; averages; g = 0.
-__global__ void tf_sgd(float* w, float* g, float* avg, int has_avg, long long n,
+__global__ void thf_sgd(float* w, float* g, float* avg, int has_avg, long long n,
                        const float* scales, const long long* offs, int nseg, float l2,
                        float lr, float decay, float avg_rate)
 {
@@ -184,7 +184,7 @@ __global__ void tf_sgd(float* w, float* g, float* avg, int has_avg, long long n,
 extern "C" {
 
 // The sequence k < nseq holding row r: the last k with offs[k] <= r.
-__device__ __forceinline__ long long tf_seq_of_row(const long long* offs, long long nseq,
+__device__ __forceinline__ long long thf_seq_of_row(const long long* offs, long long nseq,
                                                    long long r)
 {
     long long lo = 0, hi = nseq - 1;
@@ -198,7 +198,7 @@ __device__ __forceinline__ long long tf_seq_of_row(const long long* offs, long l
     return lo;
 }
 
-__device__ __forceinline__ unsigned long long tf_fmix64(unsigned long long k)
+__device__ __forceinline__ unsigned long long thf_fmix64(unsigned long long k)
 {
     k ^= k >> 33;
     k *= 0xff51afd7ed558ccdULL;
@@ -210,7 +210,7 @@ __device__ __forceinline__ unsigned long long tf_fmix64(unsigned long long k)
 
 // MurmurHash3_x64_128 of each 8-byte id with `seed` (Thinc's hash values):
 // out[4 i .. 4 i + 3] = low and high halves of h1, then of h2.
-__global__ void tf_hash_u64(unsigned int* out, const unsigned long long* ids, long long n,
+__global__ void thf_hash_u64(unsigned int* out, const unsigned long long* ids, long long n,
                             unsigned int seed)
 {
     const unsigned long long c1 = 0x87c37b91114253d5ULL, c2 = 0x4cf5ad432745937fULL;
@@ -222,8 +222,8 @@ __global__ void tf_hash_u64(unsigned int* out, const unsigned long long* ids, lo
         unsigned long long h1 = s ^ k1, h2 = s;
         h1 += h2;
         h2 += h1;
-        h1 = tf_fmix64(h1);
-        h2 = tf_fmix64(h2);
+        h1 = thf_fmix64(h1);
+        h2 = thf_fmix64(h2);
         h1 += h2;
         h2 += h1;
         out[4 * i + 0] = (unsigned int)h1;
@@ -235,7 +235,7 @@ __global__ void tf_hash_u64(unsigned int* out, const unsigned long long* ids, lo
 
 // cols (B, nF * I), nF = 2 nW + 1: cols[t, k, j] = X[t + k - nW, j] when that
 // row is in t's sequence, else 0.
-__global__ void tf_seq2col(float* cols, const float* X, const long long* offs, long long nseq,
+__global__ void thf_seq2col(float* cols, const float* X, const long long* offs, long long nseq,
                            long long B, long long I, int nW)
 {
     const long long nF = 2 * (long long)nW + 1, n = B * nF * I;
@@ -243,7 +243,7 @@ __global__ void tf_seq2col(float* cols, const float* X, const long long* offs, l
          e += (long long)blockDim.x * gridDim.x) {
         const long long t = e / (nF * I), rem = e - t * nF * I;
         const long long k = rem / I, j = rem - k * I;
-        const long long seq = tf_seq_of_row(offs, nseq, t);
+        const long long seq = thf_seq_of_row(offs, nseq, t);
         const long long src = t + k - nW;
         cols[e] = (src >= offs[seq] && src < offs[seq + 1]) ? X[src * I + j] : 0.0f;
     }
@@ -251,14 +251,14 @@ __global__ void tf_seq2col(float* cols, const float* X, const long long* offs, l
 
 // dX (B, I): dX[s, j] = sum over the rows t of s's sequence with |t - s| <= nW
 // of dY[t, nW + s - t, j], added in order of t.
-__global__ void tf_backprop_seq2col(float* dX, const float* dY, const long long* offs,
+__global__ void thf_backprop_seq2col(float* dX, const float* dY, const long long* offs,
                                     long long nseq, long long B, long long I, int nW)
 {
     const long long nF = 2 * (long long)nW + 1, n = B * I;
     for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n;
          e += (long long)blockDim.x * gridDim.x) {
         const long long s = e / I, j = e - s * I;
-        const long long seq = tf_seq_of_row(offs, nseq, s);
+        const long long seq = thf_seq_of_row(offs, nseq, s);
         const long long lo = s - nW > offs[seq] ? s - nW : offs[seq];
         const long long hi = s + nW < offs[seq + 1] - 1 ? s + nW : offs[seq + 1] - 1;
         float acc = 0.0f;
@@ -269,7 +269,7 @@ __global__ void tf_backprop_seq2col(float* dX, const float* dY, const long long*
 }
 
 // out (B, O): out[b, j] = sum_k table[idx[b, k], j] (indices checked by the caller).
-__global__ void tf_gather_add(float* out, const float* table, const long long* idx, long long B,
+__global__ void thf_gather_add(float* out, const float* table, const long long* idx, long long B,
                               long long K, long long O)
 {
     const long long n = B * O;
@@ -284,7 +284,7 @@ __global__ void tf_gather_add(float* out, const float* table, const long long* i
 }
 
 // out (nseq, O): the sum (mean != 0: the mean) of each sequence's rows; 0 when empty.
-__global__ void tf_reduce_sum(float* out, const float* X, const long long* offs, long long nseq,
+__global__ void thf_reduce_sum(float* out, const float* X, const long long* offs, long long nseq,
                               long long O, int mean)
 {
     const long long n = nseq * O;
@@ -303,7 +303,7 @@ __global__ void tf_reduce_sum(float* out, const float* X, const long long* offs,
 
 // maxes, which (nseq, O): the column maxima of each (non-empty) sequence and
 // their row within it, the first on ties.
-__global__ void tf_reduce_max(float* maxes, int* which, const float* X, const long long* offs,
+__global__ void thf_reduce_max(float* maxes, int* which, const float* X, const long long* offs,
                               long long nseq, long long O)
 {
     const long long n = nseq * O;
@@ -326,14 +326,14 @@ __global__ void tf_reduce_max(float* maxes, int* which, const float* X, const lo
 }
 
 // dX (rows, O): dX[t] = d[k] for t in sequence k (mean != 0: divided by its length).
-__global__ void tf_backprop_reduce_sum(float* dX, const float* d, const long long* offs,
+__global__ void thf_backprop_reduce_sum(float* dX, const float* d, const long long* offs,
                                        long long nseq, long long rows, long long O, int mean)
 {
     const long long n = rows * O;
     for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n;
          e += (long long)blockDim.x * gridDim.x) {
         const long long t = e / O, j = e - t * O;
-        const long long k = tf_seq_of_row(offs, nseq, t);
+        const long long k = thf_seq_of_row(offs, nseq, t);
         float v = d[k * O + j];
         if (mean)
             v *= 1.0f / (float)(offs[k + 1] - offs[k]);
@@ -343,7 +343,7 @@ __global__ void tf_backprop_reduce_sum(float* dX, const float* d, const long lon
 
 // dX (rows, O): d[k, j] at row offs[k] + which[k, j] of sequence k, 0 elsewhere
 // (which checked by the caller).
-__global__ void tf_backprop_reduce_max(float* dX, const float* d, const int* which,
+__global__ void thf_backprop_reduce_max(float* dX, const float* d, const int* which,
                                        const long long* offs, long long nseq, long long rows,
                                        long long O)
 {
@@ -351,7 +351,7 @@ __global__ void tf_backprop_reduce_max(float* dX, const float* d, const int* whi
     for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n;
          e += (long long)blockDim.x * gridDim.x) {
         const long long t = e / O, j = e - t * O;
-        const long long k = tf_seq_of_row(offs, nseq, t);
+        const long long k = thf_seq_of_row(offs, nseq, t);
         dX[e] = (t - offs[k] == (long long)which[k * O + j]) ? d[k * O + j] : 0.0f;
     }
 }

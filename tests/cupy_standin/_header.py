@@ -7,7 +7,7 @@ What it provides: ``threadIdx``/``blockIdx``/``blockDim``/``gridDim``/``warpSize
 its own stack; a barrier switches back to the scheduler, which resumes the next
 thread, so a block's threads advance phase by phase, and threads that have
 exited while others wait at a barrier are reported); ``__shared__`` arrays (the
-emulator rewrites their declarations into ``tf_emu::Shared`` objects, filled
+emulator rewrites their declarations into ``thf_emu::Shared`` objects, filled
 with garbage at the start of each block and fenced by guard bytes that are
 checked after it) and ``extern __shared__`` (the launch's dynamic shared
 memory, sized by ``shared_mem``, also fenced); the atomics as plain
@@ -56,9 +56,9 @@ static const int warpSize = 32;
 #define __launch_bounds__(...)
 #define __align__(n) __attribute__((aligned(n)))
 // __shared__ declarations are rewritten before compiling; one left over is an error
-#define __shared__ TF_EMU_UNSUPPORTED_SHARED_DECLARATION
+#define __shared__ THF_EMU_UNSUPPORTED_SHARED_DECLARATION
 
-namespace tf_emu {
+namespace thf_emu {
 
 template <class T> struct same { typedef T type; };
 
@@ -152,13 +152,13 @@ static char* stack_for(size_t t)
     return stacks[t];
 }
 
-#if defined(__x86_64__) && !defined(TF_EMU_UCONTEXT)
-extern "C" void tf_emu_switch(void** save_sp, void* next_sp);
+#if defined(__x86_64__) && !defined(THF_EMU_UCONTEXT)
+extern "C" void thf_emu_switch(void** save_sp, void* next_sp);
 asm(".text\n"
-    ".globl tf_emu_switch\n"
-    ".hidden tf_emu_switch\n"
-    ".type tf_emu_switch,@function\n"
-    "tf_emu_switch:\n"
+    ".globl thf_emu_switch\n"
+    ".hidden thf_emu_switch\n"
+    ".type thf_emu_switch,@function\n"
+    "thf_emu_switch:\n"
     "    pushq %rbp\n"
     "    pushq %rbx\n"
     "    pushq %r12\n"
@@ -180,7 +180,7 @@ asm(".text\n"
     "    popq %rbx\n"
     "    popq %rbp\n"
     "    ret\n"
-    ".size tf_emu_switch, .-tf_emu_switch\n");
+    ".size thf_emu_switch, .-thf_emu_switch\n");
 
 struct Thread { void* sp; State state; uint3 idx; };
 static void* scheduler_sp = 0;
@@ -189,7 +189,7 @@ static void trampoline();
 
 static void start(Thread& th, char* stack)
 {
-    // a frame that tf_emu_switch "returns" from into trampoline(), entered
+    // a frame that thf_emu_switch "returns" from into trampoline(), entered
     // with the stack aligned as after a call
     unsigned long long top = ((unsigned long long)(stack + STACK)) & ~15ULL;
     unsigned long long* sp = (unsigned long long*)(top - 16);
@@ -203,8 +203,8 @@ static void start(Thread& th, char* stack)
     th.sp = &sp[-7];
 }
 
-static inline void resume(Thread& th) { tf_emu_switch(&scheduler_sp, th.sp); }
-static inline void yield_to_scheduler(Thread& th) { tf_emu_switch(&th.sp, scheduler_sp); }
+static inline void resume(Thread& th) { thf_emu_switch(&scheduler_sp, th.sp); }
+static inline void yield_to_scheduler(Thread& th) { thf_emu_switch(&th.sp, scheduler_sp); }
 #else
 struct Thread { ucontext_t ctx; State state; uint3 idx; };
 static ucontext_t scheduler;
@@ -365,17 +365,17 @@ static int launch(const char* name, void (*fn)(void**), void** args, unsigned gx
     return 0;
 }
 
-}  // namespace tf_emu
+}  // namespace thf_emu
 
 static inline void __syncthreads()
 {
-    if (!tf_emu::coroutines) {
-        tf_emu::fail("kernel %s called __syncthreads but the stand-in found no barrier in its "
-                     "source, so it ran its threads one after the other", tf_emu::kernel_name);
+    if (!thf_emu::coroutines) {
+        thf_emu::fail("kernel %s called __syncthreads but the stand-in found no barrier in its "
+                     "source, so it ran its threads one after the other", thf_emu::kernel_name);
         return;
     }
-    tf_emu::threads[tf_emu::current].state = tf_emu::AT_BARRIER;
-    tf_emu::yield_to_scheduler(tf_emu::threads[tf_emu::current]);
+    thf_emu::threads[thf_emu::current].state = thf_emu::AT_BARRIER;
+    thf_emu::yield_to_scheduler(thf_emu::threads[thf_emu::current]);
 }
 
 static inline void __threadfence() {}
@@ -405,24 +405,24 @@ template <class A, class B>
 static inline typename std::common_type<A, B>::type max(A a, B b) { return a < b ? b : a; }
 
 // ---- atomics: plain read-modify-write (threads never switch inside one)
-template <class T> static inline T atomicAdd(T* p, typename tf_emu::same<T>::type v)
+template <class T> static inline T atomicAdd(T* p, typename thf_emu::same<T>::type v)
 { T old = *p; *p = old + v; return old; }
-template <class T> static inline T atomicSub(T* p, typename tf_emu::same<T>::type v)
+template <class T> static inline T atomicSub(T* p, typename thf_emu::same<T>::type v)
 { T old = *p; *p = old - v; return old; }
-template <class T> static inline T atomicExch(T* p, typename tf_emu::same<T>::type v)
+template <class T> static inline T atomicExch(T* p, typename thf_emu::same<T>::type v)
 { T old = *p; *p = v; return old; }
-template <class T> static inline T atomicMax(T* p, typename tf_emu::same<T>::type v)
+template <class T> static inline T atomicMax(T* p, typename thf_emu::same<T>::type v)
 { T old = *p; if (old < v) *p = v; return old; }
-template <class T> static inline T atomicMin(T* p, typename tf_emu::same<T>::type v)
+template <class T> static inline T atomicMin(T* p, typename thf_emu::same<T>::type v)
 { T old = *p; if (v < old) *p = v; return old; }
-template <class T> static inline T atomicAnd(T* p, typename tf_emu::same<T>::type v)
+template <class T> static inline T atomicAnd(T* p, typename thf_emu::same<T>::type v)
 { T old = *p; *p = old & v; return old; }
-template <class T> static inline T atomicOr(T* p, typename tf_emu::same<T>::type v)
+template <class T> static inline T atomicOr(T* p, typename thf_emu::same<T>::type v)
 { T old = *p; *p = old | v; return old; }
-template <class T> static inline T atomicXor(T* p, typename tf_emu::same<T>::type v)
+template <class T> static inline T atomicXor(T* p, typename thf_emu::same<T>::type v)
 { T old = *p; *p = old ^ v; return old; }
 template <class T>
-static inline T atomicCAS(T* p, typename tf_emu::same<T>::type cmp, typename tf_emu::same<T>::type v)
+static inline T atomicCAS(T* p, typename thf_emu::same<T>::type cmp, typename thf_emu::same<T>::type v)
 { T old = *p; if (old == cmp) *p = v; return old; }
 static inline unsigned int atomicInc(unsigned int* p, unsigned int v)
 { unsigned int old = *p; *p = old >= v ? 0 : old + 1; return old; }

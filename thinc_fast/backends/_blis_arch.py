@@ -34,7 +34,7 @@ import os
 import platform
 from typing import Any, Dict, FrozenSet, List, Optional
 
-# The BLIS versions whose expert interface src/include/tf_blis.h declares:
+# The BLIS versions whose expert interface src/include/blis_gemm.h declares:
 # 0.9.0 inside cython-blis 1.0.x (Thinc 9.1), 0.7.0 inside cython-blis 1.3.x
 # (Thinc 8.3, spaCy 3.8). Any other runs every product on blis's default.
 EXPERT_BLIS_VERSIONS = ("0.9.0", "0.7.0")
@@ -309,7 +309,7 @@ EXPERT_FUNCTIONS = ("bli_sgemm_ex", "bli_init_once", "bli_gks_lookup_id", "bli_g
 
 
 def expert_functions() -> Optional[List[Optional[int]]]:
-    """The addresses of the blis functions src/include/tf_blis.h declares (in
+    """The addresses of the blis functions src/include/blis_gemm.h declares (in
     that order; None for one missing), from the loaded blis library; None
     without blis. numpy_ops calls them through those declarations."""
     lib = _blis_library()

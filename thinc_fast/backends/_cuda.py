@@ -3,12 +3,12 @@ import threading
 from pathlib import Path
 from typing import Any, Dict, Tuple
 
-KERNEL_NAMES = ("tf_bias_relu", "tf_bias_add", "tf_relu_backward", "tf_colsum_inc",
-                "tf_softmax_rows", "tf_sumsq", "tf_adam", "tf_sgd",
+KERNEL_NAMES = ("thf_bias_relu", "thf_bias_add", "thf_relu_backward", "thf_colsum_inc",
+                "thf_softmax_rows", "thf_sumsq", "thf_adam", "thf_sgd",
                 # sequences, hashing and embeddings (issue 17)
-                "tf_hash_u64", "tf_seq2col", "tf_backprop_seq2col", "tf_gather_add",
-                "tf_reduce_sum", "tf_reduce_max", "tf_backprop_reduce_sum",
-                "tf_backprop_reduce_max")
+                "thf_hash_u64", "thf_seq2col", "thf_backprop_seq2col", "thf_gather_add",
+                "thf_reduce_sum", "thf_reduce_max", "thf_backprop_reduce_sum",
+                "thf_backprop_reduce_max")
 _modules: Dict[int, Any] = {}
 _kernels: Dict[Tuple[int, str], Any] = {}
 _lock = threading.Lock()

@@ -27,7 +27,7 @@ KERNELS: Optional[_KernelModule] = _KernelModule() if gpu_status() is None else 
 
 
 def compile_mmh() -> Any:
-    """The MurmurHash3 kernel (``tf_hash_u64``), or None without a GPU."""
+    """The MurmurHash3 kernel (``thf_hash_u64``), or None without a GPU."""
     if gpu_status() is not None:
         return None
-    return get_kernel("tf_hash_u64")
+    return get_kernel("thf_hash_u64")

@@ -140,11 +140,11 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
 
     def bias_add(self, X, b, *, inplace=False):
         """``X + b`` over rows, one kernel launch."""
-        return self._bias_kernel("tf_bias_add", Ops.bias_add, X, b, inplace)
+        return self._bias_kernel("thf_bias_add", Ops.bias_add, X, b, inplace)
 
     def bias_relu(self, X, b, *, inplace=False):
         """Fused ``max(X + b, 0)``, one kernel launch."""
-        return self._bias_kernel("tf_bias_relu", Ops.bias_relu, X, b, inplace)
+        return self._bias_kernel("thf_bias_relu", Ops.bias_relu, X, b, inplace)
 
     def backprop_relu(self, dY, Y, inplace=False):
         if dY.shape != Y.shape:
@@ -153,7 +153,7 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
             return Ops.backprop_relu(self, dY, Y, inplace=inplace)
         dX = dY if inplace else cupy.empty_like(dY)
         grid, block = launch_shape(dY.size)
-        get_kernel("tf_relu_backward")(grid, block, (dX, dY, Y, numpy.int64(dY.size)))
+        get_kernel("thf_relu_backward")(grid, block, (dX, dY, Y, numpy.int64(dY.size)))
         return dX
 
     def softmax(self, X, inplace=False, axis=-1, temperature=1.0):
@@ -167,7 +167,7 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
         while threads < min(X.shape[1], 256):
             threads *= 2
         blocks = max(1, min(X.shape[0], 65535))
-        get_kernel("tf_softmax_rows")((blocks,), (threads,),
+        get_kernel("thf_softmax_rows")((blocks,), (threads,),
                                       (Y, X, numpy.int64(X.shape[0]), numpy.int64(X.shape[1])),
                                       shared_mem=threads * 4)
         return Y
@@ -178,7 +178,7 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
         if out.shape != (X.shape[1],):
             raise ValueError(f"inc_col_sums: cannot add column sums of {X.shape} into {out.shape}")
         grid, block = launch_shape(X.shape[1])
-        get_kernel("tf_colsum_inc")(grid, block, (out, X, numpy.int64(X.shape[0]), numpy.int64(X.shape[1])))
+        get_kernel("thf_colsum_inc")(grid, block, (out, X, numpy.int64(X.shape[0]), numpy.int64(X.shape[1])))
         return out
 
     def sum_of_squares(self, gradient, weights=None, l2=0.0):
@@ -189,7 +189,7 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
         grid, block = launch_shape(n, threads=256, max_blocks=1024)
         partial = cupy.zeros(grid[0], dtype=numpy.float64)
         w = weights if use_w else gradient
-        get_kernel("tf_sumsq")(grid, block, (gradient, w, numpy.float32(l2 if use_w else 0.0),
+        get_kernel("thf_sumsq")(grid, block, (gradient, w, numpy.float32(l2 if use_w else 0.0),
                                              numpy.int64(n), partial))
         return float(partial.sum())
 
@@ -251,7 +251,7 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
         scales, offsets, nseg = self._segments(grad_scale, segments, weights.size)
         grid, block = launch_shape(weights.size)
         f = numpy.float32
-        get_kernel("tf_adam")(grid, block, (
+        get_kernel("thf_adam")(grid, block, (
             weights, gradient, mom1, mom2, averages if averages is not None else weights,
             numpy.int32(averages is not None), numpy.int64(weights.size), scales, offsets, nseg,
             f(l2_coupled), f(lr_hat), f(beta1), f(beta2), f(eps), f(decay), f(avg_rate),
@@ -268,7 +268,7 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
         scales, offsets, nseg = self._segments(grad_scale, segments, weights.size)
         grid, block = launch_shape(weights.size)
         f = numpy.float32
-        get_kernel("tf_sgd")(grid, block, (
+        get_kernel("thf_sgd")(grid, block, (
             weights, gradient, averages if averages is not None else weights,
             numpy.int32(averages is not None), numpy.int64(weights.size), scales, offsets, nseg,
             f(l2_coupled), f(learn_rate), f(decay), f(avg_rate)))
@@ -286,7 +286,7 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
         s = _check_seed(seed)
         out = cupy.empty((keys.shape[0], 4), dtype=cupy.uint32)
         if keys.shape[0]:
-            self._launch("tf_hash_u64", keys.shape[0],
+            self._launch("thf_hash_u64", keys.shape[0],
                          (out, keys, numpy.int64(keys.shape[0]), numpy.uint32(s)))
         return out
 
@@ -299,7 +299,7 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
         nB, nI = seq.shape
         cols = cupy.empty((nB, (2 * nW + 1) * nI), dtype=seq.dtype)
         if cols.size:
-            self._launch("tf_seq2col", cols.size, (
+            self._launch("thf_seq2col", cols.size, (
                 cols, seq, cupy.asarray(offsets), numpy.int64(offsets.shape[0] - 1),
                 numpy.int64(nB), numpy.int64(nI), numpy.int32(nW)))
         return cols
@@ -317,7 +317,7 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
         nB, nI = dY.shape[0], dY.shape[1] // nF
         dX = cupy.empty((nB, nI), dtype=dY.dtype)
         if dX.size:
-            self._launch("tf_backprop_seq2col", dX.size, (
+            self._launch("thf_backprop_seq2col", dX.size, (
                 dX, dY, cupy.asarray(offsets), numpy.int64(offsets.shape[0] - 1),
                 numpy.int64(nB), numpy.int64(nI), numpy.int32(nW)))
         return dX
@@ -331,7 +331,7 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
         idx = cupy.ascontiguousarray(indices, dtype=cupy.int64)
         out = cupy.empty((idx.shape[0], table.shape[1]), dtype=table.dtype)
         if out.size:
-            self._launch("tf_gather_add", out.size, (
+            self._launch("thf_gather_add", out.size, (
                 out, table, idx, numpy.int64(idx.shape[0]), numpy.int64(idx.shape[1]),
                 numpy.int64(table.shape[1])))
         return out
@@ -358,7 +358,7 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
         offsets = _reduce_offsets(method, self, X, lengths, min_length=0)
         out = cupy.empty((offsets.shape[0] - 1, X.shape[1]), dtype=X.dtype)
         if out.size:
-            self._launch("tf_reduce_sum", out.size, (
+            self._launch("thf_reduce_sum", out.size, (
                 out, X, cupy.asarray(offsets), numpy.int64(out.shape[0]),
                 numpy.int64(out.shape[1]), numpy.int32(mean)))
         return out
@@ -371,7 +371,7 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
         maxes = cupy.empty((offsets.shape[0] - 1, X.shape[1]), dtype=X.dtype)
         which = cupy.zeros((offsets.shape[0] - 1, X.shape[1]), dtype=cupy.int32)
         if maxes.size:
-            self._launch("tf_reduce_max", maxes.size, (
+            self._launch("thf_reduce_max", maxes.size, (
                 maxes, which, X, cupy.asarray(offsets), numpy.int64(maxes.shape[0]),
                 numpy.int64(maxes.shape[1])))
         return maxes, which
@@ -391,7 +391,7 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
         offsets = _offsets(lens)
         dX = cupy.empty((int(offsets[-1]), d.shape[1]), dtype=d.dtype)
         if dX.size:
-            self._launch("tf_backprop_reduce_sum", dX.size, (
+            self._launch("thf_backprop_reduce_sum", dX.size, (
                 dX, d, cupy.asarray(offsets), numpy.int64(lens.shape[0]),
                 numpy.int64(dX.shape[0]), numpy.int64(dX.shape[1]), numpy.int32(mean)))
         return dX
@@ -409,7 +409,7 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
         offsets = _offsets(lens)
         dX = cupy.empty((int(offsets[-1]), d_maxes.shape[1]), dtype=d_maxes.dtype)
         if dX.size:
-            self._launch("tf_backprop_reduce_max", dX.size, (
+            self._launch("thf_backprop_reduce_max", dX.size, (
                 dX, d_maxes, cupy.ascontiguousarray(which, dtype=cupy.int32),
                 cupy.asarray(offsets), numpy.int64(lens.shape[0]), numpy.int64(dX.shape[0]),
                 numpy.int64(dX.shape[1])))

@@ -6,10 +6,10 @@ gemm goes through blis (any strides, transposes folded into the strides,
 ``alpha``/``beta`` so gradients accumulate in place): with blis's expert
 interface each product, or each thread's tile of it, runs on the kernel
 configuration that serves its shape (``_blis_arch`` decides which), split over
-the cores by a small worker pool (``src/include/tf_pool.h``). The
+the cores by a small worker pool (``src/include/worker_pool.h``). The
 memory-bound kernels (bias+ReLU, ReLU backward, softmax, column sums, the
 gradient norm and the fused optimizer steps) take typed memoryviews, check
-shapes once at the Python boundary, and run C loops from ``tf_loops.h`` with
+shapes once at the Python boundary, and run C loops from ``stream_loops.h`` with
 the GIL released. Inputs the kernels do not cover (float64, odd layouts) fall
 back to the reference implementations of :class:`Ops`.
 """
@@ -32,7 +32,7 @@ from .ops import (_backprop_lengths, _check_same_shape, _check_seed, _check_wind
 _F32 = numpy.dtype("float32")
 
 # Work below these sizes runs on one thread: forking costs more than it saves
-# (gemm's threshold and tiling knobs live in tf_blis.h's tf_split).
+# (gemm's threshold and tiling knobs live in blis_gemm.h's thf_split).
 cdef Py_ssize_t STREAM_PARALLEL_MIN = 1 << 15
 cdef Py_ssize_t BLOCK_ALIGN = 16
 cdef Py_ssize_t SUMSQ_BLOCK = 1 << 14
@@ -94,7 +94,7 @@ cdef void sgemm_parallel(dim_t m, dim_t n, dim_t k, float alpha,
     """sgemm split into tiles of C over up to `nthreads` threads (the caller
     included), each tile one single-threaded blis call on the context its
     shape asks for; small products run on the calling thread."""
-    tf_sgemm_threads(m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc, nthreads)
+    thf_sgemm_threads(m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc, nthreads)
 
 
 cdef inline Py_ssize_t _segment_at(const Py_ssize_t* offs, Py_ssize_t nseg,
@@ -111,14 +111,14 @@ cdef inline Py_ssize_t _segment_at(const Py_ssize_t* offs, Py_ssize_t nseg,
 
 
 cdef void adam_range(float* w, float* g, float* m, float* v, float* avg, Py_ssize_t start,
-                     Py_ssize_t end, const tf_step* s, const Py_ssize_t* offs,
+                     Py_ssize_t end, const thf_step* s, const Py_ssize_t* offs,
                      const float* scales, Py_ssize_t nseg) noexcept nogil:
-    """tf_adam over [start, end); with segments, each piece takes its segment's
+    """thf_adam over [start, end); with segments, each piece takes its segment's
     gradient scale (per-tensor clipping)."""
-    cdef tf_step local = s[0]
+    cdef thf_step local = s[0]
     cdef Py_ssize_t k, stop
     if offs == NULL:
-        tf_adam(w + start, g + start, m + start, v + start,
+        thf_adam(w + start, g + start, m + start, v + start,
                 avg + start if avg != NULL else NULL, end - start, s)
         return
     k = _segment_at(offs, nseg, start)
@@ -126,32 +126,32 @@ cdef void adam_range(float* w, float* g, float* m, float* v, float* avg, Py_ssiz
         stop = min(offs[k + 1], end)
         if stop > start:
             local.grad_scale = scales[k]
-            tf_adam(w + start, g + start, m + start, v + start,
+            thf_adam(w + start, g + start, m + start, v + start,
                     avg + start if avg != NULL else NULL, stop - start, &local)
         start = stop if stop > start else start
         k += 1
 
 
 cdef void sgd_range(float* w, float* g, float* avg, Py_ssize_t start, Py_ssize_t end,
-                    const tf_step* s, const Py_ssize_t* offs, const float* scales,
+                    const thf_step* s, const Py_ssize_t* offs, const float* scales,
                     Py_ssize_t nseg) noexcept nogil:
-    cdef tf_step local = s[0]
+    cdef thf_step local = s[0]
     cdef Py_ssize_t k, stop
     if offs == NULL:
-        tf_sgd(w + start, g + start, avg + start if avg != NULL else NULL, end - start, s)
+        thf_sgd(w + start, g + start, avg + start if avg != NULL else NULL, end - start, s)
         return
     k = _segment_at(offs, nseg, start)
     while start < end:
         stop = min(offs[k + 1], end)
         if stop > start:
             local.grad_scale = scales[k]
-            tf_sgd(w + start, g + start, avg + start if avg != NULL else NULL, stop - start,
+            thf_sgd(w + start, g + start, avg + start if avg != NULL else NULL, stop - start,
                    &local)
         start = stop if stop > start else start
         k += 1
 
 
-# The optimizer kernels run on the gemm's worker pool (tf_pool.h), not in an
+# The optimizer kernels run on the gemm's worker pool (worker_pool.h), not in an
 # OpenMP region: a region waits for every thread of its team, so one worker the
 # OS has not scheduled (or OpenMP threads gone to sleep while the pool did the
 # gemms) stalls the whole step. Chunks are claimed one at a time, four per
@@ -164,7 +164,7 @@ ctypedef struct _step_job:
     float* avg
     Py_ssize_t n
     Py_ssize_t size
-    const tf_step* s
+    const thf_step* s
     const Py_ssize_t* offs
     const float* scales
     Py_ssize_t nseg
@@ -194,8 +194,8 @@ cdef inline Py_ssize_t _pool_chunk(Py_ssize_t n, int nthreads) noexcept nogil:
 
 cdef void _grow_pool(int nthreads) noexcept:
     """Start the pool's workers if missing (needs the GIL: call before nogil)."""
-    if nthreads > 1 and tf_pool_workers() < nthreads - 1:
-        tf_pool_grow(nthreads - 1)
+    if nthreads > 1 and thf_pool_workers() < nthreads - 1:
+        thf_pool_grow(nthreads - 1)
 
 
 cdef void _run_step(_step_job* job, int nthreads) noexcept nogil:
@@ -206,11 +206,11 @@ cdef void _run_step(_step_job* job, int nthreads) noexcept nogil:
         return
     job.size = _pool_chunk(job.n, nthreads)
     nchunks = <int>((job.n + job.size - 1) // job.size)
-    tf_pool_run(_step_chunk, job, nchunks, nthreads)
+    thf_pool_run(_step_chunk, job, nchunks, nthreads)
 
 
 cdef void adam_parallel(float* w, float* g, float* m, float* v, float* avg, Py_ssize_t n,
-                        const tf_step* s, const Py_ssize_t* offs, const float* scales,
+                        const thf_step* s, const Py_ssize_t* offs, const float* scales,
                         Py_ssize_t nseg, int nthreads) noexcept nogil:
     cdef _step_job job
     job.w, job.g, job.m, job.v, job.avg = w, g, m, v, avg
@@ -219,7 +219,7 @@ cdef void adam_parallel(float* w, float* g, float* m, float* v, float* avg, Py_s
     _run_step(&job, nthreads)
 
 
-cdef void sgd_parallel(float* w, float* g, float* avg, Py_ssize_t n, const tf_step* s,
+cdef void sgd_parallel(float* w, float* g, float* avg, Py_ssize_t n, const thf_step* s,
                        const Py_ssize_t* offs, const float* scales, Py_ssize_t nseg,
                        int nthreads) noexcept nogil:
     cdef _step_job job
@@ -261,7 +261,7 @@ cdef void _sumsq_chunk(void* ctx, int chunk) noexcept nogil:
     cdef Py_ssize_t hi = min(lo + job.size, job.n)
     cdef Py_ssize_t j = _first_piece_from(job.pstart, job.npieces, lo)
     while j < job.npieces and job.pstart[j] < hi:
-        job.partial[j] = tf_sumsq(job.g + job.pstart[j],
+        job.partial[j] = thf_sumsq(job.g + job.pstart[j],
                                   job.w + job.pstart[j] if job.w != NULL else NULL,
                                   job.l2, job.plen[j])
         j += 1
@@ -306,14 +306,14 @@ cdef int segment_sumsq_parallel(const float* g, const float* w, float l2,
             p += 1
     if nthreads <= 1 or total_n < STREAM_PARALLEL_MIN:
         for j in range(npieces):
-            partial[j] = tf_sumsq(g + pstart[j], w + pstart[j] if w != NULL else NULL, l2,
+            partial[j] = thf_sumsq(g + pstart[j], w + pstart[j] if w != NULL else NULL, l2,
                                   plen[j])
     else:
         job.g, job.w, job.l2 = g, w, l2
         job.pstart, job.plen, job.partial, job.npieces = pstart, plen, partial, npieces
         job.size = _pool_chunk(total_n, nthreads)
         job.n = total_n
-        tf_pool_run(_sumsq_chunk, &job, <int>((total_n + job.size - 1) // job.size), nthreads)
+        thf_pool_run(_sumsq_chunk, &job, <int>((total_n + job.size - 1) // job.size), nthreads)
     p = 0
     for k in range(nseg):
         out[k] = 0.0
@@ -342,7 +342,7 @@ cdef double sumsq_parallel(const float* g, const float* w, float l2, Py_ssize_t 
     total = 0.0  # out of memory: one thread, same block order
     for i in range((n + SUMSQ_BLOCK - 1) // SUMSQ_BLOCK):
         start = i * SUMSQ_BLOCK
-        total += tf_sumsq(g + start, w + start if w != NULL else NULL, l2,
+        total += thf_sumsq(g + start, w + start if w != NULL else NULL, l2,
                           min(SUMSQ_BLOCK, n - start))
     return total
 
@@ -352,7 +352,7 @@ cdef void sgemm(dim_t m, dim_t n, dim_t k, float alpha,
                 const float* B, inc_t rsb, inc_t csb,
                 float beta, float* C, inc_t rsc, inc_t csc) noexcept nogil:
     """C := alpha * A @ B + beta * C for strided float32 matrices (m x k, k x n), one thread."""
-    tf_sgemm_tile(m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc)
+    thf_sgemm_tile(m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc)
 
 
 cdef void _sgemm_default(dim_t m, dim_t n, dim_t k, float alpha,
@@ -367,7 +367,7 @@ cdef void _sgemm_default(dim_t m, dim_t n, dim_t k, float alpha,
 cdef int _gemm_threads() noexcept nogil:
     """Threads for one gemm: set_num_threads's count, capped by OpenMP's limit
     so that threadpoolctl's ``threadpool_limits`` caps gemm like our loops."""
-    return min(_num_threads, tf_omp_limit())
+    return min(_num_threads, thf_omp_limit())
 
 
 cdef inline bint _is_f32(arr):
@@ -491,8 +491,8 @@ cdef object _gemm_fast(object x, object y, object out, bint trans1, bint trans2,
         if not _c_layout(&bo, &rsc, &csc):
             return None
         nthreads = _gemm_threads()
-        if tf_pool_workers() < nthreads - 1:
-            tf_pool_grow(nthreads - 1)  # needs the GIL
+        if thf_pool_workers() < nthreads - 1:
+            thf_pool_grow(nthreads - 1)  # needs the GIL
         with nogil:
             sgemm_parallel(m, n, k, alpha, <const float*>bx.buf, rsa, csa,
                            <const float*>by.buf, rsb, csb, beta, <float*>bo.buf, rsc, csc,
@@ -724,7 +724,7 @@ class NumpyOps(Ops):
         cdef float[::1] bv = numpy.ascontiguousarray(b)
         if Y.size:
             with nogil:
-                tf_bias_add(&y[0, 0], &bv[0], y.shape[0], y.shape[1], y.shape[1])
+                thf_bias_add(&y[0, 0], &bv[0], y.shape[0], y.shape[1], y.shape[1])
         return Y
 
     def bias_relu(self, X, b, *, inplace=False):
@@ -737,7 +737,7 @@ class NumpyOps(Ops):
         cdef float[::1] bv = numpy.ascontiguousarray(b)
         if Y.size:
             with nogil:
-                tf_bias_relu(&y[0, 0], &bv[0], y.shape[0], y.shape[1], y.shape[1])
+                thf_bias_relu(&y[0, 0], &bv[0], y.shape[0], y.shape[1], y.shape[1])
         return Y
 
     def backprop_relu(self, dY, Y, inplace=False):
@@ -754,7 +754,7 @@ class NumpyOps(Ops):
         cdef const float[::1] yv = Y_c.reshape(-1)
         if dX.size:
             with nogil:
-                tf_relu_backward(&dx[0], &dy[0], &yv[0], dx.shape[0])
+                thf_relu_backward(&dx[0], &dy[0], &yv[0], dx.shape[0])
         return dX
 
     def softmax(self, X, inplace=False, axis=-1, temperature=1.0):
@@ -769,7 +769,7 @@ class NumpyOps(Ops):
         cdef float[:, ::1] y = Y
         if X.size:
             with nogil:
-                tf_softmax_rows(&y[0, 0], &x[0, 0], x.shape[0], x.shape[1],
+                thf_softmax_rows(&y[0, 0], &x[0, 0], x.shape[0], x.shape[1],
                                 x.shape[1], y.shape[1])
         return Y
 
@@ -784,7 +784,7 @@ class NumpyOps(Ops):
         cdef float[::1] o = out
         if X.size:
             with nogil:
-                tf_colsum_inc(&o[0], &x[0, 0], x.shape[0], x.shape[1], x.strides[0] // 4)
+                thf_colsum_inc(&o[0], &x[0, 0], x.shape[0], x.shape[1], x.strides[0] // 4)
         return out
 
     def sum_of_squares(self, gradient, weights=None, l2=0.0):
@@ -868,7 +868,7 @@ class NumpyOps(Ops):
         cdef const float* sc_p = NULL
         cdef Py_ssize_t nseg = 0
         cdef int nthreads = _num_threads
-        cdef tf_step s
+        cdef thf_step s
         s.grad_scale = grad_scale if offsets is None else 1.0
         s.l2_coupled = l2_coupled
         s.lr_hat = lr_hat
@@ -912,7 +912,7 @@ class NumpyOps(Ops):
         cdef const float* sc_p = NULL
         cdef Py_ssize_t nseg = 0
         cdef int nthreads = _num_threads
-        cdef tf_step s
+        cdef thf_step s
         s.grad_scale = grad_scale if offsets is None else 1.0
         s.l2_coupled = l2_coupled
         s.lr_hat = learn_rate
@@ -1163,75 +1163,75 @@ class NumpyOps(Ops):
     # seq_loops.h (exp computed inline, so they vectorise); others the reference.
     def sigmoid(self, X, *, inplace=False):
         """``1 / (1 + exp(-X))``, X clipped to [-20, 20]; see :meth:`Ops.sigmoid`."""
-        Y = _act_forward(X, inplace, TF_ACT_SIGMOID, 0.0, 0.0, 0.0, 0.0)
+        Y = _act_forward(X, inplace, THF_ACT_SIGMOID, 0.0, 0.0, 0.0, 0.0)
         return Ops.sigmoid(self, X, inplace=inplace) if Y is None else Y
 
     def backprop_sigmoid(self, dY, Y, *, inplace=False):
         """``dY * Y * (1 - Y)``; see :meth:`Ops.backprop_sigmoid`."""
         _check_same_shape("backprop_sigmoid", dY=dY, Y=Y)
-        dX = _act_backward(dY, Y, None, inplace, TF_ACT_SIGMOID, 0.0, 0.0, 0.0)
+        dX = _act_backward(dY, Y, None, inplace, THF_ACT_SIGMOID, 0.0, 0.0, 0.0)
         return Ops.backprop_sigmoid(self, dY, Y, inplace=inplace) if dX is None else dX
 
     def swish(self, X, inplace=False):
         """``X * sigmoid(X)``; see :meth:`Ops.swish`."""
-        Y = _act_forward(X, inplace, TF_ACT_SWISH, 0.0, 0.0, 0.0, 0.0)
+        Y = _act_forward(X, inplace, THF_ACT_SWISH, 0.0, 0.0, 0.0, 0.0)
         return Ops.swish(self, X, inplace=inplace) if Y is None else Y
 
     def backprop_swish(self, dY, X, Y, inplace=False):
         """The gradient of :meth:`swish`; see :meth:`Ops.backprop_swish`."""
         _check_same_shape("backprop_swish", dY=dY, X=X, Y=Y)
-        dX = _act_backward(dY, X, Y, inplace, TF_ACT_SWISH, 0.0, 0.0, 0.0)
+        dX = _act_backward(dY, X, Y, inplace, THF_ACT_SWISH, 0.0, 0.0, 0.0)
         return Ops.backprop_swish(self, dY, X, Y, inplace=inplace) if dX is None else dX
 
     def gelu(self, X, inplace=False):
         """``X * Phi(X)``; see :meth:`Ops.gelu`."""
-        Y = _act_forward(X, inplace, TF_ACT_GELU, 0.0, 0.0, 0.0, 0.0)
+        Y = _act_forward(X, inplace, THF_ACT_GELU, 0.0, 0.0, 0.0, 0.0)
         return Ops.gelu(self, X, inplace=inplace) if Y is None else Y
 
     def backprop_gelu(self, dY, X, inplace=False):
         """The gradient of :meth:`gelu`; see :meth:`Ops.backprop_gelu`."""
         _check_same_shape("backprop_gelu", dY=dY, X=X)
-        dX = _act_backward(dY, X, None, inplace, TF_ACT_GELU, 0.0, 0.0, 0.0)
+        dX = _act_backward(dY, X, None, inplace, THF_ACT_GELU, 0.0, 0.0, 0.0)
         return Ops.backprop_gelu(self, dY, X, inplace=inplace) if dX is None else dX
 
     def gelu_approx(self, X, inplace=False):
         """The tanh approximation of GELU; see :meth:`Ops.gelu_approx`."""
-        Y = _act_forward(X, inplace, TF_ACT_GELU_APPROX, 0.0, 0.0, 0.0, 0.0)
+        Y = _act_forward(X, inplace, THF_ACT_GELU_APPROX, 0.0, 0.0, 0.0, 0.0)
         return Ops.gelu_approx(self, X, inplace=inplace) if Y is None else Y
 
     def backprop_gelu_approx(self, dY, X, inplace=False):
         """The gradient of :meth:`gelu_approx`; see :meth:`Ops.backprop_gelu_approx`."""
         _check_same_shape("backprop_gelu_approx", dY=dY, X=X)
-        dX = _act_backward(dY, X, None, inplace, TF_ACT_GELU_APPROX, 0.0, 0.0, 0.0)
+        dX = _act_backward(dY, X, None, inplace, THF_ACT_GELU_APPROX, 0.0, 0.0, 0.0)
         return Ops.backprop_gelu_approx(self, dY, X, inplace=inplace) if dX is None else dX
 
     def mish(self, X, threshold=20.0, inplace=False):
         """``X * tanh(softplus(X))``, X from `threshold` on; see :meth:`Ops.mish`."""
-        Y = _act_forward(X, inplace, TF_ACT_MISH, threshold, 0.0, 0.0, 0.0)
+        Y = _act_forward(X, inplace, THF_ACT_MISH, threshold, 0.0, 0.0, 0.0)
         return Ops.mish(self, X, threshold, inplace=inplace) if Y is None else Y
 
     def backprop_mish(self, dY, X, threshold=20.0, inplace=False):
         """The gradient of :meth:`mish`; see :meth:`Ops.backprop_mish`."""
         _check_same_shape("backprop_mish", dY=dY, X=X)
-        dX = _act_backward(dY, X, None, inplace, TF_ACT_MISH, threshold, 0.0, 0.0)
+        dX = _act_backward(dY, X, None, inplace, THF_ACT_MISH, threshold, 0.0, 0.0)
         return Ops.backprop_mish(self, dY, X, threshold, inplace=inplace) if dX is None else dX
 
     def dish(self, X, inplace=False):
         """``0.5 X (1 + X / sqrt(1 + X^2))``; see :meth:`Ops.dish`."""
-        Y = _act_forward(X, inplace, TF_ACT_DISH, 0.0, 0.0, 0.0, 0.0)
+        Y = _act_forward(X, inplace, THF_ACT_DISH, 0.0, 0.0, 0.0, 0.0)
         return Ops.dish(self, X, inplace=inplace) if Y is None else Y
 
     def backprop_dish(self, dY, X, inplace=False):
         """The gradient of :meth:`dish`; see :meth:`Ops.backprop_dish`."""
         _check_same_shape("backprop_dish", dY=dY, X=X)
-        dX = _act_backward(dY, X, None, inplace, TF_ACT_DISH, 0.0, 0.0, 0.0)
+        dX = _act_backward(dY, X, None, inplace, THF_ACT_DISH, 0.0, 0.0, 0.0)
         return Ops.backprop_dish(self, dY, X, inplace=inplace) if dX is None else dX
 
     def clipped_linear(self, X, slope=1.0, offset=0.0, min_val=0.0, max_val=1.0,
                        inplace=False):
         """``clip(X * slope + offset, min_val, max_val)``; see :meth:`Ops.clipped_linear`
         (relu_k, hard_sigmoid and hard_tanh go through it)."""
-        Y = _act_forward(X, inplace, TF_ACT_CLIPPED_LINEAR, slope, offset, min_val, max_val)
+        Y = _act_forward(X, inplace, THF_ACT_CLIPPED_LINEAR, slope, offset, min_val, max_val)
         if Y is None:
             return Ops.clipped_linear(self, X, slope=slope, offset=offset, min_val=min_val,
                                       max_val=max_val, inplace=inplace)
@@ -1243,7 +1243,7 @@ class NumpyOps(Ops):
         _check_same_shape("backprop_clipped_linear", dY=dY, X=X)
         low = (min_val - offset) / slope
         high = (max_val - offset) / slope
-        dX = _act_backward(dY, X, None, inplace, TF_ACT_CLIPPED_LINEAR, slope, low, high)
+        dX = _act_backward(dY, X, None, inplace, THF_ACT_CLIPPED_LINEAR, slope, low, high)
         if dX is None:
             return Ops.backprop_clipped_linear(self, dY, X, slope=slope, offset=offset,
                                                min_val=min_val, max_val=max_val,
@@ -1252,25 +1252,25 @@ class NumpyOps(Ops):
 
     def hard_swish(self, X, inplace=False):
         """``X * hard_sigmoid(X)``; see :meth:`Ops.hard_swish`."""
-        Y = _act_forward(X, inplace, TF_ACT_HARD_SWISH, 0.0, 0.0, 0.0, 0.0)
+        Y = _act_forward(X, inplace, THF_ACT_HARD_SWISH, 0.0, 0.0, 0.0, 0.0)
         return Ops.hard_swish(self, X, inplace=inplace) if Y is None else Y
 
     def backprop_hard_swish(self, dY, X, inplace=False):
         """The gradient of :meth:`hard_swish`; see :meth:`Ops.backprop_hard_swish`."""
         _check_same_shape("backprop_hard_swish", dY=dY, X=X)
-        dX = _act_backward(dY, X, None, inplace, TF_ACT_HARD_SWISH, 0.0, 0.0, 0.0)
+        dX = _act_backward(dY, X, None, inplace, THF_ACT_HARD_SWISH, 0.0, 0.0, 0.0)
         return Ops.backprop_hard_swish(self, dY, X, inplace=inplace) if dX is None else dX
 
     def hard_swish_mobilenet(self, X, inplace=False):
         """``X * relu6(X + 3) / 6``; see :meth:`Ops.hard_swish_mobilenet`."""
-        Y = _act_forward(X, inplace, TF_ACT_HARD_SWISH_MOBILENET, 0.0, 0.0, 0.0, 0.0)
+        Y = _act_forward(X, inplace, THF_ACT_HARD_SWISH_MOBILENET, 0.0, 0.0, 0.0, 0.0)
         return Ops.hard_swish_mobilenet(self, X, inplace=inplace) if Y is None else Y
 
     def backprop_hard_swish_mobilenet(self, dY, X, inplace=False):
         """The gradient of :meth:`hard_swish_mobilenet`; see
         :meth:`Ops.backprop_hard_swish_mobilenet`."""
         _check_same_shape("backprop_hard_swish_mobilenet", dY=dY, X=X)
-        dX = _act_backward(dY, X, None, inplace, TF_ACT_HARD_SWISH_MOBILENET, 0.0, 0.0, 0.0)
+        dX = _act_backward(dY, X, None, inplace, THF_ACT_HARD_SWISH_MOBILENET, 0.0, 0.0, 0.0)
         if dX is None:
             return Ops.backprop_hard_swish_mobilenet(self, dY, X, inplace=inplace)
         return dX
@@ -1323,7 +1323,7 @@ def stream_triad(a, b, c, scalar):
     with nogil:
         for i in prange(nblocks, num_threads=nthreads, schedule="static"):
             start = i * size
-            tf_triad(&av[start], &bv[start], &cv[start], sv, min(size, n - start))
+            thf_triad(&av[start], &bv[start], &cv[start], sv, min(size, n - start))
 
 
 def _gemm_call(dim_t m, dim_t n, dim_t k, float alpha,
@@ -1334,8 +1334,8 @@ def _gemm_call(dim_t m, dim_t n, dim_t k, float alpha,
     cdef const float* pb = &b[0, 0]
     cdef float* pc = &c[0, 0]
     cdef int nthreads = _gemm_threads()
-    if tf_pool_workers() < nthreads - 1:
-        tf_pool_grow(nthreads - 1)  # needs the GIL
+    if thf_pool_workers() < nthreads - 1:
+        thf_pool_grow(nthreads - 1)  # needs the GIL
     with nogil:
         sgemm_parallel(m, n, k, alpha, pa, rsa, csa, pb, rsb, csb, beta, pc, rsc, csc, nthreads)
 
@@ -1355,7 +1355,7 @@ cdef void _thinc_cblas_sgemm(bint transA, bint transB, int M, int N, int K, floa
     cdef inc_t csa = lda if transA else 1
     cdef inc_t rsb = 1 if transB else ldb
     cdef inc_t csb = ldb if transB else 1
-    cdef int nthreads = min(_gemm_threads(), tf_pool_workers() + 1)
+    cdef int nthreads = min(_gemm_threads(), thf_pool_workers() + 1)
     sgemm_parallel(M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc, 1, nthreads)
 
 
@@ -1365,8 +1365,8 @@ def thinc_cblas_sgemm_address():
     which installs it in the ``CBlas`` objects it hands to Thinc and spaCy).
     Starts the pool's workers first, since the function runs without the GIL."""
     cdef int nthreads = _gemm_threads()
-    if tf_pool_workers() < nthreads - 1:
-        tf_pool_grow(nthreads - 1)
+    if thf_pool_workers() < nthreads - 1:
+        thf_pool_grow(nthreads - 1)
     return <size_t>&_thinc_cblas_sgemm
 
 
@@ -1377,11 +1377,11 @@ def fma_peak(threads=None, *, seconds=0.05, repeats=3):
     count; 1 for one core), each running about `seconds`; the best of `repeats`.
     Returns ``{"gflops", "threads", "width", "isa"}``; None on a CPU without
     AVX2/FMA or off x86-64 (nothing to measure it with here)."""
-    cdef tf_peak_job job
+    cdef thf_peak_job job
     cdef float sink = 0.0
     cdef int n = _num_threads if threads is None else int(threads)
     flags = _blis_arch.cpu_flags()
-    if not TF_PEAK_X86:
+    if not THF_PEAK_X86:
         return None
     if {"avx512f"} <= flags:
         job.width, isa = 16, "AVX-512 (zmm)"
@@ -1396,9 +1396,9 @@ def fma_peak(threads=None, *, seconds=0.05, repeats=3):
         start = time.perf_counter()
         with nogil:
             if job.width == 16:
-                tf_peak_zmm(job.iters, &sink)
+                thf_peak_zmm(job.iters, &sink)
             else:
-                tf_peak_ymm(job.iters, &sink)
+                thf_peak_ymm(job.iters, &sink)
         took = time.perf_counter() - start
         if took > seconds / 8 or job.iters > (1 << 40):
             break
@@ -1411,9 +1411,9 @@ def fma_peak(threads=None, *, seconds=0.05, repeats=3):
         start = time.perf_counter()
         with nogil:
             if n > 1:
-                tf_pool_run(tf_peak_chunk, &job, n, n)
+                thf_pool_run(thf_peak_chunk, &job, n, n)
             else:
-                tf_peak_chunk(&job, 0)
+                thf_peak_chunk(&job, 0)
         took = time.perf_counter() - start
         best = max(best, 2.0 * job.width * 12 * job.iters * n / took / 1e9)
     return {"gflops": best, "threads": n, "width": job.width, "isa": isa}
@@ -1435,7 +1435,7 @@ def _setup_gemm():
     cdef size_t fns[6]
     plan = _blis_arch.gemm_plan()
     _blis_arch.after_blis_init()  # blis initialised when blis.cy was imported
-    tf_blis.plain = _sgemm_default
+    thf_blis.plain = _sgemm_default
     addresses = _blis_arch.expert_functions()
     rc = -1
     if addresses is not None:
@@ -1444,26 +1444,26 @@ def _setup_gemm():
         inner = _blis_arch.blis_inner_version()
         rc = -3
         if inner in _blis_arch.EXPERT_BLIS_VERSIONS:
-            rc = tf_blis_attach(fns, inner.encode())
+            rc = thf_blis_attach(fns, inner.encode())
     status = {"expert": rc == 0, "load_code": rc, "large": None, "thin": None}
     if rc == 0:
         large_id, thin_id = plan.get("large_id"), plan.get("thin_id")
         if large_id is not None:
-            tf_blis.large = tf_blis_context(large_id)
-            if tf_blis.large != NULL:
+            thf_blis.large = thf_blis_context(large_id)
+            if thf_blis.large != NULL:
                 status["large"] = plan.get("large")
-        if tf_blis.large == NULL:  # blis's own active configuration
+        if thf_blis.large == NULL:  # blis's own active configuration
             status["large"] = _blis_arch.active_arch()
         if thin_id is not None:
-            tf_blis.thin = tf_blis_context(thin_id)
-            if tf_blis.thin != NULL:
+            thf_blis.thin = thf_blis_context(thin_id)
+            if thf_blis.thin != NULL:
                 status["thin"] = plan.get("thin")
-        tf_blis.thin_rows = plan["thin_rows"]
-        tf_blis.thin_cols = plan["thin_cols"]
-        tf_blis.thin_k = plan["thin_k"]
-        tf_blis.mid_rows = plan["mid_rows"]
-        tf_blis.mid_cols = plan["mid_cols"]
-        tf_blis.thin_flops = plan["thin_flops"]
+        thf_blis.thin_rows = plan["thin_rows"]
+        thf_blis.thin_cols = plan["thin_cols"]
+        thf_blis.thin_k = plan["thin_k"]
+        thf_blis.mid_rows = plan["mid_rows"]
+        thf_blis.mid_cols = plan["mid_cols"]
+        thf_blis.thin_flops = plan["thin_flops"]
     else:
         status["large"] = _blis_arch.active_arch()
     _blis_arch.record_gemm_setup(status)
@@ -1474,41 +1474,41 @@ def gemm_config():
     and the pool's counters (jobs split over threads, their tiles, the tiles
     the workers took: a low share means the other cores were busy)."""
     cdef unsigned long long counters[5]
-    tf_pool_counters(counters)
+    thf_pool_counters(counters)
     return {
         "pool_jobs": counters[0],
         "pool_tiles": counters[1],
         "pool_tiles_by_workers": counters[2],
         "pool_moves": counters[3],
         "pool_hog_signs": counters[4],
-        "expert": tf_blis.sgemm_ex != NULL,
-        "large": tf_blis.large != NULL,
-        "thin": tf_blis.thin != NULL,
-        "thin_rows": tf_blis.thin_rows,
-        "thin_cols": tf_blis.thin_cols,
-        "thin_k": tf_blis.thin_k,
-        "mid_rows": tf_blis.mid_rows,
-        "mid_cols": tf_blis.mid_cols,
-        "thin_flops": tf_blis.thin_flops,
-        "mode": {v: k for k, v in _GEMM_MODES.items()}[tf_blis.force],
+        "expert": thf_blis.sgemm_ex != NULL,
+        "large": thf_blis.large != NULL,
+        "thin": thf_blis.thin != NULL,
+        "thin_rows": thf_blis.thin_rows,
+        "thin_cols": thf_blis.thin_cols,
+        "thin_k": thf_blis.thin_k,
+        "mid_rows": thf_blis.mid_rows,
+        "mid_cols": thf_blis.mid_cols,
+        "thin_flops": thf_blis.thin_flops,
+        "mode": {v: k for k, v in _GEMM_MODES.items()}[thf_blis.force],
         "threads": _gemm_threads(),
-        "pool_threads_supported": bool(tf_pool_threads_supported()),
-        "pool_workers": tf_pool_workers(),
-        "spin_us": tf_pool_spin_ns / 1000.0,
-        "spin_max_us": tf_pool_spin_max_ns / 1000.0,
-        "pool_gap_us": tf_pool_gap_ns / 1000.0,
-        "pool_spin_now_us": tf_pool_spin_budget() / 1000.0,
-        "min_flops": tf_split.min_flops,
-        "chunk_flops": tf_split.chunk_flops,
-        "chunks_per_thread": tf_split.chunks_per_thread,
-        "align": tf_split.align,
+        "pool_threads_supported": bool(thf_pool_threads_supported()),
+        "pool_workers": thf_pool_workers(),
+        "spin_us": thf_pool_spin_ns / 1000.0,
+        "spin_max_us": thf_pool_spin_max_ns / 1000.0,
+        "pool_gap_us": thf_pool_gap_ns / 1000.0,
+        "pool_spin_now_us": thf_pool_spin_budget() / 1000.0,
+        "min_flops": thf_split.min_flops,
+        "chunk_flops": thf_split.chunk_flops,
+        "chunks_per_thread": thf_split.chunks_per_thread,
+        "align": thf_split.align,
     }
 
 
 def _spin_budget_us(double spin_us, double spin_max_us, double gap_us):
     """The pool's rule: how long an idle worker polls (us) for these settings and
     a usual gap of `gap_us` between jobs (tests)."""
-    return tf_pool_budget_for(<int64_t>(spin_us * 1000), <int64_t>(spin_max_us * 1000),
+    return thf_pool_budget_for(<int64_t>(spin_us * 1000), <int64_t>(spin_max_us * 1000),
                               <int64_t>(gap_us * 1000)) / 1000.0
 
 
@@ -1516,18 +1516,18 @@ def _gemm_plan(dim_t m, dim_t n, dim_t k, int nthreads, per_thread=None):
     """(tiles down, tiles across, tile height, tile width) for an m x n x k
     product; per_thread: tiles per thread at most (default: chunks_per_thread,
     as when the workers sleep)."""
-    cdef tf_gemm_job j
+    cdef thf_gemm_job j
     j.m = m
     j.n = n
     j.k = k
-    tf_gemm_plan(&j, nthreads, tf_split.chunks_per_thread if per_thread is None else per_thread)
+    thf_gemm_plan(&j, nthreads, thf_split.chunks_per_thread if per_thread is None else per_thread)
     return j.pm, j.pn, j.mt, j.nt
 
 
 def _is_thin(dim_t m, dim_t n, dim_t k):
     """Whether an m x n x k product with a row-major C runs on the thin
     context under the current rules (tests)."""
-    return bool(tf_blis_is_thin(m, n, k, 1))
+    return bool(thf_blis_is_thin(m, n, k, 1))
 
 
 def _hog_seen(jobs):
@@ -1536,7 +1536,7 @@ def _hog_seen(jobs):
     publish, chunks the workers did): whether each job sets the contended
     state (tests)."""
     cdef int missed = 0
-    return [bool(tf_pool_hog_seen(<int64_t>(t * 1000), <int64_t>(w * 1000), polling, chunks,
+    return [bool(thf_pool_hog_seen(<int64_t>(t * 1000), <int64_t>(w * 1000), polling, chunks,
                                   &missed))
             for t, w, polling, chunks in jobs]
 
@@ -1556,41 +1556,41 @@ def set_gemm_options(*, mode=None, thin_rows=None, thin_cols=None, thin_k=None, 
     if mode is not None:
         if mode not in _GEMM_MODES:
             raise ValueError(f"set_gemm_options: mode must be one of {sorted(_GEMM_MODES)}, got {mode!r}")
-        tf_blis.force = _GEMM_MODES[mode]
+        thf_blis.force = _GEMM_MODES[mode]
     if thin_rows is not None:
-        tf_blis.thin_rows = thin_rows
+        thf_blis.thin_rows = thin_rows
     if thin_cols is not None:
-        tf_blis.thin_cols = thin_cols
+        thf_blis.thin_cols = thin_cols
     if thin_k is not None:
-        tf_blis.thin_k = thin_k
+        thf_blis.thin_k = thin_k
     if mid_rows is not None:
-        tf_blis.mid_rows = mid_rows
+        thf_blis.mid_rows = mid_rows
     if mid_cols is not None:
-        tf_blis.mid_cols = mid_cols
+        thf_blis.mid_cols = mid_cols
     if thin_flops is not None:
         if thin_flops < 0:
             raise ValueError("set_gemm_options: thin_flops must be >= 0")
-        tf_blis.thin_flops = thin_flops
+        thf_blis.thin_flops = thin_flops
     if spin_us is not None:
         if spin_us < 0:
             raise ValueError("set_gemm_options: spin_us must be >= 0")
-        tf_pool_set_spin_ns(<long>(spin_us * 1000))
+        thf_pool_set_spin_ns(<long>(spin_us * 1000))
     if spin_max_us is not None:
         if spin_max_us < 0:
             raise ValueError("set_gemm_options: spin_max_us must be >= 0")
-        tf_pool_set_spin_max_ns(<long>(spin_max_us * 1000))
+        thf_pool_set_spin_max_ns(<long>(spin_max_us * 1000))
     if min_flops is not None:
-        tf_split.min_flops = min_flops
+        thf_split.min_flops = min_flops
     if chunk_flops is not None:
-        tf_split.chunk_flops = chunk_flops
+        thf_split.chunk_flops = chunk_flops
     if chunks_per_thread is not None:
         if chunks_per_thread < 1:
             raise ValueError("set_gemm_options: chunks_per_thread must be >= 1")
-        tf_split.chunks_per_thread = chunks_per_thread
+        thf_split.chunks_per_thread = chunks_per_thread
     if align is not None:
         if align < 1:
             raise ValueError("set_gemm_options: align must be >= 1")
-        tf_split.align = align
+        thf_split.align = align
     return before
 
 
@@ -1600,9 +1600,9 @@ set_num_threads(None)
 
 # --------------------------------------------------------------------------
 # Sequence, hashing, embedding and activation kernels of NumpyOps (issue 17):
-# one runner per operation fills a tf_seq_job (seq_loops.h) whose chunks
+# one runner per operation fills a thf_seq_job (seq_loops.h) whose chunks
 # (rows, sequences balanced by rows, values or table rows) run on the calling
-# thread and the gemm's worker pool (tf_pool.h): a late worker never stalls
+# thread and the gemm's worker pool (worker_pool.h): a late worker never stalls
 # the caller, unlike an OpenMP region's closing barrier.
 
 ctypedef fused seq_real:
@@ -1662,20 +1662,20 @@ cdef inline int _seq_chunks(int parts, Py_ssize_t items) noexcept nogil:
     return <int>max(1, min(chunks, items, 4095))
 
 
-cdef void _run_job(tf_seq_job* job, int parts) noexcept:
+cdef void _run_job(thf_seq_job* job, int parts) noexcept:
     """Run `job` (its nparts chunks) on `parts` threads. Called with the GIL:
     the pool's workers are started here when missing."""
-    if parts > 1 and tf_pool_workers() < parts - 1:
-        tf_pool_grow(parts - 1)
+    if parts > 1 and thf_pool_workers() < parts - 1:
+        thf_pool_grow(parts - 1)
     with nogil:
         if parts <= 1 or job.nparts <= 1:
             job.range(job, 0, job.n)
         else:
-            tf_pool_run(tf_seq_chunk, job, job.nparts, parts)
+            thf_pool_run(thf_seq_chunk, job, job.nparts, parts)
 
 
-cdef void _job_init(tf_seq_job* job, Py_ssize_t n) noexcept:
-    memset(job, 0, sizeof(tf_seq_job))
+cdef void _job_init(thf_seq_job* job, Py_ssize_t n) noexcept:
+    memset(job, 0, sizeof(thf_seq_job))
     job.n = n
     job.nparts = 1
     job.align = 1
@@ -1770,20 +1770,20 @@ cdef Py_ssize_t _first_bad_index(const seq_index[::1] idx, Py_ssize_t nrows) noe
     cdef Py_ssize_t bad
     with nogil:
         if seq_index is int32_t:
-            bad = tf_check_idx_i32(&idx[0], idx.shape[0], nrows)
+            bad = thf_check_idx_i32(&idx[0], idx.shape[0], nrows)
         elif seq_index is uint32_t:
-            bad = tf_check_idx_u32(&idx[0], idx.shape[0], nrows)
+            bad = thf_check_idx_u32(&idx[0], idx.shape[0], nrows)
         else:
-            bad = tf_check_idx_i64(&idx[0], idx.shape[0], nrows)
+            bad = thf_check_idx_i64(&idx[0], idx.shape[0], nrows)
     return bad
 
 
 cdef void _hash_run(uint32_t[:, ::1] out, const uint64_t[::1] ids, uint32_t seed) noexcept:
-    cdef tf_seq_job job
+    cdef thf_seq_job job
     cdef Py_ssize_t n = ids.shape[0]
     cdef int parts = _seq_parts(4 * n, n)
     _job_init(&job, n)
-    job.range = tf_job_hash
+    job.range = thf_job_hash
     job.nparts = _seq_chunks(parts, n)
     job.dst = &out[0, 0]
     job.src = &ids[0]
@@ -1792,11 +1792,11 @@ cdef void _hash_run(uint32_t[:, ::1] out, const uint64_t[::1] ids, uint32_t seed
 
 
 cdef void _ngrams_run(uint64_t[::1] out, const uint64_t[::1] keys, int width) noexcept:
-    cdef tf_seq_job job
+    cdef thf_seq_job job
     cdef Py_ssize_t n = out.shape[0]
     cdef int parts = _seq_parts(n * width, n)
     _job_init(&job, n)
-    job.range = tf_job_ngrams
+    job.range = thf_job_ngrams
     job.nparts = _seq_chunks(parts, n)
     job.dst = &out[0]
     job.src = &keys[0]
@@ -1807,10 +1807,10 @@ cdef void _ngrams_run(uint64_t[::1] out, const uint64_t[::1] keys, int width) no
 cdef void _seq2col_run(unsigned char[::1] out, const unsigned char[::1] X,
                        const int64_t[::1] offs, Py_ssize_t nW, Py_ssize_t row_bytes,
                        Py_ssize_t nrows, Py_ssize_t ncols) noexcept:
-    cdef tf_seq_job job
+    cdef thf_seq_job job
     cdef int parts = _seq_parts(nrows * ncols, nrows)
     _job_init(&job, nrows)
-    job.range = tf_job_seq2col
+    job.range = thf_job_seq2col
     job.nparts = _seq_chunks(parts, nrows)
     job.dst = &out[0]
     job.src = &X[0]
@@ -1823,11 +1823,11 @@ cdef void _seq2col_run(unsigned char[::1] out, const unsigned char[::1] X,
 
 cdef void _bseq2col_run(seq_real[:, ::1] dX, const seq_real[:, ::1] dY, const int64_t[::1] offs,
                         Py_ssize_t nW) noexcept:
-    cdef tf_seq_job job
+    cdef thf_seq_job job
     cdef Py_ssize_t nrows = dX.shape[0]
     cdef int parts = _seq_parts(dY.shape[0] * dY.shape[1], nrows)
     _job_init(&job, nrows)
-    job.range = tf_job_bseq2col_f if seq_real is float else tf_job_bseq2col_d
+    job.range = thf_job_bseq2col_f if seq_real is float else thf_job_bseq2col_d
     job.nparts = _seq_chunks(parts, nrows)
     job.dst = &dX[0, 0]
     job.src = &dY[0, 0]
@@ -1840,11 +1840,11 @@ cdef void _bseq2col_run(seq_real[:, ::1] dX, const seq_real[:, ::1] dY, const in
 
 cdef void _reduce_sum_run(seq_real[:, ::1] out, const seq_real[:, ::1] X,
                           const int64_t[::1] offs, int mean) noexcept:
-    cdef tf_seq_job job
+    cdef thf_seq_job job
     cdef Py_ssize_t nseq = out.shape[0]
     cdef int parts = _seq_parts(offs[nseq] * out.shape[1], nseq)
     _job_init(&job, nseq)
-    job.range = tf_job_reduce_sum_f if seq_real is float else tf_job_reduce_sum_d
+    job.range = thf_job_reduce_sum_f if seq_real is float else thf_job_reduce_sum_d
     job.nparts = _seq_chunks(parts, nseq)
     cdef const int64_t[::1] kb
     if job.nparts > 1:
@@ -1860,11 +1860,11 @@ cdef void _reduce_sum_run(seq_real[:, ::1] out, const seq_real[:, ::1] X,
 
 cdef void _reduce_max_run(seq_real[:, ::1] out, int32_t[:, ::1] which, const seq_real[:, ::1] X,
                           const int64_t[::1] offs) noexcept:
-    cdef tf_seq_job job
+    cdef thf_seq_job job
     cdef Py_ssize_t nseq = out.shape[0]
     cdef int parts = _seq_parts(offs[nseq] * out.shape[1], nseq)
     _job_init(&job, nseq)
-    job.range = tf_job_reduce_max_f if seq_real is float else tf_job_reduce_max_d
+    job.range = thf_job_reduce_max_f if seq_real is float else thf_job_reduce_max_d
     job.nparts = _seq_chunks(parts, nseq)
     cdef const int64_t[::1] kb
     if job.nparts > 1:
@@ -1880,11 +1880,11 @@ cdef void _reduce_max_run(seq_real[:, ::1] out, int32_t[:, ::1] which, const seq
 
 cdef void _breduce_sum_run(seq_real[:, ::1] dX, const seq_real[:, ::1] d, const int64_t[::1] offs,
                            int mean) noexcept:
-    cdef tf_seq_job job
+    cdef thf_seq_job job
     cdef Py_ssize_t nrows = dX.shape[0]
     cdef int parts = _seq_parts(nrows * dX.shape[1], nrows)
     _job_init(&job, nrows)
-    job.range = tf_job_breduce_sum_f if seq_real is float else tf_job_breduce_sum_d
+    job.range = thf_job_breduce_sum_f if seq_real is float else thf_job_breduce_sum_d
     job.nparts = _seq_chunks(parts, nrows)
     job.dst = &dX[0, 0]
     job.src = &d[0, 0]
@@ -1897,11 +1897,11 @@ cdef void _breduce_sum_run(seq_real[:, ::1] dX, const seq_real[:, ::1] d, const 
 
 cdef void _breduce_max_run(seq_real[:, ::1] dX, const seq_real[:, ::1] d,
                            const int32_t[:, ::1] which, const int64_t[::1] offs) noexcept:
-    cdef tf_seq_job job
+    cdef thf_seq_job job
     cdef Py_ssize_t nseq = d.shape[0]
     cdef int parts = _seq_parts(dX.shape[0] * dX.shape[1], nseq)
     _job_init(&job, nseq)
-    job.range = tf_job_breduce_max_f if seq_real is float else tf_job_breduce_max_d
+    job.range = thf_job_breduce_max_f if seq_real is float else thf_job_breduce_max_d
     job.nparts = _seq_chunks(parts, nseq)
     cdef const int64_t[::1] kb
     if job.nparts > 1:
@@ -1935,24 +1935,24 @@ def _gather_add_call(out, table, idx):
 
 cdef void _gather_add_run(seq_real[:, ::1] out, const seq_real[:, ::1] table,
                           const seq_index[:, ::1] idx) noexcept:
-    cdef tf_seq_job job
+    cdef thf_seq_job job
     cdef Py_ssize_t nrows = out.shape[0]
     cdef int parts = _seq_parts(nrows * idx.shape[1] * out.shape[1], nrows)
     _job_init(&job, nrows)
     if seq_real is float:
         if seq_index is int32_t:
-            job.range = tf_job_gather_add_f_i32
+            job.range = thf_job_gather_add_f_i32
         elif seq_index is uint32_t:
-            job.range = tf_job_gather_add_f_u32
+            job.range = thf_job_gather_add_f_u32
         else:
-            job.range = tf_job_gather_add_f_i64
+            job.range = thf_job_gather_add_f_i64
     else:
         if seq_index is int32_t:
-            job.range = tf_job_gather_add_d_i32
+            job.range = thf_job_gather_add_d_i32
         elif seq_index is uint32_t:
-            job.range = tf_job_gather_add_d_u32
+            job.range = thf_job_gather_add_d_u32
         else:
-            job.range = tf_job_gather_add_d_i64
+            job.range = thf_job_gather_add_d_i64
     job.nparts = _seq_chunks(parts, nrows)
     job.dst = &out[0, 0]
     job.src = &table[0, 0]
@@ -1986,24 +1986,24 @@ cdef void _scatter_add_run(seq_real[:, ::1] table, const seq_index[::1] idx,
     row's additions happen in the order of the indices (any thread count gives
     the same table). Each part reads all the indices, so one part per thread
     (two per thread took 4-25% longer on 2 cores)."""
-    cdef tf_seq_job job
+    cdef thf_seq_job job
     cdef Py_ssize_t nrows = table.shape[0]
     cdef int parts = _seq_parts(idx.shape[0] * table.shape[1], nrows)
     _job_init(&job, nrows)
     if seq_real is float:
         if seq_index is int32_t:
-            job.range = tf_job_scatter_add_f_i32
+            job.range = thf_job_scatter_add_f_i32
         elif seq_index is uint32_t:
-            job.range = tf_job_scatter_add_f_u32
+            job.range = thf_job_scatter_add_f_u32
         else:
-            job.range = tf_job_scatter_add_f_i64
+            job.range = thf_job_scatter_add_f_i64
     else:
         if seq_index is int32_t:
-            job.range = tf_job_scatter_add_d_i32
+            job.range = thf_job_scatter_add_d_i32
         elif seq_index is uint32_t:
-            job.range = tf_job_scatter_add_d_u32
+            job.range = thf_job_scatter_add_d_u32
         else:
-            job.range = tf_job_scatter_add_d_i64
+            job.range = thf_job_scatter_add_d_i64
     job.nparts = parts  # one each: every part reads all the indices
     job.dst = &table[0, 0]
     job.src = &values[0, 0]
@@ -2016,11 +2016,11 @@ cdef void _scatter_add_run(seq_real[:, ::1] table, const seq_index[::1] idx,
 
 cdef void _maxout_run(seq_real[::1] best, int32_t[::1] which, const seq_real[::1] X,
                       Py_ssize_t P) noexcept:
-    cdef tf_seq_job job
+    cdef thf_seq_job job
     cdef Py_ssize_t n = best.shape[0]
     cdef int parts = _seq_parts(n * P, n)
     _job_init(&job, n)
-    job.range = tf_job_maxout_f if seq_real is float else tf_job_maxout_d
+    job.range = thf_job_maxout_f if seq_real is float else thf_job_maxout_d
     job.nparts = _seq_chunks(parts, n)
     job.dst = &best[0]
     job.dst2 = &which[0]
@@ -2031,11 +2031,11 @@ cdef void _maxout_run(seq_real[::1] best, int32_t[::1] which, const seq_real[::1
 
 cdef void _bmaxout_run(seq_real[::1] dX, const seq_real[::1] dY, const int32_t[::1] which,
                        Py_ssize_t P) noexcept:
-    cdef tf_seq_job job
+    cdef thf_seq_job job
     cdef Py_ssize_t n = dY.shape[0]
     cdef int parts = _seq_parts(n * P, n)
     _job_init(&job, n)
-    job.range = tf_job_bmaxout_f if seq_real is float else tf_job_bmaxout_d
+    job.range = thf_job_bmaxout_f if seq_real is float else thf_job_bmaxout_d
     job.nparts = _seq_chunks(parts, n)
     job.dst = &dX[0]
     job.src = &dY[0]
@@ -2059,11 +2059,11 @@ def _act_forward(X, inplace, int kind, double p0, double p1, double p2, double p
 
 cdef void _act_forward_run(float[::1] Y, const float[::1] X, int kind, float p0, float p1,
                            float p2, float p3) noexcept:
-    cdef tf_seq_job job
+    cdef thf_seq_job job
     cdef Py_ssize_t n = X.shape[0]
     cdef int parts = _seq_parts(8 * n, n // 64)
     _job_init(&job, n)
-    job.range = tf_job_act_forward
+    job.range = thf_job_act_forward
     job.nparts = _seq_chunks(parts, n // 64)
     job.align = 16
     job.dst = &Y[0]
@@ -2095,11 +2095,11 @@ def _act_backward(dY, X, Y, inplace, int kind, double p0, double p1, double p2):
 cdef void _act_backward_run(float[::1] dX, const float[::1] dY, const float[::1] X,
                             const float[::1] Y, int kind, float p0, float p1,
                             float p2) noexcept:
-    cdef tf_seq_job job
+    cdef thf_seq_job job
     cdef Py_ssize_t n = dY.shape[0]
     cdef int parts = _seq_parts(8 * n, n // 64)
     _job_init(&job, n)
-    job.range = tf_job_act_backward
+    job.range = thf_job_act_backward
     job.nparts = _seq_chunks(parts, n // 64)
     job.align = 16
     job.dst = &dX[0]

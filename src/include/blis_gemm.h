@@ -1,5 +1,5 @@
 /* sgemm through blis with a kernel configuration chosen per product, split
- * over the cores by tf_pool.h.
+ * over the cores by worker_pool.h.
  *
  * blis picks one kernel configuration ("context") for the process when it
  * initialises, but it builds the context of every configuration compiled into
@@ -15,64 +15,64 @@
  * the functions live in the already-loaded `blis.cy` extension, which Python
  * loaded with local symbol visibility, so their addresses are looked up in
  * that library (by _blis_arch, with ctypes) and every call goes through the
- * typed pointers declared here. tf_blis_attach() refuses any
+ * typed pointers declared here. thf_blis_attach() refuses any
  * library whose version string or integer size it was not written for, and
- * tf_blis_context() checks that a configuration was registered before it
+ * thf_blis_context() checks that a configuration was registered before it
  * reads its context (bli_gks_lookup_nat_cntx reads gks[id][0] without a
  * check: an unregistered id, or a call before blis initialised, is a crash).
  */
-#ifndef TF_BLIS_H
-#define TF_BLIS_H
+#ifndef THF_BLIS_H
+#define THF_BLIS_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "tf_pool.h"
+#include "worker_pool.h"
 
 /* ---- blis.h (BLIS 0.9.0 / 0.7.0 as built by cython-blis 1.0.x / 1.3.x), the parts used ---- */
-typedef int64_t tf_dim_t;      /* dim_t = gint_t, 64-bit in cython-blis builds */
-typedef int64_t tf_inc_t;      /* inc_t */
-typedef int tf_trans_t;        /* enum trans_t: BLIS_NO_TRANSPOSE = 0x0 */
-typedef int tf_arch_t;         /* enum arch_t */
-#define TF_BLIS_NAT 1          /* enum ind_t { BLIS_1M = 0, BLIS_NAT } */
-typedef struct tf_cntx_s tf_cntx_t; /* cntx_t: used only through pointers */
-typedef struct tf_rntm_s tf_rntm_t; /* rntm_t: always NULL here (blis's defaults) */
+typedef int64_t thf_dim_t;      /* dim_t = gint_t, 64-bit in cython-blis builds */
+typedef int64_t thf_inc_t;      /* inc_t */
+typedef int thf_trans_t;        /* enum trans_t: BLIS_NO_TRANSPOSE = 0x0 */
+typedef int thf_arch_t;         /* enum arch_t */
+#define THF_BLIS_NAT 1          /* enum ind_t { BLIS_1M = 0, BLIS_NAT } */
+typedef struct thf_cntx_s thf_cntx_t; /* cntx_t: used only through pointers */
+typedef struct thf_rntm_s thf_rntm_t; /* rntm_t: always NULL here (blis's defaults) */
 
 /* void bli_sgemm_ex(trans_t transa, trans_t transb, dim_t m, dim_t n, dim_t k,
  *                   float* alpha, float* a, inc_t rs_a, inc_t cs_a,
  *                   float* b, inc_t rs_b, inc_t cs_b, float* beta,
  *                   float* c, inc_t rs_c, inc_t cs_c, cntx_t* cntx, rntm_t* rntm); */
-typedef void (*tf_bli_sgemm_ex_ft)(tf_trans_t, tf_trans_t, tf_dim_t, tf_dim_t, tf_dim_t,
-                                   float *, float *, tf_inc_t, tf_inc_t, float *, tf_inc_t,
-                                   tf_inc_t, float *, float *, tf_inc_t, tf_inc_t, tf_cntx_t *,
-                                   tf_rntm_t *);
-typedef void (*tf_bli_init_once_ft)(void);                  /* void bli_init_once(void) */
+typedef void (*thf_bli_sgemm_ex_ft)(thf_trans_t, thf_trans_t, thf_dim_t, thf_dim_t, thf_dim_t,
+                                   float *, float *, thf_inc_t, thf_inc_t, float *, thf_inc_t,
+                                   thf_inc_t, float *, float *, thf_inc_t, thf_inc_t, thf_cntx_t *,
+                                   thf_rntm_t *);
+typedef void (*thf_bli_init_once_ft)(void);                  /* void bli_init_once(void) */
 /* cntx_t** bli_gks_lookup_id(arch_t): exported by BLIS 0.9.0, not by 0.7.0, whose
  * bli_gks_init registers every configuration compiled in (so a configuration
  * whose bli_cntx_init_<name> the library exports is registered there). */
-typedef tf_cntx_t **(*tf_bli_gks_lookup_id_ft)(tf_arch_t);
-typedef tf_cntx_t *(*tf_bli_gks_lookup_nat_cntx_ft)(tf_arch_t); /* cntx_t* bli_gks_lookup_nat_cntx(arch_t) */
-typedef char *(*tf_bli_info_str_ft)(void);                  /* char* bli_info_get_version_str(void) */
-typedef int64_t (*tf_bli_info_int_ft)(void);                /* gint_t bli_info_get_int_type_size(void) */
+typedef thf_cntx_t **(*thf_bli_gks_lookup_id_ft)(thf_arch_t);
+typedef thf_cntx_t *(*thf_bli_gks_lookup_nat_cntx_ft)(thf_arch_t); /* cntx_t* bli_gks_lookup_nat_cntx(arch_t) */
+typedef char *(*thf_bli_info_str_ft)(void);                  /* char* bli_info_get_version_str(void) */
+typedef int64_t (*thf_bli_info_int_ft)(void);                /* gint_t bli_info_get_int_type_size(void) */
 /* -------------------------------------------------------------------------- */
 
 /* A plain gemm on the default context (blis.cy's gemm, passed in from Cython):
  * the path when the expert interface is not available. */
-typedef void (*tf_sgemm_plain_ft)(tf_dim_t m, tf_dim_t n, tf_dim_t k, float alpha,
-                                  const float *A, tf_inc_t rsa, tf_inc_t csa, const float *B,
-                                  tf_inc_t rsb, tf_inc_t csb, float beta, float *C, tf_inc_t rsc,
-                                  tf_inc_t csc);
+typedef void (*thf_sgemm_plain_ft)(thf_dim_t m, thf_dim_t n, thf_dim_t k, float alpha,
+                                  const float *A, thf_inc_t rsa, thf_inc_t csa, const float *B,
+                                  thf_inc_t rsb, thf_inc_t csb, float beta, float *C, thf_inc_t rsc,
+                                  thf_inc_t csc);
 
 /* What the gemm uses: set once at import, read by every call. */
-static struct tf_blis_state_s {
-    tf_bli_sgemm_ex_ft sgemm_ex;   /* NULL: call `plain` instead */
-    tf_bli_gks_lookup_id_ft lookup_id;
-    tf_bli_gks_lookup_nat_cntx_ft lookup_nat;
-    tf_bli_init_once_ft init_once;
-    tf_sgemm_plain_ft plain;
-    tf_cntx_t *large;   /* context for large products (NULL: blis's own choice) */
-    tf_cntx_t *thin;    /* context for thin/small products (NULL: same as large) */
+static struct thf_blis_state_s {
+    thf_bli_sgemm_ex_ft sgemm_ex;   /* NULL: call `plain` instead */
+    thf_bli_gks_lookup_id_ft lookup_id;
+    thf_bli_gks_lookup_nat_cntx_ft lookup_nat;
+    thf_bli_init_once_ft init_once;
+    thf_sgemm_plain_ft plain;
+    thf_cntx_t *large;   /* context for large products (NULL: blis's own choice) */
+    thf_cntx_t *thin;    /* context for thin/small products (NULL: same as large) */
     /* A product goes to `thin` when one of its dimensions is below these, or
      * when both its columns and its rows are below the `mid` pair, or when it
      * is smaller than thin_flops (the rules per CPU: _blis_arch.THIN_RULES); decided
@@ -81,14 +81,14 @@ static struct tf_blis_state_s {
      * are those of C as stored: columns run along C's contiguous direction (n
      * for a row-major C, m for a column-major one), since blis lays its
      * kernels out by it. */
-    tf_dim_t thin_rows;
-    tf_dim_t thin_cols;
-    tf_dim_t thin_k;
-    tf_dim_t mid_rows;
-    tf_dim_t mid_cols;
+    thf_dim_t thin_rows;
+    thf_dim_t thin_cols;
+    thf_dim_t thin_k;
+    thf_dim_t mid_rows;
+    thf_dim_t mid_cols;
     double thin_flops;  /* and every product of fewer flops (2 m n k) than this */
     int force;          /* tests/benchmarks: 0 per shape, 1 large, 2 thin, 3 blis default */
-} tf_blis = {0, 0, 0, 0, 0, 0, 0, 100, 32, 16, 256, 100, 0.0, 0};
+} thf_blis = {0, 0, 0, 0, 0, 0, 0, 100, 32, 16, 256, 100, 0.0, 0};
 
 /* Attach blis's expert interface from the addresses of its functions (looked
  * up by _blis_arch with ctypes in the loaded blis.cy library; a dlopen/dlsym
@@ -99,21 +99,21 @@ static struct tf_blis_state_s {
  * configuration is compiled in before asking for its context). Returns 0 on
  * success, else a negative code and leaves the plain path in place: -2 a
  * function missing, -3 another BLIS version, -4 not 64-bit integers. */
-static int tf_blis_attach(const uintptr_t *fns, const char *expected_version)
+static int thf_blis_attach(const uintptr_t *fns, const char *expected_version)
 {
     for (int i = 0; i < 6; ++i)
         if (fns[i] == 0 && i != 2)
             return -2;
-    const char *v = ((tf_bli_info_str_ft)fns[4])();
+    const char *v = ((thf_bli_info_str_ft)fns[4])();
     if (v == NULL || strcmp(v, expected_version) != 0)
         return -3;
-    if (((tf_bli_info_int_ft)fns[5])() != 64)
+    if (((thf_bli_info_int_ft)fns[5])() != 64)
         return -4;
-    tf_blis.init_once = (tf_bli_init_once_ft)fns[1];
-    tf_blis.lookup_id = (tf_bli_gks_lookup_id_ft)fns[2];
-    tf_blis.lookup_nat = (tf_bli_gks_lookup_nat_cntx_ft)fns[3];
-    tf_blis.init_once();
-    tf_blis.sgemm_ex = (tf_bli_sgemm_ex_ft)fns[0];
+    thf_blis.init_once = (thf_bli_init_once_ft)fns[1];
+    thf_blis.lookup_id = (thf_bli_gks_lookup_id_ft)fns[2];
+    thf_blis.lookup_nat = (thf_bli_gks_lookup_nat_cntx_ft)fns[3];
+    thf_blis.init_once();
+    thf_blis.sgemm_ex = (thf_bli_sgemm_ex_ft)fns[0];
     return 0;
 }
 
@@ -122,103 +122,103 @@ static int tf_blis_attach(const uintptr_t *fns, const char *expected_version)
  * Without bli_gks_lookup_id (BLIS 0.7.0) the caller vouches that `arch` is
  * compiled in (_blis_arch.gemm_plan only names configurations whose
  * bli_cntx_init_<name> the library exports). */
-static tf_cntx_t *tf_blis_context(int arch)
+static thf_cntx_t *thf_blis_context(int arch)
 {
-    if (tf_blis.sgemm_ex == NULL || arch < 0 || arch >= 64)
+    if (thf_blis.sgemm_ex == NULL || arch < 0 || arch >= 64)
         return NULL;
-    if (tf_blis.lookup_id != NULL) {
-        tf_cntx_t **registered = tf_blis.lookup_id(arch); /* gks[arch]: one per ind_t */
-        if (registered == NULL || registered[TF_BLIS_NAT] == NULL)
+    if (thf_blis.lookup_id != NULL) {
+        thf_cntx_t **registered = thf_blis.lookup_id(arch); /* gks[arch]: one per ind_t */
+        if (registered == NULL || registered[THF_BLIS_NAT] == NULL)
             return NULL;
     }
-    return tf_blis.lookup_nat(arch);
+    return thf_blis.lookup_nat(arch);
 }
 
 /* Which context serves an m x n x k product whose C has column stride csc:
  * 0 large, 1 thin. */
-static inline int tf_blis_is_thin(tf_dim_t m, tf_dim_t n, tf_dim_t k, tf_inc_t csc)
+static inline int thf_blis_is_thin(thf_dim_t m, thf_dim_t n, thf_dim_t k, thf_inc_t csc)
 {
-    if (tf_blis.force == 1) return 0;
-    if (tf_blis.force == 2) return 1;
-    tf_dim_t rows = csc == 1 ? m : n, cols = csc == 1 ? n : m;
-    return rows < tf_blis.thin_rows || cols < tf_blis.thin_cols || k < tf_blis.thin_k ||
-           (cols < tf_blis.mid_cols && rows < tf_blis.mid_rows) ||
-           2.0 * (double)m * (double)n * (double)k < tf_blis.thin_flops;
+    if (thf_blis.force == 1) return 0;
+    if (thf_blis.force == 2) return 1;
+    thf_dim_t rows = csc == 1 ? m : n, cols = csc == 1 ? n : m;
+    return rows < thf_blis.thin_rows || cols < thf_blis.thin_cols || k < thf_blis.thin_k ||
+           (cols < thf_blis.mid_cols && rows < thf_blis.mid_rows) ||
+           2.0 * (double)m * (double)n * (double)k < thf_blis.thin_flops;
 }
 
 /* C := alpha * A @ B + beta * C on one thread, on the thin context when `thin`
  * (and one is loaded), else on the large one. */
-static void tf_sgemm_tile_on(int thin, tf_dim_t m, tf_dim_t n, tf_dim_t k, float alpha,
-                             const float *A, tf_inc_t rsa, tf_inc_t csa, const float *B,
-                             tf_inc_t rsb, tf_inc_t csb, float beta, float *C, tf_inc_t rsc,
-                             tf_inc_t csc)
+static void thf_sgemm_tile_on(int thin, thf_dim_t m, thf_dim_t n, thf_dim_t k, float alpha,
+                             const float *A, thf_inc_t rsa, thf_inc_t csa, const float *B,
+                             thf_inc_t rsb, thf_inc_t csb, float beta, float *C, thf_inc_t rsc,
+                             thf_inc_t csc)
 {
-    if (tf_blis.sgemm_ex == NULL || tf_blis.force == 3) {
-        tf_blis.plain(m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc);
+    if (thf_blis.sgemm_ex == NULL || thf_blis.force == 3) {
+        thf_blis.plain(m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc);
         return;
     }
-    tf_cntx_t *cntx = tf_blis.large;
-    if (tf_blis.thin != NULL && thin)
-        cntx = tf_blis.thin;
-    tf_blis.sgemm_ex(0, 0, m, n, k, &alpha, (float *)A, rsa, csa, (float *)B, rsb, csb, &beta, C,
+    thf_cntx_t *cntx = thf_blis.large;
+    if (thf_blis.thin != NULL && thin)
+        cntx = thf_blis.thin;
+    thf_blis.sgemm_ex(0, 0, m, n, k, &alpha, (float *)A, rsa, csa, (float *)B, rsb, csb, &beta, C,
                      rsc, csc, cntx, NULL);
 }
 
 /* C := alpha * A @ B + beta * C on one thread, on the context the shape asks for. */
-static void tf_sgemm_tile(tf_dim_t m, tf_dim_t n, tf_dim_t k, float alpha, const float *A,
-                          tf_inc_t rsa, tf_inc_t csa, const float *B, tf_inc_t rsb, tf_inc_t csb,
-                          float beta, float *C, tf_inc_t rsc, tf_inc_t csc)
+static void thf_sgemm_tile(thf_dim_t m, thf_dim_t n, thf_dim_t k, float alpha, const float *A,
+                          thf_inc_t rsa, thf_inc_t csa, const float *B, thf_inc_t rsb, thf_inc_t csb,
+                          float beta, float *C, thf_inc_t rsc, thf_inc_t csc)
 {
-    tf_sgemm_tile_on(tf_blis_is_thin(m, n, k, csc), m, n, k, alpha, A, rsa, csa, B, rsb, csb,
+    thf_sgemm_tile_on(thf_blis_is_thin(m, n, k, csc), m, n, k, alpha, A, rsa, csa, B, rsb, csb,
                      beta, C, rsc, csc);
 }
 
 /* ---- the split over threads ---- */
 
 typedef struct {
-    tf_dim_t m, n, k;
+    thf_dim_t m, n, k;
     float alpha, beta;
     const float *A;
-    tf_inc_t rsa, csa;
+    thf_inc_t rsa, csa;
     const float *B;
-    tf_inc_t rsb, csb;
+    thf_inc_t rsb, csb;
     float *C;
-    tf_inc_t rsc, csc;
-    tf_dim_t mt, nt; /* tile height and width */
+    thf_inc_t rsc, csc;
+    thf_dim_t mt, nt; /* tile height and width */
     int pm, pn;      /* tiles down and across */
     int thin;        /* the context, chosen once for the whole product: a tile's own
                       * shape could pick the other one, whose kernels round
                       * differently, and the result would depend on the thread count */
-} tf_gemm_job;
+} thf_gemm_job;
 
-static void tf_gemm_chunk(void *ctx, int i)
+static void thf_gemm_chunk(void *ctx, int i)
 {
-    const tf_gemm_job *j = (const tf_gemm_job *)ctx;
-    tf_dim_t m0 = (tf_dim_t)(i / j->pn) * j->mt, n0 = (tf_dim_t)(i % j->pn) * j->nt;
-    tf_dim_t mm = j->m - m0 < j->mt ? j->m - m0 : j->mt;
-    tf_dim_t nn = j->n - n0 < j->nt ? j->n - n0 : j->nt;
+    const thf_gemm_job *j = (const thf_gemm_job *)ctx;
+    thf_dim_t m0 = (thf_dim_t)(i / j->pn) * j->mt, n0 = (thf_dim_t)(i % j->pn) * j->nt;
+    thf_dim_t mm = j->m - m0 < j->mt ? j->m - m0 : j->mt;
+    thf_dim_t nn = j->n - n0 < j->nt ? j->n - n0 : j->nt;
     if (mm <= 0 || nn <= 0)
         return;
-    tf_sgemm_tile_on(j->thin, mm, nn, j->k, j->alpha, j->A + m0 * j->rsa, j->rsa, j->csa,
+    thf_sgemm_tile_on(j->thin, mm, nn, j->k, j->alpha, j->A + m0 * j->rsa, j->rsa, j->csa,
                   j->B + n0 * j->csb, j->rsb, j->csb, j->beta, j->C + m0 * j->rsc + n0 * j->csc,
                   j->rsc, j->csc);
 }
 
-static inline tf_dim_t tf_ceil_to(tf_dim_t x, tf_dim_t q) { return (x + q - 1) / q * q; }
+static inline thf_dim_t thf_ceil_to(thf_dim_t x, thf_dim_t q) { return (x + q - 1) / q * q; }
 
 /* Tiling knobs (set from Python for measurements; defaults below). */
-static struct tf_split_state_s {
+static struct thf_split_state_s {
     double min_flops;      /* below this, one thread */
     double chunk_flops;    /* aim for tiles of at least this much work... */
     int chunks_per_thread; /* ...and up to this many tiles per thread when the workers
-                            * sleep (one per thread while they spin: see tf_gemm_plan) */
-    tf_dim_t align;        /* tile edges at multiples of this */
-} tf_split = {1 << 20, 4e6, 2, 16};
+                            * sleep (one per thread while they spin: see thf_gemm_plan) */
+    thf_dim_t align;        /* tile edges at multiples of this */
+} thf_split = {1 << 20, 4e6, 2, 16};
 
 /* The cost, in flop-equivalents, of computing an mt x nt tile of an m x n x k
  * product: its multiply-adds, packing its panels of A and B, and a fixed
  * per-call overhead. Used only to compare tilings of one product. */
-static inline double tf_tile_cost(tf_dim_t mt, tf_dim_t nt, tf_dim_t k)
+static inline double thf_tile_cost(thf_dim_t mt, thf_dim_t nt, thf_dim_t k)
 {
     return 2.0 * (double)mt * (double)nt * (double)k + 16.0 * (double)k * (double)(mt + nt) + 1e5;
 }
@@ -235,31 +235,31 @@ static inline double tf_tile_cost(tf_dim_t mt, tf_dim_t nt, tf_dim_t k)
  * both when one is too small to give every thread `align` rows or columns.
  * Among the grids of about that many tiles that give every thread a tile, the
  * one with the smallest (rounds of tiles) x (tile cost) wins. */
-static void tf_gemm_plan(tf_gemm_job *j, int nthreads, int per_thread)
+static void thf_gemm_plan(thf_gemm_job *j, int nthreads, int per_thread)
 {
-    tf_dim_t m = j->m, n = j->n, k = j->k;
+    thf_dim_t m = j->m, n = j->n, k = j->k;
     double flops = 2.0 * (double)m * (double)n * (double)k;
     j->pm = 1; j->pn = 1; j->mt = m; j->nt = n;
-    if (nthreads <= 1 || flops < tf_split.min_flops)
+    if (nthreads <= 1 || flops < thf_split.min_flops)
         return;
     int r = per_thread;
-    while (r > 1 && flops / ((double)nthreads * r) < tf_split.chunk_flops)
+    while (r > 1 && flops / ((double)nthreads * r) < thf_split.chunk_flops)
         --r;
     for (; r >= 1; --r) {
         int target = nthreads * r;
-        if (target > TF_POOL_MAX_CHUNKS)
+        if (target > THF_POOL_MAX_CHUNKS)
             continue;
         double best = 1e300;
         for (int pm = 1; pm <= target; ++pm) {
             int pn = (target + pm - 1) / pm;
-            tf_dim_t mt = pm == 1 ? m : tf_ceil_to((m + pm - 1) / pm, tf_split.align);
-            tf_dim_t nt = pn == 1 ? n : tf_ceil_to((n + pn - 1) / pn, tf_split.align);
+            thf_dim_t mt = pm == 1 ? m : thf_ceil_to((m + pm - 1) / pm, thf_split.align);
+            thf_dim_t nt = pn == 1 ? n : thf_ceil_to((n + pn - 1) / pn, thf_split.align);
             int rm = (int)((m + mt - 1) / mt), rn = (int)((n + nt - 1) / nt);
             int used = rm * rn;
-            if (used < nthreads || used > TF_POOL_MAX_CHUNKS)
+            if (used < nthreads || used > THF_POOL_MAX_CHUNKS)
                 continue; /* alignment left a thread without a tile */
             double rounds = (double)((used + nthreads - 1) / nthreads);
-            double cost = rounds * tf_tile_cost(mt, nt, k);
+            double cost = rounds * thf_tile_cost(mt, nt, k);
             if (cost < best) {
                 best = cost;
                 j->pm = rm; j->pn = rn; j->mt = mt; j->nt = nt;
@@ -272,10 +272,10 @@ static void tf_gemm_plan(tf_gemm_job *j, int nthreads, int per_thread)
     int most = 1;
     for (int pm = 1; pm <= nthreads; ++pm) {
         int pn = (nthreads + pm - 1) / pm;
-        tf_dim_t mt = pm == 1 ? m : tf_ceil_to((m + pm - 1) / pm, tf_split.align);
-        tf_dim_t nt = pn == 1 ? n : tf_ceil_to((n + pn - 1) / pn, tf_split.align);
+        thf_dim_t mt = pm == 1 ? m : thf_ceil_to((m + pm - 1) / pm, thf_split.align);
+        thf_dim_t nt = pn == 1 ? n : thf_ceil_to((n + pn - 1) / pn, thf_split.align);
         int rm = (int)((m + mt - 1) / mt), rn = (int)((n + nt - 1) / nt);
-        if (rm * rn > most && rm * rn <= TF_POOL_MAX_CHUNKS) {
+        if (rm * rn > most && rm * rn <= THF_POOL_MAX_CHUNKS) {
             most = rm * rn;
             j->pm = rm; j->pn = rn; j->mt = mt; j->nt = nt;
         }
@@ -283,27 +283,27 @@ static void tf_gemm_plan(tf_gemm_job *j, int nthreads, int per_thread)
 }
 
 /* C := alpha * A @ B + beta * C, split over up to `nthreads` threads. */
-static void tf_sgemm_threads(tf_dim_t m, tf_dim_t n, tf_dim_t k, float alpha, const float *A,
-                             tf_inc_t rsa, tf_inc_t csa, const float *B, tf_inc_t rsb,
-                             tf_inc_t csb, float beta, float *C, tf_inc_t rsc, tf_inc_t csc,
+static void thf_sgemm_threads(thf_dim_t m, thf_dim_t n, thf_dim_t k, float alpha, const float *A,
+                             thf_inc_t rsa, thf_inc_t csa, const float *B, thf_inc_t rsb,
+                             thf_inc_t csb, float beta, float *C, thf_inc_t rsc, thf_inc_t csc,
                              int nthreads)
 {
-    tf_gemm_job j = {m, n, k, alpha, beta, A, rsa, csa, B, rsb, csb, C, rsc, csc, m, n, 1, 1,
-                     tf_blis_is_thin(m, n, k, csc)};
+    thf_gemm_job j = {m, n, k, alpha, beta, A, rsa, csa, B, rsb, csb, C, rsc, csc, m, n, 1, 1,
+                     thf_blis_is_thin(m, n, k, csc)};
     /* A thin product runs whole on one thread: blis's small/skinny code picks
      * its kernels (edge cases, loop variants) from the shape it is given, so a
      * tile of it can round differently from the whole and the result would
      * depend on the thread count (measured: 60x512x512 and 40x300x200 on the
      * haswell context differed by 5e-5 between 1 and 2 threads). */
-    if (j.thin && tf_blis.thin != NULL && tf_blis.force != 3)
+    if (j.thin && thf_blis.thin != NULL && thf_blis.force != 3)
         nthreads = 1;
-    tf_gemm_plan(&j, nthreads, tf_pool_all_spinning(nthreads - 1) ? 1 : tf_split.chunks_per_thread);
+    thf_gemm_plan(&j, nthreads, thf_pool_all_spinning(nthreads - 1) ? 1 : thf_split.chunks_per_thread);
     int tiles = j.pm * j.pn;
     if (tiles <= 1) {
-        tf_sgemm_tile(m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc);
+        thf_sgemm_tile(m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc);
         return;
     }
-    tf_pool_run(tf_gemm_chunk, &j, tiles, nthreads);
+    thf_pool_run(thf_gemm_chunk, &j, tiles, nthreads);
 }
 
-#endif /* TF_BLIS_H */
+#endif /* THF_BLIS_H */

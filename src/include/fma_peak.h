@@ -6,71 +6,71 @@
  * on one thread or on every thread of the pool at once. The functions carry
  * their own target attributes, so the file builds for baseline x86-64 and the
  * caller picks the one the CPU runs (by its feature flags). */
-#ifndef TF_PEAK_H
-#define TF_PEAK_H
+#ifndef THF_PEAK_H
+#define THF_PEAK_H
 
-#include "tf_pool.h"
+#include "worker_pool.h"
 
-#define TF_PEAK_CHAINS 12
+#define THF_PEAK_CHAINS 12
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
-__attribute__((target("avx512f"))) static double tf_peak_zmm(long iters, float *sink)
+__attribute__((target("avx512f"))) static double thf_peak_zmm(long iters, float *sink)
 {
-    __m512 acc[TF_PEAK_CHAINS];
+    __m512 acc[THF_PEAK_CHAINS];
     const __m512 mul = _mm512_set1_ps(0.9999999f), add = _mm512_set1_ps(1e-7f);
-    for (int j = 0; j < TF_PEAK_CHAINS; ++j)
+    for (int j = 0; j < THF_PEAK_CHAINS; ++j)
         acc[j] = _mm512_set1_ps((float)j);
     for (long i = 0; i < iters; ++i)
-        for (int j = 0; j < TF_PEAK_CHAINS; ++j)
+        for (int j = 0; j < THF_PEAK_CHAINS; ++j)
             acc[j] = _mm512_fmadd_ps(acc[j], mul, add);
     __m512 total = acc[0];
-    for (int j = 1; j < TF_PEAK_CHAINS; ++j)
+    for (int j = 1; j < THF_PEAK_CHAINS; ++j)
         total = _mm512_add_ps(total, acc[j]);
     *sink += _mm512_reduce_add_ps(total);
-    return 2.0 * 16.0 * TF_PEAK_CHAINS * (double)iters;
+    return 2.0 * 16.0 * THF_PEAK_CHAINS * (double)iters;
 }
 
-__attribute__((target("avx2,fma"))) static double tf_peak_ymm(long iters, float *sink)
+__attribute__((target("avx2,fma"))) static double thf_peak_ymm(long iters, float *sink)
 {
-    __m256 acc[TF_PEAK_CHAINS];
+    __m256 acc[THF_PEAK_CHAINS];
     const __m256 mul = _mm256_set1_ps(0.9999999f), add = _mm256_set1_ps(1e-7f);
-    for (int j = 0; j < TF_PEAK_CHAINS; ++j)
+    for (int j = 0; j < THF_PEAK_CHAINS; ++j)
         acc[j] = _mm256_set1_ps((float)j);
     for (long i = 0; i < iters; ++i)
-        for (int j = 0; j < TF_PEAK_CHAINS; ++j)
+        for (int j = 0; j < THF_PEAK_CHAINS; ++j)
             acc[j] = _mm256_fmadd_ps(acc[j], mul, add);
     float lanes[8];
     __m256 total = acc[0];
-    for (int j = 1; j < TF_PEAK_CHAINS; ++j)
+    for (int j = 1; j < THF_PEAK_CHAINS; ++j)
         total = _mm256_add_ps(total, acc[j]);
     _mm256_storeu_ps(lanes, total);
     for (int l = 0; l < 8; ++l)
         *sink += lanes[l];
-    return 2.0 * 8.0 * TF_PEAK_CHAINS * (double)iters;
+    return 2.0 * 8.0 * THF_PEAK_CHAINS * (double)iters;
 }
-#define TF_PEAK_X86 1
+#define THF_PEAK_X86 1
 #else
-static double tf_peak_zmm(long iters, float *sink) { (void)iters; (void)sink; return 0.0; }
-static double tf_peak_ymm(long iters, float *sink) { (void)iters; (void)sink; return 0.0; }
-#define TF_PEAK_X86 0
+static double thf_peak_zmm(long iters, float *sink) { (void)iters; (void)sink; return 0.0; }
+static double thf_peak_ymm(long iters, float *sink) { (void)iters; (void)sink; return 0.0; }
+#define THF_PEAK_X86 0
 #endif
 
 /* One pool chunk of the probe: `width` 16 (zmm) or 8 (ymm). */
 typedef struct {
     long iters;
     int width;
-    float sink[TF_POOL_MAX_HELPERS + 1];
-} tf_peak_job;
+    float sink[THF_POOL_MAX_HELPERS + 1];
+} thf_peak_job;
 
-static void tf_peak_chunk(void *ctx, int i)
+static void thf_peak_chunk(void *ctx, int i)
 {
-    tf_peak_job *job = (tf_peak_job *)ctx;
+    thf_peak_job *job = (thf_peak_job *)ctx;
     if (job->width == 16)
-        tf_peak_zmm(job->iters, &job->sink[i]);
+        thf_peak_zmm(job->iters, &job->sink[i]);
     else
-        tf_peak_ymm(job->iters, &job->sink[i]);
+        thf_peak_ymm(job->iters, &job->sink[i]);
 }
 
-#endif /* TF_PEAK_H */
+#endif /* THF_PEAK_H */

@@ -6,34 +6,34 @@
  * gcc/clang turn sqrtf into a vector instruction and honour the simd pragmas,
  * without assuming anything beyond the baseline instruction set of the target.
  */
-#ifndef TF_LOOPS_H
-#define TF_LOOPS_H
+#ifndef THF_LOOPS_H
+#define THF_LOOPS_H
 
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
 
 #if defined(_MSC_VER)
-#define TF_RESTRICT __restrict
-#define TF_SIMD
-#define TF_SIMD_SUM(v)
+#define THF_RESTRICT __restrict
+#define THF_SIMD
+#define THF_SIMD_SUM(v)
 #else
-#define TF_RESTRICT __restrict__
-#define TF_PRAGMA(x) _Pragma(#x)
-#define TF_SIMD TF_PRAGMA(omp simd)
-#define TF_SIMD_SUM(v) TF_PRAGMA(omp simd reduction(+:v))
+#define THF_RESTRICT __restrict__
+#define THF_PRAGMA(x) _Pragma(#x)
+#define THF_SIMD THF_PRAGMA(omp simd)
+#define THF_SIMD_SUM(v) THF_PRAGMA(omp simd reduction(+:v))
 #endif
 
-typedef ptrdiff_t tf_idx;
+typedef ptrdiff_t thf_idx;
 
 /* Runtime dispatch: the loops below are compiled three times, for baseline
  * x86-64, x86-64-v3 (AVX2, FMA) and x86-64-v4 (AVX-512), and the loader picks
  * the best one the CPU runs. Wheels stay portable (no -march=native). */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 12 && \
-    !defined(TF_NO_DISPATCH)
-#define TF_DISPATCH __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+    !defined(THF_NO_DISPATCH)
+#define THF_DISPATCH __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
-#define TF_DISPATCH
+#define THF_DISPATCH
 #endif
 
 /* Flush denormals to zero inside the optimizer loops. Moments of parameters
@@ -42,22 +42,22 @@ typedef ptrdiff_t tf_idx;
  * below 1.2e-38 only. The caller's floating-point mode is restored after. */
 #if defined(__SSE__) || defined(_M_X64)
 #include <xmmintrin.h>
-#define TF_FTZ_BEGIN unsigned int tf_saved_csr = _mm_getcsr(); _mm_setcsr(tf_saved_csr | 0x8040u);
-#define TF_FTZ_END _mm_setcsr(tf_saved_csr);
+#define THF_FTZ_BEGIN unsigned int thf_saved_csr = _mm_getcsr(); _mm_setcsr(thf_saved_csr | 0x8040u);
+#define THF_FTZ_END _mm_setcsr(thf_saved_csr);
 #else
-#define TF_FTZ_BEGIN
-#define TF_FTZ_END
+#define THF_FTZ_BEGIN
+#define THF_FTZ_END
 #endif
 
 /* Y[i, j] = max(Y[i, j] + b[j], 0) for an (nr, nc) block with row stride ldy; NaN
  * stays NaN (Thinc zeroes only values <= 0). */
-TF_DISPATCH static void tf_bias_relu(float *TF_RESTRICT Y, const float *TF_RESTRICT b,
-                                tf_idx nr, tf_idx nc, tf_idx ldy)
+THF_DISPATCH static void thf_bias_relu(float *THF_RESTRICT Y, const float *THF_RESTRICT b,
+                                thf_idx nr, thf_idx nc, thf_idx ldy)
 {
-    for (tf_idx i = 0; i < nr; ++i) {
-        float *TF_RESTRICT row = Y + i * ldy;
-        TF_SIMD
-        for (tf_idx j = 0; j < nc; ++j) {
+    for (thf_idx i = 0; i < nr; ++i) {
+        float *THF_RESTRICT row = Y + i * ldy;
+        THF_SIMD
+        for (thf_idx j = 0; j < nc; ++j) {
             float v = row[j] + b[j];
             row[j] = v <= 0.0f ? 0.0f : v;  /* NaN propagates, as in Thinc */
         }
@@ -65,61 +65,61 @@ TF_DISPATCH static void tf_bias_relu(float *TF_RESTRICT Y, const float *TF_RESTR
 }
 
 /* Y[i, j] += b[j]. */
-TF_DISPATCH static void tf_bias_add(float *TF_RESTRICT Y, const float *TF_RESTRICT b,
-                               tf_idx nr, tf_idx nc, tf_idx ldy)
+THF_DISPATCH static void thf_bias_add(float *THF_RESTRICT Y, const float *THF_RESTRICT b,
+                               thf_idx nr, thf_idx nc, thf_idx ldy)
 {
-    for (tf_idx i = 0; i < nr; ++i) {
-        float *TF_RESTRICT row = Y + i * ldy;
-        TF_SIMD
-        for (tf_idx j = 0; j < nc; ++j)
+    for (thf_idx i = 0; i < nr; ++i) {
+        float *THF_RESTRICT row = Y + i * ldy;
+        THF_SIMD
+        for (thf_idx j = 0; j < nc; ++j)
             row[j] += b[j];
     }
 }
 
 /* dX[i] = Y[i] <= 0 ? 0 : dY[i], over n contiguous values (a NaN output passes
  * its gradient, as in Thinc). */
-TF_DISPATCH static void tf_relu_backward(float *TF_RESTRICT dX, const float *TF_RESTRICT dY,
-                                    const float *TF_RESTRICT Y, tf_idx n)
+THF_DISPATCH static void thf_relu_backward(float *THF_RESTRICT dX, const float *THF_RESTRICT dY,
+                                    const float *THF_RESTRICT Y, thf_idx n)
 {
     /* Load dY unconditionally: a conditional load would keep the loop scalar
      * (and branchy, which costs ~4x on random signs). */
-    TF_SIMD
-    for (tf_idx i = 0; i < n; ++i) {
+    THF_SIMD
+    for (thf_idx i = 0; i < n; ++i) {
         float d = dY[i];
         dX[i] = Y[i] <= 0.0f ? 0.0f : d;
     }
 }
 
 /* out[j] += sum_i X[i, j]. */
-TF_DISPATCH static void tf_colsum_inc(float *TF_RESTRICT out, const float *TF_RESTRICT X,
-                                 tf_idx nr, tf_idx nc, tf_idx ldx)
+THF_DISPATCH static void thf_colsum_inc(float *THF_RESTRICT out, const float *THF_RESTRICT X,
+                                 thf_idx nr, thf_idx nc, thf_idx ldx)
 {
-    for (tf_idx i = 0; i < nr; ++i) {
-        const float *TF_RESTRICT row = X + i * ldx;
-        TF_SIMD
-        for (tf_idx j = 0; j < nc; ++j)
+    for (thf_idx i = 0; i < nr; ++i) {
+        const float *THF_RESTRICT row = X + i * ldx;
+        THF_SIMD
+        for (thf_idx j = 0; j < nc; ++j)
             out[j] += row[j];
     }
 }
 
 /* Row-wise softmax: Y[i, :] = exp(X[i, :] - max) / sum(exp(X[i, :] - max)).
  * Y may equal X (in place); rows are contiguous with strides ldx and ldy. */
-static inline void tf_softmax_rows(float *Y, const float *X, tf_idx nr, tf_idx nc,
-                                   tf_idx ldx, tf_idx ldy)
+static inline void thf_softmax_rows(float *Y, const float *X, thf_idx nr, thf_idx nc,
+                                   thf_idx ldx, thf_idx ldy)
 {
-    for (tf_idx i = 0; i < nr; ++i) {
+    for (thf_idx i = 0; i < nr; ++i) {
         const float *x = X + i * ldx;
         float *y = Y + i * ldy;
         float mx = x[0];
-        for (tf_idx j = 1; j < nc; ++j)
+        for (thf_idx j = 1; j < nc; ++j)
             mx = x[j] > mx ? x[j] : mx;
         float total = 0.0f;
-        for (tf_idx j = 0; j < nc; ++j) {
+        for (thf_idx j = 0; j < nc; ++j) {
             y[j] = expf(x[j] - mx);
             total += y[j];
         }
         float inv = 1.0f / total;
-        for (tf_idx j = 0; j < nc; ++j)
+        for (thf_idx j = 0; j < nc; ++j)
             y[j] *= inv;
     }
 }
@@ -127,19 +127,19 @@ static inline void tf_softmax_rows(float *Y, const float *X, tf_idx nr, tf_idx n
 /* sum_i (g[i] + l2 * w[i])^2 in double (no overflow for any finite float
  * input). w may be NULL when l2 == 0. A NaN or inf anywhere makes the result
  * non-finite. */
-TF_DISPATCH static double tf_sumsq(const float *TF_RESTRICT g, const float *TF_RESTRICT w,
-                                   float l2, tf_idx n)
+THF_DISPATCH static double thf_sumsq(const float *THF_RESTRICT g, const float *THF_RESTRICT w,
+                                   float l2, thf_idx n)
 {
     double acc = 0.0;
     if (w != NULL && l2 != 0.0f) {
-        TF_SIMD_SUM(acc)
-        for (tf_idx i = 0; i < n; ++i) {
+        THF_SIMD_SUM(acc)
+        for (thf_idx i = 0; i < n; ++i) {
             double v = (double)(g[i] + l2 * w[i]);
             acc += v * v;
         }
     } else {
-        TF_SIMD_SUM(acc)
-        for (tf_idx i = 0; i < n; ++i) {
+        THF_SIMD_SUM(acc)
+        for (thf_idx i = 0; i < n; ++i) {
             double v = (double)g[i];
             acc += v * v;
         }
@@ -156,11 +156,11 @@ typedef struct {
     float decay;        /* decoupled weight decay: w -= decay * w after the step */
     float avg_rate;     /* parameter averages: ema -= avg_rate * (ema - w) */
     int use_denominator; /* 0 in RAdam's early steps: w -= lr_hat * m (no sqrt(v) term) */
-} tf_step;
+} thf_step;
 
-#define TF_ADAM_LOOP(UPDATE, AVERAGE)                                   \
-    TF_SIMD                                                             \
-    for (tf_idx i = 0; i < n; ++i) {                                    \
+#define THF_ADAM_LOOP(UPDATE, AVERAGE)                                   \
+    THF_SIMD                                                             \
+    for (thf_idx i = 0; i < n; ++i) {                                    \
         float gi = (g[i] + l2 * w[i]) * scale;                          \
         float mi = b1 * m[i] + c1 * gi;                                 \
         float vi = b2 * v[i] + c2 * gi * gi;                            \
@@ -176,58 +176,58 @@ typedef struct {
  *   w = w - lr_hat m / (sqrt(v) + eps)   (or w - lr_hat m without use_denominator)
  *   w = w - decay w;  ema = ema - avg_rate (ema - w);  g = 0
  * `avg` may be NULL (no averages). */
-TF_DISPATCH static void tf_adam(float *TF_RESTRICT w, float *TF_RESTRICT g,
-                           float *TF_RESTRICT m, float *TF_RESTRICT v,
-                           float *TF_RESTRICT avg, tf_idx n, const tf_step *s)
+THF_DISPATCH static void thf_adam(float *THF_RESTRICT w, float *THF_RESTRICT g,
+                           float *THF_RESTRICT m, float *THF_RESTRICT v,
+                           float *THF_RESTRICT avg, thf_idx n, const thf_step *s)
 {
     const float scale = s->grad_scale, l2 = s->l2_coupled, lr = s->lr_hat;
     const float b1 = s->beta1, b2 = s->beta2, eps = s->eps, decay = s->decay;
     const float c1 = 1.0f - b1, c2 = 1.0f - b2, ar = s->avg_rate;
-    TF_FTZ_BEGIN
+    THF_FTZ_BEGIN
     if (s->use_denominator) {
         if (avg != NULL) {
-            TF_ADAM_LOOP(mi / (sqrtf(vi) + eps), avg[i] -= ar * (avg[i] - wi);)
+            THF_ADAM_LOOP(mi / (sqrtf(vi) + eps), avg[i] -= ar * (avg[i] - wi);)
         } else {
-            TF_ADAM_LOOP(mi / (sqrtf(vi) + eps), )
+            THF_ADAM_LOOP(mi / (sqrtf(vi) + eps), )
         }
     } else {
         if (avg != NULL) {
-            TF_ADAM_LOOP(mi, avg[i] -= ar * (avg[i] - wi);)
+            THF_ADAM_LOOP(mi, avg[i] -= ar * (avg[i] - wi);)
         } else {
-            TF_ADAM_LOOP(mi, )
+            THF_ADAM_LOOP(mi, )
         }
     }
-    TF_FTZ_END
+    THF_FTZ_END
 }
 
 /* One fused SGD step: g = (g + l2 w) * scale; w -= lr g; w -= decay w; ema; g = 0. */
-TF_DISPATCH static void tf_sgd(float *TF_RESTRICT w, float *TF_RESTRICT g,
-                          float *TF_RESTRICT avg, tf_idx n, const tf_step *s)
+THF_DISPATCH static void thf_sgd(float *THF_RESTRICT w, float *THF_RESTRICT g,
+                          float *THF_RESTRICT avg, thf_idx n, const thf_step *s)
 {
     const float scale = s->grad_scale, l2 = s->l2_coupled, lr = s->lr_hat;
     const float decay = s->decay, ar = s->avg_rate;
-    TF_FTZ_BEGIN
-    TF_SIMD
-    for (tf_idx i = 0; i < n; ++i) {
+    THF_FTZ_BEGIN
+    THF_SIMD
+    for (thf_idx i = 0; i < n; ++i) {
         float wi = w[i] - lr * ((g[i] + l2 * w[i]) * scale);
         wi -= decay * wi;
         w[i] = wi; g[i] = 0.0f;
     }
     if (avg != NULL) {
-        TF_SIMD
-        for (tf_idx i = 0; i < n; ++i)
+        THF_SIMD
+        for (thf_idx i = 0; i < n; ++i)
             avg[i] -= ar * (avg[i] - w[i]);
     }
-    TF_FTZ_END
+    THF_FTZ_END
 }
 
 /* a[i] = b[i] + s * c[i]: the STREAM triad, a probe of memory bandwidth. */
-TF_DISPATCH static void tf_triad(float *TF_RESTRICT a, const float *TF_RESTRICT b,
-                            const float *TF_RESTRICT c, float s, tf_idx n)
+THF_DISPATCH static void thf_triad(float *THF_RESTRICT a, const float *THF_RESTRICT b,
+                            const float *THF_RESTRICT c, float s, thf_idx n)
 {
-    TF_SIMD
-    for (tf_idx i = 0; i < n; ++i)
+    THF_SIMD
+    for (thf_idx i = 0; i < n; ++i)
         a[i] = b[i] + s * c[i];
 }
 
-#endif /* TF_LOOPS_H */
+#endif /* THF_LOOPS_H */

@@ -1,0 +1,473 @@
+/* A small pool of worker threads for thinc_fast's gemm splits.
+ *
+ * Why not an OpenMP parallel region: a region ends in a barrier that waits for
+ * every thread of its team to arrive, so a worker the OS has not scheduled yet
+ * (another library's threads still spinning on the cores after its last call,
+ * or another process) stalls the caller until it runs, however little work it
+ * had. Here the work is cut into chunks that the threads claim one at a time
+ * from one atomic word; the caller claims chunks too, and it waits only for
+ * chunks that a running worker has claimed, never for a worker to show up. A
+ * worker that comes late finds nothing left and goes back to waiting.
+ *
+ * Spin/sleep policy. After a job a worker polls for the next one, with the
+ * CPU's pause hint, then sleeps on a condition variable, so an idle pool takes
+ * no CPU time from NumPy's or PyTorch's threads. It polls for thf_pool_spin_ns
+ * (default 100 us: the gemms of a training step follow each other within
+ * microseconds) or, when jobs have lately come further apart but still often,
+ * for twice the usual gap between them, up to thf_pool_spin_max_ns (2 ms): in
+ * spaCy's training loop the gemms come ~0.3-1 ms apart, with Python between
+ * them, and a worker that has gone to sleep costs each one a wake-up (21-34
+ * us) and its first tile. Measured on the 2-core Xeon VM, spaCy tagger
+ * training / nlp.pipe words per second: 100 us 24.8k / 56.9k, 1 ms 28.0k /
+ * 80.3k, 5 ms 27.9k / 65.5k. The usual gap is a moving average of the gaps
+ * between jobs (each capped at 4x the maximum, so a pause between epochs does
+ * not count for more than that); jobs rarer than the maximum leave the
+ * workers asleep as before, and thf_pool_spin_ns = 0 means never poll. A caller waiting for chunks that workers claimed polls
+ * for 100 us, then sleeps until the last one is done, leaving its core to a
+ * worker the OS preempted. Measured on a 2-core Xeon VM: a sleeping thread
+ * takes 21-34 us to run again once woken (also when another thread spins on
+ * its core: a woken thread preempts it), a polling one under 1 us, but one
+ * that polls beside a busy thread loses its core for ~4 ms one time in ten.
+ *
+ * Beside NumPy: OpenBLAS's workers busy-wait for 50 ms and more after every
+ * NumPy call (measured: 48 ms of CPU in the 50 ms after a 25 us matmul) and do
+ * not yield. On 2 cores one of theirs then shares a core with one of ours,
+ * and a gemm right after a NumPy matmul took 1.7-2.0x as long as alone (AMD
+ * EPYC Zen 5, 2 vCPUs; the Xeon alike): mostly our polling worker, queued
+ * behind their spinner, never got the CPU and the caller did every tile.
+ * So the pool watches for such hogs and then keeps polls to the base length
+ * (THF_POOL_CONTENDED_SPIN_NS, not the up-to-2 ms ones that serve spaCy's
+ * loop) for THF_POOL_CONTENDED_FOR_NS: sleeping workers let the OS move the
+ * hog to their core, and a wake-up preempts it there. Signs of a hog: the
+ * caller, its own chunks done, waited THF_POOL_HOGGED_NS or more for a
+ * worker's chunk; polling workers took no chunk of a job of
+ * THF_POOL_MISS_LONG_NS or more, or of two shorter ones in a row (they never
+ * got the CPU: the caller did every chunk alone). A daemon waking up for some
+ * microseconds is neither. Measured there, quiet, against the same
+ * build without this: a gemm right after a NumPy matmul 1.34-1.47x alone
+ * (was 1.67-1.81x); after 400 us of Python 0.99-1.05x (was 1.02-1.04x);
+ * spaCy's tagger and textcat (thinc_fast's Thinc backend) within noise, 30-130
+ * signs in ~6,600 jobs. Polls of 20 us there helped NumPy's case no more and
+ * cost spaCy's training 5-10%.
+ *
+ * A worker that finds itself on the CPU its caller published the job from
+ * moves to one of the other CPUs the process may use (sched_setaffinity), or
+ * leaves the job to the caller when there is none: taking turns on one CPU
+ * only adds waits. The scheduler puts a woken thread beside its waker, and on
+ * an idle VM the other vCPU may not pull it over for milliseconds: measured,
+ * after idle gaps every worker tile of a run could land on the caller's CPU,
+ * and the gemm ran at one-thread speed or slower.
+ *
+ * One job runs at a time: a second caller (another Python thread, the GIL is
+ * released) that finds the pool busy runs its work on its own thread. After
+ * fork() the child has no workers; the pool starts new ones when it needs them.
+ *
+ * Workers are started with PyThread_start_new_thread (under the GIL, from
+ * thf_pool_grow), and the pool needs nothing from libc newer than glibc 2.17
+ * (no pthread_create/trylock/sigmask, whose default versions moved to 2.32 and
+ * 2.34): wheels keep their manylinux floor. Include Python.h first.
+ *
+ * The job word (64 bits, updated atomically): generation (32) | helpers (8) |
+ * chunks (12) | next chunk (12). A claim is a compare-and-swap that checks the
+ * generation, so a claim can only land in the job it was meant for; the job's
+ * function and context are read after a successful claim, and the caller does
+ * not return (or start another job) before every claimed chunk is done.
+ */
+#ifndef THF_POOL_H
+#define THF_POOL_H
+
+#include <stdint.h>
+
+typedef void (*thf_chunk_fn)(void *ctx, int chunk);
+
+#define THF_POOL_MAX_CHUNKS 4095
+#define THF_POOL_MAX_HELPERS 255
+
+/* OpenMP's thread limit for the calling thread (threadpoolctl sets it), or no
+ * limit when built without OpenMP. */
+#ifdef _OPENMP
+#include <omp.h>
+static int thf_omp_limit(void) { return omp_get_max_threads(); }
+#else
+static int thf_omp_limit(void) { return 1 << 30; }
+#endif
+
+#define THF_POOL_HOGGED_NS 300000           /* a wait this long for a worker: a hog ran */
+
+#define THF_POOL_MISS_MIN_NS 20000   /* a job shorter than this may end before a worker looks */
+#define THF_POOL_MISS_LONG_NS 100000 /* missing a job this long is a sign by itself */
+
+/* Whether a job shows a hog (see thf_pool_run): it took `job_ns`, of which the
+ * caller waited `waited_ns` for workers' chunks after its own; `polling`: no
+ * worker slept when it was published; `worker_chunks`: chunks the workers did.
+ * `missed` counts the jobs in a row (of those long enough to tell) whose
+ * polling workers did none: two such, or one of THF_POOL_MISS_LONG_NS or more
+ * (a daemon's blip does not keep a polling worker off its CPU that long). */
+static inline int thf_pool_hog_seen(int64_t job_ns, int64_t waited_ns, int polling,
+                                   unsigned long long worker_chunks, int *missed)
+{
+    if (worker_chunks > 0 || !polling)
+        *missed = 0;
+    else if (job_ns >= THF_POOL_MISS_LONG_NS)
+        *missed = 2;
+    else if (job_ns >= THF_POOL_MISS_MIN_NS && *missed < 2)
+        ++*missed;
+    return waited_ns > THF_POOL_HOGGED_NS || *missed >= 2;
+}
+
+#if defined(_WIN32) || !defined(__GNUC__)
+
+/* No pthreads/atomics here: run the chunks on the calling thread. */
+static long thf_pool_spin_ns = 0;
+static long thf_pool_spin_max_ns = 0;
+static int64_t thf_pool_gap_ns = 0;
+static int64_t thf_pool_budget_for(int64_t base, int64_t most, int64_t gap) { (void)base; (void)most; (void)gap; return 0; }
+static int64_t thf_pool_spin_budget(void) { return 0; }
+static void thf_pool_set_spin_ns(long ns) { (void)ns; }
+static void thf_pool_set_spin_max_ns(long ns) { (void)ns; }
+
+static int thf_pool_threads_supported(void) { return 0; }
+static int thf_pool_workers(void) { return 0; }
+static void thf_pool_counters(unsigned long long *out) { out[0] = out[1] = out[2] = out[3] = out[4] = 0; }
+static int thf_pool_all_spinning(int helpers) { (void)helpers; return 0; }
+static int thf_pool_grow(int wanted) { (void)wanted; return 0; }
+static void thf_pool_run(thf_chunk_fn fn, void *ctx, int nchunks, int nthreads)
+{
+    (void)nthreads;
+    for (int i = 0; i < nchunks; ++i)
+        fn(ctx, i);
+}
+
+#else
+
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
+#include <pythread.h>
+
+#if defined(__linux__)
+#define THF_CPU_NOW() sched_getcpu() /* Python.h defines _GNU_SOURCE */
+
+/* Move the calling worker off CPU `avoid` (onto the CPUs it may use, less
+ * that one); returns whether it moved. `allowed` is its mask at start. */
+static int thf_pool_move_off(const cpu_set_t *allowed, int avoid)
+{
+    cpu_set_t mask = *allowed;
+    if (avoid < 0 || avoid >= CPU_SETSIZE || !CPU_ISSET(avoid, &mask))
+        return 0;
+    CPU_CLR(avoid, &mask);
+    if (CPU_COUNT(&mask) == 0)
+        return 0;
+    return sched_setaffinity(0, sizeof(mask), &mask) == 0;
+}
+#else
+#define THF_CPU_NOW() (-1)
+#endif
+
+#if defined(__x86_64__) || defined(__i386__)
+#define THF_CPU_RELAX() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define THF_CPU_RELAX() __asm__ __volatile__("yield" ::: "memory")
+#else
+#define THF_CPU_RELAX() do { } while (0)
+#endif
+
+#define THF_WORD(gen, helpers, n, next) \
+    (((uint64_t)(uint32_t)(gen) << 32) | ((uint64_t)(helpers) << 24) | ((uint64_t)(n) << 12) | (uint64_t)(next))
+#define THF_GEN(w) ((uint32_t)((w) >> 32))
+#define THF_HELPERS(w) ((int)(((w) >> 24) & 0xff))
+#define THF_NCHUNKS(w) ((int)(((w) >> 12) & 0xfff))
+#define THF_NEXT(w) ((int)((w) & 0xfff))
+
+static long thf_pool_spin_ns = 100000;
+static long thf_pool_spin_max_ns = 2000000;
+static void thf_pool_set_spin_ns(long ns) { thf_pool_spin_ns = ns; }
+static void thf_pool_set_spin_max_ns(long ns) { thf_pool_spin_max_ns = ns; }
+
+/* The moving average of the gaps between jobs (ns; atomic), and when the last
+ * job ended (ns; written by the caller of the job). */
+static int64_t thf_pool_gap_ns = 0;
+static int64_t thf_pool_last_end_ns = 0;
+
+/* How long an idle worker polls before it sleeps, for a base poll, a maximum
+ * and the usual gap between jobs: see the policy above. */
+static inline int64_t thf_pool_budget_for(int64_t base, int64_t most, int64_t gap)
+{
+    if (base == 0 || most <= base || 2 * gap <= base || gap > most)
+        return base; /* jobs back to back, or rarer than the longest poll */
+    return 2 * gap < most ? 2 * gap : most;
+}
+
+/* Contention: after a sign of a CPU hog (thf_pool_hog_seen), polls are kept to
+ * THF_POOL_CONTENDED_SPIN_NS for THF_POOL_CONTENDED_FOR_NS. */
+static int64_t thf_pool_contended_until_ns = 0;
+static int thf_pool_missed_in_a_row = 0; /* jobs in a row whose polling workers took no chunk */
+#define THF_POOL_CONTENDED_SPIN_NS 100000   /* the poll while contended */
+#define THF_POOL_CONTENDED_FOR_NS 50000000  /* how long that lasts */
+
+static inline int64_t thf_pool_spin_budget_at(int64_t now)
+{
+    int64_t budget = thf_pool_budget_for(thf_pool_spin_ns, thf_pool_spin_max_ns,
+                                        __atomic_load_n(&thf_pool_gap_ns, __ATOMIC_RELAXED));
+    if (now < __atomic_load_n(&thf_pool_contended_until_ns, __ATOMIC_RELAXED) &&
+        budget > THF_POOL_CONTENDED_SPIN_NS)
+        budget = THF_POOL_CONTENDED_SPIN_NS;
+    return budget;
+}
+
+/* The caller publishes a job: fold the gap since the last one into the average. */
+static inline void thf_pool_note_gap(int64_t now)
+{
+    if (thf_pool_last_end_ns == 0)
+        return;
+    int64_t gap = now - thf_pool_last_end_ns, cap = 4 * (int64_t)thf_pool_spin_max_ns;
+    if (gap < 0)
+        gap = 0;
+    if (gap > cap)
+        gap = cap;
+    int64_t avg = __atomic_load_n(&thf_pool_gap_ns, __ATOMIC_RELAXED);
+    __atomic_store_n(&thf_pool_gap_ns, avg + (gap - avg) / 8, __ATOMIC_RELAXED);
+}
+
+
+static struct {
+    int busy;                   /* atomic: a caller is running a job */
+    pthread_mutex_t sleep_lock; /* guards the condition variable */
+    pthread_cond_t wake;        /* workers sleep here between jobs */
+    pthread_cond_t finished;    /* a caller sleeps here for the last claimed chunk */
+    uint64_t word;              /* atomic: the job word described above */
+    int done;                   /* atomic: chunks of the current job finished */
+    int sleepers;               /* atomic: workers waiting on `wake` */
+    int caller_waits;           /* atomic: the caller waits on `finished` */
+    int caller_cpu;             /* the CPU the caller published the job from (-1: unknown) */
+    int nworkers;               /* workers started (under the GIL) */
+    int atfork;                 /* the fork handler is registered */
+    thf_chunk_fn fn;
+    void *ctx;
+    unsigned long long jobs, chunks, helped, moves; /* counters: jobs run, their chunks,
+                                                     * chunks done by workers, moves off
+                                                     * the caller's CPU */
+    unsigned long long hog_signs; /* jobs after which the caller saw a hog */
+} thf_pool = {0, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
+             0, 0, 0, 0, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+
+#define THF_POOL_CALLER_SPIN_NS 100000
+
+static int thf_pool_threads_supported(void) { return 1; }
+static int thf_pool_workers(void) { return thf_pool.nworkers; }
+/* Whether `helpers` workers exist and none sleeps (they poll for the next job). */
+static int thf_pool_all_spinning(int helpers)
+{
+    return helpers <= __atomic_load_n(&thf_pool.nworkers, __ATOMIC_RELAXED) &&
+           __atomic_load_n(&thf_pool.sleepers, __ATOMIC_RELAXED) == 0;
+}
+
+/* Counters since start: jobs run on the pool, their chunks, chunks workers did,
+ * workers' moves off their caller's CPU, polls cut short by a preemption. */
+static void thf_pool_counters(unsigned long long *out)
+{
+    out[0] = thf_pool.jobs;
+    out[1] = thf_pool.chunks;
+    out[2] = __atomic_load_n(&thf_pool.helped, __ATOMIC_RELAXED);
+    out[3] = __atomic_load_n(&thf_pool.moves, __ATOMIC_RELAXED);
+    out[4] = __atomic_load_n(&thf_pool.hog_signs, __ATOMIC_RELAXED);
+}
+
+static inline int64_t thf_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* How long an idle worker would poll now. */
+static inline int64_t thf_pool_spin_budget(void) { return thf_pool_spin_budget_at(thf_now_ns()); }
+
+/* Claim the next chunk of job `gen`; -1 when it has none left (or is over).
+ * *nchunks receives the job's chunk count. */
+static inline int thf_pool_claim(uint32_t gen, int *nchunks)
+{
+    uint64_t w = __atomic_load_n(&thf_pool.word, __ATOMIC_ACQUIRE);
+    for (;;) {
+        if (THF_GEN(w) != gen || THF_NEXT(w) >= THF_NCHUNKS(w))
+            return -1;
+        if (__atomic_compare_exchange_n(&thf_pool.word, &w, w + 1, 1, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE)) {
+            *nchunks = THF_NCHUNKS(w);
+            return THF_NEXT(w);
+        }
+    }
+}
+
+static void thf_pool_drain(uint32_t gen, int worker)
+{
+    int i, n;
+    while ((i = thf_pool_claim(gen, &n)) >= 0) {
+        thf_pool.fn(thf_pool.ctx, i);
+        if (worker)
+            __atomic_add_fetch(&thf_pool.helped, 1, __ATOMIC_RELAXED);
+        if (__atomic_add_fetch(&thf_pool.done, 1, __ATOMIC_SEQ_CST) == n &&
+            __atomic_load_n(&thf_pool.caller_waits, __ATOMIC_SEQ_CST)) {
+            pthread_mutex_lock(&thf_pool.sleep_lock);
+            pthread_cond_broadcast(&thf_pool.finished);
+            pthread_mutex_unlock(&thf_pool.sleep_lock);
+        }
+    }
+}
+
+/* Wait for a job word whose generation differs from `seen`: spin, then sleep. */
+static uint64_t thf_pool_wait(uint32_t seen)
+{
+    uint64_t w;
+    int64_t start = thf_now_ns(), budget = thf_pool_spin_budget_at(start);
+    for (unsigned i = 1;; ++i) {
+        w = __atomic_load_n(&thf_pool.word, __ATOMIC_ACQUIRE);
+        if (THF_GEN(w) != seen)
+            return w;
+        THF_CPU_RELAX();
+        if ((i & 63) == 0 && thf_now_ns() - start > budget)
+            break;
+    }
+    pthread_mutex_lock(&thf_pool.sleep_lock);
+    __atomic_add_fetch(&thf_pool.sleepers, 1, __ATOMIC_SEQ_CST);
+    while (THF_GEN(w = __atomic_load_n(&thf_pool.word, __ATOMIC_SEQ_CST)) == seen)
+        pthread_cond_wait(&thf_pool.wake, &thf_pool.sleep_lock);
+    __atomic_sub_fetch(&thf_pool.sleepers, 1, __ATOMIC_SEQ_CST);
+    pthread_mutex_unlock(&thf_pool.sleep_lock);
+    return w;
+}
+
+static void thf_pool_worker(void *arg)
+{
+    int self = (int)(intptr_t)arg; /* 1, 2, ...: helper number */
+    uint32_t seen = THF_GEN(__atomic_load_n(&thf_pool.word, __ATOMIC_ACQUIRE));
+#if defined(__linux__)
+    cpu_set_t allowed;
+    int have_mask = sched_getaffinity(0, sizeof(allowed), &allowed) == 0;
+#endif
+    for (;;) {
+        uint64_t w = thf_pool_wait(seen);
+        seen = THF_GEN(w);
+        if (self > THF_HELPERS(w))
+            continue;
+        /* On the caller's CPU this worker would only take turns with it: move
+         * to another CPU, or, when there is none, leave the job to the caller. */
+        int cpu = THF_CPU_NOW();
+        int caller = __atomic_load_n(&thf_pool.caller_cpu, __ATOMIC_RELAXED);
+#if defined(__linux__)
+        if (cpu >= 0 && cpu == caller && have_mask && thf_pool_move_off(&allowed, caller)) {
+            __atomic_add_fetch(&thf_pool.moves, 1, __ATOMIC_RELAXED);
+            cpu = THF_CPU_NOW();
+        }
+#endif
+        if (cpu < 0 || cpu != caller)
+            thf_pool_drain(seen, 1);
+    }
+}
+
+static void thf_pool_after_fork_child(void)
+{
+    /* Only the forking thread exists in the child: forget the workers, reset the locks. */
+    pthread_mutex_init(&thf_pool.sleep_lock, NULL);
+    pthread_cond_init(&thf_pool.wake, NULL);
+    pthread_cond_init(&thf_pool.finished, NULL);
+    thf_pool.caller_waits = 0;
+    thf_pool.nworkers = 0;
+    thf_pool.sleepers = 0;
+    thf_pool.done = 0;
+    thf_pool.busy = 0;
+}
+
+/* Start workers up to `wanted`; returns how many run. Call with the GIL held
+ * (PyThread_start_new_thread reads the interpreter's thread stack size). */
+static int thf_pool_grow(int wanted)
+{
+    if (!thf_pool.atfork) {
+        pthread_atfork(NULL, NULL, thf_pool_after_fork_child);
+        thf_pool.atfork = 1;
+    }
+    if (wanted > THF_POOL_MAX_HELPERS)
+        wanted = THF_POOL_MAX_HELPERS;
+    while (thf_pool.nworkers < wanted) {
+        unsigned long id = PyThread_start_new_thread(thf_pool_worker,
+                                                     (void *)(intptr_t)(thf_pool.nworkers + 1));
+        if (id == PYTHREAD_INVALID_THREAD_ID)
+            break;
+        __atomic_add_fetch(&thf_pool.nworkers, 1, __ATOMIC_RELEASE);
+    }
+    return thf_pool.nworkers;
+}
+
+/* Run fn(ctx, i) for i in [0, nchunks) on up to `nthreads` threads (the caller
+ * included; only workers already started by thf_pool_grow help), each chunk
+ * exactly once; returns when all are done. Needs no GIL. */
+static void thf_pool_run(thf_chunk_fn fn, void *ctx, int nchunks, int nthreads)
+{
+    int helpers = nthreads - 1;
+    if (helpers > nchunks - 1)
+        helpers = nchunks - 1;
+    int have = __atomic_load_n(&thf_pool.nworkers, __ATOMIC_ACQUIRE);
+    if (helpers > have)
+        helpers = have;
+    if (helpers < 1 || nchunks > THF_POOL_MAX_CHUNKS ||
+        __atomic_exchange_n(&thf_pool.busy, 1, __ATOMIC_ACQUIRE)) {
+        for (int i = 0; i < nchunks; ++i)
+            fn(ctx, i);
+        return;
+    }
+    thf_pool.fn = fn;
+    thf_pool.ctx = ctx;
+    int64_t published = thf_now_ns();
+    thf_pool_note_gap(published);
+    __atomic_store_n(&thf_pool.caller_cpu, THF_CPU_NOW(), __ATOMIC_RELAXED);
+    __atomic_store_n(&thf_pool.done, 0, __ATOMIC_RELAXED);
+    uint32_t gen = THF_GEN(__atomic_load_n(&thf_pool.word, __ATOMIC_RELAXED)) + 1;
+    __atomic_store_n(&thf_pool.word, THF_WORD(gen, helpers, nchunks, 0), __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&thf_pool.sleepers, __ATOMIC_SEQ_CST) > 0) {
+        pthread_mutex_lock(&thf_pool.sleep_lock);
+        pthread_cond_broadcast(&thf_pool.wake);
+        pthread_mutex_unlock(&thf_pool.sleep_lock);
+    }
+    thf_pool.jobs++;
+    thf_pool.chunks += (unsigned long long)nchunks;
+    int64_t waited_from = 0;
+    int polling = __atomic_load_n(&thf_pool.sleepers, __ATOMIC_RELAXED) == 0;
+    unsigned long long helped = __atomic_load_n(&thf_pool.helped, __ATOMIC_RELAXED);
+    thf_pool_drain(gen, 0);
+    if (__atomic_load_n(&thf_pool.done, __ATOMIC_ACQUIRE) < nchunks) {
+        /* Chunks claimed by workers are running (or their thread lost its core). */
+        int64_t start = thf_now_ns();
+        waited_from = start;
+        for (unsigned i = 1; __atomic_load_n(&thf_pool.done, __ATOMIC_ACQUIRE) < nchunks; ++i) {
+            THF_CPU_RELAX();
+            if ((i & 63) == 0 && thf_now_ns() - start > THF_POOL_CALLER_SPIN_NS) {
+                pthread_mutex_lock(&thf_pool.sleep_lock);
+                __atomic_store_n(&thf_pool.caller_waits, 1, __ATOMIC_SEQ_CST);
+                while (__atomic_load_n(&thf_pool.done, __ATOMIC_SEQ_CST) < nchunks)
+                    pthread_cond_wait(&thf_pool.finished, &thf_pool.sleep_lock);
+                __atomic_store_n(&thf_pool.caller_waits, 0, __ATOMIC_RELAXED);
+                pthread_mutex_unlock(&thf_pool.sleep_lock);
+                break;
+            }
+        }
+    }
+    int64_t end = thf_now_ns();
+    /* Signs that another thread hogs a worker's core (typically another
+     * library's workers spinning after their call: OpenBLAS's spin for tens
+     * of milliseconds): the caller, its own chunks done, waited long for a
+     * worker's; or, twice in a row, workers that were polling took no chunk
+     * at all (queued behind the hog, they never ran while the caller did
+     * every chunk alone). */
+    if (thf_pool_hog_seen(end - published, waited_from != 0 ? end - waited_from : 0, polling,
+                         __atomic_load_n(&thf_pool.helped, __ATOMIC_RELAXED) - helped,
+                         &thf_pool_missed_in_a_row)) {
+        __atomic_add_fetch(&thf_pool.hog_signs, 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&thf_pool_contended_until_ns, end + THF_POOL_CONTENDED_FOR_NS,
+                         __ATOMIC_RELAXED);
+    }
+    thf_pool_last_end_ns = end;
+    __atomic_store_n(&thf_pool.busy, 0, __ATOMIC_RELEASE);
+}
+
+#endif /* pthreads */
+#endif /* THF_POOL_H */
