@@ -1,4 +1,4 @@
-"""Data parallelism across network-namespace "hosts" on one machine (issue 28).
+"""Data parallelism across network-namespace "hosts" on one machine.
 
     sudo python benchmarks/multihost.py [--hosts 2 4] [--batch 128 512] [--json out.json]
 

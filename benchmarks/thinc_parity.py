@@ -3,7 +3,7 @@ print the largest parameter difference after each optimizer's run.
 
 Both start from the same seeded weights (identical: the initializers equal
 Thinc's), see the same batches in the same order
-and run the seed's loop (``begin_update``, ``backprop(Yh - Y)``,
+and run the README's loop (``begin_update``, ``backprop(Yh - Y)``,
 ``finish_update``, ``step_schedules``) with each optimizer at its default
 settings (Thinc's defaults: ``grad_clip=1.0``, averages on).
 

@@ -246,7 +246,7 @@ def test_errors_of_the_distributed_layer_are_shown_as_messages(tmp_path):
     assert "Traceback" not in result.stderr and "RayUnavailableError" not in result.stderr
 
 
-# ------------------------------------------------------------------- issue 16
+# ----------------------------------------------- data files: formats and checks
 def write_npz(path, n=120, n_features=5, labels=None, **extra):
     rng = numpy.random.default_rng(1)
     X = rng.standard_normal((n, n_features)).astype("f")

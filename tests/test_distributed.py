@@ -208,13 +208,13 @@ def test_shrink_goes_on_with_the_survivor(cluster, data):
 
 
 def test_resume_after_ctrl_c_with_dropout_is_identical(cluster, tmp_path):
-    # issue 16, item 4: dropout seeds come from (seed, global step, shard), the
+    # dropout seeds come from (seed, global step, shard), the
     # step from the loop's checkpointed state; the shard plan is in the checkpoint
     from thinc_fast.errors import TrainingInterrupted
     from thinc_fast.training import train as run_training
 
     # 90 steps an epoch; the first evaluation (step 50) is mid-epoch, and Ctrl-C
-    # during it stops the run right after it (issue 16, item 3)
+    # during it stops the run right after it
     settings = {"training.max_epochs": 2, "training.batch_size": 8,
                 "training.eval_frequency": 50}
     run_training(None, tmp_path / "a", overrides=dict(settings), workers=2,
@@ -242,7 +242,6 @@ def test_resume_after_ctrl_c_with_dropout_is_identical(cluster, tmp_path):
 
 
 def test_local_cluster_binds_to_loopback_without_usage_stats(cluster):
-    # issue 16, friction item 9
     assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:")
     assert ray.util.get_node_ip_address() == "127.0.0.1"
     # the cluster's own processes run with usage statistics off (and, as a
@@ -366,7 +365,7 @@ def test_text_models_on_workers_are_exact(cluster, text_data, kind):
         assert killed_losses == one_losses
 
 
-# ------------------------------------------- overlapping the exchange (issue 28)
+# ------------------------------------------- overlapping the exchange
 SMALL_BUCKETS = 512  # bytes: the digits MLP's arena in 2 buckets, one per layer
 FOUR_SHARDS = Plan(shards=4, shard_size=16, threads=1, seed=0)
 

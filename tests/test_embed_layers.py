@@ -1,4 +1,4 @@
-"""Embedding, sparse, attention and recurrent layers (issue 17, item 3):
+"""Embedding, sparse, attention and recurrent layers:
 Embed, HashEmbed, SparseLinear (v1, v2), ParametricAttention (v1, v2),
 MultiSoftmax, LSTM, PyTorchLSTM, and Dropout/concatenate/residual over Ragged,
 Padded and lists. Outputs against plain NumPy references (loops over keys,

@@ -108,7 +108,7 @@ def test_every_cli_error_type_shares_one_base_and_keeps_its_old_home():
     assert errors.TrainingInterrupted("x").exit_code == 130 and errors.UserError("x").exit_code == 1
 
 
-# ------------------------------------------- issue 16: bad input accepted or unclear
+# ------------------------------------------- bad input accepted or unclear
 @pytest.mark.parametrize("build", [lambda: Relu(0), lambda: Linear(3, 0), lambda: Softmax(0),
                                    lambda: Relu(nO=-2), lambda: Relu(2.5)])
 def test_a_layer_of_width_zero_is_refused_when_built(build):

@@ -1,6 +1,5 @@
 """Faults while training, in subprocesses: Ctrl-C wherever it lands, two runs into
-one folder, kill -9 during a folder swap, file modes (issue 16, items 3, 5, 6, 8
-and friction item 7). Each run is small (the digits, a few epochs) and bounded
+one folder, kill -9 during a folder swap, file modes. Each run is small (the digits, a few epochs) and bounded
 in time."""
 import json
 import os

@@ -1,4 +1,4 @@
-"""Small hostile files must not demand memory (issue 25, item 1).
+"""Small hostile files must not demand memory.
 
 Each file here is at most a few MB but declares far more: an array, a JSON
 header or a checkpoint member that inflates to hundreds of MiB (zeros deflate

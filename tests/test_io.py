@@ -1,5 +1,5 @@
 """Saved files: checksums, sizes checked before decompressing, files of the
-earlier layout, file modes (issue 16, items 1, 2 and 8)."""
+earlier layout, file modes."""
 import io
 import json
 import os

@@ -373,7 +373,7 @@ def test_clipping_is_per_parameter_by_default_and_global_on_request():
         Adam(0.1, grad_clip_mode="layer")
 
 
-# ------------------------------------------------ Thinc 9's interface and the seed's
+# ------------------------------------------------ Thinc 9's interface and the original one
 def test_thinc9_hyperparameters_are_callable_and_the_seed_floats_still_hold():
     def gen():
         yield 0.001

@@ -1,4 +1,4 @@
-"""Sequence layers and combinators (issue 17, item 3) against plain NumPy
+"""Sequence layers and combinators against plain NumPy
 references that loop over the sequences: outputs, gradients, shapes, and
 Thinc's errors for bad input."""
 import numpy

@@ -1,4 +1,4 @@
-"""Sequence, hashing, embedding, activation and LSTM ops (issue 17).
+"""Sequence, hashing, embedding, activation and LSTM ops.
 
 Every kernel is checked on the reference backend (Ops), on NumpyOps and on
 CupyOps over the CPU stand-in for CuPy (tests/cupy_standin) against a plain

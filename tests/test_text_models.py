@@ -1,4 +1,4 @@
-"""Text models end to end (issue 17, items 4 and 5): the jsonl/CoNLL-U loaders
+"""Text models end to end: the jsonl/CoNLL-U loaders
 and their errors, the sequence losses over lists and Ragged, the textcat and
 tagger configs trained from the command line and from Python on generated data."""
 import json

@@ -1,4 +1,4 @@
-"""The text workflow of the README, step by step (issue 26, item 2): the data
+"""The text workflow of the README, step by step: the data
 formats, init-config, train recording the label names, evaluate on .jsonl and
 .conllu files, loading a model with its label names and naming its
 predictions; older run folders (no label names recorded); and the README's

@@ -1,4 +1,4 @@
-"""The seed's training loop learns the 8x8 handwritten digits."""
+"""The README's training loop learns the 8x8 handwritten digits."""
 import numpy
 import pytest
 

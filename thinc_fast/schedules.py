@@ -2,7 +2,7 @@
 
 A :class:`Schedule` is called with the step: ``schedule(step, key=None,
 last_score=None)`` (Thinc 9). It is also an iterator over the values at steps
-0, 1, 2, ... that knows its position, so the seed's generator-style use keeps
+0, 1, 2, ... that knows its position, so the original generator-style use keeps
 working and a training run can save it and resume bit-exactly
 (:meth:`Schedule.get_state` / :meth:`Schedule.set_state`). Any Python iterator
 (a generator, say) can also drive a hyperparameter; only built-in schedules can

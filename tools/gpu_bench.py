@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""GPU benchmarks for tools/gpu_check.sh (issue 29), on a machine with an NVIDIA GPU.
+"""GPU benchmarks for tools/gpu_check.sh, on a machine with an NVIDIA GPU.
 
     python tools/gpu_bench.py --out DIR [--rounds 5] [--quick]
 
@@ -8,7 +8,7 @@ Rows (each timed with CUDA events, medians over interleaved rounds):
 * copy bandwidth: ``cupy.copyto`` of 100M float32 (read + write), the device's
   practical peak; fused Adam over 100M parameters (one ``CupyOps.adam_step``:
   reads w, g, m, v and writes them back, 32 bytes a parameter) as a share of it
-  (issue 29's bar: >= 85%); the fused SGD step likewise (24 bytes a parameter);
+  (the bar: >= 85%); the fused SGD step likewise (24 bytes a parameter);
   the gradient norm (``sum_of_squares``, 4 bytes a parameter);
 * gemm (cuBLAS) through ``CupyOps.gemm`` against ``cupy.matmul`` and, when
   Thinc is installed, Thinc's ``CupyOps.gemm`` (what spaCy runs on a GPU), at

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The README's training loop (the seed's digits MLP) on the GPU, for
+"""The README's training loop (the digits MLP) on the GPU, for
 tools/gpu_check.sh: ``require_gpu()``, the data moved to the device once, 10
 epochs of minibatches of 32 with Adam, the dev accuracy after each epoch.
 Exits 1 unless the last accuracy is above 0.9 (the CPU run reaches ~0.96), 2

@@ -177,7 +177,7 @@ __global__ void thf_sgd(float* w, float* g, float* avg, int has_avg, long long n
 }  // extern "C"
 
 // ---------------------------------------------------------------------------
-// Sequences, hashing and embeddings (issue 17). Sequences are given by
+// Sequences, hashing and embeddings. Sequences are given by
 // offsets: sequence k holds rows [offs[k], offs[k + 1]), offs[nseq] = rows;
 // empty sequences are allowed. One thread per output value, grid-stride.
 

@@ -5,7 +5,7 @@ from typing import Any, Dict, Tuple
 
 KERNEL_NAMES = ("thf_bias_relu", "thf_bias_add", "thf_relu_backward", "thf_colsum_inc",
                 "thf_softmax_rows", "thf_sumsq", "thf_adam", "thf_sgd",
-                # sequences, hashing and embeddings (issue 17)
+                # sequences, hashing and embeddings
                 "thf_hash_u64", "thf_seq2col", "thf_backprop_seq2col", "thf_gather_add",
                 "thf_reduce_sum", "thf_reduce_max", "thf_backprop_reduce_sum",
                 "thf_backprop_reduce_max")

@@ -273,7 +273,7 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
             numpy.int32(averages is not None), numpy.int64(weights.size), scales, offsets, nseg,
             f(l2_coupled), f(learn_rate), f(decay), f(avg_rate)))
 
-    # ------------------------------------- sequences, hashing, embeddings (issue 17)
+    # ------------------------------------- sequences, hashing, embeddings
     # float32 C-contiguous device arrays run the kernels of kernels.cu; the
     # arguments are checked on the host first, with the reference's helpers.
     def _launch(self, name: str, n: int, args: tuple) -> None:

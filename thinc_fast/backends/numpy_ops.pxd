@@ -89,7 +89,7 @@ cdef extern from "blis_gemm.h" nogil:
                           const float* B, inc_t rsb, inc_t csb,
                           float beta, float* C, inc_t rsc, inc_t csc, int nthreads)
 
-# Sequence, hashing, embedding and activation loops (issue 17).
+# Sequence, hashing, embedding and activation loops.
 from libc.string cimport memset
 
 cdef extern from "seq_loops.h" nogil:

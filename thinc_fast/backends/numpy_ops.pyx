@@ -935,7 +935,7 @@ class NumpyOps(Ops):
         with nogil:
             sgd_parallel(&w[0], &g[0], avg_p, w.shape[0], &s, offs_p, sc_p, nseg, nthreads)
 
-    # ------------------------------------- sequences, hashing, embeddings (issue 17)
+    # ------------------------------------- sequences, hashing, embeddings
     # Each method checks its arguments with the helpers of ops.py (the same
     # errors as the reference), then runs a loop of seq_loops.h on slices of
     # the work, one per thread. Arrays the loops do not cover (other dtypes,
@@ -1599,7 +1599,7 @@ set_num_threads(None)
 
 
 # --------------------------------------------------------------------------
-# Sequence, hashing, embedding and activation kernels of NumpyOps (issue 17):
+# Sequence, hashing, embedding and activation kernels of NumpyOps:
 # one runner per operation fills a thf_seq_job (seq_loops.h) whose chunks
 # (rows, sequences balanced by rows, values or table rows) run on the calling
 # thread and the gemm's worker pool (worker_pool.h): a late worker never stalls

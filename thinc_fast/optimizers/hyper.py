@@ -10,12 +10,12 @@ An optimizer counts its steps (``optimizer._step``, advanced by
   :class:`~thinc_fast.schedules.Schedule` (a pure function of the step).
 - :class:`FromIterator`: a generator, iterator or list: the value at step
   ``s`` is its ``s``-th item (an exhausted one keeps its last value). The
-  seed's ``schedules={"learn_rate": gen}`` is the same with the value passed
+  original ``schedules={"learn_rate": gen}`` is the same with the value passed
   to the optimizer as item 0, so ``gen``'s first value shows after the first
   ``step_schedules()``.
 
 Reading ``optimizer.learn_rate`` gives a :class:`Hyperparameter`: a float
-(the value at the current step, as the seed's API reads it) that is also
+(the value at the current step, as the original API reads it) that is also
 callable as Thinc 9 reads it, ``optimizer.learn_rate(step=s, key=k)``.
 """
 import inspect
@@ -186,7 +186,7 @@ def make_source(name: str, value: Any) -> Source:
 
 
 def lagged_source(name: str, initial: float, schedule: Any) -> Source:
-    """The seed's ``schedules={name: schedule}``: `initial` until the first
+    """The original ``schedules={name: schedule}``: `initial` until the first
     ``step_schedules()``, then the schedule's values from its current position."""
     if isinstance(schedule, (list, tuple)):
         schedule = iter(schedule)

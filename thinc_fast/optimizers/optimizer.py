@@ -70,7 +70,7 @@ class Optimizer:
 
     Hyperparameters take a number, a list, a generator or a schedule (see
     :mod:`thinc_fast.optimizers.hyper`); ``schedules={name: iterator}`` is the
-    seed's form. ``grad_clip_mode`` is ``"parameter"`` (Thinc's: each
+    original thinc_fast form. ``grad_clip_mode`` is ``"parameter"`` (Thinc's: each
     parameter's gradient clipped by its own norm) or ``"global"`` (one norm
     over all parameters of the model).
     """
