@@ -43,14 +43,21 @@ if sys.platform == "win32":
 else:
     COMPILE_ARGS = ["-O3", "-g0", "-fno-math-errno", "-fopenmp-simd", "-Wno-unused-function"] + OMP_COMPILE
 
+# The CPU kernels, one extension per engine (cimports between them go through
+# the .pxd files): gemm owns the worker pool and the blis state (static in
+# worker_pool.h and blis_gemm.h, so one module only); the others run their
+# loops on that pool through gemm.pxd.
+KERNEL_MODULES = ["gemm", "stream_kernels", "seq_kernels", "numpy_ops"]
+
 EXTENSIONS = [
     Extension(
-        "thinc_fast.backends.numpy_ops",
-        ["thinc_fast/backends/numpy_ops.pyx"],
+        f"thinc_fast.backends.{name}",
+        [f"thinc_fast/backends/{name}.pyx"],
         include_dirs=["src/include"],
         extra_compile_args=COMPILE_ARGS,
         extra_link_args=OMP_LINK,
-    ),
+    )
+    for name in KERNEL_MODULES
 ]
 
 setup(

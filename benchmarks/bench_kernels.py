@@ -6,6 +6,9 @@ import numpy
 
 import thinc_fast
 from thinc_fast.api import NumpyOps
+from thinc_fast.backends.kernel_args import KernelScalars
+
+ADAM_STEP = KernelScalars(lr_hat=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, avg_rate=0.1)
 
 
 class Gemm:
@@ -105,8 +108,7 @@ class FusedAdam:
         thinc_fast.set_num_threads(self.before)
 
     def time_adam_step(self, threads):
-        self.ops.adam_step(self.w, self.g, self.m, self.v, self.avg, lr_hat=1e-3, beta1=0.9,
-                           beta2=0.999, eps=1e-8, avg_rate=0.1)
+        self.ops.adam_step(self.w, self.g, self.m, self.v, self.avg, scalars=ADAM_STEP)
 
     def time_sum_of_squares(self, threads):
         self.ops.sum_of_squares(self.g)

@@ -31,6 +31,17 @@ from numpy.testing import assert_allclose
 from thinc_fast.api import (SGD, Adam, Maxout, NumpyOps, RAdam, Relu, Softmax, chain,
                             fix_random_seed, use_ops)
 from thinc_fast.backends._cuda import KERNEL_NAMES, cuda_source
+from thinc_fast.backends.kernel_args import KernelScalars
+
+
+def step_kw(learn_rate=None, grad_scale=1.0, segments=None, **scalars):
+    """The fused steps' arguments from keywords: the scalars folded into the
+    KernelScalars record (`learn_rate` is SGD's lr_hat), the clipping factors
+    and segments as they are."""
+    if learn_rate is not None:
+        scalars["lr_hat"] = learn_rate
+    return dict(scalars=KernelScalars(**scalars), grad_scale=grad_scale, segments=segments)
+
 
 CPU = NumpyOps()
 rng = numpy.random.default_rng(7)
@@ -331,7 +342,7 @@ def test_optimizer_kernels_with_any_launch_shape(cupy, module, grid, block):
     hp = dict(lr_hat=0.01, beta1=0.9, beta2=0.999, eps=1e-8, l2_coupled=0.01, decay=1e-3,
               avg_rate=0.2)
     refs = [a.copy() for a in (w, g, m, v, avg)]
-    CPU.adam_step(*refs, **hp, grad_scale=scales, segments=offsets)
+    CPU.adam_step(*refs, **step_kw(**hp, grad_scale=scales, segments=offsets))
     dw, dg, dm, dv, davg = (cupy.asarray(a) for a in (w, g, m, v, avg))
     module.get_function("thf_adam")(grid, block, (
         dw, dg, dm, dv, davg, numpy.int32(1), numpy.int64(n), cupy.asarray(scales),
@@ -340,12 +351,13 @@ def test_optimizer_kernels_with_any_launch_shape(cupy, module, grid, block):
     for got, want in zip((dw, dg, dm, dv, davg), refs):
         assert_allclose(got.get(), want, rtol=1e-5, atol=1e-6)
     refs = [a.copy() for a in (w, g, avg)]
-    CPU.sgd_step(*refs, learn_rate=0.1, grad_scale=scales, l2_coupled=0.01, decay=1e-3,
-                 avg_rate=0.2, segments=offsets)
+    CPU.sgd_step(*refs, **step_kw(learn_rate=0.1, grad_scale=scales, l2_coupled=0.01, decay=1e-3,
+                                  avg_rate=0.2, segments=offsets))
     dw, dg, davg = (cupy.asarray(a) for a in (w, g, avg))
     module.get_function("thf_sgd")(grid, block, (
         dw, dg, davg, numpy.int32(1), numpy.int64(n), cupy.asarray(scales), cupy.asarray(offsets),
-        numpy.int32(4), f(0.01), f(0.1), f(1e-3), f(0.2)))
+        numpy.int32(4), f(0.01), f(0.1), f(0.0), f(0.0), f(0.0), f(1e-3), f(0.2),
+        numpy.int32(1)))
     for got, want in zip((dw, dg, davg), refs):
         assert_allclose(got.get(), want, rtol=1e-5, atol=1e-6)
 
@@ -453,32 +465,32 @@ def test_norms_and_fused_steps(cupy, ops, launches):
     for dtype, kernel in (("float32", "thf_adam"), ("float64", None)):
         host = [a.astype(dtype) for a in (w, g, m, v, avg)]
         dev = _dev(cupy, *host)
-        CPU.adam_step(*host, **hp)
+        CPU.adam_step(*host, **step_kw(**hp))
         n = len(launches)
-        ops.adam_step(*dev, **hp)
+        ops.adam_step(*dev, **step_kw(**hp))
         assert (launches[-1] == kernel) if kernel else len(launches) == n
         for got, want in zip(dev, host):
             assert_allclose(got.get(), want, rtol=1e-5, atol=1e-6)
         host = [a.astype(dtype) for a in (w, g, avg)]
         dev = _dev(cupy, *host)
-        CPU.sgd_step(*host, learn_rate=0.1, grad_scale=0.5, l2_coupled=0.01, decay=1e-3,
-                     avg_rate=0.2)
-        ops.sgd_step(*dev, learn_rate=0.1, grad_scale=0.5, l2_coupled=0.01, decay=1e-3,
-                     avg_rate=0.2)
+        CPU.sgd_step(*host, **step_kw(learn_rate=0.1, grad_scale=0.5, l2_coupled=0.01, decay=1e-3,
+                                      avg_rate=0.2))
+        ops.sgd_step(*dev, **step_kw(learn_rate=0.1, grad_scale=0.5, l2_coupled=0.01, decay=1e-3,
+                                     avg_rate=0.2))
         for got, want in zip(dev, host):
             assert_allclose(got.get(), want, rtol=1e-5, atol=1e-6)
     dw, dg, dm, dv = _dev(cupy, w, g, m, v)
-    ops.adam_step(dw, dg, dm, dv, lr_hat=0.01, beta1=0.9, beta2=0.999, eps=1e-8,
-                  use_denominator=False)
+    ops.adam_step(dw, dg, dm, dv, **step_kw(lr_hat=0.01, beta1=0.9, beta2=0.999, eps=1e-8,
+                                            use_denominator=False))
     w2, g2, m2, v2 = w.copy(), g.copy(), m.copy(), v.copy()
-    CPU.adam_step(w2, g2, m2, v2, lr_hat=0.01, beta1=0.9, beta2=0.999, eps=1e-8,
-                  use_denominator=False)
+    CPU.adam_step(w2, g2, m2, v2, **step_kw(lr_hat=0.01, beta1=0.9, beta2=0.999, eps=1e-8,
+                                            use_denominator=False))
     assert_allclose(dw.get(), w2, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="grad_scale"):
-        ops.adam_step(dw, dg, dm, dv, lr_hat=0.01, beta1=0.9, beta2=0.999, eps=1e-8,
-                      grad_scale=[1.0, 1.0], segments=bounds)
+        ops.adam_step(dw, dg, dm, dv, **step_kw(lr_hat=0.01, beta1=0.9, beta2=0.999, eps=1e-8,
+                                                grad_scale=[1.0, 1.0], segments=bounds))
     with pytest.raises(ValueError, match="grad_scale"):
-        ops.sgd_step(dw, dg, learn_rate=0.1, grad_scale=[1.0], segments=[0, 10])
+        ops.sgd_step(dw, dg, **step_kw(learn_rate=0.1, grad_scale=[1.0], segments=[0, 10]))
 
 
 def test_sequence_methods_take_kernel_and_reference_paths(cupy, ops, launches):
@@ -591,8 +603,8 @@ def test_every_kernel_is_launched_by_some_method(cupy, ops, launches):
     ops.inc_col_sums(X, cupy.zeros(5, "float32"))
     ops.sum_of_squares(X)
     w, g, m, v = (cupy.zeros(8, "float32") for _ in range(4))
-    ops.adam_step(w, g, m, v, lr_hat=0.1, beta1=0.9, beta2=0.99, eps=1e-8)
-    ops.sgd_step(w, g, learn_rate=0.1)
+    ops.adam_step(w, g, m, v, **step_kw(lr_hat=0.1, beta1=0.9, beta2=0.99, eps=1e-8))
+    ops.sgd_step(w, g, **step_kw(learn_rate=0.1))
     ops.hash(cupy.asarray([1, 2], dtype="uint64"), 0)
     cols = ops.seq2col(X, 1, lengths=lengths)
     ops.backprop_seq2col(cols, 1, lengths=lengths)

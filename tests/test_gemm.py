@@ -523,3 +523,46 @@ def test_same_bits_on_any_thread_count(options, m, k, n, trans):
         outs.append(ops.gemm(a, b, trans1=trans == "A^T", trans2=trans == "B^T"))
     numpy.testing.assert_array_equal(outs[1], outs[0])
     numpy.testing.assert_array_equal(outs[2], outs[0])
+
+
+def test_the_engines_names_stay_importable_from_numpy_ops():
+    """numpy_ops.pyx keeps the NumpyOps class; the engines beside it (gemm,
+    stream_kernels, seq_kernels) hold the rest, and every name importable from
+    numpy_ops before the split still is, as the same object."""
+    import inspect
+
+    from thinc_fast.backends import gemm, seq_kernels, stream_kernels
+    from thinc_fast.backends.ops import Ops
+
+    for name in ("set_gemm_options", "gemm_config", "_is_thin", "_hog_seen", "_gemm_plan",
+                 "_spin_budget_us", "reused_empty", "array_cache_info", "set_array_cache",
+                 "default_num_threads", "set_num_threads", "get_num_threads",
+                 "thinc_cblas_sgemm_address", "MAX_THREADS_PER_CPU"):
+        assert getattr(numpy_ops, name) is getattr(gemm, name), name
+    for name in ("fma_peak", "stream_triad"):
+        assert getattr(numpy_ops, name) is getattr(stream_kernels, name), name
+    assert numpy_ops._set_seq_min_work is seq_kernels._set_seq_min_work
+    assert NumpyOps.adam_step is stream_kernels.adam_step
+    # the activations: one table, each method with the signature of Ops's
+    assert len(numpy_ops._ACTIVATIONS) == 9
+    for name in numpy_ops._ACTIVATIONS:
+        for method in (name, f"backprop_{name}"):
+            ours, base = getattr(NumpyOps, method), getattr(Ops, method)
+            assert inspect.signature(ours) == inspect.signature(base), method
+            assert f":meth:`Ops.{method}`" in ours.__doc__, method
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_stream_triad_on_the_pool(threads):
+    before = thinc_fast.get_num_threads()
+    thinc_fast.set_num_threads(threads)
+    try:
+        rng = numpy.random.default_rng(1)
+        b, c = rng.standard_normal((2, 100_003)).astype("f")
+        a = numpy.empty_like(b)
+        numpy_ops.stream_triad(a, b, c, 0.5)
+        numpy.testing.assert_allclose(a, b + numpy.float32(0.5) * c, rtol=1e-6, atol=1e-7)
+        with pytest.raises(ValueError, match="differ in length"):
+            numpy_ops.stream_triad(a[:-1], b, c, 0.5)
+    finally:
+        thinc_fast.set_num_threads(before)

@@ -11,6 +11,17 @@ import pytest
 from thinc_fast.api import Adam, NumpyOps, Relu, Softmax, chain, get_ops, prefer_gpu, require_gpu
 from thinc_fast.backends._cuda import KERNEL_NAMES, cuda_source, cuda_source_path
 from thinc_fast.backends.cupy_ops import GPUUnavailableError, gpu_status
+from thinc_fast.backends.kernel_args import KernelScalars
+
+
+def step_kw(learn_rate=None, grad_scale=1.0, segments=None, **scalars):
+    """The fused steps' arguments from keywords: the scalars folded into the
+    KernelScalars record (`learn_rate` is SGD's lr_hat), the clipping factors
+    and segments as they are."""
+    if learn_rate is not None:
+        scalars["lr_hat"] = learn_rate
+    return dict(scalars=KernelScalars(**scalars), grad_scale=grad_scale, segments=segments)
+
 
 NO_GPU = gpu_status()
 
@@ -84,8 +95,8 @@ def test_gpu_kernels_match_numpy(gpu_ops):
     gm, gv, gavg = cupy.zeros_like(gw), cupy.zeros_like(gw), cupy.zeros_like(gw)
     hp = dict(lr_hat=0.01, beta1=0.9, beta2=0.999, eps=1e-8, grad_scale=0.5, l2_coupled=0.01,
               decay=1e-3, avg_rate=0.2)
-    cpu.adam_step(w, g, m, v, avg, **hp)
-    gpu_ops.adam_step(gw, gg, gm, gv, gavg, **hp)
+    cpu.adam_step(w, g, m, v, avg, **step_kw(**hp))
+    gpu_ops.adam_step(gw, gg, gm, gv, gavg, **step_kw(**hp))
     numpy.testing.assert_allclose(cupy.asnumpy(gw), w, rtol=1e-5, atol=1e-6)
     numpy.testing.assert_allclose(cupy.asnumpy(gavg), avg, rtol=1e-5, atol=1e-6)
     assert not cupy.asnumpy(gg).any()

@@ -8,6 +8,17 @@ import numpy
 import pytest
 
 from thinc_fast.api import NumpyOps, Ops, get_current_ops, get_ops, set_current_ops, use_ops
+from thinc_fast.backends.kernel_args import KernelScalars
+
+
+def step_kw(learn_rate=None, grad_scale=1.0, segments=None, **scalars):
+    """The fused steps' arguments from keywords: the scalars folded into the
+    KernelScalars record (`learn_rate` is SGD's lr_hat), the clipping factors
+    and segments as they are."""
+    if learn_rate is not None:
+        scalars["lr_hat"] = learn_rate
+    return dict(scalars=KernelScalars(**scalars), grad_scale=grad_scale, segments=segments)
+
 
 OPS = [NumpyOps(), Ops(), cupy_standin.HOST_OPS]
 IDS = ["numpy", "base", "cupy-standin"]
@@ -196,7 +207,7 @@ def test_adam_step_fused_matches_reference(ops, use_avg, l2_coupled, decay, grad
     hp = dict(lr_hat=0.01, beta1=0.9, beta2=0.999, eps=1e-8, grad_scale=grad_scale,
               l2_coupled=l2_coupled, decay=decay, avg_rate=0.3 if use_avg else 0.0)
     ref = adam_reference(w, g, m, v, None if avg is None else avg.astype("f8"), **hp)
-    ops.adam_step(w, g, m, v, avg, **hp)
+    ops.adam_step(w, g, m, v, avg, **step_kw(**hp))
     numpy.testing.assert_allclose(w, ref[0], rtol=1e-5, atol=1e-6)
     numpy.testing.assert_allclose(m, ref[1], rtol=1e-5, atol=1e-7)
     numpy.testing.assert_allclose(v, ref[2], rtol=1e-5, atol=1e-7)
@@ -209,8 +220,8 @@ def test_adam_step_fused_matches_reference(ops, use_avg, l2_coupled, decay, grad
 def test_sgd_step(ops):
     w, g, avg = randn(100), randn(100), randn(100)
     w64, g64, avg64 = w.astype("f8"), g.astype("f8"), avg.astype("f8")
-    ops.sgd_step(w, g, avg, learn_rate=0.1, grad_scale=0.5, l2_coupled=0.01, decay=0.001,
-                 avg_rate=0.2)
+    ops.sgd_step(w, g, avg, **step_kw(learn_rate=0.1, grad_scale=0.5, l2_coupled=0.01, decay=0.001,
+                                      avg_rate=0.2))
     w_ref = w64 - 0.1 * (g64 + 0.01 * w64) * 0.5
     w_ref -= 0.001 * w_ref
     numpy.testing.assert_allclose(w, w_ref, rtol=1e-6, atol=1e-7)
@@ -221,8 +232,8 @@ def test_sgd_step(ops):
 @pytest.mark.parametrize("ops", OPS, ids=IDS)
 def test_adam_step_rejects_mismatched_shapes(ops):
     with pytest.raises(ValueError, match="mom1"):
-        ops.adam_step(randn(5), randn(5), randn(4), randn(5), lr_hat=0.1, beta1=0.9,
-                      beta2=0.99, eps=1e-8)
+        ops.adam_step(randn(5), randn(5), randn(4), randn(5), **step_kw(lr_hat=0.1, beta1=0.9,
+                                                                        beta2=0.99, eps=1e-8))
 
 
 @pytest.mark.parametrize("ops", OPS, ids=IDS)
@@ -303,13 +314,13 @@ def test_threaded_streams_match_reference(two_threads):
     ref = adam_reference(w, g, m, v, avg.astype("f8"), **hp)
     assert math.isclose(NumpyOps().sum_of_squares(g, w, 0.01),
                         float(((g.astype("f8") + 0.01 * w) ** 2).sum()), rel_tol=1e-5)
-    NumpyOps().adam_step(w, g, m, v, avg, **hp)
+    NumpyOps().adam_step(w, g, m, v, avg, **step_kw(**hp))
     numpy.testing.assert_allclose(w, ref[0], rtol=1e-5, atol=1e-6)
     numpy.testing.assert_allclose(avg, ref[3], rtol=1e-5, atol=1e-6)
     assert not g.any()
     w2, g2, a2 = randn(n), randn(n), randn(n)
     w_ref = w2.astype("f8") - 0.1 * g2
-    NumpyOps().sgd_step(w2, g2, a2, learn_rate=0.1)
+    NumpyOps().sgd_step(w2, g2, a2, **step_kw(learn_rate=0.1))
     numpy.testing.assert_allclose(w2, w_ref, rtol=1e-6, atol=1e-6)
 
 

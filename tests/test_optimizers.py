@@ -5,6 +5,18 @@ import numpy
 import pytest
 
 from thinc_fast.api import SGD, Adam, Linear, Optimizer, RAdam, Relu, Softmax, chain
+from thinc_fast.api import NumpyOps, Ops, fix_random_seed
+from thinc_fast.backends.kernel_args import KernelScalars
+
+
+def step_kw(learn_rate=None, grad_scale=1.0, segments=None, **scalars):
+    """The fused steps' arguments from keywords: the scalars folded into the
+    KernelScalars record (`learn_rate` is SGD's lr_hat), the clipping factors
+    and segments as they are."""
+    if learn_rate is not None:
+        scalars["lr_hat"] = learn_rate
+    return dict(scalars=KernelScalars(**scalars), grad_scale=grad_scale, segments=segments)
+
 
 rng = numpy.random.default_rng(11)
 
@@ -326,12 +338,12 @@ def test_per_segment_scale_matches_reference_and_bad_segments_are_refused(kind):
         w, g, m, v, avg = (local.standard_normal(70_000).astype("f") for _ in range(5))
         v = numpy.abs(v)
         if kind == "adam":
-            ops.adam_step(w, g, m, v, avg, lr_hat=0.01, beta1=0.9, beta2=0.999, eps=1e-8,
-                          grad_scale=scales, l2_coupled=0.01, decay=0.001, avg_rate=0.1,
-                          segments=bounds)
+            ops.adam_step(w, g, m, v, avg, **step_kw(lr_hat=0.01, beta1=0.9, beta2=0.999, eps=1e-8,
+                                                     grad_scale=scales, l2_coupled=0.01,
+                                                     decay=0.001, avg_rate=0.1, segments=bounds))
         else:
-            ops.sgd_step(w, g, avg, learn_rate=0.1, grad_scale=scales, l2_coupled=0.01,
-                         decay=0.001, avg_rate=0.1, segments=bounds)
+            ops.sgd_step(w, g, avg, **step_kw(learn_rate=0.1, grad_scale=scales, l2_coupled=0.01,
+                                              decay=0.001, avg_rate=0.1, segments=bounds))
         assert not g.any()
         results.append((w, avg))
     for got, expected in zip(results[0], results[1]):
@@ -339,11 +351,11 @@ def test_per_segment_scale_matches_reference_and_bad_segments_are_refused(kind):
     ops = NumpyOps()
     w = numpy.zeros(10, dtype="f")
     with pytest.raises(ValueError, match="segments must rise from 0"):
-        ops.sgd_step(w, w.copy(), learn_rate=0.1, grad_scale=numpy.ones(2, "f"),
-                     segments=[0, 4, 9])
+        ops.sgd_step(w, w.copy(), **step_kw(learn_rate=0.1, grad_scale=numpy.ones(2, "f"),
+                                            segments=[0, 4, 9]))
     with pytest.raises(ValueError, match="one scale per segment"):
-        ops.sgd_step(w, w.copy(), learn_rate=0.1, grad_scale=numpy.ones(3, "f"),
-                     segments=[0, 4, 10])
+        ops.sgd_step(w, w.copy(), **step_kw(learn_rate=0.1, grad_scale=numpy.ones(3, "f"),
+                                            segments=[0, 4, 10]))
 
 
 def test_clipping_is_per_parameter_by_default_and_global_on_request():
@@ -448,3 +460,78 @@ def test_a_plateau_schedule_resumes_exactly_with_its_counters():
     resumed = Adam(plateau(2, 0.5, constant(1.0))).from_bytes(first.to_bytes())
     assert head + run(resumed, scores[4:]) == whole
     assert min(whole) < 1.0, "the plateau did lower the rate"
+
+
+def _train_bits(opt):
+    """The parameters of make_model() after a few arena updates and a few
+    Thinc-style per-key calls with `opt`."""
+    fix_random_seed(5)
+    local = numpy.random.default_rng(5)
+    X = local.standard_normal((6, 5)).astype("f")
+    Y = numpy.eye(3, dtype="f")[local.integers(0, 3, 6)]
+    model = chain(Relu(4), Softmax(init_W=lambda ops, s: ops.asarray(
+        local.standard_normal(s) * 0.1, dtype="f"))).initialize(X=X, Y=Y)
+    for _ in range(4):
+        Yh, backprop = model.begin_update(X)
+        backprop(Yh - Y)
+        model.finish_update(opt)
+        opt.step_schedules()
+    rng = numpy.random.default_rng(11)
+    w = rng.standard_normal(5003).astype("f")
+    for _ in range(3):
+        opt(("key", "W"), w, rng.standard_normal(5003).astype("f"))
+    return [p.tobytes() for p in (model.arena.params, w)]
+
+
+@pytest.mark.parametrize("name,alias", [
+    ("radam", dict(use_radam=True)),
+    ("adam", dict()),
+    ("sgd", dict(beta1=0.0, beta2=0.0)),
+])
+def test_rule_by_name_gives_the_bits_of_thincs_alias(name, alias):
+    by_name = Optimizer(0.01, rule=name, L2=1e-3, grad_clip=0.5)
+    by_alias = Optimizer(0.01, L2=1e-3, grad_clip=0.5, **alias)
+    assert by_name.rule == by_alias.rule == name
+    assert by_name.use_radam == by_alias.use_radam == (name == "radam")
+    assert _train_bits(by_name) == _train_bits(by_alias)
+
+
+def test_rule_names_are_checked_and_use_radam_stays_thincs_attribute():
+    with pytest.raises(ValueError, match="rule must be one of 'adam', 'radam', 'sgd'"):
+        Optimizer(0.01, rule="adagrad")
+    with pytest.raises(ValueError, match="use_radam=True asks for rule 'radam'"):
+        Optimizer(0.01, rule="sgd", use_radam=True)
+    opt = Adam(0.01)
+    assert opt.rule == "adam" and opt.use_radam is False
+    opt.use_radam = True
+    assert opt.rule == "radam" and RAdam(0.01).rule == "radam"
+    assert SGD(0.01).rule == "sgd", "Adam's rule with both betas 0 is plain SGD, as in Thinc"
+    # "sgd" by name ignores the betas: the bits of SGD()
+    assert _train_bits(Optimizer(0.01, rule="sgd")) == _train_bits(SGD(0.01))
+
+
+@pytest.mark.parametrize("ops", [NumpyOps(), Ops(numpy)], ids=["numpy", "reference"])
+def test_the_step_record_reaches_the_kernel_and_a_bad_one_is_refused(ops):
+    w, g, m, v = (numpy.ones(40_000, dtype="f") for _ in range(4))
+    with pytest.raises(TypeError, match="adam_step: `scalars` must be a KernelScalars record"):
+        ops.adam_step(w, g, m, v, scalars={"lr_hat": 0.1})
+    with pytest.raises(TypeError, match="sgd_step: `scalars` must be a KernelScalars record"):
+        ops.sgd_step(w, g, scalars=(0.1,))
+    with pytest.raises(TypeError):  # the 11 keywords of old are gone
+        ops.sgd_step(w, g, learn_rate=0.1)
+    assert (w == 1).all() and (g == 1).all(), "a refused step changes nothing"
+    # every field of the record reaches the kernel: lr_hat, l2_coupled, decay, avg_rate
+    avg = numpy.zeros_like(w)
+    k = KernelScalars(lr_hat=0.5, l2_coupled=1.0, decay=0.25, avg_rate=0.5)
+    ops.sgd_step(w, g, avg, scalars=k, grad_scale=0.5)
+    expected = (1.0 - 0.5 * (1.0 + 1.0) * 0.5) * 0.75  # 0.375
+    assert (w == numpy.float32(expected)).all() and not g.any()
+    assert (avg == numpy.float32(0.5 * expected)).all()
+    # ... and Adam's: beta1, beta2, eps, use_denominator
+    w, g, m, v = (numpy.ones(40_000, dtype="f") for _ in range(4))
+    k = KernelScalars(lr_hat=0.1, beta1=0.5, beta2=0.75, eps=0.0, use_denominator=False)
+    ops.adam_step(w, g, m, v, scalars=k)
+    assert (m == 1).all() and (v == 1).all() and (w == numpy.float32(0.9)).all()
+    w, g, m, v = (numpy.ones(40_000, dtype="f") for _ in range(4))
+    ops.adam_step(w, g, m, v, scalars=KernelScalars(lr_hat=0.1, beta1=0.5, beta2=0.75, eps=1.0))
+    assert (w == numpy.float32(1 - 0.1 * 1 / 2)).all()

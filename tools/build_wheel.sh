@@ -8,11 +8,11 @@
 # the python3 on PATH. Needs python3 (>= 3.10, with venv) and gcc >= 12 (the
 # ISA clones); the rest comes from PyPI into a throw-away venv.
 #
-# Why this gets manylinux2014 on a new-glibc machine: the extension itself
-# needs no glibc symbol newer than 2.17 (src/include/worker_pool.h keeps it so);
+# Why this gets manylinux2014 on a new-glibc machine: the extensions themselves
+# need no glibc symbol newer than 2.17 (src/include/worker_pool.h keeps it so);
 # what pinned the wheel to this machine's glibc was the OpenMP runtime
 # auditwheel bundled, this machine's libgomp (built against glibc 2.34). The
-# extension is built as before (gcc, -fopenmp, target_clones) and, at repair
+# extensions are built as before (gcc, -fopenmp, target_clones) and, at repair
 # time, auditwheel finds and bundles an older build of the same libgomp.so.1
 # instead: the one in scikit-learn's manylinux_2_28 wheel (the libgomp of the
 # manylinux_2_28 image, GCC runtime library exception), which needs glibc 2.17

@@ -51,6 +51,7 @@ def main() -> int:
     import numpy
 
     from thinc_fast.api import Adam, Relu, Softmax, chain, get_ops, use_ops
+    from thinc_fast.backends.kernel_args import KernelScalars
 
     rows: List[Dict[str, object]] = []
     rounds = max(1, args.rounds)
@@ -91,10 +92,11 @@ def main() -> int:
     src, dst = cupy.ones(n, dtype="float32"), cupy.empty(n, dtype="float32")
 
     def adam() -> None:
-        ops.adam_step(w, g, m, v, lr_hat=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)
+        ops.adam_step(w, g, m, v,
+                      scalars=KernelScalars(lr_hat=1e-3, beta1=0.9, beta2=0.999, eps=1e-8))
 
     def sgd() -> None:
-        ops.sgd_step(w, g, learn_rate=1e-3)
+        ops.sgd_step(w, g, scalars=KernelScalars(lr_hat=1e-3))
 
     med = interleaved({"copy": lambda: cuda_time(lambda: cupy.copyto(dst, src)),
                        "adam": lambda: cuda_time(adam), "sgd": lambda: cuda_time(sgd),

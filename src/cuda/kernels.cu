@@ -133,7 +133,9 @@ __device__ __forceinline__ float segment_scale(const float* scales, const long l
 //   g = (g + l2 w) * scale; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2
 //   w -= lr_hat * m / (sqrt(v) + eps)   (w -= lr_hat * m without use_denominator)
 //   w -= decay * w; ema -= avg_rate * (ema - w); g = 0
-// scale is per segment (see segment_scale); avg is used only when has_avg.
+// scale is per segment (see segment_scale); avg is used only when has_avg. The
+// scalars after nseg are thf_step's fields (src/include/stream_loops.h) in its
+// order, the same tail for every step kernel.
 __global__ void thf_adam(float* w, float* g, float* m, float* v, float* avg, int has_avg, long long n,
                         const float* scales, const long long* offs, int nseg,
                         float l2, float lr_hat, float b1, float b2, float eps,
@@ -158,10 +160,17 @@ __global__ void thf_adam(float* w, float* g, float* m, float* v, float* avg, int
 }
 
 // One fused SGD step: w -= lr (g + l2 w) scale; w -= decay w; averages; g = 0.
+// It takes the step scalars of thf_adam (thf_step's order, one unpacking in
+// cupy_ops.py); b1, b2, eps and use_denominator are Adam's and unused here.
 __global__ void thf_sgd(float* w, float* g, float* avg, int has_avg, long long n,
-                       const float* scales, const long long* offs, int nseg, float l2,
-                       float lr, float decay, float avg_rate)
+                       const float* scales, const long long* offs, int nseg,
+                       float l2, float lr, float b1, float b2, float eps,
+                       float decay, float avg_rate, int use_denominator)
 {
+    (void)b1;
+    (void)b2;
+    (void)eps;
+    (void)use_denominator;
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
          i += (long long)blockDim.x * gridDim.x) {
         float wi = w[i];

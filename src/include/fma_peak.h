@@ -9,7 +9,7 @@
 #ifndef THF_PEAK_H
 #define THF_PEAK_H
 
-#include "worker_pool.h"
+#include "pool_job.h"
 
 #define THF_PEAK_CHAINS 12
 
@@ -57,20 +57,17 @@ static double thf_peak_ymm(long iters, float *sink) { (void)iters; (void)sink; r
 #define THF_PEAK_X86 0
 #endif
 
-/* One pool chunk of the probe: `width` 16 (zmm) or 8 (ymm). */
-typedef struct {
-    long iters;
-    int width;
-    float sink[THF_POOL_MAX_HELPERS + 1];
-} thf_peak_job;
-
-static void thf_peak_chunk(void *ctx, int i)
+/* The probe as a pool job (pool_job.h): unit i of [lo, hi) runs `s0` rounds
+ * at vector width `flag` (16: zmm, 8: ymm) into its own sink, ((float *)dst)[i].
+ * Run with one unit per thread, so that every thread runs at once. */
+static void thf_job_peak(const thf_job *j, thf_idx lo, thf_idx hi)
 {
-    thf_peak_job *job = (thf_peak_job *)ctx;
-    if (job->width == 16)
-        thf_peak_zmm(job->iters, &job->sink[i]);
-    else
-        thf_peak_ymm(job->iters, &job->sink[i]);
+    for (thf_idx i = lo; i < hi; ++i) {
+        if (j->flag == 16)
+            thf_peak_zmm((long)j->s0, (float *)j->dst + i);
+        else
+            thf_peak_ymm((long)j->s0, (float *)j->dst + i);
+    }
 }
 
 #endif /* THF_PEAK_H */

@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "pool_job.h"
 #include "stream_loops.h"
 
 /* ------------------------------------------------------------------ hashing */
@@ -752,76 +753,34 @@ static void thf_act_backward(int kind, float *dX, const float *dY, const float *
 
 /* ------------------------------------------------------------- threaded jobs
  *
- * One job = one loop above over [0, n) (rows, sequences, values or table rows),
- * cut into `nparts` chunks that thf_pool_run (worker_pool.h) hands to the calling
- * thread and the pool's workers: a worker the OS has not scheduled yet never
- * stalls the caller, which then takes the remaining chunks itself. Chunk c
- * covers [bounds[c], bounds[c + 1]) when `bounds` is set (sequences balanced
- * by rows), else an equal share of [0, n) with inner boundaries rounded down
- * to a multiple of `align`. `range` runs one chunk; the adapters below map the
- * job's fields onto each loop's arguments. */
-typedef struct thf_seq_job thf_seq_job;
-typedef void (*thf_seq_range_fn)(const thf_seq_job *j, thf_idx lo, thf_idx hi);
-struct thf_seq_job {
-    thf_seq_range_fn range;
-    thf_idx n;
-    int nparts;
-    thf_idx align;
-    const int64_t *bounds;
-    void *dst, *dst2;
-    const void *src, *src2, *src3;
-    const int64_t *offs;
-    thf_idx nseq;
-    thf_idx s0, s1, s2; /* sizes, per adapter */
-    int flag;          /* mean, activation kind, n-gram width */
-    uint32_t seed;
-    float p[4];
-};
+ * One adapter per loop above: the pool runs it as a thf_job (pool_job.h) over
+ * rows, sequences, values or table rows; each maps the job's fields onto its
+ * loop's arguments. */
 
-static void thf_seq_chunk(void *ctx, int chunk)
-{
-    const thf_seq_job *j = (const thf_seq_job *)ctx;
-    thf_idx lo, hi;
-    if (j->bounds != NULL) {
-        lo = j->bounds[chunk];
-        hi = j->bounds[chunk + 1];
-    } else {
-        lo = (thf_idx)chunk * j->n / j->nparts;
-        hi = (thf_idx)(chunk + 1) * j->n / j->nparts;
-        if (j->align > 1) {
-            lo -= lo % j->align;
-            if (chunk + 1 < j->nparts)
-                hi -= hi % j->align;
-        }
-    }
-    if (hi > lo)
-        j->range(j, lo, hi);
-}
-
-static void thf_job_hash(const thf_seq_job *j, thf_idx lo, thf_idx hi)
+static void thf_job_hash(const thf_job *j, thf_idx lo, thf_idx hi)
 {
     thf_murmur3_u64((uint32_t *)j->dst + 4 * lo, (const uint64_t *)j->src + lo, hi - lo, j->seed);
 }
 
-static void thf_job_ngrams(const thf_seq_job *j, thf_idx lo, thf_idx hi)
+static void thf_job_ngrams(const thf_job *j, thf_idx lo, thf_idx hi)
 {
     thf_ngram_hash((uint64_t *)j->dst + lo, (const uint64_t *)j->src + lo, hi - lo, j->flag);
 }
 
 /* rows; s0 = nW, s1 = bytes per row */
-static void thf_job_seq2col(const thf_seq_job *j, thf_idx lo, thf_idx hi)
+static void thf_job_seq2col(const thf_job *j, thf_idx lo, thf_idx hi)
 {
     thf_seq2col_rows((char *)j->dst, (const char *)j->src, j->offs, j->nseq, lo, hi, j->s0,
                     (size_t)j->s1);
 }
 
-static void thf_job_act_forward(const thf_seq_job *j, thf_idx lo, thf_idx hi)
+static void thf_job_act_forward(const thf_job *j, thf_idx lo, thf_idx hi)
 {
     thf_act_forward(j->flag, (float *)j->dst + lo, (const float *)j->src + lo, hi - lo, j->p);
 }
 
 /* src = dY, src2 = X, src3 = Y */
-static void thf_job_act_backward(const thf_seq_job *j, thf_idx lo, thf_idx hi)
+static void thf_job_act_backward(const thf_job *j, thf_idx lo, thf_idx hi)
 {
     thf_act_backward(j->flag, (float *)j->dst + lo, (const float *)j->src + lo,
                     (const float *)j->src2 + lo, (const float *)j->src3 + lo, hi - lo, j->p);
@@ -829,54 +788,54 @@ static void thf_job_act_backward(const thf_seq_job *j, thf_idx lo, thf_idx hi)
 
 #define THF_SEQ_JOBS_TYPED(T, S)                                                                  \
     /* rows; s0 = nW, s1 = I */                                                                  \
-    static void thf_job_bseq2col_##S(const thf_seq_job *j, thf_idx lo, thf_idx hi)                   \
+    static void thf_job_bseq2col_##S(const thf_job *j, thf_idx lo, thf_idx hi)                   \
     {                                                                                            \
         thf_bseq2col_##S((T *)j->dst, (const T *)j->src, j->offs, j->nseq, lo, hi, j->s0, j->s1);  \
     }                                                                                            \
     /* sequences; s1 = O, flag = mean */                                                         \
-    static void thf_job_reduce_sum_##S(const thf_seq_job *j, thf_idx lo, thf_idx hi)                 \
+    static void thf_job_reduce_sum_##S(const thf_job *j, thf_idx lo, thf_idx hi)                 \
     {                                                                                            \
         thf_reduce_sum_##S((T *)j->dst, (const T *)j->src, j->offs, lo, hi, j->s1, j->flag);       \
     }                                                                                            \
     /* rows; s1 = O, flag = mean */                                                              \
-    static void thf_job_breduce_sum_##S(const thf_seq_job *j, thf_idx lo, thf_idx hi)                \
+    static void thf_job_breduce_sum_##S(const thf_job *j, thf_idx lo, thf_idx hi)                \
     {                                                                                            \
         thf_breduce_sum_##S((T *)j->dst, (const T *)j->src, j->offs, j->nseq, lo, hi, j->s1,       \
                            j->flag);                                                             \
     }                                                                                            \
     /* sequences; dst2 = which, s1 = O */                                                        \
-    static void thf_job_reduce_max_##S(const thf_seq_job *j, thf_idx lo, thf_idx hi)                 \
+    static void thf_job_reduce_max_##S(const thf_job *j, thf_idx lo, thf_idx hi)                 \
     {                                                                                            \
         thf_reduce_max_##S((T *)j->dst, (int32_t *)j->dst2, (const T *)j->src, j->offs, lo, hi,    \
                           j->s1);                                                                \
     }                                                                                            \
     /* sequences; src2 = which, s1 = O */                                                         \
-    static void thf_job_breduce_max_##S(const thf_seq_job *j, thf_idx lo, thf_idx hi)                \
+    static void thf_job_breduce_max_##S(const thf_job *j, thf_idx lo, thf_idx hi)                \
     {                                                                                            \
         thf_breduce_max_##S((T *)j->dst, (const T *)j->src, (const int32_t *)j->src2, j->offs, lo,  \
                            hi, j->s1);                                                           \
     }                                                                                            \
     /* items; dst2 = which, s0 = P */                                                            \
-    static void thf_job_maxout_##S(const thf_seq_job *j, thf_idx lo, thf_idx hi)                     \
+    static void thf_job_maxout_##S(const thf_job *j, thf_idx lo, thf_idx hi)                     \
     {                                                                                            \
         thf_maxout_##S((T *)j->dst, (int32_t *)j->dst2, (const T *)j->src, lo, hi, j->s0);         \
     }                                                                                            \
     /* items; src2 = which, s0 = P */                                                             \
-    static void thf_job_bmaxout_##S(const thf_seq_job *j, thf_idx lo, thf_idx hi)                    \
+    static void thf_job_bmaxout_##S(const thf_job *j, thf_idx lo, thf_idx hi)                    \
     {                                                                                            \
         thf_bmaxout_##S((T *)j->dst, (const T *)j->src, (const int32_t *)j->src2, lo, hi, j->s0);   \
     }
 
 #define THF_SEQ_JOBS_INDEXED(T, S, IT, IS)                                                        \
     /* rows; src = table, src2 = indices, s0 = K, s1 = O */                                        \
-    static void thf_job_gather_add_##S##_##IS(const thf_seq_job *j, thf_idx lo, thf_idx hi)          \
+    static void thf_job_gather_add_##S##_##IS(const thf_job *j, thf_idx lo, thf_idx hi)          \
     {                                                                                            \
         thf_gather_add_##S##_##IS((T *)j->dst, (const T *)j->src, (const IT *)j->src2, lo, hi,      \
                                  j->s0, j->s1);                                                  \
     }                                                                                            \
     /* table rows (n = their count); dst = table, src = values, src2 = indices, s0 = vdiv,     \
        s1 = O, s2 = the number of indices */                                                     \
-    static void thf_job_scatter_add_##S##_##IS(const thf_seq_job *j, thf_idx lo, thf_idx hi)         \
+    static void thf_job_scatter_add_##S##_##IS(const thf_job *j, thf_idx lo, thf_idx hi)         \
     {                                                                                            \
         thf_scatter_add_##S##_##IS((T *)j->dst, (const IT *)j->src2, (const T *)j->src, j->s2,      \
                                   j->s0, j->s1, lo, hi, j->n);                                   \

@@ -24,7 +24,10 @@
 #define THF_SIMD_SUM(v) THF_PRAGMA(omp simd reduction(+:v))
 #endif
 
+#ifndef THF_IDX_DEFINED
+#define THF_IDX_DEFINED
 typedef ptrdiff_t thf_idx;
+#endif
 
 /* Runtime dispatch: the loops below are compiled three times, for baseline
  * x86-64, x86-64-v3 (AVX2, FMA) and x86-64-v4 (AVX-512), and the loader picks

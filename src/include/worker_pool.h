@@ -78,10 +78,9 @@
 
 #include <stdint.h>
 
-typedef void (*thf_chunk_fn)(void *ctx, int chunk);
+#include "pool_job.h" /* THF_POOL_MAX_CHUNKS, THF_POOL_MAX_HELPERS; the jobs it runs */
 
-#define THF_POOL_MAX_CHUNKS 4095
-#define THF_POOL_MAX_HELPERS 255
+typedef void (*thf_chunk_fn)(void *ctx, int chunk);
 
 /* OpenMP's thread limit for the calling thread (threadpoolctl sets it), or no
  * limit when built without OpenMP. */

@@ -1,8 +1,17 @@
-"""CupyOps: the GPU backend. gemm through CuPy (cuBLAS); everything else in the
-RawKernels of ``src/cuda/kernels.cu``, with the same interface as NumpyOps.
+"""CupyOps: the GPU backend, with the same interface as NumpyOps.
+
+gemm goes through CuPy (cuBLAS). The RawKernels of ``src/cuda/kernels.cu``
+serve bias_add, bias_relu, backprop_relu, softmax, inc_col_sums,
+sum_of_squares, the fused optimizer steps (adam_step, sgd_step), hash,
+seq2col and its gradient, gather_add, and the reduce_sum/mean/max family with
+their gradients. segment_sum_of_squares is CuPy reductions; scatter_add is
+``cupyx.scatter_add`` after a bounds check. Everything else (the activations,
+maxout, ngrams, the LSTM, ...) is the reference of :class:`Ops` computing
+with CuPy arrays.
 
 The fused optimizer step is one kernel launch over the whole device-side
-parameter arena, after one reduction for the gradient norm.
+parameter arena, after one reduction for the gradient norm; the step's
+scalars reach the kernel from one KernelScalars record (``_step_kernel``).
 """
 from __future__ import annotations  # annotations as in ops.py (Thinc's consistency test)
 
@@ -12,9 +21,10 @@ from typing import Any, Optional
 import numpy
 
 from ._cuda import get_kernel, launch_shape
-from .ops import Ops, _check_bias, _check_step_arrays
-from .ops import (_backprop_lengths, _check_indices, _check_seed, _check_window, _hash_ids,
-                  _host_ints, _offsets, _reduce_offsets, _seq2col_offsets)
+from .kernel_args import (KernelScalars, backprop_lengths, check_bias, check_indices,
+                          check_scalars, check_seed, check_step_arrays, check_window, hash_ids,
+                          host_ints, offsets_from_lengths, reduce_offsets, seq2col_offsets)
+from .ops import Ops
 
 try:  # pragma: no cover - exercised on GPU machines only
     import cupy
@@ -132,7 +142,7 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
     def _bias_kernel(self, kernel: str, fallback: Any, X, b, inplace: bool):
         if not self._elementwise_ok(X, b) or X.ndim != 2:
             return fallback(self, X, b, inplace=inplace)
-        _check_bias(X, b)
+        check_bias(X, b)
         Y = X if inplace else X.copy()
         grid, block = launch_shape(Y.size)
         get_kernel(kernel)(grid, block, (Y, b, numpy.int64(Y.shape[0]), numpy.int64(Y.shape[1])))
@@ -201,7 +211,7 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
         use_w = weights is not None and l2 != 0.0
         if not self._elementwise_ok(gradient, *([weights] if use_w else [])):
             return Ops.segment_sum_of_squares(self, gradient, weights, l2, segments)
-        offsets = _host_ints("segment_sum_of_squares", self, segments, "segments")
+        offsets = host_ints("segment_sum_of_squares", self, segments, "segments")
         sizes = numpy.diff(offsets)
         out = cupy.zeros(sizes.shape[0], dtype=cupy.float64)
         if sizes.shape[0] == 0 or offsets[-1] <= offsets[0]:
@@ -221,7 +231,7 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
         if segments is None:
             return (cupy.asarray([grad_scale], dtype=cupy.float32),
                     cupy.asarray([0, n], dtype=cupy.int64), numpy.int32(1))
-        offsets = _host_ints("optimizer step", self, segments, "segments")
+        offsets = host_ints("optimizer step", self, segments, "segments")
         scales = cupy.asarray(grad_scale, dtype=cupy.float32)
         if scales.shape != (offsets.shape[0] - 1,) or int(offsets[-1]) != n:
             raise ValueError(f"grad_scale: expected one scale per segment "
@@ -235,43 +245,46 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
         if segments is None:
             return grad_scale
         scales, offsets, _ = self._segments(grad_scale, segments, n)
-        sizes = numpy.diff(_host_ints("optimizer step", self, segments, "segments"))
+        sizes = numpy.diff(host_ints("optimizer step", self, segments, "segments"))
         return cupy.repeat(scales, sizes.tolist())
 
-    def adam_step(self, weights, gradient, mom1, mom2, averages=None, *, lr_hat, beta1, beta2,
-                  eps, grad_scale=1.0, l2_coupled=0.0, decay=0.0, avg_rate=0.0,
-                  use_denominator=True, segments=None):
-        _check_step_arrays(weights, gradient, mom1, mom2, averages)
+    def adam_step(self, weights, gradient, mom1, mom2, averages=None, *, scalars,
+                  grad_scale=1.0, segments=None):
+        """One fused Adam step, one kernel launch; see :meth:`Ops.adam_step`."""
+        k = check_scalars("adam_step", scalars)
+        check_step_arrays(weights, gradient, mom1, mom2, averages)
         arrays = [weights, gradient, mom1, mom2] + ([averages] if averages is not None else [])
         if not self._elementwise_ok(*arrays):
-            return Ops.adam_step(self, weights, gradient, mom1, mom2, averages, lr_hat=lr_hat,
-                                 beta1=beta1, beta2=beta2, eps=eps, grad_scale=grad_scale,
-                                 l2_coupled=l2_coupled, decay=decay, avg_rate=avg_rate,
-                                 use_denominator=use_denominator, segments=segments)
-        scales, offsets, nseg = self._segments(grad_scale, segments, weights.size)
-        grid, block = launch_shape(weights.size)
-        f = numpy.float32
-        get_kernel("thf_adam")(grid, block, (
-            weights, gradient, mom1, mom2, averages if averages is not None else weights,
-            numpy.int32(averages is not None), numpy.int64(weights.size), scales, offsets, nseg,
-            f(l2_coupled), f(lr_hat), f(beta1), f(beta2), f(eps), f(decay), f(avg_rate),
-            numpy.int32(1 if use_denominator else 0)))
+            return Ops.adam_step(self, weights, gradient, mom1, mom2, averages, scalars=k,
+                                 grad_scale=grad_scale, segments=segments)
+        self._step_kernel("thf_adam", (weights, gradient, mom1, mom2), averages, k,
+                          grad_scale, segments)
 
-    def sgd_step(self, weights, gradient, averages=None, *, learn_rate, grad_scale=1.0,
-                 l2_coupled=0.0, decay=0.0, avg_rate=0.0, segments=None):
-        _check_step_arrays(weights, gradient, None, None, averages)
+    def sgd_step(self, weights, gradient, averages=None, *, scalars, grad_scale=1.0,
+                 segments=None):
+        """One fused SGD step, one kernel launch; see :meth:`Ops.sgd_step`."""
+        k = check_scalars("sgd_step", scalars)
+        check_step_arrays(weights, gradient, None, None, averages)
         arrays = [weights, gradient] + ([averages] if averages is not None else [])
         if not self._elementwise_ok(*arrays):
-            return Ops.sgd_step(self, weights, gradient, averages, learn_rate=learn_rate,
-                                grad_scale=grad_scale, l2_coupled=l2_coupled, decay=decay,
-                                avg_rate=avg_rate, segments=segments)
+            return Ops.sgd_step(self, weights, gradient, averages, scalars=k,
+                                grad_scale=grad_scale, segments=segments)
+        self._step_kernel("thf_sgd", (weights, gradient), averages, k, grad_scale, segments)
+
+    def _step_kernel(self, name: str, arrays: tuple, averages: Any, k: KernelScalars,
+                     grad_scale: Any, segments: Any) -> None:
+        """Launch the step kernel `name` of kernels.cu over `arrays` (weights
+        first): the one place the record's fields become kernel arguments, in
+        thf_step's order (the tail every step kernel takes)."""
+        weights = arrays[0]
         scales, offsets, nseg = self._segments(grad_scale, segments, weights.size)
         grid, block = launch_shape(weights.size)
         f = numpy.float32
-        get_kernel("thf_sgd")(grid, block, (
-            weights, gradient, averages if averages is not None else weights,
-            numpy.int32(averages is not None), numpy.int64(weights.size), scales, offsets, nseg,
-            f(l2_coupled), f(learn_rate), f(decay), f(avg_rate)))
+        get_kernel(name)(grid, block, arrays + (
+            averages if averages is not None else weights, numpy.int32(averages is not None),
+            numpy.int64(weights.size), scales, offsets, nseg,
+            f(k.l2_coupled), f(k.lr_hat), f(k.beta1), f(k.beta2), f(k.eps), f(k.decay),
+            f(k.avg_rate), numpy.int32(1 if k.use_denominator else 0)))
 
     # ------------------------------------- sequences, hashing, embeddings
     # float32 C-contiguous device arrays run the kernels of kernels.cu; the
@@ -282,8 +295,8 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
 
     def hash(self, ids, seed):
         """MurmurHash3 (x64, 128 bits) of each uint64 id, Thinc's values; see :meth:`Ops.hash`."""
-        keys = cupy.ascontiguousarray(_hash_ids(self, ids))
-        s = _check_seed(seed)
+        keys = cupy.ascontiguousarray(hash_ids(self, ids))
+        s = check_seed(seed)
         out = cupy.empty((keys.shape[0], 4), dtype=cupy.uint32)
         if keys.shape[0]:
             self._launch("thf_hash_u64", keys.shape[0],
@@ -294,8 +307,8 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
         """See :meth:`Ops.seq2col`."""
         if not self._elementwise_ok(seq) or seq.ndim != 2:
             return Ops.seq2col(self, seq, nW, lengths=lengths)
-        nW = _check_window("seq2col", nW)
-        offsets = _seq2col_offsets("seq2col", self, lengths, seq.shape[0])
+        nW = check_window("seq2col", nW)
+        offsets = seq2col_offsets("seq2col", self, lengths, seq.shape[0])
         nB, nI = seq.shape
         cols = cupy.empty((nB, (2 * nW + 1) * nI), dtype=seq.dtype)
         if cols.size:
@@ -308,12 +321,12 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
         """See :meth:`Ops.backprop_seq2col`."""
         if not self._elementwise_ok(dY) or dY.ndim != 2:
             return Ops.backprop_seq2col(self, dY, nW, lengths=lengths)
-        nW = _check_window("backprop_seq2col", nW)
+        nW = check_window("backprop_seq2col", nW)
         nF = 2 * nW + 1
         if dY.shape[1] % nF:
             raise ValueError(f"backprop_seq2col: expected a 2d array of {nF} blocks per row "
                              f"(nW={nW}), got shape {dY.shape}")
-        offsets = _seq2col_offsets("backprop_seq2col", self, lengths, dY.shape[0])
+        offsets = seq2col_offsets("backprop_seq2col", self, lengths, dY.shape[0])
         nB, nI = dY.shape[0], dY.shape[1] // nF
         dX = cupy.empty((nB, nI), dtype=dY.dtype)
         if dX.size:
@@ -327,7 +340,7 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
         if (not self._elementwise_ok(table) or table.ndim != 2
                 or not isinstance(indices, cupy.ndarray) or indices.ndim != 2):
             return Ops.gather_add(self, table, indices)
-        _check_indices("gather_add", self, indices, table.shape[0], ndim=2)
+        check_indices("gather_add", self, indices, table.shape[0], ndim=2)
         idx = cupy.ascontiguousarray(indices, dtype=cupy.int64)
         out = cupy.empty((idx.shape[0], table.shape[1]), dtype=table.dtype)
         if out.size:
@@ -340,7 +353,7 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
         """See :meth:`Ops.scatter_add` (cupyx.scatter_add after the bounds check)."""
         import cupyx
 
-        _check_indices("scatter_add", self, indices, table.shape[0])
+        check_indices("scatter_add", self, indices, table.shape[0])
         cupyx.scatter_add(table, indices, values)
         return table
 
@@ -355,7 +368,7 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
     def _reduce_sum_mean(self, method: str, X, lengths, mean: int):
         if not self._elementwise_ok(X) or X.ndim != 2:
             return getattr(Ops, method)(self, X, lengths)
-        offsets = _reduce_offsets(method, self, X, lengths, min_length=0)
+        offsets = reduce_offsets(method, self, X, lengths, min_length=0)
         out = cupy.empty((offsets.shape[0] - 1, X.shape[1]), dtype=X.dtype)
         if out.size:
             self._launch("thf_reduce_sum", out.size, (
@@ -367,7 +380,7 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
         """See :meth:`Ops.reduce_max`."""
         if not self._elementwise_ok(X) or X.ndim != 2:
             return Ops.reduce_max(self, X, lengths)
-        offsets = _reduce_offsets("reduce_max", self, X, lengths, min_length=1)
+        offsets = reduce_offsets("reduce_max", self, X, lengths, min_length=1)
         maxes = cupy.empty((offsets.shape[0] - 1, X.shape[1]), dtype=X.dtype)
         which = cupy.zeros((offsets.shape[0] - 1, X.shape[1]), dtype=cupy.int32)
         if maxes.size:
@@ -387,8 +400,8 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
     def _backprop_sum_mean(self, method: str, d, lengths, mean: int):
         if not self._elementwise_ok(d):
             return getattr(Ops, method)(self, d, lengths)
-        lens = _backprop_lengths(method, self, d, lengths, min_length=0)
-        offsets = _offsets(lens)
+        lens = backprop_lengths(method, self, d, lengths, min_length=0)
+        offsets = offsets_from_lengths(lens)
         dX = cupy.empty((int(offsets[-1]), d.shape[1]), dtype=d.dtype)
         if dX.size:
             self._launch("thf_backprop_reduce_sum", dX.size, (
@@ -400,13 +413,13 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
         """See :meth:`Ops.backprop_reduce_max`."""
         if not self._elementwise_ok(d_maxes) or not isinstance(which, cupy.ndarray):
             return Ops.backprop_reduce_max(self, d_maxes, which, lengths)
-        lens = _backprop_lengths("backprop_reduce_max", self, d_maxes, lengths, min_length=1)
+        lens = backprop_lengths("backprop_reduce_max", self, d_maxes, lengths, min_length=1)
         if which.shape != d_maxes.shape:
             raise ValueError(f"backprop_reduce_max: which has shape {which.shape}, d_maxes "
                              f"{d_maxes.shape}")
         if which.size and bool(((which < 0) | (which >= cupy.asarray(lens)[:, None])).any()):
             raise IndexError("backprop_reduce_max: which holds a row outside its sequence")
-        offsets = _offsets(lens)
+        offsets = offsets_from_lengths(lens)
         dX = cupy.empty((int(offsets[-1]), d_maxes.shape[1]), dtype=d_maxes.dtype)
         if dX.size:
             self._launch("thf_backprop_reduce_max", dX.size, (

@@ -22,6 +22,10 @@ from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, 
 import numpy
 
 from ..types import SizedGenerator
+from .kernel_args import (KernelScalars, backprop_lengths, check_bias, check_gemm_shapes,
+                          check_indices, check_same_shape, check_scalars, check_seed,
+                          check_step_arrays, check_window, hash_ids, host_ints, reduce_offsets,
+                          seq2col_offsets)
 
 Shape = Union[int, Tuple[int, ...]]
 SizeT = Union[int, Iterable[Union[int, float]]]
@@ -313,7 +317,7 @@ class Ops:
         """``(op(x), op(y), out)`` after checking shapes; allocates `out` when None."""
         a = x.T if trans1 else x
         b = y.T if trans2 else y
-        m, _ = _check_gemm_shapes(a, b, trans1, trans2)
+        m, _ = check_gemm_shapes(a, b, trans1, trans2)
         n = b.shape[1]
         if out is None:
             if beta != 0.0:
@@ -330,7 +334,7 @@ class Ops:
 
     def bias_add(self, X, b, *, inplace: bool = False):
         """``X + b`` with `b` broadcast over the rows of `X`."""
-        _check_bias(X, b)
+        check_bias(X, b)
         if inplace:
             X += b
             return X
@@ -338,7 +342,7 @@ class Ops:
 
     def bias_relu(self, X, b, *, inplace: bool = False):
         """Fused ``max(X + b, 0)``."""
-        _check_bias(X, b)
+        check_bias(X, b)
         Y = X if inplace else X.copy()
         Y += b
         self.xp.maximum(Y, 0, out=Y)
@@ -373,7 +377,7 @@ class Ops:
     def backprop_softmax(self, Y, dY, axis: int = -1, temperature: float = 1.0):
         """Gradient of the softmax: ``dX = Y * (dY - sum(dY * Y))``, divided by
         `temperature` (the softmax of ``X / temperature``)."""
-        _check_same_shape("backprop_softmax", Y=Y, dY=dY)
+        check_same_shape("backprop_softmax", Y=Y, dY=dY)
         if temperature != 1.0:
             dY = dY / temperature
         dX = Y * dY
@@ -506,14 +510,14 @@ class Ops:
     def gather_add(self, table, indices):
         """``out[i] = sum_j table[indices[i, j]]`` for a 2d `table` and 2d int
         `indices`; IndexError for an index outside ``[0, len(table))``."""
-        _check_indices("gather_add", self, indices, table.shape[0], ndim=2)
+        check_indices("gather_add", self, indices, table.shape[0], ndim=2)
         return table[indices].sum(axis=1)
 
     def scatter_add(self, table, indices, values):
         """``table[indices] += values`` in place, repeated indices adding up;
         returns `table`. IndexError, before anything changes, for an index
         outside ``[0, len(table))``."""
-        _check_indices("scatter_add", self, indices, table.shape[0])
+        check_indices("scatter_add", self, indices, table.shape[0])
         self.xp.add.at(table, indices, values)
         return table
 
@@ -525,8 +529,8 @@ class Ops:
         same ids and seed, so hashed tables carry over. `ids` is a 1d array
         of integers, taken as uint64; `seed` an int in ``[0, 2**32)``."""
         xp = self.xp
-        keys = _hash_ids(self, ids)
-        seed = _check_seed(seed)
+        keys = hash_ids(self, ids)
+        seed = check_seed(seed)
         u64 = xp.uint64
         k1 = keys * u64(_MMH_C1)
         k1 = ((k1 << u64(31)) | (k1 >> u64(33))) * u64(_MMH_C2)
@@ -551,7 +555,7 @@ class Ops:
         of their 8 n bytes, seed 0; Thinc's values): ``len(keys) - n + 1``
         hashes, none when ``n < 1`` or ``n > len(keys)``."""
         xp = self.xp
-        keys = _hash_ids(self, keys)
+        keys = hash_ids(self, keys)
         n = int(n)
         nout = max(0, keys.shape[0] - n + 1) if n >= 1 else 0
         if nout == 0:
@@ -582,11 +586,11 @@ class Ops:
         >>> Ops().seq2col(numpy.array([[1.], [2.], [3.]], "f"), 1).tolist()
         [[0.0, 1.0, 2.0], [1.0, 2.0, 3.0], [2.0, 3.0, 0.0]]
         """
-        nW = _check_window("seq2col", nW)
+        nW = check_window("seq2col", nW)
         if seq.ndim != 2:
             raise ValueError(f"seq2col: expected a 2d array, got shape {seq.shape}")
         nB, nI = seq.shape
-        offsets = _seq2col_offsets("seq2col", self, lengths, nB)
+        offsets = seq2col_offsets("seq2col", self, lengths, nB)
         nF = 2 * nW + 1
         cols = self.alloc((nB, nF, nI), dtype=seq.dtype)
         rows, starts, ends = self._row_bounds(offsets)
@@ -599,13 +603,13 @@ class Ops:
     def backprop_seq2col(self, dY, nW: int, *, lengths=None):
         """The gradient of :meth:`seq2col`: ``dX[s]`` sums the blocks of `dY`
         that copied row s. `dY` is (N, (2 nW + 1) I); returns (N, I)."""
-        nW = _check_window("backprop_seq2col", nW)
+        nW = check_window("backprop_seq2col", nW)
         nF = 2 * nW + 1
         if dY.ndim != 2 or dY.shape[1] % nF:
             raise ValueError(f"backprop_seq2col: expected a 2d array of {nF} blocks per row "
                              f"(nW={nW}), got shape {dY.shape}")
         nB, nI = dY.shape[0], dY.shape[1] // nF
-        offsets = _seq2col_offsets("backprop_seq2col", self, lengths, nB)
+        offsets = seq2col_offsets("backprop_seq2col", self, lengths, nB)
         dX = self.alloc((nB, nI), dtype=dY.dtype)
         dY3 = dY.reshape((nB, nF, nI))
         rows, starts, ends = self._row_bounds(offsets)
@@ -628,7 +632,7 @@ class Ops:
         """``out[k]``: the sum of the rows of sequence k (zeros when it is
         empty). ValueError for a negative length, IndexError when the lengths
         add up to more rows than `X` has."""
-        offsets = _reduce_offsets("reduce_sum", self, X, lengths, min_length=0)
+        offsets = reduce_offsets("reduce_sum", self, X, lengths, min_length=0)
         out = self.alloc((len(offsets) - 1, X.shape[1]), dtype=X.dtype)
         for k, (a, b) in enumerate(zip(offsets[:-1], offsets[1:])):
             if b > a:
@@ -638,7 +642,7 @@ class Ops:
     def reduce_mean(self, X, lengths):
         """``out[k]``: the mean of the rows of sequence k (zeros when it is
         empty); errors as :meth:`reduce_sum`."""
-        offsets = _reduce_offsets("reduce_mean", self, X, lengths, min_length=0)
+        offsets = reduce_offsets("reduce_mean", self, X, lengths, min_length=0)
         out = self.alloc((len(offsets) - 1, X.shape[1]), dtype=X.dtype)
         for k, (a, b) in enumerate(zip(offsets[:-1], offsets[1:])):
             if b > a:
@@ -649,7 +653,7 @@ class Ops:
         """``(maxes, which)``: the column maxima of each sequence and their
         row within it (int32, the first on ties). ValueError for a length
         below 1, IndexError when the lengths add up to more rows than `X`."""
-        offsets = _reduce_offsets("reduce_max", self, X, lengths, min_length=1)
+        offsets = reduce_offsets("reduce_max", self, X, lengths, min_length=1)
         nseq = len(offsets) - 1
         maxes = self.alloc((nseq, X.shape[1]), dtype=X.dtype)
         which = self.alloc((nseq, X.shape[1]), dtype="int32")
@@ -663,7 +667,7 @@ class Ops:
         """``(firsts, starts_ends)``: the first row of each sequence, and the
         int32 offsets ``[0, l0, l0 + l1, ...]``. The lengths must be >= 1
         (ValueError) and add up to the rows of `X` (IndexError)."""
-        offsets = _reduce_offsets("reduce_first", self, X, lengths, min_length=1, exact=True)
+        offsets = reduce_offsets("reduce_first", self, X, lengths, min_length=1, exact=True)
         if len(offsets) == 1:
             return self.alloc((0, X.shape[1]), dtype=X.dtype), self.asarray(lengths)
         starts_ends = self.asarray(offsets, dtype="int32")
@@ -672,7 +676,7 @@ class Ops:
     def reduce_last(self, X, lengths):
         """``(lasts, last_rows)``: the last row of each sequence and its int32
         row index; errors as :meth:`reduce_first`."""
-        offsets = _reduce_offsets("reduce_last", self, X, lengths, min_length=1, exact=True)
+        offsets = reduce_offsets("reduce_last", self, X, lengths, min_length=1, exact=True)
         if len(offsets) == 1:
             return self.alloc((0, X.shape[1]), dtype=X.dtype), self.asarray(lengths)
         lasts = self.asarray(offsets[1:] - 1, dtype="int32")
@@ -680,7 +684,7 @@ class Ops:
 
     def backprop_reduce_first(self, d_firsts, starts_ends):
         """The gradient of :meth:`reduce_first`: `d_firsts` at each first row, zeros elsewhere."""
-        offs = _host_ints("backprop_reduce_first", self, starts_ends, "starts_ends")
+        offs = host_ints("backprop_reduce_first", self, starts_ends, "starts_ends")
         if offs.size == 0:
             return self.alloc((0, d_firsts.shape[1]), dtype=d_firsts.dtype)
         if offs.size == 1:
@@ -694,7 +698,7 @@ class Ops:
 
     def backprop_reduce_last(self, d_lasts, lasts):
         """The gradient of :meth:`reduce_last`: `d_lasts` at each last row, zeros elsewhere."""
-        rows = _host_ints("backprop_reduce_last", self, lasts, "lasts")
+        rows = host_ints("backprop_reduce_last", self, lasts, "lasts")
         if rows.size == 0:
             return self.alloc((0, d_lasts.shape[1]), dtype=d_lasts.dtype)
         if d_lasts.shape[0] != rows.size:
@@ -707,13 +711,13 @@ class Ops:
     def backprop_reduce_sum(self, d_sums, lengths):
         """The gradient of :meth:`reduce_sum`: row k of `d_sums` repeated over
         the rows of sequence k."""
-        lens = _backprop_lengths("backprop_reduce_sum", self, d_sums, lengths, min_length=0)
+        lens = backprop_lengths("backprop_reduce_sum", self, d_sums, lengths, min_length=0)
         return self.xp.repeat(d_sums, lens.tolist(), axis=0)
 
     def backprop_reduce_mean(self, d_means, lengths):
         """The gradient of :meth:`reduce_mean`: ``d_means[k] / lengths[k]``
         over the rows of sequence k."""
-        lens = _backprop_lengths("backprop_reduce_mean", self, d_means, lengths, min_length=0)
+        lens = backprop_lengths("backprop_reduce_mean", self, d_means, lengths, min_length=0)
         scale = self.asarray(1.0 / numpy.maximum(lens, 1), dtype=d_means.dtype)
         return self.xp.repeat(d_means * scale[:, None], lens.tolist(), axis=0)
 
@@ -721,7 +725,7 @@ class Ops:
         """The gradient of :meth:`reduce_max`: ``d_maxes[k, j]`` at row
         ``which[k, j]`` of sequence k, zeros elsewhere. ValueError for a
         length below 1, IndexError for a `which` outside its sequence."""
-        lens = _backprop_lengths("backprop_reduce_max", self, d_maxes, lengths, min_length=1)
+        lens = backprop_lengths("backprop_reduce_max", self, d_maxes, lengths, min_length=1)
         if which.shape != d_maxes.shape:
             raise ValueError(f"backprop_reduce_max: which has shape {which.shape}, d_maxes "
                              f"{d_maxes.shape}")
@@ -837,7 +841,7 @@ class Ops:
 
     def backprop_sigmoid(self, dY, Y, *, inplace: bool = False):
         """``dY * Y * (1 - Y)`` for `Y` the sigmoid's output."""
-        _check_same_shape("backprop_sigmoid", dY=dY, Y=Y)
+        check_same_shape("backprop_sigmoid", dY=dY, Y=Y)
         return _times(dY, self.dsigmoid(Y), inplace)
 
     def dtanh(self, Y, *, inplace: bool = False):
@@ -862,7 +866,7 @@ class Ops:
                                 min_val: float = 0.0, max_val: float = 1.0,
                                 inplace: bool = False):
         """``dY * slope`` where ``min_val < X * slope + offset < max_val``, else 0."""
-        _check_same_shape("backprop_clipped_linear", dY=dY, X=X)
+        check_same_shape("backprop_clipped_linear", dY=dY, X=X)
         low = (min_val - offset) / slope
         high = (max_val - offset) / slope
         inside = (low < X) & (X < high)
@@ -900,7 +904,7 @@ class Ops:
 
     def backprop_swish(self, dY, X, Y, inplace: bool = False):
         """``dY * (Y + sigmoid(X) * (1 - Y))`` for `Y` the forward output."""
-        _check_same_shape("backprop_swish", dY=dY, X=X, Y=Y)
+        check_same_shape("backprop_swish", dY=dY, X=X, Y=Y)
         return _times(dY, Y + self.sigmoid(X) * (1.0 - Y), inplace)
 
     def hard_swish(self, X, inplace: bool = False):
@@ -913,7 +917,7 @@ class Ops:
 
     def backprop_hard_swish(self, dY, X, inplace: bool = False):
         """``dY * (0.4 X + 0.5)`` on [-2.5, 2.5]; ``dY`` above, 0 below."""
-        _check_same_shape("backprop_hard_swish", dY=dY, X=X)
+        check_same_shape("backprop_hard_swish", dY=dY, X=X)
         dX = X * 0.4 + 0.5
         dX[X > 2.5] = 1.0
         dX[X < -2.5] = 0.0
@@ -929,7 +933,7 @@ class Ops:
 
     def backprop_hard_swish_mobilenet(self, dY, X, inplace: bool = False):
         """``dY * (2 X + 3) / 6`` on [-3, 3]; ``dY`` above, 0 below."""
-        _check_same_shape("backprop_hard_swish_mobilenet", dY=dY, X=X)
+        check_same_shape("backprop_hard_swish_mobilenet", dY=dY, X=X)
         dX = (X * 2.0 + 3.0) * (1.0 / 6.0)
         dX[X > 3.0] = 1.0
         dX[X < -3.0] = 0.0
@@ -945,7 +949,7 @@ class Ops:
 
     def backprop_dish(self, dY, X, inplace: bool = False):
         """``dY * (0.5 + X / sqrt(1 + X^2) - 0.5 X^3 / (1 + X^2)^1.5)``."""
-        _check_same_shape("backprop_dish", dY=dY, X=X)
+        check_same_shape("backprop_dish", dY=dY, X=X)
         x2p1 = X * X + 1.0
         dX = X / self.xp.sqrt(x2p1) - 0.5 * X * (X * X) / x2p1 ** 1.5 + 0.5
         return _times(dY, dX, inplace)
@@ -974,7 +978,7 @@ class Ops:
     def backprop_gelu_approx(self, dY, X, inplace: bool = False):
         """``dY * (0.5 (1 + tanh(u)) + 0.5 X sech(u)^2 u')`` with
         ``u = sqrt(2 / pi) (X + 0.044715 X^3)``."""
-        _check_same_shape("backprop_gelu_approx", dY=dY, X=X)
+        check_same_shape("backprop_gelu_approx", dY=dY, X=X)
         u = SQRT_2_OVER_PI * (X + 0.044715 * X ** 3)
         du = SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * X * X)
         dX = 0.5 * (1.0 + self.xp.tanh(u)) + 0.5 * X * self.sechsq(u) * du
@@ -990,7 +994,7 @@ class Ops:
 
     def backprop_gelu(self, dY, X, inplace: bool = False):
         """``dY * (Phi(X) + X * phi(X))``, phi the standard normal density."""
-        _check_same_shape("backprop_gelu", dY=dY, X=X)
+        check_same_shape("backprop_gelu", dY=dY, X=X)
         dX = 0.5 * (1.0 + self.erf(INV_SQRT2 * X)) + X * (INV_SQRT_2PI * self.xp.exp(-0.5 * X * X))
         return _times(dY, dX, inplace)
 
@@ -1007,7 +1011,7 @@ class Ops:
         """``dY * exp(X) * w / d^2`` below `threshold` (dY from it on), with
         ``w = 4 (X + 1) + 4 exp(2X) + exp(3X) + exp(X) (4X + 6)`` and
         ``d = (exp(X) + 1)^2 + 1``."""
-        _check_same_shape("backprop_mish", dY=dY, X=X)
+        check_same_shape("backprop_mish", dY=dY, X=X)
         xp = self.xp
         below = X < threshold
         Xs = xp.minimum(X, threshold)
@@ -1058,56 +1062,59 @@ class Ops:
                              f"an array of {n} values, got shape {scales.shape}")
         return self.xp.repeat(scales, sizes)
 
-    def adam_step(self, weights, gradient, mom1, mom2, averages=None, *, lr_hat: float,
-                  beta1: float, beta2: float, eps: float, grad_scale: Any = 1.0,
-                  l2_coupled: float = 0.0, decay: float = 0.0, avg_rate: float = 0.0,
-                  use_denominator: bool = True, segments: Any = None) -> None:
+    def adam_step(self, weights, gradient, mom1, mom2, averages=None, *,
+                  scalars: KernelScalars, grad_scale: Any = 1.0, segments: Any = None) -> None:
         """One fused Adam step over 1d float32 arrays, in place; zeroes `gradient`.
 
-        ``g = (gradient + l2_coupled * w) * grad_scale``,
-        ``m = beta1 m + (1 - beta1) g``, ``v = beta2 v + (1 - beta2) g^2``,
-        ``w -= lr_hat * m / (sqrt(v) + eps)`` (``w -= lr_hat * m`` without the
-        denominator: RAdam's first steps), then ``w -= decay * w`` and
-        ``averages -= avg_rate * (averages - w)``. With `segments` (boundaries
+        With ``k = scalars`` (a :class:`~thinc_fast.backends.kernel_args.KernelScalars`):
+        ``g = (gradient + k.l2_coupled * w) * grad_scale``,
+        ``m = k.beta1 m + (1 - k.beta1) g``, ``v = k.beta2 v + (1 - k.beta2) g^2``,
+        ``w -= k.lr_hat * m / (sqrt(v) + k.eps)`` (``w -= k.lr_hat * m`` without
+        ``k.use_denominator``: RAdam's first steps), then ``w -= k.decay * w`` and
+        ``averages -= k.avg_rate * (averages - w)``. With `segments` (boundaries
         ``0 = s[0] <= ... <= s[-1] = len(w)``), `grad_scale` holds one factor
         per segment: per-tensor clipping over a whole parameter arena.
         """
-        _check_step_arrays(weights, gradient, mom1, mom2, averages)
+        k = check_scalars("adam_step", scalars)
+        check_step_arrays(weights, gradient, mom1, mom2, averages)
         grad_scale = self._segment_scale(grad_scale, segments, weights.shape[0])
-        g = (gradient + l2_coupled * weights) * grad_scale
-        mom1 *= beta1
-        mom1 += (1.0 - beta1) * g
-        mom2 *= beta2
-        mom2 += (1.0 - beta2) * g * g
-        if use_denominator:
-            weights -= lr_hat * mom1 / (self.xp.sqrt(mom2) + eps)
+        g = (gradient + k.l2_coupled * weights) * grad_scale
+        mom1 *= k.beta1
+        mom1 += (1.0 - k.beta1) * g
+        mom2 *= k.beta2
+        mom2 += (1.0 - k.beta2) * g * g
+        if k.use_denominator:
+            weights -= k.lr_hat * mom1 / (self.xp.sqrt(mom2) + k.eps)
         else:
-            weights -= lr_hat * mom1
-        weights -= decay * weights
+            weights -= k.lr_hat * mom1
+        weights -= k.decay * weights
         gradient.fill(0)
         if averages is not None:
-            averages -= avg_rate * (averages - weights)
+            averages -= k.avg_rate * (averages - weights)
 
-    def sgd_step(self, weights, gradient, averages=None, *, learn_rate: float,
-                 grad_scale: Any = 1.0, l2_coupled: float = 0.0, decay: float = 0.0,
-                 avg_rate: float = 0.0, segments: Any = None) -> None:
-        """One fused SGD step: ``w -= learn_rate * (gradient + l2_coupled w) * grad_scale``,
-        then ``w -= decay * w``; updates `averages`; zeroes `gradient`. `segments`
-        as in :meth:`adam_step`."""
-        _check_step_arrays(weights, gradient, None, None, averages)
+    def sgd_step(self, weights, gradient, averages=None, *, scalars: KernelScalars,
+                 grad_scale: Any = 1.0, segments: Any = None) -> None:
+        """One fused SGD step with ``k = scalars``:
+        ``w -= k.lr_hat * (gradient + k.l2_coupled w) * grad_scale``, then
+        ``w -= k.decay * w``; ``averages -= k.avg_rate * (averages - w)``; zeroes
+        `gradient`. The record's Adam fields are not used. `segments` as in
+        :meth:`adam_step`."""
+        k = check_scalars("sgd_step", scalars)
+        check_step_arrays(weights, gradient, None, None, averages)
         grad_scale = self._segment_scale(grad_scale, segments, weights.shape[0])
-        weights -= learn_rate * ((gradient + l2_coupled * weights) * grad_scale)
-        weights -= decay * weights
+        weights -= k.lr_hat * ((gradient + k.l2_coupled * weights) * grad_scale)
+        weights -= k.decay * weights
         gradient.fill(0)
         if averages is not None:
-            averages -= avg_rate * (averages - weights)
+            averages -= k.avg_rate * (averages - weights)
 
     def adam(self, weights, gradient, mom1, mom2, beta1: float, beta2: float, eps: float,
              learn_rate: float, mod_rate: float = 1.0):
         """Thinc's Ops.adam: one step with a bias-corrected `learn_rate` given by
         the caller. Returns ``(weights, gradient, mom1, mom2)``."""
-        self.adam_step(weights, gradient, mom1, mom2, lr_hat=learn_rate * mod_rate,
-                       beta1=beta1, beta2=beta2, eps=eps)
+        self.adam_step(weights, gradient, mom1, mom2,
+                       scalars=KernelScalars(lr_hat=learn_rate * mod_rate, beta1=beta1,
+                                             beta2=beta2, eps=eps))
         return weights, gradient, mom1, mom2
 
     def clip_gradient(self, gradient, threshold: float):
@@ -1121,36 +1128,6 @@ class Ops:
         """``ema -= (1 - d) * (ema - weights)`` with ``d = min((1 + t) / (10 + t), max_decay)``."""
         decay = min((1.0 + t) / (10.0 + t), max_decay)
         ema -= (1.0 - decay) * (ema - weights)
-
-
-def _check_gemm_shapes(a, b, trans1: bool, trans2: bool) -> Tuple[int, int]:
-    if a.ndim != 2 or b.ndim != 2:
-        raise ValueError(f"gemm: expected 2d arrays, got shapes {a.shape} and {b.shape}")
-    if a.shape[1] != b.shape[0]:
-        raise ValueError(
-            f"gemm: inner dimensions differ: op(x) is {a.shape[0]}x{a.shape[1]} and "
-            f"op(y) is {b.shape[0]}x{b.shape[1]} (trans1={trans1}, trans2={trans2})"
-        )
-    return a.shape[0], a.shape[1]
-
-
-def _check_bias(X, b) -> None:
-    if X.ndim != 2 or b.ndim != 1 or X.shape[1] != b.shape[0]:
-        raise ValueError(f"bias of shape {b.shape} does not fit an array of shape {X.shape}")
-
-
-def _check_step_arrays(weights, gradient, mom1, mom2, averages) -> None:
-    n = weights.shape
-    for name, arr in (("gradient", gradient), ("mom1", mom1), ("mom2", mom2), ("averages", averages)):
-        if arr is not None and arr.shape != n:
-            raise ValueError(f"optimizer step: {name} has shape {arr.shape}, weights have {n}")
-
-
-def _check_same_shape(method: str, **arrays: Any) -> None:
-    shapes = {name: arr.shape for name, arr in arrays.items()}
-    if len(set(shapes.values())) > 1:
-        described = ", ".join(f"{name} {shape}" for name, shape in shapes.items())
-        raise ValueError(f"{method}: arrays have incompatible shapes: {described}")
 
 
 def _times(dY: Any, dX: Any, inplace: bool) -> Any:
@@ -1210,111 +1187,10 @@ def _fmix64(xp: Any, h: Any) -> Any:
     return h
 
 
-def _hash_ids(ops: Ops, ids: Any) -> Any:
-    """`ids` as a 1d uint64 array of `ops`'s backend (negative ints wrap, as a C cast)."""
-    arr = ops.asarray(ids)
-    if arr.ndim != 1:
-        raise ValueError(f"hash: expected a 1d array of ids, got shape {arr.shape}")
-    if arr.dtype.kind not in "iu":
-        raise ValueError(f"hash: ids must be integers, got dtype {arr.dtype}")
-    return arr.astype("uint64", copy=False)
-
-
-def _check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, numpy.integer)) \
-            or not 0 <= int(seed) < 2 ** 32:
-        raise ValueError(f"hash: seed must be an int in [0, 2**32), got {seed!r}")
-    return int(seed)
-
-
-# ---------------------------------------------------------------- sequences
-def _check_window(method: str, nW: Any) -> int:
-    if isinstance(nW, bool) or not isinstance(nW, (int, numpy.integer)) or nW < 0:
-        raise ValueError(f"{method}: the window nW must be an int >= 0, got {nW!r}")
-    return int(nW)
-
-
-def _host_ints(method: str, ops: Ops, arr: Any, name: str) -> numpy.ndarray:
-    """`arr` (a list or an array of either backend) as a 1d int64 NumPy array."""
-    host = ops.to_numpy(arr) if hasattr(arr, "dtype") else numpy.asarray(arr)
-    if host.ndim != 1 or (host.size and host.dtype.kind not in "iu"):
-        raise ValueError(f"{method}: {name} must be a 1d array of ints, got "
-                         f"{host.dtype} of shape {host.shape}")
-    return host.astype("int64")
-
-
-def _offsets(lens: numpy.ndarray) -> numpy.ndarray:
-    out = numpy.zeros(lens.shape[0] + 1, dtype="int64")
-    numpy.cumsum(lens, out=out[1:])
-    return out
-
-
-def _seq2col_offsets(method: str, ops: Ops, lengths: Any, n_rows: int) -> numpy.ndarray:
-    """Sequence offsets for seq2col: lengths >= 0 adding up to `n_rows`."""
-    if lengths is None:
-        return numpy.asarray([0, n_rows], dtype="int64")
-    lens = _host_ints(method, ops, lengths, "lengths")
-    if (lens < 0).any():
-        raise ValueError(f"{method}: all sequence lengths must be >= 0, got {lens.min()}")
-    if int(lens.sum()) != n_rows:
-        raise ValueError(f"{method}: the lengths add up to {int(lens.sum())}, but the array "
-                         f"has {n_rows} rows")
-    return _offsets(lens)
-
-
-def _reduce_offsets(method: str, ops: Ops, X: Any, lengths: Any, *, min_length: int,
-                    exact: bool = False) -> numpy.ndarray:
-    """Sequence offsets for a reduction over the rows of the 2d `X`, checked as
-    Thinc does: the first sequence at fault decides between ValueError (a length
-    below `min_length`) and IndexError (past the last row; with `exact`, the
-    lengths must add up to the rows)."""
-    if X.ndim != 2:
-        raise ValueError(f"{method}: expected a 2d array, got shape {X.shape}")
-    lens = _host_ints(method, ops, lengths, "lengths")
-    offs = _offsets(lens)
-    short = numpy.flatnonzero(lens < min_length)
-    over = numpy.flatnonzero(offs[1:] > X.shape[0])
-    if short.size and (not over.size or short[0] <= over[0]):
-        bound = "> 0" if min_length == 1 else f">= {min_length}"
-        raise ValueError(f"{method}: all sequence lengths must be {bound}, got "
-                         f"{lens[short[0]]}")
-    if over.size or (exact and offs[-1] != X.shape[0]):
-        raise IndexError(f"{method}: lengths must sum up to the number of rows "
-                         f"({int(offs[-1])} vs {X.shape[0]})")
-    return offs
-
-
-def _backprop_lengths(method: str, ops: Ops, d: Any, lengths: Any, *,
-                      min_length: int) -> numpy.ndarray:
-    lens = _host_ints(method, ops, lengths, "lengths")
-    if lens.size and lens.min() < min_length:
-        bound = "> 0" if min_length == 1 else f">= {min_length}"
-        raise ValueError(f"{method}: all sequence lengths must be {bound}, got {lens.min()}")
-    if d.ndim != 2 or d.shape[0] != lens.shape[0]:
-        raise ValueError(f"{method}: expected one gradient row per sequence "
-                         f"({lens.shape[0]}), got shape {d.shape}")
-    return lens
-
-
-def _check_indices(method: str, ops: Ops, indices: Any, n_rows: int,
-                   ndim: Optional[int] = None) -> None:
-    """IndexError unless `indices` are ints in ``[0, n_rows)``."""
-    if ndim is not None and indices.ndim != ndim:
-        raise ValueError(f"{method}: expected {ndim}d indices, got shape {indices.shape}")
-    if indices.dtype.kind not in "iu":
-        raise IndexError(f"{method}: indices must be integers, got dtype {indices.dtype}")
-    if indices.size:
-        lo, hi = int(indices.min()), int(indices.max())
-        if lo < 0 or hi >= n_rows:
-            bad = lo if lo < 0 else hi
-            raise IndexError(f"{method}: index {bad} is out of bounds for a table of "
-                             f"{n_rows} rows")
-
-
 # --------------------------------------------------------------------- LSTM
 def _lstm_steps(ops: Ops, size_at_t: Any, n_rows: int) -> List[Tuple[int, int]]:
     """(first row, size) of each timestep; sizes non-increasing, adding up to the rows."""
-    sizes = _host_ints("lstm", ops, size_at_t, "size_at_t")
+    sizes = host_ints("lstm", ops, size_at_t, "size_at_t")
     if (sizes < 0).any() or (numpy.diff(sizes) > 0).any() or int(sizes.sum()) != n_rows:
         raise ValueError(f"lstm: size_at_t must be non-increasing sizes >= 0 adding up to the "
                          f"{n_rows} rows of X, got {sizes.tolist()}")

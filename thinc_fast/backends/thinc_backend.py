@@ -60,6 +60,7 @@ import numpy
 from thinc.backends.numpy_ops import NumpyOps as _ThincNumpyOps
 
 from . import numpy_ops as _kernels
+from .kernel_args import KernelScalars
 
 __all__ = ["ThincFastOps", "cblas_status", "use_thinc_fast", "stop_thinc_fast"]
 
@@ -250,8 +251,9 @@ class ThincFastOps(_ThincNumpyOps):
         if (all(_c_array(a, _F32, 1) for a in arrays)
                 and weights.shape == gradient.shape == mom1.shape == mom2.shape
                 and all(a.flags.writeable for a in arrays)):
-            _FAST.adam_step(weights, gradient, mom1, mom2, lr_hat=learn_rate, beta1=beta1,
-                            beta2=beta2, eps=eps)
+            _FAST.adam_step(weights, gradient, mom1, mom2,
+                            scalars=KernelScalars(lr_hat=learn_rate, beta1=beta1, beta2=beta2,
+                                                  eps=eps))
             return weights, gradient, mom1, mom2
         return super().adam(weights, gradient, mom1, mom2, beta1, beta2, eps, learn_rate,
                             mod_rate)

@@ -12,13 +12,17 @@ parameters (a model's whole arena, or one parameter for Thinc's per-key call):
    the gradient is zeroed.
 
 Steps 1, 2, 4 and 5 are common; :class:`KernelScalars` is the one record of
-what a kernel needs beyond the arrays. To add an algorithm, write a rule with
-its ``state`` names, its ``scalars`` and its ``run``, and pick it in
-:func:`select_rule`.
+what a kernel needs beyond the arrays: the backends' ``adam_step`` and
+``sgd_step`` take it as it is (``scalars=``). An optimizer names its rule
+("adam", "radam", "sgd"; Thinc's ``use_radam=True`` is "radam"). To add an
+algorithm, write a rule with its ``state`` names, its ``scalars`` and its
+``run``, and add it to :data:`RULES`.
 """
 import math
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Protocol, Tuple
+from typing import Any, Dict, List, Optional, Protocol, Tuple, Union
+
+from ..backends.kernel_args import KernelScalars
 
 MAX_AVERAGE_DECAY = 0.9999
 
@@ -33,26 +37,6 @@ class Hyper:
     beta2: float
     eps: float
     grad_clip: float
-
-
-@dataclass(frozen=True)
-class KernelScalars:
-    """Everything a fused step needs besides the arrays, folded into scalars.
-
-    lr_hat: the step size (Adam: bias-corrected). l2_coupled: classic L2
-    added to the gradient. decay: decoupled weight decay ``lr * L2``.
-    avg_rate: ``1 - d`` of the parameter averages. use_denominator: False in
-    RAdam's first steps (``w -= lr_hat * m``).
-    """
-
-    lr_hat: float
-    beta1: float = 0.0
-    beta2: float = 0.0
-    eps: float = 0.0
-    l2_coupled: float = 0.0
-    decay: float = 0.0
-    avg_rate: float = 0.0
-    use_denominator: bool = True
 
 
 def common_scalars(h: Hyper, t: int, L2_is_weight_decay: bool, lr_scale: float) -> Dict[str, float]:
@@ -94,10 +78,8 @@ class AdamRule:
 
     def run(self, ops: Any, weights: Any, grads: Any, state: Dict[str, Any], averages: Any,
             k: KernelScalars, grad_scale: Any, segments: Any) -> None:
-        ops.adam_step(weights, grads, state["mom1"], state["mom2"], averages, lr_hat=k.lr_hat,
-                      beta1=k.beta1, beta2=k.beta2, eps=k.eps, grad_scale=grad_scale,
-                      l2_coupled=k.l2_coupled, decay=k.decay, avg_rate=k.avg_rate,
-                      use_denominator=k.use_denominator, segments=segments)
+        ops.adam_step(weights, grads, state["mom1"], state["mom2"], averages, scalars=k,
+                      grad_scale=grad_scale, segments=segments)
 
 
 class RAdamRule(AdamRule):
@@ -138,20 +120,41 @@ class SGDRule:
 
     def run(self, ops: Any, weights: Any, grads: Any, state: Dict[str, Any], averages: Any,
             k: KernelScalars, grad_scale: Any, segments: Any) -> None:
-        ops.sgd_step(weights, grads, averages, learn_rate=k.lr_hat, grad_scale=grad_scale,
-                     l2_coupled=k.l2_coupled, decay=k.decay, avg_rate=k.avg_rate,
+        ops.sgd_step(weights, grads, averages, scalars=k, grad_scale=grad_scale,
                      segments=segments)
 
 
 ADAM, RADAM, SGD = AdamRule(), RAdamRule(), SGDRule()
 
 
-def select_rule(use_radam: bool, h: Hyper) -> Rule:
-    """Thinc's choice at each step: RAdam when asked, Adam when both betas are
-    positive, SGD when both are zero."""
-    if use_radam:
+RULES: Dict[str, Rule] = {"adam": ADAM, "radam": RADAM, "sgd": SGD}
+
+
+def rule_name(rule: Optional[str], use_radam: bool) -> str:
+    """The rule an optimizer is built with: `rule` by name, or from Thinc's
+    ``use_radam`` alias (True: "radam"; False, the default: "adam")."""
+    if rule is None:
+        return "radam" if use_radam else "adam"
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {', '.join(repr(n) for n in RULES)}, got {rule!r}")
+    if use_radam and rule != "radam":
+        raise ValueError(f"use_radam=True asks for rule 'radam', but rule={rule!r} was given")
+    return rule
+
+
+def select_rule(rule: Union[str, bool], h: Hyper) -> Rule:
+    """The rule of one step. "radam" and "sgd" are themselves; "adam" is
+    Thinc's choice at each step: Adam when both betas are positive, plain SGD
+    when both are zero. A bool is Thinc's ``use_radam`` (True: "radam",
+    False: "adam")."""
+    if rule is True or rule == "radam":
         return RADAM
-    return ADAM if (h.beta1 > 0.0 and h.beta2 > 0.0) else SGD
+    if rule is False or rule == "adam":
+        return ADAM if (h.beta1 > 0.0 and h.beta2 > 0.0) else SGD
+    if rule == "sgd":
+        return SGD
+    raise ValueError(f"unknown optimizer rule {rule!r}: use one of "
+                     f"{', '.join(repr(n) for n in RULES)}")
 
 
 def clip_scales(sumsq: Any, grad_clip: float) -> Optional[List[float]]:

@@ -1,8 +1,35 @@
-from blis.cy cimport dim_t, inc_t
+# Declarations of the C loops in src/include (no state there: any module may
+# include them). The worker pool (worker_pool.h) and the blis driver
+# (blis_gemm.h) are declared in gemm.pyx alone, which owns them.
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 
-cdef extern from "stream_loops.h" nogil:
+cdef extern from "pool_job.h" nogil:
     ctypedef Py_ssize_t thf_idx
+    int THF_POOL_MAX_CHUNKS
+    int THF_POOL_MAX_HELPERS
+    ctypedef struct thf_job
+    ctypedef void (*thf_range_fn)(const thf_job* j, thf_idx lo, thf_idx hi) noexcept nogil
+    ctypedef struct thf_job:
+        thf_range_fn range
+        thf_idx n
+        int nparts
+        thf_idx align
+        const int64_t* bounds
+        void* dst
+        void* dst2
+        const void* src
+        const void* src2
+        const void* src3
+        const int64_t* offs
+        thf_idx nseq
+        thf_idx s0, s1, s2
+        int flag
+        uint32_t seed
+        float p[4]
+        const void* ctx
+    void thf_job_chunk(void* ctx, int chunk) noexcept
+
+cdef extern from "stream_loops.h" nogil:
     ctypedef struct thf_step:
         float grad_scale
         float l2_coupled
@@ -22,75 +49,6 @@ cdef extern from "stream_loops.h" nogil:
     void thf_adam(float* w, float* g, float* m, float* v, float* avg, thf_idx n, const thf_step* s)
     void thf_triad(float* a, const float* b, const float* c, float s, thf_idx n)
     void thf_sgd(float* w, float* g, float* avg, thf_idx n, const thf_step* s)
-
-cdef void sgemm_parallel(dim_t m, dim_t n, dim_t k, float alpha,
-                         const float* A, inc_t rsa, inc_t csa,
-                         const float* B, inc_t rsb, inc_t csb,
-                         float beta, float* C, inc_t rsc, inc_t csc, int nthreads) noexcept nogil
-
-cdef void sgemm(dim_t m, dim_t n, dim_t k, float alpha,
-                const float* A, inc_t rsa, inc_t csa,
-                const float* B, inc_t rsb, inc_t csb,
-                float beta, float* C, inc_t rsc, inc_t csc) noexcept nogil
-
-cdef extern from "blis_gemm.h" nogil:
-    ctypedef struct thf_cntx_t:
-        pass
-    ctypedef void (*thf_sgemm_plain_ft)(dim_t m, dim_t n, dim_t k, float alpha,
-                                       const float* A, inc_t rsa, inc_t csa,
-                                       const float* B, inc_t rsb, inc_t csb,
-                                       float beta, float* C, inc_t rsc, inc_t csc) noexcept nogil
-    ctypedef struct thf_blis_state "struct thf_blis_state_s":
-        void* sgemm_ex
-        thf_sgemm_plain_ft plain
-        thf_cntx_t* large
-        thf_cntx_t* thin
-        dim_t thin_rows
-        dim_t thin_cols
-        dim_t thin_k
-        dim_t mid_rows
-        dim_t mid_cols
-        double thin_flops
-        int force
-    thf_blis_state thf_blis
-    ctypedef struct thf_split_state "struct thf_split_state_s":
-        double min_flops
-        double chunk_flops
-        int chunks_per_thread
-        dim_t align
-    thf_split_state thf_split
-    long thf_pool_spin_ns
-    long thf_pool_spin_max_ns
-    int64_t thf_pool_gap_ns
-    int64_t thf_pool_spin_budget()
-    int thf_pool_hog_seen(int64_t job_ns, int64_t waited_ns, int polling, unsigned long long worker_chunks, int* missed)
-    int64_t thf_pool_budget_for(int64_t base, int64_t most, int64_t gap)
-    void thf_pool_set_spin_ns(long ns)
-    void thf_pool_set_spin_max_ns(long ns)
-    int thf_pool_threads_supported()
-    int thf_pool_workers()
-    void thf_pool_counters(unsigned long long* out)
-    int thf_omp_limit()
-    int thf_blis_attach(const size_t* fns, const char* expected_version)
-    int thf_pool_grow(int wanted)
-    thf_cntx_t* thf_blis_context(int arch)
-    int thf_blis_is_thin(dim_t m, dim_t n, dim_t k, inc_t csc)
-    void thf_sgemm_tile(dim_t m, dim_t n, dim_t k, float alpha,
-                       const float* A, inc_t rsa, inc_t csa,
-                       const float* B, inc_t rsb, inc_t csb,
-                       float beta, float* C, inc_t rsc, inc_t csc)
-    ctypedef struct thf_gemm_job:
-        dim_t m, n, k
-        dim_t mt, nt
-        int pm, pn
-    void thf_gemm_plan(thf_gemm_job* j, int nthreads, int per_thread)
-    void thf_sgemm_threads(dim_t m, dim_t n, dim_t k, float alpha,
-                          const float* A, inc_t rsa, inc_t csa,
-                          const float* B, inc_t rsb, inc_t csb,
-                          float beta, float* C, inc_t rsc, inc_t csc, int nthreads)
-
-# Sequence, hashing, embedding and activation loops.
-from libc.string cimport memset
 
 cdef extern from "seq_loops.h" nogil:
     enum:
@@ -163,67 +121,40 @@ cdef extern from "seq_loops.h" nogil:
     void thf_act_forward(int kind, float* Y, const float* X, thf_idx n, const float* p)
     void thf_act_backward(int kind, float* dX, const float* dY, const float* X, const float* Y,
                          thf_idx n, const float* p)
-    ctypedef struct thf_seq_job
-    ctypedef void (*thf_seq_range_fn)(const thf_seq_job* j, thf_idx lo, thf_idx hi) noexcept nogil
-    ctypedef struct thf_seq_job:
-        thf_seq_range_fn range
-        thf_idx n
-        int nparts
-        thf_idx align
-        const int64_t* bounds
-        void* dst
-        void* dst2
-        const void* src
-        const void* src2
-        const void* src3
-        const int64_t* offs
-        thf_idx nseq
-        thf_idx s0, s1, s2
-        int flag
-        uint32_t seed
-        float p[4]
-    void thf_seq_chunk(void* ctx, int chunk)
-    void thf_job_hash(const thf_seq_job* j, thf_idx lo, thf_idx hi)
-    void thf_job_ngrams(const thf_seq_job* j, thf_idx lo, thf_idx hi)
-    void thf_job_seq2col(const thf_seq_job* j, thf_idx lo, thf_idx hi)
-    void thf_job_act_forward(const thf_seq_job* j, thf_idx lo, thf_idx hi)
-    void thf_job_act_backward(const thf_seq_job* j, thf_idx lo, thf_idx hi)
-    void thf_job_bseq2col_f(const thf_seq_job* j, thf_idx lo, thf_idx hi)
-    void thf_job_bseq2col_d(const thf_seq_job* j, thf_idx lo, thf_idx hi)
-    void thf_job_reduce_sum_f(const thf_seq_job* j, thf_idx lo, thf_idx hi)
-    void thf_job_reduce_sum_d(const thf_seq_job* j, thf_idx lo, thf_idx hi)
-    void thf_job_breduce_sum_f(const thf_seq_job* j, thf_idx lo, thf_idx hi)
-    void thf_job_breduce_sum_d(const thf_seq_job* j, thf_idx lo, thf_idx hi)
-    void thf_job_reduce_max_f(const thf_seq_job* j, thf_idx lo, thf_idx hi)
-    void thf_job_reduce_max_d(const thf_seq_job* j, thf_idx lo, thf_idx hi)
-    void thf_job_breduce_max_f(const thf_seq_job* j, thf_idx lo, thf_idx hi)
-    void thf_job_breduce_max_d(const thf_seq_job* j, thf_idx lo, thf_idx hi)
-    void thf_job_maxout_f(const thf_seq_job* j, thf_idx lo, thf_idx hi)
-    void thf_job_maxout_d(const thf_seq_job* j, thf_idx lo, thf_idx hi)
-    void thf_job_bmaxout_f(const thf_seq_job* j, thf_idx lo, thf_idx hi)
-    void thf_job_bmaxout_d(const thf_seq_job* j, thf_idx lo, thf_idx hi)
-    void thf_job_gather_add_f_i32(const thf_seq_job* j, thf_idx lo, thf_idx hi)
-    void thf_job_gather_add_f_u32(const thf_seq_job* j, thf_idx lo, thf_idx hi)
-    void thf_job_gather_add_f_i64(const thf_seq_job* j, thf_idx lo, thf_idx hi)
-    void thf_job_gather_add_d_i32(const thf_seq_job* j, thf_idx lo, thf_idx hi)
-    void thf_job_gather_add_d_u32(const thf_seq_job* j, thf_idx lo, thf_idx hi)
-    void thf_job_gather_add_d_i64(const thf_seq_job* j, thf_idx lo, thf_idx hi)
-    void thf_job_scatter_add_f_i32(const thf_seq_job* j, thf_idx lo, thf_idx hi)
-    void thf_job_scatter_add_f_u32(const thf_seq_job* j, thf_idx lo, thf_idx hi)
-    void thf_job_scatter_add_f_i64(const thf_seq_job* j, thf_idx lo, thf_idx hi)
-    void thf_job_scatter_add_d_i32(const thf_seq_job* j, thf_idx lo, thf_idx hi)
-    void thf_job_scatter_add_d_u32(const thf_seq_job* j, thf_idx lo, thf_idx hi)
-    void thf_job_scatter_add_d_i64(const thf_seq_job* j, thf_idx lo, thf_idx hi)
-
-cdef extern from "worker_pool.h" nogil:
-    void thf_pool_run(void (*fn)(void* ctx, int chunk) noexcept nogil, void* ctx, int nchunks,
-                     int nthreads)
+    void thf_job_hash(const thf_job* j, thf_idx lo, thf_idx hi)
+    void thf_job_ngrams(const thf_job* j, thf_idx lo, thf_idx hi)
+    void thf_job_seq2col(const thf_job* j, thf_idx lo, thf_idx hi)
+    void thf_job_act_forward(const thf_job* j, thf_idx lo, thf_idx hi)
+    void thf_job_act_backward(const thf_job* j, thf_idx lo, thf_idx hi)
+    void thf_job_bseq2col_f(const thf_job* j, thf_idx lo, thf_idx hi)
+    void thf_job_bseq2col_d(const thf_job* j, thf_idx lo, thf_idx hi)
+    void thf_job_reduce_sum_f(const thf_job* j, thf_idx lo, thf_idx hi)
+    void thf_job_reduce_sum_d(const thf_job* j, thf_idx lo, thf_idx hi)
+    void thf_job_breduce_sum_f(const thf_job* j, thf_idx lo, thf_idx hi)
+    void thf_job_breduce_sum_d(const thf_job* j, thf_idx lo, thf_idx hi)
+    void thf_job_reduce_max_f(const thf_job* j, thf_idx lo, thf_idx hi)
+    void thf_job_reduce_max_d(const thf_job* j, thf_idx lo, thf_idx hi)
+    void thf_job_breduce_max_f(const thf_job* j, thf_idx lo, thf_idx hi)
+    void thf_job_breduce_max_d(const thf_job* j, thf_idx lo, thf_idx hi)
+    void thf_job_maxout_f(const thf_job* j, thf_idx lo, thf_idx hi)
+    void thf_job_maxout_d(const thf_job* j, thf_idx lo, thf_idx hi)
+    void thf_job_bmaxout_f(const thf_job* j, thf_idx lo, thf_idx hi)
+    void thf_job_bmaxout_d(const thf_job* j, thf_idx lo, thf_idx hi)
+    void thf_job_gather_add_f_i32(const thf_job* j, thf_idx lo, thf_idx hi)
+    void thf_job_gather_add_f_u32(const thf_job* j, thf_idx lo, thf_idx hi)
+    void thf_job_gather_add_f_i64(const thf_job* j, thf_idx lo, thf_idx hi)
+    void thf_job_gather_add_d_i32(const thf_job* j, thf_idx lo, thf_idx hi)
+    void thf_job_gather_add_d_u32(const thf_job* j, thf_idx lo, thf_idx hi)
+    void thf_job_gather_add_d_i64(const thf_job* j, thf_idx lo, thf_idx hi)
+    void thf_job_scatter_add_f_i32(const thf_job* j, thf_idx lo, thf_idx hi)
+    void thf_job_scatter_add_f_u32(const thf_job* j, thf_idx lo, thf_idx hi)
+    void thf_job_scatter_add_f_i64(const thf_job* j, thf_idx lo, thf_idx hi)
+    void thf_job_scatter_add_d_i32(const thf_job* j, thf_idx lo, thf_idx hi)
+    void thf_job_scatter_add_d_u32(const thf_job* j, thf_idx lo, thf_idx hi)
+    void thf_job_scatter_add_d_i64(const thf_job* j, thf_idx lo, thf_idx hi)
 
 cdef extern from "fma_peak.h" nogil:
-    ctypedef struct thf_peak_job:
-        long iters
-        int width
     int THF_PEAK_X86
     double thf_peak_zmm(long iters, float* sink)
     double thf_peak_ymm(long iters, float* sink)
-    void thf_peak_chunk(void* ctx, int chunk) noexcept
+    void thf_job_peak(const thf_job* j, thf_idx lo, thf_idx hi)

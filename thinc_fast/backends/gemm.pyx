@@ -1,0 +1,705 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+# cython: cdivision=True, initializedcheck=False, embedsignature=True
+"""The gemm engine of the CPU backend: the thread count, the worker pool, the
+blis driver and the reused-output cache.
+
+gemm goes through blis (any strides, transposes folded into the strides,
+``alpha``/``beta`` so gradients accumulate in place): with blis's expert
+interface each product, or each thread's tile of it, runs on the kernel
+configuration that serves its shape (``_blis_arch`` decides which), split over
+the cores by a small worker pool (``src/include/worker_pool.h``). This module
+is the only one that includes worker_pool.h and blis_gemm.h (their state is
+per module): the other kernel modules run their loops on the same pool through
+:func:`run_job` (``gemm.pxd``), each loop a ``thf_job`` of
+``src/include/pool_job.h``.
+"""
+import os
+
+import numpy
+
+from libc.stdlib cimport free, malloc
+from libc.string cimport memset
+from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release, PyBUF_FORMAT, PyBUF_ND,
+                             PyBUF_STRIDES, PyBUF_WRITABLE)
+from libc.stdint cimport int64_t
+from blis.cy cimport gemm as blis_gemm, NO_TRANSPOSE
+
+from .loops cimport thf_job, thf_job_chunk
+
+from . import _blis_arch
+
+cdef extern from "blis_gemm.h" nogil:
+    ctypedef struct thf_cntx_t:
+        pass
+    ctypedef void (*thf_sgemm_plain_ft)(dim_t m, dim_t n, dim_t k, float alpha,
+                                       const float* A, inc_t rsa, inc_t csa,
+                                       const float* B, inc_t rsb, inc_t csb,
+                                       float beta, float* C, inc_t rsc, inc_t csc) noexcept nogil
+    ctypedef struct thf_blis_state "struct thf_blis_state_s":
+        void* sgemm_ex
+        thf_sgemm_plain_ft plain
+        thf_cntx_t* large
+        thf_cntx_t* thin
+        dim_t thin_rows
+        dim_t thin_cols
+        dim_t thin_k
+        dim_t mid_rows
+        dim_t mid_cols
+        double thin_flops
+        int force
+    thf_blis_state thf_blis
+    ctypedef struct thf_split_state "struct thf_split_state_s":
+        double min_flops
+        double chunk_flops
+        int chunks_per_thread
+        dim_t align
+    thf_split_state thf_split
+    long thf_pool_spin_ns
+    long thf_pool_spin_max_ns
+    int64_t thf_pool_gap_ns
+    int64_t thf_pool_spin_budget()
+    int thf_pool_hog_seen(int64_t job_ns, int64_t waited_ns, int polling, unsigned long long worker_chunks, int* missed)
+    int64_t thf_pool_budget_for(int64_t base, int64_t most, int64_t gap)
+    void thf_pool_set_spin_ns(long ns)
+    void thf_pool_set_spin_max_ns(long ns)
+    int thf_pool_threads_supported()
+    int thf_pool_workers()
+    void thf_pool_counters(unsigned long long* out)
+    int thf_omp_limit()
+    int thf_blis_attach(const size_t* fns, const char* expected_version)
+    int thf_pool_grow(int wanted)
+    thf_cntx_t* thf_blis_context(int arch)
+    int thf_blis_is_thin(dim_t m, dim_t n, dim_t k, inc_t csc)
+    void thf_sgemm_tile(dim_t m, dim_t n, dim_t k, float alpha,
+                       const float* A, inc_t rsa, inc_t csa,
+                       const float* B, inc_t rsb, inc_t csb,
+                       float beta, float* C, inc_t rsc, inc_t csc)
+    ctypedef struct thf_gemm_job:
+        dim_t m, n, k
+        dim_t mt, nt
+        int pm, pn
+    void thf_gemm_plan(thf_gemm_job* j, int nthreads, int per_thread)
+    void thf_sgemm_threads(dim_t m, dim_t n, dim_t k, float alpha,
+                          const float* A, inc_t rsa, inc_t csa,
+                          const float* B, inc_t rsb, inc_t csb,
+                          float beta, float* C, inc_t rsc, inc_t csc, int nthreads)
+
+cdef extern from "worker_pool.h" nogil:
+    void thf_pool_run(void (*fn)(void* ctx, int chunk) noexcept nogil, void* ctx, int nchunks,
+                     int nthreads)
+
+
+_F32 = numpy.dtype("float32")
+
+cdef int _num_threads = 1
+
+
+def default_num_threads():
+    """The CPUs this process may run on (its affinity mask), at least 1, and at
+    most ``THINC_FAST_NUM_THREADS`` (or ``OMP_NUM_THREADS``) when set."""
+    try:
+        cpus = max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        cpus = max(1, os.cpu_count() or 1)
+    for name in ("THINC_FAST_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(name, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return min(cpus, int(value))
+    return cpus
+
+
+MAX_THREADS_PER_CPU = 4
+
+
+def set_num_threads(n):
+    """Use `n` threads for the CPU kernels (gemm splits, fused optimizer steps).
+
+    ``None`` restores the default: the number of CPUs in this process's
+    affinity mask (``os.sched_getaffinity``). More threads than CPUs are
+    allowed up to ``4 * os.cpu_count()`` (they only slow the kernels down);
+    more is refused with ValueError."""
+    global _num_threads
+    if n is None:
+        n = default_num_threads()
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"set_num_threads: n must be a positive int or None, got {n!r}")
+    cpus = os.cpu_count() or 1
+    limit = MAX_THREADS_PER_CPU * cpus
+    if n > limit:
+        raise ValueError(f"set_num_threads: n={n} is more than this machine can use: it has "
+                         f"{cpus} CPUs (at most {limit} threads, {MAX_THREADS_PER_CPU} per CPU); "
+                         "use None for the default (the CPUs this process may run on)")
+    _num_threads = n
+
+
+def get_num_threads():
+    """The number of threads the CPU kernels use."""
+    return _num_threads
+
+
+cdef int num_threads() noexcept nogil:
+    """The number of threads the CPU kernels use (set_num_threads)."""
+    return _num_threads
+
+
+cdef void grow_pool(int nthreads) noexcept:
+    """Start the pool's workers if missing (needs the GIL: call before nogil)."""
+    if nthreads > 1 and thf_pool_workers() < nthreads - 1:
+        thf_pool_grow(nthreads - 1)
+
+
+cdef void job_init(thf_job* job, Py_ssize_t n) noexcept nogil:
+    """An empty job over [0, n): one chunk, no alignment, every field zero."""
+    memset(job, 0, sizeof(thf_job))
+    job.n = n
+    job.nparts = 1
+    job.align = 1
+
+
+cdef void run_job_nogil(thf_job* job, int parts) noexcept nogil:
+    """Run `job` (its nparts chunks) on up to `parts` threads, the caller
+    included, with the workers already started (grow_pool); one chunk, or one
+    thread, runs on the caller alone."""
+    if parts <= 1 or job.nparts <= 1:
+        job.range(job, 0, job.n)
+    else:
+        thf_pool_run(thf_job_chunk, job, job.nparts, parts)
+
+
+cdef void run_job(thf_job* job, int parts) noexcept:
+    """run_job_nogil called with the GIL: the pool's workers are started here
+    when missing, and the GIL is released while the job runs."""
+    grow_pool(parts)
+    with nogil:
+        run_job_nogil(job, parts)
+
+
+cdef void sgemm_parallel(dim_t m, dim_t n, dim_t k, float alpha,
+                         const float* A, inc_t rsa, inc_t csa,
+                         const float* B, inc_t rsb, inc_t csb,
+                         float beta, float* C, inc_t rsc, inc_t csc, int nthreads) noexcept nogil:
+    """sgemm split into tiles of C over up to `nthreads` threads (the caller
+    included), each tile one single-threaded blis call on the context its
+    shape asks for; small products run on the calling thread."""
+    thf_sgemm_threads(m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc, nthreads)
+
+
+cdef void sgemm(dim_t m, dim_t n, dim_t k, float alpha,
+                const float* A, inc_t rsa, inc_t csa,
+                const float* B, inc_t rsb, inc_t csb,
+                float beta, float* C, inc_t rsc, inc_t csc) noexcept nogil:
+    """C := alpha * A @ B + beta * C for strided float32 matrices (m x k, k x n), one thread."""
+    thf_sgemm_tile(m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc)
+
+
+cdef void _sgemm_default(dim_t m, dim_t n, dim_t k, float alpha,
+                         const float* A, inc_t rsa, inc_t csa,
+                         const float* B, inc_t rsb, inc_t csb,
+                         float beta, float* C, inc_t rsc, inc_t csc) noexcept nogil:
+    """blis's basic gemm on its default context (when the expert interface is not there)."""
+    blis_gemm(NO_TRANSPOSE, NO_TRANSPOSE, m, n, k, alpha,
+              <float*>A, rsa, csa, <float*>B, rsb, csb, beta, C, rsc, csc)
+
+
+cdef int gemm_threads() noexcept nogil:
+    """Threads for one gemm: set_num_threads's count, capped by OpenMP's limit
+    so that threadpoolctl's ``threadpool_limits`` caps gemm like our loops."""
+    return min(_num_threads, thf_omp_limit())
+
+
+def blis_layout(arr):
+    """Strides (in elements) blis accepts for the stored 2d array `arr`, or None.
+
+    Row-major (column stride 1, row stride >= ncols) and column-major layouts
+    pass as they are, size-1 dimensions get a canonical stride, anything else
+    (negative, zero, unaligned or general strides) returns None: copy first.
+    """
+    cdef Py_ssize_t m = arr.shape[0], n = arr.shape[1]
+    cdef Py_ssize_t sr = arr.strides[0], sc = arr.strides[1]
+    if sr % 4 or sc % 4:
+        return None
+    cdef Py_ssize_t rs = sr // 4, cs = sc // 4
+    if m == 1 and n == 1:
+        return 1, 1
+    if m == 1:
+        if cs < 1:
+            return None
+        if cs == 1:
+            return n, 1
+        return 1, cs
+    if n == 1:
+        if rs < 1:
+            return None
+        if rs == 1:
+            return 1, m
+        return rs, 1
+    if cs == 1 and rs >= n:
+        return rs, cs
+    if rs == 1 and cs >= m:
+        return rs, cs
+    return None
+
+
+cdef bint _c_layout(const Py_buffer* v, inc_t* rs, inc_t* cs) noexcept:
+    """_blis_layout on a buffer: the element strides blis takes, or False."""
+    cdef Py_ssize_t m = v.shape[0], n = v.shape[1]
+    cdef Py_ssize_t sr = v.strides[0], sc = v.strides[1]
+    if sr % 4 or sc % 4:
+        return False
+    sr //= 4
+    sc //= 4
+    if m == 1 and n == 1:
+        rs[0] = 1
+        cs[0] = 1
+    elif m == 1:
+        if sc < 1:
+            return False
+        rs[0] = n if sc == 1 else 1
+        cs[0] = sc
+    elif n == 1:
+        if sr < 1:
+            return False
+        rs[0] = sr
+        cs[0] = m if sr == 1 else 1
+    elif sc == 1 and sr >= n:
+        rs[0] = sr
+        cs[0] = sc
+    elif sr == 1 and sc >= m:
+        rs[0] = sr
+        cs[0] = sc
+    else:
+        return False
+    return True
+
+
+cdef inline bint _f32_2d(const Py_buffer* v) noexcept:
+    return v.ndim == 2 and v.itemsize == 4 and v.format != NULL and v.format[0] == b"f" \
+        and v.format[1] == 0
+
+
+cdef object gemm_fast(object x, object y, object out, bint trans1, bint trans2, float alpha,
+                       float beta):
+    """The common case in C: float32 ndarrays with strides blis takes, shapes
+    that fit, an `out` that is writable (or None). Returns the output, or None
+    to let the general path check, copy and raise."""
+    cdef Py_buffer bx, by, bo
+    cdef bint have_x = False, have_y = False, have_o = False
+    cdef Py_ssize_t m, k, n, k2
+    cdef inc_t rsa, csa, rsb, csb, rsc, csc, t
+    cdef int nthreads
+    if type(x) is not numpy.ndarray or type(y) is not numpy.ndarray:
+        return None
+    if out is not None and type(out) is not numpy.ndarray:
+        return None
+    try:
+        if PyObject_GetBuffer(x, &bx, PyBUF_STRIDES | PyBUF_FORMAT) < 0:
+            return None
+        have_x = True
+        if PyObject_GetBuffer(y, &by, PyBUF_STRIDES | PyBUF_FORMAT) < 0:
+            return None
+        have_y = True
+        if not (_f32_2d(&bx) and _f32_2d(&by)):
+            return None
+        m, k = (bx.shape[1], bx.shape[0]) if trans1 else (bx.shape[0], bx.shape[1])
+        k2, n = (by.shape[1], by.shape[0]) if trans2 else (by.shape[0], by.shape[1])
+        if k != k2 or m == 0 or n == 0 or k == 0:
+            return None
+        if not (_c_layout(&bx, &rsa, &csa) and _c_layout(&by, &rsb, &csb)):
+            return None
+        if trans1:
+            rsa, csa = csa, rsa
+        if trans2:
+            rsb, csb = csb, rsb
+        if out is None:
+            if beta != 0.0:
+                return None
+            out = numpy.empty((m, n), dtype=_F32)
+        try:
+            PyObject_GetBuffer(out, &bo, PyBUF_STRIDES | PyBUF_FORMAT | PyBUF_WRITABLE)
+        except BufferError:
+            return None
+        have_o = True
+        if not _f32_2d(&bo) or bo.shape[0] != m or bo.shape[1] != n:
+            return None
+        if not _c_layout(&bo, &rsc, &csc):
+            return None
+        nthreads = gemm_threads()
+        grow_pool(nthreads)  # needs the GIL
+        with nogil:
+            sgemm_parallel(m, n, k, alpha, <const float*>bx.buf, rsa, csa,
+                           <const float*>by.buf, rsb, csb, beta, <float*>bo.buf, rsc, csc,
+                           nthreads)
+        return out
+    finally:
+        if have_x:
+            PyBuffer_Release(&bx)
+        if have_y:
+            PyBuffer_Release(&by)
+        if have_o:
+            PyBuffer_Release(&bo)
+
+
+# ------------------------------------------------------------ reused output memory
+# A fresh array of a few megabytes comes from the OS (mmap) with its pages not
+# yet mapped, and the kernel that first writes it takes a page fault per 4 KiB:
+# measured in spaCy's nlp.pipe (Xeon VM), a 5000x288 gemm output took 1.7-3.7x
+# the time of the same product into memory already touched. The Thinc backend
+# therefore takes its large outputs from a small cache of blocks that arrays
+# give back when the last of them (views included) is gone. Bounded: at most
+# _CACHE_SLOTS blocks and _cache_limit bytes are kept (THINC_FAST_ARRAY_CACHE_MB,
+# default 64; 0 turns it off); blocks below _CACHE_MIN_BYTES (1 MiB) are NumPy's own:
+# smaller ones glibc keeps in its heap, and caching them slowed training (3-7%).
+cdef enum:
+    _CACHE_SLOTS = 32
+cdef Py_ssize_t _CACHE_MIN_BYTES = 1024 * 1024
+cdef char* _cache_ptr[_CACHE_SLOTS]
+cdef Py_ssize_t _cache_cap[_CACHE_SLOTS]
+cdef int _cache_count = 0
+cdef Py_ssize_t _cache_bytes = 0
+cdef Py_ssize_t _cache_limit = 64 * 1024 * 1024
+cdef unsigned long long _cache_hits = 0, _cache_misses = 0
+cdef char* _BYTE_FORMAT = b"B"
+
+
+cdef void _cache_drop(int i) noexcept:
+    """Forget slot i (keeping the others in order: oldest first)."""
+    global _cache_count, _cache_bytes
+    _cache_bytes -= _cache_cap[i]
+    for j in range(i, _cache_count - 1):
+        _cache_ptr[j] = _cache_ptr[j + 1]
+        _cache_cap[j] = _cache_cap[j + 1]
+    _cache_count -= 1
+
+
+cdef char* _cache_take(Py_ssize_t nbytes, Py_ssize_t* capacity) noexcept:
+    """A cached block of at least `nbytes` (at most twice that), else a new one."""
+    global _cache_hits, _cache_misses
+    cdef int best = -1
+    cdef char* ptr
+    for i in range(_cache_count):
+        if nbytes <= _cache_cap[i] <= 2 * nbytes and (best < 0 or _cache_cap[i] < _cache_cap[best]):
+            best = i
+    if best >= 0:
+        ptr = _cache_ptr[best]
+        capacity[0] = _cache_cap[best]
+        _cache_drop(best)
+        _cache_hits += 1
+        return ptr
+    _cache_misses += 1
+    capacity[0] = (nbytes + 4095) // 4096 * 4096
+    return <char*>malloc(capacity[0])
+
+
+cdef void _cache_give(char* ptr, Py_ssize_t capacity) noexcept:
+    """Keep a block for reuse, dropping the oldest ones to stay in bounds."""
+    global _cache_count, _cache_bytes
+    if capacity > _cache_limit:
+        free(ptr)
+        return
+    while _cache_count > 0 and (_cache_count >= _CACHE_SLOTS
+                                or _cache_bytes + capacity > _cache_limit):
+        free(_cache_ptr[0])
+        _cache_drop(0)
+    _cache_ptr[_cache_count] = ptr
+    _cache_cap[_cache_count] = capacity
+    _cache_count += 1
+    _cache_bytes += capacity
+
+
+cdef class _ReusedBlock:
+    """Memory from the cache, exported as bytes; back to the cache when freed."""
+    cdef char* ptr
+    cdef Py_ssize_t capacity
+    cdef Py_ssize_t shape[1]
+    cdef Py_ssize_t strides[1]
+
+    def __getbuffer__(self, Py_buffer* view, int flags):
+        view.buf = self.ptr
+        view.len = self.shape[0]
+        view.readonly = 0
+        view.itemsize = 1
+        if flags & PyBUF_FORMAT:
+            view.format = _BYTE_FORMAT
+        else:
+            view.format = NULL
+        view.ndim = 1
+        view.shape = NULL
+        view.strides = NULL
+        if flags & PyBUF_ND:
+            view.shape = self.shape
+        if (flags & PyBUF_STRIDES) == PyBUF_STRIDES:
+            view.strides = self.strides
+        view.suboffsets = NULL
+        view.internal = NULL
+        view.obj = self
+
+    def __releasebuffer__(self, Py_buffer* view):
+        pass
+
+    def __dealloc__(self):
+        if self.ptr != NULL:
+            if _cache_limit > 0:
+                _cache_give(self.ptr, self.capacity)
+            else:
+                free(self.ptr)
+            self.ptr = NULL
+
+
+def reused_empty(shape, dtype=_F32):
+    """``numpy.empty(shape, dtype)``, C-ordered, whose memory (when large) comes
+    from the reuse cache and returns to it once the array and its views are gone
+    (see the comment above; ``array_cache_info()`` counts hits)."""
+    dt = numpy.dtype(dtype)
+    cdef Py_ssize_t count = 1
+    shape = (int(shape),) if isinstance(shape, (int, numpy.integer)) else tuple(shape)
+    for d in shape:
+        count *= d
+    cdef Py_ssize_t nbytes = count * dt.itemsize
+    if nbytes < _CACHE_MIN_BYTES or _cache_limit <= 0:
+        return numpy.empty(shape, dtype=dt)
+    cdef _ReusedBlock block = _ReusedBlock.__new__(_ReusedBlock)
+    block.ptr = _cache_take(nbytes, &block.capacity)
+    if block.ptr == NULL:
+        raise MemoryError(f"cannot allocate {nbytes} bytes for an array of shape {shape}")
+    block.shape[0] = nbytes
+    block.strides[0] = 1
+    return numpy.frombuffer(block, dtype=dt, count=count).reshape(shape)
+
+
+def array_cache_info():
+    """The reuse cache: blocks and bytes held, the limit, hits and misses."""
+    return {"blocks": _cache_count, "bytes": _cache_bytes, "limit": _cache_limit,
+            "hits": _cache_hits, "misses": _cache_misses}
+
+
+def set_array_cache(limit_mb):
+    """Hold at most `limit_mb` MiB of freed output blocks for reuse (0: none)."""
+    global _cache_limit
+    if limit_mb is None or limit_mb < 0:
+        raise ValueError(f"set_array_cache: limit_mb must be >= 0, got {limit_mb!r}")
+    _cache_limit = <Py_ssize_t>(float(limit_mb) * 1024 * 1024)
+    while _cache_count > 0 and _cache_bytes > _cache_limit:
+        free(_cache_ptr[0])
+        _cache_drop(0)
+
+
+_env_cache_mb = os.environ.get("THINC_FAST_ARRAY_CACHE_MB", "").strip()
+if _env_cache_mb:
+    try:
+        set_array_cache(float(_env_cache_mb))
+    except ValueError:
+        pass
+
+
+def gemm_call(dim_t m, dim_t n, dim_t k, float alpha,
+               const float[:, :] a, inc_t rsa, inc_t csa,
+               const float[:, :] b, inc_t rsb, inc_t csb,
+               float beta, float[:, :] c, inc_t rsc, inc_t csc):
+    cdef const float* pa = &a[0, 0]
+    cdef const float* pb = &b[0, 0]
+    cdef float* pc = &c[0, 0]
+    cdef int nthreads = gemm_threads()
+    grow_pool(nthreads)  # needs the GIL
+    with nogil:
+        sgemm_parallel(m, n, k, alpha, pa, rsa, csa, pb, rsb, csb, beta, pc, rsc, csc, nthreads)
+
+
+cdef void _thinc_cblas_sgemm(bint transA, bint transB, int M, int N, int K, float alpha,
+                             const float* A, int lda, const float* B, int ldb, float beta,
+                             float* C, int ldc) noexcept nogil:
+    """``C := alpha * op(A) @ op(B) + beta * C`` with the signature of Thinc's
+    ``CBlas`` sgemm (row-major matrices with leading dimensions; ``op(A)`` is
+    M x K, ``op(B)`` K x N, C M x N), on this module's gemm: the per-shape blis
+    context and the split over the pool's threads. spaCy's parser and NER call
+    it from nogil loops; only workers started beforehand (by
+    :func:`thinc_cblas_sgemm_address`) help, so it never needs the GIL."""
+    if M <= 0 or N <= 0:
+        return
+    cdef inc_t rsa = 1 if transA else lda
+    cdef inc_t csa = lda if transA else 1
+    cdef inc_t rsb = 1 if transB else ldb
+    cdef inc_t csb = ldb if transB else 1
+    cdef int nthreads = min(gemm_threads(), thf_pool_workers() + 1)
+    sgemm_parallel(M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc, 1, nthreads)
+
+
+def thinc_cblas_sgemm_address():
+    """The address of a C function with Thinc's ``CBlas`` sgemm signature that
+    runs this module's gemm (for :mod:`thinc_fast.backends.thinc_backend`,
+    which installs it in the ``CBlas`` objects it hands to Thinc and spaCy).
+    Starts the pool's workers first, since the function runs without the GIL."""
+    cdef int nthreads = gemm_threads()
+    grow_pool(nthreads)
+    return <size_t>&_thinc_cblas_sgemm
+
+
+# ------------------------------------------------------------ gemm set-up
+_GEMM_MODES = {"shape": 0, "large": 1, "thin": 2, "default": 3}
+
+
+def _setup_gemm():
+    """Load blis's expert interface and the contexts ``_blis_arch`` chose."""
+    cdef size_t fns[6]
+    plan = _blis_arch.gemm_plan()
+    _blis_arch.after_blis_init()  # blis initialised when blis.cy was imported
+    thf_blis.plain = _sgemm_default
+    addresses = _blis_arch.expert_functions()
+    rc = -1
+    if addresses is not None:
+        for i, address in enumerate(addresses):
+            fns[i] = address or 0
+        inner = _blis_arch.blis_inner_version()
+        rc = -3
+        if inner in _blis_arch.EXPERT_BLIS_VERSIONS:
+            rc = thf_blis_attach(fns, inner.encode())
+    status = {"expert": rc == 0, "load_code": rc, "large": None, "thin": None}
+    if rc == 0:
+        large_id, thin_id = plan.get("large_id"), plan.get("thin_id")
+        if large_id is not None:
+            thf_blis.large = thf_blis_context(large_id)
+            if thf_blis.large != NULL:
+                status["large"] = plan.get("large")
+        if thf_blis.large == NULL:  # blis's own active configuration
+            status["large"] = _blis_arch.active_arch()
+        if thin_id is not None:
+            thf_blis.thin = thf_blis_context(thin_id)
+            if thf_blis.thin != NULL:
+                status["thin"] = plan.get("thin")
+        thf_blis.thin_rows = plan["thin_rows"]
+        thf_blis.thin_cols = plan["thin_cols"]
+        thf_blis.thin_k = plan["thin_k"]
+        thf_blis.mid_rows = plan["mid_rows"]
+        thf_blis.mid_cols = plan["mid_cols"]
+        thf_blis.thin_flops = plan["thin_flops"]
+    else:
+        status["large"] = _blis_arch.active_arch()
+    _blis_arch.record_gemm_setup(status)
+
+
+def gemm_config():
+    """How gemm runs now: the contexts per shape, the thresholds, the split,
+    and the pool's counters (jobs split over threads, their tiles, the tiles
+    the workers took: a low share means the other cores were busy)."""
+    cdef unsigned long long counters[5]
+    thf_pool_counters(counters)
+    return {
+        "pool_jobs": counters[0],
+        "pool_tiles": counters[1],
+        "pool_tiles_by_workers": counters[2],
+        "pool_moves": counters[3],
+        "pool_hog_signs": counters[4],
+        "expert": thf_blis.sgemm_ex != NULL,
+        "large": thf_blis.large != NULL,
+        "thin": thf_blis.thin != NULL,
+        "thin_rows": thf_blis.thin_rows,
+        "thin_cols": thf_blis.thin_cols,
+        "thin_k": thf_blis.thin_k,
+        "mid_rows": thf_blis.mid_rows,
+        "mid_cols": thf_blis.mid_cols,
+        "thin_flops": thf_blis.thin_flops,
+        "mode": {v: k for k, v in _GEMM_MODES.items()}[thf_blis.force],
+        "threads": gemm_threads(),
+        "pool_threads_supported": bool(thf_pool_threads_supported()),
+        "pool_workers": thf_pool_workers(),
+        "spin_us": thf_pool_spin_ns / 1000.0,
+        "spin_max_us": thf_pool_spin_max_ns / 1000.0,
+        "pool_gap_us": thf_pool_gap_ns / 1000.0,
+        "pool_spin_now_us": thf_pool_spin_budget() / 1000.0,
+        "min_flops": thf_split.min_flops,
+        "chunk_flops": thf_split.chunk_flops,
+        "chunks_per_thread": thf_split.chunks_per_thread,
+        "align": thf_split.align,
+    }
+
+
+def _spin_budget_us(double spin_us, double spin_max_us, double gap_us):
+    """The pool's rule: how long an idle worker polls (us) for these settings and
+    a usual gap of `gap_us` between jobs (tests)."""
+    return thf_pool_budget_for(<int64_t>(spin_us * 1000), <int64_t>(spin_max_us * 1000),
+                              <int64_t>(gap_us * 1000)) / 1000.0
+
+
+def _gemm_plan(dim_t m, dim_t n, dim_t k, int nthreads, per_thread=None):
+    """(tiles down, tiles across, tile height, tile width) for an m x n x k
+    product; per_thread: tiles per thread at most (default: chunks_per_thread,
+    as when the workers sleep)."""
+    cdef thf_gemm_job j
+    j.m = m
+    j.n = n
+    j.k = k
+    thf_gemm_plan(&j, nthreads, thf_split.chunks_per_thread if per_thread is None else per_thread)
+    return j.pm, j.pn, j.mt, j.nt
+
+
+def _is_thin(dim_t m, dim_t n, dim_t k):
+    """Whether an m x n x k product with a row-major C runs on the thin
+    context under the current rules (tests)."""
+    return bool(thf_blis_is_thin(m, n, k, 1))
+
+
+def _hog_seen(jobs):
+    """The pool's rule for signs of a CPU hog, over a run of jobs given as
+    (job's length in us, caller's wait for workers in us, workers polling at
+    publish, chunks the workers did): whether each job sets the contended
+    state (tests)."""
+    cdef int missed = 0
+    return [bool(thf_pool_hog_seen(<int64_t>(t * 1000), <int64_t>(w * 1000), polling, chunks,
+                                  &missed))
+            for t, w, polling, chunks in jobs]
+
+
+def set_gemm_options(*, mode=None, thin_rows=None, thin_cols=None, thin_k=None, mid_rows=None,
+                     mid_cols=None, thin_flops=None, spin_us=None,
+                     spin_max_us=None, min_flops=None, chunk_flops=None, chunks_per_thread=None, align=None):
+    """Tune gemm (for tests and measurements; the defaults are the measured choice).
+
+    mode: "shape" (per product: thin ones on the thin context), "large" or
+    "thin" (every product on that context), "default" (blis's basic gemm on
+    its process-wide context). spin_us: how long an idle worker polls for the
+    next job before it sleeps; spin_max_us: how long it may poll when jobs come
+    a little apart, as in spaCy's loop (twice the usual gap, up to this; 0 or
+    at most spin_us: never longer than spin_us). Returns the previous settings."""
+    before = gemm_config()
+    if mode is not None:
+        if mode not in _GEMM_MODES:
+            raise ValueError(f"set_gemm_options: mode must be one of {sorted(_GEMM_MODES)}, got {mode!r}")
+        thf_blis.force = _GEMM_MODES[mode]
+    if thin_rows is not None:
+        thf_blis.thin_rows = thin_rows
+    if thin_cols is not None:
+        thf_blis.thin_cols = thin_cols
+    if thin_k is not None:
+        thf_blis.thin_k = thin_k
+    if mid_rows is not None:
+        thf_blis.mid_rows = mid_rows
+    if mid_cols is not None:
+        thf_blis.mid_cols = mid_cols
+    if thin_flops is not None:
+        if thin_flops < 0:
+            raise ValueError("set_gemm_options: thin_flops must be >= 0")
+        thf_blis.thin_flops = thin_flops
+    if spin_us is not None:
+        if spin_us < 0:
+            raise ValueError("set_gemm_options: spin_us must be >= 0")
+        thf_pool_set_spin_ns(<long>(spin_us * 1000))
+    if spin_max_us is not None:
+        if spin_max_us < 0:
+            raise ValueError("set_gemm_options: spin_max_us must be >= 0")
+        thf_pool_set_spin_max_ns(<long>(spin_max_us * 1000))
+    if min_flops is not None:
+        thf_split.min_flops = min_flops
+    if chunk_flops is not None:
+        thf_split.chunk_flops = chunk_flops
+    if chunks_per_thread is not None:
+        if chunks_per_thread < 1:
+            raise ValueError("set_gemm_options: chunks_per_thread must be >= 1")
+        thf_split.chunks_per_thread = chunks_per_thread
+    if align is not None:
+        if align < 1:
+            raise ValueError("set_gemm_options: align must be >= 1")
+        thf_split.align = align
+    return before
+
+
+_setup_gemm()
+set_num_threads(None)

@@ -1,0 +1,576 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+# cython: cdivision=True, initializedcheck=False, embedsignature=True
+"""The sequence engine of the CPU backend: the runners behind NumpyOps's
+sequence, hashing, embedding and activation methods, over the loops of
+``src/include/seq_loops.h``.
+
+Each runner fills one ``thf_job`` (pool_job.h) whose chunks (rows, sequences
+balanced by rows, values or table rows) run on the calling thread and the
+gemm's worker pool (:func:`gemm.run_job`). The ``*_into`` functions take
+arrays the caller has checked (C-contiguous, matching shapes, float32 or
+float64 as the loops need) and pick the loop for their dtypes.
+"""
+import numpy
+
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
+
+from .gemm cimport job_init, num_threads, run_job
+from .loops cimport *
+
+_F32 = numpy.dtype("float32")
+
+ctypedef fused seq_real:
+    float
+    double
+
+ctypedef fused seq_index:
+    int32_t
+    uint32_t
+    int64_t
+
+_I32 = numpy.dtype("int32")
+_U32 = numpy.dtype("uint32")
+_I64 = numpy.dtype("int64")
+_U64 = numpy.dtype("uint64")
+
+
+# The sequence kernels split from 2**18 values of work (about 50 us on one
+# thread), so that the textcat config's batches (32 docs, ~550 rows of 64: at
+# most 141k values a call) run on the calling thread. Measured at that size on 2
+# cores: idle, a split saved up to 15 us a call (gather_add 38 -> 23 us, the
+# others 0-7 us, 1-2 ms an epoch in all); with another process on the second
+# core the split kernels took 1.5-5x as long (a worker that claimed a chunk and
+# was then preempted stalls the caller), and scatter_add, split by columns then,
+# took 2-5x as long even idle.
+cdef Py_ssize_t SEQ_PARALLEL_MIN = 1 << 18
+cdef Py_ssize_t _seq_min_work = SEQ_PARALLEL_MIN
+
+
+def _set_seq_min_work(min_work):
+    """For tests and measurements: the work (values) from which the sequence,
+    embedding and activation kernels split over threads. Returns the previous
+    value."""
+    global _seq_min_work
+    before = _seq_min_work
+    _seq_min_work = max(1, int(min_work))
+    return before
+
+
+cdef inline int _seq_parts(Py_ssize_t work, Py_ssize_t items) noexcept nogil:
+    """How many threads for `work` values in `items` indivisible items."""
+    cdef int nthreads = num_threads()
+    if nthreads <= 1 or work < _seq_min_work or items < 2:
+        return 1
+    return <int>min(<Py_ssize_t>nthreads, items)
+
+
+cdef inline int _seq_chunks(int parts, Py_ssize_t items) noexcept nogil:
+    """Chunks for `parts` threads: four each, so that the caller can take over
+    the share of a worker that starts late (at most one per item)."""
+    cdef Py_ssize_t chunks = 4 * parts if parts > 1 else 1
+    return <int>max(1, min(chunks, items, 4095))
+
+
+cdef object _seq_bounds(const int64_t[::1] offs, int parts):
+    """Sequence index boundaries splitting the sequences into `parts` runs of
+    about equal rows: an int64 array of parts + 1 entries, entry c the first
+    sequence starting at or after c / parts of the rows (NumPy's searchsorted
+    of those targets, in a C loop: a few microseconds less per call)."""
+    cdef Py_ssize_t nseq = offs.shape[0] - 1, c, lo, hi, mid
+    cdef double step = <double>offs[nseq] / parts if parts > 0 else 0.0, target
+    out = numpy.empty(max(parts, 1) + 1, dtype=numpy.int64)
+    cdef int64_t[::1] b = out
+    b[0] = 0
+    b[b.shape[0] - 1] = nseq
+    for c in range(1, parts):
+        target = c * step
+        lo = 0
+        hi = nseq
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if offs[mid] >= target:
+                hi = mid
+            else:
+                lo = mid + 1
+        b[c] = lo
+    return out
+
+
+def lengths_offsets(lengths, Py_ssize_t n_rows, int min_length, int mode):
+    """The int64 offsets [0, l0, l0 + l1, ...] of `lengths` when it is a 1d
+    C-contiguous int32/int64 NumPy array whose values are all >= min_length
+    and add up to at most n_rows (mode 0), exactly n_rows (mode 1) or anything
+    (mode 2); else None, and the caller runs the reference's checks (which
+    raise its errors). One pass in C instead of a few NumPy calls."""
+    if (not isinstance(lengths, numpy.ndarray) or lengths.ndim != 1
+            or not lengths.flags.c_contiguous):
+        return None
+    if lengths.dtype == _I32:
+        return _offsets_of[int32_t](lengths, n_rows, min_length, mode)
+    if lengths.dtype == _I64:
+        return _offsets_of[int64_t](lengths, n_rows, min_length, mode)
+    return None
+
+
+cdef object _offsets_of(const seq_index[::1] lens, Py_ssize_t n_rows, int min_length, int mode):
+    cdef Py_ssize_t i, n = lens.shape[0]
+    cdef int64_t acc = 0, v
+    out = numpy.empty(n + 1, dtype=numpy.int64)
+    cdef int64_t[::1] o = out
+    o[0] = 0
+    for i in range(n):
+        v = <int64_t>lens[i]
+        if v < min_length:
+            return None
+        acc += v
+        o[i + 1] = acc
+    if (mode == 0 and acc > n_rows) or (mode == 1 and acc != n_rows):
+        return None
+    return out
+
+
+def index_array(indices):
+    """`indices` as a C-contiguous int32, uint32 or int64 array; uint64 is
+    viewed as int64 (values from 2**63 on turn negative and fail the check)."""
+    dt = indices.dtype
+    if dt == _I32 or dt == _U32 or dt == _I64:
+        return numpy.ascontiguousarray(indices)
+    if dt == _U64:
+        return numpy.ascontiguousarray(indices).view(numpy.int64)
+    return numpy.ascontiguousarray(indices, dtype=numpy.int64)
+
+
+def check_index_run(idx, Py_ssize_t nrows, method):
+    """IndexError unless every index of the 1d `idx` is in [0, nrows)."""
+    cdef Py_ssize_t bad = -1
+    if idx.shape[0] == 0:
+        return
+    if idx.dtype == _I32:
+        bad = _first_bad_index[int32_t](idx, nrows)
+    elif idx.dtype == _U32:
+        bad = _first_bad_index[uint32_t](idx, nrows)
+    else:
+        bad = _first_bad_index[int64_t](idx, nrows)
+    if bad >= 0:
+        raise IndexError(f"{method}: index {idx[bad]} is out of bounds for a table of "
+                         f"{nrows} rows")
+
+
+cdef Py_ssize_t _first_bad_index(const seq_index[::1] idx, Py_ssize_t nrows) noexcept:
+    cdef Py_ssize_t bad
+    with nogil:
+        if seq_index is int32_t:
+            bad = thf_check_idx_i32(&idx[0], idx.shape[0], nrows)
+        elif seq_index is uint32_t:
+            bad = thf_check_idx_u32(&idx[0], idx.shape[0], nrows)
+        else:
+            bad = thf_check_idx_i64(&idx[0], idx.shape[0], nrows)
+    return bad
+
+
+cdef void _hash_run(uint32_t[:, ::1] out, const uint64_t[::1] ids, uint32_t seed) noexcept:
+    cdef thf_job job
+    cdef Py_ssize_t n = ids.shape[0]
+    cdef int parts = _seq_parts(4 * n, n)
+    job_init(&job, n)
+    job.range = thf_job_hash
+    job.nparts = _seq_chunks(parts, n)
+    job.dst = &out[0, 0]
+    job.src = &ids[0]
+    job.seed = seed
+    run_job(&job, parts)
+
+
+cdef void _ngrams_run(uint64_t[::1] out, const uint64_t[::1] keys, int width) noexcept:
+    cdef thf_job job
+    cdef Py_ssize_t n = out.shape[0]
+    cdef int parts = _seq_parts(n * width, n)
+    job_init(&job, n)
+    job.range = thf_job_ngrams
+    job.nparts = _seq_chunks(parts, n)
+    job.dst = &out[0]
+    job.src = &keys[0]
+    job.flag = width
+    run_job(&job, parts)
+
+
+cdef void _seq2col_run(unsigned char[::1] out, const unsigned char[::1] X,
+                       const int64_t[::1] offs, Py_ssize_t nW, Py_ssize_t row_bytes,
+                       Py_ssize_t nrows, Py_ssize_t ncols) noexcept:
+    cdef thf_job job
+    cdef int parts = _seq_parts(nrows * ncols, nrows)
+    job_init(&job, nrows)
+    job.range = thf_job_seq2col
+    job.nparts = _seq_chunks(parts, nrows)
+    job.dst = &out[0]
+    job.src = &X[0]
+    job.offs = &offs[0]
+    job.nseq = offs.shape[0] - 1
+    job.s0 = nW
+    job.s1 = row_bytes
+    run_job(&job, parts)
+
+
+cdef void _bseq2col_run(seq_real[:, ::1] dX, const seq_real[:, ::1] dY, const int64_t[::1] offs,
+                        Py_ssize_t nW) noexcept:
+    cdef thf_job job
+    cdef Py_ssize_t nrows = dX.shape[0]
+    cdef int parts = _seq_parts(dY.shape[0] * dY.shape[1], nrows)
+    job_init(&job, nrows)
+    job.range = thf_job_bseq2col_f if seq_real is float else thf_job_bseq2col_d
+    job.nparts = _seq_chunks(parts, nrows)
+    job.dst = &dX[0, 0]
+    job.src = &dY[0, 0]
+    job.offs = &offs[0]
+    job.nseq = offs.shape[0] - 1
+    job.s0 = nW
+    job.s1 = dX.shape[1]
+    run_job(&job, parts)
+
+
+cdef void _reduce_sum_run(seq_real[:, ::1] out, const seq_real[:, ::1] X,
+                          const int64_t[::1] offs, int mean) noexcept:
+    cdef thf_job job
+    cdef Py_ssize_t nseq = out.shape[0]
+    cdef int parts = _seq_parts(offs[nseq] * out.shape[1], nseq)
+    job_init(&job, nseq)
+    job.range = thf_job_reduce_sum_f if seq_real is float else thf_job_reduce_sum_d
+    job.nparts = _seq_chunks(parts, nseq)
+    cdef const int64_t[::1] kb
+    if job.nparts > 1:
+        kb = _seq_bounds(offs, job.nparts)
+        job.bounds = &kb[0]
+    job.dst = &out[0, 0]
+    job.src = &X[0, 0] if X.shape[0] else NULL
+    job.offs = &offs[0]
+    job.s1 = out.shape[1]
+    job.flag = mean
+    run_job(&job, parts)
+
+
+cdef void _reduce_max_run(seq_real[:, ::1] out, int32_t[:, ::1] which, const seq_real[:, ::1] X,
+                          const int64_t[::1] offs) noexcept:
+    cdef thf_job job
+    cdef Py_ssize_t nseq = out.shape[0]
+    cdef int parts = _seq_parts(offs[nseq] * out.shape[1], nseq)
+    job_init(&job, nseq)
+    job.range = thf_job_reduce_max_f if seq_real is float else thf_job_reduce_max_d
+    job.nparts = _seq_chunks(parts, nseq)
+    cdef const int64_t[::1] kb
+    if job.nparts > 1:
+        kb = _seq_bounds(offs, job.nparts)
+        job.bounds = &kb[0]
+    job.dst = &out[0, 0]
+    job.dst2 = &which[0, 0]
+    job.src = &X[0, 0]
+    job.offs = &offs[0]
+    job.s1 = out.shape[1]
+    run_job(&job, parts)
+
+
+cdef void _breduce_sum_run(seq_real[:, ::1] dX, const seq_real[:, ::1] d, const int64_t[::1] offs,
+                           int mean) noexcept:
+    cdef thf_job job
+    cdef Py_ssize_t nrows = dX.shape[0]
+    cdef int parts = _seq_parts(nrows * dX.shape[1], nrows)
+    job_init(&job, nrows)
+    job.range = thf_job_breduce_sum_f if seq_real is float else thf_job_breduce_sum_d
+    job.nparts = _seq_chunks(parts, nrows)
+    job.dst = &dX[0, 0]
+    job.src = &d[0, 0]
+    job.offs = &offs[0]
+    job.nseq = offs.shape[0] - 1
+    job.s1 = dX.shape[1]
+    job.flag = mean
+    run_job(&job, parts)
+
+
+cdef void _breduce_max_run(seq_real[:, ::1] dX, const seq_real[:, ::1] d,
+                           const int32_t[:, ::1] which, const int64_t[::1] offs) noexcept:
+    cdef thf_job job
+    cdef Py_ssize_t nseq = d.shape[0]
+    cdef int parts = _seq_parts(dX.shape[0] * dX.shape[1], nseq)
+    job_init(&job, nseq)
+    job.range = thf_job_breduce_max_f if seq_real is float else thf_job_breduce_max_d
+    job.nparts = _seq_chunks(parts, nseq)
+    cdef const int64_t[::1] kb
+    if job.nparts > 1:
+        kb = _seq_bounds(offs, job.nparts)
+        job.bounds = &kb[0]
+    job.dst = &dX[0, 0]
+    job.src = &d[0, 0]
+    job.src2 = &which[0, 0]
+    job.offs = &offs[0]
+    job.s1 = dX.shape[1]
+    run_job(&job, parts)
+
+
+def gather_add_into(out, table, idx):
+    if idx.dtype == _I32:
+        if out.dtype == _F32:
+            _gather_add_run[float, int32_t](out, table, idx)
+        else:
+            _gather_add_run[double, int32_t](out, table, idx)
+    elif idx.dtype == _U32:
+        if out.dtype == _F32:
+            _gather_add_run[float, uint32_t](out, table, idx)
+        else:
+            _gather_add_run[double, uint32_t](out, table, idx)
+    else:
+        if out.dtype == _F32:
+            _gather_add_run[float, int64_t](out, table, idx)
+        else:
+            _gather_add_run[double, int64_t](out, table, idx)
+
+
+cdef void _gather_add_run(seq_real[:, ::1] out, const seq_real[:, ::1] table,
+                          const seq_index[:, ::1] idx) noexcept:
+    cdef thf_job job
+    cdef Py_ssize_t nrows = out.shape[0]
+    cdef int parts = _seq_parts(nrows * idx.shape[1] * out.shape[1], nrows)
+    job_init(&job, nrows)
+    if seq_real is float:
+        if seq_index is int32_t:
+            job.range = thf_job_gather_add_f_i32
+        elif seq_index is uint32_t:
+            job.range = thf_job_gather_add_f_u32
+        else:
+            job.range = thf_job_gather_add_f_i64
+    else:
+        if seq_index is int32_t:
+            job.range = thf_job_gather_add_d_i32
+        elif seq_index is uint32_t:
+            job.range = thf_job_gather_add_d_u32
+        else:
+            job.range = thf_job_gather_add_d_i64
+    job.nparts = _seq_chunks(parts, nrows)
+    job.dst = &out[0, 0]
+    job.src = &table[0, 0]
+    job.src2 = &idx[0, 0]
+    job.s0 = idx.shape[1]
+    job.s1 = out.shape[1]
+    run_job(&job, parts)
+
+
+def scatter_add_into(table, idx, values, Py_ssize_t vdiv):
+    if idx.dtype == _I32:
+        if table.dtype == _F32:
+            _scatter_add_run[float, int32_t](table, idx, values, vdiv)
+        else:
+            _scatter_add_run[double, int32_t](table, idx, values, vdiv)
+    elif idx.dtype == _U32:
+        if table.dtype == _F32:
+            _scatter_add_run[float, uint32_t](table, idx, values, vdiv)
+        else:
+            _scatter_add_run[double, uint32_t](table, idx, values, vdiv)
+    else:
+        if table.dtype == _F32:
+            _scatter_add_run[float, int64_t](table, idx, values, vdiv)
+        else:
+            _scatter_add_run[double, int64_t](table, idx, values, vdiv)
+
+
+cdef void _scatter_add_run(seq_real[:, ::1] table, const seq_index[::1] idx,
+                           const seq_real[:, ::1] values, Py_ssize_t vdiv) noexcept:
+    """Threads split the table's rows: no two write the same row, and each
+    row's additions happen in the order of the indices (any thread count gives
+    the same table). Each part reads all the indices, so one part per thread
+    (two per thread took 4-25% longer on 2 cores)."""
+    cdef thf_job job
+    cdef Py_ssize_t nrows = table.shape[0]
+    cdef int parts = _seq_parts(idx.shape[0] * table.shape[1], nrows)
+    job_init(&job, nrows)
+    if seq_real is float:
+        if seq_index is int32_t:
+            job.range = thf_job_scatter_add_f_i32
+        elif seq_index is uint32_t:
+            job.range = thf_job_scatter_add_f_u32
+        else:
+            job.range = thf_job_scatter_add_f_i64
+    else:
+        if seq_index is int32_t:
+            job.range = thf_job_scatter_add_d_i32
+        elif seq_index is uint32_t:
+            job.range = thf_job_scatter_add_d_u32
+        else:
+            job.range = thf_job_scatter_add_d_i64
+    job.nparts = parts  # one each: every part reads all the indices
+    job.dst = &table[0, 0]
+    job.src = &values[0, 0]
+    job.src2 = &idx[0]
+    job.s0 = vdiv
+    job.s1 = table.shape[1]
+    job.s2 = idx.shape[0]
+    run_job(&job, parts)
+
+
+cdef void _maxout_run(seq_real[::1] best, int32_t[::1] which, const seq_real[::1] X,
+                      Py_ssize_t P) noexcept:
+    cdef thf_job job
+    cdef Py_ssize_t n = best.shape[0]
+    cdef int parts = _seq_parts(n * P, n)
+    job_init(&job, n)
+    job.range = thf_job_maxout_f if seq_real is float else thf_job_maxout_d
+    job.nparts = _seq_chunks(parts, n)
+    job.dst = &best[0]
+    job.dst2 = &which[0]
+    job.src = &X[0]
+    job.s0 = P
+    run_job(&job, parts)
+
+
+cdef void _bmaxout_run(seq_real[::1] dX, const seq_real[::1] dY, const int32_t[::1] which,
+                       Py_ssize_t P) noexcept:
+    cdef thf_job job
+    cdef Py_ssize_t n = dY.shape[0]
+    cdef int parts = _seq_parts(n * P, n)
+    job_init(&job, n)
+    job.range = thf_job_bmaxout_f if seq_real is float else thf_job_bmaxout_d
+    job.nparts = _seq_chunks(parts, n)
+    job.dst = &dX[0]
+    job.src = &dY[0]
+    job.src2 = &which[0]
+    job.s0 = P
+    run_job(&job, parts)
+
+
+def act_forward(X, inplace, int kind, double p0, double p1, double p2, double p3):
+    """``f(X)`` for a float32 C-contiguous NumPy array (written into X with
+    `inplace`); None for anything else (the caller then uses the reference)."""
+    if not (isinstance(X, numpy.ndarray) and X.dtype == _F32 and X.flags.c_contiguous):
+        return None
+    if inplace and not X.flags.writeable:
+        return None
+    Y = X if inplace else numpy.empty_like(X)
+    if X.size:
+        _act_forward_run(Y.reshape(-1), X.reshape(-1), kind, p0, p1, p2, p3)
+    return Y
+
+
+cdef void _act_forward_run(float[::1] Y, const float[::1] X, int kind, float p0, float p1,
+                           float p2, float p3) noexcept:
+    cdef thf_job job
+    cdef Py_ssize_t n = X.shape[0]
+    cdef int parts = _seq_parts(8 * n, n // 64)
+    job_init(&job, n)
+    job.range = thf_job_act_forward
+    job.nparts = _seq_chunks(parts, n // 64)
+    job.align = 16
+    job.dst = &Y[0]
+    job.src = &X[0]
+    job.flag = kind
+    job.p[0] = p0
+    job.p[1] = p1
+    job.p[2] = p2
+    job.p[3] = p3
+    run_job(&job, parts)
+
+
+def act_backward(dY, X, Y, inplace, int kind, double p0, double p1, double p2):
+    """``dY * f'(.)`` for float32 C-contiguous NumPy arrays (written into dY
+    with `inplace`); None for anything else."""
+    for arr in (dY, X, Y):
+        if arr is not None and not (isinstance(arr, numpy.ndarray) and arr.dtype == _F32
+                                    and arr.flags.c_contiguous):
+            return None
+    if inplace and not dY.flags.writeable:
+        return None
+    dX = dY if inplace else numpy.empty_like(dY)
+    if dY.size:
+        _act_backward_run(dX.reshape(-1), dY.reshape(-1), X.reshape(-1),
+                          (X if Y is None else Y).reshape(-1), kind, p0, p1, p2)
+    return dX
+
+
+cdef void _act_backward_run(float[::1] dX, const float[::1] dY, const float[::1] X,
+                            const float[::1] Y, int kind, float p0, float p1,
+                            float p2) noexcept:
+    cdef thf_job job
+    cdef Py_ssize_t n = dY.shape[0]
+    cdef int parts = _seq_parts(8 * n, n // 64)
+    job_init(&job, n)
+    job.range = thf_job_act_backward
+    job.nparts = _seq_chunks(parts, n // 64)
+    job.align = 16
+    job.dst = &dX[0]
+    job.src = &dY[0]
+    job.src2 = &X[0]
+    job.src3 = &Y[0]
+    job.flag = kind
+    job.p[0] = p0
+    job.p[1] = p1
+    job.p[2] = p2
+    run_job(&job, parts)
+
+
+# ------------------------------------------------------------ entry points
+def hash_into(out, keys, uint32_t seed):
+    """MurmurHash3 x64-128 of the uint64 `keys` into the (n, 4) uint32 `out`."""
+    _hash_run(out, keys, seed)
+
+
+def ngrams_into(out, keys, int width):
+    """One uint64 hash per window of `width` keys into `out`."""
+    _ngrams_run(out, keys, width)
+
+
+def seq2col_into(out, X, offsets, Py_ssize_t nW, Py_ssize_t row_bytes, Py_ssize_t nrows,
+                 Py_ssize_t ncols):
+    """seq2col over the bytes of the rows (any dtype): `out` and `X` as uint8."""
+    _seq2col_run(out, X, offsets, nW, row_bytes, nrows, ncols)
+
+
+def bseq2col_into(dX, dY, offsets, Py_ssize_t nW):
+    """The gradient of seq2col (float32 or float64)."""
+    if dX.dtype == _F32:
+        _bseq2col_run[float](dX, dY, offsets, nW)
+    else:
+        _bseq2col_run[double](dX, dY, offsets, nW)
+
+
+def reduce_sum_into(out, X, offsets, int mean):
+    """Per-sequence sums (means with `mean`) of the rows of `X`."""
+    if X.dtype == _F32:
+        _reduce_sum_run[float](out, X, offsets, mean)
+    else:
+        _reduce_sum_run[double](out, X, offsets, mean)
+
+
+def reduce_max_into(out, which, X, offsets):
+    """Per-sequence maxima of the rows of `X` and the row of each."""
+    if X.dtype == _F32:
+        _reduce_max_run[float](out, which, X, offsets)
+    else:
+        _reduce_max_run[double](out, which, X, offsets)
+
+
+def breduce_sum_into(dX, d, offsets, int mean):
+    """The gradient of reduce_sum (reduce_mean with `mean`)."""
+    if d.dtype == _F32:
+        _breduce_sum_run[float](dX, d, offsets, mean)
+    else:
+        _breduce_sum_run[double](dX, d, offsets, mean)
+
+
+def breduce_max_into(dX, d, which, offsets):
+    """The gradient of reduce_max."""
+    if d.dtype == _F32:
+        _breduce_max_run[float](dX, d, which, offsets)
+    else:
+        _breduce_max_run[double](dX, d, which, offsets)
+
+
+def maxout_into(best, which, X, Py_ssize_t P):
+    """Max over each run of `P` values of the 1d `X`."""
+    if X.dtype == _F32:
+        _maxout_run[float](best, which, X, P)
+    else:
+        _maxout_run[double](best, which, X, P)
+
+
+def bmaxout_into(dX, dY, which, Py_ssize_t P):
+    """The gradient of maxout."""
+    if dY.dtype == _F32:
+        _bmaxout_run[float](dX, dY, which, P)
+    else:
+        _bmaxout_run[double](dX, dY, which, P)
