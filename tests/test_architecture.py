@@ -1,7 +1,8 @@
 """The shape of the package, read from its source with ``ast``.
 
-- The import graph of ``thinc_fast`` has no cycle (imports under
-  ``if TYPE_CHECKING:`` are type-only and left out).
+- The import graph of ``thinc_fast`` has no cycle, counting the imports made
+  only for type checkers (under ``if TYPE_CHECKING:``) as arrows too: a cycle
+  through them is still a circle in the design, even though Python never runs it.
 - No module writes another module's private attributes: ``obj._x = ...``
   with ``obj`` other than ``self``/``cls`` is allowed only where the same
   module also sets ``self._x`` (its own class's state).
@@ -12,7 +13,7 @@ from floors below it) and any cycle: ``python tests/test_architecture.py``.
 import ast
 import sys
 from pathlib import Path
-from typing import Dict, List, Set, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 PACKAGE = Path(__file__).resolve().parent.parent / "thinc_fast"
 
@@ -38,9 +39,17 @@ def _is_type_checking(node: ast.If) -> bool:
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
-def _imports(tree: ast.AST, module: str, is_package: bool, known: Set[str]) -> Set[str]:
+def _imports(tree: ast.AST, module: str, is_package: bool, known: Set[str], *,
+             type_checking: bool = True) -> Set[str]:
+    """The modules of ``known`` that `module` imports, anywhere in it (function
+    bodies too); with `type_checking`, also those imported under ``if
+    TYPE_CHECKING:``."""
     found: Set[str] = set()
     package = module if is_package else module.rpartition(".")[0]
+    root = module.partition(".")[0]  # "thinc_fast": imports of other packages are left out
+
+    def inside(name: str) -> bool:
+        return name == root or name.startswith(root + ".")
 
     def resolve(name: str) -> str:
         # the longest known module that `name` starts with
@@ -49,13 +58,13 @@ def _imports(tree: ast.AST, module: str, is_package: bool, known: Set[str]) -> S
         return name
 
     def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and _is_type_checking(node):
+        if isinstance(node, ast.If) and _is_type_checking(node) and not type_checking:
             for child in node.orelse:
                 visit(child)
             return
         if isinstance(node, ast.Import):
             for alias in node.names:
-                if alias.name.startswith("thinc_fast"):
+                if inside(alias.name):
                     found.add(resolve(alias.name))
         elif isinstance(node, ast.ImportFrom):
             if node.level:
@@ -65,7 +74,7 @@ def _imports(tree: ast.AST, module: str, is_package: bool, known: Set[str]) -> S
                 target = f"{base}.{node.module}" if node.module else base
             else:
                 target = node.module or ""
-            if target.startswith("thinc_fast"):
+            if inside(target):
                 for alias in node.names:
                     full = f"{target}.{alias.name}"
                     found.add(full if full in known else resolve(target))
@@ -78,13 +87,20 @@ def _imports(tree: ast.AST, module: str, is_package: bool, known: Set[str]) -> S
     return found
 
 
-def import_graph() -> Dict[str, Set[str]]:
-    trees = sources()
+def import_graph(trees: Optional[Dict[str, ast.Module]] = None,
+                 packages: Optional[Set[str]] = None, *,
+                 type_checking: bool = True) -> Dict[str, Set[str]]:
+    """``{module: modules it imports}`` for the package's sources (or `trees`,
+    with `packages` naming those that are packages); with `type_checking`
+    (the default), the imports under ``if TYPE_CHECKING:`` count too."""
+    if trees is None:
+        trees = sources()
+        packages = {module_name(p) for p in PACKAGE.rglob("__init__.py")}
+    packages = packages or set()
     known = set(trees)
-    packages = {module_name(p) for p in PACKAGE.rglob("__init__.py")}
     graph = {}
     for name, tree in trees.items():
-        deps = _imports(tree, name, name in packages, known)
+        deps = _imports(tree, name, name in packages, known, type_checking=type_checking)
         # a module importing its own package's __init__ (for a sibling) is not a cycle
         # through the package: count the sibling itself where it can be seen
         graph[name] = {d for d in deps if not (name.startswith(d + ".") and d in packages)}
@@ -189,6 +205,26 @@ def test_no_module_writes_another_modules_private_attributes():
     assert not problems, "\n".join(problems)
 
 
+def test_the_checker_sees_a_cycle_through_type_checking_imports():
+    """A cycle closed only by an import under ``if TYPE_CHECKING:`` (the shape
+    ``model.py`` <-> ``util.py`` once had) is found, in either spelling of the
+    guard, and is not there when such imports are left out."""
+    trees = {
+        "pkg": ast.parse(""),
+        "pkg.model": ast.parse("from .util import helper\n"),
+        "pkg.util": ast.parse("from typing import TYPE_CHECKING\n"
+                              "if TYPE_CHECKING:\n    from .model import Model\n"),
+        "pkg.layer": ast.parse("import typing\n"
+                               "if typing.TYPE_CHECKING:\n    from pkg.other import Thing\n"
+                               "from .model import Model\n"),
+        "pkg.other": ast.parse("from . import layer\n"),
+    }
+    graph = import_graph(trees, {"pkg"})
+    assert graph["pkg.util"] == {"pkg.model"} and graph["pkg.layer"] >= {"pkg.other"}
+    assert sorted(find_cycles(graph)) == [["pkg.layer", "pkg.other"], ["pkg.model", "pkg.util"]]
+    assert find_cycles(import_graph(trees, {"pkg"}, type_checking=False)) == []
+
+
 def test_the_checker_sees_a_cycle_and_a_private_write():
     assert find_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     tree = ast.parse("def f(node):\n    node._params = {}\n")
@@ -204,6 +240,6 @@ if __name__ == "__main__":
     for level in sorted(by_floor, reverse=True):
         print(f"floor {level}: {', '.join(sorted(by_floor[level]))}")
     cycles = find_cycles(graph)
-    print("cycles:", cycles or "none")
+    print("cycles (counting imports under TYPE_CHECKING):", cycles or "none")
     for problem in private_writes():
         print(problem)

@@ -318,10 +318,10 @@ def model_file_many_members(count=120_000):
 def msgpack_attr_bomb(n_bytes=5 << 20, stamped=False):
     """The model's own Thinc bytes, with the Softmax's ``softmax_temperature``
     attr holding msgpack of `n_bytes` empty maps."""
-    from thinc_fast import _thinc_format
+    from thinc_fast import _model_format, _thinc_format
 
     model = make_model()
-    nodes = model._thinc_nodes()
+    nodes = _model_format.thinc_nodes(model)
     nodes[2]["attrs"]["softmax_temperature"] = (b"\xdd" + struct.pack(">I", n_bytes)
                                                 + b"\x80" * n_bytes)
     return _thinc_format.encode(nodes, stamp=stamped)

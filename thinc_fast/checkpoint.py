@@ -13,7 +13,7 @@ anything is restored.
 
 Loading costs memory in proportion to the model, whatever sizes the file
 declares: the optimizer member may hold at most what optimizer state for that
-model can (``optimizers.optimizer.state_bounds``: a few times its parameter
+model can (``optimizers._format.state_bounds``: a few times its parameter
 arena), checked before it is read; the model member and the JSON header
 (whose size follows the training data: it keeps the epoch's example order)
 at most what the file stores (``_io._MAX_INFLATE``), the header at most
@@ -29,7 +29,7 @@ import numpy
 from ._io import FormatError, PathT, atomic_write, pack, read_file, unpack
 from .model import Model
 from .optimizers import Optimizer
-from .optimizers.optimizer import state_bounds
+from .optimizers._format import state_bounds
 
 CHECKPOINT_FORMAT_VERSION = 1
 

@@ -3,7 +3,7 @@
 from typing import Any, Callable
 
 from ..types import Floats2d, Ints1d, Ragged
-from ._checks import check_backprop_array
+from ._util import check_backprop_array
 
 
 def reduce_backprop(Y: Floats2d, lengths: Ints1d, get_dX: Callable[[Floats2d], Any]

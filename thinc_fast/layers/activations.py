@@ -4,7 +4,7 @@ from typing import Any, Callable, Tuple
 
 from .._builtins import builtin
 from ..model import Model
-from ..util import check_grad
+from ._util import check_grad
 
 
 @builtin("layers", "Logistic.v1")

@@ -5,9 +5,9 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 from .._builtins import builtin
 from ..model import Model
 from ..types import Padded, Ragged
-from ..util import check_grad, check_input2f, get_width
+from ..util import get_width
+from ._util import check_grad, check_input2f, input_width
 from .clone import noop
-from .linear import input_width
 
 
 @builtin("layers", "concatenate.v1")

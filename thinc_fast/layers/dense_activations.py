@@ -14,12 +14,12 @@ from typing import Any, Callable, Dict, Optional, Tuple
 from .._builtins import builtin
 from ..initializers import glorot_uniform_init, he_normal_init, zero_init
 from ..model import Model
-from ..util import check_grad
 from ..types import Floats2d
+from ._util import (InitFn, affine_backprop, affine_forward, check_grad, check_widths,
+                    make_affine_init)
 from .chain import chain
 from .dropout import Dropout
 from .layernorm import LayerNorm
-from .linear import InitFn, affine_backprop, affine_forward, check_widths, make_affine_init
 
 # activation(model, Z) -> Y;  gradient(model, dY, Z, Y) -> dZ
 ActivationT = Callable[[Model, Any], Any]

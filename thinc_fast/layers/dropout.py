@@ -5,7 +5,7 @@ from typing import Any, Callable, Tuple
 from .._builtins import builtin
 from ..model import Model
 from ..types import Padded, Ragged
-from ..util import check_grad
+from ._util import check_grad
 
 
 @builtin("layers", "Dropout.v1")

@@ -4,9 +4,8 @@ from typing import Any, Callable, Optional, Tuple
 
 from .._builtins import builtin
 from ..model import Model
-from ..util import check_grad, check_input2f
 from ..types import Floats2d
-from .linear import input_width, output_width
+from ._util import check_grad, check_input2f, input_width, output_width
 
 EPS = 1e-8
 

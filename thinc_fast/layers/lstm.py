@@ -10,6 +10,8 @@ from ..model import Model
 from ..types import Floats2d, Padded
 from ..util import get_width
 from .clone import noop
+from .pytorchlstm import torch_lstm
+from .with_padded import with_padded
 
 InitFn = Callable[..., Any]
 
@@ -52,9 +54,6 @@ def PyTorchLSTM(nO: int, nI: int, *, bi: bool = False, depth: int = 1,
     bidirectional=bi, dropout=dropout)`` (nH = nO // 2 with `bi`) run on
     the padded data of a batch, wrapped in ``with_padded``; depth 0 gives
     ``noop()``. Needs PyTorch (see :mod:`thinc_fast.layers.pytorchlstm`)."""
-    from .pytorchlstm import torch_lstm
-    from .with_padded import with_padded
-
     if depth == 0:
         return noop()
     return with_padded(torch_lstm(nO, nI, bi=bi, depth=depth, dropout=dropout))

@@ -5,12 +5,11 @@ from typing import Any, Callable, Optional, Tuple
 from .._builtins import builtin
 from ..initializers import glorot_uniform_init, zero_init
 from ..model import Model
-from ..util import check_grad, check_input2f
 from ..types import Floats2d
+from ._util import InitFn, check_grad, check_input2f, check_widths, infer_io_dims
 from .chain import chain
 from .dropout import Dropout
 from .layernorm import LayerNorm
-from .linear import InitFn, check_widths, infer_io_dims
 
 
 @builtin("layers", "Maxout.v1")

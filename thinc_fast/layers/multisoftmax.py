@@ -5,8 +5,7 @@ from typing import Any, Callable, Optional, Sequence, Tuple
 from .._builtins import builtin
 from ..model import Model
 from ..types import Floats2d
-from ..util import check_grad, check_input2f
-from .linear import affine_backprop, input_width
+from ._util import affine_backprop, check_grad, check_input2f, input_width
 
 
 @builtin("layers", "MultiSoftmax.v1")

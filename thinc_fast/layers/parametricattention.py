@@ -8,7 +8,7 @@ from .._builtins import builtin
 from ..model import Model
 from ..types import Floats2d, Ragged
 from ..util import get_width
-from ._checks import check_ragged_input
+from ._util import check_ragged_input
 
 
 @builtin("layers", "ParametricAttention.v1")

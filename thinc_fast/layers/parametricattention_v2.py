@@ -6,7 +6,7 @@ from .._builtins import builtin
 from ..model import Model
 from ..types import Ragged
 from ..util import get_width
-from ._checks import check_ragged_input
+from ._util import check_ragged_input
 from .clone import noop
 from .parametricattention import ragged_grad, attend, init_query
 

@@ -5,8 +5,8 @@ from typing import Callable, Tuple
 from .._builtins import builtin
 from ..model import Model
 from ..types import Floats2d, Ragged
-from ._checks import check_ragged_input
 from ._reduce import reduce_backprop
+from ._util import check_ragged_input
 
 
 @builtin("layers", "reduce_sum.v1")

@@ -4,12 +4,12 @@ from typing import Any, Callable, Optional, Tuple
 
 from .._builtins import builtin
 from ..model import Model
-from ..util import check_grad, check_input2f
 from ..types import Floats2d
+from ._util import (InitFn, affine_backprop, check_grad, check_input2f, check_widths,
+                    make_affine_init)
 from .chain import chain
 from .dropout import Dropout
 from .layernorm import LayerNorm
-from .linear import InitFn, affine_backprop, check_widths, make_affine_init
 
 
 @builtin("layers", "Relu.v1")

@@ -5,7 +5,7 @@ from typing import Any, Callable, Tuple
 from .._builtins import builtin
 from ..model import Model
 from ..types import Padded, Ragged
-from ..util import check_input2f
+from ._util import check_input2f
 
 
 @builtin("layers", "residual.v1")

@@ -11,9 +11,9 @@ from typing import Any, Callable, Optional, Tuple
 from .._builtins import builtin
 from ..initializers import zero_init
 from ..model import Model
-from ..util import check_grad, check_input2f
 from ..types import Floats2d
-from .linear import InitFn, affine_backprop, check_widths, make_affine_init
+from ._util import (InitFn, affine_backprop, check_grad, check_input2f, check_widths,
+                    make_affine_init)
 
 
 @builtin("layers", "Softmax.v1")

@@ -8,8 +8,10 @@ for CUDA profilers (Nsight), or a signpost interval for macOS Instruments.
 import contextlib
 from typing import Any, Callable, ContextManager, Optional, Tuple, TypeVar
 
+from .. import compat
 from .._builtins import builtin
 from ..model import Model
+from ..util import use_nvtx_range
 
 _ModelT = TypeVar("_ModelT", bound=Model)
 
@@ -50,8 +52,6 @@ def with_nvtx_range(layer: _ModelT, name: Optional[str] = None, *, forward_color
     "<name> forward" and "<name> backprop" (`name` defaults to the layer's), in
     the given NVTX colour ids. Without CuPy the ranges are no-ops, so the same
     model runs on the CPU unchanged."""
-    from ..util import use_nvtx_range
-
     return _mark_phases(layer, layer.name if name is None else name,
                         on_forward=lambda label: use_nvtx_range(label, forward_color),
                         on_backprop=lambda label: use_nvtx_range(label, backprop_color))
@@ -63,8 +63,6 @@ def with_signpost_interval(layer: _ModelT, signposter: Any,
     """Mark `layer`'s init, forward and backprop as intervals of
     ``signposter`` (an ``os_signpost.Signposter``) for macOS Instruments.
     Raises ValueError when the ``os_signpost`` package is not installed."""
-    from .. import compat
-
     if not compat.has_os_signpost:
         raise ValueError("with_signpost_interval needs the 'os_signpost' package (macOS only): "
                          "pip install os-signpost, or use with_debug to time the phases")

@@ -7,33 +7,23 @@ NaN/inf before anything changes), then one fused kernel applies the rule of
 clipping factor. ``optimizer(key, weights, gradient)`` is Thinc's per-parameter
 call, for code that drives the optimizer itself.
 """
-import json
 import math
-from typing import Any, Dict, Iterator, Literal, NamedTuple, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, Literal, Optional, Tuple, Union
 
 import numpy
 
 from .._arena import ParamArena
 from .._builtins import builtin
-from .._io import FormatError, pack, unpack
+from .._io import FormatError
+from . import _format
+from ._format import OPTIMIZER_FORMAT_VERSION, StateBounds, state_bounds  # noqa: F401  (old home)
 from .hyper import (Constant, FromIterator, FromSchedule, Hyperparameter, HyperparameterError, KeyT, Source,
                     checked_value, lagged_source, make_source)
-from .rules import Hyper, clip_scales, common_scalars, select_rule
+from .rules import Hyper, clip_scales, common_scalars, rule_name, select_rule
 from .state import ArenaState
 
 ScheduleT = Any  # a number, a list, an iterator/generator or a schedule
 ClipModeT = Literal["parameter", "global"]
-OPTIMIZER_FORMAT_VERSION = 2
-
-# What loading optimizer state may cost, from the model it is for (see ``state_bounds``)
-_STATE_HEADER = 64 << 10  # the JSON header: this, plus per parameter tensor of the model
-_STATE_HEADER_PER_TENSOR = 1 << 10  # this, plus per scheduled hyperparameter
-_STATE_HEADER_PER_SOURCE = 4 << 10  # this plus 4x its state's JSON (unknown: _STATE_SOURCES)
-_STATE_SOURCES = 256 << 10  # the schedules of an optimizer not at hand
-_STATE_ARRAYS = 8  # state arrays a file may hold (Adam keeps mom1, mom2; then averages)
-_STATE_SLACK = 4  # a state array: at most 4x the model's arena (float32), plus _STATE_EXTRA
-_STATE_EXTRA = 64 << 10
-_NPY_HEADER = 1 << 16  # what ``unpack`` allows an .npy header, per member
 
 ADAM_DEFAULTS: Dict[str, Union[float, bool]] = {
     "learn_rate": 0.001,
@@ -89,6 +79,7 @@ class Optimizer:
         L2_is_weight_decay: bool = True,
         grad_clip_mode: ClipModeT = "parameter",
         schedules: Optional[Dict[str, Iterator[float]]] = None,
+        rule: Optional[str] = None,
     ) -> None:
         if grad_clip_mode not in ("parameter", "global"):
             raise ValueError(f"grad_clip_mode must be 'parameter' or 'global', got {grad_clip_mode!r}")
@@ -109,7 +100,7 @@ class Optimizer:
             initial = self._sources[name](0)
             self._sources[name] = lagged_source(name, initial, schedule)
         self.use_averages = bool(use_averages)
-        self.use_radam = bool(use_radam)
+        self._rule = rule_name(rule, bool(use_radam))
         self.L2_is_weight_decay = bool(L2_is_weight_decay)
         self.grad_clip_mode: ClipModeT = grad_clip_mode
         self._arena_states: Dict[int, ArenaState] = {}
@@ -119,7 +110,7 @@ class Optimizer:
 
     def __repr__(self) -> str:
         h = self.hyper()
-        return (f"<Optimizer {select_rule(self.use_radam, h).name} learn_rate={h.learn_rate} "
+        return (f"<Optimizer {select_rule(self._rule, h).name} learn_rate={h.learn_rate} "
                 f"L2={h.L2} grad_clip={h.grad_clip} ({self.grad_clip_mode}) "
                 f"use_averages={self.use_averages} step={self._step}>")
 
@@ -140,7 +131,7 @@ class Optimizer:
             source = "" if _is_constant(self._sources[name]) else f"the schedule for {name!r}"
             values[name] = checked_value(name, value, low, high, source)
         h = Hyper(**values)
-        _check_consistent(h.beta1, h.beta2, h.eps, self.use_radam)
+        _check_consistent(h.beta1, h.beta2, h.eps, self._rule)
         self._cache = (stamp, h)
         return h
 
@@ -196,7 +187,28 @@ class Optimizer:
     @property
     def uses_moments(self) -> bool:
         """Whether the current step uses Adam-style moments."""
-        return select_rule(self.use_radam, self.hyper()).state != ()
+        return select_rule(self._rule, self.hyper()).state != ()
+
+    @property
+    def rule(self) -> str:
+        """The name of the rule the current step runs: "adam", "radam" or
+        "sgd" (an optimizer built with rule "adam" runs SGD at steps where both
+        betas are 0, as Thinc's does)."""
+        return select_rule(self._rule, self.hyper()).name
+
+    @property
+    def use_radam(self) -> bool:
+        """Thinc's name for ``rule == "radam"``; setting it picks "radam" (True)
+        or "adam" (False)."""
+        return self._rule == "radam"
+
+    @use_radam.setter
+    def use_radam(self, value: bool) -> None:
+        rule = "radam" if value else ("adam" if self._rule == "radam" else self._rule)
+        h = self.hyper()
+        _check_consistent(h.beta1, h.beta2, h.eps, rule)
+        self._rule = rule
+        self._cache = None
 
     def step_schedules(self) -> None:
         """Advance the step count: every scheduled hyperparameter moves on."""
@@ -225,17 +237,30 @@ class Optimizer:
         classic L2, a parameter) holds NaN or inf.
         """
         state = self._arena_state(arena)
-        h = self.hyper()
-        rule = select_rule(self.use_radam, h)
-        common = common_scalars(h, state.nr_update + 1, self.L2_is_weight_decay, lr_scale)
-        ops = arena.ops
-        grad_scale, segments = self._clip(ops, arena.grads, arena.params, common["l2_coupled"],
-                                          h.grad_clip, state.segments, arena)
-        state.nr_update += 1
-        k = rule.scalars(h, state.nr_update, common, lr_scale)
-        arrays = state.ensure(rule.state + (("averages",) if self.use_averages else ()))
-        rule.run(ops, arena.params, arena.grads, arrays, arrays.get("averages"), k,
-                 grad_scale, segments)
+
+        def begin(names: Tuple[str, ...]) -> Dict[str, Any]:
+            state.nr_update += 1
+            return state.ensure(names)
+
+        self._update(arena.ops, arena.params, arena.grads, self.hyper(), state.nr_update,
+                     state.segments, arena, lr_scale, begin)
+
+    def _update(self, ops: Any, params: Any, grads: Any, h: Hyper, done: int, segments: Any,
+                arena: Optional[ParamArena], lr_scale: float,
+                begin: Callable[[Tuple[str, ...]], Dict[str, Any]]) -> None:
+        """The one update of :meth:`update_arena` and :meth:`__call__`, over the
+        flat `params` and `grads` (`done` updates made before): the rule of this
+        step, the scalars of steps 1, 4 and 5, the clipping factors (after the
+        NaN/inf check: nothing changes if it fails), then ``begin(names)``
+        counts the update and gives the state arrays `names`, and the rule's
+        fused kernel runs with the one record of scalars."""
+        rule = select_rule(self._rule, h)
+        common = common_scalars(h, done + 1, self.L2_is_weight_decay, lr_scale)
+        grad_scale, segments = self._clip(ops, grads, params, common["l2_coupled"],
+                                          h.grad_clip, segments, arena)
+        arrays = begin(rule.state + (("averages",) if self.use_averages else ()))
+        k = rule.scalars(h, done + 1, common, lr_scale)
+        rule.run(ops, params, grads, arrays, arrays.get("averages"), k, grad_scale, segments)
 
     def _clip(self, ops: Any, grads: Any, params: Any, l2: float, grad_clip: float,
               segments: Any, arena: Optional[ParamArena]) -> Tuple[Any, Any]:
@@ -288,17 +313,16 @@ class Optimizer:
         if state is None:
             state = {"arrays": {}, "nr_update": 0, "shape": tuple(weights.shape)}
             self._key_states[key] = state
-        h = self.hyper(key)
-        rule = select_rule(self.use_radam, h)
-        common = common_scalars(h, state["nr_update"] + 1, self.L2_is_weight_decay, lr_scale)
-        grad_scale, _ = self._clip(ops, g, w, common["l2_coupled"], h.grad_clip, None, None)
-        state["nr_update"] += 1
-        k = rule.scalars(h, state["nr_update"], common, lr_scale)
-        arrays = state["arrays"]
-        for name in rule.state + (("averages",) if self.use_averages else ()):
-            if name not in arrays:
-                arrays[name] = ops.xp.zeros(w.shape, dtype=w.dtype)
-        rule.run(ops, w, g, arrays, arrays.get("averages"), k, grad_scale, None)
+
+        def begin(names: Tuple[str, ...]) -> Dict[str, Any]:
+            state["nr_update"] += 1
+            arrays = state["arrays"]
+            for name in names:
+                if name not in arrays:
+                    arrays[name] = ops.xp.zeros(w.shape, dtype=w.dtype)
+            return arrays
+
+        self._update(ops, w, g, self.hyper(key), state["nr_update"], None, None, lr_scale, begin)
         return weights, gradient
 
     @property
@@ -344,7 +368,7 @@ class Optimizer:
                                      f"parameter has {current[key].shape}")
                 current[key][...] = array
 
-    # ---------------------------------------------------------- serialization
+    # ---------------------------------------------- serialization (_format.py)
     def _kind(self) -> Dict[str, Any]:
         return {"use_averages": self.use_averages, "use_radam": self.use_radam,
                 "L2_is_weight_decay": self.L2_is_weight_decay}
@@ -357,38 +381,7 @@ class Optimizer:
         position cannot be saved: use a built-in schedule from
         ``thinc_fast.schedules``.
         """
-        sources = {}
-        for name, source in self._scheduled().items():
-            state = source.get_state()
-            if state is None:
-                what = getattr(source, "iterator", getattr(source, "fn", source))
-                raise ValueError(
-                    f"cannot save the optimizer: {name!r} follows a plain Python iterator or "
-                    f"function ({type(what).__name__}), whose position cannot be saved. Use a "
-                    "built-in schedule from thinc_fast.schedules (e.g. warmup_linear) to save "
-                    "and resume.")
-            sources[name] = state
-        header: Dict[str, Any] = {
-            "format": "thinc_fast.optimizer", "version": OPTIMIZER_FORMAT_VERSION,
-            "step": self._step, "last_score": list(self._last_score) if self._last_score else None,
-            "hyperparameters": {name: float(self._get(name)) for name in HYPERPARAMETERS},
-            "kind": self._kind(), "grad_clip_mode": self.grad_clip_mode,
-            "sources": sources, "model_state": None,
-        }
-        arrays: Dict[str, Any] = {}
-        if model is not None:
-            state = self._arena_states.get(model.id)
-            if state is not None:
-                state = self._arena_state(model.arena)
-                position = {node.id: i for i, node in enumerate(model.walk())}
-                header["model_state"] = {
-                    "nr_update": state.nr_update,
-                    "arrays": sorted(state.arrays),
-                    "layout": [[position[node_id], name, off, list(shape)]
-                               for (node_id, name), off, shape in state.layout],
-                }
-                arrays.update(state.arrays)
-        return pack(header, arrays)
+        return _format.to_bytes(self, model)
 
     def from_bytes(self, data: bytes, model: Any = None) -> "Optimizer":
         """Restore what ``to_bytes`` saved. The optimizer must be built the same
@@ -396,57 +389,18 @@ class Optimizer:
         for that model. Everything is checked before anything changes.
 
         Sizes are checked against `model` and this optimizer before anything
-        is decompressed (see :func:`state_bounds`): each state array at most 4
+        is decompressed (see ``_format.state_bounds``): each state array at most 4
         times the model's arena plus 64 KiB, the JSON header 64 KiB plus 1 KiB
         per parameter tensor plus the schedules' states, so that memory stays
         a small multiple of the model's size whatever the data declares."""
-        bounds = state_bounds(model, self)
-        header, arrays = unpack(data, kind="optimizer", max_version=OPTIMIZER_FORMAT_VERSION,
-                                names=_state_array_names, max_header=bounds.header,
-                                max_bytes=bounds.array_limits, max_members=bounds.members,
-                                max_containers=bounds.containers)
-        if header.get("kind") != self._kind():
-            raise ValueError(f"cannot load optimizer state: saved for {header.get('kind')}, "
-                             f"this optimizer is {self._kind()}")
-        saved_rule = _saved_rule(header)
-        rule = select_rule(self.use_radam, self.hyper())
-        if saved_rule is not None and saved_rule.name != rule.name:
-            kept = (f" (it keeps {', '.join(saved_rule.state)} for each parameter)"
-                    if saved_rule.state else "")
-            raise ValueError(f"cannot load optimizer state: it was saved by {saved_rule.name!r}"
-                             f"{kept}, this optimizer is {rule.name!r}. Load it into an "
-                             f"optimizer built the same way (e.g. the run's own config)")
-        version = header.get("version")
-        saved = header.get("sources") if version == 2 else _v1_sources(header)
+        saved = _format.read_state(self, data, model)  # checked: nothing changed yet
         scheduled = self._scheduled()
-        if not isinstance(saved, dict) or set(saved) != set(scheduled):
-            names = sorted(saved) if isinstance(saved, dict) else saved
-            raise ValueError(f"cannot load optimizer state: saved with schedules for {names}, "
-                             f"this optimizer has {sorted(scheduled)}")
-        for name, state in saved.items():
-            mine = scheduled[name].get_state()
-            if not isinstance(state, dict) or mine is None or mine.get("kind") != state.get("kind") \
-                    or _schedule_name(mine) != _schedule_name(state):
-                raise ValueError(f"cannot load optimizer state: the schedule for {name!r} was "
-                                 f"{_schedule_name(state)!r}, here it is {scheduled[name]!r}")
-        model_state = header.get("model_state")
-        step = header.get("step")
-        if version == 1:  # no step count then: the model's update count is the best guess
-            step = int(model_state["nr_update"]) if isinstance(model_state, dict) else 0
-        if not isinstance(step, int) or isinstance(step, bool) or step < 0:
-            raise FormatError("optimizer state: bad step count")
-        last_score = header.get("last_score")
-        if last_score is not None and (not isinstance(last_score, list) or len(last_score) != 2):
-            raise FormatError("optimizer state: bad last_score")
-        plan = None
-        if model is not None and model_state is not None:
-            plan = self._plan_model_state(model, model_state, arrays)
         backup = {name: s.get_state() for name, s in scheduled.items()}
         old_step = self._step
         try:
-            for name, state in saved.items():
+            for name, state in saved.sources.items():
                 scheduled[name].set_state(state)
-            self._step = step
+            self._step = saved.step
             self._cache = None
             self.hyper()
         except (KeyError, TypeError, ValueError) as err:
@@ -455,158 +409,21 @@ class Optimizer:
             for name, state in backup.items():
                 scheduled[name].set_state(state)  # type: ignore[arg-type]
             raise FormatError(f"optimizer state: the saved schedule positions are invalid: {err}")
-        self._last_score = tuple(last_score) if last_score else None  # type: ignore[assignment]
-        if plan is not None:
-            self._arena_states[model.id] = plan
+        self._last_score = saved.last_score  # type: ignore[assignment]
+        if saved.plan is not None:
+            self._arena_states[model.id] = saved.plan
         return self
-
-    def _plan_model_state(self, model: Any, saved: Dict[str, Any],
-                          arrays: Dict[str, Any]) -> ArenaState:
-        arena = model.arena
-        nodes = model.walk()
-        new = ArenaState(arena.ops, arena.layout, len(arena))
-        if not isinstance(saved.get("nr_update"), int):
-            raise FormatError("optimizer state: bad update count")
-        new.nr_update = int(saved["nr_update"])
-        names = saved.get("arrays", sorted(arrays))
-        if not isinstance(names, list) or not set(names) <= set(arrays):
-            raise FormatError(f"optimizer state lacks some of the arrays {names}")
-        if self.use_averages:
-            names = sorted(set(names) | {"averages"}) if "averages" in arrays else names
-        new.ensure(names)
-        where = {key: (off, shape) for key, off, shape in arena.layout}
-        for entry in saved.get("layout", []):
-            index, name, off, shape = entry
-            shape = tuple(shape)
-            if not isinstance(index, int) or not 0 <= index < len(nodes):
-                raise ValueError(f"cannot load optimizer state: it refers to node {index}, "
-                                 f"the model has {len(nodes)} nodes")
-            node = nodes[index]
-            target = where.get((node.id, name))
-            if target is None or target[1] != shape:
-                raise ValueError(f"cannot load optimizer state: parameter {name!r} of node {index} "
-                                 f"({node.name!r}) has shape {None if target is None else target[1]} "
-                                 f"in the model but {shape} in the saved state")
-            size = math.prod(shape)
-            for array_name in names:
-                src = arrays[array_name]
-                if src.ndim != 1 or src.shape[0] < off + size:
-                    raise FormatError("optimizer state arrays are truncated")
-                # the state arrays live on the model's device: copy the host slice there
-                new.arrays[array_name][target[0]:target[0] + size] = \
-                    arena.ops.asarray(src[off:off + size])
-        return new
-
-
-class StateBounds(NamedTuple):
-    """What an optimizer state file for one model may hold (see :func:`state_bounds`)."""
-
-    header: Optional[int]  # bytes of JSON (None: what the file stores)
-    arena: Optional[int]  # floats in the model's arena (None: no model to bound the arrays)
-    members: int
-    containers: Optional[int]  # lists and maps in the JSON (None: ``unpack``'s default)
-
-    def array_limits(self, header: Dict[str, Any]) -> Dict[str, Tuple[int, str]]:
-        """``unpack``'s `max_bytes`: every state array, at most ``_STATE_SLACK``
-        times the arena's float32 bytes plus ``_STATE_EXTRA``."""
-        if self.arena is None:
-            return {}
-        nbytes = 4 * self.arena
-        return {"*": (_STATE_SLACK * nbytes + _STATE_EXTRA,
-                      f"this model's optimizer state is float32 ({self.arena},), {nbytes} "
-                      "bytes, per array")}
-
-    def total(self) -> Optional[int]:
-        """The most bytes the whole file may hold (None where the arrays are unbounded)."""
-        if self.arena is None or self.header is None:
-            return None
-        per_array = _STATE_SLACK * 4 * self.arena + _STATE_EXTRA + _NPY_HEADER
-        return (self.header + _NPY_HEADER + _STATE_ARRAYS * per_array
-                + self.members * 512 + (1 << 10))  # zip entries, the comment
-
-
-def state_bounds(model: Any = None, optimizer: Optional["Optimizer"] = None) -> StateBounds:
-    """Bounds on optimizer state for `model` (its parameter tensors and arena),
-    as `optimizer` (its schedules; None: any optimizer) saves it: the JSON
-    header at most ``_STATE_HEADER`` plus ``_STATE_HEADER_PER_TENSOR`` per
-    tensor plus the schedules' states; at most ``_STATE_ARRAYS`` arrays of at
-    most ``_STATE_SLACK`` times the arena. Without a model, or with one whose
-    parameters are not all allocated yet, the header and arrays are bounded
-    only by what the file stores (see ``thinc_fast._io``)."""
-    arena = None
-    tensors = 0
-    if model is not None:
-        try:  # a model with unallocated parameters (about to be loaded) bounds nothing
-            complete = all(node.has_param(name) for node in model.walk()
-                           for name in node.param_names)
-            if complete:
-                packed = model.arena
-                arena, tensors = len(packed), len(packed.layout)
-        except (AttributeError, TypeError, ValueError, KeyError):
-            arena = None
-    if optimizer is None:
-        sources = _STATE_SOURCES
-    else:
-        sources = 0
-        for source in optimizer._scheduled().values():
-            try:
-                state = json.dumps(source.get_state())
-            except (TypeError, ValueError):
-                state = ""
-            sources += _STATE_HEADER_PER_SOURCE + 4 * len(state)
-    if arena is None:
-        return StateBounds(None, None, 1 + _STATE_ARRAYS, None)
-    header = _STATE_HEADER + _STATE_HEADER_PER_TENSOR * tensors + sources
-    return StateBounds(header, arena, 1 + _STATE_ARRAYS, 4096 + 8 * tensors + sources // 16)
 
 
 def _is_constant(source: Source) -> bool:
     return isinstance(source, Constant)
 
 
-def _schedule_name(state: Dict[str, Any]) -> Any:
-    inner = state.get("schedule")
-    return inner.get("name") if isinstance(inner, dict) else state.get("name")
-
-
-def _state_array_names(header: Dict[str, Any]) -> Optional[set]:
-    """The arrays an optimizer state file asks for (None: any, for files that
-    do not list them), so that ``unpack`` refuses others before reading them."""
-    model_state = header.get("model_state")
-    if model_state is None:
-        return set()
-    names = model_state.get("arrays") if isinstance(model_state, dict) else None
-    return {n for n in names if isinstance(n, str)} if isinstance(names, list) else None
-
-
-def _saved_rule(header: Dict[str, Any]) -> Any:
-    """The rule (Adam, RAdam, SGD) a state file was saved by, from its betas; None if unknown."""
-    hyper, kind = header.get("hyperparameters"), header.get("kind")
-    if not isinstance(hyper, dict) or not isinstance(kind, dict):
-        return None
-    beta1, beta2 = hyper.get("beta1"), hyper.get("beta2")
-    if not all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in (beta1, beta2)):
-        return None
-    return select_rule(bool(kind.get("use_radam")), Hyper(0.0, 0.0, float(beta1), float(beta2),
-                                                           0.0, 0.0))
-
-
-def _v1_sources(header: Dict[str, Any]) -> Any:
-    """Version 1 files kept a schedule's position and the value in use."""
-    schedules = header.get("schedules")
-    hyper = header.get("hyperparameters", {})
-    if not isinstance(schedules, dict):
-        return schedules
-    step = (header.get("model_state") or {}).get("nr_update", 0)
-    return {name: {"kind": "iterator", "last_step": step, "last_value": hyper.get(name),
-                   "schedule": state} for name, state in schedules.items()}
-
-
-def _check_consistent(beta1: float, beta2: float, eps: float, use_radam: bool) -> None:
+def _check_consistent(beta1: float, beta2: float, eps: float, rule: str) -> None:
     if (beta1 > 0.0) != (beta2 > 0.0):
         raise HyperparameterError(f"beta1={beta1} and beta2={beta2}: use both > 0 for Adam, "
                                   "or both 0 for SGD")
-    if use_radam and not beta1 > 0.0:
+    if rule == "radam" and not beta1 > 0.0:
         raise HyperparameterError("RAdam needs beta1 > 0 and beta2 > 0")
     if beta1 > 0.0 and eps <= 0.0:
         raise HyperparameterError(f"eps must be > 0 for Adam, got {eps}")
