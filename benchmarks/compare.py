@@ -28,6 +28,7 @@ N_THREADS = min(2, len(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffini
 import thinc_fast  # noqa: E402
 from thinc_fast.api import Adam, Model, NumpyOps, Relu, Softmax, chain, minibatch  # noqa: E402
 from thinc_fast.backends import _blis_arch, blis_info  # noqa: E402
+from thinc_fast.backends.kernel_args import KernelScalars  # noqa: E402
 from thinc_fast.backends.numpy_ops import stream_triad  # noqa: E402
 
 thinc_fast.set_num_threads(N_THREADS)
@@ -476,7 +477,8 @@ def bench_ray(rounds: int, data) -> None:
     from thinc_fast.api import Config, registry
     from thinc_fast.distributed import Plan, RayTrainer
     from thinc_fast.distributed.ray import start_local_cluster
-    from thinc_fast.step import SummedCrossentropy, train_step
+    from thinc_fast.loss import SummedCrossentropy
+    from thinc_fast.step import train_step
 
     X, Y, _ = data
     X, Y = X[:20_000], Y[:20_000]
@@ -602,7 +604,8 @@ def bench_ray_text(rounds: int) -> None:
                                           make_textcat_docs, write_conllu, write_jsonl)
     from thinc_fast.distributed import Plan, RayTrainer
     from thinc_fast.distributed.ray import replica_config, start_local_cluster
-    from thinc_fast.step import SummedCrossentropy, train_step
+    from thinc_fast.loss import SummedCrossentropy
+    from thinc_fast.step import train_step
     from thinc_fast.training.batching import take
     from thinc_fast.training.text_configs import TAGGER_CONFIG, TEXTCAT_CONFIG
 
@@ -697,8 +700,8 @@ def bench_gpu(rounds: int) -> None:
         return cupy.cuda.get_elapsed_time(start, stop) / 1e3 / inner
 
     copies = [cuda_time(lambda: cupy.copyto(dst, src)) for _ in range(rounds)]
-    adams = [cuda_time(lambda: ops.adam_step(w, g, m, v, lr_hat=1e-3, beta1=0.9, beta2=0.999,
-                                             eps=1e-8)) for _ in range(rounds)]
+    step = KernelScalars(lr_hat=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)
+    adams = [cuda_time(lambda: ops.adam_step(w, g, m, v, scalars=step)) for _ in range(rounds)]
     copy_bw = 2 * 4 * n / statistics.median(copies)
     adam_bw = 8 * 4 * n / statistics.median(adams)
     print(f"\nGPU fused Adam, 100M params: {statistics.median(adams) * 1e3:.2f} ms, "

@@ -298,7 +298,8 @@ def driver(args: argparse.Namespace) -> Dict[str, Any]:
 def in_process(batch: int, threads: int, steps: int, rounds: int) -> float:
     """Examples/s of one process (root namespace, no CPU limit) at `batch`."""
     import thinc_fast
-    from thinc_fast.step import SummedCrossentropy, train_step
+    from thinc_fast.loss import SummedCrossentropy
+    from thinc_fast.step import train_step
 
     X, Y = synthetic()
     model, optimizer = build(X, Y)

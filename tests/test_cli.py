@@ -578,3 +578,60 @@ def test_a_torn_last_metrics_line_does_not_block_resume(tmp_path):
               check=False)
     assert bad.returncode == 1
     assert f"{metrics}, line 1: not a metrics row ('garbage')" in bad.stderr
+
+
+# a loss of one's own, registered as a plug-in (an entry point of the
+# thinc_fast_losses group): SummedCrossentropy's gradient (so it trains the same
+# bits) and 1000 times its value (so the reports show it was used)
+PLUGIN_LOSS = '''
+from thinc_fast.loss import SummedCrossentropy
+
+
+class ThousandfoldCrossentropy(SummedCrossentropy):
+    def __call__(self, guesses, truths):
+        d_guesses, value = super().__call__(guesses, truths)
+        return d_guesses, 1000.0 * value
+
+    def get_loss(self, guesses, truths):
+        return 1000.0 * super().get_loss(guesses, truths)
+
+
+def make():
+    return ThousandfoldCrossentropy()
+'''
+
+
+def test_a_loss_of_ones_own_reaches_train_and_evaluate(tmp_path):
+    """[training.loss] names any registered loss: here one a plug-in package
+    registers; train reports its values, and evaluate scores with it."""
+    plugin = tmp_path / "plugin"
+    (plugin / "thousandfold-0.1.dist-info").mkdir(parents=True)
+    (plugin / "thousandfold-0.1.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: thousandfold\nVersion: 0.1\n")
+    (plugin / "thousandfold-0.1.dist-info" / "entry_points.txt").write_text(
+        "[thinc_fast_losses]\nThousandfold.v1 = thousandfold:make\n")
+    (plugin / "thousandfold.py").write_text(PLUGIN_LOSS)
+    small = ["-q", "--set", "training.max_epochs=1", "--set", "model.*.hidden1.nO=16",
+             "--set", "model.*.hidden2.nO=8"]
+    cli("train", *small, "-o", tmp_path / "default")
+    cfg = tmp_path / "own.cfg"
+    cfg.write_text(cli("init-config").stdout.replace('"SummedCrossentropy.v1"',
+                                                     '"Thousandfold.v1"'))
+    cli("train", cfg, *small, "-o", tmp_path / "own", path=[plugin])
+    rows = {name: json.loads((tmp_path / name / "metrics.jsonl").read_text().splitlines()[-1])
+            for name in ("default", "own")}
+    for key in ("loss", "dev_loss"):
+        assert rows["own"][key] == pytest.approx(1000 * rows["default"][key], rel=1e-5), key
+    assert rows["own"]["dev_acc"] == rows["default"]["dev_acc"]
+    same = [load_params(tmp_path / name / "model-last" / "model.bin")
+            for name in ("default", "own")]
+    assert same[0].keys() == same[1].keys()
+    assert all(same[0][k].tobytes() == same[1][k].tobytes() for k in same[0])
+    scored = cli("evaluate", tmp_path / "own", path=[plugin]).stdout
+    assert f"loss {rows['own']['dev_loss']:.4f} on the config's dev set" in scored, scored
+    # without the plug-in the name is unknown: the error names the section
+    missing = cli("train", cfg, *small, "-o", tmp_path / "again", check=False)
+    assert missing.returncode == 1
+    assert "[training.loss]" in missing.stderr and "Thousandfold.v1" in missing.stderr, \
+        missing.stderr
+    assert not (tmp_path / "again").exists()

@@ -23,6 +23,7 @@ from thinc_fast.api import Config, fix_random_seed, registry  # noqa: E402
 from thinc_fast.datasets import digits  # noqa: E402
 from thinc_fast.distributed import Plan, RayTrainer, RayUnavailableError  # noqa: E402
 from thinc_fast.distributed import ray as ray_backend  # noqa: E402
+from thinc_fast.loss import CategoricalCrossentropy  # noqa: E402
 
 pytestmark = pytest.mark.ray
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
@@ -241,6 +242,41 @@ def test_resume_after_ctrl_c_with_dropout_is_identical(cluster, tmp_path):
                      show_progress=False, log=lambda line: None)
 
 
+def test_the_workers_train_with_the_configs_loss(cluster, tmp_path):
+    """[training.loss] reaches the workers: a registered loss with 1000 times
+    the summed cross-entropy's value shows in the workers' training loss (and
+    in the driver's dev loss); per example the plain one is at most ~21."""
+    import catalogue
+
+    from thinc_fast.loss import SummedCrossentropy
+    from thinc_fast.training import DEFAULT_CONFIG
+    from thinc_fast.training import train as run_training
+
+    class Thousandfold(SummedCrossentropy):  # local: Ray copies it to the workers by value
+        def __call__(self, guesses, truths):
+            d_guesses, value = super().__call__(guesses, truths)
+            return d_guesses, 1000.0 * value
+
+        def get_loss(self, guesses, truths):
+            return 1000.0 * super().get_loss(guesses, truths)
+
+    def make_thousandfold():
+        return Thousandfold()
+
+    name = "test_thousandfold_ray.v1"
+    registry.losses.register(name, func=make_thousandfold)
+    cfg = tmp_path / "own.cfg"
+    cfg.write_text(DEFAULT_CONFIG.replace('"SummedCrossentropy.v1"', f'"{name}"'))
+    try:
+        run_training(cfg, tmp_path / "run", overrides={"training.max_epochs": 1}, workers=2,
+                     show_progress=False, log=lambda line: None)
+    finally:  # other tests list the registered losses
+        catalogue._remove(registry.losses.namespace + (name,))
+    row = metrics(tmp_path / "run")[-1]
+    assert row["loss"] > 50 and row["dev_loss"] > 50, row
+    assert row["dev_acc"] > 0.5, row
+
+
 def test_local_cluster_binds_to_loopback_without_usage_stats(cluster):
     assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:")
     assert ray.util.get_node_ip_address() == "127.0.0.1"
@@ -277,6 +313,9 @@ def test_bad_settings_fail_before_any_work(cluster, data, monkeypatch):
         RayTrainer(NO_DROPOUT, model, optimizer, train_X, train_Y, 3)
     with pytest.raises(ValueError, match="on_failure"):
         RayTrainer(NO_DROPOUT, model, optimizer, train_X, train_Y, 2, on_failure="pray")
+    with pytest.raises(ValueError, match="RayTrainer: loss CategoricalCrossentropy normalizes"):
+        RayTrainer(NO_DROPOUT, model, optimizer, train_X, train_Y, 2,
+                   loss=CategoricalCrossentropy())
     with pytest.raises(RayUnavailableError, match=r"cannot split this run's 3 shards"):
         RayTrainer(NO_DROPOUT, model, optimizer, train_X, train_Y, 2,
                    plan=Plan(shards=3, shard_size=8, threads=1))

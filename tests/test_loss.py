@@ -485,7 +485,7 @@ def test_registry_versions_take_their_own_arguments():
         "CategoricalCrossentropy.v1", "CategoricalCrossentropy.v2",
         "CategoricalCrossentropy.v3", "SequenceCategoricalCrossentropy.v1",
         "SequenceCategoricalCrossentropy.v2", "SequenceCategoricalCrossentropy.v3",
-        "L2Distance.v1", "CosineDistance.v1"])
+        "SummedCrossentropy.v1", "L2Distance.v1", "CosineDistance.v1"])
 
 
 def test_losses_on_gpu_match_numpy(gpu):

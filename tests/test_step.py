@@ -4,7 +4,8 @@ import numpy
 import pytest
 
 from thinc_fast.api import SGD, Adam, CategoricalCrossentropy, Relu, Softmax, chain
-from thinc_fast.step import StepResult, SummedCrossentropy, apply_update, train_step
+from thinc_fast.loss import SummedCrossentropy
+from thinc_fast.step import StepResult, apply_update, train_step
 
 rng = numpy.random.default_rng(11)
 X = rng.standard_normal((12, 5)).astype("float32")

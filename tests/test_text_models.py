@@ -13,7 +13,8 @@ from thinc_fast.datasets import check_training_data
 from thinc_fast.datasets.text import (conllu_tagger, jsonl_textcat, make_tagger_docs,
                                       make_textcat_docs, write_conllu, write_jsonl)
 from thinc_fast.errors import DataError, UserError
-from thinc_fast.step import SummedCrossentropy, train_step
+from thinc_fast.loss import SummedCrossentropy
+from thinc_fast.step import train_step
 from thinc_fast.training import train
 from thinc_fast.training.batching import count_correct, take
 from thinc_fast.training.config import use_data_file

@@ -1,4 +1,7 @@
-"""The README's training loop learns the 8x8 handwritten digits."""
+"""The README's training loop learns the 8x8 handwritten digits, and
+thinc-fast train's [training] settings (the loss)."""
+import json
+
 import numpy
 import pytest
 
@@ -130,3 +133,124 @@ def test_small_data_trains_on_and_the_run_says_why_it_stopped(tmp_path):
     assert "Done: 20 epochs, 80 steps" in result.stdout, result.stdout
     assert "stopped early" not in result.stdout
     assert "Why it stopped: it completed max_epochs = 20" in result.stdout
+
+
+# ------------------------------------------------------ [training] loss
+DEFAULT_LOSS = '[training.loss]\n@losses = "SummedCrossentropy.v1"\n'
+
+
+def _run(tmp_path, name, loss=DEFAULT_LOSS):
+    """A one-epoch run of a small MLP on the digits, in-process; `loss`
+    replaces the default config's ``[training.loss]`` block ("": none).
+    Returns its folder."""
+    from thinc_fast.training import DEFAULT_CONFIG, train as run_training
+
+    assert DEFAULT_LOSS in DEFAULT_CONFIG
+    cfg = tmp_path / f"{name}.cfg"
+    cfg.write_text(DEFAULT_CONFIG.replace("nO = 128", "nO = 16").replace("nO = 64", "nO = 8")
+                   .replace("max_epochs = 20", "max_epochs = 1").replace(DEFAULT_LOSS, loss))
+    out = tmp_path / name
+    run_training(cfg, out, show_progress=False, log=lambda line: None)
+    return out
+
+
+def _params(folder):
+    with numpy.load(folder / "model-last" / "model.bin", allow_pickle=False) as data:
+        return {k: data[k].tobytes() for k in data.files if k != "__header__"}
+
+
+def _metrics(folder):
+    return [{k: v for k, v in json.loads(line).items() if k != "examples_per_s"}
+            for line in (folder / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_the_default_config_is_written_from_the_settings_table():
+    from thinc_fast.config import Config
+    from thinc_fast.training import DEFAULT_CONFIG, TRAINING_DEFAULTS, TRAINING_SETTINGS
+
+    section = Config().from_str(DEFAULT_CONFIG)["training"]
+    assert section == TRAINING_DEFAULTS
+    assert list(section) == [setting.name for setting in TRAINING_SETTINGS]
+    assert TRAINING_DEFAULTS["loss"] == {"@losses": "SummedCrossentropy.v1"}
+
+
+def test_an_explicit_loss_trains_the_same_bits_as_the_default(tmp_path):
+    """The default config names SummedCrossentropy.v1; a config without
+    [training.loss] (every config written before the key) trains with it too,
+    and its run's config.cfg stays as it was given."""
+    named, without = _run(tmp_path, "named"), _run(tmp_path, "without", loss="")
+    assert "[training.loss]" not in (without / "config.cfg").read_text()
+    assert _params(named) == _params(without)
+    assert _metrics(named) == _metrics(without)
+
+
+@pytest.fixture
+def register_loss():
+    """``register_loss(name, func)`` adds a loss to the registry for one test
+    (removed after it: other tests list the registered losses)."""
+    import catalogue
+
+    from thinc_fast.config import registry
+
+    names = []
+
+    def register(name, func):
+        registry.losses.register(name, func=func)
+        names.append(name)
+
+    yield register
+    for name in names:
+        catalogue._remove(registry.losses.namespace + (name,))
+
+
+def test_a_loss_of_ones_own_trains_in_process(tmp_path, register_loss):
+    """A loss registered in this process is the one the steps and the dev
+    evaluation use, built with the block's settings."""
+    from thinc_fast.loss import SummedCrossentropy
+
+    calls = []
+
+    class Counted(SummedCrossentropy):
+        def __init__(self, scale):
+            super().__init__()
+            self.scale = scale
+
+        def __call__(self, guesses, truths):
+            calls.append("step")
+            d_guesses, value = super().__call__(guesses, truths)
+            return d_guesses * self.scale, value
+
+        def get_loss(self, guesses, truths):
+            calls.append("dev")
+            return super().get_loss(guesses, truths)
+
+    def make_counted(scale: float = 1.0):
+        return Counted(scale)
+
+    register_loss("test_counted.v1", make_counted)
+    plain = _run(tmp_path, "plain", loss='[training.loss]\n@losses = "test_counted.v1"\n')
+    assert calls.count("step") == 45 and "dev" in calls  # 1437 rows / 32 a batch: 45 steps
+    assert _params(plain) == _params(_run(tmp_path, "default"))
+    halved = _run(tmp_path, "halved", loss='[training.loss]\n@losses = "test_counted.v1"\n'
+                  "scale = 0.5\n")
+    assert _params(halved) != _params(plain)
+
+
+@pytest.mark.parametrize("block, message", [
+    ('@losses = "CategoricalCrossentropy.v3"',
+     "[training.loss] cannot be used for training: CategoricalCrossentropy normalizes"),
+    ('@losses = "CategoricalCrossentropy.v3"\nnormalize = true',
+     'set normalize = false, or use @losses = "SummedCrossentropy.v1"'),
+    ('@layers = "Relu.v1"', "[training.loss] cannot be used for training: it built a Model"),
+    ('@losses = "SumedCrossentropy.v1"', "did you mean 'SummedCrossentropy.v1'"),
+    ('@losses = "SummedCrossentropy.v1"\nnormalize = false', "normalize"),
+], ids=["normalizing", "normalize-true", "not-a-loss", "misspelt", "bad-argument"])
+def test_a_loss_that_cannot_train_is_refused_naming_the_key(tmp_path, block, message):
+    from thinc_fast.errors import UserError
+
+    with pytest.raises(UserError) as err:
+        _run(tmp_path, "bad", loss=f"[training.loss]\n{block}\n")
+    assert str(tmp_path / "bad.cfg") in str(err.value)
+    assert "[training.loss]" in str(err.value) or "training.loss ->" in str(err.value)
+    assert message in str(err.value), str(err.value)
+    assert not (tmp_path / "bad").exists(), "refused before anything is written"

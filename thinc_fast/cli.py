@@ -10,6 +10,7 @@ from typing import Any, Callable, Optional, Tuple
 import click
 
 from .about import __version__
+from .errors import ThincFastError, TrainingInterrupted
 
 
 def _friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -28,8 +29,6 @@ def _friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except click.ClickException:
             raise
         except Exception as err:  # noqa: BLE001 - the CLI's last line of defence
-            from .errors import ThincFastError, TrainingInterrupted
-
             if isinstance(err, TrainingInterrupted):
                 click.echo(str(err), err=True)
                 sys.exit(err.exit_code)
@@ -89,21 +88,13 @@ def train(config: Optional[Path], output: Optional[Path], resume: bool, overwrit
           verbose: bool) -> None:
     """Train a model from CONFIG (default: an MLP on the 8x8 digits data set),
     on the config's data or on the .npz file given with --data."""
-    from .training import parse_overrides, train as run_training
+    from .training import RunOptions, parse_overrides, run_training
 
-    what = str(config) if config else "the default config (MLP on the 8x8 digits)"
-    if data is not None:
-        what = f"{config or 'the default model'} on {data}"
-    if resume:
-        banner = f"thinc-fast {__version__}: resuming the run in {output}"
-    else:
-        banner = (f"thinc-fast {__version__}: training {what}"
-                  + (f", writing to {output}" if output else " (no --output: nothing is saved)"))
-    summary = run_training(config, output, overrides=parse_overrides(list(overrides)),
-                           resume=resume, overwrite=overwrite, seed=seed, workers=workers,
-                           address=address, on_failure=on_failure, show_progress=not quiet,
-                           log=click.echo, data=data, banner=banner,
-                           allow_other_data=allow_other_data)
+    options = RunOptions(config=config, output=output, resume=resume, overwrite=overwrite,
+                         seed=seed, data=data, overrides=parse_overrides(list(overrides)),
+                         workers=workers, address=address, on_failure=on_failure,
+                         allow_other_data=allow_other_data, show_progress=not quiet)
+    summary = run_training(options, log=click.echo, banner=options.banner())
     if summary["finished"] is not None:
         return  # a finished run: what to do was said, nothing changed
     best, score = summary["best_score"], summary["score"]
@@ -136,15 +127,18 @@ def evaluate(model_dir: Path, data: Optional[Path], allow_other_data: bool,
     over tokens), and a label the model never saw is an error naming the
     file, the line and the label."""
     from .training import (evaluate as score, find_model_dir, load_config, load_model,
-                           resolve_config)
+                           resolve_config, resolve_loss)
 
     folder = find_model_dir(model_dir)
+    # a data file is scored with the loss the run trained and reported with
+    run_loss = None if data is None else resolve_loss(load_config(folder / "config.cfg", {}),
+                                                      str(folder / "config.cfg"))
     if data is not None and data.suffix.lower() in (".jsonl", ".conllu"):
         from .training.labels import text_eval_data
 
         model = load_model(folder)
         X, Y, _ = text_eval_data(folder, data, model)
-        accuracy, loss = score(model, X, Y)
+        accuracy, loss = score(model, X, Y, loss=run_loss)
         what = (f"{len(X)} documents" if hasattr(Y, "shape") else
                 f"{sum(len(doc) for doc in X)} tokens ({len(X)} sentences)")
         click.echo(f"{folder}: accuracy {accuracy:.4f}, loss {loss:.4f} on all {what} of {data}")
@@ -163,7 +157,7 @@ def evaluate(model_dir: Path, data: Optional[Path], allow_other_data: bool,
         parts = [("X", "Y")] + ([("X_dev", "Y_dev")] if "X_dev" in arrays else [])
         for x_key, y_key in parts:
             X, Y = arrays[x_key], arrays[y_key]
-            accuracy, loss = score(model, X, Y)
+            accuracy, loss = score(model, X, Y, loss=run_loss)
             click.echo(f"{folder}: accuracy {accuracy:.4f}, loss {loss:.4f} on all {len(X)} rows "
                        f"of {data} ({x_key!r}, {y_key!r})")
         return
@@ -178,7 +172,7 @@ def evaluate(model_dir: Path, data: Optional[Path], allow_other_data: bool,
     model = resolved["model"]
     model.from_disk(folder / "model.bin")
     _, _, X, Y = resolved["data"]
-    accuracy, loss = score(model, X, Y)
+    accuracy, loss = score(model, X, Y, loss=resolved["training"]["loss"])
     click.echo(f"{folder}: accuracy {accuracy:.4f}, loss {loss:.4f} on the config's dev set "
                f"({len(X)} examples)")
 

@@ -5,7 +5,9 @@ A loss is a small object configured once (``normalize``, label ``names``, a
 ``get_loss`` compute the two halves separately; calling the object returns both.
 The gradient is what the model's ``backprop`` takes; the loss value is for
 reporting only (for the cross-entropy losses it is the sum of the squared
-gradient, as in Thinc, not the cross-entropy itself).
+gradient, as in Thinc, not the cross-entropy itself; :class:`SummedCrossentropy`,
+the loss ``thinc-fast train`` uses unless ``[training.loss]`` names another,
+reports the cross-entropy and does not divide by the batch size).
 
 Arrays may be NumPy or CuPy: the work runs on the backend that owns `guesses`
 (``get_array_ops``); NumPy truths given with CuPy guesses are copied to the
@@ -549,6 +551,107 @@ def flat_truths(who: str, truths: Any, guesses: Ragged) -> Any:
 
 
 # ---------------------------------------------------------------------------------------
+# the training loss: summed over the batch
+
+
+class SummedCrossentropy(CategoricalCrossentropy):
+    """``CategoricalCrossentropy(normalize=False)`` whose value is the cross-entropy::
+
+        d_guesses = guesses - target
+        loss      = -sum(target * log(clip(guesses, 1e-9, 1)))
+
+    The gradient is CategoricalCrossentropy's, summed over the batch (not
+    divided by its size); the value is the summed cross-entropy, where
+    CategoricalCrossentropy (as Thinc) reports ``sum(d_guesses ** 2)``. This is
+    the default loss of ``thinc-fast train`` (``[training.loss]``, registered as
+    ``"SummedCrossentropy.v1"``), the one it reports (``loss``, ``dev_loss``).
+    Keyword arguments are CategoricalCrossentropy's, but for ``normalize``.
+
+    Sequence outputs (a tagger's): when `guesses` is a list of (n_i, classes)
+    arrays or a Ragged, `truths` holds each sequence's truths (a list, or a
+    Ragged); the rows of all sequences are scored in one pass and the gradient
+    comes back in the guesses' form (a list of arrays, or a Ragged).
+
+    >>> probs = numpy.asarray([[0.5, 0.5], [0.25, 0.75]], dtype="float32")
+    >>> d_probs, value = SummedCrossentropy()(probs, numpy.asarray([0, 1]))
+    >>> d_probs.tolist(), round(value, 4)          # not divided by the 2 rows
+    ([[-0.5, 0.5], [0.25, -0.25]], 0.9808)
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        if "normalize" in kwargs:
+            raise TypeError("SummedCrossentropy does not normalize; use "
+                            "CategoricalCrossentropy(normalize=True) for a mean gradient")
+        super().__init__(normalize=False, **kwargs)
+
+    def __call__(self, guesses: Any, truths: Any):
+        if isinstance(guesses, (list, tuple, Ragged)):
+            return self._sequences(guesses, truths)
+        d_guesses = self.get_grad(guesses, truths)  # checks the inputs
+        return d_guesses, self._crossentropy(guesses, truths)
+
+    def get_loss(self, guesses: Any, truths: Any) -> float:
+        """``-sum(target * log(clip(guesses, 1e-9, 1)))`` over the rows that are not masked."""
+        if isinstance(guesses, (list, tuple, Ragged)):
+            return self._sequences(guesses, truths)[1]
+        self.get_grad(guesses, truths)  # the same checks as the gradient's
+        return self._crossentropy(guesses, truths)
+
+    def _sequences(self, guesses: Any, truths: Any) -> Tuple[Any, float]:
+        """Gradient and value over the rows of every sequence, the gradient in
+        the form of `guesses`."""
+        ragged = guesses if isinstance(guesses, Ragged) else _as_ragged(guesses)
+        flat = flat_truths("SummedCrossentropy", truths, ragged)
+        d_data, value = self(ragged.dataXd, flat)
+        if isinstance(guesses, Ragged):
+            return Ragged(d_data, guesses.lengths), value
+        return get_array_ops(d_data).unflatten(d_data, ragged.lengths), value
+
+    def _crossentropy(self, guesses: Any, truths: Any) -> float:
+        xp = get_array_ops(guesses).xp
+        log_p = xp.log(guesses.clip(1e-9, 1.0))
+        dense = hasattr(truths, "shape") and tuple(truths.shape) == tuple(guesses.shape)
+        if dense and self.missing_value is None:
+            return float(-(xp.asarray(truths) * log_p).sum())
+        target, mask = self.convert_truths(truths, guesses)
+        return float(-(target * mask * log_p).sum())
+
+
+def _as_ragged(arrays: Any) -> Ragged:
+    """A list of (n_i, ...) arrays as one Ragged (an empty list: no rows)."""
+    if len(arrays) == 0:
+        return Ragged(numpy.zeros((0, 0), dtype="float32"), numpy.zeros((0,), dtype="int32"))
+    ops = get_array_ops(arrays[0])
+    lengths = numpy.asarray([a.shape[0] for a in arrays], dtype="int32")
+    return Ragged(ops.flatten(list(arrays)), ops.asarray(lengths))
+
+
+def summing_problem(loss: Any) -> Optional[str]:
+    """Why `loss` cannot be a training loss, or None when it can.
+
+    Training sums: a step's gradient is the sum of its examples' (so the
+    shards of data-parallel workers add up to the global batch's), and the
+    reported ``loss``/``dev_loss`` are sums divided by the number of examples.
+    A loss must therefore be a :class:`Loss` and must not divide by the batch
+    size (``normalize=True``).
+
+    >>> summing_problem(SummedCrossentropy()) is None
+    True
+    >>> summing_problem(CategoricalCrossentropy())[:41]
+    'CategoricalCrossentropy normalizes (divid'
+    """
+    if not isinstance(loss, Loss):
+        return (f"it built a {type(loss).__name__} ({loss!r:.60}), not a loss (a "
+                "thinc_fast.loss.Loss, e.g. @losses = \"SummedCrossentropy.v1\")")
+    if getattr(loss, "normalize", False):
+        return (f"{type(loss).__name__} normalizes (divides the gradient by the batch size), "
+                "but training needs gradients summed over the batch (data-parallel workers add "
+                "their shards' gradients, and the reported loss is the sum divided by the "
+                "examples): set normalize = false, or use @losses = \"SummedCrossentropy.v1\"")
+    return None
+
+
+# ---------------------------------------------------------------------------------------
 # distances
 
 
@@ -710,6 +813,17 @@ def configure_SequenceCategoricalCrossentropy_v3(
                                            label_smoothing=label_smoothing)
 
 
+@builtin("losses", "SummedCrossentropy.v1")
+def configure_SummedCrossentropy_v1(
+        *, names: Optional[Sequence[str]] = None, missing_value: MissingValue = None,
+        neg_prefix: Optional[str] = None,
+        label_smoothing: float = 0.0) -> SummedCrossentropy:
+    """SummedCrossentropy.v1: thinc-fast's training loss (CategoricalCrossentropy.v3's
+    arguments, but for normalize)."""
+    return SummedCrossentropy(names=names, missing_value=missing_value, neg_prefix=neg_prefix,
+                              label_smoothing=label_smoothing)
+
+
 @builtin("losses", "L2Distance.v1")
 def configure_L2Distance(*, normalize: bool = True) -> L2Distance:
     """L2Distance.v1."""
@@ -725,4 +839,4 @@ def configure_CosineDistance(*, normalize: bool = True,
 
 
 __all__ = ["Loss", "CategoricalCrossentropy", "SequenceCategoricalCrossentropy",
-           "L2Distance", "CosineDistance"]
+           "SummedCrossentropy", "L2Distance", "CosineDistance", "summing_problem"]

@@ -2,6 +2,7 @@
 
 >>> import numpy
 >>> from thinc_fast.api import SGD, Relu, Softmax, chain
+>>> from thinc_fast.loss import SummedCrossentropy
 >>> X = numpy.random.default_rng(0).random((8, 4), dtype="float32")
 >>> Y = numpy.eye(3, dtype="float32")[[0, 1, 2, 0, 1, 2, 0, 1]]
 >>> model = chain(Relu(5), Softmax()).initialize(X=X, Y=Y)
@@ -13,21 +14,18 @@
 it: each worker runs ``train_step(..., update=False)`` (forward, loss and
 backprop only: the gradients accumulate in the model's arena), the gradients
 are summed, and ``apply_update(model, optimizer, summed)`` applies them.
-Gradients are sums over the batch (``SummedCrossentropy`` does not normalise),
-so the sum of the shards' gradients is the gradient of the whole batch.
+Gradients are sums over the batch (the training loss, by default
+:class:`~thinc_fast.loss.SummedCrossentropy`, does not normalise), so the sum
+of the shards' gradients is the gradient of the whole batch.
 """
 import contextlib
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-import numpy
-
-from .backends import get_array_ops
-from .loss import CategoricalCrossentropy, Loss, flat_truths
+from .loss import Loss
 from .model import Model, watch_training
-from .types import Ragged
 
-__all__ = ["StepResult", "SummedCrossentropy", "GradientBuckets", "train_step", "apply_update"]
+__all__ = ["StepResult", "GradientBuckets", "train_step", "apply_update"]
 
 #: at most this many bytes of gradient per bucket (whole nodes; a larger node is a bucket alone)
 DEFAULT_BUCKET_BYTES = 1 << 20
@@ -39,72 +37,6 @@ class StepResult:
 
     loss: float
     n_examples: int
-
-
-class SummedCrossentropy(CategoricalCrossentropy):
-    """``CategoricalCrossentropy(normalize=False)`` whose value is the cross-entropy::
-
-        d_guesses = guesses - target
-        loss      = -sum(target * log(clip(guesses, 1e-9, 1)))
-
-    The gradient is CategoricalCrossentropy's, summed over the batch (not
-    divided by its size); the value is the summed cross-entropy, where
-    CategoricalCrossentropy (as Thinc) reports ``sum(d_guesses ** 2)``. This is
-    the loss ``thinc-fast train`` trains with and reports (``loss``, ``dev_loss``).
-    Keyword arguments are CategoricalCrossentropy's, but for ``normalize``.
-
-    Sequence outputs (a tagger's): when `guesses` is a list of (n_i, classes)
-    arrays or a Ragged, `truths` holds each sequence's truths (a list, or a
-    Ragged); the rows of all sequences are scored in one pass and the gradient
-    comes back in the guesses' form (a list of arrays, or a Ragged).
-    """
-
-    def __init__(self, **kwargs: Any) -> None:
-        if "normalize" in kwargs:
-            raise TypeError("SummedCrossentropy does not normalize; use "
-                            "CategoricalCrossentropy(normalize=True) for a mean gradient")
-        super().__init__(normalize=False, **kwargs)
-
-    def __call__(self, guesses: Any, truths: Any):
-        if isinstance(guesses, (list, tuple, Ragged)):
-            return self._sequences(guesses, truths)
-        d_guesses = self.get_grad(guesses, truths)  # checks the inputs
-        return d_guesses, self._crossentropy(guesses, truths)
-
-    def get_loss(self, guesses: Any, truths: Any) -> float:
-        """``-sum(target * log(clip(guesses, 1e-9, 1)))`` over the rows that are not masked."""
-        if isinstance(guesses, (list, tuple, Ragged)):
-            return self._sequences(guesses, truths)[1]
-        self.get_grad(guesses, truths)  # the same checks as the gradient's
-        return self._crossentropy(guesses, truths)
-
-    def _sequences(self, guesses: Any, truths: Any) -> Tuple[Any, float]:
-        """Gradient and value over the rows of every sequence, the gradient in
-        the form of `guesses`."""
-        ragged = guesses if isinstance(guesses, Ragged) else _as_ragged(guesses)
-        flat = flat_truths("SummedCrossentropy", truths, ragged)
-        d_data, value = self(ragged.dataXd, flat)
-        if isinstance(guesses, Ragged):
-            return Ragged(d_data, guesses.lengths), value
-        return get_array_ops(d_data).unflatten(d_data, ragged.lengths), value
-
-    def _crossentropy(self, guesses: Any, truths: Any) -> float:
-        xp = get_array_ops(guesses).xp
-        log_p = xp.log(guesses.clip(1e-9, 1.0))
-        dense = hasattr(truths, "shape") and tuple(truths.shape) == tuple(guesses.shape)
-        if dense and self.missing_value is None:
-            return float(-(xp.asarray(truths) * log_p).sum())
-        target, mask = self.convert_truths(truths, guesses)
-        return float(-(target * mask * log_p).sum())
-
-
-def _as_ragged(arrays: Any) -> Ragged:
-    """A list of (n_i, ...) arrays as one Ragged (an empty list: no rows)."""
-    if len(arrays) == 0:
-        return Ragged(numpy.zeros((0, 0), dtype="float32"), numpy.zeros((0,), dtype="int32"))
-    ops = get_array_ops(arrays[0])
-    lengths = numpy.asarray([a.shape[0] for a in arrays], dtype="int32")
-    return Ragged(ops.flatten(list(arrays)), ops.asarray(lengths))
 
 
 class GradientBuckets:

@@ -128,7 +128,8 @@ class Worker:
     config_text: a config holding only [model] and [optimizer] (the driver
     strips [data]: workers never load files, so relative paths in the config
     mean what they mean for the driver). state: ``(model bytes, optimizer
-    bytes, step)`` to start from."""
+    bytes, step)`` to start from. loss: the run's ``[training.loss]`` as the
+    driver built it (a copy arrives with the actor's arguments)."""
 
     def __init__(self, config_text: str, state: Tuple[bytes, bytes, int], X: Any, Y: Any,
                  plan: Dict[str, int], loss: Loss) -> None:

@@ -43,9 +43,10 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy
 
+from ..config import Config
 from ..errors import RayUnavailableError, WorkerFailure
-from ..loss import Loss
-from ..step import DEFAULT_BUCKET_BYTES, SummedCrossentropy
+from ..loss import Loss, SummedCrossentropy, summing_problem
+from ..step import DEFAULT_BUCKET_BYTES
 from ._reaper import watch_cluster
 from ._worker import Plan, Worker, checksum, is_power_of_two
 
@@ -168,8 +169,6 @@ def replica_config(config_text: str) -> str:
     """The config workers build: [model] and [optimizer] only, interpolated.
     Workers never load data (the driver sends the arrays), so a relative data
     path means the same with and without workers."""
-    from ..config import Config
-
     config = Config().from_str(config_text)
     return Config({"model": config["model"], "optimizer": config["optimizer"]}).to_str()
 
@@ -181,10 +180,14 @@ class RayTrainer:
     built in each worker). model/optimizer: the driver's replica, already
     initialised (and possibly restored from a checkpoint): workers start as
     exact copies of it, at step `step`. loss: the loss every worker trains
-    with (default :class:`~thinc_fast.step.SummedCrossentropy`); it must sum
-    over the examples, so that the shards' gradients add up to the global
-    batch's. plan: the run's fixed :class:`Plan` (shards, shard size, threads,
-    seed) when resuming; default: `n_workers` shards, the cluster's CPUs
+    with (``thinc-fast train`` passes its ``[training.loss]``; default
+    :class:`~thinc_fast.loss.SummedCrossentropy`); it must sum over the
+    examples, so that the shards' gradients add up to the global batch's
+    (:func:`~thinc_fast.loss.summing_problem`). Each worker gets a pickled
+    copy of this object with its actor's arguments (it is not rebuilt from
+    the config: a loss registered only in the driver's process works too).
+    plan: the run's fixed :class:`Plan` (shards, shard size, threads, seed)
+    when resuming; default: `n_workers` shards, the cluster's CPUs
     divided among the workers. exchange: "auto" (GLOO when every worker has
     torch, else the object store), "gloo" or "object_store". chunk_steps:
     how many steps the training loop hands over at once (the workers run them
@@ -212,6 +215,9 @@ class RayTrainer:
             raise ValueError(f"exchange must be 'auto', 'gloo' or 'object_store', got {exchange!r}")
         if isinstance(bucket_bytes, bool) or not isinstance(bucket_bytes, int) or bucket_bytes < 1:
             raise ValueError(f"bucket_bytes must be a positive int, got {bucket_bytes!r}")
+        problem = None if loss is None else summing_problem(loss)
+        if problem is not None:
+            raise ValueError(f"RayTrainer: loss {problem}")
         if plan is not None and plan.shards % n_workers:
             raise RayUnavailableError(
                 f"--workers {n_workers} cannot split this run's {plan.shards} shards evenly "

@@ -13,11 +13,14 @@ Outputs in the run's folder (see :mod:`thinc_fast.training.output`):
 ``--resume`` restores ``model-last`` and continues bit for bit as if the run
 had never stopped, wherever it was stopped (Ctrl-C is taken at a step boundary,
 after the evaluation due at that step). A run writes its folder holding the
-folder's lock (:class:`~thinc_fast.training.output.RunLock`); on resume it first
-repairs what a kill during a save left. Before training, the data is checked
-(:func:`~thinc_fast.datasets.check_training_data`). Each step is
-:func:`thinc_fast.step.train_step` (or its data-parallel split on Ray) with the
-loss :class:`~thinc_fast.step.SummedCrossentropy`.
+folder's lock; on resume it first repairs what a kill during a save left
+(:class:`~thinc_fast.training.output.RunFolder` owns the folder). The run's
+options are one :class:`~thinc_fast.training.options.RunOptions`. Before
+training, the data is checked (:func:`~thinc_fast.datasets.check_training_data`).
+Each step is :func:`thinc_fast.step.train_step` (or its data-parallel split on
+Ray) with the config's ``[training.loss]`` (default
+:class:`~thinc_fast.loss.SummedCrossentropy`), built once by
+:func:`~thinc_fast.training.config.resolve_config`.
 """
 import dataclasses
 import shlex
@@ -29,7 +32,6 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy
 
-from .._io import atomic_write
 from ..checkpoint import load_checkpoint
 from ..config import Config
 from ..data import fix_random_seed
@@ -39,25 +41,25 @@ from ..loss import Loss
 from ..model import Model
 from ..optimizers import Optimizer
 from ..schedules import Schedule
-from ..step import SummedCrossentropy, train_step
+from ..step import train_step
 from .batching import check_fit, count_correct, fit_hint, take
-from .provenance import (check_same_data, data_fingerprint, data_sources, read_data_record,
-                         write_data_record)
-from .labels import record_labels
-from .config import (SCORES, check_options, check_resume_overrides, load_config, resolve_config,
+from .config import (SCORES, check_resume_overrides, default_loss, load_config, resolve_config,
                      use_data_file)
-from .output import (RUN_MARKER, RunLock, append_metrics, clear_models, create_output,
-                     prepare_output, recover_output, truncate_metrics, write_model_dir)
+from .labels import record_labels
+from .options import RunOptions
+from .output import RunFolder
+from .provenance import check_same_data, data_fingerprint, data_sources
 from .state import TrainState
 
 
 def evaluate(model: Model, X: numpy.ndarray, Y: numpy.ndarray, batch_size: int = 1024,
              loss: Optional[Loss] = None) -> Tuple[float, float]:
     """(accuracy, mean loss per example) of `model` on one-hot `Y`; the loss is
-    ``loss.get_loss`` summed over the batches (default: the summed cross-entropy).
+    ``loss.get_loss`` summed over the batches (default: the default
+    ``[training.loss]``, the summed cross-entropy; a run passes its own).
     X and Y may be lists (documents); the accuracy is over rows: examples, or
     tokens when Y holds one array per document (a tagger)."""
-    loss = SummedCrossentropy() if loss is None else loss
+    loss = default_loss() if loss is None else loss
     correct, rows, total = 0, 0, 0.0
     for start in range(0, len(X), batch_size):
         P = model.predict(X[start:start + batch_size])
@@ -77,6 +79,10 @@ def train(config_path: Optional[Path] = None, output: Optional[Path] = None, *,
           allow_other_data: bool = False) -> Dict[str, Any]:
     """Train from a config; returns a summary. See the module docstring for outputs.
 
+    The keywords are the options of ``thinc-fast train`` (see
+    :class:`~thinc_fast.training.options.RunOptions`, which they build;
+    :func:`run_training` takes one directly).
+
     data: an ``.npz`` file to train on instead of the config's ``[data]``
     (``npz.v1``; ``--data``). A resumed run that has nothing left to do under
     its limits (``max_epochs``, ``patience``) says so and changes nothing:
@@ -91,28 +97,34 @@ def train(config_path: Optional[Path] = None, output: Optional[Path] = None, *,
 
     allow_other_data: let ``resume`` go on with data that differ from what
     the run was trained on (see :mod:`thinc_fast.training.provenance`)."""
-    check_options(resume=resume, overwrite=overwrite, workers=workers, address=address,
-                  seed=seed, data=data)
-    if workers:
+    options = RunOptions(config=config_path, output=output, resume=resume, overwrite=overwrite,
+                         seed=seed, data=data, overrides=overrides or {}, workers=workers,
+                         address=address, on_failure=on_failure,
+                         allow_other_data=allow_other_data, show_progress=show_progress)
+    return run_training(options, log=log, banner=banner)
+
+
+def run_training(options: RunOptions, *, log: Callable[[str], None] = print,
+                 banner: Optional[str] = None) -> Dict[str, Any]:
+    """Train as `options` say (``thinc-fast train``); returns the summary
+    :func:`train` describes. banner: a line to log once everything is checked."""
+    if options.workers:
         from ..distributed.ray import import_ray
 
         import_ray()  # fail before anything is built or written
-    locks: List[RunLock] = []
+    folder = RunFolder.open(options.output, resume=options.resume, overwrite=options.overwrite,
+                            log=log)
     try:
-        run = _Run.start(config_path, output, overrides=dict(overrides or {}), resume=resume,
-                         overwrite=overwrite, seed=seed, workers=workers, address=address,
-                         on_failure=on_failure, log=log, data=data, locks=locks,
-                         banner=banner, allow_other_data=allow_other_data)
+        run = _Run.start(options, folder, log=log, banner=banner)
         stopped_early = run.finished is not None and "stopped early" in run.finished
         if run.finished is None:
             try:
-                stopped_early = run.loop(show_progress)
+                stopped_early = run.loop(options.show_progress)
             finally:
                 if run.trainer is not None:
                     run.trainer.shutdown()
     finally:
-        for lock in locks:
-            lock.release()
+        folder.release()
     state = run.state
     return {"best_dev_acc": state.best_score if run.score == "dev_acc" else None,
             "score": run.score, "best_score": state.best_score, "best_step": state.best_step,
@@ -125,10 +137,11 @@ def train(config_path: Optional[Path] = None, output: Optional[Path] = None, *,
 class _Run:
     """One training run: what the config built, the output folder, the state."""
 
-    def __init__(self, config: Config, resolved: Dict[str, Any], out: Optional[Path],
+    def __init__(self, config: Config, resolved: Dict[str, Any], folder: RunFolder,
                  state: TrainState, log: Callable[[str], None]) -> None:
         self.config = config
-        self.out = out
+        self.folder = folder
+        self.out = folder.path
         self.state = state
         self.log = log
         self.model: Model = resolved["model"]
@@ -141,8 +154,8 @@ class _Run:
         self.patience = training["patience"]
         self.patience_min_steps = training["patience_min_steps"]
         self.score = training["score"]
+        self.loss: Loss = training["loss"]  # [training.loss], for the steps and the dev set
         self.finished: Optional[str] = None  # why a resumed run has nothing left to do
-        self.loss = SummedCrossentropy()
         self.trainer: Any = None
         self.workers = 0
         self.shards = 0  # shards per global batch when training on Ray workers
@@ -151,36 +164,24 @@ class _Run:
         self.last_eval = time.perf_counter()
 
     @classmethod
-    def start(cls, config_path: Optional[Path], output: Optional[Path], *,
-              overrides: Dict[str, Any], resume: bool, overwrite: bool, seed: Optional[int],
-              workers: int, address: Optional[str], on_failure: str,
-              log: Callable[[str], None], data: Optional[Path] = None,
-              locks: Optional[List[RunLock]] = None, banner: Optional[str] = None,
-              allow_other_data: bool = False) -> "_Run":
-        """Check and build everything, restore a resumed run, then prepare the
-        folder. The folder's lock is taken (and appended to `locks`, for the
-        caller to release) before a run of ours is read, or before a new folder
-        is written."""
-        locks = [] if locks is None else locks
-        if seed is not None:
-            overrides["system.seed"] = seed
-        out = prepare_output(output, resume, overwrite)
-        if out is not None and (out / RUN_MARKER).exists():
-            locks.append(_lock(out, log))
+    def start(cls, options: RunOptions, folder: RunFolder, *, log: Callable[[str], None],
+              banner: Optional[str] = None) -> "_Run":
+        """Load and check the config, the data and the model, restore a resumed
+        run, then claim and prepare `folder` (opened, and already locked when
+        it holds a run: see :class:`RunFolder`)."""
+        overrides = options.config_overrides()
+        resume = options.resume
         if resume:
-            assert out is not None
-            recover_output(out, log)
-            prepare_output(out, resume, overwrite)  # a model-last to continue from, now
-            config = load_config(out / "config.cfg", overrides)
+            config = load_config(folder.config_file, overrides)
             check_resume_overrides(overrides)
-            where = str(out / "config.cfg")
-            if config_path is not None:
+            where = str(folder.config_file)
+            if options.config is not None:
                 log("Resuming: using the run's own config.cfg (CONFIG is ignored; --set applies).")
         else:
-            config = load_config(config_path, overrides)
-            where = str(config_path) if config_path else "the default config"
-            if data is not None:
-                use_data_file(config, data)
+            config = load_config(options.config, overrides)
+            where = str(options.config) if options.config else "the default config"
+            if options.data is not None:
+                use_data_file(config, options.data)
         resolved = resolve_config(config, where)
         # as the loader gave them (evaluate fingerprints the same, unchecked)
         fingerprint = data_fingerprint(resolved["data"])
@@ -188,9 +189,8 @@ class _Run:
         record_labels(config)  # a text model's label names, saved with the run
         resolved["data"] = check_training_data(resolved["data"], where)
         train_X, train_Y, _, _ = resolved["data"]
-        if resume and not allow_other_data:
-            assert out is not None
-            check_same_data(read_data_record(out), fingerprint, sources, "--resume", out)
+        if resume and not options.allow_other_data:
+            check_same_data(folder.data_record(), fingerprint, sources, "--resume", folder.path)
         run_seed = int(config.get("system", {}).get("seed", 0))
         fix_random_seed(run_seed)
         try:
@@ -206,44 +206,31 @@ class _Run:
         state = TrainState()
         plan = None
         if resume:
-            assert out is not None
-            extra = load_checkpoint(out / "model-last" / "checkpoint.bin", resolved["model"],
-                                    resolved["optimizer"])
+            assert folder.path is not None
+            extra = load_checkpoint(folder.path / "model-last" / "checkpoint.bin",
+                                    resolved["model"], resolved["optimizer"])
             state = TrainState.from_dict(extra["progress"])
             plan = extra.get("data_parallel")  # fixed for the run: see thinc_fast.distributed
             batch_size = resolved["training"]["batch_size"]
             if isinstance(batch_size, Schedule) and state.batch_size_state:
                 batch_size.set_state(state.batch_size_state)
-        run = cls(config, resolved, out, state, log)
+        run = cls(config, resolved, folder, state, log)
         if resume:
             run.finished = state.finished(run.max_epochs, run.patience, run.patience_min_steps)
             if run.finished is not None:
                 best = (f" Its best {run.score} is {state.best_score:.4f}, at step "
                         f"{state.best_step}." if state.best_score is not None else "")
-                log(f"The run in {out} is finished: {run.finished}.{best} Nothing was changed. "
-                    "To train it further, raise the limit, e.g. --resume --set "
+                log(f"The run in {folder.path} is finished: {run.finished}.{best} Nothing was "
+                    "changed. To train it further, raise the limit, e.g. --resume --set "
                     "training.max_epochs=N (or training.patience=N).")
                 return run
-        if out is not None and not locks:  # a new folder, or an empty one: lock it, look again
-            out.mkdir(parents=True, exist_ok=True)
-            locks.append(_lock(out, log))
-            prepare_output(out, resume, overwrite)
+        folder.claim()  # a new or empty folder: lock it and look again, before any write
         # Ray workers start as copies of this (possibly restored) model and optimizer
-        run.connect_workers(workers, address, on_failure, run_seed, plan)
-        if out is not None and not resume:
-            clear_models(out)  # --overwrite: nothing of the earlier run is mixed in
-            create_output(out)
-            (out / "config.cfg").write_text(config.to_str(), encoding="utf8")
-            (out / "metrics.jsonl").write_text("")
-        if out is not None and (not resume or allow_other_data or
-                                read_data_record(out) is None):
-            write_data_record(out, fingerprint, sources)  # what the run trains on from here
+        run.connect_workers(options.workers, options.address, options.on_failure, run_seed, plan)
+        folder.prepare(config, fingerprint, sources, step=state.step,
+                       rewrite_config=bool(overrides), other_data=options.allow_other_data)
         if resume:
-            assert out is not None
-            truncate_metrics(out / "metrics.jsonl", state.step)
-            if overrides:
-                atomic_write(out / "config.cfg", config.to_str().encode("utf8"))
-            log(f"Resumed {out} at epoch {state.epoch}, step {state.step}.")
+            log(f"Resumed {folder.path} at epoch {state.epoch}, step {state.step}.")
         return run
 
     def why_it_stopped(self, stopped_early: bool) -> str:
@@ -394,8 +381,7 @@ class _Run:
         if self.bar is not None:
             self.bar.clear()
         self.table.row(row)
-        if self.out is not None:
-            append_metrics(self.out / "metrics.jsonl", row)
+        self.folder.append_metrics(row)
         # model-best first: model-last, the point a resume starts from, is written last
         self.save(["model-best", "model-last"] if improved else ["model-last"],
                   {"epoch": state.epoch, "step": state.step, "dev_acc": accuracy,
@@ -413,8 +399,7 @@ class _Run:
         if self.trainer is not None:
             self.trainer.sync_driver()
             extra["data_parallel"] = self.trainer.plan.to_dict()
-        for name in which:
-            write_model_dir(self.out / name, self.config, self.model, self.optimizer, extra, meta)
+        self.folder.save(which, self.config, self.model, self.optimizer, extra, meta)
 
     # ------------------------------------------------------------- progress
     def open_bar(self, show_progress: bool, n_train: int) -> None:
@@ -431,17 +416,6 @@ class _Run:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-
-
-def _lock(out: Path, log: Callable[[str], None]) -> RunLock:
-    lock = RunLock.acquire(out)
-    if lock.unsupported:
-        log(f"Note: {out} cannot be locked ({lock.unsupported}): make sure no other run writes "
-            "into it.")
-    if lock.stale:
-        log(f"Note: the lock on {out} was left by a run that ended without releasing it "
-            f"({lock.stale}); taking it over.")
-    return lock
 
 
 class _Table:

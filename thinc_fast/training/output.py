@@ -17,6 +17,10 @@ folders ``model-last/`` and ``model-best/``.
   ``model-last``: :func:`recover_output`, run under the lock when a run starts
   in the folder, moves the complete new folder (or else the old one) into
   place, and removes what interrupted saves left behind.
+- **One owner.** :class:`RunFolder` runs these in one order for every run:
+  check (nothing written), lock, recover (``--resume``), check again under the
+  lock, then prepare (``config.cfg``, ``metrics.jsonl``, ``data.json``);
+  then the model folders and metrics rows as the run goes; then release.
 - **Usual modes.** Files and folders get ``0o666``/``0o777`` less the umask,
   as files made by ``open``/``mkdir`` do, so that a team can share a model.
 """
@@ -32,10 +36,12 @@ from typing import Any, Callable, Dict, List, Optional
 
 from .._io import atomic_write, make_temp_dir
 from ..checkpoint import save_checkpoint
-from ..config import Config
+from ..config import Config, ConfigValidationError, registry
 from ..errors import UserError
 from ..model import Model
 from ..optimizers import Optimizer
+from .config import load_config
+from .provenance import read_data_record, write_data_record
 
 RUN_MARKER = ".thinc-fast-run"
 LOCK_FILE = ".thinc-fast.lock"
@@ -227,6 +233,130 @@ def _read_fd(fd: int) -> str:
         return ""
 
 
+# ------------------------------------------------------------ the owner
+class RunFolder:
+    """The output folder of one run, from its first check to the release of
+    its lock: the one caller of :func:`prepare_output`, :class:`RunLock`,
+    :func:`recover_output` and the folder's writes.
+
+    Every run goes through the same steps, in this order:
+
+    1. **check** (:meth:`open`): the folder is new, empty, or a run of ours
+       to resume or overwrite; nothing is written, so a run refused later
+       (a bad config, bad data) leaves no folder behind;
+    2. **lock**: at once when the folder already holds a run (before its
+       config or checkpoint is read); a new or empty folder only when the run
+       has passed its checks and is about to write (:meth:`claim`);
+    3. **recover** (``--resume``): repair what a kill during a save left;
+    4. **check again**, under the lock: what is there now stays so;
+    5. **prepare** (:meth:`prepare`): a new run's marker, ``config.cfg`` and
+       empty ``metrics.jsonl`` (an overwritten run's models removed first);
+       a resumed run's metrics rows after its checkpoint dropped; the data
+       record (:mod:`~thinc_fast.training.provenance`);
+
+    then :meth:`save` and :meth:`append_metrics` while training, and
+    :meth:`release`. With no output (`path` None) each step does nothing.
+    """
+
+    def __init__(self, path: Optional[Path], *, resume: bool, overwrite: bool,
+                 log: Callable[[str], None] = print) -> None:
+        self.path = path
+        self.resume = resume
+        self.overwrite = overwrite
+        self.log = log
+        self.lock: Optional[RunLock] = None
+
+    @classmethod
+    def open(cls, output: Optional[Path], *, resume: bool, overwrite: bool,
+             log: Callable[[str], None] = print) -> "RunFolder":
+        """Check `output` (steps 1-4 for a folder that holds a run, step 1 else);
+        UserError when it cannot take this run. The caller releases it."""
+        folder = cls(prepare_output(output, resume, overwrite), resume=resume,
+                     overwrite=overwrite, log=log)
+        if folder.path is not None and (folder.path / RUN_MARKER).exists():
+            folder._take()
+        return folder
+
+    def claim(self) -> None:
+        """Steps 2-4 for a new or empty folder, just before the run writes:
+        create it, lock it and check it again (another run may have started in
+        it since :meth:`open`). Nothing to do for a folder already locked."""
+        if self.path is None or self.lock is not None:
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._take()
+
+    def _take(self) -> None:
+        """Lock, recover (on resume), check again; the lock is let go on failure."""
+        assert self.path is not None
+        self.lock = RunLock.acquire(self.path)
+        try:
+            if self.lock.unsupported:
+                self.log(f"Note: {self.path} cannot be locked ({self.lock.unsupported}): make "
+                         "sure no other run writes into it.")
+            if self.lock.stale:
+                self.log(f"Note: the lock on {self.path} was left by a run that ended without "
+                         f"releasing it ({self.lock.stale}); taking it over.")
+            if self.resume:
+                recover_output(self.path, self.log)
+            prepare_output(self.path, self.resume, self.overwrite)  # a model-last to go on from
+        except BaseException:
+            self.release()
+            raise
+
+    @property
+    def config_file(self) -> Path:
+        """The run's ``config.cfg`` (only with an output)."""
+        assert self.path is not None
+        return self.path / "config.cfg"
+
+    def data_record(self) -> Optional[Dict[str, Any]]:
+        """What ``data.json`` says the run trained on (None: no output, or no record)."""
+        return None if self.path is None else read_data_record(self.path)
+
+    def prepare(self, config: Config, fingerprint: str, sources: Dict[str, str], *,
+                step: int, rewrite_config: bool, other_data: bool) -> None:
+        """Step 5, after :meth:`claim`. A new run (or ``--overwrite``): clear the
+        earlier run's models, mark the folder, write `config` and an empty
+        ``metrics.jsonl``. A resumed run (at `step`): drop the metrics rows
+        after its checkpoint, and write `config` again when `rewrite_config`
+        (``--set`` changed it). The data record (`fingerprint`, `sources`) is
+        written for a new run, for a resumed one that has none yet, and when
+        `other_data` (``--allow-other-data``) lets the run go on with new data."""
+        if self.path is None:
+            return
+        if not self.resume:
+            clear_models(self.path)  # --overwrite: nothing of the earlier run is mixed in
+            create_output(self.path)
+            self.config_file.write_text(config.to_str(), encoding="utf8")
+            (self.path / "metrics.jsonl").write_text("")
+        if not self.resume or other_data or self.data_record() is None:
+            write_data_record(self.path, fingerprint, sources)  # what the run trains on from here
+        if self.resume:
+            truncate_metrics(self.path / "metrics.jsonl", step)
+            if rewrite_config:
+                atomic_write(self.config_file, config.to_str().encode("utf8"))
+
+    def save(self, names: List[str], config: Config, model: Model, optimizer: Optimizer,
+             extra: Dict[str, Any], meta: Dict[str, Any]) -> None:
+        """Write the model folders `names` (e.g. ``["model-best", "model-last"]``)."""
+        if self.path is None:
+            return
+        for name in names:
+            write_model_dir(self.path / name, config, model, optimizer, extra, meta)
+
+    def append_metrics(self, row: Dict[str, Any]) -> None:
+        """Add one evaluation's row to ``metrics.jsonl``."""
+        if self.path is not None:
+            append_metrics(self.path / "metrics.jsonl", row)
+
+    def release(self) -> None:
+        """Free the folder's lock (if held); safe to call more than once."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+
 # ------------------------------------------------------------- model folders
 def write_model_dir(target: Path, config: Config, model: Model, optimizer: Optimizer,
                     extra: Dict[str, Any], meta: Dict[str, Any]) -> None:
@@ -344,9 +474,6 @@ def load_model(path: Any) -> Model:
     folder (its model-best, else its model-last). The data the run trained on is
     not loaded. ``model.predict(X)`` then gives the class probabilities.
     """
-    from ..config import ConfigValidationError, registry
-    from .config import load_config
-
     folder = find_model_dir(Path(path))
     config = load_config(folder / "config.cfg", {})
     if "model" not in config:

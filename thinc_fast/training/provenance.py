@@ -22,6 +22,7 @@ import numpy
 
 from .._io import atomic_write
 from ..errors import UserError
+from ..util import to_numpy
 
 DATA_RECORD = "data.json"
 
@@ -53,8 +54,6 @@ def _feed(digest: Any, value: Any) -> None:
     elif hasattr(value, "dataXd") and hasattr(value, "lengths"):  # a Ragged
         _feed(digest, [numpy.asarray(value.dataXd), numpy.asarray(value.lengths)])
     elif hasattr(value, "shape") and hasattr(value, "dtype"):  # a CuPy array
-        from ..util import to_numpy
-
         _feed(digest, to_numpy(value))
     else:
         digest.update(f"r{value!r};".encode())
