@@ -13,7 +13,8 @@ from . import _blis_arch
 
 _blis_arch.configure()  # must run before blis is first imported (by numpy_ops)
 
-from .cupy_ops import CupyOps  # noqa: E402  (importable without CuPy; raises when built)
+from .cupy_ops import (CupyOps, GPUUnavailableError,  # noqa: E402  (importable without CuPy)
+                       gpu_status)
 from .numpy_ops import NumpyOps, get_num_threads, set_num_threads  # noqa: E402
 from .ops import Ops, SizedGenerator  # noqa: E402
 
@@ -49,8 +50,6 @@ def get_ops(name: str, **kwargs: Any) -> Ops:
     """A new backend by name: ``"numpy"`` (alias ``"cpu"``), ``"cupy"`` (alias
     ``"gpu"``; raises GPUUnavailableError without CuPy or a device) or ``"base"``."""
     if name in ("cupy", "gpu"):
-        from .cupy_ops import CupyOps
-
         return CupyOps(**kwargs)
     try:
         cls = _OPS_BY_NAME[name]
@@ -63,8 +62,6 @@ def get_ops(name: str, **kwargs: Any) -> Ops:
 
 def prefer_gpu(gpu_id: int = 0) -> bool:
     """Use the GPU backend when CuPy and a device are there; returns whether it does."""
-    from .cupy_ops import gpu_status
-
     if gpu_status() is not None:
         return False
     require_gpu(gpu_id)
@@ -73,8 +70,6 @@ def prefer_gpu(gpu_id: int = 0) -> bool:
 
 def require_gpu(gpu_id: int = 0) -> bool:
     """Use the GPU backend, or raise GPUUnavailableError saying why not."""
-    from .cupy_ops import CupyOps, GPUUnavailableError, gpu_status
-
     problem = gpu_status()
     if problem is not None:
         raise GPUUnavailableError(problem)
@@ -91,76 +86,9 @@ def require_cpu() -> bool:
     return True
 
 
-def set_active_gpu(gpu_id: int) -> Any:
-    """Make GPU `gpu_id` the current CUDA device of CuPy (and of PyTorch, when it
-    sees a CUDA device); returns CuPy's ``Device``. Raises ValueError without a GPU."""
-    from .cupy_ops import gpu_status
-
-    problem = gpu_status()
-    if problem is not None:
-        raise ValueError(f"No CUDA GPU devices detected: {problem}")
-    import cupy  # pragma: no cover - needs a GPU
-
-    device = cupy.cuda.Device(gpu_id)  # pragma: no cover
-    device.use()  # pragma: no cover
-    from .. import compat  # pragma: no cover
-
-    if compat.has_torch_cuda_gpu:  # pragma: no cover
-        compat.torch.cuda.set_device(gpu_id)
-    return device  # pragma: no cover
-
-
-def set_gpu_allocator(allocator: str) -> None:
-    """Let CuPy take its GPU memory from another framework's allocator, so the
-    two do not each keep a pool of free memory: ``"pytorch"`` or ``"tensorflow"``
-    (the latter is not supported by thinc_fast and raises)."""
-    if allocator == "pytorch":
-        use_pytorch_for_gpu_memory()
-    elif allocator == "tensorflow":
-        use_tensorflow_for_gpu_memory()
-    else:
-        raise ValueError(f"Invalid 'gpu_allocator' argument: {allocator!r}. Available "
-                         f"allocators are: 'pytorch', 'tensorflow'")
-
-
-def use_pytorch_for_gpu_memory() -> None:
-    """Route CuPy's GPU allocations through PyTorch's caching allocator (a no-op
-    unless the current backend is the GPU one, as in Thinc, where PyTorch's
-    default device follows the current ops). Raises ImportError without PyTorch."""
-    from .. import compat
-
-    if not compat.has_torch:
-        raise ImportError("use_pytorch_for_gpu_memory needs PyTorch: pip install torch")
-    if not isinstance(get_current_ops(), CupyOps):
-        return
-    torch = compat.torch  # pragma: no cover - needs a GPU
-    import cupy  # pragma: no cover - needs a GPU
-
-    def malloc(size: int) -> Any:  # pragma: no cover - needs a GPU
-        # a uint8 tensor owns the memory; CuPy's UnownedMemory keeps it alive
-        block = torch.empty((size,), dtype=torch.uint8, device="cuda")
-        memory = cupy.cuda.UnownedMemory(block.data_ptr(), size, block)
-        return cupy.cuda.MemoryPointer(memory, 0)
-
-    pools = context_pools.get()  # pragma: no cover
-    if "pytorch" not in pools:  # pragma: no cover
-        pools["pytorch"] = cupy.cuda.MemoryPool(allocator=malloc)
-    cupy.cuda.set_allocator(pools["pytorch"].malloc)  # pragma: no cover
-
-
-def use_tensorflow_for_gpu_memory() -> None:
-    """Thinc routes CuPy's memory through TensorFlow here; thinc_fast has no
-    TensorFlow support, so this raises naming the alternatives."""
-    raise NotImplementedError(
-        "thinc_fast does not support TensorFlow, so it cannot route GPU memory through it: "
-        "use set_gpu_allocator('pytorch'), or real Thinc (pip install thinc tensorflow)")
-
-
 def get_array_ops(array: Any) -> Ops:
     """The backend that owns `array`: CupyOps for CuPy arrays, else NumpyOps."""
     if type(array).__module__.startswith("cupy"):
-        from .cupy_ops import CupyOps
-
         return CupyOps()
     return _default_ops
 
@@ -199,5 +127,4 @@ __all__ = ["Ops", "NumpyOps", "CupyOps", "SizedGenerator", "get_ops", "get_curre
            "set_current_ops", "use_ops",
            "set_num_threads", "get_num_threads", "blis_info", "prefer_gpu", "require_gpu",
            "get_array_ops", "AppleOps", "MPSOps", "context_pools", "require_cpu",
-           "set_active_gpu", "set_gpu_allocator", "use_pytorch_for_gpu_memory",
-           "use_tensorflow_for_gpu_memory"]
+           "gpu_status"]

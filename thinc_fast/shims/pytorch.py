@@ -36,7 +36,9 @@ from typing import Any, Callable, Dict, Optional
 import msgpack
 
 from .. import compat
+from .._thinc_format import count_values
 from ..backends import CupyOps, context_pools, get_current_ops
+from ..devices import set_gpu_allocator
 from ..types import ArgsKwargs
 from ..util import (convert_recursive, get_torch_default_device, iterate_recursive, torch2xp,
                     xp2torch)
@@ -82,8 +84,6 @@ class PyTorchShim(Shim):
             # share PyTorch's GPU memory pool with CuPy, once per context
             if "pytorch" not in context_pools.get():
                 import cupy
-
-                from ..backends import set_gpu_allocator
 
                 set_gpu_allocator("pytorch")
                 cupy.get_default_memory_pool().free_all_blocks()
@@ -229,8 +229,6 @@ _SHIM_MAX_DEPTH = 16
 
 
 def _unpack(data: bytes) -> Dict[str, Any]:
-    from .._thinc_format import count_values
-
     try:
         count_values(bytes(data), max_values=_SHIM_MAX_VALUES, max_depth=_SHIM_MAX_DEPTH)
     except ValueError as err:  # LimitError (a FormatError) included
