@@ -9,6 +9,7 @@ import time
 import numpy
 import pytest
 from cli_runner import cli
+from configs import mlp_config
 
 
 def snapshot(folder):
@@ -68,28 +69,10 @@ def test_train_on_an_npz_file_and_evaluate_it(tmp_path):
     y = (X[:, 0] > 0).astype("int64")
     numpy.savez(tmp_path / "data.npz", X=X, Y=y)
     cfg = tmp_path / "npz.cfg"
-    cfg.write_text(f"""
-[data]
-@datasets = "npz.v1"
-path = "{tmp_path / 'data.npz'}"
-
-[model]
-@layers = "chain.v1"
-
-[model.*.hidden]
-@layers = "Relu.v1"
-nO = 16
-
-[model.*.out]
-@layers = "Softmax.v1"
-
-[optimizer]
-@optimizers = "Adam.v1"
-learn_rate = 0.01
-
-[training]
-max_epochs = 10
-""")
+    cfg.write_text(mlp_config(
+        [16], optimizer={"learn_rate": 0.01},
+        before=f'[data]\n@datasets = "npz.v1"\npath = "{tmp_path / "data.npz"}"\n',
+        after="[training]\nmax_epochs = 10\n"))
     cli("train", cfg, "-q", "-o", tmp_path / "run")
     result = cli("evaluate", tmp_path / "run", tmp_path / "data.npz")
     accuracy = float(result.stdout.split("accuracy ")[1].split(",")[0])

@@ -6,6 +6,7 @@ import textwrap
 
 import numpy
 import pytest
+from configs import mlp_config
 
 from thinc_fast.api import (Adam, Linear, Maxout, Relu, Softmax, chain, glorot_uniform_init,
                             load_checkpoint, save_checkpoint, warmup_linear)
@@ -155,28 +156,7 @@ RESUME_SCRIPT = textwrap.dedent('''
     from thinc_fast.api import (Config, fix_random_seed, load_checkpoint, registry,
                                 save_checkpoint, to_categorical)
 
-    CONFIG = """
-    [model]
-    @layers = "chain.v1"
-
-    [model.*.hidden]
-    @layers = "Relu.v1"
-    nO = 16
-    dropout = 0.2
-
-    [model.*.output]
-    @layers = "Softmax.v1"
-
-    [optimizer]
-    @optimizers = "Adam.v1"
-    L2 = 0.001
-
-    [optimizer.learn_rate]
-    @schedules = "warmup_linear.v1"
-    initial_rate = 0.01
-    warmup_steps = 3
-    total_steps = 40
-    """
+    CONFIG = """@CONFIG@"""
     mode, ckpt, out, steps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     data_rng = numpy.random.RandomState(1)
     X = data_rng.standard_normal((200, 8)).astype("float32")
@@ -196,7 +176,8 @@ RESUME_SCRIPT = textwrap.dedent('''
     if mode == "save":
         save_checkpoint(ckpt, model, optimizer)
     numpy.save(out, model.arena.params)
-''')
+''').replace("@CONFIG@", mlp_config([16], dropout=0.2, optimizer={"L2": 0.001}, learn_rate={
+    "@schedules": "warmup_linear.v1", "initial_rate": 0.01, "warmup_steps": 3, "total_steps": 40}))
 
 
 def test_resume_in_a_fresh_process_is_bit_exact(tmp_path):

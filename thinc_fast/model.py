@@ -25,7 +25,6 @@ from ._arena import ArenaOptimizer, ParamArena
 from ._io import FormatError, PathT, atomic_write, read_file
 # serialize_attr, deserialize_attr: Thinc exports them from thinc.model
 from ._model_format import MODEL_FORMAT_VERSION, deserialize_attr, serialize_attr  # noqa: F401
-from ._model_format import array_names as _array_names  # noqa: F401  (tests/test_io.py)
 from .backends import Ops, get_current_ops, get_ops
 from .shims.shim import Shim  # noqa: F401  (re-exported: thinc_fast.model.Shim)
 from .validation import DATA_VALIDATION, validate_fwd_input_output

@@ -1,5 +1,5 @@
 """Network namespaces as "hosts" on one machine: the pieces that
-tests/test_multihost.py and benchmarks/multihost.py share (root and
+tests/distributed/test_multihost.py and benchmarks/multihost.py share (root and
 iproute2's ``ip`` needed)."""
 import os
 import shutil

@@ -74,7 +74,7 @@ What it cannot catch
   PyTorch (CUDA tensors), asynchronous errors (a kernel fault surfaces here at
   the launch, on a GPU at the next synchronisation), multiple devices and
   streams that overlap, pinned memory, NVRTC-only C++ (g++ may accept or refuse
-  other code than NVRTC does; tests/test_gpu.py also compiles the source with
+  other code than NVRTC does; tests/backends/test_gpu.py also compiles the source with
   nvcc when it is installed), and CuPy versions other than 13.0's namespace.
 """
 from __future__ import annotations

@@ -19,7 +19,7 @@ spacy = pytest.importorskip("spacy", reason="needs spaCy (CI installs spaCy 3.8 
 from thinc_fast.backends.thinc_backend import ThincFastOps, stop_thinc_fast  # noqa: E402
 from thinc_fast.spacy_callbacks import use_ops_callback, use_thinc_fast  # noqa: E402
 
-_BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "spacy_bench.py"
+_BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "spacy_bench.py"
 _spec = importlib.util.spec_from_file_location("spacy_bench", _BENCH)
 spacy_bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(spacy_bench)

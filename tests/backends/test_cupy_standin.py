@@ -7,7 +7,7 @@ what it emulates and what it cannot catch).
    host arrays where device arrays belong).
 2. Every kernel of kernels.cu launched directly with several grid and block
    shapes (their grid-stride loops must not depend on the shape) and thread
-   orders, against NumPy. (The sequence kernels: tests/test_seq_ops.py.)
+   orders, against NumPy. (The sequence kernels: tests/backends/test_seq_ops.py.)
 3. Every CupyOps method on its kernel path and on its fallbacks (strided,
    float64, other ranks), with in-place outputs, errors, and a check that
    every kernel is launched by some method.
@@ -17,8 +17,8 @@ what it emulates and what it cannot catch).
 6. A few training steps of an MLP, a Maxout CNN tagger and the textcat model,
    on CupyOps and on NumpyOps from the same weights: equal to float tolerance.
 
-The rest of the suite runs on the stand-in too: tests/test_ops.py and
-tests/test_seq_ops.py (CupyOps behind host arrays), tests/test_gpu.py.
+The rest of the suite runs on the stand-in too: tests/backends/test_ops.py and
+tests/backends/test_seq_ops.py (CupyOps behind host arrays), tests/backends/test_gpu.py.
 """
 import math
 import sys

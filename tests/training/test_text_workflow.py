@@ -23,7 +23,7 @@ from thinc_fast.training import (DEFAULT_CONFIG, evaluate, load_labels, load_mod
 from thinc_fast.training.labels import record_labels, text_eval_data
 from thinc_fast.training.text_configs import TAGGER_CONFIG, TEXTCAT_CONFIG
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 SECTION = "## Text models: a classifier and a tagger trained on your files"
 
 

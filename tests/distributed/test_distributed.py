@@ -24,32 +24,14 @@ from thinc_fast.datasets import digits  # noqa: E402
 from thinc_fast.distributed import Plan, RayTrainer, RayUnavailableError  # noqa: E402
 from thinc_fast.distributed import ray as ray_backend  # noqa: E402
 from thinc_fast.loss import CategoricalCrossentropy  # noqa: E402
+from configs import mlp_config  # noqa: E402
 
 pytestmark = pytest.mark.ray
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 needs_torch = pytest.mark.skipif(not HAVE_TORCH, reason="GLOO allreduce needs torch (CPU build)")
 
-CONFIG = """
-[model]
-@layers = "chain.v1"
-
-[model.*.hidden]
-@layers = "Relu.v1"
-nO = 32
-dropout = 0.2
-
-[model.*.output]
-@layers = "Softmax.v1"
-
-[optimizer]
-@optimizers = "Adam.v1"
-
-[optimizer.learn_rate]
-@schedules = "warmup_linear.v1"
-initial_rate = 0.01
-warmup_steps = 3
-total_steps = 100
-"""
+CONFIG = mlp_config([32], dropout=0.2, learn_rate={
+    "@schedules": "warmup_linear.v1", "initial_rate": 0.01, "warmup_steps": 3, "total_steps": 100})
 NO_DROPOUT = CONFIG.replace("dropout = 0.2\n", "")
 PLAN = Plan(shards=2, shard_size=32, threads=1, seed=0)
 

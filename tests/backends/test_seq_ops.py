@@ -936,7 +936,7 @@ def test_gpu_embeddings_and_reductions_match_numpy(gpu_ops):
 # CuPy (tests/cupy_standin: the whole source compiled with g++, every block and
 # thread of a launch run), launched here directly with several grid and block
 # shapes so that their grid-stride indexing is checked against NumpyOps whatever
-# shape CupyOps picks. (tests/test_cupy_standin.py does the same for the others.)
+# shape CupyOps picks. (test_cupy_standin.py does the same for the others.)
 @pytest.mark.parametrize("grid,block", [(1, 1), (3, 7), (64, 32)])
 def test_cuda_sequence_kernels_on_the_cpu(cupy_standin, grid, block):
     import cupy
