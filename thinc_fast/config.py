@@ -26,6 +26,7 @@ import confection
 from confection import VARIABLE_RE, Config, ConfigValidationError, Promise
 
 # imported for their @builtin names, which _register_builtins() registers
+from . import backends
 from . import datasets as _datasets, initializers as _initializers, layers as _layers  # noqa: F401
 from . import loss as _loss, optimizers as _optimizers, schedules as _schedules  # noqa: F401
 from ._builtins import builtins
@@ -123,8 +124,6 @@ _register_builtins()
 
 def _register_ops() -> None:
     """The backends under the names Thinc registers them by."""
-    from . import backends
-
     for cls in (backends.NumpyOps, backends.CupyOps, backends.AppleOps, backends.MPSOps):
         if cls.__name__ not in registry.ops.get_all():
             registry.ops.register(cls.__name__, func=cls)

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, 
 
 import numpy
 
-from ..types import SizedGenerator
+from ..types import Padded, SizedGenerator
 from .kernel_args import (KernelScalars, backprop_lengths, check_bias, check_gemm_shapes,
                           check_indices, check_same_shape, check_scalars, check_seed,
                           check_step_arrays, check_window, hash_ids, host_ints, reduce_offsets,
@@ -759,8 +759,6 @@ class Ops:
         """A list of 2d arrays as a ``Padded``: data (T, B, I), the sequences
         sorted longest first (ties: the later one first, as Thinc), zeros
         after each one's end; ``size_at_t[t]``: how many are longer than t."""
-        from ..types import Padded
-
         if not seqs:
             return Padded(self.alloc3f(0, 0, 0), self.alloc1i(0), self.alloc1i(0),
                           self.alloc1i(0))

@@ -60,6 +60,7 @@ import numpy
 from thinc.backends.numpy_ops import NumpyOps as _ThincNumpyOps
 
 from . import numpy_ops as _kernels
+from .numpy_ops import set_num_threads
 from .kernel_args import KernelScalars
 
 __all__ = ["ThincFastOps", "cblas_status", "use_thinc_fast", "stop_thinc_fast"]
@@ -323,8 +324,6 @@ def use_thinc_fast(target: Any = None, num_threads: Optional[int] = None) -> Any
     and a warning says so."""
     from thinc import optimizers as thinc_optimizers
     from thinc.api import get_current_ops, set_current_ops
-
-    from . import set_num_threads
 
     current = get_current_ops()
     if not isinstance(current, _ThincNumpyOps):  # CupyOps (spacy train --gpu-id 0), ...

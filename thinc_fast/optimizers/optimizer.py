@@ -15,6 +15,7 @@ import numpy
 from .._arena import ParamArena
 from .._builtins import builtin
 from .._io import FormatError
+from ..backends import get_array_ops
 from . import _format
 from ._format import OPTIMIZER_FORMAT_VERSION, StateBounds, state_bounds  # noqa: F401  (old home)
 from .hyper import (Constant, FromIterator, FromSchedule, Hyperparameter, HyperparameterError, KeyT, Source,
@@ -304,8 +305,6 @@ class Optimizer:
                              f"{gradient.shape} differ in shape")
         if not (weights.flags.c_contiguous and gradient.flags.c_contiguous):
             raise ValueError(f"optimizer {key}: weights and gradient must be contiguous arrays")
-        from ..backends import get_array_ops
-
         ops = get_array_ops(weights)
         w = weights.reshape(-1)
         g = gradient.reshape(-1)
