@@ -27,9 +27,6 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.gnuversions import GNUVerDefSection, GNUVerNeedSection, GNUVerSymSection
 from elftools.elf.relocation import RelocationSection
 
-# extension modules with no vector loops of their own, so no ISA clones: gemm only
-# drives blis and the worker pool
-NO_VECTOR_LOOPS = {"gemm"}
 LEGACY = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
 R_X86_64_IRELATIVE = 37
 
@@ -136,9 +133,7 @@ def main():
         if e.private:
             print(f"  FAIL: {path} needs GLIBC_PRIVATE (no glibc's stable ABI)")
             failed = True
-        module = posixpath.basename(path).split(".")[0]
-        if (is_ext and args.expect_clones and e.x86_64 and e.irelative == 0
-                and module not in NO_VECTOR_LOOPS):
+        if is_ext and args.expect_clones and e.x86_64 and e.irelative == 0:
             print(f"  FAIL: {path} has no ifunc relocation: the ISA clones are missing")
             failed = True
         missing = [f"{sym}@{ver}" for sym, ver, lib in e.imports

@@ -1,4 +1,4 @@
-"""Which blis context serves each gemm shape on this CPU: the measurement behind
+"""Which kernel serves each gemm shape on this CPU: the measurement behind
 ``_blis_arch.THIN_RULES``.
 
     python benchmarks/gemm_sweep.py                 # every shape, ~2 minutes
@@ -8,10 +8,11 @@ For every gemm of MLP and tok2vec training steps (forward ``X @ W.T``, input
 gradient ``dY @ W``, weight gradient ``dY.T @ X``) at several batch sizes it
 times the large context on one thread and on two, and the thin context (which
 always runs on one thread: its small/skinny kernels round differently per tile
-shape, so it is never split). Then it prints, for each shape, what the rules
-loaded now choose and how much slower that is than the best of the two; a rule
-set that loses more than 10% on common shapes wants a new row in THIN_RULES
-for this CPU kind.
+shape, so it is never split), and for ``X @ W.T`` thinc_fast's dot-product
+kernel on two threads. Then it prints, for each shape, what the rules loaded
+now choose and how much slower that is than the best of the others; a rule set
+that loses more than 10% on common shapes wants a new row in THIN_RULES for
+this CPU kind.
 """
 import argparse
 import statistics
@@ -49,6 +50,11 @@ def median_time(fn, inner, repeats):
     return statistics.median(runs)
 
 
+def _restore(config) -> None:
+    numpy_ops.set_gemm_options(mode=config["mode"], dot_rows=config["dot_rows"],
+                               dot_k=config["dot_k"], dot_k_per_row=config["dot_k_per_row"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batches", default="16,32,64,96,128,256,600,2000")
@@ -60,30 +66,36 @@ def main() -> None:
     rng = numpy.random.default_rng(0)
     before = numpy_ops.gemm_config()
     threads = thinc_fast.get_num_threads()
-    print(f"{'m x k x n':>16} {'op':>3} {'large 1t':>9} {'thin 1t':>8} {'large 2t':>9}  "
-          f"{'rule':>5}  loss  (GFLOP/s)")
+    print(f"{'m x k x n':>16} {'op':>3} {'large 1t':>9} {'thin 1t':>8} {'large 2t':>9} "
+          f"{'dot 2t':>7}  {'rule':>5}  loss  (GFLOP/s)")
     losses = []
     try:
         for m, k, n, op in step_shapes(batches):
             fn, _ = step_gemm_operands(m, k, n, op, rng)
             flops = 2.0 * m * k * n
             inner = max(10, min(2000, int(3e8 / flops)))
-            rates = []
-            for nthreads, mode in ((1, "large"), (1, "thin"), (2, "large")):
+            rates = {}
+            for name, nthreads, mode in (("large1", 1, "large"), ("thin", 1, "thin"),
+                                         ("large", 2, "large")):
                 thinc_fast.set_num_threads(nthreads)
                 numpy_ops.set_gemm_options(mode=mode)
-                rates.append(flops / median_time(fn, inner, repeats) / 1e9)
-            numpy_ops.set_gemm_options(mode=before["mode"])
-            thin = numpy_ops._is_thin(m, n, k)
-            got = rates[1] if thin else rates[2]
-            loss = 1.0 - got / max(rates[1], rates[2])
+                rates[name] = flops / median_time(fn, inner, repeats) / 1e9
+            if op == "B^T":  # the dot kernel takes A @ B^T only
+                numpy_ops.set_gemm_options(mode="shape", dot_rows=1 << 30, dot_k=1,
+                                           dot_k_per_row=0)
+                rates["dot"] = flops / median_time(fn, inner, repeats) / 1e9
+            _restore(before)
+            kind = numpy_ops._gemm_kind(m, n, k, trans2=op == "B^T")
+            got = rates[kind]
+            loss = 1.0 - got / max(v for key, v in rates.items() if key != "large1")
             losses.append(loss)
-            print(f"{f'{m}x{k}x{n}':>16} {op:>3} {rates[0]:9.0f} {rates[1]:8.0f} {rates[2]:9.0f}  "
-                  f"{'thin' if thin else 'large':>5}  {loss:4.0%}", flush=True)
+            dot = f"{rates['dot']:7.0f}" if "dot" in rates else f"{'-':>7}"
+            print(f"{f'{m}x{k}x{n}':>16} {op:>3} {rates['large1']:9.0f} {rates['thin']:8.0f} "
+                  f"{rates['large']:9.0f} {dot}  {kind:>5}  {loss:4.0%}", flush=True)
     finally:
-        numpy_ops.set_gemm_options(mode=before["mode"])
+        _restore(before)
         thinc_fast.set_num_threads(threads)
-    print(f"rules now: {_blis_arch._thin_rule()}; shapes losing > 10%: "
+    print(f"rules now: {_blis_arch._thin_rule()}{_blis_arch._dot_rule()}; shapes losing > 10%: "
           f"{sum(loss > 0.1 for loss in losses)} of {len(losses)}, worst {max(losses):.0%}")
 
 

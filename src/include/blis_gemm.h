@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "dot_gemm.h"
 #include "worker_pool.h"
 
 /* ---- blis.h (BLIS 0.9.0 / 0.7.0 as built by cython-blis 1.0.x / 1.3.x), the parts used ---- */
@@ -88,7 +89,17 @@ static struct thf_blis_state_s {
     thf_dim_t mid_cols;
     double thin_flops;  /* and every product of fewer flops (2 m n k) than this */
     int force;          /* tests/benchmarks: 0 per shape, 1 large, 2 thin, 3 blis default */
-} thf_blis = {0, 0, 0, 0, 0, 0, 0, 100, 32, 16, 256, 100, 0.0, 0};
+    /* Products of at most dot_rows rows, with k >= dot_k and k >= dot_k_per_row
+     * times the rows, whose A and B^T are both contiguous along k and whose C
+     * is row-major go to thf_sgemm_dot (dot_gemm.h) instead of blis; dot_rows
+     * 0: never (the rules per CPU). */
+    thf_dim_t dot_rows;
+    thf_dim_t dot_k;
+    thf_dim_t dot_k_per_row;
+} thf_blis = {0, 0, 0, 0, 0, 0, 0, 100, 32, 16, 256, 100, 0.0, 0, 0, 256, 8};
+
+/* What kind of kernel a product runs on (decided once for the whole product). */
+enum { THF_GEMM_LARGE = 0, THF_GEMM_THIN = 1, THF_GEMM_DOT = 2 };
 
 /* Attach blis's expert interface from the addresses of its functions (looked
  * up by _blis_arch with ctypes in the loaded blis.cy library; a dlopen/dlsym
@@ -146,19 +157,39 @@ static inline int thf_blis_is_thin(thf_dim_t m, thf_dim_t n, thf_dim_t k, thf_in
            2.0 * (double)m * (double)n * (double)k < thf_blis.thin_flops;
 }
 
-/* C := alpha * A @ B + beta * C on one thread, on the thin context when `thin`
- * (and one is loaded), else on the large one. */
-static void thf_sgemm_tile_on(int thin, thf_dim_t m, thf_dim_t n, thf_dim_t k, float alpha,
+static inline int thf_blis_is_dot(thf_dim_t m, thf_dim_t k, thf_inc_t csa, thf_inc_t rsb,
+                                  thf_inc_t csc)
+{
+    return thf_blis.force == 0 && m <= thf_blis.dot_rows && k >= thf_blis.dot_k &&
+           k >= thf_blis.dot_k_per_row * m && csa == 1 && rsb == 1 && csc == 1;
+}
+
+static inline int thf_gemm_kind(thf_dim_t m, thf_dim_t n, thf_dim_t k, thf_inc_t csa,
+                                thf_inc_t rsb, thf_inc_t csc)
+{
+    if (thf_blis_is_dot(m, k, csa, rsb, csc))
+        return THF_GEMM_DOT;
+    return thf_blis_is_thin(m, n, k, csc) ? THF_GEMM_THIN : THF_GEMM_LARGE;
+}
+
+/* C := alpha * A @ B + beta * C on one thread: by dot products (`kind`
+ * THF_GEMM_DOT), on the thin context (THF_GEMM_THIN, when one is loaded), or
+ * on the large one. */
+static void thf_sgemm_tile_on(int kind, thf_dim_t m, thf_dim_t n, thf_dim_t k, float alpha,
                              const float *A, thf_inc_t rsa, thf_inc_t csa, const float *B,
                              thf_inc_t rsb, thf_inc_t csb, float beta, float *C, thf_inc_t rsc,
                              thf_inc_t csc)
 {
+    if (kind == THF_GEMM_DOT) {
+        thf_sgemm_dot(m, n, k, alpha, A, rsa, B, csb, beta, C, rsc);
+        return;
+    }
     if (thf_blis.sgemm_ex == NULL || thf_blis.force == 3) {
         thf_blis.plain(m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc);
         return;
     }
     thf_cntx_t *cntx = thf_blis.large;
-    if (thf_blis.thin != NULL && thin)
+    if (thf_blis.thin != NULL && kind == THF_GEMM_THIN)
         cntx = thf_blis.thin;
     thf_blis.sgemm_ex(0, 0, m, n, k, &alpha, (float *)A, rsa, csa, (float *)B, rsb, csb, &beta, C,
                      rsc, csc, cntx, NULL);
@@ -169,8 +200,8 @@ static void thf_sgemm_tile(thf_dim_t m, thf_dim_t n, thf_dim_t k, float alpha, c
                           thf_inc_t rsa, thf_inc_t csa, const float *B, thf_inc_t rsb, thf_inc_t csb,
                           float beta, float *C, thf_inc_t rsc, thf_inc_t csc)
 {
-    thf_sgemm_tile_on(thf_blis_is_thin(m, n, k, csc), m, n, k, alpha, A, rsa, csa, B, rsb, csb,
-                     beta, C, rsc, csc);
+    thf_sgemm_tile_on(thf_gemm_kind(m, n, k, csa, rsb, csc), m, n, k, alpha, A, rsa, csa, B,
+                      rsb, csb, beta, C, rsc, csc);
 }
 
 /* ---- the split over threads ---- */
@@ -186,8 +217,8 @@ typedef struct {
     thf_inc_t rsc, csc;
     thf_dim_t mt, nt; /* tile height and width */
     int pm, pn;      /* tiles down and across */
-    int thin;        /* the context, chosen once for the whole product: a tile's own
-                      * shape could pick the other one, whose kernels round
+    int thin;        /* the kernel kind, chosen once for the whole product: a tile's own
+                      * shape could pick another one, whose kernels round
                       * differently, and the result would depend on the thread count */
 } thf_gemm_job;
 
@@ -235,7 +266,7 @@ static inline double thf_tile_cost(thf_dim_t mt, thf_dim_t nt, thf_dim_t k)
  * both when one is too small to give every thread `align` rows or columns.
  * Among the grids of about that many tiles that give every thread a tile, the
  * one with the smallest (rounds of tiles) x (tile cost) wins. */
-static void thf_gemm_plan(thf_gemm_job *j, int nthreads, int per_thread)
+static void thf_gemm_plan(thf_gemm_job *j, int nthreads, int per_thread, thf_dim_t align)
 {
     thf_dim_t m = j->m, n = j->n, k = j->k;
     double flops = 2.0 * (double)m * (double)n * (double)k;
@@ -252,8 +283,8 @@ static void thf_gemm_plan(thf_gemm_job *j, int nthreads, int per_thread)
         double best = 1e300;
         for (int pm = 1; pm <= target; ++pm) {
             int pn = (target + pm - 1) / pm;
-            thf_dim_t mt = pm == 1 ? m : thf_ceil_to((m + pm - 1) / pm, thf_split.align);
-            thf_dim_t nt = pn == 1 ? n : thf_ceil_to((n + pn - 1) / pn, thf_split.align);
+            thf_dim_t mt = pm == 1 ? m : thf_ceil_to((m + pm - 1) / pm, align);
+            thf_dim_t nt = pn == 1 ? n : thf_ceil_to((n + pn - 1) / pn, align);
             int rm = (int)((m + mt - 1) / mt), rn = (int)((n + nt - 1) / nt);
             int used = rm * rn;
             if (used < nthreads || used > THF_POOL_MAX_CHUNKS)
@@ -272,8 +303,8 @@ static void thf_gemm_plan(thf_gemm_job *j, int nthreads, int per_thread)
     int most = 1;
     for (int pm = 1; pm <= nthreads; ++pm) {
         int pn = (nthreads + pm - 1) / pm;
-        thf_dim_t mt = pm == 1 ? m : thf_ceil_to((m + pm - 1) / pm, thf_split.align);
-        thf_dim_t nt = pn == 1 ? n : thf_ceil_to((n + pn - 1) / pn, thf_split.align);
+        thf_dim_t mt = pm == 1 ? m : thf_ceil_to((m + pm - 1) / pm, align);
+        thf_dim_t nt = pn == 1 ? n : thf_ceil_to((n + pn - 1) / pn, align);
         int rm = (int)((m + mt - 1) / mt), rn = (int)((n + nt - 1) / nt);
         if (rm * rn > most && rm * rn <= THF_POOL_MAX_CHUNKS) {
             most = rm * rn;
@@ -289,18 +320,22 @@ static void thf_sgemm_threads(thf_dim_t m, thf_dim_t n, thf_dim_t k, float alpha
                              int nthreads)
 {
     thf_gemm_job j = {m, n, k, alpha, beta, A, rsa, csa, B, rsb, csb, C, rsc, csc, m, n, 1, 1,
-                     thf_blis_is_thin(m, n, k, csc)};
+                     thf_gemm_kind(m, n, k, csa, rsb, csc)};
     /* A thin product runs whole on one thread: blis's small/skinny code picks
      * its kernels (edge cases, loop variants) from the shape it is given, so a
      * tile of it can round differently from the whole and the result would
      * depend on the thread count (measured: 60x512x512 and 40x300x200 on the
      * haswell context differed by 5e-5 between 1 and 2 threads). */
-    if (j.thin && thf_blis.thin != NULL && thf_blis.force != 3)
+    if (j.thin == THF_GEMM_THIN && thf_blis.thin != NULL && thf_blis.force != 3)
         nthreads = 1;
-    thf_gemm_plan(&j, nthreads, thf_pool_all_spinning(nthreads - 1) ? 1 : thf_split.chunks_per_thread);
+    /* dot products: tile edges at multiples of 4, so that every element of C
+     * falls in the same kind of block (dot_gemm.h) whatever the tiling */
+    thf_dim_t align = j.thin == THF_GEMM_DOT ? thf_ceil_to(thf_split.align, 4) : thf_split.align;
+    thf_gemm_plan(&j, nthreads, thf_pool_all_spinning(nthreads - 1) ? 1 : thf_split.chunks_per_thread,
+                  align);
     int tiles = j.pm * j.pn;
     if (tiles <= 1) {
-        thf_sgemm_tile(m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc);
+        thf_sgemm_tile_on(j.thin, m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc);
         return;
     }
     thf_pool_run(thf_gemm_chunk, &j, tiles, nthreads);

@@ -29,15 +29,8 @@
 typedef ptrdiff_t thf_idx;
 #endif
 
-/* Runtime dispatch: the loops below are compiled three times, for baseline
- * x86-64, x86-64-v3 (AVX2, FMA) and x86-64-v4 (AVX-512), and the loader picks
- * the best one the CPU runs. Wheels stay portable (no -march=native). */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 12 && \
-    !defined(THF_NO_DISPATCH)
-#define THF_DISPATCH __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define THF_DISPATCH
-#endif
+/* The loops below are compiled for x86-64, -v3 and -v4 (dispatch.h). */
+#include "dispatch.h"
 
 /* Flush denormals to zero inside the optimizer loops. Moments of parameters
  * whose gradient stays zero decay geometrically into the denormal range,

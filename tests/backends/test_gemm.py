@@ -47,7 +47,9 @@ def options():
     set_gemm_options(mode=before["mode"], thin_rows=before["thin_rows"],
                      thin_cols=before["thin_cols"], thin_k=before["thin_k"],
                      mid_rows=before["mid_rows"], mid_cols=before["mid_cols"],
-                     thin_flops=before["thin_flops"], min_flops=before["min_flops"], chunk_flops=before["chunk_flops"],
+                     thin_flops=before["thin_flops"], dot_rows=before["dot_rows"],
+                     dot_k=before["dot_k"], dot_k_per_row=before["dot_k_per_row"],
+                     min_flops=before["min_flops"], chunk_flops=before["chunk_flops"],
                      chunks_per_thread=before["chunks_per_thread"], align=before["align"],
                      spin_us=before["spin_us"], spin_max_us=before["spin_max_us"])
     thinc_fast.set_num_threads(threads)
@@ -278,9 +280,14 @@ def test_choice_needs_the_configuration_compiled_in():
 def test_thin_rules_per_cpu_kind(vendor, family, isa, kind):
     assert _blis_arch.cpu_kind(vendor, family, isa) == kind
     rules = _blis_arch.thin_rules("0.9.0", kind)
-    assert set(rules) == {"thin_rows", "thin_cols", "thin_k", "mid_rows", "mid_cols", "thin_flops"}
+    assert set(rules) == {"thin_rows", "thin_cols", "thin_k", "mid_rows", "mid_cols", "thin_flops",
+                          "dot_rows", "dot_k", "dot_k_per_row"}
     if kind == "zen5":  # measured there: skx beats the sup kernels from about 1 MFLOP up
         assert rules["thin_rows"] == 0 and rules["thin_flops"] > 0
+        assert rules["dot_rows"] > 0  # and the dot kernel beats blis at small batches
+    else:
+        assert rules["dot_rows"] == 0  # not measured: off
+    assert _blis_arch.thin_rules("0.7.0", kind)["dot_rows"] == 0  # not measured beside BLIS 0.7.0
     # an unknown BLIS version is read as 0.9.0, an unknown kind as the default
     assert _blis_arch.thin_rules("0.8.1", kind) == rules
     assert _blis_arch.thin_rules("0.7.0", "unknown") == _blis_arch.THIN_RULES[("0.7.0", "default")]
@@ -566,3 +573,73 @@ def test_stream_triad_on_the_pool(threads):
             numpy_ops.stream_triad(a[:-1], b, c, 0.5)
     finally:
         thinc_fast.set_num_threads(before)
+
+
+# ------------------------------------------------------------- the dot kernel
+DOT_SHAPES = [(1, 1, 1), (3, 5, 7), (4, 4, 256), (5, 9, 300), (17, 10, 784), (32, 64, 784),
+              (33, 67, 513), (128, 12, 1024)]
+
+
+def all_to_dot(options):
+    options(dot_rows=1 << 20, dot_k=1, dot_k_per_row=0)
+
+
+@pytest.mark.parametrize("m,n,k", DOT_SHAPES)
+@pytest.mark.parametrize("alpha,beta", [(1.0, 0.0), (0.5, 1.0), (-2.0, 0.25)])
+def test_dot_kernel_matches_float64(options, m, n, k, alpha, beta):
+    """A @ W^T by dot products: full 4x4 blocks and the edges (the last
+    m % 4 rows, the last n % 4 columns), alpha and beta, against float64."""
+    all_to_dot(options)
+    assert numpy_ops._gemm_kind(m, n, k, trans2=True) == "dot"
+    A, W, C = randn(m, k), randn(n, k), randn(m, n)
+    out = NumpyOps().gemm(A, W, out=C.copy(), trans2=True, alpha=alpha, beta=beta)
+    check(out, reference(A, W, False, True, alpha, beta, C), k)
+
+
+def test_dot_kernel_reads_views_with_a_leading_dimension(options):
+    """Rows of A and W that are views into wider arrays (lda, ldw > k) and a
+    C that is a view into a wider array."""
+    all_to_dot(options)
+    A_big, W_big, C_big = randn(40, 900), randn(70, 800), numpy.zeros((40, 90), "f")
+    A, W, C = A_big[:, 3:787], W_big[:, 10:794], C_big[:, 5:75]
+    out = NumpyOps().gemm(A, W, out=C, trans2=True)
+    check(out, reference(A, W, False, True), 784)
+    assert not C_big[:, :5].any() and not C_big[:, 75:].any()
+
+
+@pytest.mark.parametrize("align", [16, 1, 3])
+def test_dot_kernel_same_bits_on_any_thread_count(options, align):
+    """Each element of C sums its products in an order fixed by the whole
+    product, whatever the tiling (tile edges are kept at multiples of 4 even
+    when `align` is not): the same bits on 1 to 4 threads."""
+    all_to_dot(options)
+    options(min_flops=0, chunk_flops=0, align=align)
+    A, W = randn(61, 784), randn(150, 784)
+    results = []
+    for threads in (1, 2, 3, 4):
+        thinc_fast.set_num_threads(threads)
+        results.append(NumpyOps().gemm(A, W, trans2=True))
+    for other in results[1:]:
+        numpy.testing.assert_array_equal(other, results[0])
+    check(results[0], reference(A, W, False, True), 784)
+
+
+@pytest.mark.parametrize("m,n,k,kind", [(32, 64, 784, "dot"), (16, 10, 288, "dot"),
+                                        (64, 512, 512, "dot"), (64, 512, 288, "large"),
+                                        (200, 64, 784, "large"), (32, 512, 128, "large")])
+def test_dot_rule_by_rows_and_k(options, m, n, k, kind):
+    """Zen 5's rule: at most 128 rows, k >= 256 and k >= 8 x rows; never for
+    a product whose W is not contiguous along k (no B^T)."""
+    options(thin_rows=0, thin_cols=0, thin_k=0, mid_rows=0, mid_cols=0, thin_flops=0,
+            dot_rows=128, dot_k=256, dot_k_per_row=8)
+    assert numpy_ops._gemm_kind(m, n, k, trans2=True) == kind
+    assert numpy_ops._gemm_kind(m, n, k, trans2=False) == "large"
+    options(dot_rows=0)
+    assert numpy_ops._gemm_kind(m, n, k, trans2=True) == "large"
+
+
+def test_dot_options_validate(options):
+    with pytest.raises(ValueError, match="dot_rows must be >= 0"):
+        set_gemm_options(dot_rows=-1)
+    with pytest.raises(ValueError, match="dot_k must be >= 1"):
+        set_gemm_options(dot_k=0)

@@ -72,15 +72,27 @@ _ARM_CONFIGS = ("armsve", "a64fx", "firestorm", "thunderx2", "cortexa57", "corte
 # 118 vs 90, 10x32x64 42 vs 14) and on thin outputs (128x512x10: 112 vs 57).
 # BLIS 0.7.0's sup kernels lose to its skx panels on every shape there but
 # 16-row, 10-column outputs (7 vs 6 GFLOP/s): every product runs on skx.
+#
+# Beside blis, thinc_fast's own dot-product kernel (src/include/dot_gemm.h: no
+# packing) takes A @ B^T products with few rows and a long k, a layer's forward
+# pass at a small batch: those with at most dot_rows rows, k >= dot_k and
+# k >= dot_k_per_row x rows (dot_rows 0: never). Measured on "zen5" against
+# BLIS 0.9.0's choice, 2 threads (dot / blis): 32x784x64 2.39 (316 vs 132
+# GFLOP/s), 16x512x64 3.74, 32x512x512 1.68, 64x784x512 1.09, 96x784x10 1.98,
+# 32x288x288 1.36; it loses at short k (64x64x512 0.38, 128x288x512 0.60),
+# which the k thresholds leave to blis (worst kept: 64x512x10 0.93). Not
+# measured beside BLIS 0.7.0 nor on the "default" CPU: off there.
+_NO_DOT = {"dot_rows": 0, "dot_k": 256, "dot_k_per_row": 8}
 THIN_RULES = {
     ("0.9.0", "default"): {"thin_rows": 100, "thin_cols": 32, "thin_k": 16, "mid_rows": 256,
-                           "mid_cols": 100, "thin_flops": 0.0},
+                           "mid_cols": 100, "thin_flops": 0.0, **_NO_DOT},
     ("0.7.0", "default"): {"thin_rows": 0, "thin_cols": 32, "thin_k": 0, "mid_rows": 0,
-                           "mid_cols": 0, "thin_flops": 0.0},
+                           "mid_cols": 0, "thin_flops": 0.0, **_NO_DOT},
     ("0.9.0", "zen5"): {"thin_rows": 0, "thin_cols": 32, "thin_k": 0, "mid_rows": 0,
-                        "mid_cols": 0, "thin_flops": 1e6},
+                        "mid_cols": 0, "thin_flops": 1e6,
+                        "dot_rows": 128, "dot_k": 256, "dot_k_per_row": 8},
     ("0.7.0", "zen5"): {"thin_rows": 0, "thin_cols": 0, "thin_k": 0, "mid_rows": 0,
-                        "mid_cols": 0, "thin_flops": 0.0},
+                        "mid_cols": 0, "thin_flops": 0.0, **_NO_DOT},
 }
 
 
@@ -290,7 +302,9 @@ def gemm_plan() -> Dict[str, Any]:
             "thin": thin, "thin_id": names.get(thin) if thin in registered else None,
             "thin_rows": _state["thin_rows"], "thin_cols": _state["thin_cols"],
             "thin_k": _state["thin_k"], "mid_rows": _state["mid_rows"],
-            "mid_cols": _state["mid_cols"], "thin_flops": _state["thin_flops"]}
+            "mid_cols": _state["mid_cols"], "thin_flops": _state["thin_flops"],
+            "dot_rows": _state["dot_rows"], "dot_k": _state["dot_k"],
+            "dot_k_per_row": _state["dot_k_per_row"]}
 
 
 def after_blis_init() -> None:
@@ -370,6 +384,13 @@ def _thin_rule() -> str:
     return " or ".join(parts) or "never"
 
 
+def _dot_rule() -> str:
+    if not _state.get("dot_rows"):
+        return ""
+    return (f"; A @ B^T with at most {_state['dot_rows']} rows and k >= "
+            f"max({_state['dot_k']}, {_state['dot_k_per_row']} x rows) by thinc_fast's dot kernel")
+
+
 _SHOWN_FLAGS = ("avx512f", "avx512dq", "avx512bw", "avx512vl", "avx2", "fma", "asimd", "sve")
 
 
@@ -380,7 +401,7 @@ def summary() -> str:
     large = gemm.get("large") or _state.get("large")
     thin = gemm.get("thin")
     per_shape = f" large / {thin} thin ({_thin_rule()})" if thin else ""
-    return (f"CPU: {cpu_model()}; {blis_version()}: {large}{per_shape} "
+    return (f"CPU: {cpu_model()}; {blis_version()}: {large}{per_shape}{_dot_rule()} "
             f"[{_state.get('source')}: {_state.get('reason')}]")
 
 
@@ -415,4 +436,6 @@ def info_lines() -> List[str]:
                      f"{gemm.get('large')} lacks")
     else:
         lines.append(f"gemm: every product on {gemm.get('large')}")
+    if gemm.get("expert") and _dot_rule():
+        lines.append(f"gemm: {_dot_rule()[2:]}")
     return lines

@@ -47,6 +47,9 @@ cdef extern from "blis_gemm.h" nogil:
         dim_t mid_cols
         double thin_flops
         int force
+        dim_t dot_rows
+        dim_t dot_k
+        dim_t dot_k_per_row
     thf_blis_state thf_blis
     ctypedef struct thf_split_state "struct thf_split_state_s":
         double min_flops
@@ -70,6 +73,7 @@ cdef extern from "blis_gemm.h" nogil:
     int thf_pool_grow(int wanted)
     thf_cntx_t* thf_blis_context(int arch)
     int thf_blis_is_thin(dim_t m, dim_t n, dim_t k, inc_t csc)
+    int thf_gemm_kind(dim_t m, dim_t n, dim_t k, inc_t csa, inc_t rsb, inc_t csc)
     void thf_sgemm_tile(dim_t m, dim_t n, dim_t k, float alpha,
                        const float* A, inc_t rsa, inc_t csa,
                        const float* B, inc_t rsb, inc_t csb,
@@ -78,7 +82,7 @@ cdef extern from "blis_gemm.h" nogil:
         dim_t m, n, k
         dim_t mt, nt
         int pm, pn
-    void thf_gemm_plan(thf_gemm_job* j, int nthreads, int per_thread)
+    void thf_gemm_plan(thf_gemm_job* j, int nthreads, int per_thread, dim_t align)
     void thf_sgemm_threads(dim_t m, dim_t n, dim_t k, float alpha,
                           const float* A, inc_t rsa, inc_t csa,
                           const float* B, inc_t rsb, inc_t csb,
@@ -571,6 +575,9 @@ def _setup_gemm():
         thf_blis.mid_rows = plan["mid_rows"]
         thf_blis.mid_cols = plan["mid_cols"]
         thf_blis.thin_flops = plan["thin_flops"]
+        thf_blis.dot_rows = plan["dot_rows"]
+        thf_blis.dot_k = plan["dot_k"]
+        thf_blis.dot_k_per_row = plan["dot_k_per_row"]
     else:
         status["large"] = _blis_arch.active_arch()
     _blis_arch.record_gemm_setup(status)
@@ -597,6 +604,9 @@ def gemm_config():
         "mid_rows": thf_blis.mid_rows,
         "mid_cols": thf_blis.mid_cols,
         "thin_flops": thf_blis.thin_flops,
+        "dot_rows": thf_blis.dot_rows,
+        "dot_k": thf_blis.dot_k,
+        "dot_k_per_row": thf_blis.dot_k_per_row,
         "mode": {v: k for k, v in _GEMM_MODES.items()}[thf_blis.force],
         "threads": gemm_threads(),
         "pool_threads_supported": bool(thf_pool_threads_supported()),
@@ -627,7 +637,8 @@ def _gemm_plan(dim_t m, dim_t n, dim_t k, int nthreads, per_thread=None):
     j.m = m
     j.n = n
     j.k = k
-    thf_gemm_plan(&j, nthreads, thf_split.chunks_per_thread if per_thread is None else per_thread)
+    thf_gemm_plan(&j, nthreads, thf_split.chunks_per_thread if per_thread is None else per_thread,
+                  thf_split.align)
     return j.pm, j.pn, j.mt, j.nt
 
 
@@ -635,6 +646,14 @@ def _is_thin(dim_t m, dim_t n, dim_t k):
     """Whether an m x n x k product with a row-major C runs on the thin
     context under the current rules (tests)."""
     return bool(thf_blis_is_thin(m, n, k, 1))
+
+
+def _gemm_kind(dim_t m, dim_t n, dim_t k, bint trans2=False):
+    """The kernel an m x n x k product with row-major operands and C runs on
+    under the current rules, `trans2` for A @ B^T: "dot", "thin" or "large"
+    (tests)."""
+    kind = thf_gemm_kind(m, n, k, 1, 1 if trans2 else n, 1)
+    return ("large", "thin", "dot")[kind]
 
 
 def _hog_seen(jobs):
@@ -649,7 +668,8 @@ def _hog_seen(jobs):
 
 
 def set_gemm_options(*, mode=None, thin_rows=None, thin_cols=None, thin_k=None, mid_rows=None,
-                     mid_cols=None, thin_flops=None, spin_us=None,
+                     mid_cols=None, thin_flops=None, dot_rows=None, dot_k=None,
+                     dot_k_per_row=None, spin_us=None,
                      spin_max_us=None, min_flops=None, chunk_flops=None, chunks_per_thread=None, align=None):
     """Tune gemm (for tests and measurements; the defaults are the measured choice).
 
@@ -678,6 +698,18 @@ def set_gemm_options(*, mode=None, thin_rows=None, thin_cols=None, thin_k=None, 
         if thin_flops < 0:
             raise ValueError("set_gemm_options: thin_flops must be >= 0")
         thf_blis.thin_flops = thin_flops
+    if dot_rows is not None:
+        if dot_rows < 0:
+            raise ValueError("set_gemm_options: dot_rows must be >= 0")
+        thf_blis.dot_rows = dot_rows
+    if dot_k is not None:
+        if dot_k < 1:
+            raise ValueError("set_gemm_options: dot_k must be >= 1")
+        thf_blis.dot_k = dot_k
+    if dot_k_per_row is not None:
+        if dot_k_per_row < 0:
+            raise ValueError("set_gemm_options: dot_k_per_row must be >= 0")
+        thf_blis.dot_k_per_row = dot_k_per_row
     if spin_us is not None:
         if spin_us < 0:
             raise ValueError("set_gemm_options: spin_us must be >= 0")
