@@ -50,11 +50,6 @@ def median_time(fn, inner, repeats):
     return statistics.median(runs)
 
 
-def _restore(config) -> None:
-    numpy_ops.set_gemm_options(mode=config["mode"], dot_rows=config["dot_rows"],
-                               dot_k=config["dot_k"], dot_k_per_row=config["dot_k_per_row"])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batches", default="16,32,64,96,128,256,600,2000")
@@ -64,7 +59,7 @@ def main() -> None:
     repeats = 3 if args.quick else 7
     print(_blis_arch.summary())
     rng = numpy.random.default_rng(0)
-    before = numpy_ops.gemm_config()
+    before = numpy_ops.gemm_options()
     threads = thinc_fast.get_num_threads()
     print(f"{'m x k x n':>16} {'op':>3} {'large 1t':>9} {'thin 1t':>8} {'large 2t':>9} "
           f"{'dot 2t':>7}  {'rule':>5}  loss  (GFLOP/s)")
@@ -84,7 +79,7 @@ def main() -> None:
                 numpy_ops.set_gemm_options(mode="shape", dot_rows=1 << 30, dot_k=1,
                                            dot_k_per_row=0)
                 rates["dot"] = flops / median_time(fn, inner, repeats) / 1e9
-            _restore(before)
+            numpy_ops.set_gemm_options(**before)
             kind = numpy_ops._gemm_kind(m, n, k, trans2=op == "B^T")
             got = rates[kind]
             loss = 1.0 - got / max(v for key, v in rates.items() if key != "large1")
@@ -93,7 +88,7 @@ def main() -> None:
             print(f"{f'{m}x{k}x{n}':>16} {op:>3} {rates['large1']:9.0f} {rates['thin']:8.0f} "
                   f"{rates['large']:9.0f} {dot}  {kind:>5}  {loss:4.0%}", flush=True)
     finally:
-        _restore(before)
+        numpy_ops.set_gemm_options(**before)
         thinc_fast.set_num_threads(threads)
     print(f"rules now: {_blis_arch._thin_rule()}{_blis_arch._dot_rule()}; shapes losing > 10%: "
           f"{sum(loss > 0.1 for loss in losses)} of {len(losses)}, worst {max(losses):.0%}")

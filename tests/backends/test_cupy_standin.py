@@ -26,21 +26,12 @@ import sys
 import cupy_standin as standin  # loaded by conftest.py
 import numpy
 import pytest
+from step_args import step_kw
 from numpy.testing import assert_allclose
 
 from thinc_fast.api import (SGD, Adam, Maxout, NumpyOps, RAdam, Relu, Softmax, chain,
                             fix_random_seed, use_ops)
 from thinc_fast.backends._cuda import KERNEL_NAMES, cuda_source
-from thinc_fast.backends.kernel_args import KernelScalars
-
-
-def step_kw(learn_rate=None, grad_scale=1.0, segments=None, **scalars):
-    """The fused steps' arguments from keywords: the scalars folded into the
-    KernelScalars record (`learn_rate` is SGD's lr_hat), the clipping factors
-    and segments as they are."""
-    if learn_rate is not None:
-        scalars["lr_hat"] = learn_rate
-    return dict(scalars=KernelScalars(**scalars), grad_scale=grad_scale, segments=segments)
 
 
 CPU = NumpyOps()

@@ -11,7 +11,7 @@ import pytest
 
 import thinc_fast
 from thinc_fast.backends import _blis_arch, numpy_ops
-from thinc_fast.backends.numpy_ops import NumpyOps, gemm_config, set_gemm_options
+from thinc_fast.backends.numpy_ops import NumpyOps, gemm_config, gemm_options, set_gemm_options
 
 rng = numpy.random.default_rng(7)
 MODES = ["shape", "large", "thin", "default"]
@@ -41,17 +41,10 @@ def check(out, ref, k):
 @pytest.fixture
 def options():
     """Restore gemm's options and thread count after a test changes them."""
-    before = gemm_config()
+    before = gemm_options()
     threads = thinc_fast.get_num_threads()
     yield set_gemm_options
-    set_gemm_options(mode=before["mode"], thin_rows=before["thin_rows"],
-                     thin_cols=before["thin_cols"], thin_k=before["thin_k"],
-                     mid_rows=before["mid_rows"], mid_cols=before["mid_cols"],
-                     thin_flops=before["thin_flops"], dot_rows=before["dot_rows"],
-                     dot_k=before["dot_k"], dot_k_per_row=before["dot_k_per_row"],
-                     min_flops=before["min_flops"], chunk_flops=before["chunk_flops"],
-                     chunks_per_thread=before["chunks_per_thread"], align=before["align"],
-                     spin_us=before["spin_us"], spin_max_us=before["spin_max_us"])
+    set_gemm_options(**before)
     thinc_fast.set_num_threads(threads)
 
 
@@ -643,3 +636,10 @@ def test_dot_options_validate(options):
         set_gemm_options(dot_rows=-1)
     with pytest.raises(ValueError, match="dot_k must be >= 1"):
         set_gemm_options(dot_k=0)
+    # every value is checked before any is set: a refused call changes nothing
+    before = gemm_options()
+    with pytest.raises(ValueError, match="align must be >= 1"):
+        set_gemm_options(dot_rows=7, thin_cols=3, align=0)
+    assert gemm_options() == before
+    with pytest.raises(TypeError, match="unknown option.*'dot_row'"):
+        set_gemm_options(dot_row=7)

@@ -7,20 +7,11 @@ import subprocess
 
 import numpy
 import pytest
+from step_args import step_kw
 
 from thinc_fast.api import Adam, NumpyOps, Relu, Softmax, chain, get_ops, prefer_gpu, require_gpu
 from thinc_fast.backends._cuda import KERNEL_NAMES, cuda_source, cuda_source_path
 from thinc_fast.backends.cupy_ops import GPUUnavailableError, gpu_status
-from thinc_fast.backends.kernel_args import KernelScalars
-
-
-def step_kw(learn_rate=None, grad_scale=1.0, segments=None, **scalars):
-    """The fused steps' arguments from keywords: the scalars folded into the
-    KernelScalars record (`learn_rate` is SGD's lr_hat), the clipping factors
-    and segments as they are."""
-    if learn_rate is not None:
-        scalars["lr_hat"] = learn_rate
-    return dict(scalars=KernelScalars(**scalars), grad_scale=grad_scale, segments=segments)
 
 
 NO_GPU = gpu_status()

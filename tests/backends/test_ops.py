@@ -6,18 +6,9 @@ import math
 import cupy_standin  # loaded by conftest.py
 import numpy
 import pytest
+from step_args import step_kw
 
 from thinc_fast.api import NumpyOps, Ops, get_current_ops, get_ops, set_current_ops, use_ops
-from thinc_fast.backends.kernel_args import KernelScalars
-
-
-def step_kw(learn_rate=None, grad_scale=1.0, segments=None, **scalars):
-    """The fused steps' arguments from keywords: the scalars folded into the
-    KernelScalars record (`learn_rate` is SGD's lr_hat), the clipping factors
-    and segments as they are."""
-    if learn_rate is not None:
-        scalars["lr_hat"] = learn_rate
-    return dict(scalars=KernelScalars(**scalars), grad_scale=grad_scale, segments=segments)
 
 
 OPS = [NumpyOps(), Ops(), cupy_standin.HOST_OPS]

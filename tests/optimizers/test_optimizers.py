@@ -3,19 +3,11 @@ import math
 
 import numpy
 import pytest
+from step_args import step_kw
 
 from thinc_fast.api import SGD, Adam, Linear, Optimizer, RAdam, Relu, Softmax, chain
 from thinc_fast.api import NumpyOps, Ops, fix_random_seed
 from thinc_fast.backends.kernel_args import KernelScalars
-
-
-def step_kw(learn_rate=None, grad_scale=1.0, segments=None, **scalars):
-    """The fused steps' arguments from keywords: the scalars folded into the
-    KernelScalars record (`learn_rate` is SGD's lr_hat), the clipping factors
-    and segments as they are."""
-    if learn_rate is not None:
-        scalars["lr_hat"] = learn_rate
-    return dict(scalars=KernelScalars(**scalars), grad_scale=grad_scale, segments=segments)
 
 
 rng = numpy.random.default_rng(11)

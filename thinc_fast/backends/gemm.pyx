@@ -667,69 +667,82 @@ def _hog_seen(jobs):
             for t, w, polling, chunks in jobs]
 
 
-def set_gemm_options(*, mode=None, thin_rows=None, thin_cols=None, thin_k=None, mid_rows=None,
-                     mid_cols=None, thin_flops=None, dot_rows=None, dot_k=None,
-                     dot_k_per_row=None, spin_us=None,
-                     spin_max_us=None, min_flops=None, chunk_flops=None, chunks_per_thread=None, align=None):
+#: What set_gemm_options takes, with the smallest value each allows (None: any)
+_GEMM_OPTIONS = {
+    "mode": None, "thin_rows": None, "thin_cols": None, "thin_k": None, "mid_rows": None,
+    "mid_cols": None, "thin_flops": 0, "dot_rows": 0, "dot_k": 1, "dot_k_per_row": 0,
+    "spin_us": 0, "spin_max_us": 0, "min_flops": None, "chunk_flops": None,
+    "chunks_per_thread": 1, "align": 1,
+}
+
+
+def gemm_options():
+    """The settable part of :func:`gemm_config`: ``set_gemm_options(**gemm_options())``
+    puts back what it holds."""
+    config = gemm_config()
+    return {name: config[name] for name in _GEMM_OPTIONS}
+
+
+def set_gemm_options(**options):
     """Tune gemm (for tests and measurements; the defaults are the measured choice).
 
-    mode: "shape" (per product: thin ones on the thin context), "large" or
-    "thin" (every product on that context), "default" (blis's basic gemm on
-    its process-wide context). spin_us: how long an idle worker polls for the
-    next job before it sleeps; spin_max_us: how long it may poll when jobs come
-    a little apart, as in spaCy's loop (twice the usual gap, up to this; 0 or
-    at most spin_us: never longer than spin_us). Returns the previous settings."""
+    Options (None leaves one as it is): mode: "shape" (per product: thin ones
+    on the thin context, the dot kernel where its rule says), "large" or "thin"
+    (every product on that context), "default" (blis's basic gemm on its
+    process-wide context). thin_rows, thin_cols, thin_k, mid_rows, mid_cols,
+    thin_flops: the thin-context rule; dot_rows, dot_k, dot_k_per_row: the dot
+    kernel's (dot_gemm.h); see _blis_arch.THIN_RULES. spin_us: how long an idle
+    worker polls for the next job before it sleeps; spin_max_us: how long it
+    may poll when jobs come a little apart, as in spaCy's loop (twice the usual
+    gap, up to this; 0 or at most spin_us: never longer than spin_us).
+    min_flops, chunk_flops, chunks_per_thread, align: the split over threads.
+    Every value is checked before any is set. Returns the previous
+    :func:`gemm_config`."""
+    unknown = sorted(set(options) - set(_GEMM_OPTIONS))
+    if unknown:
+        raise TypeError(f"set_gemm_options: unknown option(s) {unknown}; "
+                        f"known: {list(_GEMM_OPTIONS)}")
+    given = {name: value for name, value in options.items() if value is not None}
+    if "mode" in given and given["mode"] not in _GEMM_MODES:
+        raise ValueError(f"set_gemm_options: mode must be one of {sorted(_GEMM_MODES)}, "
+                         f"got {given['mode']!r}")
+    for name, value in given.items():
+        least = _GEMM_OPTIONS[name]
+        if least is not None and value < least:
+            raise ValueError(f"set_gemm_options: {name} must be >= {least}, got {value!r}")
     before = gemm_config()
-    if mode is not None:
-        if mode not in _GEMM_MODES:
-            raise ValueError(f"set_gemm_options: mode must be one of {sorted(_GEMM_MODES)}, got {mode!r}")
-        thf_blis.force = _GEMM_MODES[mode]
-    if thin_rows is not None:
-        thf_blis.thin_rows = thin_rows
-    if thin_cols is not None:
-        thf_blis.thin_cols = thin_cols
-    if thin_k is not None:
-        thf_blis.thin_k = thin_k
-    if mid_rows is not None:
-        thf_blis.mid_rows = mid_rows
-    if mid_cols is not None:
-        thf_blis.mid_cols = mid_cols
-    if thin_flops is not None:
-        if thin_flops < 0:
-            raise ValueError("set_gemm_options: thin_flops must be >= 0")
-        thf_blis.thin_flops = thin_flops
-    if dot_rows is not None:
-        if dot_rows < 0:
-            raise ValueError("set_gemm_options: dot_rows must be >= 0")
-        thf_blis.dot_rows = dot_rows
-    if dot_k is not None:
-        if dot_k < 1:
-            raise ValueError("set_gemm_options: dot_k must be >= 1")
-        thf_blis.dot_k = dot_k
-    if dot_k_per_row is not None:
-        if dot_k_per_row < 0:
-            raise ValueError("set_gemm_options: dot_k_per_row must be >= 0")
-        thf_blis.dot_k_per_row = dot_k_per_row
-    if spin_us is not None:
-        if spin_us < 0:
-            raise ValueError("set_gemm_options: spin_us must be >= 0")
-        thf_pool_set_spin_ns(<long>(spin_us * 1000))
-    if spin_max_us is not None:
-        if spin_max_us < 0:
-            raise ValueError("set_gemm_options: spin_max_us must be >= 0")
-        thf_pool_set_spin_max_ns(<long>(spin_max_us * 1000))
-    if min_flops is not None:
-        thf_split.min_flops = min_flops
-    if chunk_flops is not None:
-        thf_split.chunk_flops = chunk_flops
-    if chunks_per_thread is not None:
-        if chunks_per_thread < 1:
-            raise ValueError("set_gemm_options: chunks_per_thread must be >= 1")
-        thf_split.chunks_per_thread = chunks_per_thread
-    if align is not None:
-        if align < 1:
-            raise ValueError("set_gemm_options: align must be >= 1")
-        thf_split.align = align
+    if "mode" in given:
+        thf_blis.force = _GEMM_MODES[given["mode"]]
+    if "thin_rows" in given:
+        thf_blis.thin_rows = given["thin_rows"]
+    if "thin_cols" in given:
+        thf_blis.thin_cols = given["thin_cols"]
+    if "thin_k" in given:
+        thf_blis.thin_k = given["thin_k"]
+    if "mid_rows" in given:
+        thf_blis.mid_rows = given["mid_rows"]
+    if "mid_cols" in given:
+        thf_blis.mid_cols = given["mid_cols"]
+    if "thin_flops" in given:
+        thf_blis.thin_flops = given["thin_flops"]
+    if "dot_rows" in given:
+        thf_blis.dot_rows = given["dot_rows"]
+    if "dot_k" in given:
+        thf_blis.dot_k = given["dot_k"]
+    if "dot_k_per_row" in given:
+        thf_blis.dot_k_per_row = given["dot_k_per_row"]
+    if "spin_us" in given:
+        thf_pool_set_spin_ns(<long>(given["spin_us"] * 1000))
+    if "spin_max_us" in given:
+        thf_pool_set_spin_max_ns(<long>(given["spin_max_us"] * 1000))
+    if "min_flops" in given:
+        thf_split.min_flops = given["min_flops"]
+    if "chunk_flops" in given:
+        thf_split.chunk_flops = given["chunk_flops"]
+    if "chunks_per_thread" in given:
+        thf_split.chunks_per_thread = given["chunks_per_thread"]
+    if "align" in given:
+        thf_split.align = given["align"]
     return before
 
 

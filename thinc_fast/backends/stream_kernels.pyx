@@ -23,7 +23,7 @@ from .loops cimport (THF_PEAK_X86, thf_adam, thf_idx, thf_job, thf_job_peak, thf
                      thf_peak_zmm, thf_sgd, thf_step, thf_sumsq, thf_triad)
 
 from . import _blis_arch
-from .kernel_args import KernelScalars, check_scalars, check_step_arrays
+from .kernel_args import check_scalars, check_step_arrays
 from .ops import Ops
 
 _F32 = numpy.dtype("float32")
@@ -161,8 +161,7 @@ cdef object _fused_step(object ops, bint adam, object weights, object gradient, 
     """adam_step (`adam`) and sgd_step: checks, then the fused loop on the pool
     for 1d float32 C-contiguous arrays, else the reference of Ops. The record
     `scalars` becomes the kernel's thf_step in _step_record only."""
-    k = scalars if isinstance(scalars, KernelScalars) else \
-        check_scalars("adam_step" if adam else "sgd_step", scalars)  # raises
+    k = check_scalars("adam_step" if adam else "sgd_step", scalars)
     check_step_arrays(weights, gradient, mom1, mom2, averages)
     offsets, scales = check_scales(segments, grad_scale, weights.shape[0])
     arrays = (weights, gradient) + ((mom1, mom2) if adam else ()) \
