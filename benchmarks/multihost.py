@@ -18,13 +18,16 @@ MNIST-shaped data) with one worker per host, and measures:
   backward pass) and compute time per step, medians;
 - examples/s of one host alone (1 worker, the same CPU share);
 - sums over the group of 16 Ki to 1 Mi floats (to fit latency and bandwidth);
-- the last step's bucket timeline (when each bucket was ready and summed).
+- the last step's bucket timeline (when each bucket was ready and summed);
+- when each bucket is final in a step of one host with nothing to sum (the
+  projection's ready times: the 2-host timeline is stretched by the sums'
+  own CPU use on the host's one core).
 
 Before the hosts exist, one process in the root namespace (all cores, one
 thread per core) trains at the same global batch (N x batch): the baseline of
 the efficiency. Then the 16-host projection: per-step compute measured on one
-host (the 2-host setup: one core per host), bucket ready times from the 2-host
-overlapped run, and sums modelled as ``2 log2(N) alpha + 2 (N-1)/N bytes/beta``
+host (the 2-host setup: one core per host), bucket ready times measured on
+one host with nothing to sum, and sums modelled as ``2 log2(N) alpha + 2 (N-1)/N bytes/beta``
 (recursive halving/doubling), checked against the 4-host sums, with two sets
 of alpha and beta: "10 Gbit/s link" (alpha fitted to the fastest 2-host sums,
 beta the link rate) and "this machine" (both fitted to the median 2-host
@@ -53,6 +56,7 @@ import numpy
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 from netns import end_namespaces, namespaces_unavailable, sh  # noqa: E402  (tools/netns.py)
 from mlp_configs import MLP_784_512_512_10  # noqa: E402  (benchmarks/mlp_configs.py)
+from thinc_fast.step import DEFAULT_BUCKET_BYTES  # noqa: E402
 
 PORT = 6379
 SUBNET = "10.78.0"
@@ -291,8 +295,44 @@ def driver(args: argparse.Namespace) -> Dict[str, Any]:
             row["compute_ms_one_host"] = 1e3 * statistics.median(t[0] for t in timings)
         finally:
             one.shutdown()
+        row["ready_alone"], row["backward_end_alone"] = bucket_times(X, Y, batch, args)
         out["batches"][str(batch)] = row
     return out
+
+
+def bucket_times(X, Y, batch: int, args: argparse.Namespace):
+    """When each bucket of the overlapped exchange is final in a step of one
+    host with nothing to sum (this process, one thread, its host's CPU share):
+    per bucket ``(bytes, median seconds from the step's start)``, and the
+    median seconds of the whole forward and backward pass. The 2-host run's
+    timeline is stretched by the sums' own CPU use on the host's core; the
+    projection assumes hosts with cores to spare for the network."""
+    import thinc_fast
+    from thinc_fast.loss import SummedCrossentropy
+    from thinc_fast.step import GradientBuckets, train_step
+
+    thinc_fast.set_num_threads(1)
+    model, optimizer = build(X, Y)
+    buckets = GradientBuckets(model, args.bucket_kb * 1024)
+    loss = SummedCrossentropy()
+    rng = numpy.random.default_rng(3)
+    ready: List[List[float]] = [[] for _ in buckets.ranges]
+    ends: List[float] = []
+    for step in range(args.steps * args.rounds + 5):
+        i = rng.integers(0, len(X), batch)
+        model.zero_grads()
+        origin = time.perf_counter()
+        seen: List[float] = []
+        train_step(model, optimizer, X[i], Y[i], loss, update=False, buckets=buckets,
+                   on_ready=lambda number: seen.append(time.perf_counter() - origin))
+        end = time.perf_counter() - origin
+        if step >= 5:  # warm-up
+            for times, t in zip(ready, seen):
+                times.append(t)
+            ends.append(end)
+    size = model.arena.grads.itemsize
+    return ([((hi - lo) * size, statistics.median(times))
+             for (lo, hi), times in zip(buckets.ranges, ready)], statistics.median(ends))
 
 
 def in_process(batch: int, threads: int, steps: int, rounds: int) -> float:
@@ -338,15 +378,20 @@ def project(row2: Dict[str, Any], fit: Dict[str, float], nodes: int) -> Dict[str
     """Idle time and efficiency of `nodes` hosts at the compute measured on one
     host, with and without overlap: a step of one host alone takes `step`, its
     shard's forward and backward `compute`; bucket i is ready at the fraction
-    of the backward pass measured in the 2-host overlapped run (rank 0, last
-    step), times `compute`; the communication thread sums the shard losses
+    of the forward and backward pass measured on one host with nothing to
+    sum (:func:`bucket_times`; the 2-host run's ready times where that is
+    missing), times `compute`; the communication thread sums the shard losses
     (ready before the backward pass), then the buckets in order, each when
     ready and the previous sum is done. Assumes the sums take no CPU from the
     compute (hosts with cores to spare for the network)."""
     step = row2["step_ms_one_host"] / 1e3
     compute = row2["compute_ms_one_host"] / 1e3
-    timeline = row2["timeline"][0]
-    end = row2["backward_end"][0]
+    if "ready_alone" in row2:
+        timeline = [(n_bytes, ready, None) for n_bytes, ready in row2["ready_alone"]]
+        end = row2["backward_end_alone"]
+    else:  # a JSON file from before the one-host bucket times
+        timeline = row2["timeline"][0]
+        end = row2["backward_end"][0]
     losses = model_sum(8 * nodes, nodes, fit)
     free = losses
     for n_bytes, ready, _ in timeline:
@@ -367,7 +412,7 @@ def main() -> None:
     parser.add_argument("--cpu-share", choices=["quota", "pin"], default="quota",
                         help="quota: pinned to a core and held to cores/N CPUs by a cgroup; "
                              "pin: pinned only (hosts on one core share it as they need)")
-    parser.add_argument("--bucket-kb", type=int, default=1024,
+    parser.add_argument("--bucket-kb", type=int, default=DEFAULT_BUCKET_BYTES // 1024,
                         help="bucket size of the overlapped exchange (KiB)")
     parser.add_argument("--json", default=None, help="write every figure here")
     parser.add_argument("--driver", action="store_true", help=argparse.SUPPRESS)
@@ -460,7 +505,10 @@ def print_projection(runs: Dict[str, Any]) -> Dict[str, Any]:
     for batch, row2 in runs["2"]["batches"].items():
         print(f"\nprojection, batch {batch} per host: one host {row2['step_ms_one_host']:.1f} ms/step, "
               f"{row2['compute_ms_one_host']:.1f} ms of it forward+backward (one core); "
-              f"bucket ready times from the 2-host overlapped run")
+              "bucket ready times (fraction of forward+backward) "
+              + (", ".join(f"{r / row2['backward_end_alone']:.2f}" for _, r in row2["ready_alone"])
+                 + " measured on one host with nothing to sum" if "ready_alone" in row2
+                 else "from the 2-host overlapped run"))
         out[batch] = {}
         for label, key in (("10 Gbit/s link", "sum_min_s"), ("this machine", "sum_s")):
             fit = fit_sums(row2[key], 2)

@@ -63,6 +63,36 @@ def watch_training(wrap: Callable[["Model", Callable], Callable]):
         _TRAINING_WATCH.reset(token)
 
 
+#: set by a training watch while it runs a node's backprop callback: called
+#: by :func:`gradients_final` (None: no watch, or the node's call is not watched)
+_GRADIENTS_FINAL: contextvars.ContextVar[Optional[Callable[["Model"], None]]] = \
+    contextvars.ContextVar("thinc_fast_gradients_final", default=None)
+
+
+def gradients_final(node: "Model") -> None:
+    """Say, from inside `node`'s backprop callback, that this call has written
+    every parameter gradient it will write: what is left of it computes only
+    the gradient of its input. A training watch (the distributed exchange)
+    may start summing `node`'s gradients then, while the input's gradient is
+    computed. Optional (the callback's return says the same, later); a no-op
+    without a watch, and for any node but the one whose callback is running."""
+    hook = _GRADIENTS_FINAL.get()
+    if hook is not None:
+        hook(node)
+
+
+@contextlib.contextmanager
+def watching_backprop(hook: Callable[["Model"], None]):
+    """For a training watch's wrapper, around the node's own callback: route
+    :func:`gradients_final` calls made in it (not in nested watched calls,
+    which set their own) to `hook`."""
+    token = _GRADIENTS_FINAL.set(hook)
+    try:
+        yield
+    finally:
+        _GRADIENTS_FINAL.reset(token)
+
+
 class UnsetError(KeyError, ValueError):
     """A parameter or reference that is declared but has no value yet.
 

@@ -23,12 +23,16 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from .loss import Loss
-from .model import Model, watch_training
+from .model import Model, watch_training, watching_backprop
 
 __all__ = ["StepResult", "GradientBuckets", "train_step", "apply_update"]
 
-#: at most this many bytes of gradient per bucket (whole nodes; a larger node is a bucket alone)
-DEFAULT_BUCKET_BYTES = 1 << 20
+#: at most this many bytes of gradient per bucket (whole nodes; a larger node is
+#: a bucket alone). Every sum over the group pays a fixed latency on top of its
+#: bytes: at 2 MiB the 784-512-512-10 MLP's arena (2.7 MB) goes in two sums, the
+#: output layers and the first layer, which measured 8% faster on 2 hosts than
+#: three sums of at most 1 MiB (benchmarks/multihost.py, README)
+DEFAULT_BUCKET_BYTES = 2 << 20
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,10 @@ class GradientBuckets:
     reports nothing more.
 
     The contract (Thinc's): a node's parameter gradients are written only by
-    its own backprop callbacks, before they return. A node run forward again
+    its own backprop callbacks, before they return, or before the callback
+    calls :func:`~thinc_fast.model.gradients_final` for it (the dense layers
+    do, between their weights' gradient and their input's: the exchange sums
+    the weights while the input's gradient is computed). A node run forward again
     after its buckets were reported raises RuntimeError (its gradients would
     change after the workers began to sum them).
 
@@ -169,18 +176,31 @@ class GradientBuckets:
         self._pending[node_id] = self._pending.get(node_id, 0) + 1
 
         def backprop_then_report(dY: Any) -> Any:
-            dX = backprop(dY)
-            left = self._pending[node_id] - 1
-            self._pending[node_id] = left
-            if left == 0:
-                self._done.add(node_id)
-                for number in self._buckets_of[node_id]:
-                    self._waiting[number] -= 1
-                    if self._waiting[number] == 0 and not self._reported[number]:
-                        self._report(number)
+            finished = []  # this call's gradients are final (said early, or on return)
+
+            def final(who: Model) -> None:
+                if who is node and not finished:
+                    finished.append(True)
+                    self._call_finished(node_id)
+
+            with watching_backprop(final):
+                dX = backprop(dY)
+            final(node)
             return dX
 
         return backprop_then_report
+
+    def _call_finished(self, node_id: int) -> None:
+        """One of a node's backprop calls wrote its last gradient: once all
+        of them did, its buckets may be due."""
+        left = self._pending[node_id] - 1
+        self._pending[node_id] = left
+        if left == 0:
+            self._done.add(node_id)
+            for number in self._buckets_of[node_id]:
+                self._waiting[number] -= 1
+                if self._waiting[number] == 0 and not self._reported[number]:
+                    self._report(number)
 
     def _report(self, number: int) -> None:
         self._reported[number] = True

@@ -458,6 +458,55 @@ def test_gradient_buckets_are_reported_as_their_backward_finishes():
     assert order == [0, 1]
 
 
+def test_gradient_buckets_report_a_dense_layer_before_its_input_gradient():
+    """A dense layer says its gradients are final after dW and db, so its
+    bucket is summed while its input's gradient (dZ @ W) is computed."""
+    from thinc_fast.model import gradients_final
+    from thinc_fast.step import GradientBuckets
+
+    model, X = _mlp()
+    first = model.layers[0]
+    ops = first.ops
+    gemms = []
+    real_gemm = ops.gemm
+
+    def counting_gemm(*args, **kwargs):
+        gemms.append(kwargs.get("trans1", False))
+        return real_gemm(*args, **kwargs)
+
+    at_report = {}
+
+    def ready(number):
+        at_report[number] = (len(gemms), first.get_grad("W").copy(), first.get_grad("b").copy())
+
+    buckets = GradientBuckets(model, bucket_bytes=1)  # one layer each
+    model.zero_grads()
+    ops.gemm = counting_gemm
+    try:
+        with buckets.watch(ready):
+            Yh, backprop = model.begin_update(X)
+            forward = len(gemms)
+            dX = backprop(numpy.ones_like(Yh))
+    finally:
+        del ops.gemm
+    assert forward == 3 and len(gemms) == 9 and dX.shape == X.shape
+    # the first layer's bucket came after its dW gemm (trans1) and before its dX gemm
+    count, W_grad, b_grad = at_report[2]
+    assert count == 8 and gemms[7] is True and gemms[8] is False
+    # ... and what was reported is final
+    numpy.testing.assert_array_equal(W_grad, first.get_grad("W"))
+    numpy.testing.assert_array_equal(b_grad, first.get_grad("b"))
+    assert abs(W_grad).sum() > 0
+    # outside a watched callback it does nothing (the first layer is not reported early)
+    at_report.clear()
+    with buckets.watch(ready):
+        Yh, backprop = model.begin_update(X)
+        gradients_final(first)
+        assert at_report == {}
+        backprop(numpy.ones_like(Yh))
+    assert sorted(at_report) == [0, 1, 2]
+
+
 def test_gradient_buckets_refuse_a_forward_after_the_backward():
     from thinc_fast.step import GradientBuckets
 

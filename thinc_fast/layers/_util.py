@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional, Tuple
 import numpy
 
 from ..initializers import glorot_uniform_init, zero_init
-from ..model import Model
+from ..model import Model, gradients_final
 from ..types import Floats2d, Ragged
 from ..util import get_width as _data_width
 
@@ -108,10 +108,15 @@ def affine_forward(model: Model, X: Any) -> Tuple[Floats2d, Floats2d, Floats2d]:
 
 
 def affine_backprop(model: Model, X: Any, W: Any, dZ: Any) -> Any:
-    """Accumulate ``dW += dZ.T @ X`` and ``db += dZ.sum(0)`` in place; return ``dZ @ W``."""
+    """Accumulate ``dW += dZ.T @ X`` and ``db += dZ.sum(0)`` in place; return ``dZ @ W``.
+
+    The parameter gradients come first and are announced final
+    (:func:`~thinc_fast.model.gradients_final`) before the input's gradient
+    is computed, so a data-parallel exchange sums them during that gemm."""
     ops = model.ops
     ops.gemm(dZ, X, out=model.get_grad_buffer("W"), trans1=True, beta=1.0)
     ops.inc_col_sums(dZ, model.get_grad_buffer("b"))
+    gradients_final(model)
     return ops.gemm(dZ, W)
 
 
