@@ -12,6 +12,7 @@ min-max and the ratio of the other contestants' median to thinc_fast's
 use) for every library.
 """
 import argparse
+import itertools
 import os
 import statistics
 import sys
@@ -592,8 +593,9 @@ def bench_ray(rounds: int, data) -> None:
 def bench_ray_text(rounds: int) -> None:
     """Data-parallel text models: words/s of the textcat and tagger configs
     (thinc_fast init-config --model ...) on generated documents, one process
-    with 2 threads at a global batch of 2 x 32 documents against 2 Ray
-    workers (1 thread each) taking 32 documents each."""
+    with 2 threads at a global batch of 2 x B documents against 2 Ray
+    workers (1 thread each) taking B documents each, for B = 32 (the
+    configs' batch_size) and 128."""
     try:
         import ray
     except ImportError:
@@ -619,12 +621,12 @@ def bench_ray_text(rounds: int) -> None:
     textcat = jsonl_textcat(str(write_jsonl(folder / "t.jsonl", docs, labels)), dev_fraction=0.01)
     docs, tags = make_tagger_docs(3000, n_tags=5, seed=0)
     tagger = conllu_tagger(str(write_conllu(folder / "t.conllu", docs, tags)), dev_fraction=0.01)
-    batch, steps = 32, 30
+    steps = 30
     start_local_cluster(ray, num_cpus=N_THREADS + 1)
     trainers = []
     try:
-        for kind, config, (X, Y, _, _) in (("textcat", TEXTCAT_CONFIG, textcat),
-                                           ("tagger", TAGGER_CONFIG, tagger)):
+        for batch, (kind, config, (X, Y, _, _)) in itertools.product(
+                (32, 128), (("textcat", TEXTCAT_CONFIG, textcat), ("tagger", TAGGER_CONFIG, tagger))):
             config = replica_config(config)
             rng = numpy.random.default_rng(0)
             words = [len(doc) for doc in X]
