@@ -608,3 +608,54 @@ def test_halving_doubling_by_buckets_equals_the_whole_arena(tmp_path):
     for proc, (out, err) in zip(procs, outs):
         assert proc.returncode == 0, err[-3000:]
         assert out.strip() == "same", out + err[-2000:]
+
+
+PAIR_CHILD = """
+import sys
+import numpy
+import torch.distributed as dist
+from thinc_fast.distributed._worker import pair_allreduce
+
+rank, store = int(sys.argv[1]), sys.argv[2]
+dist.init_process_group("gloo", init_method="file://" + store, rank=rank, world_size=2)
+
+def data(r):
+    rng = numpy.random.default_rng(r)
+    values = (rng.standard_normal(5000) * 10.0 ** rng.integers(-6, 6, 5000)).astype("float32")
+    values[:4] = [numpy.nan, -0.0, numpy.inf, 1.0]
+    return values
+
+expected = data(0) + data(1)  # the tree's one addition, rank 0's operand first
+whole = data(rank)
+pair_allreduce(whole, rank)
+bucketed = data(rank)
+for lo, hi in [(4000, 5000), (16, 4000), (0, 16)]:
+    pair_allreduce(bucketed[lo:hi], rank)
+losses = numpy.zeros(4)
+losses[2 * rank:2 * rank + 2] = [0.1 + rank, -0.0]
+pair_allreduce(losses, rank)
+ok = (whole.tobytes() == expected.tobytes() and bucketed.tobytes() == expected.tobytes()
+      and losses.tolist() == [0.1, 0.0, 1.1, 0.0])
+print("same" if ok else "DIFFERENT")
+dist.destroy_process_group()
+"""
+
+
+@needs_torch
+def test_pair_exchange_gives_both_workers_the_trees_bits(tmp_path):
+    """2 GLOO processes: the one-exchange sum gives both ranks ``b0 + b1``
+    bit for bit (NaN, -0.0 and inf among the values), by buckets as whole,
+    and the float64 loss vector exactly."""
+    import thinc_fast
+
+    (tmp_path / "child.py").write_text(PAIR_CHILD)
+    env = dict(os.environ, PYTHONPATH=str(Path(thinc_fast.__file__).resolve().parent.parent),
+               OMP_NUM_THREADS="1")
+    store = str(tmp_path / "store")
+    procs = [subprocess.Popen([sys.executable, "child.py", str(rank), store], cwd=tmp_path,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for rank in range(2)]
+    outs = [proc.communicate(timeout=180) for proc in procs]
+    for proc, (out, err) in zip(procs, outs):
+        assert proc.returncode == 0, err[-3000:]
+        assert out.strip() == "same", out + err[-2000:]

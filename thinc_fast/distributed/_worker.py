@@ -16,8 +16,11 @@ shards in shard order (:func:`tree_sum`: halves, recursively). Each worker
 sums its own block with that tree; the workers' block sums are then added
 with the same tree:
 
-- W = 2: ``ray.util.collective.allreduce`` (GLOO): one addition per element,
-  and ``a + b == b + a`` exactly, so both replicas get the tree's result;
+- W = 2: each worker sends its whole buffer to the other and adds what
+  comes back (:func:`pair_allreduce`, torch.distributed point-to-point over
+  GLOO): one addition per element, lower rank's operand first on both, so
+  both replicas get the tree's result; one round trip, 2.5-3x faster than
+  GLOO's own allreduce for 2 ranks at 1.4-2.7 MB on loopback (measured);
 - W = 4, 8, ...: recursive halving then doubling over torch.distributed
   point-to-point sends: partners ``r ^ 1``, then ``r ^ 2``, ... add halves, which
   is the tree again (``(b0 + b1) + (b2 + b3)``), bandwidth-optimal like a ring;
@@ -320,20 +323,27 @@ class Worker:
         return buckets
 
     def _sum_over_group(self, array: numpy.ndarray) -> None:
-        """Sum a contiguous float32 array over the group, in place, element by
-        element (2 workers: GLOO allreduce; 4, 8, ...: recursive halving and
-        doubling; other counts: GLOO's ring)."""
-        if self.workers == 2 or not is_power_of_two(self.workers):
+        """Sum a contiguous array over the group, in place, element by element
+        (2 workers: one exchange; 4, 8, ...: recursive halving and doubling;
+        other counts: GLOO's ring)."""
+        if self.workers == 2:
+            pair_allreduce(array, self.rank)
+        elif is_power_of_two(self.workers):
+            halving_doubling_allreduce(array, self.rank, self.workers)
+        else:
             from ray.util import collective
 
             collective.allreduce(array, group_name=self.group)
-        else:
-            halving_doubling_allreduce(array, self.rank, self.workers)
 
     def _sum_losses(self, losses: numpy.ndarray) -> None:
-        from ray.util import collective
+        """Sum the float64 shard-loss vector over the group (each entry has one
+        nonzero term: exact on every path)."""
+        if self.workers == 2:
+            pair_allreduce(losses, self.rank)
+        else:
+            from ray.util import collective
 
-        collective.allreduce(losses, group_name=self.group)
+            collective.allreduce(losses, group_name=self.group)
 
     def _allreduce(self, grads: numpy.ndarray, losses: numpy.ndarray) -> None:
         """Sum the gradient arena and the shard-loss vector over the group (the
@@ -454,6 +464,24 @@ def interface_of(address: str) -> Optional[str]:
             if packed[20:24] == wanted:
                 return name
     return None
+
+
+def pair_allreduce(buf: numpy.ndarray, rank: int) -> None:
+    """Sum `buf` over a group of two in place: send it whole to the other
+    rank, receive the other's, add. Both ranks compute ``b0 + b1`` with rank
+    0's operand first (the same bits on both, NaN payloads included)."""
+    import torch
+    import torch.distributed as dist
+
+    mine = torch.from_numpy(buf)
+    theirs = torch.empty_like(mine)
+    requests = [dist.isend(mine, 1 - rank), dist.irecv(theirs, 1 - rank)]
+    for request in requests:
+        request.wait()
+    if rank == 0:
+        numpy.add(buf, theirs.numpy(), out=buf)
+    else:
+        numpy.add(theirs.numpy(), buf, out=buf)
 
 
 def halving_doubling_allreduce(buf: numpy.ndarray, rank: int, workers: int) -> None:
