@@ -611,41 +611,50 @@ def test_halving_doubling_by_buckets_equals_the_whole_arena(tmp_path):
 
 
 PAIR_CHILD = """
+import os
 import sys
 import numpy
 import torch.distributed as dist
-from thinc_fast.distributed._worker import pair_allreduce
+from thinc_fast.distributed._pair import PairLink
 
 rank, store = int(sys.argv[1]), sys.argv[2]
 dist.init_process_group("gloo", init_method="file://" + store, rank=rank, world_size=2)
+link = PairLink.connect(rank, "127.0.0.1", 60.0)
 
 def data(r):
     rng = numpy.random.default_rng(r)
-    values = (rng.standard_normal(5000) * 10.0 ** rng.integers(-6, 6, 5000)).astype("float32")
+    values = (rng.standard_normal(300_000) * 10.0 ** rng.integers(-6, 6, 300_000)).astype("float32")
     values[:4] = [numpy.nan, -0.0, numpy.inf, 1.0]
     return values
 
 expected = data(0) + data(1)  # the tree's one addition, rank 0's operand first
 whole = data(rank)
-pair_allreduce(whole, rank)
+link.allreduce(whole)
 bucketed = data(rank)
-for lo, hi in [(4000, 5000), (16, 4000), (0, 16)]:
-    pair_allreduce(bucketed[lo:hi], rank)
+for lo, hi in [(4000, 300_000), (16, 4000), (0, 16)]:
+    link.allreduce(bucketed[lo:hi])
 losses = numpy.zeros(4)
 losses[2 * rank:2 * rank + 2] = [0.1 + rank, -0.0]
-pair_allreduce(losses, rank)
+link.allreduce(losses)
 ok = (whole.tobytes() == expected.tobytes() and bucketed.tobytes() == expected.tobytes()
       and losses.tolist() == [0.1, 0.0, 1.1, 0.0])
-print("same" if ok else "DIFFERENT")
-dist.destroy_process_group()
+print("same" if ok else "DIFFERENT", flush=True)
+dist.barrier()
+if rank == 1:
+    os._exit(0)  # gone without a word: rank 0's next sum must fail, not hang
+try:
+    link.allreduce(whole)
+except ConnectionError as err:
+    print("closed by peer" in str(err))
 """
 
 
 @needs_torch
 def test_pair_exchange_gives_both_workers_the_trees_bits(tmp_path):
-    """2 GLOO processes: the one-exchange sum gives both ranks ``b0 + b1``
-    bit for bit (NaN, -0.0 and inf among the values), by buckets as whole,
-    and the float64 loss vector exactly."""
+    """2 processes: the sum over their own connection gives both ranks
+    ``b0 + b1`` bit for bit (NaN, -0.0 and inf among the values; 1.2 MB,
+    more than a socket buffer), by buckets as whole, and the float64 loss
+    vector exactly; when one process dies, the other's next sum raises."""
     import thinc_fast
 
     (tmp_path / "child.py").write_text(PAIR_CHILD)
@@ -658,4 +667,5 @@ def test_pair_exchange_gives_both_workers_the_trees_bits(tmp_path):
     outs = [proc.communicate(timeout=180) for proc in procs]
     for proc, (out, err) in zip(procs, outs):
         assert proc.returncode == 0, err[-3000:]
-        assert out.strip() == "same", out + err[-2000:]
+    assert outs[0][0].split() == ["same", "True"], outs[0][0] + outs[0][1][-2000:]
+    assert outs[1][0].split() == ["same"], outs[1][0] + outs[1][1][-2000:]

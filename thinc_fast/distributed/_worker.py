@@ -16,11 +16,12 @@ shards in shard order (:func:`tree_sum`: halves, recursively). Each worker
 sums its own block with that tree; the workers' block sums are then added
 with the same tree:
 
-- W = 2: each worker sends its whole buffer to the other and adds what
-  comes back (:func:`pair_allreduce`, torch.distributed point-to-point over
-  GLOO): one addition per element, lower rank's operand first on both, so
-  both replicas get the tree's result; one round trip, 2.5-3x faster than
-  GLOO's own allreduce for 2 ranks at 1.4-2.7 MB on loopback (measured);
+- W = 2: each worker sends its whole buffer to the other over a TCP
+  connection of their own and adds what comes back (:mod:`._pair`): one
+  addition per element, rank 0's operand first on both, so both replicas get
+  the tree's result (GLOO's allreduce for 2 ranks was 2.5-3x slower at
+  1.4-2.7 MB, its point-to-point calls stalled 4-6 ms in one exchange of
+  four to ten: measured, see the module);
 - W = 4, 8, ...: recursive halving then doubling over torch.distributed
   point-to-point sends: partners ``r ^ 1``, then ``r ^ 2``, ... add halves, which
   is the tree again (``(b0 + b1) + (b2 + b3)``), bandwidth-optimal like a ring;
@@ -52,6 +53,7 @@ from ..data import take
 from ..loss import Loss
 from ..step import DEFAULT_BUCKET_BYTES, GradientBuckets, apply_update, train_step
 from ._overlap import OverlappedExchange
+from ._pair import PairLink
 
 LOSS_LOG_STEPS = 100_000  # shard losses kept per worker, for reports after a failure
 TIMING_STEPS = 10_000  # (compute, idle) seconds kept per worker, for benchmarks
@@ -156,6 +158,7 @@ class Worker:
         self.overlap = False
         self.bucket_bytes = DEFAULT_BUCKET_BYTES
         self._exchange: Optional[OverlappedExchange] = None
+        self._link: Optional[PairLink] = None  # two workers: their own connection
         self._buckets: Optional[GradientBuckets] = None
         #: per step: (seconds computing this worker's shards, seconds then
         #: waiting for the gradient sum): the exchange's idle time
@@ -223,6 +226,8 @@ class Worker:
             collective.init_collective_group(workers, rank, backend="gloo", group_name=group,
                                              gloo_timeout=timeout_ms)
             self.group = group
+            if workers == 2:
+                self._link = PairLink.connect(rank, self.node(), timeout_ms / 1000)
             if self.overlap:
                 self._exchange = OverlappedExchange(self._sum_over_group, self._sum_losses,
                                                     name=f"exchange-{rank}")
@@ -232,6 +237,9 @@ class Worker:
         exchange, self._exchange = self._exchange, None
         if exchange is not None:
             exchange.close()
+        link, self._link = self._link, None
+        if link is not None:
+            link.close()
         if self.group is None:
             return
         group, self.group = self.group, None
@@ -324,10 +332,10 @@ class Worker:
 
     def _sum_over_group(self, array: numpy.ndarray) -> None:
         """Sum a contiguous array over the group, in place, element by element
-        (2 workers: one exchange; 4, 8, ...: recursive halving and doubling;
-        other counts: GLOO's ring)."""
-        if self.workers == 2:
-            pair_allreduce(array, self.rank)
+        (2 workers: one exchange over their connection; 4, 8, ...: recursive
+        halving and doubling; other counts: GLOO's ring)."""
+        if self._link is not None:
+            self._link.allreduce(array)
         elif is_power_of_two(self.workers):
             halving_doubling_allreduce(array, self.rank, self.workers)
         else:
@@ -338,8 +346,8 @@ class Worker:
     def _sum_losses(self, losses: numpy.ndarray) -> None:
         """Sum the float64 shard-loss vector over the group (each entry has one
         nonzero term: exact on every path)."""
-        if self.workers == 2:
-            pair_allreduce(losses, self.rank)
+        if self._link is not None:
+            self._link.allreduce(losses)
         else:
             from ray.util import collective
 
@@ -464,24 +472,6 @@ def interface_of(address: str) -> Optional[str]:
             if packed[20:24] == wanted:
                 return name
     return None
-
-
-def pair_allreduce(buf: numpy.ndarray, rank: int) -> None:
-    """Sum `buf` over a group of two in place: send it whole to the other
-    rank, receive the other's, add. Both ranks compute ``b0 + b1`` with rank
-    0's operand first (the same bits on both, NaN payloads included)."""
-    import torch
-    import torch.distributed as dist
-
-    mine = torch.from_numpy(buf)
-    theirs = torch.empty_like(mine)
-    requests = [dist.isend(mine, 1 - rank), dist.irecv(theirs, 1 - rank)]
-    for request in requests:
-        request.wait()
-    if rank == 0:
-        numpy.add(buf, theirs.numpy(), out=buf)
-    else:
-        numpy.add(theirs.numpy(), buf, out=buf)
 
 
 def halving_doubling_allreduce(buf: numpy.ndarray, rank: int, workers: int) -> None:
