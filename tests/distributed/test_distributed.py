@@ -575,26 +575,36 @@ HALVING_CHILD = """
 import sys
 import numpy
 import torch.distributed as dist
+from thinc_fast.distributed._pair import connect_links
 from thinc_fast.distributed._worker import halving_doubling_allreduce
 
 rank, world, store = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 dist.init_process_group("gloo", init_method="file://" + store, rank=rank, world_size=world)
+links = connect_links(rank, world, "127.0.0.1", 60.0)
 rng = numpy.random.default_rng(rank)
 mine = (rng.standard_normal(5000) * 10.0 ** rng.integers(-6, 6, 5000)).astype("float32")
 whole = mine.copy()
-halving_doubling_allreduce(whole, rank, world)
+halving_doubling_allreduce(whole, rank, world, links)
 bucketed = mine.copy()
-for lo, hi in [(4000, 5000), (1616, 4000), (16, 1616), (0, 16)]:
-    halving_doubling_allreduce(bucketed[lo:hi], rank, world)
-print("same" if bucketed.tobytes() == whole.tobytes() else "DIFFERENT")
+for lo, hi in [(4000, 5000), (1617, 4000), (16, 1617), (0, 16), (16, 16)]:
+    halving_doubling_allreduce(bucketed[lo:hi], rank, world, links)
+# the tree over ranks, from every rank's values
+every = []
+for r in range(world):
+    g = numpy.random.default_rng(r)
+    every.append((g.standard_normal(5000) * 10.0 ** g.integers(-6, 6, 5000)).astype("float32"))
+tree = (every[0] + every[1]) + (every[2] + every[3])
+ok = bucketed.tobytes() == whole.tobytes() == tree.tobytes()
+print("same" if ok else "DIFFERENT")
 dist.destroy_process_group()
 """
 
 
 @needs_torch
 def test_halving_doubling_by_buckets_equals_the_whole_arena(tmp_path):
-    """4 GLOO processes: the recursive halving sum of buckets, one after the
-    other, is the sum of the whole buffer, bit for bit."""
+    """4 processes: the recursive halving sum over their own connections,
+    bucket after bucket (odd lengths, an empty one), is the sum of the whole
+    buffer and the tree ``(b0 + b1) + (b2 + b3)``, bit for bit."""
     import thinc_fast
 
     (tmp_path / "child.py").write_text(HALVING_CHILD)
@@ -615,11 +625,11 @@ import os
 import sys
 import numpy
 import torch.distributed as dist
-from thinc_fast.distributed._pair import PairLink
+from thinc_fast.distributed._pair import connect_links
 
 rank, store = int(sys.argv[1]), sys.argv[2]
 dist.init_process_group("gloo", init_method="file://" + store, rank=rank, world_size=2)
-link = PairLink.connect(rank, "127.0.0.1", 60.0)
+link = connect_links(rank, 2, "127.0.0.1", 60.0)[1 - rank]
 
 def data(r):
     rng = numpy.random.default_rng(r)

@@ -53,7 +53,7 @@ from ..data import take
 from ..loss import Loss
 from ..step import DEFAULT_BUCKET_BYTES, GradientBuckets, apply_update, train_step
 from ._overlap import OverlappedExchange
-from ._pair import PairLink
+from ._pair import PairLink, connect_links
 
 LOSS_LOG_STEPS = 100_000  # shard losses kept per worker, for reports after a failure
 TIMING_STEPS = 10_000  # (compute, idle) seconds kept per worker, for benchmarks
@@ -158,7 +158,8 @@ class Worker:
         self.overlap = False
         self.bucket_bytes = DEFAULT_BUCKET_BYTES
         self._exchange: Optional[OverlappedExchange] = None
-        self._link: Optional[PairLink] = None  # two workers: their own connection
+        #: power-of-two groups: a connection of their own to each partner
+        self._links: Dict[int, PairLink] = {}
         self._buckets: Optional[GradientBuckets] = None
         #: per step: (seconds computing this worker's shards, seconds then
         #: waiting for the gradient sum): the exchange's idle time
@@ -226,8 +227,8 @@ class Worker:
             collective.init_collective_group(workers, rank, backend="gloo", group_name=group,
                                              gloo_timeout=timeout_ms)
             self.group = group
-            if workers == 2:
-                self._link = PairLink.connect(rank, self.node(), timeout_ms / 1000)
+            if is_power_of_two(workers):
+                self._links = connect_links(rank, workers, self.node(), timeout_ms / 1000)
             if self.overlap:
                 self._exchange = OverlappedExchange(self._sum_over_group, self._sum_losses,
                                                     name=f"exchange-{rank}")
@@ -237,8 +238,8 @@ class Worker:
         exchange, self._exchange = self._exchange, None
         if exchange is not None:
             exchange.close()
-        link, self._link = self._link, None
-        if link is not None:
+        links, self._links = self._links, {}
+        for link in links.values():
             link.close()
         if self.group is None:
             return
@@ -334,10 +335,8 @@ class Worker:
         """Sum a contiguous array over the group, in place, element by element
         (2 workers: one exchange over their connection; 4, 8, ...: recursive
         halving and doubling; other counts: GLOO's ring)."""
-        if self._link is not None:
-            self._link.allreduce(array)
-        elif is_power_of_two(self.workers):
-            halving_doubling_allreduce(array, self.rank, self.workers)
+        if self._links:
+            halving_doubling_allreduce(array, self.rank, self.workers, self._links)
         else:
             from ray.util import collective
 
@@ -346,8 +345,8 @@ class Worker:
     def _sum_losses(self, losses: numpy.ndarray) -> None:
         """Sum the float64 shard-loss vector over the group (each entry has one
         nonzero term: exact on every path)."""
-        if self._link is not None:
-            self._link.allreduce(losses)
+        if self._links:
+            halving_doubling_allreduce(losses, self.rank, self.workers, self._links)
         else:
             from ray.util import collective
 
@@ -474,36 +473,31 @@ def interface_of(address: str) -> Optional[str]:
     return None
 
 
-def halving_doubling_allreduce(buf: numpy.ndarray, rank: int, workers: int) -> None:
-    """Sum `buf` over a power-of-two group in place: recursive halving
-    (reduce-scatter: at distance d = 1, 2, 4, ... keep one half of the current
-    segment, send the other to ``rank ^ d``, add what comes back), then
-    recursive doubling (allgather) in reverse. Each element's sum is the tree
-    ``((b0 + b1) + (b2 + b3)) + ...`` over ranks, on every rank."""
-    import torch
-    import torch.distributed as dist
-
-    tensor = torch.from_numpy(buf)
+def halving_doubling_allreduce(buf: numpy.ndarray, rank: int, workers: int,
+                               links: Dict[int, PairLink]) -> None:
+    """Sum `buf` over a power-of-two group in place over `links` (partner ->
+    connection, :func:`._pair.connect_links`). Two workers: one exchange of
+    the whole buffer. More: recursive halving (reduce-scatter: at distance
+    d = 1, 2, 4, ... keep one half of the current segment, send the other to
+    ``rank ^ d``, add what comes back), then recursive doubling (allgather)
+    in reverse. Each element's sum is the tree ``((b0 + b1) + (b2 + b3)) + ...``
+    over ranks, on every rank."""
+    if workers == 2:
+        links[rank ^ 1].allreduce(buf)
+        return
     lo, hi = 0, len(buf)
     steps = []
     d = 1
+    scratch = numpy.empty((len(buf) + 1) // 2, dtype=buf.dtype)
     while d < workers:
         partner = rank ^ d
         mid = (lo + hi) // 2
         keep, give = ((lo, mid), (mid, hi)) if rank & d == 0 else ((mid, hi), (lo, mid))
-        incoming = torch.empty(keep[1] - keep[0], dtype=tensor.dtype)
-        reqs = [dist.isend(tensor[give[0]:give[1]].contiguous(), partner),
-                dist.irecv(incoming, partner)]
-        for req in reqs:
-            req.wait()
-        tensor[keep[0]:keep[1]] += incoming
+        incoming = scratch[:keep[1] - keep[0]]
+        links[partner].exchange(buf[give[0]:give[1]], incoming)
+        numpy.add(buf[keep[0]:keep[1]], incoming, out=buf[keep[0]:keep[1]])
         steps.append((partner, keep, give))
         lo, hi = keep
         d *= 2
     for partner, keep, give in reversed(steps):
-        incoming = torch.empty(give[1] - give[0], dtype=tensor.dtype)
-        reqs = [dist.isend(tensor[keep[0]:keep[1]].contiguous(), partner),
-                dist.irecv(incoming, partner)]
-        for req in reqs:
-            req.wait()
-        tensor[give[0]:give[1]] = incoming
+        links[partner].exchange(buf[keep[0]:keep[1]], buf[give[0]:give[1]])
