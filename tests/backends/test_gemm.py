@@ -40,9 +40,13 @@ def check(out, ref, k):
 
 @pytest.fixture
 def options():
-    """Restore gemm's options and thread count after a test changes them."""
+    """Restore gemm's options and thread count after a test changes them.
+    Within the test every product the plan cuts is split (adaptive_split=0:
+    the tiling tests must see their tiles); a test of the adaptive split turns
+    it on."""
     before = gemm_options()
     threads = thinc_fast.get_num_threads()
+    set_gemm_options(adaptive_split=0)
     yield set_gemm_options
     set_gemm_options(**before)
     thinc_fast.set_num_threads(threads)
@@ -194,7 +198,7 @@ def test_forked_child_runs_threaded_gemm(helpers):
         import os, numpy, thinc_fast
         from thinc_fast.backends.numpy_ops import NumpyOps, set_gemm_options
         thinc_fast.set_num_threads(2)
-        set_gemm_options(min_flops=0, chunk_flops=0)
+        set_gemm_options(min_flops=0, chunk_flops=0, adaptive_split=0)
         ops = NumpyOps()
         A = numpy.ones((256, 256), "f"); B = numpy.ones((256, 256), "f")
         ops.gemm(A, B)                          # starts the pool
@@ -379,7 +383,7 @@ def test_workers_on_the_callers_cpu_leave_it_the_work(helpers):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
         from thinc_fast.backends.numpy_ops import NumpyOps, gemm_config, set_gemm_options
         thinc_fast.set_num_threads(2)
-        set_gemm_options(min_flops=0, chunk_flops=0)
+        set_gemm_options(min_flops=0, chunk_flops=0, adaptive_split=0)
         ops = NumpyOps()
         rng = numpy.random.default_rng(0)
         A = rng.standard_normal((200, 64)).astype("f"); B = rng.standard_normal((64, 300)).astype("f")
@@ -643,3 +647,57 @@ def test_dot_options_validate(options):
     assert gemm_options() == before
     with pytest.raises(TypeError, match="unknown option.*'dot_row'"):
         set_gemm_options(dot_row=7)
+
+
+def test_adaptive_split_rule():
+    """Split or not (blis_gemm.h): both ways in turn until each has 8 samples,
+    then the current way unless the other is 1.1x faster, and the other way
+    one call in 64; averages are means of the first 8 samples, then moving,
+    a sample over twice the average counted as twice it."""
+    settle, way, update = numpy_ops._split_settle, numpy_ops._split_way, numpy_ops._split_update
+    # warming up: the way with fewer samples, split first
+    assert settle(0.0, 0.0, 0, 0, False) is True
+    assert settle(5.0, 1.0, 3, 4, True) is False and settle(1.0, 5.0, 7, 7, False) is True
+    # warm: switch only for a margin of 1.1
+    assert settle(1.0, 1.05, 8, 8, True) is True      # alone 5% faster: keep splitting
+    assert settle(1.0, 1.2, 8, 8, True) is False      # alone 20% faster: stop
+    assert settle(1.05, 1.0, 8, 8, False) is False
+    assert settle(1.2, 1.0, 8, 8, False) is True
+    # the other way one call in 64, once warm
+    calls = [way(8, 8, True, c) for c in range(128)]
+    assert calls.count(False) == 2 and not calls[63] and not calls[127]
+    assert all(way(3, 8, True, c) for c in range(128))  # not warm: no exploring
+    # averages
+    assert update(0.0, 0, 4.0) == 4.0 and update(4.0, 1, 2.0) == 3.0
+    assert update(1.0, 20, 1.8) == pytest.approx(1.1)
+    assert update(1.0, 20, 100.0) == pytest.approx(1.125)  # clipped at twice the average
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_adaptive_split_changes_no_bits(options, threads):
+    """With the adaptive split on, products that are split or run alone as
+    their class's measurements say give the bits of one thread and of the
+    split without it, and the classes record both ways."""
+    ops = NumpyOps()
+    rng = numpy.random.default_rng(7)
+    shapes = [(64, 300, 200, False), (32, 784, 64, True), (96, 512, 512, False)]
+    operands = []
+    for m, k, n, trans2 in shapes:
+        A = rng.standard_normal((m, k)).astype("f")
+        B = rng.standard_normal((n, k) if trans2 else (k, n)).astype("f")
+        operands.append((A, B, trans2))
+    options(min_flops=0, chunk_flops=0)
+    thinc_fast.set_num_threads(1)
+    alone = [ops.gemm(A, B, trans2=t) for A, B, t in operands]
+    thinc_fast.set_num_threads(threads)
+    split = [ops.gemm(A, B, trans2=t) for A, B, t in operands]
+    options(adaptive_split=1)
+    for _ in range(40):
+        for (A, B, t), one, two in zip(operands, alone, split):
+            out = ops.gemm(A, B, trans2=t)
+            assert out.tobytes() == one.tobytes() == two.tobytes()
+    stats = numpy_ops.split_stats()
+    assert stats and all(s["threads"] == gemm_config()["threads"] for s in stats)
+    assert all(s["samples_alone"] >= 8 and s["samples_split"] >= 8 for s in stats), stats
+    assert {s["kind"] for s in stats} <= {"large", "dot"}
+    assert gemm_config()["adaptive_split"] == 1

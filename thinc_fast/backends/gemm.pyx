@@ -56,7 +56,19 @@ cdef extern from "blis_gemm.h" nogil:
         double chunk_flops
         int chunks_per_thread
         dim_t align
+        int adaptive
     thf_split_state thf_split
+    ctypedef struct thf_adapt_class "struct thf_adapt_class_s":
+        double ns_per_flop[2]
+        unsigned samples[2]
+        unsigned calls
+        int split
+    thf_adapt_class thf_adapt[2][64]
+    int thf_adapt_threads
+    int thf_adapt_settle(double alone, double split_avg, unsigned alone_samples,
+                         unsigned split_samples, int split)
+    int thf_adapt_way(const thf_adapt_class* c, unsigned calls)
+    double thf_adapt_update(double avg, unsigned samples, double x)
     long thf_pool_spin_ns
     long thf_pool_spin_max_ns
     int64_t thf_pool_gap_ns
@@ -619,7 +631,56 @@ def gemm_config():
         "chunk_flops": thf_split.chunk_flops,
         "chunks_per_thread": thf_split.chunks_per_thread,
         "align": thf_split.align,
+        "adaptive_split": thf_split.adaptive,
     }
+
+
+def split_stats():
+    """What the adaptive split has measured (``adaptive_split``, blis_gemm.h):
+    per size class that has run, ``{"kind": "large" | "dot", "flops": the
+    class's least flops (a power of two), "threads": the thread count,
+    "ns_per_gflop_alone", "ns_per_gflop_split": moving averages (None:
+    not measured), "samples_alone", "samples_split", "calls",
+    "splits": whether its next ordinary call splits}``."""
+    cdef thf_adapt_class* cls
+    cdef int kind, c
+    out = []
+    for kind in range(2):
+        for c in range(64):
+            cls = &thf_adapt[kind][c]
+            if cls.calls == 0:
+                continue
+            out.append({
+                "kind": ("large", "dot")[kind], "flops": float(2 ** c), "threads": thf_adapt_threads,
+                "ns_per_gflop_alone": cls.ns_per_flop[0] * 1e9 if cls.samples[0] else None,
+                "ns_per_gflop_split": cls.ns_per_flop[1] * 1e9 if cls.samples[1] else None,
+                "samples_alone": cls.samples[0], "samples_split": cls.samples[1],
+                "calls": cls.calls, "splits": bool(cls.split),
+            })
+    return out
+
+
+def _split_settle(double alone, double split, unsigned alone_samples, unsigned split_samples,
+                  bint splitting):
+    """The adaptive split's rule (tests): whether a class with these averages
+    and samples that splits now (`splitting`) goes on splitting."""
+    return bool(thf_adapt_settle(alone, split, alone_samples, split_samples, splitting))
+
+
+def _split_way(unsigned alone_samples, unsigned split_samples, bint splitting, unsigned calls):
+    """Whether a class's `calls`-th call splits (tests): its current way, the
+    other one call in 64 once both ways have 8 samples."""
+    cdef thf_adapt_class c
+    memset(&c, 0, sizeof(c))
+    c.samples[0] = alone_samples
+    c.samples[1] = split_samples
+    c.split = splitting
+    return bool(thf_adapt_way(&c, calls))
+
+
+def _split_update(double avg, unsigned samples, double x):
+    """The adaptive split's average after one more sample (tests)."""
+    return thf_adapt_update(avg, samples, x)
 
 
 def _spin_budget_us(double spin_us, double spin_max_us, double gap_us):
@@ -672,7 +733,7 @@ _GEMM_OPTIONS = {
     "mode": None, "thin_rows": None, "thin_cols": None, "thin_k": None, "mid_rows": None,
     "mid_cols": None, "thin_flops": 0, "dot_rows": 0, "dot_k": 1, "dot_k_per_row": 0,
     "spin_us": 0, "spin_max_us": 0, "min_flops": None, "chunk_flops": None,
-    "chunks_per_thread": 1, "align": 1,
+    "chunks_per_thread": 1, "align": 1, "adaptive_split": 0,
 }
 
 
@@ -696,6 +757,9 @@ def set_gemm_options(**options):
     may poll when jobs come a little apart, as in spaCy's loop (twice the usual
     gap, up to this; 0 or at most spin_us: never longer than spin_us).
     min_flops, chunk_flops, chunks_per_thread, align: the split over threads.
+    adaptive_split: 1 (default) splits a product only where splitting its
+    size class measured faster than one thread (:func:`split_stats`), 0
+    splits every product the plan cuts (the bits are the same either way).
     Every value is checked before any is set. Returns the previous
     :func:`gemm_config`."""
     unknown = sorted(set(options) - set(_GEMM_OPTIONS))
@@ -743,6 +807,8 @@ def set_gemm_options(**options):
         thf_split.chunks_per_thread = given["chunks_per_thread"]
     if "align" in given:
         thf_split.align = given["align"]
+    if "adaptive_split" in given:
+        thf_split.adaptive = 1 if given["adaptive_split"] else 0
     return before
 
 
