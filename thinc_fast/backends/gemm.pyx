@@ -759,7 +759,8 @@ def set_gemm_options(**options):
     min_flops, chunk_flops, chunks_per_thread, align: the split over threads.
     adaptive_split: 1 (default) splits a product only where splitting its
     size class measured faster than one thread (:func:`split_stats`), 0
-    splits every product the plan cuts (the bits are the same either way).
+    splits every product the plan cuts (the bits are the same either way);
+    setting it starts the measurements anew.
     Every value is checked before any is set. Returns the previous
     :func:`gemm_config`."""
     unknown = sorted(set(options) - set(_GEMM_OPTIONS))
@@ -809,6 +810,7 @@ def set_gemm_options(**options):
         thf_split.align = given["align"]
     if "adaptive_split" in given:
         thf_split.adaptive = 1 if given["adaptive_split"] else 0
+        memset(thf_adapt, 0, sizeof(thf_adapt))  # measured anew from here
     return before
 
 
