@@ -79,13 +79,24 @@ class PairLink:
         sock = self._sock
         sent = got = 0
         to_send, to_get = len(out), len(into)
+        poller = select.poll()  # not select(): a worker may hold more than 1024 descriptors
+        wait_ms = max(1, int(self.timeout_s * 1000))
+        mask = -1
+        trouble = select.POLLHUP | select.POLLERR | select.POLLNVAL
         while sent < to_send or got < to_get:
-            readable, writable, _ = select.select([sock] if got < to_get else [],
-                                                  [sock] if sent < to_send else [], [],
-                                                  self.timeout_s)
-            if not readable and not writable:
+            want = (select.POLLIN if got < to_get else 0) | (select.POLLOUT if sent < to_send else 0)
+            if want != mask:
+                (poller.register if mask == -1 else poller.modify)(sock, want)
+                mask = want
+            events = poller.poll(wait_ms)
+            if not events:
                 raise TimeoutError(f"the other worker (rank {self.peer}) sent nothing for "
                                    f"{self.timeout_s:.0f} s ({got} of {to_get} bytes received)")
+            flags = events[0][1]
+            readable = got < to_get and flags & (select.POLLIN | trouble)
+            writable = sent < to_send and flags & (select.POLLOUT | trouble)
+            if not readable and not writable and flags & trouble:
+                raise ConnectionError("connection closed by peer (the other worker is gone)")
             if writable:
                 try:
                     sent += sock.send(out[sent:sent + CHUNK])
