@@ -77,43 +77,32 @@ ctypedef struct _step_args:
     Py_ssize_t nseg
 
 
-cdef void _adam_range(const thf_job* j, thf_idx start, thf_idx end) noexcept nogil:
-    """thf_adam over [start, end); with segments, each piece takes its segment's
-    gradient scale (per-tensor clipping)."""
+cdef inline void _step_piece(const _step_args* a, Py_ssize_t start, Py_ssize_t n,
+                             const thf_step* s) noexcept nogil:
+    """The update rule (thf_adam, or thf_sgd when `a` has no moments) over
+    `n` parameters from `start`."""
+    cdef float* avg = a.avg + start if a.avg != NULL else NULL
+    if a.m != NULL:
+        thf_adam(a.w + start, a.g + start, a.m + start, a.v + start, avg, n, s)
+    else:
+        thf_sgd(a.w + start, a.g + start, avg, n, s)
+
+
+cdef void _step_range(const thf_job* j, thf_idx start, thf_idx end) noexcept nogil:
+    """The rule over [start, end); with segments, each piece takes its
+    segment's gradient scale (per-tensor clipping)."""
     cdef const _step_args* a = <const _step_args*>j.ctx
     cdef thf_step local = a.s[0]
     cdef Py_ssize_t k, stop
     if a.offs == NULL:
-        thf_adam(a.w + start, a.g + start, a.m + start, a.v + start,
-                 a.avg + start if a.avg != NULL else NULL, end - start, a.s)
+        _step_piece(a, start, end - start, a.s)
         return
     k = _segment_at(a.offs, a.nseg, start)
     while start < end:
         stop = min(a.offs[k + 1], end)
         if stop > start:
             local.grad_scale = a.scales[k]
-            thf_adam(a.w + start, a.g + start, a.m + start, a.v + start,
-                     a.avg + start if a.avg != NULL else NULL, stop - start, &local)
-        start = stop if stop > start else start
-        k += 1
-
-
-cdef void _sgd_range(const thf_job* j, thf_idx start, thf_idx end) noexcept nogil:
-    """thf_sgd over [start, end), per-segment scales as in _adam_range."""
-    cdef const _step_args* a = <const _step_args*>j.ctx
-    cdef thf_step local = a.s[0]
-    cdef Py_ssize_t k, stop
-    if a.offs == NULL:
-        thf_sgd(a.w + start, a.g + start, a.avg + start if a.avg != NULL else NULL,
-                end - start, a.s)
-        return
-    k = _segment_at(a.offs, a.nseg, start)
-    while start < end:
-        stop = min(a.offs[k + 1], end)
-        if stop > start:
-            local.grad_scale = a.scales[k]
-            thf_sgd(a.w + start, a.g + start, a.avg + start if a.avg != NULL else NULL,
-                    stop - start, &local)
+            _step_piece(a, start, stop - start, &local)
         start = stop if stop > start else start
         k += 1
 
@@ -206,7 +195,7 @@ cdef object _fused_step(object ops, bint adam, object weights, object gradient, 
     args.s, args.offs, args.scales, args.nseg = &s, offs_p, sc_p, nseg
     cdef int parts = _stream_parts(w.shape[0], nthreads)
     _stream_job(&job, w.shape[0], parts)
-    job.range = _adam_range if adam else _sgd_range
+    job.range = _step_range
     job.ctx = &args
     run_job(&job, parts)
 

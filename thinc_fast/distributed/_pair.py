@@ -51,6 +51,14 @@ class PairLink:
         except OSError:
             pass
 
+    def scratch(self, n: int, dtype: numpy.dtype) -> numpy.ndarray:
+        """A buffer of `n` values of `dtype` kept for receiving (the same memory
+        each call: a sum's incoming half or whole, valid until the next call)."""
+        nbytes = n * numpy.dtype(dtype).itemsize
+        if self._scratch.nbytes < nbytes:
+            self._scratch = numpy.empty(nbytes, dtype="uint8")
+        return self._scratch[:nbytes].view(dtype)
+
     def exchange(self, out: numpy.ndarray, into: numpy.ndarray) -> None:
         """Send the contiguous array `out` to the peer while receiving what
         it sends (exactly ``into.nbytes`` bytes) into the contiguous `into`."""
@@ -63,9 +71,7 @@ class PairLink:
         operand first (a contiguous array of the same dtype and length on both)."""
         if not buf.flags.c_contiguous:
             raise ValueError("PairLink.allreduce needs a contiguous array")
-        if self._scratch.nbytes < buf.nbytes:
-            self._scratch = numpy.empty(buf.nbytes, dtype="uint8")
-        theirs = self._scratch[:buf.nbytes].view(buf.dtype)
+        theirs = self.scratch(buf.size, buf.dtype)
         self._exchange(memoryview(buf.reshape(-1)).cast("B"),
                        memoryview(theirs).cast("B"))
         theirs = theirs.reshape(buf.shape)

@@ -22,9 +22,9 @@ with the same tree:
   the tree's result (GLOO's allreduce for 2 ranks was 2.5-3x slower at
   1.4-2.7 MB, its point-to-point calls stalled 4-6 ms in one exchange of
   four to ten: measured, see the module);
-- W = 4, 8, ...: recursive halving then doubling over torch.distributed
-  point-to-point sends: partners ``r ^ 1``, then ``r ^ 2``, ... add halves, which
-  is the tree again (``(b0 + b1) + (b2 + b3)``), bandwidth-optimal like a ring;
+- W = 4, 8, ...: recursive halving then doubling over the same kind of
+  connections: partners ``r ^ 1``, then ``r ^ 2``, ... add halves, which is
+  the tree again (``(b0 + b1) + (b2 + b3)``), bandwidth-optimal like a ring;
 - other W: GLOO's ring allreduce, the same on every replica and from run to
   run, but not bit-equal to other worker counts (said in the README);
 - object store (no torch): each worker fetches the others' block sums and
@@ -230,7 +230,7 @@ class Worker:
             if is_power_of_two(workers):
                 self._links = connect_links(rank, workers, self.node(), timeout_ms / 1000)
             if self.overlap:
-                self._exchange = OverlappedExchange(self._sum_over_group, self._sum_losses,
+                self._exchange = OverlappedExchange(self._sum_over_group, self._sum_over_group,
                                                     name=f"exchange-{rank}")
         return self.node()
 
@@ -332,9 +332,11 @@ class Worker:
         return buckets
 
     def _sum_over_group(self, array: numpy.ndarray) -> None:
-        """Sum a contiguous array over the group, in place, element by element
-        (2 workers: one exchange over their connection; 4, 8, ...: recursive
-        halving and doubling; other counts: GLOO's ring)."""
+        """Sum a contiguous array (a gradient bucket, or the float64 shard-loss
+        vector, whose entries have one nonzero term each: exact) over the
+        group, in place, element by element (2 workers: one exchange over
+        their connection; 4, 8, ...: recursive halving and doubling; other
+        counts: GLOO's ring)."""
         if self._links:
             halving_doubling_allreduce(array, self.rank, self.workers, self._links)
         else:
@@ -342,23 +344,13 @@ class Worker:
 
             collective.allreduce(array, group_name=self.group)
 
-    def _sum_losses(self, losses: numpy.ndarray) -> None:
-        """Sum the float64 shard-loss vector over the group (each entry has one
-        nonzero term: exact on every path)."""
-        if self._links:
-            halving_doubling_allreduce(losses, self.rank, self.workers, self._links)
-        else:
-            from ray.util import collective
-
-            collective.allreduce(losses, group_name=self.group)
-
     def _allreduce(self, grads: numpy.ndarray, losses: numpy.ndarray) -> None:
         """Sum the gradient arena and the shard-loss vector over the group (the
         loss vector holds this worker's shards, zeros elsewhere: exact)."""
         if self.workers == 1:
             return
         self._sum_over_group(grads)
-        self._sum_losses(losses)
+        self._sum_over_group(losses)
 
     def _apply(self, losses: Sequence[float]) -> None:
         apply_update(self.model, self.optimizer, self.model.arena.grads)
@@ -428,7 +420,7 @@ class Worker:
             if self.workers > 1:
                 self._sum_over_group(buf)
                 if losses:
-                    self._sum_losses(vector)
+                    self._sum_over_group(vector)
             times.append(time.perf_counter() - start)
         return times
 
@@ -488,7 +480,7 @@ def halving_doubling_allreduce(buf: numpy.ndarray, rank: int, workers: int,
     lo, hi = 0, len(buf)
     steps = []
     d = 1
-    scratch = numpy.empty((len(buf) + 1) // 2, dtype=buf.dtype)
+    scratch = links[rank ^ 1].scratch((len(buf) + 1) // 2, buf.dtype)
     while d < workers:
         partner = rank ^ d
         mid = (lo + hi) // 2
