@@ -100,10 +100,17 @@ def _cupy_standin_for_host_ops(request):
 
 @pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
 def threads(request):
-    """Run the test with the kernels on 1 and on 2 threads."""
-    before = get_num_threads()
+    """Run the test with the kernels on 1 and on 2 threads. On 2, every loop and
+    product big enough to split does split (adaptive_split=0: the measured
+    choice could otherwise run one alone, and the test would not see the
+    split it is about)."""
+    from thinc_fast.backends.numpy_ops import gemm_options, set_gemm_options
+
+    before, options = get_num_threads(), gemm_options()
     set_num_threads(request.param)
+    set_gemm_options(adaptive_split=0)
     yield request.param
+    set_gemm_options(**options)
     set_num_threads(before)
 
 

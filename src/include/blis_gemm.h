@@ -30,6 +30,7 @@
 
 #include "dot_gemm.h"
 #include "worker_pool.h"
+#include "adapt_split.h"
 
 /* ---- blis.h (BLIS 0.9.0 / 0.7.0 as built by cython-blis 1.0.x / 1.3.x), the parts used ---- */
 typedef int64_t thf_dim_t;      /* dim_t = gint_t, 64-bit in cython-blis builds */
@@ -247,77 +248,6 @@ static struct thf_split_state_s {
     int adaptive;          /* split only where splitting measured faster (below) */
 } thf_split = {1 << 20, 4e6, 2, 16, 1};
 
-/* Split or not, from measurement. On a VM the second vCPU is sometimes a
- * sibling of the first or busy elsewhere: then a split product takes longer
- * than one thread alone (the 784-64-10 MLP at batch 32 on a 2-vCPU Zen 5:
- * 0.29-0.30 s an epoch on 2 threads against 0.21-0.22 on one, for minutes at
- * a time; at other times 0.15 against 0.21). Each product that would be
- * split times itself, and its size class (product kind x power of two of its
- * flops) keeps a moving average of nanoseconds per flop for "split" and for
- * "alone"; a product runs the way that is faster, and every THF_ADAPT_EXPLORE
- * calls the other way, so that a change is seen. The result does not depend
- * on the choice: tiles compute every element of C in the same order as the
- * whole product (tested on 1 to 4 threads), so this changes only speed.
- * Races between threads calling gemm at once can only blur an average. */
-#define THF_ADAPT_CLASSES 64
-#define THF_ADAPT_EXPLORE 64 /* one call in this many tries the other way */
-#define THF_ADAPT_WARM 8     /* samples of each way before the averages decide */
-#define THF_ADAPT_MARGIN 1.1 /* the other way must be this much faster to switch */
-struct thf_adapt_class_s {
-    double ns_per_flop[2]; /* [0]: alone, [1]: split */
-    unsigned samples[2];
-    unsigned calls;
-    int split;             /* the way ordinary calls go now */
-};
-static struct thf_adapt_class_s thf_adapt[2][THF_ADAPT_CLASSES];
-static int thf_adapt_threads = 0; /* the thread count the averages are for */
-
-/* The way ordinary calls of a class go after its averages changed: the two
- * ways in turn until each has THF_ADAPT_WARM samples (`split` says which ran
- * last), then the current way `split` unless the other is THF_ADAPT_MARGIN
- * times faster. Pure (tested from Python). */
-static inline int thf_adapt_settle(double alone, double split_avg, unsigned alone_samples,
-                                   unsigned split_samples, int split)
-{
-    if (alone_samples < THF_ADAPT_WARM || split_samples < THF_ADAPT_WARM)
-        return split_samples <= alone_samples;
-    if (split && alone * THF_ADAPT_MARGIN < split_avg)
-        return 0;
-    if (!split && split_avg * THF_ADAPT_MARGIN < alone)
-        return 1;
-    return split;
-}
-
-/* The way the class's `calls`-th call goes: its current way, the other
- * every THF_ADAPT_EXPLORE-th call once warm (so that a change is seen). */
-static inline int thf_adapt_way(const struct thf_adapt_class_s *c, unsigned calls)
-{
-    int warm = c->samples[0] >= THF_ADAPT_WARM && c->samples[1] >= THF_ADAPT_WARM;
-    return warm && calls % THF_ADAPT_EXPLORE == THF_ADAPT_EXPLORE - 1 ? !c->split : c->split;
-}
-
-/* The average after one more sample `x`: the mean of the first
- * THF_ADAPT_WARM, then a moving average over about that many; a sample over
- * twice the average (a preemption, a page fault) counts as twice it. */
-static inline double thf_adapt_update(double avg, unsigned samples, double x)
-{
-    if (samples > 0 && x > 2.0 * avg)
-        x = 2.0 * avg;
-    unsigned n = samples + 1 < THF_ADAPT_WARM ? samples + 1 : THF_ADAPT_WARM;
-    return avg + (x - avg) / (double)n;
-}
-
-static inline struct thf_adapt_class_s *thf_adapt_class(int dot, double flops, int nthreads)
-{
-    if (nthreads != thf_adapt_threads) { /* other threads: other averages */
-        memset(thf_adapt, 0, sizeof(thf_adapt));
-        thf_adapt_threads = nthreads;
-    }
-    unsigned long long f = flops >= 1.0 ? (unsigned long long)flops : 1ULL;
-    int c = 63 - __builtin_clzll(f);
-    return &thf_adapt[dot ? 1 : 0][c < THF_ADAPT_CLASSES ? c : THF_ADAPT_CLASSES - 1];
-}
-
 /* The cost, in flop-equivalents, of computing an mt x nt tile of an m x n x k
  * product: its multiply-adds, packing its panels of A and B, and a fixed
  * per-call overhead. Used only to compare tilings of one product. */
@@ -415,18 +345,15 @@ static void thf_sgemm_threads(thf_dim_t m, thf_dim_t n, thf_dim_t k, float alpha
         return;
     }
     double flops = 2.0 * (double)m * (double)n * (double)k;
-    struct thf_adapt_class_s *cls = thf_adapt_class(j.thin == THF_GEMM_DOT, flops, nthreads);
+    struct thf_adapt_class_s *cls =
+        thf_adapt_class(j.thin == THF_GEMM_DOT ? THF_ADAPT_GEMM_DOT : THF_ADAPT_GEMM, flops, nthreads);
     int split = thf_adapt_way(cls, cls->calls++);
     int64_t start = thf_now_ns();
     if (split)
         thf_pool_run(thf_gemm_chunk, &j, tiles, nthreads);
     else
         thf_sgemm_tile_on(j.thin, m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc);
-    double x = (double)(thf_now_ns() - start) / flops;
-    cls->ns_per_flop[split] = thf_adapt_update(cls->ns_per_flop[split], cls->samples[split], x);
-    cls->samples[split]++;
-    cls->split = thf_adapt_settle(cls->ns_per_flop[0], cls->ns_per_flop[1], cls->samples[0],
-                                  cls->samples[1], cls->split);
+    thf_adapt_record(cls, split, flops, thf_now_ns() - start);
 }
 
 #endif /* THF_BLIS_H */

@@ -35,20 +35,25 @@
  * and a gemm right after a NumPy matmul took 1.7-2.0x as long as alone (AMD
  * EPYC Zen 5, 2 vCPUs; the Xeon alike): mostly our polling worker, queued
  * behind their spinner, never got the CPU and the caller did every tile.
- * So the pool watches for such hogs and then keeps polls to the base length
- * (THF_POOL_CONTENDED_SPIN_NS, not the up-to-2 ms ones that serve spaCy's
- * loop) for THF_POOL_CONTENDED_FOR_NS: sleeping workers let the OS move the
- * hog to their core, and a wake-up preempts it there. Signs of a hog: the
- * caller, its own chunks done, waited THF_POOL_HOGGED_NS or more for a
- * worker's chunk; polling workers took no chunk of a job of
- * THF_POOL_MISS_LONG_NS or more, or of two shorter ones in a row (they never
- * got the CPU: the caller did every chunk alone). A daemon waking up for some
- * microseconds is neither. Measured there, quiet, against the same
- * build without this: a gemm right after a NumPy matmul 1.34-1.47x alone
- * (was 1.67-1.81x); after 400 us of Python 0.99-1.05x (was 1.02-1.04x);
- * spaCy's tagger and textcat (thinc_fast's Thinc backend) within noise, 30-130
- * signs in ~6,600 jobs. Polls of 20 us there helped NumPy's case no more and
- * cost spaCy's training 5-10%.
+ * So the pool watches for such hogs, and after a sign its workers sleep as
+ * soon as a job is done (thf_pool_contended_spin_ns, 0; not the up-to-2 ms
+ * polls that serve spaCy's loop) for THF_POOL_CONTENDED_FOR_NS: a woken
+ * thread preempts the hog, and a sleeping one takes nothing from NumPy's call
+ * between ours. Signs of a hog: the caller, its own chunks done, waited
+ * THF_POOL_HOGGED_NS or more for a worker's chunk; polling workers took no
+ * chunk of a job of THF_POOL_MISS_LONG_NS or more, or of two shorter ones in
+ * a row (they never got the CPU: the caller did every chunk alone); a poll
+ * that had under THF_POOL_SHARE_MIN_PERCENT of its CPU's time (another thread
+ * ran there: thf_pool_wait). A daemon waking up for some microseconds is none
+ * of these. Measured on the Xeon VM with polls of 100 us after a sign instead
+ * of none: a gemm right after a NumPy matmul 1.34-1.47x alone (1.67-1.81x
+ * without the signs); spaCy's tagger and textcat within noise, 30-130 signs
+ * in ~6,600 jobs. On the Zen 5 VM, no poll after a sign and the share check
+ * against 100 us polls: every gemm of the 784-512-512-10 step right after a
+ * NumPy matmul 1.10-1.35x alone (worst of 9 in two runs, compare.py's
+ * gemm_mixed) against 1.76-1.92x, alone unchanged; spaCy 3.8's tagger,
+ * textcat, ner and parser on the Thinc backend within noise (train words/s
+ * -3% to +9%, 4 runs each).
  *
  * A worker that finds itself on the CPU its caller published the job from
  * moves to one of the other CPUs the process may use (sched_setaffinity), or
@@ -127,7 +132,9 @@ static void thf_pool_set_spin_max_ns(long ns) { (void)ns; }
 
 static int thf_pool_threads_supported(void) { return 0; }
 static int thf_pool_workers(void) { return 0; }
-static void thf_pool_counters(unsigned long long *out) { out[0] = out[1] = out[2] = out[3] = out[4] = 0; }
+static long thf_pool_contended_spin_ns = 0;
+static int thf_pool_share_check = 0;
+static void thf_pool_counters(unsigned long long *out) { out[0] = out[1] = out[2] = out[3] = out[4] = out[5] = 0; }
 static int thf_pool_all_spinning(int helpers) { (void)helpers; return 0; }
 static int thf_pool_grow(int wanted) { (void)wanted; return 0; }
 static void thf_pool_run(thf_chunk_fn fn, void *ctx, int nchunks, int nthreads)
@@ -197,20 +204,28 @@ static inline int64_t thf_pool_budget_for(int64_t base, int64_t most, int64_t ga
     return 2 * gap < most ? 2 * gap : most;
 }
 
-/* Contention: after a sign of a CPU hog (thf_pool_hog_seen), polls are kept to
- * THF_POOL_CONTENDED_SPIN_NS for THF_POOL_CONTENDED_FOR_NS. */
+/* Contention: after a sign of a CPU hog (thf_pool_hog_seen, or a poll that
+ * got too little of its CPU: thf_pool_wait), polls are kept to
+ * thf_pool_contended_spin_ns for THF_POOL_CONTENDED_FOR_NS. */
 static int64_t thf_pool_contended_until_ns = 0;
 static int thf_pool_missed_in_a_row = 0; /* jobs in a row whose polling workers took no chunk */
-#define THF_POOL_CONTENDED_SPIN_NS 100000   /* the poll while contended */
+static long thf_pool_contended_spin_ns = 0;  /* the poll while contended: none */
 #define THF_POOL_CONTENDED_FOR_NS 50000000  /* how long that lasts */
+/* A poll that, after THF_POOL_SHARE_AFTER_NS, has had less than
+ * THF_POOL_SHARE_MIN_PERCENT of its CPU's time shares the CPU with a thread
+ * that runs (see thf_pool_wait); thf_pool_share_check 0 turns the check off. */
+static int thf_pool_share_check = 1;
+#define THF_POOL_SHARE_AFTER_NS 40000
+#define THF_POOL_SHARE_EVERY_NS 20000
+#define THF_POOL_SHARE_MIN_PERCENT 75
 
 static inline int64_t thf_pool_spin_budget_at(int64_t now)
 {
     int64_t budget = thf_pool_budget_for(thf_pool_spin_ns, thf_pool_spin_max_ns,
                                         __atomic_load_n(&thf_pool_gap_ns, __ATOMIC_RELAXED));
     if (now < __atomic_load_n(&thf_pool_contended_until_ns, __ATOMIC_RELAXED) &&
-        budget > THF_POOL_CONTENDED_SPIN_NS)
-        budget = THF_POOL_CONTENDED_SPIN_NS;
+        budget > thf_pool_contended_spin_ns)
+        budget = thf_pool_contended_spin_ns;
     return budget;
 }
 
@@ -247,8 +262,9 @@ static struct {
                                                      * chunks done by workers, moves off
                                                      * the caller's CPU */
     unsigned long long hog_signs; /* jobs after which the caller saw a hog */
+    unsigned long long shared_polls; /* polls cut short: their CPU ran another thread */
 } thf_pool = {0, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
-             0, 0, 0, 0, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+             0, 0, 0, 0, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
 
 #define THF_POOL_CALLER_SPIN_NS 100000
 
@@ -262,7 +278,8 @@ static int thf_pool_all_spinning(int helpers)
 }
 
 /* Counters since start: jobs run on the pool, their chunks, chunks workers did,
- * workers' moves off their caller's CPU, polls cut short by a preemption. */
+ * workers' moves off their caller's CPU, jobs that showed a hog, polls cut
+ * short because their CPU ran another thread. */
 static void thf_pool_counters(unsigned long long *out)
 {
     out[0] = thf_pool.jobs;
@@ -270,12 +287,21 @@ static void thf_pool_counters(unsigned long long *out)
     out[2] = __atomic_load_n(&thf_pool.helped, __ATOMIC_RELAXED);
     out[3] = __atomic_load_n(&thf_pool.moves, __ATOMIC_RELAXED);
     out[4] = __atomic_load_n(&thf_pool.hog_signs, __ATOMIC_RELAXED);
+    out[5] = __atomic_load_n(&thf_pool.shared_polls, __ATOMIC_RELAXED);
 }
 
 static inline int64_t thf_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+/* The CPU time the calling thread has had (ns), or -1 where the clock is missing. */
+static inline int64_t thf_thread_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return -1;
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
@@ -319,13 +345,33 @@ static uint64_t thf_pool_wait(uint32_t seen)
 {
     uint64_t w;
     int64_t start = thf_now_ns(), budget = thf_pool_spin_budget_at(start);
+    int64_t cpu_start = 0, next_check = start + THF_POOL_SHARE_AFTER_NS;
+    int check = thf_pool_share_check && budget > THF_POOL_SHARE_AFTER_NS &&
+                (cpu_start = thf_thread_cpu_ns()) >= 0;
     for (unsigned i = 1;; ++i) {
         w = __atomic_load_n(&thf_pool.word, __ATOMIC_ACQUIRE);
         if (THF_GEN(w) != seen)
             return w;
         THF_CPU_RELAX();
-        if ((i & 63) == 0 && thf_now_ns() - start > budget)
-            break;
+        if ((i & 63) == 0) {
+            int64_t now = thf_now_ns();
+            if (now - start > budget)
+                break;
+            if (check && now >= next_check) {
+                /* Another thread that runs on this CPU (NumPy's OpenBLAS
+                 * workers computing or spinning, another process) gets the
+                 * rest: polling only takes time from it, and our next job would
+                 * share the CPU with it too. Sleep: a woken thread preempts it. */
+                if ((thf_thread_cpu_ns() - cpu_start) * 100 <
+                    (now - start) * THF_POOL_SHARE_MIN_PERCENT) {
+                    __atomic_add_fetch(&thf_pool.shared_polls, 1, __ATOMIC_RELAXED);
+                    __atomic_store_n(&thf_pool_contended_until_ns,
+                                     now + THF_POOL_CONTENDED_FOR_NS, __ATOMIC_RELAXED);
+                    break;
+                }
+                next_check = now + THF_POOL_SHARE_EVERY_NS;
+            }
+        }
     }
     pthread_mutex_lock(&thf_pool.sleep_lock);
     __atomic_add_fetch(&thf_pool.sleepers, 1, __ATOMIC_SEQ_CST);

@@ -650,7 +650,7 @@ def test_dot_options_validate(options):
 
 
 def test_adaptive_split_rule():
-    """Split or not (blis_gemm.h): both ways in turn until each has 8 samples,
+    """Split or not (adapt_split.h): both ways in turn until each has 8 samples,
     then the current way unless the other is 1.1x faster, and the other way
     one call in 64; averages are means of the first 8 samples, then moving,
     a sample over twice the average counted as twice it."""
@@ -701,3 +701,51 @@ def test_adaptive_split_changes_no_bits(options, threads):
     assert all(s["samples_alone"] >= 8 and s["samples_split"] >= 8 for s in stats), stats
     assert {s["kind"] for s in stats} <= {"large", "dot"}
     assert gemm_config()["adaptive_split"] == 1
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_adaptive_split_of_pool_loops_changes_no_bits(options, threads):
+    """Pool loops (here fused Adam over 200,000 values) also run split or alone
+    as their class measured: every step gives the bits of one thread, and the
+    loop's class records both ways under a "loop N" kind."""
+    from thinc_fast.backends.kernel_args import KernelScalars
+
+    ops = NumpyOps()
+    rng = numpy.random.default_rng(8)
+    n = 200_000
+    start = [rng.standard_normal(n).astype("f") for _ in range(3)]
+    grads = [rng.standard_normal(n).astype("f") * 0.1 for _ in range(24)]
+    k = KernelScalars(lr_hat=0.01, beta1=0.9, beta2=0.999, eps=1e-8)
+
+    def run():
+        w, m, v = (a.copy() for a in start)
+        v = numpy.abs(v)
+        for g in grads:
+            ops.adam_step(w, g.copy(), m, v, scalars=k)
+        return w, m, v
+
+    thinc_fast.set_num_threads(1)
+    one = run()
+    thinc_fast.set_num_threads(threads)
+    options(adaptive_split=1)
+    for _ in range(2):
+        for got, want in zip(run(), one):
+            assert got.tobytes() == want.tobytes()
+    loops = [s for s in numpy_ops.split_stats() if s["kind"].startswith("loop")]
+    assert loops, numpy_ops.split_stats()
+    assert any(s["samples_alone"] >= 8 and s["samples_split"] >= 8 for s in loops), loops
+
+
+def test_contended_poll_options(options):
+    """The poll after signs of another thread on the workers' CPUs and the
+    check that finds such threads are options, shown by gemm_config with the
+    count of polls the check cut short."""
+    options(contended_spin_us=50, share_check=0)
+    c = gemm_config()
+    assert c["contended_spin_us"] == 50.0 and c["share_check"] == 0
+    assert isinstance(c["pool_shared_polls"], int) and c["pool_shared_polls"] >= 0
+    options(contended_spin_us=0, share_check=1)
+    c = gemm_config()
+    assert c["contended_spin_us"] == 0.0 and c["share_check"] == 1
+    with pytest.raises(ValueError, match="contended_spin_us must be >= 0"):
+        set_gemm_options(contended_spin_us=-1)

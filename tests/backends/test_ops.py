@@ -276,11 +276,15 @@ def test_get_ops_and_use_ops():
 
 @pytest.fixture
 def two_threads():
+    """2 threads, every product and loop big enough to split splitting."""
     import thinc_fast
+    from thinc_fast.backends.numpy_ops import gemm_options, set_gemm_options
 
-    before = thinc_fast.get_num_threads()
+    before, options = thinc_fast.get_num_threads(), gemm_options()
     thinc_fast.set_num_threads(2)
+    set_gemm_options(adaptive_split=0)
     yield
+    set_gemm_options(**options)
     thinc_fast.set_num_threads(before)
 
 

@@ -1007,12 +1007,15 @@ from thinc_fast.backends import numpy_ops as _numpy_ops  # noqa: E402
 
 @pytest.fixture(params=["split", "default"])
 def split_mode(request):
-    """"split": every call splits; "default": the shipped threshold."""
+    """"split": every call splits (the size threshold at 1, the measured
+    choice off); "default": the shipped threshold and choice."""
     if request.param == "default":
         yield request.param
         return
-    before = _numpy_ops._set_seq_min_work(1)
+    before, options = _numpy_ops._set_seq_min_work(1), _numpy_ops.gemm_options()
+    _numpy_ops.set_gemm_options(adaptive_split=0)
     yield request.param
+    _numpy_ops.set_gemm_options(**options)
     _numpy_ops._set_seq_min_work(before)
 
 
@@ -1133,7 +1136,8 @@ def test_scatter_add_rows_split_edges():
     """scatter_add's parts are ranges of table rows: a table of one row (no
     split), every index in one part, repeated indices in index order."""
     rng = numpy.random.default_rng(12)
-    before = _numpy_ops._set_seq_min_work(1)
+    before, options = _numpy_ops._set_seq_min_work(1), _numpy_ops.gemm_options()
+    _numpy_ops.set_gemm_options(adaptive_split=0)
     threads_before = get_num_threads()
     try:
         for n_table, idx in ((1, numpy.zeros(500, "int32")),
@@ -1152,21 +1156,26 @@ def test_scatter_add_rows_split_edges():
             for table in tables:
                 assert numpy.array_equal(table, expected)
     finally:
+        _numpy_ops.set_gemm_options(**options)
         _numpy_ops._set_seq_min_work(before)
         set_num_threads(threads_before)
 
 
 def test_textcat_batch_runs_on_one_thread():
     """With 2 threads, a batch of the textcat config (32 docs of ~17 tokens,
-    width 64) splits none of its sequence kernels; a large call does."""
-    from thinc_fast.backends.numpy_ops import gemm_config
+    width 64) splits none of its sequence kernels; a large call does (the size
+    rule, seen with the measured choice of adaptive_split off: on, a large
+    call may run alone where that measured faster)."""
+    from thinc_fast.backends.numpy_ops import gemm_config, gemm_options, set_gemm_options
 
     if not gemm_config()["pool_threads_supported"]:
         pytest.skip("no worker pool on this platform")
     rng = numpy.random.default_rng(13)
     inp = _path_inputs(rng, 552, 64, "float32")
     before = get_num_threads()
+    options = gemm_options()
     try:
+        set_gemm_options(adaptive_split=0)
         set_num_threads(2)
         jobs = gemm_config()["pool_jobs"]
         _path_outputs(inp)
@@ -1176,4 +1185,5 @@ def test_textcat_batch_runs_on_one_thread():
         if gemm_config()["pool_workers"] >= 1:
             assert gemm_config()["pool_jobs"] == jobs + 1
     finally:
+        set_gemm_options(**options)
         set_num_threads(before)

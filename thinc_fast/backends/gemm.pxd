@@ -12,6 +12,7 @@ cdef void grow_pool(int nthreads) noexcept
 cdef void job_init(thf_job* job, Py_ssize_t n) noexcept nogil
 cdef void run_job(thf_job* job, int parts) noexcept
 cdef void run_job_nogil(thf_job* job, int parts) noexcept nogil
+cdef void run_job_split(thf_job* job, int parts) noexcept nogil
 
 cdef void sgemm_parallel(dim_t m, dim_t n, dim_t k, float alpha,
                          const float* A, inc_t rsa, inc_t csa,

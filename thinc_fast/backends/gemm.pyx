@@ -8,8 +8,8 @@ gemm goes through blis (any strides, transposes folded into the strides,
 interface each product, or each thread's tile of it, runs on the kernel
 configuration that serves its shape (``_blis_arch`` decides which), split over
 the cores by a small worker pool (``src/include/worker_pool.h``). This module
-is the only one that includes worker_pool.h and blis_gemm.h (their state is
-per module): the other kernel modules run their loops on the same pool through
+is the only one that includes worker_pool.h, blis_gemm.h and adapt_split.h
+(their state is per module): the other kernel modules run their loops on the same pool through
 :func:`run_job` (``gemm.pxd``), each loop a ``thf_job`` of
 ``src/include/pool_job.h``.
 """
@@ -63,14 +63,20 @@ cdef extern from "blis_gemm.h" nogil:
         unsigned samples[2]
         unsigned calls
         int split
-    thf_adapt_class thf_adapt[2][64]
+    thf_adapt_class thf_adapt[16][64]
     int thf_adapt_threads
+    enum: THF_ADAPT_KINDS
+    enum: THF_ADAPT_FIRST_LOOP
+    void* thf_adapt_loop_fn[16]
+    void thf_adapt_run_job(thf_job* job, int parts, int nthreads)
     int thf_adapt_settle(double alone, double split_avg, unsigned alone_samples,
                          unsigned split_samples, int split)
     int thf_adapt_way(const thf_adapt_class* c, unsigned calls)
     double thf_adapt_update(double avg, unsigned samples, double x)
     long thf_pool_spin_ns
     long thf_pool_spin_max_ns
+    long thf_pool_contended_spin_ns
+    int thf_pool_share_check
     int64_t thf_pool_gap_ns
     int64_t thf_pool_spin_budget()
     int thf_pool_hog_seen(int64_t job_ns, int64_t waited_ns, int polling, unsigned long long worker_chunks, int* missed)
@@ -175,7 +181,19 @@ cdef void job_init(thf_job* job, Py_ssize_t n) noexcept nogil:
 cdef void run_job_nogil(thf_job* job, int parts) noexcept nogil:
     """Run `job` (its nparts chunks) on up to `parts` threads, the caller
     included, with the workers already started (grow_pool); one chunk, or one
-    thread, runs on the caller alone."""
+    thread, runs on the caller alone, and so does a job whose loop and size
+    measured faster alone (``adaptive_split``, adapt_split.h)."""
+    if parts <= 1 or job.nparts <= 1:
+        job.range(job, 0, job.n)
+    elif thf_split.adaptive:
+        thf_adapt_run_job(job, parts, _num_threads)
+    else:
+        thf_pool_run(thf_job_chunk, job, job.nparts, parts)
+
+
+cdef void run_job_split(thf_job* job, int parts) noexcept nogil:
+    """run_job_nogil, always split over `parts` threads when it has several
+    chunks (the peak measurements: they must use every thread)."""
     if parts <= 1 or job.nparts <= 1:
         job.range(job, 0, job.n)
     else:
@@ -599,7 +617,7 @@ def gemm_config():
     """How gemm runs now: the contexts per shape, the thresholds, the split,
     and the pool's counters (jobs split over threads, their tiles, the tiles
     the workers took: a low share means the other cores were busy)."""
-    cdef unsigned long long counters[5]
+    cdef unsigned long long counters[6]
     thf_pool_counters(counters)
     return {
         "pool_jobs": counters[0],
@@ -607,6 +625,7 @@ def gemm_config():
         "pool_tiles_by_workers": counters[2],
         "pool_moves": counters[3],
         "pool_hog_signs": counters[4],
+        "pool_shared_polls": counters[5],
         "expert": thf_blis.sgemm_ex != NULL,
         "large": thf_blis.large != NULL,
         "thin": thf_blis.thin != NULL,
@@ -625,6 +644,8 @@ def gemm_config():
         "pool_workers": thf_pool_workers(),
         "spin_us": thf_pool_spin_ns / 1000.0,
         "spin_max_us": thf_pool_spin_max_ns / 1000.0,
+        "contended_spin_us": thf_pool_contended_spin_ns / 1000.0,
+        "share_check": thf_pool_share_check,
         "pool_gap_us": thf_pool_gap_ns / 1000.0,
         "pool_spin_now_us": thf_pool_spin_budget() / 1000.0,
         "min_flops": thf_split.min_flops,
@@ -636,22 +657,26 @@ def gemm_config():
 
 
 def split_stats():
-    """What the adaptive split has measured (``adaptive_split``, blis_gemm.h):
-    per size class that has run, ``{"kind": "large" | "dot", "flops": the
-    class's least flops (a power of two), "threads": the thread count,
-    "ns_per_gflop_alone", "ns_per_gflop_split": moving averages (None:
-    not measured), "samples_alone", "samples_split", "calls",
-    "splits": whether its next ordinary call splits}``."""
+    """What the adaptive split has measured (``adaptive_split``, adapt_split.h):
+    per size class that has run, ``{"kind": "large" | "dot" (gemm) | "loop N"
+    (the N-th pool loop run: an optimizer step, a sequence kernel...),
+    "flops": the class's least size (a power of two: flops for gemm, values
+    or rows for a loop), "threads": the thread count, "ns_per_gflop_alone",
+    "ns_per_gflop_split": moving averages in ns per 1e9 units (None: not
+    measured), "samples_alone", "samples_split", "calls", "splits": whether
+    its next ordinary call splits}``."""
     cdef thf_adapt_class* cls
     cdef int kind, c
     out = []
-    for kind in range(2):
+    for kind in range(THF_ADAPT_KINDS):
         for c in range(64):
             cls = &thf_adapt[kind][c]
             if cls.calls == 0:
                 continue
+            name = ("large", "dot")[kind] if kind < THF_ADAPT_FIRST_LOOP \
+                else f"loop {kind - THF_ADAPT_FIRST_LOOP + 1}"
             out.append({
-                "kind": ("large", "dot")[kind], "flops": float(2 ** c), "threads": thf_adapt_threads,
+                "kind": name, "flops": float(2 ** c), "threads": thf_adapt_threads,
                 "ns_per_gflop_alone": cls.ns_per_flop[0] * 1e9 if cls.samples[0] else None,
                 "ns_per_gflop_split": cls.ns_per_flop[1] * 1e9 if cls.samples[1] else None,
                 "samples_alone": cls.samples[0], "samples_split": cls.samples[1],
@@ -732,7 +757,8 @@ def _hog_seen(jobs):
 _GEMM_OPTIONS = {
     "mode": None, "thin_rows": None, "thin_cols": None, "thin_k": None, "mid_rows": None,
     "mid_cols": None, "thin_flops": 0, "dot_rows": 0, "dot_k": 1, "dot_k_per_row": 0,
-    "spin_us": 0, "spin_max_us": 0, "min_flops": None, "chunk_flops": None,
+    "spin_us": 0, "spin_max_us": 0, "contended_spin_us": 0, "share_check": 0,
+    "min_flops": None, "chunk_flops": None,
     "chunks_per_thread": 1, "align": 1, "adaptive_split": 0,
 }
 
@@ -756,13 +782,19 @@ def set_gemm_options(**options):
     worker polls for the next job before it sleeps; spin_max_us: how long it
     may poll when jobs come a little apart, as in spaCy's loop (twice the usual
     gap, up to this; 0 or at most spin_us: never longer than spin_us).
+    contended_spin_us: the poll after signs that another thread wants the
+    workers' CPUs (default 0: sleep at once, so that a woken worker preempts
+    it); share_check: 1 (default) cuts a poll short, and counts such a sign,
+    when its CPU gave it under 75% of the time (worker_pool.h), 0 never.
     min_flops, chunk_flops, chunks_per_thread, align: the split over threads.
-    adaptive_split: 1 (default) splits a product only where splitting its
-    size class measured faster than one thread (:func:`split_stats`), 0
-    splits every product the plan cuts (the bits are the same either way);
-    setting it starts the measurements anew.
+    adaptive_split: 1 (default) splits a product, or a loop on the pool (an
+    optimizer step, a sequence kernel), only where splitting its size class
+    measured faster than one thread (:func:`split_stats`), 0 splits every
+    product the plan cuts and every loop over its size threshold (the bits
+    are the same either way); setting it starts the measurements anew.
     Every value is checked before any is set. Returns the previous
     :func:`gemm_config`."""
+    global thf_pool_contended_spin_ns, thf_pool_share_check
     unknown = sorted(set(options) - set(_GEMM_OPTIONS))
     if unknown:
         raise TypeError(f"set_gemm_options: unknown option(s) {unknown}; "
@@ -800,6 +832,10 @@ def set_gemm_options(**options):
         thf_pool_set_spin_ns(<long>(given["spin_us"] * 1000))
     if "spin_max_us" in given:
         thf_pool_set_spin_max_ns(<long>(given["spin_max_us"] * 1000))
+    if "contended_spin_us" in given:
+        thf_pool_contended_spin_ns = <long>(given["contended_spin_us"] * 1000)
+    if "share_check" in given:
+        thf_pool_share_check = 1 if given["share_check"] else 0
     if "min_flops" in given:
         thf_split.min_flops = given["min_flops"]
     if "chunk_flops" in given:

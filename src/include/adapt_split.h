@@ -1,0 +1,154 @@
+/* Split over the threads or not, from measurement: for gemm's products
+ * (blis_gemm.h) and for the loops that run on the pool as jobs (pool_job.h:
+ * the optimizer steps, the sequence kernels).
+ *
+ * Why measure: on a VM the second vCPU is sometimes far from the first (the
+ * 784-64-10 MLP at batch 32 on a 2-vCPU Zen 5 ran 0.29-0.30 s an epoch on 2
+ * threads against 0.21-0.22 on one, for minutes at a time; at other times 0.15
+ * against 0.21), or busy elsewhere; and a loop whose data sits in the caller's
+ * cache pays to move half of it to another core and back. Fused Adam over
+ * 50,000-400,000 values there: 1.2-1.7x slower on 2 threads than on one; over
+ * 1 million and more, 1.25-1.5x faster. No fixed size threshold fits every
+ * CPU and every phase of a VM.
+ *
+ * Each call that would be split times itself, and its class (the kind of work
+ * x the power of two of its size: flops for gemm, values or rows for a loop,
+ * per thread count) keeps a moving average of nanoseconds per unit for
+ * "split" and for "alone"; a call runs the way that is faster, and every
+ * THF_ADAPT_EXPLORE-th call the other way, so that a change is seen. The
+ * result never depends on the choice: gemm's tiles compute every element in
+ * the same order as the whole product, and every pool loop gives the same
+ * bits on any number of chunks (both tested on 1 to 4 threads), so this changes
+ * only speed. Races between threads calling at once can only blur an average.
+ *
+ * Kinds: gemm on blis, gemm by dot products, and one per pool loop (its range
+ * function), registered on first use, up to THF_ADAPT_KINDS in all; loops
+ * beyond that always split. Include worker_pool.h first.
+ */
+#ifndef THF_ADAPT_SPLIT_H
+#define THF_ADAPT_SPLIT_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "pool_job.h"
+
+#define THF_ADAPT_CLASSES 64
+#define THF_ADAPT_KINDS 16
+#define THF_ADAPT_GEMM 0     /* gemm on blis's kernels */
+#define THF_ADAPT_GEMM_DOT 1 /* gemm by dot products (dot_gemm.h) */
+#define THF_ADAPT_FIRST_LOOP 2
+#define THF_ADAPT_EXPLORE 64 /* one call in this many tries the other way */
+#define THF_ADAPT_WARM 8     /* samples of each way before the averages decide */
+#define THF_ADAPT_MARGIN 1.1 /* the other way must be this much faster to switch */
+
+struct thf_adapt_class_s {
+    double ns_per_flop[2]; /* [0]: alone, [1]: split (ns per unit of size: flops, values...) */
+    unsigned samples[2];
+    unsigned calls;
+    int split;             /* the way ordinary calls go now */
+};
+static struct thf_adapt_class_s thf_adapt[THF_ADAPT_KINDS][THF_ADAPT_CLASSES];
+static int thf_adapt_threads = 0; /* the thread count the averages are for */
+/* The range function of each loop kind (THF_ADAPT_FIRST_LOOP on); NULL: free. */
+static thf_range_fn thf_adapt_loop_fn[THF_ADAPT_KINDS];
+
+/* The way ordinary calls of a class go after its averages changed: the two
+ * ways in turn until each has THF_ADAPT_WARM samples (`split` says which ran
+ * last), then the current way `split` unless the other is THF_ADAPT_MARGIN
+ * times faster. Pure (tested from Python). */
+static inline int thf_adapt_settle(double alone, double split_avg, unsigned alone_samples,
+                                   unsigned split_samples, int split)
+{
+    if (alone_samples < THF_ADAPT_WARM || split_samples < THF_ADAPT_WARM)
+        return split_samples <= alone_samples;
+    if (split && alone * THF_ADAPT_MARGIN < split_avg)
+        return 0;
+    if (!split && split_avg * THF_ADAPT_MARGIN < alone)
+        return 1;
+    return split;
+}
+
+/* The way the class's `calls`-th call goes: its current way, the other
+ * every THF_ADAPT_EXPLORE-th call once warm (so that a change is seen). */
+static inline int thf_adapt_way(const struct thf_adapt_class_s *c, unsigned calls)
+{
+    int warm = c->samples[0] >= THF_ADAPT_WARM && c->samples[1] >= THF_ADAPT_WARM;
+    return warm && calls % THF_ADAPT_EXPLORE == THF_ADAPT_EXPLORE - 1 ? !c->split : c->split;
+}
+
+/* The average after one more sample `x`: the mean of the first
+ * THF_ADAPT_WARM, then a moving average over about that many; a sample over
+ * twice the average (a preemption, a page fault) counts as twice it. */
+static inline double thf_adapt_update(double avg, unsigned samples, double x)
+{
+    if (samples > 0 && x > 2.0 * avg)
+        x = 2.0 * avg;
+    unsigned n = samples + 1 < THF_ADAPT_WARM ? samples + 1 : THF_ADAPT_WARM;
+    return avg + (x - avg) / (double)n;
+}
+
+/* The class of a call of `kind` and `size` (flops, values, ...) on `nthreads`. */
+static inline struct thf_adapt_class_s *thf_adapt_class(int kind, double size, int nthreads)
+{
+    if (nthreads != thf_adapt_threads) { /* other threads: other averages */
+        memset(thf_adapt, 0, sizeof(thf_adapt));
+        thf_adapt_threads = nthreads;
+    }
+    unsigned long long f = size >= 1.0 ? (unsigned long long)size : 1ULL;
+    int c = 63 - __builtin_clzll(f);
+    return &thf_adapt[kind][c < THF_ADAPT_CLASSES ? c : THF_ADAPT_CLASSES - 1];
+}
+
+/* Fold one timed call (`ns` for `size` units, split or not) into its class. */
+static inline void thf_adapt_record(struct thf_adapt_class_s *cls, int split, double size,
+                                    int64_t ns)
+{
+    double x = (double)ns / (size >= 1.0 ? size : 1.0);
+    cls->ns_per_flop[split] = thf_adapt_update(cls->ns_per_flop[split], cls->samples[split], x);
+    cls->samples[split]++;
+    cls->split = thf_adapt_settle(cls->ns_per_flop[0], cls->ns_per_flop[1], cls->samples[0],
+                                  cls->samples[1], cls->split);
+}
+
+/* The kind of a pool loop: its range function's slot, taken on first use;
+ * -1 when every slot holds another loop. */
+static int thf_adapt_loop_kind(thf_range_fn fn)
+{
+    for (int k = THF_ADAPT_FIRST_LOOP; k < THF_ADAPT_KINDS; ++k) {
+        thf_range_fn seen = __atomic_load_n(&thf_adapt_loop_fn[k], __ATOMIC_ACQUIRE);
+        if (seen == fn)
+            return k;
+        if (seen == NULL) {
+            thf_range_fn empty = NULL;
+            if (__atomic_compare_exchange_n(&thf_adapt_loop_fn[k], &empty, fn, 0,
+                                            __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) ||
+                empty == fn)
+                return k;
+        }
+    }
+    return -1;
+}
+
+/* Run a job of nparts chunks on up to `parts` threads, or whole on the
+ * calling thread where that has measured faster for its loop and size;
+ * `nthreads`: the thread count set for the process (the averages' key). */
+static void thf_adapt_run_job(thf_job *job, int parts, int nthreads)
+{
+    int kind = thf_adapt_loop_kind(job->range);
+    if (kind < 0) {
+        thf_pool_run(thf_job_chunk, job, job->nparts, parts);
+        return;
+    }
+    double size = (double)job->n;
+    struct thf_adapt_class_s *cls = thf_adapt_class(kind, size, nthreads);
+    int split = thf_adapt_way(cls, cls->calls++);
+    int64_t start = thf_now_ns();
+    if (split)
+        thf_pool_run(thf_job_chunk, job, job->nparts, parts);
+    else
+        job->range(job, 0, job->n);
+    thf_adapt_record(cls, split, size, thf_now_ns() - start);
+}
+
+#endif /* THF_ADAPT_SPLIT_H */
