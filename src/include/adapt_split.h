@@ -21,7 +21,7 @@
  * bits on any number of chunks (both tested on 1 to 4 threads), so this changes
  * only speed. Races between threads calling at once can only blur an average.
  *
- * Kinds: gemm on blis, gemm by dot products, and one per pool loop (its range
+ * Kinds: gemm on blis, by dot products and with a short k, and one per pool loop (its range
  * function), registered on first use, up to THF_ADAPT_KINDS in all; loops
  * beyond that always split. Include worker_pool.h first.
  */
@@ -37,7 +37,8 @@
 #define THF_ADAPT_KINDS 16
 #define THF_ADAPT_GEMM 0     /* gemm on blis's kernels */
 #define THF_ADAPT_GEMM_DOT 1 /* gemm by dot products (dot_gemm.h) */
-#define THF_ADAPT_FIRST_LOOP 2
+#define THF_ADAPT_GEMM_SMALLK 2 /* gemm with a short k (smallk_gemm.h) */
+#define THF_ADAPT_FIRST_LOOP 3
 #define THF_ADAPT_EXPLORE 64 /* one call in this many tries the other way */
 #define THF_ADAPT_WARM 8     /* samples of each way before the averages decide */
 #define THF_ADAPT_MARGIN 1.1 /* the other way must be this much faster to switch */

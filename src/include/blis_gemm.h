@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "dot_gemm.h"
+#include "smallk_gemm.h"
 #include "worker_pool.h"
 #include "adapt_split.h"
 
@@ -97,10 +98,15 @@ static struct thf_blis_state_s {
     thf_dim_t dot_rows;
     thf_dim_t dot_k;
     thf_dim_t dot_k_per_row;
-} thf_blis = {0, 0, 0, 0, 0, 0, 0, 100, 32, 16, 256, 100, 0.0, 0, 0, 256, 8};
+    /* Products with k <= smallk_k and at least smallk_cols columns, B and C
+     * contiguous along n and C row-major, go to thf_sgemm_smallk
+     * (smallk_gemm.h) instead of blis; smallk_k 0: never (the rules per CPU). */
+    thf_dim_t smallk_k;
+    thf_dim_t smallk_cols;
+} thf_blis = {0, 0, 0, 0, 0, 0, 0, 100, 32, 16, 256, 100, 0.0, 0, 0, 256, 8, 0, 16};
 
 /* What kind of kernel a product runs on (decided once for the whole product). */
-enum { THF_GEMM_LARGE = 0, THF_GEMM_THIN = 1, THF_GEMM_DOT = 2 };
+enum { THF_GEMM_LARGE = 0, THF_GEMM_THIN = 1, THF_GEMM_DOT = 2, THF_GEMM_SMALLK = 3 };
 
 /* Attach blis's expert interface from the addresses of its functions (looked
  * up by _blis_arch with ctypes in the loaded blis.cy library; a dlopen/dlsym
@@ -165,11 +171,19 @@ static inline int thf_blis_is_dot(thf_dim_t m, thf_dim_t k, thf_inc_t csa, thf_i
            k >= thf_blis.dot_k_per_row * m && csa == 1 && rsb == 1 && csc == 1;
 }
 
+static inline int thf_blis_is_smallk(thf_dim_t n, thf_dim_t k, thf_inc_t csb, thf_inc_t csc)
+{
+    return thf_blis.force == 0 && k <= thf_blis.smallk_k && n >= thf_blis.smallk_cols &&
+           csb == 1 && csc == 1;
+}
+
 static inline int thf_gemm_kind(thf_dim_t m, thf_dim_t n, thf_dim_t k, thf_inc_t csa,
-                                thf_inc_t rsb, thf_inc_t csc)
+                                thf_inc_t rsb, thf_inc_t csb, thf_inc_t csc)
 {
     if (thf_blis_is_dot(m, k, csa, rsb, csc))
         return THF_GEMM_DOT;
+    if (thf_blis_is_smallk(n, k, csb, csc))
+        return THF_GEMM_SMALLK;
     return thf_blis_is_thin(m, n, k, csc) ? THF_GEMM_THIN : THF_GEMM_LARGE;
 }
 
@@ -183,6 +197,10 @@ static void thf_sgemm_tile_on(int kind, thf_dim_t m, thf_dim_t n, thf_dim_t k, f
 {
     if (kind == THF_GEMM_DOT) {
         thf_sgemm_dot(m, n, k, alpha, A, rsa, B, csb, beta, C, rsc);
+        return;
+    }
+    if (kind == THF_GEMM_SMALLK) {
+        thf_sgemm_smallk(m, n, k, alpha, A, rsa, csa, B, rsb, beta, C, rsc);
         return;
     }
     if (thf_blis.sgemm_ex == NULL || thf_blis.force == 3) {
@@ -201,7 +219,7 @@ static void thf_sgemm_tile(thf_dim_t m, thf_dim_t n, thf_dim_t k, float alpha, c
                           thf_inc_t rsa, thf_inc_t csa, const float *B, thf_inc_t rsb, thf_inc_t csb,
                           float beta, float *C, thf_inc_t rsc, thf_inc_t csc)
 {
-    thf_sgemm_tile_on(thf_gemm_kind(m, n, k, csa, rsb, csc), m, n, k, alpha, A, rsa, csa, B,
+    thf_sgemm_tile_on(thf_gemm_kind(m, n, k, csa, rsb, csb, csc), m, n, k, alpha, A, rsa, csa, B,
                       rsb, csb, beta, C, rsc, csc);
 }
 
@@ -322,7 +340,7 @@ static void thf_sgemm_threads(thf_dim_t m, thf_dim_t n, thf_dim_t k, float alpha
                              int nthreads)
 {
     thf_gemm_job j = {m, n, k, alpha, beta, A, rsa, csa, B, rsb, csb, C, rsc, csc, m, n, 1, 1,
-                     thf_gemm_kind(m, n, k, csa, rsb, csc)};
+                     thf_gemm_kind(m, n, k, csa, rsb, csb, csc)};
     /* A thin product runs whole on one thread: blis's small/skinny code picks
      * its kernels (edge cases, loop variants) from the shape it is given, so a
      * tile of it can round differently from the whole and the result would
@@ -346,7 +364,10 @@ static void thf_sgemm_threads(thf_dim_t m, thf_dim_t n, thf_dim_t k, float alpha
     }
     double flops = 2.0 * (double)m * (double)n * (double)k;
     struct thf_adapt_class_s *cls =
-        thf_adapt_class(j.thin == THF_GEMM_DOT ? THF_ADAPT_GEMM_DOT : THF_ADAPT_GEMM, flops, nthreads);
+        thf_adapt_class(j.thin == THF_GEMM_DOT      ? THF_ADAPT_GEMM_DOT
+                        : j.thin == THF_GEMM_SMALLK ? THF_ADAPT_GEMM_SMALLK
+                                                    : THF_ADAPT_GEMM,
+                        flops, nthreads);
     int split = thf_adapt_way(cls, cls->calls++);
     int64_t start = thf_now_ns();
     if (split)

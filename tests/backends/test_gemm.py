@@ -278,12 +278,13 @@ def test_thin_rules_per_cpu_kind(vendor, family, isa, kind):
     assert _blis_arch.cpu_kind(vendor, family, isa) == kind
     rules = _blis_arch.thin_rules("0.9.0", kind)
     assert set(rules) == {"thin_rows", "thin_cols", "thin_k", "mid_rows", "mid_cols", "thin_flops",
-                          "dot_rows", "dot_k", "dot_k_per_row"}
+                          "dot_rows", "dot_k", "dot_k_per_row", "smallk_k"}
     if kind == "zen5":  # measured there: skx beats the sup kernels from about 1 MFLOP up
         assert rules["thin_rows"] == 0 and rules["thin_flops"] > 0
         assert rules["dot_rows"] > 0  # and the dot kernel beats blis at small batches
+        assert rules["smallk_k"] == 64  # and the short-k kernel up to k = 64
     else:
-        assert rules["dot_rows"] == 0  # not measured: off
+        assert rules["dot_rows"] == 0 and rules["smallk_k"] == 0  # not measured: off
     assert _blis_arch.thin_rules("0.7.0", kind)["dot_rows"] == 0  # not measured beside BLIS 0.7.0
     # an unknown BLIS version is read as 0.9.0, an unknown kind as the default
     assert _blis_arch.thin_rules("0.8.1", kind) == rules
@@ -647,6 +648,88 @@ def test_dot_options_validate(options):
     assert gemm_options() == before
     with pytest.raises(TypeError, match="unknown option.*'dot_row'"):
         set_gemm_options(dot_row=7)
+
+
+# Shapes for the short-k kernel (smallk_gemm.h): full 4-row x 4-vector
+# blocks, single vectors, the scalar column edge, the last m % 4 rows, k = 1.
+SMALLK_SHAPES = [(64, 784, 32), (32, 784, 64), (128, 512, 10), (10, 64, 32), (7, 16, 1),
+                 (5, 100, 3), (33, 79, 17), (1, 16, 64)]
+
+
+def _smallk_isas():
+    """The builds of the short-k kernel this CPU runs (the best one first)."""
+    best = numpy_ops._smallk_isa()
+    if best < 0:  # not chosen yet: one call chooses
+        NumpyOps().gemm(randn(4, 2), randn(2, 16))
+        best = numpy_ops._smallk_isa()
+    return [isa for isa in (4, 3, 0) if isa <= best]
+
+
+@pytest.fixture
+def smallk_isa():
+    """Restore the short-k kernel's build after a test forces one."""
+    before = numpy_ops._smallk_isa()
+    yield numpy_ops._smallk_isa
+    numpy_ops._smallk_isa(before)
+
+
+@pytest.mark.parametrize("m,n,k", SMALLK_SHAPES)
+@pytest.mark.parametrize("alpha,beta", [(1.0, 0.0), (0.5, 1.0), (-2.0, 0.25)])
+@pytest.mark.parametrize("trans1", [False, True])
+def test_smallk_kernel_matches_float64(options, smallk_isa, m, n, k, alpha, beta, trans1):
+    """A @ B with a short k on every build this CPU runs (AVX-512, AVX2,
+    baseline), A as stored or transposed (a weight gradient dY^T @ X), alpha
+    and beta, against float64; every build gives the same bits."""
+    options(smallk_k=64, smallk_cols=16, dot_rows=0)
+    A = randn(k, m) if trans1 else randn(m, k)
+    B, C = randn(k, n), randn(m, n)
+    if n >= 16:
+        assert numpy_ops._gemm_kind(m, n, k) == "smallk"
+    outs = []
+    for isa in _smallk_isas():
+        smallk_isa(isa)
+        outs.append(NumpyOps().gemm(A, B, out=C.copy(), trans1=trans1, alpha=alpha, beta=beta))
+        check(outs[-1], reference(A, B, trans1, False, alpha, beta, C), k)
+
+
+@pytest.mark.parametrize("align", [16, 1, 3])
+def test_smallk_kernel_same_bits_on_any_thread_count(options, align):
+    """Every element of C is one chain of multiply-adds over k whatever block
+    or edge it falls in: the same bits on 1 to 4 threads and any tiling."""
+    options(smallk_k=64, smallk_cols=16, dot_rows=0, min_flops=0, chunk_flops=0, align=align)
+    A, B = randn(61, 40), randn(40, 1001)
+    results = []
+    for threads in (1, 2, 3, 4):
+        thinc_fast.set_num_threads(threads)
+        results.append(NumpyOps().gemm(A, B))
+        results.append(NumpyOps().gemm(A.T.copy(), B, trans1=True))
+    for other in results[1:]:
+        numpy.testing.assert_array_equal(other, results[0])
+    check(results[0], reference(A, B, False, False), 40)
+
+
+def test_smallk_kernel_reads_views_with_a_leading_dimension(options):
+    """B and C as views into wider arrays (row strides > n), A transposed."""
+    options(smallk_k=64, smallk_cols=16, dot_rows=0)
+    A_big, B_big, C_big = randn(30, 50), randn(30, 900), numpy.zeros((50, 800), "f")
+    A, B, C = A_big[:, 2:42], B_big[:, 7:791], C_big[3:43, 5:789]
+    out = NumpyOps().gemm(A, B, out=C, trans1=True)
+    check(out, reference(A, B, True, False), 30)
+    assert not C_big[:3].any() and not C_big[43:].any() and not C_big[:, :5].any()
+
+
+@pytest.mark.parametrize("m,n,k,kind", [(64, 784, 32, "smallk"), (128, 512, 10, "smallk"),
+                                        (128, 512, 64, "smallk"), (512, 784, 128, "large"),
+                                        (128, 10, 64, "thin")])
+def test_smallk_rule_by_k_and_columns(options, m, n, k, kind):
+    """Zen 5's rule: k <= 64 and at least 16 columns, with B and C contiguous
+    along n (so never for A @ B^T); smallk_k 0 turns it off."""
+    options(thin_rows=0, thin_cols=32, thin_k=0, mid_rows=0, mid_cols=0, thin_flops=0,
+            dot_rows=0, smallk_k=64, smallk_cols=16)
+    assert numpy_ops._gemm_kind(m, n, k) == kind
+    assert numpy_ops._gemm_kind(m, n, k, trans2=True) != "smallk"
+    options(smallk_k=0)
+    assert numpy_ops._gemm_kind(m, n, k) != "smallk"
 
 
 def test_adaptive_split_rule():

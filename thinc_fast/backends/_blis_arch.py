@@ -82,7 +82,16 @@ _ARM_CONFIGS = ("armsve", "a64fx", "firestorm", "thunderx2", "cortexa57", "corte
 # 32x288x288 1.36; it loses at short k (64x64x512 0.38, 128x288x512 0.60),
 # which the k thresholds leave to blis (worst kept: 64x512x10 0.93). Not
 # measured beside BLIS 0.7.0 nor on the "default" CPU: off there.
-_NO_DOT = {"dot_rows": 0, "dot_k": 256, "dot_k_per_row": 8}
+#
+# And its short-k kernel (src/include/smallk_gemm.h: no packing, 4 rows x 4
+# vectors of C in registers) takes products with k <= smallk_k and B, C
+# contiguous along n (weight gradients dY^T @ X at a small batch, input
+# gradients through a narrow layer). On "zen5", one thread, GFLOP/s (short-k /
+# blis), BLIS 0.9.0: 64x32x784 (dW, batch 32) 225/153, 32x64x784 258/143,
+# 128x10x512 237/133, 10x32x64 89/43, 128x64x512 255/213, 600x32x288
+# 247/216, but 512x128x784 206/242; BLIS 0.7.0 alike (128x64x512 208/211).
+# smallk_k 0 (off) where not measured.
+_NO_DOT = {"dot_rows": 0, "dot_k": 256, "dot_k_per_row": 8, "smallk_k": 0}
 THIN_RULES = {
     ("0.9.0", "default"): {"thin_rows": 100, "thin_cols": 32, "thin_k": 16, "mid_rows": 256,
                            "mid_cols": 100, "thin_flops": 0.0, **_NO_DOT},
@@ -90,9 +99,9 @@ THIN_RULES = {
                            "mid_cols": 0, "thin_flops": 0.0, **_NO_DOT},
     ("0.9.0", "zen5"): {"thin_rows": 0, "thin_cols": 32, "thin_k": 0, "mid_rows": 0,
                         "mid_cols": 0, "thin_flops": 1e6,
-                        "dot_rows": 128, "dot_k": 256, "dot_k_per_row": 8},
+                        "dot_rows": 128, "dot_k": 256, "dot_k_per_row": 8, "smallk_k": 64},
     ("0.7.0", "zen5"): {"thin_rows": 0, "thin_cols": 0, "thin_k": 0, "mid_rows": 0,
-                        "mid_cols": 0, "thin_flops": 0.0, **_NO_DOT},
+                        "mid_cols": 0, "thin_flops": 0.0, **_NO_DOT, "smallk_k": 64},
 }
 
 
@@ -304,7 +313,7 @@ def gemm_plan() -> Dict[str, Any]:
             "thin_k": _state["thin_k"], "mid_rows": _state["mid_rows"],
             "mid_cols": _state["mid_cols"], "thin_flops": _state["thin_flops"],
             "dot_rows": _state["dot_rows"], "dot_k": _state["dot_k"],
-            "dot_k_per_row": _state["dot_k_per_row"]}
+            "dot_k_per_row": _state["dot_k_per_row"], "smallk_k": _state["smallk_k"]}
 
 
 def after_blis_init() -> None:

@@ -50,6 +50,8 @@ cdef extern from "blis_gemm.h" nogil:
         dim_t dot_rows
         dim_t dot_k
         dim_t dot_k_per_row
+        dim_t smallk_k
+        dim_t smallk_cols
     thf_blis_state thf_blis
     ctypedef struct thf_split_state "struct thf_split_state_s":
         double min_flops
@@ -91,7 +93,8 @@ cdef extern from "blis_gemm.h" nogil:
     int thf_pool_grow(int wanted)
     thf_cntx_t* thf_blis_context(int arch)
     int thf_blis_is_thin(dim_t m, dim_t n, dim_t k, inc_t csc)
-    int thf_gemm_kind(dim_t m, dim_t n, dim_t k, inc_t csa, inc_t rsb, inc_t csc)
+    int thf_gemm_kind(dim_t m, dim_t n, dim_t k, inc_t csa, inc_t rsb, inc_t csb, inc_t csc)
+    int thf_smallk_isa
     void thf_sgemm_tile(dim_t m, dim_t n, dim_t k, float alpha,
                        const float* A, inc_t rsa, inc_t csa,
                        const float* B, inc_t rsb, inc_t csb,
@@ -608,6 +611,7 @@ def _setup_gemm():
         thf_blis.dot_rows = plan["dot_rows"]
         thf_blis.dot_k = plan["dot_k"]
         thf_blis.dot_k_per_row = plan["dot_k_per_row"]
+        thf_blis.smallk_k = plan["smallk_k"]
     else:
         status["large"] = _blis_arch.active_arch()
     _blis_arch.record_gemm_setup(status)
@@ -636,6 +640,8 @@ def gemm_config():
         "mid_cols": thf_blis.mid_cols,
         "thin_flops": thf_blis.thin_flops,
         "dot_rows": thf_blis.dot_rows,
+        "smallk_k": thf_blis.smallk_k,
+        "smallk_cols": thf_blis.smallk_cols,
         "dot_k": thf_blis.dot_k,
         "dot_k_per_row": thf_blis.dot_k_per_row,
         "mode": {v: k for k, v in _GEMM_MODES.items()}[thf_blis.force],
@@ -658,7 +664,7 @@ def gemm_config():
 
 def split_stats():
     """What the adaptive split has measured (``adaptive_split``, adapt_split.h):
-    per size class that has run, ``{"kind": "large" | "dot" (gemm) | "loop N"
+    per size class that has run, ``{"kind": "large" | "dot" | "smallk" (gemm) | "loop N"
     (the N-th pool loop run: an optimizer step, a sequence kernel...),
     "flops": the class's least size (a power of two: flops for gemm, values
     or rows for a loop), "threads": the thread count, "ns_per_gflop_alone",
@@ -673,7 +679,7 @@ def split_stats():
             cls = &thf_adapt[kind][c]
             if cls.calls == 0:
                 continue
-            name = ("large", "dot")[kind] if kind < THF_ADAPT_FIRST_LOOP \
+            name = ("large", "dot", "smallk")[kind] if kind < THF_ADAPT_FIRST_LOOP \
                 else f"loop {kind - THF_ADAPT_FIRST_LOOP + 1}"
             out.append({
                 "kind": name, "flops": float(2 ** c), "threads": thf_adapt_threads,
@@ -736,10 +742,21 @@ def _is_thin(dim_t m, dim_t n, dim_t k):
 
 def _gemm_kind(dim_t m, dim_t n, dim_t k, bint trans2=False):
     """The kernel an m x n x k product with row-major operands and C runs on
-    under the current rules, `trans2` for A @ B^T: "dot", "thin" or "large"
-    (tests)."""
-    kind = thf_gemm_kind(m, n, k, 1, 1 if trans2 else n, 1)
-    return ("large", "thin", "dot")[kind]
+    under the current rules, `trans2` for A @ B^T: "dot", "smallk", "thin"
+    or "large" (tests)."""
+    kind = thf_gemm_kind(m, n, k, 1, 1 if trans2 else n, k if trans2 else 1, 1)
+    return ("large", "thin", "dot", "smallk")[kind]
+
+
+def _smallk_isa(isa=None):
+    """The build of the short-k kernel that runs: 4 AVX-512, 3 AVX2, 0
+    baseline, -1 not chosen yet; `isa` forces one the CPU runs (tests).
+    Returns the previous value."""
+    global thf_smallk_isa
+    before = thf_smallk_isa
+    if isa is not None:
+        thf_smallk_isa = isa
+    return before
 
 
 def _hog_seen(jobs):
@@ -757,6 +774,7 @@ def _hog_seen(jobs):
 _GEMM_OPTIONS = {
     "mode": None, "thin_rows": None, "thin_cols": None, "thin_k": None, "mid_rows": None,
     "mid_cols": None, "thin_flops": 0, "dot_rows": 0, "dot_k": 1, "dot_k_per_row": 0,
+    "smallk_k": 0, "smallk_cols": 1,
     "spin_us": 0, "spin_max_us": 0, "contended_spin_us": 0, "share_check": 0,
     "min_flops": None, "chunk_flops": None,
     "chunks_per_thread": 1, "align": 1, "adaptive_split": 0,
@@ -778,7 +796,9 @@ def set_gemm_options(**options):
     (every product on that context), "default" (blis's basic gemm on its
     process-wide context). thin_rows, thin_cols, thin_k, mid_rows, mid_cols,
     thin_flops: the thin-context rule; dot_rows, dot_k, dot_k_per_row: the dot
-    kernel's (dot_gemm.h); see _blis_arch.THIN_RULES. spin_us: how long an idle
+    kernel's (dot_gemm.h); smallk_k, smallk_cols: the short-k kernel's
+    (smallk_gemm.h: k at most smallk_k, 0 never; n at least smallk_cols); see
+    _blis_arch.THIN_RULES. spin_us: how long an idle
     worker polls for the next job before it sleeps; spin_max_us: how long it
     may poll when jobs come a little apart, as in spaCy's loop (twice the usual
     gap, up to this; 0 or at most spin_us: never longer than spin_us).
@@ -824,6 +844,10 @@ def set_gemm_options(**options):
         thf_blis.thin_flops = given["thin_flops"]
     if "dot_rows" in given:
         thf_blis.dot_rows = given["dot_rows"]
+    if "smallk_k" in given:
+        thf_blis.smallk_k = given["smallk_k"]
+    if "smallk_cols" in given:
+        thf_blis.smallk_cols = given["smallk_cols"]
     if "dot_k" in given:
         thf_blis.dot_k = given["dot_k"]
     if "dot_k_per_row" in given:

@@ -1,0 +1,168 @@
+/* C := alpha * A @ B + beta * C for a short k (a small batch's weight
+ * gradient dY^T @ X, an input gradient dY @ W through a narrow layer), with B
+ * and C contiguous along n: no packing, each block of C kept in registers
+ * while k runs.
+ *
+ * blis packs A and B into panels before every product; with k = 32 the
+ * packing is about as much work as the arithmetic (64x32x784 ran at 160
+ * GFLOP/s on one Zen 5 thread, 55% of its FMA peak). Here a block of MR rows
+ * by NV vectors of C is MR x NV accumulators; each step over k loads NV
+ * vectors of one row of B, broadcasts MR values of A (any strides: A may be
+ * dY transposed) and does MR x NV vector multiply-adds.
+ *
+ * Compiled three times, as the other loops are (AVX-512 with 16-float
+ * vectors, AVX2 with 8, baseline SSE with 4), and picked once by what the CPU
+ * runs. The rounding: every element of C is one chain of multiply-adds over
+ * p = 0..k-1 from zero, then alpha * sum + beta * C, whether it falls in a
+ * full block, a narrower one or the edge (the same vector operations, lane by
+ * lane): the same bits for any tiling, so on any thread count.
+ */
+#ifndef THF_SMALLK_GEMM_H
+#define THF_SMALLK_GEMM_H
+
+#include <stddef.h>
+
+typedef float thf_f32x16 __attribute__((vector_size(64), aligned(4), may_alias));
+typedef float thf_f32x8 __attribute__((vector_size(32), aligned(4), may_alias));
+typedef float thf_f32x4 __attribute__((vector_size(16), aligned(4), may_alias));
+
+/* One block of `rows` (a constant) rows by NV vectors of VW floats at C[i, j]. */
+#define THF_SMALLK_BLOCK(VT, VW, ROWS, NV)                                                 \
+    {                                                                                       \
+        VT acc[ROWS][NV];                                                                   \
+        for (int r = 0; r < ROWS; ++r)                                                      \
+            for (int v = 0; v < NV; ++v)                                                    \
+                acc[r][v] = (VT){0};                                                        \
+        for (ptrdiff_t p = 0; p < k; ++p) {                                                 \
+            const float *b = B + p * rsb + j;                                               \
+            VT bv[NV];                                                                      \
+            for (int v = 0; v < NV; ++v)                                                    \
+                bv[v] = *(const VT *)(b + v * VW);                                          \
+            for (int r = 0; r < ROWS; ++r) {                                                \
+                const float a = A[(i + r) * rsa + p * csa];                                 \
+                for (int v = 0; v < NV; ++v)                                                \
+                    acc[r][v] += a * bv[v];                                                 \
+            }                                                                               \
+        }                                                                                   \
+        for (int r = 0; r < ROWS; ++r)                                                      \
+            for (int v = 0; v < NV; ++v) {                                                  \
+                VT *c = (VT *)(C + (i + r) * rsc + j + v * VW);                             \
+                VT out = acc[r][v] * alpha;                                                 \
+                if (beta != 0.0f)                                                           \
+                    out += beta * *c;                                                       \
+                *c = out;                                                                   \
+            }                                                                               \
+    }
+
+/* The last n % VW columns of rows [i, i + ROWS): the same vector arithmetic
+ * on B's last columns copied, 64 steps of k at a time, into vectors padded
+ * with zeros (computing them one by one would let the compiler round each
+ * product apart from its addition, and the bits would differ from the rest).
+ * The padding lanes are computed and dropped. */
+#define THF_SMALLK_TAIL(VT, VW, ROWS)                                                      \
+    {                                                                                       \
+        const ptrdiff_t tail = n - j;                                                       \
+        VT acc[ROWS];                                                                       \
+        for (int r = 0; r < ROWS; ++r)                                                      \
+            acc[r] = (VT){0};                                                               \
+        for (ptrdiff_t p0 = 0; p0 < k; p0 += 64) {                                          \
+            const ptrdiff_t steps = k - p0 < 64 ? k - p0 : 64;                              \
+            VT bt[64];                                                                      \
+            for (ptrdiff_t q = 0; q < steps; ++q) {                                         \
+                float lanes[VW] = {0};                                                      \
+                for (ptrdiff_t l = 0; l < tail; ++l)                                        \
+                    lanes[l] = B[(p0 + q) * rsb + j + l];                                   \
+                bt[q] = *(const VT *)lanes;                                                 \
+            }                                                                               \
+            for (ptrdiff_t q = 0; q < steps; ++q)                                           \
+                for (int r = 0; r < ROWS; ++r)                                              \
+                    acc[r] += A[(i + r) * rsa + (p0 + q) * csa] * bt[q];                    \
+        }                                                                                   \
+        for (int r = 0; r < ROWS; ++r) {                                                    \
+            float *c = C + (i + r) * rsc + j;                                               \
+            float lanes[VW] = {0};                                                          \
+            for (ptrdiff_t l = 0; l < tail; ++l)                                            \
+                lanes[l] = c[l];                                                            \
+            VT out = acc[r] * alpha;                                                        \
+            if (beta != 0.0f)                                                               \
+                out += beta * *(const VT *)lanes;                                           \
+            *(VT *)lanes = out;                                                             \
+            for (ptrdiff_t l = 0; l < tail; ++l)                                            \
+                c[l] = lanes[l];                                                            \
+        }                                                                                   \
+    }
+
+/* Rows [i, i + ROWS) of C: blocks of NV vectors, then single vectors, then
+ * the last n % VW columns. */
+#define THF_SMALLK_ROWS(VT, VW, ROWS, NV)                                                  \
+    {                                                                                       \
+        ptrdiff_t j = 0;                                                                    \
+        for (; j + (VW) * (NV) <= n; j += (VW) * (NV))                                      \
+            THF_SMALLK_BLOCK(VT, VW, ROWS, NV)                                              \
+        for (; j + (VW) <= n; j += (VW))                                                    \
+            THF_SMALLK_BLOCK(VT, VW, ROWS, 1)                                               \
+        if (j < n)                                                                          \
+            THF_SMALLK_TAIL(VT, VW, ROWS)                                                   \
+    }
+
+#define THF_SMALLK_KERNEL(NAME, ATTR, VT, VW, MR, NV)                                      \
+    ATTR static void NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *A, \
+                          ptrdiff_t rsa, ptrdiff_t csa, const float *B, ptrdiff_t rsb,       \
+                          float beta, float *C, ptrdiff_t rsc)                              \
+    {                                                                                       \
+        ptrdiff_t i = 0;                                                                    \
+        for (; i + (MR) <= m; i += (MR))                                                    \
+            THF_SMALLK_ROWS(VT, VW, MR, NV)                                                 \
+        for (; i < m; ++i)                                                                  \
+            THF_SMALLK_ROWS(VT, VW, 1, NV)                                                  \
+    }
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 12 && \
+    !defined(THF_NO_DISPATCH)
+THF_SMALLK_KERNEL(thf_smallk_v4, __attribute__((target("arch=x86-64-v4"))), thf_f32x16, 16, 4, 4)
+THF_SMALLK_KERNEL(thf_smallk_v3, __attribute__((target("arch=x86-64-v3"))), thf_f32x8, 8, 4, 2)
+#define THF_SMALLK_DISPATCH 1
+#endif
+THF_SMALLK_KERNEL(thf_smallk_base, , thf_f32x4, 4, 4, 2)
+
+/* Which build runs: -1 not chosen yet, 0 baseline, 3 AVX2, 4 AVX-512 (tests
+ * may force a lower one the CPU runs). */
+static int thf_smallk_isa = -1;
+
+static int thf_smallk_best_isa(void)
+{
+#ifdef THF_SMALLK_DISPATCH
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("x86-64-v4"))
+        return 4;
+    if (__builtin_cpu_supports("x86-64-v3"))
+        return 3;
+#endif
+    return 0;
+}
+
+/* C (m x n, rows rsc apart, contiguous along n) := alpha * A @ B + beta * C,
+ * A (m x k) at any strides, B (k x n, rows rsb apart, contiguous along n). */
+static void thf_sgemm_smallk(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *A,
+                             ptrdiff_t rsa, ptrdiff_t csa, const float *B, ptrdiff_t rsb,
+                             float beta, float *C, ptrdiff_t rsc)
+{
+    int isa = __atomic_load_n(&thf_smallk_isa, __ATOMIC_RELAXED);
+    if (isa < 0) {
+        isa = thf_smallk_best_isa();
+        __atomic_store_n(&thf_smallk_isa, isa, __ATOMIC_RELAXED);
+    }
+#ifdef THF_SMALLK_DISPATCH
+    if (isa == 4) {
+        thf_smallk_v4(m, n, k, alpha, A, rsa, csa, B, rsb, beta, C, rsc);
+        return;
+    }
+    if (isa == 3) {
+        thf_smallk_v3(m, n, k, alpha, A, rsa, csa, B, rsb, beta, C, rsc);
+        return;
+    }
+#endif
+    thf_smallk_base(m, n, k, alpha, A, rsa, csa, B, rsb, beta, C, rsc);
+}
+
+#endif /* THF_SMALLK_GEMM_H */
