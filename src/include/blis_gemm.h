@@ -98,12 +98,14 @@ static struct thf_blis_state_s {
     thf_dim_t dot_rows;
     thf_dim_t dot_k;
     thf_dim_t dot_k_per_row;
-    /* Products with k <= smallk_k and at least smallk_cols columns, B and C
-     * contiguous along n and C row-major, go to thf_sgemm_smallk
-     * (smallk_gemm.h) instead of blis; smallk_k 0: never (the rules per CPU). */
+    /* Products with B and C contiguous along n, at least smallk_cols
+     * columns, and k <= smallk_k or (A contiguous along k and) at most
+     * smallk_rows rows, go to thf_sgemm_smallk (smallk_gemm.h) instead of
+     * blis; 0: never (the rules per CPU). */
     thf_dim_t smallk_k;
     thf_dim_t smallk_cols;
-} thf_blis = {0, 0, 0, 0, 0, 0, 0, 100, 32, 16, 256, 100, 0.0, 0, 0, 256, 8, 0, 16};
+    thf_dim_t smallk_rows;
+} thf_blis = {0, 0, 0, 0, 0, 0, 0, 100, 32, 16, 256, 100, 0.0, 0, 0, 256, 8, 0, 16, 0};
 
 /* What kind of kernel a product runs on (decided once for the whole product). */
 enum { THF_GEMM_LARGE = 0, THF_GEMM_THIN = 1, THF_GEMM_DOT = 2, THF_GEMM_SMALLK = 3 };
@@ -171,10 +173,11 @@ static inline int thf_blis_is_dot(thf_dim_t m, thf_dim_t k, thf_inc_t csa, thf_i
            k >= thf_blis.dot_k_per_row * m && csa == 1 && rsb == 1 && csc == 1;
 }
 
-static inline int thf_blis_is_smallk(thf_dim_t n, thf_dim_t k, thf_inc_t csb, thf_inc_t csc)
+static inline int thf_blis_is_smallk(thf_dim_t m, thf_dim_t n, thf_dim_t k, thf_inc_t csa,
+                                     thf_inc_t csb, thf_inc_t csc)
 {
-    return thf_blis.force == 0 && k <= thf_blis.smallk_k && n >= thf_blis.smallk_cols &&
-           csb == 1 && csc == 1;
+    return thf_blis.force == 0 && n >= thf_blis.smallk_cols && csb == 1 && csc == 1 &&
+           (k <= thf_blis.smallk_k || (m <= thf_blis.smallk_rows && csa == 1));
 }
 
 static inline int thf_gemm_kind(thf_dim_t m, thf_dim_t n, thf_dim_t k, thf_inc_t csa,
@@ -182,7 +185,7 @@ static inline int thf_gemm_kind(thf_dim_t m, thf_dim_t n, thf_dim_t k, thf_inc_t
 {
     if (thf_blis_is_dot(m, k, csa, rsb, csc))
         return THF_GEMM_DOT;
-    if (thf_blis_is_smallk(n, k, csb, csc))
+    if (thf_blis_is_smallk(m, n, k, csa, csb, csc))
         return THF_GEMM_SMALLK;
     return thf_blis_is_thin(m, n, k, csc) ? THF_GEMM_THIN : THF_GEMM_LARGE;
 }

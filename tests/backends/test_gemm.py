@@ -278,13 +278,13 @@ def test_thin_rules_per_cpu_kind(vendor, family, isa, kind):
     assert _blis_arch.cpu_kind(vendor, family, isa) == kind
     rules = _blis_arch.thin_rules("0.9.0", kind)
     assert set(rules) == {"thin_rows", "thin_cols", "thin_k", "mid_rows", "mid_cols", "thin_flops",
-                          "dot_rows", "dot_k", "dot_k_per_row", "smallk_k"}
+                          "dot_rows", "dot_k", "dot_k_per_row", "smallk_k", "smallk_rows"}
     if kind == "zen5":  # measured there: skx beats the sup kernels from about 1 MFLOP up
         assert rules["thin_rows"] == 0 and rules["thin_flops"] > 0
         assert rules["dot_rows"] > 0  # and the dot kernel beats blis at small batches
-        assert rules["smallk_k"] == 64  # and the short-k kernel up to k = 64
+        assert rules["smallk_k"] == 64 and rules["smallk_rows"] == 64  # and the short-k kernel
     else:
-        assert rules["dot_rows"] == 0 and rules["smallk_k"] == 0  # not measured: off
+        assert rules["dot_rows"] == rules["smallk_k"] == rules["smallk_rows"] == 0  # not measured
     assert _blis_arch.thin_rules("0.7.0", kind)["dot_rows"] == 0  # not measured beside BLIS 0.7.0
     # an unknown BLIS version is read as 0.9.0, an unknown kind as the default
     assert _blis_arch.thin_rules("0.8.1", kind) == rules
@@ -629,7 +629,7 @@ def test_dot_rule_by_rows_and_k(options, m, n, k, kind):
     """Zen 5's rule: at most 128 rows, k >= 256 and k >= 8 x rows; never for
     a product whose W is not contiguous along k (no B^T)."""
     options(thin_rows=0, thin_cols=0, thin_k=0, mid_rows=0, mid_cols=0, thin_flops=0,
-            dot_rows=128, dot_k=256, dot_k_per_row=8)
+            dot_rows=128, dot_k=256, dot_k_per_row=8, smallk_k=0, smallk_rows=0)
     assert numpy_ops._gemm_kind(m, n, k, trans2=True) == kind
     assert numpy_ops._gemm_kind(m, n, k, trans2=False) == "large"
     options(dot_rows=0)
@@ -680,7 +680,7 @@ def test_smallk_kernel_matches_float64(options, smallk_isa, m, n, k, alpha, beta
     """A @ B with a short k on every build this CPU runs (AVX-512, AVX2,
     baseline), A as stored or transposed (a weight gradient dY^T @ X), alpha
     and beta, against float64; every build gives the same bits."""
-    options(smallk_k=64, smallk_cols=16, dot_rows=0)
+    options(smallk_k=64, smallk_rows=0, smallk_cols=16, dot_rows=0)
     A = randn(k, m) if trans1 else randn(m, k)
     B, C = randn(k, n), randn(m, n)
     if n >= 16:
@@ -720,16 +720,29 @@ def test_smallk_kernel_reads_views_with_a_leading_dimension(options):
 
 @pytest.mark.parametrize("m,n,k,kind", [(64, 784, 32, "smallk"), (128, 512, 10, "smallk"),
                                         (128, 512, 64, "smallk"), (512, 784, 128, "large"),
-                                        (128, 10, 64, "thin")])
-def test_smallk_rule_by_k_and_columns(options, m, n, k, kind):
-    """Zen 5's rule: k <= 64 and at least 16 columns, with B and C contiguous
-    along n (so never for A @ B^T); smallk_k 0 turns it off."""
+                                        (128, 10, 64, "thin"), (64, 512, 512, "smallk"),
+                                        (96, 512, 512, "large")])
+def test_smallk_rule_by_k_rows_and_columns(options, m, n, k, kind):
+    """Zen 5's rule: at least 16 columns, B and C contiguous along n (so never
+    for A @ B^T), and k <= 64 or at most 64 rows of an A contiguous along k;
+    both 0 turn it off."""
     options(thin_rows=0, thin_cols=32, thin_k=0, mid_rows=0, mid_cols=0, thin_flops=0,
-            dot_rows=0, smallk_k=64, smallk_cols=16)
+            dot_rows=0, smallk_k=64, smallk_rows=64, smallk_cols=16)
     assert numpy_ops._gemm_kind(m, n, k) == kind
     assert numpy_ops._gemm_kind(m, n, k, trans2=True) != "smallk"
-    options(smallk_k=0)
+    options(smallk_k=0, smallk_rows=0)
     assert numpy_ops._gemm_kind(m, n, k) != "smallk"
+
+
+@pytest.mark.parametrize("m,n,k", [(32, 512, 512), (61, 300, 200), (1, 784, 1000)])
+def test_smallk_kernel_long_k_matches_float64(options, m, n, k):
+    """At a few rows the kernel takes a long k too (input gradients dY @ W):
+    the edge columns' 64-step chunks of k, against float64."""
+    options(smallk_k=0, smallk_rows=64, smallk_cols=16, dot_rows=0)
+    assert numpy_ops._gemm_kind(m, n, k) == "smallk"
+    A, B, C = randn(m, k), randn(k, n), randn(m, n)
+    out = NumpyOps().gemm(A, B, out=C.copy(), alpha=0.5, beta=1.0)
+    check(out, reference(A, B, False, False, 0.5, 1.0, C), k)
 
 
 def test_adaptive_split_rule():
@@ -782,7 +795,7 @@ def test_adaptive_split_changes_no_bits(options, threads):
     stats = numpy_ops.split_stats()
     assert stats and all(s["threads"] == gemm_config()["threads"] for s in stats)
     assert all(s["samples_alone"] >= 8 and s["samples_split"] >= 8 for s in stats), stats
-    assert {s["kind"] for s in stats} <= {"large", "dot"}
+    assert {s["kind"] for s in stats} <= {"large", "dot", "smallk"}
     assert gemm_config()["adaptive_split"] == 1
 
 

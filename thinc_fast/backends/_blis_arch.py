@@ -90,8 +90,14 @@ _ARM_CONFIGS = ("armsve", "a64fx", "firestorm", "thunderx2", "cortexa57", "corte
 # blis), BLIS 0.9.0: 64x32x784 (dW, batch 32) 225/153, 32x64x784 258/143,
 # 128x10x512 237/133, 10x32x64 89/43, 128x64x512 255/213, 600x32x288
 # 247/216, but 512x128x784 206/242; BLIS 0.7.0 alike (128x64x512 208/211).
-# smallk_k 0 (off) where not measured.
-_NO_DOT = {"dot_rows": 0, "dot_k": 256, "dot_k_per_row": 8, "smallk_k": 0}
+# It also wins on input gradients dY @ W with a long k at up to 64 rows
+# (benchmarks/gemm_sweep.py, 2 threads, short-k / blis large): 32x512x512
+# 420/271, 32x288x288 417/236, 64x512x512 490/341, 64x288x96 266/187, 16x288x288
+# 336/146; it loses at 64x200x300 239/292 and from about 96 rows on (96x512x512
+# 367/404): smallk_rows 64. Beside BLIS 0.7.0 (spaCy's blis 1.3.x) it wins
+# on all of those (32x512x512 523/183, 64x200x300 220/204). Both 0 (off)
+# where not measured.
+_NO_DOT = {"dot_rows": 0, "dot_k": 256, "dot_k_per_row": 8, "smallk_k": 0, "smallk_rows": 0}
 THIN_RULES = {
     ("0.9.0", "default"): {"thin_rows": 100, "thin_cols": 32, "thin_k": 16, "mid_rows": 256,
                            "mid_cols": 100, "thin_flops": 0.0, **_NO_DOT},
@@ -99,9 +105,11 @@ THIN_RULES = {
                            "mid_cols": 0, "thin_flops": 0.0, **_NO_DOT},
     ("0.9.0", "zen5"): {"thin_rows": 0, "thin_cols": 32, "thin_k": 0, "mid_rows": 0,
                         "mid_cols": 0, "thin_flops": 1e6,
-                        "dot_rows": 128, "dot_k": 256, "dot_k_per_row": 8, "smallk_k": 64},
+                        "dot_rows": 128, "dot_k": 256, "dot_k_per_row": 8, "smallk_k": 64,
+                        "smallk_rows": 64},
     ("0.7.0", "zen5"): {"thin_rows": 0, "thin_cols": 0, "thin_k": 0, "mid_rows": 0,
-                        "mid_cols": 0, "thin_flops": 0.0, **_NO_DOT, "smallk_k": 64},
+                        "mid_cols": 0, "thin_flops": 0.0, **_NO_DOT, "smallk_k": 64,
+                        "smallk_rows": 64},
 }
 
 
@@ -313,7 +321,8 @@ def gemm_plan() -> Dict[str, Any]:
             "thin_k": _state["thin_k"], "mid_rows": _state["mid_rows"],
             "mid_cols": _state["mid_cols"], "thin_flops": _state["thin_flops"],
             "dot_rows": _state["dot_rows"], "dot_k": _state["dot_k"],
-            "dot_k_per_row": _state["dot_k_per_row"], "smallk_k": _state["smallk_k"]}
+            "dot_k_per_row": _state["dot_k_per_row"], "smallk_k": _state["smallk_k"],
+            "smallk_rows": _state["smallk_rows"]}
 
 
 def after_blis_init() -> None:
@@ -400,6 +409,13 @@ def _dot_rule() -> str:
             f"max({_state['dot_k']}, {_state['dot_k_per_row']} x rows) by thinc_fast's dot kernel")
 
 
+def _smallk_rule() -> str:
+    if not _state.get("smallk_k") and not _state.get("smallk_rows"):
+        return ""
+    return (f"; B and C contiguous along n with k <= {_state['smallk_k']} or at most "
+            f"{_state['smallk_rows']} rows by thinc_fast's short-k kernel")
+
+
 _SHOWN_FLAGS = ("avx512f", "avx512dq", "avx512bw", "avx512vl", "avx2", "fma", "asimd", "sve")
 
 
@@ -410,7 +426,7 @@ def summary() -> str:
     large = gemm.get("large") or _state.get("large")
     thin = gemm.get("thin")
     per_shape = f" large / {thin} thin ({_thin_rule()})" if thin else ""
-    return (f"CPU: {cpu_model()}; {blis_version()}: {large}{per_shape}{_dot_rule()} "
+    return (f"CPU: {cpu_model()}; {blis_version()}: {large}{per_shape}{_dot_rule()}{_smallk_rule()} "
             f"[{_state.get('source')}: {_state.get('reason')}]")
 
 
@@ -447,4 +463,6 @@ def info_lines() -> List[str]:
         lines.append(f"gemm: every product on {gemm.get('large')}")
     if gemm.get("expert") and _dot_rule():
         lines.append(f"gemm: {_dot_rule()[2:]}")
+    if gemm and _smallk_rule():
+        lines.append(f"gemm: {_smallk_rule()[2:]}")
     return lines

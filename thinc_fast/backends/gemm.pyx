@@ -52,6 +52,7 @@ cdef extern from "blis_gemm.h" nogil:
         dim_t dot_k_per_row
         dim_t smallk_k
         dim_t smallk_cols
+        dim_t smallk_rows
     thf_blis_state thf_blis
     ctypedef struct thf_split_state "struct thf_split_state_s":
         double min_flops
@@ -612,6 +613,7 @@ def _setup_gemm():
         thf_blis.dot_k = plan["dot_k"]
         thf_blis.dot_k_per_row = plan["dot_k_per_row"]
         thf_blis.smallk_k = plan["smallk_k"]
+        thf_blis.smallk_rows = plan["smallk_rows"]
     else:
         status["large"] = _blis_arch.active_arch()
     _blis_arch.record_gemm_setup(status)
@@ -642,6 +644,7 @@ def gemm_config():
         "dot_rows": thf_blis.dot_rows,
         "smallk_k": thf_blis.smallk_k,
         "smallk_cols": thf_blis.smallk_cols,
+        "smallk_rows": thf_blis.smallk_rows,
         "dot_k": thf_blis.dot_k,
         "dot_k_per_row": thf_blis.dot_k_per_row,
         "mode": {v: k for k, v in _GEMM_MODES.items()}[thf_blis.force],
@@ -774,7 +777,7 @@ def _hog_seen(jobs):
 _GEMM_OPTIONS = {
     "mode": None, "thin_rows": None, "thin_cols": None, "thin_k": None, "mid_rows": None,
     "mid_cols": None, "thin_flops": 0, "dot_rows": 0, "dot_k": 1, "dot_k_per_row": 0,
-    "smallk_k": 0, "smallk_cols": 1,
+    "smallk_k": 0, "smallk_cols": 1, "smallk_rows": 0,
     "spin_us": 0, "spin_max_us": 0, "contended_spin_us": 0, "share_check": 0,
     "min_flops": None, "chunk_flops": None,
     "chunks_per_thread": 1, "align": 1, "adaptive_split": 0,
@@ -796,8 +799,9 @@ def set_gemm_options(**options):
     (every product on that context), "default" (blis's basic gemm on its
     process-wide context). thin_rows, thin_cols, thin_k, mid_rows, mid_cols,
     thin_flops: the thin-context rule; dot_rows, dot_k, dot_k_per_row: the dot
-    kernel's (dot_gemm.h); smallk_k, smallk_cols: the short-k kernel's
-    (smallk_gemm.h: k at most smallk_k, 0 never; n at least smallk_cols); see
+    kernel's (dot_gemm.h); smallk_k, smallk_rows, smallk_cols: the short-k
+    kernel's (smallk_gemm.h: n at least smallk_cols, and k at most smallk_k
+    or, A contiguous along k, at most smallk_rows rows; 0 never); see
     _blis_arch.THIN_RULES. spin_us: how long an idle
     worker polls for the next job before it sleeps; spin_max_us: how long it
     may poll when jobs come a little apart, as in spaCy's loop (twice the usual
@@ -848,6 +852,8 @@ def set_gemm_options(**options):
         thf_blis.smallk_k = given["smallk_k"]
     if "smallk_cols" in given:
         thf_blis.smallk_cols = given["smallk_cols"]
+    if "smallk_rows" in given:
+        thf_blis.smallk_rows = given["smallk_rows"]
     if "dot_k" in given:
         thf_blis.dot_k = given["dot_k"]
     if "dot_k_per_row" in given:
