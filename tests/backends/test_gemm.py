@@ -745,6 +745,22 @@ def test_smallk_kernel_long_k_matches_float64(options, m, n, k):
     check(out, reference(A, B, False, False, 0.5, 1.0, C), k)
 
 
+def test_pool_threads_take_their_own_chunks_first():
+    """Home chunks (worker_pool.h): in a job of up to 12 chunks each thread
+    takes those with its own index modulo the thread count first, then the
+    others from the last; a job cut the same way gives each thread the same
+    chunks call after call. Bigger jobs hand chunks out in order."""
+    pick = numpy_ops._pool_pick
+    assert pick(2, 1, [], 0) == 0 and pick(2, 1, [], 1) == 1
+    assert pick(2, 1, [0], 1) == 1 and pick(2, 1, [1], 0) == 0
+    assert pick(4, 1, [0], 0) == 2 and pick(4, 1, [], 1) == 1 and pick(4, 1, [1], 1) == 3
+    assert pick(4, 1, [0, 2], 0) == 3        # own chunks done: steal from the last
+    assert pick(4, 1, [0, 2, 3], 0) == 1 and pick(4, 1, [0, 1, 2, 3], 0) == -1
+    assert pick(3, 2, [], 2) == 2 and pick(3, 2, [2], 2) == 1 and pick(8, 3, [], 3) == 3
+    assert pick(12, 1, list(range(11)), 0) == 11
+    assert pick(20, 1, 5, 1) == 5 and pick(20, 1, 20, 0) == -1
+
+
 def test_adaptive_split_rule():
     """Split or not (adapt_split.h): both ways in turn until each has 8 samples,
     then the current way unless the other is 1.1x faster, and the other way

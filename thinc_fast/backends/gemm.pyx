@@ -21,7 +21,7 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release, PyBUF_FORMAT, PyBUF_ND,
                              PyBUF_STRIDES, PyBUF_WRITABLE)
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
 from blis.cy cimport gemm as blis_gemm, NO_TRANSPOSE
 
 from .loops cimport thf_job, thf_job_chunk
@@ -82,6 +82,7 @@ cdef extern from "blis_gemm.h" nogil:
     int thf_pool_share_check
     int64_t thf_pool_gap_ns
     int64_t thf_pool_spin_budget()
+    int thf_pool_pick(uint64_t w, int self)
     int thf_pool_hog_seen(int64_t job_ns, int64_t waited_ns, int polling, unsigned long long worker_chunks, int* missed)
     int64_t thf_pool_budget_for(int64_t base, int64_t most, int64_t gap)
     void thf_pool_set_spin_ns(long ns)
@@ -760,6 +761,21 @@ def _smallk_isa(isa=None):
     if isa is not None:
         thf_smallk_isa = isa
     return before
+
+
+def _pool_pick(int nchunks, int helpers, claimed, int thread):
+    """The chunk `thread` (0: the caller, h: helper h) claims next in a job of
+    `nchunks` chunks and `helpers` helpers whose chunks `claimed` are taken;
+    -1 when none is left (tests). Up to 12 chunks: its own first (index
+    thread, thread + threads, ...), then the others from the last; more: in
+    order (`claimed` then gives how many were)."""
+    cdef uint64_t w = (<uint64_t>helpers << 24) | (<uint64_t>nchunks << 12)
+    if nchunks > 12:
+        w |= <uint64_t>claimed
+    else:
+        for c in claimed:
+            w |= <uint64_t>1 << c
+    return thf_pool_pick(w, thread)
 
 
 def _hog_seen(jobs):
