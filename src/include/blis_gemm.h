@@ -98,6 +98,8 @@ static struct thf_blis_state_s {
     thf_dim_t dot_rows;
     thf_dim_t dot_k;
     thf_dim_t dot_k_per_row;
+    thf_dim_t dot_cols; /* and, whatever their rows, those of at most dot_cols columns
+                         * (and k >= dot_k): a thin output layer; 0: never */
     /* Products with B and C contiguous along n, at least smallk_cols
      * columns, and k <= smallk_k or (A contiguous along k and) at most
      * smallk_rows rows, go to thf_sgemm_smallk (smallk_gemm.h) instead of
@@ -105,7 +107,7 @@ static struct thf_blis_state_s {
     thf_dim_t smallk_k;
     thf_dim_t smallk_cols;
     thf_dim_t smallk_rows;
-} thf_blis = {0, 0, 0, 0, 0, 0, 0, 100, 32, 16, 256, 100, 0.0, 0, 0, 256, 8, 0, 16, 0};
+} thf_blis = {0, 0, 0, 0, 0, 0, 0, 100, 32, 16, 256, 100, 0.0, 0, 0, 256, 8, 0, 0, 16, 0};
 
 /* What kind of kernel a product runs on (decided once for the whole product). */
 enum { THF_GEMM_LARGE = 0, THF_GEMM_THIN = 1, THF_GEMM_DOT = 2, THF_GEMM_SMALLK = 3 };
@@ -166,11 +168,12 @@ static inline int thf_blis_is_thin(thf_dim_t m, thf_dim_t n, thf_dim_t k, thf_in
            2.0 * (double)m * (double)n * (double)k < thf_blis.thin_flops;
 }
 
-static inline int thf_blis_is_dot(thf_dim_t m, thf_dim_t k, thf_inc_t csa, thf_inc_t rsb,
-                                  thf_inc_t csc)
+static inline int thf_blis_is_dot(thf_dim_t m, thf_dim_t n, thf_dim_t k, thf_inc_t csa,
+                                  thf_inc_t rsb, thf_inc_t csc)
 {
-    return thf_blis.force == 0 && m <= thf_blis.dot_rows && k >= thf_blis.dot_k &&
-           k >= thf_blis.dot_k_per_row * m && csa == 1 && rsb == 1 && csc == 1;
+    return thf_blis.force == 0 && csa == 1 && rsb == 1 && csc == 1 && k >= thf_blis.dot_k &&
+           ((m <= thf_blis.dot_rows && k >= thf_blis.dot_k_per_row * m) ||
+            n <= thf_blis.dot_cols);
 }
 
 static inline int thf_blis_is_smallk(thf_dim_t m, thf_dim_t n, thf_dim_t k, thf_inc_t csa,
@@ -183,7 +186,7 @@ static inline int thf_blis_is_smallk(thf_dim_t m, thf_dim_t n, thf_dim_t k, thf_
 static inline int thf_gemm_kind(thf_dim_t m, thf_dim_t n, thf_dim_t k, thf_inc_t csa,
                                 thf_inc_t rsb, thf_inc_t csb, thf_inc_t csc)
 {
-    if (thf_blis_is_dot(m, k, csa, rsb, csc))
+    if (thf_blis_is_dot(m, n, k, csa, rsb, csc))
         return THF_GEMM_DOT;
     if (thf_blis_is_smallk(m, n, k, csa, csb, csc))
         return THF_GEMM_SMALLK;

@@ -278,13 +278,15 @@ def test_thin_rules_per_cpu_kind(vendor, family, isa, kind):
     assert _blis_arch.cpu_kind(vendor, family, isa) == kind
     rules = _blis_arch.thin_rules("0.9.0", kind)
     assert set(rules) == {"thin_rows", "thin_cols", "thin_k", "mid_rows", "mid_cols", "thin_flops",
-                          "dot_rows", "dot_k", "dot_k_per_row", "smallk_k", "smallk_rows"}
+                          "dot_rows", "dot_k", "dot_k_per_row", "dot_cols", "smallk_k",
+                          "smallk_rows"}
     if kind == "zen5":  # measured there: skx beats the sup kernels from about 1 MFLOP up
         assert rules["thin_rows"] == 0 and rules["thin_flops"] > 0
         assert rules["dot_rows"] > 0  # and the dot kernel beats blis at small batches
         assert rules["smallk_k"] == 64 and rules["smallk_rows"] == 64  # and the short-k kernel
+        assert rules["dot_cols"] == 16  # and the dot kernel takes thin outputs
     else:
-        assert rules["dot_rows"] == rules["smallk_k"] == rules["smallk_rows"] == 0  # not measured
+        assert rules["dot_rows"] == rules["dot_cols"] == rules["smallk_k"] == rules["smallk_rows"] == 0
     assert _blis_arch.thin_rules("0.7.0", kind)["dot_rows"] == 0  # not measured beside BLIS 0.7.0
     # an unknown BLIS version is read as 0.9.0, an unknown kind as the default
     assert _blis_arch.thin_rules("0.8.1", kind) == rules
@@ -629,11 +631,39 @@ def test_dot_rule_by_rows_and_k(options, m, n, k, kind):
     """Zen 5's rule: at most 128 rows, k >= 256 and k >= 8 x rows; never for
     a product whose W is not contiguous along k (no B^T)."""
     options(thin_rows=0, thin_cols=0, thin_k=0, mid_rows=0, mid_cols=0, thin_flops=0,
-            dot_rows=128, dot_k=256, dot_k_per_row=8, smallk_k=0, smallk_rows=0)
+            dot_rows=128, dot_k=256, dot_k_per_row=8, dot_cols=0, smallk_k=0, smallk_rows=0)
     assert numpy_ops._gemm_kind(m, n, k, trans2=True) == kind
     assert numpy_ops._gemm_kind(m, n, k, trans2=False) == "large"
     options(dot_rows=0)
     assert numpy_ops._gemm_kind(m, n, k, trans2=True) == "large"
+
+
+@pytest.mark.parametrize("m,n,k,kind", [(128, 10, 512, "dot"), (2000, 10, 512, "dot"),
+                                        (600, 16, 288, "dot"), (128, 10, 64, "large"),
+                                        (600, 17, 512, "large")])
+def test_dot_rule_for_thin_outputs(options, m, n, k, kind):
+    """Zen 5's rule for thin outputs: at most 16 columns and k >= 256 go to the
+    dot kernel whatever the rows (an output layer's forward pass)."""
+    options(thin_rows=0, thin_cols=0, thin_k=0, mid_rows=0, mid_cols=0, thin_flops=0,
+            dot_rows=128, dot_k=256, dot_k_per_row=8, dot_cols=16, smallk_k=0, smallk_rows=0)
+    assert numpy_ops._gemm_kind(m, n, k, trans2=True) == kind
+    options(dot_cols=0)
+    assert numpy_ops._gemm_kind(m, n, k, trans2=True) == "large"
+
+
+def test_dot_kernel_thin_output_same_bits_on_any_thread_count(options):
+    """A thin output (10 columns, 600 rows) on the dot kernel: the same bits on
+    1 to 4 threads, right against float64."""
+    options(dot_rows=128, dot_k=256, dot_k_per_row=8, dot_cols=16, min_flops=0, chunk_flops=0)
+    A, W = randn(600, 512), randn(10, 512)
+    assert numpy_ops._gemm_kind(600, 10, 512, trans2=True) == "dot"
+    results = []
+    for threads in (1, 2, 3, 4):
+        thinc_fast.set_num_threads(threads)
+        results.append(NumpyOps().gemm(A, W, trans2=True))
+    for other in results[1:]:
+        numpy.testing.assert_array_equal(other, results[0])
+    check(results[0], reference(A, W, False, True), 512)
 
 
 def test_dot_options_validate(options):

@@ -81,7 +81,11 @@ _ARM_CONFIGS = ("armsve", "a64fx", "firestorm", "thunderx2", "cortexa57", "corte
 # GFLOP/s), 16x512x64 3.74, 32x512x512 1.68, 64x784x512 1.09, 96x784x10 1.98,
 # 32x288x288 1.36; it loses at short k (64x64x512 0.38, 128x288x512 0.60),
 # which the k thresholds leave to blis (worst kept: 64x512x10 0.93). Not
-# measured beside BLIS 0.7.0 nor on the "default" CPU: off there.
+# measured beside BLIS 0.7.0 nor on the "default" CPU: off there. It also takes
+# thin outputs at any batch, products of at most dot_cols columns with k >=
+# dot_k (an output layer's forward pass): 2 threads, dot / the thin context,
+# 128x512x10 202/112, 256x512x10 186/113, 600x512x10 191/105, 2000x512x10
+# 168/111 GFLOP/s; dot_cols 16 on "zen5".
 #
 # And its short-k kernel (src/include/smallk_gemm.h: no packing, 4 rows x 4
 # vectors of C in registers) takes products with k <= smallk_k and B, C
@@ -97,7 +101,8 @@ _ARM_CONFIGS = ("armsve", "a64fx", "firestorm", "thunderx2", "cortexa57", "corte
 # 367/404): smallk_rows 64. Beside BLIS 0.7.0 (spaCy's blis 1.3.x) it wins
 # on all of those (32x512x512 523/183, 64x200x300 220/204). Both 0 (off)
 # where not measured.
-_NO_DOT = {"dot_rows": 0, "dot_k": 256, "dot_k_per_row": 8, "smallk_k": 0, "smallk_rows": 0}
+_NO_DOT = {"dot_rows": 0, "dot_k": 256, "dot_k_per_row": 8, "dot_cols": 0, "smallk_k": 0,
+           "smallk_rows": 0}
 THIN_RULES = {
     ("0.9.0", "default"): {"thin_rows": 100, "thin_cols": 32, "thin_k": 16, "mid_rows": 256,
                            "mid_cols": 100, "thin_flops": 0.0, **_NO_DOT},
@@ -105,7 +110,8 @@ THIN_RULES = {
                            "mid_cols": 0, "thin_flops": 0.0, **_NO_DOT},
     ("0.9.0", "zen5"): {"thin_rows": 0, "thin_cols": 32, "thin_k": 0, "mid_rows": 0,
                         "mid_cols": 0, "thin_flops": 1e6,
-                        "dot_rows": 128, "dot_k": 256, "dot_k_per_row": 8, "smallk_k": 64,
+                        "dot_rows": 128, "dot_k": 256, "dot_k_per_row": 8, "dot_cols": 16,
+                        "smallk_k": 64,
                         "smallk_rows": 64},
     ("0.7.0", "zen5"): {"thin_rows": 0, "thin_cols": 0, "thin_k": 0, "mid_rows": 0,
                         "mid_cols": 0, "thin_flops": 0.0, **_NO_DOT, "smallk_k": 64,
@@ -321,7 +327,8 @@ def gemm_plan() -> Dict[str, Any]:
             "thin_k": _state["thin_k"], "mid_rows": _state["mid_rows"],
             "mid_cols": _state["mid_cols"], "thin_flops": _state["thin_flops"],
             "dot_rows": _state["dot_rows"], "dot_k": _state["dot_k"],
-            "dot_k_per_row": _state["dot_k_per_row"], "smallk_k": _state["smallk_k"],
+            "dot_k_per_row": _state["dot_k_per_row"], "dot_cols": _state["dot_cols"],
+            "smallk_k": _state["smallk_k"],
             "smallk_rows": _state["smallk_rows"]}
 
 
@@ -405,8 +412,11 @@ def _thin_rule() -> str:
 def _dot_rule() -> str:
     if not _state.get("dot_rows"):
         return ""
+    cols = (f" (or at most {_state['dot_cols']} columns and k >= {_state['dot_k']})"
+            if _state.get("dot_cols") else "")
     return (f"; A @ B^T with at most {_state['dot_rows']} rows and k >= "
-            f"max({_state['dot_k']}, {_state['dot_k_per_row']} x rows) by thinc_fast's dot kernel")
+            f"max({_state['dot_k']}, {_state['dot_k_per_row']} x rows){cols} by thinc_fast's "
+            f"dot kernel")
 
 
 def _smallk_rule() -> str:

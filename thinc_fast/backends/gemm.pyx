@@ -50,6 +50,7 @@ cdef extern from "blis_gemm.h" nogil:
         dim_t dot_rows
         dim_t dot_k
         dim_t dot_k_per_row
+        dim_t dot_cols
         dim_t smallk_k
         dim_t smallk_cols
         dim_t smallk_rows
@@ -613,6 +614,7 @@ def _setup_gemm():
         thf_blis.dot_rows = plan["dot_rows"]
         thf_blis.dot_k = plan["dot_k"]
         thf_blis.dot_k_per_row = plan["dot_k_per_row"]
+        thf_blis.dot_cols = plan["dot_cols"]
         thf_blis.smallk_k = plan["smallk_k"]
         thf_blis.smallk_rows = plan["smallk_rows"]
     else:
@@ -648,6 +650,7 @@ def gemm_config():
         "smallk_rows": thf_blis.smallk_rows,
         "dot_k": thf_blis.dot_k,
         "dot_k_per_row": thf_blis.dot_k_per_row,
+        "dot_cols": thf_blis.dot_cols,
         "mode": {v: k for k, v in _GEMM_MODES.items()}[thf_blis.force],
         "threads": gemm_threads(),
         "pool_threads_supported": bool(thf_pool_threads_supported()),
@@ -792,7 +795,7 @@ def _hog_seen(jobs):
 #: What set_gemm_options takes, with the smallest value each allows (None: any)
 _GEMM_OPTIONS = {
     "mode": None, "thin_rows": None, "thin_cols": None, "thin_k": None, "mid_rows": None,
-    "mid_cols": None, "thin_flops": 0, "dot_rows": 0, "dot_k": 1, "dot_k_per_row": 0,
+    "mid_cols": None, "thin_flops": 0, "dot_rows": 0, "dot_k": 1, "dot_k_per_row": 0, "dot_cols": 0,
     "smallk_k": 0, "smallk_cols": 1, "smallk_rows": 0,
     "spin_us": 0, "spin_max_us": 0, "contended_spin_us": 0, "share_check": 0,
     "min_flops": None, "chunk_flops": None,
@@ -814,8 +817,8 @@ def set_gemm_options(**options):
     on the thin context, the dot kernel where its rule says), "large" or "thin"
     (every product on that context), "default" (blis's basic gemm on its
     process-wide context). thin_rows, thin_cols, thin_k, mid_rows, mid_cols,
-    thin_flops: the thin-context rule; dot_rows, dot_k, dot_k_per_row: the dot
-    kernel's (dot_gemm.h); smallk_k, smallk_rows, smallk_cols: the short-k
+    thin_flops: the thin-context rule; dot_rows, dot_k, dot_k_per_row,
+    dot_cols: the dot kernel's (dot_gemm.h); smallk_k, smallk_rows, smallk_cols: the short-k
     kernel's (smallk_gemm.h: n at least smallk_cols, and k at most smallk_k
     or, A contiguous along k, at most smallk_rows rows; 0 never); see
     _blis_arch.THIN_RULES. spin_us: how long an idle
@@ -872,6 +875,8 @@ def set_gemm_options(**options):
         thf_blis.smallk_rows = given["smallk_rows"]
     if "dot_k" in given:
         thf_blis.dot_k = given["dot_k"]
+    if "dot_cols" in given:
+        thf_blis.dot_cols = given["dot_cols"]
     if "dot_k_per_row" in given:
         thf_blis.dot_k_per_row = given["dot_k_per_row"]
     if "spin_us" in given:
