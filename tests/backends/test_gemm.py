@@ -608,20 +608,22 @@ def test_dot_kernel_reads_views_with_a_leading_dimension(options):
 
 
 @pytest.mark.parametrize("align", [16, 1, 3])
-def test_dot_kernel_same_bits_on_any_thread_count(options, align):
+@pytest.mark.parametrize("m,n,k", [(61, 150, 784), (600, 10, 512)])
+def test_dot_kernel_same_bits_on_any_thread_count(options, align, m, n, k):
     """Each element of C sums its products in an order fixed by the whole
     product, whatever the tiling (tile edges are kept at multiples of 4 even
-    when `align` is not): the same bits on 1 to 4 threads."""
+    when `align` is not): the same bits on 1 to 4 threads; also for a thin
+    output (10 columns, 600 rows), which the dot kernel takes at any batch."""
     all_to_dot(options)
     options(min_flops=0, chunk_flops=0, align=align)
-    A, W = randn(61, 784), randn(150, 784)
+    A, W = randn(m, k), randn(n, k)
     results = []
     for threads in (1, 2, 3, 4):
         thinc_fast.set_num_threads(threads)
         results.append(NumpyOps().gemm(A, W, trans2=True))
     for other in results[1:]:
         numpy.testing.assert_array_equal(other, results[0])
-    check(results[0], reference(A, W, False, True), 784)
+    check(results[0], reference(A, W, False, True), k)
 
 
 @pytest.mark.parametrize("m,n,k,kind", [(32, 64, 784, "dot"), (16, 10, 288, "dot"),
@@ -649,21 +651,6 @@ def test_dot_rule_for_thin_outputs(options, m, n, k, kind):
     assert numpy_ops._gemm_kind(m, n, k, trans2=True) == kind
     options(dot_cols=0)
     assert numpy_ops._gemm_kind(m, n, k, trans2=True) == "large"
-
-
-def test_dot_kernel_thin_output_same_bits_on_any_thread_count(options):
-    """A thin output (10 columns, 600 rows) on the dot kernel: the same bits on
-    1 to 4 threads, right against float64."""
-    options(dot_rows=128, dot_k=256, dot_k_per_row=8, dot_cols=16, min_flops=0, chunk_flops=0)
-    A, W = randn(600, 512), randn(10, 512)
-    assert numpy_ops._gemm_kind(600, 10, 512, trans2=True) == "dot"
-    results = []
-    for threads in (1, 2, 3, 4):
-        thinc_fast.set_num_threads(threads)
-        results.append(NumpyOps().gemm(A, W, trans2=True))
-    for other in results[1:]:
-        numpy.testing.assert_array_equal(other, results[0])
-    check(results[0], reference(A, W, False, True), 512)
 
 
 def test_dot_options_validate(options):
