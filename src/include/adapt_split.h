@@ -48,9 +48,9 @@ struct thf_adapt_class_s {
     unsigned samples[2];
     unsigned calls;
     int split;             /* the way ordinary calls go now */
+    int threads;           /* the thread count the averages are for */
 };
 static struct thf_adapt_class_s thf_adapt[THF_ADAPT_KINDS][THF_ADAPT_CLASSES];
-static int thf_adapt_threads = 0; /* the thread count the averages are for */
 /* The range function of each loop kind (THF_ADAPT_FIRST_LOOP on); NULL: free. */
 static thf_range_fn thf_adapt_loop_fn[THF_ADAPT_KINDS];
 
@@ -89,16 +89,18 @@ static inline double thf_adapt_update(double avg, unsigned samples, double x)
     return avg + (x - avg) / (double)n;
 }
 
-/* The class of a call of `kind` and `size` (flops, values, ...) on `nthreads`. */
+/* The class of a call of `kind` and `size` (flops, values, ...) split over
+ * `nthreads`; a class measured for another thread count starts anew. */
 static inline struct thf_adapt_class_s *thf_adapt_class(int kind, double size, int nthreads)
 {
-    if (nthreads != thf_adapt_threads) { /* other threads: other averages */
-        memset(thf_adapt, 0, sizeof(thf_adapt));
-        thf_adapt_threads = nthreads;
-    }
     unsigned long long f = size >= 1.0 ? (unsigned long long)size : 1ULL;
     int c = 63 - __builtin_clzll(f);
-    return &thf_adapt[kind][c < THF_ADAPT_CLASSES ? c : THF_ADAPT_CLASSES - 1];
+    struct thf_adapt_class_s *cls = &thf_adapt[kind][c < THF_ADAPT_CLASSES ? c : THF_ADAPT_CLASSES - 1];
+    if (cls->threads != nthreads) {
+        memset(cls, 0, sizeof(*cls));
+        cls->threads = nthreads;
+    }
+    return cls;
 }
 
 /* Fold one timed call (`ns` for `size` units, split or not) into its class. */
@@ -131,25 +133,38 @@ static int thf_adapt_loop_kind(thf_range_fn fn)
     return -1;
 }
 
-/* Run a job of nparts chunks on up to `parts` threads, or whole on the
- * calling thread where that has measured faster for its loop and size;
- * `nthreads`: the thread count set for the process (the averages' key). */
-static void thf_adapt_run_job(thf_job *job, int parts, int nthreads)
+/* Run a call of `kind` and `size` the way its class says: `nchunks` chunks
+ * of `chunk` on up to `nthreads` threads, or `whole` on the calling thread;
+ * timed, and the time folded into the class. */
+static void thf_adapt_run(int kind, double size, int nthreads, thf_chunk_fn chunk,
+                          void (*whole)(void *ctx), void *ctx, int nchunks)
 {
-    int kind = thf_adapt_loop_kind(job->range);
-    if (kind < 0) {
-        thf_pool_run(thf_job_chunk, job, job->nparts, parts);
-        return;
-    }
-    double size = (double)job->n;
     struct thf_adapt_class_s *cls = thf_adapt_class(kind, size, nthreads);
     int split = thf_adapt_way(cls, cls->calls++);
     int64_t start = thf_now_ns();
     if (split)
+        thf_pool_run(chunk, ctx, nchunks, nthreads);
+    else
+        whole(ctx);
+    thf_adapt_record(cls, split, size, thf_now_ns() - start);
+}
+
+static void thf_job_whole(void *ctx)
+{
+    thf_job *job = (thf_job *)ctx;
+    job->range(job, 0, job->n);
+}
+
+/* Run a job of nparts chunks on up to `parts` threads, or whole on the
+ * calling thread where that has measured faster for its loop and size. */
+static void thf_adapt_run_job(thf_job *job, int parts)
+{
+    int kind = thf_adapt_loop_kind(job->range);
+    if (kind < 0)
         thf_pool_run(thf_job_chunk, job, job->nparts, parts);
     else
-        job->range(job, 0, job->n);
-    thf_adapt_record(cls, split, size, thf_now_ns() - start);
+        thf_adapt_run(kind, (double)job->n, parts, thf_job_chunk, thf_job_whole, job,
+                      job->nparts);
 }
 
 #endif /* THF_ADAPT_SPLIT_H */

@@ -260,6 +260,14 @@ static void thf_gemm_chunk(void *ctx, int i)
                   j->rsc, j->csc);
 }
 
+/* The whole product of a job on the calling thread (its tiling ignored). */
+static void thf_gemm_whole(void *ctx)
+{
+    const thf_gemm_job *j = (const thf_gemm_job *)ctx;
+    thf_sgemm_tile_on(j->thin, j->m, j->n, j->k, j->alpha, j->A, j->rsa, j->csa, j->B, j->rsb,
+                      j->csb, j->beta, j->C, j->rsc, j->csc);
+}
+
 static inline thf_dim_t thf_ceil_to(thf_dim_t x, thf_dim_t q) { return (x + q - 1) / q * q; }
 
 /* Tiling knobs (set from Python for measurements; defaults below). */
@@ -368,19 +376,11 @@ static void thf_sgemm_threads(thf_dim_t m, thf_dim_t n, thf_dim_t k, float alpha
         thf_pool_run(thf_gemm_chunk, &j, tiles, nthreads);
         return;
     }
-    double flops = 2.0 * (double)m * (double)n * (double)k;
-    struct thf_adapt_class_s *cls =
-        thf_adapt_class(j.thin == THF_GEMM_DOT      ? THF_ADAPT_GEMM_DOT
-                        : j.thin == THF_GEMM_SMALLK ? THF_ADAPT_GEMM_SMALLK
-                                                    : THF_ADAPT_GEMM,
-                        flops, nthreads);
-    int split = thf_adapt_way(cls, cls->calls++);
-    int64_t start = thf_now_ns();
-    if (split)
-        thf_pool_run(thf_gemm_chunk, &j, tiles, nthreads);
-    else
-        thf_sgemm_tile_on(j.thin, m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc);
-    thf_adapt_record(cls, split, flops, thf_now_ns() - start);
+    thf_adapt_run(j.thin == THF_GEMM_DOT      ? THF_ADAPT_GEMM_DOT
+                  : j.thin == THF_GEMM_SMALLK ? THF_ADAPT_GEMM_SMALLK
+                                              : THF_ADAPT_GEMM,
+                  2.0 * (double)m * (double)n * (double)k, nthreads, thf_gemm_chunk,
+                  thf_gemm_whole, &j, tiles);
 }
 
 #endif /* THF_BLIS_H */

@@ -49,9 +49,10 @@
  * of none: a gemm right after a NumPy matmul 1.34-1.47x alone (1.67-1.81x
  * without the signs); spaCy's tagger and textcat within noise, 30-130 signs
  * in ~6,600 jobs. On the Zen 5 VM, no poll after a sign and the share check
- * against 100 us polls: every gemm of the 784-512-512-10 step right after a
- * NumPy matmul 1.10-1.35x alone (worst of 9 in two runs, compare.py's
- * gemm_mixed) against 1.76-1.92x, alone unchanged; spaCy 3.8's tagger,
+ * against 100 us polls: the worst of the 784-512-512-10 step's 9 gemms right
+ * after a NumPy matmul 1.27 and 1.35x alone (compare.py's gemm_mixed; 1.23-1.56
+ * in later runs, with two signs needed) against 1.76 and 1.92x, alone
+ * unchanged; spaCy 3.8's tagger,
  * textcat, ner and parser on the Thinc backend within noise (train words/s
  * -3% to +9%, 4 runs each).
  *

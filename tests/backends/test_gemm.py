@@ -863,6 +863,7 @@ def test_adaptive_split_of_pool_loops_changes_no_bits(options, threads):
     loops = [s for s in numpy_ops.split_stats() if s["kind"].startswith("loop")]
     assert loops, numpy_ops.split_stats()
     assert any(s["samples_alone"] >= 8 and s["samples_split"] >= 8 for s in loops), loops
+    assert all(s["threads"] == threads for s in loops), loops
 
 
 def test_contended_poll_options(options):

@@ -67,12 +67,12 @@ cdef extern from "blis_gemm.h" nogil:
         unsigned samples[2]
         unsigned calls
         int split
+        int threads
     thf_adapt_class thf_adapt[16][64]
-    int thf_adapt_threads
     enum: THF_ADAPT_KINDS
     enum: THF_ADAPT_FIRST_LOOP
-    void* thf_adapt_loop_fn[16]
-    void thf_adapt_run_job(thf_job* job, int parts, int nthreads)
+    enum: THF_POOL_MASK_CHUNKS
+    void thf_adapt_run_job(thf_job* job, int parts)
     int thf_adapt_settle(double alone, double split_avg, unsigned alone_samples,
                          unsigned split_samples, int split)
     int thf_adapt_way(const thf_adapt_class* c, unsigned calls)
@@ -192,7 +192,7 @@ cdef void run_job_nogil(thf_job* job, int parts) noexcept nogil:
     if parts <= 1 or job.nparts <= 1:
         job.range(job, 0, job.n)
     elif thf_split.adaptive:
-        thf_adapt_run_job(job, parts, _num_threads)
+        thf_adapt_run_job(job, parts)
     else:
         thf_pool_run(thf_job_chunk, job, job.nparts, parts)
 
@@ -645,12 +645,12 @@ def gemm_config():
         "mid_cols": thf_blis.mid_cols,
         "thin_flops": thf_blis.thin_flops,
         "dot_rows": thf_blis.dot_rows,
-        "smallk_k": thf_blis.smallk_k,
-        "smallk_cols": thf_blis.smallk_cols,
-        "smallk_rows": thf_blis.smallk_rows,
         "dot_k": thf_blis.dot_k,
         "dot_k_per_row": thf_blis.dot_k_per_row,
         "dot_cols": thf_blis.dot_cols,
+        "smallk_k": thf_blis.smallk_k,
+        "smallk_cols": thf_blis.smallk_cols,
+        "smallk_rows": thf_blis.smallk_rows,
         "mode": {v: k for k, v in _GEMM_MODES.items()}[thf_blis.force],
         "threads": gemm_threads(),
         "pool_threads_supported": bool(thf_pool_threads_supported()),
@@ -689,7 +689,7 @@ def split_stats():
             name = ("large", "dot", "smallk")[kind] if kind < THF_ADAPT_FIRST_LOOP \
                 else f"loop {kind - THF_ADAPT_FIRST_LOOP + 1}"
             out.append({
-                "kind": name, "flops": float(2 ** c), "threads": thf_adapt_threads,
+                "kind": name, "flops": float(2 ** c), "threads": cls.threads,
                 "ns_per_gflop_alone": cls.ns_per_flop[0] * 1e9 if cls.samples[0] else None,
                 "ns_per_gflop_split": cls.ns_per_flop[1] * 1e9 if cls.samples[1] else None,
                 "samples_alone": cls.samples[0], "samples_split": cls.samples[1],
@@ -773,7 +773,7 @@ def _pool_pick(int nchunks, int helpers, claimed, int thread):
     thread, thread + threads, ...), then the others from the last; more: in
     order (`claimed` then gives how many were)."""
     cdef uint64_t w = (<uint64_t>helpers << 24) | (<uint64_t>nchunks << 12)
-    if nchunks > 12:
+    if nchunks > THF_POOL_MASK_CHUNKS:
         w |= <uint64_t>claimed
     else:
         for c in claimed:
