@@ -300,7 +300,8 @@ static inline double thf_tile_cost(thf_dim_t mt, thf_dim_t nt, thf_dim_t k)
  * both when one is too small to give every thread `align` rows or columns.
  * Among the grids of about that many tiles that give every thread a tile, the
  * one with the smallest (rounds of tiles) x (tile cost) wins. */
-static void thf_gemm_plan(thf_gemm_job *j, int nthreads, int per_thread, thf_dim_t align)
+static void thf_gemm_plan(thf_gemm_job *j, int nthreads, int per_thread, thf_dim_t align_m,
+                          thf_dim_t align_n)
 {
     thf_dim_t m = j->m, n = j->n, k = j->k;
     double flops = 2.0 * (double)m * (double)n * (double)k;
@@ -317,8 +318,8 @@ static void thf_gemm_plan(thf_gemm_job *j, int nthreads, int per_thread, thf_dim
         double best = 1e300;
         for (int pm = 1; pm <= target; ++pm) {
             int pn = (target + pm - 1) / pm;
-            thf_dim_t mt = pm == 1 ? m : thf_ceil_to((m + pm - 1) / pm, align);
-            thf_dim_t nt = pn == 1 ? n : thf_ceil_to((n + pn - 1) / pn, align);
+            thf_dim_t mt = pm == 1 ? m : thf_ceil_to((m + pm - 1) / pm, align_m);
+            thf_dim_t nt = pn == 1 ? n : thf_ceil_to((n + pn - 1) / pn, align_n);
             int rm = (int)((m + mt - 1) / mt), rn = (int)((n + nt - 1) / nt);
             int used = rm * rn;
             if (used < nthreads || used > THF_POOL_MAX_CHUNKS)
@@ -337,8 +338,8 @@ static void thf_gemm_plan(thf_gemm_job *j, int nthreads, int per_thread, thf_dim
     int most = 1;
     for (int pm = 1; pm <= nthreads; ++pm) {
         int pn = (nthreads + pm - 1) / pm;
-        thf_dim_t mt = pm == 1 ? m : thf_ceil_to((m + pm - 1) / pm, align);
-        thf_dim_t nt = pn == 1 ? n : thf_ceil_to((n + pn - 1) / pn, align);
+        thf_dim_t mt = pm == 1 ? m : thf_ceil_to((m + pm - 1) / pm, align_m);
+        thf_dim_t nt = pn == 1 ? n : thf_ceil_to((n + pn - 1) / pn, align_n);
         int rm = (int)((m + mt - 1) / mt), rn = (int)((n + nt - 1) / nt);
         if (rm * rn > most && rm * rn <= THF_POOL_MAX_CHUNKS) {
             most = rm * rn;
@@ -362,11 +363,16 @@ static void thf_sgemm_threads(thf_dim_t m, thf_dim_t n, thf_dim_t k, float alpha
      * haswell context differed by 5e-5 between 1 and 2 threads). */
     if (j.thin == THF_GEMM_THIN && thf_blis.thin != NULL && thf_blis.force != 3)
         nthreads = 1;
-    /* dot products: tile edges at multiples of 4, so that every element of C
-     * falls in the same kind of block (dot_gemm.h) whatever the tiling */
-    thf_dim_t align = j.thin == THF_GEMM_DOT ? thf_ceil_to(thf_split.align, 4) : thf_split.align;
+    /* dot products: tile edges at multiples of the build's block (dot_gemm.h),
+     * so that every element of C falls in the same kind of block whatever the
+     * tiling */
+    thf_dim_t align_m = thf_split.align, align_n = thf_split.align;
+    if (j.thin == THF_GEMM_DOT) {
+        align_m = thf_ceil_to(align_m, thf_dot_block_rows());
+        align_n = thf_ceil_to(align_n, thf_dot_block_cols());
+    }
     thf_gemm_plan(&j, nthreads, thf_pool_all_spinning(nthreads - 1) ? 1 : thf_split.chunks_per_thread,
-                  align);
+                  align_m, align_n);
     int tiles = j.pm * j.pn;
     if (tiles <= 1) {
         thf_sgemm_tile_on(j.thin, m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc);

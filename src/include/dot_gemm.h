@@ -1,73 +1,203 @@
-/* C := alpha * A @ W^T + beta * C by dot products, for products with few rows
- * and both operands contiguous along k (a layer's forward pass, X @ W^T, at a
- * small batch): no packing, each element of C one dot product over k.
+/* C := alpha * A @ W^T + beta * C by dot products, for products with both
+ * operands contiguous along k: a layer's forward pass X @ W^T at a small
+ * batch, or into a thin output layer. No packing; each element of C is one
+ * dot product over k.
  *
  * blis packs both operands into panels before every product; at 32 rows and
  * a few hundred columns that packing costs about as much as the arithmetic.
- * Here a 4x4 block of C is 16 dot products run together: each step over k
- * loads 4 values of A and 4 of W and does 16 multiply-adds, vectorised over
- * k (`omp simd` reductions, compiled for x86-64, -v3 and -v4 and picked at
- * load time, like stream_loops.h).
+ * Here a block of MR rows by NR columns of C is MR x NR vector accumulators
+ * (lanes along k): each step over k loads MR vectors of A and NR of W and
+ * does MR x NR vector multiply-adds. At the end of k a tree of lane shuffles
+ * turns the accumulators into their sums, 16 (or 8, or 4) per vector: a sum
+ * lane by lane would cost a third of the time at k = 784.
  *
- * The rounding: element (i, j) sums its products in the order of the block
- * it falls in (a full 4x4 block, or the edge loop for the last m % 4 rows and
- * n % 4 columns). The caller keeps tile edges at multiples of 4, so an
- * element falls in the same kind of block whatever the tiling: the same bits
- * on any thread count.
+ * Builds (vec_isa.h): AVX-512 with 16-float vectors and 4x4 blocks (16 of the
+ * 32 registers accumulate); AVX2 with 8 floats and 3x4 blocks (12 of 16:
+ * a 4x4 block would spill); baseline SSE with 4 floats and 2x4 blocks.
+ *
+ * The rounding: element (i, j) is VW chains of multiply-adds over k (lane l
+ * takes p = l, l + VW, ...; the last partial vector of k padded with zeros),
+ * then the same tree for every element of a block shape. An element falls
+ * in a full block, or in the edge blocks of the last m % MR rows or n % NR
+ * columns; the caller starts tiles at multiples of MR rows and NR columns
+ * (thf_dot_block_rows and _cols), so an element falls in the same kind of
+ * block whatever the tiling: the same bits on any thread count.
  */
 #ifndef THF_DOT_GEMM_H
 #define THF_DOT_GEMM_H
 
 #include <stddef.h>
 
-#include "dispatch.h"
+#include "vec_isa.h"
+#ifdef THF_VEC_DISPATCH
+#include <immintrin.h>
+#endif
 
-/* rows [i0, i1) x columns [j0, j1) of C; 4 | (i1 - i0) is not required */
-THF_DISPATCH
+/* One level of the tree: accumulators 2e and 2e + 1 (the odd last one with a
+ * zero vector) become e, each holding groups of lanes half as wide as before,
+ * the first's groups then the second's. After log2(VW) levels, lane l of
+ * vector e is the whole sum of accumulator e * VW + l. */
+#define THF_DOT_FOLD(VT, IT, LO, HI)                                                        \
+    {                                                                                       \
+        const IT lo = LO, hi = HI;                                                          \
+        const int half = (cnt + 1) / 2;                                                     \
+        for (int e = 0; e < half; ++e) {                                                    \
+            VT a = acc[2 * e], b = 2 * e + 1 < cnt ? acc[2 * e + 1] : (VT){0};              \
+            acc[e] = __builtin_shuffle(a, b, lo) + __builtin_shuffle(a, b, hi);             \
+        }                                                                                   \
+        cnt = half;                                                                         \
+    }
+
+#define THF_DOT_FOLDS16                                                                     \
+    THF_DOT_FOLD(thf_f32x16, thf_i32x16,                                                    \
+                 ((thf_i32x16){0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23}),     \
+                 ((thf_i32x16){8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31})) \
+    THF_DOT_FOLD(thf_f32x16, thf_i32x16,                                                    \
+                 ((thf_i32x16){0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27}),   \
+                 ((thf_i32x16){4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31})) \
+    THF_DOT_FOLD(thf_f32x16, thf_i32x16,                                                    \
+                 ((thf_i32x16){0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29}),   \
+                 ((thf_i32x16){2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31})) \
+    THF_DOT_FOLD(thf_f32x16, thf_i32x16,                                                    \
+                 ((thf_i32x16){0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30}),  \
+                 ((thf_i32x16){1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31}))
+
+#define THF_DOT_FOLDS8                                                                      \
+    THF_DOT_FOLD(thf_f32x8, thf_i32x8, ((thf_i32x8){0, 1, 2, 3, 8, 9, 10, 11}),             \
+                 ((thf_i32x8){4, 5, 6, 7, 12, 13, 14, 15}))                                 \
+    THF_DOT_FOLD(thf_f32x8, thf_i32x8, ((thf_i32x8){0, 1, 4, 5, 8, 9, 12, 13}),             \
+                 ((thf_i32x8){2, 3, 6, 7, 10, 11, 14, 15}))                                 \
+    THF_DOT_FOLD(thf_f32x8, thf_i32x8, ((thf_i32x8){0, 2, 4, 6, 8, 10, 12, 14}),            \
+                 ((thf_i32x8){1, 3, 5, 7, 9, 11, 13, 15}))
+
+#define THF_DOT_FOLDS4                                                                      \
+    THF_DOT_FOLD(thf_f32x4, thf_i32x4, ((thf_i32x4){0, 1, 4, 5}), ((thf_i32x4){2, 3, 6, 7})) \
+    THF_DOT_FOLD(thf_f32x4, thf_i32x4, ((thf_i32x4){0, 2, 4, 6}), ((thf_i32x4){1, 3, 5, 7}))
+
+/* The first `rest` (< VW) floats at `src`, the other lanes zero: a masked
+ * load (nothing read past the row's end), or, on the baseline build, a copy. */
+#ifdef THF_VEC_DISPATCH
+#define THF_DOT_TAIL16(src, rest)                                                           \
+    ((thf_f32x16)_mm512_maskz_loadu_ps((__mmask16)((1u << (rest)) - 1u), (src)))
+#define THF_DOT_TAIL8(src, rest)                                                            \
+    ((thf_f32x8)_mm256_maskload_ps(                                                         \
+        (src), (__m256i)((thf_i32x8){0, 1, 2, 3, 4, 5, 6, 7} < (rest))))
+#endif
+#define THF_DOT_TAIL4(src, rest)                                                            \
+    ({                                                                                      \
+        float lanes_[4] = {0};                                                              \
+        for (int l_ = 0; l_ < (rest); ++l_)                                                 \
+            lanes_[l_] = (src)[l_];                                                         \
+        *(const thf_f32x4 *)lanes_;                                                         \
+    })
+
+/* The block of ROWS x COLS (constants) elements at C[i, j]. */
+#define THF_DOT_BLOCK(VT, VW, ROWS, COLS)                                            \
+    {                                                                                       \
+        VT acc[(ROWS) * (COLS)];                                                            \
+        for (int e = 0; e < (ROWS) * (COLS); ++e)                                           \
+            acc[e] = (VT){0};                                                               \
+        const float *a0 = A + i * lda, *w0 = W + j * ldw;                                   \
+        ptrdiff_t p = 0;                                                                    \
+        for (; p + (VW) <= k; p += (VW)) {                                                  \
+            VT x[ROWS];                                                                     \
+            for (int r = 0; r < (ROWS); ++r)                                                \
+                x[r] = *(const VT *)(a0 + r * lda + p);                                     \
+            for (int c = 0; c < (COLS); ++c) {                                              \
+                const VT y = *(const VT *)(w0 + c * ldw + p);                               \
+                for (int r = 0; r < (ROWS); ++r)                                            \
+                    acc[r * (COLS) + c] += x[r] * y;                                        \
+            }                                                                               \
+        }                                                                                   \
+        if (p < k) { /* the last k % VW steps, in vectors padded with zeros */              \
+            const int rest = (int)(k - p);                                                  \
+            VT x[ROWS];                                                                     \
+            for (int r = 0; r < (ROWS); ++r)                                                \
+                x[r] = THF_DOT_TAIL##VW(a0 + r * lda + p, rest);                            \
+            for (int c = 0; c < (COLS); ++c) {                                              \
+                const VT y = THF_DOT_TAIL##VW(w0 + c * ldw + p, rest);                      \
+                for (int r = 0; r < (ROWS); ++r)                                            \
+                    acc[r * (COLS) + c] += x[r] * y;                                        \
+            }                                                                               \
+        }                                                                                   \
+        int cnt = (ROWS) * (COLS);                                                          \
+        THF_DOT_FOLDS##VW                                                                   \
+        for (int r = 0; r < (ROWS); ++r)                                                    \
+            for (int c = 0; c < (COLS); ++c) {                                              \
+                const int e = r * (COLS) + c;                                               \
+                float *out = C + (i + r) * ldc + j + c;                                     \
+                const float s = alpha * acc[e / (VW)][e % (VW)];                            \
+                *out = beta == 0.0f ? s : s + beta * *out;                                  \
+            }                                                                               \
+    }
+
+/* Column blocks of NR (W's rows stay in L1 while A's rows stream past), then
+ * the last n % NR columns one at a time; in each, row blocks of MR, then the
+ * last m % MR rows one at a time. */
+#define THF_DOT_KERNEL(NAME, ATTR, VT, VW, MR, NR)                                         \
+    ATTR static void NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *A, \
+                          ptrdiff_t lda, const float *W, ptrdiff_t ldw, float beta, float *C, \
+                          ptrdiff_t ldc)                                                    \
+    {                                                                                       \
+        const ptrdiff_t mb = m - m % (MR), nb = n - n % (NR);                               \
+        ptrdiff_t i, j;                                                                     \
+        for (j = 0; j < nb; j += (NR)) {                                                    \
+            for (i = 0; i < mb; i += (MR))                                                  \
+                THF_DOT_BLOCK(VT, VW, MR, NR)                                               \
+            for (; i < m; ++i)                                                              \
+                THF_DOT_BLOCK(VT, VW, 1, NR)                                                \
+        }                                                                                   \
+        for (; j < n; ++j) {                                                                \
+            for (i = 0; i < mb; i += (MR))                                                  \
+                THF_DOT_BLOCK(VT, VW, MR, 1)                                                \
+            for (; i < m; ++i)                                                              \
+                THF_DOT_BLOCK(VT, VW, 1, 1)                                                 \
+        }                                                                                   \
+    }
+
+/* Rows per block of each build; every build takes 4 columns per block. */
+#define THF_DOT_MR_V4 4
+#define THF_DOT_MR_V3 3
+#define THF_DOT_MR_BASE 2
+#define THF_DOT_NR 4
+
+#ifdef THF_VEC_DISPATCH
+THF_DOT_KERNEL(thf_dot_v4, THF_VEC_V4, thf_f32x16, 16, THF_DOT_MR_V4, THF_DOT_NR)
+THF_DOT_KERNEL(thf_dot_v3, THF_VEC_V3, thf_f32x8, 8, THF_DOT_MR_V3, THF_DOT_NR)
+#endif
+THF_DOT_KERNEL(thf_dot_base, , thf_f32x4, 4, THF_DOT_MR_BASE, THF_DOT_NR)
+
+/* The multiples of rows and of columns at which tiles of C must start, for
+ * the build that runs: its MR and NR. */
+static inline ptrdiff_t thf_dot_block_rows(void)
+{
+    const int isa = thf_vec_isa_now();
+    return isa == 4 ? THF_DOT_MR_V4 : isa == 3 ? THF_DOT_MR_V3 : THF_DOT_MR_BASE;
+}
+
+static inline ptrdiff_t thf_dot_block_cols(void)
+{
+    return THF_DOT_NR;
+}
+
+/* C (m x n, rows ldc apart) := alpha * A @ W^T + beta * C, with A (m x k)
+ * and W (n x k) row-major, rows lda and ldw apart. */
 static void thf_sgemm_dot(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *A,
                           ptrdiff_t lda, const float *W, ptrdiff_t ldw, float beta, float *C,
                           ptrdiff_t ldc)
 {
-    ptrdiff_t i, j, p;
-    ptrdiff_t m4 = m - m % 4, n4 = n - n % 4;
-    for (j = 0; j < n4; j += 4) {
-        const float *w0 = W + j * ldw, *w1 = w0 + ldw, *w2 = w1 + ldw, *w3 = w2 + ldw;
-        for (i = 0; i < m4; i += 4) {
-            const float *a0 = A + i * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
-            float c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
-            float c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
-#pragma omp simd reduction(+ : c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, \
-                               c30, c31, c32, c33)
-            for (p = 0; p < k; ++p) {
-                float x0 = a0[p], x1 = a1[p], x2 = a2[p], x3 = a3[p];
-                float y0 = w0[p], y1 = w1[p], y2 = w2[p], y3 = w3[p];
-                c00 += x0 * y0; c01 += x0 * y1; c02 += x0 * y2; c03 += x0 * y3;
-                c10 += x1 * y0; c11 += x1 * y1; c12 += x1 * y2; c13 += x1 * y3;
-                c20 += x2 * y0; c21 += x2 * y1; c22 += x2 * y2; c23 += x2 * y3;
-                c30 += x3 * y0; c31 += x3 * y1; c32 += x3 * y2; c33 += x3 * y3;
-            }
-            const float s[4][4] = {{c00, c01, c02, c03}, {c10, c11, c12, c13},
-                                   {c20, c21, c22, c23}, {c30, c31, c32, c33}};
-            for (int a = 0; a < 4; ++a) {
-                float *c = C + (i + a) * ldc + j;
-                for (int b = 0; b < 4; ++b)
-                    c[b] = beta == 0.0f ? alpha * s[a][b] : alpha * s[a][b] + beta * c[b];
-            }
-        }
+#ifdef THF_VEC_DISPATCH
+    int isa = thf_vec_isa_now();
+    if (isa == 4) {
+        thf_dot_v4(m, n, k, alpha, A, lda, W, ldw, beta, C, ldc);
+        return;
     }
-    /* the edges: the last m % 4 rows (every column) and the last n % 4 columns */
-    for (i = 0; i < m; ++i) {
-        const float *a = A + i * lda;
-        for (j = i < m4 ? n4 : 0; j < n; ++j) {
-            const float *w = W + j * ldw;
-            float s = 0;
-#pragma omp simd reduction(+ : s)
-            for (p = 0; p < k; ++p)
-                s += a[p] * w[p];
-            float *c = C + i * ldc + j;
-            *c = beta == 0.0f ? alpha * s : alpha * s + beta * *c;
-        }
+    if (isa == 3) {
+        thf_dot_v3(m, n, k, alpha, A, lda, W, ldw, beta, C, ldc);
+        return;
     }
+#endif
+    thf_dot_base(m, n, k, alpha, A, lda, W, ldw, beta, C, ldc);
 }
 
 #endif /* THF_DOT_GEMM_H */

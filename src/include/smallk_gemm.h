@@ -10,9 +10,8 @@
  * vectors of one row of B, broadcasts MR values of A (any strides: A may be
  * dY transposed) and does MR x NV vector multiply-adds.
  *
- * Compiled three times, as the other loops are (AVX-512 with 16-float
- * vectors, AVX2 with 8, baseline SSE with 4), and picked once by what the CPU
- * runs. The rounding: every element of C is one chain of multiply-adds over
+ * Compiled three times (AVX-512 with 16-float vectors, AVX2 with 8, baseline
+ * SSE with 4: vec_isa.h), and picked once by what the CPU runs. The rounding: every element of C is one chain of multiply-adds over
  * p = 0..k-1 from zero, then alpha * sum + beta * C, whether it falls in a
  * full block, a narrower one or the edge (the same vector operations, lane by
  * lane): the same bits for any tiling, so on any thread count.
@@ -22,9 +21,7 @@
 
 #include <stddef.h>
 
-typedef float thf_f32x16 __attribute__((vector_size(64), aligned(4), may_alias));
-typedef float thf_f32x8 __attribute__((vector_size(32), aligned(4), may_alias));
-typedef float thf_f32x4 __attribute__((vector_size(16), aligned(4), may_alias));
+#include "vec_isa.h"
 
 /* One block of `rows` (a constant) rows by NV vectors of VW floats at C[i, j]. */
 #define THF_SMALLK_BLOCK(VT, VW, ROWS, NV)                                                 \
@@ -117,29 +114,11 @@ typedef float thf_f32x4 __attribute__((vector_size(16), aligned(4), may_alias));
             THF_SMALLK_ROWS(VT, VW, 1, NV)                                                  \
     }
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 12 && \
-    !defined(THF_NO_DISPATCH)
-THF_SMALLK_KERNEL(thf_smallk_v4, __attribute__((target("arch=x86-64-v4"))), thf_f32x16, 16, 4, 4)
-THF_SMALLK_KERNEL(thf_smallk_v3, __attribute__((target("arch=x86-64-v3"))), thf_f32x8, 8, 4, 2)
-#define THF_SMALLK_DISPATCH 1
+#ifdef THF_VEC_DISPATCH
+THF_SMALLK_KERNEL(thf_smallk_v4, THF_VEC_V4, thf_f32x16, 16, 4, 4)
+THF_SMALLK_KERNEL(thf_smallk_v3, THF_VEC_V3, thf_f32x8, 8, 4, 2)
 #endif
 THF_SMALLK_KERNEL(thf_smallk_base, , thf_f32x4, 4, 4, 2)
-
-/* Which build runs: -1 not chosen yet, 0 baseline, 3 AVX2, 4 AVX-512 (tests
- * may force a lower one the CPU runs). */
-static int thf_smallk_isa = -1;
-
-static int thf_smallk_best_isa(void)
-{
-#ifdef THF_SMALLK_DISPATCH
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("x86-64-v4"))
-        return 4;
-    if (__builtin_cpu_supports("x86-64-v3"))
-        return 3;
-#endif
-    return 0;
-}
 
 /* C (m x n, rows rsc apart, contiguous along n) := alpha * A @ B + beta * C,
  * A (m x k) at any strides, B (k x n, rows rsb apart, contiguous along n). */
@@ -147,12 +126,8 @@ static void thf_sgemm_smallk(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
                              ptrdiff_t rsa, ptrdiff_t csa, const float *B, ptrdiff_t rsb,
                              float beta, float *C, ptrdiff_t rsc)
 {
-    int isa = __atomic_load_n(&thf_smallk_isa, __ATOMIC_RELAXED);
-    if (isa < 0) {
-        isa = thf_smallk_best_isa();
-        __atomic_store_n(&thf_smallk_isa, isa, __ATOMIC_RELAXED);
-    }
-#ifdef THF_SMALLK_DISPATCH
+#ifdef THF_VEC_DISPATCH
+    int isa = thf_vec_isa_now();
     if (isa == 4) {
         thf_smallk_v4(m, n, k, alpha, A, rsa, csa, B, rsb, beta, C, rsc);
         return;

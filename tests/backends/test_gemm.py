@@ -270,8 +270,9 @@ def test_choice_needs_the_configuration_compiled_in():
 @pytest.mark.parametrize("vendor,family,isa,kind", [
     ("AuthenticAMD", 26, "avx512", "zen5"),     # Zen 5 (family 0x1A)
     ("AuthenticAMD", 25, "avx512", "default"),  # Zen 4: not measured, the Xeon's rules
-    ("AuthenticAMD", 23, "avx2", "default"),    # Zen 1/2
-    ("AuthenticAMD", 26, "avx2", "default"),    # AVX-512 hidden by the hypervisor: no skx
+    ("AuthenticAMD", 23, "avx2", "avx2"),       # Zen 1/2
+    ("AuthenticAMD", 26, "avx2", "avx2"),       # AVX-512 hidden by the hypervisor: no skx
+    ("GenuineIntel", 6, "avx2", "avx2"),
     ("GenuineIntel", 6, "avx512", "default"),
 ])
 def test_thin_rules_per_cpu_kind(vendor, family, isa, kind):
@@ -280,14 +281,23 @@ def test_thin_rules_per_cpu_kind(vendor, family, isa, kind):
     assert set(rules) == {"thin_rows", "thin_cols", "thin_k", "mid_rows", "mid_cols", "thin_flops",
                           "dot_rows", "dot_k", "dot_k_per_row", "dot_cols", "smallk_k",
                           "smallk_rows"}
+    old_blis = _blis_arch.thin_rules("0.7.0", kind)
     if kind == "zen5":  # measured there: skx beats the sup kernels from about 1 MFLOP up
         assert rules["thin_rows"] == 0 and rules["thin_flops"] > 0
-        assert rules["dot_rows"] > 0  # and the dot kernel beats blis at small batches
+        assert rules["dot_rows"] == 256  # and the dot kernel beats blis up to 256 rows
         assert rules["smallk_k"] == 64 and rules["smallk_rows"] == 64  # and the short-k kernel
         assert rules["dot_cols"] == 16  # and the dot kernel takes thin outputs
+        assert old_blis["dot_rows"] == 256 and old_blis["dot_cols"] == 16  # beside BLIS 0.7.0 too
+    elif kind == "avx2":  # the AVX2 dot kernel beats haswell, but not on thin outputs
+        for version, table in (("0.9.0", rules), ("0.7.0", old_blis)):
+            assert table["dot_rows"] == 256 and table["dot_k"] == 64 and table["dot_cols"] == 0
+            assert table["smallk_k"] == table["smallk_rows"] == 0
+            default = _blis_arch.THIN_RULES[(version, "default")]
+            for name in ("thin_rows", "thin_cols", "thin_k", "mid_rows", "mid_cols", "thin_flops"):
+                assert table[name] == default[name]  # blis's own rules as on the default kind
     else:
         assert rules["dot_rows"] == rules["dot_cols"] == rules["smallk_k"] == rules["smallk_rows"] == 0
-    assert _blis_arch.thin_rules("0.7.0", kind)["dot_rows"] == 0  # not measured beside BLIS 0.7.0
+        assert old_blis["dot_rows"] == 0  # not measured beside BLIS 0.7.0
     # an unknown BLIS version is read as 0.9.0, an unknown kind as the default
     assert _blis_arch.thin_rules("0.8.1", kind) == rules
     assert _blis_arch.thin_rules("0.7.0", "unknown") == _blis_arch.THIN_RULES[("0.7.0", "default")]
@@ -576,8 +586,26 @@ def test_stream_triad_on_the_pool(threads):
 
 
 # ------------------------------------------------------------- the dot kernel
+def _vector_isas():
+    """The builds of the vector kernels (short-k and dot) this CPU runs, the
+    best one first."""
+    best = numpy_ops._vector_isa()
+    if best < 0:  # not chosen yet: one call chooses
+        NumpyOps().gemm(randn(4, 2), randn(2, 16))
+        best = numpy_ops._vector_isa()
+    return [isa for isa in (4, 3, 0) if isa <= best]
+
+
+@pytest.fixture
+def vector_isa():
+    """Restore the vector kernels' build after a test forces one."""
+    before = numpy_ops._vector_isa()
+    yield numpy_ops._vector_isa
+    numpy_ops._vector_isa(before)
+
+
 DOT_SHAPES = [(1, 1, 1), (3, 5, 7), (4, 4, 256), (5, 9, 300), (17, 10, 784), (32, 64, 784),
-              (33, 67, 513), (128, 12, 1024)]
+              (33, 67, 513), (128, 12, 1024), (14, 13, 40)]
 
 
 def all_to_dot(options):
@@ -586,14 +614,17 @@ def all_to_dot(options):
 
 @pytest.mark.parametrize("m,n,k", DOT_SHAPES)
 @pytest.mark.parametrize("alpha,beta", [(1.0, 0.0), (0.5, 1.0), (-2.0, 0.25)])
-def test_dot_kernel_matches_float64(options, m, n, k, alpha, beta):
-    """A @ W^T by dot products: full 4x4 blocks and the edges (the last
-    m % 4 rows, the last n % 4 columns), alpha and beta, against float64."""
+def test_dot_kernel_matches_float64(options, vector_isa, m, n, k, alpha, beta):
+    """A @ W^T by dot products on every build this CPU runs (AVX-512 4x4
+    blocks, AVX2 3x4, baseline 2x4): full blocks and the edges (the last rows
+    and columns, the last k % width steps), alpha and beta, against float64."""
     all_to_dot(options)
     assert numpy_ops._gemm_kind(m, n, k, trans2=True) == "dot"
     A, W, C = randn(m, k), randn(n, k), randn(m, n)
-    out = NumpyOps().gemm(A, W, out=C.copy(), trans2=True, alpha=alpha, beta=beta)
-    check(out, reference(A, W, False, True, alpha, beta, C), k)
+    for isa in _vector_isas():
+        vector_isa(isa)
+        out = NumpyOps().gemm(A, W, out=C.copy(), trans2=True, alpha=alpha, beta=beta)
+        check(out, reference(A, W, False, True, alpha, beta, C), k)
 
 
 def test_dot_kernel_reads_views_with_a_leading_dimension(options):
@@ -609,21 +640,24 @@ def test_dot_kernel_reads_views_with_a_leading_dimension(options):
 
 @pytest.mark.parametrize("align", [16, 1, 3])
 @pytest.mark.parametrize("m,n,k", [(61, 150, 784), (600, 10, 512)])
-def test_dot_kernel_same_bits_on_any_thread_count(options, align, m, n, k):
+def test_dot_kernel_same_bits_on_any_thread_count(options, vector_isa, align, m, n, k):
     """Each element of C sums its products in an order fixed by the whole
-    product, whatever the tiling (tile edges are kept at multiples of 4 even
-    when `align` is not): the same bits on 1 to 4 threads; also for a thin
-    output (10 columns, 600 rows), which the dot kernel takes at any batch."""
+    product, whatever the tiling (tile edges are kept at multiples of the
+    build's block, 4 or 12, even when `align` is not): the same bits on 1 to 4
+    threads, on every build; also for a thin output (10 columns, 600 rows),
+    which the dot kernel takes at any batch."""
     all_to_dot(options)
     options(min_flops=0, chunk_flops=0, align=align)
     A, W = randn(m, k), randn(n, k)
-    results = []
-    for threads in (1, 2, 3, 4):
-        thinc_fast.set_num_threads(threads)
-        results.append(NumpyOps().gemm(A, W, trans2=True))
-    for other in results[1:]:
-        numpy.testing.assert_array_equal(other, results[0])
-    check(results[0], reference(A, W, False, True), k)
+    for isa in _vector_isas():
+        vector_isa(isa)
+        results = []
+        for threads in (1, 2, 3, 4):
+            thinc_fast.set_num_threads(threads)
+            results.append(NumpyOps().gemm(A, W, trans2=True))
+        for other in results[1:]:
+            numpy.testing.assert_array_equal(other, results[0])
+        check(results[0], reference(A, W, False, True), k)
 
 
 @pytest.mark.parametrize("m,n,k,kind", [(32, 64, 784, "dot"), (16, 10, 288, "dot"),
@@ -673,27 +707,10 @@ SMALLK_SHAPES = [(64, 784, 32), (32, 784, 64), (128, 512, 10), (10, 64, 32), (7,
                  (5, 100, 3), (33, 79, 17), (1, 16, 64)]
 
 
-def _smallk_isas():
-    """The builds of the short-k kernel this CPU runs (the best one first)."""
-    best = numpy_ops._smallk_isa()
-    if best < 0:  # not chosen yet: one call chooses
-        NumpyOps().gemm(randn(4, 2), randn(2, 16))
-        best = numpy_ops._smallk_isa()
-    return [isa for isa in (4, 3, 0) if isa <= best]
-
-
-@pytest.fixture
-def smallk_isa():
-    """Restore the short-k kernel's build after a test forces one."""
-    before = numpy_ops._smallk_isa()
-    yield numpy_ops._smallk_isa
-    numpy_ops._smallk_isa(before)
-
-
 @pytest.mark.parametrize("m,n,k", SMALLK_SHAPES)
 @pytest.mark.parametrize("alpha,beta", [(1.0, 0.0), (0.5, 1.0), (-2.0, 0.25)])
 @pytest.mark.parametrize("trans1", [False, True])
-def test_smallk_kernel_matches_float64(options, smallk_isa, m, n, k, alpha, beta, trans1):
+def test_smallk_kernel_matches_float64(options, vector_isa, m, n, k, alpha, beta, trans1):
     """A @ B with a short k on every build this CPU runs (AVX-512, AVX2,
     baseline), A as stored or transposed (a weight gradient dY^T @ X), alpha
     and beta, against float64; every build gives the same bits."""
@@ -703,8 +720,8 @@ def test_smallk_kernel_matches_float64(options, smallk_isa, m, n, k, alpha, beta
     if n >= 16:
         assert numpy_ops._gemm_kind(m, n, k) == "smallk"
     outs = []
-    for isa in _smallk_isas():
-        smallk_isa(isa)
+    for isa in _vector_isas():
+        vector_isa(isa)
         outs.append(NumpyOps().gemm(A, B, out=C.copy(), trans1=trans1, alpha=alpha, beta=beta))
         check(outs[-1], reference(A, B, trans1, False, alpha, beta, C), k)
 

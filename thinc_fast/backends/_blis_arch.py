@@ -74,18 +74,23 @@ _ARM_CONFIGS = ("armsve", "a64fx", "firestorm", "thunderx2", "cortexa57", "corte
 # 16-row, 10-column outputs (7 vs 6 GFLOP/s): every product runs on skx.
 #
 # Beside blis, thinc_fast's own dot-product kernel (src/include/dot_gemm.h: no
-# packing) takes A @ B^T products with few rows and a long k, a layer's forward
-# pass at a small batch: those with at most dot_rows rows, k >= dot_k and
-# k >= dot_k_per_row x rows (dot_rows 0: never). Measured on "zen5" against
-# BLIS 0.9.0's choice, 2 threads (dot / blis): 32x784x64 2.39 (316 vs 132
-# GFLOP/s), 16x512x64 3.74, 32x512x512 1.68, 64x784x512 1.09, 96x784x10 1.98,
-# 32x288x288 1.36; it loses at short k (64x64x512 0.38, 128x288x512 0.60),
-# which the k thresholds leave to blis (worst kept: 64x512x10 0.93). Not
-# measured beside BLIS 0.7.0 nor on the "default" CPU: off there. It also takes
-# thin outputs at any batch, products of at most dot_cols columns with k >=
-# dot_k (an output layer's forward pass): 2 threads, dot / the thin context,
-# 128x512x10 202/112, 256x512x10 186/113, 600x512x10 191/105, 2000x512x10
-# 168/111 GFLOP/s; dot_cols 16 on "zen5".
+# packing, blocks of C in registers, a shuffle tree for the sums) takes
+# A @ B^T products, a layer's forward pass: those with at most dot_rows rows,
+# k >= dot_k and k >= dot_k_per_row x rows, and those of at most dot_cols
+# columns (a thin output layer) with k >= dot_k, whatever the rows (dot_rows
+# and dot_cols 0: never). gemm_sweep.py on "zen5", 2 threads, GFLOP/s (dot /
+# best of blis): beside BLIS 0.9.0 32x784x64 346/131, 32x64x64 156/78,
+# 128x288x288 353/299, 128x784x64 373/229, 256x288x96 411/301, 256x784x512
+# 349/387 (loses); 600 rows mostly lose (600x512x512 331/433); thin outputs
+# 128x512x10 260/114, 600x512x10 254/106. Beside BLIS 0.7.0 (spaCy's blis
+# 1.3.x) alike: 32x784x64 387/135, 128x288x288 317/253, 600x512x10 270/89.
+# Hence dot_rows 256, dot_k 64 on both. Its AVX2 build (3x4 blocks) against
+# blis's haswell configuration, measured at 256 bits on the same Zen 5
+# (BLIS_ARCH_TYPE=haswell, 2 threads): 32x784x64 237/173, 64x784x64 253/173,
+# 128x288x288 230/175, 256x288x96 248/206, 600x784x64 260/220, 600x512x512
+# 239/241; thin outputs lose (256x512x10 173/189): the "avx2" kind takes the
+# dot rule without the thin-output part. On one thread it runs at 120-135
+# GFLOP/s, 85-94% of the CPU's 256-bit peak.
 #
 # And its short-k kernel (src/include/smallk_gemm.h: no packing, 4 rows x 4
 # vectors of C in registers) takes products with k <= smallk_k and B, C
@@ -110,20 +115,31 @@ THIN_RULES = {
                            "mid_cols": 0, "thin_flops": 0.0, **_NO_DOT},
     ("0.9.0", "zen5"): {"thin_rows": 0, "thin_cols": 32, "thin_k": 0, "mid_rows": 0,
                         "mid_cols": 0, "thin_flops": 1e6,
-                        "dot_rows": 128, "dot_k": 256, "dot_k_per_row": 8, "dot_cols": 16,
+                        "dot_rows": 256, "dot_k": 64, "dot_k_per_row": 0, "dot_cols": 16,
                         "smallk_k": 64,
                         "smallk_rows": 64},
+    ("0.9.0", "avx2"): {"thin_rows": 100, "thin_cols": 32, "thin_k": 16, "mid_rows": 256,
+                        "mid_cols": 100, "thin_flops": 0.0, **_NO_DOT,
+                        "dot_rows": 256, "dot_k": 64, "dot_k_per_row": 0},
+    ("0.7.0", "avx2"): {"thin_rows": 0, "thin_cols": 32, "thin_k": 0, "mid_rows": 0,
+                        "mid_cols": 0, "thin_flops": 0.0, **_NO_DOT,
+                        "dot_rows": 256, "dot_k": 64, "dot_k_per_row": 0},
     ("0.7.0", "zen5"): {"thin_rows": 0, "thin_cols": 0, "thin_k": 0, "mid_rows": 0,
-                        "mid_cols": 0, "thin_flops": 0.0, **_NO_DOT, "smallk_k": 64,
-                        "smallk_rows": 64},
+                        "mid_cols": 0, "thin_flops": 0.0,
+                        "dot_rows": 256, "dot_k": 64, "dot_k_per_row": 0, "dot_cols": 16,
+                        "smallk_k": 64, "smallk_rows": 64},
 }
 
 
 def cpu_kind(vendor: str, family: int, isa: Optional[str]) -> str:
     """Which measured rule set of THIN_RULES serves this CPU: "zen5" for AMD
-    family 26 (0x1A) and later with AVX-512, else "default"."""
+    family 26 (0x1A) and later with AVX-512, "avx2" for any x86 CPU whose
+    widest vectors are AVX2 (Zen 1-3, Intel before AVX-512, or AVX-512 hidden
+    by a hypervisor), else "default"."""
     if vendor == "AuthenticAMD" and family >= 26 and isa == "avx512":
         return "zen5"
+    if isa == "avx2":
+        return "avx2"
     return "default"
 
 

@@ -97,7 +97,7 @@ cdef extern from "blis_gemm.h" nogil:
     thf_cntx_t* thf_blis_context(int arch)
     int thf_blis_is_thin(dim_t m, dim_t n, dim_t k, inc_t csc)
     int thf_gemm_kind(dim_t m, dim_t n, dim_t k, inc_t csa, inc_t rsb, inc_t csb, inc_t csc)
-    int thf_smallk_isa
+    int thf_vec_isa
     void thf_sgemm_tile(dim_t m, dim_t n, dim_t k, float alpha,
                        const float* A, inc_t rsa, inc_t csa,
                        const float* B, inc_t rsb, inc_t csb,
@@ -106,7 +106,8 @@ cdef extern from "blis_gemm.h" nogil:
         dim_t m, n, k
         dim_t mt, nt
         int pm, pn
-    void thf_gemm_plan(thf_gemm_job* j, int nthreads, int per_thread, dim_t align)
+    void thf_gemm_plan(thf_gemm_job* j, int nthreads, int per_thread, dim_t align_m,
+                       dim_t align_n)
     void thf_sgemm_threads(dim_t m, dim_t n, dim_t k, float alpha,
                           const float* A, inc_t rsa, inc_t csa,
                           const float* B, inc_t rsb, inc_t csb,
@@ -737,7 +738,7 @@ def _gemm_plan(dim_t m, dim_t n, dim_t k, int nthreads, per_thread=None):
     j.n = n
     j.k = k
     thf_gemm_plan(&j, nthreads, thf_split.chunks_per_thread if per_thread is None else per_thread,
-                  thf_split.align)
+                  thf_split.align, thf_split.align)
     return j.pm, j.pn, j.mt, j.nt
 
 
@@ -755,14 +756,14 @@ def _gemm_kind(dim_t m, dim_t n, dim_t k, bint trans2=False):
     return ("large", "thin", "dot", "smallk")[kind]
 
 
-def _smallk_isa(isa=None):
-    """The build of the short-k kernel that runs: 4 AVX-512, 3 AVX2, 0
-    baseline, -1 not chosen yet; `isa` forces one the CPU runs (tests).
-    Returns the previous value."""
-    global thf_smallk_isa
-    before = thf_smallk_isa
+def _vector_isa(isa=None):
+    """The build of the vector kernels (the short-k and dot kernels) that
+    runs: 4 AVX-512, 3 AVX2, 0 baseline, -1 not chosen yet; `isa` forces one
+    the CPU runs (tests). Returns the previous value."""
+    global thf_vec_isa
+    before = thf_vec_isa
     if isa is not None:
-        thf_smallk_isa = isa
+        thf_vec_isa = isa
     return before
 
 
