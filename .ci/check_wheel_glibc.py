@@ -12,8 +12,11 @@ section, the same data as `objdump -T`) and fails when
   - anything needs GLIBC_PRIVATE, or the wheel holds no ELF file at all, or
   - a versioned symbol that a file takes from a bundled library (e.g.
     GOMP_parallel@GOMP_4.0 from the bundled libgomp) is not defined there, or
-  - (--expect-clones) an x86-64 extension module has no ifunc (IRELATIVE)
-    relocation: gcc's target_clones ISA dispatch did not survive the build.
+  - (--expect-clones) an x86-64 extension module has neither an ifunc
+    (IRELATIVE) relocation (gcc's target_clones) nor gcc's CPU probe
+    __cpu_indicator_init in its symbol table (the vector kernels' own
+    dispatch by __builtin_cpu_supports, src/include/vec_isa.h): its ISA
+    builds did not survive the build.
 Needs pyelftools (installed with auditwheel).
 """
 import argparse
@@ -95,6 +98,8 @@ class Elf:
                     self.irelative += sum(r["r_info_type"] == R_X86_64_IRELATIVE
                                           for r in section.iter_relocations())
         self.x86_64 = elf["e_machine"] == "EM_X86_64"
+        symtab = elf.get_section_by_name(".symtab")
+        self.cpu_probe = symtab is not None and bool(symtab.get_symbol_by_name("__cpu_indicator_init"))
 
     @property
     def top(self):
@@ -111,7 +116,8 @@ def main():
     p.add_argument("--oldest", default="2.28",
                    help="fail when the tag's floor is newer than this glibc (default 2.28)")
     p.add_argument("--expect-clones", action="store_true",
-                   help="fail when an x86-64 extension module has no ifunc (target_clones) resolver")
+                   help="fail when an x86-64 extension module has no ifunc (target_clones) "
+                        "resolver and no CPU probe (__builtin_cpu_supports)")
     args = p.parse_args()
     name = args.wheel.rsplit("/", 1)[-1]
     floor, plat = tag_floor(name)
@@ -128,13 +134,15 @@ def main():
     bundled = {posixpath.basename(path): e for path, e in elves.items() if ".libs/" in path}
     for path, e in elves.items():
         is_ext = ".libs/" not in path
-        clones = f"; {e.irelative} ifunc relocations" if is_ext and e.x86_64 else ""
+        clones = (f"; {e.irelative} ifunc relocations" + ("; CPU probe" if e.cpu_probe else "")
+                  if is_ext and e.x86_64 else "")
         print(f"  {path}: highest GLIBC_{fmt(e.top)}; NEEDED {', '.join(e.needed)}{clones}")
         if e.private:
             print(f"  FAIL: {path} needs GLIBC_PRIVATE (no glibc's stable ABI)")
             failed = True
-        if is_ext and args.expect_clones and e.x86_64 and e.irelative == 0:
-            print(f"  FAIL: {path} has no ifunc relocation: the ISA clones are missing")
+        if is_ext and args.expect_clones and e.x86_64 and e.irelative == 0 and not e.cpu_probe:
+            print(f"  FAIL: {path} has no ifunc relocation and no CPU probe: the ISA builds "
+                  "are missing")
             failed = True
         missing = [f"{sym}@{ver}" for sym, ver, lib in e.imports
                    if lib in bundled and (sym, ver) not in bundled[lib].exports]

@@ -550,7 +550,7 @@ class Model(Generic[InT, OutT]):
         if not any(node._has_grad for node in nodes):
             return
         if _updates_arenas(type(optimizer)):
-            optimizer.update_arena(self._packed_arena())
+            optimizer.update_arena(self._packed_arena(nodes))
             return
         for node in self.walk():
             for name in node.param_names:
@@ -564,14 +564,16 @@ class Model(Generic[InT, OutT]):
         """This model's parameter arena (packed anew if needed)."""
         return self._packed_arena()
 
-    def _packed_arena(self) -> ParamArena:
+    def _packed_arena(self, nodes: Optional[List["Model"]] = None) -> ParamArena:
         """This tree's arena, packed anew when there is none, when it was packed
         for another root, when a node has left it (packed elsewhere, or a
-        parameter changed shape or was added) or when the tree changed."""
+        parameter changed shape or was added) or when the tree changed.
+        `nodes`: ``self.walk()``, when the caller has it."""
         arena = self._arena
         if arena is None or arena.owner_id != self.id:
             return self._pack()
-        nodes = self.walk()
+        if nodes is None:
+            nodes = self.walk()
         if len(nodes) != self._arena_nodes or any(node._arena is not arena for node in nodes):
             return self._pack()
         return arena

@@ -271,9 +271,11 @@ class Optimizer:
             sumsq = ops.segment_sum_of_squares(grads, params, l2, segments)
             if not isinstance(sumsq, numpy.ndarray):
                 sumsq = sumsq.get()  # one small device-to-host copy (CuPy)
-            if not numpy.isfinite(sumsq).all():
+            totals = sumsq.tolist()
+            # sums of squares are >= 0: their sum is finite exactly when each is
+            if not math.isfinite(sum(totals)):
                 raise _nonfinite_error(arena, None)
-            return clip_scales(sumsq, grad_clip), segments
+            return clip_scales(totals, grad_clip), segments
         total = ops.sum_of_squares(grads, params, l2)
         if not math.isfinite(total):
             raise _nonfinite_error(arena, None)
