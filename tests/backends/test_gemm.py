@@ -280,12 +280,13 @@ def test_thin_rules_per_cpu_kind(vendor, family, isa, kind):
     rules = _blis_arch.thin_rules("0.9.0", kind)
     assert set(rules) == {"thin_rows", "thin_cols", "thin_k", "mid_rows", "mid_cols", "thin_flops",
                           "dot_rows", "dot_k", "dot_k_per_row", "dot_cols", "smallk_k",
-                          "smallk_rows"}
+                          "smallk_rows", "smallk_trans_k"}
     old_blis = _blis_arch.thin_rules("0.7.0", kind)
     if kind == "zen5":  # measured there: skx beats the sup kernels from about 1 MFLOP up
         assert rules["thin_rows"] == 0 and rules["thin_flops"] > 0
         assert rules["dot_rows"] == 256  # and the dot kernel beats blis up to 256 rows
         assert rules["smallk_k"] == 64 and rules["smallk_rows"] == 64  # and the short-k kernel
+        assert rules["smallk_trans_k"] == old_blis["smallk_trans_k"] == 1024
         assert rules["dot_cols"] == 16  # and the dot kernel takes thin outputs
         assert old_blis["dot_rows"] == 256 and old_blis["dot_cols"] == 16  # beside BLIS 0.7.0 too
     elif kind == "avx2":  # the AVX2 dot kernel beats haswell, but not on thin outputs
@@ -298,6 +299,10 @@ def test_thin_rules_per_cpu_kind(vendor, family, isa, kind):
     else:
         assert rules["dot_rows"] == rules["dot_cols"] == rules["smallk_k"] == rules["smallk_rows"] == 0
         assert old_blis["dot_rows"] == 0  # not measured beside BLIS 0.7.0
+    # beside BLIS 0.7.0 nothing goes to the thin context (its pools abort when a
+    # split product on the large context follows one on the thin context)
+    assert not any(old_blis[name] for name in ("thin_rows", "thin_cols", "thin_k", "mid_rows",
+                                                 "mid_cols", "thin_flops"))
     # an unknown BLIS version is read as 0.9.0, an unknown kind as the default
     assert _blis_arch.thin_rules("0.8.1", kind) == rules
     assert _blis_arch.thin_rules("0.7.0", "unknown") == _blis_arch.THIN_RULES[("0.7.0", "default")]
@@ -766,6 +771,20 @@ def test_smallk_rule_by_k_rows_and_columns(options, m, n, k, kind):
     assert numpy_ops._gemm_kind(m, n, k, trans2=True) != "smallk"
     options(smallk_k=0, smallk_rows=0)
     assert numpy_ops._gemm_kind(m, n, k) != "smallk"
+
+
+@pytest.mark.parametrize("m,n,k,kind", [(10, 512, 128, "smallk"), (64, 512, 1024, "smallk"),
+                                        (64, 512, 1025, "large"), (65, 512, 128, "large"),
+                                        (10, 512, 64, "smallk")])
+def test_smallk_rule_for_a_strided_a(options, m, n, k, kind):
+    """A weight gradient dY^T @ X (A strided) of a narrow layer: at most
+    smallk_rows rows and k <= smallk_trans_k (0: only k <= smallk_k)."""
+    options(thin_rows=0, thin_cols=32, thin_k=0, mid_rows=0, mid_cols=0, thin_flops=0,
+            dot_rows=0, smallk_k=64, smallk_rows=64, smallk_cols=16, smallk_trans_k=1024)
+    assert numpy_ops._gemm_kind(m, n, k, trans1=True) == kind
+    assert numpy_ops._gemm_kind(m, n, k) == ("smallk" if m <= 64 else kind)
+    options(smallk_trans_k=0)
+    assert numpy_ops._gemm_kind(m, n, k, trans1=True) == ("smallk" if k <= 64 else "large")
 
 
 @pytest.mark.parametrize("m,n,k", [(32, 512, 512), (61, 300, 200), (1, 784, 1000)])

@@ -61,7 +61,11 @@ _ARM_CONFIGS = ("armsve", "a64fx", "firestorm", "thunderx2", "cortexa57", "corte
 # 87/111 159/180; 600x288x64 84/146 163/217; k 128x10x512 91/79 75/56; the
 # output layer 128x512x10 88/25 133/34. BLIS 0.7.0 (blis 1.3.x) has weaker sup
 # kernels: skx won or tied everywhere but at a few columns (128x512x10: 34/27
-# 47/37), so there only thin_cols applies.
+# 47/37). Yet beside BLIS 0.7.0 no product goes to the thin context: its
+# memory pools are sized for the context that last asked, and a product split
+# over threads on skx right after one on haswell made blis abort ("bli_pool_
+# finalize(): not all blocks were checked back in", Zen 5, 10x2000x512 after
+# 10x2000x64; 0.9.0 does not). thin_cols 0 there, on every kind.
 #
 # "zen5": AMD EPYC family 26 (Zen 5: full-width AVX-512 datapath, 2 vCPUs).
 # Every gemm of MLP and tok2vec steps at batches 16-2000 (benchmarks/
@@ -104,30 +108,34 @@ _ARM_CONFIGS = ("armsve", "a64fx", "firestorm", "thunderx2", "cortexa57", "corte
 # 420/271, 32x288x288 417/236, 64x512x512 490/341, 64x288x96 266/187, 16x288x288
 # 336/146; it loses at 64x200x300 239/292 and from about 96 rows on (96x512x512
 # 367/404): smallk_rows 64. Beside BLIS 0.7.0 (spaCy's blis 1.3.x) it wins
-# on all of those (32x512x512 523/183, 64x200x300 220/204). Both 0 (off)
-# where not measured.
+# on all of those (32x512x512 523/183, 64x200x300 220/204). And on weight
+# gradients of narrow layers, A = dY^T strided, at up to 64 rows and k (the
+# batch) up to 1024: smallk_trans_k (2 threads, short-k / best of blis, BLIS
+# 0.9.0): 10x128x512 (the output layer's dW at batch 128) 228/139, 16x256x512
+# 473/182, 32x600x512 449/293, 64x600x512 346/340; from k = 2000 on it loses
+# at 512 columns (64x2000x512 299/343, 32x5000x512 258/283). All 0 (off) where
+# not measured.
 _NO_DOT = {"dot_rows": 0, "dot_k": 256, "dot_k_per_row": 8, "dot_cols": 0, "smallk_k": 0,
-           "smallk_rows": 0}
+           "smallk_rows": 0, "smallk_trans_k": 0}
 THIN_RULES = {
     ("0.9.0", "default"): {"thin_rows": 100, "thin_cols": 32, "thin_k": 16, "mid_rows": 256,
                            "mid_cols": 100, "thin_flops": 0.0, **_NO_DOT},
-    ("0.7.0", "default"): {"thin_rows": 0, "thin_cols": 32, "thin_k": 0, "mid_rows": 0,
+    ("0.7.0", "default"): {"thin_rows": 0, "thin_cols": 0, "thin_k": 0, "mid_rows": 0,
                            "mid_cols": 0, "thin_flops": 0.0, **_NO_DOT},
     ("0.9.0", "zen5"): {"thin_rows": 0, "thin_cols": 32, "thin_k": 0, "mid_rows": 0,
                         "mid_cols": 0, "thin_flops": 1e6,
                         "dot_rows": 256, "dot_k": 64, "dot_k_per_row": 0, "dot_cols": 16,
-                        "smallk_k": 64,
-                        "smallk_rows": 64},
+                        "smallk_k": 64, "smallk_rows": 64, "smallk_trans_k": 1024},
     ("0.9.0", "avx2"): {"thin_rows": 100, "thin_cols": 32, "thin_k": 16, "mid_rows": 256,
                         "mid_cols": 100, "thin_flops": 0.0, **_NO_DOT,
                         "dot_rows": 256, "dot_k": 64, "dot_k_per_row": 0},
-    ("0.7.0", "avx2"): {"thin_rows": 0, "thin_cols": 32, "thin_k": 0, "mid_rows": 0,
+    ("0.7.0", "avx2"): {"thin_rows": 0, "thin_cols": 0, "thin_k": 0, "mid_rows": 0,
                         "mid_cols": 0, "thin_flops": 0.0, **_NO_DOT,
                         "dot_rows": 256, "dot_k": 64, "dot_k_per_row": 0},
     ("0.7.0", "zen5"): {"thin_rows": 0, "thin_cols": 0, "thin_k": 0, "mid_rows": 0,
                         "mid_cols": 0, "thin_flops": 0.0,
                         "dot_rows": 256, "dot_k": 64, "dot_k_per_row": 0, "dot_cols": 16,
-                        "smallk_k": 64, "smallk_rows": 64},
+                        "smallk_k": 64, "smallk_rows": 64, "smallk_trans_k": 1024},
 }
 
 
@@ -345,7 +353,7 @@ def gemm_plan() -> Dict[str, Any]:
             "dot_rows": _state["dot_rows"], "dot_k": _state["dot_k"],
             "dot_k_per_row": _state["dot_k_per_row"], "dot_cols": _state["dot_cols"],
             "smallk_k": _state["smallk_k"],
-            "smallk_rows": _state["smallk_rows"]}
+            "smallk_rows": _state["smallk_rows"], "smallk_trans_k": _state["smallk_trans_k"]}
 
 
 def after_blis_init() -> None:
@@ -430,16 +438,19 @@ def _dot_rule() -> str:
         return ""
     cols = (f" (or at most {_state['dot_cols']} columns and k >= {_state['dot_k']})"
             if _state.get("dot_cols") else "")
-    return (f"; A @ B^T with at most {_state['dot_rows']} rows and k >= "
-            f"max({_state['dot_k']}, {_state['dot_k_per_row']} x rows){cols} by thinc_fast's "
-            f"dot kernel")
+    k = (f"max({_state['dot_k']}, {_state['dot_k_per_row']} x rows)" if _state.get("dot_k_per_row")
+         else str(_state["dot_k"]))
+    return (f"; A @ B^T with at most {_state['dot_rows']} rows and k >= {k}{cols} by "
+            f"thinc_fast's dot kernel")
 
 
 def _smallk_rule() -> str:
     if not _state.get("smallk_k") and not _state.get("smallk_rows"):
         return ""
+    trans = (f" (A strided: k <= {_state['smallk_trans_k']})" if _state.get("smallk_trans_k")
+             else " (A contiguous along k)")
     return (f"; B and C contiguous along n with k <= {_state['smallk_k']} or at most "
-            f"{_state['smallk_rows']} rows by thinc_fast's short-k kernel")
+            f"{_state['smallk_rows']} rows{trans} by thinc_fast's short-k kernel")
 
 
 _SHOWN_FLAGS = ("avx512f", "avx512dq", "avx512bw", "avx512vl", "avx2", "fma", "asimd", "sve")

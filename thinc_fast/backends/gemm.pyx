@@ -54,6 +54,7 @@ cdef extern from "blis_gemm.h" nogil:
         dim_t smallk_k
         dim_t smallk_cols
         dim_t smallk_rows
+        dim_t smallk_trans_k
     thf_blis_state thf_blis
     ctypedef struct thf_split_state "struct thf_split_state_s":
         double min_flops
@@ -618,6 +619,7 @@ def _setup_gemm():
         thf_blis.dot_cols = plan["dot_cols"]
         thf_blis.smallk_k = plan["smallk_k"]
         thf_blis.smallk_rows = plan["smallk_rows"]
+        thf_blis.smallk_trans_k = plan["smallk_trans_k"]
     else:
         status["large"] = _blis_arch.active_arch()
     _blis_arch.record_gemm_setup(status)
@@ -652,6 +654,7 @@ def gemm_config():
         "smallk_k": thf_blis.smallk_k,
         "smallk_cols": thf_blis.smallk_cols,
         "smallk_rows": thf_blis.smallk_rows,
+        "smallk_trans_k": thf_blis.smallk_trans_k,
         "mode": {v: k for k, v in _GEMM_MODES.items()}[thf_blis.force],
         "threads": gemm_threads(),
         "pool_threads_supported": bool(thf_pool_threads_supported()),
@@ -748,11 +751,11 @@ def _is_thin(dim_t m, dim_t n, dim_t k):
     return bool(thf_blis_is_thin(m, n, k, 1))
 
 
-def _gemm_kind(dim_t m, dim_t n, dim_t k, bint trans2=False):
+def _gemm_kind(dim_t m, dim_t n, dim_t k, bint trans2=False, bint trans1=False):
     """The kernel an m x n x k product with row-major operands and C runs on
-    under the current rules, `trans2` for A @ B^T: "dot", "smallk", "thin"
-    or "large" (tests)."""
-    kind = thf_gemm_kind(m, n, k, 1, 1 if trans2 else n, k if trans2 else 1, 1)
+    under the current rules, `trans2` for A @ B^T, `trans1` for A^T @ B:
+    "dot", "smallk", "thin" or "large" (tests)."""
+    kind = thf_gemm_kind(m, n, k, m if trans1 else 1, 1 if trans2 else n, k if trans2 else 1, 1)
     return ("large", "thin", "dot", "smallk")[kind]
 
 
@@ -797,7 +800,7 @@ def _hog_seen(jobs):
 _GEMM_OPTIONS = {
     "mode": None, "thin_rows": None, "thin_cols": None, "thin_k": None, "mid_rows": None,
     "mid_cols": None, "thin_flops": 0, "dot_rows": 0, "dot_k": 1, "dot_k_per_row": 0, "dot_cols": 0,
-    "smallk_k": 0, "smallk_cols": 1, "smallk_rows": 0,
+    "smallk_k": 0, "smallk_cols": 1, "smallk_rows": 0, "smallk_trans_k": 0,
     "spin_us": 0, "spin_max_us": 0, "contended_spin_us": 0, "share_check": 0,
     "min_flops": None, "chunk_flops": None,
     "chunks_per_thread": 1, "align": 1, "adaptive_split": 0,
@@ -819,9 +822,10 @@ def set_gemm_options(**options):
     (every product on that context), "default" (blis's basic gemm on its
     process-wide context). thin_rows, thin_cols, thin_k, mid_rows, mid_cols,
     thin_flops: the thin-context rule; dot_rows, dot_k, dot_k_per_row,
-    dot_cols: the dot kernel's (dot_gemm.h); smallk_k, smallk_rows, smallk_cols: the short-k
-    kernel's (smallk_gemm.h: n at least smallk_cols, and k at most smallk_k
-    or, A contiguous along k, at most smallk_rows rows; 0 never); see
+    dot_cols: the dot kernel's (dot_gemm.h); smallk_k, smallk_rows, smallk_trans_k,
+    smallk_cols: the short-k kernel's (smallk_gemm.h: n at least smallk_cols,
+    and k at most smallk_k, or at most smallk_rows rows with A contiguous
+    along k or k at most smallk_trans_k; 0 never); see
     _blis_arch.THIN_RULES. spin_us: how long an idle
     worker polls for the next job before it sleeps; spin_max_us: how long it
     may poll when jobs come a little apart, as in spaCy's loop (twice the usual
@@ -874,6 +878,8 @@ def set_gemm_options(**options):
         thf_blis.smallk_cols = given["smallk_cols"]
     if "smallk_rows" in given:
         thf_blis.smallk_rows = given["smallk_rows"]
+    if "smallk_trans_k" in given:
+        thf_blis.smallk_trans_k = given["smallk_trans_k"]
     if "dot_k" in given:
         thf_blis.dot_k = given["dot_k"]
     if "dot_cols" in given:
