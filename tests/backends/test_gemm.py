@@ -289,10 +289,14 @@ def test_thin_rules_per_cpu_kind(vendor, family, isa, kind):
         assert rules["smallk_trans_k"] == old_blis["smallk_trans_k"] == 1024
         assert rules["dot_cols"] == 16  # and the dot kernel takes thin outputs
         assert old_blis["dot_rows"] == 256 and old_blis["dot_cols"] == 16  # beside BLIS 0.7.0 too
-    elif kind == "avx2":  # the AVX2 dot kernel beats haswell, but not on thin outputs
+    elif kind == "avx2":  # the AVX2 dot kernel beats haswell (BLIS 0.9.0: not on thin outputs)
+        assert rules["dot_rows"] == 256 and rules["dot_cols"] == 0 and rules["smallk_k"] == 16
+        assert rules["smallk_rows"] == rules["smallk_trans_k"] == 0
+        assert old_blis["dot_rows"] == 600 and old_blis["dot_cols"] == 16
+        assert (old_blis["smallk_k"], old_blis["smallk_rows"], old_blis["smallk_trans_k"]) == (
+            16, 128, 32)
         for version, table in (("0.9.0", rules), ("0.7.0", old_blis)):
-            assert table["dot_rows"] == 256 and table["dot_k"] == 64 and table["dot_cols"] == 0
-            assert table["smallk_k"] == table["smallk_rows"] == 0
+            assert table["dot_k"] == 64 and table["dot_k_per_row"] == 0
             default = _blis_arch.THIN_RULES[(version, "default")]
             for name in ("thin_rows", "thin_cols", "thin_k", "mid_rows", "mid_cols", "thin_flops"):
                 assert table[name] == default[name]  # blis's own rules as on the default kind

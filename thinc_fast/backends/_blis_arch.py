@@ -94,7 +94,18 @@ _ARM_CONFIGS = ("armsve", "a64fx", "firestorm", "thunderx2", "cortexa57", "corte
 # 128x288x288 230/175, 256x288x96 248/206, 600x784x64 260/220, 600x512x512
 # 239/241; thin outputs lose (256x512x10 173/189): the "avx2" kind takes the
 # dot rule without the thin-output part. On one thread it runs at 120-135
-# GFLOP/s, 85-94% of the CPU's 256-bit peak.
+# GFLOP/s, 85-94% of the CPU's 256-bit peak. Beside BLIS 0.7.0's haswell it
+# wins everywhere measured, up to 600 rows (32x784x64 249/117, 128x288x288
+# 266/229, 600x288x288 263/230, 600x512x512 258/257) and most on thin
+# outputs (128x512x10 187/64, 600x512x10 203/88): dot_rows 600, dot_cols 16.
+# The short-k kernel's AVX2 build, the same way (2 threads, short-k /
+# haswell): beside BLIS 0.9.0 it wins only at k = 10 (128x10x512 213/81,
+# 600x10x512 233/86; it loses 0.7-1.0x elsewhere): smallk_k 16. Beside BLIS
+# 0.7.0 also on input gradients up to 128 rows (32x288x96 203/58, 128x288x288
+# 239/192, 128x512x784 230/234) and weight gradients with k <= 32 (64x32x784
+# 163/128, 96x32x288 120/83), not at 512x32x512 (80/139) or k >= 128 with
+# many columns (64x128x784 144/174): smallk_k 16, smallk_rows 128,
+# smallk_trans_k 32.
 #
 # And its short-k kernel (src/include/smallk_gemm.h: no packing, 4 rows x 4
 # vectors of C in registers) takes products with k <= smallk_k and B, C
@@ -128,10 +139,11 @@ THIN_RULES = {
                         "smallk_k": 64, "smallk_rows": 64, "smallk_trans_k": 1024},
     ("0.9.0", "avx2"): {"thin_rows": 100, "thin_cols": 32, "thin_k": 16, "mid_rows": 256,
                         "mid_cols": 100, "thin_flops": 0.0, **_NO_DOT,
-                        "dot_rows": 256, "dot_k": 64, "dot_k_per_row": 0},
+                        "dot_rows": 256, "dot_k": 64, "dot_k_per_row": 0, "smallk_k": 16},
     ("0.7.0", "avx2"): {"thin_rows": 0, "thin_cols": 0, "thin_k": 0, "mid_rows": 0,
                         "mid_cols": 0, "thin_flops": 0.0, **_NO_DOT,
-                        "dot_rows": 256, "dot_k": 64, "dot_k_per_row": 0},
+                        "dot_rows": 600, "dot_k": 64, "dot_k_per_row": 0, "dot_cols": 16,
+                        "smallk_k": 16, "smallk_rows": 128, "smallk_trans_k": 32},
     ("0.7.0", "zen5"): {"thin_rows": 0, "thin_cols": 0, "thin_k": 0, "mid_rows": 0,
                         "mid_cols": 0, "thin_flops": 0.0,
                         "dot_rows": 256, "dot_k": 64, "dot_k_per_row": 0, "dot_cols": 16,
