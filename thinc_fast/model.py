@@ -552,7 +552,7 @@ class Model(Generic[InT, OutT]):
         if _updates_arenas(type(optimizer)):
             optimizer.update_arena(self._packed_arena(nodes))
             return
-        for node in self.walk():
+        for node in nodes:
             for name in node.param_names:
                 if node.has_grad(name):
                     param, grad = optimizer((node.id, name), node.get_param(name), node.get_grad(name))

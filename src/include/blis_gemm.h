@@ -300,7 +300,8 @@ static inline double thf_tile_cost(thf_dim_t mt, thf_dim_t nt, thf_dim_t k)
  * sleep, their wake-up takes tens of microseconds or more, so r is the largest
  * value up to `per_thread` that keeps tiles of at least chunk_flops: the
  * threads that run take over the share of one that starts late. The grid may cut one dimension or both:
- * both when one is too small to give every thread `align` rows or columns.
+ * both when one is too small to give every thread `align_m` rows or
+ * `align_n` columns (tile edges fall at multiples of them).
  * Among the grids of about that many tiles that give every thread a tile, the
  * one with the smallest (rounds of tiles) x (tile cost) wins. */
 static void thf_gemm_plan(thf_gemm_job *j, int nthreads, int per_thread, thf_dim_t align_m,
