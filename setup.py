@@ -7,6 +7,8 @@ compiler vectorise sqrtf in the fused Adam loop, -fopenmp-simd honours the
 for baseline x86-64, x86-64-v3 and x86-64-v4 with the best chosen at load time
 (gcc's target_clones). -fopenmp (when the compiler has it) runs the prange
 loops on several threads; auditwheel bundles the OpenMP runtime in wheels.
+The modules include NumPy's C API headers (a build requirement, as Cython and
+blis are).
 """
 import os
 import subprocess
@@ -14,6 +16,7 @@ import sys
 import sysconfig
 import tempfile
 
+import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
@@ -53,7 +56,8 @@ EXTENSIONS = [
     Extension(
         f"thinc_fast.backends.{name}",
         [f"thinc_fast/backends/{name}.pyx"],
-        include_dirs=["src/include"],
+        include_dirs=["src/include", numpy.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=COMPILE_ARGS,
         extra_link_args=OMP_LINK,
     )

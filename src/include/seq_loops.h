@@ -134,7 +134,7 @@ static void thf_seq2col_rows(char *THF_RESTRICT out, const char *THF_RESTRICT X,
  * (Thinc's order). Each dX row is written once (no zero fill needed). */
 #define THF_SEQ_BSEQ2COL(T, S)                                                                    \
     static void thf_bseq2col_##S(T *THF_RESTRICT dX, const T *THF_RESTRICT dY, const int64_t *offs, \
-                                thf_idx nseq, thf_idx r0, thf_idx r1, thf_idx nW, thf_idx I)          \
+                                thf_idx nseq, thf_idx r0, thf_idx r1, thf_idx nW, thf_idx width)      \
     {                                                                                            \
         if (r0 >= r1)                                                                            \
             return;                                                                              \
@@ -145,15 +145,15 @@ static void thf_seq2col_rows(char *THF_RESTRICT out, const char *THF_RESTRICT X,
                 ++k;                                                                             \
             const thf_idx lo = s - nW > offs[k] ? s - nW : offs[k];                               \
             const thf_idx hi = s + nW < offs[k + 1] - 1 ? s + nW : offs[k + 1] - 1;               \
-            T *THF_RESTRICT d = dX + s * I;                                                       \
-            const T *THF_RESTRICT src = dY + (lo * nF + (s - lo + nW)) * I;                       \
+            T *THF_RESTRICT d = dX + s * width;                                                   \
+            const T *THF_RESTRICT src = dY + (lo * nF + (s - lo + nW)) * width;                   \
             THF_SIMD                                                                              \
-            for (thf_idx j = 0; j < I; ++j)                                                       \
+            for (thf_idx j = 0; j < width; ++j)                                                   \
                 d[j] = src[j];                                                                   \
             for (thf_idx t = lo + 1; t <= hi; ++t) {                                              \
-                const T *THF_RESTRICT add = dY + (t * nF + (s - t + nW)) * I;                     \
+                const T *THF_RESTRICT add = dY + (t * nF + (s - t + nW)) * width;                 \
                 THF_SIMD                                                                          \
-                for (thf_idx j = 0; j < I; ++j)                                                   \
+                for (thf_idx j = 0; j < width; ++j)                                               \
                     d[j] += add[j];                                                              \
             }                                                                                    \
         }                                                                                        \
@@ -787,7 +787,7 @@ static void thf_job_act_backward(const thf_job *j, thf_idx lo, thf_idx hi)
 }
 
 #define THF_SEQ_JOBS_TYPED(T, S)                                                                  \
-    /* rows; s0 = nW, s1 = I */                                                                  \
+    /* rows; s0 = nW, s1 = width */                                                              \
     static void thf_job_bseq2col_##S(const thf_job *j, thf_idx lo, thf_idx hi)                   \
     {                                                                                            \
         thf_bseq2col_##S((T *)j->dst, (const T *)j->src, j->offs, j->nseq, lo, hi, j->s0, j->s1);  \

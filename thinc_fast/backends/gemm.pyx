@@ -17,13 +17,15 @@ import os
 
 import numpy
 
+cimport numpy as cnp
+
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
-from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release, PyBUF_FORMAT, PyBUF_ND,
-                             PyBUF_STRIDES, PyBUF_WRITABLE)
+from cpython.buffer cimport PyBUF_FORMAT, PyBUF_ND, PyBUF_STRIDES
 from libc.stdint cimport int64_t, uint64_t
 from blis.cy cimport gemm as blis_gemm, NO_TRANSPOSE
 
+from .arrays cimport dim, f32_data, f32_native, writable
 from .loops cimport thf_job, thf_job_chunk
 
 from . import _blis_arch
@@ -282,10 +284,11 @@ def blis_layout(arr):
     return None
 
 
-cdef bint _c_layout(const Py_buffer* v, inc_t* rs, inc_t* cs) noexcept:
-    """_blis_layout on a buffer: the element strides blis takes, or False."""
-    cdef Py_ssize_t m = v.shape[0], n = v.shape[1]
-    cdef Py_ssize_t sr = v.strides[0], sc = v.strides[1]
+cdef bint _c_layout(object a, inc_t* rs, inc_t* cs) noexcept:
+    """blis_layout on a float32 NumPy array's header: the element strides blis
+    takes, or False."""
+    cdef Py_ssize_t m = dim(a, 0), n = dim(a, 1)
+    cdef Py_ssize_t sr = cnp.PyArray_STRIDE(<cnp.ndarray>a, 0), sc = cnp.PyArray_STRIDE(<cnp.ndarray>a, 1)
     if sr % 4 or sc % 4:
         return False
     sr //= 4
@@ -314,71 +317,54 @@ cdef bint _c_layout(const Py_buffer* v, inc_t* rs, inc_t* cs) noexcept:
     return True
 
 
-cdef inline bint _f32_2d(const Py_buffer* v) noexcept:
-    return v.ndim == 2 and v.itemsize == 4 and v.format != NULL and v.format[0] == b"f" \
-        and v.format[1] == 0
+cdef inline bint _f32_2d(object a) noexcept:
+    return f32_native(a) and cnp.PyArray_NDIM(<cnp.ndarray>a) == 2
 
 
 cdef object gemm_fast(object x, object y, object out, bint trans1, bint trans2, float alpha,
                        float beta):
     """The common case in C: float32 ndarrays with strides blis takes, shapes
     that fit, an `out` that is writable (or None). Returns the output, or None
-    to let the general path check, copy and raise."""
-    cdef Py_buffer bx, by, bo
-    cdef bint have_x = False, have_y = False, have_o = False
+    to let the general path check, copy and raise. Reads the arrays' headers
+    (arrays.pxd): no buffer requests."""
     cdef Py_ssize_t m, k, n, k2
-    cdef inc_t rsa, csa, rsb, csb, rsc, csc, t
+    cdef inc_t rsa, csa, rsb, csb, rsc, csc
+    cdef cnp.npy_intp dims[2]
     cdef int nthreads
     if type(x) is not numpy.ndarray or type(y) is not numpy.ndarray:
         return None
     if out is not None and type(out) is not numpy.ndarray:
         return None
-    try:
-        if PyObject_GetBuffer(x, &bx, PyBUF_STRIDES | PyBUF_FORMAT) < 0:
+    if not (_f32_2d(x) and _f32_2d(y)):
+        return None
+    m, k = (dim(x, 1), dim(x, 0)) if trans1 else (dim(x, 0), dim(x, 1))
+    k2, n = (dim(y, 1), dim(y, 0)) if trans2 else (dim(y, 0), dim(y, 1))
+    if k != k2 or m == 0 or n == 0 or k == 0:
+        return None
+    if not (_c_layout(x, &rsa, &csa) and _c_layout(y, &rsb, &csb)):
+        return None
+    if trans1:
+        rsa, csa = csa, rsa
+    if trans2:
+        rsb, csb = csb, rsb
+    if out is None:
+        if beta != 0.0:
             return None
-        have_x = True
-        if PyObject_GetBuffer(y, &by, PyBUF_STRIDES | PyBUF_FORMAT) < 0:
-            return None
-        have_y = True
-        if not (_f32_2d(&bx) and _f32_2d(&by)):
-            return None
-        m, k = (bx.shape[1], bx.shape[0]) if trans1 else (bx.shape[0], bx.shape[1])
-        k2, n = (by.shape[1], by.shape[0]) if trans2 else (by.shape[0], by.shape[1])
-        if k != k2 or m == 0 or n == 0 or k == 0:
-            return None
-        if not (_c_layout(&bx, &rsa, &csa) and _c_layout(&by, &rsb, &csb)):
-            return None
-        if trans1:
-            rsa, csa = csa, rsa
-        if trans2:
-            rsb, csb = csb, rsb
-        if out is None:
-            if beta != 0.0:
-                return None
-            out = numpy.empty((m, n), dtype=_F32)
-        try:
-            PyObject_GetBuffer(out, &bo, PyBUF_STRIDES | PyBUF_FORMAT | PyBUF_WRITABLE)
-        except BufferError:
-            return None
-        have_o = True
-        if not _f32_2d(&bo) or bo.shape[0] != m or bo.shape[1] != n:
-            return None
-        if not _c_layout(&bo, &rsc, &csc):
-            return None
-        nthreads = gemm_threads()
-        grow_pool(nthreads)  # needs the GIL
-        with nogil:
-            sgemm_parallel(m, n, k, alpha, <const float*>bx.buf, rsa, csa,
-                           <const float*>by.buf, rsb, csb, beta, <float*>bo.buf, rsc, csc,
-                           nthreads)
-        return out
-    finally:
-        if have_x:
-            PyBuffer_Release(&bx)
-        if have_y:
-            PyBuffer_Release(&by)
-        if have_o:
-            PyBuffer_Release(&bo)
+        dims[0] = m
+        dims[1] = n
+        out = cnp.PyArray_EMPTY(2, dims, cnp.NPY_FLOAT32, 0)
+    elif not (_f32_2d(out) and writable(out)) or dim(out, 0) != m or dim(out, 1) != n:
+        return None
+    if not _c_layout(out, &rsc, &csc):
+        return None
+    cdef const float* pa = f32_data(x)
+    cdef const float* pb = f32_data(y)
+    cdef float* pc = f32_data(out)
+    nthreads = gemm_threads()
+    grow_pool(nthreads)  # needs the GIL
+    with nogil:
+        sgemm_parallel(m, n, k, alpha, pa, rsa, csa, pb, rsb, csb, beta, pc, rsc, csc, nthreads)
+    return out
 
 
 # ------------------------------------------------------------ reused output memory

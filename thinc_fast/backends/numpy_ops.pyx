@@ -12,9 +12,10 @@ activations). Every loop that runs on several threads is a ``thf_job``
 gemm goes through blis (any strides, transposes folded into the strides,
 ``alpha``/``beta`` so gradients accumulate in place). The memory-bound
 kernels (bias+ReLU, ReLU backward, softmax, column sums, the gradient norm
-and the fused optimizer steps) take typed memoryviews, check shapes once at
-the Python boundary, and run C loops from ``stream_loops.h`` with the GIL
-released. Inputs the kernels do not cover (float64, odd layouts) fall back
+and the fused optimizer steps) read the arrays' headers through NumPy's C API
+(``arrays.pxd``: no buffer requests, which cost more than the loop itself
+at the sizes of a small batch), check shapes once at the Python boundary,
+and run C loops from ``stream_loops.h`` with the GIL released. Inputs the kernels do not cover (float64, odd layouts) fall back
 to the reference implementations of :class:`Ops`.
 
 The engines' public names are importable from here too, as before the split
@@ -23,6 +24,10 @@ The engines' public names are importable from here too, as before the split
 import inspect
 
 import numpy
+
+cimport numpy as cnp
+
+from .arrays cimport dim, f32_c, f32_data, f32_native, size, writable
 
 from .loops cimport (THF_ACT_CLIPPED_LINEAR, THF_ACT_DISH, THF_ACT_GELU, THF_ACT_GELU_APPROX,
                      THF_ACT_HARD_SWISH, THF_ACT_HARD_SWISH_MOBILENET, THF_ACT_MISH,
@@ -63,6 +68,29 @@ cdef inline bint _is_f32(arr):
 cdef inline bint _is_real(arr):
     """A float32 or float64 NumPy array in native byte order."""
     return isinstance(arr, numpy.ndarray) and (arr.dtype == _F32 or arr.dtype == _F64)
+
+
+cdef object _bias_rows(X, b, bint inplace, bint relu):
+    """bias_add / bias_relu on a C-contiguous 2d float32 `X` and a float32 `b`:
+    ``X + b`` (then ``max(., 0)``) row by row, into `X` when `inplace`."""
+    cdef Py_ssize_t nr = dim(X, 0), nc = dim(X, 1)
+    if cnp.PyArray_NDIM(<cnp.ndarray>b) != 1 or dim(b, 0) != nc:
+        check_bias(X, b)
+    if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>b):
+        b = numpy.ascontiguousarray(b)
+    if inplace and not writable(X):
+        raise ValueError(f"{'bias_relu' if relu else 'bias_add'}(inplace=True): the array of "
+                         f"shape {X.shape} is read-only; pass inplace=False for a new array")
+    Y = X if inplace else X.copy()
+    cdef float* y = f32_data(Y)
+    cdef const float* bv = f32_data(b)
+    if nr and nc:
+        with nogil:
+            if relu:
+                thf_bias_relu(y, bv, nr, nc, nc)
+            else:
+                thf_bias_add(y, bv, nr, nc, nc)
+    return Y
 
 
 class NumpyOps(Ops):
@@ -122,75 +150,69 @@ class NumpyOps(Ops):
 
     def bias_add(self, X, b, *, inplace=False):
         """``X + b`` with `b` broadcast over rows (fused, in one pass)."""
-        if not (_is_f32(X) and _is_f32(b)) or X.ndim != 2 or not X.flags.c_contiguous:
+        if not (f32_c(X, 2) and f32_native(b)):
             return Ops.bias_add(self, X, b, inplace=inplace)
-        check_bias(X, b)
-        Y = X if inplace else X.copy()
-        cdef float[:, ::1] y = Y
-        cdef float[::1] bv = numpy.ascontiguousarray(b)
-        if Y.size:
-            with nogil:
-                thf_bias_add(&y[0, 0], &bv[0], y.shape[0], y.shape[1], y.shape[1])
-        return Y
+        return _bias_rows(X, b, inplace, False)
 
     def bias_relu(self, X, b, *, inplace=False):
         """Fused ``max(X + b, 0)`` in one pass over memory."""
-        if not (_is_f32(X) and _is_f32(b)) or X.ndim != 2 or not X.flags.c_contiguous:
+        if not (f32_c(X, 2) and f32_native(b)):
             return Ops.bias_relu(self, X, b, inplace=inplace)
-        check_bias(X, b)
-        Y = X if inplace else X.copy()
-        cdef float[:, ::1] y = Y
-        cdef float[::1] bv = numpy.ascontiguousarray(b)
-        if Y.size:
-            with nogil:
-                thf_bias_relu(&y[0, 0], &bv[0], y.shape[0], y.shape[1], y.shape[1])
-        return Y
+        return _bias_rows(X, b, inplace, True)
 
     def backprop_relu(self, dY, Y, inplace=False):
         """``dX = dY * (Y > 0)`` in one pass."""
-        if not (_is_f32(dY) and _is_f32(Y)):
+        if not (f32_native(dY) and f32_native(Y)):
             return Ops.backprop_relu(self, dY, Y, inplace=inplace)
         if dY.shape != Y.shape:
             raise ValueError(f"backprop_relu: dY has shape {dY.shape} but Y has {Y.shape}")
-        dY_c = numpy.ascontiguousarray(dY)
-        Y_c = numpy.ascontiguousarray(Y)
-        dX = dY_c if (inplace and dY_c is dY) else numpy.empty_like(dY_c)
-        cdef float[::1] dx = dX.reshape(-1)
-        cdef const float[::1] dy = dY_c.reshape(-1)
-        cdef const float[::1] yv = Y_c.reshape(-1)
-        if dX.size:
+        dY_c = dY if cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>dY) else numpy.ascontiguousarray(dY)
+        Y_c = Y if cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>Y) else numpy.ascontiguousarray(Y)
+        in_place = inplace and dY_c is dY and writable(dY)
+        dX = dY_c if in_place else numpy.empty_like(dY_c)
+        cdef float* dx = f32_data(dX)
+        cdef const float* dy = f32_data(dY_c)
+        cdef const float* yv = f32_data(Y_c)
+        cdef Py_ssize_t n = size(dX)
+        if n:
             with nogil:
-                thf_relu_backward(&dx[0], &dy[0], &yv[0], dx.shape[0])
+                thf_relu_backward(dx, dy, yv, n)
         return dX
 
     def softmax(self, X, inplace=False, axis=-1, temperature=1.0):
         """Row-wise numerically stable softmax of a 2d float32 array (of ``X / temperature``)."""
-        if not _is_f32(X) or X.ndim != 2 or axis not in (-1, 1) or not X.flags.c_contiguous:
+        if not f32_c(X, 2) or axis not in (-1, 1):
             return Ops.softmax(self, X, inplace=inplace, axis=axis, temperature=temperature)
         if temperature != 1.0:
-            X = X / temperature if not inplace else numpy.divide(X, temperature, out=X)
+            X = X / temperature if not (inplace and writable(X)) \
+                else numpy.divide(X, temperature, out=X)
             inplace = True
-        Y = X if inplace else numpy.empty_like(X)
-        cdef const float[:, ::1] x = X
-        cdef float[:, ::1] y = Y
-        if X.size:
+        Y = X if (inplace and writable(X)) else numpy.empty_like(X)
+        cdef Py_ssize_t nr = dim(X, 0), nc = dim(X, 1)
+        cdef const float* x = f32_data(X)
+        cdef float* y = f32_data(Y)
+        if nr and nc:
             with nogil:
-                thf_softmax_rows(&y[0, 0], &x[0, 0], x.shape[0], x.shape[1],
-                                x.shape[1], y.shape[1])
+                thf_softmax_rows(y, x, nr, nc, nc, nc)
         return Y
 
     def inc_col_sums(self, X, out):
         """``out += X.sum(axis=0)`` in one pass over `X`."""
-        if (not (_is_f32(X) and _is_f32(out)) or X.ndim != 2
-                or X.strides[1] != 4 or not out.flags.c_contiguous):
+        if not (f32_native(X) and f32_native(out)) or cnp.PyArray_NDIM(<cnp.ndarray>X) != 2 \
+                or cnp.PyArray_STRIDE(<cnp.ndarray>X, 1) != 4 \
+                or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>out):
             return Ops.inc_col_sums(self, X, out)
-        if out.shape != (X.shape[1],):
+        if cnp.PyArray_NDIM(<cnp.ndarray>out) != 1 or dim(out, 0) != dim(X, 1):
             raise ValueError(f"inc_col_sums: cannot add column sums of {X.shape} into {out.shape}")
-        cdef const float[:, :] x = X
-        cdef float[::1] o = out
-        if X.size:
+        if not writable(out):
+            raise ValueError(f"inc_col_sums: `out` (shape {out.shape}) is read-only")
+        cdef Py_ssize_t nr = dim(X, 0), nc = dim(X, 1)
+        cdef Py_ssize_t ld = cnp.PyArray_STRIDE(<cnp.ndarray>X, 0) // 4
+        cdef float* o = f32_data(out)
+        cdef const float* x = f32_data(X)
+        if nr and nc:
             with nogil:
-                thf_colsum_inc(&o[0], &x[0, 0], x.shape[0], x.shape[1], x.strides[0] // 4)
+                thf_colsum_inc(o, x, nr, nc, ld)
         return out
 
     def sum_of_squares(self, gradient, weights=None, l2=0.0):

@@ -16,7 +16,10 @@ import time
 
 import numpy
 
+cimport numpy as cnp
 from libc.stdlib cimport free, malloc
+
+from .arrays cimport dim, f32_c, f32_data, writable
 
 from .gemm cimport grow_pool, job_init, num_threads, run_job, run_job_nogil, run_job_split
 from .loops cimport (THF_PEAK_X86, thf_adam, thf_idx, thf_job, thf_job_peak, thf_peak_ymm,
@@ -37,6 +40,12 @@ cdef Py_ssize_t SUMSQ_BLOCK = 1 << 14
 
 cdef inline bint _is_f32(arr):
     return getattr(arr, "dtype", None) == _F32 and isinstance(arr, numpy.ndarray)
+
+
+cdef inline bint _f32_vector(arr) noexcept:
+    """A C-contiguous 1d native float32 NumPy array (what the update loops
+    take; _fused_step has refused read-only ones)."""
+    return f32_c(arr, 1)
 
 
 cdef inline int _stream_parts(Py_ssize_t n, int nthreads) noexcept nogil:
@@ -153,48 +162,39 @@ cdef object _fused_step(object ops, bint adam, object weights, object gradient, 
     k = check_scalars("adam_step" if adam else "sgd_step", scalars)
     check_step_arrays(weights, gradient, mom1, mom2, averages)
     offsets, scales = check_scales(segments, grad_scale, weights.shape[0])
-    arrays = (weights, gradient) + ((mom1, mom2) if adam else ()) \
-        + ((averages,) if averages is not None else ())
-    if not all(_is_f32(a) and a.ndim == 1 and a.flags.c_contiguous for a in arrays):
+    method = "adam_step" if adam else "sgd_step"
+    for name, arr in (("weights", weights), ("gradient", gradient), ("mom1", mom1),
+                      ("mom2", mom2), ("averages", averages)):
+        if arr is not None and cnp.PyArray_Check(arr) and not writable(arr):
+            raise ValueError(f"{method}: `{name}` is read-only; the step updates it in place "
+                             "(nothing was changed)")
+    if not (_f32_vector(weights) and _f32_vector(gradient)
+            and (not adam or (_f32_vector(mom1) and _f32_vector(mom2)))
+            and (averages is None or _f32_vector(averages))):
         if adam:
             return Ops.adam_step(ops, weights, gradient, mom1, mom2, averages, scalars=k,
                                  grad_scale=grad_scale, segments=segments)
         return Ops.sgd_step(ops, weights, gradient, averages, scalars=k, grad_scale=grad_scale,
                             segments=segments)
-    cdef float[::1] w = weights, g = gradient, m, v, avg
-    cdef float* m_p = NULL
-    cdef float* v_p = NULL
-    cdef float* avg_p = NULL
-    cdef const Py_ssize_t[::1] offs
-    cdef const float[::1] sc
-    cdef const Py_ssize_t* offs_p = NULL
-    cdef const float* sc_p = NULL
-    cdef Py_ssize_t nseg = 0
+    cdef Py_ssize_t n = dim(weights, 0)
     cdef int nthreads = num_threads()
     cdef thf_step s
-    _step_record(k, grad_scale if offsets is None else 1.0, &s)
-    if w.shape[0] == 0:
-        return
-    if adam:
-        m = mom1
-        v = mom2
-        m_p = &m[0]
-        v_p = &v[0]
-    if offsets is not None:
-        offs = offsets
-        sc = scales
-        offs_p = &offs[0]
-        sc_p = &sc[0]
-        nseg = sc.shape[0]
-    if averages is not None:
-        avg = averages
-        avg_p = &avg[0]
     cdef _step_args args
     cdef thf_job job
-    args.w, args.g, args.m, args.v, args.avg = &w[0], &g[0], m_p, v_p, avg_p
-    args.s, args.offs, args.scales, args.nseg = &s, offs_p, sc_p, nseg
-    cdef int parts = _stream_parts(w.shape[0], nthreads)
-    _stream_job(&job, w.shape[0], parts)
+    _step_record(k, grad_scale if offsets is None else 1.0, &s)
+    if n == 0:
+        return
+    args.w, args.g = f32_data(weights), f32_data(gradient)
+    args.m = f32_data(mom1) if adam else NULL
+    args.v = f32_data(mom2) if adam else NULL
+    args.avg = f32_data(averages) if averages is not None else NULL
+    args.s, args.offs, args.scales, args.nseg = &s, NULL, NULL, 0
+    if offsets is not None:
+        args.offs = <const Py_ssize_t*>cnp.PyArray_DATA(<cnp.ndarray>offsets)
+        args.scales = f32_data(scales)
+        args.nseg = dim(scales, 0)
+    cdef int parts = _stream_parts(n, nthreads)
+    _stream_job(&job, n, parts)
     job.range = _step_range
     job.ctx = &args
     run_job(&job, parts)
@@ -202,13 +202,16 @@ cdef object _fused_step(object ops, bint adam, object weights, object gradient, 
 
 def check_segments(segments, Py_ssize_t n):
     """`segments` as a C-contiguous intp array of boundaries 0 = s[0] <= ... <= s[-1] = n."""
-    offsets = numpy.ascontiguousarray(segments, dtype=numpy.intp)
-    if offsets.ndim != 1 or offsets.shape[0] < 1:
+    offsets = segments
+    if not (cnp.PyArray_Check(segments) and cnp.PyArray_TYPE(<cnp.ndarray>segments) == cnp.NPY_INTP
+            and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>segments)):
+        offsets = numpy.ascontiguousarray(segments, dtype=numpy.intp)
+    if cnp.PyArray_NDIM(<cnp.ndarray>offsets) != 1 or dim(offsets, 0) < 1:
         raise ValueError(f"segments must be a 1d array of boundaries, got shape {offsets.shape}")
-    cdef const Py_ssize_t[::1] o = offsets
-    cdef Py_ssize_t k, last = o[o.shape[0] - 1]
+    cdef const Py_ssize_t* o = <const Py_ssize_t*>cnp.PyArray_DATA(<cnp.ndarray>offsets)
+    cdef Py_ssize_t k, count = dim(offsets, 0), last = o[count - 1]
     cdef bint rising = o[0] == 0 and last == n
-    for k in range(1, o.shape[0]):
+    for k in range(1, count):
         rising = rising and o[k] >= o[k - 1]
     if not rising:
         raise ValueError(f"segments must rise from 0 to the array length {n}, got "
@@ -223,7 +226,8 @@ def check_scales(segments, grad_scale, n):
             raise ValueError("grad_scale: an array of scales needs `segments`")
         return None, None
     offsets = check_segments(segments, n)
-    scales = numpy.ascontiguousarray(grad_scale, dtype=numpy.float32)
+    scales = grad_scale if f32_c(grad_scale, 1) else \
+        numpy.ascontiguousarray(grad_scale, dtype=numpy.float32)
     if scales.shape != (offsets.shape[0] - 1,):
         raise ValueError(f"grad_scale: expected one scale per segment "
                          f"({offsets.shape[0] - 1}), got shape {scales.shape}")
@@ -371,31 +375,24 @@ def segment_sum_of_squares(ops, gradient, weights=None, l2=0.0, segments=None):
     segment k being ``[segments[k], segments[k + 1])``: float64 totals, one
     read-only pass, the same for any thread count."""
     offsets = check_segments(segments, gradient.shape[0] if gradient.ndim == 1 else -1)
-    if not _is_f32(gradient) or gradient.ndim != 1 or not gradient.flags.c_contiguous or (
-            weights is not None and l2 != 0.0 and
-            (not _is_f32(weights) or not weights.flags.c_contiguous
-             or weights.shape != gradient.shape)):
+    cdef bint use_w = weights is not None and l2 != 0.0
+    if not f32_c(gradient, 1) or (use_w and (not f32_c(weights, 1)
+                                             or dim(weights, 0) != dim(gradient, 0))):
         return Ops.segment_sum_of_squares(ops, gradient, weights, l2, offsets)
-    cdef Py_ssize_t nseg = offsets.shape[0] - 1
-    out = numpy.zeros(nseg, dtype="float64")
-    cdef const float[::1] g = gradient
-    cdef const float[::1] w
-    cdef const float* wp = NULL
-    cdef const float* gp = NULL
-    cdef const Py_ssize_t[::1] offs = offsets
-    cdef double[::1] o = out
+    cdef Py_ssize_t nseg = dim(offsets, 0) - 1
+    cdef cnp.npy_intp nout = nseg
+    out = cnp.PyArray_ZEROS(1, &nout, cnp.NPY_FLOAT64, 0)
+    cdef const float* gp = f32_data(gradient)
+    cdef const float* wp = f32_data(weights) if use_w else NULL
+    cdef const Py_ssize_t* offs = <const Py_ssize_t*>cnp.PyArray_DATA(<cnp.ndarray>offsets)
+    cdef double* o = <double*>cnp.PyArray_DATA(<cnp.ndarray>out)
     cdef float l2f = l2
     cdef int nthreads = num_threads(), rc = 0
-    if weights is not None and l2 != 0.0:
-        w = weights
-        if w.shape[0]:
-            wp = &w[0]
-    if g.shape[0] == 0 or nseg == 0:
+    if dim(gradient, 0) == 0 or nseg == 0:
         return out
-    gp = &g[0]
     grow_pool(nthreads)
     with nogil:
-        rc = segment_sumsq_parallel(gp, wp, l2f, &offs[0], nseg, &o[0], nthreads)
+        rc = segment_sumsq_parallel(gp, wp, l2f, offs, nseg, o, nthreads)
     if rc != 0:
         raise MemoryError("segment_sum_of_squares: out of memory")
     return out
