@@ -370,8 +370,11 @@ def bench_mlp(hidden: List[int], batch: int, rounds: int, data) -> None:
                 continue
 
             def torch_epoch(t_opt=t_opt):
-                for start in range(0, n, batch):
-                    xb, yb = tX[start:start + batch], tlabels[start:start + batch]
+                # the same batches, read the same way: a gather by index, as
+                # a shuffled epoch reads them (and as the other contestants do)
+                for idx in minibatch(order, size=batch):
+                    rows = torch.from_numpy(idx)
+                    xb, yb = tX[rows], tlabels[rows]
                     t_opt.zero_grad(set_to_none=False)
                     loss = torch.nn.functional.cross_entropy(net(xb), yb, reduction="sum")
                     loss.backward()

@@ -238,13 +238,8 @@ class Optimizer:
         classic L2, a parameter) holds NaN or inf.
         """
         state = self._arena_state(arena)
-
-        def begin(names: Tuple[str, ...]) -> Dict[str, Any]:
-            state.nr_update += 1
-            return state.ensure(names)
-
         self._update(arena.ops, arena.params, arena.grads, self.hyper(), state.nr_update,
-                     state.segments, arena, lr_scale, begin)
+                     state.segments, arena, lr_scale, state.begin)
 
     def _update(self, ops: Any, params: Any, grads: Any, h: Hyper, done: int, segments: Any,
                 arena: Optional[ParamArena], lr_scale: float,

@@ -26,6 +26,11 @@ class ArenaState:
         self.nr_update = 0
         self.segments = segment_bounds(layout, size)
 
+    def begin(self, names: Iterable[str]) -> Dict[str, Any]:
+        """Count one update and give the arrays `names` (see :meth:`ensure`)."""
+        self.nr_update += 1
+        return self.ensure(names)
+
     def ensure(self, names: Iterable[str]) -> Dict[str, Any]:
         """The arrays `names`, allocating (zeroed) those not there yet."""
         for name in names:
