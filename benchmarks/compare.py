@@ -29,6 +29,7 @@ N_THREADS = min(2, len(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffini
 import thinc_fast  # noqa: E402
 from thinc_fast.api import Adam, Model, NumpyOps, Relu, Softmax, chain, minibatch  # noqa: E402
 from thinc_fast.backends import _blis_arch, blis_info  # noqa: E402
+from thinc_fast.backends.numpy_ops import gemm_config  # noqa: E402
 from thinc_fast.backends.kernel_args import KernelScalars  # noqa: E402
 from thinc_fast.backends.numpy_ops import stream_triad  # noqa: E402
 
@@ -381,7 +382,9 @@ def bench_mlp(hidden: List[int], batch: int, rounds: int, data) -> None:
                     t_opt.step()
 
             contestants[label] = torch_epoch
+    clock = gemm_config()
     times = run_interleaved(contestants, rounds)
+    clock_after = gemm_config()
     shape = "-".join(map(str, [784] + hidden + [10]))
     widths = [784] + hidden + [10]
     # forward, input gradient and weight gradient: 3 gemms of 2 * n * nI * nO each
@@ -389,6 +392,12 @@ def bench_mlp(hidden: List[int], batch: int, rounds: int, data) -> None:
     report(f"one epoch, MLP {shape}, batch {batch}, {n} examples, Adam(0.001) "
            f"({epoch_flops / 1e9:.0f} GFLOP of gemm)", times, "s",
            lambda name, t: f"{epoch_flops / t / 1e9:6.0f} GFLOP/s  {of_peak(epoch_flops / t / 1e9)}")
+    tries = clock_after["step_tries"] - clock["step_tries"]
+    if tries:
+        won = clock_after["step_tries_won_by_one"] - clock["step_tries_won_by_one"]
+        print(f"  thinc_fast's step clock: {won} of {tries} tries kept one thread "
+              f"(last: {clock_after['step_all_us']:.0f} us a step on {N_THREADS} threads, "
+              f"{clock_after['step_one_us']:.0f} us on one)")
     med = {name: statistics.median(ts) for name, ts in times.items()}
     if "torch fused Adam" in med:
         SUMMARY[f"MLP {shape} b{batch} epoch vs torch fused"] = (

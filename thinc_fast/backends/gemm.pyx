@@ -79,6 +79,7 @@ cdef extern from "blis_gemm.h" nogil:
     int thf_adapt_settle(double alone, double split_avg, unsigned alone_samples,
                          unsigned split_samples, int split)
     int thf_adapt_way(const thf_adapt_class* c, unsigned calls)
+    int thf_adapt_timed(const thf_adapt_class* c, unsigned calls)
     double thf_adapt_update(double avg, unsigned samples, double x)
     long thf_pool_spin_ns
     long thf_pool_spin_max_ns
@@ -115,6 +116,26 @@ cdef extern from "blis_gemm.h" nogil:
                           const float* A, inc_t rsa, inc_t csa,
                           const float* B, inc_t rsb, inc_t csb,
                           float beta, float* C, inc_t rsc, inc_t csc, int nthreads)
+
+cdef extern from "step_threads.h" nogil:
+    ctypedef struct thf_steps_state:
+        int enabled
+        int phase
+        int one
+        int count
+        int held
+        int64_t last_ns
+        double all_ns
+        double one_ns
+        unsigned long long tries
+        unsigned long long chose_one
+    thf_steps_state thf_steps
+    int thf_steps_tick(thf_steps_state* s, int64_t now_ns)
+    void thf_steps_reset(thf_steps_state* s)
+    int thf_steps_capped(const thf_steps_state* s)
+    int64_t thf_steps_now()
+    enum: THF_STEPS_BLOCK
+
 
 cdef extern from "worker_pool.h" nogil:
     void thf_pool_run(void (*fn)(void* ctx, int chunk) noexcept nogil, void* ctx, int nchunks,
@@ -162,6 +183,7 @@ def set_num_threads(n):
                          f"{cpus} CPUs (at most {limit} threads, {MAX_THREADS_PER_CPU} per CPU); "
                          "use None for the default (the CPUs this process may run on)")
     _num_threads = n
+    thf_steps_reset(&thf_steps)
 
 
 def get_num_threads():
@@ -170,8 +192,23 @@ def get_num_threads():
 
 
 cdef int num_threads() noexcept nogil:
-    """The number of threads the CPU kernels use (set_num_threads)."""
+    """The number of threads the CPU kernels use now: set_num_threads's count,
+    or 1 while the step clock (step_threads.h) has measured one thread faster
+    for this training loop's steps."""
+    if _num_threads > 1 and thf_steps_capped(&thf_steps):
+        return 1
     return _num_threads
+
+
+def step_tick():
+    """Tell the kernels that a training step ended (Optimizer.update_arena
+    calls it once per step): with several threads and the adaptive split on,
+    steps are timed in blocks on every thread and on one, and run the faster
+    way (step_threads.h; :func:`gemm_config`'s ``step_*`` entries say what
+    it measured). Never changes a result: every kernel gives the same bits on
+    any thread count."""
+    if _num_threads > 1 and thf_split.adaptive:
+        thf_steps_tick(&thf_steps, thf_steps_now())
 
 
 cdef void grow_pool(int nthreads) noexcept:
@@ -246,9 +283,9 @@ cdef void _sgemm_default(dim_t m, dim_t n, dim_t k, float alpha,
 
 
 cdef int gemm_threads() noexcept nogil:
-    """Threads for one gemm: set_num_threads's count, capped by OpenMP's limit
-    so that threadpoolctl's ``threadpool_limits`` caps gemm like our loops."""
-    return min(_num_threads, thf_omp_limit())
+    """Threads for one gemm: num_threads(), capped by OpenMP's limit so that
+    threadpoolctl's ``threadpool_limits`` caps gemm like our loops."""
+    return min(num_threads(), thf_omp_limit())
 
 
 def blis_layout(arr):
@@ -656,6 +693,12 @@ def gemm_config():
         "chunks_per_thread": thf_split.chunks_per_thread,
         "align": thf_split.align,
         "adaptive_split": thf_split.adaptive,
+        "step_threads": thf_steps.enabled,
+        "step_one_thread": bool(thf_steps_capped(&thf_steps)),
+        "step_all_us": thf_steps.all_ns / 1000.0,
+        "step_one_us": thf_steps.one_ns / 1000.0,
+        "step_tries": thf_steps.tries,
+        "step_tries_won_by_one": thf_steps.chose_one,
     }
 
 
@@ -696,14 +739,16 @@ def _split_settle(double alone, double split, unsigned alone_samples, unsigned s
 
 
 def _split_way(unsigned alone_samples, unsigned split_samples, bint splitting, unsigned calls):
-    """Whether a class's `calls`-th call splits (tests): its current way, the
-    other one call in 64 once both ways have 8 samples."""
+    """(whether a class's `calls`-th call splits, whether its time counts)
+    (tests): its current way, the other for 4 calls in a row in every 64 once
+    both ways have 8 samples; the first of those 4 and the first call back
+    are not timed."""
     cdef thf_adapt_class c
     memset(&c, 0, sizeof(c))
     c.samples[0] = alone_samples
     c.samples[1] = split_samples
     c.split = splitting
-    return bool(thf_adapt_way(&c, calls))
+    return bool(thf_adapt_way(&c, calls)), bool(thf_adapt_timed(&c, calls))
 
 
 def _split_update(double avg, unsigned samples, double x):
@@ -789,7 +834,7 @@ _GEMM_OPTIONS = {
     "smallk_k": 0, "smallk_cols": 1, "smallk_rows": 0, "smallk_trans_k": 0,
     "spin_us": 0, "spin_max_us": 0, "contended_spin_us": 0, "share_check": 0,
     "min_flops": None, "chunk_flops": None,
-    "chunks_per_thread": 1, "align": 1, "adaptive_split": 0,
+    "chunks_per_thread": 1, "align": 1, "adaptive_split": 0, "step_threads": 0,
 }
 
 
@@ -826,6 +871,9 @@ def set_gemm_options(**options):
     measured faster than one thread (:func:`split_stats`), 0 splits every
     product the plan cuts and every loop over its size threshold (the bits
     are the same either way); setting it starts the measurements anew.
+    step_threads: 1 (default) times a training loop's whole steps on every
+    thread and on one (:func:`step_tick`, step_threads.h) and runs them the
+    faster way, while adaptive_split is on; 0 never caps the threads.
     Every value is checked before any is set. Returns the previous
     :func:`gemm_config`."""
     global thf_pool_contended_spin_ns, thf_pool_share_check
@@ -891,7 +939,37 @@ def set_gemm_options(**options):
     if "adaptive_split" in given:
         thf_split.adaptive = 1 if given["adaptive_split"] else 0
         memset(thf_adapt, 0, sizeof(thf_adapt))  # measured anew from here
+    if "step_threads" in given:
+        thf_steps.enabled = 1 if given["step_threads"] else 0
+    thf_steps_reset(&thf_steps)  # any change: the step clock starts over
     return before
+
+
+def _step_clock_force_one():
+    """Put the step clock in its "one thread, held" state as of now (tests)."""
+    thf_steps.one = 1
+    thf_steps.phase = 2  # THF_STEPS_HOLDING
+    thf_steps.count = 0
+    thf_steps.held = 0
+    thf_steps.last_ns = thf_steps_now()
+
+
+def _step_clock_trace(double all_us, double one_us, int steps, bint enabled=True):
+    """The step clock's choice for each of `steps` steps (tests): a fresh clock
+    ticked by steps that take `all_us` on every thread and `one_us` on one;
+    returns the list of "this step ran on one thread" flags."""
+    cdef thf_steps_state st
+    memset(&st, 0, sizeof(st))
+    st.enabled = enabled
+    cdef int64_t now = 1000
+    cdef int one = 0
+    out = []
+    thf_steps_tick(&st, now)
+    for _ in range(steps):
+        out.append(bool(one))
+        now += <int64_t>((one_us if one else all_us) * 1000)
+        one = thf_steps_tick(&st, now)
+    return out
 
 
 _setup_gemm()

@@ -50,9 +50,11 @@ from .seq_kernels import (act_backward, act_forward, bmaxout_into, breduce_max_i
 
 # The engines' Python-visible names, importable from here as before the split.
 from .gemm import (MAX_THREADS_PER_CPU, _gemm_kind, _gemm_plan, _hog_seen, _is_thin,  # noqa: F401
-                   _pool_pick, _spin_budget_us, _split_settle, _split_update, _split_way, _vector_isa, array_cache_info,
+                   _pool_pick, _spin_budget_us, _split_settle, _split_update, _split_way, _step_clock_force_one,
+                   _step_clock_trace,
+                   _vector_isa, array_cache_info,
                    default_num_threads, gemm_config, gemm_options, get_num_threads,
-                   set_array_cache, set_gemm_options, set_num_threads, split_stats,
+                   set_array_cache, set_gemm_options, set_num_threads, split_stats, step_tick,
                    thinc_cblas_sgemm_address)
 from .seq_kernels import _set_seq_min_work  # noqa: F401
 from .stream_kernels import fma_peak, stream_triad  # noqa: F401

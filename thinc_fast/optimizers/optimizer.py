@@ -16,6 +16,7 @@ from .._arena import ParamArena
 from .._builtins import builtin
 from .._io import FormatError
 from ..backends import get_array_ops
+from ..backends.numpy_ops import step_tick
 from . import _format
 from ._format import OPTIMIZER_FORMAT_VERSION, StateBounds, state_bounds  # noqa: F401  (old home)
 from .hyper import (Constant, FromIterator, FromSchedule, Hyperparameter, HyperparameterError, KeyT, Source,
@@ -240,6 +241,7 @@ class Optimizer:
         state = self._arena_state(arena)
         self._update(arena.ops, arena.params, arena.grads, self.hyper(), state.nr_update,
                      state.segments, arena, lr_scale, state.begin)
+        step_tick()  # one training step done: the kernels' step clock
 
     def _update(self, ops: Any, params: Any, grads: Any, h: Hyper, done: int, segments: Any,
                 arena: Optional[ParamArena], lr_scale: float,
