@@ -26,7 +26,9 @@
  * on the 2-vCPU Zen 5, 784-64-10 MLP at batch 32: epochs of 0.143 s with
  * every class alone, for 24 epochs in a row, then 0.108 s once they split.
  * So the first call of a burst, and the first call back after it, are not
- * timed into the averages; the others of the burst are. The
+ * timed into the averages; the others of the burst are. One burst in 256
+ * calls spends as many calls the other way as one call in 64 did: with one
+ * in 64, the 784-512-512-10 epoch (splits 2x faster there) lost 3-5%. The
  * result never depends on the choice: gemm's tiles compute every element in
  * the same order as the whole product, and every pool loop gives the same
  * bits on any number of chunks (both tested on 1 to 4 threads), so this changes
@@ -50,7 +52,7 @@
 #define THF_ADAPT_GEMM_DOT 1 /* gemm by dot products (dot_gemm.h) */
 #define THF_ADAPT_GEMM_SMALLK 2 /* gemm with a short k (smallk_gemm.h) */
 #define THF_ADAPT_FIRST_LOOP 3
-#define THF_ADAPT_EXPLORE 64 /* one burst in this many calls tries the other way */
+#define THF_ADAPT_EXPLORE 256 /* one burst in this many calls tries the other way */
 #define THF_ADAPT_BURST 4     /* calls in a row per try (the first not timed) */
 #define THF_ADAPT_WARM 8     /* samples of each way before the averages decide */
 #define THF_ADAPT_MARGIN 1.1 /* the other way must be this much faster to switch */

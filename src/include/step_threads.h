@@ -17,7 +17,8 @@
  * the caller's own code included) after its first THF_STEPS_SKIP (their
  * data are in the other way's caches). Steps longer than THF_STEPS_MAX_NS on
  * every thread are not tried on one: there the kernels' own splits decide,
- * and a block on one thread would cost more than it could find. Every
+ * and a block on one thread would cost more than it could find (the
+ * 784-512-512-10 step at batch 128 takes 1.5-2 ms on 2 threads). Every
  * kernel gives the same bits on any thread count, so this changes only
  * speed. A pause between steps (an evaluation, a checkpoint) does not skew
  * the medians much, and once no step has ended for THF_STEPS_LAPSE_NS the
@@ -36,7 +37,7 @@
 #define THF_STEPS_SKIP 2           /* first steps of a block not counted */
 #define THF_STEPS_HOLD 40          /* blocks the choice holds before the next try */
 #define THF_STEPS_MARGIN 0.95      /* one thread must take under this share of the time */
-#define THF_STEPS_MAX_NS 2000000   /* steps longer than this stay on every thread */
+#define THF_STEPS_MAX_NS 1000000   /* steps longer than this stay on every thread */
 #define THF_STEPS_LAPSE_NS 50000000 /* no step for this long: every thread again */
 
 enum { THF_STEPS_ALL = 0, THF_STEPS_ONE = 1, THF_STEPS_HOLDING = 2 };

@@ -821,7 +821,7 @@ def test_pool_threads_take_their_own_chunks_first():
 def test_adaptive_split_rule():
     """Split or not (adapt_split.h): both ways in turn until each has 8 samples,
     then the current way unless the other is 1.1x faster, and the other way
-    in bursts of 4 calls in every 64; averages are means of the first 8 samples, then moving,
+    in bursts of 4 calls in every 256; averages are means of the first 8 samples, then moving,
     a sample over twice the average counted as twice it."""
     settle, way, update = numpy_ops._split_settle, numpy_ops._split_way, numpy_ops._split_update
     # warming up: the way with fewer samples, split first
@@ -832,15 +832,15 @@ def test_adaptive_split_rule():
     assert settle(1.0, 1.2, 8, 8, True) is False      # alone 20% faster: stop
     assert settle(1.05, 1.0, 8, 8, False) is False
     assert settle(1.2, 1.0, 8, 8, False) is True
-    # the other way for 4 calls in a row in every 64, once warm; the first of
+    # the other way for 4 calls in a row in every 256, once warm; the first of
     # them and the first call back are not timed (their data sit in the other
     # way's caches)
-    calls = [way(8, 8, True, c) for c in range(130)]
+    calls = [way(8, 8, True, c) for c in range(520)]
     splits = [s for s, _ in calls]
-    assert [c for c in range(130) if not splits[c]] == [60, 61, 62, 63, 124, 125, 126, 127]
-    assert [c for c in range(130) if not calls[c][1]] == [60, 64, 124, 128]
-    assert [c for c in range(64) if way(8, 8, False, c)[0]] == [60, 61, 62, 63]
-    assert all(way(3, 8, True, c) == (True, True) for c in range(128))  # not warm: no exploring
+    assert [c for c in range(520) if not splits[c]] == [252, 253, 254, 255, 508, 509, 510, 511]
+    assert [c for c in range(520) if not calls[c][1]] == [252, 256, 508, 512]
+    assert [c for c in range(256) if way(8, 8, False, c)[0]] == [252, 253, 254, 255]
+    assert all(way(3, 8, True, c) == (True, True) for c in range(512))  # not warm: no exploring
     # averages
     assert update(0.0, 0, 4.0) == 4.0 and update(4.0, 1, 2.0) == 3.0
     assert update(1.0, 20, 1.8) == pytest.approx(1.1)

@@ -40,7 +40,7 @@ def test_every_thread_is_kept_unless_one_is_clearly_faster():
 
 
 def test_long_steps_are_never_tried_on_one_thread():
-    assert not any(trace(2500.0, 10.0, 5000))  # over 2 ms a step on every thread
+    assert not any(trace(1500.0, 10.0, 5000))  # over 1 ms a step: every thread
 
 
 def test_disabled_clock_never_caps():

@@ -740,7 +740,7 @@ def _split_settle(double alone, double split, unsigned alone_samples, unsigned s
 
 def _split_way(unsigned alone_samples, unsigned split_samples, bint splitting, unsigned calls):
     """(whether a class's `calls`-th call splits, whether its time counts)
-    (tests): its current way, the other for 4 calls in a row in every 64 once
+    (tests): its current way, the other for 4 calls in a row in every 256 once
     both ways have 8 samples; the first of those 4 and the first call back
     are not timed."""
     cdef thf_adapt_class c
