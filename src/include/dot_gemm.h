@@ -17,9 +17,9 @@
  *
  * The rounding: element (i, j) is VW chains of multiply-adds over k (lane l
  * takes p = l, l + VW, ...; the last partial vector of k padded with zeros),
- * then the same tree for every element of a block shape. An element falls
- * in a full block, or in the edge blocks of the last m % MR rows or n % NR
- * columns; the caller starts tiles at multiples of MR rows and NR columns
+ * then a tree of lane folds that pairs lanes l and l + VW/2, then l and
+ * l + VW/4, ..., the same for every element whatever the block shape around
+ * it. The caller also starts tiles at multiples of MR rows and NR columns
  * (thf_dot_block_rows and _cols), so an element falls in the same kind of
  * block whatever the tiling: the same bits on any thread count.
  */
@@ -131,9 +131,56 @@
             }                                                                               \
     }
 
+/* The columns [j, j + COLS) of every row: row blocks of MR, then the last
+ * m % MR rows one at a time. */
+#define THF_DOT_COLUMNS(VT, VW, MR, COLS)                                                   \
+    {                                                                                       \
+        for (i = 0; i < mb; i += (MR))                                                      \
+            THF_DOT_BLOCK(VT, VW, MR, COLS)                                                 \
+        for (; i < m; ++i)                                                                  \
+            THF_DOT_BLOCK(VT, VW, 1, COLS)                                                  \
+    }
+
+/* Rows [i0, i0 + rows) (rows <= MR) of every column: blocks of NR columns,
+ * then the last n % NR as one block; fewer than MR rows go one at a time. */
+#define THF_DOT_ROWS(VT, VW, MR, NR, i0, rows)                                              \
+    {                                                                                       \
+        for (j = 0; j < n; j += (NR)) {                                                     \
+            const int cols = n - j < (NR) ? (int)(n - j) : (NR);                            \
+            if (rows == (MR)) {                                                             \
+                i = i0;                                                                     \
+                THF_DOT_SWITCH_COLS(VT, VW, MR, NR, cols)                                   \
+            } else {                                                                        \
+                for (i = i0; i < i0 + rows; ++i)                                            \
+                    THF_DOT_SWITCH_COLS(VT, VW, 1, NR, cols)                                \
+            }                                                                               \
+        }                                                                                   \
+    }
+
+/* One block of ROWS rows and `cols` (<= NR; NR is 4 in every build) columns at C[i, j]. */
+#define THF_DOT_SWITCH_COLS(VT, VW, ROWS, NR, cols)                                         \
+    {                                                                                       \
+        switch (cols) {                                                                     \
+        case 4:                                                                             \
+            THF_DOT_BLOCK(VT, VW, ROWS, 4)                                                  \
+            break;                                                                          \
+        case 3:                                                                             \
+            THF_DOT_BLOCK(VT, VW, ROWS, 3)                                                  \
+            break;                                                                          \
+        case 2:                                                                             \
+            THF_DOT_BLOCK(VT, VW, ROWS, 2)                                                  \
+            break;                                                                          \
+        default:                                                                            \
+            THF_DOT_BLOCK(VT, VW, ROWS, 1)                                                  \
+            break;                                                                          \
+        }                                                                                   \
+    }
+
 /* Column blocks of NR (W's rows stay in L1 while A's rows stream past), then
- * the last n % NR columns one at a time; in each, row blocks of MR, then the
- * last m % MR rows one at a time. */
+ * the last n % NR columns as one narrower block: a thin output layer (10
+ * columns) spent a fifth of its work on its last 2 columns, one at a time,
+ * loading 5 vectors per 4 multiply-adds. (Each element's lanes are folded
+ * the same way in any block shape: the bits do not change with it.) */
 #define THF_DOT_KERNEL(NAME, ATTR, VT, VW, MR, NR)                                         \
     ATTR static void NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *A, \
                           ptrdiff_t lda, const float *W, ptrdiff_t ldw, float beta, float *C, \
@@ -141,17 +188,27 @@
     {                                                                                       \
         const ptrdiff_t mb = m - m % (MR), nb = n - n % (NR);                               \
         ptrdiff_t i, j;                                                                     \
-        for (j = 0; j < nb; j += (NR)) {                                                    \
-            for (i = 0; i < mb; i += (MR))                                                  \
-                THF_DOT_BLOCK(VT, VW, MR, NR)                                               \
-            for (; i < m; ++i)                                                              \
-                THF_DOT_BLOCK(VT, VW, 1, NR)                                                \
+        if (n <= 4 * (NR)) { /* thin: a block of A's rows meets all of W (in L1) */         \
+            for (ptrdiff_t i0 = 0; i0 < m; i0 += (MR)) {                                    \
+                const ptrdiff_t rows = m - i0 < (MR) ? m - i0 : (MR);                       \
+                THF_DOT_ROWS(VT, VW, MR, NR, i0, rows)                                      \
+            }                                                                               \
+            return;                                                                         \
         }                                                                                   \
-        for (; j < n; ++j) {                                                                \
-            for (i = 0; i < mb; i += (MR))                                                  \
-                THF_DOT_BLOCK(VT, VW, MR, 1)                                                \
-            for (; i < m; ++i)                                                              \
-                THF_DOT_BLOCK(VT, VW, 1, 1)                                                 \
+        for (j = 0; j < nb; j += (NR))                                                      \
+            THF_DOT_COLUMNS(VT, VW, MR, NR)                                                 \
+        switch ((int)(n - nb)) {                                                            \
+        case 3:                                                                             \
+            THF_DOT_COLUMNS(VT, VW, MR, 3)                                                  \
+            break;                                                                          \
+        case 2:                                                                             \
+            THF_DOT_COLUMNS(VT, VW, MR, 2)                                                  \
+            break;                                                                          \
+        case 1:                                                                             \
+            THF_DOT_COLUMNS(VT, VW, MR, 1)                                                  \
+            break;                                                                          \
+        default:                                                                            \
+            break;                                                                          \
         }                                                                                   \
     }
 

@@ -669,6 +669,27 @@ def test_dot_kernel_same_bits_on_any_thread_count(options, vector_isa, align, m,
         check(results[0], reference(A, W, False, True), k)
 
 
+@pytest.mark.parametrize("m,k", [(37, 300), (128, 512)])
+def test_dot_kernel_thin_and_wide_orders_give_the_same_bits(options, vector_isa, m, k):
+    """Up to 16 columns the dot kernel walks rows outer (a block of A's rows
+    meets all of W in L1), wider products columns outer, and the last n % 4
+    columns form one narrower block; each element's lanes fold the same way
+    in any block: the columns a thin product shares with a wide one (the same
+    rows of W first) come out bit for bit the same, on every build."""
+    all_to_dot(options)
+    thinc_fast.set_num_threads(1)
+    A, W = randn(m, k), randn(24, k)
+    for isa in _vector_isas():
+        vector_isa(isa)
+        wide = NumpyOps().gemm(A, W, trans2=True)  # 24 columns: columns outer, 4x4 blocks
+        # thin: rows outer; remainders of 0, 2, 3, 1 columns (one column alone is
+        # a column-major C, which the driver computes transposed: not compared)
+        for n in (16, 10, 7, 5):
+            thin = NumpyOps().gemm(A, numpy.ascontiguousarray(W[:n]), trans2=True)
+            assert thin.tobytes() == numpy.ascontiguousarray(wide[:, :n]).tobytes(), (isa, n)
+        check(wide, reference(A, W, False, True), k)
+
+
 @pytest.mark.parametrize("m,n,k,kind", [(32, 64, 784, "dot"), (16, 10, 288, "dot"),
                                         (64, 512, 512, "dot"), (64, 512, 288, "large"),
                                         (200, 64, 784, "large"), (32, 512, 128, "large")])
