@@ -187,29 +187,45 @@ def _inner(flops: float) -> int:
     return max(20, min(400, int(2e9 / flops)))
 
 
+def _threads_used(fn: Callable[[], None], calls: int = 64) -> int:
+    """The threads `fn` (one product) runs on now: N_THREADS when most of its
+    calls ran as jobs on the worker pool, else 1 (the adaptive split ran it
+    alone: its size class measured faster that way)."""
+    before = gemm_config()["pool_jobs"]
+    for _ in range(calls):
+        fn()
+    jobs = gemm_config()["pool_jobs"] - before
+    return N_THREADS if jobs * 2 >= calls else 1
+
+
 def bench_gemm_step(rounds: int) -> None:
     """Each gemm of the step alone: ours and numpy.matmul interleaved, after a gap."""
     rng = numpy.random.default_rng(0)
     print(f"\nevery gemm of one 784-512-512-10 step at batch 128, {N_THREADS} threads, "
           f"GFLOP/s median (min-max) of {rounds} interleaved rounds; ratio = ours / NumPy;\n"
           f"  ops.gemm(..., trans1=, trans2=) (dW with beta=1) vs numpy.matmul on the same views")
+    print(f"  ours of peak: of the measured peak of the threads the product ran on (thr: "
+          f"{N_THREADS} when it split, 1 when it ran alone as its size class measured faster)")
     print(f"  {'gemm':<16} {'m x k x n':>13} {'op':>4} {'thinc_fast':>22} {'numpy matmul':>22} "
-          f"{'ratio':>6} {'ours of peak':>13}")
+          f"{'ratio':>6} {'thr':>3} {'ours of peak':>13}")
     ratios, fractions = [], []
     for label, m, k, n, trans in STEP_GEMMS:
         ours, theirs = step_gemm_operands(m, k, n, trans, rng)
         flops = 2.0 * m * k * n
         times = run_interleaved({"thinc_fast": ours, "numpy": theirs}, rounds, inner=_inner(flops))
+        threads = _threads_used(ours)
         med = {name: statistics.median(ts) for name, ts in times.items()}
         ratio = med["numpy"] / med["thinc_fast"]
         ratios.append(ratio)
         cells = "".join(f" {flops / med[name] / 1e9:7.1f} ({flops / max(ts) / 1e9:5.0f}-"
                         f"{flops / min(ts) / 1e9:4.0f})" for name, ts in times.items())
-        fraction = of_peak(flops / med["thinc_fast"] / 1e9).split()[0] if PEAK else ""
+        fraction = ""
         if PEAK:
-            fractions.append(flops / med["thinc_fast"] / 1e9 / PEAK[N_THREADS])
-        print(f"  {label:<16} {f'{m}x{k}x{n}':>13} {trans:>4}{cells} {ratio:6.2f} {fraction:>13}",
-              flush=True)
+            share = flops / med["thinc_fast"] / 1e9 / PEAK[threads]
+            fractions.append(share)
+            fraction = f"{share:.0%}"
+        print(f"  {label:<16} {f'{m}x{k}x{n}':>13} {trans:>4}{cells} {ratio:6.2f} {threads:>3} "
+              f"{fraction:>13}", flush=True)
     geomean = statistics.geometric_mean(ratios)
     print(f"  geometric mean of the ratios: {geomean:.2f} (lowest {min(ratios):.2f})")
     SUMMARY["MLP step gemms vs NumPy: geomean / worst"] = f"{geomean:.2f}x / {min(ratios):.2f}x"
