@@ -197,18 +197,12 @@
         }                                                                                   \
         for (j = 0; j < nb; j += (NR))                                                      \
             THF_DOT_COLUMNS(VT, VW, MR, NR)                                                 \
-        switch ((int)(n - nb)) {                                                            \
-        case 3:                                                                             \
-            THF_DOT_COLUMNS(VT, VW, MR, 3)                                                  \
-            break;                                                                          \
-        case 2:                                                                             \
-            THF_DOT_COLUMNS(VT, VW, MR, 2)                                                  \
-            break;                                                                          \
-        case 1:                                                                             \
-            THF_DOT_COLUMNS(VT, VW, MR, 1)                                                  \
-            break;                                                                          \
-        default:                                                                            \
-            break;                                                                          \
+        if (nb < n) {                                                                       \
+            const int cols = (int)(n - nb);                                                 \
+            for (i = 0; i < mb; i += (MR))                                                  \
+                THF_DOT_SWITCH_COLS(VT, VW, MR, NR, cols)                                   \
+            for (; i < m; ++i)                                                              \
+                THF_DOT_SWITCH_COLS(VT, VW, 1, NR, cols)                                    \
         }                                                                                   \
     }
 
