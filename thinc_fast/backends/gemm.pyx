@@ -954,6 +954,14 @@ def _step_clock_force_one():
     thf_steps.last_ns = thf_steps_now()
 
 
+def _step_clock_capped_after(double ms):
+    """Whether the step clock would cap the threads `ms` milliseconds after
+    its last tick (tests: the lapse, without depending on the real clock)."""
+    cdef thf_steps_state st = thf_steps
+    st.last_ns = thf_steps_now() - <int64_t>(ms * 1e6)
+    return bool(thf_steps_capped(&st))
+
+
 def _step_clock_trace(double all_us, double one_us, int steps, bint enabled=True):
     """The step clock's choice for each of `steps` steps (tests): a fresh clock
     ticked by steps that take `all_us` on every thread and `one_us` on one;
