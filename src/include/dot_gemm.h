@@ -122,13 +122,21 @@
         }                                                                                   \
         int cnt = (ROWS) * (COLS);                                                          \
         THF_DOT_FOLDS##VW                                                                   \
-        for (int r = 0; r < (ROWS); ++r)                                                    \
-            for (int c = 0; c < (COLS); ++c) {                                              \
-                const int e = r * (COLS) + c;                                               \
-                float *out = C + (i + r) * ldc + j + c;                                     \
-                const float s = alpha * acc[e / (VW)][e % (VW)];                            \
+        if ((COLS) == 4) { /* each row's 4 sums are 4 floats in a row: one vector each */   \
+            for (int r = 0; r < (ROWS); ++r) {                                              \
+                thf_f32x4 s = *(const thf_f32x4 *)((const float *)acc + 4 * r) * alpha;     \
+                thf_f32x4 *out = (thf_f32x4 *)(C + (i + r) * ldc + j);                      \
                 *out = beta == 0.0f ? s : s + beta * *out;                                  \
             }                                                                               \
+        } else {                                                                            \
+            for (int r = 0; r < (ROWS); ++r)                                                \
+                for (int c = 0; c < (COLS); ++c) {                                          \
+                    const int e = r * (COLS) + c;                                           \
+                    float *out = C + (i + r) * ldc + j + c;                                 \
+                    const float s = alpha * acc[e / (VW)][e % (VW)];                        \
+                    *out = beta == 0.0f ? s : s + beta * *out;                              \
+                }                                                                           \
+        }                                                                                   \
     }
 
 /* The columns [j, j + COLS) of every row: row blocks of MR, then the last
