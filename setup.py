@@ -10,6 +10,7 @@ loops on several threads; auditwheel bundles the OpenMP runtime in wheels.
 The modules include NumPy's C API headers (a build requirement, as Cython and
 blis are).
 """
+import glob
 import os
 import subprocess
 import sys
@@ -57,6 +58,9 @@ EXTENSIONS = [
         f"thinc_fast.backends.{name}",
         [f"thinc_fast/backends/{name}.pyx"],
         include_dirs=["src/include", numpy.get_include()],
+        # the C headers the kernels are written in: a change to one rebuilds
+        # every module (without this, setuptools rebuilt only on .pyx changes)
+        depends=sorted(glob.glob("src/include/*.h")),
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=COMPILE_ARGS,
         extra_link_args=OMP_LINK,

@@ -124,9 +124,12 @@
         THF_DOT_FOLDS##VW                                                                   \
         if ((COLS) == 4) { /* each row's 4 sums are 4 floats in a row: one vector each */   \
             for (int r = 0; r < (ROWS); ++r) {                                              \
-                thf_f32x4 s = *(const thf_f32x4 *)((const float *)acc + 4 * r) * alpha;     \
+                const thf_f32x4 s = *(const thf_f32x4 *)((const float *)acc + 4 * r) * alpha; \
                 thf_f32x4 *out = (thf_f32x4 *)(C + (i + r) * ldc + j);                      \
-                *out = beta == 0.0f ? s : s + beta * *out;                                  \
+                if (beta == 0.0f)                                                           \
+                    *out = s;                                                               \
+                else                                                                        \
+                    *out = s + beta * *out;                                                 \
             }                                                                               \
         } else {                                                                            \
             for (int r = 0; r < (ROWS); ++r)                                                \
