@@ -7,7 +7,7 @@ import numpy
 import pytest
 from step_args import step_kw
 
-from thinc_fast.api import NumpyOps
+from thinc_fast.api import NumpyOps, Ops
 
 ops = NumpyOps()
 rng = numpy.random.default_rng(7)
@@ -130,12 +130,14 @@ def test_adam_step_read_only_state_is_refused_and_left_unchanged():
             ops.adam_step(*arrays, **kw)
         for got, was in zip(arrays, (w, g, m, v)):  # nothing written, the state kept whole
             numpy.testing.assert_array_equal(got, was)
-    # float64 state (the reference path) is refused alike, before any write
-    arrays = [a.astype("f8") for a in (w, g, m, v)]
-    arrays[0] = read_only(arrays[0])
-    with pytest.raises(ValueError, match="read-only"):
-        ops.adam_step(*arrays, **kw)
-    assert not arrays[2].any() and not arrays[3].any()
+    # float64 state (the reference path) is refused alike, before any write,
+    # and so is any state given to the base Ops (the check is shared)
+    for backend in (ops, Ops()):
+        arrays = [a.astype("f8") for a in (w, g, m, v)]
+        arrays[0] = read_only(arrays[0])
+        with pytest.raises(ValueError, match="read-only"):
+            backend.adam_step(*arrays, **kw)
+        assert not arrays[2].any() and not arrays[3].any()
 
 
 def test_segment_scales_from_a_list_or_an_array_agree():

@@ -134,7 +134,7 @@ cdef extern from "step_threads.h" nogil:
     void thf_steps_reset(thf_steps_state* s)
     int thf_steps_capped(const thf_steps_state* s)
     int64_t thf_steps_now()
-    enum: THF_STEPS_BLOCK
+    enum: THF_STEPS_HOLDING
 
 
 cdef extern from "worker_pool.h" nogil:
@@ -289,41 +289,24 @@ cdef int gemm_threads() noexcept nogil:
 
 
 def blis_layout(arr):
-    """Strides (in elements) blis accepts for the stored 2d array `arr`, or None.
+    """Strides (in elements) blis accepts for the stored 2d float32 array `arr`,
+    or None.
 
     Row-major (column stride 1, row stride >= ncols) and column-major layouts
     pass as they are, size-1 dimensions get a canonical stride, anything else
     (negative, zero, unaligned or general strides) returns None: copy first.
     """
-    cdef Py_ssize_t m = arr.shape[0], n = arr.shape[1]
-    cdef Py_ssize_t sr = arr.strides[0], sc = arr.strides[1]
-    if sr % 4 or sc % 4:
+    cdef inc_t rs, cs
+    if not (cnp.PyArray_Check(arr) and cnp.PyArray_NDIM(<cnp.ndarray>arr) == 2):
         return None
-    cdef Py_ssize_t rs = sr // 4, cs = sc // 4
-    if m == 1 and n == 1:
-        return 1, 1
-    if m == 1:
-        if cs < 1:
-            return None
-        if cs == 1:
-            return n, 1
-        return 1, cs
-    if n == 1:
-        if rs < 1:
-            return None
-        if rs == 1:
-            return 1, m
-        return rs, 1
-    if cs == 1 and rs >= n:
-        return rs, cs
-    if rs == 1 and cs >= m:
-        return rs, cs
-    return None
+    if not _c_layout(arr, &rs, &cs):
+        return None
+    return rs, cs
 
 
 cdef bint _c_layout(object a, inc_t* rs, inc_t* cs) noexcept:
-    """blis_layout on a float32 NumPy array's header: the element strides blis
-    takes, or False."""
+    """The element strides blis takes for the 2d float32 NumPy array `a` (read
+    from its header; see blis_layout), or False."""
     cdef Py_ssize_t m = dim(a, 0), n = dim(a, 1)
     cdef Py_ssize_t sr = cnp.PyArray_STRIDE(<cnp.ndarray>a, 0), sc = cnp.PyArray_STRIDE(<cnp.ndarray>a, 1)
     if sr % 4 or sc % 4:
@@ -948,7 +931,7 @@ def set_gemm_options(**options):
 def _step_clock_force_one():
     """Put the step clock in its "one thread, held" state as of now (tests)."""
     thf_steps.one = 1
-    thf_steps.phase = 2  # THF_STEPS_HOLDING
+    thf_steps.phase = THF_STEPS_HOLDING
     thf_steps.count = 0
     thf_steps.held = 0
     thf_steps.last_ns = thf_steps_now()

@@ -72,11 +72,19 @@ def check_bias(X, b) -> None:
 
 
 def check_step_arrays(weights, gradient, mom1, mom2, averages) -> None:
-    """ValueError unless every given state array has the shape of `weights`."""
+    """ValueError unless every given state array has the shape of `weights`
+    and may be written (the step updates each in place: a read-only one found
+    half-way would leave the others updated)."""
     n = weights.shape
-    for name, arr in (("gradient", gradient), ("mom1", mom1), ("mom2", mom2), ("averages", averages)):
-        if arr is not None and arr.shape != n:
+    for name, arr in (("weights", weights), ("gradient", gradient), ("mom1", mom1),
+                      ("mom2", mom2), ("averages", averages)):
+        if arr is None:
+            continue
+        if arr.shape != n:
             raise ValueError(f"optimizer step: {name} has shape {arr.shape}, weights have {n}")
+        if not getattr(arr.flags, "writeable", True):  # NumPy's flag; CuPy arrays have none
+            raise ValueError(f"optimizer step: `{name}` is read-only; the step updates it in "
+                             "place (nothing was changed)")
 
 
 def check_same_shape(method: str, **arrays: Any) -> None:

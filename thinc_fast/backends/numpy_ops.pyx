@@ -15,7 +15,8 @@ kernels (bias+ReLU, ReLU backward, softmax, column sums, the gradient norm
 and the fused optimizer steps) read the arrays' headers through NumPy's C API
 (``arrays.pxd``: no buffer requests, which cost more than the loop itself
 at the sizes of a small batch), check shapes once at the Python boundary,
-and run C loops from ``stream_loops.h`` with the GIL released. Inputs the kernels do not cover (float64, odd layouts) fall back
+and run C loops from ``stream_loops.h`` with the GIL released. Inputs the
+kernels do not cover (float64, odd layouts) fall back
 to the reference implementations of :class:`Ops`.
 
 The engines' public names are importable from here too, as before the split
@@ -50,9 +51,8 @@ from .seq_kernels import (act_backward, act_forward, bmaxout_into, breduce_max_i
 
 # The engines' Python-visible names, importable from here as before the split.
 from .gemm import (MAX_THREADS_PER_CPU, _gemm_kind, _gemm_plan, _hog_seen, _is_thin,  # noqa: F401
-                   _pool_pick, _spin_budget_us, _split_settle, _split_update, _split_way, _step_clock_capped_after,
-                   _step_clock_force_one,
-                   _step_clock_trace,
+                   _pool_pick, _spin_budget_us, _split_settle, _split_update, _split_way,
+                   _step_clock_capped_after, _step_clock_force_one, _step_clock_trace,
                    _vector_isa, array_cache_info,
                    default_num_threads, gemm_config, gemm_options, get_num_threads,
                    set_array_cache, set_gemm_options, set_num_threads, split_stats, step_tick,
@@ -186,11 +186,11 @@ class NumpyOps(Ops):
         """Row-wise numerically stable softmax of a 2d float32 array (of ``X / temperature``)."""
         if not f32_c(X, 2) or axis not in (-1, 1):
             return Ops.softmax(self, X, inplace=inplace, axis=axis, temperature=temperature)
+        in_place = inplace and writable(X)  # a read-only X: the result in a new array
         if temperature != 1.0:
-            X = X / temperature if not (inplace and writable(X)) \
-                else numpy.divide(X, temperature, out=X)
-            inplace = True
-        Y = X if (inplace and writable(X)) else numpy.empty_like(X)
+            X = numpy.divide(X, temperature, out=X) if in_place else X / temperature
+            in_place = True
+        Y = X if in_place else numpy.empty_like(X)
         cdef Py_ssize_t nr = dim(X, 0), nc = dim(X, 1)
         cdef const float* x = f32_data(X)
         cdef float* y = f32_data(Y)

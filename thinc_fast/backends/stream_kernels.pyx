@@ -19,7 +19,7 @@ import numpy
 cimport numpy as cnp
 from libc.stdlib cimport free, malloc
 
-from .arrays cimport dim, f32_c, f32_data, writable
+from .arrays cimport dim, f32_c, f32_data, f32_native, size
 
 from .gemm cimport grow_pool, job_init, num_threads, run_job, run_job_nogil, run_job_split
 from .loops cimport (THF_PEAK_X86, thf_adam, thf_idx, thf_job, thf_job_peak, thf_peak_ymm,
@@ -29,7 +29,6 @@ from . import _blis_arch
 from .kernel_args import check_scalars, check_step_arrays
 from .ops import Ops
 
-_F32 = numpy.dtype("float32")
 
 # Work below this size runs on one thread: forking costs more than it saves
 # (gemm's threshold and tiling knobs live in blis_gemm.h's thf_split).
@@ -38,14 +37,9 @@ cdef Py_ssize_t BLOCK_ALIGN = 16
 cdef Py_ssize_t SUMSQ_BLOCK = 1 << 14
 
 
-cdef inline bint _is_f32(arr):
-    return getattr(arr, "dtype", None) == _F32 and isinstance(arr, numpy.ndarray)
-
-
-cdef inline bint _f32_vector(arr) noexcept:
-    """A C-contiguous 1d native float32 NumPy array (what the update loops
-    take; _fused_step has refused read-only ones)."""
-    return f32_c(arr, 1)
+cdef inline bint _f32_any_c(arr) noexcept:
+    """A C-contiguous native float32 NumPy array of any shape."""
+    return f32_native(arr) and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>arr)
 
 
 cdef inline int _stream_parts(Py_ssize_t n, int nthreads) noexcept nogil:
@@ -162,15 +156,9 @@ cdef object _fused_step(object ops, bint adam, object weights, object gradient, 
     k = check_scalars("adam_step" if adam else "sgd_step", scalars)
     check_step_arrays(weights, gradient, mom1, mom2, averages)
     offsets, scales = check_scales(segments, grad_scale, weights.shape[0])
-    method = "adam_step" if adam else "sgd_step"
-    for name, arr in (("weights", weights), ("gradient", gradient), ("mom1", mom1),
-                      ("mom2", mom2), ("averages", averages)):
-        if arr is not None and cnp.PyArray_Check(arr) and not writable(arr):
-            raise ValueError(f"{method}: `{name}` is read-only; the step updates it in place "
-                             "(nothing was changed)")
-    if not (_f32_vector(weights) and _f32_vector(gradient)
-            and (not adam or (_f32_vector(mom1) and _f32_vector(mom2)))
-            and (averages is None or _f32_vector(averages))):
+    if not (f32_c(weights, 1) and f32_c(gradient, 1)
+            and (not adam or (f32_c(mom1, 1) and f32_c(mom2, 1)))
+            and (averages is None or f32_c(averages, 1))):
         if adam:
             return Ops.adam_step(ops, weights, gradient, mom1, mom2, averages, scalars=k,
                                  grad_scale=grad_scale, segments=segments)
@@ -349,25 +337,20 @@ cdef double sumsq_parallel(const float* g, const float* w, float l2, Py_ssize_t 
 def sum_of_squares(ops, gradient, weights=None, l2=0.0):
     """NumpyOps.sum_of_squares: ``sum((gradient + l2 * weights) ** 2)``, one
     read-only pass, float64 total."""
-    if not _is_f32(gradient) or not gradient.flags.c_contiguous or (
-            weights is not None and l2 != 0.0 and
-            (not _is_f32(weights) or not weights.flags.c_contiguous
-             or weights.shape != gradient.shape)):
+    cdef bint use_w = weights is not None and l2 != 0.0
+    if not _f32_any_c(gradient) or (use_w and (not _f32_any_c(weights)
+                                               or weights.shape != gradient.shape)):
         return Ops.sum_of_squares(ops, gradient, weights, l2)
-    cdef const float[::1] g = gradient.reshape(-1)
-    cdef const float[::1] w
-    cdef const float* wp = NULL
+    cdef Py_ssize_t n = size(gradient)
+    cdef const float* gp = f32_data(gradient)
+    cdef const float* wp = f32_data(weights) if use_w else NULL
     cdef float l2f = l2
     cdef double total = 0.0
     cdef int nthreads = num_threads()
-    if weights is not None and l2 != 0.0:
-        w = weights.reshape(-1)
-        if w.shape[0]:
-            wp = &w[0]
-    if g.shape[0]:
+    if n:
         grow_pool(nthreads)
         with nogil:
-            total = sumsq_parallel(&g[0], wp, l2f, g.shape[0], nthreads)
+            total = sumsq_parallel(gp, wp, l2f, n, nthreads)
     return total
 
 def segment_sum_of_squares(ops, gradient, weights=None, l2=0.0, segments=None):
