@@ -27,6 +27,8 @@
 #define THF_DOT_GEMM_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "vec_isa.h"
 #ifdef THF_VEC_DISPATCH
@@ -97,14 +99,14 @@
         VT acc[(ROWS) * (COLS)];                                                            \
         for (int e = 0; e < (ROWS) * (COLS); ++e)                                           \
             acc[e] = (VT){0};                                                               \
-        const float *a0 = A + i * lda, *w0 = W + j * ldw;                                   \
+        const float *a0 = A + i * lda, *w0 = w_at + (j - w_j0) * w_ld;                      \
         ptrdiff_t p = 0;                                                                    \
         for (; p + (VW) <= k; p += (VW)) {                                                  \
             VT x[ROWS];                                                                     \
             for (int r = 0; r < (ROWS); ++r)                                                \
                 x[r] = *(const VT *)(a0 + r * lda + p);                                     \
             for (int c = 0; c < (COLS); ++c) {                                              \
-                const VT y = *(const VT *)(w0 + c * ldw + p);                               \
+                const VT y = *(const VT *)(w0 + c * w_ld + p);                               \
                 for (int r = 0; r < (ROWS); ++r)                                            \
                     acc[r * (COLS) + c] += x[r] * y;                                        \
             }                                                                               \
@@ -115,7 +117,7 @@
             for (int r = 0; r < (ROWS); ++r)                                                \
                 x[r] = THF_DOT_TAIL##VW(a0 + r * lda + p, rest);                            \
             for (int c = 0; c < (COLS); ++c) {                                              \
-                const VT y = THF_DOT_TAIL##VW(w0 + c * ldw + p, rest);                      \
+                const VT y = THF_DOT_TAIL##VW(w0 + c * w_ld + p, rest);                      \
                 for (int r = 0; r < (ROWS); ++r)                                            \
                     acc[r * (COLS) + c] += x[r] * y;                                        \
             }                                                                               \
@@ -187,6 +189,34 @@
         }                                                                                   \
     }
 
+/* Vectors read along k split across two cache lines whenever a row does not
+ * start on a 64-byte boundary, and NumPy's allocator gives 16. On one Zen 5
+ * core, 128x784x512 ran at 261 GFLOP/s with both operands on a boundary, 247-257
+ * with either one off, 201 with both (thin 128x512x10: 260, 203-231, 181).
+ * So when both are off, W's rows are copied to `scratch` (64-byte aligned,
+ * rows padded to 16 floats) where they fit: each block of NR of them (all of
+ * W in a thin product), read by every row block. At 64 rows or more that
+ * gave 201 -> 233-247 GFLOP/s; with fewer rows the copy costs more than it
+ * saves (32x784x64: 197 either way), and copying A's row blocks in a thin
+ * product cost more than it saved too. The values and their lanes along k
+ * are the same, so are the bits. A block reads W's row j at
+ * w_at + (j - w_j0) * w_ld: W itself or its copy. */
+#define THF_DOT_SCRATCH 8192 /* floats: 32 KiB on the stack */
+#define THF_DOT_COPY_ROWS 64  /* copy W only for products of at least this many rows */
+
+static inline int thf_dot_aligned(const float *p, ptrdiff_t ld)
+{
+    return ((uintptr_t)p & 63) == 0 && (ld & 15) == 0;
+}
+
+/* Copy `rows` rows of k floats at src (ld apart) to dst, rows kp apart. */
+static inline void thf_dot_copy_rows(float *dst, ptrdiff_t kp, const float *src, ptrdiff_t ld,
+                                     ptrdiff_t rows, ptrdiff_t k)
+{
+    for (ptrdiff_t r = 0; r < rows; ++r)
+        memcpy(dst + r * kp, src + r * ld, (size_t)k * sizeof(float));
+}
+
 /* Column blocks of NR (W's rows stay in L1 while A's rows stream past), then
  * the last n % NR columns as one narrower block: a thin output layer (10
  * columns) spent a fifth of its work on its last 2 columns, one at a time,
@@ -197,23 +227,43 @@
                           ptrdiff_t lda, const float *W, ptrdiff_t ldw, float beta, float *C, \
                           ptrdiff_t ldc)                                                    \
     {                                                                                       \
+        float scratch[THF_DOT_SCRATCH] __attribute__((aligned(64)));                        \
         const ptrdiff_t mb = m - m % (MR), nb = n - n % (NR);                               \
+        const ptrdiff_t kp = (k + 15) / 16 * 16;                                            \
+        const float *w_at = W;                                                              \
+        ptrdiff_t w_ld = ldw, w_j0 = 0;                                                     \
         ptrdiff_t i, j;                                                                     \
+        const int misaligned = !thf_dot_aligned(A, lda) && !thf_dot_aligned(W, ldw) &&     \
+                               m >= THF_DOT_COPY_ROWS;                                      \
         if (n <= 4 * (NR)) { /* thin: a block of A's rows meets all of W (in L1) */         \
+            if (misaligned && n * kp <= THF_DOT_SCRATCH) {                                  \
+                thf_dot_copy_rows(scratch, kp, W, ldw, n, k);                               \
+                w_at = scratch;                                                             \
+                w_ld = kp;                                                                  \
+            }                                                                               \
             for (ptrdiff_t i0 = 0; i0 < m; i0 += (MR)) {                                    \
                 const ptrdiff_t rows = m - i0 < (MR) ? m - i0 : (MR);                       \
                 THF_DOT_ROWS(VT, VW, MR, NR, i0, rows)                                      \
             }                                                                               \
             return;                                                                         \
         }                                                                                   \
-        for (j = 0; j < nb; j += (NR))                                                      \
-            THF_DOT_COLUMNS(VT, VW, MR, NR)                                                 \
-        if (nb < n) {                                                                       \
-            const int cols = (int)(n - nb);                                                 \
-            for (i = 0; i < mb; i += (MR))                                                  \
-                THF_DOT_SWITCH_COLS(VT, VW, MR, NR, cols)                                   \
-            for (; i < m; ++i)                                                              \
-                THF_DOT_SWITCH_COLS(VT, VW, 1, NR, cols)                                    \
+        const int copy_w = misaligned && (NR) * kp <= THF_DOT_SCRATCH;                      \
+        for (j = 0; j < n; j += (NR)) {                                                     \
+            if (copy_w) {                                                                   \
+                thf_dot_copy_rows(scratch, kp, W + j * ldw, ldw, n - j < (NR) ? n - j : (NR), k); \
+                w_at = scratch;                                                             \
+                w_ld = kp;                                                                  \
+                w_j0 = j;                                                                   \
+            }                                                                               \
+            if (j < nb) {                                                                   \
+                THF_DOT_COLUMNS(VT, VW, MR, NR)                                             \
+            } else {                                                                        \
+                const int cols = (int)(n - nb);                                             \
+                for (i = 0; i < mb; i += (MR))                                              \
+                    THF_DOT_SWITCH_COLS(VT, VW, MR, NR, cols)                               \
+                for (; i < m; ++i)                                                          \
+                    THF_DOT_SWITCH_COLS(VT, VW, 1, NR, cols)                                \
+            }                                                                               \
         }                                                                                   \
     }
 

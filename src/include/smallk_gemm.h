@@ -102,23 +102,47 @@
             THF_SMALLK_TAIL(VT, VW, ROWS)                                                   \
     }
 
-#define THF_SMALLK_KERNEL(NAME, ATTR, VT, VW, MR, NV)                                      \
+/* Rows go in blocks of 4, and the last 5 to 7 as one block of 5 or 6 (or 4
+ * and 3), 1 to 3 as one block: every block reads its stretch of B once, so
+ * leftover rows run alone would each cost a whole pass over B (from L2 when
+ * k is long) for a quarter of the arithmetic; 10 rows (an output layer's
+ * dW) were 4 + 4 + 1 + 1 at 42% of one Zen 5 core's peak, as 4 + 6 they
+ * are one pass fewer and no 1-row pass. */
+#define THF_SMALLK_KERNEL(NAME, ATTR, VT, VW, NV)                                          \
     ATTR static void NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *A, \
                           ptrdiff_t rsa, ptrdiff_t csa, const float *B, ptrdiff_t rsb,       \
                           float beta, float *C, ptrdiff_t rsc)                              \
     {                                                                                       \
         ptrdiff_t i = 0;                                                                    \
-        for (; i + (MR) <= m; i += (MR))                                                    \
-            THF_SMALLK_ROWS(VT, VW, MR, NV)                                                 \
-        for (; i < m; ++i)                                                                  \
-            THF_SMALLK_ROWS(VT, VW, 1, NV)                                                  \
+        while (i < m) {                                                                     \
+            const ptrdiff_t left = m - i;                                                   \
+            if (left == 5) {                                                                \
+                THF_SMALLK_ROWS(VT, VW, 5, NV)                                              \
+                i += 5;                                                                     \
+            } else if (left == 6) {                                                         \
+                THF_SMALLK_ROWS(VT, VW, 6, NV)                                              \
+                i += 6;                                                                     \
+            } else if (left >= 4) {                                                         \
+                THF_SMALLK_ROWS(VT, VW, 4, NV)                                              \
+                i += 4;                                                                     \
+            } else if (left == 3) {                                                         \
+                THF_SMALLK_ROWS(VT, VW, 3, NV)                                              \
+                i += 3;                                                                     \
+            } else if (left == 2) {                                                         \
+                THF_SMALLK_ROWS(VT, VW, 2, NV)                                              \
+                i += 2;                                                                     \
+            } else {                                                                        \
+                THF_SMALLK_ROWS(VT, VW, 1, NV)                                              \
+                i += 1;                                                                     \
+            }                                                                               \
+        }                                                                                   \
     }
 
 #ifdef THF_VEC_DISPATCH
-THF_SMALLK_KERNEL(thf_smallk_v4, THF_VEC_V4, thf_f32x16, 16, 4, 4)
-THF_SMALLK_KERNEL(thf_smallk_v3, THF_VEC_V3, thf_f32x8, 8, 4, 2)
+THF_SMALLK_KERNEL(thf_smallk_v4, THF_VEC_V4, thf_f32x16, 16, 4)
+THF_SMALLK_KERNEL(thf_smallk_v3, THF_VEC_V3, thf_f32x8, 8, 2)
 #endif
-THF_SMALLK_KERNEL(thf_smallk_base, , thf_f32x4, 4, 4, 2)
+THF_SMALLK_KERNEL(thf_smallk_base, , thf_f32x4, 4, 2)
 
 /* C (m x n, rows rsc apart, contiguous along n) := alpha * A @ B + beta * C,
  * A (m x k) at any strides, B (k x n, rows rsb apart, contiguous along n). */

@@ -513,8 +513,52 @@ def test_reused_empty_never_hands_out_live_memory(array_cache):
     assert numpy_ops.array_cache_info()["hits"] == hits + 1, "a freed block is reused"
     c[:] = 1.0
     assert c.sum() == 1000 * 288
-    small = numpy_ops.reused_empty(10, "int32")
-    assert small.base is None and small.dtype == numpy.int32  # NumPy's own below 1 MiB
+    small = numpy_ops.reused_empty(10, "int32")  # NumPy's own memory below 1 MiB
+    assert small.dtype == numpy.int32 and type(small.base) is numpy.ndarray
+    assert small.ctypes.data % 64 == 0 and c.ctypes.data % 64 == 0  # both on a cache line
+
+
+@pytest.mark.parametrize("shape", [(), (0,), (3,), (5, 7), (2, 3, 4), (0, 5), (1000, 600)])
+@pytest.mark.parametrize("dtype", ["float32", "int32", "float64", "uint8"])
+def test_aligned_arrays_start_on_a_cache_line(shape, dtype):
+    """What NumpyOps allocates (alloc, its kernels' outputs, gemm's output)
+    starts on a 64-byte boundary: C-ordered, writable, of the dtype and
+    shape asked, zero-filled when asked, and owning no memory twice (the
+    block is the array's base, freed with it)."""
+    for zeros in (False, True):
+        a = numpy_ops.aligned_empty(shape, dtype, zeros)
+        assert a.shape == shape and a.dtype == numpy.dtype(dtype)
+        assert a.flags.c_contiguous and a.flags.writeable
+        assert a.size == 0 or a.ctypes.data % 64 == 0  # (an empty one has no data)
+        assert a.base.nbytes - a.nbytes < 64
+        if zeros:
+            assert not a.any()
+        b = NumpyOps().alloc(shape, dtype=dtype, zeros=zeros)
+        assert b.shape == shape and b.dtype == numpy.dtype(dtype)
+        assert b.size == 0 or b.ctypes.data % 64 == 0
+        if zeros:
+            assert not b.any()
+    with pytest.raises(ValueError, match="negative dimensions"):
+        numpy_ops.aligned_empty((3, -1))
+
+
+def test_gemm_outputs_and_the_arena_start_on_a_cache_line():
+    """gemm's new outputs, every tensor of a model's parameter arena (each at
+    a multiple of 16 floats from its start) and the kernels' outputs start on
+    a 64-byte boundary, so the next product reads whole cache lines."""
+    from thinc_fast.api import Relu, Softmax, chain
+    ops = NumpyOps()
+    for m, k, n in [(32, 64, 10), (128, 784, 512), (3, 5, 7)]:
+        assert ops.gemm(randn(m, k), randn(n, k), trans2=True).ctypes.data % 64 == 0
+        assert ops.gemm(randn(m, k), randn(k, n)).ctypes.data % 64 == 0
+    model = chain(Relu(37), Softmax(10))
+    model.initialize(X=randn(4, 29), Y=numpy.zeros((4, 10), "f"))
+    for node in model.walk():
+        for name in node.param_names:
+            assert node.get_param(name).ctypes.data % 64 == 0, (node.name, name)
+    Y = model.predict(randn(9, 29))
+    assert Y.ctypes.data % 64 == 0
+    assert ops.seq2col(randn(20, 8), 1).ctypes.data % 64 == 0
 
 
 def test_array_cache_stays_in_bounds(array_cache):
@@ -525,7 +569,8 @@ def test_array_cache_stays_in_bounds(array_cache):
     assert info["bytes"] <= 2 * 2**20 and info["blocks"] <= 32
     array_cache(0)
     assert numpy_ops.array_cache_info()["bytes"] == 0
-    assert numpy_ops.reused_empty((700, 1000)).base is None  # off: plain numpy.empty
+    off = numpy_ops.reused_empty((700, 1000))  # off: NumPy's memory (aligned_empty)
+    assert type(off.base) is numpy.ndarray and off.ctypes.data % 64 == 0
     with pytest.raises(ValueError, match="limit_mb must be >= 0"):
         array_cache(-1)
 
@@ -690,6 +735,39 @@ def test_dot_kernel_thin_and_wide_orders_give_the_same_bits(options, vector_isa,
         check(wide, reference(A, W, False, True), k)
 
 
+def _placed(values, offset, ld=None):
+    """A copy of `values` (2-d) whose first row starts `offset` floats past a
+    64-byte boundary, its rows `ld` floats apart."""
+    m, k = values.shape
+    ld = ld or k
+    block = numpy_ops.aligned_empty(m * ld + offset + 16)
+    out = block[offset:offset + m * ld].reshape(m, ld)[:, :k]
+    out[...] = values
+    assert (out.ctypes.data - block.ctypes.data) == 4 * offset
+    return out
+
+
+@pytest.mark.parametrize("m,n,k", [(64, 150, 784), (128, 10, 512), (100, 7, 33), (65, 40, 100),
+                                   (200, 16, 1000), (64, 5, 3000)])
+def test_dot_kernel_same_bits_wherever_the_rows_start(options, vector_isa, m, n, k):
+    """When neither operand's rows start on 64-byte boundaries, the kernel
+    copies W's rows to aligned scratch (dot_gemm.h): the values and their
+    lanes along k are the same, so the result must be bit for bit that of
+    aligned operands, thin or wide, k a multiple of 16 or not, rows further
+    apart than k, and for W too long to copy (k = 3000) -- on every build."""
+    all_to_dot(options)
+    thinc_fast.set_num_threads(1)
+    A, W = randn(m, k), randn(n, k)
+    for isa in _vector_isas():
+        vector_isa(isa)
+        expected = NumpyOps().gemm(_placed(A, 0), _placed(W, 0), trans2=True)
+        check(expected, reference(A, W, False, True), k)
+        for off_a, off_w, pad in [(4, 4, 0), (1, 3, 0), (8, 0, 0), (0, 12, 0), (4, 8, 5)]:
+            got = NumpyOps().gemm(_placed(A, off_a, k + pad), _placed(W, off_w, k + pad),
+                                  trans2=True)
+            numpy.testing.assert_array_equal(got, expected, err_msg=f"{off_a}, {off_w}, {pad}")
+
+
 @pytest.mark.parametrize("m,n,k,kind", [(32, 64, 784, "dot"), (16, 10, 288, "dot"),
                                         (64, 512, 512, "dot"), (64, 512, 288, "large"),
                                         (200, 64, 784, "large"), (32, 512, 128, "large")])
@@ -733,8 +811,10 @@ def test_dot_options_validate(options):
 
 # Shapes for the short-k kernel (smallk_gemm.h): full 4-row x 4-vector
 # blocks, single vectors, the scalar column edge, the last m % 4 rows, k = 1.
+# Rows go 4 at a time, the last 5 or 6 as one block, 7 as 4 + 3, 1-3 as one.
 SMALLK_SHAPES = [(64, 784, 32), (32, 784, 64), (128, 512, 10), (10, 64, 32), (7, 16, 1),
-                 (5, 100, 3), (33, 79, 17), (1, 16, 64)]
+                 (5, 100, 3), (33, 79, 17), (1, 16, 64), (6, 40, 9), (2, 33, 5), (11, 48, 20),
+                 (3, 17, 2), (9, 64, 60)]
 
 
 @pytest.mark.parametrize("m,n,k", SMALLK_SHAPES)

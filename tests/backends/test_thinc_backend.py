@@ -41,6 +41,29 @@ def test_registered_with_thinc():
     assert type(thinc_api.get_ops("numpy")) is ThincNumpyOps, "Thinc's own stays Thinc's"
 
 
+def test_alloc_is_thincs_on_a_cache_line(ops):
+    """alloc (and Thinc's alloc1f..alloc4i, which call it) gives what Thinc's
+    gives, with the data on a 64-byte boundary; shapes NumPy refuses get
+    Thinc's own errors. (Thinc's initializers make weights with NumPy's
+    random functions, not alloc: those stay where NumPy put them.)"""
+    fast, thinc = ops
+    for shape, dtype in [((5, 7), "float32"), ((3,), "int32"), ((2, 3, 4), "f"), (9, "float64"),
+                         ((1000, 288), "float32")]:
+        for zeros in (True, False):
+            got, want = fast.alloc(shape, dtype=dtype, zeros=zeros), thinc.alloc(
+                shape, dtype=dtype, zeros=zeros)
+            assert got.shape == want.shape and got.dtype == want.dtype
+            assert got.ctypes.data % 64 == 0 and got.flags.c_contiguous and got.flags.writeable
+            if zeros:
+                assert not got.any()
+    assert fast.alloc2f(3, 4).ctypes.data % 64 == 0 and fast.alloc1i(6).dtype == numpy.int32
+    for bad in [(3, -1), (2.5, 3)]:
+        with pytest.raises((ValueError, TypeError)) as want:
+            thinc.alloc(bad)
+        with pytest.raises(want.type):
+            fast.alloc(bad)
+
+
 @pytest.mark.parametrize("shape", [(1, 5, 3), (600, 288, 288), (32, 10, 64), (7, 0, 4)])
 @pytest.mark.parametrize("trans", [(False, False), (True, False), (False, True)])
 def test_gemm_matches_float64(ops, threads, shape, trans):

@@ -42,3 +42,28 @@ cdef inline Py_ssize_t dim(object a, int i) noexcept:
 cdef inline Py_ssize_t size(object a) noexcept:
     """The number of elements of the NumPy array `a`."""
     return cnp.PyArray_SIZE(<cnp.ndarray>a)
+
+
+cdef enum:
+    ALIGN_BYTES = 64  # a cache line, and one AVX-512 vector
+
+
+cdef inline object empty_aligned(int nd, cnp.npy_intp* dims, int typenum, int itemsize):
+    """A new uninitialised C-ordered NumPy array whose data start on a
+    64-byte boundary (NumPy's allocator gives 16). Vector kernels that read
+    rows along k (the dot-product gemm) load every vector across two cache
+    lines when rows start off a boundary: 128x784x512 ran 20% slower on Zen 5
+    with both operands off. The memory is a NumPy uint8 block 63 bytes longer,
+    kept as the array's base (freed with the last view). `itemsize` is that
+    of `typenum`."""
+    cdef cnp.npy_intp count = 1, nbytes
+    cdef int i
+    for i in range(nd):
+        count *= dims[i]
+    nbytes = count * itemsize + (ALIGN_BYTES - 1)
+    block = cnp.PyArray_EMPTY(1, &nbytes, cnp.NPY_UINT8, 0)
+    cdef char* p = <char*>cnp.PyArray_DATA(<cnp.ndarray>block)
+    p += (-<size_t>p) & (ALIGN_BYTES - 1)
+    arr = cnp.PyArray_New(cnp.ndarray, nd, dims, typenum, NULL, p, 0, cnp.NPY_ARRAY_CARRAY, None)
+    cnp.set_array_base(<cnp.ndarray>arr, block)
+    return arr

@@ -25,7 +25,7 @@ from cpython.buffer cimport PyBUF_FORMAT, PyBUF_ND, PyBUF_STRIDES
 from libc.stdint cimport int64_t, uint64_t
 from blis.cy cimport gemm as blis_gemm, NO_TRANSPOSE
 
-from .arrays cimport dim, f32_data, f32_native, writable
+from .arrays cimport ALIGN_BYTES, dim, empty_aligned, f32_data, f32_native, writable
 from .loops cimport thf_job, thf_job_chunk
 
 from . import _blis_arch
@@ -372,7 +372,7 @@ cdef object gemm_fast(object x, object y, object out, bint trans1, bint trans2, 
             return None
         dims[0] = m
         dims[1] = n
-        out = cnp.PyArray_EMPTY(2, dims, cnp.NPY_FLOAT32, 0)
+        out = empty_aligned(2, dims, cnp.NPY_FLOAT32, 4)
     elif not (_f32_2d(out) and writable(out)) or dim(out, 0) != m or dim(out, 1) != n:
         return None
     if not _c_layout(out, &rsc, &csc):
@@ -493,6 +493,25 @@ cdef class _ReusedBlock:
             self.ptr = NULL
 
 
+def aligned_empty(shape, dtype=_F32, zeros=False):
+    """``numpy.empty(shape, dtype)`` (``numpy.zeros`` with `zeros`), C-ordered,
+    with its data on a 64-byte boundary (arrays.pxd's ``empty_aligned``: the
+    vector kernels read rows that start there without splitting cache lines).
+    The block is NumPy's, 63 bytes longer, kept as the array's base; zeros come
+    from ``numpy.zeros``, so large ones stay lazily zeroed pages."""
+    dt = numpy.dtype(dtype)
+    shape = (int(shape),) if isinstance(shape, (int, numpy.integer)) else tuple(shape)
+    cdef Py_ssize_t count = 1
+    for d in shape:
+        if d < 0:
+            raise ValueError(f"aligned_empty: negative dimensions are not allowed: {shape}")
+        count *= d
+    cdef Py_ssize_t nbytes = count * dt.itemsize + (ALIGN_BYTES - 1)
+    block = numpy.zeros(nbytes, numpy.uint8) if zeros else numpy.empty(nbytes, numpy.uint8)
+    cdef Py_ssize_t off = (-<Py_ssize_t>cnp.PyArray_DATA(<cnp.ndarray>block)) & (ALIGN_BYTES - 1)
+    return block[off:off + count * dt.itemsize].view(dt).reshape(shape)
+
+
 def reused_empty(shape, dtype=_F32):
     """``numpy.empty(shape, dtype)``, C-ordered, whose memory (when large) comes
     from the reuse cache and returns to it once the array and its views are gone
@@ -504,14 +523,17 @@ def reused_empty(shape, dtype=_F32):
         count *= d
     cdef Py_ssize_t nbytes = count * dt.itemsize
     if nbytes < _CACHE_MIN_BYTES or _cache_limit <= 0:
-        return numpy.empty(shape, dtype=dt)
+        return aligned_empty(shape, dt)
     cdef _ReusedBlock block = _ReusedBlock.__new__(_ReusedBlock)
-    block.ptr = _cache_take(nbytes, &block.capacity)
+    block.ptr = _cache_take(nbytes + ALIGN_BYTES, &block.capacity)
     if block.ptr == NULL:
         raise MemoryError(f"cannot allocate {nbytes} bytes for an array of shape {shape}")
-    block.shape[0] = nbytes
+    block.shape[0] = block.capacity
     block.strides[0] = 1
-    return numpy.frombuffer(block, dtype=dt, count=count).reshape(shape)
+    # malloc's large blocks start 16 bytes past a page: the data start at the
+    # first 64-byte boundary (see aligned_empty)
+    cdef Py_ssize_t off = (-<Py_ssize_t>block.ptr) & (ALIGN_BYTES - 1)
+    return numpy.frombuffer(block, dtype=dt, count=count, offset=off).reshape(shape)
 
 
 def array_cache_info():

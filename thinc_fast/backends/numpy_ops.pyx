@@ -39,7 +39,7 @@ from libc.stdint cimport uint32_t
 from .gemm cimport gemm_fast
 
 from . import stream_kernels
-from .gemm import blis_layout, gemm_call, reused_empty
+from .gemm import aligned_empty, blis_layout, gemm_call, reused_empty
 from .kernel_args import (backprop_lengths, check_bias, check_same_shape, check_seed,
                           check_window, hash_ids, offsets_from_lengths, reduce_offsets,
                           seq2col_offsets)
@@ -102,8 +102,12 @@ class NumpyOps(Ops):
     name = "numpy"
     xp = numpy
     # how the kernels below allocate their outputs (the Thinc backend's instance
-    # takes reused_empty)
-    _empty = staticmethod(numpy.empty)
+    # takes reused_empty): on 64-byte boundaries, as alloc's arrays, so that the
+    # next product reads whole cache lines (gemm.aligned_empty)
+    _empty = staticmethod(aligned_empty)
+
+    def _new_array(self, shape, dtype, zeros):
+        return aligned_empty(shape, dtype, zeros)
 
     def gemm(self, x, y, out=None, trans1=False, trans2=False, *, alpha=1.0, beta=0.0):
         """``out := alpha * op(x) @ op(y) + beta * out`` through blis (float32).

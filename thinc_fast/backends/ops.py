@@ -76,6 +76,11 @@ class Ops:
             shape = (shape,)
         if any((not isinstance(d, (int, numpy.integer))) or d < 0 for d in shape):
             raise ValueError(f"alloc: invalid shape {shape!r}: dimensions must be non-negative ints")
+        return self._new_array(shape, dtype, zeros)
+
+    def _new_array(self, shape: Shape, dtype: Any, zeros: bool):
+        """The array :meth:`alloc` returns (its arguments checked); backends
+        override it to place the data (NumpyOps: on a 64-byte boundary)."""
         return self.xp.zeros(shape, dtype=dtype) if zeros else self.xp.empty(shape, dtype=dtype)
 
     def alloc1f(self, d0: int, *, dtype: Any = "float32", zeros: bool = True):
