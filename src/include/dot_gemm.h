@@ -198,9 +198,11 @@
  * W in a thin product), read by every row block. At 64 rows or more that
  * gave 201 -> 233-247 GFLOP/s; with fewer rows the copy costs more than it
  * saves (32x784x64: 197 either way), and copying A's row blocks in a thin
- * product cost more than it saved too. The values and their lanes along k
- * are the same, so are the bits. A block reads W's row j at
- * w_at + (j - w_j0) * w_ld: W itself or its copy. */
+ * product cost more than it saved too. The AVX2 build (8-float vectors, a
+ * split on every other load) copies only in a thin product: there the copy
+ * gave 74 -> 90 GFLOP/s at 128x512x10, in a wide one it cost 2.5%. The
+ * values and their lanes along k are the same, so are the bits. A block
+ * reads W's row j at w_at + (j - w_j0) * w_ld: W itself or its copy. */
 #define THF_DOT_SCRATCH 8192 /* floats: 32 KiB on the stack */
 #define THF_DOT_COPY_ROWS 64  /* copy W only for products of at least this many rows */
 
@@ -247,7 +249,7 @@ static inline void thf_dot_copy_rows(float *dst, ptrdiff_t kp, const float *src,
             }                                                                               \
             return;                                                                         \
         }                                                                                   \
-        const int copy_w = misaligned && (NR) * kp <= THF_DOT_SCRATCH;                      \
+        const int copy_w = misaligned && (VW) == 16 && (NR) * kp <= THF_DOT_SCRATCH;        \
         for (j = 0; j < n; j += (NR)) {                                                     \
             if (copy_w) {                                                                   \
                 thf_dot_copy_rows(scratch, kp, W + j * ldw, ldw, n - j < (NR) ? n - j : (NR), k); \
