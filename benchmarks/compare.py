@@ -150,33 +150,49 @@ def bench_gemm(rounds: int) -> None:
 # ----------------------------------------------------------- gemm, MLP step
 # Every gemm of one training step of the 784-512-512-10 MLP at batch 128, with
 # the transposes the layers use (W is stored nO x nI): forward Y = X @ W.T,
-# input gradient dX = dY @ W, weight gradient dW += dY.T @ X.
+# input gradient dX = dY @ W, weight gradient dW += dY.T @ X. The last field
+# names the operands that come from the user's NumPy in a real step (the
+# batch X[idx] and the loss gradient Yh - Y): the others are the model's
+# (weights, gradients, activations), which thinc_fast allocates on 64-byte
+# boundaries (NumPy's allocator gives 16). Both libraries get the same arrays.
 STEP_GEMMS = [
-    ("layer 1 forward", 128, 784, 512, "B^T"),
-    ("layer 2 forward", 128, 512, 512, "B^T"),
-    ("output forward", 128, 512, 10, "B^T"),
-    ("output dX", 128, 10, 512, "-"),
-    ("layer 2 dX", 128, 512, 512, "-"),
-    ("layer 1 dX", 128, 512, 784, "-"),
-    ("output dW", 10, 128, 512, "A^T"),
-    ("layer 2 dW", 512, 128, 512, "A^T"),
-    ("layer 1 dW", 512, 128, 784, "A^T"),
+    ("layer 1 forward", 128, 784, 512, "B^T", "A"),
+    ("layer 2 forward", 128, 512, 512, "B^T", ""),
+    ("output forward", 128, 512, 10, "B^T", ""),
+    ("output dX", 128, 10, 512, "-", "A"),
+    ("layer 2 dX", 128, 512, 512, "-", ""),
+    ("layer 1 dX", 128, 512, 784, "-", ""),
+    ("output dW", 10, 128, 512, "A^T", "A"),
+    ("layer 2 dW", 512, 128, 512, "A^T", ""),
+    ("layer 1 dW", 512, 128, 784, "A^T", "B"),
 ]
 
 
-def step_gemm_operands(m: int, k: int, n: int, trans: str, rng):
-    """(ours, numpy's) closures computing the same product on the same views."""
+def step_gemm_operands(m: int, k: int, n: int, trans: str, rng, users: str = "ABC"):
+    """(ours, numpy's) closures computing the same product on the same views.
+    Operands named in `users` are NumPy's arrays, the others thinc_fast's
+    (``ops.alloc``), as in a training step (see STEP_GEMMS)."""
     ops = NumpyOps()
+
+    def array(name, shape):
+        values = rng.standard_normal(shape).astype("f")
+        if name in users:
+            return values
+        out = ops.alloc(shape, zeros=False)
+        out[...] = values
+        return out
+
     if trans == "B^T":    # X (m, k) @ W (n, k).T
-        A, B = rng.standard_normal((m, k)).astype("f"), rng.standard_normal((n, k)).astype("f")
+        A, B = array("A", (m, k)), array("B", (n, k))
         a, b, t1, t2 = A, B.T, False, True
     elif trans == "A^T":  # dY (k, m).T @ X (k, n)
-        A, B = rng.standard_normal((k, m)).astype("f"), rng.standard_normal((k, n)).astype("f")
+        A, B = array("A", (k, m)), array("B", (k, n))
         a, b, t1, t2 = A.T, B, True, False
     else:                 # dY (m, k) @ W (k, n)
-        A, B = rng.standard_normal((m, k)).astype("f"), rng.standard_normal((k, n)).astype("f")
+        A, B = array("A", (m, k)), array("B", (k, n))
         a, b, t1, t2 = A, B, False, False
-    C, C2 = numpy.zeros((m, n), "f"), numpy.zeros((m, n), "f")
+    C, C2 = array("C", (m, n)), numpy.zeros((m, n), "f")
+    C[...] = 0
     beta = 1.0 if trans == "A^T" else 0.0  # ours accumulates weight gradients, as the layers do
     ours = lambda: ops.gemm(A, B, out=C, trans1=t1, trans2=t2, beta=beta)  # noqa: E731
     theirs = lambda: numpy.matmul(a, b, out=C2)  # noqa: E731
@@ -209,8 +225,8 @@ def bench_gemm_step(rounds: int) -> None:
     print(f"  {'gemm':<16} {'m x k x n':>13} {'op':>4} {'thinc_fast':>22} {'numpy matmul':>22} "
           f"{'ratio':>6} {'thr':>3} {'ours of peak':>13}")
     ratios, fractions = [], []
-    for label, m, k, n, trans in STEP_GEMMS:
-        ours, theirs = step_gemm_operands(m, k, n, trans, rng)
+    for label, m, k, n, trans, users in STEP_GEMMS:
+        ours, theirs = step_gemm_operands(m, k, n, trans, rng, users)
         flops = 2.0 * m * k * n
         times = run_interleaved({"thinc_fast": ours, "numpy": theirs}, rounds, inner=_inner(flops))
         threads = _threads_used(ours)
@@ -244,8 +260,8 @@ def bench_gemm_mixed(rounds: int) -> None:
           f"{N_THREADS} threads, us median (min-max) of {rounds} interleaved rounds")
     print(f"  {'gemm':<16} {'m x k x n':>13} {'alone':>22} {'after NumPy':>22} {'ratio':>6}")
     worst = 0.0
-    for label, m, k, n, trans in STEP_GEMMS:
-        ours, theirs = step_gemm_operands(m, k, n, trans, rng)
+    for label, m, k, n, trans, users in STEP_GEMMS:
+        ours, theirs = step_gemm_operands(m, k, n, trans, rng, users)
         inner = _inner(2.0 * m * k * n)
         alone: List[float] = []
         mixed: List[float] = []
