@@ -558,7 +558,23 @@ def test_gemm_outputs_and_the_arena_start_on_a_cache_line():
             assert node.get_param(name).ctypes.data % 64 == 0, (node.name, name)
     Y = model.predict(randn(9, 29))
     assert Y.ctypes.data % 64 == 0
-    assert ops.seq2col(randn(20, 8), 1).ctypes.data % 64 == 0
+    X, lengths = randn(20, 8), numpy.array([5, 15], "int32")
+    outputs = [ops.seq2col(X, 1), ops.backprop_relu(X, X), ops.softmax(X), ops.gelu(X),
+               ops.reduce_sum(X, lengths), ops.reduce_max(X, lengths)[0],
+               ops.backprop_reduce_mean(X[:2], lengths)]
+    for i, out in enumerate(outputs):
+        assert out.ctypes.data % 64 == 0, i
+
+
+def test_aligned_empty_keeps_numpys_other_dtypes():
+    """References start as None, other byte orders and strings keep their
+    dtype (NumPy's path); shapes may be lists or ints."""
+    objects = numpy_ops.aligned_empty(3, object)
+    assert objects.dtype == object and all(x is None for x in objects)
+    assert numpy_ops.aligned_empty([2, 2], ">f4").dtype == numpy.dtype(">f4")
+    assert numpy_ops.aligned_empty((2,), "U3", zeros=True).tolist() == ["", ""]
+    big = numpy_ops.aligned_empty((1024, 1024), zeros=True)  # NumPy's lazily zeroed pages
+    assert big.ctypes.data % 64 == 0 and not big[::97, ::89].any()
 
 
 def test_array_cache_stays_in_bounds(array_cache):

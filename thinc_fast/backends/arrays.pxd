@@ -67,3 +67,10 @@ cdef inline object empty_aligned(int nd, cnp.npy_intp* dims, int typenum, int it
     arr = cnp.PyArray_New(cnp.ndarray, nd, dims, typenum, NULL, p, 0, cnp.NPY_ARRAY_CARRAY, None)
     cnp.set_array_base(<cnp.ndarray>arr, block)
     return arr
+
+
+cdef inline object f32_empty_like(object a):
+    """A new uninitialised C-ordered float32 array of the shape of the NumPy
+    array `a`, on a 64-byte boundary (``empty_aligned``)."""
+    return empty_aligned(cnp.PyArray_NDIM(<cnp.ndarray>a), cnp.PyArray_DIMS(<cnp.ndarray>a),
+                         cnp.NPY_FLOAT32, 4)

@@ -28,7 +28,7 @@ import numpy
 
 cimport numpy as cnp
 
-from .arrays cimport dim, f32_c, f32_data, f32_native, size, writable
+from .arrays cimport dim, f32_c, f32_data, f32_empty_like, f32_native, size, writable
 
 from .loops cimport (THF_ACT_CLIPPED_LINEAR, THF_ACT_DISH, THF_ACT_GELU, THF_ACT_GELU_APPROX,
                      THF_ACT_HARD_SWISH, THF_ACT_HARD_SWISH_MOBILENET, THF_ACT_MISH,
@@ -176,7 +176,7 @@ class NumpyOps(Ops):
         dY_c = dY if cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>dY) else numpy.ascontiguousarray(dY)
         Y_c = Y if cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>Y) else numpy.ascontiguousarray(Y)
         in_place = inplace and dY_c is dY and writable(dY)
-        dX = dY_c if in_place else numpy.empty_like(dY_c)
+        dX = dY_c if in_place else f32_empty_like(dY_c)
         cdef float* dx = f32_data(dX)
         cdef const float* dy = f32_data(dY_c)
         cdef const float* yv = f32_data(Y_c)
@@ -194,7 +194,7 @@ class NumpyOps(Ops):
         if temperature != 1.0:
             X = numpy.divide(X, temperature, out=X) if in_place else X / temperature
             in_place = True
-        Y = X if in_place else numpy.empty_like(X)
+        Y = X if in_place else f32_empty_like(X)
         cdef Py_ssize_t nr = dim(X, 0), nc = dim(X, 1)
         cdef const float* x = f32_data(X)
         cdef float* y = f32_data(Y)
@@ -311,7 +311,7 @@ class NumpyOps(Ops):
         offsets = lengths_offsets(lengths, X.shape[0], 0, 0)
         if offsets is None:
             offsets = reduce_offsets(method, self, X, lengths, min_length=0)
-        out = numpy.empty((offsets.shape[0] - 1, X.shape[1]), dtype=X.dtype)
+        out = self._empty((offsets.shape[0] - 1, X.shape[1]), dtype=X.dtype)
         if out.size:
             X = numpy.ascontiguousarray(X)
             reduce_sum_into(out, X, offsets, mean)
@@ -324,7 +324,7 @@ class NumpyOps(Ops):
         offsets = lengths_offsets(lengths, X.shape[0], 1, 0)
         if offsets is None:
             offsets = reduce_offsets("reduce_max", self, X, lengths, min_length=1)
-        out = numpy.empty((offsets.shape[0] - 1, X.shape[1]), dtype=X.dtype)
+        out = self._empty((offsets.shape[0] - 1, X.shape[1]), dtype=X.dtype)
         which = numpy.zeros((offsets.shape[0] - 1, X.shape[1]), dtype=numpy.int32)
         if out.size:
             X = numpy.ascontiguousarray(X)
@@ -345,7 +345,7 @@ class NumpyOps(Ops):
         offsets = lengths_offsets(lengths, 0, 0, 2) if d.ndim == 2 else None
         if offsets is None or offsets.shape[0] - 1 != d.shape[0]:
             offsets = offsets_from_lengths(backprop_lengths(method, self, d, lengths, min_length=0))
-        dX = numpy.empty((int(offsets[offsets.shape[0] - 1]), d.shape[1]), dtype=d.dtype)
+        dX = self._empty((int(offsets[offsets.shape[0] - 1]), d.shape[1]), dtype=d.dtype)
         if dX.size:
             d = numpy.ascontiguousarray(d)
             breduce_sum_into(dX, d, offsets, mean)
@@ -365,7 +365,7 @@ class NumpyOps(Ops):
                              f"{d_maxes.shape}")
         if which.size and bool(((which < 0) | (which >= lens[:, None])).any()):
             raise IndexError("backprop_reduce_max: which holds a row outside its sequence")
-        dX = numpy.empty((int(offsets[offsets.shape[0] - 1]), d_maxes.shape[1]),
+        dX = self._empty((int(offsets[offsets.shape[0] - 1]), d_maxes.shape[1]),
                          dtype=d_maxes.dtype)
         if dX.size:
             d_maxes = numpy.ascontiguousarray(d_maxes)

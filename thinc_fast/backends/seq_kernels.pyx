@@ -12,8 +12,10 @@ float64 as the loops need) and pick the loop for their dtypes.
 """
 import numpy
 
+cimport numpy as cnp
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 
+from .arrays cimport f32_empty_like
 from .gemm cimport job_init, num_threads, run_job
 from .loops cimport *
 
@@ -441,7 +443,7 @@ def act_forward(X, inplace, int kind, double p0, double p1, double p2, double p3
         return None
     if inplace and not X.flags.writeable:
         return None
-    Y = X if inplace else numpy.empty_like(X)
+    Y = X if inplace else f32_empty_like(X)
     if X.size:
         _act_forward_run(Y.reshape(-1), X.reshape(-1), kind, p0, p1, p2, p3)
     return Y
@@ -475,7 +477,7 @@ def act_backward(dY, X, Y, inplace, int kind, double p0, double p1, double p2):
             return None
     if inplace and not dY.flags.writeable:
         return None
-    dX = dY if inplace else numpy.empty_like(dY)
+    dX = dY if inplace else f32_empty_like(dY)
     if dY.size:
         _act_backward_run(dX.reshape(-1), dY.reshape(-1), X.reshape(-1),
                           (X if Y is None else Y).reshape(-1), kind, p0, p1, p2)
