@@ -117,17 +117,24 @@ _ARM_CONFIGS = ("armsve", "a64fx", "firestorm", "thunderx2", "cortexa57", "corte
 # It also wins on input gradients dY @ W with a long k at up to 64 rows
 # (benchmarks/gemm_sweep.py, 2 threads, short-k / blis large): 32x512x512
 # 420/271, 32x288x288 417/236, 64x512x512 490/341, 64x288x96 266/187, 16x288x288
-# 336/146; it loses at 64x200x300 239/292 and from about 96 rows on (96x512x512
-# 367/404): smallk_rows 64. Beside BLIS 0.7.0 (spaCy's blis 1.3.x) it wins
-# on all of those (32x512x512 523/183, 64x200x300 220/204). And on weight
+# 336/146; it lost at 64x200x300 239/292 and from about 96 rows on (96x512x512
+# 367/404) while it ran its row blocks outermost, streaming all of B once per
+# block. Walking B in panels that stay in L2 (smallk_gemm.h), it wins up to
+# 256 rows (2 threads, short-k / blis large, BLIS 0.9.0: 128x512x784 490/423,
+# 128x512x512 524/430, 256x512x784 491/453, 128x784x512 486/390; BLIS 0.7.0:
+# 96x512x512 533/430, 128x288x288 472/367, 256x288x288 467/398) and ties or
+# loses beyond (600x288x288 464/466 and 445/471, 2000x288x96 416/434):
+# smallk_rows 256. Beside BLIS 0.7.0 (spaCy's blis 1.3.x) it won the
+# row-blocks-outer comparisons too (32x512x512 523/183, 64x200x300 220/204). And on weight
 # gradients of narrow layers, A = dY^T strided, at up to 64 rows and k (the
 # batch) up to 1024: smallk_trans_k (2 threads, short-k / best of blis, BLIS
 # 0.9.0): 10x128x512 (the output layer's dW at batch 128) 228/139, 16x256x512
 # 473/182, 32x600x512 449/293, 64x600x512 346/340; from k = 2000 on it loses
-# at 512 columns (64x2000x512 299/343, 32x5000x512 258/283). All 0 (off) where
-# not measured.
+# at 512 columns (64x2000x512 299/343, 32x5000x512 258/283); beyond 64 rows
+# it ties or loses (128x128x784 414/403, 256x128x512 425/442, 200x128x300
+# 227/358): smallk_trans_rows 64. All 0 (off) where not measured.
 _NO_DOT = {"dot_rows": 0, "dot_k": 256, "dot_k_per_row": 8, "dot_cols": 0, "smallk_k": 0,
-           "smallk_rows": 0, "smallk_trans_k": 0}
+           "smallk_rows": 0, "smallk_trans_rows": 0, "smallk_trans_k": 0}
 THIN_RULES = {
     ("0.9.0", "default"): {"thin_rows": 100, "thin_cols": 32, "thin_k": 16, "mid_rows": 256,
                            "mid_cols": 100, "thin_flops": 0.0, **_NO_DOT},
@@ -136,11 +143,13 @@ THIN_RULES = {
     ("0.9.0", "zen5"): {"thin_rows": 0, "thin_cols": 32, "thin_k": 0, "mid_rows": 0,
                         "mid_cols": 0, "thin_flops": 1e6,
                         "dot_rows": 256, "dot_k": 64, "dot_k_per_row": 0, "dot_cols": 16,
-                        "smallk_k": 64, "smallk_rows": 64, "smallk_trans_k": 1024},
+                        "smallk_k": 64, "smallk_rows": 256, "smallk_trans_rows": 64,
+                        "smallk_trans_k": 1024},
     ("0.7.0", "zen5"): {"thin_rows": 0, "thin_cols": 0, "thin_k": 0, "mid_rows": 0,
                         "mid_cols": 0, "thin_flops": 0.0,
                         "dot_rows": 256, "dot_k": 64, "dot_k_per_row": 0, "dot_cols": 16,
-                        "smallk_k": 64, "smallk_rows": 64, "smallk_trans_k": 1024},
+                        "smallk_k": 64, "smallk_rows": 256, "smallk_trans_rows": 64,
+                        "smallk_trans_k": 1024},
 }
 # "avx2": blis's own rules as on the default kind, plus thinc_fast's kernels
 # where their AVX2 builds measured faster (see above)
@@ -148,7 +157,8 @@ THIN_RULES[("0.9.0", "avx2")] = {**THIN_RULES[("0.9.0", "default")], "dot_rows":
                                  "dot_k": 64, "dot_k_per_row": 0, "smallk_k": 16}
 THIN_RULES[("0.7.0", "avx2")] = {**THIN_RULES[("0.7.0", "default")], "dot_rows": 600,
                                  "dot_k": 64, "dot_k_per_row": 0, "dot_cols": 16,
-                                 "smallk_k": 16, "smallk_rows": 128, "smallk_trans_k": 32}
+                                 "smallk_k": 16, "smallk_rows": 128, "smallk_trans_rows": 128,
+                                 "smallk_trans_k": 32}
 
 
 def cpu_kind(vendor: str, family: int, isa: Optional[str]) -> str:
@@ -365,7 +375,8 @@ def gemm_plan() -> Dict[str, Any]:
             "dot_rows": _state["dot_rows"], "dot_k": _state["dot_k"],
             "dot_k_per_row": _state["dot_k_per_row"], "dot_cols": _state["dot_cols"],
             "smallk_k": _state["smallk_k"],
-            "smallk_rows": _state["smallk_rows"], "smallk_trans_k": _state["smallk_trans_k"]}
+            "smallk_rows": _state["smallk_rows"], "smallk_trans_rows": _state["smallk_trans_rows"],
+            "smallk_trans_k": _state["smallk_trans_k"]}
 
 
 def after_blis_init() -> None:
@@ -457,12 +468,15 @@ def _dot_rule() -> str:
 
 
 def _smallk_rule() -> str:
-    if not _state.get("smallk_k") and not _state.get("smallk_rows"):
+    if not (_state.get("smallk_k") or _state.get("smallk_rows")
+            or _state.get("smallk_trans_rows")):
         return ""
-    trans = (f" (A strided: k <= {_state['smallk_trans_k']})" if _state.get("smallk_trans_k")
-             else " (A contiguous along k)")
-    return (f"; B and C contiguous along n with k <= {_state['smallk_k']} or at most "
-            f"{_state['smallk_rows']} rows{trans} by thinc_fast's short-k kernel")
+    trans = (f", or at most {_state['smallk_trans_rows']} rows and k <= "
+             f"{_state['smallk_trans_k']} with A strided" if _state.get("smallk_trans_rows")
+             and _state.get("smallk_trans_k") else "")
+    return (f"; B and C contiguous along n with k <= {_state['smallk_k']}, or at most "
+            f"{_state['smallk_rows']} rows with A contiguous along k{trans}, by thinc_fast's "
+            f"short-k kernel")
 
 
 _SHOWN_FLAGS = ("avx512f", "avx512dq", "avx512bw", "avx512vl", "avx2", "fma", "asimd", "sve")

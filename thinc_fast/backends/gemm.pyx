@@ -56,6 +56,7 @@ cdef extern from "blis_gemm.h" nogil:
         dim_t smallk_k
         dim_t smallk_cols
         dim_t smallk_rows
+        dim_t smallk_trans_rows
         dim_t smallk_trans_k
     thf_blis_state thf_blis
     ctypedef struct thf_split_state "struct thf_split_state_s":
@@ -666,6 +667,7 @@ def _setup_gemm():
         thf_blis.dot_cols = plan["dot_cols"]
         thf_blis.smallk_k = plan["smallk_k"]
         thf_blis.smallk_rows = plan["smallk_rows"]
+        thf_blis.smallk_trans_rows = plan["smallk_trans_rows"]
         thf_blis.smallk_trans_k = plan["smallk_trans_k"]
     else:
         status["large"] = _blis_arch.active_arch()
@@ -701,6 +703,7 @@ def gemm_config():
         "smallk_k": thf_blis.smallk_k,
         "smallk_cols": thf_blis.smallk_cols,
         "smallk_rows": thf_blis.smallk_rows,
+        "smallk_trans_rows": thf_blis.smallk_trans_rows,
         "smallk_trans_k": thf_blis.smallk_trans_k,
         "mode": {v: k for k, v in _GEMM_MODES.items()}[thf_blis.force],
         "threads": gemm_threads(),
@@ -855,7 +858,7 @@ def _hog_seen(jobs):
 _GEMM_OPTIONS = {
     "mode": None, "thin_rows": None, "thin_cols": None, "thin_k": None, "mid_rows": None,
     "mid_cols": None, "thin_flops": 0, "dot_rows": 0, "dot_k": 1, "dot_k_per_row": 0, "dot_cols": 0,
-    "smallk_k": 0, "smallk_cols": 1, "smallk_rows": 0, "smallk_trans_k": 0,
+    "smallk_k": 0, "smallk_cols": 1, "smallk_rows": 0, "smallk_trans_rows": 0, "smallk_trans_k": 0,
     "spin_us": 0, "spin_max_us": 0, "contended_spin_us": 0, "share_check": 0,
     "min_flops": None, "chunk_flops": None,
     "chunks_per_thread": 1, "align": 1, "adaptive_split": 0, "step_threads": 0,
@@ -936,6 +939,8 @@ def set_gemm_options(**options):
         thf_blis.smallk_cols = given["smallk_cols"]
     if "smallk_rows" in given:
         thf_blis.smallk_rows = given["smallk_rows"]
+    if "smallk_trans_rows" in given:
+        thf_blis.smallk_trans_rows = given["smallk_trans_rows"]
     if "smallk_trans_k" in given:
         thf_blis.smallk_trans_k = given["smallk_trans_k"]
     if "dot_k" in given:
