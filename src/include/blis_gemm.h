@@ -103,15 +103,17 @@ static struct thf_blis_state_s {
     /* Products with B and C contiguous along n, at least smallk_cols
      * columns, and k <= smallk_k, or at most smallk_rows rows with A
      * contiguous along k (an input gradient dY @ W), or at most
-     * smallk_trans_rows rows and k <= smallk_trans_k (A strided: a weight
-     * gradient dY^T @ X of a narrow layer), go to thf_sgemm_smallk
-     * (smallk_gemm.h) instead of blis; 0: never (the rules per CPU). */
+     * smallk_trans_rows rows and k <= smallk_trans_k, or m * k at most
+     * smallk_trans_area (A strided: a weight gradient dY^T @ X), go to
+     * thf_sgemm_smallk (smallk_gemm.h) instead of blis; 0: never (the
+     * rules per CPU). */
     thf_dim_t smallk_k;
     thf_dim_t smallk_cols;
     thf_dim_t smallk_rows;
     thf_dim_t smallk_trans_rows;
     thf_dim_t smallk_trans_k;
-} thf_blis = {0, 0, 0, 0, 0, 0, 0, 100, 32, 16, 256, 100, 0.0, 0, 0, 256, 8, 0, 0, 16, 0, 0, 0};
+    thf_dim_t smallk_trans_area;
+} thf_blis = {0, 0, 0, 0, 0, 0, 0, 100, 32, 16, 256, 100, 0.0, 0, 0, 256, 8, 0, 0, 16, 0, 0, 0, 0};
 
 /* What kind of kernel a product runs on (decided once for the whole product). */
 enum { THF_GEMM_LARGE = 0, THF_GEMM_THIN = 1, THF_GEMM_DOT = 2, THF_GEMM_SMALLK = 3 };
@@ -186,7 +188,8 @@ static inline int thf_blis_is_smallk(thf_dim_t m, thf_dim_t n, thf_dim_t k, thf_
     return thf_blis.force == 0 && n >= thf_blis.smallk_cols && csb == 1 && csc == 1 &&
            (k <= thf_blis.smallk_k ||
             (csa == 1 && m <= thf_blis.smallk_rows) ||
-            (m <= thf_blis.smallk_trans_rows && k <= thf_blis.smallk_trans_k));
+            (m <= thf_blis.smallk_trans_rows && k <= thf_blis.smallk_trans_k) ||
+            m * k <= thf_blis.smallk_trans_area);
 }
 
 static inline int thf_gemm_kind(thf_dim_t m, thf_dim_t n, thf_dim_t k, thf_inc_t csa,

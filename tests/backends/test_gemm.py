@@ -280,19 +280,21 @@ def test_thin_rules_per_cpu_kind(vendor, family, isa, kind):
     rules = _blis_arch.thin_rules("0.9.0", kind)
     assert set(rules) == {"thin_rows", "thin_cols", "thin_k", "mid_rows", "mid_cols", "thin_flops",
                           "dot_rows", "dot_k", "dot_k_per_row", "dot_cols", "smallk_k",
-                          "smallk_rows", "smallk_trans_rows", "smallk_trans_k"}
+                          "smallk_rows", "smallk_trans_rows", "smallk_trans_k", "smallk_trans_area"}
     old_blis = _blis_arch.thin_rules("0.7.0", kind)
     if kind == "zen5":  # measured there: skx beats the sup kernels from about 1 MFLOP up
         assert rules["thin_rows"] == 0 and rules["thin_flops"] > 0
         assert rules["dot_rows"] == 256  # and the dot kernel beats blis up to 256 rows
-        assert rules["smallk_k"] == 64 and rules["smallk_rows"] == 256  # and the short-k kernel
-        assert rules["smallk_trans_rows"] == old_blis["smallk_trans_rows"] == 64
-        assert rules["smallk_trans_k"] == old_blis["smallk_trans_k"] == 1024
+        assert rules["smallk_k"] == 64 and rules["smallk_rows"] == 4096  # and the short-k kernel
+        assert rules["smallk_trans_rows"] == old_blis["smallk_trans_rows"] == 288
+        assert rules["smallk_trans_k"] == old_blis["smallk_trans_k"] == 8192
+        assert rules["smallk_trans_area"] == old_blis["smallk_trans_area"] == 512 * 600
         assert rules["dot_cols"] == 16  # and the dot kernel takes thin outputs
         assert old_blis["dot_rows"] == 256 and old_blis["dot_cols"] == 16  # beside BLIS 0.7.0 too
     elif kind == "avx2":  # the AVX2 dot kernel beats haswell (BLIS 0.9.0: not on thin outputs)
         assert rules["dot_rows"] == 256 and rules["dot_cols"] == 0 and rules["smallk_k"] == 16
         assert rules["smallk_rows"] == rules["smallk_trans_rows"] == rules["smallk_trans_k"] == 0
+        assert rules["smallk_trans_area"] == old_blis["smallk_trans_area"] == 0
         assert old_blis["dot_rows"] == 600 and old_blis["dot_cols"] == 16
         assert (old_blis["smallk_k"], old_blis["smallk_rows"], old_blis["smallk_trans_rows"],
                 old_blis["smallk_trans_k"]) == (16, 128, 128, 32)
@@ -303,7 +305,7 @@ def test_thin_rules_per_cpu_kind(vendor, family, isa, kind):
                 assert table[name] == default[name]  # blis's own rules as on the default kind
     else:
         assert rules["dot_rows"] == rules["dot_cols"] == rules["smallk_k"] == rules["smallk_rows"] == 0
-        assert rules["smallk_trans_rows"] == 0
+        assert rules["smallk_trans_rows"] == rules["smallk_trans_area"] == 0
         assert old_blis["dot_rows"] == 0  # not measured beside BLIS 0.7.0
     # beside BLIS 0.7.0 nothing goes to the thin context (its pools abort when a
     # split product on the large context follows one on the thin context)
@@ -794,7 +796,7 @@ def test_dot_rule_by_rows_and_k(options, m, n, k, kind):
     a product whose W is not contiguous along k (no B^T)."""
     options(thin_rows=0, thin_cols=0, thin_k=0, mid_rows=0, mid_cols=0, thin_flops=0,
             dot_rows=128, dot_k=256, dot_k_per_row=8, dot_cols=0, smallk_k=0, smallk_rows=0,
-            smallk_trans_rows=0)
+            smallk_trans_rows=0, smallk_trans_area=0)
     assert numpy_ops._gemm_kind(m, n, k, trans2=True) == kind
     assert numpy_ops._gemm_kind(m, n, k, trans2=False) == "large"
     options(dot_rows=0)
@@ -809,7 +811,7 @@ def test_dot_rule_for_thin_outputs(options, m, n, k, kind):
     dot kernel whatever the rows (an output layer's forward pass)."""
     options(thin_rows=0, thin_cols=0, thin_k=0, mid_rows=0, mid_cols=0, thin_flops=0,
             dot_rows=128, dot_k=256, dot_k_per_row=8, dot_cols=16, smallk_k=0, smallk_rows=0,
-            smallk_trans_rows=0)
+            smallk_trans_rows=0, smallk_trans_area=0)
     assert numpy_ops._gemm_kind(m, n, k, trans2=True) == kind
     options(dot_cols=0)
     assert numpy_ops._gemm_kind(m, n, k, trans2=True) == "large"
@@ -883,36 +885,40 @@ def test_smallk_kernel_reads_views_with_a_leading_dimension(options):
 
 
 @pytest.mark.parametrize("m,n,k,kind", [(64, 784, 32, "smallk"), (128, 512, 10, "smallk"),
-                                        (128, 512, 64, "smallk"), (512, 784, 128, "large"),
+                                        (128, 512, 64, "smallk"), (512, 784, 128, "smallk"),
                                         (128, 10, 64, "thin"), (64, 512, 512, "smallk"),
-                                        (256, 512, 512, "smallk"), (257, 512, 512, "large")])
+                                        (4096, 512, 512, "smallk"), (4097, 512, 512, "large")])
 def test_smallk_rule_by_k_rows_and_columns(options, m, n, k, kind):
     """Zen 5's rule: at least 16 columns, B and C contiguous along n (so never
-    for A @ B^T), and k <= 64 or at most 256 rows of an A contiguous along k;
+    for A @ B^T), and k <= 64 or at most 4096 rows of an A contiguous along k;
     both 0 turn it off."""
     options(thin_rows=0, thin_cols=32, thin_k=0, mid_rows=0, mid_cols=0, thin_flops=0,
-            dot_rows=0, smallk_k=64, smallk_rows=256, smallk_trans_rows=0, smallk_cols=16)
+            dot_rows=0, smallk_k=64, smallk_rows=4096, smallk_trans_rows=0, smallk_cols=16,
+            smallk_trans_area=0)
     assert numpy_ops._gemm_kind(m, n, k) == kind
     assert numpy_ops._gemm_kind(m, n, k, trans2=True) != "smallk"
     options(smallk_k=0, smallk_rows=0)
     assert numpy_ops._gemm_kind(m, n, k) != "smallk"
 
 
-@pytest.mark.parametrize("m,n,k,kind", [(10, 512, 128, "smallk"), (64, 512, 1024, "smallk"),
-                                        (64, 512, 1025, "large"), (65, 512, 128, "large"),
-                                        (10, 512, 64, "smallk")])
+@pytest.mark.parametrize("m,n,k,kind", [(10, 512, 128, "smallk"), (288, 512, 8192, "smallk"),
+                                        (288, 512, 8193, "large"), (289, 512, 1100, "large"),
+                                        (512, 784, 600, "smallk"), (512, 784, 601, "large"),
+                                        (600, 512, 513, "large"), (10, 512, 64, "smallk")])
 def test_smallk_rule_for_a_strided_a(options, m, n, k, kind):
-    """A weight gradient dY^T @ X (A strided) of a narrow layer: at most
-    smallk_trans_rows rows and k <= smallk_trans_k (0: only k <= smallk_k);
-    A contiguous along k goes by smallk_rows alone."""
+    """A weight gradient dY^T @ X (A strided): at most smallk_trans_rows rows
+    and k <= smallk_trans_k, or m * k <= smallk_trans_area (0: only
+    k <= smallk_k); A contiguous along k goes by smallk_rows alone."""
     options(thin_rows=0, thin_cols=32, thin_k=0, mid_rows=0, mid_cols=0, thin_flops=0,
-            dot_rows=0, smallk_k=64, smallk_rows=256, smallk_trans_rows=64, smallk_cols=16,
-            smallk_trans_k=1024)
+            dot_rows=0, smallk_k=64, smallk_rows=4096, smallk_trans_rows=288, smallk_cols=16,
+            smallk_trans_k=8192, smallk_trans_area=512 * 600)
     assert numpy_ops._gemm_kind(m, n, k, trans1=True) == kind
     assert numpy_ops._gemm_kind(m, n, k) == "smallk"
-    options(smallk_rows=0)
-    assert numpy_ops._gemm_kind(m, n, k) == ("smallk" if m <= 64 and k <= 1024 or k <= 64
-                                             else "large")
+    options(smallk_trans_area=0)
+    assert numpy_ops._gemm_kind(m, n, k, trans1=True) == (
+        "smallk" if m <= 288 and k <= 8192 or k <= 64 else "large")
+    options(smallk_rows=0, smallk_trans_rows=0, smallk_trans_area=0)
+    assert numpy_ops._gemm_kind(m, n, k) == ("smallk" if k <= 64 else "large")
     options(smallk_trans_k=0)
     assert numpy_ops._gemm_kind(m, n, k, trans1=True) == ("smallk" if k <= 64 else "large")
 

@@ -114,27 +114,25 @@ _ARM_CONFIGS = ("armsve", "a64fx", "firestorm", "thunderx2", "cortexa57", "corte
 # blis), BLIS 0.9.0: 64x32x784 (dW, batch 32) 225/153, 32x64x784 258/143,
 # 128x10x512 237/133, 10x32x64 89/43, 128x64x512 255/213, 600x32x288
 # 247/216, but 512x128x784 206/242; BLIS 0.7.0 alike (128x64x512 208/211).
-# It also wins on input gradients dY @ W with a long k at up to 64 rows
-# (benchmarks/gemm_sweep.py, 2 threads, short-k / blis large): 32x512x512
-# 420/271, 32x288x288 417/236, 64x512x512 490/341, 64x288x96 266/187, 16x288x288
-# 336/146; it lost at 64x200x300 239/292 and from about 96 rows on (96x512x512
-# 367/404) while it ran its row blocks outermost, streaming all of B once per
-# block. Walking B in panels that stay in L2 (smallk_gemm.h), it wins up to
-# 256 rows (2 threads, short-k / blis large, BLIS 0.9.0: 128x512x784 490/423,
-# 128x512x512 524/430, 256x512x784 491/453, 128x784x512 486/390; BLIS 0.7.0:
-# 96x512x512 533/430, 128x288x288 472/367, 256x288x288 467/398) and ties or
-# loses beyond (600x288x288 464/466 and 445/471, 2000x288x96 416/434):
-# smallk_rows 256. Beside BLIS 0.7.0 (spaCy's blis 1.3.x) it won the
-# row-blocks-outer comparisons too (32x512x512 523/183, 64x200x300 220/204). And on weight
-# gradients of narrow layers, A = dY^T strided, at up to 64 rows and k (the
-# batch) up to 1024: smallk_trans_k (2 threads, short-k / best of blis, BLIS
-# 0.9.0): 10x128x512 (the output layer's dW at batch 128) 228/139, 16x256x512
-# 473/182, 32x600x512 449/293, 64x600x512 346/340; from k = 2000 on it loses
-# at 512 columns (64x2000x512 299/343, 32x5000x512 258/283); beyond 64 rows
-# it ties or loses (128x128x784 414/403, 256x128x512 425/442, 200x128x300
-# 227/358): smallk_trans_rows 64. All 0 (off) where not measured.
+# The kernel has since learnt to walk B in panels that stay in L2, and its
+# AVX-512 build to take 8 rows x 2 vectors per block for k > 16 (half the
+# loads of B per multiply-add). Measured again on "zen5", 2 threads, short-k /
+# blis large, GFLOP/s. Input gradients dY @ W (A contiguous along k): it
+# wins from 32 rows to a few thousand (BLIS 0.9.0: 128x512x784 490/423,
+# 300x288x288 493/232, 600x288x288 512/436, 2000x288x96 494/412, 600x288x96
+# 409/283, 5000x512x2000 506/419; BLIS 0.7.0: 600x288x288 485/400, 2000x288x96
+# 500/421) and loses at 20000x288x288 (437/465, A read from memory once per
+# panel): smallk_rows 4096. Weight gradients dY^T @ X (A strided): it wins at
+# up to 288 rows whatever the batch (288x600x288 493/382, 288x2000x288
+# 493/389, 288x5000x288 443/381, 96x2000x288 476/346, 64x2000x512 351/337)
+# and with more rows at a short batch (512x128x784 501/381, 512x600x512
+# 497/457), not with both (512x700x512 436/459, 384x1000x512 392/465,
+# 512x1000x512 372/459) nor at 200x128x300 (319/350): smallk_trans_rows 288
+# with smallk_trans_k 8192, or m * k <= smallk_trans_area (512 x 600). Earlier,
+# rows outermost and 4 x 4 blocks, it had lost beyond 64 rows either way.
+# All 0 (off) where not measured.
 _NO_DOT = {"dot_rows": 0, "dot_k": 256, "dot_k_per_row": 8, "dot_cols": 0, "smallk_k": 0,
-           "smallk_rows": 0, "smallk_trans_rows": 0, "smallk_trans_k": 0}
+           "smallk_rows": 0, "smallk_trans_rows": 0, "smallk_trans_k": 0, "smallk_trans_area": 0}
 THIN_RULES = {
     ("0.9.0", "default"): {"thin_rows": 100, "thin_cols": 32, "thin_k": 16, "mid_rows": 256,
                            "mid_cols": 100, "thin_flops": 0.0, **_NO_DOT},
@@ -143,13 +141,13 @@ THIN_RULES = {
     ("0.9.0", "zen5"): {"thin_rows": 0, "thin_cols": 32, "thin_k": 0, "mid_rows": 0,
                         "mid_cols": 0, "thin_flops": 1e6,
                         "dot_rows": 256, "dot_k": 64, "dot_k_per_row": 0, "dot_cols": 16,
-                        "smallk_k": 64, "smallk_rows": 256, "smallk_trans_rows": 64,
-                        "smallk_trans_k": 1024},
+                        "smallk_k": 64, "smallk_rows": 4096, "smallk_trans_rows": 288,
+                        "smallk_trans_k": 8192, "smallk_trans_area": 512 * 600},
     ("0.7.0", "zen5"): {"thin_rows": 0, "thin_cols": 0, "thin_k": 0, "mid_rows": 0,
                         "mid_cols": 0, "thin_flops": 0.0,
                         "dot_rows": 256, "dot_k": 64, "dot_k_per_row": 0, "dot_cols": 16,
-                        "smallk_k": 64, "smallk_rows": 256, "smallk_trans_rows": 64,
-                        "smallk_trans_k": 1024},
+                        "smallk_k": 64, "smallk_rows": 4096, "smallk_trans_rows": 288,
+                        "smallk_trans_k": 8192, "smallk_trans_area": 512 * 600},
 }
 # "avx2": blis's own rules as on the default kind, plus thinc_fast's kernels
 # where their AVX2 builds measured faster (see above)
@@ -376,7 +374,8 @@ def gemm_plan() -> Dict[str, Any]:
             "dot_k_per_row": _state["dot_k_per_row"], "dot_cols": _state["dot_cols"],
             "smallk_k": _state["smallk_k"],
             "smallk_rows": _state["smallk_rows"], "smallk_trans_rows": _state["smallk_trans_rows"],
-            "smallk_trans_k": _state["smallk_trans_k"]}
+            "smallk_trans_k": _state["smallk_trans_k"],
+            "smallk_trans_area": _state["smallk_trans_area"]}
 
 
 def after_blis_init() -> None:
@@ -474,6 +473,9 @@ def _smallk_rule() -> str:
     trans = (f", or at most {_state['smallk_trans_rows']} rows and k <= "
              f"{_state['smallk_trans_k']} with A strided" if _state.get("smallk_trans_rows")
              and _state.get("smallk_trans_k") else "")
+    if _state.get("smallk_trans_area"):
+        trans += f" (or m * k <= {_state['smallk_trans_area']})" if trans else (
+            f", or m * k <= {_state['smallk_trans_area']} with A strided")
     return (f"; B and C contiguous along n with k <= {_state['smallk_k']}, or at most "
             f"{_state['smallk_rows']} rows with A contiguous along k{trans}, by thinc_fast's "
             f"short-k kernel")

@@ -58,6 +58,7 @@ cdef extern from "blis_gemm.h" nogil:
         dim_t smallk_rows
         dim_t smallk_trans_rows
         dim_t smallk_trans_k
+        dim_t smallk_trans_area
     thf_blis_state thf_blis
     ctypedef struct thf_split_state "struct thf_split_state_s":
         double min_flops
@@ -669,6 +670,7 @@ def _setup_gemm():
         thf_blis.smallk_rows = plan["smallk_rows"]
         thf_blis.smallk_trans_rows = plan["smallk_trans_rows"]
         thf_blis.smallk_trans_k = plan["smallk_trans_k"]
+        thf_blis.smallk_trans_area = plan["smallk_trans_area"]
     else:
         status["large"] = _blis_arch.active_arch()
     _blis_arch.record_gemm_setup(status)
@@ -705,6 +707,7 @@ def gemm_config():
         "smallk_rows": thf_blis.smallk_rows,
         "smallk_trans_rows": thf_blis.smallk_trans_rows,
         "smallk_trans_k": thf_blis.smallk_trans_k,
+        "smallk_trans_area": thf_blis.smallk_trans_area,
         "mode": {v: k for k, v in _GEMM_MODES.items()}[thf_blis.force],
         "threads": gemm_threads(),
         "pool_threads_supported": bool(thf_pool_threads_supported()),
@@ -859,6 +862,7 @@ _GEMM_OPTIONS = {
     "mode": None, "thin_rows": None, "thin_cols": None, "thin_k": None, "mid_rows": None,
     "mid_cols": None, "thin_flops": 0, "dot_rows": 0, "dot_k": 1, "dot_k_per_row": 0, "dot_cols": 0,
     "smallk_k": 0, "smallk_cols": 1, "smallk_rows": 0, "smallk_trans_rows": 0, "smallk_trans_k": 0,
+    "smallk_trans_area": 0,
     "spin_us": 0, "spin_max_us": 0, "contended_spin_us": 0, "share_check": 0,
     "min_flops": None, "chunk_flops": None,
     "chunks_per_thread": 1, "align": 1, "adaptive_split": 0, "step_threads": 0,
@@ -943,6 +947,8 @@ def set_gemm_options(**options):
         thf_blis.smallk_trans_rows = given["smallk_trans_rows"]
     if "smallk_trans_k" in given:
         thf_blis.smallk_trans_k = given["smallk_trans_k"]
+    if "smallk_trans_area" in given:
+        thf_blis.smallk_trans_area = given["smallk_trans_area"]
     if "dot_k" in given:
         thf_blis.dot_k = given["dot_k"]
     if "dot_cols" in given:
