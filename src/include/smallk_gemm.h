@@ -110,70 +110,38 @@
  * ran at 217 GFLOP/s on one Zen 5 core that way, 257 in panels (89% of the
  * peak; blis 227), 128x512x512 at 237 and 269.
  *
- * Rows go in blocks of 4, and the last 5 to 7 as one block of 5 or 6 (or 4
- * and 3), 1 to 3 as one block: every block reads its stretch of B once, so
- * leftover rows run alone would each cost a whole pass over it for a
- * quarter of the arithmetic; 10 rows (an output layer's dW) were
- * 4 + 4 + 1 + 1 at 42% of one Zen 5 core's peak, as 4 + 6 at 83%. */
+ * Rows go in blocks of MR; with BALANCED the rows are shared evenly among
+ * ceil(m / MR) blocks, otherwise the last 5 to 6 (MR + 2) go as one block and
+ * 1 to 3 as one: every block reads its stretch of B once, so leftover rows
+ * run alone would each cost a whole pass over it for a fraction of the
+ * arithmetic; 10 rows (an output layer's dW) were 4 + 4 + 1 + 1 at 42% of one
+ * Zen 5 core's peak, as 4 + 6 at 83%.
+ *
+ * The AVX-512 build's blocks for k > THF_SMALLK_TALL_K are up to 8 rows by 2
+ * vectors, balanced (16 accumulators; each step loads 2 vectors of B and
+ * broadcasts 8 values of A; 10 rows go as 5 + 5): half the loads of B per
+ * multiply-add of 4 x 4, which matters when B's panel comes from L2. On one
+ * Zen 5 core 512x128x784 with A strided (a weight gradient) ran at 215
+ * GFLOP/s in 4 x 4 blocks and 269 in 8 x 2 (blis 246-252), 128x512x784 at 256
+ * and 280, 2000x288x96 at 214 and 274; at k = 10 the 4 x 4 blocks stay ahead
+ * (128x10x512: 269 and 253). */
 #define THF_SMALLK_PANEL 65536
-
-#define THF_SMALLK_KERNEL(NAME, ATTR, VT, VW, NV)                                          \
-    ATTR static void NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *A, \
-                          ptrdiff_t rsa, ptrdiff_t csa, const float *B, ptrdiff_t rsb,       \
-                          float beta, float *C, ptrdiff_t rsc)                              \
-    {                                                                                       \
-        const ptrdiff_t block = (VW) * (NV), blocks = THF_SMALLK_PANEL / (k * block);        \
-        const ptrdiff_t panel = blocks > 1 ? blocks * block : block;                        \
-        for (ptrdiff_t j0 = 0; j0 < n; j0 += panel) {                                       \
-            const ptrdiff_t jend = n - j0 < panel ? n : j0 + panel;                         \
-            ptrdiff_t i = 0;                                                                \
-            while (i < m) {                                                                 \
-                const ptrdiff_t left = m - i;                                               \
-                if (left == 5) {                                                            \
-                    THF_SMALLK_ROWS(VT, VW, 5, NV)                                          \
-                    i += 5;                                                                 \
-                } else if (left == 6) {                                                     \
-                    THF_SMALLK_ROWS(VT, VW, 6, NV)                                          \
-                    i += 6;                                                                 \
-                } else if (left >= 4) {                                                     \
-                    THF_SMALLK_ROWS(VT, VW, 4, NV)                                          \
-                    i += 4;                                                                 \
-                } else if (left == 3) {                                                     \
-                    THF_SMALLK_ROWS(VT, VW, 3, NV)                                          \
-                    i += 3;                                                                 \
-                } else if (left == 2) {                                                     \
-                    THF_SMALLK_ROWS(VT, VW, 2, NV)                                          \
-                    i += 2;                                                                 \
-                } else {                                                                    \
-                    THF_SMALLK_ROWS(VT, VW, 1, NV)                                          \
-                    i += 1;                                                                 \
-                }                                                                           \
-            }                                                                               \
-        }                                                                                   \
-    }
-
-/* The AVX-512 build's blocks for k > THF_SMALLK_TALL_K: up to 8 rows by 2
- * vectors (16 accumulators; each step loads 2 vectors of B and broadcasts 8
- * values of A), the rows shared evenly among ceil(m / 8) blocks (10 rows: 5
- * and 5). Half the loads of B per multiply-add of 4 x 4, which matters when
- * B's panel comes from L2: on one Zen 5 core 512x128x784 with A strided (a
- * weight gradient) ran at 215 GFLOP/s in 4 x 4 blocks and 269 in 8 x 2
- * (blis 246-252), 128x512x784 at 256 and 280, 2000x288x96 at 214 and 274;
- * at k = 10 the 4 x 4 blocks stay ahead (128x10x512: 269 and 253). */
 #define THF_SMALLK_TALL_K 16
 
-#define THF_SMALLK_KERNEL_TALL(NAME, ATTR, VT, VW, NV)                                     \
+#define THF_SMALLK_KERNEL(NAME, ATTR, VT, VW, NV, MR, BALANCED)                            \
     ATTR static void NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *A, \
                           ptrdiff_t rsa, ptrdiff_t csa, const float *B, ptrdiff_t rsb,       \
                           float beta, float *C, ptrdiff_t rsc)                              \
     {                                                                                       \
         const ptrdiff_t block = (VW) * (NV), blocks = THF_SMALLK_PANEL / (k * block);        \
         const ptrdiff_t panel = blocks > 1 ? blocks * block : block;                        \
-        const ptrdiff_t nblocks = (m + 7) / 8, most = (m + nblocks - 1) / nblocks;          \
+        const ptrdiff_t nblocks = (m + (MR) - 1) / (MR);                                    \
+        const ptrdiff_t mr = (BALANCED) ? (m + nblocks - 1) / nblocks : (MR);               \
+        const ptrdiff_t last = (BALANCED) ? mr : (MR) + 2;                                  \
         for (ptrdiff_t j0 = 0; j0 < n; j0 += panel) {                                       \
             const ptrdiff_t jend = n - j0 < panel ? n : j0 + panel;                         \
             for (ptrdiff_t i = 0; i < m;) {                                                 \
-                const ptrdiff_t rows = m - i < most ? m - i : most;                         \
+                const ptrdiff_t rows = m - i <= last ? m - i : mr;                          \
                 switch (rows) {                                                             \
                 case 8: THF_SMALLK_ROWS(VT, VW, 8, NV) break;                               \
                 case 7: THF_SMALLK_ROWS(VT, VW, 7, NV) break;                               \
@@ -190,11 +158,11 @@
     }
 
 #ifdef THF_VEC_DISPATCH
-THF_SMALLK_KERNEL(thf_smallk_v4, THF_VEC_V4, thf_f32x16, 16, 4)
-THF_SMALLK_KERNEL_TALL(thf_smallk_v4_tall, THF_VEC_V4, thf_f32x16, 16, 2)
-THF_SMALLK_KERNEL(thf_smallk_v3, THF_VEC_V3, thf_f32x8, 8, 2)
+THF_SMALLK_KERNEL(thf_smallk_v4, THF_VEC_V4, thf_f32x16, 16, 4, 4, 0)
+THF_SMALLK_KERNEL(thf_smallk_v4_tall, THF_VEC_V4, thf_f32x16, 16, 2, 8, 1)
+THF_SMALLK_KERNEL(thf_smallk_v3, THF_VEC_V3, thf_f32x8, 8, 2, 4, 0)
 #endif
-THF_SMALLK_KERNEL(thf_smallk_base, , thf_f32x4, 4, 2)
+THF_SMALLK_KERNEL(thf_smallk_base, , thf_f32x4, 4, 2, 4, 0)
 
 /* C (m x n, rows rsc apart, contiguous along n) := alpha * A @ B + beta * C,
  * A (m x k) at any strides, B (k x n, rows rsb apart, contiguous along n). */
