@@ -64,6 +64,31 @@ def test_alloc_is_thincs_on_a_cache_line(ops):
             fast.alloc(bad)
 
 
+def test_asarray_copies_land_on_a_cache_line(ops):
+    """asarray gives Thinc's values and dtype; a conversion it would copy
+    anyway (an initializer's float64 draw to float32) lands on a 64-byte
+    boundary, and an array already of the dtype asked is the same object, as
+    in Thinc. So Thinc's weights start aligned under the backend."""
+    fast, thinc = ops
+    draw = RNG.uniform(-1, 1, (37, 29))  # float64, as Thinc's initializers draw
+    for dtype in ("float32", "int32", "float64"):
+        got, want = fast.asarray(draw, dtype=dtype), thinc.asarray(draw, dtype=dtype)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        numpy.testing.assert_array_equal(got, want)
+    assert fast.asarray_f(draw).ctypes.data % 64 == 0
+    same = rand(5, 7)
+    assert fast.asarray_f(same) is same and fast.asarray(same) is same
+    fortran = numpy.asfortranarray(draw)
+    numpy.testing.assert_array_equal(fast.asarray_f(fortran), thinc.asarray_f(fortran))
+    assert fast.asarray([1, 2], dtype="int32").tolist() == [1, 2]
+    with thinc_api.use_ops("thinc_fast"):
+        model = thinc_api.chain(thinc_api.Relu(37), thinc_api.Softmax(10))
+        model.initialize(X=rand(4, 29), Y=numpy.zeros((4, 10), "f"))
+    for node in model.walk():
+        for name in node.param_names:
+            assert node.get_param(name).ctypes.data % 64 == 0, (node.name, name)
+
+
 @pytest.mark.parametrize("shape", [(1, 5, 3), (600, 288, 288), (32, 10, 64), (7, 0, 4)])
 @pytest.mark.parametrize("trans", [(False, False), (True, False), (False, True)])
 def test_gemm_matches_float64(ops, threads, shape, trans):
