@@ -143,8 +143,12 @@
             for (ptrdiff_t i = 0; i < m;) {                                                 \
                 const ptrdiff_t rows = m - i <= last ? m - i : mr;                          \
                 switch (rows) {                                                             \
-                case 8: THF_SMALLK_ROWS(VT, VW, 8, NV) break;                               \
-                case 7: THF_SMALLK_ROWS(VT, VW, 7, NV) break;                               \
+                case 8: /* only balanced blocks reach 7 or 8 rows: compiled out elsewhere */ \
+                    if (BALANCED) THF_SMALLK_ROWS(VT, VW, 8, NV)                            \
+                    break;                                                                  \
+                case 7:                                                                     \
+                    if (BALANCED) THF_SMALLK_ROWS(VT, VW, 7, NV)                            \
+                    break;                                                                  \
                 case 6: THF_SMALLK_ROWS(VT, VW, 6, NV) break;                               \
                 case 5: THF_SMALLK_ROWS(VT, VW, 5, NV) break;                               \
                 case 4: THF_SMALLK_ROWS(VT, VW, 4, NV) break;                               \

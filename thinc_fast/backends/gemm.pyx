@@ -501,8 +501,9 @@ def aligned_empty(shape, dtype=_F32, zeros=False):
     vector kernels read rows that start there without splitting cache lines).
     The block is NumPy's, 63 bytes longer, kept as the array's base. Plain
     numbers (bool, ints, floats, complex, native order) take a C path of about
-    NumPy's own cost; zeros of 1 MiB and more come from ``numpy.zeros``, whose
-    large blocks stay lazily zeroed pages; other dtypes from NumPy too."""
+    NumPy's own cost, except zeros of 1 MiB and more, whose block comes from
+    ``numpy.zeros`` (lazily zeroed pages); other dtypes, which no kernel
+    reads, are NumPy's own arrays."""
     cdef cnp.npy_intp dims[32]
     cdef int nd, i
     cdef Py_ssize_t count = 1, nbytes
@@ -519,18 +520,17 @@ def aligned_empty(shape, dtype=_F32, zeros=False):
         if dims[i] < 0:
             raise ValueError(f"aligned_empty: negative dimensions are not allowed: {shape}")
         count *= dims[i]
-    nbytes = count * dt.itemsize
-    if (dt is _F32 or (dt.kind in "biufc" and dt.isnative)) and not (zeros and nbytes >= 1 << 20):
-        arr = empty_aligned(nd, dims, dt.num, dt.itemsize)
-        if zeros and nbytes:
-            memset(cnp.PyArray_DATA(<cnp.ndarray>arr), 0, nbytes)
-        return arr
-    if dt.hasobject:  # references: NumPy's own (they must start as None)
+    if not (dt is _F32 or (dt.kind in "biufc" and dt.isnative)):
         return numpy.zeros(shape, dt) if zeros else numpy.empty(shape, dt)
-    nbytes += ALIGN_BYTES - 1
-    block = numpy.zeros(nbytes, numpy.uint8) if zeros else numpy.empty(nbytes, numpy.uint8)
-    cdef Py_ssize_t off = (-<Py_ssize_t>cnp.PyArray_DATA(<cnp.ndarray>block)) & (ALIGN_BYTES - 1)
-    return block[off:off + count * dt.itemsize].view(dt).reshape(shape)
+    nbytes = count * dt.itemsize
+    if zeros and nbytes >= 1 << 20:
+        block = numpy.zeros(nbytes + ALIGN_BYTES - 1, numpy.uint8)
+        off = (-<Py_ssize_t>cnp.PyArray_DATA(<cnp.ndarray>block)) & (ALIGN_BYTES - 1)
+        return block[off:off + nbytes].view(dt).reshape(shape)
+    arr = empty_aligned(nd, dims, dt.num, dt.itemsize)
+    if zeros and nbytes:
+        memset(cnp.PyArray_DATA(<cnp.ndarray>arr), 0, nbytes)
+    return arr
 
 
 def reused_empty(shape, dtype=_F32):
