@@ -173,10 +173,17 @@ GEMM_SHAPES = [(rows, 288, 288, t1, t2) for rows in (600, 2000)
                for t1, t2 in ((False, True), (False, False), (True, False))]
 
 
-def gemm_table(threads: List[int], out=sys.stdout, rounds: int = 7) -> None:
+def gemm_table(threads: List[int], out=sys.stdout, rounds: int = 7, settle: float = 0.3) -> None:
     """GFLOP/s at spaCy's shapes: thinc_fast's gemm at each thread count, Thinc's
     NumpyOps (blis, one thread) and NumPy, as a fraction of the measured FMA peak
-    of the threads each uses (NumPy: of all the threads)."""
+    of the threads each uses (NumPy: of all the threads).
+
+    Each row waits `settle` seconds before thinc_fast's cells: after a matmul
+    NumPy's OpenBLAS workers keep polling their cores for about 100 ms (2-vCPU
+    Zen 5: our 2-thread gemm at 2000x288x288 ran at 250-420 GFLOP/s for the
+    first 100 ms after one, 510 after), and the previous row's NumPy cell would
+    otherwise be measured into this row's thinc_fast cells. The case of calls
+    alternating with NumPy's is compare.py's ``gemm_mixed`` row."""
     import numpy
     from thinc.api import NumpyOps
 
@@ -209,6 +216,7 @@ def gemm_table(threads: List[int], out=sys.stdout, rounds: int = 7) -> None:
         b = rng.standard_normal((n, k) if t2 else (k, n)).astype("float32")
         flops = 2.0 * m * n * k
         cells = []
+        time.sleep(settle)
         for nt in threads:
             set_num_threads(nt)
             g = rate(lambda: fast.gemm(a, b, trans1=t1, trans2=t2), flops)

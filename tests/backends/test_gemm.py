@@ -943,6 +943,21 @@ def test_smallk_kernel_long_k_matches_float64(options, m, n, k):
         numpy.testing.assert_array_equal(NumpyOps().gemm(A, B), one)
 
 
+@pytest.mark.parametrize("nchunks,threads", [(2, 2), (3, 2), (5, 3), (12, 2), (13, 2), (40, 3)])
+def test_pool_runs_every_chunk_exactly_once(nchunks, threads):
+    """Every chunk of every job runs once, whoever takes it: the caller's first
+    chunk is published already claimed, workers count theirs in their own
+    line and the caller waits for that count (worker_pool.h). Jobs back to
+    back, as gemm's tiles and the optimizer's steps come."""
+    numpy_ops.set_num_threads(threads)
+    try:
+        counts, by_workers = numpy_ops._pool_run_counted(nchunks, threads, 400, spin=3000)
+    finally:
+        numpy_ops.set_num_threads(None)
+    numpy.testing.assert_array_equal(counts, numpy.ones_like(counts))
+    assert 0 <= by_workers <= counts.size - 400  # chunk 0 of each job is the caller's
+
+
 def test_pool_threads_take_their_own_chunks_first():
     """Home chunks (worker_pool.h): in a job of up to 12 chunks each thread
     takes those with its own index modulo the thread count first, then the

@@ -846,6 +846,49 @@ def _pool_pick(int nchunks, int helpers, claimed, int thread):
     return thf_pool_pick(w, thread)
 
 
+cdef extern from *:
+    """
+    /* _pool_run_counted's chunk: add one to the chunk's slot of its job, after
+     * a short spin so that workers get chunks too (tests). */
+    typedef struct { int *counts; int nchunks; int job; int spin; } thf_counted_job;
+    static void thf_counted_chunk(void *ctx, int chunk)
+    {
+        thf_counted_job *j = (thf_counted_job *)ctx;
+        volatile double x = 1.0;
+        for (int i = 0; i < j->spin; ++i)
+            x = x * 1.0000001 + 1e-9;
+        __atomic_add_fetch(&j->counts[j->job * j->nchunks + chunk], 1, __ATOMIC_RELAXED);
+    }
+    """
+    ctypedef struct thf_counted_job:
+        int* counts
+        int nchunks
+        int job
+        int spin
+    void thf_counted_chunk(void* ctx, int chunk) noexcept nogil
+
+
+def _pool_run_counted(int nchunks, int nthreads, int jobs, int spin=200):
+    """Run `jobs` pool jobs of `nchunks` chunks each on up to `nthreads`
+    threads, back to back, each chunk adding one to its own slot; returns the
+    slots (jobs x nchunks: every one must be 1) and how many chunks the
+    workers ran (tests)."""
+    counts = numpy.zeros((jobs, nchunks), dtype=numpy.intc)
+    cdef int[:, ::1] view = counts
+    cdef thf_counted_job j
+    cdef int i
+    j.counts = &view[0, 0]
+    j.nchunks = nchunks
+    j.spin = spin
+    before = gemm_config()["pool_tiles_by_workers"]
+    grow_pool(nthreads)
+    with nogil:
+        for i in range(jobs):
+            j.job = i
+            thf_pool_run(thf_counted_chunk, &j, nchunks, nthreads)
+    return counts, gemm_config()["pool_tiles_by_workers"] - before
+
+
 def _hog_seen(jobs):
     """The pool's rule for signs of a CPU hog, over a run of jobs given as
     (job's length in us, caller's wait for workers in us, workers polling at
