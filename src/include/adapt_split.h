@@ -56,6 +56,7 @@
 #define THF_ADAPT_BURST 4     /* calls in a row per try (the first not timed) */
 #define THF_ADAPT_WARM 8     /* samples of each way before the averages decide */
 #define THF_ADAPT_MARGIN 1.1 /* the other way must be this much faster to switch */
+#define THF_ADAPT_UNHELPED 16 /* split calls in a row no worker helped that go untimed */
 
 struct thf_adapt_class_s {
     double ns_per_flop[2]; /* [0]: alone, [1]: split (ns per unit of size: flops, values...) */
@@ -63,6 +64,7 @@ struct thf_adapt_class_s {
     unsigned calls;
     int split;             /* the way ordinary calls go now */
     int threads;           /* the thread count the averages are for */
+    unsigned unhelped;     /* split calls in a row that no worker helped */
 };
 static struct thf_adapt_class_s thf_adapt[THF_ADAPT_KINDS][THF_ADAPT_CLASSES];
 /* The range function of each loop kind (THF_ADAPT_FIRST_LOOP on); NULL: free. */
@@ -161,6 +163,31 @@ static int thf_adapt_loop_kind(thf_range_fn fn)
     return -1;
 }
 
+/* After a split call that workers ran `worker_chunks` chunks of: whether its
+ * time tells what a split costs. A call no worker helped does not, for up to
+ * THF_ADAPT_UNHELPED in a row: the caller ran every chunk (a sleeping worker
+ * takes 20-35 us to wake, longer than a burst of small calls; or another
+ * thread held its CPU), so it timed one thread plus the cost of publishing.
+ * Such a call in a burst the other way (the class runs alone) does not count
+ * in the burst either (`calls` steps back), so the burst lasts until a worker
+ * comes. Measured on the 2-vCPU Zen 5 with 2 s idle between runs of 800
+ * calls of 128x512x10 (as compare.py's gemm_step): the workers slept between
+ * bursts, woke after the burst's 4 calls, the split samples read 175-250
+ * GFLOP/s against 240 alone, and the class ran alone at ~230 for runs on
+ * end where splitting gives ~400. Past THF_ADAPT_UNHELPED such calls in a
+ * row the workers are not coming, and the calls count as they are. */
+static inline int thf_adapt_helped(struct thf_adapt_class_s *cls, unsigned long long worker_chunks)
+{
+    if (worker_chunks > 0 || cls->unhelped >= THF_ADAPT_UNHELPED) {
+        cls->unhelped = 0;
+        return 1;
+    }
+    cls->unhelped++;
+    if (!cls->split)
+        cls->calls--;
+    return 0;
+}
+
 /* Run a call of `kind` and `size` the way its class says: `nchunks` chunks
  * of `chunk` on up to `nthreads` threads, or `whole` on the calling thread;
  * timed, and the time folded into the class. */
@@ -171,10 +198,13 @@ static void thf_adapt_run(int kind, double size, int nthreads, thf_chunk_fn chun
     unsigned call = cls->calls++;
     int split = thf_adapt_way(cls, call), timed = thf_adapt_timed(cls, call);
     int64_t start = thf_now_ns();
-    if (split)
-        thf_pool_run(chunk, ctx, nchunks, nthreads);
-    else
+    if (split) {
+        int worker_chunks = thf_pool_run(chunk, ctx, nchunks, nthreads);
+        if (!thf_adapt_helped(cls, (unsigned long long)worker_chunks))
+            return;
+    } else {
         whole(ctx);
+    }
     if (timed)
         thf_adapt_record(cls, split, size, thf_now_ns() - start);
 }

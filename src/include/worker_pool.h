@@ -152,11 +152,12 @@ static int thf_pool_share_check = 0;
 static void thf_pool_counters(unsigned long long *out) { out[0] = out[1] = out[2] = out[3] = out[4] = out[5] = 0; }
 static int thf_pool_all_spinning(int helpers) { (void)helpers; return 0; }
 static int thf_pool_grow(int wanted) { (void)wanted; return 0; }
-static void thf_pool_run(thf_chunk_fn fn, void *ctx, int nchunks, int nthreads)
+static int thf_pool_run(thf_chunk_fn fn, void *ctx, int nchunks, int nthreads)
 {
     (void)nthreads;
     for (int i = 0; i < nchunks; ++i)
         fn(ctx, i);
+    return 0;
 }
 
 #else
@@ -529,8 +530,9 @@ static int thf_pool_grow(int wanted)
 
 /* Run fn(ctx, i) for i in [0, nchunks) on up to `nthreads` threads (the caller
  * included; only workers already started by thf_pool_grow help), each chunk
- * exactly once; returns when all are done. Needs no GIL. */
-static void thf_pool_run(thf_chunk_fn fn, void *ctx, int nchunks, int nthreads)
+ * exactly once; returns when all are done, with the number of chunks workers
+ * ran (0: the caller ran them all). Needs no GIL. */
+static int thf_pool_run(thf_chunk_fn fn, void *ctx, int nchunks, int nthreads)
 {
     int helpers = nthreads - 1;
     if (helpers > nchunks - 1)
@@ -542,7 +544,7 @@ static void thf_pool_run(thf_chunk_fn fn, void *ctx, int nchunks, int nthreads)
         __atomic_exchange_n(&thf_pool.busy, 1, __ATOMIC_ACQUIRE)) {
         for (int i = 0; i < nchunks; ++i)
             fn(ctx, i);
-        return;
+        return 0;
     }
     thf_pool.fn = fn;
     thf_pool.ctx = ctx;
@@ -601,6 +603,7 @@ static void thf_pool_run(thf_chunk_fn fn, void *ctx, int nchunks, int nthreads)
                      __ATOMIC_RELAXED);
     thf_pool_last_end_ns = end;
     __atomic_store_n(&thf_pool.busy, 0, __ATOMIC_RELEASE);
+    return nchunks - mine;
 }
 
 #endif /* pthreads */

@@ -974,6 +974,20 @@ def test_pool_threads_take_their_own_chunks_first():
     assert pick(20, 1, 5, 1) == 5 and pick(20, 1, 20, 0) == -1
 
 
+def test_adaptive_split_ignores_split_calls_no_worker_helped():
+    """A split call that no worker took a chunk of (a sleeping worker woke too
+    late) timed one thread, not a split: up to 16 in a row go untimed, and in
+    a burst the other way (the class runs alone) they do not count in the
+    burst, which lasts until a worker comes (adapt_split.h)."""
+    helped = numpy_ops._split_helped
+    assert helped(True, [0, 0, 2, 0]) == ([False, False, True, False], 4)
+    # exploring from alone: the two unhelped calls step back, the burst goes on
+    assert helped(False, [0, 0, 1], calls=252) == ([False, False, True], 253)
+    # past 16 in a row the workers are not coming: the calls count as they are
+    assert helped(True, [0] * 17) == ([False] * 16 + [True], 17)
+    assert helped(False, [0] * 18) == ([False] * 16 + [True, False], 1)
+
+
 def test_adaptive_split_rule():
     """Split or not (adapt_split.h): both ways in turn until each has 8 samples,
     then the current way unless the other is 1.1x faster, and the other way
@@ -1022,7 +1036,9 @@ def test_adaptive_split_changes_no_bits(options, threads):
     thinc_fast.set_num_threads(threads)
     split = [ops.gemm(A, B, trans2=t) for A, B, t in operands]
     options(adaptive_split=1)
-    for _ in range(40):
+    # 160 rounds: split calls no worker helped go untimed (16 in a row at
+    # most), so on a loaded machine 8 split samples may take up to 8 x 17 calls
+    for _ in range(160):
         for (A, B, t), one, two in zip(operands, alone, split):
             out = ops.gemm(A, B, trans2=t)
             assert out.tobytes() == one.tobytes() == two.tobytes()

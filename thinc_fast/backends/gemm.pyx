@@ -73,6 +73,7 @@ cdef extern from "blis_gemm.h" nogil:
         unsigned calls
         int split
         int threads
+        unsigned unhelped
     thf_adapt_class thf_adapt[16][64]
     enum: THF_ADAPT_KINDS
     enum: THF_ADAPT_FIRST_LOOP
@@ -82,6 +83,7 @@ cdef extern from "blis_gemm.h" nogil:
                          unsigned split_samples, int split)
     int thf_adapt_way(const thf_adapt_class* c, unsigned calls)
     int thf_adapt_timed(const thf_adapt_class* c, unsigned calls)
+    int thf_adapt_helped(thf_adapt_class* c, unsigned long long worker_chunks)
     double thf_adapt_update(double avg, unsigned samples, double x)
     long thf_pool_spin_ns
     long thf_pool_spin_max_ns
@@ -779,6 +781,21 @@ def _split_way(unsigned alone_samples, unsigned split_samples, bint splitting, u
     c.samples[1] = split_samples
     c.split = splitting
     return bool(thf_adapt_way(&c, calls)), bool(thf_adapt_timed(&c, calls))
+
+
+def _split_helped(bint splitting, worker_chunks, unsigned calls=0):
+    """Split calls that workers ran `worker_chunks` chunks of (a list), in a
+    class whose current way is `splitting`: whether each call's time counts,
+    and the class's call count after them, from `calls` (tests)."""
+    cdef thf_adapt_class c
+    memset(&c, 0, sizeof(c))
+    c.split = splitting
+    c.calls = calls
+    counted = []
+    for w in worker_chunks:
+        c.calls += 1
+        counted.append(bool(thf_adapt_helped(&c, w)))
+    return counted, c.calls
 
 
 def _split_update(double avg, unsigned samples, double x):
