@@ -427,6 +427,10 @@ def test_typed_alloc_reshape_asarray(ops):
     assert ops.alloc_f((2, 3)).dtype == "float32" and ops.alloc_i((2,)).dtype == "int32"
     assert ops.reshape_f(numpy.zeros(6, "f"), (2, 3)).shape == (2, 3)
     assert ops.alloc(3).shape == (3,)
+    assert ops.alloc((numpy.int64(2), 0)).shape == (2, 0)
+    for bad in [(2, -1), (2.0, 3), ("2",)]:
+        with pytest.raises(ValueError, match=r"alloc: invalid shape .*non-negative ints"):
+            ops.alloc(bad)
     with pytest.raises(ValueError, match="asarray2f: expected a 2d array"):
         ops.asarray2f([1.0, 2.0])
     big = [16, 11648197037703959513]

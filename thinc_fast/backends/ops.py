@@ -74,8 +74,10 @@ class Ops:
         """A new array of `shape`, zero-filled unless ``zeros=False``."""
         if isinstance(shape, (int, numpy.integer)):
             shape = (shape,)
-        if any((not isinstance(d, (int, numpy.integer))) or d < 0 for d in shape):
-            raise ValueError(f"alloc: invalid shape {shape!r}: dimensions must be non-negative ints")
+        for d in shape:  # a plain loop: any() over a generator cost ~0.4 us a call
+            if not isinstance(d, (int, numpy.integer)) or d < 0:
+                raise ValueError(f"alloc: invalid shape {shape!r}: dimensions must be "
+                                 f"non-negative ints")
         return self._new_array(shape, dtype, zeros)
 
     def _new_array(self, shape: Shape, dtype: Any, zeros: bool):
