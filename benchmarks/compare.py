@@ -200,7 +200,15 @@ def step_gemm_operands(m: int, k: int, n: int, trans: str, rng, users: str = "AB
 
 
 def _inner(flops: float) -> int:
-    return max(20, min(400, int(2e9 / flops)))
+    """Calls per timed sample of a product of `flops`: about 2 GFLOP of work,
+    so that every product's sample lasts ~5 ms on a core, the small ones too.
+    With at most 400 calls, a 1.3 MFLOP output-layer product's sample lasted
+    1.4 ms, and one scheduling hiccup of the VM (a worker off its CPU for a
+    millisecond) cut it deeply: on the 2-vCPU Zen 5 the output forward
+    (128x512x10) read 287-343 GFLOP/s across rounds and its dX 229-324, where
+    200-call windows (0.7 ms) of the forward run back to back read 340-414 in
+    63 of 64 and 258 in one."""
+    return max(20, min(4000, int(2e9 / flops)))
 
 
 def _threads_used(fn: Callable[[], None], calls: int = 64) -> int:
