@@ -56,7 +56,7 @@
 #define THF_ADAPT_BURST 4     /* calls in a row per try (the first not timed) */
 #define THF_ADAPT_WARM 8     /* samples of each way before the averages decide */
 #define THF_ADAPT_MARGIN 1.1 /* the other way must be this much faster to switch */
-#define THF_ADAPT_UNHELPED 16 /* split calls in a row no worker helped that go untimed */
+#define THF_ADAPT_UNHELPED 16 /* split calls no worker helped that go untimed, of a streak */
 
 struct thf_adapt_class_s {
     double ns_per_flop[2]; /* [0]: alone, [1]: split (ns per unit of size: flops, values...) */
@@ -164,24 +164,28 @@ static int thf_adapt_loop_kind(thf_range_fn fn)
 }
 
 /* After a split call that workers ran `worker_chunks` chunks of: whether its
- * time tells what a split costs. A call no worker helped does not, for up to
- * THF_ADAPT_UNHELPED in a row: the caller ran every chunk (a sleeping worker
- * takes 20-35 us to wake, longer than a burst of small calls; or another
- * thread held its CPU), so it timed one thread plus the cost of publishing.
- * Such a call in a burst the other way (the class runs alone) does not count
- * in the burst either (`calls` steps back), so the burst lasts until a worker
- * comes. Measured on the 2-vCPU Zen 5 with 2 s idle between runs of 800
- * calls of 128x512x10 (as compare.py's gemm_step): the workers slept between
- * bursts, woke after the burst's 4 calls, the split samples read 175-250
- * GFLOP/s against 240 alone, and the class ran alone at ~230 for runs on
- * end where splitting gives ~400. Past THF_ADAPT_UNHELPED such calls in a
- * row the workers are not coming, and the calls count as they are. */
+ * time tells what a split costs. A call no worker helped does not, for the
+ * first THF_ADAPT_UNHELPED of a streak of them: the caller ran every chunk (a
+ * sleeping worker takes 20-35 us to wake, longer than a burst of small calls;
+ * or another thread held its CPU), so it timed one thread plus the cost of
+ * publishing. Such a call in a burst the other way (the class runs alone)
+ * does not count in the burst either (`calls` steps back), so the burst lasts
+ * until a worker comes. Measured on the 2-vCPU Zen 5 with 2 s idle between
+ * runs of 800 calls of 128x512x10 (as compare.py's gemm_step): the workers
+ * slept between bursts, woke after the burst's 4 calls, the split samples
+ * read 175-250 GFLOP/s against 240 alone, and the class ran alone at ~230
+ * for runs on end where splitting gives ~400. Past THF_ADAPT_UNHELPED in a
+ * row the workers are not coming (one CPU for two threads, another process
+ * on theirs): every further call counts as it is, and bursts keep their 4
+ * calls, until a worker helps again. */
 static inline int thf_adapt_helped(struct thf_adapt_class_s *cls, unsigned long long worker_chunks)
 {
-    if (worker_chunks > 0 || cls->unhelped >= THF_ADAPT_UNHELPED) {
+    if (worker_chunks > 0) {
         cls->unhelped = 0;
         return 1;
     }
+    if (cls->unhelped >= THF_ADAPT_UNHELPED)
+        return 1;
     cls->unhelped++;
     if (!cls->split)
         cls->calls--;

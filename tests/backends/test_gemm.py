@@ -976,16 +976,19 @@ def test_pool_threads_take_their_own_chunks_first():
 
 def test_adaptive_split_ignores_split_calls_no_worker_helped():
     """A split call that no worker took a chunk of (a sleeping worker woke too
-    late) timed one thread, not a split: up to 16 in a row go untimed, and in
-    a burst the other way (the class runs alone) they do not count in the
-    burst, which lasts until a worker comes (adapt_split.h)."""
+    late) timed one thread, not a split: the first 16 of a streak go untimed,
+    and in a burst the other way (the class runs alone) they do not count in
+    the burst, which lasts until a worker comes; past 16 the workers are not
+    coming and every call counts until one helps again (adapt_split.h)."""
     helped = numpy_ops._split_helped
     assert helped(True, [0, 0, 2, 0]) == ([False, False, True, False], 4)
     # exploring from alone: the two unhelped calls step back, the burst goes on
     assert helped(False, [0, 0, 1], calls=252) == ([False, False, True], 253)
-    # past 16 in a row the workers are not coming: the calls count as they are
-    assert helped(True, [0] * 17) == ([False] * 16 + [True], 17)
-    assert helped(False, [0] * 18) == ([False] * 16 + [True, False], 1)
+    # past 16 in a row: every call counts, a burst keeps its length
+    assert helped(True, [0] * 18) == ([False] * 16 + [True, True], 18)
+    assert helped(False, [0] * 18) == ([False] * 16 + [True, True], 2)
+    # a helped call ends the streak
+    assert helped(True, [0] * 16 + [1, 0]) == ([False] * 16 + [True, False], 18)
 
 
 def test_adaptive_split_rule():
@@ -1036,8 +1039,8 @@ def test_adaptive_split_changes_no_bits(options, threads):
     thinc_fast.set_num_threads(threads)
     split = [ops.gemm(A, B, trans2=t) for A, B, t in operands]
     options(adaptive_split=1)
-    # 160 rounds: split calls no worker helped go untimed (16 in a row at
-    # most), so on a loaded machine 8 split samples may take up to 8 x 17 calls
+    # 160 rounds: split calls no worker helped go untimed (the first 16 of a
+    # streak), so on a loaded machine 8 split samples take more than 8 calls
     for _ in range(160):
         for (A, B, t), one, two in zip(operands, alone, split):
             out = ops.gemm(A, B, trans2=t)
@@ -1074,8 +1077,8 @@ def test_adaptive_split_of_pool_loops_changes_no_bits(options, threads):
     one = run()
     thinc_fast.set_num_threads(threads)
     options(adaptive_split=1)
-    # 7 x 24 calls: split calls no worker helped go untimed (16 in a row at
-    # most), so on a loaded machine 8 split samples may take up to 8 x 17 calls
+    # 7 x 24 calls: split calls no worker helped go untimed (the first 16 of a
+    # streak), so on a loaded machine 8 split samples take more than 8 calls
     for _ in range(7):
         for got, want in zip(run(), one):
             assert got.tobytes() == want.tobytes()
