@@ -201,16 +201,18 @@ static void thf_adapt_run(int kind, double size, int nthreads, thf_chunk_fn chun
     struct thf_adapt_class_s *cls = thf_adapt_class(kind, size, nthreads);
     unsigned call = cls->calls++;
     int split = thf_adapt_way(cls, call), timed = thf_adapt_timed(cls, call);
-    int64_t start = thf_now_ns();
+    int64_t start = thf_now_ns(), end = 0;
     if (split) {
-        int worker_chunks = thf_pool_run(chunk, ctx, nchunks, nthreads);
+        int worker_chunks = thf_pool_run_from(chunk, ctx, nchunks, nthreads, start, &end);
         if (!thf_adapt_helped(cls, (unsigned long long)worker_chunks))
             return;
     } else {
         whole(ctx);
+        if (timed)
+            end = thf_now_ns();
     }
     if (timed)
-        thf_adapt_record(cls, split, size, thf_now_ns() - start);
+        thf_adapt_record(cls, split, size, end - start);
 }
 
 static void thf_job_whole(void *ctx)

@@ -152,12 +152,20 @@ static int thf_pool_share_check = 0;
 static void thf_pool_counters(unsigned long long *out) { out[0] = out[1] = out[2] = out[3] = out[4] = out[5] = 0; }
 static int thf_pool_all_spinning(int helpers) { (void)helpers; return 0; }
 static int thf_pool_grow(int wanted) { (void)wanted; return 0; }
-static int thf_pool_run(thf_chunk_fn fn, void *ctx, int nchunks, int nthreads)
+static int thf_pool_run_from(thf_chunk_fn fn, void *ctx, int nchunks, int nthreads,
+                             int64_t now, int64_t *end)
 {
     (void)nthreads;
+    (void)now;
     for (int i = 0; i < nchunks; ++i)
         fn(ctx, i);
+    if (end != NULL)
+        *end = 0;
     return 0;
+}
+static int thf_pool_run(thf_chunk_fn fn, void *ctx, int nchunks, int nthreads)
+{
+    return thf_pool_run_from(fn, ctx, nchunks, nthreads, 0, NULL);
 }
 
 #else
@@ -372,8 +380,8 @@ static inline int thf_pool_pick(uint64_t w, int self)
 }
 
 /* Claim a chunk of job `gen` for thread `self`; -1 when it has none left (or
- * is over). *nchunks receives the job's chunk count. */
-static inline int thf_pool_claim(uint32_t gen, int self, int *nchunks)
+ * is over). */
+static inline int thf_pool_claim(uint32_t gen, int self)
 {
     uint64_t w = __atomic_load_n(&thf_pool.word, __ATOMIC_ACQUIRE);
     for (;;) {
@@ -384,10 +392,8 @@ static inline int thf_pool_claim(uint32_t gen, int self, int *nchunks)
             return -1;
         uint64_t claimed = THF_NCHUNKS(w) > THF_POOL_MASK_CHUNKS ? w + 1 : w | (1ULL << c);
         if (__atomic_compare_exchange_n(&thf_pool.word, &w, claimed, 1, __ATOMIC_ACQ_REL,
-                                        __ATOMIC_ACQUIRE)) {
-            *nchunks = THF_NCHUNKS(w);
+                                        __ATOMIC_ACQUIRE))
             return c;
-        }
     }
 }
 
@@ -396,8 +402,8 @@ static inline int thf_pool_claim(uint32_t gen, int self, int *nchunks)
  * counts its own: see thf_pool_run) and wake a caller that sleeps. */
 static int thf_pool_drain(uint32_t gen, int self)
 {
-    int i, n, ran = 0;
-    while ((i = thf_pool_claim(gen, self, &n)) >= 0) {
+    int i, ran = 0;
+    while ((i = thf_pool_claim(gen, self)) >= 0) {
         thf_pool.fn(thf_pool.ctx, i);
         ++ran;
         if (self > 0) {
@@ -531,8 +537,12 @@ static int thf_pool_grow(int wanted)
 /* Run fn(ctx, i) for i in [0, nchunks) on up to `nthreads` threads (the caller
  * included; only workers already started by thf_pool_grow help), each chunk
  * exactly once; returns when all are done, with the number of chunks workers
- * ran (0: the caller ran them all). Needs no GIL. */
-static int thf_pool_run(thf_chunk_fn fn, void *ctx, int nchunks, int nthreads)
+ * ran (0: the caller ran them all). `now` is thf_now_ns() at the call (the
+ * caller has just read the clock), and *end, unless NULL, receives it when
+ * the job is done: a caller that times the job (adapt_split.h) and the pool
+ * read the clock once between them. Needs no GIL. */
+static int thf_pool_run_from(thf_chunk_fn fn, void *ctx, int nchunks, int nthreads,
+                             int64_t now, int64_t *end)
 {
     int helpers = nthreads - 1;
     if (helpers > nchunks - 1)
@@ -544,11 +554,13 @@ static int thf_pool_run(thf_chunk_fn fn, void *ctx, int nchunks, int nthreads)
         __atomic_exchange_n(&thf_pool.busy, 1, __ATOMIC_ACQUIRE)) {
         for (int i = 0; i < nchunks; ++i)
             fn(ctx, i);
+        if (end != NULL)
+            *end = thf_now_ns();
         return 0;
     }
     thf_pool.fn = fn;
     thf_pool.ctx = ctx;
-    int64_t published = thf_now_ns();
+    int64_t published = now;
     thf_pool_note_gap(published);
     __atomic_store_n(&thf_pool.caller_cpu, THF_CPU_NOW(), __ATOMIC_RELAXED);
     __atomic_store_n(&thf_pool.done, 0, __ATOMIC_RELAXED);
@@ -586,24 +598,30 @@ static int thf_pool_run(thf_chunk_fn fn, void *ctx, int nchunks, int nthreads)
             }
         }
     }
-    int64_t end = thf_now_ns();
+    int64_t ended = thf_now_ns();
     /* Signs that another thread hogs a worker's core (typically another
      * library's workers spinning after their call: OpenBLAS's spin for tens
      * of milliseconds): the caller, its own chunks done, waited long for a
      * worker's; or, twice in a row, workers that were polling took no chunk
      * at all (queued behind the hog, they never ran while the caller did
      * every chunk alone). */
-    if (thf_pool_hog_seen(end - published, waited_from != 0 ? end - waited_from : 0, polling,
-                         (unsigned long long)(nchunks - mine),
-                         &thf_pool_missed_in_a_row)) {
+    if (thf_pool_hog_seen(ended - published, waited_from != 0 ? ended - waited_from : 0,
+                         polling, (unsigned long long)theirs, &thf_pool_missed_in_a_row)) {
         __atomic_add_fetch(&thf_pool.hog_signs, 1, __ATOMIC_RELAXED);
-        thf_pool_sign(end);
+        thf_pool_sign(ended);
     }
-    __atomic_store_n(&thf_pool.helped, thf_pool.helped + (unsigned long long)(nchunks - mine),
+    __atomic_store_n(&thf_pool.helped, thf_pool.helped + (unsigned long long)theirs,
                      __ATOMIC_RELAXED);
-    thf_pool_last_end_ns = end;
+    thf_pool_last_end_ns = ended;
     __atomic_store_n(&thf_pool.busy, 0, __ATOMIC_RELEASE);
-    return nchunks - mine;
+    if (end != NULL)
+        *end = ended;
+    return theirs;
+}
+
+static int thf_pool_run(thf_chunk_fn fn, void *ctx, int nchunks, int nthreads)
+{
+    return thf_pool_run_from(fn, ctx, nchunks, nthreads, thf_now_ns(), NULL);
 }
 
 #endif /* pthreads */
