@@ -991,6 +991,10 @@ def main() -> None:
               + f", {found['isa']}")
     print(f"thinc: {getattr(thinc_api, '__name__', None) and __import__('thinc').__version__}; "
           f"torch: {torch.__version__ if torch else None}; numpy {numpy.__version__}")
+    blas = numpy_blas_summary()
+    print(f"NumPy's BLAS: {blas}")
+    if rows & {"gemm", "gemm_step", "gemm_mixed"}:
+        SUMMARY["NumPy's BLAS"] = blas
     if "gemm" in rows:
         bench_gemm(args.rounds)
     if "gemm_step" in rows:
@@ -1021,6 +1025,29 @@ def main() -> None:
         record(args.record, args.only)
 
 
+def numpy_blas_summary() -> str:
+    """NumPy's BLAS and the kernels it runs. When OPENBLAS_CORETYPE chose them,
+    also OpenBLAS's own pick for this CPU (asked in a child process without the
+    variable): NumPy on Haswell kernels runs an AVX-512 CPU at half its width,
+    and every ratio against NumPy reads accordingly."""
+    import subprocess
+
+    blas = _blis_arch.numpy_blas()
+    text = _blis_arch.numpy_blas_line(blas)
+    if blas["coretype_env"] and blas["core"]:
+        env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+        code = ("from thinc_fast.backends import _blis_arch; import numpy; "
+                "print(_blis_arch.numpy_blas()['core'])")
+        try:
+            own = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                                 text=True, timeout=60).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            own = ""
+        if own and own != blas["core"]:
+            text += f"; without the variable it would run {own}"
+    return text
+
+
 RESULTS_HEADER = ("| date | commit | CPU | threads | FMA peak 1 / all threads (GFLOP/s) | rows run "
                   "| results |\n|---|---|---|---|---|---|---|\n")
 
@@ -1038,7 +1065,10 @@ def record(path: str, rows: str) -> None:
         commit = "?"
     peak = " / ".join(f"{PEAK[t]:.0f}" for t in sorted(PEAK)) or "-"
     results = "; ".join(f"{k}: {v}" for k, v in SUMMARY.items()) or "-"
-    line = (f"| {datetime.date.today().isoformat()} | {commit} | {_blis_arch.cpu_model()} | "
+    cpu = _blis_arch.cpu_model()
+    if _blis_arch.isa_cap():
+        cpu += f" [{_blis_arch.ISA_ENV}={_blis_arch.isa_cap()}]"
+    line = (f"| {datetime.date.today().isoformat()} | {commit} | {cpu} | "
             f"{N_THREADS} | {peak} | {rows} | {results} |\n")
     new = not os.path.exists(path) or "| date | commit |" not in open(path).read()
     with open(path, "a") as f:

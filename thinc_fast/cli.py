@@ -218,7 +218,7 @@ def info() -> None:
     lines = {
         "thinc_fast": __version__,
         "python": f"{platform.python_version()} ({platform.platform()})",
-        "numpy": numpy.__version__,
+        "numpy": f"{numpy.__version__} (BLAS: {_blis_arch.numpy_blas_line()})",
         "blis": f"{blis_version}",
         "ops": type(get_current_ops()).__name__,
         "threads": get_num_threads(),

@@ -58,6 +58,13 @@ typedef thf_cntx_t **(*thf_bli_gks_lookup_id_ft)(thf_arch_t);
 typedef thf_cntx_t *(*thf_bli_gks_lookup_nat_cntx_ft)(thf_arch_t); /* cntx_t* bli_gks_lookup_nat_cntx(arch_t) */
 typedef char *(*thf_bli_info_str_ft)(void);                  /* char* bli_info_get_version_str(void) */
 typedef int64_t (*thf_bli_info_int_ft)(void);                /* gint_t bli_info_get_int_type_size(void) */
+typedef void (*thf_bli_rntm_init_ft)(thf_rntm_t *);          /* void bli_rntm_init_from_global(rntm_t*) */
+/* rntm_t of BLIS 0.9.0 (64-bit dim_t): bool auto_factor; dim_t num_threads;
+ * dim_t thrloop[6]; bool pack_a, pack_b, l3_sup; 72 bytes (some builds of
+ * the 0.9 line add two pointers after). l3_sup false makes bli_gemm_ex skip
+ * the small/skinny ("sup") path and run the packed kernels. */
+#define THF_RNTM_BYTES 256
+#define THF_RNTM_L3_SUP 66
 /* -------------------------------------------------------------------------- */
 
 /* A plain gemm on the default context (blis.cy's gemm, passed in from Cython):
@@ -113,18 +120,67 @@ static struct thf_blis_state_s {
     thf_dim_t smallk_trans_rows;
     thf_dim_t smallk_trans_k;
     thf_dim_t smallk_trans_area;
+    /* The runtime large products run with: blis's defaults but its
+     * small/skinny path off (NULL: blis's defaults; see thf_blis_nosup_init). */
+    thf_rntm_t *nosup;
 } thf_blis = {0, 0, 0, 0, 0, 0, 0, 100, 32, 16, 256, 100, 0.0, 0, 0, 256, 8, 0, 0, 16, 0, 0, 0, 0};
 
 /* What kind of kernel a product runs on (decided once for the whole product). */
 enum { THF_GEMM_LARGE = 0, THF_GEMM_THIN = 1, THF_GEMM_DOT = 2, THF_GEMM_SMALLK = 3 };
 
+/* Why large products run with sup off. BLIS 0.9.0 sends a product down its
+ * small/skinny path when one of m, n, k is under its configuration's
+ * thresholds (float: the AVX2 configurations haswell and zen*, ~200-500), and
+ * those kernels pick edge cases and loop variants from the shape they are
+ * given. A tile of a split product can then take the other path, or the same
+ * path with other edges, than the whole: on the haswell context 32x784x64,
+ * 60x512x512, 40x300x200 and 700x288x288 gave other bits on 2 threads than on
+ * 1 (up to 4e-5 apart). The packed kernels compute every element of C as the
+ * same chain over k whatever the tiling. So a product the thin rules leave to
+ * the large context runs on the packed kernels, whole or in tiles, and thin
+ * ones run whole on one thread (thf_sgemm_threads). BLIS 0.7.0 (blis 1.3.x)
+ * has no float sup thresholds on these configurations: nothing to turn off. */
+static unsigned char thf_rntm_nosup_buf[THF_RNTM_BYTES] __attribute__((aligned(16)));
+
+/* Fill the runtime from blis's global one, check that it has 0.9.0's layout,
+ * turn sup off; 0 when it did, -1 when the layout is not the one expected
+ * (then thf_blis.nosup stays NULL and large products keep blis's defaults). */
+static int thf_blis_nosup_init(thf_bli_rntm_init_ft init_from_global)
+{
+    unsigned char *b = thf_rntm_nosup_buf;
+    memset(b, 0xA5, sizeof(thf_rntm_nosup_buf));
+    init_from_global((thf_rntm_t *)b);
+    if (b[0] > 1 || b[64] > 1 || b[65] > 1 || b[THF_RNTM_L3_SUP] > 1)
+        return -1;
+    for (int i = 0; i < 7; ++i) { /* num_threads and the six loops' ways: -1 or a count */
+        int64_t v;
+        memcpy(&v, b + 8 + 8 * i, sizeof(v));
+        if (v != -1 && (v < 1 || v > 65536))
+            return -1;
+    }
+    int tail_untouched = 1, tail_zero = 1; /* 72 bytes, or 72 and two NULL pointers */
+    for (int i = 72; i < 88; ++i) {
+        tail_untouched &= b[i] == 0xA5;
+        tail_zero &= b[i] == 0;
+    }
+    if (!tail_untouched && !tail_zero)
+        return -1;
+    for (int i = 88; i < THF_RNTM_BYTES; ++i)
+        if (b[i] != 0xA5)
+            return -1;
+    b[THF_RNTM_L3_SUP] = 0;
+    thf_blis.nosup = (thf_rntm_t *)b;
+    return 0;
+}
+
 /* Attach blis's expert interface from the addresses of its functions (looked
  * up by _blis_arch with ctypes in the loaded blis.cy library; a dlopen/dlsym
  * here would raise the wheels' glibc floor to 2.34). Order: bli_sgemm_ex,
  * bli_init_once, bli_gks_lookup_id, bli_gks_lookup_nat_cntx,
- * bli_info_get_version_str, bli_info_get_int_type_size (bli_gks_lookup_id may
- * be 0: BLIS 0.7.0 does not export it, and the caller then checks that a
- * configuration is compiled in before asking for its context). Returns 0 on
+ * bli_info_get_version_str, bli_info_get_int_type_size, bli_rntm_init_from_global
+ * (bli_gks_lookup_id may be 0: BLIS 0.7.0 does not export it, and the caller
+ * then checks that a configuration is compiled in before asking for its
+ * context; bli_rntm_init_from_global may be 0: sup stays as blis has it). Returns 0 on
  * success, else a negative code and leaves the plain path in place: -2 a
  * function missing, -3 another BLIS version, -4 not 64-bit integers. */
 static int thf_blis_attach(const uintptr_t *fns, const char *expected_version)
@@ -141,6 +197,8 @@ static int thf_blis_attach(const uintptr_t *fns, const char *expected_version)
     thf_blis.lookup_id = (thf_bli_gks_lookup_id_ft)fns[2];
     thf_blis.lookup_nat = (thf_bli_gks_lookup_nat_cntx_ft)fns[3];
     thf_blis.init_once();
+    if (strcmp(v, "0.9.0") == 0 && fns[6] != 0)
+        thf_blis_nosup_init((thf_bli_rntm_init_ft)fns[6]);
     thf_blis.sgemm_ex = (thf_bli_sgemm_ex_ft)fns[0];
     return 0;
 }
@@ -223,10 +281,14 @@ static void thf_sgemm_tile_on(int kind, thf_dim_t m, thf_dim_t n, thf_dim_t k, f
         return;
     }
     thf_cntx_t *cntx = thf_blis.large;
-    if (thf_blis.thin != NULL && kind == THF_GEMM_THIN)
-        cntx = thf_blis.thin;
+    thf_rntm_t *rntm = thf_blis.nosup; /* large: the packed kernels, whatever the tile */
+    if (kind == THF_GEMM_THIN) {
+        rntm = NULL; /* thin: blis's defaults, the whole product on one thread */
+        if (thf_blis.thin != NULL)
+            cntx = thf_blis.thin;
+    }
     thf_blis.sgemm_ex(0, 0, m, n, k, &alpha, (float *)A, rsa, csa, (float *)B, rsb, csb, &beta, C,
-                     rsc, csc, cntx, NULL);
+                     rsc, csc, cntx, rntm);
 }
 
 /* C := alpha * A @ B + beta * C on one thread, on the context the shape asks for. */
@@ -366,12 +428,15 @@ static void thf_sgemm_threads(thf_dim_t m, thf_dim_t n, thf_dim_t k, float alpha
 {
     thf_gemm_job j = {m, n, k, alpha, beta, A, rsa, csa, B, rsb, csb, C, rsc, csc, m, n, 1, 1,
                      thf_gemm_kind(m, n, k, csa, rsb, csb, csc)};
-    /* A thin product runs whole on one thread: blis's small/skinny code picks
-     * its kernels (edge cases, loop variants) from the shape it is given, so a
+    /* A thin product runs whole on one thread, on the thin context or, when
+     * there is none (an AVX2 CPU: every product on haswell or zen*), on the
+     * large one with blis's defaults: blis's small/skinny code picks its
+     * kernels (edge cases, loop variants) from the shape it is given, so a
      * tile of it can round differently from the whole and the result would
      * depend on the thread count (measured: 60x512x512 and 40x300x200 on the
-     * haswell context differed by 5e-5 between 1 and 2 threads). */
-    if (j.thin == THF_GEMM_THIN && thf_blis.thin != NULL && thf_blis.force != 3)
+     * haswell context differed by 5e-5 between 1 and 2 threads). Large
+     * products run with sup off (thf_blis.nosup), so their tiles may split. */
+    if (j.thin == THF_GEMM_THIN && thf_blis.sgemm_ex != NULL && thf_blis.force != 3)
         nthreads = 1;
     /* dot products: tile edges at multiples of the build's block (dot_gemm.h),
      * so that every element of C falls in the same kind of block whatever the

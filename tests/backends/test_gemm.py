@@ -2,6 +2,7 @@
 one thread or several, tiled in one or two dimensions) against float64 NumPy,
 and the kernel choice per CPU. No timing here: benchmarks/compare.py times."""
 import os
+import platform
 import textwrap
 import threading
 import time
@@ -300,9 +301,13 @@ def test_thin_rules_per_cpu_kind(vendor, family, isa, kind):
                 old_blis["smallk_trans_k"]) == (16, 128, 128, 32)
         for version, table in (("0.9.0", rules), ("0.7.0", old_blis)):
             assert table["dot_k"] == 64 and table["dot_k_per_row"] == 0
-            default = _blis_arch.THIN_RULES[(version, "default")]
-            for name in ("thin_rows", "thin_cols", "thin_k", "mid_rows", "mid_cols", "thin_flops"):
-                assert table[name] == default[name]  # blis's own rules as on the default kind
+        # BLIS 0.7.0: nothing thin; 0.9.0: what runs whole on the sup kernels
+        # (under 4 MFLOP, at most 16 columns, k < 16), the rest split with sup off
+        default = _blis_arch.THIN_RULES[("0.7.0", "default")]
+        for name in ("thin_rows", "thin_cols", "thin_k", "mid_rows", "mid_cols", "thin_flops"):
+            assert old_blis[name] == default[name] == 0
+        assert (rules["thin_rows"], rules["thin_cols"], rules["thin_k"], rules["mid_rows"],
+                rules["mid_cols"], rules["thin_flops"]) == (0, 16, 16, 0, 0, 4e6)
     else:
         assert rules["dot_rows"] == rules["dot_cols"] == rules["smallk_k"] == rules["smallk_rows"] == 0
         assert rules["smallk_trans_rows"] == rules["smallk_trans_area"] == 0
@@ -344,6 +349,95 @@ def test_isa_class_from_flags():
     assert _blis_arch.isa_class(f("sse4_2".split()), "x86_64") is None
     assert _blis_arch.isa_class(f("asimd".split()), "aarch64") == "neon"
     assert _blis_arch.isa_class(f("asimd sve".split()), "aarch64") == "sve"
+
+
+def test_isa_cap_hides_avx512_flags(monkeypatch):
+    f = frozenset("avx512f avx512dq avx512bw avx512vl avx2 fma sse4_2".split())
+    monkeypatch.delenv(_blis_arch.ISA_ENV, raising=False)
+    assert _blis_arch.isa_cap() is None and _blis_arch.usable_flags(f) == f
+    monkeypatch.setenv(_blis_arch.ISA_ENV, " AVX512 ")
+    assert _blis_arch.isa_cap() == "avx512" and _blis_arch.usable_flags(f) == f
+    monkeypatch.setenv(_blis_arch.ISA_ENV, "avx2")
+    assert _blis_arch.usable_flags(f) == frozenset("avx2 fma sse4_2".split())
+    assert _blis_arch.isa_class(_blis_arch.usable_flags(f), "x86_64") == "avx2"
+    # a cap never adds what the CPU lacks
+    assert _blis_arch.usable_flags(frozenset({"sse4_2"})) == frozenset({"sse4_2"})
+    monkeypatch.setenv(_blis_arch.ISA_ENV, "avx3")
+    with pytest.raises(ValueError, match=r"THINC_FAST_ISA='avx3'.*avx2, avx512"):
+        _blis_arch.usable_flags(f)
+
+
+def test_isa_cap_runs_every_kernel_on_avx2_in_a_subprocess(helpers):
+    """THINC_FAST_ISA=avx2 on an AVX-512 CPU: blis's AVX2 configuration, the
+    AVX2 builds of the dot and short-k kernels, the ymm peak; every kernel kind
+    still matches float64, on one thread and on two."""
+    code = textwrap.dedent("""
+        import numpy, thinc_fast
+        from thinc_fast.backends import numpy_ops, _blis_arch, gemm
+        from thinc_fast.backends.numpy_ops import NumpyOps
+        rng = numpy.random.default_rng(0)
+        ops = NumpyOps()
+        kinds = set()
+        for threads in (1, 2):
+            thinc_fast.set_num_threads(threads)
+            for m, k, n, t1, t2 in ((128, 784, 512, False, True), (128, 512, 10, False, True),
+                                    (128, 10, 512, False, False), (10, 128, 512, True, False),
+                                    (512, 128, 784, True, False), (600, 288, 288, False, False)):
+                A = rng.standard_normal((k, m) if t1 else (m, k)).astype("f")
+                B = rng.standard_normal((n, k) if t2 else (k, n)).astype("f")
+                out = ops.gemm(A, B, trans1=t1, trans2=t2)
+                a64 = A.T.astype("f8") if t1 else A.astype("f8")
+                b64 = B.T.astype("f8") if t2 else B.astype("f8")
+                err = abs(out - a64 @ b64).max()
+                assert err < 1e-4 * k ** 0.5 * 4, (m, k, n, err)
+                kinds.add(gemm._gemm_kind(m, n, k, t2, t1))
+        # the same bits on any thread count on the AVX2 configuration too (its
+        # small/skinny kernels are not handed tiles: blis_gemm.h)
+        numpy_ops.set_gemm_options(min_flops=0, chunk_flops=0)
+        for m, k, n, t1, t2 in ((32, 784, 64, False, False), (60, 512, 512, False, False),
+                                (40, 300, 200, False, False), (700, 288, 288, True, False),
+                                (700, 288, 288, False, True), (128, 784, 512, False, False)):
+            A = rng.standard_normal((k, m) if t1 else (m, k)).astype("f")
+            B = rng.standard_normal((n, k) if t2 else (k, n)).astype("f")
+            outs = []
+            for threads in (1, 2, 3):
+                thinc_fast.set_num_threads(threads)
+                outs.append(ops.gemm(A, B, trans1=t1, trans2=t2))
+            assert all((o == outs[0]).all() for o in outs[1:]), (m, k, n, t1, t2)
+        peak = numpy_ops.fma_peak(1, seconds=0.002, repeats=1)
+        sup_off = numpy_ops.gemm_config().get("large_sup_off")
+        assert sup_off or _blis_arch.blis_inner_version() != "0.9.0" or not numpy_ops.gemm_config()["expert"]
+        print(_blis_arch.isa_cap(), _blis_arch.configure()["choice"], gemm._vector_isa(),
+              peak and peak["width"], ",".join(sorted(kinds)))
+        print("\\n".join(_blis_arch.info_lines()))
+    """)
+    env = dict(os.environ, THINC_FAST_ISA="avx2")
+    env.pop("BLIS_ARCH_TYPE", None)
+    run = helpers.run_python(code, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    cap, large, vec, width, kinds = run.stdout.splitlines()[0].split()
+    assert cap == "avx2"
+    flags = _blis_arch.cpu_flags()
+    if {"avx2", "fma"} <= flags and platform.machine() in ("x86_64", "AMD64"):
+        assert large != "skx" and int(vec) <= 3 and width == "8", run.stdout
+        assert "-> AVX2 (THINC_FAST_ISA=avx2)" in run.stdout
+    run = helpers.run_python("import thinc_fast", env=dict(env, THINC_FAST_ISA="avx-512"))
+    assert run.returncode != 0 and "THINC_FAST_ISA='avx-512'" in run.stderr
+
+
+def test_numpy_blas_names_the_kernels():
+    blas = _blis_arch.numpy_blas()
+    assert set(blas) >= {"name", "version", "core", "threads", "coretype_env"}
+    assert blas["coretype_env"] == (os.environ.get("OPENBLAS_CORETYPE") or None)
+    if _blis_arch._loaded_libraries("openblas"):  # NumPy's wheels bundle OpenBLAS
+        assert isinstance(blas["core"], str) and blas["core"]
+        assert blas["threads"] >= 1
+    line = _blis_arch.numpy_blas_line(dict(name="scipy-openblas", version="0.3.31", core="Haswell",
+                                           threads=2, coretype_env="Haswell"))
+    assert line == "scipy-openblas 0.3.31, Haswell kernels (OPENBLAS_CORETYPE=Haswell), 2 threads"
+    line = _blis_arch.numpy_blas_line(dict(name=None, version=None, core="Zen", threads=1,
+                                           coretype_env=None))
+    assert line == "unknown, Zen kernels, 1 thread"
 
 
 def test_info_lines_name_the_cpu_and_the_choice():
@@ -478,7 +572,7 @@ def test_hog_signs_rule():
 
 def test_fma_peak_probe():
     """The peak probe runs on the CPU's widest FMA width; the result is a rate."""
-    flags = _blis_arch.cpu_flags()
+    flags = _blis_arch.usable_flags()  # less AVX-512 under THINC_FAST_ISA=avx2
     one = numpy_ops.fma_peak(1, seconds=0.005, repeats=1)
     if not ({"avx2", "fma"} <= flags or "avx512f" in flags):
         assert one is None

@@ -149,9 +149,21 @@ THIN_RULES = {
                         "smallk_k": 64, "smallk_rows": 4096, "smallk_trans_rows": 288,
                         "smallk_trans_k": 8192, "smallk_trans_area": 512 * 600},
 }
-# "avx2": blis's own rules as on the default kind, plus thinc_fast's kernels
-# where their AVX2 builds measured faster (see above)
-THIN_RULES[("0.9.0", "avx2")] = {**THIN_RULES[("0.9.0", "default")], "dot_rows": 256,
+# "avx2": every product on blis's AVX2 configuration (haswell, zen*), plus
+# thinc_fast's kernels where their AVX2 builds measured faster (see above).
+# BLIS 0.9.0 has float small/skinny ("sup") kernels there, and a split
+# product's tiles could round differently from the whole on them
+# (blis_gemm.h), so the thin rules say which products run whole on one thread
+# with sup and which run split on the packed kernels with sup off. Measured on
+# the Zen 5 at 256 bits (THINC_FAST_ISA=avx2), GFLOP/s sup on one thread /
+# packed on two: 32x784x64 122/101, 32x288x96 121/109, 64x64x64 117/72 (under
+# ~4 MFLOP sup wins), 200x100x60 123/137, 16x784x512 96/109, 48x512x512
+# 125/186, 64x512x784 128/206, 512x64x512 (A^T) 106/210, 128x512x48 133/161;
+# on one thread 128x512x10 sup 87 / packed 41: hence thin_flops 4e6 and
+# thin_cols 16, no row rule.
+THIN_RULES[("0.9.0", "avx2")] = {**THIN_RULES[("0.9.0", "default")], "thin_rows": 0,
+                                 "thin_cols": 16, "thin_k": 16, "mid_rows": 0, "mid_cols": 0,
+                                 "thin_flops": 4e6, "dot_rows": 256,
                                  "dot_k": 64, "dot_k_per_row": 0, "smallk_k": 16}
 THIN_RULES[("0.7.0", "avx2")] = {**THIN_RULES[("0.7.0", "default")], "dot_rows": 600,
                                  "dot_k": 64, "dot_k_per_row": 0, "dot_cols": 16,
@@ -251,6 +263,36 @@ def cpu_flags() -> FrozenSet[str]:
     return frozenset((info.get("flags") or info.get("Features") or "").split())
 
 
+ISA_ENV = "THINC_FAST_ISA"
+_ISA_CAPS = {"avx512": frozenset(), "avx2": _AVX512}  # the flags each cap hides
+
+
+def isa_cap() -> Optional[str]:
+    """The cap ``THINC_FAST_ISA`` puts on the vector instructions thinc_fast's
+    gemm uses: "avx2" keeps an AVX-512 CPU on its AVX2 (256-bit) kernels (blis's
+    AVX2 configuration, the AVX2 builds of the dot and short-k kernels, the FMA
+    peak measured on ymm registers), e.g. to measure the AVX2 path or to avoid
+    a CPU's AVX-512 clock penalty; "avx512" (or unset) lets it use the widest
+    the CPU has. A cap never adds instructions the CPU lacks. The elementwise
+    kernels (Adam, activations) still pick their build by the CPU: they are
+    bound by memory, not by the vector width."""
+    value = os.environ.get(ISA_ENV, "").strip().lower()
+    if not value:
+        return None
+    if value not in _ISA_CAPS:
+        raise ValueError(f"{ISA_ENV}={os.environ[ISA_ENV]!r} is not a vector instruction set "
+                         f"thinc_fast can cap its kernels at: use one of "
+                         f"{', '.join(sorted(_ISA_CAPS))}, or unset it for the widest the CPU runs")
+    return value
+
+
+def usable_flags(flags: Optional[FrozenSet[str]] = None) -> FrozenSet[str]:
+    """The CPU's feature flags less those ``THINC_FAST_ISA`` hides (see isa_cap)."""
+    flags = cpu_flags() if flags is None else flags
+    cap = isa_cap()
+    return flags - _ISA_CAPS[cap] if cap else flags
+
+
 def cpu_model() -> str:
     """The CPU's name, vendor and family/model numbers, as far as the OS says."""
     info = _cpuinfo()
@@ -324,7 +366,7 @@ def configure() -> Dict[str, Any]:
         lib.bli_cpuid_query_id.restype = ctypes.c_int
         detected = _arch_name(lib, lib.bli_cpuid_query_id())
     flags = cpu_flags()
-    isa = isa_class(flags)
+    isa = isa_class(usable_flags(flags))
     _state.update(detected=detected, isa=isa, flags=flags, names=names, env_set=False,
                   registered=registered,
                   gemm=None, early="blis" in sys.modules)
@@ -390,7 +432,8 @@ def after_blis_init() -> None:
 
 
 EXPERT_FUNCTIONS = ("bli_sgemm_ex", "bli_init_once", "bli_gks_lookup_id", "bli_gks_lookup_nat_cntx",
-                    "bli_info_get_version_str", "bli_info_get_int_type_size")
+                    "bli_info_get_version_str", "bli_info_get_int_type_size",
+                    "bli_rntm_init_from_global")
 
 
 def expert_functions() -> Optional[List[Optional[int]]]:
@@ -476,9 +519,70 @@ def _smallk_rule() -> str:
     if _state.get("smallk_trans_area"):
         trans += f" (or m * k <= {_state['smallk_trans_area']})" if trans else (
             f", or m * k <= {_state['smallk_trans_area']} with A strided")
-    return (f"; B and C contiguous along n with k <= {_state['smallk_k']}, or at most "
-            f"{_state['smallk_rows']} rows with A contiguous along k{trans}, by thinc_fast's "
-            f"short-k kernel")
+    rows = (f", or at most {_state['smallk_rows']} rows with A contiguous along k"
+            if _state.get("smallk_rows") else "")
+    return (f"; B and C contiguous along n with k <= {_state['smallk_k']}{rows}{trans}, "
+            f"by thinc_fast's short-k kernel")
+
+
+def _loaded_libraries(part: str) -> List[str]:
+    """Paths of the shared libraries this process has mapped whose file name
+    contains `part` (Linux: /proc/self/maps; elsewhere none)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split(None, 5)[-1].strip() for line in maps if part in line}
+    except OSError:
+        return []
+    return sorted(p for p in paths if part in os.path.basename(p) and os.path.exists(p))
+
+
+def numpy_blas() -> Dict[str, Any]:
+    """NumPy's BLAS as loaded now: its name and version (NumPy's build record),
+    and for OpenBLAS the kernel set it runs ("core": OpenBLAS picks one by the
+    CPU at load time unless ``OPENBLAS_CORETYPE`` names one) and its threads.
+    Benchmarks name it beside every ratio against NumPy: OpenBLAS on its
+    Haswell kernels runs an AVX-512 CPU at half its vector width."""
+    import numpy
+
+    found: Dict[str, Any] = {"name": None, "version": None, "core": None, "threads": None,
+                             "coretype_env": os.environ.get("OPENBLAS_CORETYPE") or None}
+    try:
+        blas = numpy.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        found.update(name=blas.get("name"), version=blas.get("version"))
+    except Exception:  # older NumPy, or a build without the record
+        pass
+    for path in _loaded_libraries("openblas"):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix in ("scipy_openblas_", "openblas_"):
+            for suffix in ("64_", "_64", ""):
+                corename = getattr(lib, f"{prefix}get_corename{suffix}", None)
+                if corename is None:
+                    continue
+                corename.restype = ctypes.c_char_p
+                found["core"] = (corename() or b"").decode(errors="replace") or None
+                threads = getattr(lib, f"{prefix}get_num_threads{suffix}", None)
+                if threads is not None:
+                    threads.restype = ctypes.c_int
+                    found["threads"] = threads()
+                return found
+    return found
+
+
+def numpy_blas_line(blas: Optional[Dict[str, Any]] = None) -> str:
+    """numpy_blas() in words, e.g. "scipy-openblas 0.3.31, Haswell kernels
+    (OPENBLAS_CORETYPE=Haswell), 2 threads"."""
+    blas = numpy_blas() if blas is None else blas
+    text = " ".join(str(v) for v in (blas["name"], blas["version"]) if v) or "unknown"
+    if blas["core"]:
+        text += f", {blas['core']} kernels"
+        if blas["coretype_env"]:
+            text += f" (OPENBLAS_CORETYPE={blas['coretype_env']})"
+    if blas["threads"]:
+        text += f", {blas['threads']} thread{'s' if blas['threads'] != 1 else ''}"
+    return text
 
 
 _SHOWN_FLAGS = ("avx512f", "avx512dq", "avx512bw", "avx512vl", "avx2", "fma", "asimd", "sve")
@@ -506,7 +610,8 @@ def info_lines() -> List[str]:
     lines = [
         f"CPU: {cpu_model()}",
         f"CPU flags: {' '.join(shown) or 'none of ' + '/'.join(_SHOWN_FLAGS)}"
-        f" -> {isa.upper() if isa else 'no vector ISA blis has kernels for'}",
+        f" -> {isa.upper() if isa else 'no vector ISA blis has kernels for'}"
+        + (f" ({ISA_ENV}={isa_cap()})" if isa_cap() else ""),
         f"{blis_version()}; blis's own detection: {_state.get('detected')}",
         f"blis configuration: {_state.get('large')} ({_state.get('source')}: {_state.get('reason')})",
     ]

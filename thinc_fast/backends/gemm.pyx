@@ -59,6 +59,7 @@ cdef extern from "blis_gemm.h" nogil:
         dim_t smallk_trans_rows
         dim_t smallk_trans_k
         dim_t smallk_trans_area
+        void* nosup
     thf_blis_state thf_blis
     ctypedef struct thf_split_state "struct thf_split_state_s":
         double min_flops
@@ -106,6 +107,7 @@ cdef extern from "blis_gemm.h" nogil:
     int thf_blis_is_thin(dim_t m, dim_t n, dim_t k, inc_t csc)
     int thf_gemm_kind(dim_t m, dim_t n, dim_t k, inc_t csa, inc_t rsb, inc_t csb, inc_t csc)
     int thf_vec_isa
+    int thf_vec_best_isa()
     void thf_sgemm_tile(dim_t m, dim_t n, dim_t k, float alpha,
                        const float* A, inc_t rsa, inc_t csa,
                        const float* B, inc_t rsb, inc_t csb,
@@ -632,8 +634,11 @@ _GEMM_MODES = {"shape": 0, "large": 1, "thin": 2, "default": 3}
 
 def _setup_gemm():
     """Load blis's expert interface and the contexts ``_blis_arch`` chose."""
-    cdef size_t fns[6]
+    cdef size_t fns[7]
+    global thf_vec_isa
     plan = _blis_arch.gemm_plan()
+    if _blis_arch.isa_cap() == "avx2" and thf_vec_best_isa() > 3:
+        thf_vec_isa = 3  # the AVX2 builds of the dot and short-k kernels
     _blis_arch.after_blis_init()  # blis initialised when blis.cy was imported
     thf_blis.plain = _sgemm_default
     addresses = _blis_arch.expert_functions()
@@ -645,7 +650,8 @@ def _setup_gemm():
         rc = -3
         if inner in _blis_arch.EXPERT_BLIS_VERSIONS:
             rc = thf_blis_attach(fns, inner.encode())
-    status = {"expert": rc == 0, "load_code": rc, "large": None, "thin": None}
+    status = {"expert": rc == 0, "load_code": rc, "large": None, "thin": None,
+              "large_sup_off": rc == 0 and thf_blis.nosup != NULL}
     if rc == 0:
         large_id, thin_id = plan.get("large_id"), plan.get("thin_id")
         if large_id is not None:
@@ -694,6 +700,7 @@ def gemm_config():
         "expert": thf_blis.sgemm_ex != NULL,
         "large": thf_blis.large != NULL,
         "thin": thf_blis.thin != NULL,
+        "large_sup_off": thf_blis.nosup != NULL,
         "thin_rows": thf_blis.thin_rows,
         "thin_cols": thf_blis.thin_cols,
         "thin_k": thf_blis.thin_k,

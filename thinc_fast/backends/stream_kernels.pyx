@@ -414,8 +414,9 @@ def stream_triad(a, b, c, scalar):
 def fma_peak(threads=None, *, seconds=0.05, repeats=3):
     """The CPU's measured float32 FMA peak in GFLOP/s: independent fused
     multiply-add chains at the widest vector width the CPU has (AVX-512 zmm,
-    else AVX2 ymm), on `threads` threads at once (default: the kernels' thread
-    count; 1 for one core), each running about `seconds`; the best of `repeats`.
+    else AVX2 ymm; ymm under ``THINC_FAST_ISA=avx2``), on `threads` threads at
+    once (default: the kernels' thread count; 1 for one core), each running
+    about `seconds`; the best of `repeats`.
     Returns ``{"gflops", "threads", "width", "isa"}``; None on a CPU without
     AVX2/FMA or off x86-64 (nothing to measure it with here)."""
     cdef thf_job job
@@ -424,7 +425,7 @@ def fma_peak(threads=None, *, seconds=0.05, repeats=3):
     cdef long iters
     cdef int n = num_threads() if threads is None else int(threads)
     cdef float* sinks
-    flags = _blis_arch.cpu_flags()
+    flags = _blis_arch.usable_flags()  # THINC_FAST_ISA=avx2: the ymm peak
     if not THF_PEAK_X86:
         return None
     if {"avx512f"} <= flags:
