@@ -294,8 +294,10 @@ def test_thin_rules_per_cpu_kind(vendor, family, isa, kind):
         assert old_blis["dot_rows"] == 256 and old_blis["dot_cols"] == 16  # beside BLIS 0.7.0 too
     elif kind == "avx2":  # the AVX2 dot kernel beats haswell (BLIS 0.9.0: not on thin outputs)
         assert rules["dot_rows"] == 256 and rules["dot_cols"] == 0 and rules["smallk_k"] == 16
-        assert rules["smallk_rows"] == rules["smallk_trans_rows"] == rules["smallk_trans_k"] == 0
-        assert rules["smallk_trans_area"] == old_blis["smallk_trans_area"] == 0
+        # and its short-k kernel beats haswell's packed kernels on small products
+        assert (rules["smallk_rows"], rules["smallk_trans_rows"], rules["smallk_trans_k"],
+                rules["smallk_trans_area"]) == (32, 288, 32, 8192)
+        assert old_blis["smallk_trans_area"] == 0
         assert old_blis["dot_rows"] == 600 and old_blis["dot_cols"] == 16
         assert (old_blis["smallk_k"], old_blis["smallk_rows"], old_blis["smallk_trans_rows"],
                 old_blis["smallk_trans_k"]) == (16, 128, 128, 32)

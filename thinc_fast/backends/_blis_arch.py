@@ -160,11 +160,22 @@ THIN_RULES = {
 # ~4 MFLOP sup wins), 200x100x60 123/137, 16x784x512 96/109, 48x512x512
 # 125/186, 64x512x784 128/206, 512x64x512 (A^T) 106/210, 128x512x48 133/161;
 # on one thread 128x512x10 sup 87 / packed 41: hence thin_flops 4e6 and
-# thin_cols 16, no row rule.
+# thin_cols 16, no row rule. The short-k kernel's AVX2 build (since it walks
+# B in L2 panels) against that, 2 threads, GFLOP/s short-k / blis as above:
+# input gradients dY @ W win at 32 rows (32x64x784 198/122, 32x288x96
+# 203/119, 32x512x784 215/193), are mixed at 64 (64x64x784 223/208, 64x512x512
+# 200/212) and lose from 128 (128x512x784 204/229, 600x64x288 217/242);
+# weight gradients dY^T @ X win at k (the batch) <= 32 up to 288 rows
+# (64x32x784 225/180, 96x32x288 214/157, 288x32x288 237/212, not 512x32x784
+# 195/232) and at m x k <= 8192 (output dW 10x128x512 213/113, 64x128x784
+# 235/218; 128x128x784 236/242 and 64x600x288 178/216 lose): smallk_rows 32,
+# smallk_trans_rows 288 with smallk_trans_k 32, smallk_trans_area 8192.
 THIN_RULES[("0.9.0", "avx2")] = {**THIN_RULES[("0.9.0", "default")], "thin_rows": 0,
                                  "thin_cols": 16, "thin_k": 16, "mid_rows": 0, "mid_cols": 0,
                                  "thin_flops": 4e6, "dot_rows": 256,
-                                 "dot_k": 64, "dot_k_per_row": 0, "smallk_k": 16}
+                                 "dot_k": 64, "dot_k_per_row": 0, "smallk_k": 16,
+                                 "smallk_rows": 32, "smallk_trans_rows": 288,
+                                 "smallk_trans_k": 32, "smallk_trans_area": 8192}
 THIN_RULES[("0.7.0", "avx2")] = {**THIN_RULES[("0.7.0", "default")], "dot_rows": 600,
                                  "dot_k": 64, "dot_k_per_row": 0, "dot_cols": 16,
                                  "smallk_k": 16, "smallk_rows": 128, "smallk_trans_rows": 128,
