@@ -410,19 +410,21 @@ def test_isa_cap_runs_every_kernel_on_avx2_in_a_subprocess(helpers):
         sup_off = numpy_ops.gemm_config().get("large_sup_off")
         assert sup_off or _blis_arch.blis_inner_version() != "0.9.0" or not numpy_ops.gemm_config()["expert"]
         print(_blis_arch.isa_cap(), _blis_arch.configure()["choice"], gemm._vector_isa(),
-              peak and peak["width"], ",".join(sorted(kinds)))
+              peak and peak["width"], ",".join(sorted(kinds)), bool(sup_off))
         print("\\n".join(_blis_arch.info_lines()))
     """)
     env = dict(os.environ, THINC_FAST_ISA="avx2")
     env.pop("BLIS_ARCH_TYPE", None)
     run = helpers.run_python(code, env=env, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
-    cap, large, vec, width, kinds = run.stdout.splitlines()[0].split()
+    cap, large, vec, width, kinds, sup_off = run.stdout.splitlines()[0].split()
     assert cap == "avx2"
     flags = _blis_arch.cpu_flags()
     if {"avx2", "fma"} <= flags and platform.machine() in ("x86_64", "AMD64"):
         assert large != "skx" and int(vec) <= 3 and width == "8", run.stdout
         assert "-> AVX2 (THINC_FAST_ISA=avx2)" in run.stdout
+        if sup_off == "True":
+            assert "small/skinny kernels only for thin products" in run.stdout
     run = helpers.run_python("import thinc_fast", env=dict(env, THINC_FAST_ISA="avx-512"))
     assert run.returncode != 0 and "THINC_FAST_ISA='avx-512'" in run.stderr
 

@@ -642,6 +642,11 @@ def info_lines() -> List[str]:
                      f"{gemm.get('large')} lacks")
     else:
         lines.append(f"gemm: every product on {gemm.get('large')}")
+        if (gemm.get("large_sup_off") and gemm.get("large") in _AVX2_CONFIGS
+                and _thin_rule() != "never"):
+            lines.append(f"gemm: blis's small/skinny kernels only for thin products ({_thin_rule()}), "
+                         f"whole on one thread; the rest on its packed kernels, whole or split "
+                         f"(the same bits on any thread count)")
     if gemm.get("expert") and _dot_rule():
         lines.append(f"gemm: {_dot_rule()[2:]}")
     if gemm and _smallk_rule():
