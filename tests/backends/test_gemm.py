@@ -1105,9 +1105,16 @@ def test_adaptive_split_rule():
     in bursts of 4 calls in every 256; averages are means of the first 8 samples, then moving,
     a sample over twice the average counted as twice it."""
     settle, way, update = numpy_ops._split_settle, numpy_ops._split_way, numpy_ops._split_update
-    # warming up: the way with fewer samples, split first
+    # warming up: a burst each way (3 timed calls), the way with fewer samples
+    # next, split first
     assert settle(0.0, 0.0, 0, 0, False) is True
-    assert settle(5.0, 1.0, 3, 4, True) is False and settle(1.0, 5.0, 7, 7, False) is True
+    assert settle(5.0, 1.0, 3, 4, True) is True    # the split burst is not over
+    assert settle(5.0, 1.0, 3, 6, True) is False and settle(1.0, 5.0, 7, 7, False) is False
+    assert settle(1.0, 5.0, 6, 6, False) is True and settle(1.0, 5.0, 6, 7, True) is True
+    assert settle(1.0, 5.0, 6, 8, True) is False   # split warm: alone's turn
+    # warming up, the first call of a burst (it goes the other way) is not timed
+    assert way(3, 3, False, 7, last=True) == (False, False)
+    assert way(3, 3, False, 8, last=False) == (False, True)
     # warm: switch only for a margin of 1.1
     assert settle(1.0, 1.05, 8, 8, True) is True      # alone 5% faster: keep splitting
     assert settle(1.0, 1.2, 8, 8, True) is False      # alone 20% faster: stop
@@ -1122,6 +1129,7 @@ def test_adaptive_split_rule():
     assert [c for c in range(520) if not calls[c][1]] == [252, 256, 508, 512]
     assert [c for c in range(256) if way(8, 8, False, c)[0]] == [252, 253, 254, 255]
     assert all(way(3, 8, True, c) == (True, True) for c in range(512))  # not warm: no exploring
+    assert all(way(3, 8, True, c, last=False) == (True, c == 0) for c in range(8))
     # averages
     assert update(0.0, 0, 4.0) == 4.0 and update(4.0, 1, 2.0) == 3.0
     assert update(1.0, 20, 1.8) == pytest.approx(1.1)

@@ -75,6 +75,7 @@ cdef extern from "blis_gemm.h" nogil:
         int split
         int threads
         unsigned unhelped
+        int last
     thf_adapt_class thf_adapt[16][64]
     enum: THF_ADAPT_KINDS
     enum: THF_ADAPT_FIRST_LOOP
@@ -777,16 +778,19 @@ def _split_settle(double alone, double split, unsigned alone_samples, unsigned s
     return bool(thf_adapt_settle(alone, split, alone_samples, split_samples, splitting))
 
 
-def _split_way(unsigned alone_samples, unsigned split_samples, bint splitting, unsigned calls):
+def _split_way(unsigned alone_samples, unsigned split_samples, bint splitting, unsigned calls,
+               last=None):
     """(whether a class's `calls`-th call splits, whether its time counts)
     (tests): its current way, the other for 4 calls in a row in every 256 once
     both ways have 8 samples; the first of those 4 and the first call back
-    are not timed."""
+    are not timed. Warming up, a call that goes another way than the call
+    before (`last`, default the same way) is not timed."""
     cdef thf_adapt_class c
     memset(&c, 0, sizeof(c))
     c.samples[0] = alone_samples
     c.samples[1] = split_samples
     c.split = splitting
+    c.last = splitting if last is None else bool(last)
     return bool(thf_adapt_way(&c, calls)), bool(thf_adapt_timed(&c, calls))
 
 
