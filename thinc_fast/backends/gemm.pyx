@@ -636,10 +636,9 @@ _GEMM_MODES = {"shape": 0, "large": 1, "thin": 2, "default": 3}
 def _setup_gemm():
     """Load blis's expert interface and the contexts ``_blis_arch`` chose."""
     cdef size_t fns[7]
-    global thf_vec_isa
     plan = _blis_arch.gemm_plan()
     if _blis_arch.isa_cap() == "avx2" and thf_vec_best_isa() > 3:
-        thf_vec_isa = 3  # the AVX2 builds of the dot and short-k kernels
+        _vector_isa(3)  # the AVX2 builds of the dot and short-k kernels
     _blis_arch.after_blis_init()  # blis initialised when blis.cy was imported
     thf_blis.plain = _sgemm_default
     addresses = _blis_arch.expert_functions()
@@ -652,7 +651,7 @@ def _setup_gemm():
         if inner in _blis_arch.EXPERT_BLIS_VERSIONS:
             rc = thf_blis_attach(fns, inner.encode())
     status = {"expert": rc == 0, "load_code": rc, "large": None, "thin": None,
-              "large_sup_off": rc == 0 and thf_blis.nosup != NULL}
+              "large_sup_off": thf_blis.nosup != NULL}  # set only by a successful attach
     if rc == 0:
         large_id, thin_id = plan.get("large_id"), plan.get("thin_id")
         if large_id is not None:
