@@ -12,7 +12,8 @@
  * lane by lane would cost a third of the time at k = 784.
  *
  * Builds (vec_isa.h): AVX-512 with 16-float vectors and 4x4 blocks (16 of the
- * 32 registers accumulate); AVX2 with 8 floats and 3x4 blocks (12 of 16:
+ * 32 registers accumulate; 4x5 in thin products, see thf_dot_thin_widths);
+ * AVX2 with 8 floats and 3x4 blocks (12 of 16:
  * a 4x4 block would spill); baseline SSE with 4 floats and 2x4 blocks.
  *
  * The rounding: element (i, j) is VW chains of multiply-adds over k (lane l
@@ -144,6 +145,79 @@
         }                                                                                   \
     }
 
+/* The block of ROWS x 5 elements at C[i, j] (the AVX-512 build's thin
+ * products): a ROWS x 4 block and a ROWS x 1 column that share the loads of
+ * A's rows. Two arrays, not one of ROWS x 5 vectors: gcc keeps an array of up
+ * to 16 zmm accumulators in registers through the folds, but one of 20 went
+ * to the stack, zeroed there by a `rep stos` before every block (at k = 64 a
+ * 10-column product took 1.8x as long as in 4 + 4 + 2 blocks). Each element's
+ * chains and folds are those of any other block: the same bits. */
+#define THF_DOT_BLOCK5(VT, VW, ROWS)                                                        \
+    {                                                                                       \
+        VT acc[(ROWS) * 4], acc5[ROWS];                                                     \
+        for (int e = 0; e < (ROWS) * 4; ++e)                                                \
+            acc[e] = (VT){0};                                                               \
+        for (int r = 0; r < (ROWS); ++r)                                                    \
+            acc5[r] = (VT){0};                                                              \
+        const float *a0 = A + i * lda, *w0 = w_at + (j - w_j0) * w_ld;                      \
+        ptrdiff_t p = 0;                                                                    \
+        for (; p + (VW) <= k; p += (VW)) {                                                  \
+            VT x[ROWS];                                                                     \
+            for (int r = 0; r < (ROWS); ++r)                                                \
+                x[r] = *(const VT *)(a0 + r * lda + p);                                     \
+            for (int c = 0; c < 4; ++c) {                                                   \
+                const VT y = *(const VT *)(w0 + c * w_ld + p);                               \
+                for (int r = 0; r < (ROWS); ++r)                                            \
+                    acc[r * 4 + c] += x[r] * y;                                             \
+            }                                                                               \
+            const VT y = *(const VT *)(w0 + 4 * w_ld + p);                                   \
+            for (int r = 0; r < (ROWS); ++r)                                                \
+                acc5[r] += x[r] * y;                                                        \
+        }                                                                                   \
+        if (p < k) {                                                                        \
+            const int rest = (int)(k - p);                                                  \
+            VT x[ROWS];                                                                     \
+            for (int r = 0; r < (ROWS); ++r)                                                \
+                x[r] = THF_DOT_TAIL##VW(a0 + r * lda + p, rest);                            \
+            for (int c = 0; c < 4; ++c) {                                                   \
+                const VT y = THF_DOT_TAIL##VW(w0 + c * w_ld + p, rest);                      \
+                for (int r = 0; r < (ROWS); ++r)                                            \
+                    acc[r * 4 + c] += x[r] * y;                                             \
+            }                                                                               \
+            const VT y = THF_DOT_TAIL##VW(w0 + 4 * w_ld + p, rest);                          \
+            for (int r = 0; r < (ROWS); ++r)                                                \
+                acc5[r] += x[r] * y;                                                        \
+        }                                                                                   \
+        {                                                                                   \
+            int cnt = (ROWS) * 4;                                                           \
+            THF_DOT_FOLDS##VW                                                               \
+        }                                                                                   \
+        {                                                                                   \
+            VT *acc_ = acc5; /* the fold below works on `acc` */                            \
+            {                                                                               \
+                VT acc[ROWS];                                                               \
+                for (int r = 0; r < (ROWS); ++r)                                            \
+                    acc[r] = acc_[r];                                                       \
+                int cnt = (ROWS);                                                           \
+                THF_DOT_FOLDS##VW                                                           \
+                acc_[0] = acc[0];                                                           \
+            }                                                                               \
+        }                                                                                   \
+        for (int r = 0; r < (ROWS); ++r) {                                                  \
+            const thf_f32x4 s = *(const thf_f32x4 *)((const float *)acc + 4 * r) * alpha;   \
+            thf_f32x4 *out = (thf_f32x4 *)(C + (i + r) * ldc + j);                          \
+            float *out5 = C + (i + r) * ldc + j + 4;                                        \
+            const float s5 = alpha * acc5[0][r];                                            \
+            if (beta == 0.0f) {                                                             \
+                *out = s;                                                                   \
+                *out5 = s5;                                                                 \
+            } else {                                                                        \
+                *out = s + beta * *out;                                                     \
+                *out5 = s5 + beta * *out5;                                                  \
+            }                                                                               \
+        }                                                                                   \
+    }
+
 /* The columns [j, j + COLS) of every row: row blocks of MR, then the last
  * m % MR rows one at a time. Full column blocks take this, not the switch
  * on the width that the last one needs (THF_DOT_SWITCH_COLS): with the
@@ -156,26 +230,37 @@
             THF_DOT_BLOCK(VT, VW, 1, COLS)                                                  \
     }
 
-/* Rows [i0, i0 + rows) (rows <= MR) of every column: blocks of NR columns,
- * then the last n % NR as one block; fewer than MR rows go one at a time. */
-#define THF_DOT_ROWS(VT, VW, MR, NR, i0, rows)                                              \
+/* Rows [i0, i0 + rows) (rows <= MR) of every column, in blocks of `cols`
+ * columns each: widths[0..nblk) (thf_dot_thin_widths); fewer than MR rows go
+ * one at a time. */
+#define THF_DOT_ROWS(VT, VW, MR, i0, rows)                                                  \
     {                                                                                       \
-        for (j = 0; j < n; j += (NR)) {                                                     \
-            const int cols = n - j < (NR) ? (int)(n - j) : (NR);                            \
+        j = 0;                                                                              \
+        for (int b_ = 0; b_ < nblk; ++b_) {                                                 \
+            const int cols = widths[b_];                                                    \
             if (rows == (MR)) {                                                             \
                 i = i0;                                                                     \
-                THF_DOT_SWITCH_COLS(VT, VW, MR, NR, cols)                                   \
+                THF_DOT_SWITCH_COLS(VT, VW, MR, cols)                                       \
             } else {                                                                        \
                 for (i = i0; i < i0 + rows; ++i)                                            \
-                    THF_DOT_SWITCH_COLS(VT, VW, 1, NR, cols)                                \
+                    THF_DOT_SWITCH_COLS(VT, VW, 1, cols)                                    \
             }                                                                               \
+            j += cols;                                                                      \
         }                                                                                   \
     }
 
-/* One block of ROWS rows and `cols` (<= NR; NR is 4 in every build) columns at C[i, j]. */
-#define THF_DOT_SWITCH_COLS(VT, VW, ROWS, NR, cols)                                         \
+/* One block of ROWS rows and `cols` columns at C[i, j]: up to NR (4) in
+ * every build, 5 in the AVX-512 one's thin products (thf_dot_thin_widths;
+ * a 4 x 5 block is 20 of its 32 registers, 25 with the vectors it loads). */
+#define THF_DOT_SWITCH_COLS(VT, VW, ROWS, cols)                                             \
     {                                                                                       \
         switch (cols) {                                                                     \
+        case 5:                                                                             \
+            if ((VW) == 16) {                                                               \
+                THF_DOT_BLOCK5(VT, VW, ROWS)                                                \
+                break;                                                                      \
+            }                                                                               \
+            __builtin_unreachable();                                                        \
         case 4:                                                                             \
             THF_DOT_BLOCK(VT, VW, ROWS, 4)                                                  \
             break;                                                                          \
@@ -190,6 +275,32 @@
             break;                                                                          \
         }                                                                                   \
     }
+
+/* The column blocks of a thin product (n <= 4 NR), into widths[]; returns
+ * their count. Blocks of NR (4) and one narrower last one, except where the
+ * build can hold a 5-column block (AVX-512: most = 5) and n is not a multiple
+ * of 4: then ceil(n / 5) blocks of near-equal width. A thin output layer of 10
+ * columns went as 4 + 4 + 2, the last block doing 8 multiply-adds per 6
+ * vector loads and every block re-reading the rows of A; 5 + 5 reads them
+ * twice, 9 loads per 20 multiply-adds. On one Zen 5 core, side by side
+ * with 4 + 4 + 2: 128x512x10 5.5-6.3 us against 6.7-7.0, 600x288x9 (5 + 4)
+ * 13.0-14.0 against 15.5-16.1, 128x512x13 (5 + 4 + 4) 7.1-7.6 against
+ * 7.8-8.0; 32x64x10 and 256x288x10 within 2%. (The bits do not depend on
+ * the blocks: see the top of this file.) */
+static inline int thf_dot_thin_widths(ptrdiff_t n, int most, int *widths)
+{
+    int nblk;
+    if (most > 4 && n % 4 != 0) {
+        nblk = (int)((n + most - 1) / most);
+        for (int b = 0; b < nblk; ++b)
+            widths[b] = (int)(n / nblk + (b < n % nblk));
+        return nblk;
+    }
+    nblk = (int)((n + 3) / 4);
+    for (int b = 0; b < nblk; ++b)
+        widths[b] = b < nblk - 1 || n % 4 == 0 ? 4 : (int)(n % 4);
+    return nblk;
+}
 
 /* Vectors read along k split across two cache lines whenever a row does not
  * start on a 64-byte boundary, and NumPy's allocator gives 16. On one Zen 5
@@ -245,9 +356,11 @@ static inline void thf_dot_copy_rows(float *dst, ptrdiff_t kp, const float *src,
                 w_at = scratch;                                                             \
                 w_ld = kp;                                                                  \
             }                                                                               \
+            int widths[4 * (NR)];                                                           \
+            const int nblk = thf_dot_thin_widths(n, (VW) == 16 ? 5 : (NR), widths);         \
             for (ptrdiff_t i0 = 0; i0 < m; i0 += (MR)) {                                    \
                 const ptrdiff_t rows = m - i0 < (MR) ? m - i0 : (MR);                       \
-                THF_DOT_ROWS(VT, VW, MR, NR, i0, rows)                                      \
+                THF_DOT_ROWS(VT, VW, MR, i0, rows)                                          \
             }                                                                               \
             return;                                                                         \
         }                                                                                   \
@@ -264,9 +377,9 @@ static inline void thf_dot_copy_rows(float *dst, ptrdiff_t kp, const float *src,
             } else {                                                                        \
                 const int cols = (int)(n - nb);                                             \
                 for (i = 0; i < mb; i += (MR))                                              \
-                    THF_DOT_SWITCH_COLS(VT, VW, MR, NR, cols)                               \
+                    THF_DOT_SWITCH_COLS(VT, VW, MR, cols)                               \
                 for (; i < m; ++i)                                                          \
-                    THF_DOT_SWITCH_COLS(VT, VW, 1, NR, cols)                                \
+                    THF_DOT_SWITCH_COLS(VT, VW, 1, cols)                                \
             }                                                                               \
         }                                                                                   \
     }

@@ -846,9 +846,11 @@ def test_dot_kernel_same_bits_on_any_thread_count(options, vector_isa, align, m,
 def test_dot_kernel_thin_and_wide_orders_give_the_same_bits(options, vector_isa, m, k):
     """Up to 16 columns the dot kernel walks rows outer (a block of A's rows
     meets all of W in L1), wider products columns outer, and the last n % 4
-    columns form one narrower block; each element's lanes fold the same way
-    in any block: the columns a thin product shares with a wide one (the same
-    rows of W first) come out bit for bit the same, on every build."""
+    columns form one narrower block (the AVX-512 build's thin products: blocks
+    of up to 5 columns where n is not a multiple of 4, 10 as 5 + 5, 13 as
+    5 + 4 + 4); each element's lanes fold the same way in any block: the
+    columns a thin product shares with a wide one (the same rows of W first)
+    come out bit for bit the same, on every build."""
     all_to_dot(options)
     thinc_fast.set_num_threads(1)
     A, W = randn(m, k), randn(24, k)
@@ -857,7 +859,7 @@ def test_dot_kernel_thin_and_wide_orders_give_the_same_bits(options, vector_isa,
         wide = NumpyOps().gemm(A, W, trans2=True)  # 24 columns: columns outer, 4x4 blocks
         # thin: rows outer; remainders of 0, 2, 3, 1 columns (one column alone is
         # a column-major C, which the driver computes transposed: not compared)
-        for n in (16, 10, 7, 5):
+        for n in (16, 15, 13, 10, 9, 7, 6, 5):
             thin = NumpyOps().gemm(A, numpy.ascontiguousarray(W[:n]), trans2=True)
             assert thin.tobytes() == numpy.ascontiguousarray(wide[:, :n]).tobytes(), (isa, n)
         check(wide, reference(A, W, False, True), k)
