@@ -51,6 +51,47 @@
             }                                                                               \
     }
 
+/* A block of R1 + R2 rows by NV vectors at C[i, j], its accumulators in two
+ * arrays (rows [i, i + R1) and the R2 after): the tall kernel's 9 or 10 rows
+ * (an output layer's dW), one pass over B instead of two blocks' two. One
+ * array of 20 zmm accumulators gcc keeps on the stack, zeroing it before
+ * every block (`rep stos`); up to 16 it keeps them in registers. The same
+ * chains over k as any block: the same bits. */
+#define THF_SMALLK_BLOCK2(VT, VW, R1, R2, NV)                                              \
+    {                                                                                       \
+        VT acc1[R1][NV], acc2[R2][NV];                                                      \
+        for (int r = 0; r < (R1); ++r)                                                      \
+            for (int v = 0; v < NV; ++v)                                                    \
+                acc1[r][v] = (VT){0};                                                       \
+        for (int r = 0; r < (R2); ++r)                                                      \
+            for (int v = 0; v < NV; ++v)                                                    \
+                acc2[r][v] = (VT){0};                                                       \
+        for (ptrdiff_t p = 0; p < k; ++p) {                                                 \
+            const float *b = B + p * rsb + j;                                               \
+            VT bv[NV];                                                                      \
+            for (int v = 0; v < NV; ++v)                                                    \
+                bv[v] = *(const VT *)(b + v * VW);                                          \
+            for (int r = 0; r < (R1); ++r) {                                                \
+                const float a = A[(i + r) * rsa + p * csa];                                 \
+                for (int v = 0; v < NV; ++v)                                                \
+                    acc1[r][v] += a * bv[v];                                                \
+            }                                                                               \
+            for (int r = 0; r < (R2); ++r) {                                                \
+                const float a = A[(i + (R1) + r) * rsa + p * csa];                          \
+                for (int v = 0; v < NV; ++v)                                                \
+                    acc2[r][v] += a * bv[v];                                                \
+            }                                                                               \
+        }                                                                                   \
+        for (int r = 0; r < (R1) + (R2); ++r)                                               \
+            for (int v = 0; v < NV; ++v) {                                                  \
+                VT *c = (VT *)(C + (i + r) * rsc + j + v * VW);                             \
+                VT out = (r < (R1) ? acc1[r][v] : acc2[r - (R1)][v]) * alpha;               \
+                if (beta != 0.0f)                                                           \
+                    out += beta * *c;                                                       \
+                *c = out;                                                                   \
+            }                                                                               \
+    }
+
 /* The last n % VW columns of rows [i, i + ROWS): the same vector arithmetic
  * on B's last columns copied, 64 steps of k at a time, into vectors padded
  * with zeros (computing them one by one would let the compiler round each
@@ -119,12 +160,48 @@
  *
  * The AVX-512 build's blocks for k > THF_SMALLK_TALL_K are up to 8 rows by 2
  * vectors, balanced (16 accumulators; each step loads 2 vectors of B and
- * broadcasts 8 values of A; 10 rows go as 5 + 5): half the loads of B per
+ * broadcasts 8 values of A; 9 or 10 rows go as one block, THF_SMALLK_BLOCK2,
+ * other counts balanced, 12 as 6 + 6): half the loads of B per
  * multiply-add of 4 x 4, which matters when B's panel comes from L2. On one
  * Zen 5 core 512x128x784 with A strided (a weight gradient) ran at 215
  * GFLOP/s in 4 x 4 blocks and 269 in 8 x 2 (blis 246-252), 128x512x784 at 256
  * and 280, 2000x288x96 at 214 and 274; at k = 10 the 4 x 4 blocks stay ahead
- * (128x10x512: 269 and 253). */
+ * (128x10x512: 269 and 253). An output layer's dW of 10 rows ran as 5 + 5,
+ * each block reading B, at 200-240 GFLOP/s on one core; as one block, side by
+ * side on one Zen 5 core (beta = 1): 10x128x512 5.3-6.4 us against 6.5-6.7,
+ * 10x600x288 13.5-14.6 against 18.1-19.0, and split over 2 threads 4.7-5.2
+ * against 6.5-7.3 (9x200x300: 6.7-7.2 against 6.6-7.0 on one, 6.3-6.6
+ * against 6.8-7.2 on two). */
+/* Rows [i, i + R1 + R2) in the columns [j0, jend), as THF_SMALLK_ROWS: blocks
+ * of NV vectors in two arrays (THF_SMALLK_BLOCK2), then single vectors and
+ * the last columns in blocks of R1 and R2 rows. */
+#define THF_SMALLK_ROWS2(VT, VW, R1, R2, NV)                                               \
+    {                                                                                       \
+        ptrdiff_t j = j0;                                                                   \
+        for (; j + (VW) * (NV) <= jend; j += (VW) * (NV))                                   \
+            THF_SMALLK_BLOCK2(VT, VW, R1, R2, NV)                                           \
+        const ptrdiff_t i_first = i;                                                        \
+        const ptrdiff_t j_rest = j;                                                         \
+        {                                                                                   \
+            THF_SMALLK_ROWS_FROM(VT, VW, R1, j_rest)                                        \
+        }                                                                                   \
+        i = i_first + (R1);                                                                 \
+        {                                                                                   \
+            THF_SMALLK_ROWS_FROM(VT, VW, R2, j_rest)                                        \
+        }                                                                                   \
+        i = i_first;                                                                        \
+    }
+
+/* Single vectors from column `from`, then the last columns, of rows [i, i + ROWS). */
+#define THF_SMALLK_ROWS_FROM(VT, VW, ROWS, from)                                           \
+    {                                                                                       \
+        ptrdiff_t j = (from);                                                               \
+        for (; j + (VW) <= jend; j += (VW))                                                 \
+            THF_SMALLK_BLOCK(VT, VW, ROWS, 1)                                               \
+        if (j < jend)                                                                       \
+            THF_SMALLK_TAIL(VT, VW, ROWS)                                                   \
+    }
+
 #define THF_SMALLK_PANEL 65536
 #define THF_SMALLK_TALL_K 16
 
@@ -140,6 +217,14 @@
         const ptrdiff_t last = (BALANCED) ? mr : (MR) + 2;                                  \
         for (ptrdiff_t j0 = 0; j0 < n; j0 += panel) {                                       \
             const ptrdiff_t jend = n - j0 < panel ? n : j0 + panel;                         \
+            if ((BALANCED) && (m == 9 || m == 10)) { /* one block (THF_SMALLK_BLOCK2) */    \
+                ptrdiff_t i = 0;                                                            \
+                if (m == 10)                                                                \
+                    THF_SMALLK_ROWS2(VT, VW, 5, 5, NV)                                      \
+                else                                                                        \
+                    THF_SMALLK_ROWS2(VT, VW, 5, 4, NV)                                      \
+                continue;                                                                   \
+            }                                                                               \
             for (ptrdiff_t i = 0; i < m;) {                                                 \
                 const ptrdiff_t rows = m - i <= last ? m - i : mr;                          \
                 switch (rows) {                                                             \

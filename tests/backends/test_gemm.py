@@ -943,10 +943,11 @@ def test_dot_options_validate(options):
 
 # Shapes for the short-k kernel (smallk_gemm.h): full 4-row x 4-vector
 # blocks, single vectors, the scalar column edge, the last m % 4 rows, k = 1.
-# Rows go 4 at a time, the last 5 or 6 as one block, 7 as 4 + 3, 1-3 as one.
+# Rows go 4 at a time, the last 5 or 6 as one block, 7 as 4 + 3, 1-3 as one
+# (AVX-512 with k > 16: up to 8 rows a block, balanced, and 9 or 10 as one).
 SMALLK_SHAPES = [(64, 784, 32), (32, 784, 64), (128, 512, 10), (10, 64, 32), (7, 16, 1),
                  (5, 100, 3), (33, 79, 17), (1, 16, 64), (6, 40, 9), (2, 33, 5), (11, 48, 20),
-                 (3, 17, 2), (9, 64, 60)]
+                 (3, 17, 2), (9, 64, 60), (10, 83, 40), (9, 50, 20)]
 
 
 @pytest.mark.parametrize("m,n,k", SMALLK_SHAPES)
@@ -982,6 +983,27 @@ def test_smallk_kernel_same_bits_on_any_thread_count(options, align):
     for other in results[1:]:
         numpy.testing.assert_array_equal(other, results[0])
     check(results[0], reference(A, B, False, False), 40)
+
+
+@pytest.mark.parametrize("k", [17, 128, 600])
+def test_smallk_kernel_output_layer_rows_same_bits_as_in_taller_products(options, vector_isa, k):
+    """The AVX-512 build takes 9 or 10 rows with k > 16 (an output layer's
+    weight gradient dY^T @ X) as one block, its accumulators in two arrays;
+    taller products cut their rows into other blocks. Each element is the
+    same chain over k in any block: the rows a 9- or 10-row product shares
+    with a 20- or 37-row one come out bit for bit the same, on every build,
+    including the single vectors and the last columns (n = 83)."""
+    options(smallk_k=1024, smallk_trans_rows=64, smallk_trans_k=1024, smallk_cols=16, dot_rows=0)
+    dY, X = randn(k, 37), randn(k, 83)
+    for isa in _vector_isas():
+        vector_isa(isa)
+        for tall in (20, 37):
+            whole = NumpyOps().gemm(dY[:, :tall], X, trans1=True)
+            for rows in (9, 10):
+                assert numpy_ops._gemm_kind(rows, 83, k, trans1=True) == "smallk"
+                part = NumpyOps().gemm(numpy.ascontiguousarray(dY[:, :rows]), X, trans1=True)
+                assert part.tobytes() == whole[:rows].tobytes(), (isa, tall, rows)
+            check(whole, reference(dY[:, :tall], X, True, False), k)
 
 
 def test_smallk_kernel_reads_views_with_a_leading_dimension(options):
