@@ -94,37 +94,64 @@
         *(const thf_f32x4 *)lanes_;                                                         \
     })
 
-/* The block of ROWS x COLS (constants) elements at C[i, j]. */
-#define THF_DOT_BLOCK(VT, VW, ROWS, COLS)                                            \
+/* One step over k of a block: loads of A's ROWS rows and W's COLS (+ EXTRA)
+ * rows by LOAD (THF_DOT_LOAD_FULL, or THF_DOT_LOAD_TAIL for the last k % VW
+ * steps, padded with zeros), their multiply-adds into acc (and accx). */
+#define THF_DOT_LOAD_FULL(VT, VW, src) (*(const VT *)(src))
+#define THF_DOT_LOAD_TAIL(VT, VW, src) THF_DOT_TAIL##VW(src, rest)
+#define THF_DOT_STEP(VT, VW, ROWS, COLS, EXTRA, LOAD)                                       \
     {                                                                                       \
-        VT acc[(ROWS) * (COLS)];                                                            \
+        VT x[ROWS];                                                                         \
+        for (int r = 0; r < (ROWS); ++r)                                                    \
+            x[r] = LOAD(VT, VW, a0 + r * lda + p);                                          \
+        for (int c = 0; c < (COLS); ++c) {                                                  \
+            const VT y = LOAD(VT, VW, w0 + c * w_ld + p);                                   \
+            for (int r = 0; r < (ROWS); ++r)                                                \
+                acc[r * (COLS) + c] += x[r] * y;                                            \
+        }                                                                                   \
+        if (EXTRA) {                                                                        \
+            const VT y = LOAD(VT, VW, w0 + (COLS) * w_ld + p);                              \
+            for (int r = 0; r < (ROWS); ++r)                                                \
+                accx[r] += x[r] * y;                                                        \
+        }                                                                                   \
+    }
+
+/* The block of ROWS x (COLS + EXTRA) elements at C[i, j] (constants; EXTRA
+ * is 0, or 1 with COLS = 4: the AVX-512 build's 4x5 blocks of thin products).
+ * The extra column keeps its sums in an array of its own, accx: gcc keeps an
+ * array of up to 16 zmm accumulators in registers through the folds, but one
+ * of 20 went to the stack, zeroed there by a `rep stos` before every block
+ * (at k = 64 a 10-column product took 1.8x as long as in 4 + 4 + 2 blocks).
+ * Each element's chains and folds are those of any other block: the same
+ * bits. */
+#define THF_DOT_BLOCKX(VT, VW, ROWS, COLS, EXTRA)                                           \
+    {                                                                                       \
+        VT acc[(ROWS) * (COLS)], accx[ROWS];                                                \
         for (int e = 0; e < (ROWS) * (COLS); ++e)                                           \
             acc[e] = (VT){0};                                                               \
+        for (int r = 0; (EXTRA) && r < (ROWS); ++r)                                         \
+            accx[r] = (VT){0};                                                              \
         const float *a0 = A + i * lda, *w0 = w_at + (j - w_j0) * w_ld;                      \
         ptrdiff_t p = 0;                                                                    \
-        for (; p + (VW) <= k; p += (VW)) {                                                  \
-            VT x[ROWS];                                                                     \
-            for (int r = 0; r < (ROWS); ++r)                                                \
-                x[r] = *(const VT *)(a0 + r * lda + p);                                     \
-            for (int c = 0; c < (COLS); ++c) {                                              \
-                const VT y = *(const VT *)(w0 + c * w_ld + p);                               \
-                for (int r = 0; r < (ROWS); ++r)                                            \
-                    acc[r * (COLS) + c] += x[r] * y;                                        \
-            }                                                                               \
-        }                                                                                   \
-        if (p < k) { /* the last k % VW steps, in vectors padded with zeros */              \
+        for (; p + (VW) <= k; p += (VW))                                                    \
+            THF_DOT_STEP(VT, VW, ROWS, COLS, EXTRA, THF_DOT_LOAD_FULL)                      \
+        if (p < k) {                                                                        \
             const int rest = (int)(k - p);                                                  \
-            VT x[ROWS];                                                                     \
-            for (int r = 0; r < (ROWS); ++r)                                                \
-                x[r] = THF_DOT_TAIL##VW(a0 + r * lda + p, rest);                            \
-            for (int c = 0; c < (COLS); ++c) {                                              \
-                const VT y = THF_DOT_TAIL##VW(w0 + c * w_ld + p, rest);                      \
-                for (int r = 0; r < (ROWS); ++r)                                            \
-                    acc[r * (COLS) + c] += x[r] * y;                                        \
-            }                                                                               \
+            THF_DOT_STEP(VT, VW, ROWS, COLS, EXTRA, THF_DOT_LOAD_TAIL)                      \
         }                                                                                   \
-        int cnt = (ROWS) * (COLS);                                                          \
-        THF_DOT_FOLDS##VW                                                                   \
+        {                                                                                   \
+            int cnt = (ROWS) * (COLS);                                                      \
+            THF_DOT_FOLDS##VW                                                               \
+        }                                                                                   \
+        if (EXTRA) { /* the same folds on accx: lane r of accx[0] is row r's sum */         \
+            VT *sums = accx;                                                                \
+            VT acc[ROWS]; /* THF_DOT_FOLD works on `acc` */                                 \
+            for (int r = 0; r < (ROWS); ++r)                                                \
+                acc[r] = sums[r];                                                           \
+            int cnt = (ROWS);                                                               \
+            THF_DOT_FOLDS##VW                                                               \
+            sums[0] = acc[0];                                                               \
+        }                                                                                   \
         if ((COLS) == 4) { /* each row's 4 sums are 4 floats in a row: one vector each */   \
             for (int r = 0; r < (ROWS); ++r) {                                              \
                 const thf_f32x4 s = *(const thf_f32x4 *)((const float *)acc + 4 * r) * alpha; \
@@ -133,6 +160,11 @@
                     *out = s;                                                               \
                 else                                                                        \
                     *out = s + beta * *out;                                                 \
+                if (EXTRA) {                                                                \
+                    float *out_x = C + (i + r) * ldc + j + 4;                               \
+                    const float s_x = alpha * accx[0][r];                                   \
+                    *out_x = beta == 0.0f ? s_x : s_x + beta * *out_x;                      \
+                }                                                                           \
             }                                                                               \
         } else {                                                                            \
             for (int r = 0; r < (ROWS); ++r)                                                \
@@ -145,78 +177,7 @@
         }                                                                                   \
     }
 
-/* The block of ROWS x 5 elements at C[i, j] (the AVX-512 build's thin
- * products): a ROWS x 4 block and a ROWS x 1 column that share the loads of
- * A's rows. Two arrays, not one of ROWS x 5 vectors: gcc keeps an array of up
- * to 16 zmm accumulators in registers through the folds, but one of 20 went
- * to the stack, zeroed there by a `rep stos` before every block (at k = 64 a
- * 10-column product took 1.8x as long as in 4 + 4 + 2 blocks). Each element's
- * chains and folds are those of any other block: the same bits. */
-#define THF_DOT_BLOCK5(VT, VW, ROWS)                                                        \
-    {                                                                                       \
-        VT acc[(ROWS) * 4], acc5[ROWS];                                                     \
-        for (int e = 0; e < (ROWS) * 4; ++e)                                                \
-            acc[e] = (VT){0};                                                               \
-        for (int r = 0; r < (ROWS); ++r)                                                    \
-            acc5[r] = (VT){0};                                                              \
-        const float *a0 = A + i * lda, *w0 = w_at + (j - w_j0) * w_ld;                      \
-        ptrdiff_t p = 0;                                                                    \
-        for (; p + (VW) <= k; p += (VW)) {                                                  \
-            VT x[ROWS];                                                                     \
-            for (int r = 0; r < (ROWS); ++r)                                                \
-                x[r] = *(const VT *)(a0 + r * lda + p);                                     \
-            for (int c = 0; c < 4; ++c) {                                                   \
-                const VT y = *(const VT *)(w0 + c * w_ld + p);                               \
-                for (int r = 0; r < (ROWS); ++r)                                            \
-                    acc[r * 4 + c] += x[r] * y;                                             \
-            }                                                                               \
-            const VT y = *(const VT *)(w0 + 4 * w_ld + p);                                   \
-            for (int r = 0; r < (ROWS); ++r)                                                \
-                acc5[r] += x[r] * y;                                                        \
-        }                                                                                   \
-        if (p < k) {                                                                        \
-            const int rest = (int)(k - p);                                                  \
-            VT x[ROWS];                                                                     \
-            for (int r = 0; r < (ROWS); ++r)                                                \
-                x[r] = THF_DOT_TAIL##VW(a0 + r * lda + p, rest);                            \
-            for (int c = 0; c < 4; ++c) {                                                   \
-                const VT y = THF_DOT_TAIL##VW(w0 + c * w_ld + p, rest);                      \
-                for (int r = 0; r < (ROWS); ++r)                                            \
-                    acc[r * 4 + c] += x[r] * y;                                             \
-            }                                                                               \
-            const VT y = THF_DOT_TAIL##VW(w0 + 4 * w_ld + p, rest);                          \
-            for (int r = 0; r < (ROWS); ++r)                                                \
-                acc5[r] += x[r] * y;                                                        \
-        }                                                                                   \
-        {                                                                                   \
-            int cnt = (ROWS) * 4;                                                           \
-            THF_DOT_FOLDS##VW                                                               \
-        }                                                                                   \
-        {                                                                                   \
-            VT *acc_ = acc5; /* the fold below works on `acc` */                            \
-            {                                                                               \
-                VT acc[ROWS];                                                               \
-                for (int r = 0; r < (ROWS); ++r)                                            \
-                    acc[r] = acc_[r];                                                       \
-                int cnt = (ROWS);                                                           \
-                THF_DOT_FOLDS##VW                                                           \
-                acc_[0] = acc[0];                                                           \
-            }                                                                               \
-        }                                                                                   \
-        for (int r = 0; r < (ROWS); ++r) {                                                  \
-            const thf_f32x4 s = *(const thf_f32x4 *)((const float *)acc + 4 * r) * alpha;   \
-            thf_f32x4 *out = (thf_f32x4 *)(C + (i + r) * ldc + j);                          \
-            float *out5 = C + (i + r) * ldc + j + 4;                                        \
-            const float s5 = alpha * acc5[0][r];                                            \
-            if (beta == 0.0f) {                                                             \
-                *out = s;                                                                   \
-                *out5 = s5;                                                                 \
-            } else {                                                                        \
-                *out = s + beta * *out;                                                     \
-                *out5 = s5 + beta * *out5;                                                  \
-            }                                                                               \
-        }                                                                                   \
-    }
+#define THF_DOT_BLOCK(VT, VW, ROWS, COLS) THF_DOT_BLOCKX(VT, VW, ROWS, COLS, 0)
 
 /* The columns [j, j + COLS) of every row: row blocks of MR, then the last
  * m % MR rows one at a time. Full column blocks take this, not the switch
@@ -257,7 +218,7 @@
         switch (cols) {                                                                     \
         case 5:                                                                             \
             if ((VW) == 16) {                                                               \
-                THF_DOT_BLOCK5(VT, VW, ROWS)                                                \
+                THF_DOT_BLOCKX(VT, VW, ROWS, 4, 1)                                          \
                 break;                                                                      \
             }                                                                               \
             __builtin_unreachable();                                                        \
