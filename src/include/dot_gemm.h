@@ -276,7 +276,8 @@ static inline int thf_dot_thin_widths(ptrdiff_t n, int most, int *widths)
  * split on every other load) copies only in a thin product: there the copy
  * gave 74 -> 90 GFLOP/s at 128x512x10, in a wide one it cost 2.5%. The
  * values and their lanes along k are the same, so are the bits. A block
- * reads W's row j at w_at + (j - w_j0) * w_ld: W itself or its copy. */
+ * reads W's row j at w_at + (j - w_j0) * w_ld: W itself or its copy (a
+ * block of 5 rows in the AVX-512 build's wide products at long k). */
 #define THF_DOT_SCRATCH 8192 /* floats: 32 KiB on the stack */
 #define THF_DOT_COPY_ROWS 64  /* copy W only for products of at least this many rows */
 
@@ -297,7 +298,20 @@ static inline void thf_dot_copy_rows(float *dst, ptrdiff_t kp, const float *src,
  * the last n % NR columns as one narrower block: a thin output layer (10
  * columns) spent a fifth of its work on its last 2 columns, one at a time,
  * loading 5 vectors per 4 multiply-adds. (Each element's lanes are folded
- * the same way in any block shape: the bits do not change with it.) */
+ * the same way in any block shape: the bits do not change with it.)
+ *
+ * The AVX-512 build's wide products with k >= THF_DOT_WIDE5_K go in ceil(n /
+ * 5) column blocks of 4 or 5 (4x5 blocks: 9 loads per 20 multiply-adds, and
+ * a fifth fewer passes over A's rows). Measured on one Zen 5 core, the same
+ * process switching between the two plans: 128x784x512 221 -> 236 GFLOP/s,
+ * 128x512x512 220 -> 234, 32x784x64 190 -> 205, 256x1024x64 210 -> 227,
+ * 128x512x17 194 -> 225 (5-8% on 2 threads, 16% at n = 17). At shorter k
+ * the fifth column's own folds and stores weigh more: 64x96x288 lost 14%,
+ * 32x288x288 3-6%, 128x128x128 3%, and at k = 288 the gain was 8-9% only at
+ * 64 rows and more; those keep blocks of 4. (Compare builds with care: the
+ * 4-column path of 64x288x288, its source unchanged, ran at 211-214 GFLOP/s
+ * in one build and 245 in the next, from code placement alone.) */
+#define THF_DOT_WIDE5_K 512
 #define THF_DOT_KERNEL(NAME, ATTR, VT, VW, MR, NR)                                         \
     ATTR static void NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *A, \
                           ptrdiff_t lda, const float *W, ptrdiff_t ldw, float beta, float *C, \
@@ -325,6 +339,30 @@ static inline void thf_dot_copy_rows(float *dst, ptrdiff_t kp, const float *src,
             }                                                                               \
             return;                                                                         \
         }                                                                                   \
+        if ((VW) == 16 && k >= THF_DOT_WIDE5_K) { /* blocks of 4 or 5 columns */        \
+            const ptrdiff_t wb = (n + 4) / 5;                                               \
+            const int copy5 = misaligned && ((NR) + 1) * kp <= THF_DOT_SCRATCH;             \
+            j = 0;                                                                          \
+            for (ptrdiff_t b = 0; b < wb; ++b) {                                            \
+                const int cols = (int)(n / wb + (b < n % wb));                              \
+                if (copy5) {                                                                \
+                    thf_dot_copy_rows(scratch, kp, W + j * ldw, ldw, cols, k);              \
+                    w_at = scratch;                                                         \
+                    w_ld = kp;                                                              \
+                    w_j0 = j;                                                               \
+                }                                                                           \
+                if (cols == (NR)) {                                                         \
+                    THF_DOT_COLUMNS(VT, VW, MR, NR)                                         \
+                } else {                                                                    \
+                    for (i = 0; i < mb; i += (MR))                                          \
+                        THF_DOT_BLOCKX(VT, VW, MR, NR, 1)                                   \
+                    for (; i < m; ++i)                                                      \
+                        THF_DOT_BLOCKX(VT, VW, 1, NR, 1)                                    \
+                }                                                                           \
+                j += cols;                                                                  \
+            }                                                                               \
+            return;                                                                         \
+        }                                                                                   \
         const int copy_w = misaligned && (VW) == 16 && (NR) * kp <= THF_DOT_SCRATCH;        \
         for (j = 0; j < n; j += (NR)) {                                                     \
             if (copy_w) {                                                                   \
@@ -338,9 +376,9 @@ static inline void thf_dot_copy_rows(float *dst, ptrdiff_t kp, const float *src,
             } else {                                                                        \
                 const int cols = (int)(n - nb);                                             \
                 for (i = 0; i < mb; i += (MR))                                              \
-                    THF_DOT_SWITCH_COLS(VT, VW, MR, cols)                               \
+                    THF_DOT_SWITCH_COLS(VT, VW, MR, cols)                                   \
                 for (; i < m; ++i)                                                          \
-                    THF_DOT_SWITCH_COLS(VT, VW, 1, cols)                                \
+                    THF_DOT_SWITCH_COLS(VT, VW, 1, cols)                                    \
             }                                                                               \
         }                                                                                   \
     }

@@ -856,7 +856,8 @@ def test_dot_kernel_thin_and_wide_orders_give_the_same_bits(options, vector_isa,
     A, W = randn(m, k), randn(24, k)
     for isa in _vector_isas():
         vector_isa(isa)
-        wide = NumpyOps().gemm(A, W, trans2=True)  # 24 columns: columns outer, 4x4 blocks
+        # 24 columns: columns outer, 4x4 blocks (AVX-512 at k >= 512: 5 + 5 + 5 + 5 + 4)
+        wide = NumpyOps().gemm(A, W, trans2=True)
         # thin: rows outer; remainders of 0, 2, 3, 1 columns (one column alone is
         # a column-major C, which the driver computes transposed: not compared)
         for n in (16, 15, 13, 10, 9, 7, 6, 5):
