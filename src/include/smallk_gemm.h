@@ -130,6 +130,17 @@
         }                                                                                   \
     }
 
+/* Single vectors from column `from` (a variable not named j), then the last
+ * (jend - from) % VW columns, of rows [i, i + ROWS). */
+#define THF_SMALLK_ROWS_FROM(VT, VW, ROWS, from)                                           \
+    {                                                                                       \
+        ptrdiff_t j = (from);                                                               \
+        for (; j + (VW) <= jend; j += (VW))                                                 \
+            THF_SMALLK_BLOCK(VT, VW, ROWS, 1)                                               \
+        if (j < jend)                                                                       \
+            THF_SMALLK_TAIL(VT, VW, ROWS)                                                   \
+    }
+
 /* Rows [i, i + ROWS) of C in the columns [j0, jend): blocks of NV vectors,
  * then single vectors, then the last (jend - j0) % VW columns. */
 #define THF_SMALLK_ROWS(VT, VW, ROWS, NV)                                                  \
@@ -137,10 +148,24 @@
         ptrdiff_t j = j0;                                                                   \
         for (; j + (VW) * (NV) <= jend; j += (VW) * (NV))                                   \
             THF_SMALLK_BLOCK(VT, VW, ROWS, NV)                                              \
-        for (; j + (VW) <= jend; j += (VW))                                                 \
-            THF_SMALLK_BLOCK(VT, VW, ROWS, 1)                                               \
-        if (j < jend)                                                                       \
-            THF_SMALLK_TAIL(VT, VW, ROWS)                                                   \
+        const ptrdiff_t j_rest = j;                                                         \
+        THF_SMALLK_ROWS_FROM(VT, VW, ROWS, j_rest)                                          \
+    }
+
+/* Rows [i, i + R1 + R2) in the columns [j0, jend), as THF_SMALLK_ROWS: blocks
+ * of NV vectors in two arrays (THF_SMALLK_BLOCK2), then single vectors and
+ * the last columns in blocks of R1 and R2 rows. */
+#define THF_SMALLK_ROWS2(VT, VW, R1, R2, NV)                                               \
+    {                                                                                       \
+        ptrdiff_t j = j0;                                                                   \
+        for (; j + (VW) * (NV) <= jend; j += (VW) * (NV))                                   \
+            THF_SMALLK_BLOCK2(VT, VW, R1, R2, NV)                                           \
+        const ptrdiff_t i_first = i;                                                        \
+        const ptrdiff_t j_rest = j;                                                         \
+        THF_SMALLK_ROWS_FROM(VT, VW, R1, j_rest)                                            \
+        i = i_first + (R1);                                                                 \
+        THF_SMALLK_ROWS_FROM(VT, VW, R2, j_rest)                                            \
+        i = i_first;                                                                        \
     }
 
 /* B is read in panels of columns, each about THF_SMALLK_PANEL floats (k
@@ -172,36 +197,6 @@
  * 10x600x288 13.5-14.6 against 18.1-19.0, and split over 2 threads 4.7-5.2
  * against 6.5-7.3 (9x200x300: 6.7-7.2 against 6.6-7.0 on one, 6.3-6.6
  * against 6.8-7.2 on two). */
-/* Rows [i, i + R1 + R2) in the columns [j0, jend), as THF_SMALLK_ROWS: blocks
- * of NV vectors in two arrays (THF_SMALLK_BLOCK2), then single vectors and
- * the last columns in blocks of R1 and R2 rows. */
-#define THF_SMALLK_ROWS2(VT, VW, R1, R2, NV)                                               \
-    {                                                                                       \
-        ptrdiff_t j = j0;                                                                   \
-        for (; j + (VW) * (NV) <= jend; j += (VW) * (NV))                                   \
-            THF_SMALLK_BLOCK2(VT, VW, R1, R2, NV)                                           \
-        const ptrdiff_t i_first = i;                                                        \
-        const ptrdiff_t j_rest = j;                                                         \
-        {                                                                                   \
-            THF_SMALLK_ROWS_FROM(VT, VW, R1, j_rest)                                        \
-        }                                                                                   \
-        i = i_first + (R1);                                                                 \
-        {                                                                                   \
-            THF_SMALLK_ROWS_FROM(VT, VW, R2, j_rest)                                        \
-        }                                                                                   \
-        i = i_first;                                                                        \
-    }
-
-/* Single vectors from column `from`, then the last columns, of rows [i, i + ROWS). */
-#define THF_SMALLK_ROWS_FROM(VT, VW, ROWS, from)                                           \
-    {                                                                                       \
-        ptrdiff_t j = (from);                                                               \
-        for (; j + (VW) <= jend; j += (VW))                                                 \
-            THF_SMALLK_BLOCK(VT, VW, ROWS, 1)                                               \
-        if (j < jend)                                                                       \
-            THF_SMALLK_TAIL(VT, VW, ROWS)                                                   \
-    }
-
 #define THF_SMALLK_PANEL 65536
 #define THF_SMALLK_TALL_K 16
 
