@@ -12,7 +12,7 @@
  * lane by lane would cost a third of the time at k = 784.
  *
  * Builds (vec_isa.h): AVX-512 with 16-float vectors and 4x4 blocks (16 of the
- * 32 registers accumulate; 4x5 in thin products, see thf_dot_thin_widths);
+ * 32 registers accumulate; 4x5 in thin and long-k products, see thf_dot_col_width);
  * AVX2 with 8 floats and 3x4 blocks (12 of 16:
  * a 4x4 block would spill); baseline SSE with 4 floats and 2x4 blocks.
  *
@@ -183,22 +183,21 @@
  * m % MR rows one at a time. Full column blocks take this, not the switch
  * on the width that the last one needs (THF_DOT_SWITCH_COLS): with the
  * switch in every block 33x67x513 ran 20% slower on Zen 5. */
-#define THF_DOT_COLUMNS(VT, VW, MR, COLS)                                                   \
+#define THF_DOT_COLUMNS(VT, VW, MR, COLS, EXTRA)                                            \
     {                                                                                       \
         for (i = 0; i < mb; i += (MR))                                                      \
-            THF_DOT_BLOCK(VT, VW, MR, COLS)                                                 \
+            THF_DOT_BLOCKX(VT, VW, MR, COLS, EXTRA)                                         \
         for (; i < m; ++i)                                                                  \
-            THF_DOT_BLOCK(VT, VW, 1, COLS)                                                  \
+            THF_DOT_BLOCKX(VT, VW, 1, COLS, EXTRA)                                          \
     }
 
-/* Rows [i0, i0 + rows) (rows <= MR) of every column, in blocks of `cols`
- * columns each: widths[0..nblk) (thf_dot_thin_widths); fewer than MR rows go
- * one at a time. */
+/* Rows [i0, i0 + rows) (rows <= MR) of every column, in the nblk column
+ * blocks of thf_dot_col_width (`five`); fewer than MR rows go one at a time. */
 #define THF_DOT_ROWS(VT, VW, MR, i0, rows)                                                  \
     {                                                                                       \
         j = 0;                                                                              \
-        for (int b_ = 0; b_ < nblk; ++b_) {                                                 \
-            const int cols = widths[b_];                                                    \
+        for (ptrdiff_t b_ = 0; b_ < nblk; ++b_) {                                           \
+            const int cols = thf_dot_col_width(n, nblk, five, b_);                          \
             if (rows == (MR)) {                                                             \
                 i = i0;                                                                     \
                 THF_DOT_SWITCH_COLS(VT, VW, MR, cols)                                       \
@@ -211,7 +210,7 @@
     }
 
 /* One block of ROWS rows and `cols` columns at C[i, j]: up to NR (4) in
- * every build, 5 in the AVX-512 one's thin products (thf_dot_thin_widths;
+ * every build, 5 in the AVX-512 one (thf_dot_col_width;
  * a 4 x 5 block is 20 of its 32 registers, 25 with the vectors it loads). */
 #define THF_DOT_SWITCH_COLS(VT, VW, ROWS, cols)                                             \
     {                                                                                       \
@@ -237,10 +236,11 @@
         }                                                                                   \
     }
 
-/* The column blocks of a thin product (n <= 4 NR), into widths[]; returns
- * their count. Blocks of NR (4) and one narrower last one, except where the
- * build can hold a 5-column block (AVX-512: most = 5) and n is not a multiple
- * of 4: then ceil(n / 5) blocks of near-equal width. A thin output layer of 10
+/* The column blocks of a product: ceil(n / 4) of 4, the last narrower, or
+ * with `five` (the AVX-512 build, where a 4x5 block fits its registers)
+ * ceil(n / 5) of near-equal width, `thf_dot_col_width(n, nblk, five, b)` the
+ * b-th's. The thin path takes five where n is not a multiple of 4; the wide
+ * one at k >= THF_DOT_WIDE5_K (see there). A thin output layer of 10
  * columns went as 4 + 4 + 2, the last block doing 8 multiply-adds per 6
  * vector loads and every block re-reading the rows of A; 5 + 5 reads them
  * twice, 9 loads per 20 multiply-adds. On one Zen 5 core, side by side
@@ -248,19 +248,16 @@
  * 13.0-14.0 against 15.5-16.1, 128x512x13 (5 + 4 + 4) 7.1-7.6 against
  * 7.8-8.0; 32x64x10 and 256x288x10 within 2%. (The bits do not depend on
  * the blocks: see the top of this file.) */
-static inline int thf_dot_thin_widths(ptrdiff_t n, int most, int *widths)
+static inline ptrdiff_t thf_dot_col_blocks(ptrdiff_t n, int five)
 {
-    int nblk;
-    if (most > 4 && n % 4 != 0) {
-        nblk = (int)((n + most - 1) / most);
-        for (int b = 0; b < nblk; ++b)
-            widths[b] = (int)(n / nblk + (b < n % nblk));
-        return nblk;
-    }
-    nblk = (int)((n + 3) / 4);
-    for (int b = 0; b < nblk; ++b)
-        widths[b] = b < nblk - 1 || n % 4 == 0 ? 4 : (int)(n % 4);
-    return nblk;
+    return five ? (n + 4) / 5 : (n + 3) / 4;
+}
+
+static inline int thf_dot_col_width(ptrdiff_t n, ptrdiff_t nblk, int five, ptrdiff_t b)
+{
+    if (five)
+        return (int)(n / nblk + (b < n % nblk));
+    return b < nblk - 1 || n % 4 == 0 ? 4 : (int)(n % 4);
 }
 
 /* Vectors read along k split across two cache lines whenever a row does not
@@ -318,7 +315,7 @@ static inline void thf_dot_copy_rows(float *dst, ptrdiff_t kp, const float *src,
                           ptrdiff_t ldc)                                                    \
     {                                                                                       \
         float scratch[THF_DOT_SCRATCH] __attribute__((aligned(64)));                        \
-        const ptrdiff_t mb = m - m % (MR), nb = n - n % (NR);                               \
+        const ptrdiff_t mb = m - m % (MR);                                                  \
         const ptrdiff_t kp = (k + 15) / 16 * 16;                                            \
         const float *w_at = W;                                                              \
         ptrdiff_t w_ld = ldw, w_j0 = 0;                                                     \
@@ -331,59 +328,42 @@ static inline void thf_dot_copy_rows(float *dst, ptrdiff_t kp, const float *src,
                 w_at = scratch;                                                             \
                 w_ld = kp;                                                                  \
             }                                                                               \
-            int widths[4 * (NR)];                                                           \
-            const int nblk = thf_dot_thin_widths(n, (VW) == 16 ? 5 : (NR), widths);         \
+            const int five = (VW) == 16 && n % 4 != 0;                                      \
+            const ptrdiff_t nblk = thf_dot_col_blocks(n, five);                             \
             for (ptrdiff_t i0 = 0; i0 < m; i0 += (MR)) {                                    \
                 const ptrdiff_t rows = m - i0 < (MR) ? m - i0 : (MR);                       \
                 THF_DOT_ROWS(VT, VW, MR, i0, rows)                                          \
             }                                                                               \
             return;                                                                         \
         }                                                                                   \
-        if ((VW) == 16 && k >= THF_DOT_WIDE5_K) { /* blocks of 4 or 5 columns */        \
-            const ptrdiff_t wb = (n + 4) / 5;                                               \
-            const int copy5 = misaligned && ((NR) + 1) * kp <= THF_DOT_SCRATCH;             \
-            j = 0;                                                                          \
-            for (ptrdiff_t b = 0; b < wb; ++b) {                                            \
-                const int cols = (int)(n / wb + (b < n % wb));                              \
-                if (copy5) {                                                                \
-                    thf_dot_copy_rows(scratch, kp, W + j * ldw, ldw, cols, k);              \
-                    w_at = scratch;                                                         \
-                    w_ld = kp;                                                              \
-                    w_j0 = j;                                                               \
-                }                                                                           \
-                if (cols == (NR)) {                                                         \
-                    THF_DOT_COLUMNS(VT, VW, MR, NR)                                         \
-                } else {                                                                    \
-                    for (i = 0; i < mb; i += (MR))                                          \
-                        THF_DOT_BLOCKX(VT, VW, MR, NR, 1)                                   \
-                    for (; i < m; ++i)                                                      \
-                        THF_DOT_BLOCKX(VT, VW, 1, NR, 1)                                    \
-                }                                                                           \
-                j += cols;                                                                  \
-            }                                                                               \
-            return;                                                                         \
-        }                                                                                   \
-        const int copy_w = misaligned && (VW) == 16 && (NR) * kp <= THF_DOT_SCRATCH;        \
-        for (j = 0; j < n; j += (NR)) {                                                     \
+        const int five = (VW) == 16 && k >= THF_DOT_WIDE5_K;                                \
+        const ptrdiff_t nblk = thf_dot_col_blocks(n, five);                                 \
+        const int copy_w = misaligned && (VW) == 16 && ((NR) + five) * kp <= THF_DOT_SCRATCH; \
+        j = 0;                                                                              \
+        for (ptrdiff_t b = 0; b < nblk; ++b) {                                              \
+            const int cols = thf_dot_col_width(n, nblk, five, b);                           \
             if (copy_w) {                                                                   \
-                thf_dot_copy_rows(scratch, kp, W + j * ldw, ldw, n - j < (NR) ? n - j : (NR), k); \
+                thf_dot_copy_rows(scratch, kp, W + j * ldw, ldw, cols, k);                  \
                 w_at = scratch;                                                             \
                 w_ld = kp;                                                                  \
                 w_j0 = j;                                                                   \
             }                                                                               \
-            if (j < nb) {                                                                   \
-                THF_DOT_COLUMNS(VT, VW, MR, NR)                                             \
+            if (cols == (NR)) {                                                             \
+                THF_DOT_COLUMNS(VT, VW, MR, NR, 0)                                          \
+            } else if ((VW) == 16 && cols == (NR) + 1) {                                    \
+                THF_DOT_COLUMNS(VT, VW, MR, NR, 1)                                          \
             } else {                                                                        \
-                const int cols = (int)(n - nb);                                             \
                 for (i = 0; i < mb; i += (MR))                                              \
                     THF_DOT_SWITCH_COLS(VT, VW, MR, cols)                                   \
                 for (; i < m; ++i)                                                          \
                     THF_DOT_SWITCH_COLS(VT, VW, 1, cols)                                    \
             }                                                                               \
+            j += cols;                                                                      \
         }                                                                                   \
     }
 
-/* Rows per block of each build; every build takes 4 columns per block. */
+/* Rows per block of each build; every build takes 4 columns per block (the
+ * AVX-512 one 5 where thf_dot_col_width says). */
 #define THF_DOT_MR_V4 4
 #define THF_DOT_MR_V3 3
 #define THF_DOT_MR_BASE 2

@@ -23,43 +23,17 @@
 
 #include "vec_isa.h"
 
-/* One block of `rows` (a constant) rows by NV vectors of VW floats at C[i, j]. */
-#define THF_SMALLK_BLOCK(VT, VW, ROWS, NV)                                                 \
-    {                                                                                       \
-        VT acc[ROWS][NV];                                                                   \
-        for (int r = 0; r < ROWS; ++r)                                                      \
-            for (int v = 0; v < NV; ++v)                                                    \
-                acc[r][v] = (VT){0};                                                        \
-        for (ptrdiff_t p = 0; p < k; ++p) {                                                 \
-            const float *b = B + p * rsb + j;                                               \
-            VT bv[NV];                                                                      \
-            for (int v = 0; v < NV; ++v)                                                    \
-                bv[v] = *(const VT *)(b + v * VW);                                          \
-            for (int r = 0; r < ROWS; ++r) {                                                \
-                const float a = A[(i + r) * rsa + p * csa];                                 \
-                for (int v = 0; v < NV; ++v)                                                \
-                    acc[r][v] += a * bv[v];                                                 \
-            }                                                                               \
-        }                                                                                   \
-        for (int r = 0; r < ROWS; ++r)                                                      \
-            for (int v = 0; v < NV; ++v) {                                                  \
-                VT *c = (VT *)(C + (i + r) * rsc + j + v * VW);                             \
-                VT out = acc[r][v] * alpha;                                                 \
-                if (beta != 0.0f)                                                           \
-                    out += beta * *c;                                                       \
-                *c = out;                                                                   \
-            }                                                                               \
-    }
-
-/* A block of R1 + R2 rows by NV vectors at C[i, j], its accumulators in two
- * arrays (rows [i, i + R1) and the R2 after): the tall kernel's 9 or 10 rows
- * (an output layer's dW), one pass over B instead of two blocks' two. One
- * array of 20 zmm accumulators gcc keeps on the stack, zeroing it before
- * every block (`rep stos`); up to 16 it keeps them in registers. The same
- * chains over k as any block: the same bits. */
+/* A block of R1 + R2 rows (constants; R2 may be 0) by NV vectors of VW
+ * floats at C[i, j], its accumulators in two arrays (rows [i, i + R1) and
+ * the R2 after). Two for the tall kernel's 9 or 10 rows (an output layer's
+ * dW), one pass over B instead of two blocks' two: one array of 20 zmm
+ * accumulators gcc keeps on the stack, zeroing it before every block (`rep
+ * stos`); up to 16 it keeps them in registers. Every element is the same
+ * chain over k in any block: the same bits. */
+#define THF_SMALLK_BLOCK(VT, VW, ROWS, NV) THF_SMALLK_BLOCK2(VT, VW, ROWS, 0, NV)
 #define THF_SMALLK_BLOCK2(VT, VW, R1, R2, NV)                                              \
     {                                                                                       \
-        VT acc1[R1][NV], acc2[R2][NV];                                                      \
+        VT acc1[R1][NV], acc2[(R2) > 0 ? (R2) : 1][NV];                                     \
         for (int r = 0; r < (R1); ++r)                                                      \
             for (int v = 0; v < NV; ++v)                                                    \
                 acc1[r][v] = (VT){0};                                                       \
