@@ -89,17 +89,19 @@ def wait_for_idle(limit: float) -> None:
             return
 
 
-ADAPT_WARM_CALLS = 32  # calls before timing a row of a few calls a round (bench_adam)
+ADAPT_WARM_CALLS = 32  # warm-up calls for a row of a few calls a round (bench_adam)
 
 
 def run_interleaved(contestants: Dict[str, Callable[[], None]], rounds: int,
-                    inner: int = 1) -> Dict[str, List[float]]:
-    """Round after round, each contestant once. A short idle gap separates
+                    inner: int = 1, warmup: int = 1) -> Dict[str, List[float]]:
+    """Round after round, each contestant once, after `warmup` untimed calls of
+    each. A short idle gap separates
     them: OpenMP runtimes (PyTorch's, ours) keep their worker threads spinning
     for a while after a parallel region, and measured here the next library
     ran up to 2x slower for about two seconds after PyTorch's last call."""
-    for fn in contestants.values():  # warm-up
-        fn()
+    for fn in contestants.values():
+        for _ in range(warmup):
+            fn()
     times: Dict[str, List[float]] = {name: [] for name in contestants}
     for _ in range(rounds):
         for name, fn in contestants.items():
@@ -351,10 +353,7 @@ def bench_adam(rounds: int) -> None:
     # 3.4 ms in one run, 5.8 in the next (one thread). A training run makes
     # thousands of steps, so time the steady state; every contestant gets the
     # same warm-up.
-    for fn in contestants.values():
-        for _ in range(ADAPT_WARM_CALLS):
-            fn()
-    times = run_interleaved(contestants, rounds, inner=5)
+    times = run_interleaved(contestants, rounds, inner=5, warmup=ADAPT_WARM_CALLS)
     triad_time = statistics.median(times["triad (same bytes as 1 stream)"])
     triad_bw = 3 * 4 * total / triad_time
     # fused Adam streams: read w, g, m, v (+ema), write w, g, m, v (+ema), plus the norm pass over g
