@@ -191,13 +191,14 @@
             THF_DOT_BLOCKX(VT, VW, 1, COLS, EXTRA)                                          \
     }
 
-/* Rows [i0, i0 + rows) (rows <= MR) of every column, in the nblk column
- * blocks of thf_dot_col_width (`five`); fewer than MR rows go one at a time. */
+/* Rows [i0, i0 + rows) (rows <= MR) of every column, in nblk column blocks
+ * of near-equal width (thf_dot_col_width); fewer than MR rows go one at a
+ * time. */
 #define THF_DOT_ROWS(VT, VW, MR, i0, rows)                                                  \
     {                                                                                       \
         j = 0;                                                                              \
         for (ptrdiff_t b_ = 0; b_ < nblk; ++b_) {                                           \
-            const int cols = thf_dot_col_width(n, nblk, five, b_);                          \
+            const int cols = thf_dot_col_width(n, nblk, 1, b_);                             \
             if (rows == (MR)) {                                                             \
                 i = i0;                                                                     \
                 THF_DOT_SWITCH_COLS(VT, VW, MR, cols)                                       \
@@ -236,26 +237,33 @@
         }                                                                                   \
     }
 
-/* The column blocks of a product: ceil(n / 4) of 4, the last narrower, or
- * with `five` (the AVX-512 build, where a 4x5 block fits its registers)
- * ceil(n / 5) of near-equal width, `thf_dot_col_width(n, nblk, five, b)` the
- * b-th's. The thin path takes five where n is not a multiple of 4; the wide
- * one at k >= THF_DOT_WIDE5_K (see there). A thin output layer of 10
- * columns went as 4 + 4 + 2, the last block doing 8 multiply-adds per 6
- * vector loads and every block re-reading the rows of A; 5 + 5 reads them
- * twice, 9 loads per 20 multiply-adds. On one Zen 5 core, side by side
- * with 4 + 4 + 2: 128x512x10 5.5-6.3 us against 6.7-7.0, 600x288x9 (5 + 4)
- * 13.0-14.0 against 15.5-16.1, 128x512x13 (5 + 4 + 4) 7.1-7.6 against
- * 7.8-8.0; 32x64x10 and 256x288x10 within 2%. (The bits do not depend on
- * the blocks: see the top of this file.) */
+/* The column blocks of a product: ceil(n / 4), or with `five` (the AVX-512
+ * build, where a 4x5 block fits its registers) ceil(n / 5);
+ * `thf_dot_col_width(n, nblk, even, b)` is the b-th's width: with `even`,
+ * near-equal widths (10 columns in 3 blocks as 4 + 3 + 3), else 4s and a
+ * narrower last block. The thin path (n <= 16) always takes near-equal
+ * widths, in blocks of 5 in the AVX-512 build where n is not a multiple of
+ * 4; the wide one takes 4s, or near-equal fives at k >= THF_DOT_WIDE5_K (see
+ * there). A thin output layer of 10 columns went as 4 + 4 + 2, the last
+ * block doing 8 multiply-adds per 6 vector loads with too few chains to
+ * fill the FMA pipes, and every block re-reading the rows of A.
+ * - AVX-512, 5 + 5: 9 loads per 20 multiply-adds, A read twice. On one Zen 5
+ *   core, side by side with 4 + 4 + 2: 128x512x10 5.5-6.3 us against 6.7-7.0,
+ *   600x288x9 (5 + 4) 13.0-14.0 against 15.5-16.1, 128x512x13 (5 + 4 + 4)
+ *   7.1-7.6 against 7.8-8.0; 32x64x10 and 256x288x10 within 2%.
+ * - AVX2 (3-row blocks; 16 registers hold no 3 x 5), 4 + 3 + 3: on one Zen 3
+ *   core (AMD EPYC family 25), the same kernel built both ways, 4 runs each
+ *   alternating: 128x512x10 49-80 GFLOP/s against 37-58, 600x288x9 (3 + 3 + 3
+ *   against 4 + 4 + 1) 53-73 against 36-55, 128x288x10 52-56 against 40-42.
+ * (The bits do not depend on the blocks: see the top of this file.) */
 static inline ptrdiff_t thf_dot_col_blocks(ptrdiff_t n, int five)
 {
     return five ? (n + 4) / 5 : (n + 3) / 4;
 }
 
-static inline int thf_dot_col_width(ptrdiff_t n, ptrdiff_t nblk, int five, ptrdiff_t b)
+static inline int thf_dot_col_width(ptrdiff_t n, ptrdiff_t nblk, int even, ptrdiff_t b)
 {
-    if (five)
+    if (even)
         return (int)(n / nblk + (b < n % nblk));
     return b < nblk - 1 || n % 4 == 0 ? 4 : (int)(n % 4);
 }

@@ -845,10 +845,11 @@ def test_dot_kernel_same_bits_on_any_thread_count(options, vector_isa, align, m,
 @pytest.mark.parametrize("m,k", [(37, 300), (128, 512)])
 def test_dot_kernel_thin_and_wide_orders_give_the_same_bits(options, vector_isa, m, k):
     """Up to 16 columns the dot kernel walks rows outer (a block of A's rows
-    meets all of W in L1), wider products columns outer, and the last n % 4
-    columns form one narrower block (the AVX-512 build's thin products: blocks
-    of up to 5 columns where n is not a multiple of 4, 10 as 5 + 5, 13 as
-    5 + 4 + 4); each element's lanes fold the same way in any block: the
+    meets all of W in L1) in column blocks of near-equal width (AVX2 and SSE:
+    up to 4, 10 as 4 + 3 + 3, 9 as 3 + 3 + 3; AVX-512 where n is not a
+    multiple of 4: up to 5, 10 as 5 + 5, 13 as 5 + 4 + 4), wider products
+    columns outer in blocks of 4 and one narrower last block; each element's
+    lanes fold the same way in any block: the
     columns a thin product shares with a wide one (the same rows of W first)
     come out bit for bit the same, on every build."""
     all_to_dot(options)
