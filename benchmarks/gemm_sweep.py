@@ -88,7 +88,7 @@ def main() -> None:
                                            smallk_cols=1)
                 rates["smallk"] = flops / median_time(fn, inner, repeats) / 1e9
             numpy_ops.set_gemm_options(**before)
-            kind = numpy_ops._gemm_kind(m, n, k, trans2=op == "B^T")
+            kind = numpy_ops._gemm_kind(m, n, k, trans2=op == "B^T", trans1=op == "A^T")
             got = rates[kind]
             loss = 1.0 - got / max(v for key, v in rates.items() if key != "large1")
             losses.append(loss)

@@ -292,15 +292,14 @@ def test_thin_rules_per_cpu_kind(vendor, family, isa, kind):
         assert rules["smallk_trans_area"] == old_blis["smallk_trans_area"] == 512 * 600
         assert rules["dot_cols"] == 16  # and the dot kernel takes thin outputs
         assert old_blis["dot_rows"] == 256 and old_blis["dot_cols"] == 16  # beside BLIS 0.7.0 too
-    elif kind == "avx2":  # the AVX2 dot kernel beats haswell (BLIS 0.9.0: not on thin outputs)
-        assert rules["dot_rows"] == 256 and rules["dot_cols"] == 0 and rules["smallk_k"] == 16
+    elif kind == "avx2":  # the AVX2 dot kernel beats haswell, and on outputs of <= 32 columns
+        assert rules["dot_rows"] == 256 and rules["dot_cols"] == 32 and rules["smallk_k"] == 16
         # and its short-k kernel beats haswell's packed kernels on small products
         assert (rules["smallk_rows"], rules["smallk_trans_rows"], rules["smallk_trans_k"],
-                rules["smallk_trans_area"]) == (32, 288, 32, 8192)
-        assert old_blis["smallk_trans_area"] == 0
-        assert old_blis["dot_rows"] == 600 and old_blis["dot_cols"] == 16
+                rules["smallk_trans_area"]) == (32, 288, 32, 20480)
+        assert old_blis["dot_rows"] == 600 and old_blis["dot_cols"] == 32
         assert (old_blis["smallk_k"], old_blis["smallk_rows"], old_blis["smallk_trans_rows"],
-                old_blis["smallk_trans_k"]) == (16, 128, 128, 32)
+                old_blis["smallk_trans_k"], old_blis["smallk_trans_area"]) == (16, 64, 128, 32, 20480)
         for version, table in (("0.9.0", rules), ("0.7.0", old_blis)):
             assert table["dot_k"] == 64 and table["dot_k_per_row"] == 0
         # BLIS 0.7.0: nothing thin; 0.9.0: what runs whole on the sup kernels

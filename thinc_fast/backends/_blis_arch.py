@@ -170,16 +170,43 @@ THIN_RULES = {
 # 195/232) and at m x k <= 8192 (output dW 10x128x512 213/113, 64x128x784
 # 235/218; 128x128x784 236/242 and 64x600x288 178/216 lose): smallk_rows 32,
 # smallk_trans_rows 288 with smallk_trans_k 32, smallk_trans_area 8192.
+#
+# Then measured on a real AVX2 CPU, a Zen 3 (AMD EPYC family 25 model 1, 2
+# vCPUs, blis detecting zen2 in BLIS 0.9.0 and generic in 0.7.0, where
+# thinc_fast runs haswell), after the dot kernel's AVX2 build learnt
+# near-equal column blocks for thin products (dot_gemm.h), 2 threads,
+# medians of 5 interleaved rounds, GFLOP/s (the better of blis's contexts /
+# ours; BLIS 0.9.0, then 0.7.0):
+# - outputs of up to 32 columns, at any batch, by dot products: 600x512x10
+#   56/108, 2000x512x10 51/104, 5000x288x10 44/97, 600x288x17 61/113,
+#   600x288x32 77/100, 1000x512x24 65/90, 2000x64x16 53/63; 0.7.0 alike
+#   (1000x512x24 47/73, 5000x288x10 27/62). At 50 columns it was mixed
+#   (2000x288x50 77/84), at 64 lost (2000x288x64 108/94, 2000x96x64 103/81):
+#   dot_cols 32 (Zen 5 at 256 bits had measured only 256x512x10, 189/173,
+#   before the near-equal blocks).
+# - an output layer's weight gradient at a large batch by the short-k
+#   kernel: 10x2000x512 51/72 and 50/72, 64x600x64 65/88 and 59/86, not
+#   96x600x288 (107/94, 107/80) nor 64x2000x64 (89/72): smallk_trans_area
+#   20480 (m x k, 10 rows up to a batch of 2048) beside both BLIS versions.
+# - beside BLIS 0.7.0, input gradients dY @ W of 128 rows lose on the
+#   short-k kernel (128x288x288 106/89, 128x512x784 123/88) where Zen 5 at
+#   256 bits had them win or tie (239/192, 230/234); at 64 rows a tie
+#   (93/90): smallk_rows 64.
+# Left as they were, though they lose on the Zen 3: beside BLIS 0.7.0, the
+# dot kernel's forward products of 600 rows at k = 96 (600x96x288 81/58), a
+# rule on k alone would give up the 32-row ones it wins (32x96x288 58/86,
+# BLIS 0.9.0); products these rules do not reach were within the noise of
+# this VM (5-15% from one round to the next).
 THIN_RULES[("0.9.0", "avx2")] = {**THIN_RULES[("0.9.0", "default")], "thin_rows": 0,
                                  "thin_cols": 16, "thin_k": 16, "mid_rows": 0, "mid_cols": 0,
                                  "thin_flops": 4e6, "dot_rows": 256,
-                                 "dot_k": 64, "dot_k_per_row": 0, "smallk_k": 16,
+                                 "dot_k": 64, "dot_k_per_row": 0, "dot_cols": 32, "smallk_k": 16,
                                  "smallk_rows": 32, "smallk_trans_rows": 288,
-                                 "smallk_trans_k": 32, "smallk_trans_area": 8192}
+                                 "smallk_trans_k": 32, "smallk_trans_area": 20480}
 THIN_RULES[("0.7.0", "avx2")] = {**THIN_RULES[("0.7.0", "default")], "dot_rows": 600,
-                                 "dot_k": 64, "dot_k_per_row": 0, "dot_cols": 16,
-                                 "smallk_k": 16, "smallk_rows": 128, "smallk_trans_rows": 128,
-                                 "smallk_trans_k": 32}
+                                 "dot_k": 64, "dot_k_per_row": 0, "dot_cols": 32,
+                                 "smallk_k": 16, "smallk_rows": 64, "smallk_trans_rows": 128,
+                                 "smallk_trans_k": 32, "smallk_trans_area": 20480}
 
 
 def cpu_kind(vendor: str, family: int, isa: Optional[str]) -> str:
