@@ -170,7 +170,20 @@
  * side on one Zen 5 core (beta = 1): 10x128x512 5.3-6.4 us against 6.5-6.7,
  * 10x600x288 13.5-14.6 against 18.1-19.0, and split over 2 threads 4.7-5.2
  * against 6.5-7.3 (9x200x300: 6.7-7.2 against 6.6-7.0 on one, 6.3-6.6
- * against 6.8-7.2 on two). */
+ * against 6.8-7.2 on two).
+ *
+ * The AVX2 build's blocks for k > THF_SMALLK_TALL_K and more than 10 rows
+ * are up to 6 rows by 2 vectors, balanced (12 of its 16 registers
+ * accumulate, 2 hold B's vectors, 1 the broadcast); otherwise 4 x 2 with the
+ * last 5 or 6 rows as one block, as before. 4 x 2 has 8 chains of
+ * multiply-adds, just enough for two FMA pipes of 4 cycles' latency, and
+ * loads 6 values per 8 multiply-adds, 6 x 2 8 per 12. On one Zen 3 core
+ * (AMD EPYC family 25), medians of 31 interleaved runs, GFLOP/s 4 x 2 / 6 x 2:
+ * 64x288x288 47.8/57.7, 32x512x784 51.0/60.7, 128x128x512 66.4/75.3 (A
+ * contiguous), 64x128x784 41.1/49.3, 288x32x288 49.6/54.8, 64x600x64
+ * 74.8/82.3 (A strided: weight gradients); but at k = 10 4 x 2 wins
+ * (128x10x512 73.1/60.2), and at 10 rows 4 + 6 beats 5 + 5 (10x128x512
+ * 79.5/74.7; 9 or 10 rows in one block of 20 ymm accumulators would spill). */
 #define THF_SMALLK_PANEL 65536
 #define THF_SMALLK_TALL_K 16
 
@@ -186,7 +199,7 @@
         const ptrdiff_t last = (BALANCED) ? mr : (MR) + 2;                                  \
         for (ptrdiff_t j0 = 0; j0 < n; j0 += panel) {                                       \
             const ptrdiff_t jend = n - j0 < panel ? n : j0 + panel;                         \
-            if ((BALANCED) && (m == 9 || m == 10)) { /* one block (THF_SMALLK_BLOCK2) */    \
+            if ((BALANCED) && (VW) == 16 && (m == 9 || m == 10)) { /* THF_SMALLK_BLOCK2 */ \
                 ptrdiff_t i = 0;                                                            \
                 if (m == 10)                                                                \
                     THF_SMALLK_ROWS2(VT, VW, 5, 5, NV)                                      \
@@ -219,6 +232,7 @@
 THF_SMALLK_KERNEL(thf_smallk_v4, THF_VEC_V4, thf_f32x16, 16, 4, 4, 0)
 THF_SMALLK_KERNEL(thf_smallk_v4_tall, THF_VEC_V4, thf_f32x16, 16, 2, 8, 1)
 THF_SMALLK_KERNEL(thf_smallk_v3, THF_VEC_V3, thf_f32x8, 8, 2, 4, 0)
+THF_SMALLK_KERNEL(thf_smallk_v3_tall, THF_VEC_V3, thf_f32x8, 8, 2, 6, 1)
 #endif
 THF_SMALLK_KERNEL(thf_smallk_base, , thf_f32x4, 4, 2, 4, 0)
 
@@ -238,7 +252,10 @@ static void thf_sgemm_smallk(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
         return;
     }
     if (isa == 3) {
-        thf_smallk_v3(m, n, k, alpha, A, rsa, csa, B, rsb, beta, C, rsc);
+        if (k > THF_SMALLK_TALL_K && m > 10)
+            thf_smallk_v3_tall(m, n, k, alpha, A, rsa, csa, B, rsb, beta, C, rsc);
+        else
+            thf_smallk_v3(m, n, k, alpha, A, rsa, csa, B, rsb, beta, C, rsc);
         return;
     }
 #endif

@@ -990,7 +990,8 @@ def test_smallk_kernel_same_bits_on_any_thread_count(options, align):
 def test_smallk_kernel_output_layer_rows_same_bits_as_in_taller_products(options, vector_isa, k):
     """The AVX-512 build takes 9 or 10 rows with k > 16 (an output layer's
     weight gradient dY^T @ X) as one block, its accumulators in two arrays;
-    taller products cut their rows into other blocks. Each element is the
+    taller products cut their rows into other blocks (the AVX2 build: 4 + 5
+    or 4 + 6 rows up to 10, balanced blocks of up to 6 above). Each element is the
     same chain over k in any block: the rows a 9- or 10-row product shares
     with a 20- or 37-row one come out bit for bit the same, on every build,
     including the single vectors and the last columns (n = 83)."""
