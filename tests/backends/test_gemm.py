@@ -297,7 +297,7 @@ def test_thin_rules_per_cpu_kind(vendor, family, isa, kind):
         # and its short-k kernel beats haswell's packed kernels on small products
         assert (rules["smallk_rows"], rules["smallk_trans_rows"], rules["smallk_trans_k"],
                 rules["smallk_trans_area"]) == (32, 288, 32, 20480)
-        assert old_blis["dot_rows"] == 600 and old_blis["dot_cols"] == 32
+        assert old_blis["dot_rows"] == 256 and old_blis["dot_cols"] == 32
         assert (old_blis["smallk_k"], old_blis["smallk_rows"], old_blis["smallk_trans_rows"],
                 old_blis["smallk_trans_k"], old_blis["smallk_trans_area"]) == (16, 64, 128, 32, 20480)
         for version, table in (("0.9.0", rules), ("0.7.0", old_blis)):

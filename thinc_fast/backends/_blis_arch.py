@@ -192,18 +192,22 @@ THIN_RULES = {
 #   short-k kernel (128x288x288 106/89, 128x512x784 123/88) where Zen 5 at
 #   256 bits had them win or tie (239/192, 230/234); at 64 rows a tie
 #   (93/90): smallk_rows 64.
-# Left as they were, though they lose on the Zen 3: beside BLIS 0.7.0, the
-# dot kernel's forward products of 600 rows at k = 96 (600x96x288 81/58), a
-# rule on k alone would give up the 32-row ones it wins (32x96x288 58/86,
-# BLIS 0.9.0); products these rules do not reach were within the noise of
-# this VM (5-15% from one round to the next).
+# - beside BLIS 0.7.0, forward products of more than 256 rows back on blis
+#   (dot_rows 256, as beside 0.9.0; it was 600): spaCy's tok2vec shape
+#   600x288x288 ran at 122-129/101-114 on 2 threads, 83-85/69 on one, and in
+#   compare.py's spaCy row at 82 against NumPy's 123; 600x96x288 81/58. At
+#   256 rows the dot kernel still won (256x288x288 72/85). (The Zen 5 at 256
+#   bits, with twice the Zen 3's load bandwidth, had 600x288x288 at 230/263:
+#   the Zen 3's two 256-bit loads a cycle are those of most AVX2 CPUs.)
+# Products these rules do not reach were within the noise of this VM (5-15%
+# from one round to the next).
 THIN_RULES[("0.9.0", "avx2")] = {**THIN_RULES[("0.9.0", "default")], "thin_rows": 0,
                                  "thin_cols": 16, "thin_k": 16, "mid_rows": 0, "mid_cols": 0,
                                  "thin_flops": 4e6, "dot_rows": 256,
                                  "dot_k": 64, "dot_k_per_row": 0, "dot_cols": 32, "smallk_k": 16,
                                  "smallk_rows": 32, "smallk_trans_rows": 288,
                                  "smallk_trans_k": 32, "smallk_trans_area": 20480}
-THIN_RULES[("0.7.0", "avx2")] = {**THIN_RULES[("0.7.0", "default")], "dot_rows": 600,
+THIN_RULES[("0.7.0", "avx2")] = {**THIN_RULES[("0.7.0", "default")], "dot_rows": 256,
                                  "dot_k": 64, "dot_k_per_row": 0, "dot_cols": 32,
                                  "smallk_k": 16, "smallk_rows": 64, "smallk_trans_rows": 128,
                                  "smallk_trans_k": 32, "smallk_trans_area": 20480}
