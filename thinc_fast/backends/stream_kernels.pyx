@@ -454,7 +454,6 @@ def fma_peak(threads=None, *, seconds=0.05, repeats=3):
         if took > seconds / 8 or iters > (1 << 40):
             break
         iters *= 4
-    part_seconds = seconds  # what a part takes on one thread (calibrated)
     iters = max(1, <long>(iters * seconds / max(took, 1e-9)))
     sinks = <float*>malloc(n * sizeof(float))
     if sinks == NULL:
@@ -476,11 +475,11 @@ def fma_peak(threads=None, *, seconds=0.05, repeats=3):
                 run_job_split(&job, n)
             took = time.perf_counter() - start
             runs += 1
-            if n == 1 or took < 1.5 * part_seconds:
-                together = True
-                best = max(best, 2.0 * width * 12 * iters * n / took / 1e9)
-            elif not together:
-                best = max(best, 2.0 * width * 12 * iters * n / took / 1e9)
+            # a part takes `seconds` on one thread (calibrated above); a run whose
+            # parts did not overlap took longer and rates lower, so max() keeps
+            # the best run that did, once there is one
+            together = together or took < 1.5 * seconds
+            best = max(best, 2.0 * width * 12 * iters * n / took / 1e9)
     finally:
         free(sinks)
     return {"gflops": best, "threads": n, "width": width, "isa": isa}
