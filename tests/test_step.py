@@ -3,7 +3,8 @@ data-parallel split (gradients only, summed, then apply_update)."""
 import numpy
 import pytest
 
-from thinc_fast.api import SGD, Adam, CategoricalCrossentropy, Relu, Softmax, chain
+from thinc_fast.api import (SGD, Adam, CategoricalCrossentropy, Linear, Maxout, Relu, Softmax,
+                            chain, concatenate)
 from thinc_fast.loss import SummedCrossentropy
 from thinc_fast.step import StepResult, apply_update, train_step
 
@@ -116,3 +117,94 @@ def test_summed_crossentropy_is_unnormalized_categorical_crossentropy():
     assert SummedCrossentropy().get_loss(P, labels) == pytest.approx(value, rel=1e-6)
     with pytest.raises(TypeError, match="does not normalize"):
         SummedCrossentropy(normalize=True)
+
+
+# ------------------------------------------- the input's gradient, not computed
+def _manual_step(model, optimizer, X, Y, loss):
+    """What train_step does, written out as a user's loop (which reads dX)."""
+    guesses, backprop = model.begin_update(X)
+    d_guesses, _ = loss(guesses, Y)
+    dX = backprop(d_guesses)
+    model.finish_update(optimizer)
+    optimizer.step_schedules()
+    return dX
+
+
+@pytest.mark.parametrize("make", [
+    lambda: chain(Relu(7), Relu(6), Softmax()),
+    lambda: chain(chain(Maxout(6, nP=3), Relu(5)), Softmax()),
+    lambda: Softmax(),
+    lambda: chain(Relu(7, dropout=0.0, normalize=True), Softmax()),
+    lambda: chain(concatenate(Linear(3), Linear(2)), Softmax()),
+], ids=["relu-chain", "maxout-nested", "softmax-alone", "relu-normalize", "concatenate"])
+def test_train_step_skips_only_the_dropped_input_gradient(make):
+    """train_step computes no gradient for its input X (the layer that takes
+    the batch skips dZ @ W), and its updates are bit for bit those of a loop
+    that computes and reads it."""
+    from thinc_fast.api import fix_random_seed
+
+    fix_random_seed(3)
+    fast = make().initialize(X=X[:4], Y=Y[:4])
+    fix_random_seed(3)
+    full = make().initialize(X=X[:4], Y=Y[:4])
+    opt_fast, opt_full = Adam(0.01), Adam(0.01)
+    loss = SummedCrossentropy()
+    for _ in range(3):
+        train_step(fast, opt_fast, X, Y, loss)
+        dX = _manual_step(full, opt_full, X, Y, loss)
+        assert dX.shape == X.shape and numpy.isfinite(dX).all()
+    assert numpy.array_equal(fast.arena.params, full.arena.params)
+    assert not numpy.array_equal(full.arena.params, make().initialize(X=X[:4], Y=Y[:4]).arena.params)
+
+
+def test_input_gradient_unread_applies_to_that_node_and_that_input_only():
+    from thinc_fast.model import input_gradient_unread
+    from thinc_fast.step import input_layer
+
+    model = chain(chain(Relu(7), Relu(6)), Softmax()).initialize(X=X[:4], Y=Y[:4])
+    first = input_layer(model)
+    assert first is model.layers[0].layers[0]
+    dY = numpy.ones((len(X), 3), dtype="float32")
+
+    def input_gradient(node, X_marked, X_run):
+        with input_gradient_unread(node, X_marked):
+            _, backprop = model.begin_update(X_run)
+            return backprop(dY)
+
+    Xc = X.copy()
+    expected = model.begin_update(X)[1](dY)
+    assert input_gradient(first, X, X) is None
+    # an equal copy, another node (the second Relu sees another input anyway),
+    # the root: computed, and the same numbers
+    for node, marked in ((first, Xc), (model.layers[0].layers[1], X), (model, X)):
+        got = input_gradient(node, marked, X)
+        assert got is not None and numpy.array_equal(got, expected)
+    # outside the block: computed again
+    assert numpy.array_equal(model.begin_update(X)[1](dY), expected)
+
+
+def test_input_layer_stops_at_other_combinators():
+    """concatenate sums its branches' input gradients: the walk stops there
+    (the bit-for-bit test above runs a step through it)."""
+    from thinc_fast.api import Linear, concatenate
+    from thinc_fast.step import input_layer
+
+    both = concatenate(Linear(3), Linear(2))
+    assert input_layer(chain(both, Softmax())) is both
+    assert input_layer(chain(chain(both, Relu(4)), Softmax())) is both
+
+
+def test_train_step_runs_one_gemm_fewer_than_a_loop_reading_dx(monkeypatch):
+    """Three dense layers: forward, dW and dX gemms each (9) in a loop that
+    reads dX; train_step leaves out the first layer's dX (8)."""
+    model = chain(Relu(7), Relu(6), Softmax()).initialize(X=X[:4], Y=Y[:4])
+    ops = model.ops
+    calls = []
+    gemm = ops.gemm
+    monkeypatch.setattr(ops, "gemm", lambda *a, **k: calls.append(1) or gemm(*a, **k))
+    loss = SummedCrossentropy()
+    _manual_step(model, Adam(0.01), X, Y, loss)
+    in_loop = len(calls)
+    calls.clear()
+    train_step(model, Adam(0.01), X, Y, loss)
+    assert (in_loop, len(calls)) == (9, 8)

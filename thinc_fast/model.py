@@ -93,6 +93,41 @@ def watching_backprop(hook: Callable[["Model"], None]):
         _GRADIENTS_FINAL.reset(token)
 
 
+#: set by :func:`input_gradient_unread`: ``(node id, X)`` of the one training
+#: call whose input gradient its caller will not read (None: every one is read)
+_UNREAD_INPUT: contextvars.ContextVar[Optional[Tuple[int, Any]]] = \
+    contextvars.ContextVar("thinc_fast_unread_input", default=None)
+
+
+@contextlib.contextmanager
+def input_gradient_unread(node: "Model", X: Any):
+    """Within the block (this thread or task), the backprop callback of
+    `node`'s training call on `X` (this very object, not an equal copy) may
+    skip computing the gradient of `X` and return None: its caller has said it
+    will not read it. Parameter gradients are computed as always.
+
+    For a caller that owns the whole backward pass and drops what it returns,
+    as :func:`thinc_fast.step.train_step` does for the layer that receives the
+    batch: a model's input gradient (``dY @ W`` of its first dense layer, a
+    fifth of the gemm work of a 784-512-512-10 MLP's step) is then not
+    computed, as PyTorch computes none for an input that does not require a
+    gradient. A layer that honours it asks :func:`input_gradient_wanted`;
+    every other layer ignores it."""
+    token = _UNREAD_INPUT.set((node.id, X))
+    try:
+        yield
+    finally:
+        _UNREAD_INPUT.reset(token)
+
+
+def input_gradient_wanted(node: "Model", X: Any) -> bool:
+    """False only inside :func:`input_gradient_unread` for that node and
+    that very input object: then `node`'s backprop may return None instead of
+    the gradient of `X`."""
+    unread = _UNREAD_INPUT.get()
+    return unread is None or unread[0] != node.id or unread[1] is not X
+
+
 class UnsetError(KeyError, ValueError):
     """A parameter or reference that is declared but has no value yet.
 

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from .loss import Loss
-from .model import Model, watch_training, watching_backprop
+from .layers.chain import forward as _chain_forward
+from .model import Model, input_gradient_unread, watch_training, watching_backprop
 
 __all__ = ["StepResult", "GradientBuckets", "train_step", "apply_update"]
 
@@ -208,6 +209,17 @@ class GradientBuckets:
             self._on_ready(number)
 
 
+def input_layer(model: Model) -> Model:
+    """The node that receives `model`'s input as it is and whose input
+    gradient is the one `model`'s backprop returns: down the first layers of
+    chains (``chain(chain(Relu, Relu), Softmax)``: the first Relu), else
+    `model` itself."""
+    node = model
+    while node._func is _chain_forward and node.layers:
+        node = node.layers[0]
+    return node
+
+
 def train_step(model: Model, optimizer: Any, X: Any, Y: Any, loss: Loss, *,
                update: bool = True, buckets: Optional[GradientBuckets] = None,
                on_ready: Optional[Callable[[int], None]] = None,
@@ -224,15 +236,15 @@ def train_step(model: Model, optimizer: Any, X: Any, Y: Any, loss: Loss, *,
     backward pass (see :class:`GradientBuckets`): data-parallel workers start
     summing it over the group then. on_loss: called with the loss value
     before the backward pass starts (workers start summing the losses then).
+    The gradient of `X` itself, which nothing reads, is not computed: the
+    layer that receives the batch (:func:`input_layer`) skips it where it
+    can (the dense layers, Maxout; see
+    :func:`~thinc_fast.model.input_gradient_unread`).
     """
-    if buckets is not None and on_ready is not None:
-        with buckets.watch(on_ready):
-            guesses, backprop = model.begin_update(X)
-            d_guesses, value = loss(guesses, Y)
-            if on_loss is not None:
-                on_loss(float(value))
-            backprop(d_guesses)
-    else:
+    watch = buckets.watch(on_ready) if buckets is not None and on_ready is not None \
+        else contextlib.nullcontext()
+    # the gradient of X is dropped: the layer that receives X computes none
+    with watch, input_gradient_unread(input_layer(model), X):
         guesses, backprop = model.begin_update(X)
         d_guesses, value = loss(guesses, Y)
         if on_loss is not None:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional, Tuple
 import numpy
 
 from ..initializers import glorot_uniform_init, zero_init
-from ..model import Model, gradients_final
+from ..model import Model, gradients_final, input_gradient_wanted
 from ..types import Floats2d, Ragged
 from ..util import get_width as _data_width
 
@@ -112,11 +112,15 @@ def affine_backprop(model: Model, X: Any, W: Any, dZ: Any) -> Any:
 
     The parameter gradients come first and are announced final
     (:func:`~thinc_fast.model.gradients_final`) before the input's gradient
-    is computed, so a data-parallel exchange sums them during that gemm."""
+    is computed, so a data-parallel exchange sums them during that gemm.
+    Returns None, computing no ``dZ @ W``, where the caller said it will not
+    read the gradient of `X` (:func:`~thinc_fast.model.input_gradient_unread`)."""
     ops = model.ops
     ops.gemm(dZ, X, out=model.get_grad_buffer("W"), trans1=True, beta=1.0)
     ops.inc_col_sums(dZ, model.get_grad_buffer("b"))
     gradients_final(model)
+    if not input_gradient_wanted(model, X):
+        return None
     return ops.gemm(dZ, W)
 
 

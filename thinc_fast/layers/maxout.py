@@ -4,7 +4,7 @@ from typing import Any, Callable, Optional, Tuple
 
 from .._builtins import builtin
 from ..initializers import glorot_uniform_init, zero_init
-from ..model import Model
+from ..model import Model, gradients_final, input_gradient_wanted
 from ..types import Floats2d
 from ._util import InitFn, check_grad, check_input2f, check_widths, infer_io_dims
 from .chain import chain
@@ -59,6 +59,9 @@ def forward(model: Model, X: Floats2d, is_train: bool) -> Tuple[Floats2d, Callab
         dZ = ops.backprop_maxout(dY, which, nP).reshape(X.shape[0], nO * nP)
         ops.gemm(dZ, X, out=model.get_grad_buffer("W").reshape(nO * nP, nI), trans1=True, beta=1.0)
         ops.inc_col_sums(dZ, model.get_grad_buffer("b").reshape(nO * nP))
+        gradients_final(model)
+        if not input_gradient_wanted(model, X):
+            return None  # the caller drops it (input_gradient_unread)
         return ops.gemm(dZ, W2)
 
     return Y, backprop
