@@ -431,3 +431,57 @@ def test_a_large_table_loads_into_a_blank_model(fmt):
     data = remap_ids(table, default=3).to_bytes(format=fmt)
     loaded = remap_ids({}).from_bytes(data)
     assert loaded.attrs["mapping_table"] == table and loaded.attrs["default"] == 3
+
+
+# ------------------------------------------------------------------- pickle
+def _pickle_cases():
+    import thinc_fast.api as api
+
+    return {
+        "Linear": lambda: api.Linear(3, 6), "Relu": lambda: api.Relu(3, 6, normalize=True),
+        "Softmax": lambda: api.Softmax(3, 6), "Maxout": lambda: api.Maxout(3, 6, nP=2),
+        "Mish": lambda: api.Mish(3, 6), "Gelu": lambda: api.Gelu(3, 6),
+        "Swish": lambda: api.Swish(3, 6), "Dish": lambda: api.Dish(3, 6),
+        "HardSwish": lambda: api.HardSwish(3, 6), "Sigmoid": lambda: api.Sigmoid(3, 6),
+        "HardTanh": lambda: api.HardTanh(3, 6), "HardSwishMobilenet": lambda: api.HardSwishMobilenet(3, 6),
+        "chain": lambda: api.chain(api.Relu(4, 6), api.Maxout(3, 4, nP=2), api.Softmax(2, 3)),
+        "concatenate": lambda: api.concatenate(api.Relu(3, 6), api.Linear(2, 6)),
+        "residual": lambda: api.residual(api.Relu(6, 6)),
+        "clone": lambda: api.clone(api.Relu(6, 6), 2),
+        "HashEmbed": lambda: api.chain(api.HashEmbed(5, 20, column=1), api.Relu(3, 5)),
+        "Embed": lambda: api.chain(api.Embed(5, 20, column=1), api.Relu(3, 5)),
+        "LSTM": lambda: api.with_padded(api.LSTM(4, 6)),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_pickle_cases()))
+def test_initialized_models_pickle_and_predict_the_same(name):
+    """pickle.dumps works on initialized models of every kind of layer (as in
+    Thinc, whose init functions are partials of module functions), and the
+    copy predicts the same."""
+    import pickle
+
+    model = _pickle_cases()[name]()
+    rng = numpy.random.default_rng(0)
+    if name in ("HashEmbed", "Embed"):
+        X = rng.integers(0, 20, (7, 2)).astype("uint64")
+    elif name == "LSTM":
+        X = [rng.standard_normal((n, 6)).astype("float32") for n in (3, 1, 5)]
+    else:
+        X = rng.standard_normal((7, 6)).astype("float32")
+    model.initialize(X=X)
+    copy = pickle.loads(pickle.dumps(model))
+    Y, Y2 = model.predict(X), copy.predict(X)
+    for a, b in zip(Y if isinstance(Y, list) else [Y], Y2 if isinstance(Y2, list) else [Y2]):
+        assert a.shape == b.shape and numpy.array_equal(a, b)
+    # the copy trains on its own
+    Yh, backprop = copy.begin_update(X)
+    # (not all ones: a softmax output would not move)
+    backprop([rng.standard_normal(y.shape).astype("float32") for y in Yh] if isinstance(Yh, list)
+             else rng.standard_normal(Yh.shape).astype("float32"))
+    copy.finish_update(Adam(0.1))
+    after = copy.predict(X)
+    changed = [not numpy.array_equal(a, b) for a, b in
+               zip(after if isinstance(after, list) else [after], Y if isinstance(Y, list) else [Y])]
+    assert any(changed)
+

@@ -845,6 +845,18 @@ class Model(Generic[InT, OutT]):
     def __deepcopy__(self, memo: Dict[int, Any]) -> "Model":
         return self.copy()
 
+    def __getstate__(self) -> Dict[str, Any]:
+        """What pickle saves: every attribute (ids kept, as Thinc's pickled
+        models keep theirs) but the arena. Each parameter and gradient is a
+        view of the arena, and pickle stores views as arrays of their own: an
+        arena restored beside them would be one the model no longer uses (its
+        optimizer steps would update a copy). The arena is packed anew from
+        them on first use after loading."""
+        state = self.__dict__.copy()
+        state["_arena"] = None
+        state["_arena_nodes"] = 0
+        return state
+
 
 @functools.lru_cache(maxsize=64)
 def _updates_arenas(kind: type) -> bool:

@@ -10,6 +10,7 @@
   :func:`make_affine_init`, and the inference of ``nI``/``nO`` from sample
   data (:func:`infer_io_dims`, :func:`input_width`, :func:`output_width`).
 """
+import functools
 from typing import Any, Callable, Optional, Tuple
 
 import numpy
@@ -153,19 +154,20 @@ def infer_io_dims(model: Model, X: Any = None, Y: Any = None) -> None:
 
 
 def make_affine_init(init_W: Optional[InitFn], init_b: Optional[InitFn]) -> Callable[..., None]:
-    """An init function for layers with W (nO, nI) and b (nO,)."""
-    init_W = glorot_uniform_init if init_W is None else init_W
-    init_b = zero_init if init_b is None else init_b
+    """An init function for layers with W (nO, nI) and b (nO,): a partial of a
+    module-level function, so that the model pickles (as Thinc's do)."""
+    return functools.partial(_affine_init, glorot_uniform_init if init_W is None else init_W,
+                             zero_init if init_b is None else init_b)
 
-    def init(model: Model, X: Any = None, Y: Any = None) -> None:
-        infer_io_dims(model, X, Y)
-        nO, nI = model.get_dim("nO"), model.get_dim("nI")
-        for name, value in (("nO", nO), ("nI", nI)):
-            if value < 1:
-                raise ValueError(f"Model {model.name!r}: dimension {name!r} is {value}; a layer "
-                                 "needs a width of at least 1 (inferred from sample data with "
-                                 "no columns?)")
-        model.set_param("W", init_W(model.ops, (nO, nI)))
-        model.set_param("b", init_b(model.ops, (nO,)))
 
-    return init
+def _affine_init(init_W: InitFn, init_b: InitFn, model: Model, X: Any = None,
+                 Y: Any = None) -> None:
+    infer_io_dims(model, X, Y)
+    nO, nI = model.get_dim("nO"), model.get_dim("nI")
+    for name, value in (("nO", nO), ("nI", nI)):
+        if value < 1:
+            raise ValueError(f"Model {model.name!r}: dimension {name!r} is {value}; a layer "
+                             "needs a width of at least 1 (inferred from sample data with "
+                             "no columns?)")
+    model.set_param("W", init_W(model.ops, (nO, nI)))
+    model.set_param("b", init_b(model.ops, (nO,)))

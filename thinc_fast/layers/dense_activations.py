@@ -26,7 +26,10 @@ ActivationT = Callable[[Model, Any], Any]
 GradientT = Callable[[Model, Any, Any, Any], Any]
 
 
-def _dense_forward(activation: ActivationT, gradient: GradientT) -> Callable:
+def _dense_forward(name: str, activation: ActivationT, gradient: GradientT) -> Callable:
+    """The forward function of a dense layer with this activation, to be kept
+    in this module as `name`: it is named so, and a model holding it pickles
+    (pickle finds a function by its module and qualified name)."""
     def forward(model: Model, X: Floats2d, is_train: bool) -> Tuple[Floats2d, Callable]:
         X, W, Z = affine_forward(model, X)
         Y = activation(model, Z)
@@ -37,6 +40,7 @@ def _dense_forward(activation: ActivationT, gradient: GradientT) -> Callable:
 
         return Y, backprop
 
+    forward.__name__ = forward.__qualname__ = name
     return forward
 
 
@@ -55,21 +59,27 @@ def _dense(name: str, forward: Callable, nO: Optional[int], nI: Optional[int],
     return model
 
 
-_dish = _dense_forward(lambda m, Z: m.ops.dish(Z),
-                       lambda m, dY, Z, Y: m.ops.backprop_dish(dY, Z))
-_gelu = _dense_forward(lambda m, Z: m.ops.gelu(Z),
-                       lambda m, dY, Z, Y: m.ops.backprop_gelu(dY, Z))
-_hard_swish = _dense_forward(lambda m, Z: m.ops.hard_swish(Z),
-                             lambda m, dY, Z, Y: m.ops.backprop_hard_swish(dY, Z))
+_dish = _dense_forward(
+    "_dish", lambda m, Z: m.ops.dish(Z),
+    lambda m, dY, Z, Y: m.ops.backprop_dish(dY, Z))
+_gelu = _dense_forward(
+    "_gelu", lambda m, Z: m.ops.gelu(Z),
+    lambda m, dY, Z, Y: m.ops.backprop_gelu(dY, Z))
+_hard_swish = _dense_forward(
+    "_hard_swish", lambda m, Z: m.ops.hard_swish(Z),
+    lambda m, dY, Z, Y: m.ops.backprop_hard_swish(dY, Z))
 _hard_swish_mobilenet = _dense_forward(
-    lambda m, Z: m.ops.hard_swish_mobilenet(Z),
+    "_hard_swish_mobilenet", lambda m, Z: m.ops.hard_swish_mobilenet(Z),
     lambda m, dY, Z, Y: m.ops.backprop_hard_swish_mobilenet(dY, Z))
-_mish = _dense_forward(lambda m, Z: m.ops.mish(Z),
-                       lambda m, dY, Z, Y: m.ops.backprop_mish(dY, Z))
-_swish = _dense_forward(lambda m, Z: m.ops.swish(Z),
-                        lambda m, dY, Z, Y: m.ops.backprop_swish(dY, Z, Y))
-_sigmoid = _dense_forward(lambda m, Z: m.ops.sigmoid(Z),
-                          lambda m, dY, Z, Y: m.ops.backprop_sigmoid(dY, Y))
+_mish = _dense_forward(
+    "_mish", lambda m, Z: m.ops.mish(Z),
+    lambda m, dY, Z, Y: m.ops.backprop_mish(dY, Z))
+_swish = _dense_forward(
+    "_swish", lambda m, Z: m.ops.swish(Z),
+    lambda m, dY, Z, Y: m.ops.backprop_swish(dY, Z, Y))
+_sigmoid = _dense_forward(
+    "_sigmoid", lambda m, Z: m.ops.sigmoid(Z),
+    lambda m, dY, Z, Y: m.ops.backprop_sigmoid(dY, Y))
 
 
 def _clip_settings(model: Model) -> Dict[str, float]:
@@ -77,7 +87,7 @@ def _clip_settings(model: Model) -> Dict[str, float]:
 
 
 _clipped_linear = _dense_forward(
-    lambda m, Z: m.ops.clipped_linear(Z, **_clip_settings(m)),
+    "_clipped_linear", lambda m, Z: m.ops.clipped_linear(Z, **_clip_settings(m)),
     lambda m, dY, Z, Y: m.ops.backprop_clipped_linear(dY, Z, **_clip_settings(m)))
 
 

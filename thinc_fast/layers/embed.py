@@ -1,5 +1,6 @@
 """Embed: one learned row of a table per integer id."""
 
+import functools
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from .._builtins import builtin
@@ -57,14 +58,13 @@ def forward(model: Model, ids: Ints1d, is_train: bool) -> Tuple[Floats2d, Callab
 def make_table_init(initializer: Optional[InitFn]) -> Callable[..., None]:
     """An init function drawing the table E (nV, nO); ``nO`` is taken from
     the sample output `Y` while it is unset."""
-    initializer = uniform_init if initializer is None else initializer
+    return functools.partial(_table_init, uniform_init if initializer is None else initializer)
 
-    def init(model: Model, X: Any = None, Y: Any = None) -> None:
-        if Y is not None and model.has_dim("nO") is None:
-            model.set_dim("nO", get_width(Y))
-        model.set_param("E", initializer(model.ops, (model.get_dim("nV"), model.get_dim("nO"))))
 
-    return init
+def _table_init(initializer: InitFn, model: Model, X: Any = None, Y: Any = None) -> None:
+    if Y is not None and model.has_dim("nO") is None:
+        model.set_dim("nO", get_width(Y))
+    model.set_param("E", initializer(model.ops, (model.get_dim("nV"), model.get_dim("nO"))))
 
 
 def with_column(model: Model, column: Optional[int]) -> Model:

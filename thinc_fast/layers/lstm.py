@@ -1,5 +1,6 @@
 """LSTM: Thinc's fused (bidirectional, stacked) LSTM over a Padded batch."""
 
+import functools
 from typing import Any, Callable, Optional, Tuple
 
 import numpy
@@ -66,30 +67,32 @@ def _check_rate(rate: Any) -> float:
 
 
 def _make_init(init_W: InitFn, init_b: InitFn) -> Callable[..., None]:
-    def init(model: Model, X: Optional[Padded] = None, Y: Optional[Padded] = None) -> None:
-        if X is not None:
-            model.set_dim("nI", get_width(X))
-        if Y is not None and model.has_dim("nO") is None:
-            model.set_dim("nO", get_width(Y))
-        nO, nI = model.get_dim("nO"), model.get_dim("nI")
-        depth, dirs = model.get_dim("depth"), model.get_dim("dirs")
-        if nO % dirs:
-            raise ValueError(f"Model {model.name!r}: nO={nO} must be divisible by the "
-                             f"{dirs} directions")
-        nH = nO // dirs
-        parts = []
-        layer_nI = nI
-        for _ in range(depth):
-            for _ in range(dirs):
-                parts.extend(init_W(model.ops, (nH, layer_nI)) for _ in range(4))
-                parts.extend(init_b(model.ops, (nH,)) for _ in range(4))
-                parts.extend(init_W(model.ops, (nH, nH)) for _ in range(4))
-                parts.extend(init_b(model.ops, (nH,)) for _ in range(4))
-            layer_nI = nH * dirs
-        model.set_param("LSTM", model.ops.xp.concatenate([p.ravel() for p in parts]))
-        model.set_param("HC0", zero_init(model.ops, (2, depth, dirs, nH)))
+    return functools.partial(_init, init_W, init_b)
 
-    return init
+
+def _init(init_W: InitFn, init_b: InitFn, model: Model, X: Optional[Padded] = None,
+          Y: Optional[Padded] = None) -> None:
+    if X is not None:
+        model.set_dim("nI", get_width(X))
+    if Y is not None and model.has_dim("nO") is None:
+        model.set_dim("nO", get_width(Y))
+    nO, nI = model.get_dim("nO"), model.get_dim("nI")
+    depth, dirs = model.get_dim("depth"), model.get_dim("dirs")
+    if nO % dirs:
+        raise ValueError(f"Model {model.name!r}: nO={nO} must be divisible by the "
+                         f"{dirs} directions")
+    nH = nO // dirs
+    parts = []
+    layer_nI = nI
+    for _ in range(depth):
+        for _ in range(dirs):
+            parts.extend(init_W(model.ops, (nH, layer_nI)) for _ in range(4))
+            parts.extend(init_b(model.ops, (nH,)) for _ in range(4))
+            parts.extend(init_W(model.ops, (nH, nH)) for _ in range(4))
+            parts.extend(init_b(model.ops, (nH,)) for _ in range(4))
+        layer_nI = nH * dirs
+    model.set_param("LSTM", model.ops.xp.concatenate([p.ravel() for p in parts]))
+    model.set_param("HC0", zero_init(model.ops, (2, depth, dirs, nH)))
 
 
 def forward(model: Model, Xp: Padded, is_train: bool) -> Tuple[Padded, Callable]:

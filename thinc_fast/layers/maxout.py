@@ -1,5 +1,6 @@
 """Maxout: ``nP`` affine pieces per output unit, the output is their maximum."""
 
+import functools
 from typing import Any, Callable, Optional, Tuple
 
 from .._builtins import builtin
@@ -31,16 +32,15 @@ def Maxout(nO: Optional[int] = None, nI: Optional[int] = None, nP: Optional[int]
 
 
 def _make_init(init_W: Optional[InitFn], init_b: Optional[InitFn]) -> Callable[..., None]:
-    init_W = glorot_uniform_init if init_W is None else init_W
-    init_b = zero_init if init_b is None else init_b
+    return functools.partial(_init, glorot_uniform_init if init_W is None else init_W,
+                             zero_init if init_b is None else init_b)
 
-    def init(model: Model, X: Any = None, Y: Any = None) -> None:
-        infer_io_dims(model, X, Y)
-        nO, nP, nI = model.get_dim("nO"), model.get_dim("nP"), model.get_dim("nI")
-        model.set_param("W", init_W(model.ops, (nO, nP, nI)))
-        model.set_param("b", init_b(model.ops, (nO, nP)))
 
-    return init
+def _init(init_W: InitFn, init_b: InitFn, model: Model, X: Any = None, Y: Any = None) -> None:
+    infer_io_dims(model, X, Y)
+    nO, nP, nI = model.get_dim("nO"), model.get_dim("nP"), model.get_dim("nI")
+    model.set_param("W", init_W(model.ops, (nO, nP, nI)))
+    model.set_param("b", init_b(model.ops, (nO, nP)))
 
 
 def forward(model: Model, X: Floats2d, is_train: bool) -> Tuple[Floats2d, Callable]:
