@@ -485,3 +485,35 @@ def test_initialized_models_pickle_and_predict_the_same(name):
                zip(after if isinstance(after, list) else [after], Y if isinstance(Y, list) else [Y])]
     assert any(changed)
 
+
+def test_softmax_flag_has_thincs_name_and_old_files_still_load():
+    """Softmax keeps Thinc's attr name, ``softmax_normalize`` (setting it
+    switches normalisation off, as in Thinc); files thinc_fast wrote when
+    the attr was called ``normalize_outputs`` load into it."""
+    import io
+
+    X = numpy.random.default_rng(2).standard_normal((5, 4)).astype("float32")
+    model = Softmax(3, 4).initialize(X=X)
+    model.get_param("W")[...] = numpy.arange(12, dtype="float32").reshape(3, 4) / 10
+    assert model.attrs["softmax_normalize"] is True
+    assert numpy.allclose(model.predict(X).sum(axis=1), 1.0)
+    model.attrs["softmax_normalize"] = False
+    logits = X @ model.get_param("W").T + model.get_param("b")
+    assert numpy.allclose(model.predict(X), logits, atol=1e-6)
+
+    # an old file: the same content with the old name in the header
+    import json
+
+    from thinc_fast._io import pack
+
+    with numpy.load(io.BytesIO(model.to_bytes(format="thinc_fast"))) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    header = json.loads(bytes(arrays.pop("__header__")))
+    header.pop("manifest")
+    assert header["nodes"][0]["attrs"][0] == "softmax_normalize"
+    header["nodes"][0]["attrs"][0] = "normalize_outputs"
+    old = pack(header, arrays)
+    fresh = Softmax(3, 4).initialize(X=X)
+    fresh.from_bytes(old)
+    assert fresh.attrs["softmax_normalize"] is False and "normalize_outputs" not in fresh.attrs
+    assert numpy.allclose(fresh.predict(X), logits, atol=1e-6)

@@ -200,10 +200,10 @@ def test_layout_is_thincs():
     W = msg["params"][1]["W"]
     assert W == {b"nd": True, b"type": "<f4", b"kind": b"", b"shape": [2, 5],
                  b"data": model.layers[0].get_param("W").tobytes()}
-    # and back: normalize_outputs=False survives the trip
+    # and back: softmax_normalize=False survives the trip
     blank = chain(Relu(2), Dropout(0.5), Softmax(3))
     blank.from_bytes(model.to_bytes(format="thinc"))
-    assert blank.layers[2].attrs["normalize_outputs"] is False
+    assert blank.layers[2].attrs["softmax_normalize"] is False
     assert blank.layers[1].attrs["dropout_rate"] == 0.1
 
 
@@ -305,7 +305,7 @@ def _mutations():
         ("attr not bytes", setter(["attrs", 3, "softmax_normalize"], True), FormatError,
          "not msgpack bytes"),
         ("attr garbage", setter(["attrs", 3, "softmax_normalize"], b"\xc1"), FormatError,
-         r"attr 'normalize_outputs' of node 3 \('softmax'\) cannot be decoded"),
+         r"attr 'softmax_normalize' of node 3 \('softmax'\) cannot be decoded"),
         ("attr ext type", setter(["attrs", 3, "softmax_normalize"],
                                  dumps(msgpack.ExtType(7, b"x"))), FormatError, "extension type 7"),
         ("attr array dtype", setter(["attrs", 3, "softmax_temperature"], dumps(
@@ -321,7 +321,7 @@ def _mutations():
         ("unknown attr", setter(["attrs", 3, "label_smoothing"], dumps(0.1)), ValueError,
          r"node 3 \('softmax'\) has no attr 'label_smoothing'"),
         ("attr kind", setter(["attrs", 3, "softmax_normalize"], dumps("yes")), ValueError,
-         "attr 'normalize_outputs' of node 3"),
+         "attr 'softmax_normalize' of node 3"),
         ("name", setter(["nodes", 3, "name"], "sigmoid"), ValueError,
          r"node 3 \('softmax'\) is called 'sigmoid'"),
     ]
@@ -514,7 +514,7 @@ def test_softmax_logits_setting_moves_both_ways():
     theirs.initialize(X=X)
     randomize(theirs)
     ours = chain(Relu(6), Softmax(3)).from_bytes(theirs.to_bytes())
-    assert ours.layers[1].attrs["normalize_outputs"] is False
+    assert ours.layers[1].attrs["softmax_normalize"] is False
     numpy.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=0, atol=1e-6)
     assert not numpy.allclose(ours.predict(X).sum(axis=1), 1.0), "logits, not probabilities"
     back = thinc_api.chain(thinc_api.Relu(6), thinc_api.Softmax_v2(3))

@@ -32,6 +32,9 @@ from ._io import FormatError, pack, unpack
 ModelT = Any  # a thinc_fast Model (not imported: model.py imports this module)
 
 MODEL_FORMAT_VERSION = 2  # 2: attrs as serialize_attr bytes, refs, shims
+#: attrs that thinc_fast once saved under another name: old name -> name now
+#: (Softmax's flag had its own name before it took Thinc's)
+_RENAMED_ATTRS = {"normalize_outputs": "softmax_normalize"}
 
 # What loading may cost, from the model loaded into (see ``Model.from_bytes``)
 _HEADER_BYTES = 64 << 10  # our format's JSON header: this, plus per node
@@ -374,8 +377,10 @@ def _load_saved(model: ModelT, nodes: List[ModelT], saved: List[Dict[str, Any]],
                                  "function or other callable), which is not stored: the "
                                  "model must supply it, but its value is "
                                  f"{node._attrs.get(attr, '(missing)')!r}")
-        attrs = dict(info.get("plain_attrs", {}))
+        attrs = {_RENAMED_ATTRS.get(attr, attr): value
+                 for attr, value in info.get("plain_attrs", {}).items()}
         for attr, raw in info["attrs"].items():
+            attr = _RENAMED_ATTRS.get(attr, attr)
             if strict and attr not in node._attrs:
                 raise ValueError(f"cannot load: {where} has no attr {attr!r} (known: "
                                  f"{sorted(node._attrs)})")

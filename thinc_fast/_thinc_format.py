@@ -19,8 +19,8 @@ Reading never unpickles or runs code: plain msgpack (``raw=False``,
 allow-list of numeric dtypes, with the declared shape checked against the
 number of bytes. The layer names of Thinc and thinc_fast are the same
 (``linear``, ``relu``, ``softmax``, ``maxout``, ``layernorm``, ``dropout``,
-``noop`` and the combinators' ``a>>b``, ``a|b``, ``residual(a)``); one Softmax
-attribute has another name and is translated (see ``_ATTRS_FROM_THINC``).
+``noop`` and the combinators' ``a>>b``, ``a|b``, ``residual(a)``), and so are
+their attributes' (``softmax_normalize``, ``softmax_temperature``, ...).
 
 Reading is bounded before anything is unpacked: ``count_values`` walks the
 bytes (headers only, no objects built) and refuses data that declares more
@@ -79,10 +79,6 @@ PARAM_SHAPES: Dict[str, Dict[str, tuple]] = {
        for name in ("mish", "gelu", "sigmoid", "swish", "hardswish", "hardswishmobilenet",
                     "dish", "clipped_linear")},
 }
-# Thinc attr name -> thinc_fast attr name (the others, softmax_temperature
-# included, have the same name in both).
-_ATTRS_FROM_THINC = {"softmax_normalize": "normalize_outputs"}
-_ATTRS_TO_THINC = {v: k for k, v in _ATTRS_FROM_THINC.items()}
 
 
 def is_thinc_bytes(data: Any) -> bool:
@@ -281,7 +277,7 @@ def _decode_node(i: int, count: int, node: Any, attrs: Any, params: Any, shims: 
     for attr, raw in _str_map(attrs, f"the attrs of {where}").items():
         if not isinstance(raw, bytes):
             raise FormatError(f"not a valid {KIND}: attr {attr!r} of {where} is not msgpack bytes")
-        out_attrs[_ATTRS_FROM_THINC.get(attr, attr)] = raw
+        out_attrs[attr] = raw
     out_params: Dict[str, Optional[numpy.ndarray]] = {}
     for pname, value in _str_map(params, f"the params of {where}").items():
         array = None if value is None else decode_array(value, f"parameter {pname!r} of {where}")
@@ -423,7 +419,7 @@ def encode(nodes: List[Dict[str, Any]], *, stamp: bool = False) -> bytes:
     for i, node in enumerate(nodes):
         msg["nodes"].append({"index": i, "name": node["name"], "dims": dict(node["dims"]),
                              "refs": dict(node["refs"])})
-        msg["attrs"].append({_ATTRS_TO_THINC.get(name, name): bytes(data)
+        msg["attrs"].append({name: bytes(data)
                              for name, data in node["attrs"].items()})
         msg["params"].append({name: None if value is None else encode_array(value)
                               for name, value in node["params"].items()})

@@ -44,7 +44,7 @@ def _softmax(nO: Optional[int], nI: Optional[int], init_W: Optional[InitFn],
     init_W = zero_init if init_W is None else init_W
     return Model("softmax", forward, init=make_affine_init(init_W, init_b),
                  dims={"nO": nO, "nI": nI}, params={"W": None, "b": None},
-                 attrs={"normalize_outputs": normalize_outputs,
+                 attrs={"softmax_normalize": normalize_outputs,
                         "softmax_temperature": temperature})
 
 
@@ -63,7 +63,7 @@ def forward(model: Model, X: Floats2d, is_train: bool) -> Tuple[Floats2d, Callab
     ops = model.ops
     Y = ops.gemm(X, W, trans2=True)
     ops.bias_add(Y, b, inplace=True)
-    normalize = is_train or model.attrs["normalize_outputs"]
+    normalize = is_train or model.attrs["softmax_normalize"]
     if normalize:
         if temperature != 1.0:
             Y /= temperature
