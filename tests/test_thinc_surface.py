@@ -205,3 +205,25 @@ def test_fix_random_seed_seeds_torch_as_thinc_does():
     first = torch.rand(4)
     api.fix_random_seed(7)
     assert torch.equal(torch.rand(4), first)
+
+
+@pytest.mark.parametrize("build", [
+    lambda a: a.chain(a.Relu(3, 4), a.Relu(2, 3)),
+    lambda a: a.Relu(3, 4, dropout=0.1),
+    lambda a: a.Maxout(3, 4, dropout=0.0),
+    lambda a: a.clone(a.Relu(4, 4), 2),
+    lambda a: a.chain(a.chain(a.Relu(3, 4), a.Relu(3, 3)), a.Linear(2, 3)),
+], ids=["chain", "dropout", "maxout-dropout", "clone", "nested"])
+def test_chain_initialized_without_data_draws_thincs_weights(build):
+    """With every width given, ``initialize()`` (no sample data) under the
+    same seed gives Thinc's weights: Thinc's chain initialises its layers
+    twice then, and the second draw is the one kept."""
+    thinc_api = pytest.importorskip("thinc.api")
+    X = numpy.random.default_rng(4).random((5, 4), dtype="float32")
+    outputs = []
+    for lib in (api, thinc_api):
+        lib.fix_random_seed(0)
+        model = build(lib)
+        model.initialize()
+        outputs.append(model.predict(X))
+    assert numpy.array_equal(outputs[0], outputs[1])

@@ -56,6 +56,19 @@ def init(model: Model, X: Any = None, Y: Any = None) -> None:
         layers[0].set_dim("nI", model.get_dim("nI"))
     if model.has_dim("nO") and layers[-1].has_dim("nO") is None:
         layers[-1].set_dim("nO", model.get_dim("nO"))
+    if X is None and Y is None:
+        # Thinc initialises every layer once without data first, then again
+        # below: the weights are the second draw, and with the same seed
+        # they equal Thinc's only if the first is drawn too. Thinc raises
+        # where a layer cannot initialise without data yet; here the pass
+        # below, which passes widths on, decides.
+        for i, layer in enumerate(layers):
+            if i > 0 and layer.has_dim("nI") is None and layers[i - 1].has_dim("nO"):
+                layer.set_dim("nI", layers[i - 1].get_dim("nO"))
+            try:
+                layer.initialize()
+            except ValueError:
+                pass
     current = X
     for i, layer in enumerate(layers):
         if i > 0 and layer.has_dim("nI") is None and layers[i - 1].has_dim("nO"):
