@@ -430,6 +430,23 @@ def test_with_flatten_v1_splits_rows():
     assert model(([]), is_train=False)[0] == []
 
 
+def test_with_flatten_v1_stacks_a_list_output_into_arrays():
+    """A layer that maps a list of row vectors to a list (as Thinc's
+    xp.split does it): the pieces are arrays, and the gradient too."""
+    def forward(model, X, is_train):
+        return [2 * x for x in X], lambda dY: [3 * d for d in dY]
+
+    rows = rng.standard_normal((3, 4)).astype("f")
+    model = with_flatten(Model("double", forward))
+    Ys, backprop = model([[rows[0], rows[1]], [rows[2]]], is_train=True)
+    assert all(isinstance(Y, numpy.ndarray) for Y in Ys)
+    assert_equal(Ys[0], 2 * rows[:2])
+    assert_equal(Ys[1], 2 * rows[2:])
+    dXs = backprop([numpy.ones_like(Y) for Y in Ys])
+    assert [d.shape for d in dXs] == [(2, 4), (1, 4)]
+    assert_equal(dXs[0], numpy.full((2, 4), 3, dtype="f"))
+
+
 def test_with_flatten_v2():
     def forward(model, X, is_train):
         return [v + 1 for v in X], lambda dY: [v + 2 for v in dY]
