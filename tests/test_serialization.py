@@ -517,3 +517,21 @@ def test_softmax_flag_has_thincs_name_and_old_files_still_load():
     fresh.from_bytes(old)
     assert fresh.attrs["softmax_normalize"] is False and "normalize_outputs" not in fresh.attrs
     assert numpy.allclose(fresh.predict(X), logits, atol=1e-6)
+
+
+@pytest.mark.parametrize("fmt", ["thinc_fast", "thinc"])
+def test_unserializable_attrs_are_left_out_and_keep_the_loaders_value(fmt):
+    """As in Thinc: an attr wrapped in Unserializable is not saved (its value
+    could be anything: a handle, a lock), and loading keeps the model's own."""
+    import threading
+
+    from thinc_fast.api import Model, Unserializable
+
+    def forward(model, X, is_train):
+        return X, lambda dY: dY
+
+    saved = Model("holder", forward, attrs={"lock": Unserializable(threading.Lock()), "k": 3})
+    data = saved.to_bytes(format=fmt)
+    mine = Unserializable("mine")
+    loaded = Model("holder", forward, attrs={"lock": mine, "k": 0}).from_bytes(data)
+    assert loaded.attrs["lock"] is mine and loaded.attrs["k"] == 3

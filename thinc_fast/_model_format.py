@@ -28,6 +28,7 @@ import numpy
 
 from . import _thinc_format
 from ._io import FormatError, pack, unpack
+from .types import Unserializable
 
 ModelT = Any  # a thinc_fast Model (not imported: model.py imports this module)
 
@@ -230,10 +231,14 @@ def encode_attrs(node: ModelT, where: str, *, for_thinc: bool) -> Tuple[Dict[str
                                                                        List[str]]:
     """``({attr: serialize_attr bytes}, [names of code attrs])`` for `node`.
     ValueError naming the node and the attr for a value that cannot be encoded
-    (or, `for_thinc`, one whose default encoding Thinc cannot read)."""
+    (or, `for_thinc`, one whose default encoding Thinc cannot read). A value
+    wrapped in :class:`~thinc_fast.types.Unserializable` is left out, as
+    Thinc leaves it out: loading keeps the model's own value of that attr."""
     encoded: Dict[str, bytes] = {}
     code: List[str] = []
     for name, value in node._attrs.items():
+        if isinstance(value, Unserializable):
+            continue
         try:
             data = serialize_attr(value, value, name, node)
         except (TypeError, ValueError, OverflowError) as err:
