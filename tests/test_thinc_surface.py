@@ -227,3 +227,55 @@ def test_chain_initialized_without_data_draws_thincs_weights(build):
         model.initialize()
         outputs.append(model.predict(X))
     assert numpy.array_equal(outputs[0], outputs[1])
+
+
+@pytest.mark.parametrize("N,D,period", [(5, 4, 10000), (7, 5, 100), (3, 1, 10), (0, 3, 10),
+                                        (40, 64, 10000)])
+def test_position_encode_equals_thinc(N, D, period):
+    thinc_api = pytest.importorskip("thinc.api")
+    ours = api.NumpyOps().position_encode(N, D, period)
+    theirs = thinc_api.NumpyOps().position_encode(N, D, period)
+    assert ours.shape == theirs.shape == (N, D) and ours.dtype == numpy.float32
+    numpy.testing.assert_allclose(ours, theirs, rtol=0, atol=2e-7)
+    # the formula, in float64, for the first pair of columns
+    if N and D >= 2:
+        pos = numpy.arange(N)
+        numpy.testing.assert_allclose(ours[:, 0], numpy.sin(pos), atol=1e-6)
+        numpy.testing.assert_allclose(ours[:, 1], numpy.cos(pos), atol=1e-6)
+    out = numpy.empty((N, D), dtype="float32")
+    assert api.NumpyOps().position_encode(N, D, period, out=out) is out
+    with pytest.raises(ValueError, match="expected"):
+        api.NumpyOps().position_encode(N, D + 1, period, out=out)
+
+
+def test_thincs_util_and_model_helpers():
+    from thinc_fast.model import empty_init
+
+    model = api.Relu(2, 3)
+    assert empty_init(model, 1, x=2) is model
+    assert util.gpu_is_available() is bool(util.has_gpu)
+    if util.has_torch:
+        util.assert_pytorch_installed()
+    for check in (util.assert_tensorflow_installed, util.assert_mxnet_installed):
+        with pytest.raises(ImportError):
+            check()
+
+
+def test_can_from_bytes_and_disk_as_thinc(tmp_path):
+    X = numpy.random.default_rng(1).random((4, 6), dtype="float32")
+    model = api.chain(api.Relu(3, 6), api.Softmax(2, 3)).initialize(X=X)
+    data = model.to_bytes()
+    before = model.arena.params.copy()
+    assert model.can_from_bytes(data)
+    assert api.chain(api.Relu(3, 6), api.Softmax(2, 3)).can_from_bytes(data)  # not initialized
+    assert not api.chain(api.Relu(4, 6), api.Softmax(2, 4)).initialize(X=X).can_from_bytes(data)
+    assert not model.can_from_bytes(b"not a model")
+    # strict: an attr this model holds would change
+    logits = api.chain(api.Relu(3, 6), api.Softmax_v2(2, 3, normalize_outputs=False))
+    logits.initialize(X=X)
+    assert not logits.can_from_bytes(data) and logits.can_from_bytes(data, strict=False)
+    assert numpy.array_equal(model.arena.params, before)  # checking loads nothing
+    path = tmp_path / "model.bin"
+    model.to_disk(path)
+    assert model.can_from_disk(path) and model.can_from_disk(str(path))
+    assert not model.can_from_disk(tmp_path) and not model.can_from_disk(tmp_path / "missing")

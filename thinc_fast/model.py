@@ -128,6 +128,11 @@ def input_gradient_wanted(node: "Model", X: Any) -> bool:
     return unread is None or unread[0] != node.id or unread[1] is not X
 
 
+def empty_init(model: "Model", *args: Any, **kwargs: Any) -> "Model":
+    """An init function that does nothing (Thinc's ``thinc.model.empty_init``)."""
+    return model
+
+
 class UnsetError(KeyError, ValueError):
     """A parameter or reference that is declared but has no value yet.
 
@@ -766,6 +771,37 @@ class Model(Generic[InT, OutT]):
         except FormatError as err:
             raise FormatError(f"{path}: {err}") from None
 
+    def can_from_bytes(self, data: bytes, *, strict: bool = True) -> bool:
+        """Whether ``from_bytes(data)`` would load into this model (Thinc's
+        check): same tree, dims, parameter shapes; with `strict`, also no attr
+        that this model holds would take another value. Tried on a copy of
+        the model (one copy's memory for the duration); this model is not
+        changed."""
+        trial = self.copy()
+        try:
+            trial.from_bytes(data)
+        except (ValueError, TypeError, KeyError):  # FormatError is a ValueError
+            return False
+        if strict:
+            for mine, theirs in zip(self.walk(), trial.walk()):
+                for name, value in mine._attrs.items():
+                    if _attr_changed(value, theirs._attrs.get(name)):
+                        return False
+        return True
+
+    def can_from_disk(self, path: PathT, *, strict: bool = True) -> bool:
+        """``can_from_bytes`` of the file at `path` (False for a folder or a
+        missing file, as in Thinc)."""
+        import os
+
+        if not os.path.isfile(path):
+            return False
+        try:
+            data = read_file(path)
+        except (OSError, ValueError):
+            return False
+        return self.can_from_bytes(data, strict=strict)
+
     # -------------------------------------------------------------- as a dict
     def to_dict(self) -> Dict[str, List[Any]]:
         """The model as Thinc's dict: four lists aligned on ``walk()``::
@@ -856,6 +892,21 @@ class Model(Generic[InT, OutT]):
         state["_arena"] = None
         state["_arena_nodes"] = 0
         return state
+
+
+def _attr_changed(before: Any, after: Any) -> bool:
+    """Whether an attr's value differs after a load (arrays compared by value)."""
+    if before is after:
+        return False
+    if hasattr(before, "shape") or hasattr(after, "shape"):
+        try:
+            return not numpy.array_equal(numpy.asarray(before), numpy.asarray(after))
+        except (TypeError, ValueError):
+            return True
+    try:
+        return bool(before != after)
+    except (TypeError, ValueError):
+        return True
 
 
 @functools.lru_cache(maxsize=64)

@@ -254,6 +254,32 @@ _COMPAT_FLAGS = ("has_tensorflow", "has_mxnet", "has_gpu", "has_cupy_gpu",
                  "has_torch_cuda_gpu", "has_torch_mps")
 
 
+def gpu_is_available() -> bool:
+    """Whether a GPU can be used (Thinc's ``util.gpu_is_available``: ``has_gpu``)."""
+    from . import compat
+
+    return bool(compat.has_gpu)
+
+
+def assert_pytorch_installed() -> None:
+    """ImportError unless PyTorch can be imported (as Thinc's)."""
+    if not has_torch:
+        raise ImportError("PyTorch support requires torch: pip install torch (its CPU build: "
+                          "see the README)")
+
+
+def assert_tensorflow_installed() -> None:
+    """ImportError: thinc_fast has no TensorFlow support (Thinc's raises when
+    TensorFlow is missing)."""
+    raise ImportError("TensorFlow is not supported by thinc_fast (see enable_tensorflow)")
+
+
+def assert_mxnet_installed() -> None:
+    """ImportError: thinc_fast has no MXNet support (Thinc's raises when MXNet
+    is missing)."""
+    raise ImportError("MXNet is not supported by thinc_fast (see enable_mxnet)")
+
+
 def __getattr__(name: str) -> Any:
     if name in _COMPAT_FLAGS:
         from . import compat
@@ -269,4 +295,5 @@ __all__ = ["get_width", "get_array_module",
            "validate_fwd_input_output", "partial",
            "to_categorical", "fix_random_seed", "has_cupy",
            "has_torch", "copy_array", "prefer_gpu", "require_gpu", "require_cpu",
-           "set_active_gpu", "make_tempfile", "use_nvtx_range", "ArrayInfo"]
+           "set_active_gpu", "make_tempfile", "use_nvtx_range", "ArrayInfo", "gpu_is_available",
+           "assert_pytorch_installed", "assert_tensorflow_installed", "assert_mxnet_installed"]

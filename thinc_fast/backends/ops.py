@@ -514,6 +514,31 @@ class Ops:
             out[i, :x.shape[0]] = x
         return out
 
+    def position_encode(self, N: int, D: int, period: int = 10000, out: Any = None):
+        """Thinc's sinusoidal position encoding, an (N, D) float32 array: row
+        ``pos``, columns ``j`` and ``j + 1`` (j even) hold
+        ``sin(pos / period ** (2 j / D))`` and ``cos(pos / period ** (2 j / D))``;
+        an odd D's last column repeats the sine of the last pair. Into `out`
+        when given (shape (N, D))."""
+        if out is None:
+            out = self.alloc((N, D), dtype="float32", zeros=False)
+        elif tuple(out.shape) != (N, D):
+            raise ValueError(f"position_encode: out has shape {tuple(out.shape)}, expected "
+                             f"({N}, {D})")
+        xp = numpy
+        pos = xp.arange(N, dtype="float32")[:, None]
+        even = xp.arange(0, D - 1, 2, dtype="float32")
+        last = even[-1:] if len(even) else xp.zeros(1, dtype="float32")
+        rates = xp.power(xp.float32(period), xp.float32(2) * even / xp.float32(D))
+        values = xp.empty((N, D), dtype="float32")
+        values[:, 0:2 * len(even):2] = xp.sin(pos / rates)
+        values[:, 1:2 * len(even):2] = xp.cos(pos / rates)
+        if D % 2:
+            values[:, D - 1:] = xp.sin(pos / xp.power(xp.float32(period),
+                                                      xp.float32(2) * last / xp.float32(D)))
+        out[...] = self.asarray(values)
+        return out
+
     def gather_add(self, table, indices):
         """``out[i] = sum_j table[indices[i, j]]`` for a 2d `table` and 2d int
         `indices`; IndexError for an index outside ``[0, len(table))``."""
