@@ -527,3 +527,18 @@ def test_the_step_record_reaches_the_kernel_and_a_bad_one_is_refused(ops):
     w, g, m, v = (numpy.ones(40_000, dtype="f") for _ in range(4))
     ops.adam_step(w, g, m, v, scalars=KernelScalars(lr_hat=0.1, beta1=0.5, beta2=0.75, eps=1.0))
     assert (w == numpy.float32(1 - 0.1 * 1 / 2)).all()
+
+
+def test_hyperparameter_shows_the_attributes_of_its_schedule():
+    """Thinc 9's optimizer holds the Schedule as ``learn_rate``: code reading
+    its ``attrs`` (or calling it) works on thinc_fast's value too."""
+    from thinc_fast.api import Adam, warmup_linear
+
+    schedule = warmup_linear(0.01, 2, 10)
+    optimizer = Adam(schedule)
+    assert optimizer.learn_rate.attrs == {"initial_rate": 0.01, "warmup_steps": 2,
+                                          "total_steps": 10}
+    assert optimizer.learn_rate.name == schedule.name
+    assert optimizer.learn_rate(step=3) == schedule(step=3)
+    with pytest.raises(AttributeError, match="no attribute 'attrs'"):
+        Adam(0.001).learn_rate.attrs

@@ -156,6 +156,14 @@ class Hyperparameter(float):
     def __reduce__(self):  # behaves as a plain float when copied or pickled
         return (float, (float(self),))
 
+    def __getattr__(self, name: str) -> Any:
+        """The attributes of the schedule it follows (``name``, ``attrs``...):
+        Thinc 9's optimizer holds that Schedule itself as ``learn_rate``."""
+        schedule = getattr(self.__dict__.get("source"), "fn", None)
+        if schedule is not None and not name.startswith("__"):
+            return getattr(schedule, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
 
 def make_source(name: str, value: Any) -> Source:
     """The source for `value`: a number, a list, an iterator/generator or a
