@@ -23,9 +23,10 @@ and in a spaCy training config, one line (see :mod:`thinc_fast.spacy_callbacks`)
 Each method takes thinc_fast's kernel only for the inputs that kernel computes
 exactly as Thinc's ``NumpyOps`` would (dtypes, layouts, index ranges); every
 other call goes to Thinc's own method, so Thinc's results and Thinc's errors
-are kept for edge cases (a negative id in ``scatter_add`` is NumPy's
-"from the end", as Thinc's fallback has it; a non-contiguous ``seq2col`` input
-is Thinc's ValueError).
+are kept for edge cases (a negative int32 id in ``scatter_add`` is skipped,
+as Thinc's kernel skips it, and NumPy's "from the end" for the inputs Thinc
+hands to ``numpy.add.at``; a non-contiguous ``seq2col`` input is Thinc's
+ValueError).
 
 Accelerated: ``gemm`` (and the sgemm inside ``cblas()``, which spaCy's parser
 and NER call from Cython: blis with the kernel chosen per CPU and per shape,
@@ -195,10 +196,13 @@ class ThincFastOps(_ThincNumpyOps):
     def cblas(self):
         """Thinc's ``CBlas`` with its sgemm set to thinc_fast's (spaCy's parser
         and NER take their gemm from here); Thinc's own when that cannot be set."""
-        table = super().cblas()
-        setter = _set_sgemm_function()
-        if setter is not None:
-            setter(table, _kernels.thinc_cblas_sgemm_address())
+        table = getattr(self, "_thinc_fast_cblas", None)
+        if table is None:  # built once: spaCy asks for it at every step
+            table = super().cblas()
+            setter = _set_sgemm_function()
+            if setter is not None:
+                setter(table, _kernels.thinc_cblas_sgemm_address())
+            self._thinc_fast_cblas = table
         return table
 
     # ------------------------------------------------------------ sequences
@@ -245,26 +249,40 @@ class ThincFastOps(_ThincNumpyOps):
         return super().gather_add(table, indices)
 
     def scatter_add(self, table, indices, values):
-        """``table[indices] += values`` (repeated ids add up), with NumPy's
-        indexing as Thinc's NumPy path (``numpy.add.at``) has it: -1 is the last
-        row, as spaCy's transition model expects (Thinc's own int32 kernel would
-        write before the table), and an id past either end is NumPy's
-        IndexError, raised before anything is added."""
+        """``table[indices] += values`` (repeated ids add up), as the installed
+        Thinc's NumpyOps does it. Where Thinc runs its own kernel (a float32
+        C-ordered 2d table and values, 1d int32 ids) a negative id is
+        skipped, as that kernel skips it (spaCy's parser marks a missing token
+        with -1); elsewhere, as Thinc's ``numpy.add.at``, -1 is the last row.
+        An id past the end is NumPy's IndexError, raised before anything is
+        added (Thinc's kernel would write outside the table)."""
         if (_real(table) and _c_array(table, ndim=2) and table.flags.writeable
                 and isinstance(indices, numpy.ndarray) and indices.ndim == 1
                 and indices.dtype.kind in "iu" and _c_array(values, table.dtype, 2)
                 and values.shape == (indices.shape[0], table.shape[1])):
+            if table.dtype == _F32 and _c_array(indices, _I32, 1):
+                # Thinc's kernel: negative ids skipped (spaCy's parser sends
+                # them at every step: filtered first, not after an IndexError)
+                if indices.shape[0] and int(indices.min()) < 0:
+                    keep = indices >= 0
+                    indices, values = indices[keep], values[keep]
+                try:
+                    return _FAST.scatter_add(table, indices, values)
+                except IndexError:  # an id past the end: nothing was added
+                    pass
+                numpy.add.at(table, indices, values)  # NumPy's IndexError
+                return table
             try:
                 return _FAST.scatter_add(table, indices, values)
             except IndexError:  # ids outside [0, rows): nothing was added
                 pass
             rows = table.shape[0]
-            if indices.dtype.kind == "i" and indices.size and int(indices.min()) >= -rows:
-                wrapped = numpy.where(indices < 0, indices + rows, indices)
-                try:
-                    return _FAST.scatter_add(table, wrapped, values)
-                except IndexError:
-                    pass
+            if indices.dtype.kind == "i" and int(indices.min()) >= -rows:
+                indices = numpy.where(indices < 0, indices + rows, indices)
+            try:
+                return _FAST.scatter_add(table, indices, values)
+            except IndexError:
+                pass
             numpy.add.at(table, indices, values)  # NumPy's IndexError
             return table
         return super().scatter_add(table, indices, values)
