@@ -535,3 +535,19 @@ def test_unserializable_attrs_are_left_out_and_keep_the_loaders_value(fmt):
     mine = Unserializable("mine")
     loaded = Model("holder", forward, attrs={"lock": mine, "k": 0}).from_bytes(data)
     assert loaded.attrs["lock"] is mine and loaded.attrs["k"] == 3
+
+
+def test_shallow_copy_shares_the_arena():
+    """copy.copy of a model shares its parameters and arena (pickle's arena
+    handling must not make a shallow copy repack and take the views)."""
+    import copy
+
+    X = numpy.random.default_rng(5).standard_normal((4, 6)).astype("float32")
+    model = chain(Relu(3, 6), Softmax(2, 3)).initialize(X=X)
+    twin = copy.copy(model)
+    assert twin.arena is model.arena
+    Yh, backprop = twin.begin_update(X)
+    backprop(numpy.random.default_rng(6).standard_normal(Yh.shape).astype("float32"))
+    twin.finish_update(Adam(0.1))
+    assert model.arena is twin.arena
+    assert numpy.array_equal(model.predict(X), twin.predict(X))

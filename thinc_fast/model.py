@@ -881,6 +881,13 @@ class Model(Generic[InT, OutT]):
     def __deepcopy__(self, memo: Dict[int, Any]) -> "Model":
         return self.copy()
 
+    def __copy__(self) -> "Model":
+        """A shallow copy shares everything with this node, its arena too (as
+        before ``__getstate__`` below existed, which copy.copy would use)."""
+        new = self.__class__.__new__(self.__class__)
+        new.__dict__.update(self.__dict__)
+        return new
+
     def __getstate__(self) -> Dict[str, Any]:
         """What pickle saves: every attribute (ids kept, as Thinc's pickled
         models keep theirs) but the arena. Each parameter and gradient is a
