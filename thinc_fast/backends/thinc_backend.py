@@ -141,6 +141,17 @@ def _seq_lengths_ok(lengths: Any, n_seqs: int, min_length: int) -> bool:
             and (n_seqs == 0 or int(lengths.min()) >= min_length))
 
 
+def _scatter_add_or_numpy(table: Any, indices: Any, values: Any) -> Any:
+    """The kernel's ``table[indices] += values``; where an id is outside
+    ``[0, rows)`` (the kernel adds nothing then), ``numpy.add.at``'s: its
+    IndexError, or its "from the end" for the ids the caller left negative."""
+    try:
+        return _FAST.scatter_add(table, indices, values)
+    except IndexError:
+        numpy.add.at(table, indices, values)
+        return table
+
+
 class ThincFastOps(_ThincNumpyOps):
     """The installed Thinc's NumpyOps, with thinc_fast's kernels where they
     compute what Thinc's would (see the module docstring). The kernels check
@@ -264,12 +275,7 @@ class ThincFastOps(_ThincNumpyOps):
                 if indices.shape[0] and int(indices.min()) < 0:
                     keep = indices >= 0
                     indices, values = indices[keep], values[keep]
-                try:
-                    return _FAST.scatter_add(table, indices, values)
-                except IndexError:  # an id past the end: nothing was added
-                    pass
-                numpy.add.at(table, indices, values)  # NumPy's IndexError
-                return table
+                return _scatter_add_or_numpy(table, indices, values)
             try:
                 return _FAST.scatter_add(table, indices, values)
             except IndexError:  # ids outside [0, rows): nothing was added
@@ -277,12 +283,7 @@ class ThincFastOps(_ThincNumpyOps):
             rows = table.shape[0]
             if indices.dtype.kind == "i" and int(indices.min()) >= -rows:
                 indices = numpy.where(indices < 0, indices + rows, indices)
-            try:
-                return _FAST.scatter_add(table, indices, values)
-            except IndexError:
-                pass
-            numpy.add.at(table, indices, values)  # NumPy's IndexError
-            return table
+            return _scatter_add_or_numpy(table, indices, values)
         return super().scatter_add(table, indices, values)
 
     # ------------------------------------------------------------ optimizer
