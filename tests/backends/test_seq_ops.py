@@ -551,6 +551,31 @@ def test_maxout_against_loops(ops, dtype, threads):
         ops.backprop_maxout(numpy.ones((2, 2), dtype), numpy.asarray([1, 0], "int32"), 3)
 
 
+@pytest.mark.parametrize("ops", BOTH, ids=IDS)
+def test_maxout_any_rank_layout_and_size(ops, threads):
+    """The float32 path reads the arrays' headers in C: ranks 1 to 4, views
+    that are not C-ordered (copied first), outputs past 1 MiB, and pieces
+    outside [0, P) in either direction (IndexError, checked in C)."""
+    rng = numpy.random.default_rng(3)
+    for X in (rng.standard_normal(7).astype("f4"), rng.standard_normal((3, 5)).astype("f4"),
+              rng.standard_normal((2, 3, 4, 2)).astype("f4"),
+              rng.standard_normal((300, 1000, 2)).astype("f4"),
+              rng.standard_normal((6, 8, 3)).astype("f4")[:, ::2]):
+        best, which = ops.maxout(X)
+        numpy.testing.assert_array_equal(best, X.max(axis=-1))
+        numpy.testing.assert_array_equal(which, X.argmax(axis=-1))
+        dY = rng.standard_normal(best.shape).astype("f4")
+        dX = ops.backprop_maxout(dY, which, X.shape[-1])
+        expected = numpy.zeros(X.shape, "f4")
+        numpy.put_along_axis(expected, which[..., None].astype("int64"), dY[..., None], axis=-1)
+        numpy.testing.assert_array_equal(dX, expected)
+    for bad in (-1, 3, 2**31 - 1):
+        which = numpy.zeros((4, 5), "int32")
+        which[2, 3] = bad
+        with pytest.raises(IndexError, match="outside"):
+            ops.backprop_maxout(numpy.ones((4, 5), "f4"), which, 3)
+
+
 # ------------------------------------------------------------- activations
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 

@@ -57,7 +57,7 @@ def test_alloc_is_thincs_on_a_cache_line(ops):
             if zeros:
                 assert not got.any()
     assert fast.alloc2f(3, 4).ctypes.data % 64 == 0 and fast.alloc1i(6).dtype == numpy.int32
-    for bad in [(3, -1), (2.5, 3)]:
+    for bad in [(3, -1), (2.5, 3), (True, 2), (2**40, 2**40), "ab"]:
         with pytest.raises((ValueError, TypeError)) as want:
             thinc.alloc(bad)
         with pytest.raises(want.type):
@@ -251,6 +251,53 @@ def test_scatter_add_negative_ids_as_thinc(ops):
         with pytest.raises(IndexError):
             fast.scatter_add(target, numpy.array(bad, dtype=dtype), values[:2])
         numpy.testing.assert_array_equal(target, table)
+
+
+def test_scatter_add_skips_negative_ids_on_any_thread_count(ops, threads):
+    """The int32 path checks in C and runs the split kernel (a table large
+    enough to split on 2 threads): negative ids skipped, bit for bit Thinc's."""
+    fast, thinc = ops
+    table = rand(3000, 96)
+    ids = RNG.integers(0, 3000, size=6000).astype("int32")
+    ids[::9] = -1
+    ids[5] = -3000
+    values = rand(6000, 96)
+    ours, theirs = table.copy(), table.copy()
+    assert fast.scatter_add(ours, ids, values) is ours
+    thinc.scatter_add(theirs, ids, values)
+    numpy.testing.assert_array_equal(ours, theirs)
+    ids[7] = 3000  # past the end: nothing added
+    before = ours.copy()
+    with pytest.raises(IndexError, match="3000"):
+        fast.scatter_add(ours, ids, values)
+    numpy.testing.assert_array_equal(ours, before)
+
+
+@pytest.mark.parametrize("shape", [(32, 64, 2), (3, 64, 2), (600, 96, 3), (40, 7, 5), (9, 4, 1),
+                                   (1200, 300, 2)])
+def test_maxout_and_backprop_are_thincs(ops, threads, shape):
+    """Small calls (spaCy's parser: 32 x 64 x 2 each step) and large ones (the
+    last: outputs past 1 MiB, from the reuse cache) give Thinc's arrays."""
+    fast, thinc = ops
+    X = rand(*shape)
+    X[0, 0, :] = 0.5  # a tie: the first piece wins in both
+    best, which = fast.maxout(X)
+    t_best, t_which = thinc.maxout(X)
+    numpy.testing.assert_array_equal(best, t_best)
+    numpy.testing.assert_array_equal(which, t_which)
+    assert best.dtype == numpy.float32 and which.dtype == numpy.int32
+    dY = rand(*shape[:2])
+    numpy.testing.assert_array_equal(fast.backprop_maxout(dY, which, shape[2]),
+                                     thinc.backprop_maxout(dY, t_which, shape[2]))
+    # float64, non-contiguous: Thinc's or the reference path, the same values
+    X64 = X.astype("float64")
+    numpy.testing.assert_array_equal(fast.maxout(X64)[0], X64.max(axis=-1))
+    Xs = X[:, ::2]  # Thinc's typed memoryview refuses it: so does the backend
+    with pytest.raises(ValueError) as want:
+        thinc.maxout(Xs)
+    with pytest.raises(ValueError) as got:
+        fast.maxout(Xs)
+    assert str(got.value) == str(want.value)
 
 
 def test_cblas_is_built_once_per_ops(ops):

@@ -20,12 +20,14 @@ import numpy
 cimport numpy as cnp
 
 from libc.stdlib cimport free, malloc
+from cpython.number cimport PyIndex_Check
+from cpython.pyport cimport PY_SSIZE_T_MAX
 from libc.string cimport memset
 from cpython.buffer cimport PyBUF_FORMAT, PyBUF_ND, PyBUF_STRIDES
 from libc.stdint cimport int64_t, uint64_t
 from blis.cy cimport gemm as blis_gemm, NO_TRANSPOSE
 
-from .arrays cimport ALIGN_BYTES, dim, empty_aligned, f32_data, f32_native, writable
+from .arrays cimport ALIGN_BYTES, REUSE_MIN_BYTES, dim, empty_aligned, f32_data, f32_native, writable
 from .loops cimport thf_job, thf_job_chunk
 
 from . import _blis_arch
@@ -406,7 +408,7 @@ cdef object gemm_fast(object x, object y, object out, bint trans1, bint trans2, 
 # smaller ones glibc keeps in its heap, and caching them slowed training (3-7%).
 cdef enum:
     _CACHE_SLOTS = 32
-cdef Py_ssize_t _CACHE_MIN_BYTES = 1024 * 1024
+cdef Py_ssize_t _CACHE_MIN_BYTES = REUSE_MIN_BYTES  # arrays.pxd: 1 MiB
 cdef char* _cache_ptr[_CACHE_SLOTS]
 cdef Py_ssize_t _cache_cap[_CACHE_SLOTS]
 cdef int _cache_count = 0
@@ -521,10 +523,17 @@ def aligned_empty(shape, dtype=_F32, zeros=False):
     if nd > 32:
         raise ValueError(f"aligned_empty: at most 32 dimensions, got {nd}")
     for i in range(nd):
-        dims[i] = shape[i]
+        d = shape[i]
+        if type(d) is bool or not PyIndex_Check(d):  # NumPy's rule: 2.5 or True is no size
+            raise TypeError(f"aligned_empty: dimension {d!r} of {shape} is not an integer")
+        dims[i] = d
         if dims[i] < 0:
             raise ValueError(f"aligned_empty: negative dimensions are not allowed: {shape}")
+        if dims[i] and count > PY_SSIZE_T_MAX // dims[i]:
+            raise ValueError(f"aligned_empty: an array of shape {shape} is too big")
         count *= dims[i]
+    if count > (PY_SSIZE_T_MAX - ALIGN_BYTES) // max(<Py_ssize_t>dt.itemsize, 1):
+        raise ValueError(f"aligned_empty: an array of shape {shape} is too big")
     if not (dt is _F32 or (dt.kind in "biufc" and dt.isnative)):
         return numpy.zeros(shape, dt) if zeros else numpy.empty(shape, dt)
     nbytes = count * dt.itemsize

@@ -88,6 +88,8 @@ cdef extern from "seq_loops.h" nogil:
     thf_idx thf_check_idx_i32(const int32_t* idx, thf_idx n, int64_t nrows)
     thf_idx thf_check_idx_u32(const uint32_t* idx, thf_idx n, int64_t nrows)
     thf_idx thf_check_idx_i64(const int64_t* idx, thf_idx n, int64_t nrows)
+    thf_idx thf_count_bad_pieces(const int32_t* which, thf_idx n, int32_t P)
+    void thf_minmax_i32(const int32_t* idx, thf_idx n, int32_t* lo, int32_t* hi)
     void thf_gather_add_f_i32(float* out, const float* table, const int32_t* idx, thf_idx b0,
                              thf_idx b1, thf_idx K, thf_idx O)
     void thf_gather_add_f_u32(float* out, const float* table, const uint32_t* idx, thf_idx b0,
@@ -101,17 +103,23 @@ cdef extern from "seq_loops.h" nogil:
     void thf_gather_add_d_i64(double* out, const double* table, const int64_t* idx, thf_idx b0,
                              thf_idx b1, thf_idx K, thf_idx O)
     void thf_scatter_add_f_i32(float* table, const int32_t* idx, const float* values, thf_idx n,
-                              thf_idx vdiv, thf_idx O, thf_idx c0, thf_idx c1)
+                              thf_idx vdiv, thf_idx O, thf_idx r0, thf_idx r1, thf_idx nrows,
+                              int skip_negative)
     void thf_scatter_add_f_u32(float* table, const uint32_t* idx, const float* values, thf_idx n,
-                              thf_idx vdiv, thf_idx O, thf_idx c0, thf_idx c1)
+                              thf_idx vdiv, thf_idx O, thf_idx r0, thf_idx r1, thf_idx nrows,
+                              int skip_negative)
     void thf_scatter_add_f_i64(float* table, const int64_t* idx, const float* values, thf_idx n,
-                              thf_idx vdiv, thf_idx O, thf_idx c0, thf_idx c1)
+                              thf_idx vdiv, thf_idx O, thf_idx r0, thf_idx r1, thf_idx nrows,
+                              int skip_negative)
     void thf_scatter_add_d_i32(double* table, const int32_t* idx, const double* values, thf_idx n,
-                              thf_idx vdiv, thf_idx O, thf_idx c0, thf_idx c1)
+                              thf_idx vdiv, thf_idx O, thf_idx r0, thf_idx r1, thf_idx nrows,
+                              int skip_negative)
     void thf_scatter_add_d_u32(double* table, const uint32_t* idx, const double* values, thf_idx n,
-                              thf_idx vdiv, thf_idx O, thf_idx c0, thf_idx c1)
+                              thf_idx vdiv, thf_idx O, thf_idx r0, thf_idx r1, thf_idx nrows,
+                              int skip_negative)
     void thf_scatter_add_d_i64(double* table, const int64_t* idx, const double* values, thf_idx n,
-                              thf_idx vdiv, thf_idx O, thf_idx c0, thf_idx c1)
+                              thf_idx vdiv, thf_idx O, thf_idx r0, thf_idx r1, thf_idx nrows,
+                              int skip_negative)
     void thf_maxout_f(float* best, int32_t* which, const float* X, thf_idx i0, thf_idx i1, thf_idx P)
     void thf_maxout_d(double* best, int32_t* which, const double* X, thf_idx i0, thf_idx i1, thf_idx P)
     void thf_bmaxout_f(float* dX, const float* dY, const int32_t* which, thf_idx i0, thf_idx i1,

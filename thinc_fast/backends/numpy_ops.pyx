@@ -44,9 +44,10 @@ from .kernel_args import (backprop_lengths, check_bias, check_same_shape, check_
                           check_window, hash_ids, offsets_from_lengths, reduce_offsets,
                           seq2col_offsets)
 from .ops import Ops
-from .seq_kernels import (act_backward, act_forward, bmaxout_into, breduce_max_into,
+from .seq_kernels import (act_backward, act_forward, bmaxout_f32, bmaxout_into, breduce_max_into,
                           breduce_sum_into, bseq2col_into, check_index_run, gather_add_into,
-                          hash_into, index_array, lengths_offsets, maxout_into, ngrams_into,
+                          hash_into, index_array, lengths_offsets, maxout_f32, maxout_into,
+                          ngrams_into,
                           reduce_max_into, reduce_sum_into, scatter_add_into, seq2col_into)
 
 # The engines' Python-visible names, importable from here as before the split.
@@ -413,6 +414,9 @@ class NumpyOps(Ops):
 
     def maxout(self, X):
         """Max over the last axis: ``(best, which)``; see :meth:`Ops.maxout`."""
+        result = maxout_f32(X, self._empty)  # float32 C-ordered: no buffers taken
+        if result is not None:
+            return result
         if not _is_real(X) or X.ndim < 1 or X.shape[X.ndim - 1] == 0:
             return Ops.maxout(self, X)
         X = numpy.ascontiguousarray(X)
@@ -425,6 +429,10 @@ class NumpyOps(Ops):
 
     def backprop_maxout(self, dY, which, P):
         """Scatter `dY` back to the winning pieces; see :meth:`Ops.backprop_maxout`."""
+        if isinstance(P, int):  # float32 dY, int32 which, both C-ordered: checked in C
+            result = bmaxout_f32(dY, which, P, self._empty)
+            if result is not None:
+                return result
         if not _is_real(dY) or not isinstance(which, numpy.ndarray):
             return Ops.backprop_maxout(self, dY, which, P)
         if which.shape != dY.shape:

@@ -63,7 +63,10 @@ from thinc.backends.numpy_ops import NumpyOps as _ThincNumpyOps
 from . import numpy_ops as _kernels
 from .numpy_ops import set_num_threads
 from .kernel_args import KernelScalars
+from .seq_kernels import bmaxout_f32 as _bmaxout_f32
 from .seq_kernels import lengths_offsets as _lengths_offsets
+from .seq_kernels import maxout_f32 as _maxout_f32
+from .seq_kernels import scatter_add_skipping_negatives as _scatter_add_skipping_negatives
 
 __all__ = ["ThincFastOps", "cblas_status", "use_thinc_fast", "stop_thinc_fast"]
 
@@ -72,6 +75,8 @@ _F64 = numpy.dtype("float64")
 _I32 = numpy.dtype("int32")
 # large outputs from memory already touched (see numpy_ops.reused_empty)
 _FAST = _kernels.ReusingNumpyOps()
+_REUSED_EMPTY = _kernels.reused_empty
+_ALIGNED_EMPTY = _kernels.aligned_empty
 
 # Why cblas() hands out thinc_fast's sgemm or not (for `thinc-fast info` and tests).
 _CBLAS: Dict[str, Any] = {}
@@ -166,12 +171,10 @@ class ThincFastOps(_ThincNumpyOps):
         cache lines at a time only from there (see
         :func:`thinc_fast.backends.numpy_ops.aligned_empty`; the kernels'
         large outputs are aligned too)."""
-        if isinstance(shape, (int, numpy.integer)):
-            shape = (shape,)
-        if (isinstance(shape, tuple)
-                and all(isinstance(d, (int, numpy.integer)) and d >= 0 for d in shape)):
-            return _kernels.aligned_empty(shape, dtype, zeros)
-        return super().alloc(shape, dtype=dtype, zeros=zeros)
+        try:  # aligned_empty checks the shape and dtype before it allocates
+            return _ALIGNED_EMPTY(shape, dtype, zeros)
+        except (TypeError, ValueError, OverflowError):  # Thinc's own error for them
+            return super().alloc(shape, dtype=dtype, zeros=zeros)
 
     def asarray(self, data, dtype=None):
         """Thinc's ``asarray``. Where it would copy a C-ordered NumPy array to
@@ -182,7 +185,9 @@ class ThincFastOps(_ThincNumpyOps):
         they are, as Thinc does."""
         if dtype is not None and type(data) is numpy.ndarray and data.flags.c_contiguous:
             wanted = numpy.dtype(dtype)
-            if wanted != data.dtype and wanted.kind in "biuf" and wanted.isnative:
+            if wanted == data.dtype:  # what Thinc returns too (asarray or astype, copy=False)
+                return data
+            if wanted.kind in "biuf" and wanted.isnative:
                 out = _kernels.aligned_empty(data.shape, wanted)
                 numpy.copyto(out, data, casting="unsafe")  # astype's casting
                 return out
@@ -228,18 +233,30 @@ class ThincFastOps(_ThincNumpyOps):
             return _FAST.backprop_seq2col(dY, nW, lengths=lengths)
         return super().backprop_seq2col(dY, nW, lengths=lengths)
 
+    # maxout, its gradient and scatter_add are called per step by spaCy's parser
+    # and NER on small arrays (32 x 64 x 2, 256 ids): their float32 cases are
+    # checked in C from the arrays' headers (seq_kernels' *_f32 entry points),
+    # since Python-level checks cost more than Thinc's whole call there
     def maxout(self, X):
-        if _real(X) and _c_array(X, ndim=3) and X.shape[2] > 0:
-            return _FAST.maxout(X)
+        if type(X) is numpy.ndarray and X.ndim == 3:
+            result = _maxout_f32(X, _REUSED_EMPTY)  # float32, C-ordered, pieces > 0
+            if result is not None:
+                return result
+            if X.dtype == _F64 and X.flags.c_contiguous and X.shape[2] > 0:
+                return _FAST.maxout(X)
         return super().maxout(X)
 
     def backprop_maxout(self, dY, which, P):
-        if (_real(dY) and _c_array(dY, ndim=2) and _c_array(which, _I32, 2)
-                and which.shape == dY.shape and isinstance(P, int) and P > 0):
+        if (type(P) is int and P > 0 and type(dY) is numpy.ndarray and dY.ndim == 2
+                and _c_array(which, _I32, 2) and which.shape == dY.shape):
             try:
-                return _FAST.backprop_maxout(dY, which, P)
-            except IndexError:  # a piece outside [0, P)
-                pass
+                result = _bmaxout_f32(dY, which, P, _REUSED_EMPTY)
+                if result is None and dY.dtype == _F64 and dY.flags.c_contiguous:
+                    result = _FAST.backprop_maxout(dY, which, P)
+            except IndexError:  # a piece outside [0, P): Thinc's own method says what
+                result = None
+            if result is not None:
+                return result
         return super().backprop_maxout(dY, which, P)
 
     def hash(self, ids, seed):
@@ -265,18 +282,16 @@ class ThincFastOps(_ThincNumpyOps):
         with -1); elsewhere, as Thinc's ``numpy.add.at``, -1 is the last row.
         An id past the end is NumPy's IndexError, raised before anything is
         added (Thinc's kernel would write outside the table)."""
+        # where Thinc runs its kernel (float32 C-ordered table and values, 1d
+        # int32 ids): negative ids skipped, one past the end an IndexError
+        result = _scatter_add_skipping_negatives(table, indices, values)
+        if result is not None:
+            return result
         if (_real(table) and _c_array(table, ndim=2) and table.flags.writeable
                 and isinstance(indices, numpy.ndarray) and indices.ndim == 1
                 and indices.dtype.kind in "iu" and _c_array(values, table.dtype, 2)
                 and values.shape == (indices.shape[0], table.shape[1])):
-            if table.dtype == _F32 and _c_array(indices, _I32, 1):
-                # Thinc's kernel: negative ids skipped (spaCy's parser sends
-                # them at every step: filtered first, not after an IndexError)
-                if indices.shape[0] and int(indices.min()) < 0:
-                    keep = indices >= 0
-                    indices, values = indices[keep], values[keep]
-                return _scatter_add_or_numpy(table, indices, values)
-            try:
+            try:  # float64, or ids of another integer type: NumPy's meaning of -1
                 return _FAST.scatter_add(table, indices, values)
             except IndexError:  # ids outside [0, rows): nothing was added
                 pass
