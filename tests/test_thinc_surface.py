@@ -279,3 +279,36 @@ def test_can_from_bytes_and_disk_as_thinc(tmp_path):
     model.to_disk(path)
     assert model.can_from_disk(path) and model.can_from_disk(str(path))
     assert not model.can_from_disk(tmp_path) and not model.can_from_disk(tmp_path / "missing")
+
+
+def test_optimizer_moments_are_thincs():
+    """``optimizer.mom1`` / ``mom2``: Thinc's dicts of flat arrays keyed by
+    (node id, param name), with Thinc's values after the same steps."""
+    thinc_api = pytest.importorskip("thinc.api")
+    X = numpy.linspace(-1, 1, 24, dtype="f").reshape(6, 4)
+    got = {}
+    for lib in (api, thinc_api):
+        lib.fix_random_seed(0)
+        model = lib.Relu(3, 4)
+        model.initialize(X=X)
+        opt = lib.Adam(0.01)
+        for _ in range(2):
+            Y, backprop = model.begin_update(X)
+            backprop(Y - 0.5)
+            model.finish_update(opt)
+        got[lib] = ({name: opt.mom1[(model.id, name)] for name in ("W", "b")},
+                    {name: opt.mom2[(model.id, name)] for name in ("W", "b")})
+        assert set(opt.mom1) == {(model.id, "W"), (model.id, "b")}
+    for ours, theirs in zip(got[api], got[thinc_api]):
+        for name in ("W", "b"):
+            assert ours[name].shape == theirs[name].shape and ours[name].ndim == 1
+            numpy.testing.assert_allclose(ours[name], theirs[name], rtol=1e-5, atol=1e-7)
+    assert api.SGD(0.1).mom1 == {}
+
+
+def test_model_global_id_is_the_last_id_given():
+    """Thinc's ``Model.global_id``: the counter node ids come from, one per node."""
+    before = api.Model.global_id
+    layer = api.Relu(2, 2)
+    assert api.Model.global_id == layer.id > before
+    assert layer.copy().id == api.Model.global_id

@@ -14,7 +14,7 @@ import contextlib
 import contextvars
 import copy as _copy
 import functools
-import itertools
+import threading
 from typing import (Any, Callable, Dict, Generic, List, Optional, Sequence, Tuple,
                     TypeVar)
 
@@ -34,7 +34,13 @@ OutT = TypeVar("OutT")
 ForwardT = Callable[["Model", Any, bool], Tuple[Any, Callable[[Any], Any]]]
 InitT = Callable[..., Any]
 
-_model_ids = itertools.count(1)
+def _next_id() -> int:
+    """A new node id: ``Model.global_id`` after adding one to it (Thinc's scheme)."""
+    with Model.global_id_lock:
+        Model.global_id += 1
+        return Model.global_id
+
+
 _OPERATOR_METHODS = {
     ">>": "__rshift__", "<<": "__lshift__", "|": "__or__", "&": "__and__", "+": "__add__",
     "-": "__sub__", "*": "__mul__", "@": "__matmul__", "/": "__truediv__", "//": "__floordiv__",
@@ -148,6 +154,11 @@ class UnsetError(KeyError, ValueError):
 class Model(Generic[InT, OutT]):
     """A node of a model tree: forward function, dims, params, grads, children."""
 
+    #: The last id given to a node (ids count from 1, as Thinc's ``Model.global_id``),
+    #: under ``global_id_lock`` so that threads building models get distinct ids.
+    global_id: int = 0
+    global_id_lock: threading.Lock = threading.Lock()
+
     # the operators bound by define_operators in this context (thread, task)
     _context_operators: contextvars.ContextVar[Dict[str, Callable[..., Any]]] = \
         contextvars.ContextVar("thinc_fast_operators", default={})
@@ -169,7 +180,7 @@ class Model(Generic[InT, OutT]):
         if not callable(forward):
             raise TypeError(f"Model {name!r}: forward must be callable, got {type(forward).__name__}")
         self.name = name
-        self.id: int = next(_model_ids)
+        self.id: int = _next_id()
         self.ops: Ops = ops if ops is not None else get_current_ops()
         self._func = forward
         self.init = init
@@ -857,7 +868,7 @@ class Model(Generic[InT, OutT]):
         new = Model.__new__(Model)
         memo[self.id] = new
         new.name = self.name
-        new.id = next(_model_ids)
+        new.id = _next_id()
         new.ops = self.ops
         new._func = self._func
         new.init = self.init

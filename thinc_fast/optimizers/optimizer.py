@@ -366,6 +366,32 @@ class Optimizer:
                                      f"parameter has {current[key].shape}")
                 current[key][...] = array
 
+    def _state_views(self, name: str) -> Dict[KeyT, Any]:
+        """State array `name` per parameter, keyed ``(node.id, param_name)`` (or
+        the key Thinc's call used), each a flat view of the optimizer's state."""
+        out: Dict[KeyT, Any] = {}
+        for state in self._arena_states.values():
+            if name in state.arrays:
+                out.update((key, view.reshape(-1)) for key, view in state.views(name).items())
+        for key, kstate in self._key_states.items():
+            if name in kstate["arrays"]:
+                out[key] = kstate["arrays"][name]
+        return out
+
+    @property
+    def mom1(self) -> Dict[KeyT, Any]:
+        """Adam's first moments (the running mean of the gradient) per parameter:
+        a dict of flat views keyed as Thinc's ``Optimizer.mom1``, read from the
+        optimizer's state (writing into a view changes that state). Empty
+        before the first Adam step and for plain SGD."""
+        return self._state_views("mom1")
+
+    @property
+    def mom2(self) -> Dict[KeyT, Any]:
+        """Adam's second moments (the running mean of the squared gradient) per
+        parameter, as :attr:`mom1`."""
+        return self._state_views("mom2")
+
     # ---------------------------------------------- serialization (_format.py)
     def _kind(self) -> Dict[str, Any]:
         return {"use_averages": self.use_averages, "use_radam": self.use_radam,
