@@ -312,3 +312,16 @@ def test_model_global_id_is_the_last_id_given():
     layer = api.Relu(2, 2)
     assert api.Model.global_id == layer.id > before
     assert layer.copy().id == api.Model.global_id
+
+
+def test_schedule_names_are_thincs():
+    """A built-in schedule's ``name`` is Thinc's ("warmup_linear"), not the
+    registry's versioned one."""
+    thinc_api = pytest.importorskip("thinc.api")
+    for build in (lambda lib: lib.warmup_linear(0.1, 10, 100), lambda lib: lib.constant(0.1),
+                  lambda lib: lib.cyclic_triangular(0.01, 0.1, 5),
+                  lambda lib: lib.decaying(0.1, 1e-4), lambda lib: lib.compounding(1.0, 32.0, 1.001),
+                  lambda lib: lib.slanted_triangular(0.1, 100),
+                  lambda lib: lib.plateau(2, 0.5, lib.constant(0.1)),
+                  lambda lib: lib.constant_then(0.1, 5, lib.constant(0.01))):
+        assert build(api).name == build(thinc_api).name

@@ -27,7 +27,7 @@ given.
 """
 
 import itertools
-from ._builtins import builtin
+from ._builtins import builtin, builtins
 import math
 import numbers
 from typing import (Any, Callable, Dict, Generator, Generic, List, Optional, Sequence,
@@ -41,7 +41,8 @@ OutT = TypeVar("OutT")
 class Schedule(Generic[OutT]):
     """A hyperparameter as a function of the step, and an iterator with a position.
 
-    name: the registry name (e.g. ``"warmup_linear.v1"``). schedule: the
+    name: Thinc's name for it (``"warmup_linear"``; the registry's is
+    ``"warmup_linear.v1"``). schedule: the
     function, called as ``schedule(self, step, **extra)`` where `extra` holds
     the `key` and `last_score` given to :meth:`__call__` (as in Thinc 9:
     ``Schedule("my_rate", fn, attrs={...})`` builds a custom schedule). attrs:
@@ -173,7 +174,7 @@ class Schedule(Generic[OutT]):
     def _check_state(self, state: Any) -> None:
         if not isinstance(state, dict):
             raise ValueError(f"cannot restore a schedule position from {type(state).__name__}")
-        if state.get("name") != self.name:
+        if not same_schedule_name(state.get("name"), self.name):
             raise ValueError(f"cannot restore a {state.get('name')!r} schedule position into a "
                              f"{self.name!r} schedule")
         step = state.get("step")
@@ -204,6 +205,16 @@ class Schedule(Generic[OutT]):
         if "children" in state:
             for child, child_state in zip(self._children(), state["children"]):
                 child._apply_state(child_state)
+
+
+def same_schedule_name(saved: Any, name: Optional[str]) -> bool:
+    """Whether a saved schedule `name` is this one's. The built-in schedules
+    carry Thinc's names ("warmup_linear"); states written by earlier
+    thinc_fast versions carry the registry's ("warmup_linear.v1"), and load."""
+    if saved == name:
+        return True
+    return (isinstance(saved, str) and isinstance(name, str) and saved == name + ".v1"
+            and any(registered == saved for _, registered, _ in builtins("schedules")))
 
 
 def _check_step(fn: str, name: str, value: Any) -> None:
@@ -254,7 +265,7 @@ def _schedule_arg(fn: str, name: str, value: Any) -> Schedule:
 def constant(rate: float) -> Schedule[float]:
     """``rate`` at every step."""
     rate = _number("constant", "rate", rate)
-    return Schedule("constant.v1", _constant, attrs={"rate": rate})
+    return Schedule("constant", _constant, attrs={"rate": rate})
 
 
 def _constant(schedule: Schedule, step: int, **extra: Any) -> float:
@@ -275,7 +286,7 @@ def constant_then(rate: float, steps: int, schedule: Schedule[float]) -> Schedul
     rate = _number("constant_then", "rate", rate)
     steps = _number("constant_then", "steps", steps, low=0, integer=True)
     inner = _schedule_arg("constant_then", "schedule", schedule)
-    return Schedule("constant_then.v1", _constant_then,
+    return Schedule("constant_then", _constant_then,
                     attrs={"rate": rate, "steps": steps, "schedule": inner})
 
 
@@ -292,7 +303,7 @@ def decaying(base_rate: float, decay: float, *, t: float = 0.0) -> Schedule[floa
     base_rate = _number("decaying", "base_rate", base_rate)
     decay = _number("decaying", "decay", decay, low=0.0)
     t = _number("decaying", "t", t, low=0.0)
-    return Schedule("decaying.v1", _decaying,
+    return Schedule("decaying", _decaying,
                     attrs={"base_rate": base_rate, "decay": decay, "t": t})
 
 
@@ -308,7 +319,7 @@ def compounding(start: float, stop: float, compound: float, *, t: float = 0.0) -
     stop = _number("compounding", "stop", stop)
     compound = _number("compounding", "compound", compound, low=0.0, strict_low=True)
     t = _number("compounding", "t", t, low=0.0)
-    return Schedule("compounding.v1", _compounding,
+    return Schedule("compounding", _compounding,
                     attrs={"start": start, "stop": stop, "compound": compound, "t": t})
 
 
@@ -380,7 +391,7 @@ def plateau(max_patience: int, scale: float, schedule: Schedule[float]) -> Sched
     max_patience = _number(fn, "max_patience", max_patience, low=1, integer=True)
     scale = _number(fn, "scale", scale, low=0.0, strict_low=True)
     inner = _schedule_arg(fn, "schedule", schedule)
-    return Schedule("plateau.v1", _plateau, attrs={
+    return Schedule("plateau", _plateau, attrs={
         "max_patience": max_patience, "scale": scale, "schedule": inner,
         "state": _PlateauState()})
 
@@ -423,7 +434,7 @@ def warmup_linear(initial_rate: float, warmup_steps: int, total_steps: int) -> S
     if total_steps < warmup_steps:
         raise ValueError(f"{fn}: argument 'total_steps' ({total_steps}) must be >= "
                          f"'warmup_steps' ({warmup_steps})")
-    return Schedule("warmup_linear.v1", _warmup_linear, attrs={
+    return Schedule("warmup_linear", _warmup_linear, attrs={
         "initial_rate": initial_rate, "warmup_steps": warmup_steps, "total_steps": total_steps})
 
 
@@ -454,7 +465,7 @@ def slanted_triangular(max_rate: float, num_steps: int, *, cut_frac: float = 0.1
     if cut < 1:
         raise ValueError(f"{fn}: num_steps * cut_frac must be >= 1, got {num_steps} * {cut_frac} "
                          f"(arguments 'num_steps' and 'cut_frac')")
-    return Schedule("slanted_triangular.v1", _slanted_triangular, attrs={
+    return Schedule("slanted_triangular", _slanted_triangular, attrs={
         "max_rate": max_rate, "num_steps": num_steps, "cut": cut, "cut_frac": cut_frac,
         "ratio": ratio, "t": t})
 
@@ -479,7 +490,7 @@ def cyclic_triangular(min_lr: float, max_lr: float, period: int) -> Schedule[flo
     min_lr = _number(fn, "min_lr", min_lr)
     max_lr = _number(fn, "max_lr", max_lr)
     period = _number(fn, "period", period, low=1, integer=True)
-    return Schedule("cyclic_triangular.v1", _cyclic_triangular,
+    return Schedule("cyclic_triangular", _cyclic_triangular,
                     attrs={"min_lr": min_lr, "max_lr": max_lr, "period": period})
 
 
@@ -502,7 +513,7 @@ def cosine_decay(init_value: float, decay_steps: int, alpha: float = 0.0,
     decay_steps = _number(fn, "decay_steps", decay_steps, low=1, integer=True)
     alpha = _number(fn, "alpha", alpha, low=0.0, high=1.0)
     exponent = _number(fn, "exponent", exponent, low=0.0, strict_low=True)
-    return Schedule("cosine_decay.v1", _cosine_decay, attrs={
+    return Schedule("cosine_decay", _cosine_decay, attrs={
         "init_value": init_value, "decay_steps": decay_steps, "alpha": alpha,
         "exponent": exponent})
 
@@ -531,7 +542,7 @@ def warmup_cosine(init_value: float, peak_value: float, warmup_steps: int, decay
     if decay_steps <= warmup_steps:
         raise ValueError(f"{fn}: argument 'decay_steps' ({decay_steps}) must be > "
                          f"'warmup_steps' ({warmup_steps})")
-    return Schedule("warmup_cosine.v1", _warmup_cosine, attrs={
+    return Schedule("warmup_cosine", _warmup_cosine, attrs={
         "init_value": init_value, "peak_value": peak_value, "warmup_steps": warmup_steps,
         "decay_steps": decay_steps, "end_value": end_value})
 
@@ -561,7 +572,7 @@ def exponential_decay(init_value: float, transition_steps: int, decay_rate: floa
     transition_begin = _number(fn, "transition_begin", transition_begin, low=0, integer=True)
     if end_value is not None:
         end_value = _number(fn, "end_value", end_value)
-    return Schedule("exponential_decay.v1", _exponential_decay, attrs={
+    return Schedule("exponential_decay", _exponential_decay, attrs={
         "init_value": init_value, "transition_steps": transition_steps, "decay_rate": decay_rate,
         "transition_begin": transition_begin, "staircase": bool(staircase),
         "end_value": end_value})
@@ -591,7 +602,7 @@ def piecewise_constant(init_value: float,
     pairs = sorted((_number(fn, "boundaries_and_scales", int(b), low=0, integer=True),
                     _number(fn, "boundaries_and_scales", s))
                    for b, s in boundaries_and_scales.items())
-    return Schedule("piecewise_constant.v1", _piecewise_constant,
+    return Schedule("piecewise_constant", _piecewise_constant,
                     attrs={"init_value": init_value, "boundaries_and_scales": dict(pairs)})
 
 
@@ -618,7 +629,7 @@ def join(schedules: Sequence[Schedule[float]], boundaries: Sequence[int]) -> Sch
                          f"({len(bounds)} boundaries for {len(inner)} schedules)")
     if bounds != sorted(bounds):
         raise ValueError(f"{fn}: argument 'boundaries' must be increasing, got {bounds}")
-    return Schedule("join.v1", _join, attrs={"schedules": inner, "boundaries": bounds})
+    return Schedule("join", _join, attrs={"schedules": inner, "boundaries": bounds})
 
 
 def _join(schedule: Schedule, step: int, **extra: Any) -> float:

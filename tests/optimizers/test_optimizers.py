@@ -1,4 +1,5 @@
 """Optimizer numerics against a float64 reference of Thinc's formulas."""
+import json
 import math
 
 import numpy
@@ -452,6 +453,46 @@ def test_a_plateau_schedule_resumes_exactly_with_its_counters():
     resumed = Adam(plateau(2, 0.5, constant(1.0))).from_bytes(first.to_bytes())
     assert head + run(resumed, scores[4:]) == whole
     assert min(whole) < 1.0, "the plateau did lower the rate"
+
+
+def test_schedule_states_saved_with_registry_names_still_load():
+    """The built-in schedules carry Thinc's names ("plateau"); optimizer files
+    written before, whose schedule states say "plateau.v1", load and resume."""
+    from thinc_fast._io import pack, unpack
+    from thinc_fast.api import constant, plateau
+
+    scores = [0.5, 0.4, 0.4, 0.3, 0.3, 0.3, 0.2]
+    first = Adam(plateau(2, 0.5, constant(1.0)))
+    assert (first.learn_rate.name, constant(1.0).name) == ("plateau", "constant")
+    for score in scores[:4]:
+        first.last_score = score
+        first.step_schedules()
+    header, arrays = unpack(first.to_bytes(), kind="optimizer", max_version=2)
+    renamed = []
+
+    def old_names(node):
+        if isinstance(node, dict):
+            if node.get("name") in ("plateau", "constant"):
+                node["name"] += ".v1"
+                renamed.append(node["name"])
+            for value in node.values():
+                old_names(value)
+        elif isinstance(node, list):
+            for value in node:
+                old_names(value)
+
+    old_names(header)
+    assert "plateau.v1" in renamed and "constant.v1" in renamed
+    resumed = Adam(plateau(2, 0.5, constant(1.0))).from_bytes(pack(header, arrays))
+    twin = Adam(plateau(2, 0.5, constant(1.0))).from_bytes(first.to_bytes())
+    for score in scores[4:]:
+        for opt in (resumed, twin):
+            opt.last_score = score
+            opt.step_schedules()
+        assert float(resumed.learn_rate) == float(twin.learn_rate)
+    with pytest.raises(ValueError):  # another schedule's name is still refused
+        Adam(plateau(2, 0.5, constant(1.0))).from_bytes(
+            pack(json.loads(json.dumps(header).replace('"plateau.v1"', '"decaying.v1"')), arrays))
 
 
 def _train_bits(opt):

@@ -18,6 +18,7 @@ import math
 from typing import Any, Dict, NamedTuple, Optional, Tuple
 
 from .._io import FormatError, pack, unpack
+from ..schedules import same_schedule_name
 from .rules import Hyper, select_rule
 from .state import ArenaState
 
@@ -115,7 +116,7 @@ def read_state(optimizer: Any, data: bytes, model: Any = None) -> SavedState:
     for name, state in saved.items():
         mine = scheduled[name].get_state()
         if not isinstance(state, dict) or mine is None or mine.get("kind") != state.get("kind") \
-                or _schedule_name(mine) != _schedule_name(state):
+                or not same_schedule_name(_schedule_name(state), _schedule_name(mine)):
             raise ValueError(f"cannot load optimizer state: the schedule for {name!r} was "
                              f"{_schedule_name(state)!r}, here it is {scheduled[name]!r}")
     model_state = header.get("model_state")

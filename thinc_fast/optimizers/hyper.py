@@ -22,7 +22,7 @@ import inspect
 import math
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
-from ..schedules import Schedule
+from ..schedules import Schedule, same_schedule_name
 
 KeyT = Tuple[int, str]
 ScoreT = Optional[Tuple[int, float]]
@@ -82,7 +82,7 @@ class FromSchedule(Source):
         return {"kind": "schedule", "name": self.fn.name, "schedule": get()}
 
     def set_state(self, state: Dict[str, Any]) -> None:
-        if state.get("name") != getattr(self.fn, "name", None):
+        if not same_schedule_name(state.get("name"), getattr(self.fn, "name", None)):
             raise ValueError(f"the saved schedule is {state.get('name')!r}, this one is {self.fn!r}")
         if "schedule" in state:
             self.fn.set_state(state["schedule"])  # type: ignore[attr-defined]
