@@ -180,3 +180,44 @@ def test_the_array_types_are_importable_from_the_api():
 
     for name in ("Pairs", "Floats2d", "Ints1d", "ArrayXd"):
         assert name in api.__all__ and getattr(api, name) is not None
+
+
+def test_fill_writes_only_what_thinc_can_read_back():
+    """registry.fill writes every default in, except the arguments thinc_fast
+    adds to a function Thinc also has (Adam.v1's grad_clip_mode and
+    schedules, Softmax.v1's normalize_outputs) where the config did not give
+    them: the filled config then resolves in Thinc too. Given ones stay."""
+    text = """
+[optimizer]
+@optimizers = "Adam.v1"
+
+[optimizer.learn_rate]
+@schedules = "warmup_linear.v1"
+initial_rate = 0.01
+warmup_steps = 2
+total_steps = 10
+
+[model]
+@layers = "Softmax.v1"
+nO = 3
+
+[sgd]
+@optimizers = "SGD.v1"
+learn_rate = 0.1
+grad_clip_mode = "global"
+"""
+    filled = registry.fill(Config().from_str(text))
+    assert filled["optimizer"]["beta1"] == 0.9 and filled["optimizer"]["use_averages"] is True
+    assert "grad_clip_mode" not in filled["optimizer"] and "schedules" not in filled["optimizer"]
+    assert "normalize_outputs" not in filled["model"]
+    assert filled["sgd"]["grad_clip_mode"] == "global" and "schedules" not in filled["sgd"]
+    assert filled["optimizer"]["learn_rate"]["total_steps"] == 10
+    ours = registry.resolve(filled)
+    assert ours["sgd"].grad_clip_mode == "global"
+    thinc_api = pytest.importorskip("thinc.api")
+    del filled["sgd"]["grad_clip_mode"]  # thinc_fast's own: Thinc has no such argument
+    theirs = thinc_api.registry.resolve(thinc_api.Config().from_str(filled.to_str()))
+    for step in (0, 3, 9):  # the same warmup_linear schedule on both sides
+        assert (float(theirs["optimizer"].learn_rate(step=step))
+                == pytest.approx(float(ours["optimizer"].learn_rate(step=step))))
+    assert theirs["model"].name == ours["model"].name == "softmax"

@@ -34,3 +34,16 @@ def builtin(kind: str, name: str) -> Callable[[FuncT], FuncT]:
 def builtins(kind: Optional[str] = None) -> List[Tuple[str, str, Callable]]:
     """Every ``(kind, name, func)`` recorded so far, in definition order."""
     return [entry for entry in _RECORDED if kind is None or entry[0] == kind]
+
+
+def beyond_thinc(*params: str) -> Callable[[FuncT], FuncT]:
+    """Mark keyword arguments of a registered function that Thinc's function
+    of the same name lacks (``grad_clip_mode`` of ``Adam.v1``): ``registry.fill``
+    leaves them out of a config that did not give them, so that Thinc can read
+    the filled config too. Returns the function unchanged."""
+
+    def mark(func: FuncT) -> FuncT:
+        func.thinc_fast_only_params = tuple(params)  # type: ignore[attr-defined]
+        return func
+
+    return mark

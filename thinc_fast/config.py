@@ -76,6 +76,36 @@ class registry(confection.registry):
         return super().resolve(config, **kwargs)
 
     @classmethod
+    def fill(cls, config: Any, **kwargs: Any) -> Config:
+        """`config` with every function's defaults written in (confection's
+        ``fill``), except the arguments that thinc_fast adds to a function
+        Thinc also has (``Adam.v1``'s ``grad_clip_mode``; see
+        ``_builtins.beyond_thinc``) where `config` did not give them: the
+        filled config then builds in Thinc as well."""
+        cls._check_names(config)
+        filled = super().fill(config, **kwargs)
+        cls._drop_unasked(filled, config)
+        return filled
+
+    @classmethod
+    def _drop_unasked(cls, filled: Any, given: Any) -> None:
+        if not isinstance(filled, dict):
+            return
+        given = given if isinstance(given, dict) else {}
+        for key, value in filled.items():
+            if isinstance(key, str) and key.startswith("@"):
+                catalog = getattr(cls, key[1:], None)
+                func = catalog.get_all().get(str(value)) \
+                    if isinstance(catalog, catalogue.Registry) else None
+                if func is not None:
+                    for param in getattr(func, "thinc_fast_only_params", ()):
+                        if param not in given:
+                            filled.pop(param, None)
+                break
+        for key, value in list(filled.items()):
+            cls._drop_unasked(value, given.get(key))
+
+    @classmethod
     def _check_names(cls, config: Any, path: Tuple[str, ...] = ()) -> None:
         if not isinstance(config, dict):
             return

@@ -8,7 +8,7 @@ temperature ``T`` the gradient is divided by ``T``).
 
 from typing import Any, Callable, Optional, Tuple
 
-from .._builtins import builtin
+from .._builtins import beyond_thinc, builtin
 from ..initializers import zero_init
 from ..model import Model
 from ..types import Floats2d
@@ -17,6 +17,7 @@ from ._util import (InitFn, affine_backprop, check_grad, check_input2f, check_wi
 
 
 @builtin("layers", "Softmax.v1")
+@beyond_thinc("normalize_outputs")
 def Softmax(nO: Optional[int] = None, nI: Optional[int] = None, *,
             init_W: Optional[InitFn] = None, init_b: Optional[InitFn] = None,
             normalize_outputs: bool = True) -> Model:

@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, Iterator, Literal, Optional, Tuple, Unio
 import numpy
 
 from .._arena import ParamArena
-from .._builtins import builtin
+from .._builtins import beyond_thinc, builtin
 from .._io import FormatError
 from ..backends import get_array_ops
 from ..backends.numpy_ops import step_tick
@@ -467,6 +467,7 @@ def _nonfinite_error(arena: Optional[ParamArena], key: Optional[KeyT]) -> Floati
 
 
 @builtin("optimizers", "Adam.v1")
+@beyond_thinc("grad_clip_mode", "schedules")
 def Adam(
     learn_rate: ScheduleT = ADAM_DEFAULTS["learn_rate"],
     *,
@@ -494,6 +495,7 @@ def Adam(
 
 
 @builtin("optimizers", "RAdam.v1")
+@beyond_thinc("grad_clip_mode", "schedules")
 def RAdam(
     learn_rate: ScheduleT = ADAM_DEFAULTS["learn_rate"],
     *,
@@ -515,6 +517,7 @@ def RAdam(
 
 
 @builtin("optimizers", "SGD.v1")
+@beyond_thinc("grad_clip_mode", "schedules")
 def SGD(
     learn_rate: ScheduleT,
     *,
