@@ -183,3 +183,27 @@ def test_optimizer_state_of_another_algorithm_is_refused(model, saved, loaded):
                                          f"'{loaded.lower()}'"):
         target.from_bytes(optimizer.to_bytes(model), model)
     assert target.step == 0
+
+
+def test_input_errors_are_caught_by_thincs_except_clauses():
+    """Where thinc_fast's error type differs from Thinc's, it derives from both:
+    code written for Thinc (``except ValueError`` for integer input to a dense
+    layer, ``except IndexError`` for a label out of range) still catches it."""
+    thinc_api = pytest.importorskip("thinc.api")
+    from thinc_fast import api
+
+    def integer_input(lib):
+        model = lib.Relu(3, 4)
+        model.initialize()
+        model.predict(numpy.ones((2, 4), dtype="int32"))
+
+    def label_out_of_range(lib):
+        lib.CategoricalCrossentropy()(numpy.full((2, 3), 1 / 3, dtype="f"), numpy.array([0, 5]))
+
+    for case, ours_also in ((integer_input, TypeError), (label_out_of_range, ValueError)):
+        with pytest.raises(Exception) as theirs:
+            case(thinc_api)
+        with pytest.raises(theirs.type) as ours:
+            case(api)
+        assert isinstance(ours.value, ours_also)
+        assert "expects floating-point input" in str(ours.value) or "out of range" in str(ours.value)

@@ -32,6 +32,17 @@ class DataError(ThincFastError, ValueError):
     """A data file that cannot be used (missing, unreadable, wrong shapes or values)."""
 
 
+class InputDTypeError(TypeError, ValueError):
+    """An array of the wrong kind of numbers for a layer (integers where floats
+    are needed). A TypeError, and a ValueError as Thinc raises it there, so
+    ``except`` clauses written for either catch it."""
+
+
+class LabelRangeError(ValueError, IndexError):
+    """A class label outside ``[0, n_classes)`` given to a loss. A ValueError,
+    and an IndexError as Thinc's losses raise it."""
+
+
 class RayUnavailableError(ThincFastError, RuntimeError):
     """Ray is not installed, or the cluster cannot be reached or used."""
 

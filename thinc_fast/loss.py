@@ -31,6 +31,7 @@ from typing import TypeVar, Union
 import numpy
 
 from ._builtins import builtin
+from .errors import LabelRangeError
 from .backends import Ops, get_array_ops
 from .types import Ragged
 
@@ -326,8 +327,9 @@ class CategoricalCrossentropy(Loss):
                 bad = (labels < 0) | (labels >= n_classes)
                 if bool(bad.any()):
                     pos = int(xp.nonzero(bad)[0][0])
-                    raise ValueError(f"Cannot calculate {who}: label {int(labels[pos])} at "
-                                     f"position {pos} is out of range for {n_classes} classes")
+                    raise LabelRangeError(f"Cannot calculate {who}: label {int(labels[pos])} "
+                                          f"at position {pos} is out of range for {n_classes} "
+                                          f"classes")
             if n_classes == 0:
                 raise ValueError(f"Cannot calculate {who}: guesses have no columns")
             return _Truths(labels, None, missing, None, None)
@@ -374,8 +376,8 @@ class CategoricalCrossentropy(Loss):
                     raise TypeError(f"Cannot calculate {who}: truths mix ints and "
                                     f"{type(value).__name__} ({value!r} at position {i})")
                 if not 0 <= value < n_classes:
-                    raise ValueError(f"Cannot calculate {who}: label {value} at position {i} "
-                                     f"is out of range for {n_classes} classes")
+                    raise LabelRangeError(f"Cannot calculate {who}: label {value} at position "
+                                          f"{i} is out of range for {n_classes} classes")
                 labels.append(int(value))
             else:
                 if not isinstance(value, str):

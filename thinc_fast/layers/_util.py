@@ -15,6 +15,7 @@ from typing import Any, Callable, Optional, Tuple
 
 import numpy
 
+from ..errors import InputDTypeError
 from ..initializers import glorot_uniform_init, zero_init
 from ..model import Model, gradients_final, input_gradient_wanted
 from ..types import Floats2d, Ragged
@@ -38,7 +39,8 @@ def check_input2f(model: Model, X: Any, dim: Optional[str] = "nI"):
                          f"got an array of shape {X.shape}")
     if X.dtype != numpy.float32:
         if X.dtype.kind != "f":
-            raise TypeError(f"Model {model.name!r} expects floating-point input, got dtype {X.dtype}")
+            raise InputDTypeError(f"Model {model.name!r} expects floating-point input, got dtype "
+                                  f"{X.dtype}")
         X = X.astype(numpy.float32)
     if dim is not None:
         width = model.maybe_get_dim(dim)
@@ -60,7 +62,7 @@ def check_grad(model: Model, dY: Any, shape: Tuple[int, ...]):
                          f"but the output had shape {tuple(shape)}")
     if dY.dtype != numpy.float32:
         if dY.dtype.kind != "f":
-            raise TypeError(f"backprop of model {model.name!r} expects a float gradient, "
+            raise InputDTypeError(f"backprop of model {model.name!r} expects a float gradient, "
                             f"got dtype {dY.dtype}")
         dY = dY.astype(numpy.float32)
     return dY

@@ -3,6 +3,7 @@
 from typing import Any, Callable, Tuple
 
 from .._builtins import builtin
+from ..errors import InputDTypeError
 from ..model import Model
 from ._util import check_grad
 
@@ -28,8 +29,8 @@ def softmax_activation() -> Model:
 
 def _float_array(model: Model, X: Any) -> Any:
     if not hasattr(X, "dtype") or X.dtype.kind != "f":
-        raise TypeError(f"Model {model.name!r} expects a float array, got "
-                        f"{getattr(X, 'dtype', type(X).__name__)}")
+        raise InputDTypeError(f"Model {model.name!r} expects a float array, got "
+                              f"{getattr(X, 'dtype', type(X).__name__)}")
     return X
 
 
