@@ -300,6 +300,23 @@ def test_maxout_and_backprop_are_thincs(ops, threads, shape):
     assert str(got.value) == str(want.value)
 
 
+def test_unflatten_is_thincs(ops):
+    """unflatten cuts by slicing: the same views as Thinc's, quirks included
+    (lengths that add up to fewer rows drop the rest, to more cut the last
+    pieces short, a negative one counts from the end)."""
+    fast, thinc = ops
+    X = rand(20, 3)
+    cases = [([4, 0, 7, 9], 0), ([4, 0, 7, 9], 1), ([3, 2], 0), ([15, 10], 0), ([], 0),
+             (numpy.array([5, 5, 2], dtype="int32"), 2), ([20], 0), ([2, -1, 5], 0)]
+    for lengths, pad in cases:
+        rows = X if pad == 0 else rand(20 + pad * 4, 3)
+        ours, theirs = fast.unflatten(rows, lengths, pad=pad), thinc.unflatten(rows, lengths, pad=pad)
+        assert len(ours) == len(theirs)
+        for a, b in zip(ours, theirs):
+            assert a.shape == b.shape and numpy.shares_memory(a, rows) == numpy.shares_memory(b, rows)
+            numpy.testing.assert_array_equal(a, b)
+
+
 def test_cblas_is_built_once_per_ops(ops):
     fast, _ = ops
     assert fast.cblas() is fast.cblas()

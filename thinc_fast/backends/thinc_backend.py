@@ -33,7 +33,8 @@ and NER call from Cython: blis with the kernel chosen per CPU and per shape,
 split over the cores), ``seq2col`` / ``backprop_seq2col``, ``maxout`` /
 ``backprop_maxout``, ``hash``, ``gather_add``, ``scatter_add``,
 ``reduce_sum/mean/max`` and their backprops, and ``adam`` (the update Thinc's
-Optimizer calls for each parameter: one fused pass instead of Thinc's three).
+Optimizer calls for each parameter: one fused pass instead of Thinc's three),
+and ``unflatten`` (slices instead of ``numpy.split``).
 Left to Thinc: the LSTM, the activations (whose clipping differs between
 Thinc lines), LayerNorm and the other layers written with NumPy calls.
 
@@ -192,6 +193,23 @@ class ThincFastOps(_ThincNumpyOps):
                 numpy.copyto(out, data, casting="unsafe")  # astype's casting
                 return out
         return super().asarray(data, dtype=dtype)
+
+    # ------------------------------------------------------------ sequences as lists
+    def unflatten(self, X, lengths, pad=0):
+        """Thinc's ``unflatten``: the same views of `X` (``numpy.split`` at the
+        cumulative lengths, the last piece dropped; `pad` rows skipped before
+        each non-empty sequence), cut by slicing instead of ``numpy.split``,
+        which spends several us a piece (spaCy's ``with_array``: 32 documents a
+        batch, 76 us against 21)."""
+        if type(X) is numpy.ndarray and X.ndim >= 1 and isinstance(pad, int):
+            lens = numpy.asarray(lengths) if not isinstance(lengths, numpy.ndarray) else lengths
+            if lens.ndim == 1 and lens.dtype.kind in "iu":
+                if pad > 0:
+                    lens = numpy.where(lens > 0, lens + pad, 0)
+                ends = numpy.cumsum(lens).tolist()
+                unflat = [X[start:end] for start, end in zip([0] + ends[:-1], ends)]
+                return [piece[pad:] for piece in unflat] if pad > 0 else unflat
+        return super().unflatten(X, lengths, pad=pad)
 
     # ------------------------------------------------------------ gemm
     def gemm(self, x, y, out=None, trans1=False, trans2=False):
