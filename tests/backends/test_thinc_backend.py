@@ -300,6 +300,34 @@ def test_maxout_and_backprop_are_thincs(ops, threads, shape):
     assert str(got.value) == str(want.value)
 
 
+@pytest.mark.parametrize("rows, cols, n_seqs", [(1000, 1, 50), (1000, 64, 50), (19, 96, 2),
+                                                 (6000, 64, 40), (0, 8, 0)])
+def test_sum_and_mean_reductions_are_thincs(ops, threads, rows, cols, n_seqs):
+    """The float32 reductions (checked in C, offsets made once) against
+    Thinc's, sequences of length 0 included, split over 2 threads for the
+    large one; lengths that Thinc refuses get Thinc's own error."""
+    fast, thinc = ops
+    X = rand(rows, cols)
+    lengths = (RNG.multinomial(rows, [1 / n_seqs] * n_seqs) if n_seqs else
+               numpy.zeros(0)).astype("int32")
+    if n_seqs > 2:
+        lengths[1] += lengths[0]
+        lengths[0] = 0
+    for name in ("reduce_sum", "reduce_mean"):
+        numpy.testing.assert_allclose(getattr(fast, name)(X, lengths),
+                                      getattr(thinc, name)(X, lengths), rtol=1e-5, atol=1e-6)
+        d = rand(n_seqs, cols)
+        numpy.testing.assert_array_equal(getattr(fast, "backprop_" + name)(d, lengths),
+                                         getattr(thinc, "backprop_" + name)(d, lengths))
+    if n_seqs > 2:
+        for bad in (numpy.concatenate([lengths[:-1], [lengths[-1] + 1]]).astype("int32"),
+                    numpy.concatenate([[-1], lengths[1:]]).astype("int32")):
+            with pytest.raises(Exception) as want:
+                thinc.reduce_mean(X, bad)
+            with pytest.raises(want.type):
+                fast.reduce_mean(X, bad)
+
+
 def test_unflatten_is_thincs(ops):
     """unflatten cuts by slicing: the same views as Thinc's, quirks included
     (lengths that add up to fewer rows drop the rest, to more cut the last

@@ -45,10 +45,10 @@ from .kernel_args import (backprop_lengths, check_bias, check_same_shape, check_
                           seq2col_offsets)
 from .ops import Ops
 from .seq_kernels import (act_backward, act_forward, bmaxout_f32, bmaxout_into, breduce_max_into,
-                          breduce_sum_into, bseq2col_into, check_index_run, gather_add_into,
+                          breduce_sum_f32, breduce_sum_into, bseq2col_into, check_index_run, gather_add_into,
                           hash_into, index_array, lengths_offsets, maxout_f32, maxout_into,
-                          ngrams_into,
-                          reduce_max_into, reduce_sum_into, scatter_add_into, seq2col_into)
+                          ngrams_into, reduce_max_into, reduce_sum_f32, reduce_sum_into,
+                          scatter_add_into, seq2col_into)
 
 # The engines' Python-visible names, importable from here as before the split.
 from .gemm import (MAX_THREADS_PER_CPU, _gemm_kind, _gemm_plan, _hog_seen, _is_thin,  # noqa: F401
@@ -308,6 +308,9 @@ class NumpyOps(Ops):
         return self._reduce_sum_mean("reduce_mean", X, lengths, 1)
 
     def _reduce_sum_mean(self, method, X, lengths, int mean):
+        result = reduce_sum_f32(X, lengths, mean, 0, self._empty)  # float32, int32 lengths
+        if result is not None:
+            return result
         if not _is_real(X) or X.ndim != 2:
             return getattr(Ops, method)(self, X, lengths)
         offsets = lengths_offsets(lengths, X.shape[0], 0, 0)
@@ -342,6 +345,9 @@ class NumpyOps(Ops):
         return self._backprop_sum_mean("backprop_reduce_mean", d_means, lengths, 1)
 
     def _backprop_sum_mean(self, method, d, lengths, int mean):
+        result = breduce_sum_f32(d, lengths, mean, self._empty)  # float32, int32 lengths
+        if result is not None:
+            return result
         if not _is_real(d):
             return getattr(Ops, method)(self, d, lengths)
         offsets = lengths_offsets(lengths, 0, 0, 2) if d.ndim == 2 else None
