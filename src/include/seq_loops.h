@@ -451,14 +451,37 @@ static inline void thf_prefetch_bytes(const void *p, size_t nbytes)
         }                                                                                        \
     }
 
-/* Items [i0, i1) of backprop_maxout: dX[i, :] = 0, dX[i, which[i]] = dY[i]
- * (which checked before). A memset and one store per item: faster than a
- * single pass of selects that vectorises (600 x 96 x 3 on a Zen 3 core: 46 us
- * against 61; without the vector loop gcc's selects become branches, 400). */
+/* Items [i0, i1) of backprop_maxout: dX[i, p] = dY[i] where p == which[i],
+ * else +0 (which checked before). For 2, 3 or 4 pieces one pass over dX that
+ * ANDs dY's bits with an all-ones or all-zeros mask per piece, so that it
+ * vectorises (the AVX2 clone: 600 x 96 x 3 in 26 us on a Zen 3 core, against
+ * 62 for a memset of dX and one store per item, which the other counts keep;
+ * selects between dY and 0.0f did not vectorise well, 61 us, and without
+ * vectors they become branches, 400). The bits are read and written through
+ * may_alias integer types of the float's width. */
+typedef uint32_t __attribute__((may_alias)) thf_bits_f;
+typedef uint64_t __attribute__((may_alias)) thf_bits_d;
+#define THF_BMAXOUT_LOOP(B, PP)                                                                   \
+    THF_SIMD                                                                                      \
+    for (thf_idx i = i0; i < i1; ++i) {                                                           \
+        const B d = y[i];                                                                        \
+        const int32_t w = which[i];                                                              \
+        for (thf_idx p = 0; p < (PP); ++p)                                                        \
+            x[i * (PP) + p] = d & -(B)(w == (int32_t)p);                                         \
+    }
 #define THF_SEQ_BMAXOUT(T, S)                                                                     \
-    static void thf_bmaxout_##S(T *THF_RESTRICT dX, const T *THF_RESTRICT dY,                       \
-                               const int32_t *THF_RESTRICT which, thf_idx i0, thf_idx i1, thf_idx P) \
+    THF_DISPATCH static void thf_bmaxout_##S(T *THF_RESTRICT dX, const T *THF_RESTRICT dY,          \
+                                           const int32_t *THF_RESTRICT which, thf_idx i0,          \
+                                           thf_idx i1, thf_idx P)                                 \
     {                                                                                            \
+        thf_bits_##S *THF_RESTRICT x = (thf_bits_##S *)dX;                                        \
+        const thf_bits_##S *THF_RESTRICT y = (const thf_bits_##S *)dY;                            \
+        switch (P) {                                                                             \
+        case 2: THF_BMAXOUT_LOOP(thf_bits_##S, 2) return;                                         \
+        case 3: THF_BMAXOUT_LOOP(thf_bits_##S, 3) return;                                         \
+        case 4: THF_BMAXOUT_LOOP(thf_bits_##S, 4) return;                                         \
+        default: break;                                                                          \
+        }                                                                                        \
         if (i0 >= i1)                                                                            \
             return;                                                                              \
         memset(dX + i0 * P, 0, (size_t)(i1 - i0) * (size_t)P * sizeof(T));                       \

@@ -569,6 +569,14 @@ def test_maxout_any_rank_layout_and_size(ops, threads):
         expected = numpy.zeros(X.shape, "f4")
         numpy.put_along_axis(expected, which[..., None].astype("int64"), dY[..., None], axis=-1)
         numpy.testing.assert_array_equal(dX, expected)
+    # bit for bit: the winner's value as it is (-0.0, NaN, inf), +0.0 elsewhere
+    for P in (2, 3, 4, 5):
+        for dtype in ("float32", "float64"):
+            dY = numpy.array([[-1.5, numpy.nan, 0.0, -0.0, numpy.inf]] * 40, dtype)
+            which = (numpy.arange(200).reshape(40, 5) % P).astype("int32")
+            expected = numpy.zeros(dY.shape + (P,), dtype)
+            numpy.put_along_axis(expected, which[..., None].astype("int64"), dY[..., None], axis=-1)
+            assert ops.backprop_maxout(dY, which, P).tobytes() == expected.tobytes()
     for bad in (-1, 3, 2**31 - 1):
         which = numpy.zeros((4, 5), "int32")
         which[2, 3] = bad
