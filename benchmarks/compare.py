@@ -302,6 +302,7 @@ def bench_gemm_mixed(rounds: int) -> None:
               f"{max(alone) * 1e6:5.0f}) {b * 1e6:8.1f} ({min(mixed) * 1e6:5.0f}-"
               f"{max(mixed) * 1e6:5.0f}) {b / a:6.2f}", flush=True)
     print(f"  worst ratio: {worst:.2f}")
+    SUMMARY["beside NumPy (after a NumPy matmul / alone), worst"] = f"{worst:.2f}x"
 
 
 # --------------------------------------------------------------------- adam
@@ -372,6 +373,16 @@ def bench_adam(rounds: int) -> None:
 
     report(f"Adam step, {total / 1e6:.0f}M params in {n_tensors} tensors "
            f"(triad: {triad_bw / 1e9:.1f} GB/s)", times, "ms", extra)
+    med = {name: statistics.median(ts) for name, ts in times.items()}
+    # the "C multi-tensor loop" is read two ways: the memory limit (a
+    # triad pass over the same bytes, the floor any C loop has) and, where
+    # PyTorch is installed, its fused multi-tensor Adam; like for like with the
+    # latter is Adam without averages (PyTorch keeps none)
+    adam = f"{med['thinc_fast'] / (streams['thinc_fast'] * 4 * total / triad_bw):.2f}x a triad pass"
+    if "torch Adam fused" in med:
+        adam += (f", no averages vs torch fused "
+                 f"{med['torch Adam fused'] / med['thinc_fast (no averages)']:.2f}x")
+    SUMMARY["Adam 10M in 200 tensors"] = adam
 
 
 # ---------------------------------------------------------------------- mlp
