@@ -282,7 +282,7 @@ def test_can_from_bytes_and_disk_as_thinc(tmp_path):
 
 
 def test_optimizer_moments_are_thincs():
-    """``optimizer.mom1`` / ``mom2``: Thinc's dicts of flat arrays keyed by
+    """``optimizer.mom1`` / ``mom2`` (and ``last_seen``): Thinc's dicts of flat arrays keyed by
     (node id, param name), with Thinc's values after the same steps."""
     thinc_api = pytest.importorskip("thinc.api")
     X = numpy.linspace(-1, 1, 24, dtype="f").reshape(6, 4)
@@ -299,6 +299,8 @@ def test_optimizer_moments_are_thincs():
         got[lib] = ({name: opt.mom1[(model.id, name)] for name in ("W", "b")},
                     {name: opt.mom2[(model.id, name)] for name in ("W", "b")})
         assert set(opt.mom1) == {(model.id, "W"), (model.id, "b")}
+        # Thinc makes `last_seen` and never writes it: an empty dict of ints
+        assert dict(opt.last_seen) == {} and opt.last_seen[(model.id, "W")] == 0
     for ours, theirs in zip(got[api], got[thinc_api]):
         for name in ("W", "b"):
             assert ours[name].shape == theirs[name].shape and ours[name].ndim == 1

@@ -8,6 +8,7 @@ clipping factor. ``optimizer(key, weights, gradient)`` is Thinc's per-parameter
 call, for code that drives the optimizer itself.
 """
 import math
+from collections import defaultdict
 from typing import Any, Callable, Dict, Iterator, Literal, Optional, Tuple, Union
 
 import numpy
@@ -107,6 +108,9 @@ class Optimizer:
         self.grad_clip_mode: ClipModeT = grad_clip_mode
         self._arena_states: Dict[int, ArenaState] = {}
         self._key_states: Dict[KeyT, Dict[str, Any]] = {}
+        # Thinc's Optimizer makes this dict and never writes it; kept empty for
+        # code that reads it (the step count per key is `nr_update`)
+        self.last_seen: Dict[KeyT, int] = defaultdict(int)
         self._all_constant = all(_is_constant(s) for s in self._sources.values())
         self.hyper()  # check the first values now
 
