@@ -84,6 +84,30 @@ def test_ner_output_layer_follows_after_resize():
         stop_thinc_fast()
 
 
+def test_pipeline_built_after_use_thinc_fast_is_all_on_the_backend():
+    """use_thinc_fast(None) first, then a pipeline: the NER's output layer,
+    which spaCy builds under use_ops("cpu") and rebuilds when it learns its
+    labels, lands on ThincFastOps with the rest (it stayed on NumpyOps)."""
+    from spacy.tokens import Doc, Span
+    from spacy.training import Example
+    from thinc.api import NumpyOps, set_current_ops
+
+    set_current_ops(NumpyOps())
+    use_thinc_fast(None)
+    try:
+        nlp = spacy.blank("en")
+        nlp.add_pipe("ner")
+        words = ["Alice", "lives", "in", "Paris", "."]
+        ref = Doc(nlp.vocab, words=words)
+        ref.ents = [Span(ref, 0, 1, "PERSON"), Span(ref, 3, 4, "GPE")]
+        nlp.initialize(lambda: [Example(Doc(nlp.vocab, words=words), ref)])
+        model = nlp.get_pipe("ner").model
+        assert model.get_ref("upper").get_dim("nO") > 2
+        assert {type(node.ops).__name__ for node in model.walk()} == {"ThincFastOps"}
+    finally:
+        stop_thinc_fast()
+
+
 def _docbin(nlp, corpus, path):
     from spacy.tokens import Doc, DocBin
 

@@ -441,6 +441,33 @@ def test_use_thinc_fast_routes_thincs_optimizer(ops):
     assert not numpy.array_equal(results[0], start)
 
 
+def test_use_thinc_fast_makes_thincs_cpu_ops_the_backend():
+    """Once use_thinc_fast ran, Thinc's get_ops("cpu") (behind use_ops("cpu")
+    and require_cpu(), where spaCy builds its parser's output layer) gives the
+    backend, so layers built later land on it; other names keep Thinc's answer;
+    stop_thinc_fast restores Thinc's get_ops."""
+    import thinc.backends
+
+    original = thinc.backends.get_ops
+    use_thinc_fast()
+    try:
+        with thinc_api.use_ops("cpu"):
+            layer = thinc_api.Linear(3, 4)
+        assert type(layer.ops) is ThincFastOps
+        assert type(thinc_api.get_ops("cpu")) is ThincFastOps
+        assert type(thinc_api.get_ops("numpy")) is thinc_api.NumpyOps
+        with pytest.raises(ValueError):
+            thinc_api.get_ops("no such ops")
+        thinc_api.require_cpu()
+        assert type(thinc_api.get_current_ops()) is ThincFastOps
+        use_thinc_fast()  # twice: still one level of wrapping
+    finally:
+        stop_thinc_fast()
+    assert thinc.backends.get_ops is original and thinc_api.get_ops is original
+    with thinc_api.use_ops("cpu"):
+        assert type(thinc_api.Linear(3, 4).ops) is thinc_api.NumpyOps
+
+
 def test_use_thinc_fast_leaves_gpu_ops_alone():
     """A GPU run (current ops not a CPU NumpyOps) stays as it is, with a warning."""
     base = thinc_api.Ops(numpy)  # stands for CupyOps: not a NumpyOps

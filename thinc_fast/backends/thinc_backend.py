@@ -388,7 +388,7 @@ class ThincFastOps(_ThincNumpyOps):
         return super().backprop_reduce_max(d_maxes, which, lengths)
 
 
-_ORIGINAL_ARRAY_OPS: Dict[str, Any] = {}
+_ORIGINALS: Dict[str, Any] = {}
 
 
 def _optimizer_array_ops(array: Any) -> Any:
@@ -396,10 +396,31 @@ def _optimizer_array_ops(array: Any) -> Any:
     ran: the backend for NumPy arrays, Thinc's own answer otherwise."""
     if isinstance(array, numpy.ndarray):
         return _OPTIMIZER_OPS[0]
-    return _ORIGINAL_ARRAY_OPS["get_array_ops"](array)
+    return _ORIGINALS["get_array_ops"](array)
 
 
 _OPTIMIZER_OPS: list = []
+
+
+def _cpu_ops_are_ours(name: str, **kwargs: Any) -> Any:
+    """Thinc's ``get_ops`` once :func:`use_thinc_fast` ran: ``"cpu"`` (Thinc's
+    "best CPU backend", what ``use_ops("cpu")`` and ``require_cpu()`` ask for)
+    gives the backend; any other name gets Thinc's own answer. spaCy's parser
+    and NER build their output layer under ``use_ops("cpu")``, at construction
+    and whenever they learn new labels: without this, a pipeline built after
+    ``use_thinc_fast(None)`` kept that layer on Thinc's NumpyOps."""
+    if name == "cpu":
+        return ThincFastOps(**kwargs)
+    return _ORIGINALS["thinc.backends.get_ops"](name, **kwargs)
+
+
+def _thinc_get_ops_modules() -> list:
+    """The modules whose ``get_ops`` Thinc's callers look up at call time:
+    ``thinc.backends`` (``use_ops``, ``require_cpu``) and ``thinc.api``."""
+    import thinc.api
+    import thinc.backends
+
+    return [thinc.backends, thinc.api]
 
 
 def use_thinc_fast(target: Any = None, num_threads: Optional[int] = None) -> Any:
@@ -409,7 +430,9 @@ def use_thinc_fast(target: Any = None, num_threads: Optional[int] = None) -> Any
     NumPy array), gets the backend for NumPy arrays, so its Adam runs fused; and
     when `target` is a Thinc model or a spaCy ``Language`` (anything with
     ``components`` holding models), each of its models moves onto the backend.
-    `num_threads`: the kernels' threads (None: unchanged). Returns `target`.
+    `num_threads`: the kernels' threads (None: unchanged). From then on Thinc's
+    ``get_ops("cpu")`` (inside ``use_ops("cpu")`` and ``require_cpu()``) gives
+    the backend too, so layers built later land on it. Returns `target`.
     When the current ops are not a CPU NumpyOps (a GPU run), nothing changes
     and a warning says so."""
     from thinc import optimizers as thinc_optimizers
@@ -428,8 +451,12 @@ def use_thinc_fast(target: Any = None, num_threads: Optional[int] = None) -> Any
     if not _OPTIMIZER_OPS:
         _OPTIMIZER_OPS.append(ops)
     if thinc_optimizers.get_array_ops is not _optimizer_array_ops:
-        _ORIGINAL_ARRAY_OPS["get_array_ops"] = thinc_optimizers.get_array_ops
+        _ORIGINALS["get_array_ops"] = thinc_optimizers.get_array_ops
         thinc_optimizers.get_array_ops = _optimizer_array_ops
+    for module in _thinc_get_ops_modules():
+        if module.get_ops is not _cpu_ops_are_ours:
+            _ORIGINALS[f"{module.__name__}.get_ops"] = module.get_ops
+            module.get_ops = _cpu_ops_are_ours
     for model in _models_of(target):
         _move(model, ops)
     return target
@@ -437,13 +464,17 @@ def use_thinc_fast(target: Any = None, num_threads: Optional[int] = None) -> Any
 
 def stop_thinc_fast() -> None:
     """Undo :func:`use_thinc_fast` for what comes next: Thinc's NumpyOps becomes
-    the current ops again and Thinc's Optimizer picks its ops as Thinc does.
+    the current ops again, and Thinc's Optimizer and ``get_ops("cpu")`` pick
+    their ops as Thinc does.
     Models already moved keep the backend."""
     from thinc import optimizers as thinc_optimizers
     from thinc.api import set_current_ops
 
     if thinc_optimizers.get_array_ops is _optimizer_array_ops:
-        thinc_optimizers.get_array_ops = _ORIGINAL_ARRAY_OPS["get_array_ops"]
+        thinc_optimizers.get_array_ops = _ORIGINALS["get_array_ops"]
+    for module in _thinc_get_ops_modules():
+        if module.get_ops is _cpu_ops_are_ours:
+            module.get_ops = _ORIGINALS[f"{module.__name__}.get_ops"]
     set_current_ops(_ThincNumpyOps())
 
 
