@@ -20,13 +20,25 @@ and in a spaCy training config, one line (see :mod:`thinc_fast.spacy_callbacks`)
     [initialize]
     before_init = {"@callbacks": "thinc_fast.use_ops.v1"}
 
-Each method takes thinc_fast's kernel only for the inputs that kernel computes
-exactly as Thinc's ``NumpyOps`` would (dtypes, layouts, index ranges); every
+Each method takes thinc_fast's kernel only for the inputs that kernel
+handles as Thinc's ``NumpyOps`` would (dtypes, layouts, index ranges); every
 other call goes to Thinc's own method, so Thinc's results and Thinc's errors
 are kept for edge cases (a negative int32 id in ``scatter_add`` is skipped,
 as Thinc's kernel skips it, and NumPy's "from the end" for the inputs Thinc
 hands to ``numpy.add.at``; a non-contiguous ``seq2col`` input is Thinc's
 ValueError).
+
+Bits: ``hash``, ``gather_add``, ``scatter_add``, ``seq2col``, ``maxout``,
+``reduce_sum``, ``reduce_max``, every backprop and ``unflatten`` give Thinc's
+own bits. Three round differently: ``gemm`` (its sum over k runs in another
+order: blocks, short-k and dot kernels, threads), ``reduce_mean`` (the sum
+times 1/length, where Thinc adds each row times 1/length: about 1 ulp in a
+tenth of the elements) and ``adam`` (one fused pass; Thinc's goes through
+blis's axpy: about 1 ulp). A spaCy pipeline trained on the backend therefore
+drifts from one trained on Thinc's NumpyOps as training goes on: in 17 spaCy
+3.8 pipelines (generated data, 3 epochs) no more than Thinc's own
+``NumpyOps(use_blis=False)`` drifted from it in 13, with the same predicted
+tags, entities, spans and categories in all 17.
 
 Accelerated: ``gemm`` (and the sgemm inside ``cblas()``, which spaCy's parser
 and NER call from Cython: blis with the kernel chosen per CPU and per shape,
