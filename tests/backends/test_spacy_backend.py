@@ -108,6 +108,41 @@ def test_pipeline_built_after_use_thinc_fast_is_all_on_the_backend():
         stop_thinc_fast()
 
 
+def test_trained_ner_pipeline_pickles_and_predicts_the_same():
+    """A pipeline whose NER has run (its parser model keeps the backend's CBlas)
+    pickles, as spaCy's nlp.pipe(n_process=...) under spawn, joblib and Ray
+    need, and the copy has the same weights and predicts the same entities."""
+    import pickle
+
+    from thinc.api import NumpyOps, set_current_ops
+
+    set_current_ops(NumpyOps())
+    try:
+        nlp = spacy_bench.build("ner", "thinc_fast")
+        examples = spacy_bench.examples(nlp, spacy_bench.make_corpus(40, seed=2), "ner")
+        nlp.initialize(lambda: examples)
+        sgd = nlp.create_optimizer()
+        for _ in range(6):
+            for start in range(0, len(examples), 8):
+                nlp.update(examples[start:start + 8], sgd=sgd)
+        texts = [" ".join(t.text for t in ex.reference) for ex in examples[:6]]
+        before = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in nlp.pipe(texts)]
+        model = nlp.get_pipe("ner").model
+        assert any(getattr(node.ops, "_thinc_fast_cblas", None) is not None
+                   for node in model.walk()), "the NER ran without building its CBlas"
+        copy_nlp = pickle.loads(pickle.dumps(nlp))
+        after = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in copy_nlp.pipe(texts)]
+        assert after == before and any(before)
+        copied = copy_nlp.get_pipe("ner").model
+        assert {type(node.ops).__name__ for node in copied.walk()} == {"ThincFastOps"}
+        for ours, theirs in zip(model.walk(), copied.walk()):
+            for name in ours.param_names:
+                if ours.has_param(name):
+                    numpy.testing.assert_array_equal(ours.get_param(name), theirs.get_param(name))
+    finally:
+        stop_thinc_fast()
+
+
 def _docbin(nlp, corpus, path):
     from spacy.tokens import Doc, DocBin
 

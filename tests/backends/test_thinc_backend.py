@@ -350,6 +350,25 @@ def test_cblas_is_built_once_per_ops(ops):
     assert fast.cblas() is fast.cblas()
 
 
+def test_ops_pickle_and_deepcopy_after_cblas(ops):
+    """The CBlas that cblas() keeps holds a C pointer and cannot be pickled:
+    the ops (and so any model on them, or a spaCy pipeline that ran its parser)
+    still pickle and deep-copy, and the copy builds its own table with our sgemm."""
+    import copy
+    import pickle
+
+    fast, _ = ops
+    address, _ = _thinc_sgemm(fast.cblas())
+    model = thinc_api.Linear(3, 4)
+    model.ops = fast
+    for clone in (pickle.loads(pickle.dumps(fast)), copy.deepcopy(fast),
+                  pickle.loads(pickle.dumps(model)).ops, copy.deepcopy(model).ops):
+        assert type(clone) is ThincFastOps and clone is not fast
+        assert _thinc_sgemm(clone.cblas())[0] == address
+        assert clone.cblas() is clone.cblas()
+    assert fast.cblas() is fast.cblas()  # the original keeps its table
+
+
 def test_bad_input_gets_thincs_errors(ops):
     fast, thinc = ops
     for call in (lambda o: o.seq2col(rand(10, 4)[:, ::2], 1),

@@ -228,6 +228,16 @@ class ThincFastOps(_ThincNumpyOps):
                 return _FAST.gemm(x, y, out=out, trans1=trans1, trans2=trans2)
         return super().gemm(x, y, out=out, trans1=trans1, trans2=trans2)
 
+    def __getstate__(self) -> Dict[str, Any]:
+        """Pickled (and deep-copied) without the ``CBlas`` that :meth:`cblas`
+        keeps: Thinc's CBlas holds a C pointer and cannot be pickled, and a
+        model or spaCy pipeline that has run the parser holds these ops (spaCy's
+        ``nlp.pipe(n_process=...)`` under spawn, joblib, Ray pickle it). The
+        copy builds its own on its first ``cblas()``."""
+        state = dict(self.__dict__)
+        state.pop("_thinc_fast_cblas", None)
+        return state
+
     def cblas(self):
         """Thinc's ``CBlas`` with its sgemm set to thinc_fast's (spaCy's parser
         and NER take their gemm from here); Thinc's own when that cannot be set."""
@@ -506,20 +516,32 @@ def _models_of(target: Any) -> list:
 def _move(model: Any, ops: Any) -> None:
     """Every CPU node of `model` onto `ops`. spaCy's parser and NER rebuild their
     output layer when they learn new labels (their ``resize_output`` attr, which
-    builds it under ``use_ops("cpu")``, i.e. Thinc's NumpyOps): that function is
-    wrapped so that the new layer moves too."""
+    builds it under ``use_ops("cpu")``): that function is wrapped so that the
+    new layer moves too, also after :func:`stop_thinc_fast`."""
     for node in model.walk():
         if isinstance(node.ops, _ThincNumpyOps):  # never a GPU model
             node.ops = ops
         resize = node.attrs.get("resize_output")
         if callable(resize) and not getattr(resize, "thinc_fast_moves", False):
-            def resized(*args: Any, _resize: Any = resize, _node: Any = node,
-                        **kwargs: Any) -> Any:
-                result = _resize(*args, **kwargs)
-                for moved in (_node, result):
-                    if hasattr(moved, "walk"):
-                        _move(moved, ops)
-                return result
+            node.attrs["resize_output"] = _MovesResized(resize, ops)
 
-            resized.thinc_fast_moves = True  # type: ignore[attr-defined]
-            node.attrs["resize_output"] = resized
+
+class _MovesResized:
+    """A parser model's ``resize_output(model, n_outputs)`` that moves the model
+    it resized, and what it returns, onto `ops`. A class at module level, not a
+    closure: a pipeline holding it must pickle (spaCy's ``nlp.pipe(n_process=)``
+    under spawn, joblib, Ray). Left out of saved models as the function it
+    wraps is (Thinc skips attrs that msgpack cannot write)."""
+
+    thinc_fast_moves = True
+
+    def __init__(self, resize: Any, ops: Any) -> None:
+        self.resize = resize
+        self.ops = ops
+
+    def __call__(self, model: Any, *args: Any, **kwargs: Any) -> Any:
+        result = self.resize(model, *args, **kwargs)
+        for moved in (model, result):
+            if hasattr(moved, "walk"):
+                _move(moved, self.ops)
+        return result
