@@ -381,6 +381,30 @@ def test_bad_input_gets_thincs_errors(ops):
         assert str(ours.value) == str(theirs.value)
 
 
+def test_clear_errors_where_thincs_kernels_would_read_or_write_outside(ops):
+    """Inputs on which Thinc's own kernels read or write past an array (a heap
+    corruption, or garbage from outside the table) get an error naming the
+    problem instead; Thinc's exception types are kept where it raises."""
+    fast, _ = ops
+    x, y = rand(5, 7), rand(7, 3)
+    for shape in [(5, 2), (3, 3), (6, 4), (15,)]:
+        out = numpy.full(shape, -1.0, dtype="float32")
+        with pytest.raises(ValueError, match=r"gemm: out has shape .* the product is \(5, 3\)"):
+            fast.gemm(x, y, out=out)
+        assert (out == -1.0).all()  # nothing written
+    with pytest.raises(ValueError, match=r"gemm: out has shape \(5, 7\), but the product is \(7, 7\)"):
+        fast.gemm(x, x, out=numpy.empty((5, 7), dtype="float32"), trans1=True)
+    table = rand(10, 4)
+    for ids in ([[0, -1]], [[0, 10]], [[0, 11]]):
+        strided = numpy.repeat(numpy.array(ids, dtype="int32"), 2, axis=1)[:, ::2]
+        assert not strided.flags.c_contiguous  # Thinc's own method's path
+        for idx in (numpy.array(ids, dtype="int32"), strided):
+            with pytest.raises(IndexError, match=r"gather_add: index -?1[01]? is out of bounds"):
+                fast.gather_add(table, idx)
+    with pytest.raises(ValueError, match=r"which has shape \(4, 2\) and dY \(4, 3\)"):
+        fast.backprop_maxout(rand(4, 3), numpy.zeros((4, 2), dtype="int32"), 2)
+
+
 def test_results_do_not_depend_on_threads(ops):
     fast, _ = ops
     a, b = rand(700, 288), rand(288, 288)

@@ -133,6 +133,22 @@ def _set_sgemm_function():
     return setter
 
 
+def _check_gemm_out(use_blis: bool, x: Any, y: Any, out: Any, trans1: bool,
+                    trans2: bool) -> None:
+    """Thinc's blis gemm writes op(x) @ op(y) into `out` whatever its shape, past
+    its end when it is smaller (a heap corruption, seen as "corrupted
+    double-linked list" later): refuse an `out` of another shape first."""
+    if not (use_blis and out is not None and isinstance(out, numpy.ndarray)
+            and isinstance(x, numpy.ndarray) and isinstance(y, numpy.ndarray)
+            and x.ndim == 2 and y.ndim == 2 and x.dtype == _F32 and y.dtype == _F32):
+        return
+    m, k = (x.shape[1], x.shape[0]) if trans1 else x.shape
+    k2, n = (y.shape[1], y.shape[0]) if trans2 else y.shape
+    if k == k2 and out.shape != (m, n):
+        raise ValueError(f"gemm: out has shape {out.shape}, but the product is ({m}, {n}): "
+                         f"give an out of shape ({m}, {n}), or none")
+
+
 def cblas_status() -> str:
     """Whether ``ThincFastOps.cblas()`` carries thinc_fast's sgemm, and why not."""
     _set_sgemm_function()
@@ -226,6 +242,7 @@ class ThincFastOps(_ThincNumpyOps):
                 if out is None:
                     out = _kernels.reused_empty((m, n))
                 return _FAST.gemm(x, y, out=out, trans1=trans1, trans2=trans2)
+        _check_gemm_out(self.use_blis, x, y, out, trans1, trans2)
         return super().gemm(x, y, out=out, trans1=trans1, trans2=trans2)
 
     def __getstate__(self) -> Dict[str, Any]:
@@ -288,6 +305,12 @@ class ThincFastOps(_ThincNumpyOps):
                 result = None
             if result is not None:
                 return result
+        if (isinstance(dY, numpy.ndarray) and isinstance(which, numpy.ndarray)
+                and which.shape != dY.shape):
+            # Thinc's kernel reads `which` as if it had dY's shape, past its end
+            raise ValueError(f"backprop_maxout: which has shape {which.shape} and dY "
+                             f"{dY.shape}; they must be the same (which is what maxout "
+                             "returned with its output)")
         return super().backprop_maxout(dY, which, P)
 
     def hash(self, ids, seed):
@@ -299,10 +322,16 @@ class ThincFastOps(_ThincNumpyOps):
         if (_real(table) and _c_array(table, ndim=2) and isinstance(indices, numpy.ndarray)
                 and indices.ndim == 2 and indices.dtype.kind in "iu"
                 and indices.flags.c_contiguous):
-            try:
-                return _FAST.gather_add(table, indices)
-            except IndexError:  # an id outside the table
-                pass
+            # an id outside [0, rows) is an IndexError naming it; Thinc's kernel
+            # raises only past rows and reads outside the table for -1 or rows
+            return _FAST.gather_add(table, indices)
+        if (isinstance(table, numpy.ndarray) and table.ndim == 2
+                and isinstance(indices, numpy.ndarray) and indices.dtype.kind in "iu"
+                and indices.size and (int(indices.min()) < 0
+                                      or int(indices.max()) >= table.shape[0])):
+            bad = int(indices.min()) if int(indices.min()) < 0 else int(indices.max())
+            raise IndexError(f"gather_add: index {bad} is out of bounds for a table of "
+                             f"{table.shape[0]} rows")
         return super().gather_add(table, indices)
 
     def scatter_add(self, table, indices, values):
