@@ -384,7 +384,9 @@ def test_bad_input_gets_thincs_errors(ops):
 def test_clear_errors_where_thincs_kernels_would_read_or_write_outside(ops):
     """Inputs on which Thinc's own kernels read or write past an array (a heap
     corruption, or garbage from outside the table) get an error naming the
-    problem instead; Thinc's exception types are kept where it raises."""
+    problem instead; Thinc's exception types are kept where it raises (the
+    cases found by a probe of the backend, each of which crashed or returned
+    garbage on Thinc's NumpyOps too)."""
     fast, _ = ops
     x, y = rand(5, 7), rand(7, 3)
     for shape in [(5, 2), (3, 3), (6, 4), (15,)]:
@@ -403,6 +405,17 @@ def test_clear_errors_where_thincs_kernels_would_read_or_write_outside(ops):
                 fast.gather_add(table, idx)
     with pytest.raises(ValueError, match=r"which has shape \(4, 2\) and dY \(4, 3\)"):
         fast.backprop_maxout(rand(4, 3), numpy.zeros((4, 2), dtype="int32"), 2)
+    # negative pieces / rows: Thinc's kernels write before dX (a double free later)
+    with pytest.raises(IndexError, match=r"backprop_maxout: which holds pieces outside \[0, 2\)"):
+        fast.backprop_maxout(rand(64, 64), numpy.full((64, 64), -1, dtype="int32"), 2)
+    with pytest.raises(IndexError, match="backprop_reduce_max: which holds a row outside"):
+        fast.backprop_reduce_max(rand(2, 2), numpy.array([[0, -1], [3, 2]], dtype="int32"),
+                                 numpy.array([2, 4], dtype="int32"))
+    # more lengths than rows: Thinc reads past d's end into the gradient
+    for name in ("backprop_reduce_sum", "backprop_reduce_mean"):
+        for d in (rand(2, 4), numpy.asfortranarray(rand(2, 4))):
+            with pytest.raises(ValueError, match=f"{name}: 3 lengths but 2 rows"):
+                getattr(fast, name)(d, numpy.array([2, 4, 1], dtype="int32"))
 
 
 def test_results_do_not_depend_on_threads(ops):

@@ -149,6 +149,15 @@ def _check_gemm_out(use_blis: bool, x: Any, y: Any, out: Any, trans1: bool,
                          f"give an out of shape ({m}, {n}), or none")
 
 
+def _check_more_lengths_than_rows(name: str, d: Any, lengths: Any) -> None:
+    """Thinc's backprop reductions read one row of `d` per length, past its end
+    when there are more lengths than rows (garbage in the gradient, no error)."""
+    if (isinstance(d, numpy.ndarray) and isinstance(lengths, numpy.ndarray) and d.ndim == 2
+            and lengths.ndim == 1 and lengths.shape[0] > d.shape[0]):
+        raise ValueError(f"{name}: {lengths.shape[0]} lengths but {d.shape[0]} rows of "
+                         "gradient; give one length per row (per sequence)")
+
+
 def cblas_status() -> str:
     """Whether ``ThincFastOps.cblas()`` carries thinc_fast's sgemm, and why not."""
     _set_sgemm_function()
@@ -297,12 +306,11 @@ class ThincFastOps(_ThincNumpyOps):
     def backprop_maxout(self, dY, which, P):
         if (type(P) is int and P > 0 and type(dY) is numpy.ndarray and dY.ndim == 2
                 and _c_array(which, _I32, 2) and which.shape == dY.shape):
-            try:
-                result = _bmaxout_f32(dY, which, P, _REUSED_EMPTY)
-                if result is None and dY.dtype == _F64 and dY.flags.c_contiguous:
-                    result = _FAST.backprop_maxout(dY, which, P)
-            except IndexError:  # a piece outside [0, P): Thinc's own method says what
-                result = None
+            # a piece outside [0, P) is an IndexError naming the range found
+            # (Thinc's kernel writes outside dX for a negative one)
+            result = _bmaxout_f32(dY, which, P, _REUSED_EMPTY)
+            if result is None and dY.dtype == _F64 and dY.flags.c_contiguous:
+                result = _FAST.backprop_maxout(dY, which, P)
             if result is not None:
                 return result
         if (isinstance(dY, numpy.ndarray) and isinstance(which, numpy.ndarray)
@@ -417,6 +425,7 @@ class ThincFastOps(_ThincNumpyOps):
         if (_real(d_sums) and _c_array(d_sums, ndim=2)
                 and _seq_lengths_ok(lengths, d_sums.shape[0], 0)):
             return _FAST.backprop_reduce_sum(d_sums, lengths)
+        _check_more_lengths_than_rows("backprop_reduce_sum", d_sums, lengths)
         return super().backprop_reduce_sum(d_sums, lengths)
 
     def backprop_reduce_mean(self, d_means, lengths):
@@ -426,16 +435,17 @@ class ThincFastOps(_ThincNumpyOps):
         if (_real(d_means) and _c_array(d_means, ndim=2)
                 and _seq_lengths_ok(lengths, d_means.shape[0], 0)):
             return _FAST.backprop_reduce_mean(d_means, lengths)
+        _check_more_lengths_than_rows("backprop_reduce_mean", d_means, lengths)
         return super().backprop_reduce_mean(d_means, lengths)
 
     def backprop_reduce_max(self, d_maxes, which, lengths):
         if (_real(d_maxes) and _c_array(d_maxes, ndim=2) and _c_array(which, _I32, 2)
                 and which.shape == d_maxes.shape
                 and _seq_lengths_ok(lengths, d_maxes.shape[0], 1)):
-            try:
-                return _FAST.backprop_reduce_max(d_maxes, which, lengths)
-            except IndexError:  # `which` names a row outside its sequence
-                pass
+            # `which` naming a row outside its sequence is an IndexError, as
+            # in Thinc, whose kernel writes before dX for a negative one
+            return _FAST.backprop_reduce_max(d_maxes, which, lengths)
+        _check_more_lengths_than_rows("backprop_reduce_max", d_maxes, lengths)
         return super().backprop_reduce_max(d_maxes, which, lengths)
 
 
