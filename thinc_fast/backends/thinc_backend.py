@@ -26,7 +26,11 @@ other call goes to Thinc's own method, so Thinc's results and Thinc's errors
 are kept for edge cases (a negative int32 id in ``scatter_add`` is skipped,
 as Thinc's kernel skips it, and NumPy's "from the end" for the inputs Thinc
 hands to ``numpy.add.at``; a non-contiguous ``seq2col`` input is Thinc's
-ValueError).
+ValueError). The exceptions are inputs on which Thinc's own kernels read or
+write past an array (``gemm`` into an ``out`` of another shape, ``gather_add``
+ids of -1 or ``rows``, negative ``which`` entries in ``backprop_maxout`` and
+``backprop_reduce_max``, more lengths than rows in the backprop reductions):
+those raise an error naming the problem (Thinc's type where it has one).
 
 Bits: ``hash``, ``gather_add``, ``scatter_add``, ``seq2col``, ``maxout``,
 ``reduce_sum``, ``reduce_max``, every backprop and ``unflatten`` give Thinc's
