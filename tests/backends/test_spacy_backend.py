@@ -67,40 +67,26 @@ def test_callback_moves_an_existing_pipeline():
         stop_thinc_fast()
 
 
-def test_ner_output_layer_follows_after_resize():
-    """spaCy's NER rebuilds its output layer under use_ops("cpu") when it learns
-    its labels at initialize: that layer must end up on ThincFastOps too."""
+@pytest.mark.parametrize("turned_on", ["callback on the built pipeline",
+                                       "use_thinc_fast(None) before building"])
+def test_ner_output_layer_follows_after_resize(turned_on):
+    """spaCy's NER builds its output layer under use_ops("cpu") and rebuilds it
+    when it learns its labels at initialize: that layer must end up on
+    ThincFastOps with the rest, whether the backend moved the built pipeline
+    (the config line's callback) or was on before it was built (it stayed on
+    NumpyOps there)."""
     from thinc.api import NumpyOps, set_current_ops
 
     set_current_ops(NumpyOps())
     try:
-        nlp = spacy_bench.build("ner", "thinc_fast")
+        if turned_on.startswith("callback"):
+            nlp = spacy_bench.build("ner", "thinc_fast")
+        else:
+            use_thinc_fast(None)
+            nlp = spacy.blank("en")
+            nlp.add_pipe("ner")
         examples = spacy_bench.examples(nlp, spacy_bench.make_corpus(40, seed=1), "ner")
         nlp.initialize(lambda: examples)
-        model = nlp.get_pipe("ner").model
-        assert model.get_ref("upper").get_dim("nO") > 2
-        assert {type(node.ops).__name__ for node in model.walk()} == {"ThincFastOps"}
-    finally:
-        stop_thinc_fast()
-
-
-def test_pipeline_built_after_use_thinc_fast_is_all_on_the_backend():
-    """use_thinc_fast(None) first, then a pipeline: the NER's output layer,
-    which spaCy builds under use_ops("cpu") and rebuilds when it learns its
-    labels, lands on ThincFastOps with the rest (it stayed on NumpyOps)."""
-    from spacy.tokens import Doc, Span
-    from spacy.training import Example
-    from thinc.api import NumpyOps, set_current_ops
-
-    set_current_ops(NumpyOps())
-    use_thinc_fast(None)
-    try:
-        nlp = spacy.blank("en")
-        nlp.add_pipe("ner")
-        words = ["Alice", "lives", "in", "Paris", "."]
-        ref = Doc(nlp.vocab, words=words)
-        ref.ents = [Span(ref, 0, 1, "PERSON"), Span(ref, 3, 4, "GPE")]
-        nlp.initialize(lambda: [Example(Doc(nlp.vocab, words=words), ref)])
         model = nlp.get_pipe("ner").model
         assert model.get_ref("upper").get_dim("nO") > 2
         assert {type(node.ops).__name__ for node in model.walk()} == {"ThincFastOps"}

@@ -137,22 +137,6 @@ def _set_sgemm_function():
     return setter
 
 
-def _check_gemm_out(use_blis: bool, x: Any, y: Any, out: Any, trans1: bool,
-                    trans2: bool) -> None:
-    """Thinc's blis gemm writes op(x) @ op(y) into `out` whatever its shape, past
-    its end when it is smaller (a heap corruption, seen as "corrupted
-    double-linked list" later): refuse an `out` of another shape first."""
-    if not (use_blis and out is not None and isinstance(out, numpy.ndarray)
-            and isinstance(x, numpy.ndarray) and isinstance(y, numpy.ndarray)
-            and x.ndim == 2 and y.ndim == 2 and x.dtype == _F32 and y.dtype == _F32):
-        return
-    m, k = (x.shape[1], x.shape[0]) if trans1 else x.shape
-    k2, n = (y.shape[1], y.shape[0]) if trans2 else y.shape
-    if k == k2 and out.shape != (m, n):
-        raise ValueError(f"gemm: out has shape {out.shape}, but the product is ({m}, {n}): "
-                         f"give an out of shape ({m}, {n}), or none")
-
-
 def _check_more_lengths_than_rows(name: str, d: Any, lengths: Any) -> None:
     """Thinc's backprop reductions read one row of `d` per length, past its end
     when there are more lengths than rows (garbage in the gradient, no error)."""
@@ -247,15 +231,21 @@ class ThincFastOps(_ThincNumpyOps):
     def gemm(self, x, y, out=None, trans1=False, trans2=False):
         """``op(x) @ op(y)`` (into `out` when given), float32 through thinc_fast's
         blis gemm; anything else as Thinc's NumpyOps does it."""
-        if (self.use_blis and _c_array(x, _F32, 2) and _c_array(y, _F32, 2)
-                and (out is None or (_c_array(out, _F32, 2) and out.flags.writeable))):
+        if (self.use_blis and isinstance(x, numpy.ndarray) and isinstance(y, numpy.ndarray)
+                and x.ndim == 2 and y.ndim == 2 and x.dtype == _F32 and y.dtype == _F32):
             m, k = (x.shape[1], x.shape[0]) if trans1 else x.shape
             k2, n = (y.shape[1], y.shape[0]) if trans2 else y.shape
-            if k == k2 and (out is None or out.shape == (m, n)):
-                if out is None:
-                    out = _kernels.reused_empty((m, n))
-                return _FAST.gemm(x, y, out=out, trans1=trans1, trans2=trans2)
-        _check_gemm_out(self.use_blis, x, y, out, trans1, trans2)
+            if k == k2:  # else Thinc's "Shape mismatch" ValueError
+                if isinstance(out, numpy.ndarray) and out.shape != (m, n):
+                    # Thinc's blis gemm writes into `out` whatever its shape, past
+                    # its end when it is smaller (a heap corruption)
+                    raise ValueError(f"gemm: out has shape {out.shape}, but the product is "
+                                     f"({m}, {n}): give an out of shape ({m}, {n}), or none")
+                if (x.flags.c_contiguous and y.flags.c_contiguous
+                        and (out is None or (_c_array(out, _F32) and out.flags.writeable))):
+                    if out is None:
+                        out = _kernels.reused_empty((m, n))
+                    return _FAST.gemm(x, y, out=out, trans1=trans1, trans2=trans2)
         return super().gemm(x, y, out=out, trans1=trans1, trans2=trans2)
 
     def __getstate__(self) -> Dict[str, Any]:
@@ -339,11 +329,11 @@ class ThincFastOps(_ThincNumpyOps):
             return _FAST.gather_add(table, indices)
         if (isinstance(table, numpy.ndarray) and table.ndim == 2
                 and isinstance(indices, numpy.ndarray) and indices.dtype.kind in "iu"
-                and indices.size and (int(indices.min()) < 0
-                                      or int(indices.max()) >= table.shape[0])):
-            bad = int(indices.min()) if int(indices.min()) < 0 else int(indices.max())
-            raise IndexError(f"gather_add: index {bad} is out of bounds for a table of "
-                             f"{table.shape[0]} rows")
+                and indices.size):
+            lo, hi = int(indices.min()), int(indices.max())
+            if lo < 0 or hi >= table.shape[0]:
+                raise IndexError(f"gather_add: index {lo if lo < 0 else hi} is out of bounds "
+                                 f"for a table of {table.shape[0]} rows")
         return super().gather_add(table, indices)
 
     def scatter_add(self, table, indices, values):
