@@ -260,9 +260,36 @@ static inline int thf_gemm_kind(thf_dim_t m, thf_dim_t n, thf_dim_t k, thf_inc_t
     return thf_blis_is_thin(m, n, k, csc) ? THF_GEMM_THIN : THF_GEMM_LARGE;
 }
 
+/* C := alpha * A @ B + beta * C on one thread through blis: on the thin
+ * context (`kind` THF_GEMM_THIN, when one is loaded) or the large one, or by
+ * blis's plain gemm when its expert interface is missing. Counted in and out
+ * for fork() (fork_guard.h). Not inlined: the dot and short-k kernels' callers
+ * keep the code they had without it. */
+static __attribute__((noinline)) void thf_sgemm_blis(int kind, thf_dim_t m, thf_dim_t n,
+                                                     thf_dim_t k, float alpha, const float *A,
+                                                     thf_inc_t rsa, thf_inc_t csa, const float *B,
+                                                     thf_inc_t rsb, thf_inc_t csb, float beta,
+                                                     float *C, thf_inc_t rsc, thf_inc_t csc)
+{
+    thf_blis_enter();
+    if (thf_blis.sgemm_ex == NULL || thf_blis.force == 3) {
+        thf_blis.plain(m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc);
+    } else {
+        thf_cntx_t *cntx = thf_blis.large;
+        thf_rntm_t *rntm = thf_blis.nosup; /* large: the packed kernels, whatever the tile */
+        if (kind == THF_GEMM_THIN) {
+            rntm = NULL; /* thin: blis's defaults, the whole product on one thread */
+            if (thf_blis.thin != NULL)
+                cntx = thf_blis.thin;
+        }
+        thf_blis.sgemm_ex(0, 0, m, n, k, &alpha, (float *)A, rsa, csa, (float *)B, rsb, csb, &beta,
+                          C, rsc, csc, cntx, rntm);
+    }
+    thf_blis_leave();
+}
+
 /* C := alpha * A @ B + beta * C on one thread: by dot products (`kind`
- * THF_GEMM_DOT), on the thin context (THF_GEMM_THIN, when one is loaded), or
- * on the large one. */
+ * THF_GEMM_DOT), by the short-k kernel (THF_GEMM_SMALLK) or through blis. */
 static void thf_sgemm_tile_on(int kind, thf_dim_t m, thf_dim_t n, thf_dim_t k, float alpha,
                              const float *A, thf_inc_t rsa, thf_inc_t csa, const float *B,
                              thf_inc_t rsb, thf_inc_t csb, float beta, float *C, thf_inc_t rsc,
@@ -276,19 +303,7 @@ static void thf_sgemm_tile_on(int kind, thf_dim_t m, thf_dim_t n, thf_dim_t k, f
         thf_sgemm_smallk(m, n, k, alpha, A, rsa, csa, B, rsb, beta, C, rsc);
         return;
     }
-    if (thf_blis.sgemm_ex == NULL || thf_blis.force == 3) {
-        thf_blis.plain(m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc);
-        return;
-    }
-    thf_cntx_t *cntx = thf_blis.large;
-    thf_rntm_t *rntm = thf_blis.nosup; /* large: the packed kernels, whatever the tile */
-    if (kind == THF_GEMM_THIN) {
-        rntm = NULL; /* thin: blis's defaults, the whole product on one thread */
-        if (thf_blis.thin != NULL)
-            cntx = thf_blis.thin;
-    }
-    thf_blis.sgemm_ex(0, 0, m, n, k, &alpha, (float *)A, rsa, csa, (float *)B, rsb, csb, &beta, C,
-                     rsc, csc, cntx, rntm);
+    thf_sgemm_blis(kind, m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc);
 }
 
 /* C := alpha * A @ B + beta * C on one thread, on the context the shape asks for. */

@@ -67,6 +67,7 @@
  * One job runs at a time: a second caller (another Python thread, the GIL is
  * released) that finds the pool busy runs its work on its own thread. After
  * fork() the child has no workers; the pool starts new ones when it needs them.
+ * fork() itself waits until no thread of ours is inside blis (fork_guard.h).
  *
  * Workers are started with PyThread_start_new_thread (under the GIL, from
  * thf_pool_grow), and the pool needs nothing from libc newer than glibc 2.17
@@ -99,6 +100,7 @@
 #include <stdint.h>
 
 #include "pool_job.h" /* THF_POOL_MAX_CHUNKS, THF_POOL_MAX_HELPERS; the jobs it runs */
+#include "fork_guard.h"
 
 typedef void (*thf_chunk_fn)(void *ctx, int chunk);
 
@@ -152,6 +154,7 @@ static int thf_pool_share_check = 0;
 static void thf_pool_counters(unsigned long long *out) { out[0] = out[1] = out[2] = out[3] = out[4] = out[5] = 0; }
 static int thf_pool_all_spinning(int helpers) { (void)helpers; return 0; }
 static int thf_pool_grow(int wanted) { (void)wanted; return 0; }
+static void thf_pool_install_fork_handlers(void) {}
 static int thf_pool_run_from(thf_chunk_fn fn, void *ctx, int nchunks, int nthreads,
                              int64_t now, int64_t *end)
 {
@@ -476,6 +479,7 @@ static uint64_t thf_pool_wait(uint32_t seen)
 static void thf_pool_worker(void *arg)
 {
     int self = (int)(intptr_t)arg; /* 1, 2, ...: helper number */
+    thf_fork_set_slot(self);
     uint32_t seen = THF_GEN(__atomic_load_n(&thf_pool.word, __ATOMIC_ACQUIRE));
 #if defined(__linux__)
     cpu_set_t allowed;
@@ -504,6 +508,7 @@ static void thf_pool_worker(void *arg)
 static void thf_pool_after_fork_child(void)
 {
     /* Only the forking thread exists in the child: forget the workers, reset the locks. */
+    thf_fork_child();
     pthread_mutex_init(&thf_pool.sleep_lock, NULL);
     pthread_cond_init(&thf_pool.wake, NULL);
     pthread_cond_init(&thf_pool.finished, NULL);
@@ -514,14 +519,22 @@ static void thf_pool_after_fork_child(void)
     thf_pool.busy = 0;
 }
 
+/* Register the fork handlers once: fork_guard.h's, which keep fork() from
+ * copying blis's locks while a call of ours holds one, and the child's reset
+ * of the pool. Call with the GIL held (it guards `atfork`). */
+static void thf_pool_install_fork_handlers(void)
+{
+    if (!thf_pool.atfork) {
+        pthread_atfork(thf_fork_prepare, thf_fork_parent, thf_pool_after_fork_child);
+        thf_pool.atfork = 1;
+    }
+}
+
 /* Start workers up to `wanted`; returns how many run. Call with the GIL held
  * (PyThread_start_new_thread reads the interpreter's thread stack size). */
 static int thf_pool_grow(int wanted)
 {
-    if (!thf_pool.atfork) {
-        pthread_atfork(NULL, NULL, thf_pool_after_fork_child);
-        thf_pool.atfork = 1;
-    }
+    thf_pool_install_fork_handlers();
     if (wanted > THF_POOL_MAX_HELPERS)
         wanted = THF_POOL_MAX_HELPERS;
     while (thf_pool.nworkers < wanted) {

@@ -216,6 +216,46 @@ def test_forked_child_runs_threaded_gemm(helpers):
     assert run.returncode == 0 and "ok" in run.stdout, run.stderr[-2000:]
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_fork_while_another_thread_is_inside_gemm(helpers):
+    """fork() while a thread (and the pool's worker) runs gemms: blis holds
+    locks inside a call, and a child that copied one held hung in its first
+    gemm (1-5 of 6 children before fork_guard.h). Every child must finish
+    its gemm with the right numbers; a hung one is stopped by faulthandler."""
+    code = textwrap.dedent("""
+        import os, threading, time, numpy, thinc_fast
+        from thinc_fast.backends.numpy_ops import NumpyOps, gemm_config
+        thinc_fast.set_num_threads(2)
+        ops = NumpyOps()
+        A = numpy.ones((800, 400), "f"); B = numpy.ones((400, 600), "f")
+        ops.gemm(A, B)                          # starts the pool
+        stop = threading.Event()
+        calls = [0]
+        def busy():
+            while not stop.is_set():
+                ops.gemm(A, B)
+                calls[0] += 1
+        t = threading.Thread(target=busy); t.start()
+        codes = []
+        for i in range(10):
+            time.sleep(0.02)
+            pid = os.fork()
+            if pid == 0:
+                import faulthandler
+                faulthandler.dump_traceback_later(60, exit=True)   # a hang: exit 1
+                ok = bool((ops.gemm(A, B) == 400).all())
+                os._exit(0 if ok else 3)
+            codes.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+        stop.set(); t.join()
+        assert codes == [0] * 10, codes
+        assert calls[0] > 0
+        assert gemm_config()["blis_calls_now"] == 0
+        print("ok")
+    """)
+    run = helpers.run_python(code, timeout=600)
+    assert run.returncode == 0 and "ok" in run.stdout, run.stderr[-3000:]
+
+
 def test_threadpoolctl_limits_gemm_threads(options):
     threadpoolctl = pytest.importorskip("threadpoolctl")
     thinc_fast.set_num_threads(2)

@@ -106,6 +106,8 @@ cdef extern from "blis_gemm.h" nogil:
     int thf_omp_limit()
     int thf_blis_attach(const size_t* fns, const char* expected_version)
     int thf_pool_grow(int wanted)
+    void thf_pool_install_fork_handlers()
+    int thf_blis_inside()
     thf_cntx_t* thf_blis_context(int arch)
     int thf_blis_is_thin(dim_t m, dim_t n, dim_t k, inc_t csc)
     int thf_gemm_kind(dim_t m, dim_t n, dim_t k, inc_t csa, inc_t rsb, inc_t csb, inc_t csc)
@@ -649,6 +651,7 @@ def _setup_gemm():
     if _blis_arch.isa_cap() == "avx2" and thf_vec_best_isa() > 3:
         _vector_isa(3)  # the AVX2 builds of the dot and short-k kernels
     _blis_arch.after_blis_init()  # blis initialised when blis.cy was imported
+    thf_pool_install_fork_handlers()  # fork_guard.h: fork() waits for our blis calls
     thf_blis.plain = _sgemm_default
     addresses = _blis_arch.expert_functions()
     rc = -1
@@ -730,6 +733,7 @@ def gemm_config():
         "threads": gemm_threads(),
         "pool_threads_supported": bool(thf_pool_threads_supported()),
         "pool_workers": thf_pool_workers(),
+        "blis_calls_now": thf_blis_inside(),  # under way on any thread (fork_guard.h)
         "spin_us": thf_pool_spin_ns / 1000.0,
         "spin_max_us": thf_pool_spin_max_ns / 1000.0,
         "contended_spin_us": thf_pool_contended_spin_ns / 1000.0,
