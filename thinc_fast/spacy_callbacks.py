@@ -40,8 +40,9 @@ def use_ops_callback(num_threads: Optional[int] = None) -> Callable[[Any], Any]:
     """spaCy's ``thinc_fast.use_ops.v1``: a callback that takes the ``nlp``
     object (``[initialize] before_init``) or the Language class (``[nlp]
     before_creation``), switches to thinc_fast's Thinc backend with
-    `num_threads` threads (None: the CPUs this process may use), and returns
-    what it was given."""
+    `num_threads` threads (None: the count as it stands, which unless
+    ``thinc_fast.set_num_threads`` changed it is the CPUs this process may use,
+    at most ``THINC_FAST_NUM_THREADS``), and returns what it was given."""
     if num_threads is not None and (isinstance(num_threads, bool) or not isinstance(num_threads, int)
                                     or num_threads < 1):
         raise ValueError(f"thinc_fast.use_ops.v1: num_threads must be a positive integer or "

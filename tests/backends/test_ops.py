@@ -339,6 +339,22 @@ def test_thread_count_follows_environment(monkeypatch):
     assert 1 <= default_num_threads() <= len(__import__("os").sched_getaffinity(0))
 
 
+@pytest.mark.parametrize("value", ["0", "-1", "abc", "1.5", "2 threads"])
+def test_a_thread_count_in_the_environment_that_is_no_count_is_named(monkeypatch, value):
+    """An unusable THINC_FAST_NUM_THREADS is skipped with a warning naming it;
+    OMP_NUM_THREADS then counts, its first entry when it lists several."""
+    from thinc_fast.backends.numpy_ops import default_num_threads
+
+    monkeypatch.setenv("THINC_FAST_NUM_THREADS", value)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1,4")
+    with pytest.warns(RuntimeWarning, match=f"THINC_FAST_NUM_THREADS={value!r}"):
+        assert default_num_threads() == 1
+    monkeypatch.delenv("THINC_FAST_NUM_THREADS")
+    monkeypatch.setenv("OMP_NUM_THREADS", value)
+    with pytest.warns(RuntimeWarning, match="OMP_NUM_THREADS"):
+        assert default_num_threads() == len(__import__("os").sched_getaffinity(0))
+
+
 def test_sum_of_squares_is_the_same_for_any_thread_count_and_does_not_overflow():
     import thinc_fast
 

@@ -524,6 +524,21 @@ def test_use_thinc_fast_makes_thincs_cpu_ops_the_backend():
         assert type(thinc_api.Linear(3, 4).ops) is thinc_api.NumpyOps
 
 
+def test_stop_thinc_fast_puts_back_the_ops_that_were_current():
+    """stop_thinc_fast gives back the ops current before use_thinc_fast (here
+    Thinc's NumpyOps without blis), not a new default NumpyOps."""
+    before = thinc_api.NumpyOps(use_blis=False)
+    thinc_api.set_current_ops(before)
+    try:
+        use_thinc_fast()
+        use_thinc_fast()  # twice: the ops before the first still come back
+        assert type(thinc_api.get_current_ops()) is ThincFastOps
+    finally:
+        stop_thinc_fast()
+    assert thinc_api.get_current_ops() is before
+    thinc_api.set_current_ops(thinc_api.NumpyOps())
+
+
 def test_use_thinc_fast_leaves_gpu_ops_alone():
     """A GPU run (current ops not a CPU NumpyOps) stays as it is, with a warning."""
     base = thinc_api.Ops(numpy)  # stands for CupyOps: not a NumpyOps

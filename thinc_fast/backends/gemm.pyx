@@ -14,6 +14,7 @@ is the only one that includes worker_pool.h, blis_gemm.h and adapt_split.h
 ``src/include/pool_job.h``.
 """
 import os
+import warnings
 
 import numpy
 
@@ -160,15 +161,24 @@ cdef int _num_threads = 1
 
 def default_num_threads():
     """The CPUs this process may run on (its affinity mask), at least 1, and at
-    most ``THINC_FAST_NUM_THREADS`` (or ``OMP_NUM_THREADS``) when set."""
+    most ``THINC_FAST_NUM_THREADS`` (or else ``OMP_NUM_THREADS``, whose first
+    entry counts when it lists one per nesting level, "4,2") when set. A value
+    that is not a positive whole number is skipped with a RuntimeWarning that
+    names it."""
     try:
         cpus = max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
         cpus = max(1, os.cpu_count() or 1)
     for name in ("THINC_FAST_NUM_THREADS", "OMP_NUM_THREADS"):
         value = os.environ.get(name, "").strip()
-        if value.isdigit() and int(value) > 0:
-            return min(cpus, int(value))
+        if not value:
+            continue
+        first = value.split(",")[0].strip() if name == "OMP_NUM_THREADS" else value
+        if first.isdigit() and int(first) > 0:
+            return min(cpus, int(first))
+        warnings.warn(f"thinc_fast: {name}={value!r} is not a positive whole number of "
+                      f"threads; ignored (set it to 1, 2, ... or unset it)", RuntimeWarning,
+                      stacklevel=2)
     return cpus
 
 

@@ -501,6 +501,8 @@ def use_thinc_fast(target: Any = None, num_threads: Optional[int] = None) -> Any
         return target
     if num_threads is not None:
         set_num_threads(num_threads)
+    if not isinstance(current, ThincFastOps):
+        _ORIGINALS["current_ops"] = current  # what stop_thinc_fast puts back
     ops = ThincFastOps()
     set_current_ops(ops)
     if not _OPTIMIZER_OPS:
@@ -518,7 +520,8 @@ def use_thinc_fast(target: Any = None, num_threads: Optional[int] = None) -> Any
 
 
 def stop_thinc_fast() -> None:
-    """Undo :func:`use_thinc_fast` for what comes next: Thinc's NumpyOps becomes
+    """Undo :func:`use_thinc_fast` for what comes next: the ops that were
+    current before it (a plain Thinc NumpyOps when it never switched) become
     the current ops again, and Thinc's Optimizer and ``get_ops("cpu")`` pick
     their ops as Thinc does.
     Models already moved keep the backend."""
@@ -530,7 +533,8 @@ def stop_thinc_fast() -> None:
     for module in _thinc_get_ops_modules():
         if module.get_ops is _cpu_ops_are_ours:
             module.get_ops = _ORIGINALS[f"{module.__name__}.get_ops"]
-    set_current_ops(_ThincNumpyOps())
+    before = _ORIGINALS.pop("current_ops", None)
+    set_current_ops(before if before is not None else _ThincNumpyOps())
 
 
 def _models_of(target: Any) -> list:
