@@ -9,6 +9,7 @@ import pytest
 from step_args import step_kw
 
 from thinc_fast.api import NumpyOps, Ops, get_current_ops, get_ops, set_current_ops, use_ops
+from thinc_fast.backends import context_ops
 
 
 OPS = [NumpyOps(), Ops(), cupy_standin.HOST_OPS]
@@ -261,6 +262,7 @@ def test_get_ops_and_use_ops():
     assert isinstance(get_current_ops(), NumpyOps)
     with use_ops("base") as ops:
         assert type(get_current_ops()) is Ops and ops is get_current_ops()
+        assert context_ops.get() is ops  # Thinc 9's ContextVar of the same name
     assert isinstance(get_current_ops(), NumpyOps)
     with pytest.raises(ValueError, match="Unknown ops name 'tpu'"):
         get_ops("tpu")

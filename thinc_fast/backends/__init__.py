@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from typing import Any, Dict, Iterator, Type, Union
+from typing import Any, Dict, Iterator, Optional, Type, Union
 
 from . import _blis_arch
 
@@ -39,7 +39,10 @@ class MPSOps(AppleOps):
 
 _OPS_BY_NAME: Dict[str, Type[Ops]] = {"numpy": NumpyOps, "cpu": NumpyOps, "base": Ops,
                                       "apple": AppleOps, "mps": MPSOps}
-_current_ops: contextvars.ContextVar[Ops] = contextvars.ContextVar("thinc_fast_ops")
+# The ops set in this context (set_current_ops, use_ops), None where none was:
+# get_current_ops then gives the default NumpyOps. Thinc 9 names it the same.
+context_ops: contextvars.ContextVar[Optional[Ops]] = contextvars.ContextVar("context_ops",
+                                                                            default=None)
 _default_ops = NumpyOps()
 # Thinc's per-context CuPy memory pools, by allocator name ("pytorch", "tensorflow").
 context_pools: contextvars.ContextVar[Dict[str, Any]] = contextvars.ContextVar(
@@ -95,25 +98,26 @@ def get_array_ops(array: Any) -> Ops:
 
 def get_current_ops() -> Ops:
     """The backend new models use (``NumpyOps`` unless changed)."""
-    return _current_ops.get(_default_ops)
+    ops = context_ops.get()
+    return _default_ops if ops is None else ops
 
 
 def set_current_ops(ops: Ops) -> None:
     """Make `ops` the current backend."""
     if not isinstance(ops, Ops):
         raise TypeError(f"set_current_ops expects an Ops instance, got {type(ops).__name__}")
-    _current_ops.set(ops)
+    context_ops.set(ops)
 
 
 @contextlib.contextmanager
 def use_ops(name: Union[str, Ops], **kwargs: Any) -> Iterator[Ops]:
     """Within the block, models are created with the backend `name`."""
     ops = name if isinstance(name, Ops) else get_ops(name, **kwargs)
-    token = _current_ops.set(ops)
+    token = context_ops.set(ops)
     try:
         yield ops
     finally:
-        _current_ops.reset(token)
+        context_ops.reset(token)
 
 
 def blis_info() -> Dict[str, Any]:
@@ -126,5 +130,5 @@ def blis_info() -> Dict[str, Any]:
 __all__ = ["Ops", "NumpyOps", "CupyOps", "SizedGenerator", "get_ops", "get_current_ops",
            "set_current_ops", "use_ops",
            "set_num_threads", "get_num_threads", "blis_info", "prefer_gpu", "require_gpu",
-           "get_array_ops", "AppleOps", "MPSOps", "context_pools", "require_cpu",
+           "get_array_ops", "AppleOps", "MPSOps", "context_ops", "context_pools", "require_cpu",
            "gpu_status"]
