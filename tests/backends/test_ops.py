@@ -669,3 +669,44 @@ def test_flatten_unflatten_pad_gather_scatter(ops):
     out = ops.scatter_add(numpy.zeros((3, 2), "f"), numpy.array([0, 2, 0]), numpy.ones((3, 2), "f"))
     numpy.testing.assert_array_equal(out, [[2, 2], [0, 0], [1, 1]])
     numpy.testing.assert_array_equal(ops.tile(numpy.array([1, 2]), 2), [1, 2, 1, 2])
+
+
+def test_param_server_keys_increments_and_proxy():
+    """thinc_fast.backends.ParamServer (Thinc 9's thinc.backends.ParamServer):
+    grad_keys lists the parameters that have a gradient, in param order; the
+    first inc_grad stores a copy, later ones add; a proxy holds the values."""
+    from thinc_fast.backends import ParamServer
+
+    a, b = numpy.ones(3, "f"), numpy.zeros(3, "f")
+    server = ParamServer({(1, "W"): a, (2, "b"): b}, {(2, "b"): b, (3, "x"): b})
+    assert server.param_keys == ((1, "W"), (2, "b"))
+    assert server.grad_keys == ((2, "b"),)
+    g = numpy.full(3, 2.0, "f")
+    server.inc_grad(1, "W", g)
+    server.inc_grad(1, "W", g)
+    numpy.testing.assert_array_equal(server.get_grad(1, "W"), [4, 4, 4])
+    numpy.testing.assert_array_equal(g, [2, 2, 2])  # the caller's array is untouched
+    assert server.grad_keys == ((1, "W"), (2, "b"))
+    assert server.has_param(1, "W") and not server.has_grad(9, "W")
+    with pytest.raises(KeyError):
+        server.get_param(9, "W")
+    assert ParamServer().param_keys == () and ParamServer().grad_keys == ()
+
+    class Remote:
+        def __init__(self):
+            self.calls = []
+
+        def get_param(self, i, name):
+            return numpy.full(2, float(i), "f")
+
+        def __getattr__(self, method):
+            return lambda *args: self.calls.append(method)
+
+    remote = Remote()
+    proxied = ParamServer(proxy=remote)
+    numpy.testing.assert_array_equal(proxied.get_param(5, "W"), [5, 5])
+    proxied.set_param(5, "W", a)
+    proxied.set_grad(5, "W", a)
+    proxied.inc_grad(5, "W", a)
+    assert remote.calls == ["set_param", "set_grad", "inc_grad"]
+    assert not proxied.has_grad(5, "W")  # the proxy holds the gradient

@@ -17,6 +17,7 @@ from .cupy_ops import (CupyOps, GPUUnavailableError,  # noqa: E402  (importable 
                        gpu_status)
 from .numpy_ops import NumpyOps, get_num_threads, set_num_threads  # noqa: E402
 from .ops import Ops, SizedGenerator  # noqa: E402
+from ._param_server import ParamServer  # noqa: E402
 
 
 
@@ -131,4 +132,5 @@ __all__ = ["Ops", "NumpyOps", "CupyOps", "SizedGenerator", "get_ops", "get_curre
            "set_current_ops", "use_ops",
            "set_num_threads", "get_num_threads", "blis_info", "prefer_gpu", "require_gpu",
            "get_array_ops", "AppleOps", "MPSOps", "context_ops", "context_pools", "require_cpu",
+           "ParamServer",
            "gpu_status"]

@@ -1,6 +1,6 @@
 """Layers: functions that build a :class:`~thinc_fast.model.Model`."""
 from .activations import Logistic, sigmoid_activation, softmax_activation
-from .chain import chain, chain_any
+from .chain import chain
 from .clone import clone, noop
 from .concatenate import concatenate
 from .dense_activations import (ClippedLinear, Dish, Gelu, HardSigmoid, HardSwish,
