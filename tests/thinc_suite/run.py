@@ -453,8 +453,8 @@ def print_table(files, control, fast, times, labels=None) -> None:
     print("-" * (width + 64))
     print(f"{'TOTAL':{width}} | " + " | ".join(" ".join(
         f"{n:>{w}}" for n, w in zip(r, (5, 5, 5, 5, 4))) for r in total))
-    print(f"run time: Thinc {times['thinc']:.1f} s, thinc_fast {times['thinc_fast']:.1f} s "
-          "(side by side)\n")
+    print("run time: " + ", ".join(f"{label} {seconds:.1f} s" for label, seconds in times.items())
+          + " (side by side)\n")
 
 
 def print_failures(lost: dict, control: dict) -> None:

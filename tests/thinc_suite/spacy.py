@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""Run the installed spaCy's own tests with thinc_fast's Thinc backend turned
+on as a user turns it on, side by side with a plain run of the same tests.
+
+Usage (the Python running it must have spacy 3.8, thinc_fast, pytest,
+hypothesis and mock installed):
+
+    python tests/thinc_suite/spacy.py                    # spacy_scope.txt: table
+    python tests/thinc_suite/spacy.py --files parser --show-failures
+    python tests/thinc_suite/spacy.py --check            # exit 1 on any test lost
+
+How it works. Nothing from spaCy is stored here: the installed spaCy's
+`spacy/tests/` run in place, twice, as pytest subprocesses side by side (the
+reporting plugin and table of run.py). The control run is spaCy as
+installed. The backend run loads a plugin that calls
+``thinc_fast.use_thinc_fast()`` before any test module is imported (what the
+``thinc_fast.use_ops.v1`` callback does): the current ops become
+``ThincFastOps``, Thinc's Optimizer takes the backend for NumPy arrays, and
+``get_ops("cpu")`` gives the backend. The plugin counts the backend's kernel
+calls and the run fails when none was made (the switch did not take).
+
+--check exits 1 when a test that passes in the control run does not pass
+with the backend (no exceptions are listed).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+_spec = importlib.util.spec_from_file_location("_thinc_suite_run", HERE / "run.py")
+suite = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(suite)
+
+SUPPORTED = ("3.8",)
+
+BACKEND_PLUGIN = '''\
+"""pytest plugin: thinc_fast's Thinc backend on, as use_thinc_fast() turns it on."""
+import json
+import os
+
+CALLS = {}
+KERNELS = ("gemm", "maxout", "backprop_maxout", "seq2col", "gather_add", "scatter_add",
+           "hash", "adam", "reduce_mean", "reduce_sum", "reduce_max")
+
+
+def pytest_configure(config):
+    from thinc_fast.backends.thinc_backend import ThincFastOps, use_thinc_fast
+
+    for name in KERNELS:
+        method = getattr(ThincFastOps, name)
+
+        def counted(self, *args, _method=method, _name=name, **kwargs):
+            CALLS[_name] = CALLS.get(_name, 0) + 1
+            return _method(self, *args, **kwargs)
+
+        setattr(ThincFastOps, name, counted)
+    use_thinc_fast()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    with open(os.environ["THINC_FAST_SPACY_CALLS"], "w") as out:
+        json.dump(CALLS, out)
+'''
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--files", nargs="*", help="test files or folders under spacy/tests/ "
+                        "(default: spacy_scope.txt)")
+    parser.add_argument("-k", dest="keyword", help="pytest -k expression")
+    parser.add_argument("--show-failures", action="store_true")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 when a test passing in the control run does not pass")
+    parser.add_argument("--timeout", type=float, default=1200, help="seconds per pytest run")
+    args = parser.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="spacy_backend-"))
+    try:
+        return run(args, tmp)
+    except suite.RunnerError as err:
+        print(f"thinc_suite/spacy: {err}", file=sys.stderr)
+        return 2
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(args, tmp: Path) -> int:
+    plugins = tmp / "plugins"
+    plugins.mkdir()
+    (plugins / "_thinc_suite_report.py").write_text(suite.PLUGIN)
+    (plugins / "_thinc_fast_spacy.py").write_text(BACKEND_PLUGIN)
+    env = suite.clean_env([str(plugins)])
+    found = suite.probe(sys.executable, env, str(tmp),
+                        ["spacy", "thinc", "thinc_fast", "pytest", "hypothesis", "mock"])
+    for name, (version, where) in found.items():
+        if version is None:
+            raise suite.RunnerError(f"{sys.executable} cannot import {name} ({where})")
+    version, spacy_file = found["spacy"]
+    minor = ".".join(str(version).split(".")[:2])
+    if minor not in SUPPORTED:
+        raise suite.RunnerError(f"spacy {version}: the backend is tested with spaCy "
+                                f"{' and '.join(SUPPORTED)}")
+    tests = Path(spacy_file).parent / "tests"
+    files = args.files or suite.read_list(HERE / "spacy_scope.txt")
+    missing = [f for f in files if not (tests / f).exists()]
+    if missing:
+        raise suite.RunnerError(f"spacy {version} has no tests/{', tests/'.join(missing)}")
+    print(f"spaCy {version} (Thinc {found['thinc'][0]}): {tests}\n"
+          f"thinc_fast {found['thinc_fast'][0]}: {Path(found['thinc_fast'][1]).parent}")
+    (tmp / "pytest.ini").write_text("[pytest]\n")
+    calls_file = tmp / "calls.json"
+    paths = [str(tests / name) for name in files]
+    commands = {
+        "spacy": (suite.pytest_command(sys.executable, tmp, tests, args.keyword) + paths, env),
+        "thinc_fast": (suite.pytest_command(sys.executable, tmp, tests, args.keyword,
+                                            ("_thinc_fast_spacy",)) + paths,
+                       dict(env, THINC_FAST_SPACY_CALLS=str(calls_file))),
+    }
+    results, times, timed_out = suite.run_side_by_side(commands, tmp, args.timeout)
+    control, fast = results["spacy"], results["thinc_fast"]
+    by_file = sorted({suite.file_of(n) for n in control["tests"]} |
+                     {suite.file_of(n) for n in fast["tests"]})
+    suite.print_table(by_file, control, fast, times,
+                      labels=(f"spaCy {version}", f"spaCy {version} + ThincFastOps"))
+    for label in ("spacy", "thinc_fast"):
+        if results[label]["end"] is None:
+            print((tmp / f"{label}.log").read_text()[-3000:])
+            raise suite.RunnerError(f"the {label} run ended without a report"
+                                    + (" (timeout)" if label in timed_out else ""))
+    calls = json.loads(calls_file.read_text()) if calls_file.exists() else {}
+    print("backend kernel calls: " + (", ".join(f"{k} {v}" for k, v in sorted(calls.items()))
+                                      or "none"))
+    lost = suite.lost_tests(control, fast)
+    if args.show_failures or args.check:
+        for nodeid, (outcome, reason) in sorted(lost.items()):
+            print(f"  {outcome}: {nodeid}: {reason[:300]}")
+    control_passed = sum(1 for o, _ in control["tests"].values() if o == "passed")
+    print(f"spaCy {version} with ThincFastOps: {control_passed - len(lost)} of {control_passed} "
+          f"tests that pass as installed pass")
+    if args.check and (lost or not calls.get("gemm")):
+        if not calls.get("gemm"):
+            print("the backend made no gemm call: use_thinc_fast() did not take")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
