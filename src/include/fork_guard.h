@@ -23,6 +23,12 @@
  * stay in their own cores' caches, where one shared counter would move
  * between the cores on every tile. Include after pool_job.h; the handlers are
  * registered by worker_pool.h (thf_pool_install_fork_handlers).
+ *
+ * Not covered: blis calls that are not ours, such as those the Thinc
+ * backend leaves to Thinc's own NumpyOps (float64, arrays that are not
+ * C-ordered): they keep Thinc's exposure. The forking thread holds the GIL
+ * while it waits, at most as long as the longest blis call under way (a
+ * thin product runs whole on one thread).
  */
 #ifndef THF_FORK_GUARD_H
 #define THF_FORK_GUARD_H
@@ -52,11 +58,16 @@ static struct {
     int n; /* atomic: blis calls of this slot's threads under way */
     char pad[64 - sizeof(int)];
 } thf_fork_slots[THF_FORK_SLOTS] __attribute__((aligned(64)));
-/* atomic: a fork is being prepared. Read on every blis call and written
- * only around a fork, on a line of its own (a neighbour written often would
- * move it between the cores on every read). */
-static int thf_forking __attribute__((aligned(64)));
-static char thf_forking_pad[60] __attribute__((unused));
+/* atomic: forks being prepared (a count: glibc before 2.28 does not
+ * serialize the fork handlers of forks from two threads, and one fork's
+ * parent handler must not open the gate while another is still waiting).
+ * Read on every blis call and written only around a fork, on a line of its
+ * own (a neighbour written often would move it between the cores on every
+ * read). */
+static struct {
+    int n;
+    char pad[64 - sizeof(int)];
+} thf_forking __attribute__((aligned(64)));
 static __thread int thf_fork_slot; /* this thread's slot: 0, or its worker number */
 
 static inline void thf_fork_set_slot(int slot)
@@ -79,10 +90,10 @@ static inline void thf_blis_enter(void)
          * load below cannot pass it, and the prepare handler raises `forking`
          * before it reads the counts, so one of the two sees the other. */
         __atomic_add_fetch(n, 1, __ATOMIC_SEQ_CST);
-        if (__builtin_expect(!__atomic_load_n(&thf_forking, __ATOMIC_SEQ_CST), 1))
+        if (__builtin_expect(!__atomic_load_n(&thf_forking.n, __ATOMIC_SEQ_CST), 1))
             return;
         __atomic_sub_fetch(n, 1, __ATOMIC_SEQ_CST);
-        while (__atomic_load_n(&thf_forking, __ATOMIC_ACQUIRE))
+        while (__atomic_load_n(&thf_forking.n, __ATOMIC_ACQUIRE))
             thf_fork_nap(20000);
     }
 }
@@ -103,7 +114,7 @@ static int thf_blis_inside(void)
 
 static void thf_fork_prepare(void)
 {
-    __atomic_store_n(&thf_forking, 1, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&thf_forking.n, 1, __ATOMIC_SEQ_CST);
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     while (thf_blis_inside() > 0) {
@@ -114,14 +125,14 @@ static void thf_fork_prepare(void)
     }
 }
 
-static void thf_fork_parent(void) { __atomic_store_n(&thf_forking, 0, __ATOMIC_SEQ_CST); }
+static void thf_fork_parent(void) { __atomic_sub_fetch(&thf_forking.n, 1, __ATOMIC_SEQ_CST); }
 
 static void thf_fork_child(void)
 {
     /* Only the forking thread runs here, and it was in no blis call. */
     for (int s = 0; s < THF_FORK_SLOTS; ++s)
         thf_fork_slots[s].n = 0;
-    thf_forking = 0;
+    thf_forking.n = 0;
 }
 
 #endif

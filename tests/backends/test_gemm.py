@@ -256,6 +256,34 @@ def test_fork_while_another_thread_is_inside_gemm(helpers):
     assert run.returncode == 0 and "ok" in run.stdout, run.stderr[-3000:]
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_fork_waits_until_no_thread_is_inside_blis(helpers):
+    """The deterministic half of the test above: while another thread counts
+    a blis call in (held for 1 s), fork() returns only after it went out."""
+    code = textwrap.dedent("""
+        import os, threading, time
+        from thinc_fast.backends.numpy_ops import gemm_config
+        from thinc_fast.backends.gemm import _hold_blis_call
+        ended = []
+        t = threading.Thread(target=lambda: ended.append(_hold_blis_call(1.0)))
+        t.start()
+        while gemm_config()["blis_calls_now"] == 0 and not ended:
+            time.sleep(0.001)
+        assert not ended, "the hold ended before the fork"
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        forked = time.monotonic()
+        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+        t.join()
+        assert forked >= ended[0], (forked, ended[0])
+        assert gemm_config()["blis_calls_now"] == 0
+        print("ok")
+    """)
+    run = helpers.run_python(code, timeout=300)
+    assert run.returncode == 0 and "ok" in run.stdout, run.stderr[-3000:]
+
+
 def test_threadpoolctl_limits_gemm_threads(options):
     threadpoolctl = pytest.importorskip("threadpoolctl")
     thinc_fast.set_num_threads(2)

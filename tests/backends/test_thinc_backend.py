@@ -525,18 +525,27 @@ def test_use_thinc_fast_makes_thincs_cpu_ops_the_backend():
 
 
 def test_stop_thinc_fast_puts_back_the_ops_that_were_current():
-    """stop_thinc_fast gives back the ops current before use_thinc_fast (here
-    Thinc's NumpyOps without blis), not a new default NumpyOps."""
+    """stop_thinc_fast gives back the ops current before the first
+    use_thinc_fast (here Thinc's NumpyOps without blis), not a new default
+    NumpyOps, also when use_thinc_fast ran again inside a use_ops block; ops
+    that are not the backend's (a use_ops block's) stay current."""
     before = thinc_api.NumpyOps(use_blis=False)
     thinc_api.set_current_ops(before)
     try:
         use_thinc_fast()
-        use_thinc_fast()  # twice: the ops before the first still come back
+        with thinc_api.use_ops("numpy"):
+            use_thinc_fast()  # inside a block: the ops before the first still come back
         assert type(thinc_api.get_current_ops()) is ThincFastOps
+        stop_thinc_fast()
+        assert thinc_api.get_current_ops() is before
+        use_thinc_fast()
+        with thinc_api.use_ops("numpy"):
+            block_ops = thinc_api.get_current_ops()
+            stop_thinc_fast()
+            assert thinc_api.get_current_ops() is block_ops
     finally:
         stop_thinc_fast()
-    assert thinc_api.get_current_ops() is before
-    thinc_api.set_current_ops(thinc_api.NumpyOps())
+        thinc_api.set_current_ops(thinc_api.NumpyOps())
 
 
 def test_use_thinc_fast_leaves_gpu_ops_alone():
@@ -547,5 +556,8 @@ def test_use_thinc_fast_leaves_gpu_ops_alone():
         with pytest.warns(UserWarning, match="not a CPU NumpyOps: left as they are"):
             assert use_thinc_fast("target") == "target"
         assert thinc_api.get_current_ops() is base
+        stop_thinc_fast()
+        assert thinc_api.get_current_ops() is base  # a GPU run stays on the GPU
     finally:
         stop_thinc_fast()
+        thinc_api.set_current_ops(thinc_api.NumpyOps())

@@ -26,6 +26,7 @@ from cpython.pyport cimport PY_SSIZE_T_MAX
 from libc.string cimport memset
 from cpython.buffer cimport PyBUF_FORMAT, PyBUF_ND, PyBUF_STRIDES
 from libc.stdint cimport int64_t, uint64_t
+from posix.time cimport CLOCK_MONOTONIC, clock_gettime, nanosleep, timespec
 from blis.cy cimport gemm as blis_gemm, NO_TRANSPOSE
 
 from .arrays cimport ALIGN_BYTES, REUSE_MIN_BYTES, dim, empty_aligned, f32_data, f32_native, writable
@@ -109,6 +110,8 @@ cdef extern from "blis_gemm.h" nogil:
     int thf_pool_grow(int wanted)
     void thf_pool_install_fork_handlers()
     int thf_blis_inside()
+    void thf_blis_enter()
+    void thf_blis_leave()
     thf_cntx_t* thf_blis_context(int arch)
     int thf_blis_is_thin(dim_t m, dim_t n, dim_t k, inc_t csc)
     int thf_gemm_kind(dim_t m, dim_t n, dim_t k, inc_t csa, inc_t rsb, inc_t csb, inc_t csc)
@@ -176,9 +179,11 @@ def default_num_threads():
         first = value.split(",")[0].strip() if name == "OMP_NUM_THREADS" else value
         if first.isdigit() and int(first) > 0:
             return min(cpus, int(first))
+        # stacklevel 1: a Cython function has no frame of its own, so this
+        # names the Python code that called it
         warnings.warn(f"thinc_fast: {name}={value!r} is not a positive whole number of "
                       f"threads; ignored (set it to 1, 2, ... or unset it)", RuntimeWarning,
-                      stacklevel=2)
+                      stacklevel=1)
     return cpus
 
 
@@ -704,6 +709,22 @@ def _setup_gemm():
     else:
         status["large"] = _blis_arch.active_arch()
     _blis_arch.record_gemm_setup(status)
+
+
+def _hold_blis_call(double seconds):
+    """Tests: count a blis call in for `seconds` on this thread, as a gemm
+    inside blis would (fork_guard.h), with the GIL released throughout;
+    returns the monotonic clock (time.monotonic's) read just before the count
+    goes out."""
+    cdef timespec ts, now
+    ts.tv_sec = <long>seconds
+    ts.tv_nsec = <long>((seconds - ts.tv_sec) * 1e9)
+    with nogil:
+        thf_blis_enter()
+        nanosleep(&ts, NULL)
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        thf_blis_leave()
+    return now.tv_sec + now.tv_nsec * 1e-9
 
 
 def gemm_config():

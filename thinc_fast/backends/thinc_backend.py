@@ -501,7 +501,7 @@ def use_thinc_fast(target: Any = None, num_threads: Optional[int] = None) -> Any
         return target
     if num_threads is not None:
         set_num_threads(num_threads)
-    if not isinstance(current, ThincFastOps):
+    if not isinstance(current, ThincFastOps) and "current_ops" not in _ORIGINALS:
         _ORIGINALS["current_ops"] = current  # what stop_thinc_fast puts back
     ops = ThincFastOps()
     set_current_ops(ops)
@@ -520,13 +520,15 @@ def use_thinc_fast(target: Any = None, num_threads: Optional[int] = None) -> Any
 
 
 def stop_thinc_fast() -> None:
-    """Undo :func:`use_thinc_fast` for what comes next: the ops that were
-    current before it (a plain Thinc NumpyOps when it never switched) become
-    the current ops again, and Thinc's Optimizer and ``get_ops("cpu")`` pick
-    their ops as Thinc does.
-    Models already moved keep the backend."""
+    """Undo :func:`use_thinc_fast` for what comes next: Thinc's Optimizer and
+    ``get_ops("cpu")`` pick their ops as Thinc does, and when the current ops
+    are the backend's, the ops that were current before the first
+    :func:`use_thinc_fast` come back (a plain Thinc NumpyOps if it never
+    switched); any other current ops (a GPU's, those of a ``use_ops`` block)
+    stay. The ops put back are the process's, whichever thread or context
+    calls it. Models already moved keep the backend."""
     from thinc import optimizers as thinc_optimizers
-    from thinc.api import set_current_ops
+    from thinc.api import get_current_ops, set_current_ops
 
     if thinc_optimizers.get_array_ops is _optimizer_array_ops:
         thinc_optimizers.get_array_ops = _ORIGINALS["get_array_ops"]
@@ -534,7 +536,8 @@ def stop_thinc_fast() -> None:
         if module.get_ops is _cpu_ops_are_ours:
             module.get_ops = _ORIGINALS[f"{module.__name__}.get_ops"]
     before = _ORIGINALS.pop("current_ops", None)
-    set_current_ops(before if before is not None else _ThincNumpyOps())
+    if isinstance(get_current_ops(), ThincFastOps):
+        set_current_ops(before if before is not None else _ThincNumpyOps())
 
 
 def _models_of(target: Any) -> list:

@@ -1,6 +1,6 @@
 """Layers: functions that build a :class:`~thinc_fast.model.Model`."""
 from .activations import Logistic, sigmoid_activation, softmax_activation
-from .chain import chain
+from .chain import chain, chain_any
 from .clone import clone, noop
 from .concatenate import concatenate
 from .dense_activations import (ClippedLinear, Dish, Gelu, HardSigmoid, HardSwish,
@@ -55,7 +55,7 @@ from .sparselinear import SparseLinear, SparseLinear_v2
 from .cauchysimilarity import CauchySimilarity
 from .with_ranges import with_nvtx_range, with_signpost_interval
 
-__all__ = ["chain", "clone", "noop", "concatenate", "Dropout", "LayerNorm", "Linear",
+__all__ = ["chain", "chain_any", "clone", "noop", "concatenate", "Dropout", "LayerNorm", "Linear",
            "Maxout", "Relu", "residual", "Softmax", "Softmax_v2", "with_debug",
            "ClippedLinear", "Dish", "Gelu", "HardSigmoid", "HardSwish", "HardSwishMobilenet",
            "HardTanh", "Mish", "ReluK", "Sigmoid", "Swish", "Logistic", "sigmoid_activation",

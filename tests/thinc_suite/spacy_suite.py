@@ -5,9 +5,9 @@ on as a user turns it on, side by side with a plain run of the same tests.
 Usage (the Python running it must have spacy 3.8, thinc_fast, pytest,
 hypothesis and mock installed):
 
-    python tests/thinc_suite/spacy.py                    # spacy_scope.txt: table
-    python tests/thinc_suite/spacy.py --files parser --show-failures
-    python tests/thinc_suite/spacy.py --check            # exit 1 on any test lost
+    python tests/thinc_suite/spacy_suite.py               # spacy_scope.txt: table
+    python tests/thinc_suite/spacy_suite.py --files parser --show-failures
+    python tests/thinc_suite/spacy_suite.py --check       # exit 1 on any test lost
 
 How it works. Nothing from spaCy is stored here: the installed spaCy's
 `spacy/tests/` run in place, twice, as pytest subprocesses side by side (the
@@ -17,7 +17,8 @@ installed. The backend run loads a plugin that calls
 ``thinc_fast.use_ops.v1`` callback does): the current ops become
 ``ThincFastOps``, Thinc's Optimizer takes the backend for NumPy arrays, and
 ``get_ops("cpu")`` gives the backend. The plugin counts the backend's kernel
-calls and the run fails when none was made (the switch did not take).
+calls (the run fails when none was made: the switch did not take) and the
+tests that start with other current ops (a test before them changed them).
 
 --check exits 1 when a test that passes in the control run does not pass
 with the backend (no exceptions are listed).
@@ -45,6 +46,7 @@ import json
 import os
 
 CALLS = {}
+OFF = []  # tests that started with other current ops (a test of their own set them)
 KERNELS = ("gemm", "maxout", "backprop_maxout", "seq2col", "gather_add", "scatter_add",
            "hash", "adam", "reduce_mean", "reduce_sum", "reduce_max")
 
@@ -63,9 +65,17 @@ def pytest_configure(config):
     use_thinc_fast()
 
 
+def pytest_runtest_setup(item):
+    from thinc.api import get_current_ops
+    from thinc_fast.backends.thinc_backend import ThincFastOps
+
+    if not isinstance(get_current_ops(), ThincFastOps):
+        OFF.append(item.nodeid)
+
+
 def pytest_sessionfinish(session, exitstatus):
     with open(os.environ["THINC_FAST_SPACY_CALLS"], "w") as out:
-        json.dump(CALLS, out)
+        json.dump({"calls": CALLS, "off": OFF}, out)
 '''
 
 
@@ -83,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args, tmp)
     except suite.RunnerError as err:
-        print(f"thinc_suite/spacy: {err}", file=sys.stderr)
+        print(f"thinc_suite/spacy_suite: {err}", file=sys.stderr)
         return 2
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -132,9 +142,12 @@ def run(args, tmp: Path) -> int:
             print((tmp / f"{label}.log").read_text()[-3000:])
             raise suite.RunnerError(f"the {label} run ended without a report"
                                     + (" (timeout)" if label in timed_out else ""))
-    calls = json.loads(calls_file.read_text()) if calls_file.exists() else {}
+    record = json.loads(calls_file.read_text()) if calls_file.exists() else {}
+    calls, off = record.get("calls", {}), record.get("off", [])
     print("backend kernel calls: " + (", ".join(f"{k} {v}" for k, v in sorted(calls.items()))
                                       or "none"))
+    print(f"tests that started on other current ops than ThincFastOps: {len(off)}"
+          + (f" (first: {', '.join(off[:5])})" if off else ""))
     lost = suite.lost_tests(control, fast)
     if args.show_failures or args.check:
         for nodeid, (outcome, reason) in sorted(lost.items()):
