@@ -28,11 +28,8 @@ substitution changes by design.
 """
 from __future__ import annotations
 
-import argparse
 import importlib.util
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -76,37 +73,15 @@ def known_failures(path: Path, minor: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--files", nargs="+", help="test files relative to thinc/tests/ "
-                        "(default: backend_scope.txt)")
-    parser.add_argument("-k", dest="keyword", help="passed to pytest -k")
-    parser.add_argument("--show-failures", action="store_true")
-    parser.add_argument("--check", action="store_true",
-                        help="exit 1 on a failure not in backend_known_failures.txt")
-    parser.add_argument("--timeout", type=float, default=900, help="seconds per pytest run")
-    args = parser.parse_args(argv)
-    tmp = Path(tempfile.mkdtemp(prefix="thinc_backend-"))
-    try:
-        return run(args, tmp)
-    except suite.RunnerError as err:
-        print(f"thinc_suite/backend: {err}", file=sys.stderr)
-        return 2
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    parser = suite.side_by_side_args(
+        __doc__.split("\n\n")[0], "test files relative to thinc/tests/ (default: "
+        "backend_scope.txt)", "exit 1 on a failure not in backend_known_failures.txt", 900)
+    return suite.run_in_temporary_folder(run, parser.parse_args(argv), "thinc_suite/backend")
 
 
 def run(args, tmp: Path) -> int:
-    plugins = tmp / "plugins"
-    plugins.mkdir()
-    (plugins / "_thinc_suite_report.py").write_text(suite.PLUGIN)
-    (plugins / "_thinc_fast_backend.py").write_text(BACKEND_PLUGIN)
-    env = suite.clean_env([str(plugins)])
-    found = suite.probe(sys.executable, env, str(tmp),
-                        ["thinc", "thinc_fast", "pytest", "hypothesis", "mock"])
-    for name, (version, where) in found.items():
-        if version is None:
-            raise suite.RunnerError(f"{sys.executable} cannot import {name} ({where})")
+    env, found = suite.plugins_and_env(tmp, "_thinc_fast_backend", BACKEND_PLUGIN,
+                                       ["thinc", "thinc_fast", "pytest", "hypothesis", "mock"])
     version, thinc_file = found["thinc"]
     minor = ".".join(str(version).split(".")[:2])
     if minor not in SUPPORTED:

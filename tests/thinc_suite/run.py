@@ -192,6 +192,50 @@ def probe(python: str, env: dict, cwd: str, modules: list[str]) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def side_by_side_args(description: str, files_help: str, check_help: str,
+                      timeout: float) -> argparse.ArgumentParser:
+    """The options of the side-by-side runners (backend.py, spacy_suite.py):
+    --files, -k, --show-failures, --check, --timeout."""
+    parser = argparse.ArgumentParser(description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--files", nargs="+", help=files_help)
+    parser.add_argument("-k", dest="keyword", help="passed to pytest -k")
+    parser.add_argument("--show-failures", action="store_true")
+    parser.add_argument("--check", action="store_true", help=check_help)
+    parser.add_argument("--timeout", type=float, default=timeout, help="seconds per pytest run")
+    return parser
+
+
+def run_in_temporary_folder(run, args, name: str) -> int:
+    """``run(args, tmp)`` in a fresh temporary folder, removed afterwards; a
+    RunnerError is printed (prefixed with `name`) and gives exit status 2."""
+    tmp = Path(tempfile.mkdtemp(prefix=f"{name.replace('/', '_')}-"))
+    try:
+        return run(args, tmp)
+    except RunnerError as err:
+        print(f"{name}: {err}", file=sys.stderr)
+        return 2
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def plugins_and_env(tmp: Path, plugin_name: str, plugin_text: str,
+                    modules: list[str]) -> tuple:
+    """Write the reporting plugin and `plugin_text` (as module `plugin_name`)
+    under <tmp>/plugins, and check that this Python imports `modules` there:
+    returns (environment, {module: [version, file]})."""
+    plugins = tmp / "plugins"
+    plugins.mkdir()
+    (plugins / "_thinc_suite_report.py").write_text(PLUGIN)
+    (plugins / f"{plugin_name}.py").write_text(plugin_text)
+    env = clean_env([str(plugins)])
+    found = probe(sys.executable, env, str(tmp), modules)
+    for name, (version, where) in found.items():
+        if version is None:
+            raise RunnerError(f"{sys.executable} cannot import {name} ({where})")
+    return env, found
+
+
 def clean_env(extra_path: list[str]) -> dict:
     """The environment of a run: our folders first on the path, then the caller's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHON"))}

@@ -25,12 +25,9 @@ with the backend (no exceptions are listed).
 """
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -80,36 +77,17 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--files", nargs="*", help="test files or folders under spacy/tests/ "
-                        "(default: spacy_scope.txt)")
-    parser.add_argument("-k", dest="keyword", help="pytest -k expression")
-    parser.add_argument("--show-failures", action="store_true")
-    parser.add_argument("--check", action="store_true",
-                        help="exit 1 when a test passing in the control run does not pass")
-    parser.add_argument("--timeout", type=float, default=1200, help="seconds per pytest run")
-    args = parser.parse_args(argv)
-    tmp = Path(tempfile.mkdtemp(prefix="spacy_backend-"))
-    try:
-        return run(args, tmp)
-    except suite.RunnerError as err:
-        print(f"thinc_suite/spacy_suite: {err}", file=sys.stderr)
-        return 2
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    parser = suite.side_by_side_args(
+        __doc__.split("\n\n")[0], "test files or folders under spacy/tests/ (default: "
+        "spacy_scope.txt)", "exit 1 when a test passing in the control run does not pass",
+        1200)
+    return suite.run_in_temporary_folder(run, parser.parse_args(argv), "thinc_suite/spacy_suite")
 
 
 def run(args, tmp: Path) -> int:
-    plugins = tmp / "plugins"
-    plugins.mkdir()
-    (plugins / "_thinc_suite_report.py").write_text(suite.PLUGIN)
-    (plugins / "_thinc_fast_spacy.py").write_text(BACKEND_PLUGIN)
-    env = suite.clean_env([str(plugins)])
-    found = suite.probe(sys.executable, env, str(tmp),
-                        ["spacy", "thinc", "thinc_fast", "pytest", "hypothesis", "mock"])
-    for name, (version, where) in found.items():
-        if version is None:
-            raise suite.RunnerError(f"{sys.executable} cannot import {name} ({where})")
+    env, found = suite.plugins_and_env(
+        tmp, "_thinc_fast_spacy", BACKEND_PLUGIN,
+        ["spacy", "thinc", "thinc_fast", "pytest", "hypothesis", "mock"])
     version, spacy_file = found["spacy"]
     minor = ".".join(str(version).split(".")[:2])
     if minor not in SUPPORTED:
