@@ -82,12 +82,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(args, tmp: Path) -> int:
     env, found = suite.plugins_and_env(tmp, "_thinc_fast_backend", BACKEND_PLUGIN,
                                        ["thinc", "thinc_fast", "pytest", "hypothesis", "mock"])
-    version, thinc_file = found["thinc"]
-    minor = ".".join(str(version).split(".")[:2])
-    if minor not in SUPPORTED:
-        raise suite.RunnerError(f"thinc {version}: the backend is tested with Thinc "
-                                f"{' and '.join(SUPPORTED)}")
-    tests = Path(thinc_file).parent / "tests"
+    version, minor, tests = suite.installed_tests(found, "thinc", SUPPORTED, "Thinc")
     files = args.files or suite.read_list(HERE / "backend_scope.txt")
     files = [f for f in files if (tests / suite.file_of(f)).exists()]
     print(f"Thinc {version}: {tests}\nthinc_fast {found['thinc_fast'][0]}: "
@@ -102,11 +97,7 @@ def run(args, tmp: Path) -> int:
     control, fast = results["thinc"], results["thinc_fast"]
     suite.print_table(files, control, fast, times,
                       labels=(f"Thinc {version}", f"Thinc {version} + ThincFastOps"))
-    for label in ("thinc", "thinc_fast"):
-        if results[label]["end"] is None:
-            print((tmp / f"{label}.log").read_text()[-3000:])
-            raise suite.RunnerError(f"the {label} run ended without a report"
-                                    + (" (timeout)" if label in timed_out else ""))
+    suite.require_reports(results, tmp, timed_out)
     lost = suite.lost_tests(control, fast)
     for nodeid in [n for n in lost if "[NumpyOps" in n]:
         # a test parametrized over the NumpyOps class runs as [ThincFastOps...]

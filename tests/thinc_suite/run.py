@@ -206,9 +206,10 @@ def side_by_side_args(description: str, files_help: str, check_help: str,
     return parser
 
 
-def run_in_temporary_folder(run, args, name: str) -> int:
-    """``run(args, tmp)`` in a fresh temporary folder, removed afterwards; a
-    RunnerError is printed (prefixed with `name`) and gives exit status 2."""
+def run_in_temporary_folder(run, args, name: str, keep: bool = False) -> int:
+    """``run(args, tmp)`` in a fresh temporary folder, removed afterwards
+    unless `keep`; a RunnerError is printed (prefixed with `name`) and gives
+    exit status 2."""
     tmp = Path(tempfile.mkdtemp(prefix=f"{name.replace('/', '_')}-"))
     try:
         return run(args, tmp)
@@ -216,7 +217,21 @@ def run_in_temporary_folder(run, args, name: str) -> int:
         print(f"{name}: {err}", file=sys.stderr)
         return 2
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if keep:
+            print(f"temporary folder kept: {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def installed_tests(found: dict, package: str, supported: tuple, name: str) -> tuple:
+    """(version, "major.minor", its tests folder) of `package` as probed in
+    `found`; RunnerError unless its minor version is one of `supported`."""
+    version, where = found[package]
+    minor = ".".join(str(version).split(".")[:2])
+    if minor not in supported:
+        raise RunnerError(f"{package} {version}: the backend is tested with {name} "
+                          f"{' and '.join(supported)}")
+    return version, minor, Path(where).parent / "tests"
 
 
 def plugins_and_env(tmp: Path, plugin_name: str, plugin_text: str,
@@ -310,18 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("pytest_args", nargs="*", help="after --: extra pytest arguments")
     args = parser.parse_args(argv)
-
-    tmp = Path(tempfile.mkdtemp(prefix="thinc_suite-"))
-    try:
-        return run(args, tmp)
-    except RunnerError as err:
-        print(f"thinc_suite: {err}", file=sys.stderr)
-        return 2
-    finally:
-        if args.keep:
-            print(f"temporary folder kept: {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    return run_in_temporary_folder(run, args, "thinc_suite", keep=args.keep)
 
 
 def run(args, tmp: Path) -> int:
@@ -454,6 +458,16 @@ def run_side_by_side(commands: dict, tmp: Path, timeout: float):
                 log.close()
                 results[label] = parse_report(tmp / f"{label}.jsonl")
     return results, times, timed_out
+
+
+def require_reports(results: dict, tmp: Path, timed_out: list) -> None:
+    """RunnerError (after the end of its log) for a run of `results` that
+    ended without its final report: it crashed or passed the timeout."""
+    for label, result in results.items():
+        if result["end"] is None:
+            print((tmp / f"{label}.log").read_text()[-3000:])
+            raise RunnerError(f"the {label} run ended without a report"
+                              + (" (timeout)" if label in timed_out else ""))
 
 
 def lost_tests(control: dict, fast: dict) -> dict:

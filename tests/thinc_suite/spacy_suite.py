@@ -88,12 +88,7 @@ def run(args, tmp: Path) -> int:
     env, found = suite.plugins_and_env(
         tmp, "_thinc_fast_spacy", BACKEND_PLUGIN,
         ["spacy", "thinc", "thinc_fast", "pytest", "hypothesis", "mock"])
-    version, spacy_file = found["spacy"]
-    minor = ".".join(str(version).split(".")[:2])
-    if minor not in SUPPORTED:
-        raise suite.RunnerError(f"spacy {version}: the backend is tested with spaCy "
-                                f"{' and '.join(SUPPORTED)}")
-    tests = Path(spacy_file).parent / "tests"
+    version, _minor, tests = suite.installed_tests(found, "spacy", SUPPORTED, "spaCy")
     files = args.files or suite.read_list(HERE / "spacy_scope.txt")
     missing = [f for f in files if not (tests / f).exists()]
     if missing:
@@ -115,11 +110,7 @@ def run(args, tmp: Path) -> int:
                      {suite.file_of(n) for n in fast["tests"]})
     suite.print_table(by_file, control, fast, times,
                       labels=(f"spaCy {version}", f"spaCy {version} + ThincFastOps"))
-    for label in ("spacy", "thinc_fast"):
-        if results[label]["end"] is None:
-            print((tmp / f"{label}.log").read_text()[-3000:])
-            raise suite.RunnerError(f"the {label} run ended without a report"
-                                    + (" (timeout)" if label in timed_out else ""))
+    suite.require_reports(results, tmp, timed_out)
     record = json.loads(calls_file.read_text()) if calls_file.exists() else {}
     calls, off = record.get("calls", {}), record.get("off", [])
     print("backend kernel calls: " + (", ".join(f"{k} {v}" for k, v in sorted(calls.items()))
