@@ -521,7 +521,8 @@ static void thf_pool_after_fork_child(void)
 
 /* Register the fork handlers once: fork_guard.h's, which keep fork() from
  * copying blis's locks while a call of ours holds one, and the child's reset
- * of the pool. Call with the GIL held (it guards `atfork`). */
+ * of the pool. Called when gemm is set up, at import, before any worker
+ * starts or blis call runs; with the GIL held (it guards `atfork`). */
 static void thf_pool_install_fork_handlers(void)
 {
     if (!thf_pool.atfork) {
@@ -534,7 +535,6 @@ static void thf_pool_install_fork_handlers(void)
  * (PyThread_start_new_thread reads the interpreter's thread stack size). */
 static int thf_pool_grow(int wanted)
 {
-    thf_pool_install_fork_handlers();
     if (wanted > THF_POOL_MAX_HELPERS)
         wanted = THF_POOL_MAX_HELPERS;
     while (thf_pool.nworkers < wanted) {

@@ -457,6 +457,7 @@ def run_side_by_side(commands: dict, tmp: Path, timeout: float):
                 times[label] = time.monotonic() - start
                 log.close()
                 results[label] = parse_report(tmp / f"{label}.jsonl")
+    times = {label: times[label] for label in commands}  # in the commands' order
     return results, times, timed_out
 
 
