@@ -108,6 +108,21 @@ import sys
 
 _out = open(os.environ["THINC_SUITE_REPORT"], "a", encoding="utf8")
 
+# Hypothesis tests run without shrinking (or explaining) a failing example: the
+# test fails all the same, only its counterexample is not minimised. Loaded
+# before the suite's conftest, whose own profile (Thinc's: no deadlines) takes
+# these phases as its default. Where the installed Thinc's own tests fail (Thinc
+# 9.1.1's test_compare_activations_to_torch under NumPy 2.4: 48 tests), shrinking
+# took most of the run.
+try:
+    from hypothesis import Phase, settings
+except ImportError:
+    pass
+else:
+    settings.register_profile("thinc_suite_unshrunk", phases=[
+        Phase.explicit, Phase.reuse, Phase.generate, Phase.target])
+    settings.load_profile("thinc_suite_unshrunk")
+
 
 def _write(**record):
     _out.write(json.dumps(record) + "\\n")
