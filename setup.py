@@ -68,9 +68,28 @@ EXTENSIONS = [
     for name in KERNEL_MODULES
 ]
 
+
+
+def build_jobs():
+    """How many modules to translate and compile at once: one per CPU this
+    process may use, at most one per module (THINC_FAST_BUILD_JOBS overrides).
+    gcc takes 15-30 s a module at -O3 with the ISA clones; on two cores a build
+    takes about 60 s instead of 90."""
+    wanted = os.environ.get("THINC_FAST_BUILD_JOBS", "")
+    if wanted.strip().isdigit() and int(wanted) > 0:
+        return int(wanted)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(len(KERNEL_MODULES), cpus or 1))
+
+
+JOBS = build_jobs()
+
 setup(
     ext_modules=cythonize(
         EXTENSIONS,
         compiler_directives={"language_level": "3"},
+        nthreads=JOBS if JOBS > 1 else 0,
     ),
+    # setuptools' own `build_ext -j`: a -j on the command line still wins
+    options={"build_ext": {"parallel": JOBS}},
 )
