@@ -218,6 +218,21 @@ def test_a_failed_model_folder_swap_keeps_the_previous_folder(tmp_path, monkeypa
     assert json.loads((target / "meta.json").read_text()) == {"n": 3}
 
 
+def test_workers_without_ray_say_which_extra_to_install(tmp_path):
+    # runs with Ray installed or not: a module named ray that fails to import
+    # stands first on the command's path, as when Ray is missing
+    hide = tmp_path / "no_ray"
+    hide.mkdir()
+    (hide / "ray.py").write_text('raise ModuleNotFoundError("No module named \'ray\'", '
+                                 'name="ray")\n')
+    result = cli("train", "-q", "--workers", "2", "-o", tmp_path / "out", cwd=tmp_path,
+                 check=False, path=[hide])
+    assert result.returncode == 1
+    assert "Error: Distributed training needs Ray: pip install 'thinc_fast[ray]'" in result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert not (tmp_path / "out").exists(), "nothing is written before the check"
+
+
 def test_errors_of_the_distributed_layer_are_shown_as_messages(tmp_path):
     ray = pytest.importorskip("ray")
     if getattr(ray, "__file__", None) is None:  # a folder named ray (Ray's /tmp/ray) in the cwd
