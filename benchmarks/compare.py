@@ -262,6 +262,50 @@ def bench_gemm_step(rounds: int) -> None:
         SUMMARY["MLP step gemms, of peak"] = f"{min(fractions):.0%}-{max(fractions):.0%}"
 
 
+def bench_gemm_step_one_thread(rounds: int) -> None:
+    """The step's gemms with each library on one thread (ours by
+    set_num_threads(1), OpenBLAS by threadpoolctl), each as a fraction of the
+    one-thread FMA peak: how near the limit the kernels themselves run, apart
+    from how the second core helps (gemm_step)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        print("\ngemm_step1: needs threadpoolctl (pip install threadpoolctl) to hold NumPy's "
+              "BLAS to one thread; skipped")
+        return
+    rng = numpy.random.default_rng(0)
+    print(f"\nevery gemm of the step, each library on ONE thread, GFLOP/s median (min-max) of "
+          f"{rounds} interleaved rounds; of peak: of the one-thread FMA peak")
+    print(f"  {'gemm':<16} {'m x k x n':>13} {'op':>4} {'thinc_fast':>22} {'numpy matmul':>22} "
+          f"{'ratio':>6} {'ours':>5} {'numpy':>5}")
+    ours_share, numpy_share = [], []
+    thinc_fast.set_num_threads(1)
+    try:
+        with threadpool_limits(1, user_api="blas"):
+            for label, m, k, n, trans, users in STEP_GEMMS:
+                ours, theirs = step_gemm_operands(m, k, n, trans, rng, users)
+                flops = 2.0 * m * k * n
+                times = run_interleaved({"thinc_fast": ours, "numpy": theirs}, rounds,
+                                        inner=_inner(flops))
+                med = {name: statistics.median(ts) for name, ts in times.items()}
+                cells = "".join(f" {flops / med[name] / 1e9:7.1f} ({flops / max(ts) / 1e9:5.0f}-"
+                                f"{flops / min(ts) / 1e9:4.0f})" for name, ts in times.items())
+                shares = ""
+                if PEAK:
+                    a, b = (flops / med[name] / 1e9 / PEAK[1] for name in ("thinc_fast", "numpy"))
+                    ours_share.append(a)
+                    numpy_share.append(b)
+                    shares = f" {a:5.0%} {b:5.0%}"
+                print(f"  {label:<16} {f'{m}x{k}x{n}':>13} {trans:>4}{cells} "
+                      f"{med['numpy'] / med['thinc_fast']:6.2f}{shares}", flush=True)
+    finally:
+        thinc_fast.set_num_threads(N_THREADS)
+    if ours_share:
+        SUMMARY["MLP step gemms on one thread, of its peak: ours / NumPy"] = (
+            f"{min(ours_share):.0%}-{max(ours_share):.0%} / "
+            f"{min(numpy_share):.0%}-{max(numpy_share):.0%}")
+
+
 def bench_gemm_mixed(rounds: int) -> None:
     """Each gemm of the step right after a numpy.matmul of the same shape (as when
     a user's code uses NumPy between steps) against the same gemm alone: only
@@ -1008,8 +1052,9 @@ def main() -> None:
     parser.add_argument("--idle-wait", type=float, default=IDLE_WAIT_SECONDS,
                         help="on a shared machine: before each timed run, wait up to this many "
                              "seconds for the CPUs to be >= 90%% idle (0: off)")
-    parser.add_argument("--only", default="gemm,gemm_step,gemm_mixed,adam,seq,text,mlp_big,mlp_small,ray,ray_text,gpu",
-                        help="comma-separated rows: gemm, gemm_step, gemm_mixed, adam, seq, text, "
+    parser.add_argument("--only", default="gemm,gemm_step,gemm_step1,gemm_mixed,adam,seq,text,mlp_big,mlp_small,ray,ray_text,gpu",
+                        help="comma-separated rows: gemm, gemm_step, gemm_step1 (the same gemms, each "
+                             "library on one thread), gemm_mixed, adam, seq, text, "
                              "mlp_big, mlp_small, ray, ray_text, gpu, spacy (not run by default: "
                              "it needs spaCy 3.8, i.e. Thinc 8.3, beside thinc_fast)")
     parser.add_argument("--record", metavar="PATH",
@@ -1020,6 +1065,11 @@ def main() -> None:
     parser.add_argument("--spacy-epochs", type=int, default=2, help="spacy row: epochs per run")
     args = parser.parse_args()
     rows = set(args.only.split(","))
+    known = {"gemm", "gemm_step", "gemm_step1", "gemm_mixed", "adam", "seq", "text", "mlp_big",
+             "mlp_small", "ray", "ray_text", "gpu", "spacy"}
+    if rows - known:
+        parser.error(f"--only: unknown row(s) {', '.join(sorted(rows - known))}; "
+                     f"the rows are {', '.join(sorted(known))}")
     GAP_SECONDS = args.gap
     IDLE_WAIT_SECONDS = args.idle_wait
     print(_blis_arch.summary())
@@ -1041,12 +1091,14 @@ def main() -> None:
           f"torch: {torch.__version__ if torch else None}; numpy {numpy.__version__}")
     blas = numpy_blas_summary()
     print(f"NumPy's BLAS: {blas}")
-    if rows & {"gemm", "gemm_step", "gemm_mixed"}:
+    if rows & {"gemm", "gemm_step", "gemm_step1", "gemm_mixed"}:
         SUMMARY["NumPy's BLAS"] = blas
     if "gemm" in rows:
         bench_gemm(args.rounds)
     if "gemm_step" in rows:
         bench_gemm_step(args.rounds)
+    if "gemm_step1" in rows:
+        bench_gemm_step_one_thread(args.rounds)
     if "gemm_mixed" in rows:
         bench_gemm_mixed(args.rounds)
     if "adam" in rows:
