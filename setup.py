@@ -71,10 +71,13 @@ EXTENSIONS = [
 
 
 def build_jobs():
-    """How many modules to translate and compile at once: one per CPU this
-    process may use, at most one per module (THINC_FAST_BUILD_JOBS overrides).
-    gcc takes 15-30 s a module at -O3 with the ISA clones; on two cores a build
-    takes about 60 s instead of 90."""
+    """How many modules to compile at once (setuptools' build_ext runs them on
+    threads): one per CPU this process may use, at most one per module
+    (THINC_FAST_BUILD_JOBS overrides). gcc takes 15-30 s a module at -O3 with
+    the ISA clones; on two cores a build from scratch takes about 60 s instead of 100.
+    Cython's translation (a few seconds) stays serial: its parallel mode starts
+    processes, which under the spawn and forkserver start methods (Python 3.14's
+    default on Linux) would run this script again."""
     wanted = os.environ.get("THINC_FAST_BUILD_JOBS", "")
     if wanted.strip().isdigit() and int(wanted) > 0:
         return int(wanted)
@@ -88,7 +91,6 @@ setup(
     ext_modules=cythonize(
         EXTENSIONS,
         compiler_directives={"language_level": "3"},
-        nthreads=JOBS if JOBS > 1 else 0,
     ),
     # setuptools' own `build_ext -j`: a -j on the command line still wins
     options={"build_ext": {"parallel": JOBS}},
