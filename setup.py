@@ -69,7 +69,6 @@ EXTENSIONS = [
 ]
 
 
-
 def build_jobs():
     """How many modules to compile at once (setuptools' build_ext runs them on
     threads): one per CPU this process may use, at most one per module

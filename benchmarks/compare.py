@@ -227,6 +227,21 @@ def _threads_used(fn: Callable[[], None], calls: int = 64) -> int:
     return N_THREADS if jobs * 2 >= calls else 1
 
 
+def _timed_step_gemms(rounds: int, rng):
+    """For each product of STEP_GEMMS, ours and numpy.matmul timed in
+    interleaved rounds (at the thread counts set now): yields label, m, k, n,
+    trans, our closure, flops, {"thinc_fast": median, "numpy": median} and the
+    two "GFLOP/s (min-max)" table cells."""
+    for label, m, k, n, trans, users in STEP_GEMMS:
+        ours, theirs = step_gemm_operands(m, k, n, trans, rng, users)
+        flops = 2.0 * m * k * n
+        times = run_interleaved({"thinc_fast": ours, "numpy": theirs}, rounds, inner=_inner(flops))
+        med = {name: statistics.median(ts) for name, ts in times.items()}
+        cells = "".join(f" {flops / med[name] / 1e9:7.1f} ({flops / max(ts) / 1e9:5.0f}-"
+                        f"{flops / min(ts) / 1e9:4.0f})" for name, ts in times.items())
+        yield label, m, k, n, trans, ours, flops, med, cells
+
+
 def bench_gemm_step(rounds: int) -> None:
     """Each gemm of the step alone: ours and numpy.matmul interleaved, after a gap."""
     rng = numpy.random.default_rng(0)
@@ -238,16 +253,10 @@ def bench_gemm_step(rounds: int) -> None:
     print(f"  {'gemm':<16} {'m x k x n':>13} {'op':>4} {'thinc_fast':>22} {'numpy matmul':>22} "
           f"{'ratio':>6} {'thr':>3} {'ours of peak':>13}")
     ratios, fractions = [], []
-    for label, m, k, n, trans, users in STEP_GEMMS:
-        ours, theirs = step_gemm_operands(m, k, n, trans, rng, users)
-        flops = 2.0 * m * k * n
-        times = run_interleaved({"thinc_fast": ours, "numpy": theirs}, rounds, inner=_inner(flops))
+    for label, m, k, n, trans, ours, flops, med, cells in _timed_step_gemms(rounds, rng):
         threads = _threads_used(ours)
-        med = {name: statistics.median(ts) for name, ts in times.items()}
         ratio = med["numpy"] / med["thinc_fast"]
         ratios.append(ratio)
-        cells = "".join(f" {flops / med[name] / 1e9:7.1f} ({flops / max(ts) / 1e9:5.0f}-"
-                        f"{flops / min(ts) / 1e9:4.0f})" for name, ts in times.items())
         fraction = ""
         if PEAK:
             share = flops / med["thinc_fast"] / 1e9 / PEAK[threads]
@@ -282,14 +291,7 @@ def bench_gemm_step_one_thread(rounds: int) -> None:
     thinc_fast.set_num_threads(1)
     try:
         with threadpool_limits(1, user_api="blas"):
-            for label, m, k, n, trans, users in STEP_GEMMS:
-                ours, theirs = step_gemm_operands(m, k, n, trans, rng, users)
-                flops = 2.0 * m * k * n
-                times = run_interleaved({"thinc_fast": ours, "numpy": theirs}, rounds,
-                                        inner=_inner(flops))
-                med = {name: statistics.median(ts) for name, ts in times.items()}
-                cells = "".join(f" {flops / med[name] / 1e9:7.1f} ({flops / max(ts) / 1e9:5.0f}-"
-                                f"{flops / min(ts) / 1e9:4.0f})" for name, ts in times.items())
+            for label, m, k, n, trans, _, flops, med, cells in _timed_step_gemms(rounds, rng):
                 shares = ""
                 if PEAK:
                     a, b = (flops / med[name] / 1e9 / PEAK[1] for name in ("thinc_fast", "numpy"))
@@ -1043,6 +1045,11 @@ def bench_spacy(rounds: int, docs: int, epochs: int) -> None:
     thinc_fast.set_num_threads(N_THREADS)
 
 
+# The rows main() can run, in the order it runs them (spacy only when asked for).
+ROWS = ("gemm", "gemm_step", "gemm_step1", "gemm_mixed", "adam", "seq", "text", "mlp_big",
+        "mlp_small", "ray", "ray_text", "gpu", "spacy")
+
+
 def main() -> None:
     global GAP_SECONDS, IDLE_WAIT_SECONDS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -1052,7 +1059,7 @@ def main() -> None:
     parser.add_argument("--idle-wait", type=float, default=IDLE_WAIT_SECONDS,
                         help="on a shared machine: before each timed run, wait up to this many "
                              "seconds for the CPUs to be >= 90%% idle (0: off)")
-    parser.add_argument("--only", default="gemm,gemm_step,gemm_step1,gemm_mixed,adam,seq,text,mlp_big,mlp_small,ray,ray_text,gpu",
+    parser.add_argument("--only", default=",".join(r for r in ROWS if r != "spacy"),
                         help="comma-separated rows: gemm, gemm_step, gemm_step1 (the same gemms, each "
                              "library on one thread), gemm_mixed, adam, seq, text, "
                              "mlp_big, mlp_small, ray, ray_text, gpu, spacy (not run by default: "
@@ -1065,11 +1072,9 @@ def main() -> None:
     parser.add_argument("--spacy-epochs", type=int, default=2, help="spacy row: epochs per run")
     args = parser.parse_args()
     rows = set(args.only.split(","))
-    known = {"gemm", "gemm_step", "gemm_step1", "gemm_mixed", "adam", "seq", "text", "mlp_big",
-             "mlp_small", "ray", "ray_text", "gpu", "spacy"}
-    if rows - known:
-        parser.error(f"--only: unknown row(s) {', '.join(sorted(rows - known))}; "
-                     f"the rows are {', '.join(sorted(known))}")
+    if rows - set(ROWS):
+        parser.error(f"--only: unknown row(s) {', '.join(sorted(rows - set(ROWS)))}; "
+                     f"the rows are {', '.join(ROWS)}")
     GAP_SECONDS = args.gap
     IDLE_WAIT_SECONDS = args.idle_wait
     print(_blis_arch.summary())
