@@ -165,6 +165,39 @@ def test_cblas_sgemm_is_thinc_fasts(ops, threads, transA, transB, m, k, n):
     numpy.testing.assert_allclose(C, expected, rtol=1e-4, atol=1e-4 * k ** 0.5)
 
 
+def test_own_numpy_ops_hand_out_thincs_cblas_with_our_sgemm(threads):
+    """thinc_fast's own NumpyOps (thinc_fast.api) answer cblas() as Thinc's do:
+    a new Thinc CBlas per call, for Cython code built against Thinc, here with
+    our sgemm in it; the other ops raise Thinc's NotImplementedError."""
+    from thinc.backends.cblas import CBlas
+
+    from thinc_fast.api import CupyOps, NumpyOps, Ops
+
+    ours = NumpyOps()
+    table = ours.cblas()
+    assert type(table) is CBlas and ours.cblas() is not table
+    address, sgemm = _thinc_sgemm(table)
+    assert address == _thinc_sgemm(ThincFastOps().cblas())[0]
+    assert address != _thinc_sgemm(ThincNumpyOps().cblas())[0]
+    A, B, C = rand(40, 30), rand(20, 30), rand(40, 20)
+    expected = 2.0 * (A.astype("f8") @ B.T.astype("f8")) + 0.5 * C
+    sgemm(0, 1, 40, 20, 30, 2.0, A.ctypes.data, 30, B.ctypes.data, 30, 0.5, C.ctypes.data, 20)
+    numpy.testing.assert_allclose(C, expected, rtol=1e-4, atol=1e-4)
+    for other in (Ops(), CupyOps.__new__(CupyOps)):
+        with pytest.raises(NotImplementedError, match="does not provide C BLAS functions"):
+            other.cblas()
+
+
+def test_own_numpy_ops_cblas_without_thinc_says_what_to_install(monkeypatch):
+    import sys
+
+    from thinc_fast.api import NumpyOps
+
+    monkeypatch.setitem(sys.modules, "thinc.backends.cblas", None)  # import fails
+    with pytest.raises(NotImplementedError, match=r"Thinc cannot be imported.*pip install"):
+        NumpyOps().cblas()
+
+
 def test_sequence_kernels_match_thinc(ops, threads):
     fast, thinc = ops
     X = rand(200, 9)

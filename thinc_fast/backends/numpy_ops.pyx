@@ -111,6 +111,23 @@ class NumpyOps(Ops):
     def _new_array(self, shape, dtype, zeros):
         return aligned_empty(shape, dtype, zeros)
 
+    def cblas(self):
+        """A new ``thinc.backends.cblas.CBlas`` (Thinc's table of C BLAS
+        functions, for Cython code compiled against Thinc, as Thinc's
+        ``NumpyOps.cblas()`` returns) whose sgemm is this module's gemm: blis
+        with the kernel chosen per shape, split over the threads. Needs Thinc
+        (8.3 or 9.1) installed; raises NotImplementedError without it."""
+        try:
+            from thinc.backends.cblas import CBlas
+        except ImportError as exc:
+            raise NotImplementedError(
+                "NumpyOps.cblas() returns Thinc's CBlas, a Cython type for code compiled "
+                f"against Thinc, and Thinc cannot be imported here ({exc}): "
+                "pip install 'thinc>=8.3,<9.2'") from exc
+        from .thinc_backend import with_our_sgemm
+
+        return with_our_sgemm(CBlas())
+
     def gemm(self, x, y, out=None, trans1=False, trans2=False, *, alpha=1.0, beta=0.0):
         """``out := alpha * op(x) @ op(y) + beta * out`` through blis (float32).
 

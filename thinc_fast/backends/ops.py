@@ -302,6 +302,13 @@ class Ops:
         if isinstance(batch, numpy.ndarray) or type(batch).__module__.split(".")[0] == "cupy":
             batch = self.as_contig(self.asarray(batch))
         return batch
+    def cblas(self):
+        """Thinc's table of C BLAS functions (``thinc.backends.cblas.CBlas``),
+        for Cython code compiled against Thinc. Only :class:`NumpyOps` has one."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not provide C BLAS functions: Thinc's CBlas "
+            "table comes from NumpyOps().cblas(), with Thinc installed")
+
     def gemm(self, x, y, out=None, trans1: bool = False, trans2: bool = False, *,
              alpha: float = 1.0, beta: float = 0.0):
         """General matrix product: ``out := alpha * op(x) @ op(y) + beta * out``.

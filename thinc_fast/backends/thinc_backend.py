@@ -146,6 +146,16 @@ def _check_more_lengths_than_rows(name: str, d: Any, lengths: Any) -> None:
                          "gradient; give one length per row (per sequence)")
 
 
+def with_our_sgemm(table: Any) -> Any:
+    """Thinc's ``CBlas`` `table` with its sgemm pointed at thinc_fast's gemm
+    (left on Thinc's own when Thinc's ``set_sgemm`` is missing or changed:
+    :func:`cblas_status` says why); returns `table`."""
+    setter = _set_sgemm_function()
+    if setter is not None:
+        setter(table, _kernels.thinc_cblas_sgemm_address())
+    return table
+
+
 def cblas_status() -> str:
     """Whether ``ThincFastOps.cblas()`` carries thinc_fast's sgemm, and why not."""
     _set_sgemm_function()
@@ -263,10 +273,7 @@ class ThincFastOps(_ThincNumpyOps):
         and NER take their gemm from here); Thinc's own when that cannot be set."""
         table = getattr(self, "_thinc_fast_cblas", None)
         if table is None:  # built once: spaCy asks for it at every step
-            table = super().cblas()
-            setter = _set_sgemm_function()
-            if setter is not None:
-                setter(table, _kernels.thinc_cblas_sgemm_address())
+            table = with_our_sgemm(super().cblas())
             self._thinc_fast_cblas = table
         return table
 
