@@ -233,6 +233,27 @@ def test_workers_without_ray_say_which_extra_to_install(tmp_path):
     assert not (tmp_path / "out").exists(), "nothing is written before the check"
 
 
+def test_info_says_when_ray_is_installed_but_cannot_be_imported(tmp_path):
+    """The ray line imports Ray rather than trusting the package metadata: an
+    install that cannot be imported is named as such (with Ray absent, the line
+    says how to install it)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    hide = tmp_path / "broken_ray"
+    hide.mkdir()
+    (hide / "ray.py").write_text('raise ImportError("libray_core.so: cannot open shared object")\n')
+    line = [row for row in cli("info", cwd=tmp_path, path=[hide]).stdout.splitlines()
+            if row.lstrip().startswith("ray:")]
+    assert len(line) == 1, line
+    try:
+        installed = version("ray")
+    except PackageNotFoundError:
+        assert "not installed (pip install 'thinc_fast[ray]')" in line[0]
+    else:
+        assert (f"ray {installed} is installed but cannot be imported (ImportError: "
+                "libray_core.so: cannot open shared object); reinstall it") in line[0], line[0]
+
+
 def test_errors_of_the_distributed_layer_are_shown_as_messages(tmp_path):
     ray = pytest.importorskip("ray")
     if getattr(ray, "__file__", None) is None:  # a folder named ray (Ray's /tmp/ray) in the cwd

@@ -156,6 +156,15 @@ def exchange_info() -> str:
         ray_version = version("ray")
     except Exception:
         return "not installed (pip install 'thinc_fast[ray]')"
+    try:  # about a second, but the line then says whether --workers can start Ray
+        import ray
+    except Exception as exc:
+        return (f"ray {ray_version} is installed but cannot be imported ({type(exc).__name__}: "
+                f"{exc}); reinstall it: pip install --force-reinstall 'thinc_fast[ray]'")
+    if getattr(ray, "__file__", None) is None:
+        where = ", ".join(getattr(ray, "__path__", []))
+        return (f"ray {ray_version} is installed, but 'ray' imports a folder without Ray's "
+                f"code ({where}): run from another directory")
     torch = torch_version()
     if torch is None:
         return (f"ray {ray_version}; gradients through the object store (torch not installed; "
