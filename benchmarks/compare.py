@@ -22,7 +22,10 @@ from typing import Callable, Dict, List
 
 import numpy
 
-from mlp_configs import MLP_784_512_512_10  # benchmarks/mlp_configs.py
+try:  # imported by asv as benchmarks.compare
+    from .mlp_configs import MLP_784_512_512_10
+except ImportError:  # run as a script: python benchmarks/compare.py
+    from mlp_configs import MLP_784_512_512_10
 
 N_THREADS = min(2, len(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else 2
 

@@ -26,7 +26,10 @@ import thinc_fast
 from thinc_fast.backends import _blis_arch
 from thinc_fast.backends import numpy_ops
 
-from compare import step_gemm_operands  # the step's gemms as compare.py times them
+try:  # the step's gemms as compare.py times them (asv imports this as benchmarks.gemm_sweep)
+    from .compare import step_gemm_operands
+except ImportError:  # run as a script
+    from compare import step_gemm_operands
 
 LAYERS = [(784, 64), (64, 10), (784, 512), (512, 512), (512, 10), (288, 288), (96, 288),
           (288, 96), (64, 64), (300, 200)]

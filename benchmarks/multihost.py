@@ -55,7 +55,10 @@ import numpy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 from netns import end_namespaces, namespaces_unavailable, sh  # noqa: E402  (tools/netns.py)
-from mlp_configs import MLP_784_512_512_10  # noqa: E402  (benchmarks/mlp_configs.py)
+try:  # asv imports this as benchmarks.multihost
+    from .mlp_configs import MLP_784_512_512_10  # noqa: E402
+except ImportError:  # run as a script
+    from mlp_configs import MLP_784_512_512_10  # noqa: E402
 from thinc_fast.step import DEFAULT_BUCKET_BYTES  # noqa: E402
 
 PORT = 6379
