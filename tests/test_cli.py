@@ -228,7 +228,8 @@ def test_workers_without_ray_say_which_extra_to_install(tmp_path):
     result = cli("train", "-q", "--workers", "2", "-o", tmp_path / "out", cwd=tmp_path,
                  check=False, path=[hide])
     assert result.returncode == 1
-    assert "Error: Distributed training needs Ray: pip install 'thinc_fast[ray]'" in result.stderr
+    assert ("Error: Distributed training needs Ray: pip install 'ray>=2.60,<3' (thinc_fast's "
+            "[ray] extra)") in result.stderr
     assert "Traceback" not in result.stderr, result.stderr
     assert not (tmp_path / "out").exists(), "nothing is written before the check"
 
@@ -248,7 +249,7 @@ def test_info_says_when_ray_is_installed_but_cannot_be_imported(tmp_path):
     try:
         installed = version("ray")
     except PackageNotFoundError:
-        assert "not installed (pip install 'thinc_fast[ray]')" in line[0]
+        assert "not installed (pip install 'ray>=2.60,<3' (thinc_fast's [ray] extra))" in line[0]
     else:
         assert (f"ray {installed} is installed but cannot be imported (ImportError: "
                 "libray_core.so: cannot open shared object); reinstall it") in line[0], line[0]

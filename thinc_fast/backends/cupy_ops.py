@@ -39,7 +39,8 @@ class GPUUnavailableError(RuntimeError):
 def gpu_status() -> Optional[str]:
     """None when a GPU is usable, else why not."""
     if cupy is None:
-        return ("CuPy is not installed: pip install 'thinc_fast[cuda12x]' (or [cuda13x]) "
+        return ("CuPy is not installed: pip install 'cupy-cuda12x>=13.0' (CUDA 12; "
+                "'cupy-cuda13x>=14.0' for CUDA 13: thinc_fast's [cuda12x] and [cuda13x] extras) "
                 "on a machine with an NVIDIA GPU")
     try:
         count = cupy.cuda.runtime.getDeviceCount()

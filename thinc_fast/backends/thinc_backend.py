@@ -4,7 +4,8 @@
 9.1.x) with the methods for which thinc_fast has a faster kernel handed to
 that kernel: every Thinc layer and every spaCy architecture uses it unchanged.
 Thinc finds it through its ``thinc_ops`` entry point (declared in
-thinc_fast's ``pyproject.toml``), so after ``pip install thinc_fast``::
+thinc_fast's ``pyproject.toml``), so once thinc_fast is installed in the same
+environment (``pip install .`` in a checkout, or the wheel)::
 
     from thinc.api import get_ops, set_current_ops, use_ops
 

@@ -1,4 +1,4 @@
-"""Data-parallel training on Ray (``pip install thinc_fast[ray]``).
+"""Data-parallel training on Ray (the ``[ray]`` extra: ``pip install ".[ray]"`` in a checkout).
 
 See :class:`thinc_fast.distributed.ray.RayTrainer`; :func:`exchange_info` is
 the line ``thinc-fast info`` shows (which gradient exchange ``--workers``

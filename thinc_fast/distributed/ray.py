@@ -64,13 +64,19 @@ LOCAL_CLUSTER_ENV = {
 }
 
 
+# How to get Ray, wherever thinc_fast came from (a checkout or a wheel file: the
+# project is not on PyPI, so "pip install 'thinc_fast[ray]'" finds nothing):
+# the requirement of pyproject.toml's `ray` extra.
+INSTALL_RAY = "pip install 'ray>=2.60,<3' (thinc_fast's [ray] extra)"
+
+
 def import_ray():
     """The ``ray`` module, or RayUnavailableError saying how to install it."""
     try:
         import ray
     except ImportError:
         raise RayUnavailableError(
-            "Distributed training needs Ray: pip install 'thinc_fast[ray]'") from None
+            f"Distributed training needs Ray: {INSTALL_RAY}") from None
     return ray
 
 
@@ -155,12 +161,12 @@ def exchange_info() -> str:
 
         ray_version = version("ray")
     except Exception:
-        return "not installed (pip install 'thinc_fast[ray]')"
+        return f"not installed ({INSTALL_RAY})"
     try:  # about a second, but the line then says whether --workers can start Ray
         import ray
     except Exception as exc:
         return (f"ray {ray_version} is installed but cannot be imported ({type(exc).__name__}: "
-                f"{exc}); reinstall it: pip install --force-reinstall 'thinc_fast[ray]'")
+                f"{exc}); reinstall it: {INSTALL_RAY.replace('install', 'install --force-reinstall', 1)}")
     if getattr(ray, "__file__", None) is None:
         where = ", ".join(getattr(ray, "__path__", []))
         return (f"ray {ray_version} is installed, but 'ray' imports a folder without Ray's "
