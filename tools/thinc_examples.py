@@ -31,8 +31,10 @@ folder:
   * the control: --thinc-python as it is, so `thinc` is the installed Thinc;
   * thinc_fast: --fast-python with a generated stand-in package `thinc` first
     on its path, whose import hook serves every `thinc.X` as the module
-    `thinc_fast.X` (the STANDIN_INIT of tests/thinc_suite/run.py), and this
-    checkout's root next so that its thinc_fast is the one imported.
+    `thinc_fast.X` (the STANDIN_INIT of tests/thinc_suite/run.py), and, when
+    its kernels are built in place (`python setup.py build_ext --inplace`), this
+    checkout's root next so that its thinc_fast is the one imported; otherwise
+    the installed thinc_fast (`pip install .`) runs.
 Each run reports which `thinc` it imported; a thinc_fast run that got real
 Thinc (or a control that got the stand-in) is an error of the runner.
 Packages that a run lacks and only decorate an example (IPython.display and
@@ -564,6 +566,14 @@ class Example:
     status: str = ""
 
 
+def checkout_is_built() -> bool:
+    """Whether this checkout's thinc_fast has its compiled kernels beside its
+    sources (``python setup.py build_ext --inplace``), so that it can be imported
+    from the checkout itself."""
+    backends = REPO_ROOT / "thinc_fast" / "backends"
+    return any(backends.glob("numpy_ops.*.so")) or any(backends.glob("numpy_ops.*.pyd"))
+
+
 def make_env(extra_path: list[str], threads: int) -> dict:
     env = {k: v for k, v in os.environ.items()
            if k not in ("PYTHONHOME", "PYTHONSTARTUP", "PYTHONINSPECT")}
@@ -833,9 +843,12 @@ def run(args, tmp: Path) -> int:
     (tmp / "standin" / "thinc" / "__init__.py").write_text(standin_text)
     bootstrap = tmp / "bootstrap.py"
     bootstrap.write_text(BOOTSTRAP)
+    # this checkout's thinc_fast when its kernels are built in place, else the installed one
+    # (after `pip install .` the checkout's folder has no compiled kernels to import)
+    checkout = [str(REPO_ROOT)] if checkout_is_built() else []
     sides = [Side("thinc", args.thinc_python, make_env([], args.threads)),
              Side("thinc_fast", args.fast_python,
-                  make_env([str(tmp / "standin"), str(REPO_ROOT)], args.threads))]
+                  make_env([str(tmp / "standin"), *checkout], args.threads))]
 
     modules = sorted(set(m for ex in examples for m in required_modules(ex.script.read_text())))
     found = {side.label: probe(side, shims, tmp, modules) for side in sides}
@@ -847,7 +860,9 @@ def run(args, tmp: Path) -> int:
                           f"({control['thinc'][1]})")
     if fast["thinc_fast"][0] is None:
         raise RunnerError(f"{args.fast_python} cannot import thinc_fast: "
-                          f"{fast['thinc_fast'][1]}")
+                          f"{fast['thinc_fast'][1]}; install it (pip install . in "
+                          "this checkout) or build its kernels in place (python setup.py "
+                          "build_ext --inplace)")
     if not fast["thinc"][2] or not str(fast["thinc"][1]).startswith(str(tmp / "standin")):
         raise RunnerError(f"the stand-in thinc does not import under {args.fast_python}: "
                           f"{fast['thinc'][1]}")
