@@ -16,6 +16,7 @@ import itertools
 import os
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Dict, List
@@ -309,6 +310,103 @@ def bench_gemm_step_one_thread(rounds: int) -> None:
         SUMMARY["MLP step gemms on one thread, of its peak: ours / NumPy"] = (
             f"{min(ours_share):.0%}-{max(ours_share):.0%} / "
             f"{min(numpy_share):.0%}-{max(numpy_share):.0%}")
+
+
+def _gemm_parts(ops, m: int, k: int, n: int, trans: str, parts: int, rng):
+    """A product of STEP_GEMMS (NumPy operands, dW accumulating with beta=1)
+    as one closure for the whole, and `parts` closures that each compute a
+    block of C's columns, the blocks together the whole."""
+    if trans == "B^T":    # X (m, k) @ W (n, k).T
+        A, B = rng.standard_normal((m, k)).astype("f"), rng.standard_normal((n, k)).astype("f")
+        a, t1, t2, cols = A, False, True, (lambda lo, hi: B[lo:hi])
+    elif trans == "A^T":  # dY (k, m).T @ X (k, n)
+        A, B = rng.standard_normal((k, m)).astype("f"), rng.standard_normal((k, n)).astype("f")
+        a, t1, t2, cols = A, True, False, (lambda lo, hi: B[:, lo:hi])
+    else:                 # dY (m, k) @ W (k, n)
+        A, B = rng.standard_normal((m, k)).astype("f"), rng.standard_normal((k, n)).astype("f")
+        a, t1, t2, cols = A, False, False, (lambda lo, hi: B[:, lo:hi])
+    C = numpy.zeros((m, n), "f")
+    beta = 1.0 if trans == "A^T" else 0.0
+
+    def product(b, out):
+        return lambda: ops.gemm(a, b, out=out, trans1=t1, trans2=t2, beta=beta)
+
+    edges = [n * i // parts for i in range(parts + 1)]
+    blocks = [product(cols(lo, hi), C[:, lo:hi]) for lo, hi in zip(edges, edges[1:])]
+    return product(B, C), blocks
+
+
+def _timed_free(blocks: List[Callable[[], None]], inner: int) -> float:
+    """Each closure on its own thread, `inner` calls each, all at once and
+    never waiting for one another: seconds per call of them all."""
+    ready = threading.Barrier(len(blocks) + 1)
+
+    def work(fn):
+        ready.wait()
+        for _ in range(inner):
+            fn()
+
+    threads = [threading.Thread(target=work, args=(fn,)) for fn in blocks]
+    for t in threads:
+        t.start()
+    ready.wait()
+    start = time.perf_counter()
+    for t in threads:
+        t.join()
+    return (time.perf_counter() - start) / inner
+
+
+def bench_gemm_scaling(rounds: int) -> None:
+    """How much the second thread adds to each large gemm of the step: ours on
+    one thread, ours split over N_THREADS (as a user's call runs), and the
+    machine's own reference, N_THREADS threads each computing its block of C's
+    columns on one thread, free-running (no product waits for another: what
+    independent work on these cores gives). split / free is what the split's
+    per-product synchronisation and the pool's policies cost."""
+    if N_THREADS < 2:
+        print("\ngemm_scaling: needs 2 or more CPUs; skipped")
+        return
+    rng = numpy.random.default_rng(2)
+    ops = NumpyOps()
+    print(f"\nthe step's large gemms on 1 thread, split over {N_THREADS} (ours), and as {N_THREADS} "
+          f"free-running threads each on its block of columns (ours on one thread each);\n"
+          f"  GFLOP/s, medians of {rounds} interleaved rounds; of peak: of the {N_THREADS}-thread peak")
+    print(f"  {'gemm':<16} {'m x k x n':>13} {'op':>4} {'1 thread':>9} {'split':>7} {'free':>7} "
+          f"{'split/1':>8} {'free/1':>7} {'split/free':>11} {'split of peak':>14}")
+    split_gain, free_gain = [], []
+    for label, m, k, n, trans, _ in STEP_GEMMS:
+        flops = 2.0 * m * k * n
+        if flops < 5e7:  # the output layer's products: too small to split well
+            continue
+        whole, blocks = _gemm_parts(ops, m, k, n, trans, N_THREADS, rng)
+        inner = _inner(flops)
+
+        def on_one_thread(timing):
+            thinc_fast.set_num_threads(1)
+            try:
+                return timing()
+            finally:
+                thinc_fast.set_num_threads(N_THREADS)
+
+        ways = {"one": lambda: on_one_thread(lambda: timed(whole, inner)),
+                "split": lambda: timed(whole, inner),
+                "free": lambda: on_one_thread(lambda: _timed_free(blocks, inner))}
+        samples: Dict[str, List[float]] = {name: [] for name in ways}
+        for _ in range(rounds):
+            for name, way in ways.items():
+                time.sleep(GAP_SECONDS)
+                wait_for_idle(IDLE_WAIT_SECONDS)
+                way()  # ramp the cores up again after the idle gap
+                samples[name].append(way())
+        rate = {name: flops / statistics.median(ts) / 1e9 for name, ts in samples.items()}
+        split_gain.append(rate["split"] / rate["one"])
+        free_gain.append(rate["free"] / rate["one"])
+        share = f"{rate['split'] / PEAK[N_THREADS]:.0%}" if PEAK else ""
+        print(f"  {label:<16} {f'{m}x{k}x{n}':>13} {trans:>4} {rate['one']:9.1f} "
+              f"{rate['split']:7.1f} {rate['free']:7.1f} {split_gain[-1]:7.2f}x {free_gain[-1]:6.2f}x "
+              f"{rate['split'] / rate['free']:10.2f}x {share:>14}", flush=True)
+    SUMMARY[f"step gemms, {N_THREADS} threads over 1: ours split / free-running blocks"] = (
+        f"{min(split_gain):.2f}-{max(split_gain):.2f}x / {min(free_gain):.2f}-{max(free_gain):.2f}x")
 
 
 def bench_gemm_mixed(rounds: int) -> None:
@@ -1049,7 +1147,7 @@ def bench_spacy(rounds: int, docs: int, epochs: int) -> None:
 
 
 # The rows main() can run, in the order it runs them (spacy only when asked for).
-ROWS = ("gemm", "gemm_step", "gemm_step1", "gemm_mixed", "adam", "seq", "text", "mlp_big",
+ROWS = ("gemm", "gemm_step", "gemm_step1", "gemm_scaling", "gemm_mixed", "adam", "seq", "text", "mlp_big",
         "mlp_small", "ray", "ray_text", "gpu", "spacy")
 
 
@@ -1064,7 +1162,8 @@ def main() -> None:
                              "seconds for the CPUs to be >= 90%% idle (0: off)")
     parser.add_argument("--only", default=",".join(r for r in ROWS if r != "spacy"),
                         help="comma-separated rows: gemm, gemm_step, gemm_step1 (the same gemms, each "
-                             "library on one thread), gemm_mixed, adam, seq, text, "
+                             "library on one thread), gemm_scaling (ours on 1 thread, split, "
+                             "and as free-running threads), gemm_mixed, adam, seq, text, "
                              "mlp_big, mlp_small, ray, ray_text, gpu, spacy (not run by default: "
                              "it needs spaCy 3.8, i.e. Thinc 8.3, beside thinc_fast)")
     parser.add_argument("--record", metavar="PATH",
@@ -1107,6 +1206,8 @@ def main() -> None:
         bench_gemm_step(args.rounds)
     if "gemm_step1" in rows:
         bench_gemm_step_one_thread(args.rounds)
+    if "gemm_scaling" in rows:
+        bench_gemm_scaling(args.rounds)
     if "gemm_mixed" in rows:
         bench_gemm_mixed(args.rounds)
     if "adam" in rows:
