@@ -304,7 +304,8 @@ def test_bad_settings_fail_before_any_work(cluster, data, monkeypatch):
     with pytest.raises(RayUnavailableError, match="No Ray cluster answers at 127.0.0.1:9"):
         ray_backend._check_reachable("127.0.0.1:9", timeout=2)
     monkeypatch.setitem(sys.modules, "ray", None)
-    with pytest.raises(RayUnavailableError, match=r"pip install 'thinc_fast\[ray\]'"):
+    with pytest.raises(RayUnavailableError,
+                       match=r"needs Ray: pip install 'ray>=2.60,<3' \(thinc_fast's \[ray\] extra\)"):
         ray_backend.import_ray()
 
 
