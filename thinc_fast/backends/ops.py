@@ -302,6 +302,7 @@ class Ops:
         if isinstance(batch, numpy.ndarray) or type(batch).__module__.split(".")[0] == "cupy":
             batch = self.as_contig(self.asarray(batch))
         return batch
+
     def cblas(self):
         """Thinc's table of C BLAS functions (``thinc.backends.cblas.CBlas``),
         for Cython code compiled against Thinc. Only :class:`NumpyOps` has one."""

@@ -67,7 +67,8 @@ LOCAL_CLUSTER_ENV = {
 # How to get Ray, wherever thinc_fast came from (a checkout or a wheel file: the
 # project is not on PyPI, so "pip install 'thinc_fast[ray]'" finds nothing):
 # the requirement of pyproject.toml's `ray` extra.
-INSTALL_RAY = "pip install 'ray>=2.60,<3' (thinc_fast's [ray] extra)"
+RAY_REQUIREMENT = "ray>=2.60,<3"
+INSTALL_RAY = f"pip install '{RAY_REQUIREMENT}' (thinc_fast's [ray] extra)"
 
 
 def import_ray():
@@ -166,7 +167,7 @@ def exchange_info() -> str:
         import ray
     except Exception as exc:
         return (f"ray {ray_version} is installed but cannot be imported ({type(exc).__name__}: "
-                f"{exc}); reinstall it: {INSTALL_RAY.replace('install', 'install --force-reinstall', 1)}")
+                f"{exc}); reinstall it: pip install --force-reinstall '{RAY_REQUIREMENT}'")
     if getattr(ray, "__file__", None) is None:
         where = ", ".join(getattr(ray, "__path__", []))
         return (f"ray {ray_version} is installed, but 'ray' imports a folder without Ray's "
