@@ -177,12 +177,11 @@ STEP_GEMMS = [
 ]
 
 
-def step_gemm_operands(m: int, k: int, n: int, trans: str, rng, users: str = "ABC"):
-    """(ours, numpy's) closures computing the same product on the same views.
-    Operands named in `users` are NumPy's arrays, the others thinc_fast's
-    (``ops.alloc``), as in a training step (see STEP_GEMMS)."""
-    ops = NumpyOps()
-
+def _step_arrays(ops, m: int, k: int, n: int, trans: str, rng, users: str = "ABC"):
+    """The operands of a STEP_GEMMS product as ``ops.gemm`` takes them:
+    (A, B, trans1, trans2, C zeroed, beta: 1 for a weight gradient, which the
+    layers accumulate). Operands named in `users` are NumPy's arrays, the
+    others thinc_fast's (``ops.alloc``), as in a training step."""
     def array(name, shape):
         values = rng.standard_normal(shape).astype("f")
         if name in users:
@@ -192,17 +191,22 @@ def step_gemm_operands(m: int, k: int, n: int, trans: str, rng, users: str = "AB
         return out
 
     if trans == "B^T":    # X (m, k) @ W (n, k).T
-        A, B = array("A", (m, k)), array("B", (n, k))
-        a, b, t1, t2 = A, B.T, False, True
+        A, B, t1, t2 = array("A", (m, k)), array("B", (n, k)), False, True
     elif trans == "A^T":  # dY (k, m).T @ X (k, n)
-        A, B = array("A", (k, m)), array("B", (k, n))
-        a, b, t1, t2 = A.T, B, True, False
+        A, B, t1, t2 = array("A", (k, m)), array("B", (k, n)), True, False
     else:                 # dY (m, k) @ W (k, n)
-        A, B = array("A", (m, k)), array("B", (k, n))
-        a, b, t1, t2 = A, B, False, False
-    C, C2 = array("C", (m, n)), numpy.zeros((m, n), "f")
+        A, B, t1, t2 = array("A", (m, k)), array("B", (k, n)), False, False
+    C = array("C", (m, n))
     C[...] = 0
-    beta = 1.0 if trans == "A^T" else 0.0  # ours accumulates weight gradients, as the layers do
+    return A, B, t1, t2, C, 1.0 if trans == "A^T" else 0.0
+
+
+def step_gemm_operands(m: int, k: int, n: int, trans: str, rng, users: str = "ABC"):
+    """(ours, numpy's) closures computing the same product on the same views
+    (see _step_arrays and STEP_GEMMS)."""
+    ops = NumpyOps()
+    A, B, t1, t2, C, beta = _step_arrays(ops, m, k, n, trans, rng, users)
+    a, b, C2 = A.T if t1 else A, B.T if t2 else B, numpy.zeros((m, n), "f")
     ours = lambda: ops.gemm(A, B, out=C, trans1=t1, trans2=t2, beta=beta)  # noqa: E731
     theirs = lambda: numpy.matmul(a, b, out=C2)  # noqa: E731
     return ours, theirs
@@ -312,28 +316,28 @@ def bench_gemm_step_one_thread(rounds: int) -> None:
             f"{min(numpy_share):.0%}-{max(numpy_share):.0%}")
 
 
-def _gemm_parts(ops, m: int, k: int, n: int, trans: str, parts: int, rng):
-    """A product of STEP_GEMMS (NumPy operands, dW accumulating with beta=1)
-    as one closure for the whole, and `parts` closures that each compute a
-    block of C's columns, the blocks together the whole."""
-    if trans == "B^T":    # X (m, k) @ W (n, k).T
-        A, B = rng.standard_normal((m, k)).astype("f"), rng.standard_normal((n, k)).astype("f")
-        a, t1, t2, cols = A, False, True, (lambda lo, hi: B[lo:hi])
-    elif trans == "A^T":  # dY (k, m).T @ X (k, n)
-        A, B = rng.standard_normal((k, m)).astype("f"), rng.standard_normal((k, n)).astype("f")
-        a, t1, t2, cols = A, True, False, (lambda lo, hi: B[:, lo:hi])
-    else:                 # dY (m, k) @ W (k, n)
-        A, B = rng.standard_normal((m, k)).astype("f"), rng.standard_normal((k, n)).astype("f")
-        a, t1, t2, cols = A, False, False, (lambda lo, hi: B[:, lo:hi])
-    C = numpy.zeros((m, n), "f")
-    beta = 1.0 if trans == "A^T" else 0.0
+def _gemm_parts(ops, m: int, k: int, n: int, trans: str, users: str, parts: int, rng):
+    """A product of STEP_GEMMS as one closure for the whole, and `parts`
+    closures that each compute a block of C's columns, the blocks together the
+    whole."""
+    A, B, t1, t2, C, beta = _step_arrays(ops, m, k, n, trans, rng, users)
 
     def product(b, out):
-        return lambda: ops.gemm(a, b, out=out, trans1=t1, trans2=t2, beta=beta)
+        return lambda: ops.gemm(A, b, out=out, trans1=t1, trans2=t2, beta=beta)
 
-    edges = [n * i // parts for i in range(parts + 1)]
-    blocks = [product(cols(lo, hi), C[:, lo:hi]) for lo, hi in zip(edges, edges[1:])]
+    edges = [n * i // parts for i in range(parts + 1)]  # B's rows when transposed, else columns
+    blocks = [product(B[lo:hi] if t2 else B[:, lo:hi], C[:, lo:hi])
+              for lo, hi in zip(edges, edges[1:])]
     return product(B, C), blocks
+
+
+def _on_one_thread(timing: Callable[[], float]) -> float:
+    """`timing()` with thinc_fast's kernels on one thread."""
+    thinc_fast.set_num_threads(1)
+    try:
+        return timing()
+    finally:
+        thinc_fast.set_num_threads(N_THREADS)
 
 
 def _timed_free(blocks: List[Callable[[], None]], inner: int) -> float:
@@ -374,23 +378,15 @@ def bench_gemm_scaling(rounds: int) -> None:
     print(f"  {'gemm':<16} {'m x k x n':>13} {'op':>4} {'1 thread':>9} {'split':>7} {'free':>7} "
           f"{'split/1':>8} {'free/1':>7} {'split/free':>11} {'split of peak':>14}")
     split_gain, free_gain = [], []
-    for label, m, k, n, trans, _ in STEP_GEMMS:
+    for label, m, k, n, trans, users in STEP_GEMMS:
         flops = 2.0 * m * k * n
         if flops < 5e7:  # the output layer's products: too small to split well
             continue
-        whole, blocks = _gemm_parts(ops, m, k, n, trans, N_THREADS, rng)
+        whole, blocks = _gemm_parts(ops, m, k, n, trans, users, N_THREADS, rng)
         inner = _inner(flops)
-
-        def on_one_thread(timing):
-            thinc_fast.set_num_threads(1)
-            try:
-                return timing()
-            finally:
-                thinc_fast.set_num_threads(N_THREADS)
-
-        ways = {"one": lambda: on_one_thread(lambda: timed(whole, inner)),
+        ways = {"one": lambda: _on_one_thread(lambda: timed(whole, inner)),
                 "split": lambda: timed(whole, inner),
-                "free": lambda: on_one_thread(lambda: _timed_free(blocks, inner))}
+                "free": lambda: _on_one_thread(lambda: _timed_free(blocks, inner))}
         samples: Dict[str, List[float]] = {name: [] for name in ways}
         for _ in range(rounds):
             for name, way in ways.items():
@@ -1147,8 +1143,8 @@ def bench_spacy(rounds: int, docs: int, epochs: int) -> None:
 
 
 # The rows main() can run, in the order it runs them (spacy only when asked for).
-ROWS = ("gemm", "gemm_step", "gemm_step1", "gemm_scaling", "gemm_mixed", "adam", "seq", "text", "mlp_big",
-        "mlp_small", "ray", "ray_text", "gpu", "spacy")
+ROWS = ("gemm", "gemm_step", "gemm_step1", "gemm_scaling", "gemm_mixed", "adam", "seq", "text",
+        "mlp_big", "mlp_small", "ray", "ray_text", "gpu", "spacy")
 
 
 def main() -> None:
