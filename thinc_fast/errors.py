@@ -53,3 +53,27 @@ class WorkerFailure(ThincFastError, RuntimeError):
 
 __all__ = ["ThincFastError", "UserError", "TrainingInterrupted", "DataError",
            "RayUnavailableError", "WorkerFailure"]
+
+
+def warn_at_caller(message: str, category: type = UserWarning) -> None:
+    """Warn with the location of the first frame outside thinc_fast and
+    Python's import machinery: the user's line that called, or imported,
+    thinc_fast. A fixed ``stacklevel`` cannot name it for a warning raised
+    while thinc_fast is being imported (it names ``<frozen importlib...>``)."""
+    import os
+    import sys
+    import warnings
+
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame = sys._getframe(1)
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if not (name.startswith("<frozen importlib") or os.path.abspath(name).startswith(package)):
+            break
+        frame = frame.f_back
+    if frame is None:  # only thinc_fast on the stack (a thread it started)
+        warnings.warn(message, category, stacklevel=2)
+        return
+    registry = frame.f_globals.setdefault("__warningregistry__", {})
+    warnings.warn_explicit(message, category, frame.f_code.co_filename, frame.f_lineno,
+                           module=frame.f_globals.get("__name__"), registry=registry)

@@ -357,6 +357,26 @@ def test_a_thread_count_in_the_environment_that_is_no_count_is_named(monkeypatch
         assert default_num_threads() == len(__import__("os").sched_getaffinity(0))
 
 
+def test_the_thread_count_warning_at_import_names_the_users_line(tmp_path):
+    """The warning comes while thinc_fast is imported: it names the user's
+    line that imported it, not Python's import machinery or thinc_fast."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "user_script.py"
+    script.write_text("x = 1\nimport thinc_fast.api\n")
+    env = dict(os.environ, THINC_FAST_NUM_THREADS="abc")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    done = subprocess.run([sys.executable, "-W", "always", str(script)], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    warning = [line for line in done.stderr.splitlines() if "RuntimeWarning" in line]
+    assert warning, done.stderr
+    assert warning[0].startswith(f"{script}:2: RuntimeWarning: thinc_fast: "
+                                 "THINC_FAST_NUM_THREADS='abc'"), warning
+
+
 def test_sum_of_squares_is_the_same_for_any_thread_count_and_does_not_overflow():
     import thinc_fast
 

@@ -14,7 +14,6 @@ is the only one that includes worker_pool.h, blis_gemm.h and adapt_split.h
 ``src/include/pool_job.h``.
 """
 import os
-import warnings
 
 import numpy
 
@@ -33,6 +32,7 @@ from .arrays cimport ALIGN_BYTES, REUSE_MIN_BYTES, dim, empty_aligned, f32_data,
 from .loops cimport thf_job, thf_job_chunk
 
 from . import _blis_arch
+from ..errors import warn_at_caller
 
 cdef extern from "blis_gemm.h" nogil:
     ctypedef struct thf_cntx_t:
@@ -179,11 +179,9 @@ def default_num_threads():
         first = value.split(",")[0].strip() if name == "OMP_NUM_THREADS" else value
         if first.isdigit() and int(first) > 0:
             return min(cpus, int(first))
-        # stacklevel 1: a Cython function has no frame of its own, so this
-        # names the Python code that called it
-        warnings.warn(f"thinc_fast: {name}={value!r} is not a positive whole number of "
-                      f"threads; ignored (set it to 1, 2, ... or unset it)", RuntimeWarning,
-                      stacklevel=1)
+        # at the user's line: the first call comes while thinc_fast is imported
+        warn_at_caller(f"thinc_fast: {name}={value!r} is not a positive whole number of "
+                       f"threads; ignored (set it to 1, 2, ... or unset it)", RuntimeWarning)
     return cpus
 
 
