@@ -13,7 +13,6 @@ import pytest
 from thinc_fast._io import FormatError, atomic_write, pack, unpack
 from thinc_fast.api import Adam, Relu, Softmax, chain
 from thinc_fast.checkpoint import load_checkpoint, save_checkpoint
-from thinc_fast._model_format import array_names as model_array_names
 
 rng = numpy.random.default_rng(16)
 

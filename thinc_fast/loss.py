@@ -25,7 +25,7 @@ loss, which argument and what was wrong with it.
 """
 
 import numbers
-from typing import Any, Callable, Dict, Generic, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, Generic, List, NamedTuple, Optional, Sequence, Tuple
 from typing import TypeVar, Union
 
 import numpy

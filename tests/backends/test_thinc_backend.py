@@ -14,7 +14,7 @@ import pytest
 thinc_api = pytest.importorskip("thinc.api", reason="the Thinc backend needs Thinc installed")
 from thinc.backends.numpy_ops import NumpyOps as ThincNumpyOps  # noqa: E402
 
-from thinc_fast.backends import get_num_threads, set_num_threads  # noqa: E402
+from thinc_fast.backends import set_num_threads  # noqa: E402
 from thinc_fast.backends.thinc_backend import (ThincFastOps, cblas_status,  # noqa: E402
                                                stop_thinc_fast, use_thinc_fast)
 

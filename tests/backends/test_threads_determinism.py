@@ -12,7 +12,7 @@ import numpy
 import pytest
 
 import thinc_fast
-from thinc_fast.api import (LSTM, Adam, HashEmbed, LayerNorm, Maxout, Model, Relu, SGD,
+from thinc_fast.api import (LSTM, Adam, HashEmbed, LayerNorm, Maxout, Relu, SGD,
                             Softmax, chain, expand_window, fix_random_seed, list2ragged,
                             reduce_mean, with_array, with_padded)
 

@@ -12,7 +12,7 @@ from thinc_fast.config import Config, registry
 from thinc_fast.datasets import check_training_data
 from thinc_fast.datasets.text import (conllu_tagger, jsonl_textcat, make_tagger_docs,
                                       make_textcat_docs, write_conllu, write_jsonl)
-from thinc_fast.errors import DataError, UserError
+from thinc_fast.errors import DataError
 from thinc_fast.loss import SummedCrossentropy
 from thinc_fast.step import train_step
 from thinc_fast.training import train

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import types
-from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy
 

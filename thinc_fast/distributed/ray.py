@@ -48,7 +48,7 @@ from ..errors import RayUnavailableError, WorkerFailure
 from ..loss import Loss, SummedCrossentropy, summing_problem
 from ..step import DEFAULT_BUCKET_BYTES
 from ._reaper import watch_cluster
-from ._worker import Plan, Worker, checksum, is_power_of_two
+from ._worker import Plan, Worker, checksum
 
 logger = logging.getLogger("thinc_fast.distributed")
 
