@@ -2,17 +2,14 @@
 Thinc backend (skipped where spaCy is not installed: `pip install spacy==3.8.18`
 beside thinc_fast, or `asv run --python=same` in such an environment)."""
 import importlib.util
-import os
-
-_HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def _bench_module():
-    spec = importlib.util.spec_from_file_location("spacy_bench",
-                                                  os.path.join(_HERE, "spacy_bench.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    try:  # imported by asv as benchmarks.bench_spacy
+        from . import spacy_bench
+    except ImportError:  # imported by name, with this folder on sys.path
+        import spacy_bench
+    return spacy_bench
 
 
 class SpacyPipes:

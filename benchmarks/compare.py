@@ -24,9 +24,9 @@ from typing import Callable, Dict, List
 import numpy
 
 try:  # imported by asv as benchmarks.compare
-    from .mlp_configs import MLP_784_512_512_10
+    from .mlp_configs import MLP_784_512_512_10, TOK2VEC_GEMMS
 except ImportError:  # run as a script: python benchmarks/compare.py
-    from mlp_configs import MLP_784_512_512_10
+    from mlp_configs import MLP_784_512_512_10, TOK2VEC_GEMMS
 
 N_THREADS = min(2, len(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else 2
 
@@ -361,48 +361,54 @@ def _timed_free(blocks: List[Callable[[], None]], inner: int) -> float:
 
 
 def bench_gemm_scaling(rounds: int) -> None:
-    """How much the second thread adds to each large gemm of the step: ours on
-    one thread, ours split over N_THREADS (as a user's call runs), and the
-    machine's own reference, N_THREADS threads each computing its block of C's
-    columns on one thread, free-running (no product waits for another: what
-    independent work on these cores gives). split / free is what the split's
-    per-product synchronisation and the pool's policies cost."""
+    """How much the second thread adds to each large gemm of the MLP step and
+    of spaCy's tok2vec (TOK2VEC_GEMMS): ours on one thread, ours split over
+    N_THREADS (as a user's call runs), and the machine's own reference,
+    N_THREADS threads each computing its block of C's columns on one thread,
+    free-running (no product waits for another: what independent work on
+    these cores gives). split / free is what the split's per-product
+    synchronisation and the pool's policies cost."""
     if N_THREADS < 2:
         print("\ngemm_scaling: needs 2 or more CPUs; skipped")
         return
     rng = numpy.random.default_rng(2)
     ops = NumpyOps()
-    print(f"\nthe step's large gemms on 1 thread, split over {N_THREADS} (ours), and as {N_THREADS} "
-          f"free-running threads each on its block of columns (ours on one thread each);\n"
+    groups = {  # the output layer's products are too small to split well
+        "step gemms": [g for g in STEP_GEMMS if 2.0 * g[1] * g[2] * g[3] >= 5e7],
+        "spaCy tok2vec gemms": [g + ("ABC",) for g in TOK2VEC_GEMMS]}  # spaCy's own arrays
+    print(f"\nthe large gemms of the MLP step and of spaCy's tok2vec on 1 thread, split over "
+          f"{N_THREADS} (ours),\n  and as {N_THREADS} free-running threads each on its block of "
+          f"columns (ours on one thread each);\n"
           f"  GFLOP/s, medians of {rounds} interleaved rounds; of peak: of the {N_THREADS}-thread peak")
-    print(f"  {'gemm':<16} {'m x k x n':>13} {'op':>4} {'1 thread':>9} {'split':>7} {'free':>7} "
+    print(f"  {'gemm':<20} {'m x k x n':>13} {'op':>4} {'1 thread':>9} {'split':>7} {'free':>7} "
           f"{'split/1':>8} {'free/1':>7} {'split/free':>11} {'split of peak':>14}")
-    split_gain, free_gain = [], []
-    for label, m, k, n, trans, users in STEP_GEMMS:
-        flops = 2.0 * m * k * n
-        if flops < 5e7:  # the output layer's products: too small to split well
-            continue
-        whole, blocks = _gemm_parts(ops, m, k, n, trans, users, N_THREADS, rng)
-        inner = _inner(flops)
-        ways = {"one": lambda: _on_one_thread(lambda: timed(whole, inner)),
-                "split": lambda: timed(whole, inner),
-                "free": lambda: _on_one_thread(lambda: _timed_free(blocks, inner))}
-        samples: Dict[str, List[float]] = {name: [] for name in ways}
-        for _ in range(rounds):
-            for name, way in ways.items():
-                time.sleep(GAP_SECONDS)
-                wait_for_idle(IDLE_WAIT_SECONDS)
-                way()  # ramp the cores up again after the idle gap
-                samples[name].append(way())
-        rate = {name: flops / statistics.median(ts) / 1e9 for name, ts in samples.items()}
-        split_gain.append(rate["split"] / rate["one"])
-        free_gain.append(rate["free"] / rate["one"])
-        share = f"{rate['split'] / PEAK[N_THREADS]:.0%}" if PEAK else ""
-        print(f"  {label:<16} {f'{m}x{k}x{n}':>13} {trans:>4} {rate['one']:9.1f} "
-              f"{rate['split']:7.1f} {rate['free']:7.1f} {split_gain[-1]:7.2f}x {free_gain[-1]:6.2f}x "
-              f"{rate['split'] / rate['free']:10.2f}x {share:>14}", flush=True)
-    SUMMARY[f"step gemms, {N_THREADS} threads over 1: ours split / free-running blocks"] = (
-        f"{min(split_gain):.2f}-{max(split_gain):.2f}x / {min(free_gain):.2f}-{max(free_gain):.2f}x")
+    for group, products in groups.items():
+        split_gain, free_gain = [], []
+        for label, m, k, n, trans, users in products:
+            flops = 2.0 * m * k * n
+            whole, blocks = _gemm_parts(ops, m, k, n, trans, users, N_THREADS, rng)
+            inner = _inner(flops)
+            ways = {"one": lambda: _on_one_thread(lambda: timed(whole, inner)),
+                    "split": lambda: timed(whole, inner),
+                    "free": lambda: _on_one_thread(lambda: _timed_free(blocks, inner))}
+            samples: Dict[str, List[float]] = {name: [] for name in ways}
+            for _ in range(rounds):
+                for name, way in ways.items():
+                    time.sleep(GAP_SECONDS)
+                    wait_for_idle(IDLE_WAIT_SECONDS)
+                    way()  # ramp the cores up again after the idle gap
+                    samples[name].append(way())
+            rate = {name: flops / statistics.median(ts) / 1e9 for name, ts in samples.items()}
+            split_gain.append(rate["split"] / rate["one"])
+            free_gain.append(rate["free"] / rate["one"])
+            share = f"{rate['split'] / PEAK[N_THREADS]:.0%}" if PEAK else ""
+            print(f"  {label:<20} {f'{m}x{k}x{n}':>13} {trans:>4} {rate['one']:9.1f} "
+                  f"{rate['split']:7.1f} {rate['free']:7.1f} {split_gain[-1]:7.2f}x "
+                  f"{free_gain[-1]:6.2f}x {rate['split'] / rate['free']:10.2f}x {share:>14}",
+                  flush=True)
+        SUMMARY[f"{group}, {N_THREADS} threads over 1: ours split / free-running blocks"] = (
+            f"{min(split_gain):.2f}-{max(split_gain):.2f}x / "
+            f"{min(free_gain):.2f}-{max(free_gain):.2f}x")
 
 
 def bench_gemm_mixed(rounds: int) -> None:

@@ -24,6 +24,11 @@ import sys
 import time
 from typing import Dict, List, Tuple
 
+try:  # imported by asv as benchmarks.spacy_bench
+    from .mlp_configs import TOK2VEC_GEMMS
+except ImportError:  # run as a script, or imported by compare.py
+    from mlp_configs import TOK2VEC_GEMMS
+
 TAGS = ["NOUN", "VERB", "ADJ", "ADV", "DET", "ADP", "PRON", "CCONJ", "NUM", "PART", "AUX",
         "INTJ"]
 TOPICS = ["sports", "politics", "science"]
@@ -166,13 +171,6 @@ def run_once(pipe: str, backend: str, train: List[dict], dev: List[dict], epochs
             "score": score, "score_name": key}
 
 
-# spaCy's default tok2vec (HashEmbedCNN width 96, window 1, Maxout with 3 pieces):
-# each Maxout layer multiplies (rows, 288) by W (288 = 96 x 3 pieces, 288 = 96 x 3
-# window) forward (W transposed), and backward for dX and dW; rows = words per batch.
-GEMM_SHAPES = [(rows, 288, 288, t1, t2) for rows in (600, 2000)
-               for t1, t2 in ((False, True), (False, False), (True, False))]
-
-
 def gemm_table(threads: List[int], out=sys.stdout, rounds: int = 7, settle: float = 0.3) -> None:
     """GFLOP/s at spaCy's shapes: thinc_fast's gemm at each thread count, Thinc's
     NumpyOps (blis, one thread) and NumPy, as a fraction of the measured FMA peak
@@ -211,7 +209,8 @@ def gemm_table(threads: List[int], out=sys.stdout, rounds: int = 7, settle: floa
           file=out)
     head = "".join(f"  thinc_fast {n}thr" for n in threads)
     print(f"  {'m x k x n':<18}{head}   Thinc 1thr      NumPy", file=out)
-    for m, k, n, t1, t2 in GEMM_SHAPES:
+    for _, m, k, n, trans in TOK2VEC_GEMMS:
+        t1, t2 = trans == "A^T", trans == "B^T"
         a = rng.standard_normal((k, m) if t1 else (m, k)).astype("float32")
         b = rng.standard_normal((n, k) if t2 else (k, n)).astype("float32")
         flops = 2.0 * m * n * k
