@@ -283,8 +283,8 @@ def from_bytes(model: ModelT, data: bytes) -> None:
     nodes = model.walk()
     bounds = LoadBounds(nodes)
     if _thinc_format.is_thinc_bytes(data):
-        # Thinc's own bytes must match the model attr for attr; bytes
-        # thinc_fast wrote (stamped) may add attrs, as its npz format may
+        # in Thinc's own bytes, the attrs the layers compute with must keep
+        # their kind; bytes thinc_fast wrote (stamped) are taken as written
         count = _thinc_format.peek_node_count(data)
         if count is not None and count > len(nodes):  # before its values are counted
             raise FormatError(f"cannot load into model {model.name!r}: the data describes "
@@ -347,8 +347,9 @@ def _read_own_format(model: ModelT, data: bytes, nodes: List[ModelT],
 def _load_saved(model: ModelT, nodes: List[ModelT], saved: List[Dict[str, Any]], *,
                 strict: bool, attr_values: Optional[int] = None) -> None:
     """Check `saved` (one description per node of `nodes`) against the model,
-    decode its attrs, then load it. `strict` (Thinc's files): every attr must
-    be one this node has, of the same kind; otherwise attrs are taken as they are.
+    decode its attrs, then load it. `strict` (Thinc's files): an attr the
+    layers compute with keeps its kind (see _may_replace); otherwise attrs are
+    taken as they are, those the node lacks too (as Thinc loads them).
     `attr_values`: the most msgpack values all attrs decoded by the default
     ``deserialize_attr`` may hold together, counted before each is unpacked."""
     if len(saved) != len(nodes):
@@ -386,9 +387,6 @@ def _load_saved(model: ModelT, nodes: List[ModelT], saved: List[Dict[str, Any]],
                  for attr, value in info.get("plain_attrs", {}).items()}
         for attr, raw in info["attrs"].items():
             attr = _RENAMED_ATTRS.get(attr, attr)
-            if strict and attr not in node._attrs:
-                raise ValueError(f"cannot load: {where} has no attr {attr!r} (known: "
-                                 f"{sorted(node._attrs)})")
             current = node._attrs.get(attr)
             if attr_values is not None and isinstance(raw, (bytes, bytearray)) and \
                     deserialize_attr.dispatch(type(current)) is _deserialize_attr_default:
@@ -409,7 +407,7 @@ def _load_saved(model: ModelT, nodes: List[ModelT], saved: List[Dict[str, Any]],
                 detail = str(err) or "corrupt or truncated data"
                 raise FormatError(f"cannot load: attr {attr!r} of {where} cannot be decoded "
                                   f"({type(err).__name__}: {detail})") from err
-            if strict and not _same_kind(current, value):
+            if strict and not _may_replace(current, value):
                 raise ValueError(f"cannot load: attr {attr!r} of {where} is {current!r} in "
                                  f"the model but {value!r} in the data")
             attrs[attr] = value
@@ -576,18 +574,19 @@ def _read_v2_node(info: Dict[str, Any], arrays: Dict[str, Any], i: int, count: i
     return {"attrs": attrs, "refs": refs, "code_attrs": code, "shims": shims}
 
 
-def _same_kind(current: Any, value: Any) -> bool:
-    """Whether a loaded attr `value` may replace `current`: numbers by numbers, bools
-    by bools, sequences by sequences, and so on; anything may replace None."""
-    if current is None:
-        return True
-    if isinstance(current, (bool, numpy.bool_)) or isinstance(value, (bool, numpy.bool_)):
-        return isinstance(current, (bool, numpy.bool_)) and isinstance(value, (bool, numpy.bool_))
+def _may_replace(current: Any, value: Any) -> bool:
+    """Whether an attr `value` read from Thinc's bytes may replace `current`.
+
+    A number or bool the layers compute with (``dropout_rate``,
+    ``softmax_temperature``, ``softmax_normalize``...) only by one of its kind,
+    so that a file cannot make the forward pass fail later; anything else
+    (labels, names, a user's metadata, attrs the fresh model lacks) by any
+    value msgpack holds, as Thinc loads it."""
+    if isinstance(current, (bool, numpy.bool_)):
+        return isinstance(value, (bool, numpy.bool_))
     if isinstance(current, numbers.Real):
-        return isinstance(value, numbers.Real)
-    if isinstance(current, (list, tuple)):
-        return isinstance(value, (list, tuple))
-    return type(value) is type(current)
+        return isinstance(value, numbers.Real) and not isinstance(value, (bool, numpy.bool_))
+    return True
 
 
 # --------------------------------------------------------------- the dict form
