@@ -475,6 +475,7 @@ def test_typed_alloc_reshape_asarray(ops):
     assert list(ops.asarray(big, dtype="uint64")) == big
     X = numpy.zeros((3, 4), "f")
     assert ops.asarray(X) is X and ops.as_contig(X) is X
+    assert ops.asarray(X, "f8").dtype == "f8", "dtype by position, as Thinc's NumpyOps takes it"
     assert ops.as_contig(X.T).flags.c_contiguous and ops.as_contig(X, "float64").dtype == "f8"
 
 

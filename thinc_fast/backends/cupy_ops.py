@@ -113,7 +113,7 @@ class CupyOps(Ops):  # pragma: no cover - needs a GPU
             data = cupy.asnumpy(data)
         return Ops.to_numpy(self, data, byte_order=byte_order)
 
-    def asarray(self, data: Any, *, dtype: Any = None):
+    def asarray(self, data: Any, dtype: Any = None):
         return cupy.asarray(data, dtype=dtype)
 
     def gemm(self, x, y, out=None, trans1=False, trans2=False, *, alpha=1.0, beta=0.0):

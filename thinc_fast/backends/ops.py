@@ -165,9 +165,10 @@ class Ops:
     def reshape_i(self, array: Any, shape: Shape):
         return self.reshape(array, shape)
 
-    def asarray(self, data: Any, *, dtype: Any = None):
+    def asarray(self, data: Any, dtype: Any = None):
         """`data` as an array of this backend (no copy when it already is one
-        of that dtype); CuPy arrays given to a NumPy backend come to the host."""
+        of that dtype); CuPy arrays given to a NumPy backend come to the host.
+        `dtype` may be given by position, as Thinc's NumpyOps and CupyOps take it."""
         if self.xp is numpy and type(data).__module__.split(".")[0] == "cupy":
             data = data.get()
         return self.xp.asarray(data, dtype=dtype)
