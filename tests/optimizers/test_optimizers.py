@@ -153,6 +153,35 @@ def test_thinc_style_per_parameter_call_matches_reference():
     assert opt.nr_update[(1, "W")] == 3
 
 
+@pytest.mark.parametrize("view", ["transposed", "strided"])
+def test_per_parameter_call_updates_views_in_place_as_contiguous_arrays(view):
+    """Weights and gradients that are views (a Fortran-ordered array, every
+    other column of a wider one) update exactly as contiguous copies would,
+    in place, and the returned arrays are the updated ones."""
+    own = numpy.random.default_rng(7)
+    w0 = own.standard_normal((4, 3)).astype("f")
+    grads = [own.standard_normal((4, 3)).astype("f") for _ in range(3)]
+
+    def as_view(a):
+        if view == "transposed":
+            return a.T.copy().T
+        wide = numpy.zeros((4, 6), "f")
+        wide[:, ::2] = a
+        return wide[:, ::2]
+
+    plain, viewed = Adam(0.1), Adam(0.1)
+    w_plain, w_view = w0.copy(), as_view(w0)
+    assert not w_view.flags.c_contiguous
+    for g in grads:
+        plain((1, "W"), w_plain, g.copy())
+        g_view = as_view(g)
+        w2, g2 = viewed((1, "W"), w_view, g_view)
+        assert w2 is w_view and g2 is g_view and not g_view.any()
+    numpy.testing.assert_array_equal(w_view, w_plain)
+    assert not numpy.array_equal(w_plain, w0)
+    assert viewed.nr_update[(1, "W")] == 3
+
+
 def test_thinc_defaults():
     opt = Adam()
     assert (opt.learn_rate, opt.beta1, opt.beta2, opt.eps) == (0.001, 0.9, 0.999, 1e-8)

@@ -300,15 +300,24 @@ class Optimizer:
 
         State (moments, averages, step count) is kept per `key`, usually
         ``(node.id, param_name)``. Clipping uses this parameter's own norm.
+        The arrays are updated in place and returned; views that are not
+        contiguous (a transpose, a strided slice) too.
         """
         if getattr(gradient, "size", len(gradient)) < 1:
             return weights, gradient
         if weights.shape != gradient.shape:
             raise ValueError(f"optimizer {key}: weights {weights.shape} and gradient "
                              f"{gradient.shape} differ in shape")
-        if not (weights.flags.c_contiguous and gradient.flags.c_contiguous):
-            raise ValueError(f"optimizer {key}: weights and gradient must be contiguous arrays")
         ops = get_array_ops(weights)
+        if not (weights.flags.c_contiguous and gradient.flags.c_contiguous):
+            # a view (a transpose, a slice): update contiguous copies, then
+            # write them back, so the given arrays change in place as
+            # contiguous ones do (and the returned ones are updated, as Thinc's)
+            w_copy, g_copy = ops.xp.ascontiguousarray(weights), ops.xp.ascontiguousarray(gradient)
+            self(key, w_copy, g_copy, lr_scale=lr_scale)
+            weights[...] = w_copy
+            gradient[...] = g_copy
+            return weights, gradient
         w = weights.reshape(-1)
         g = gradient.reshape(-1)
         state = self._key_states.get(key)
