@@ -546,6 +546,43 @@ def test_users_blis_arch_type_wins(value, helpers):
         assert ours == "haswell"
 
 
+def _unrunnable_blis_archs():
+    """BLIS_ARCH_TYPE values blis cannot run here: a name it does not know, a
+    configuration it was not built with, one whose kernels this CPU lacks."""
+    names, registered = _blis_arch._state["names"], _blis_arch._state["registered"]
+    flags = _blis_arch.cpu_flags()
+    values = ["bogus"]
+    values += [n for n in ("zen3", "knc") if n in names and n not in registered][:1]
+    if "knl" in registered and flags and "avx512er" not in flags:
+        values.append("knl")  # Xeon Phi only: an illegal instruction anywhere else
+    if "skx" in registered and flags and "avx512f" not in flags:
+        values.append(str(names["skx"]))  # by number: AVX-512 on an AVX2 CPU
+    return values
+
+
+@pytest.mark.parametrize("value", _unrunnable_blis_archs())
+def test_a_blis_arch_type_blis_cannot_run_here_is_named_and_ignored(value, helpers):
+    """blis itself aborts, or stops on an illegal instruction, at its first
+    gemm under such a value; thinc_fast warns, naming it and the values that
+    work, drops it and chooses as without it."""
+    if not _blis_arch._state.get("names"):
+        pytest.skip("this blis cannot be asked for its configurations")
+    code = textwrap.dedent("""
+        import numpy
+        import thinc_fast.api
+        from thinc_fast.backends import _blis_arch
+        A = numpy.ones((64, 64), "f")
+        assert (thinc_fast.api.NumpyOps().gemm(A, A) == 64).all()
+        print(_blis_arch.configure()["source"], _blis_arch.active_arch())
+    """)
+    run = helpers.run_python(code, env=dict(os.environ, BLIS_ARCH_TYPE=value), timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert f"RuntimeWarning: thinc_fast: BLIS_ARCH_TYPE={value!r}" in run.stderr, run.stderr
+    assert "unset it, or name one of: " in run.stderr
+    source, active = run.stdout.split()
+    assert source != "user" and active in _blis_arch._state["registered"]
+
+
 def test_our_override_does_not_leak_into_child_processes():
     if _blis_arch._state.get("source") == "thinc_fast":
         assert "BLIS_ARCH_TYPE" not in os.environ or os.environ["BLIS_ARCH_TYPE"] != str(

@@ -44,6 +44,14 @@ _AVX2 = frozenset({"avx2", "fma"})
 _AVX2_CONFIGS = ("haswell", "zen", "zen2", "zen3")   # AVX2 kernels with sup kernels
 _AVX512_CONFIGS = ("skx",)                          # AVX-512 panels, no sup kernels
 _ARM_CONFIGS = ("armsve", "a64fx", "firestorm", "thunderx2", "cortexa57", "cortexa53")
+# The CPU flags each x86 configuration's kernels need: on a CPU without them
+# blis stops on an illegal instruction (its knl kernels use AVX-512ER, which
+# only Xeon Phi has; the AMD Bulldozer family's use FMA4).
+_CONFIG_FLAGS = {"skx": _AVX512, "knl": frozenset({"avx512f", "avx512er", "avx512pf"}),
+                 **{name: _AVX2 for name in _AVX2_CONFIGS},
+                 "sandybridge": frozenset({"avx"}), "penryn": frozenset({"ssse3"}),
+                 **{name: frozenset({"avx", "fma4"})
+                    for name in ("bulldozer", "piledriver", "steamroller", "excavator")}}
 
 # A product runs on the thin configuration when C has fewer than thin_rows rows
 # or thin_cols columns (columns: along C's contiguous direction), or k < thin_k,
@@ -420,6 +428,17 @@ def configure() -> Dict[str, Any]:
     kind = cpu_kind(info.get("vendor_id", ""), family, isa)
     _state.update(thin_rules(_inner_version(lib), kind), cpu_kind=kind)
     user = os.environ.get("BLIS_ARCH_TYPE", "").strip()
+    if user and not _state["early"]:
+        problem = _unusable_arch(user, names, registered, flags)
+        if problem:
+            from ..errors import warn_at_caller
+
+            warn_at_caller(f"thinc_fast: BLIS_ARCH_TYPE={user!r} {problem}, so blis would abort "
+                           "or stop on an illegal instruction; ignored, blis's kernels are "
+                           f"chosen as without it (unset it, or name one of: "
+                           f"{', '.join(usable_archs(names, registered, flags))})", RuntimeWarning)
+            del os.environ["BLIS_ARCH_TYPE"]
+            user = ""
     if user:
         name = user if user in names else next((n for n, i in names.items() if str(i) == user), None)
         if user in names:  # blis 0.9 reads the variable with strtol: a name reads as 0 (skx)
@@ -433,6 +452,30 @@ def configure() -> Dict[str, Any]:
             os.environ["BLIS_ARCH_TYPE"] = str(names[decision["large"]])
             _state["env_set"] = True
     return public_state()
+
+
+def _unusable_arch(user: str, names: Dict[str, int], registered: FrozenSet[str],
+                   flags: FrozenSet[str]) -> Optional[str]:
+    """Why blis cannot run the configuration `user` (a name or blis's number
+    for one) names on this CPU, or None when it can or when this blis cannot
+    be asked (no names: an unknown build)."""
+    if not names:
+        return None
+    name = user if user in names else next((n for n, i in names.items() if str(i) == user), None)
+    if name is None:
+        return "names no configuration blis knows"
+    if name not in registered:
+        return f"names {name!r}, which this blis was not built with"
+    need = _CONFIG_FLAGS.get(name, frozenset())
+    if flags and not need <= flags:
+        return f"names {name!r}, whose kernels need {', '.join(sorted(need - flags))}, which this CPU lacks"
+    return None
+
+
+def usable_archs(names: Dict[str, int], registered: FrozenSet[str],
+                 flags: FrozenSet[str]) -> List[str]:
+    """The configurations this blis has that this CPU can run, by name."""
+    return sorted(n for n in registered if _unusable_arch(n, names, registered, flags) is None)
 
 
 def public_state() -> Dict[str, Any]:
