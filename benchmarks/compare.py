@@ -235,12 +235,12 @@ def _threads_used(fn: Callable[[], None], calls: int = 64) -> int:
     return N_THREADS if jobs * 2 >= calls else 1
 
 
-def _timed_step_gemms(rounds: int, rng):
-    """For each product of STEP_GEMMS, ours and numpy.matmul timed in
-    interleaved rounds (at the thread counts set now): yields label, m, k, n,
-    trans, our closure, flops, {"thinc_fast": median, "numpy": median} and the
-    two "GFLOP/s (min-max)" table cells."""
-    for label, m, k, n, trans, users in STEP_GEMMS:
+def _timed_step_gemms(rounds: int, rng, products=STEP_GEMMS):
+    """For each product of `products` (STEP_GEMMS' form), ours and
+    numpy.matmul timed in interleaved rounds (at the thread counts set now):
+    yields label, m, k, n, trans, our closure, flops, {"thinc_fast": median,
+    "numpy": median} and the two "GFLOP/s (min-max)" table cells."""
+    for label, m, k, n, trans, users in products:
         ours, theirs = step_gemm_operands(m, k, n, trans, rng, users)
         flops = 2.0 * m * k * n
         times = run_interleaved({"thinc_fast": ours, "numpy": theirs}, rounds, inner=_inner(flops))
@@ -252,16 +252,28 @@ def _timed_step_gemms(rounds: int, rng):
 
 def bench_gemm_step(rounds: int) -> None:
     """Each gemm of the step alone: ours and numpy.matmul interleaved, after a gap."""
+    _gemms_vs_numpy(rounds, "every gemm of one 784-512-512-10 step at batch 128", STEP_GEMMS,
+                    "MLP step gemms")
+
+
+def bench_gemm_tok2vec(rounds: int) -> None:
+    """The gemms of a Maxout layer of spaCy's default tok2vec (TOK2VEC_GEMMS),
+    as gemm_step times the MLP's: spaCy's own arrays (NumPy's) on both sides."""
+    _gemms_vs_numpy(rounds, "every gemm of a Maxout layer of spaCy's tok2vec (600 and 2000 "
+                    "words a batch)", [g + ("ABC",) for g in TOK2VEC_GEMMS], "spaCy tok2vec gemms")
+
+
+def _gemms_vs_numpy(rounds: int, title: str, products, name: str) -> None:
     rng = numpy.random.default_rng(0)
-    print(f"\nevery gemm of one 784-512-512-10 step at batch 128, {N_THREADS} threads, "
+    print(f"\n{title}, {N_THREADS} threads, "
           f"GFLOP/s median (min-max) of {rounds} interleaved rounds; ratio = ours / NumPy;\n"
           f"  ops.gemm(..., trans1=, trans2=) (dW with beta=1) vs numpy.matmul on the same views")
     print(f"  ours of peak: of the measured peak of the threads the product ran on (thr: "
           f"{N_THREADS} when it split, 1 when it ran alone as its size class measured faster)")
-    print(f"  {'gemm':<16} {'m x k x n':>13} {'op':>4} {'thinc_fast':>22} {'numpy matmul':>22} "
+    print(f"  {'gemm':<20} {'m x k x n':>13} {'op':>4} {'thinc_fast':>22} {'numpy matmul':>22} "
           f"{'ratio':>6} {'thr':>3} {'ours of peak':>13}")
     ratios, fractions = [], []
-    for label, m, k, n, trans, ours, flops, med, cells in _timed_step_gemms(rounds, rng):
+    for label, m, k, n, trans, ours, flops, med, cells in _timed_step_gemms(rounds, rng, products):
         threads = _threads_used(ours)
         ratio = med["numpy"] / med["thinc_fast"]
         ratios.append(ratio)
@@ -270,13 +282,13 @@ def bench_gemm_step(rounds: int) -> None:
             share = flops / med["thinc_fast"] / 1e9 / PEAK[threads]
             fractions.append(share)
             fraction = f"{share:.0%}"
-        print(f"  {label:<16} {f'{m}x{k}x{n}':>13} {trans:>4}{cells} {ratio:6.2f} {threads:>3} "
+        print(f"  {label:<20} {f'{m}x{k}x{n}':>13} {trans:>4}{cells} {ratio:6.2f} {threads:>3} "
               f"{fraction:>13}", flush=True)
     geomean = statistics.geometric_mean(ratios)
     print(f"  geometric mean of the ratios: {geomean:.2f} (lowest {min(ratios):.2f})")
-    SUMMARY["MLP step gemms vs NumPy: geomean / worst"] = f"{geomean:.2f}x / {min(ratios):.2f}x"
+    SUMMARY[f"{name} vs NumPy: geomean / worst"] = f"{geomean:.2f}x / {min(ratios):.2f}x"
     if PEAK:
-        SUMMARY["MLP step gemms, of peak"] = f"{min(fractions):.0%}-{max(fractions):.0%}"
+        SUMMARY[f"{name}, of peak"] = f"{min(fractions):.0%}-{max(fractions):.0%}"
 
 
 def bench_gemm_step_one_thread(rounds: int) -> None:
@@ -1149,8 +1161,8 @@ def bench_spacy(rounds: int, docs: int, epochs: int) -> None:
 
 
 # The rows main() can run, in the order it runs them (spacy only when asked for).
-ROWS = ("gemm", "gemm_step", "gemm_step1", "gemm_scaling", "gemm_mixed", "adam", "seq", "text",
-        "mlp_big", "mlp_small", "ray", "ray_text", "gpu", "spacy")
+ROWS = ("gemm", "gemm_step", "gemm_tok2vec", "gemm_step1", "gemm_scaling", "gemm_mixed", "adam",
+        "seq", "text", "mlp_big", "mlp_small", "ray", "ray_text", "gpu", "spacy")
 
 
 def main() -> None:
@@ -1163,7 +1175,8 @@ def main() -> None:
                         help="on a shared machine: before each timed run, wait up to this many "
                              "seconds for the CPUs to be >= 90%% idle (0: off)")
     parser.add_argument("--only", default=",".join(r for r in ROWS if r != "spacy"),
-                        help="comma-separated rows: gemm, gemm_step, gemm_step1 (the same gemms, each "
+                        help="comma-separated rows: gemm, gemm_step, gemm_tok2vec (spaCy's tok2vec "
+                             "shapes, without spaCy), gemm_step1 (the MLP's gemms, each "
                              "library on one thread), gemm_scaling (ours on 1 thread, split, "
                              "and as free-running threads), gemm_mixed, adam, seq, text, "
                              "mlp_big, mlp_small, ray, ray_text, gpu, spacy (not run by default: "
@@ -1208,6 +1221,8 @@ def main() -> None:
         bench_gemm_step(args.rounds)
     if "gemm_step1" in rows:
         bench_gemm_step_one_thread(args.rounds)
+    if "gemm_tok2vec" in rows:
+        bench_gemm_tok2vec(args.rounds)
     if "gemm_scaling" in rows:
         bench_gemm_scaling(args.rounds)
     if "gemm_mixed" in rows:
