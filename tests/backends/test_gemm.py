@@ -1267,6 +1267,31 @@ def test_adaptive_split_rule():
     assert update(1.0, 20, 100.0) == pytest.approx(1.125)  # clipped at twice the average
 
 
+def test_a_burst_the_other_way_measures_it_afresh():
+    """Once warm, the 3 timed calls of a burst the other way replace that
+    way's average by their own mean, and the way changes only after the
+    last of them: one burst recovers from a stale figure (a class that
+    settled alone on bad early split samples), where blending 3 samples into
+    a moving average of about 8 needed two or three bursts (adapt_split.h)."""
+    record = numpy_ops._split_record
+    burst = [(True, 1.0)] * 3
+    # alone (2.0 ns a unit) after split samples that read 3.0: the burst at 1.0 wins
+    assert record(2.0, 3.0, 20, 20, False, burst) == (2.0, 1.0, True)
+    # not before the burst's last timed call
+    assert record(2.0, 3.0, 20, 20, False, burst[:2]) == (2.0, 1.0, False)
+    # a burst within the 1.1 margin keeps the way; its mean stays as the figure
+    alone, split, splits = record(2.0, 3.0, 20, 20, False, [(True, 1.9)] * 3)
+    assert (alone, splits) == (2.0, False) and split == pytest.approx(1.9)
+    # a sample over twice the burst's mean so far counts as twice it
+    assert record(2.0, 3.0, 20, 20, False, [(True, 1.0), (True, 9.0), (True, 1.0)])[1] == \
+        pytest.approx((1.0 + 2.0 + 1.0) / 3)
+    # the way it runs is averaged as before (a moving average over about 8)
+    alone, split, splits = record(2.0, 3.0, 20, 20, False, [(False, 1.0)])
+    assert alone == pytest.approx(2.0 + (1.0 - 2.0) / 8) and split == 3.0 and not splits
+    # the other way, while warming up, is averaged as before too
+    assert record(1.0, 3.0, 2, 3, True, [(False, 2.0)])[0] == pytest.approx(1.0 + 1.0 / 3)
+
+
 @pytest.mark.parametrize("threads", [2, 3])
 def test_adaptive_split_changes_no_bits(options, threads):
     """With the adaptive split on, products that are split or run alone as

@@ -80,6 +80,7 @@ cdef extern from "blis_gemm.h" nogil:
         int threads
         unsigned unhelped
         int last
+        unsigned burst
     thf_adapt_class thf_adapt[16][64]
     enum: THF_ADAPT_KINDS
     enum: THF_ADAPT_FIRST_LOOP
@@ -91,6 +92,7 @@ cdef extern from "blis_gemm.h" nogil:
     int thf_adapt_timed(const thf_adapt_class* c, unsigned calls)
     int thf_adapt_helped(thf_adapt_class* c, unsigned long long worker_chunks)
     double thf_adapt_update(double avg, unsigned samples, double x)
+    void thf_adapt_record(thf_adapt_class* cls, int split, double size, int64_t ns)
     long thf_pool_spin_ns
     long thf_pool_spin_max_ns
     long thf_pool_contended_spin_ns
@@ -848,6 +850,24 @@ def _split_helped(bint splitting, worker_chunks, unsigned calls=0):
         c.calls += 1
         counted.append(bool(thf_adapt_helped(&c, w)))
     return counted, c.calls
+
+
+def _split_record(double alone, double split, unsigned alone_samples, unsigned split_samples,
+                  bint splitting, records):
+    """A class with these averages (ns per unit) and samples that splits now
+    (`splitting`), after the timed calls `records`, a list of (went split,
+    ns per unit) in order (tests): its (alone average, split average,
+    whether it splits)."""
+    cdef thf_adapt_class c
+    memset(&c, 0, sizeof(c))
+    c.ns_per_flop[0] = alone
+    c.ns_per_flop[1] = split
+    c.samples[0] = alone_samples
+    c.samples[1] = split_samples
+    c.split = splitting
+    for way, x in records:
+        thf_adapt_record(&c, 1 if way else 0, 1e6, <int64_t>(x * 1e6))
+    return c.ns_per_flop[0], c.ns_per_flop[1], bool(c.split)
 
 
 def _split_update(double avg, unsigned samples, double x):

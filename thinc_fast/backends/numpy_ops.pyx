@@ -53,7 +53,7 @@ from .seq_kernels import (act_backward, act_forward, bmaxout_f32, bmaxout_into, 
 # The engines' Python-visible names, importable from here as before the split.
 from .gemm import (MAX_THREADS_PER_CPU, _gemm_kind, _gemm_plan, _hog_seen, _is_thin,  # noqa: F401
                    _pool_pick, _pool_run_counted, _spin_budget_us, _split_helped,
-                   _split_settle, _split_update, _split_way,
+                   _split_record, _split_settle, _split_update, _split_way,
                    _step_clock_capped_after, _step_clock_force_one, _step_clock_trace,
                    _vector_isa, array_cache_info,
                    default_num_threads, gemm_config, gemm_options, get_num_threads,
