@@ -182,6 +182,18 @@ def test_per_parameter_call_updates_views_in_place_as_contiguous_arrays(view):
     assert viewed.nr_update[(1, "W")] == 3
 
 
+@pytest.mark.parametrize("which", ["weights", "gradient"])
+def test_per_parameter_call_refuses_read_only_arrays_before_any_change(which):
+    w, g = numpy.ones((4, 3), "f"), numpy.full((4, 3), 0.5, "f")
+    arrays = {"weights": w, "gradient": g}
+    arrays[which] = numpy.broadcast_to(arrays[which][:, :1], (4, 3))  # stride 0: read-only
+    opt = Adam(0.1)
+    with pytest.raises(ValueError, match=f"the {which} array is read-only"):
+        opt((1, "W"), arrays["weights"], arrays["gradient"])
+    assert (1, "W") not in opt.nr_update, "no step was counted"
+    numpy.testing.assert_array_equal(w, 1.0)
+
+
 def test_thinc_defaults():
     opt = Adam()
     assert (opt.learn_rate, opt.beta1, opt.beta2, opt.eps) == (0.001, 0.9, 0.999, 1e-8)
@@ -320,8 +332,9 @@ def test_from_bytes_keeps_fixed_hyperparameters_and_is_all_or_nothing():
 # ------------------------------------------------ per-tensor clipping kernels
 def _segments_case(n_values=70_000):
     bounds = sorted(set([0, 5, 5, 17, 40_000, 40_003, n_values]))
-    g = rng.standard_normal(n_values).astype("f")
-    w = rng.standard_normal(n_values).astype("f")
+    own = numpy.random.default_rng(5)  # its own data, whatever other tests drew before
+    g = own.standard_normal(n_values).astype("f")
+    w = own.standard_normal(n_values).astype("f")
     return numpy.asarray(bounds), g, w
 
 

@@ -308,6 +308,10 @@ class Optimizer:
         if weights.shape != gradient.shape:
             raise ValueError(f"optimizer {key}: weights {weights.shape} and gradient "
                              f"{gradient.shape} differ in shape")
+        for name, array in (("weights", weights), ("gradient", gradient)):
+            if not getattr(array.flags, "writeable", True):  # CuPy arrays have no such flag
+                raise ValueError(f"optimizer {key}: the {name} array is read-only, and the "
+                                 "update is made in place: pass a writeable array (a copy)")
         ops = get_array_ops(weights)
         if not (weights.flags.c_contiguous and gradient.flags.c_contiguous):
             # a view (a transpose, a slice): update contiguous copies, then
