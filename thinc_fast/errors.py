@@ -65,13 +65,16 @@ def warn_at_caller(message: str, category: type = UserWarning) -> None:
     import warnings
 
     package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+    def ours_or_import(name: str) -> bool:
+        if "importlib" in name and "_bootstrap" in name:  # frozen or not (-X frozen_modules=off)
+            return True
+        return not name.startswith("<") and os.path.abspath(name).startswith(package)
+
     frame = sys._getframe(1)
-    while frame is not None:
-        name = frame.f_code.co_filename
-        if not (name.startswith("<frozen importlib") or os.path.abspath(name).startswith(package)):
-            break
+    while frame is not None and ours_or_import(frame.f_code.co_filename):
         frame = frame.f_back
-    if frame is None:  # only thinc_fast on the stack (a thread it started)
+    if frame is None:  # only thinc_fast and the import machinery on the stack
         warnings.warn(message, category, stacklevel=2)
         return
     registry = frame.f_globals.setdefault("__warningregistry__", {})
