@@ -358,6 +358,14 @@ def test_a_users_attrs_load_from_thincs_bytes_as_thinc_loads_them():
     assert again.attrs["labels"] == ["NOUN", "VERB"]
 
 
+def test_code_attrs_are_not_replaced_by_data_from_thincs_bytes():
+    source = Model("holder", _identity, attrs={"fn": "sum", "n": 2})
+    target = Model("holder", _identity, attrs={"fn": numpy.sum, "n": 0})
+    with pytest.raises(ValueError, match=r"attr 'fn' of node 0 \('holder'\) is <function sum"):
+        target.from_bytes(source.to_bytes(format="thinc"))
+    assert target.attrs == {"fn": numpy.sum, "n": 0}
+
+
 def test_pickle_is_never_loaded(tmp_path):
     flag = tmp_path / "pwned"
 

@@ -283,8 +283,8 @@ def from_bytes(model: ModelT, data: bytes) -> None:
     nodes = model.walk()
     bounds = LoadBounds(nodes)
     if _thinc_format.is_thinc_bytes(data):
-        # in Thinc's own bytes, the attrs the layers compute with must keep
-        # their kind; bytes thinc_fast wrote (stamped) are taken as written
+        # in Thinc's own bytes, numbers, flags and code attrs must keep their
+        # kind (_may_replace); bytes thinc_fast wrote (stamped) are taken as written
         count = _thinc_format.peek_node_count(data)
         if count is not None and count > len(nodes):  # before its values are counted
             raise FormatError(f"cannot load into model {model.name!r}: the data describes "
@@ -347,9 +347,9 @@ def _read_own_format(model: ModelT, data: bytes, nodes: List[ModelT],
 def _load_saved(model: ModelT, nodes: List[ModelT], saved: List[Dict[str, Any]], *,
                 strict: bool, attr_values: Optional[int] = None) -> None:
     """Check `saved` (one description per node of `nodes`) against the model,
-    decode its attrs, then load it. `strict` (Thinc's files): an attr the
-    layers compute with keeps its kind (see _may_replace); otherwise attrs are
-    taken as they are, those the node lacks too (as Thinc loads them).
+    decode its attrs, then load it. `strict` (Thinc's files): a number, flag
+    or code attr keeps its kind (see _may_replace); otherwise attrs are taken
+    as they are, those the node lacks too (as Thinc loads them).
     `attr_values`: the most msgpack values all attrs decoded by the default
     ``deserialize_attr`` may hold together, counted before each is unpacked."""
     if len(saved) != len(nodes):
@@ -577,11 +577,14 @@ def _read_v2_node(info: Dict[str, Any], arrays: Dict[str, Any], i: int, count: i
 def _may_replace(current: Any, value: Any) -> bool:
     """Whether an attr `value` read from Thinc's bytes may replace `current`.
 
-    A number or bool the layers compute with (``dropout_rate``,
-    ``softmax_temperature``, ``softmax_normalize``...) only by one of its kind,
-    so that a file cannot make the forward pass fail later; anything else
-    (labels, names, a user's metadata, attrs the fresh model lacks) by any
-    value msgpack holds, as Thinc loads it."""
+    A number or bool (``dropout_rate``, ``softmax_temperature``,
+    ``softmax_normalize``...) only by one of its kind, and code (a function
+    the layer calls) never by data, so that a file cannot make the forward
+    pass fail later on those; anything else (labels, names, a user's
+    metadata, attrs the fresh model lacks) by any value msgpack holds, as
+    Thinc loads it."""
+    if callable(current) and not callable(value):
+        return False
     if isinstance(current, (bool, numpy.bool_)):
         return isinstance(value, (bool, numpy.bool_))
     if isinstance(current, numbers.Real):
