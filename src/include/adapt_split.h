@@ -13,10 +13,11 @@
  *
  * Each call that would be split times itself, and its class (the kind of work
  * x the power of two of its size: flops for gemm, values or rows for a loop,
- * per thread count) keeps a moving average of nanoseconds per unit for
- * "split" and for "alone"; a call runs the way that is faster, and once in
- * THF_ADAPT_EXPLORE calls the other way, THF_ADAPT_BURST calls in a row, so
- * that a change is seen.
+ * per thread count) keeps a figure of nanoseconds per unit for "split" and
+ * for "alone": a moving average for the way it runs, the mean of the last
+ * burst for the other (thf_adapt_record); a call runs the way that is
+ * faster, and once in THF_ADAPT_EXPLORE calls the other way, THF_ADAPT_BURST
+ * calls in a row, so that a change is seen.
  *
  * Why bursts: a call's data sit in the caches of the way the calls before it
  * ran (split: each half in its core's cache; alone: all in the caller's). A
@@ -159,7 +160,9 @@ static inline struct thf_adapt_class_s *thf_adapt_class(int kind, double size, i
  * come back: seen on the 2-vCPU Zen 3 in a spaCy tagger's training, a
  * 134-MFLOP class ran 122 of its 318 calls alone at 50 GFLOP/s where
  * splitting gave 122, and compare.py's 288x2000x288 at 0.66x NumPy. The way
- * changes only after the burst's last timed call, on the burst's mean. */
+ * changes only after the burst's last timed call, on the burst's mean; a
+ * sample over twice the figure before it counts as twice it, as in
+ * thf_adapt_update. */
 static inline void thf_adapt_record(struct thf_adapt_class_s *cls, int split, double size,
                                     int64_t ns)
 {
@@ -167,8 +170,10 @@ static inline void thf_adapt_record(struct thf_adapt_class_s *cls, int split, do
     int was_warm = thf_adapt_warm(cls);
     if (was_warm && split != cls->split) { /* exploring: the burst's mean */
         unsigned n = ++cls->burst;
-        double avg = cls->ns_per_flop[split];
-        cls->ns_per_flop[split] = n == 1 ? x : avg + ((x > 2.0 * avg ? 2.0 * avg : x) - avg) / n;
+        double avg = cls->ns_per_flop[split]; /* the burst's mean so far, or the old figure */
+        if (avg > 0.0 && x > 2.0 * avg)
+            x = 2.0 * avg; /* a preemption, a page fault: at most twice the figure */
+        cls->ns_per_flop[split] = n == 1 ? x : avg + (x - avg) / n;
         cls->samples[split]++;
         if (n >= THF_ADAPT_BURST - 1) /* the way changes only on the whole burst's mean */
             cls->split = thf_adapt_settle(cls->ns_per_flop[0], cls->ns_per_flop[1],

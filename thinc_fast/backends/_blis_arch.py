@@ -16,9 +16,11 @@ here comes from the CPU's own feature flags:
   Intel/AMD cache sizes), else "haswell".
 - aarch64 with NEON (asimd) or SVE: blis's choice unless it fell back to
   "generic", then "armsve" or "cortexa57".
-- A user's ``BLIS_ARCH_TYPE`` always wins (a configuration name is translated
-  to the number blis 0.9 reads; it would read "haswell" as 0, i.e. skx), and
-  then every product runs on it.
+- A user's ``BLIS_ARCH_TYPE`` wins (a configuration name is translated to the
+  number blis 0.9 reads; it would read "haswell" as 0, i.e. skx), and then
+  every product runs on it; unless blis cannot run it here (unknown, not
+  built in, or instructions this CPU lacks), when it is dropped with a
+  warning: blis would abort, or stop on an illegal instruction.
 
 ``configure()`` must run before blis is first imported: when it overrides
 blis's guess it sets ``BLIS_ARCH_TYPE`` for blis to read at initialisation,
@@ -44,10 +46,12 @@ _AVX2 = frozenset({"avx2", "fma"})
 _AVX2_CONFIGS = ("haswell", "zen", "zen2", "zen3")   # AVX2 kernels with sup kernels
 _AVX512_CONFIGS = ("skx",)                          # AVX-512 panels, no sup kernels
 _ARM_CONFIGS = ("armsve", "a64fx", "firestorm", "thunderx2", "cortexa57", "cortexa53")
-# The CPU flags each x86 configuration's kernels need: on a CPU without them
-# blis stops on an illegal instruction (its knl kernels use AVX-512ER, which
-# only Xeon Phi has; the AMD Bulldozer family's use FMA4).
-_CONFIG_FLAGS = {"skx": _AVX512, "knl": frozenset({"avx512f", "avx512er", "avx512pf"}),
+# The CPU flags each configuration's kernels need: on a CPU without them blis
+# stops on an illegal instruction (its knl kernels use AVX-512ER, which only
+# Xeon Phi has; the AMD Bulldozer family's use FMA4).
+_CONFIG_FLAGS = {"skx": _AVX512, "zen4": _AVX512, "zen5": _AVX512,
+                 "knl": frozenset({"avx512f", "avx512er", "avx512pf"}),
+                 "armsve": frozenset({"sve"}), "a64fx": frozenset({"sve"}),
                  **{name: _AVX2 for name in _AVX2_CONFIGS},
                  "sandybridge": frozenset({"avx"}), "penryn": frozenset({"ssse3"}),
                  **{name: frozenset({"avx", "fma4"})
@@ -428,19 +432,20 @@ def configure() -> Dict[str, Any]:
     kind = cpu_kind(info.get("vendor_id", ""), family, isa)
     _state.update(thin_rules(_inner_version(lib), kind), cpu_kind=kind)
     user = os.environ.get("BLIS_ARCH_TYPE", "").strip()
-    if user and not _state["early"]:
-        problem = _unusable_arch(user, names, registered, flags)
-        if problem:
-            from ..errors import warn_at_caller
+    problem = _unusable_arch(user, names, registered, flags) if user else None
+    if problem:
+        # blis reads the variable at its first gemm, not at import: dropping
+        # it helps even when blis was imported first (spaCy, Thinc)
+        from ..errors import warn_at_caller
 
-            warn_at_caller(f"thinc_fast: BLIS_ARCH_TYPE={user!r} {problem}, so blis would abort "
-                           "or stop on an illegal instruction; ignored, blis's kernels are "
-                           f"chosen as without it (unset it, or name one of: "
-                           f"{', '.join(usable_archs(names, registered, flags))})", RuntimeWarning)
-            del os.environ["BLIS_ARCH_TYPE"]
-            user = ""
+        warn_at_caller(f"thinc_fast: BLIS_ARCH_TYPE={user!r} {problem}, on which blis's kernels "
+                       "would abort or stop on an illegal instruction; ignored, the "
+                       "configuration is chosen as without it (unset it, or name one of: "
+                       f"{', '.join(usable_archs(names, registered, flags))})", RuntimeWarning)
+        del os.environ["BLIS_ARCH_TYPE"]
+        user = ""
     if user:
-        name = user if user in names else next((n for n, i in names.items() if str(i) == user), None)
+        name = _arch_by_value(user, names)
         if user in names:  # blis 0.9 reads the variable with strtol: a name reads as 0 (skx)
             os.environ["BLIS_ARCH_TYPE"] = str(names[user])
         _state.update(source="user", large=name or user, thin=None,
@@ -459,9 +464,14 @@ def _unusable_arch(user: str, names: Dict[str, int], registered: FrozenSet[str],
     """Why blis cannot run the configuration `user` (a name or blis's number
     for one) names on this CPU, or None when it can or when this blis cannot
     be asked (no names: an unknown build)."""
-    if not names:
+    if not names or not registered:
         return None
-    name = user if user in names else next((n for n, i in names.items() if str(i) == user), None)
+    try:
+        if int(user) < 0:
+            return None  # blis's "choose for yourself"
+    except ValueError:
+        pass
+    name = _arch_by_value(user, names)
     if name is None:
         return "names no configuration blis knows"
     if name not in registered:
@@ -470,6 +480,18 @@ def _unusable_arch(user: str, names: Dict[str, int], registered: FrozenSet[str],
     if flags and not need <= flags:
         return f"names {name!r}, whose kernels need {', '.join(sorted(need - flags))}, which this CPU lacks"
     return None
+
+
+def _arch_by_value(value: str, names: Dict[str, int]) -> Optional[str]:
+    """The configuration a BLIS_ARCH_TYPE value names: a name, or blis's number
+    for one (read as blis reads it: "03" is 3); None when it names none."""
+    if value in names:
+        return value
+    try:
+        number = int(value)
+    except ValueError:
+        return None
+    return next((n for n, i in names.items() if i == number), None)
 
 
 def usable_archs(names: Dict[str, int], registered: FrozenSet[str],
