@@ -250,6 +250,10 @@ def _timed_step_gemms(rounds: int, rng, products=STEP_GEMMS):
         yield label, m, k, n, trans, ours, flops, med, cells
 
 
+#: TOK2VEC_GEMMS in STEP_GEMMS' form: spaCy's own arrays (NumPy's) on both sides
+TOK2VEC_PRODUCTS = [g + ("ABC",) for g in TOK2VEC_GEMMS]
+
+
 def bench_gemm_step(rounds: int) -> None:
     """Each gemm of the step alone: ours and numpy.matmul interleaved, after a gap."""
     _gemms_vs_numpy(rounds, "every gemm of one 784-512-512-10 step at batch 128", STEP_GEMMS,
@@ -258,9 +262,9 @@ def bench_gemm_step(rounds: int) -> None:
 
 def bench_gemm_tok2vec(rounds: int) -> None:
     """The gemms of a Maxout layer of spaCy's default tok2vec (TOK2VEC_GEMMS),
-    as gemm_step times the MLP's: spaCy's own arrays (NumPy's) on both sides."""
+    as gemm_step times the MLP's."""
     _gemms_vs_numpy(rounds, "every gemm of a Maxout layer of spaCy's tok2vec (600 and 2000 "
-                    "words a batch)", [g + ("ABC",) for g in TOK2VEC_GEMMS], "spaCy tok2vec gemms")
+                    "words a batch)", TOK2VEC_PRODUCTS, "spaCy tok2vec gemms")
 
 
 def _gemms_vs_numpy(rounds: int, title: str, products, name: str) -> None:
@@ -387,7 +391,7 @@ def bench_gemm_scaling(rounds: int) -> None:
     ops = NumpyOps()
     groups = {  # the output layer's products are too small to split well
         "step gemms": [g for g in STEP_GEMMS if 2.0 * g[1] * g[2] * g[3] >= 5e7],
-        "spaCy tok2vec gemms": [g + ("ABC",) for g in TOK2VEC_GEMMS]}  # spaCy's own arrays
+        "spaCy tok2vec gemms": TOK2VEC_PRODUCTS}
     print(f"\nthe large gemms of the MLP step and of spaCy's tok2vec on 1 thread, split over "
           f"{N_THREADS} (ours),\n  and as {N_THREADS} free-running threads each on its block of "
           f"columns (ours on one thread each);\n"
@@ -1161,7 +1165,7 @@ def bench_spacy(rounds: int, docs: int, epochs: int) -> None:
 
 
 # The rows main() can run, in the order it runs them (spacy only when asked for).
-ROWS = ("gemm", "gemm_step", "gemm_tok2vec", "gemm_step1", "gemm_scaling", "gemm_mixed", "adam",
+ROWS = ("gemm", "gemm_step", "gemm_step1", "gemm_tok2vec", "gemm_scaling", "gemm_mixed", "adam",
         "seq", "text", "mlp_big", "mlp_small", "ray", "ray_text", "gpu", "spacy")
 
 
@@ -1213,7 +1217,7 @@ def main() -> None:
           f"torch: {torch.__version__ if torch else None}; numpy {numpy.__version__}")
     blas = numpy_blas_summary()
     print(f"NumPy's BLAS: {blas}")
-    if rows & {"gemm", "gemm_step", "gemm_step1", "gemm_mixed"}:
+    if rows & {"gemm", "gemm_step", "gemm_step1", "gemm_tok2vec", "gemm_mixed"}:
         SUMMARY["NumPy's BLAS"] = blas
     if "gemm" in rows:
         bench_gemm(args.rounds)
