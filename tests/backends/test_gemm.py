@@ -563,15 +563,18 @@ def _unrunnable_blis_archs():
     return values
 
 
+@pytest.mark.parametrize("blis_first", [False, True], ids=["thinc_fast first", "blis first"])
 @pytest.mark.parametrize("value", _unrunnable_blis_archs())
-def test_a_blis_arch_type_blis_cannot_run_here_is_named_and_ignored(value, helpers):
+def test_a_blis_arch_type_blis_cannot_run_here_is_named_and_ignored(value, blis_first, helpers):
     """blis itself aborts, or stops on an illegal instruction, at its first
     gemm under such a value; thinc_fast warns, naming it and the values that
-    work, drops it and chooses as without it."""
+    work, drops it and chooses as without it, also when blis was imported
+    first (as Thinc and spaCy import it)."""
     if not _blis_arch._state.get("names"):
         pytest.skip("this blis cannot be asked for its configurations")
-    code = textwrap.dedent("""
+    code = textwrap.dedent(f"""
         import numpy
+        {"import blis.py" if blis_first else ""}
         import thinc_fast.api
         from thinc_fast.backends import _blis_arch
         A = numpy.ones((64, 64), "f")
@@ -583,7 +586,11 @@ def test_a_blis_arch_type_blis_cannot_run_here_is_named_and_ignored(value, helpe
     assert f"RuntimeWarning: thinc_fast: BLIS_ARCH_TYPE={value!r}" in run.stderr, run.stderr
     assert "unset it, or name one of: " in run.stderr
     source, active = run.stdout.split()
-    assert source != "user" and active in _blis_arch._state["registered"] | {"None"}
+    state = _blis_arch._state
+    assert source != "user" and active in state["registered"] | {"None"}
+    if blis_first and _blis_arch._unusable_arch(active, state["names"], state["registered"],
+                                                _blis_arch.cpu_flags()):
+        assert "had read it already" in run.stderr  # blis's own gemm would still fail
 
 
 def test_our_override_does_not_leak_into_child_processes():

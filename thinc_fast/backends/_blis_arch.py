@@ -434,15 +434,21 @@ def configure() -> Dict[str, Any]:
     user = os.environ.get("BLIS_ARCH_TYPE", "").strip()
     problem = _unusable_arch(user, names, registered, flags) if user else None
     if problem:
-        # blis reads the variable at its first gemm, not at import: dropping
-        # it helps even when blis was imported first (spaCy, Thinc)
         from ..errors import warn_at_caller
 
-        warn_at_caller(f"thinc_fast: BLIS_ARCH_TYPE={user!r} {problem}, on which blis's kernels "
-                       "would abort or stop on an illegal instruction; ignored, the "
-                       "configuration is chosen as without it (unset it, or name one of: "
-                       f"{', '.join(usable_archs(names, registered, flags))})", RuntimeWarning)
         del os.environ["BLIS_ARCH_TYPE"]
+        late = ""
+        if _state["early"]:  # blis was imported first: it may have read the value already
+            active = active_arch()
+            if active is None or _unusable_arch(active, names, registered, flags):
+                late = (f"; but blis, imported before thinc_fast, had read it already ({active}), "
+                        "and its own gemm (Thinc's NumpyOps) runs on it: unset it before "
+                        "Python starts")
+        warn_at_caller(f"thinc_fast: BLIS_ARCH_TYPE={user!r} {problem}, on which blis's kernels "
+                       "would abort or stop on an illegal instruction; thinc_fast's gemm "
+                       "ignores it and chooses as without it (unset it, or name one of: "
+                       f"{', '.join(usable_archs(names, registered, flags))}){late}",
+                       RuntimeWarning)
         user = ""
     if user:
         name = _arch_by_value(user, names)
