@@ -18,6 +18,7 @@ words per second (medians over the rounds) and the dev score each reached.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -26,7 +27,10 @@ from typing import Dict, List, Tuple
 
 try:  # imported by asv as benchmarks.spacy_bench
     from .mlp_configs import TOK2VEC_GEMMS
-except ImportError:  # run as a script, or imported by compare.py
+except ImportError:  # run as a script, imported by compare.py, or loaded from its file (tests)
+    _HERE = os.path.dirname(os.path.abspath(__file__))
+    if _HERE not in sys.path:
+        sys.path.insert(0, _HERE)
     from mlp_configs import TOK2VEC_GEMMS
 
 TAGS = ["NOUN", "VERB", "ADJ", "ADV", "DET", "ADP", "PRON", "CCONJ", "NUM", "PART", "AUX",
