@@ -563,8 +563,8 @@ def _unrunnable_blis_archs():
     return values
 
 
-@pytest.mark.parametrize("blis_first", [False, True], ids=["thinc_fast first", "blis first"])
-@pytest.mark.parametrize("value", _unrunnable_blis_archs())
+@pytest.mark.parametrize("value,blis_first",
+                         [(v, False) for v in _unrunnable_blis_archs()] + [("bogus", True)])
 def test_a_blis_arch_type_blis_cannot_run_here_is_named_and_ignored(value, blis_first, helpers):
     """blis itself aborts, or stops on an illegal instruction, at its first
     gemm under such a value; thinc_fast warns, naming it and the values that
