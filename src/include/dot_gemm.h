@@ -32,9 +32,6 @@
 #include <string.h>
 
 #include "vec_isa.h"
-#ifdef THF_VEC_DISPATCH
-#include <immintrin.h>
-#endif
 
 /* One level of the tree: accumulators 2e and 2e + 1 (the odd last one with a
  * zero vector) become e, each holding groups of lanes half as wide as before,
@@ -77,28 +74,11 @@
     THF_DOT_FOLD(thf_f32x4, thf_i32x4, ((thf_i32x4){0, 1, 4, 5}), ((thf_i32x4){2, 3, 6, 7})) \
     THF_DOT_FOLD(thf_f32x4, thf_i32x4, ((thf_i32x4){0, 2, 4, 6}), ((thf_i32x4){1, 3, 5, 7}))
 
-/* The first `rest` (< VW) floats at `src`, the other lanes zero: a masked
- * load (nothing read past the row's end), or, on the baseline build, a copy. */
-#ifdef THF_VEC_DISPATCH
-#define THF_DOT_TAIL16(src, rest)                                                           \
-    ((thf_f32x16)_mm512_maskz_loadu_ps((__mmask16)((1u << (rest)) - 1u), (src)))
-#define THF_DOT_TAIL8(src, rest)                                                            \
-    ((thf_f32x8)_mm256_maskload_ps(                                                         \
-        (src), (__m256i)((thf_i32x8){0, 1, 2, 3, 4, 5, 6, 7} < (rest))))
-#endif
-#define THF_DOT_TAIL4(src, rest)                                                            \
-    ({                                                                                      \
-        float lanes_[4] = {0};                                                              \
-        for (int l_ = 0; l_ < (rest); ++l_)                                                 \
-            lanes_[l_] = (src)[l_];                                                         \
-        *(const thf_f32x4 *)lanes_;                                                         \
-    })
-
 /* One step over k of a block: loads of A's ROWS rows and W's COLS (+ EXTRA)
  * rows by LOAD (THF_DOT_LOAD_FULL, or THF_DOT_LOAD_TAIL for the last k % VW
  * steps, padded with zeros), their multiply-adds into acc (and accx). */
 #define THF_DOT_LOAD_FULL(VT, VW, src) (*(const VT *)(src))
-#define THF_DOT_LOAD_TAIL(VT, VW, src) THF_DOT_TAIL##VW(src, rest)
+#define THF_DOT_LOAD_TAIL(VT, VW, src) THF_VEC_LOAD_FIRST##VW(src, rest)
 #define THF_DOT_STEP(VT, VW, ROWS, COLS, EXTRA, LOAD)                                       \
     {                                                                                       \
         VT x[ROWS];                                                                         \

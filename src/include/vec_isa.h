@@ -20,6 +20,35 @@ typedef int thf_i32x4 __attribute__((vector_size(16)));
 #define THF_VEC_V3 __attribute__((target("arch=x86-64-v3")))
 #endif
 
+/* The first `rest` (0 < rest < VW) floats at `src` as a vector, the other
+ * lanes zero, reading nothing past them: a masked load on the AVX-512 and
+ * AVX2 builds, a copy on the baseline one. THF_VEC_STORE_FIRST writes only
+ * the first `rest` lanes of a vector. Used inside the builds' functions. */
+#ifdef THF_VEC_DISPATCH
+#include <immintrin.h>
+#define THF_VEC_MASK8(rest) ((__m256i)((thf_i32x8){0, 1, 2, 3, 4, 5, 6, 7} < (rest)))
+#define THF_VEC_LOAD_FIRST16(src, rest)                                                     \
+    ((thf_f32x16)_mm512_maskz_loadu_ps((__mmask16)((1u << (rest)) - 1u), (src)))
+#define THF_VEC_LOAD_FIRST8(src, rest) ((thf_f32x8)_mm256_maskload_ps((src), THF_VEC_MASK8(rest)))
+#define THF_VEC_STORE_FIRST16(dst, rest, v)                                                 \
+    _mm512_mask_storeu_ps((dst), (__mmask16)((1u << (rest)) - 1u), (__m512)(v))
+#define THF_VEC_STORE_FIRST8(dst, rest, v)                                                  \
+    _mm256_maskstore_ps((dst), THF_VEC_MASK8(rest), (__m256)(v))
+#endif
+#define THF_VEC_LOAD_FIRST4(src, rest)                                                      \
+    ({                                                                                      \
+        float lanes_[4] = {0};                                                              \
+        for (int l_ = 0; l_ < (rest); ++l_)                                                 \
+            lanes_[l_] = (src)[l_];                                                         \
+        *(const thf_f32x4 *)lanes_;                                                         \
+    })
+#define THF_VEC_STORE_FIRST4(dst, rest, v)                                                  \
+    {                                                                                       \
+        const thf_f32x4 v_ = (v);                                                           \
+        for (int l_ = 0; l_ < (rest); ++l_)                                                 \
+            (dst)[l_] = v_[l_];                                                             \
+    }
+
 /* Which build runs: -1 not chosen yet, 0 baseline, 3 AVX2, 4 AVX-512 (tests
  * may force a lower one the CPU runs). */
 static int thf_vec_isa = -1;
