@@ -338,7 +338,8 @@ def test_choice_needs_the_configuration_compiled_in():
 
 @pytest.mark.parametrize("vendor,family,isa,kind", [
     ("AuthenticAMD", 26, "avx512", "zen5"),     # Zen 5 (family 0x1A)
-    ("AuthenticAMD", 25, "avx512", "default"),  # Zen 4: not measured, the Xeon's rules
+    ("AuthenticAMD", 25, "avx512", "zen4"),     # Zen 4 (family 0x19 with AVX-512)
+    ("AuthenticAMD", 25, "avx2", "avx2"),       # Zen 3 (family 0x19 too, no AVX-512)
     ("AuthenticAMD", 23, "avx2", "avx2"),       # Zen 1/2
     ("AuthenticAMD", 26, "avx2", "avx2"),       # AVX-512 hidden by the hypervisor: no skx
     ("GenuineIntel", 6, "avx2", "avx2"),
@@ -360,6 +361,12 @@ def test_thin_rules_per_cpu_kind(vendor, family, isa, kind):
         assert rules["smallk_trans_area"] == old_blis["smallk_trans_area"] == 512 * 600
         assert rules["dot_cols"] == 16  # and the dot kernel takes thin outputs
         assert old_blis["dot_rows"] == 256 and old_blis["dot_cols"] == 16  # beside BLIS 0.7.0 too
+    elif kind == "zen4":  # as Zen 5, but its dot and short-k kernels win on taller products
+        for table, zen5 in ((rules, _blis_arch.thin_rules("0.9.0", "zen5")),
+                            (old_blis, _blis_arch.thin_rules("0.7.0", "zen5"))):
+            assert table["dot_rows"] == 2048 and table["smallk_trans_rows"] == 512
+            assert {k: v for k, v in table.items() if k not in ("dot_rows", "smallk_trans_rows")} \
+                == {k: v for k, v in zen5.items() if k not in ("dot_rows", "smallk_trans_rows")}
     elif kind == "avx2":  # the AVX2 dot kernel beats haswell, and on outputs of <= 32 columns
         assert rules["dot_rows"] == 256 and rules["dot_cols"] == 32 and rules["smallk_k"] == 16
         # and its short-k kernel beats haswell's packed kernels on small products

@@ -161,6 +161,39 @@ THIN_RULES = {
                         "smallk_k": 64, "smallk_rows": 4096, "smallk_trans_rows": 288,
                         "smallk_trans_k": 8192, "smallk_trans_area": 512 * 600},
 }
+# "zen4": AMD EPYC family 25 model 17 (Zen 4, 2 vCPUs under KVM): AVX-512
+# on two 256-bit FMA pipes (a zmm multiply-add takes both), so its FMA peak
+# on zmm equals that on ymm, 117 GFLOP/s on one thread and 233 on two. blis
+# detects zen2 there (0.9.0) or generic (0.7.0); its skx panels ran the
+# step's products at 100-195 GFLOP/s on two threads, where thinc_fast's
+# AVX-512 dot and short-k kernels ran most of them at 180-230 (80-98% of the
+# peak): the Xeon's "default" rules, which send nearly all to blis, lost more
+# than 10% on 206 of 240 shapes of gemm_sweep.py (geomean 0.65x the best
+# kernel), Zen 5's rules 0.98x. Measured, 2 threads, GFLOP/s (ours / blis's
+# better context; BLIS 0.9.0, then 0.7.0):
+# - forward X @ W^T by dot products beyond Zen 5's 256 rows: 600x512x512
+#   180/104 and 212/188, 600x784x512 195/131, 600x288x96 185/107 and 203/161,
+#   1000x288x288 198/176 and 205/181, 1000x784x512 213/201 (0.7.0); at 2000
+#   rows a tie (2000x512x512 181/178, 2000x288x288 179/190, 2000x784x64
+#   201/181) but for k <= 96 (2000x96x288 154/183, 1000x64x64 88/116 beside
+#   0.7.0): dot_rows 2048.
+# - weight gradients dY^T @ X of 512 rows by the short-k kernel at any batch
+#   (512x16x512 143/89, 512x128x512 182/153, 512x600x512 223/191, 512x1000x512
+#   220/122, 512x2000x784 162/137; beside 0.7.0 512x1000x784 206/185, but
+#   512x2000x512 124/173): smallk_trans_rows 512.
+# - input gradients dY @ W by the short-k kernel up to 2000 rows
+#   (2000x512x784 218/186, 1000x288x288 224/177 and 224/163), as on Zen 5.
+# With these rules the sweep's chosen kernel was within 10% of the best on
+# 292 of 300 shapes beside 0.9.0 (geomean 0.99x the best), 289 beside 0.7.0.
+# The rest: k <= 96 at 600-2000 rows (above), and weight gradients into 300
+# columns, which lost 11-30% until the short-k kernel's last columns were read
+# by masked loads (200x600x300 135 -> 201, 200x2000x300 114 -> 178, against
+# 106 and 101 on blis in the same run).
+THIN_RULES[("0.9.0", "zen4")] = {**THIN_RULES[("0.9.0", "zen5")], "dot_rows": 2048,
+                                 "smallk_trans_rows": 512}
+THIN_RULES[("0.7.0", "zen4")] = {**THIN_RULES[("0.7.0", "zen5")], "dot_rows": 2048,
+                                 "smallk_trans_rows": 512}
+
 # "avx2": every product on blis's AVX2 configuration (haswell, zen*), plus
 # thinc_fast's kernels where their AVX2 builds measured faster (see above).
 # BLIS 0.9.0 has float small/skinny ("sup") kernels there, and a split
@@ -227,11 +260,14 @@ THIN_RULES[("0.7.0", "avx2")] = {**THIN_RULES[("0.7.0", "default")], "dot_rows":
 
 def cpu_kind(vendor: str, family: int, isa: Optional[str]) -> str:
     """Which measured rule set of THIN_RULES serves this CPU: "zen5" for AMD
-    family 26 (0x1A) and later with AVX-512, "avx2" for any x86 CPU whose
-    widest vectors are AVX2 (Zen 1-3, Intel before AVX-512, or AVX-512 hidden
-    by a hypervisor), else "default"."""
+    family 26 (0x1A) and later with AVX-512, "zen4" for AMD family 25 (0x19)
+    with AVX-512 (Zen 4; Zen 3, also family 25, has no AVX-512), "avx2" for
+    any x86 CPU whose widest vectors are AVX2 (Zen 1-3, Intel before AVX-512,
+    or AVX-512 hidden by a hypervisor), else "default"."""
     if vendor == "AuthenticAMD" and family >= 26 and isa == "avx512":
         return "zen5"
+    if vendor == "AuthenticAMD" and family == 25 and isa == "avx512":
+        return "zen4"
     if isa == "avx2":
         return "avx2"
     return "default"
