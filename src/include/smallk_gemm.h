@@ -12,7 +12,8 @@
  *
  * Compiled three times (AVX-512 with 16-float vectors, AVX2 with 8, baseline
  * SSE with 4: vec_isa.h), and picked once by what the CPU runs. The rounding: every element of C is one chain of multiply-adds over
- * p = 0..k-1 from zero, then alpha * sum + beta * C, whether it falls in a
+ * p = 0..k-1 from zero, then alpha * sum + beta * C (each product rounded,
+ * then the sum: THF_VEC_KEEP), whether it falls in a
  * full block, a narrower one or the edge (the same vector operations, lane by
  * lane): the same bits for any tiling, so on any thread count.
  */
@@ -60,8 +61,12 @@
             for (int v = 0; v < NV; ++v) {                                                  \
                 VT *c = (VT *)(C + (i + r) * rsc + j + v * VW);                             \
                 VT out = (r < (R1) ? acc1[r][v] : acc2[r - (R1)][v]) * alpha;               \
-                if (beta != 0.0f)                                                           \
-                    out += beta * *c;                                                       \
+                THF_VEC_KEEP(out);                                                          \
+                if (beta != 0.0f) {                                                         \
+                    VT scaled = beta * *c;                                                  \
+                    THF_VEC_KEEP(scaled);                                                   \
+                    out += scaled;                                                          \
+                }                                                                           \
                 *c = out;                                                                   \
             }                                                                               \
     }
@@ -88,8 +93,12 @@
         for (int r = 0; r < ROWS; ++r) {                                                    \
             float *c = C + (i + r) * rsc + j;                                               \
             VT out = acc[r] * alpha;                                                        \
-            if (beta != 0.0f)                                                               \
-                out += beta * THF_VEC_LOAD_FIRST##VW(c, tail);                              \
+            THF_VEC_KEEP(out);                                                              \
+            if (beta != 0.0f) {                                                             \
+                VT scaled = beta * THF_VEC_LOAD_FIRST##VW(c, tail);                         \
+                THF_VEC_KEEP(scaled);                                                       \
+                out += scaled;                                                              \
+            }                                                                               \
             THF_VEC_STORE_FIRST##VW(c, tail, out);                                          \
         }                                                                                   \
     }

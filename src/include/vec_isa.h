@@ -20,6 +20,20 @@ typedef int thf_i32x4 __attribute__((vector_size(16)));
 #define THF_VEC_V3 __attribute__((target("arch=x86-64-v3")))
 #endif
 
+/* THF_VEC_KEEP(v): the value of v as computed, opaque to the compiler, so
+ * that it is not fused into the next operation. gcc contracts `x * a + y * b`
+ * into one multiply-add, rounding either product first depending on the code
+ * around it; a kernel whose epilogue `alpha * sum + beta * C` appears in two
+ * places (full blocks and the last columns) then gives different bits in each.
+ * Kept, both products round, then their sum: the same bits everywhere. */
+#if defined(__GNUC__) && defined(__x86_64__)
+#define THF_VEC_KEEP(v) __asm__("" : "+v"(v))
+#elif defined(__GNUC__) && defined(__aarch64__)
+#define THF_VEC_KEEP(v) __asm__("" : "+w"(v))
+#else
+#define THF_VEC_KEEP(v) ((void)0)
+#endif
+
 /* The first `rest` (0 < rest < VW) floats at `src` as a vector, the other
  * lanes zero, reading nothing past them: a masked load on the AVX-512 and
  * AVX2 builds, a copy on the baseline one. THF_VEC_STORE_FIRST writes only

@@ -1108,6 +1108,35 @@ def test_smallk_kernel_same_bits_on_any_thread_count(options, align):
     check(results[0], reference(A, B, False, False), 40)
 
 
+@pytest.mark.parametrize("trans1", [False, True])
+def test_smallk_kernel_last_columns_same_bits_as_full_blocks(options, vector_isa, trans1):
+    """The last n % VW columns (masked loads and stores) give the bits those
+    columns get inside full blocks of a wider product, with alpha and beta
+    not 0 or 1 too (the epilogue rounds alpha * sum and beta * C, then adds:
+    a multiply-add fused one way in the blocks and another in the edge had
+    differed in the last place), on every build; the AVX-512 and AVX2 builds
+    give the same bits (the baseline SSE build has no fused multiply-add)."""
+    options(smallk_k=1 << 20, smallk_cols=16, dot_rows=0, min_flops=1e12)
+    rng = numpy.random.default_rng(11)
+    m, k = 13, 70
+    A = rng.standard_normal((k, m) if trans1 else (m, k)).astype("f")
+    B, C = randn(k, 320), randn(m, 320)
+    results = []
+    for isa in _vector_isas():
+        vector_isa(isa)
+        wide = NumpyOps().gemm(A, B, out=C.copy(), trans1=trans1, alpha=0.7, beta=0.5)
+        for n in (300, 305, 313):
+            narrow = NumpyOps().gemm(A, numpy.ascontiguousarray(B[:, :n]),
+                                     out=numpy.ascontiguousarray(C[:, :n]), trans1=trans1,
+                                     alpha=0.7, beta=0.5)
+            assert narrow.tobytes() == numpy.ascontiguousarray(wide[:, :n]).tobytes(), (isa, n)
+        if isa > 0:
+            results.append(wide)
+        check(wide, reference(A, B, trans1, False, 0.7, 0.5, C), k)
+    for other in results[1:]:
+        numpy.testing.assert_array_equal(other, results[0])
+
+
 @pytest.mark.parametrize("k", [17, 128, 600])
 def test_smallk_kernel_output_layer_rows_same_bits_as_in_taller_products(options, vector_isa, k):
     """The AVX-512 build takes 9 or 10 rows with k > 16 (an output layer's
