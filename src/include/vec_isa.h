@@ -24,8 +24,9 @@ typedef int thf_i32x4 __attribute__((vector_size(16)));
  * that it is not fused into the next operation. gcc contracts `x * a + y * b`
  * into one multiply-add, rounding either product first depending on the code
  * around it; a kernel whose epilogue `alpha * sum + beta * C` appears in two
- * places (full blocks and the last columns) then gives different bits in each.
- * Kept, both products round, then their sum: the same bits everywhere. */
+ * places (full blocks and the last columns, vector and scalar stores) then
+ * gives different bits in each. Kept, both products round, then their sum:
+ * the same bits wherever an element falls (smallk_gemm.h, dot_gemm.h). */
 #if defined(__GNUC__) && defined(__x86_64__)
 #define THF_VEC_KEEP(v) __asm__("" : "+v"(v))
 #elif defined(__GNUC__) && defined(__aarch64__)
@@ -57,11 +58,11 @@ typedef int thf_i32x4 __attribute__((vector_size(16)));
         *(const thf_f32x4 *)lanes_;                                                         \
     })
 #define THF_VEC_STORE_FIRST4(dst, rest, v)                                                  \
-    {                                                                                       \
+    do {                                                                                    \
         const thf_f32x4 v_ = (v);                                                           \
         for (int l_ = 0; l_ < (rest); ++l_)                                                 \
             (dst)[l_] = v_[l_];                                                             \
-    }
+    } while (0)
 
 /* Which build runs: -1 not chosen yet, 0 baseline, 3 AVX2, 4 AVX-512 (tests
  * may force a lower one the CPU runs). */

@@ -942,25 +942,31 @@ def test_dot_kernel_reads_views_with_a_leading_dimension(options):
 
 
 @pytest.mark.parametrize("align", [16, 1, 3])
-@pytest.mark.parametrize("m,n,k", [(61, 150, 784), (600, 10, 512)])
-def test_dot_kernel_same_bits_on_any_thread_count(options, vector_isa, align, m, n, k):
+@pytest.mark.parametrize("m,n,k", [(61, 150, 784), (600, 10, 512), (13, 17, 70)])
+@pytest.mark.parametrize("alpha,beta", [(1.0, 0.0), (0.7, 0.5)])
+def test_dot_kernel_same_bits_on_any_thread_count(options, vector_isa, align, m, n, k,
+                                                  alpha, beta):
     """Each element of C sums its products in an order fixed by the whole
     product, whatever the tiling (tile edges are kept at multiples of the
     build's block, 4 or 12, even when `align` is not): the same bits on 1 to 4
     threads, on every build; also for a thin output (10 columns, 600 rows),
-    which the dot kernel takes at any batch."""
+    which the dot kernel takes at any batch. With alpha and beta not 0 or 1
+    too: a column stored by the scalar path (a 5-wide block's fifth, a thin
+    block's) rounds alpha * sum and beta * C as the vector path does (13x17x70
+    had differed in the last place between thread counts)."""
     all_to_dot(options)
     options(min_flops=0, chunk_flops=0, align=align)
-    A, W = randn(m, k), randn(n, k)
+    A, W, C = randn(m, k), randn(n, k), randn(m, n)
     for isa in _vector_isas():
         vector_isa(isa)
         results = []
         for threads in (1, 2, 3, 4):
             thinc_fast.set_num_threads(threads)
-            results.append(NumpyOps().gemm(A, W, trans2=True))
+            results.append(NumpyOps().gemm(A, W, out=C.copy(), trans2=True, alpha=alpha,
+                                           beta=beta))
         for other in results[1:]:
             numpy.testing.assert_array_equal(other, results[0])
-        check(results[0], reference(A, W, False, True), k)
+        check(results[0], reference(A, W, False, True, alpha, beta, C), k)
 
 
 @pytest.mark.parametrize("m,k", [(37, 300), (128, 512)])
@@ -1121,6 +1127,7 @@ def test_smallk_kernel_last_columns_same_bits_as_full_blocks(options, vector_isa
     m, k = 13, 70
     A = rng.standard_normal((k, m) if trans1 else (m, k)).astype("f")
     B, C = randn(k, 320), randn(m, 320)
+    assert numpy_ops._gemm_kind(m, 300, k, trans1=trans1) == "smallk"
     results = []
     for isa in _vector_isas():
         vector_isa(isa)
