@@ -74,20 +74,6 @@
     THF_DOT_FOLD(thf_f32x4, thf_i32x4, ((thf_i32x4){0, 1, 4, 5}), ((thf_i32x4){2, 3, 6, 7})) \
     THF_DOT_FOLD(thf_f32x4, thf_i32x4, ((thf_i32x4){0, 2, 4, 6}), ((thf_i32x4){1, 3, 5, 7}))
 
-/* *dst := sum + beta * *dst for one element, `sum` already scaled by
- * alpha: both products rounded, then added, as the vector path does. */
-#define THF_DOT_STORE_SCALAR(dst, sum)                                                      \
-    do {                                                                                    \
-        float s_ = (sum);                                                                   \
-        THF_VEC_KEEP(s_);                                                                   \
-        if (beta != 0.0f) {                                                                 \
-            float scaled_ = beta * *(dst);                                                  \
-            THF_VEC_KEEP(scaled_);                                                          \
-            s_ += scaled_;                                                                  \
-        }                                                                                   \
-        *(dst) = s_;                                                                        \
-    } while (0)
-
 /* One step over k of a block: loads of A's ROWS rows and W's COLS (+ EXTRA)
  * rows by LOAD (THF_DOT_LOAD_FULL, or THF_DOT_LOAD_TAIL for the last k % VW
  * steps, padded with zeros), their multiply-adds into acc (and accx). */
@@ -148,18 +134,12 @@
         }                                                                                   \
         if ((COLS) == 4) { /* each row's 4 sums are 4 floats in a row: one vector each */   \
             for (int r = 0; r < (ROWS); ++r) {                                              \
-                thf_f32x4 s = *(const thf_f32x4 *)((const float *)acc + 4 * r) * alpha;    \
+                const thf_f32x4 s = *(const thf_f32x4 *)((const float *)acc + 4 * r) * alpha; \
                 thf_f32x4 *out = (thf_f32x4 *)(C + (i + r) * ldc + j);                      \
-                THF_VEC_KEEP(s); /* each product rounded, then the sum (vec_isa.h) */        \
-                if (beta != 0.0f) {                                                         \
-                    thf_f32x4 scaled = beta * *out;                                         \
-                    THF_VEC_KEEP(scaled);                                                   \
-                    s += scaled;                                                            \
-                }                                                                           \
-                *out = s;                                                                   \
+                *out = THF_VEC_EPILOGUE(thf_f32x4, s, beta, *out);                          \
                 if (EXTRA) {                                                                \
                     float *out_x = C + (i + r) * ldc + j + 4;                               \
-                    THF_DOT_STORE_SCALAR(out_x, alpha * accx[0][r]);                        \
+                    *out_x = THF_VEC_EPILOGUE(float, alpha * accx[0][r], beta, *out_x);     \
                 }                                                                           \
             }                                                                               \
         } else {                                                                            \
@@ -167,7 +147,7 @@
                 for (int c = 0; c < (COLS); ++c) {                                          \
                     const int e = r * (COLS) + c;                                           \
                     float *out = C + (i + r) * ldc + j + c;                                 \
-                    THF_DOT_STORE_SCALAR(out, alpha * acc[e / (VW)][e % (VW)]);             \
+                    *out = THF_VEC_EPILOGUE(float, alpha * acc[e / (VW)][e % (VW)], beta, *out); \
                 }                                                                           \
         }                                                                                   \
     }

@@ -13,7 +13,7 @@
  * Compiled three times (AVX-512 with 16-float vectors, AVX2 with 8, baseline
  * SSE with 4: vec_isa.h), and picked once by what the CPU runs. The rounding: every element of C is one chain of multiply-adds over
  * p = 0..k-1 from zero, then alpha * sum + beta * C (each product rounded,
- * then the sum: THF_VEC_KEEP), whether it falls in a
+ * then the sum: THF_VEC_EPILOGUE), whether it falls in a
  * full block, a narrower one or the edge (the same vector operations, lane by
  * lane): the same bits for any tiling, so on any thread count.
  */
@@ -60,14 +60,8 @@
         for (int r = 0; r < (R1) + (R2); ++r)                                               \
             for (int v = 0; v < NV; ++v) {                                                  \
                 VT *c = (VT *)(C + (i + r) * rsc + j + v * VW);                             \
-                VT out = (r < (R1) ? acc1[r][v] : acc2[r - (R1)][v]) * alpha;               \
-                THF_VEC_KEEP(out);                                                          \
-                if (beta != 0.0f) {                                                         \
-                    VT scaled = beta * *c;                                                  \
-                    THF_VEC_KEEP(scaled);                                                   \
-                    out += scaled;                                                          \
-                }                                                                           \
-                *c = out;                                                                   \
+                *c = THF_VEC_EPILOGUE(VT, (r < (R1) ? acc1[r][v] : acc2[r - (R1)][v]) * alpha, \
+                                      beta, *c);                                            \
             }                                                                               \
     }
 
@@ -92,13 +86,8 @@
         }                                                                                   \
         for (int r = 0; r < ROWS; ++r) {                                                    \
             float *c = C + (i + r) * rsc + j;                                               \
-            VT out = acc[r] * alpha;                                                        \
-            THF_VEC_KEEP(out);                                                              \
-            if (beta != 0.0f) {                                                             \
-                VT scaled = beta * THF_VEC_LOAD_FIRST##VW(c, tail);                         \
-                THF_VEC_KEEP(scaled);                                                       \
-                out += scaled;                                                              \
-            }                                                                               \
+            const VT out = THF_VEC_EPILOGUE(VT, acc[r] * alpha, beta,                       \
+                                            THF_VEC_LOAD_FIRST##VW(c, tail));               \
             THF_VEC_STORE_FIRST##VW(c, tail, out);                                          \
         }                                                                                   \
     }

@@ -35,6 +35,22 @@ typedef int thf_i32x4 __attribute__((vector_size(16)));
 #define THF_VEC_KEEP(v) ((void)0)
 #endif
 
+/* alpha * sum + beta * C for a kernel's epilogue, `scaled_sum` being alpha *
+ * sum: that product and beta * C each rounded (THF_VEC_KEEP), then added; C
+ * (`c_value`, an expression) is not read when beta is 0, so NaN there does
+ * not spread. T: the vector type, or float. */
+#define THF_VEC_EPILOGUE(T, scaled_sum, beta, c_value)                                      \
+    ({                                                                                      \
+        T s_ = (scaled_sum);                                                                \
+        THF_VEC_KEEP(s_);                                                                   \
+        if ((beta) != 0.0f) {                                                               \
+            T b_ = (beta) * (c_value);                                                      \
+            THF_VEC_KEEP(b_);                                                               \
+            s_ += b_;                                                                       \
+        }                                                                                   \
+        s_;                                                                                 \
+    })
+
 /* The first `rest` (0 < rest < VW) floats at `src` as a vector, the other
  * lanes zero, reading nothing past them: a masked load on the AVX-512 and
  * AVX2 builds, a copy on the baseline one. THF_VEC_STORE_FIRST writes only
